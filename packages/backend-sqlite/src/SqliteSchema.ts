@@ -1,0 +1,74 @@
+/**
+ * The spec's portable schema (§2.1) for SQLite, plus our additions (new tables and indexes only). Every statement is
+ * `IF NOT EXISTS`, so an archive written by the original tool opens unchanged apart from what we add.
+ */
+import type { Migrations } from "@codex-archive/core"
+
+export const migrations: ReadonlyArray<Migrations.Migration> = [
+  {
+    id: 1,
+    name: "init",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS artifact (
+  id TEXT PRIMARY KEY,
+  content_sha256 TEXT NOT NULL UNIQUE,
+  size_bytes INTEGER NOT NULL,
+  compression TEXT NOT NULL DEFAULT 'zstd',
+  mime_type TEXT NOT NULL,
+  storage_driver TEXT NOT NULL DEFAULT 'db',
+  blob_bytes BLOB,
+  object_url TEXT,
+  created_at TEXT NOT NULL DEFAULT (datetime('now'))
+)`,
+      `CREATE TABLE IF NOT EXISTS item (
+  id TEXT PRIMARY KEY,
+  repo TEXT NOT NULL,
+  path TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  language TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('code','doc','asset')),
+  reason TEXT NOT NULL CHECK (reason IN ('dead','pruned','legacy','replaced')),
+  artifact_id TEXT NOT NULL REFERENCES artifact(id),
+  metadata TEXT NOT NULL DEFAULT '{}',
+  archived_by TEXT NOT NULL,
+  archived_at TEXT NOT NULL DEFAULT (datetime('now')),
+  tombstone_id TEXT NOT NULL UNIQUE,
+  legal_hold INTEGER NOT NULL DEFAULT 0,
+  delete_after TEXT,
+  restored_at TEXT
+)`,
+      `CREATE TABLE IF NOT EXISTS event (
+  id TEXT PRIMARY KEY,
+  item_id TEXT NOT NULL REFERENCES item(id),
+  action TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  context TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL DEFAULT (datetime('now'))
+)`,
+      `CREATE TABLE IF NOT EXISTS tag (item_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (item_id, tag))`,
+      `CREATE TABLE IF NOT EXISTS referent (
+  item_id TEXT NOT NULL,
+  ref_type TEXT NOT NULL,
+  ref_value TEXT NOT NULL,
+  PRIMARY KEY (item_id, ref_type, ref_value)
+)`,
+      `CREATE INDEX IF NOT EXISTS idx_item_repo_path ON item(repo, path)`,
+      `CREATE INDEX IF NOT EXISTS idx_item_archived_at ON item(archived_at)`,
+      `CREATE INDEX IF NOT EXISTS idx_event_item_time ON event(item_id, created_at)`
+    ]
+  },
+  {
+    id: 2,
+    name: "artifact_chunk",
+    statements: [
+      // Content larger than one chunk: one row per compressed chunk, so no value is ever larger than a chunk.
+      `CREATE TABLE IF NOT EXISTS artifact_chunk (
+  artifact_id TEXT NOT NULL REFERENCES artifact(id),
+  seq INTEGER NOT NULL,
+  blob_bytes BLOB NOT NULL,
+  PRIMARY KEY (artifact_id, seq)
+)`,
+      `CREATE INDEX IF NOT EXISTS idx_item_artifact ON item(artifact_id)`
+    ]
+  }
+]

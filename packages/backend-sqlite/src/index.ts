@@ -1,0 +1,2 @@
+export * as SqliteArchive from "./SqliteArchive.js"
+export * as SqliteSchema from "./SqliteSchema.js"

@@ -1,0 +1,229 @@
+/**
+ * The archive store port: everything the archiver and restorer need from a database, as one `Context.Tag` with a
+ * layer per backend package. Its errors are the core's own; driver errors never cross this boundary.
+ */
+import { Context, Data, type Effect, type Stream } from "effect"
+import type { CodecName } from "./Codec.js"
+import type { BackendName } from "./Config.js"
+
+export type Kind = "code" | "doc" | "asset"
+export const kinds: ReadonlyArray<Kind> = ["code", "doc", "asset"]
+export type Reason = "dead" | "pruned" | "legacy" | "replaced"
+export const reasons: ReadonlyArray<Reason> = ["dead", "pruned", "legacy", "replaced"]
+
+/** Raw content is stored in pieces of this size once it is larger; smaller content keeps the original `blob_bytes`. */
+export const chunkSize = 1024 * 1024
+
+export interface ItemInput {
+  readonly repo: string
+  readonly path: string
+  readonly commitSha: string
+  readonly kind: Kind
+  readonly reason: Reason
+  readonly language: string | null
+  readonly mimeType: string
+  readonly archivedBy: string
+  readonly tags: ReadonlyArray<string>
+  /** `--metadata key=value` pairs; merged over the built-in metadata, as the original does. */
+  readonly extraMetadata: Readonly<Record<string, unknown>>
+  /** The ARCHIVE event context (`commit`, `repo`, `path`, ...). */
+  readonly context: Readonly<Record<string, unknown>>
+}
+
+export interface ArchiveEntry {
+  readonly sha256: string
+  readonly sizeBytes: number
+  readonly codec: CodecName
+  readonly item: ItemInput
+  /**
+   * The compressed content, one element per `chunkSize` piece of raw content. Pulled inside the store's
+   * transaction and only when the artifact must be written, so a duplicate is never read twice.
+   */
+  readonly payload: Stream.Stream<Uint8Array, PayloadSourceError>
+}
+
+export interface Archived {
+  readonly tombstone: string
+  readonly itemId: string
+  readonly artifactId: string
+  readonly sha256: string
+  readonly sizeBytes: number
+  readonly compressedSize: number
+  readonly archivedAt: string
+  readonly deduplicated: boolean
+  readonly repo: string
+  readonly path: string
+}
+
+/** How an artifact's bytes are laid out: inline `blob_bytes`, `artifact_chunk` rows, or gone (purged). */
+export type Layout = "inline" | "chunked" | "purged"
+
+export interface Located {
+  readonly tombstone: string
+  readonly itemId: string
+  readonly repo: string
+  readonly path: string
+  readonly artifactId: string
+  readonly sha256: string
+  readonly sizeBytes: number
+  readonly compressedSize: number
+  readonly codec: string | null
+  readonly layout: Layout
+  /** Permission bits recorded at store time (`metadata.file_mode`), if any. */
+  readonly mode: number | null
+}
+
+export interface ListedItem {
+  readonly id: string
+  readonly repo: string
+  readonly path: string
+  readonly commit_sha: string
+  readonly reason: string
+  readonly archived_by: string
+  readonly archived_at: string
+  readonly tombstone_id: string
+}
+
+export interface EventRow {
+  readonly action: string
+  readonly actor: string
+  readonly context: unknown
+  readonly created_at: string
+}
+
+export interface ItemDetail extends ListedItem {
+  readonly language: string | null
+  readonly kind: string
+  readonly artifact_id: string
+  readonly metadata: unknown
+  readonly legal_hold: boolean
+  readonly delete_after: string | null
+  readonly restored_at: string | null
+  readonly tags: ReadonlyArray<string>
+  readonly artifact: {
+    readonly content_sha256: string
+    readonly size_bytes: number
+    readonly compressed_size: number
+    readonly compression: string | null
+    readonly mime_type: string
+    readonly storage_driver: string
+    readonly object_url: string | null
+    readonly layout: Layout
+  }
+  readonly events: ReadonlyArray<EventRow>
+}
+
+export interface ListFilter {
+  readonly repo?: string | undefined
+  readonly since?: string | undefined
+  readonly limit: number
+}
+
+export interface RestoreRecord {
+  readonly itemId: string
+  readonly actor: string
+  readonly at: string
+}
+
+export interface PurgeRequest {
+  readonly tombstone: string
+  readonly primary: string
+  readonly secondary: string
+  readonly reason: string
+  readonly apply: boolean
+}
+
+export interface PurgeOutcome {
+  readonly blobScrubbed: boolean
+  readonly refCount: number
+}
+
+export interface ArtifactSummary {
+  readonly artifactId: string
+  readonly sha256: string
+  readonly sizeBytes: number
+  readonly codec: string | null
+  readonly layout: Layout
+  readonly tombstones: ReadonlyArray<string>
+}
+
+// ---- errors -------------------------------------------------------------------------------------------------------
+
+export class TombstoneNotFound extends Data.TaggedError("TombstoneNotFound")<{ readonly tombstone: string }> {
+  override get message() {
+    return `unknown tombstone ${this.tombstone}: no such item in the archive`
+  }
+}
+
+export class PayloadPurged extends Data.TaggedError("PayloadPurged")<{ readonly tombstone: string; readonly sha256: string }> {
+  override get message() {
+    return `payload of tombstone ${this.tombstone} (sha256 ${this.sha256}) has been purged; bytes unavailable`
+  }
+}
+
+/** A database failure, already redacted. `transient` tells the retry policy whether another try can help. */
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly operation: string
+  readonly backend: BackendName
+  readonly detail: string
+  readonly transient: boolean
+}> {
+  override get message() {
+    return `${this.backend} archive: ${this.operation} failed: ${this.detail}`
+  }
+}
+
+/** The configured database is missing or is not a codex archive. */
+export class NotAnArchive extends Data.TaggedError("NotAnArchive")<{ readonly location: string; readonly detail: string }> {
+  override get message() {
+    return `${this.location}: ${this.detail}`
+  }
+}
+
+export class LegalHold extends Data.TaggedError("LegalHold")<{ readonly tombstone: string }> {
+  override get message() {
+    return `tombstone ${this.tombstone} is under legal hold and cannot be purged`
+  }
+}
+
+export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly actor: string }> {
+  override get message() {
+    return `primary and secondary approvers must be distinct (both are '${this.actor}')`
+  }
+}
+
+/** Reading the content to store failed, or it changed while it was being stored. */
+export class PayloadSourceError extends Data.TaggedError("PayloadSourceError")<{ readonly path: string; readonly detail: string }> {
+  override get message() {
+    return `${this.path}: ${this.detail}`
+  }
+}
+
+export type ReadError = StoreError | TombstoneNotFound
+
+// ---- the port -----------------------------------------------------------------------------------------------------
+
+export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore")<ArchiveStore, {
+  readonly backend: BackendName
+  /** Where the archive lives, credentials redacted: for messages and evidence. */
+  readonly location: string
+  /** Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. */
+  readonly archive: (entries: ReadonlyArray<ArchiveEntry>) => Effect.Effect<ReadonlyArray<Archived>, StoreError | PayloadSourceError>
+  /** Finds items by tombstone in as few round trips as the backend allows; unknown tombstones are absent. */
+  readonly locate: (tombstones: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Located>, StoreError>
+  /** Compressed inline payloads by artifact id, in one round trip. */
+  readonly inlinePayloads: (artifactIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Uint8Array>, StoreError>
+  /** The compressed chunks of a chunked artifact, in order, a few at a time (bounded memory). */
+  readonly chunks: (artifactId: string) => Stream.Stream<Uint8Array, StoreError>
+  /** Records restores (item `restored_at` and a RESTORE event each) in one transaction. */
+  readonly recordRestores: (records: ReadonlyArray<RestoreRecord>) => Effect.Effect<void, StoreError>
+  readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<ListedItem>, StoreError>
+  readonly show: (tombstone: string) => Effect.Effect<ItemDetail, ReadError>
+  readonly requestPrune: (tombstone: string, actor: string, reason: string) => Effect.Effect<void, ReadError>
+  readonly approveDelete: (request: PurgeRequest) => Effect.Effect<PurgeOutcome, ReadError | LegalHold | SameApprover>
+  /** Every artifact (or those of the given tombstones), for `verify`. */
+  readonly artifacts: (tombstones?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
+  /** The highest applied migration, and a cheap probe of the item table. */
+  readonly schemaVersion: Effect.Effect<number, StoreError>
+  readonly probe: Effect.Effect<number, StoreError>
+}>() {}

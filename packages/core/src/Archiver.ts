@@ -1,0 +1,290 @@
+/**
+ * Store: walk the inputs → hash each regular file → one transaction for the whole set (content is read again,
+ * compressed and checked against its hash inside it, only for content the archive lacks) → evidence ARCHIVE per
+ * file → optionally replace each original with its tombstone stub. A failure anywhere before the commit leaves the
+ * database as it was; stubs are written only after the commit, atomically, and only over files that did not change.
+ */
+import { Context, Data, Effect, Layer, Metric, Option, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type ArchiveEntry, ArchiveStore, chunkSize, type Kind, PayloadSourceError, type Reason, type StoreError } from "./ArchiveStore.js"
+import * as Codec from "./Codec.js"
+import * as Evidence from "./Evidence.js"
+import * as FileOps from "./FileOps.js"
+import * as Hash from "./Hash.js"
+import * as Metrics from "./Metrics.js"
+import * as Mime from "./Mime.js"
+import * as Tombstone from "./Tombstone.js"
+
+export interface StoreOptions {
+  readonly repo: string
+  readonly actor: string
+  readonly commit: string
+  readonly reason: Reason
+  readonly kind: Kind
+  readonly tags?: ReadonlyArray<string>
+  readonly metadata?: Readonly<Record<string, string>>
+  readonly mime?: string | undefined
+  readonly language?: string | undefined
+  readonly writeStub?: boolean
+  /** Recorded paths are made relative to this folder when the input is inside it (default: as given). */
+  readonly cwd: string
+}
+
+export interface StoredFile {
+  /** Absolute path of the original. */
+  readonly source: string
+  /** The path recorded in the archive (POSIX). */
+  readonly path: string
+  readonly tombstone: string
+  readonly sha256: string
+  readonly size_bytes: number
+  readonly compressed_size: number
+  readonly deduplicated: boolean
+  readonly stub: boolean
+}
+
+export interface SkippedFile {
+  readonly path: string
+  readonly reason: string
+}
+
+export interface StoreReport {
+  readonly repo: string
+  readonly stored: ReadonlyArray<StoredFile>
+  readonly skipped: ReadonlyArray<SkippedFile>
+}
+
+export class InputError extends Data.TaggedError("InputError")<{ readonly path: string; readonly problem: string }> {
+  override get message() {
+    return `${this.path}: ${this.problem}`
+  }
+}
+
+export class StubError extends Data.TaggedError("StubError")<{ readonly path: string; readonly detail: string; readonly report: StoreReport }> {
+  override get message() {
+    return `${this.path}: archived, but the stub was not written: ${this.detail}`
+  }
+}
+
+export type StoreFailure = InputError | StoreError | PayloadSourceError | Evidence.EvidenceError | StubError
+
+interface Candidate {
+  readonly source: string
+  readonly recorded: string
+  readonly size: number
+  readonly mode: number
+  readonly mtimeMs: number
+  readonly sha256: string
+}
+
+/** Folders never descended into: version-control metadata and the archive's own state. */
+const skippedDirs = new Set([".git", ".hg", ".svn", ".codex"])
+
+const posix = (p: string) => p.split(path.sep).join("/")
+
+/**
+ * Expands files and directories (recursively, sorted). Symbolic links are never followed or archived: they are
+ * reported as skipped, as are sockets, FIFOs and devices, and files that already are tombstone stubs.
+ */
+export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effect<{ files: ReadonlyArray<Omit<Candidate, "sha256">>; skipped: ReadonlyArray<SkippedFile> }, InputError> =>
+  Effect.try({
+    try: () => {
+      const files: Array<Omit<Candidate, "sha256">> = []
+      const skipped: Array<SkippedFile> = []
+      const seen = new Set<string>()
+      const visit = (absolute: string, recorded: string, top: boolean) => {
+        let st: fs.Stats
+        try {
+          st = fs.lstatSync(absolute)
+        } catch (e) {
+          if (top) throw new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) })
+          skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
+          return
+        }
+        if (st.isSymbolicLink()) return void skipped.push({ path: recorded, reason: "symbolic link (not followed)" })
+        if (st.isDirectory()) {
+          if (!top && skippedDirs.has(path.basename(absolute))) return
+          let names: Array<string>
+          try {
+            names = fs.readdirSync(absolute).sort()
+          } catch (e) {
+            if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
+            return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
+          }
+          for (const name of names) visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
+          return
+        }
+        if (!st.isFile()) return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+        if (seen.has(absolute)) return
+        seen.add(absolute)
+        if (st.size <= Tombstone.maxStubBytes && isStub(absolute)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+        files.push({ source: absolute, recorded, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs })
+      }
+      for (const input of inputs) {
+        const absolute = path.resolve(cwd, input)
+        const relative = path.relative(cwd, absolute)
+        const recorded = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? posix(absolute) : posix(relative)
+        visit(absolute, recorded, true)
+      }
+      return { files, skipped }
+    },
+    catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) }))
+  })
+
+const isStub = (file: string): boolean => {
+  try {
+    const fd = fs.openSync(file, "r")
+    try {
+      const buf = Buffer.alloc(64)
+      const n = fs.readSync(fd, buf, 0, 64, 0)
+      return Tombstone.isStubText(buf.subarray(0, n).toString("utf8"))
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/** Hashes a file in chunk-sized reads (bounded memory). */
+const hashFile = (file: string): string => {
+  const hasher = Hash.incremental()
+  readChunks(file, (bytes) => hasher.update(bytes))
+  return hasher.digest()
+}
+
+const readChunks = (file: string, onChunk: (bytes: Buffer) => void): void => {
+  const fd = fs.openSync(file, "r")
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(chunkSize)
+      let filled = 0
+      let n: number
+      while (filled < chunkSize && (n = fs.readSync(fd, buf, filled, chunkSize - filled, null)) > 0) filled += n
+      if (filled === 0) break
+      onChunk(buf.subarray(0, filled))
+      if (filled < chunkSize) break
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** The compressed content of a file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
+export const payloadOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Stream.Stream<Uint8Array, PayloadSourceError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const fd = yield* Effect.acquireRelease(
+      Effect.try({ try: () => fs.openSync(file, "r"), catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) }) }),
+      (fd) => Effect.sync(() => fs.closeSync(fd))
+    )
+    const hasher = Hash.incremental()
+    let done = false
+    let emitted = 0
+    const next = Effect.suspend((): Effect.Effect<Uint8Array, Option.Option<PayloadSourceError>> => {
+      if (done) return Effect.fail(Option.none())
+      const buf = Buffer.allocUnsafe(chunkSize)
+      let filled = 0
+      try {
+        let n: number
+        while (filled < chunkSize && (n = fs.readSync(fd, buf, filled, chunkSize - filled, null)) > 0) filled += n
+      } catch (e) {
+        return Effect.fail(Option.some(new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })))
+      }
+      if (filled < chunkSize) done = true
+      const raw = buf.subarray(0, filled)
+      hasher.update(raw)
+      if (done && hasher.digest() !== sha256) {
+        return Effect.fail(Option.some(new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" })))
+      }
+      // An empty file still has one (empty) piece of content; a file ending on a chunk boundary has no extra one.
+      if (filled === 0 && emitted > 0) return Effect.fail(Option.none())
+      emitted++
+      return Effect.succeed(codec.compress(raw))
+    })
+    return Stream.repeatEffectOption(next)
+  }))
+
+export class Archiver extends Context.Tag("@codex-archive/core/Archiver")<Archiver, {
+  readonly store: (inputs: ReadonlyArray<string>, options: StoreOptions) => Effect.Effect<StoreReport, StoreFailure>
+}>() {}
+
+export const make = Effect.gen(function*() {
+  const store = yield* ArchiveStore
+  const evidence = yield* Evidence.Evidence
+
+  const storeFiles = (inputs: ReadonlyArray<string>, options: StoreOptions) =>
+    Effect.gen(function*() {
+      const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
+      const { files, skipped } = yield* collect(inputs, options.cwd)
+      const candidates: Array<Candidate> = []
+      for (const file of files) {
+        const sha256 = yield* Effect.try({ try: () => hashFile(file.source), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
+        candidates.push({ ...file, sha256 })
+      }
+      const entries: Array<ArchiveEntry> = candidates.map((c) => {
+        const guessed = Mime.guess(c.source)
+        return {
+          sha256: c.sha256,
+          sizeBytes: c.size,
+          codec: codec.name,
+          payload: payloadOf(c.source, c.recorded, c.sha256, codec),
+          item: {
+            repo: options.repo,
+            path: c.recorded,
+            commitSha: options.commit,
+            kind: options.kind,
+            reason: options.reason,
+            language: options.language ?? guessed.language,
+            mimeType: options.mime ?? guessed.mime,
+            archivedBy: options.actor,
+            tags: options.tags ?? [],
+            extraMetadata: { file_mode: c.mode.toString(8).padStart(4, "0"), ...options.metadata },
+            context: { commit: options.commit, repo: options.repo, path: c.recorded, tool: "codex-archive" }
+          }
+        }
+      })
+      const archived = entries.length === 0 ? [] : yield* store.archive(entries)
+      yield* evidence.append(...archived.map((a): Evidence.Record => ({
+        action: "ARCHIVE",
+        actor: options.actor,
+        repo: a.repo,
+        path: a.path,
+        tombstone: a.tombstone,
+        sha256: a.sha256,
+        size: a.sizeBytes,
+        compressed_size: a.compressedSize,
+        reason: options.reason,
+        commit: options.commit
+      })))
+      yield* Metric.incrementBy(Metrics.stored, archived.length)
+      yield* Metric.incrementBy(Metrics.storedBytes, archived.reduce((n, a) => n + a.sizeBytes, 0))
+      const stored: Array<StoredFile> = archived.map((a, i) => ({
+        source: candidates[i]!.source, path: a.path, tombstone: a.tombstone, sha256: a.sha256, size_bytes: a.sizeBytes,
+        compressed_size: a.compressedSize, deduplicated: a.deduplicated, stub: false
+      }))
+      if (!options.writeStub) return { repo: options.repo, stored, skipped }
+      for (const [i, file] of stored.entries()) {
+        const c = candidates[i]!
+        const st = fs.statSync(c.source, { throwIfNoEntry: false })
+        const report = () => ({ repo: options.repo, stored, skipped })
+        if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
+          return yield* new StubError({ path: file.path, detail: "the file changed after it was archived; left as it is", report: report() })
+        }
+        const text = Tombstone.render({
+          path: file.path, archivedBy: options.actor, reason: options.reason, tombstone: file.tombstone,
+          sha256: file.sha256, archivedAt: archived[i]!.archivedAt, commit: options.commit
+        })
+        yield* Effect.try({
+          try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
+          catch: (e) => new StubError({ path: file.path, detail: FileOps.describeErrno(e), report: report() })
+        })
+        stored[i] = { ...file, stub: true }
+      }
+      return { repo: options.repo, stored, skipped }
+    }).pipe(Effect.withSpan("Archiver.store"))
+
+  return Archiver.of({ store: storeFiles })
+})
+
+export const layer = Layer.effect(Archiver, make)

@@ -1,0 +1,81 @@
+/**
+ * The file side of store and restore, kept synchronous on purpose: page-cache writes are CPU-bound and each async fs
+ * call is a thread-pool round trip (PERFORMANCE.md), so local work runs in tight sections while database calls overlap.
+ */
+import { Data } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export class OutputError extends Data.TaggedError("OutputError")<{
+  readonly output: string
+  readonly problem: "is-directory" | "exists" | "unwritable" | "escapes"
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.output}: ${this.detail}`
+  }
+}
+
+/** The temporary name a restore writes before renaming: fixed, so a rerun after a kill overwrites any leftover. */
+export const tempFor = (output: string): string => path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
+
+export type Existing = { readonly _tag: "Absent" } | { readonly _tag: "File"; readonly size: number; readonly mode: number } | { readonly _tag: "Directory" } | { readonly _tag: "Other" }
+
+export const inspect = (output: string): Existing => {
+  try {
+    const st = fs.statSync(output)
+    return st.isDirectory() ? { _tag: "Directory" } : st.isFile() ? { _tag: "File", size: st.size, mode: st.mode & 0o7777 } : { _tag: "Other" }
+  } catch {
+    return { _tag: "Absent" }
+  }
+}
+
+export const describeErrno = (e: unknown): string => {
+  const err = e as NodeJS.ErrnoException
+  switch (err.code) {
+    case "EACCES":
+    case "EPERM":
+      return "permission denied"
+    case "ENOTDIR":
+      return "a parent of the output is not a directory"
+    case "EISDIR":
+      return "output is a directory"
+    case "ENOSPC":
+      return "no space left on device"
+    case "EROFS":
+      return "read-only file system"
+    default:
+      return err.message ?? String(e)
+  }
+}
+
+/** Writes a file atomically: a temporary file in the same folder, then rename. The temp file never outlives a failure. */
+export const writeAtomic = (output: string, write: (fd: number) => void, mode?: number): void => {
+  fs.mkdirSync(path.dirname(output), { recursive: true })
+  const temp = tempFor(output)
+  const fd = fs.openSync(temp, "w", mode ?? 0o644)
+  try {
+    write(fd)
+    if (mode !== undefined) fs.fchmodSync(fd, mode)
+  } catch (e) {
+    fs.closeSync(fd)
+    fs.rmSync(temp, { force: true })
+    throw e
+  }
+  fs.closeSync(fd)
+  try {
+    fs.renameSync(temp, output)
+  } catch (e) {
+    fs.rmSync(temp, { force: true })
+    throw e
+  }
+}
+
+export const writeAll = (fd: number, bytes: Uint8Array): void => {
+  let offset = 0
+  while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
+}
+
+/** Writes text or bytes to `output` atomically (results files, manifests, stubs). */
+export const writeFileAtomic = (output: string, content: string | Uint8Array, mode?: number): void =>
+  writeAtomic(output, (fd) => writeAll(fd, typeof content === "string" ? Buffer.from(content, "utf8") : content), mode)

@@ -1,0 +1,117 @@
+/**
+ * The retry policy (spec §6) as one `Schedule`, and the single place that decides which failures are transient.
+ * It wraps database calls only (each port method, once), so retries never nest.
+ */
+import { Context, Duration, Effect, Layer, Metric, Random, Schedule } from "effect"
+import type { ArchiveConfig } from "./Config.js"
+import * as Metrics from "./Metrics.js"
+import * as Redact from "./Redact.js"
+
+export type RetrySettings = ArchiveConfig["retry"]
+
+/** Delay after the n-th failure (1-based) before jitter: min(initial × multiplier^(n−1), max). */
+export const baseDelay = (settings: RetrySettings, n: number): number =>
+  Math.min(settings.initial_delay * Math.pow(settings.multiplier, n - 1), settings.max_delay)
+
+/**
+ * `Schedule.exponential` bounded by `max_attempts`, capped at `max_delay`, ±`jitter` around it. Jitter never lifts a
+ * delay above `max_delay` (the original could, spec §12.13). A seed gives every run the same delays. `onRetry` sees
+ * each retry that will really happen (attempt number, delay), never the final give-up.
+ */
+export const schedule = (
+  settings: RetrySettings,
+  onRetry: (attempt: number, delayMs: number) => Effect.Effect<void> = () => Effect.void
+): Schedule.Schedule<number, unknown> => {
+  const bounded = Schedule.intersect(
+    Schedule.exponential(Duration.seconds(settings.initial_delay), settings.multiplier),
+    Schedule.recurs(Math.max(0, settings.max_attempts - 1))
+  ).pipe(
+    Schedule.modifyDelayEffect(([, n], delay) =>
+      Effect.gen(function*() {
+        const capped = Math.min(Duration.toMillis(delay), settings.max_delay * 1000)
+        const spread = capped * settings.jitter
+        const jittered = spread > 0
+          ? Math.max(0, Math.min(settings.max_delay * 1000, capped - spread + (yield* Random.next) * 2 * spread))
+          : capped
+        yield* onRetry(n + 1, jittered)
+        return Duration.millis(jittered)
+      })
+    ),
+    Schedule.map(([, n]) => n)
+  )
+  return settings.seed === null ? bounded : Schedule.provideService(bounded, Random.Random, Random.make(settings.seed))
+}
+
+/** A failure that knows whether trying again can help. Backends set `transient` through `classify`. */
+export interface Classified {
+  readonly transient: boolean
+}
+
+const isClassified = (u: unknown): u is Classified =>
+  typeof u === "object" && u !== null && "transient" in u && typeof (u as Classified).transient === "boolean"
+
+const transientCodes = new Set([
+  // Node / network
+  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN",
+  "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT",
+  // SQLite
+  "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "SQLITE_LOCKED_SHAREDCACHE",
+  // PostgreSQL SQLSTATE: serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
+  "40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006",
+  // MySQL / MariaDB
+  "ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT", "ER_CON_COUNT_ERROR", "ER_SERVER_SHUTDOWN", "ER_CONNECTION_KILLED",
+  "ER_QUERY_INTERRUPTED", "ER_CLIENT_INTERACTION_TIMEOUT"
+])
+const transientErrnos = new Set([1213, 1205, 2002, 2003, 2006, 2013, 1040, 1053, 1927, 4031])
+const transientMessages = [
+  /connection terminated/i, /connection (was )?(refused|reset|lost|closed)/i, /server closed the connection/i,
+  /terminating connection/i, /the database system is (starting up|shutting down)/i, /database is locked/i,
+  /timeout/i, /timed out/i, /Can't add new command when connection is in closed state/i, /socket hang up/i,
+  /Client has encountered a connection error/i
+]
+
+/** Walks an error and its causes for a driver code, errno or message that marks a passing fault. */
+export const isTransientCause = (error: unknown, depth = 0): boolean => {
+  if (error === null || error === undefined || depth > 6) return false
+  if (typeof error !== "object") return false
+  const e = error as { code?: unknown; errno?: unknown; message?: unknown; cause?: unknown }
+  if (typeof e.code === "string" && transientCodes.has(e.code)) return true
+  if (typeof e.errno === "number" && transientErrnos.has(e.errno)) return true
+  if (typeof e.message === "string" && transientMessages.some((re) => re.test(e.message as string))) return true
+  return isTransientCause(e.cause, depth + 1)
+}
+
+export const isTransient = (error: unknown): boolean => (isClassified(error) ? error.transient : isTransientCause(error))
+
+/** The configured policy as a service, so every backend call is retried the same way. */
+export class RetryPolicy extends Context.Tag("@codex-archive/core/RetryPolicy")<RetryPolicy, {
+  readonly settings: RetrySettings
+  readonly retry: <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}>() {}
+
+export const make = (settings: RetrySettings): Context.Tag.Service<RetryPolicy> => ({
+  settings,
+  retry: (operation, effect) =>
+    !settings.enabled ? effect : Effect.suspend(() => {
+      let cause: unknown
+      // tapInput is outermost, so `cause` is set before the inner schedule decides; a permanent error logs nothing.
+      const policy = schedule(settings, (attempt, delayMs) =>
+        !isTransient(cause) ? Effect.void : Effect.logWarning(`retrying ${operation} after a transient failure`).pipe(
+          Effect.annotateLogs({ operation, attempt, delay_ms: Math.round(delayMs), cause: Redact.text(describe(cause)) }),
+          Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "operation", operation)))
+        )).pipe(Schedule.whileInput(isTransient), Schedule.tapInput((e) => Effect.sync(() => void (cause = e))))
+      return Effect.retry(effect, policy)
+    })
+})
+
+export const layer = (settings: RetrySettings): Layer.Layer<RetryPolicy> => Layer.succeed(RetryPolicy, make(settings))
+
+/** No retries: for tests and tools that want faults to surface at once. */
+export const none: Layer.Layer<RetryPolicy> = layer({
+  enabled: false, max_attempts: 1, initial_delay: 0, max_delay: 0, multiplier: 1, jitter: 0, seed: null
+})
+
+const describe = (error: unknown): string =>
+  error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+    ? String((error as { message: unknown }).message)
+    : String(error)

@@ -1,0 +1,404 @@
+/**
+ * The `ArchiveStore` port, written once over `@effect/sql`'s generic `SqlClient`. Dialect branches appear only where
+ * SQL really differs (types of booleans and timestamps, insertion order). Every method is one retried unit: a
+ * transaction is retried whole, never a statement inside it, so retries never nest.
+ */
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Chunk, Effect, Option, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import {
+  type Archived,
+  type ArchiveEntry,
+  ArchiveStore,
+  type ArtifactSummary,
+  chunkSize,
+  type ItemDetail,
+  type Layout,
+  LegalHold,
+  type ListedItem,
+  type Located,
+  SameApprover,
+  StoreError,
+  TombstoneNotFound
+} from "./ArchiveStore.js"
+import type { BackendName } from "./Config.js"
+import * as Redact from "./Redact.js"
+import * as Retry from "./Retry.js"
+import * as Timestamp from "./Timestamp.js"
+
+/** Items per `IN (...)` list: well under every dialect's parameter limit. */
+const group = 500
+/** Chunks fetched per round trip when streaming a large artifact. */
+const chunkWindow = 4
+
+type Row = Record<string, unknown>
+
+const toBool = (v: unknown): boolean => v === true || v === 1 || v === "1" || v === "t" || v === "true"
+const toNum = (v: unknown): number => (typeof v === "bigint" ? Number(v) : Number(v ?? 0))
+const toBytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : Buffer.from(v as ArrayBuffer))
+
+/** Dates come back as `Date` (pg, mysql) or text (sqlite, legacy rows); all leave here as `YYYY-MM-DDTHH:MM:SSZ`. */
+export const toTimestamp = (v: unknown): string | null => {
+  if (v === null || v === undefined) return null
+  if (v instanceof Date) return Timestamp.format(v.getTime())
+  const s = String(v)
+  return /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s) ? `${s.replace(" ", "T")}Z` : s
+}
+
+/** Compact JSON with sorted keys, as the original stores metadata and event contexts. */
+export const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_, v) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v)
+
+const modeOf = (metadata: unknown): number | null => {
+  const mode = (metadata as { file_mode?: unknown } | null)?.file_mode
+  return typeof mode === "string" && /^0?[0-7]{3,4}$/.test(mode) ? parseInt(mode, 8) : null
+}
+
+const parseJson = (v: unknown): unknown => {
+  if (typeof v !== "string") return v ?? {}
+  try {
+    return JSON.parse(v)
+  } catch {
+    return v
+  }
+}
+
+/** `legal_hold` from metadata, coerced as the original does: bool/number truthiness or 1/true/yes/on. */
+export const legalHoldOf = (v: unknown): boolean =>
+  typeof v === "boolean" ? v : typeof v === "number" ? v !== 0 : typeof v === "string" ? ["1", "true", "yes", "on"].includes(v.trim().toLowerCase()) : false
+
+export const make = (options: { readonly backend: BackendName; readonly location: string; readonly secrets?: ReadonlyArray<string> }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const policy = yield* Retry.RetryPolicy
+    const { backend } = options
+
+    const fail = (operation: string) => (error: SqlError.SqlError) =>
+      new StoreError({
+        operation,
+        backend,
+        detail: Redact.secrets(describeSqlError(error), options.secrets ?? []),
+        transient: Retry.isTransientCause(error)
+      })
+
+    /** One retried, error-mapped unit of work. */
+    const unit = <A, E, R>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+      policy.retry(
+        operation,
+        Effect.catchIf(effect, (e): e is SqlError.SqlError => (e as { _tag?: string })?._tag === "SqlError", (e) => Effect.fail(fail(operation)(e)))
+      ).pipe(Effect.withSpan(`ArchiveStore.${operation}`), Effect.annotateLogs("backend", backend)) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError, R>
+
+    const isPg = backend === "postgres"
+    const isMysql = backend === "mariadb"
+    // Timestamps are written as text in the spec's format; MariaDB's TIMESTAMP wants it without `T`/`Z` (UTC session).
+    const ts = (iso: string) => (isMysql ? iso.replace("T", " ").replace("Z", "") : iso)
+    const bool = (b: boolean) => (isPg ? b : b ? 1 : 0)
+    // Ties in second-precision timestamps break by insertion order (spec §2.3): SQLite's rowid, else our `seq` column.
+    const itemOrder = sql.literal(backend === "sqlite" ? "rowid" : "seq")
+    const json = (value: unknown) => (isPg ? sql`${canonicalJson(value)}::jsonb` : sql`${canonicalJson(value)}`)
+
+    const layoutOf = (row: Row): Layout =>
+      row.has_blob !== null && toBool(row.has_blob) ? "inline" : row.storage_driver === "chunked" ? "chunked" : "purged"
+
+    // ---- archive ----------------------------------------------------------------------------------------------------
+
+    const writePayload = (artifactId: string, entry: ArchiveEntry, exists: boolean) =>
+      Effect.gen(function*() {
+        let compressed = 0
+        if (entry.sizeBytes <= chunkSize) {
+          const parts = yield* Stream.runCollect(entry.payload)
+          const blob = concat(Chunk.toReadonlyArray(parts))
+          compressed = blob.length
+          if (exists) {
+            yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
+          } else {
+            yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
+              VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, 'db', ${blob}, NULL, ${ts(yield* Timestamp.now)})`
+          }
+          return compressed
+        }
+        if (exists) {
+          yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${artifactId}`
+          yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'chunked', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
+        } else {
+          yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
+            VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, 'chunked', NULL, NULL, ${ts(yield* Timestamp.now)})`
+        }
+        let seq = 0
+        yield* Stream.runForEach(entry.payload, (bytes) => {
+          compressed += bytes.length
+          const n = seq++
+          return sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${artifactId}, ${n}, ${bytes})`
+        })
+        return compressed
+      })
+
+    const archiveOne = (entry: ArchiveEntry) =>
+      Effect.gen(function*() {
+        const found = yield* sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+          FROM artifact WHERE content_sha256 = ${entry.sha256}`
+        const existing = found[0]
+        const artifactId = existing ? String(existing.id) : randomUUID()
+        const reuse = existing !== undefined && layoutOf(existing) !== "purged"
+        // A purged artifact is re-hydrated by archiving its content again (spec §1.4).
+        const compressedSize = reuse ? toNum(existing!.compressed_size) : yield* writePayload(artifactId, entry, existing !== undefined)
+        const at = yield* Timestamp.now
+        const itemId = randomUUID()
+        const tombstone = randomUUID()
+        const item = entry.item
+        const metadata: Record<string, unknown> = {
+          sha256: entry.sha256,
+          size_bytes: entry.sizeBytes,
+          compressed_size: compressedSize,
+          compression: entry.codec,
+          mime_type: item.mimeType,
+          language: item.language,
+          ...item.extraMetadata
+        }
+        const legalHold = legalHoldOf(metadata.legal_hold)
+        delete metadata.legal_hold
+        if (legalHold) metadata.legal_hold = true
+        const deleteAfter = metadata.delete_after === undefined || metadata.delete_after === null ? null : String(metadata.delete_after)
+        yield* sql`INSERT INTO item (id, repo, path, commit_sha, language, kind, reason, artifact_id, metadata, archived_by, archived_at, tombstone_id, legal_hold, delete_after, restored_at)
+          VALUES (${itemId}, ${item.repo}, ${item.path}, ${item.commitSha}, ${item.language}, ${item.kind}, ${item.reason}, ${artifactId},
+            ${json(metadata)}, ${item.archivedBy}, ${ts(at)}, ${tombstone}, ${bool(legalHold)}, ${deleteAfter === null ? null : isMysql ? ts(deleteAfter) : deleteAfter}, NULL)`
+        yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
+          VALUES (${randomUUID()}, ${itemId}, 'ARCHIVE', ${item.archivedBy}, ${json(item.context)}, ${ts(at)})`
+        for (const tag of new Set(item.tags)) {
+          yield* sql`INSERT INTO tag (item_id, tag) VALUES (${itemId}, ${tag})`
+        }
+        return {
+          tombstone, itemId, artifactId, sha256: entry.sha256, sizeBytes: entry.sizeBytes, compressedSize,
+          archivedAt: at, deduplicated: reuse, repo: item.repo, path: item.path
+        } satisfies Archived
+      })
+
+    const archive = (entries: ReadonlyArray<ArchiveEntry>) => {
+      // Sorted by content so concurrent writers take artifact locks in one order and cannot deadlock each other.
+      const order = entries.map((e, i) => [e, i] as const).sort(([a], [b]) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
+      return unit(
+        "archive",
+        sql.withTransaction(Effect.gen(function*() {
+          const out = new Array<Archived>(entries.length)
+          for (const [entry, i] of order) out[i] = yield* archiveOne(entry)
+          return out as ReadonlyArray<Archived>
+        }))
+      )
+    }
+
+    // ---- restore ----------------------------------------------------------------------------------------------------
+
+    const locate = (tombstones: ReadonlyArray<string>) =>
+      unit("locate", Effect.gen(function*() {
+        const found = new Map<string, Located>()
+        for (let i = 0; i < tombstones.length; i += group) {
+          const ids = tombstones.slice(i, i + group)
+          if (ids.length === 0) continue
+          const rows = yield* sql<Row>`SELECT i.id AS item_id, i.tombstone_id, i.repo, i.path, i.metadata, a.id AS artifact_id, a.content_sha256, a.size_bytes,
+              a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+              COALESCE(LENGTH(a.blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = a.id), 0) AS compressed_size
+            FROM item i JOIN artifact a ON a.id = i.artifact_id WHERE i.tombstone_id IN ${sql.in(ids)}`
+          for (const row of rows) {
+            const tombstone = String(row.tombstone_id)
+            found.set(tombstone, {
+              tombstone,
+              itemId: String(row.item_id),
+              repo: String(row.repo),
+              path: String(row.path),
+              artifactId: String(row.artifact_id),
+              sha256: String(row.content_sha256).trim(),
+              sizeBytes: toNum(row.size_bytes),
+              compressedSize: toNum(row.compressed_size),
+              codec: row.compression === null ? null : String(row.compression),
+              layout: layoutOf(row),
+              mode: modeOf(parseJson(row.metadata))
+            })
+          }
+        }
+        return found as ReadonlyMap<string, Located>
+      }))
+
+    const inlinePayloads = (artifactIds: ReadonlyArray<string>) =>
+      unit("fetch", Effect.gen(function*() {
+        const out = new Map<string, Uint8Array>()
+        const unique = [...new Set(artifactIds)]
+        for (let i = 0; i < unique.length; i += group) {
+          const rows = yield* sql<Row>`SELECT id, blob_bytes FROM artifact WHERE id IN ${sql.in(unique.slice(i, i + group))} AND blob_bytes IS NOT NULL`
+          for (const row of rows) out.set(String(row.id), toBytes(row.blob_bytes))
+        }
+        return out as ReadonlyMap<string, Uint8Array>
+      }))
+
+    const chunks = (artifactId: string): Stream.Stream<Uint8Array, StoreError> =>
+      Stream.paginateChunkEffect(0, (from) =>
+        unit("fetch", sql<Row>`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from} AND seq < ${from + chunkWindow} ORDER BY seq`).pipe(
+          Effect.map((rows) => [
+            Chunk.fromIterable(rows.map((r) => toBytes(r.blob_bytes))),
+            rows.length === chunkWindow ? Option.some(from + chunkWindow) : Option.none()
+          ] as const)
+        ))
+
+    const recordRestores = (records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>) =>
+      records.length === 0 ? Effect.void : unit("record_restore", sql.withTransaction(Effect.gen(function*() {
+        const byTime = new Map<string, Array<string>>()
+        for (const r of records) byTime.set(r.at, [...(byTime.get(r.at) ?? []), r.itemId])
+        for (const [at, ids] of byTime) {
+          for (let i = 0; i < ids.length; i += group) {
+            yield* sql`UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${sql.in(ids.slice(i, i + group))}`
+          }
+        }
+        for (let i = 0; i < records.length; i += group) {
+          const rows = records.slice(i, i + group).map((r) => ({
+            id: randomUUID(), item_id: r.itemId, action: "RESTORE", actor: r.actor, context: "{}", created_at: ts(r.at)
+          }))
+          yield* sql`INSERT INTO event ${sql.insert(rows)}`
+        }
+      })))
+
+    // ---- queries and retention --------------------------------------------------------------------------------------
+
+    // SQLite rows written by the original's legacy layer use `YYYY-MM-DD HH:MM:SS`; strftime reads both forms.
+    const archivedAt = backend === "sqlite" ? sql`strftime('%Y-%m-%dT%H:%M:%SZ', archived_at)` : sql`archived_at`
+
+    const list = (filter: { readonly repo?: string | undefined; readonly since?: string | undefined; readonly limit: number }) =>
+      unit("list", Effect.gen(function*() {
+        const where = [
+          ...(filter.repo !== undefined ? [sql`repo = ${filter.repo}`] : []),
+          ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : [])
+        ]
+        const rows = yield* sql<Row>`SELECT id, repo, path, commit_sha, reason, archived_by, archived_at, tombstone_id FROM item
+          ${where.length > 0 ? sql`WHERE ${sql.and(where)}` : sql``}
+          ORDER BY ${archivedAt} DESC, ${itemOrder} DESC LIMIT ${filter.limit}`
+        return rows.map((r): ListedItem => ({
+          id: String(r.id), repo: String(r.repo), path: String(r.path), commit_sha: String(r.commit_sha).trim(), reason: String(r.reason),
+          archived_by: String(r.archived_by), archived_at: toTimestamp(r.archived_at)!, tombstone_id: String(r.tombstone_id)
+        }))
+      }))
+
+    const findItem = (tombstone: string) =>
+      Effect.flatMap(sql<Row>`SELECT * FROM item WHERE tombstone_id = ${tombstone}`, (rows) =>
+        rows[0] === undefined ? Effect.fail(new TombstoneNotFound({ tombstone })) : Effect.succeed(rows[0]))
+
+    const show = (tombstone: string) =>
+      unit("show", Effect.gen(function*() {
+        const item = yield* findItem(tombstone)
+        const [artifact] = yield* sql<Row>`SELECT content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
+            CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+          FROM artifact WHERE id = ${item.artifact_id as string}`
+        const tags = yield* sql<Row>`SELECT tag FROM tag WHERE item_id = ${item.id as string} ORDER BY tag`
+        const events = yield* sql<Row>`SELECT action, actor, context, created_at FROM event WHERE item_id = ${item.id as string}
+          ORDER BY created_at, ${sql.literal(backend === "sqlite" ? "rowid" : "seq")}`
+        return {
+          id: String(item.id), repo: String(item.repo), path: String(item.path), commit_sha: String(item.commit_sha).trim(),
+          language: item.language === null ? null : String(item.language), kind: String(item.kind), reason: String(item.reason),
+          artifact_id: String(item.artifact_id), metadata: parseJson(item.metadata), archived_by: String(item.archived_by),
+          archived_at: toTimestamp(item.archived_at)!, tombstone_id: String(item.tombstone_id), legal_hold: toBool(item.legal_hold),
+          delete_after: toTimestamp(item.delete_after), restored_at: toTimestamp(item.restored_at),
+          tags: tags.map((t) => String(t.tag)),
+          artifact: {
+            content_sha256: String(artifact?.content_sha256 ?? "").trim(), size_bytes: toNum(artifact?.size_bytes),
+            compressed_size: toNum(artifact?.compressed_size),
+            compression: artifact?.compression === null || artifact === undefined ? null : String(artifact.compression),
+            mime_type: String(artifact?.mime_type ?? ""), storage_driver: String(artifact?.storage_driver ?? ""),
+            object_url: artifact?.object_url == null ? null : String(artifact.object_url),
+            layout: artifact ? layoutOf(artifact) : "purged"
+          },
+          events: events.map((e) => ({ action: String(e.action), actor: String(e.actor), context: parseJson(e.context), created_at: toTimestamp(e.created_at)! }))
+        } satisfies ItemDetail
+      }))
+
+    const requestPrune = (tombstone: string, actor: string, reason: string) =>
+      unit("prune_request", sql.withTransaction(Effect.gen(function*() {
+        const item = yield* findItem(tombstone)
+        yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
+          VALUES (${randomUUID()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${ts(yield* Timestamp.now)})`
+      })))
+
+    const approveDelete = (request: { tombstone: string; primary: string; secondary: string; reason: string; apply: boolean }) =>
+      request.primary === request.secondary
+        ? Effect.fail(new SameApprover({ actor: request.primary }))
+        : unit("purge", sql.withTransaction(Effect.gen(function*() {
+          const item = yield* findItem(request.tombstone)
+          if (toBool(item.legal_hold)) return yield* new LegalHold({ tombstone: request.tombstone })
+          const [count] = yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item.artifact_id as string}`
+          const refCount = toNum(count?.n)
+          const blobScrubbed = request.apply && refCount <= 1
+          const at = ts(yield* Timestamp.now)
+          for (const [role, actor] of [["primary", request.primary], ["secondary", request.secondary]] as const) {
+            const context = {
+              role,
+              reason: request.reason,
+              ...(request.apply ? { apply_requested: true, blob_scrubbed: blobScrubbed } : {}),
+              ...(request.apply && refCount > 1 ? { shared_references: refCount - 1 } : {})
+            }
+            yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
+              VALUES (${randomUUID()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
+          }
+          if (blobScrubbed) {
+            yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${item.artifact_id as string}`
+            yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'object', object_url = COALESCE(object_url, 'purged://dual-control')
+              WHERE id = ${item.artifact_id as string}`
+          }
+          return { blobScrubbed, refCount }
+        })))
+
+    const artifacts = (tombstones?: ReadonlyArray<string>) =>
+      unit("artifacts", Effect.gen(function*() {
+        const rows = tombstones === undefined
+          ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
+          : tombstones.length === 0 ? [] : yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${sql.in(tombstones)} ORDER BY a.content_sha256`
+        const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+        for (const r of rows) {
+          const id = String(r.id)
+          const entry = byId.get(id) ?? {
+            artifactId: id, sha256: String(r.content_sha256).trim(), sizeBytes: toNum(r.size_bytes),
+            codec: r.compression === null ? null : String(r.compression), layout: layoutOf(r), tombstones: []
+          }
+          if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
+          byId.set(id, entry)
+        }
+        return [...byId.values()] as ReadonlyArray<ArtifactSummary>
+      }))
+
+    const schemaVersion = unit("schema_version", Effect.map(
+      sql<Row>`SELECT MAX(migration_id) AS v FROM effect_sql_migrations`,
+      (rows) => toNum(rows[0]?.v)
+    ))
+
+    const probe = unit("probe", Effect.map(sql<Row>`SELECT id FROM item LIMIT 1`, (rows) => rows.length))
+
+    return ArchiveStore.of({
+      backend,
+      location: options.location,
+      archive,
+      locate,
+      inlinePayloads,
+      chunks,
+      recordRestores,
+      list,
+      show,
+      requestPrune,
+      approveDelete,
+      artifacts,
+      schemaVersion,
+      probe
+    })
+  })
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array =>
+  parts.length === 1 ? parts[0]! : Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
+
+/** The driver's own words (the SqlError wrapper only says "Failed to execute statement"). */
+const describeSqlError = (error: SqlError.SqlError): string => {
+  const cause = error.cause as { message?: unknown; code?: unknown } | undefined
+  const detail = cause && typeof cause.message === "string" && cause.message.length > 0 ? cause.message : error.message
+  return typeof cause?.code === "string" && !detail.includes(cause.code) ? `${detail} (${cause.code})` : detail
+}
+
