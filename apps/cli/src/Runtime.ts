@@ -1,0 +1,161 @@
+/**
+ * What every command shares: the options that configure the run, loading the configuration from its sources,
+ * composing the layers (logger, retry, evidence, the configured backend loaded by dynamic `import()`, archiver,
+ * restorer), and turning typed failures into one-line messages and exit codes (2 bad input, 1 failed operation).
+ */
+import {
+  Archiver,
+  type ArchiveStore,
+  Config,
+  Evidence,
+  Logging,
+  Restorer,
+  Retry
+} from "@codex-archive/core"
+import { Options } from "@effect/cli"
+import type { SqlClient } from "@effect/sql"
+import { Data, Effect, Layer, Option, Redacted } from "effect"
+import * as os from "node:os"
+
+/** A failure the CLI reports itself: one line on stderr and this exit code. */
+export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
+
+export const shared = {
+  configFile: Options.file("config-file").pipe(Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"), Options.optional),
+  url: Options.text("url").pipe(Options.withDescription("Archive URL: sqlite:///PATH, postgres://..., mariadb://... (overrides config)"), Options.optional),
+  logFormat: Options.choice("log-format", ["text", "json"]).pipe(Options.optional)
+} as const
+
+export type Shared = {
+  readonly configFile: Option.Option<string>
+  readonly url: Option.Option<string>
+  readonly logFormat: Option.Option<string>
+}
+
+/**
+ * `--log-level` is a built-in global option of @effect/cli, consumed before our handlers run; we read it from argv
+ * so that it also takes its place above the config file and environment.
+ */
+export const builtinLogLevel = (argv: ReadonlyArray<string>): string | undefined => {
+  const at = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="))
+  if (at < 0) return undefined
+  const value = argv[at]!.includes("=") ? argv[at]!.split("=")[1]! : argv[at + 1]
+  const aliases: Record<string, string> = { all: "debug", trace: "debug", fatal: "error", none: "error" }
+  return value === undefined ? undefined : aliases[value] ?? value
+}
+
+/** `--by` and `--actor` both name the actor; then `CODEX_ACTOR`, then the OS user. */
+export const actorOption = Options.text("by").pipe(Options.withAlias("actor"), Options.withDescription("Who performs the action (default: $CODEX_ACTOR, then the OS user)"), Options.optional)
+
+export const resolveActor = (actor: Option.Option<string>): string =>
+  Option.getOrUndefined(actor)?.trim() || process.env.CODEX_ACTOR?.trim() || safeUser()
+
+const safeUser = () => {
+  try {
+    return os.userInfo().username || "codex"
+  } catch {
+    return process.env.USER ?? "codex"
+  }
+}
+
+/** Loads the composed configuration; flags win over the environment, which wins over the file. */
+export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [string, string, unknown]> = []) =>
+  Effect.gen(function*() {
+    const loaded = yield* Config.load({
+      cwd: process.cwd(),
+      env: process.env,
+      configFile: Option.getOrUndefined(opts.configFile),
+      flags: [
+        ["backend.url", "--url", Option.getOrUndefined(opts.url)],
+        ["logging.level", "--log-level", builtinLogLevel(process.argv)],
+        ["logging.format", "--log-format", Option.getOrUndefined(opts.logFormat)],
+        ...extraFlags
+      ]
+    })
+    return loaded
+  }).pipe(Effect.mapError((e) => new CliExit({ code: 2, message: e.message })))
+
+/** The password of the backend URL, so the logger and error messages can scrub it even where no URL is around it. */
+export const secretsOf = (config: Config.ArchiveConfig): ReadonlyArray<string> => {
+  try {
+    const u = new URL(Redacted.value(config.backend.url))
+    return u.password ? [decodeURIComponent(u.password), u.password] : []
+  } catch {
+    return []
+  }
+}
+
+export const loggerLayer = (config: Config.ArchiveConfig) =>
+  Logging.layer({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) })
+
+/** The configured backend's layer; only its driver is loaded. */
+export const backendLayer = (
+  config: Config.ArchiveConfig,
+  create: boolean
+): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
+  const url = Redacted.value(config.backend.url)
+  switch (config.backend.backend) {
+    case "sqlite":
+      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteArchive.layer({ url, create })))
+    case "postgres":
+      return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
+        Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
+      )
+    case "mariadb":
+      return Effect.promise(() => import("@codex-archive/backend-mariadb")).pipe(
+        Effect.map((m) => m.MariadbArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
+      )
+  }
+}
+
+export type ArchiveServices =
+  | ArchiveStore.ArchiveStore
+  | SqlClient.SqlClient
+  | Config.ArchiveConfigTag
+  | Evidence.Evidence
+  | Retry.RetryPolicy
+  | Archiver.Archiver
+  | Restorer.Restorer
+
+/** Every service a command may need, for the given configuration. */
+export const archiveLayer = (config: Config.ArchiveConfig, create: boolean) =>
+  Layer.unwrapEffect(Effect.map(backendLayer(config, create), (backend) => {
+    const base = Layer.mergeAll(
+      backend.pipe(Layer.provideMerge(Retry.layer(config.retry))),
+      Layer.succeed(Config.ArchiveConfigTag, config),
+      Evidence.layer(config.evidence.dir)
+    )
+    return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base))
+  }))
+
+/** Runs a command body with the archive services of the loaded configuration. */
+export const withArchive = <A, E>(
+  opts: Shared,
+  options: { readonly create: boolean; readonly flags?: ReadonlyArray<readonly [string, string, unknown]> },
+  body: (config: Config.ArchiveConfig) => Effect.Effect<A, E, ArchiveServices>
+): Effect.Effect<A, E | CliExit | ArchiveStore.NotAnArchive | ArchiveStore.StoreError> =>
+  Effect.gen(function*() {
+    const loaded = yield* loadConfig(opts, options.flags)
+    const program = Effect.gen(function*() {
+      for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
+      return yield* body(loaded.config)
+    })
+    return yield* program.pipe(
+      Effect.provide(archiveLayer(loaded.config, options.create)),
+      Effect.provide(loggerLayer(loaded.config))
+    )
+  })
+
+/** Runs a command body that needs only the configuration and the logger. */
+export const withConfig = <A, E, R>(
+  opts: Shared,
+  body: (loaded: Config.Loaded) => Effect.Effect<A, E, R>,
+  flags: ReadonlyArray<readonly [string, string, unknown]> = []
+): Effect.Effect<A, E | CliExit, R> =>
+  Effect.flatMap(loadConfig(opts, flags), (loaded) => body(loaded).pipe(Effect.provide(loggerLayer(loaded.config))))
+
+/** Results go to stdout, one JSON document, pretty as the original prints them. */
+export const printJson = (value: unknown) => Effect.sync(() => process.stdout.write(JSON.stringify(value, null, 2) + "\n"))
+export const printLine = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
+/** Human notes go to stderr, never mixed into results. */
+export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))

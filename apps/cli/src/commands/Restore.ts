@@ -1,0 +1,58 @@
+/** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
+import { ArchiveStore, Restorer, Tombstone } from "@codex-archive/core"
+import { Args, Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Runtime from "../Runtime.js"
+
+const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(Args.withDescription("A tombstone id, or a stub file to restore in place"))
+const output = Args.text({ name: "OUTPUT" }).pipe(Args.withDescription("Where to write the file (default: the stub's place, or the recorded path)"), Args.optional)
+
+/** A stub file names its own tombstone and is restored where it stands. */
+const resolveTarget = (value: string, out: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const asId = Tombstone.normalize(value)
+    if (Tombstone.isTombstoneId(asId)) return { tombstone: asId, output: Option.getOrUndefined(out) }
+    const st = fs.statSync(value, { throwIfNoEntry: false })
+    if (!st) return yield* new Restorer.InvalidTombstone({ tombstone: value })
+    if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
+      return yield* new Tombstone.MalformedStub({ source: value, problem: "not a stub file (too large or not a regular file)" })
+    }
+    const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
+    return { tombstone: stub.tombstone, output: Option.getOrElse(out, () => value) }
+  })
+
+export const command = Command.make(
+  "restore",
+  {
+    ...Runtime.shared,
+    target,
+    output,
+    actor: Runtime.actorOption,
+    force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
+    json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
+    debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics"))
+  },
+  (opts) =>
+    Runtime.withArchive(opts, { create: false }, (config) =>
+      Effect.gen(function*() {
+        const restorer = yield* Restorer.Restorer
+        const resolved = yield* resolveTarget(opts.target, opts.output)
+        let out = resolved.output
+        if (out === undefined) {
+          // No output given: restore to the path recorded at store time, relative to here.
+          const found = yield* (yield* ArchiveStore.ArchiveStore).locate([resolved.tombstone])
+          const located = found.get(resolved.tombstone)
+          if (located === undefined) return yield* new ArchiveStore.TombstoneNotFound({ tombstone: resolved.tombstone })
+          out = located.path
+        }
+        out = path.resolve(out)
+        yield* Effect.logDebug("restore starting").pipe(Effect.annotateLogs({ backend: config.backend.backend, output: out }))
+        const outcome = yield* restorer.restore({ tombstone: resolved.tombstone, output: out, actor: Runtime.resolveActor(opts.actor), force: opts.force })
+        if (opts.json) yield* Runtime.printJson(outcome)
+        else yield* Runtime.printLine(outcome.output)
+        if (outcome.status === "unchanged") yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
+      })
+    )
+).pipe(Command.withDescription("Restore one archived file (verified before it becomes visible)"))

@@ -1,0 +1,98 @@
+/**
+ * `codex archive store REPO PATH...`: archive files and directories (recursively) in one transaction; with
+ * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
+ * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
+ */
+import { Archiver, ArchiveStore, FileOps } from "@codex-archive/core"
+import { Args, Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Runtime from "../Runtime.js"
+
+const resolveCommit = (commit: Option.Option<string>): Effect.Effect<string, Runtime.CliExit> => {
+  const given = Option.getOrElse(commit, () => "HEAD").trim()
+  if (given.toUpperCase() !== "HEAD") return Effect.succeed(given)
+  return Effect.try({
+    try: () => execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim(),
+    catch: () => new Runtime.CliExit({ code: 2, message: "unable to resolve HEAD commit: not a git repository with commits here (pass --commit SHA)" })
+  })
+}
+
+const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<string, string>, Runtime.CliExit> =>
+  Effect.gen(function*() {
+    const out: Record<string, string> = {}
+    for (const entry of entries) {
+      const at = entry.indexOf("=")
+      if (at <= 0) return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': metadata entry must be in key=value form` })
+      out[entry.slice(0, at).trim()] = entry.slice(at + 1).trim()
+    }
+    return out
+  })
+
+/** A restore manifest for what was stored: outputs relative to the manifest's folder, so the tree can move. */
+const writeManifest = (file: string, stored: ReadonlyArray<Archiver.StoredFile>) =>
+  Effect.try({
+    try: () => {
+      const dir = path.dirname(path.resolve(file))
+      const items = stored.map((s) => ({ tombstone: s.tombstone, output: path.relative(dir, s.source).split(path.sep).join("/"), sha256: s.sha256 }))
+      FileOps.writeFileAtomic(path.resolve(file), JSON.stringify(items, null, 2) + "\n")
+    },
+    catch: (e) => new Runtime.CliExit({ code: 1, message: `${file}: cannot write manifest: ${FileOps.describeErrno(e)}` })
+  })
+
+export const command = Command.make(
+  "store",
+  {
+    ...Runtime.shared,
+    repo: Args.text({ name: "REPO" }).pipe(Args.withDescription("Repository identifier, e.g. acme/app")),
+    paths: Args.text({ name: "PATH" }).pipe(Args.atLeast(1), Args.withDescription("Files or directories to archive")),
+    reason: Options.choice("reason", ArchiveStore.reasons).pipe(Options.withDefault("dead" as const)),
+    kind: Options.choice("kind", ArchiveStore.kinds).pipe(Options.withDefault("code" as const)),
+    actor: Runtime.actorOption,
+    commit: Options.text("commit").pipe(Options.withDescription("Commit the files come from (default: git HEAD)"), Options.optional),
+    tags: Options.text("tag").pipe(Options.repeated),
+    metadata: Options.text("metadata").pipe(Options.withDescription("key=value, repeatable; legal_hold=true blocks purge"), Options.repeated),
+    mime: Options.text("mime").pipe(Options.optional),
+    language: Options.text("language").pipe(Options.optional),
+    writeStub: Options.boolean("write-stub").pipe(Options.withDescription("Replace each original with its tombstone stub")),
+    manifestOut: Options.text("manifest-out").pipe(Options.withDescription("Write a restore manifest (JSON) for batch-restore"), Options.optional)
+  },
+  (opts) =>
+    Runtime.withArchive(opts, { create: true }, () =>
+      Effect.gen(function*() {
+        const commit = yield* resolveCommit(opts.commit)
+        const metadata = yield* parseMetadata(opts.metadata)
+        const archiver = yield* Archiver.Archiver
+        const report = yield* archiver.store(opts.paths, {
+          repo: opts.repo,
+          actor: Runtime.resolveActor(opts.actor),
+          commit,
+          reason: opts.reason,
+          kind: opts.kind,
+          tags: opts.tags,
+          metadata,
+          mime: Option.getOrUndefined(opts.mime),
+          language: Option.getOrUndefined(opts.language),
+          writeStub: opts.writeStub,
+          cwd: process.cwd()
+        })
+        if (Option.isSome(opts.manifestOut)) yield* writeManifest(opts.manifestOut.value, report.stored)
+        for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
+        const single = opts.paths.length === 1 && fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.stored.length === 1
+        if (single) {
+          const s = report.stored[0]!
+          yield* Runtime.printJson({ tombstone: s.tombstone, sha256: s.sha256, size_bytes: s.size_bytes, compressed_size: s.compressed_size, repo: report.repo, path: s.path, deduplicated: s.deduplicated, stub: s.stub })
+        } else {
+          yield* Runtime.printJson({
+            repo: report.repo,
+            stored: report.stored.length,
+            deduplicated: report.stored.filter((s) => s.deduplicated).length,
+            bytes: report.stored.reduce((n, s) => n + s.size_bytes, 0),
+            items: report.stored.map(({ source: _, ...rest }) => rest),
+            skipped: report.skipped
+          })
+        }
+      }))
+).pipe(Command.withDescription("Archive files and directories (one transaction), optionally leaving stubs"))

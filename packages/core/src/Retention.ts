@@ -1,0 +1,29 @@
+/** Prune requests and dual-control purge (spec §1.6), each recorded in the database and the evidence log. */
+import { Effect } from "effect"
+import { ArchiveStore, type PurgeRequest } from "./ArchiveStore.js"
+import * as Evidence from "./Evidence.js"
+
+export const requestPrune = (tombstone: string, actor: string, reason: string) =>
+  Effect.gen(function*() {
+    const store = yield* ArchiveStore
+    yield* store.requestPrune(tombstone, actor, reason)
+    yield* (yield* Evidence.Evidence).append({ action: "PRUNE_REQUEST", actor, tombstone, reason })
+  })
+
+/** Both approvals are recorded; with `apply`, the payload is scrubbed unless another item still shares it. */
+export const purge = (request: PurgeRequest) =>
+  Effect.gen(function*() {
+    const store = yield* ArchiveStore
+    const outcome = yield* store.approveDelete(request)
+    yield* (yield* Evidence.Evidence).append({
+      action: "DELETE_APPROVED",
+      tombstone: request.tombstone,
+      primary: request.primary,
+      secondary: request.secondary,
+      reason: request.reason,
+      apply: request.apply,
+      blob_scrubbed: outcome.blobScrubbed,
+      ...(outcome.refCount > 1 ? { shared_references: outcome.refCount - 1 } : {})
+    })
+    return outcome
+  })
