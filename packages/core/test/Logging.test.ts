@@ -1,0 +1,83 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Logger } from "effect"
+import * as Logging from "../src/Logging.js"
+
+const secretUrl = "postgres://u:s3cr3t-pass@127.0.0.1:1/db"
+
+/** Runs `effect` under `Logging.layer` and returns what it wrote to stderr (console.error), line by line. */
+const capture = <A, E>(options: Logging.Options, effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const current = yield* Effect.console
+    const unsafe = {
+      ...current.unsafe,
+      error: (...args: ReadonlyArray<unknown>) => void lines.push(args.join(" ")),
+      log: () => {
+        throw new Error("the logger wrote to stdout")
+      }
+    }
+    // Awaited in its own fiber: joining would merge the logger set back into the test fiber.
+    const fiber = yield* Effect.fork(
+      effect.pipe(Effect.ignore, Effect.provide(Logging.layer(options)), Effect.withConsole({ ...current, unsafe }))
+    )
+    yield* Fiber.await(fiber)
+    return lines
+  })
+
+describe("Logging", () => {
+  it.effect("text: [LEVEL] message -- sorted k=v fields from annotations", () =>
+    Effect.gen(function*() {
+      const lines = yield* capture(
+        { level: "debug", format: "text" },
+        Effect.logDebug("example").pipe(Effect.annotateLogs({ status: "OK", attempt: 2, detail: "two words" }))
+      )
+      expect(lines).toEqual(["[DEBUG] example -- attempt=2 detail=\"two words\" status=OK"])
+    }))
+
+  it.effect("json: one line, sorted keys, component, upper-case level, UTC microsecond timestamp, extra", () =>
+    Effect.gen(function*() {
+      const lines = yield* capture(
+        { level: "info", format: "json" },
+        Effect.logWarning("hello").pipe(Effect.annotateLogs("tombstone", "abc"), Effect.withLogSpan("restore"))
+      )
+      expect(lines).toHaveLength(1)
+      const record = JSON.parse(lines[0]!)
+      expect(Object.keys(record)).toEqual(["component", "extra", "level", "message", "timestamp"])
+      expect(record).toMatchObject({ component: "codex.archive", level: "WARNING", message: "hello" })
+      expect(record.extra.tombstone).toBe("abc")
+      expect(record.extra.restore).toMatch(/^\d+ms$/)
+      expect(record.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
+    }))
+
+  it.effect("the level filters: info drops debug, error keeps only errors", () =>
+    Effect.gen(function*() {
+      const all = Effect.all([Effect.logDebug("d"), Effect.logInfo("i"), Effect.logWarning("w"), Effect.logError("e")])
+      expect(yield* capture({ level: "info", format: "text" }, all)).toEqual(["[INFO] i", "[WARNING] w", "[ERROR] e"])
+      expect(yield* capture({ level: "error", format: "text" }, all)).toEqual(["[ERROR] e"])
+      expect(yield* capture({ level: "debug", format: "text" }, all)).toHaveLength(4)
+    }))
+
+  it.effect("credentials are redacted in the message, every annotation, causes, and known secrets alone", () =>
+    Effect.gen(function*() {
+      const leaky = Effect.logError(`cannot connect to ${secretUrl}`, { url: secretUrl }).pipe(
+        Effect.annotateLogs({ url: secretUrl, detail: "password s3cr3t-pass rejected", nested: { deep: [secretUrl] } }),
+        Effect.zipRight(Effect.fail(new Error(`driver said ${secretUrl}`))),
+        Effect.tapErrorCause(Effect.logError)
+      )
+      for (const format of ["text", "json"] as const) {
+        const lines = yield* capture({ level: "debug", format, secrets: [secretUrl] }, leaky)
+        expect(lines.length).toBe(2)
+        const all = lines.join("\n")
+        expect(all).not.toContain("s3cr3t-pass")
+        expect(all).toContain("postgres://***@127.0.0.1:1/db")
+      }
+    }))
+
+  it.effect("make renders without a sink, so an embedder can route lines elsewhere", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const sink = Logger.map(Logging.make({ format: "text" }), (line) => void lines.push(line))
+      yield* Effect.logInfo("routed").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, sink)))
+      expect(lines).toEqual(["[INFO] routed"])
+    }))
+})
