@@ -221,20 +221,25 @@ const resolveSqliteUrl = (url: string, baseDir: string): string => {
   return `sqlite:///${path.resolve(baseDir, file)}`
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
 /** Finds the line of `key` inside `[section]` of a TOML text, so errors can say `file:line`. */
 const lineOf = (text: string, section: string, key: string): number | undefined => {
+  const [s, k] = [escapeRegExp(section), escapeRegExp(key)]
   let current = ""
   const lines = text.split(/\r?\n/)
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim()
     const header = /^\[\s*([^\]]+?)\s*\]/.exec(line)
     if (header) current = header[1]!
-    else if (current === section && new RegExp(`^"?${key}"?\\s*=`).test(line)) return i + 1
+    else if (current === section && new RegExp(`^"?${k}"?\\s*=`).test(line)) return i + 1
+    else if (current === "" && new RegExp(`^${s}\\s*\\.\\s*${k}\\s*=`).test(line)) return i + 1
   }
   return undefined
 }
 
-export const fromToml = (file: string): Effect.Effect<{ source: Source; warnings: ReadonlyArray<string> }, ConfigError> =>
+/** Reads one TOML file; `chosenBy` (e.g. `flag --config-file`) says where its path came from, for errors. */
+export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ source: Source; warnings: ReadonlyArray<string> }, ConfigError> =>
   Effect.gen(function*() {
     const absolute = path.resolve(file)
     const text = yield* Effect.try({
@@ -242,8 +247,10 @@ export const fromToml = (file: string): Effect.Effect<{ source: Source; warnings
       catch: (e) =>
         new ConfigError({
           key: "config file",
-          origin: absolute,
-          problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "file does not exist" : String((e as Error).message)
+          origin: chosenBy ?? absolute,
+          problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+            ? `${absolute} does not exist`
+            : `${absolute} cannot be read: ${(e as Error).message}`
         })
     })
     const doc = yield* Effect.try({
@@ -358,9 +365,11 @@ export interface LoadOptions {
 export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =>
   Effect.gen(function*() {
     const discovered = path.resolve(options.cwd, ".codex/archive.toml")
-    const explicit = options.configFile ?? (options.env.CODEX_ARCHIVE_CONFIG?.trim() || undefined)
+    const fromEnvVar = options.env.CODEX_ARCHIVE_CONFIG?.trim() || undefined
+    const explicit = options.configFile ?? fromEnvVar
+    const chosenBy = options.configFile !== undefined ? "flag --config-file" : fromEnvVar !== undefined ? "env CODEX_ARCHIVE_CONFIG" : "discovered"
     const file = explicit !== undefined ? path.resolve(options.cwd, explicit) : fs.existsSync(discovered) ? discovered : undefined
-    const fromFile = file === undefined ? undefined : yield* fromToml(file)
+    const fromFile = file === undefined ? undefined : yield* fromToml(file, chosenBy)
     const sources = [
       ...(fromFile ? [fromFile.source] : []),
       fromEnv(options.env, options.cwd),
@@ -379,6 +388,22 @@ export const toJson = (config: ArchiveConfig, reveal = false): Record<string, un
   performance: { ...config.performance },
   evidence: { ...config.evidence }
 })
+
+/** Per key, its value (URL redacted unless `reveal`) and where it came from: `config-show --origin`. */
+export const explain = (
+  loaded: Pick<Loaded, "config" | "origins">,
+  reveal = false
+): Record<string, Record<string, { readonly value: unknown; readonly origin: string }>> => {
+  const out: Record<string, Record<string, { value: unknown; origin: string }>> = {}
+  for (const [section, body] of Object.entries(toJson(loaded.config, reveal))) {
+    out[section] = {}
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      const origin = loaded.origins.get(`${section}.${key}`)
+      out[section][key] = { value, origin: origin === undefined ? "default" : showOrigin(origin) }
+    }
+  }
+  return out
+}
 
 /** Defaults only (for tests and embedders who configure in code). */
 export const defaults = (cwd: string): Effect.Effect<ArchiveConfig, ConfigError> =>
