@@ -1,0 +1,129 @@
+import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { codex, evidence, listFiles, tempDir, write } from "./support.js"
+
+/** An archive with one stored file; returns its folder and tombstone. */
+const archived = (content = "payload\n") => {
+  const cwd = tempDir()
+  write(path.join(cwd, "f.txt"), content)
+  const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x"])
+  expect(r.code, r.stderr).toBe(0)
+  return { cwd, tombstone: JSON.parse(r.stdout).tombstone as string }
+}
+
+const tamper = (cwd: string, statement: string, ...params: Array<unknown>) => {
+  const db = new Database(path.join(cwd, ".codex/archive.sqlite"))
+  db.prepare(statement).run(...params)
+  db.close()
+}
+
+/** One line on stderr, the exit code, a RESTORE_FAIL line, and no file (nor temp file) at the output. */
+const expectCleanFailure = (cwd: string, args: ReadonlyArray<string>, code: number, pattern: RegExp, output?: string) => {
+  const before = evidence(cwd).filter((l) => l.action === "RESTORE_FAIL").length
+  const r = codex(cwd, args)
+  expect(r.code).toBe(code)
+  expect(r.stderr.trim().split("\n")).toHaveLength(1)
+  expect(r.stderr).toMatch(pattern)
+  expect(r.stdout).toBe("")
+  if (output !== undefined) {
+    expect(fs.existsSync(path.join(cwd, output)) && fs.statSync(path.join(cwd, output)).isFile()).toBe(false)
+    expect(listFiles(path.join(cwd, path.dirname(output))).filter((f) => f.includes("codex-restore"))).toEqual([])
+  }
+  return { r, fails: evidence(cwd).filter((l) => l.action === "RESTORE_FAIL").length - before }
+}
+
+describe("bad input and faults", () => {
+  it("unknown tombstone: exit 1, named, RESTORE_FAIL", () => {
+    const { cwd } = archived()
+    const id = "0f0f0f0f-0000-4000-8000-000000000000"
+    const { fails } = expectCleanFailure(cwd, ["restore", id, "out/x.txt"], 1, new RegExp(`unknown tombstone ${id}`), "out/x.txt")
+    expect(fails).toBe(1)
+  })
+
+  it("a malformed tombstone id or stub is bad input: exit 2", () => {
+    const { cwd } = archived()
+    expectCleanFailure(cwd, ["restore", "not-a-uuid", "x"], 2, /'not-a-uuid' is not a tombstone id/)
+    write(path.join(cwd, "stub.txt"), "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE\n# File: a\n# Tombstone: zzz\n")
+    expectCleanFailure(cwd, ["restore", "stub.txt"], 2, /stub\.txt: not a valid tombstone stub: tombstone 'zzz' is not a UUID/)
+    write(path.join(cwd, "plain.txt"), "hello\n")
+    expectCleanFailure(cwd, ["restore", "plain.txt"], 2, /plain\.txt: not a valid tombstone stub: missing the/)
+  })
+
+  it("purged payload: exit 1, no file", () => {
+    const { cwd, tombstone } = archived()
+    expect(codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "gdpr", "--apply"]).stdout).toContain("blob scrubbed")
+    const { fails } = expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, /has been purged/, "out/f.txt")
+    expect(fails).toBe(1)
+  })
+
+  it("corrupt payload (hash mismatch) is caught before the file becomes visible", () => {
+    const { cwd, tombstone } = archived("original\n")
+    const other = archived("different\n")
+    const blob = new Database(path.join(other.cwd, ".codex/archive.sqlite")).prepare("SELECT blob_bytes FROM artifact").get() as { blob_bytes: Buffer }
+    tamper(cwd, "UPDATE artifact SET blob_bytes = ?", blob.blob_bytes)
+    expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, new RegExp(`payload of tombstone ${tombstone} is corrupt: sha256`), "out/f.txt")
+    const v = codex(cwd, ["verify"])
+    expect(v.code).toBe(1)
+    expect(JSON.parse(v.stdout).problems).toHaveLength(1)
+  })
+
+  it("undecodable payload and unknown codec are named", () => {
+    const { cwd, tombstone } = archived()
+    tamper(cwd, "UPDATE artifact SET blob_bytes = ?", Buffer.from("garbage, not zstd"))
+    expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, /cannot be decoded with codec 'zstd'/, "out/f.txt")
+    tamper(cwd, "UPDATE artifact SET compression = 'lz4'")
+    expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, /unsupported compression codec 'lz4'/, "out/f.txt")
+  })
+
+  it("output is a directory, or cannot be written", () => {
+    const { cwd, tombstone } = archived()
+    fs.mkdirSync(path.join(cwd, "adir"))
+    expectCleanFailure(cwd, ["restore", tombstone, "adir"], 1, /adir: output is a directory/)
+    write(path.join(cwd, "afile"), "x")
+    expectCleanFailure(cwd, ["restore", tombstone, "afile/inside.txt"], 1, /afile\/inside\.txt: cannot write output/)
+  })
+
+  it("missing database, a non-database file and a foreign SQLite file are named, and not created", () => {
+    const cwd = tempDir()
+    const id = "0f0f0f0f-0000-4000-8000-000000000000"
+    expectCleanFailure(cwd, ["restore", id, "x"], 1, /archive\.sqlite: no archive database here/)
+    expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
+    write(path.join(cwd, "notes.txt"), "just text, long enough to have a header of sixteen bytes\n")
+    expectCleanFailure(cwd, ["restore", id, "x", "--url", "sqlite:///notes.txt"], 1, /notes\.txt: is not a SQLite database/)
+    const other = new Database(path.join(cwd, "other.db"))
+    other.exec("CREATE TABLE t (x)")
+    other.close()
+    expectCleanFailure(cwd, ["restore", id, "x", "--url", "sqlite:///other.db"], 1, /other\.db: is a SQLite database but not a codex archive/)
+  })
+
+  it("bad usage and bad config exit 2 naming the input", () => {
+    const cwd = tempDir()
+    expect(codex(cwd, ["list", "--since", "yesterday"]).stderr).toMatch(/--since 'yesterday': expected an ISO date/)
+    const env = codex(cwd, ["list"], { CODEX_ARCHIVE_RETRY_ATTEMPTS: "many" })
+    expect(env.code).toBe(2)
+    expect(env.stderr).toMatch(/retry\.max_attempts \(env CODEX_ARCHIVE_RETRY_ATTEMPTS\): got 'many', expected a whole number/)
+    write(path.join(cwd, "f.txt"), "x")
+    const meta = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--metadata", "novalue"])
+    expect(meta.code).toBe(2)
+    expect(meta.stderr).toMatch(/--metadata 'novalue'/)
+    const missing = codex(cwd, ["store", "r", "nope.txt", "--commit", "x"])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/nope\.txt: no such file or directory/)
+  })
+
+  it("symlinks, FIFOs and existing stubs are skipped, not followed", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "t/real.txt"), "real\n")
+    fs.symlinkSync("/etc/hostname", path.join(cwd, "t/link"))
+    const r = codex(cwd, ["store", "r", "t", "--commit", "x", "--write-stub"])
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.stored).toBe(1)
+    expect(out.skipped).toEqual([{ path: "t/link", reason: "symbolic link (not followed)" }])
+    const again = JSON.parse(codex(cwd, ["store", "r", "t", "--commit", "x"]).stdout)
+    expect(again.stored).toBe(0)
+    expect(again.skipped).toContainEqual({ path: "t/real.txt", reason: "already a tombstone stub" })
+  })
+})

@@ -1,0 +1,129 @@
+import { describe, expect, it } from "@effect/vitest"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { codex, evidence, fixture, listFiles, tempDir, write } from "./support.js"
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+
+/** A tree with the awkward cases: binary, empty, non-ASCII, deep nesting, executables, duplicates, a large file. */
+const makeTree = (root: string) => {
+  write(path.join(root, "bin.dat"), Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 31) & 0xff)))
+  write(path.join(root, "empty"), "")
+  write(path.join(root, "ünïcødé/日本語.txt"), "こんにちは\n")
+  write(path.join(root, "a/b/c/d/e/f/g/deep.py"), "print('deep')\n")
+  write(path.join(root, "tool.sh"), "#!/bin/sh\necho ok\n", 0o755)
+  write(path.join(root, "dup1.txt"), "same\n")
+  write(path.join(root, "x/dup2.txt"), "same\n")
+  const big = Buffer.alloc(5 * 1024 * 1024 + 123)
+  for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i)
+  write(path.join(root, "big.bin"), big)
+}
+
+const snapshot = (root: string) =>
+  new Map(listFiles(root).map((f) => [f, { sha: sha(fs.readFileSync(path.join(root, f))), mode: fs.statSync(path.join(root, f)).mode & 0o777 }]))
+
+describe("store and restore", () => {
+  it("round-trips a generated tree through stubs, byte for byte, modes kept, with evidence", () => {
+    const cwd = tempDir()
+    makeTree(path.join(cwd, "tree"))
+    const before = snapshot(path.join(cwd, "tree"))
+    const stored = codex(cwd, ["store", "acme/app", "tree", "--commit", "c0ffee", "--write-stub", "--manifest-out", "restore.json", "--tag", "t1"])
+    expect(stored.stderr).toBe("")
+    expect(stored.code).toBe(0)
+    const report = JSON.parse(stored.stdout)
+    expect(report.stored).toBe(before.size)
+    expect(report.deduplicated).toBe(1)
+    for (const f of before.keys()) expect(fs.readFileSync(path.join(cwd, "tree", f), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
+    const manifest = JSON.parse(fs.readFileSync(path.join(cwd, "restore.json"), "utf8")) as Array<{ tombstone: string; output: string }>
+    for (const item of manifest) {
+      // Restoring a stub in place, as an operator would from the stub's own instructions.
+      const r = codex(cwd, ["restore", item.output])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout.trim()).toBe(path.join(cwd, item.output))
+    }
+    expect(snapshot(path.join(cwd, "tree"))).toEqual(before)
+    const lines = evidence(cwd)
+    expect(lines.filter((l) => l.action === "ARCHIVE")).toHaveLength(before.size)
+    const restores = lines.filter((l) => l.action === "RESTORE")
+    expect(restores).toHaveLength(before.size)
+    for (const r of restores) {
+      for (const k of ["duration_ms", "fetch_ms", "decompression_ms", "write_ms", "ts", "actor", "tombstone"]) expect(r).toHaveProperty(k)
+    }
+    const raw = fs.readFileSync(path.join(cwd, ".codex/evidence/archive_ops.jsonl"), "utf8").trim().split("\n")
+    for (const line of raw) expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(JSON.parse(line)).sort())
+  })
+
+  it("store of a single file prints the original tool's JSON, and show/list find it", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "old.py"), "x = 1\n")
+    const r = codex(cwd, ["store", "acme/app", "old.py", "--commit", "abc", "--by", "alice", "--metadata", "owner=team-a", "--reason", "legacy"])
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(Object.keys(out)).toEqual(expect.arrayContaining(["tombstone", "sha256", "size_bytes", "compressed_size", "repo", "path"]))
+    expect(out.path).toBe("old.py")
+    const shown = JSON.parse(codex(cwd, ["show", out.tombstone]).stdout)
+    expect(shown.archived_by).toBe("alice")
+    expect(shown.metadata.owner).toBe("team-a")
+    expect(shown.events.map((e: { action: string }) => e.action)).toEqual(["ARCHIVE"])
+    const listed = JSON.parse(codex(cwd, ["list", "--repo", "acme/app"]).stdout)
+    expect(listed[0].tombstone_id).toBe(out.tombstone)
+    expect(JSON.parse(codex(cwd, ["list", "--repo", "other"]).stdout)).toEqual([])
+  })
+
+  it("an identical existing file is unchanged; a different one is refused without --force", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "f.txt"), "v1\n")
+    const t = JSON.parse(codex(cwd, ["store", "r", "f.txt", "--commit", "x"]).stdout).tombstone
+    const same = codex(cwd, ["restore", t, "f.txt"])
+    expect(same.code).toBe(0)
+    expect(same.stderr).toContain("nothing written")
+    write(path.join(cwd, "f.txt"), "local edits\n")
+    const refused = codex(cwd, ["restore", t, "f.txt"])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/f\.txt: output exists with different content \(use --force/)
+    expect(fs.readFileSync(path.join(cwd, "f.txt"), "utf8")).toBe("local edits\n")
+    expect(codex(cwd, ["restore", t, "f.txt", "--force"]).code).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, "f.txt"), "utf8")).toBe("v1\n")
+  })
+
+  it("restores every tombstone of the original tool's archive; the purged one fails cleanly", () => {
+    const cwd = tempDir()
+    fs.mkdirSync(path.join(cwd, ".codex"))
+    fs.copyFileSync(path.join(fixture, "archive.sqlite"), path.join(cwd, ".codex/archive.sqlite"))
+    const expected = JSON.parse(fs.readFileSync(path.join(fixture, "expected.json"), "utf8")) as Record<string, { path: string; expect: string }>
+    for (const [tombstone, e] of Object.entries(expected)) {
+      const r = codex(cwd, ["restore", tombstone, path.join("out", e.path)])
+      if (e.expect === "restore") {
+        expect(r.code, r.stderr).toBe(0)
+        expect(fs.readFileSync(path.join(cwd, "out", e.path))).toEqual(fs.readFileSync(path.join(fixture, "originals", e.path)))
+      } else {
+        expect(r.code).toBe(1)
+        expect(r.stderr).toMatch(/purged/)
+        expect(fs.existsSync(path.join(cwd, "out", e.path))).toBe(false)
+      }
+    }
+    expect(codex(cwd, ["verify"]).code).toBe(0)
+  })
+
+  it("purge keeps shared artifacts, honours legal hold and needs two distinct approvers", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "a.txt"), "shared\n")
+    write(path.join(cwd, "b.txt"), "shared\n")
+    write(path.join(cwd, "held.txt"), "held\n")
+    const a = JSON.parse(codex(cwd, ["store", "r", "a.txt", "--commit", "x"]).stdout).tombstone
+    const b = JSON.parse(codex(cwd, ["store", "r", "b.txt", "--commit", "x"]).stdout).tombstone
+    const h = JSON.parse(codex(cwd, ["store", "r", "held.txt", "--commit", "x", "--metadata", "legal_hold=yes"]).stdout).tombstone
+    expect(codex(cwd, ["prune-request", a, "--by", "alice", "--reason", "obsolete"]).stdout.trim()).toBe("recorded prune request")
+    const same = codex(cwd, ["purge", a, "--by", "alice", "--second", "alice", "--reason", "x", "--apply"])
+    expect(same.code).toBe(1)
+    expect(same.stderr).toMatch(/distinct/)
+    expect(codex(cwd, ["purge", h, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stderr).toMatch(/legal hold/)
+    expect(codex(cwd, ["purge", a, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe("purge approvals recorded; blob retained (artifact still shared)")
+    expect(codex(cwd, ["restore", a, "a2.txt"]).code).toBe(0)
+    expect(codex(cwd, ["purge", b, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe("purge approvals recorded; blob retained (artifact still shared)")
+    const lines = evidence(cwd).filter((l) => l.action === "DELETE_APPROVED")
+    expect(lines.length).toBe(2)
+    expect(lines[0]).toMatchObject({ tombstone: a, primary: "alice", secondary: "bob", apply: true, blob_scrubbed: false })
+  })
+})
