@@ -22,7 +22,9 @@ export const schedule = (
   settings: RetrySettings,
   onRetry: (attempt: number, delayMs: number) => Effect.Effect<void> = () => Effect.void
 ): Schedule.Schedule<number, unknown> => {
-  const bounded = Schedule.intersect(
+  // A generator of our own: `Random.next` reads the fiber's default services, so providing Random would not seed it.
+  const seeded = settings.seed === null ? undefined : Random.make(settings.seed)
+  return Schedule.intersect(
     Schedule.exponential(Duration.seconds(settings.initial_delay), settings.multiplier),
     Schedule.recurs(Math.max(0, settings.max_attempts - 1))
   ).pipe(
@@ -31,7 +33,7 @@ export const schedule = (
         const capped = Math.min(Duration.toMillis(delay), settings.max_delay * 1000)
         const spread = capped * settings.jitter
         const jittered = spread > 0
-          ? Math.max(0, Math.min(settings.max_delay * 1000, capped - spread + (yield* Random.next) * 2 * spread))
+          ? Math.max(0, Math.min(settings.max_delay * 1000, capped - spread + (yield* (seeded ?? Random).next) * 2 * spread))
           : capped
         yield* onRetry(n + 1, jittered)
         return Duration.millis(jittered)
@@ -39,7 +41,6 @@ export const schedule = (
     ),
     Schedule.map(([, n]) => n)
   )
-  return settings.seed === null ? bounded : Schedule.provideService(bounded, Random.Random, Random.make(settings.seed))
 }
 
 /** A failure that knows whether trying again can help. Backends set `transient` through `classify`. */
@@ -111,7 +112,20 @@ export const none: Layer.Layer<RetryPolicy> = layer({
   enabled: false, max_attempts: 1, initial_delay: 0, max_delay: 0, multiplier: 1, jitter: 0, seed: null
 })
 
-const describe = (error: unknown): string =>
-  error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
-    ? String((error as { message: unknown }).message)
-    : String(error)
+/** The error and its causes in one line (`Failed to execute statement: database is locked [SQLITE_BUSY]`). */
+const describe = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (typeof current !== "object") {
+      parts.push(String(current))
+      break
+    }
+    const e = current as { message?: unknown; code?: unknown; _tag?: unknown; cause?: unknown }
+    const text = typeof e.message === "string" && e.message !== "" ? e.message : typeof e._tag === "string" ? e._tag : ""
+    const code = typeof e.code === "string" || typeof e.code === "number" ? ` [${e.code}]` : ""
+    if (text !== "" && !parts.includes(text + code)) parts.push(text + code)
+    current = e.cause
+  }
+  return parts.join(": ") || String(error)
+}
