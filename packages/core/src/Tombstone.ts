@@ -16,7 +16,7 @@ export const normalize = (value: string): string => value.trim().toLowerCase()
 
 export const header = "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE"
 /** Detects a stub cheaply from a file's first bytes (also the original tool's misspelt header). */
-export const marker = /^# TOMBS?TONE ARCHIVE STUB/
+export const marker = /^# TOMBST?ONE ARCHIVE STUB/
 export const maxStubBytes = 4096
 
 export interface Stub {
