@@ -1,5 +1,5 @@
 /** Every metric of the tool, in one place (as `ClusterMetrics` does): restore phases, counts, bytes, retries. */
-import { Metric, MetricBoundaries } from "effect"
+import { Effect, Metric, MetricBoundaries, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
 
 // 0.1 ms .. ~52 s in ×2 steps: covers a cached small restore and a large file on a slow server.
 const boundaries = MetricBoundaries.exponential({ start: 0.1, factor: 2, count: 20 })
@@ -24,3 +24,47 @@ export const all = [
   restoreDuration, fetchDuration, decompressDuration, verifyDuration, writeDuration, recordDuration, storeDuration,
   restores, restoreFailures, restoredBytes, stored, storedBytes, retries
 ] as const
+
+const prefix = "codex_archive_"
+
+const labels = (tags: ReadonlyArray<MetricLabel.MetricLabel>, extra: ReadonlyArray<readonly [string, string]> = []) => {
+  const all = [...tags.map((t) => [t.key, t.value] as const), ...extra]
+  if (all.length === 0) return ""
+  const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
+  return `{${all.map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`
+}
+
+const number = (n: number) => (n === Infinity ? "+Inf" : n === -Infinity ? "-Inf" : Number.isNaN(n) ? "NaN" : String(n))
+
+/**
+ * The final values of every metric of the tool in the Prometheus text format (0.0.4), for `--metrics-out FILE`:
+ * counters, and histograms with cumulative buckets, sum and count. Metrics never touched are shown at zero.
+ */
+export const prometheus = (): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    // Reading each metric registers it, so untouched ones are exported too (as zero).
+    yield* Effect.forEach(all, (metric) => Metric.value(metric as Metric.Metric<any, any, any>), { discard: true })
+    const pairs = (yield* Metric.snapshot).filter((pair) => pair.metricKey.name.startsWith(prefix))
+    const byName = new Map<string, Array<MetricPair.MetricPair.Untyped>>()
+    for (const pair of pairs) byName.set(pair.metricKey.name, [...(byName.get(pair.metricKey.name) ?? []), pair])
+    const out: Array<string> = []
+    for (const name of [...byName.keys()].sort()) {
+      const group = byName.get(name)!.sort((a, b) => labels(a.metricKey.tags).localeCompare(labels(b.metricKey.tags)))
+      const first = group[0]!
+      const state = first.metricState
+      const type = MetricState.isCounterState(state) ? "counter" : MetricState.isHistogramState(state) ? "histogram" : MetricState.isGaugeState(state) ? "gauge" : "untyped"
+      const help = Option.getOrElse(first.metricKey.description, () => name)
+      out.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${name} ${type}`)
+      for (const pair of group) {
+        const s = pair.metricState
+        const tags = pair.metricKey.tags
+        if (MetricState.isCounterState(s)) out.push(`${name}${labels(tags)} ${number(Number(s.count))}`)
+        else if (MetricState.isGaugeState(s)) out.push(`${name}${labels(tags)} ${number(Number(s.value))}`)
+        else if (MetricState.isHistogramState(s)) {
+          for (const [bound, count] of s.buckets) out.push(`${name}_bucket${labels(tags, [["le", number(bound)]])} ${count}`)
+          out.push(`${name}_sum${labels(tags)} ${number(s.sum)}`, `${name}_count${labels(tags)} ${s.count}`)
+        }
+      }
+    }
+    return out.join("\n") + "\n"
+  })
