@@ -132,7 +132,8 @@ export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effe
     catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) }))
   })
 
-const isStub = (file: string): boolean => {
+/** A file whose first bytes are a tombstone stub header. */
+export const isStub = (file: string): boolean => {
   try {
     const fd = fs.openSync(file, "r")
     try {

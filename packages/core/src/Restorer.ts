@@ -81,10 +81,12 @@ export interface RunOptions {
   readonly onResult?: (index: number, result: ItemResult) => Effect.Effect<void>
   /** Stop launching new groups after the first failure. */
   readonly failFast?: boolean
+  /** Completes when the run should stop launching items (Ctrl-C); items already being written finish. */
+  readonly stop?: Effect.Effect<void>
 }
 
 /** Items located per round trip; payloads are then fetched in groups bounded by bytes. */
-const locateGroup = 256
+const locateGroupSize = 256
 const payloadGroupBytes = 8 * 1024 * 1024
 const payloadGroupItems = 128
 
@@ -106,29 +108,10 @@ export const make = Effect.gen(function*() {
   const config = yield* ArchiveConfigTag
   const perf = config.performance.enabled
 
-  /** Decides what to do with the output before any byte is fetched. */
   const precheck = (located: Located, request: Request): Effect.Effect<"write" | "unchanged", FileOps.OutputError> =>
     Effect.suspend(() => {
-      const existing = FileOps.inspect(request.output)
-      switch (existing._tag) {
-        case "Absent":
-          return Effect.succeed("write" as const)
-        case "Directory":
-          return Effect.fail(new FileOps.OutputError({ output: request.output, problem: "is-directory", detail: "output is a directory" }))
-        case "Other":
-          return Effect.fail(new FileOps.OutputError({ output: request.output, problem: "exists", detail: "output exists and is not a regular file" }))
-        case "File": {
-          if (existing.size === located.sizeBytes && hashFile(request.output) === located.sha256) return Effect.succeed("unchanged" as const)
-          if (request.force) return Effect.succeed("write" as const)
-          // A stub standing where the file was is what `restore STUB` replaces in place.
-          if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return Effect.succeed("write" as const)
-          return Effect.fail(new FileOps.OutputError({
-            output: request.output,
-            problem: "exists",
-            detail: "output exists with different content (use --force to replace it)"
-          }))
-        }
-      }
+      const action = outputAction(located, request)
+      return typeof action === "string" ? Effect.succeed(action) : Effect.fail(action)
     })
 
   /** Decompress, verify and write an inline payload in one synchronous section. */
@@ -239,18 +222,16 @@ export const make = Effect.gen(function*() {
       Metric.incrementBy(Metrics.restoredBytes, outcome.bytes)
     ], { discard: true })
 
-  /** Restores located items whose inline payloads (if any) are at hand; file work only, no evidence. */
+  /** Writes a located item whose action is decided and whose inline payload (if needed) is at hand; no evidence. */
   const materialize = (
     located: Located,
     request: Request,
+    action: "write" | "unchanged",
     payload: Uint8Array | undefined,
-    fetchMs: number,
-    started: number
-  ): Effect.Effect<Omit<Outcome, "timings"> & { phase: Phase; fetchMs: number; started: number }, RestoreError> =>
+    fetchMs: number
+  ): Effect.Effect<Omit<Outcome, "timings"> & { phase: Phase; fetchMs: number }, RestoreError> =>
     Effect.gen(function*() {
       const phase: Phase = { decompress: 0, verify: 0, write: 0 }
-      if (located.layout === "purged") return yield* new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })
-      const action = yield* precheck(located, request)
       let bytes = located.sizeBytes
       let fetch = fetchMs
       if (action === "write") {
@@ -264,11 +245,12 @@ export const make = Effect.gen(function*() {
           fetch += performance.now() - t - phase.decompress - phase.verify - phase.write
         }
       }
-      return { tombstone: request.tombstone, output: request.output, status: action === "write" ? "restored" as const : "unchanged" as const, bytes, sha256: located.sha256, phase, fetchMs: fetch, started }
+      return { tombstone: request.tombstone, output: request.output, status: action === "write" ? "restored" as const : "unchanged" as const, bytes, sha256: located.sha256, phase, fetchMs: fetch }
     })
 
-  const finishTimings = (m: { phase: Phase; fetchMs: number; started: number }, recordMs: number, end: number): Timings => ({
-    duration_ms: end - m.started,
+  /** An item's own time: the round trips it waited for and its own file work, not time queued behind others. */
+  const finishTimings = (m: { phase: Phase; fetchMs: number }, recordMs: number): Timings => ({
+    duration_ms: m.fetchMs + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
     fetch_ms: m.fetchMs,
     decompression_ms: m.phase.decompress,
     verify_ms: m.phase.verify,
@@ -281,6 +263,10 @@ export const make = Effect.gen(function*() {
     return Tombstone.isTombstoneId(tombstone) ? Effect.succeed({ ...request, tombstone }) : Effect.fail(new InvalidTombstone({ tombstone: request.tombstone }))
   }
 
+  /** Purged content fails before the output is looked at; otherwise the output decides. */
+  const plan = (located: Located, request: Request): Effect.Effect<"write" | "unchanged", RestoreError> =>
+    located.layout === "purged" ? Effect.fail(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })) : precheck(located, request)
+
   const restore = (input: Request): Effect.Effect<Outcome, RestoreError> =>
     Effect.gen(function*() {
       const started = performance.now()
@@ -288,13 +274,13 @@ export const make = Effect.gen(function*() {
       const found = yield* store.locate([request.tombstone])
       const located = found.get(request.tombstone)
       if (located === undefined) return yield* new TombstoneNotFound({ tombstone: request.tombstone })
-      const payloads = located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
+      const action = yield* plan(located, request)
+      const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
       const fetchMs = performance.now() - started
-      const done = yield* materialize(located, request, payloads.get(located.artifactId), fetchMs, started)
+      const done = yield* materialize(located, request, action, payloads.get(located.artifactId), fetchMs)
       const t = performance.now()
       yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
-      const end = performance.now()
-      const outcome: Outcome = { ...done, timings: finishTimings(done, end - t, end) }
+      const outcome: Outcome = { ...done, timings: finishTimings(done, performance.now() - t) }
       yield* evidence.append(evidenceFor(request, located, outcome)).pipe(Effect.orDie)
       yield* recordMetrics(outcome)
       return outcome
@@ -309,99 +295,127 @@ export const make = Effect.gen(function*() {
       Effect.withSpan("Restorer.restore")
     )
 
+  type Indexed = { readonly index: number; readonly request: Request }
+  type Work = Indexed & { readonly located: Located; readonly action: "write" | "unchanged"; payload: Uint8Array | undefined; fetchMs: number }
+  /** What flows from the fetch stage to the write stage: items ready to write, and items that already failed. */
+  type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
+
+  const failure = (index: number, request: Request, error: RestoreError, duration_ms: number): [number, ItemResult] =>
+    [index, { _tag: "Failure", request, error, duration_ms }]
+
+  /** Locates a group in one round trip and decides each item's action; failures become results, not errors. */
+  const locateGroup = (group: ReadonlyArray<Indexed>): Effect.Effect<Unit> =>
+    Effect.gen(function*() {
+      const started = performance.now()
+      const valid: Array<Indexed> = []
+      const early: Array<[number, ItemResult]> = []
+      for (const { index, request } of group) {
+        const checked = Tombstone.normalize(request.tombstone)
+        if (Tombstone.isTombstoneId(checked)) valid.push({ index, request: { ...request, tombstone: checked } })
+        else early.push(failure(index, request, new InvalidTombstone({ tombstone: request.tombstone }), 0))
+      }
+      const located = yield* Effect.either(store.locate(valid.map((v) => v.request.tombstone)))
+      const locateMs = performance.now() - started
+      if (located._tag === "Left") {
+        for (const { index, request } of valid) early.push(failure(index, request, located.left, locateMs))
+        return { work: [], early }
+      }
+      const work: Array<Work> = []
+      for (const { index, request } of valid) {
+        const found = located.right.get(request.tombstone)
+        if (found === undefined) {
+          early.push(failure(index, request, new TombstoneNotFound({ tombstone: request.tombstone }), locateMs))
+          continue
+        }
+        const t = performance.now()
+        const action = yield* Effect.either(plan(found, request))
+        if (action._tag === "Left") early.push(failure(index, request, action.left, locateMs + performance.now() - t))
+        else work.push({ index, request, located: found, action: action.right, payload: undefined, fetchMs: locateMs })
+      }
+      return { work, early }
+    })
+
+  /** Splits a located group into units whose inline payloads fit one byte-bounded round trip (bounded memory). */
+  const splitByBytes = (unit: Unit): ReadonlyArray<Unit> => {
+    const units: Array<Unit> = [{ work: [], early: unit.early }]
+    let bytes = 0
+    for (const w of unit.work) {
+      const size = w.action === "write" && w.located.layout === "inline" ? w.located.compressedSize : 0
+      const current = units[units.length - 1]!
+      if (current.work.length > 0 && (current.work.length >= payloadGroupItems || bytes + size > payloadGroupBytes)) {
+        units.push({ work: [w], early: [] })
+        bytes = size
+      } else {
+        current.work.push(w)
+        bytes += size
+      }
+    }
+    return units
+  }
+
+  const fetchPayloads = (unit: Unit): Effect.Effect<Unit> =>
+    Effect.gen(function*() {
+      const wanted = unit.work.filter((w) => w.action === "write" && w.located.layout === "inline")
+      if (wanted.length === 0) return unit
+      const t = performance.now()
+      const fetched = yield* Effect.either(store.inlinePayloads(wanted.map((w) => w.located.artifactId)))
+      const ms = performance.now() - t
+      if (fetched._tag === "Left") {
+        const failed = new Set(wanted)
+        return {
+          work: unit.work.filter((w) => !failed.has(w)),
+          early: [...unit.early, ...wanted.map((w) => failure(w.index, w.request, fetched.left, w.fetchMs + ms))]
+        }
+      }
+      for (const w of wanted) {
+        w.payload = fetched.right.get(w.located.artifactId)
+        w.fetchMs += ms
+      }
+      return unit
+    })
+
   const restoreAll = (requests: ReadonlyArray<Request>, options: RunOptions): Effect.Effect<ReadonlyArray<ItemResult>> =>
     Effect.gen(function*() {
       const results = new Array<ItemResult>(requests.length)
       let failed = false
-      const report = (index: number, result: ItemResult) => {
-        results[index] = result
-        if (result._tag === "Failure") failed = true
-        return options.onResult ? options.onResult(index, result) : Effect.void
-      }
-      const indexed = requests.map((request, index) => ({ request, index }))
-      const groups = Chunk.toReadonlyArray(Chunk.chunksOf(Chunk.fromIterable(indexed), locateGroup)).map(Chunk.toReadonlyArray)
+      let stopped = false
+      const halted = () => stopped || (options.failFast === true && failed)
+      if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
-      type Work = { index: number; request: Request; located: Located; payload: Uint8Array | undefined; fetchMs: number; started: number }
-
-      /** Locates a group and fetches its inline payloads in byte-bounded round trips; failures become results. */
-      const fetchGroup = (group: ReadonlyArray<{ request: Request; index: number }>) =>
-        Effect.gen(function*() {
-          const started = performance.now()
-          const valid: Array<{ request: Request; index: number }> = []
-          const early: Array<[number, ItemResult]> = []
-          for (const { index, request } of group) {
-            const checked = Tombstone.normalize(request.tombstone)
-            if (Tombstone.isTombstoneId(checked)) valid.push({ index, request: { ...request, tombstone: checked } })
-            else early.push([index, { _tag: "Failure", request, error: new InvalidTombstone({ tombstone: request.tombstone }), duration_ms: 0 }])
-          }
-          const located = yield* Effect.either(store.locate(valid.map((v) => v.request.tombstone)))
-          if (located._tag === "Left") {
-            for (const { index, request } of valid) early.push([index, { _tag: "Failure", request, error: located.left, duration_ms: performance.now() - started }])
-            return { work: [] as Array<Work>, early }
-          }
-          const work: Array<Work> = []
-          for (const { index, request } of valid) {
-            const found = located.right.get(request.tombstone)
-            if (found === undefined) early.push([index, { _tag: "Failure", request, error: new TombstoneNotFound({ tombstone: request.tombstone }), duration_ms: performance.now() - started }])
-            else work.push({ index, request, located: found, payload: undefined, fetchMs: 0, started })
-          }
-          // Inline payloads in groups bounded by bytes, so memory stays bounded whatever the file sizes.
-          const inline = work.filter((w) => w.located.layout === "inline" && FileOps.inspect(w.request.output)._tag !== "File")
-          let batch: Array<Work> = []
-          let bytes = 0
-          const flush = Effect.suspend(() => {
-            const current = batch
-            batch = []
-            bytes = 0
-            return current.length === 0 ? Effect.void : Effect.either(store.inlinePayloads(current.map((w) => w.located.artifactId))).pipe(
-              Effect.map((fetched) => {
-                for (const w of current) {
-                  if (fetched._tag === "Right") w.payload = fetched.right.get(w.located.artifactId)
-                  else early.push([w.index, { _tag: "Failure", request: w.request, error: fetched.left, duration_ms: performance.now() - started }])
-                }
-              })
-            )
-          })
-          for (const w of inline) {
-            if (batch.length >= payloadGroupItems || bytes + w.located.compressedSize > payloadGroupBytes) yield* flush
-            batch.push(w)
-            bytes += w.located.compressedSize
-          }
-          yield* flush
-          const fetchMs = performance.now() - started
-          const failedIdx = new Set(early.map(([i]) => i))
-          return { work: work.filter((w) => !failedIdx.has(w.index)).map((w) => ({ ...w, fetchMs })), early }
-        })
-
-      /** Writes a fetched group (synchronous file work), then records it in one transaction and one evidence write. */
-      const writeGroup = ({ early, work }: { work: ReadonlyArray<Work>; early: ReadonlyArray<[number, ItemResult]> }) =>
+      /**
+       * Writes a unit (synchronous file work), records it in one transaction and one evidence write, then reports.
+       * Uninterruptible: a stop or interrupt lets a started unit finish, so no verified file lacks its evidence line.
+       */
+      const writeUnit = ({ early, work }: Unit) =>
         Effect.gen(function*() {
           const done: Array<{ w: Work; m: Effect.Effect.Success<ReturnType<typeof materialize>> }> = []
           const failures: Array<[number, ItemResult]> = [...early]
+          // Fail-fast stops at the first failure in manifest order, even inside a unit.
+          let cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
           for (const w of work) {
-            // Inline items whose output existed were not prefetched (they may be unchanged): fetch them now.
-            let payload = w.payload
-            if (payload === undefined && w.located.layout === "inline") {
-              const fetched = yield* Effect.either(store.inlinePayloads([w.located.artifactId]))
-              payload = fetched._tag === "Right" ? fetched.right.get(w.located.artifactId) : undefined
-            }
-            const result = yield* Effect.either(materialize(w.located, w.request, payload, w.fetchMs, w.started))
+            if (w.index > cut) continue
+            const result = yield* Effect.either(materialize(w.located, w.request, w.action, w.payload, w.fetchMs))
+            w.payload = undefined
             if (result._tag === "Right") done.push({ w, m: result.right })
-            else failures.push([w.index, { _tag: "Failure", request: w.request, error: result.left, duration_ms: performance.now() - w.started }])
+            else {
+              failures.push(failure(w.index, w.request, result.left, w.fetchMs))
+              if (options.failFast) cut = Math.min(cut, w.index)
+            }
           }
           const t = performance.now()
           const at = yield* Timestamp.now
           const recorded = yield* Effect.either(store.recordRestores(done.map(({ w }) => ({ itemId: w.located.itemId, actor: w.request.actor, at }))))
-          const end = performance.now()
+          const recordMs = performance.now() - t
           const records: Array<Evidence.Record> = []
           const successes: Array<[number, ItemResult]> = []
           for (const { m, w } of done) {
+            const timings = finishTimings(m, recordMs)
             if (recorded._tag === "Left") {
               // The file is in place and verified, but the archive could not record it: report, do not hide.
-              failures.push([w.index, { _tag: "Failure", request: w.request, error: recorded.left, duration_ms: end - w.started }])
+              failures.push(failure(w.index, w.request, recorded.left, timings.duration_ms))
               continue
             }
-            const outcome: Outcome = { tombstone: m.tombstone, output: m.output, status: m.status, bytes: m.bytes, sha256: m.sha256, timings: finishTimings(m, end - t, end) }
+            const outcome: Outcome = { tombstone: m.tombstone, output: m.output, status: m.status, bytes: m.bytes, sha256: m.sha256, timings }
             records.push(evidenceFor(w.request, w.located, outcome))
             successes.push([w.index, { _tag: "Success", request: w.request, outcome }])
             yield* recordMetrics(outcome)
@@ -412,24 +426,61 @@ export const make = Effect.gen(function*() {
           yield* Metric.incrementBy(Metrics.restoreFailures, failures.length)
           // Evidence before results: an item reported done always has its evidence line.
           yield* evidence.append(...records).pipe(Effect.orDie)
-          for (const [index, result] of [...successes, ...failures].sort(([a], [b]) => a - b)) yield* report(index, result)
-        })
+          for (const [index, result] of [...successes, ...failures].sort(([a], [b]) => a - b)) {
+            results[index] = result
+            if (result._tag === "Failure") failed = true
+            if (options.onResult) yield* options.onResult(index, result)
+          }
+        }).pipe(Effect.uninterruptible)
 
+      const concurrency = Math.max(1, options.concurrency)
+      const groups = Chunk.toReadonlyArray(Chunk.chunksOf(Chunk.fromIterable(requests.map((request, index) => ({ request, index }))), locateGroupSize))
       yield* Stream.fromIterable(groups).pipe(
-        Stream.takeWhile(() => !(options.failFast && failed)),
-        Stream.mapEffect(fetchGroup, { concurrency: Math.max(1, options.concurrency) }),
-        Stream.takeWhile(() => !(options.failFast && failed)),
-        Stream.runForEach(writeGroup)
+        Stream.takeWhile(() => !halted()),
+        Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
+        Stream.mapConcat(splitByBytes),
+        Stream.mapEffect(fetchPayloads, { concurrency }),
+        Stream.interruptWhen(options.stop ?? Effect.never),
+        Stream.takeWhile(() => !halted()),
+        Stream.runForEach(writeUnit)
       )
       return results.filter((r) => r !== undefined)
-    }).pipe(Effect.withSpan("Restorer.restoreAll"))
+    }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
 
   return Restorer.of({ restore, restoreAll })
 })
 
 export const layer = Layer.effect(Restorer, make)
 
-const hashFile = (file: string): string => {
+/**
+ * Decides what to do with the output before any byte is fetched: write it, leave it (same content already there),
+ * or refuse. Synchronous, so batch dry runs and prefetch planning use the same rule as the restore itself.
+ */
+export const outputAction = (located: Located, request: Request): "write" | "unchanged" | FileOps.OutputError => {
+  const existing = FileOps.inspect(request.output)
+  switch (existing._tag) {
+    case "Absent":
+      return "write"
+    case "Directory":
+      return new FileOps.OutputError({ output: request.output, problem: "is-directory", detail: "output is a directory" })
+    case "Other":
+      return new FileOps.OutputError({ output: request.output, problem: "exists", detail: "output exists and is not a regular file" })
+    case "File": {
+      if (existing.size === located.sizeBytes && hashFile(request.output) === located.sha256) return "unchanged"
+      if (request.force) return "write"
+      // A stub standing where the file was is what `restore STUB` replaces in place.
+      if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return "write"
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "exists",
+        detail: "output exists with different content (use --force to replace it)"
+      })
+    }
+  }
+}
+
+/** SHA-256 of a file read in 1 MiB pieces (bounded memory). */
+export const hashFile = (file: string): string => {
   const hasher = Hash.incremental()
   const fd = fs.openSync(file, "r")
   try {
