@@ -13,7 +13,7 @@ await build({
   platform: "node",
   target: "node20",
   sourcemap: false,
-  minify: false,
+  minify: true,
   legalComments: "none",
   external: ["better-sqlite3", "zstd-napi", "pg-native", "cpu-features", "ssh2"],
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
