@@ -15,6 +15,8 @@ await build({
   sourcemap: false,
   minify: true,
   legalComments: "none",
+  // @effect/cli's file-format parsers are never used by our commands (see src/internal/Unbundled.ts).
+  alias: { yaml: "./src/internal/Unbundled.ts", toml: "./src/internal/Unbundled.ts", ini: "./src/internal/Unbundled.ts" },
   external: ["better-sqlite3", "zstd-napi", "pg-native", "cpu-features", "ssh2"],
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: "warning"
