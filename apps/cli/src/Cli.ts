@@ -1,5 +1,6 @@
 /** The command tree: `codex archive <command>`, as the original tool's users type it. Exported for tests. */
 import { Command } from "@effect/cli"
+import * as BatchRestore from "./commands/BatchRestore.js"
 import * as Init from "./commands/Init.js"
 import * as List from "./commands/List.js"
 import * as Purge from "./commands/Purge.js"
@@ -21,6 +22,7 @@ const archive = Command.make("archive").pipe(
     List.command,
     Show.command,
     Restore.command,
+    BatchRestore.command,
     Verify.command,
     PruneRequest.command,
     Purge.command

@@ -1,0 +1,130 @@
+/**
+ * `codex archive batch-restore MANIFEST` or `--stubs DIR`: many files back at once with bounded concurrency, a
+ * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
+ * current, `--resume`. Ctrl-C or SIGTERM stops launching items, lets started ones finish and writes the results.
+ */
+import { Batch, type BatchResults, Manifest } from "@codex-archive/core"
+import { Args, Command, Options } from "@effect/cli"
+import { SingleBar } from "cli-progress"
+import { Deferred, Effect, Fiber, Option } from "effect"
+import * as Runtime from "../Runtime.js"
+
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
+
+/** A live bar on a terminal; elsewhere a line every `interval` items, at the end, and for every failure. */
+const progressReporter = (interval: number) => {
+  if (process.stderr.isTTY) {
+    const started = performance.now()
+    const bar = new SingleBar({
+      stream: process.stderr,
+      format: "{bar} {value}/{total} files | {mib} MiB | {rate} files/s, {mibs} MiB/s | ETA {eta_formatted} | failed {failed}",
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 200
+    })
+    let startedBar = false
+    return {
+      onProgress: (p: Batch.Progress) =>
+        Effect.sync(() => {
+          const seconds = Math.max(0.001, (performance.now() - started) / 1000)
+          const payload = { mib: mib(p.totalBytes), rate: (p.index / seconds).toFixed(0), mibs: (p.totalBytes / 1048576 / seconds).toFixed(1), failed: p.failed }
+          if (!startedBar) {
+            bar.start(p.total, 0, payload)
+            startedBar = true
+          }
+          bar.update(p.index, payload)
+        }),
+      done: Effect.sync(() => startedBar && bar.stop())
+    }
+  }
+  return {
+    onProgress: (p: Batch.Progress) =>
+      p.index % interval === 0 || p.index === p.total || p.status === "FAILED"
+        ? Runtime.note(`[BATCH] ${p.index}/${p.total} ${p.status} ${p.tombstone}`)
+        : Effect.void,
+    done: Effect.void
+  }
+}
+
+export const command = Command.make(
+  "batch-restore",
+  {
+    ...Runtime.shared,
+    manifest: Args.text({ name: "MANIFEST" }).pipe(Args.withDescription("Restore manifest: .json (array or {items}), .jsonl or .csv (tombstone,output[,actor])"), Args.optional),
+    stubs: Options.directory("stubs").pipe(Options.withDescription("Restore every tombstone stub under this folder, in place"), Options.optional),
+    actor: Runtime.actorOption,
+    concurrency: Options.integer("concurrency").pipe(Options.withDescription("Database round trips in flight (default: batch.concurrent)"), Options.optional),
+    results: Options.text("results").pipe(Options.withDescription("Write results here as the batch runs: JSON, or CSV if the name ends in .csv (default: batch.results_path)"), Options.optional),
+    resume: Options.text("resume").pipe(Options.withDescription("Results file of an earlier run: skip what it restored whose content is still in place"), Options.optional),
+    failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failed item")),
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Check the manifest and that every tombstone is restorable; write nothing")),
+    force: Options.boolean("force").pipe(Options.withDescription("Replace existing files whose content differs"))
+  },
+  (opts) =>
+    Effect.gen(function*() {
+      const source = Option.getOrUndefined(opts.manifest)
+      const stubs = Option.getOrUndefined(opts.stubs)
+      if ((source === undefined) === (stubs === undefined)) {
+        return yield* new Runtime.CliExit({ code: 2, message: "batch-restore: give either a MANIFEST or --stubs DIR" })
+      }
+      if (Option.isSome(opts.concurrency) && opts.concurrency.value < 1) {
+        return yield* new Runtime.CliExit({ code: 2, message: `--concurrency ${opts.concurrency.value}: expected a whole number >= 1` })
+      }
+      const actor = Runtime.resolveActor(opts.actor)
+      // The manifest is checked whole before any backend is opened: a bad one restores nothing.
+      const entries = yield* (stubs !== undefined ? Manifest.fromStubs(stubs, { defaultActor: actor }) : Manifest.load(source!, { defaultActor: actor }))
+      const flags: ReadonlyArray<readonly [string, string, unknown]> = [
+        ["batch.concurrent", "--concurrency", Option.getOrUndefined(opts.concurrency)],
+        ["batch.results_path", "--results", Option.getOrUndefined(opts.results)]
+      ]
+      return yield* Runtime.withArchive(opts, { create: false, flags }, (config) =>
+        Effect.gen(function*() {
+          if (opts.dryRun) {
+            const report = yield* Batch.check(entries, { force: opts.force })
+            yield* Runtime.printJson(report)
+            if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
+            return
+          }
+          const progress = progressReporter(config.batch.progress_interval)
+          const stop = yield* Deferred.make<void>()
+          const resultsFile = config.batch.results_path ?? undefined
+          const batch = yield* Effect.forkDaemon(Batch.run(entries, {
+            actor,
+            force: opts.force,
+            failFast: opts.failFast,
+            resultsFile,
+            resumeFrom: Option.getOrUndefined(opts.resume),
+            source: stubs ?? source,
+            stop: Deferred.await(stop),
+            onProgress: progress.onProgress
+          }).pipe(Effect.ensuring(progress.done)))
+          const finish = (report: Batch.Report) =>
+            Effect.gen(function*() {
+              yield* Runtime.printJson(report.summary)
+              if (resultsFile !== undefined && report.resultsError === undefined) yield* Runtime.note(`Batch results saved to ${resultsFile}`)
+              if (report.resultsError !== undefined) yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
+            })
+          // Ctrl-C / SIGTERM interrupt this fiber: stop launching, let the batch drain, still print and save its results.
+          const report = yield* Fiber.join(batch).pipe(
+            Effect.onInterrupt(() =>
+              Effect.gen(function*() {
+                yield* Runtime.note("batch-restore: interrupted; finishing the items in hand and saving results (resume with --resume)")
+                yield* Deferred.succeed(stop, undefined)
+                const exit = yield* Fiber.await(batch)
+                if (exit._tag === "Success") yield* finish(exit.value)
+              })
+            ),
+            Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message }))
+          )
+          yield* finish(report)
+          const s: BatchResults.Summary = report.summary
+          if (Batch.exitCode(s) !== 0 || report.resultsError !== undefined) {
+            return yield* new Runtime.CliExit({
+              code: 1,
+              message: `batch-restore: ${s.failed} failed, ${s.not_run} not run of ${s.total} (${s.succeeded} restored, ${s.unchanged} unchanged, ${s.skipped} skipped)`
+            })
+          }
+        })
+      )
+    })
+).pipe(Command.withDescription("Restore many archived files from a manifest or a tree of stubs, concurrently, verified, resumable"))
