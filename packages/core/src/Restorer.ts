@@ -280,7 +280,7 @@ export const make = Effect.gen(function*() {
       const done = yield* materialize(located, request, action, payloads.get(located.artifactId), fetchMs)
       const t = performance.now()
       yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
-      const outcome: Outcome = { ...done, timings: finishTimings(done, performance.now() - t) }
+      const outcome: Outcome = { tombstone: done.tombstone, output: done.output, status: done.status, bytes: done.bytes, sha256: done.sha256, timings: finishTimings(done, performance.now() - t) }
       yield* evidence.append(evidenceFor(request, located, outcome)).pipe(Effect.orDie)
       yield* recordMetrics(outcome)
       return outcome
