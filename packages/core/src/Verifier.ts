@@ -23,7 +23,8 @@ export interface Report {
   readonly problems: ReadonlyArray<Problem>
 }
 
-const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): Effect.Effect<{ bytes: number; problem?: string }, StoreError> =>
+/** Decodes one artifact and checks its SHA-256 and size: a problem is a value, a database failure an error. */
+export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): Effect.Effect<{ bytes: number; problem?: string }, StoreError> =>
   Effect.gen(function*() {
     const codec = yield* Effect.either(Codec.forName(artifact.codec))
     if (codec._tag === "Left") return { bytes: 0, problem: codec.left.message }

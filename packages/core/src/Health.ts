@@ -1,0 +1,156 @@
+/**
+ * `health-check` (spec §10, extended): can the archive be opened and queried (and how fast), is its schema the one
+ * this tool expects, is the evidence folder writable, and does one stored payload decode to its recorded SHA-256.
+ * Every check is a value `{name, ok, detail, ms}`; nothing here fails, so one broken part never hides the others.
+ */
+import { Cause, Context, Effect, Exit, Layer, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { ArchiveStore } from "./ArchiveStore.js"
+import type { BackendName } from "./Config.js"
+import * as Logging from "./Logging.js"
+import * as Redact from "./Redact.js"
+import * as Verifier from "./Verifier.js"
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+  /** Wall time of the check, in milliseconds. */
+  readonly ms: number
+}
+
+export interface Report {
+  readonly ok: boolean
+  readonly backend: BackendName
+  /** Redacted unless the report was made with `reveal`. */
+  readonly url: string
+  readonly schema_version: number | null
+  readonly expected_schema_version: number
+  readonly items_retrievable: number | null
+  readonly checks: ReadonlyArray<Check>
+}
+
+export interface Options<E> {
+  readonly backend: BackendName
+  readonly url: Redacted.Redacted<string>
+  /** Show the URL with its credentials (`--debug`). */
+  readonly reveal: boolean
+  /** The highest migration this tool ships for the backend (`Migrations.latest`). */
+  readonly expectedSchemaVersion: number
+  readonly evidenceDir: string
+  /** Opens the archive; built inside the check, so a failure to connect is reported, not raised. */
+  readonly store: Layer.Layer<ArchiveStore, E>
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000
+
+/** Runs `effect`, timing it; its failure becomes a failed check whose detail is the redacted message. */
+const timed = <A, E, R>(
+  name: string,
+  secrets: ReadonlyArray<string>,
+  effect: Effect.Effect<{ readonly ok: boolean; readonly detail: string; readonly value?: A }, E, R>
+): Effect.Effect<{ readonly check: Check; readonly value: A | undefined }, never, R> =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return Effect.exit(effect).pipe(Effect.map((exit) => {
+      const ms = round(performance.now() - started)
+      if (Exit.isSuccess(exit)) return { check: { name, ok: exit.value.ok, detail: exit.value.detail, ms }, value: exit.value.value }
+      const error = Cause.squash(exit.cause) as { _tag?: unknown; message?: unknown }
+      const text = `${typeof error._tag === "string" ? `${error._tag}: ` : ""}${typeof error.message === "string" ? error.message : String(error)}`
+      return { check: { name, ok: false, detail: Redact.secrets(text, secrets), ms }, value: undefined }
+    }))
+  })
+
+/** Can we create a file in the folder (or, when it does not exist yet, in the nearest folder above it)? */
+const evidenceWritable = (dir: string) =>
+  Effect.sync(() => {
+    let existing = path.resolve(dir)
+    while (!fs.existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing)
+    if (!fs.statSync(existing).isDirectory()) return { ok: false, detail: `${existing} is not a folder` }
+    const probe = path.join(existing, `.codex-health-${process.pid}-${Date.now()}.tmp`)
+    try {
+      fs.writeFileSync(probe, "")
+      fs.rmSync(probe, { force: true })
+    } catch (e) {
+      return { ok: false, detail: `${existing} is not writable: ${(e as Error).message}` }
+    }
+    return { ok: true, detail: existing === path.resolve(dir) ? `${dir} is writable` : `${dir} will be created in writable ${existing}` }
+  })
+
+/** The newest item whose content is still stored, decoded and checked against its SHA-256. */
+const samplePayload = (store: ArchiveStore["Type"]) =>
+  Effect.gen(function*() {
+    const newest = yield* store.list({ limit: 5 })
+    if (newest.length === 0) return { ok: true, detail: "the archive is empty: nothing to decode" }
+    const artifacts = yield* store.artifacts(newest.map((item) => item.tombstone_id))
+    const sample = artifacts.find((a) => a.layout !== "purged")
+    if (sample === undefined) return { ok: true, detail: "the newest items' content was purged: nothing to decode" }
+    const result = yield* Verifier.check(store, sample)
+    const which = `tombstone ${sample.tombstones[0] ?? "?"} (${sample.layout}, ${sample.codec ?? "default codec"}, ${sample.sizeBytes} bytes)`
+    return result.problem === undefined
+      ? { ok: true, detail: `${which} decodes to its recorded sha256 ${sample.sha256.slice(0, 12)}…` }
+      : { ok: false, detail: `${which}: ${result.problem}` }
+  })
+
+export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
+  Effect.scoped(Effect.gen(function*() {
+    const secrets = Logging.expandSecrets([options.url])
+    const raw = Redacted.value(options.url)
+    const scope = yield* Effect.scope
+    const connect = yield* timed("connect", secrets, Effect.map(Layer.buildWithScope(options.store, scope), (context) => ({
+      ok: true,
+      detail: `opened the ${options.backend} archive`,
+      value: Context.get(context, ArchiveStore)
+    })))
+    const checks: Array<Check> = [connect.check]
+    const store = connect.value
+    let items: number | undefined
+    let version: number | undefined
+    if (store !== undefined) {
+      const probe = yield* timed("probe", secrets, Effect.map(store.probe, (n) => ({ ok: true, detail: `backend accessible, ${n} items retrievable`, value: n })))
+      const expected = options.expectedSchemaVersion
+      const schema = yield* timed("schema", secrets, Effect.map(store.schemaVersion, (v) => ({
+        value: v,
+        ok: v === expected,
+        detail: v === expected
+          ? `version ${v} (the latest this tool knows)`
+          : v < expected
+          ? `version ${v}, expected ${expected}: run \`codex archive init\` to migrate`
+          : `version ${v} is newer than this tool knows (${expected}): upgrade codex`
+      })))
+      items = probe.value
+      version = schema.value
+      checks.push(probe.check, schema.check, (yield* timed("sample", secrets, samplePayload(store))).check)
+    } else {
+      for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: "skipped: the archive could not be opened", ms: 0 })
+    }
+    checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
+    return {
+      ok: checks.every((c) => c.ok),
+      backend: options.backend,
+      url: options.reveal ? raw : Redact.display(raw),
+      schema_version: version ?? null,
+      expected_schema_version: options.expectedSchemaVersion,
+      items_retrievable: items ?? null,
+      checks
+    }
+  }))
+
+/** The report as the original prints it (`=== Archive Health Check ===`), one line per check, then the status. */
+export const renderText = (report: Report): string => {
+  const width = Math.max(...report.checks.map((c) => c.name.length))
+  const lines = [
+    "=== Archive Health Check ===",
+    `Backend: ${report.backend}`,
+    `URL: ${report.url}`,
+    ...report.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name.padEnd(width)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.detail}`)
+  ]
+  const failed = report.checks.filter((c) => !c.ok)
+  lines.push(
+    failed.length === 0
+      ? `Status: ✓ OK (backend accessible, ${report.items_retrievable ?? 0} items retrievable)`
+      : `Status: ✗ FAILED (${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")})`
+  )
+  return lines.join("\n") + "\n"
+}
