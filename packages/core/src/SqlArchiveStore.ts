@@ -3,11 +3,12 @@
  * SQL really differs (types of booleans and timestamps, insertion order). Every method is one retried unit: a
  * transaction is retried whole, never a statement inside it, so retries never nest.
  */
-import { SqlClient, type SqlError } from "@effect/sql"
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Migrator, SqlClient, type SqlError } from "@effect/sql"
+import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type Archived,
+  NotAnArchive,
   type ArchiveEntry,
   ArchiveStore,
   type ArtifactSummary,
@@ -22,6 +23,7 @@ import {
   TombstoneNotFound
 } from "./ArchiveStore.js"
 import type { BackendName } from "./Config.js"
+import * as Migrations from "./Migrations.js"
 import * as Redact from "./Redact.js"
 import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
@@ -97,12 +99,35 @@ export const make = (options: { readonly backend: BackendName; readonly location
     // Ties in second-precision timestamps break by insertion order (spec §2.3): SQLite's rowid, else our `seq` column.
     const itemOrder = sql.literal(backend === "sqlite" ? "rowid" : "seq")
     const json = (value: unknown) => (isPg ? sql`${canonicalJson(value)}::jsonb` : sql`${canonicalJson(value)}`)
+    // PostgreSQL's UUID columns reject other text outright; such a tombstone simply names no item.
+    const lookupable = (tombstone: string) => !isPg || uuidShape.test(tombstone)
 
     const layoutOf = (row: Row): Layout =>
       row.has_blob !== null && toBool(row.has_blob) ? "inline" : row.storage_driver === "chunked" ? "chunked" : "purged"
 
     // ---- archive ----------------------------------------------------------------------------------------------------
 
+    const findArtifact = (sha256: string, latest: boolean) =>
+      Effect.map(
+        sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+          FROM artifact WHERE content_sha256 = ${sha256}${latest && isMysql ? sql` LOCK IN SHARE MODE` : sql``}`,
+        (rows) => rows[0]
+      )
+
+    /**
+     * Inserts the artifact row unless a concurrent writer committed the same content first; then reads back the
+     * winner (InnoDB needs a locking read to see rows committed after its snapshot). Returns the winner's row.
+     */
+    const claimArtifact = (artifactId: string, entry: ArchiveEntry, driver: string, blob: Uint8Array | null) =>
+      Effect.gen(function*() {
+        yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
+          VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
+          ${isMysql ? sql`ON DUPLICATE KEY UPDATE id = id` : sql`ON CONFLICT (content_sha256) DO NOTHING`}`
+        return (yield* findArtifact(entry.sha256, true))!
+      })
+
+    /** Writes the content of a new (or purged, when `existing`) artifact; `reused` when another writer won the race. */
     const writePayload = (artifactId: string, entry: ArchiveEntry, exists: boolean) =>
       Effect.gen(function*() {
         let compressed = 0
@@ -113,17 +138,17 @@ export const make = (options: { readonly backend: BackendName; readonly location
           if (exists) {
             yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
           } else {
-            yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
-              VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, 'db', ${blob}, NULL, ${ts(yield* Timestamp.now)})`
+            const winner = yield* claimArtifact(artifactId, entry, "db", blob)
+            if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
           }
-          return compressed
+          return { artifactId, compressed, reused: false }
         }
         if (exists) {
           yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${artifactId}`
           yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'chunked', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
         } else {
-          yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
-            VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, 'chunked', NULL, NULL, ${ts(yield* Timestamp.now)})`
+          const winner = yield* claimArtifact(artifactId, entry, "chunked", null)
+          if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
         }
         let seq = 0
         yield* Stream.runForEach(entry.payload, (bytes) => {
@@ -131,19 +156,18 @@ export const make = (options: { readonly backend: BackendName; readonly location
           const n = seq++
           return sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${artifactId}, ${n}, ${bytes})`
         })
-        return compressed
+        return { artifactId, compressed, reused: false }
       })
 
     const archiveOne = (entry: ArchiveEntry) =>
       Effect.gen(function*() {
-        const found = yield* sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
-            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
-          FROM artifact WHERE content_sha256 = ${entry.sha256}`
-        const existing = found[0]
-        const artifactId = existing ? String(existing.id) : randomUUID()
-        const reuse = existing !== undefined && layoutOf(existing) !== "purged"
+        const existing = yield* findArtifact(entry.sha256, false)
         // A purged artifact is re-hydrated by archiving its content again (spec §1.4).
-        const compressedSize = reuse ? toNum(existing!.compressed_size) : yield* writePayload(artifactId, entry, existing !== undefined)
+        const written = existing !== undefined && layoutOf(existing) !== "purged"
+          ? { artifactId: String(existing.id), compressed: toNum(existing.compressed_size), reused: true }
+          : yield* writePayload(existing ? String(existing.id) : randomUUID(), entry, existing !== undefined)
+        const { artifactId, reused: reuse } = written
+        const compressedSize = written.compressed
         const at = yield* Timestamp.now
         const itemId = randomUUID()
         const tombstone = randomUUID()
@@ -194,7 +218,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
       unit("locate", Effect.gen(function*() {
         const found = new Map<string, Located>()
         for (let i = 0; i < tombstones.length; i += group) {
-          const ids = tombstones.slice(i, i + group)
+          const ids = tombstones.slice(i, i + group).filter(lookupable)
           if (ids.length === 0) continue
           const rows = yield* sql<Row>`SELECT i.id AS item_id, i.tombstone_id, i.repo, i.path, i.metadata, a.id AS artifact_id, a.content_sha256, a.size_bytes,
               a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
@@ -278,6 +302,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
       }))
 
     const findItem = (tombstone: string) =>
+      !lookupable(tombstone) ? Effect.fail(new TombstoneNotFound({ tombstone })) :
       Effect.flatMap(sql<Row>`SELECT * FROM item WHERE tombstone_id = ${tombstone}`, (rows) =>
         rows[0] === undefined ? Effect.fail(new TombstoneNotFound({ tombstone })) : Effect.succeed(rows[0]))
 
@@ -345,8 +370,9 @@ export const make = (options: { readonly backend: BackendName; readonly location
           return { blobScrubbed, refCount }
         })))
 
-    const artifacts = (tombstones?: ReadonlyArray<string>) =>
+    const artifacts = (requested?: ReadonlyArray<string>) =>
       unit("artifacts", Effect.gen(function*() {
+        const tombstones = requested?.filter(lookupable)
         const rows = tombstones === undefined
           ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
@@ -391,6 +417,69 @@ export const make = (options: { readonly backend: BackendName; readonly location
       probe
     })
   })
+
+/** What a server backend (PostgreSQL, MariaDB) hands to `serve`: its client, its migrations, its session setup. */
+export interface ServeOptions {
+  readonly backend: BackendName
+  /** The redacted URL, for messages and evidence. */
+  readonly location: string
+  /** Known credentials, scrubbed verbatim from driver messages. */
+  readonly secrets: ReadonlyArray<string>
+  /** The dialect's client; `SqlError`s it fails with are mapped here (a missing database is `NotAnArchive`). */
+  readonly client: Layer.Layer<SqlClient.SqlClient, unknown>
+  readonly migrations: ReadonlyArray<Migrations.Migration>
+  /** Create the schema when missing (`init`, `store`); otherwise a database without the tables is `NotAnArchive`. */
+  readonly create: boolean
+}
+
+/** Driver codes of "the database named in the URL does not exist" (PostgreSQL 3D000, MySQL ER_BAD_DB_ERROR). */
+const missingDatabase = (error: unknown): boolean => {
+  const cause = (error as { cause?: { code?: unknown; errno?: unknown } } | undefined)?.cause
+  return cause?.code === "3D000" || cause?.errno === 1049
+}
+
+/** `SqlClient` + migrated schema + `ArchiveStore` over a server database. Needs the retry policy. */
+export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClient.SqlClient, NotAnArchive | StoreError, Retry.RetryPolicy> => {
+  const { backend, location, secrets } = options
+  const storeError = (operation: string) => (error: unknown) =>
+    new StoreError({
+      operation,
+      backend,
+      // One line, credentials scrubbed, the location named: the driver's words alone rarely say which server.
+      detail: `${location}: ${Redact.secrets(describeUnknown(error), secrets).replace(/\s*\n\s*/g, " ")}`,
+      transient: Retry.isTransientCause(error)
+    })
+  const client = options.client.pipe(Layer.catchAll((error) =>
+    Layer.fail<NotAnArchive | StoreError>(missingDatabase(error)
+      ? new NotAnArchive({ location, detail: "the database does not exist (create it on the server first)" })
+      : storeError("connect")(error))
+  ))
+  const setup = Layer.effectDiscard(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!options.create) {
+      const [row] = yield* sql<Row>`SELECT COUNT(*) AS n FROM information_schema.tables
+        WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
+        AND table_name IN ('item', 'artifact')`
+      if (toNum(row?.n) < 2) return yield* new NotAnArchive({ location, detail: "is a database but not a codex archive (no item/artifact tables)" })
+    }
+    // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
+    yield* Migrator.make({})({ loader: Migrations.loader(options.migrations) }).pipe(
+      Effect.catchAllDefect(Effect.fail),
+      Effect.retry(Schedule.recurs(2))
+    )
+  }).pipe(Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))))
+  const store = Layer.effect(ArchiveStore, make({ backend, location, secrets }))
+  return Layer.provideMerge(Layer.merge(store, setup), client)
+}
+
+const describeUnknown = (error: unknown): string =>
+  (error as { _tag?: string })?._tag === "SqlError"
+    ? describeSqlError(error as SqlError.SqlError)
+    : error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+    ? String((error as { message: unknown }).message)
+    : String(error)
+
+const uuidShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array =>
   parts.length === 1 ? parts[0]! : Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
