@@ -1,0 +1,3 @@
+export * as MariadbArchive from "./MariadbArchive.js"
+export * as MariadbClient from "./MariadbClient.js"
+export * as MariadbSchema from "./MariadbSchema.js"

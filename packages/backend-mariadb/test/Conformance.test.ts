@@ -1,0 +1,4 @@
+import { Conformance } from "@codex-archive/conformance"
+import { backend } from "./helpers.js"
+
+Conformance.suite(backend)

@@ -1,0 +1,28 @@
+/** Test wiring: a fresh MariaDB database per test (dropped afterwards) on the server of `CODEX_TEST_MARIADB_URL`. */
+import { Conformance } from "@codex-archive/conformance"
+import { Redact } from "@codex-archive/core"
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer } from "effect"
+import { MariadbArchive, MariadbClient, MariadbSchema } from "../src/index.js"
+
+export const serverUrl = process.env.CODEX_TEST_MARIADB_URL || "mysql://root@127.0.0.1:3306/test"
+
+/** A client on the server's own database, for creating, inspecting and dropping test databases. */
+export const admin = (url = serverUrl) =>
+  Layer.build(MariadbClient.layer(MariadbArchive.parseUrl(url, 2)!)).pipe(
+    Effect.map(Context.get(SqlClient.SqlClient)),
+    Effect.mapError((e) =>
+      new Conformance.ServerUnreachable({
+        server: `MariaDB ${Redact.url(url)}`, variable: "CODEX_TEST_MARIADB_URL", detail: String((e.cause as Error | undefined)?.message ?? e.message)
+      })
+    )
+  )
+
+export const fresh = Effect.flatMap(admin(), (sql) => Conformance.freshDatabase(sql, serverUrl))
+
+export const backend: Conformance.Backend = {
+  name: "mariadb",
+  fresh,
+  layer: (options) => MariadbArchive.layer({ ...options, poolSize: 4 }),
+  migrations: MariadbSchema.migrations
+}

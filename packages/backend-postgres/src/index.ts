@@ -1,0 +1,2 @@
+export * as PgArchive from "./PgArchive.js"
+export * as PgSchema from "./PgSchema.js"

@@ -1,0 +1,28 @@
+/** Test wiring: a fresh PostgreSQL database per test (dropped afterwards) on the server of `CODEX_TEST_PG_URL`. */
+import { Conformance } from "@codex-archive/conformance"
+import { Redact } from "@codex-archive/core"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { PgArchive, PgSchema } from "../src/index.js"
+
+export const serverUrl = process.env.CODEX_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/postgres"
+
+/** A client on the server's admin database, for creating, inspecting and dropping test databases. */
+export const admin = (url = serverUrl) =>
+  Layer.build(PgClient.layer({ url: Redacted.make(url), maxConnections: 2 })).pipe(
+    Effect.map(Context.get(PgClient.PgClient)),
+    Effect.mapError((e) =>
+      new Conformance.ServerUnreachable({
+        server: `PostgreSQL ${Redact.url(url)}`, variable: "CODEX_TEST_PG_URL", detail: String((e as { cause?: Error }).cause?.message ?? e.message)
+      })
+    )
+  )
+
+export const fresh = Effect.flatMap(admin(), (sql) => Conformance.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
+
+export const backend: Conformance.Backend = {
+  name: "postgres",
+  fresh,
+  layer: (options) => PgArchive.layer({ ...options, poolSize: 4 }),
+  migrations: PgSchema.migrations
+}

@@ -1,0 +1,321 @@
+/**
+ * The one `ArchiveStore` conformance suite: every behaviour of the port, exercised through the Archiver and Restorer
+ * and the store itself, run by each backend package against its own freshly created database.
+ */
+import { Archiver, ArchiveStore, Config, Evidence, Hash, Migrations, Restorer, Retry } from "@codex-archive/core"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Data, Effect, Exit, Layer, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export interface Backend {
+  readonly name: ArchiveStore.ArchiveStore["Type"]["backend"]
+  /** A URL to a new, empty database, dropped when the scope closes; fails naming the server if it is unreachable. */
+  readonly fresh: Effect.Effect<string, unknown, Scope.Scope>
+  readonly layer: (options: { readonly url: string; readonly create: boolean }) => Layer.Layer<
+    ArchiveStore.ArchiveStore | SqlClient.SqlClient,
+    ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+    Retry.RetryPolicy
+  >
+  readonly migrations: ReadonlyArray<Migrations.Migration>
+}
+
+/** A test server that cannot be reached fails the suite, naming the server and the variable that sets it. */
+export class ServerUnreachable extends Data.TaggedError("ServerUnreachable")<{ readonly server: string; readonly variable: string; readonly detail: string }> {
+  override get message() {
+    return `cannot reach the test server ${this.server}: ${this.detail} (start it, or set ${this.variable})`
+  }
+}
+
+/** A new database `codex_test_<random>` on the admin client's server, dropped when the scope closes; its URL. */
+export const freshDatabase = (admin: SqlClient.SqlClient, serverUrl: string, dropSql = (db: string) => `DROP DATABASE IF EXISTS ${db}`) =>
+  Effect.gen(function*() {
+    const database = `codex_test_${randomBytes(6).toString("hex")}`
+    yield* Effect.acquireRelease(
+      Effect.orDie(admin.unsafe(`CREATE DATABASE ${database}`)),
+      () => Effect.orDie(admin.unsafe(dropSql(database)))
+    )
+    const url = new URL(serverUrl)
+    url.pathname = `/${database}`
+    return url.toString()
+  })
+
+export const tempDir = (prefix = "codex-conformance-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** Config, evidence, store, Archiver and Restorer over one archive URL, as the CLI composes them. */
+export const services = (
+  backend: Backend,
+  url: string,
+  dir: string,
+  options: { readonly create?: boolean; readonly retry?: Layer.Layer<Retry.RetryPolicy> } = {}
+) => {
+  const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
+    Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
+    (l) => l.config
+  ))
+  const store = backend.layer({ url, create: options.create ?? true }).pipe(Layer.provide(options.retry ?? Retry.none))
+  const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")))
+  return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
+}
+
+export type Services = Layer.Layer.Success<ReturnType<typeof services>>
+
+/** Runs `body` against a fresh archive of `backend` in a temporary folder; the database is dropped afterwards. */
+export const withArchive = <A, E>(backend: Backend, body: (dir: string, url: string) => Effect.Effect<A, E, Services>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const url = yield* backend.fresh
+    const dir = tempDir()
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    return yield* Effect.provide(body(dir, url), services(backend, url, dir))
+  }))
+
+export const write = (file: string, content: string | Uint8Array, mode?: number) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, content, mode === undefined ? undefined : { mode })
+  return file
+}
+
+/** Deterministic incompressible-ish bytes, so chunked content really spans several chunks after compression. */
+export const noise = (size: number, seed = 1): Buffer => {
+  const out = Buffer.alloc(size)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out[i] = x & 0xff
+  }
+  return out
+}
+
+const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code" } as const
+
+const store = (inputs: ReadonlyArray<string>, options: Partial<Archiver.StoreOptions> & { readonly cwd: string }) =>
+  Effect.flatMap(Archiver.Archiver, (a) => a.store(inputs, { repo: "acme/demo", ...base, ...options }))
+
+const restore = (tombstone: string, output: string, actor = "bob") =>
+  Effect.flatMap(Restorer.Restorer, (r) => r.restore({ tombstone, output, actor }))
+
+const archiveStore = ArchiveStore.ArchiveStore
+
+export const suite = (backend: Backend) =>
+  describe(`${backend.name} archive conformance`, () => {
+    it.live("stores files and restores each byte for byte, keeping the mode, with evidence lines", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const files = {
+            "a/one.txt": "hello\n",
+            "a/empty": "",
+            "a/ünïcødé.bin": Buffer.from([0, 1, 2, 255, 254]),
+            "run.sh": "#!/bin/sh\necho hi\n"
+          }
+          for (const [f, c] of Object.entries(files)) write(path.join(dir, "tree", f), c, f === "run.sh" ? 0o755 : 0o644)
+          const report = yield* store([path.join(dir, "tree")], { cwd: dir })
+          expect(report.stored.map((s) => s.path).sort()).toEqual(Object.keys(files).map((f) => `tree/${f}`).sort())
+          for (const s of report.stored) {
+            const out = path.join(dir, "out", s.path)
+            const outcome = yield* restore(s.tombstone, out)
+            expect(outcome.status).toBe("restored")
+            expect(fs.readFileSync(out)).toEqual(Buffer.from(files[s.path.slice(5) as keyof typeof files]))
+          }
+          expect(fs.statSync(path.join(dir, "out/tree/run.sh")).mode & 0o777).toBe(0o755)
+          const again = yield* restore(report.stored[0]!.tombstone, path.join(dir, "out", report.stored[0]!.path))
+          expect(again.status).toBe("unchanged")
+          const lines = Evidence.read(path.join(dir, "evidence"))
+          expect(lines.filter((l) => l.action === "ARCHIVE").length).toBe(4)
+          expect(lines.filter((l) => l.action === "RESTORE").length).toBe(5)
+        })))
+
+    it.live("dedupes identical content into one artifact and restores every tombstone of it", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          write(path.join(dir, "x/a.txt"), "same bytes\n")
+          write(path.join(dir, "x/b.txt"), "same bytes\n")
+          const first = yield* store([path.join(dir, "x")], { cwd: dir })
+          const second = yield* store([path.join(dir, "x/a.txt")], { cwd: dir })
+          const all = [...first.stored, ...second.stored]
+          expect(all.filter((s) => s.deduplicated).length).toBe(2)
+          expect(new Set(all.map((s) => s.tombstone)).size).toBe(3)
+          const artifacts = yield* Effect.flatMap(archiveStore, (s) => s.artifacts())
+          expect(artifacts.length).toBe(1)
+          expect([...artifacts[0]!.tombstones].sort()).toEqual(all.map((s) => s.tombstone).sort())
+          for (const s of all) {
+            const out = path.join(dir, "out", s.tombstone)
+            yield* restore(s.tombstone, out)
+            expect(fs.readFileSync(out, "utf8")).toBe("same bytes\n")
+          }
+        })))
+
+    it.live("lists newest first with ties in insertion order, and filters by repo, since and limit", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const tombstones: Array<string> = []
+          for (let i = 0; i < 6; i++) {
+            const file = write(path.join(dir, `f${i}.txt`), `content ${i}\n`)
+            const report = yield* store([file], { cwd: dir, repo: i % 2 === 0 ? "acme/even" : "acme/odd" })
+            tombstones.push(report.stored[0]!.tombstone)
+          }
+          const s = yield* archiveStore
+          const listed = yield* s.list({ limit: 100 })
+          expect(listed.map((l) => l.tombstone_id)).toEqual([...tombstones].reverse())
+          expect(listed[0]!.archived_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+          expect(listed[0]!.commit_sha).toBe("abc123")
+          const even = yield* s.list({ repo: "acme/even", limit: 100 })
+          expect(even.map((l) => l.tombstone_id)).toEqual([tombstones[4], tombstones[2], tombstones[0]])
+          expect((yield* s.list({ repo: "ACME/even", limit: 100 })).length).toBe(0)
+          expect((yield* s.list({ limit: 2 })).map((l) => l.tombstone_id)).toEqual([tombstones[5], tombstones[4]])
+          expect((yield* s.list({ since: "2001-01-01T00:00:00Z", limit: 100 })).length).toBe(6)
+          expect((yield* s.list({ since: listed[0]!.archived_at, limit: 100 })).length).toBeGreaterThan(0)
+          expect((yield* s.list({ since: "2037-01-01T00:00:00Z", limit: 100 })).length).toBe(0)
+        })))
+
+    it.live("shows an item with its metadata, tags and events in order", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const file = write(path.join(dir, "doc.md"), "# doc\n")
+          const report = yield* store([file], { cwd: dir, tags: ["legacy", "docs", "docs"], metadata: { ticket: "OPS-1" }, kind: "doc", reason: "pruned" })
+          const tombstone = report.stored[0]!.tombstone
+          yield* restore(tombstone, path.join(dir, "out/doc.md"), "carol")
+          const s = yield* archiveStore
+          yield* s.requestPrune(tombstone, "dave", "obsolete")
+          const shown = yield* s.show(tombstone)
+          expect(shown.tombstone_id).toBe(tombstone)
+          expect(shown.path).toBe("doc.md")
+          expect(shown.kind).toBe("doc")
+          expect(shown.reason).toBe("pruned")
+          expect(shown.tags).toEqual(["docs", "legacy"])
+          expect(shown.legal_hold).toBe(false)
+          expect(shown.restored_at).toMatch(/Z$/)
+          expect(shown.metadata).toMatchObject({ sha256: Hash.sha256(Buffer.from("# doc\n")), size_bytes: 6, ticket: "OPS-1" })
+          expect(shown.artifact).toMatchObject({ content_sha256: Hash.sha256(Buffer.from("# doc\n")), size_bytes: 6, layout: "inline", storage_driver: "db" })
+          expect(shown.artifact.compressed_size).toBeGreaterThan(0)
+          expect(shown.events.map((e) => [e.action, e.actor])).toEqual([["ARCHIVE", "alice"], ["RESTORE", "carol"], ["PRUNE_REQUEST", "dave"]])
+          expect(shown.events[2]!.context).toEqual({ reason: "obsolete" })
+          expect(shown.events[0]!.context).toMatchObject({ commit: "abc123", path: "doc.md" })
+          const missing = "00000000-0000-4000-8000-000000000000"
+          expect((yield* Effect.flip(s.show(missing)))._tag).toBe("TombstoneNotFound")
+          expect((yield* Effect.flip(s.show("not-a-uuid")))._tag).toBe("TombstoneNotFound")
+          expect((yield* Effect.flip(s.requestPrune(missing, "dave", "x")))._tag).toBe("TombstoneNotFound")
+          expect((yield* s.locate([missing, "not-a-uuid", tombstone])).size).toBe(1)
+        })))
+
+    it.live("stores content larger than a chunk in chunks and streams it back intact", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const big = noise(3 * ArchiveStore.chunkSize + 17)
+          const report = yield* store([write(path.join(dir, "big.bin"), big)], { cwd: dir })
+          const tombstone = report.stored[0]!.tombstone
+          const s = yield* archiveStore
+          const located = (yield* s.locate([tombstone])).get(tombstone)!
+          expect(located.layout).toBe("chunked")
+          expect(located.sizeBytes).toBe(big.length)
+          expect((yield* s.show(tombstone)).artifact.compressed_size).toBe(report.stored[0]!.compressed_size)
+          yield* restore(tombstone, path.join(dir, "out.bin"))
+          expect(Hash.sha256(fs.readFileSync(path.join(dir, "out.bin")))).toBe(Hash.sha256(big))
+          const dup = yield* store([write(path.join(dir, "copy.bin"), big)], { cwd: dir })
+          expect(dup.stored[0]!.deduplicated).toBe(true)
+        })))
+
+    it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const s = yield* archiveStore
+          const held = (yield* store([write(path.join(dir, "held.txt"), "held\n")], { cwd: dir, metadata: { legal_hold: "yes" } })).stored[0]!
+          expect((yield* s.show(held.tombstone)).legal_hold).toBe(true)
+          const refused = yield* Effect.flip(s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "q", reason: "r", apply: true }))
+          expect(refused._tag).toBe("LegalHold")
+          const same = yield* Effect.flip(s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "p", reason: "r", apply: true }))
+          expect(same._tag).toBe("SameApprover")
+          const unknown = yield* Effect.flip(s.approveDelete({ tombstone: "00000000-0000-4000-8000-000000000000", primary: "p", secondary: "q", reason: "r", apply: true }))
+          expect(unknown._tag).toBe("TombstoneNotFound")
+
+          write(path.join(dir, "shared/a.txt"), "shared\n")
+          write(path.join(dir, "shared/b.txt"), "shared\n")
+          const [a, b] = (yield* store([path.join(dir, "shared")], { cwd: dir })).stored
+          const shared = yield* s.approveDelete({ tombstone: a!.tombstone, primary: "p", secondary: "q", reason: "cleanup", apply: true })
+          expect(shared).toEqual({ blobScrubbed: false, refCount: 2 })
+          const events = (yield* s.show(a!.tombstone)).events.filter((e) => e.action === "DELETE_APPROVED")
+          expect(events.map((e) => [e.actor, e.context])).toEqual([
+            ["p", { role: "primary", reason: "cleanup", apply_requested: true, blob_scrubbed: false, shared_references: 1 }],
+            ["q", { role: "secondary", reason: "cleanup", apply_requested: true, blob_scrubbed: false, shared_references: 1 }]
+          ])
+          yield* restore(b!.tombstone, path.join(dir, "out/b.txt"))
+
+          const dry = yield* s.approveDelete({ tombstone: b!.tombstone, primary: "p", secondary: "q", reason: "dry", apply: false })
+          expect(dry.blobScrubbed).toBe(false)
+
+          const solo = (yield* store([write(path.join(dir, "solo.bin"), noise(2 * ArchiveStore.chunkSize, 7))], { cwd: dir })).stored[0]!
+          const purged = yield* s.approveDelete({ tombstone: solo.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+          expect(purged).toEqual({ blobScrubbed: true, refCount: 1 })
+          const shown = yield* s.show(solo.tombstone)
+          expect(shown.artifact).toMatchObject({ layout: "purged", storage_driver: "object", object_url: "purged://dual-control" })
+          const failed = yield* Effect.exit(restore(solo.tombstone, path.join(dir, "out/solo.bin")))
+          expect(Exit.isFailure(failed) && JSON.stringify(failed.cause)).toContain("PayloadPurged")
+          expect(fs.existsSync(path.join(dir, "out/solo.bin"))).toBe(false)
+          // Archiving the same content again re-hydrates the purged artifact, and the old tombstone restores again.
+          const again = (yield* store([path.join(dir, "solo.bin")], { cwd: dir })).stored[0]!
+          expect(again.deduplicated).toBe(false)
+          yield* restore(solo.tombstone, path.join(dir, "out/solo.bin"))
+          expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/solo.bin")))).toBe(solo.sha256)
+        })))
+
+    it.live("lists artifacts for verify: all of them, or those of given tombstones, with their layouts", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const small = (yield* store([write(path.join(dir, "s.txt"), "small\n")], { cwd: dir })).stored[0]!
+          const large = (yield* store([write(path.join(dir, "l.bin"), noise(ArchiveStore.chunkSize + 1, 3))], { cwd: dir })).stored[0]!
+          const s = yield* archiveStore
+          const all = yield* s.artifacts()
+          expect(all.map((a) => a.sha256).sort()).toEqual([small.sha256, large.sha256].sort())
+          expect(Object.fromEntries(all.map((a) => [a.sha256, a.layout]))).toEqual({ [small.sha256]: "inline", [large.sha256]: "chunked" })
+          const one = yield* s.artifacts([large.tombstone, "not-a-uuid"])
+          expect(one.map((a) => [a.sha256, a.sizeBytes, a.codec, a.tombstones])).toEqual([[large.sha256, ArchiveStore.chunkSize + 1, "zstd", [large.tombstone]]])
+          expect(yield* s.artifacts([])).toEqual([])
+        })))
+
+    it.live("restores many items at once in input order, reporting unknown tombstones as failures", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 20; i++) write(path.join(dir, "many", `f${i}.txt`), `file ${i}\n`.repeat(i))
+          const report = yield* store([path.join(dir, "many")], { cwd: dir })
+          const requests = [...report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "ci" })),
+            { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out/none"), actor: "ci" }]
+          const results = yield* Effect.flatMap(Restorer.Restorer, (r) => r.restoreAll(requests, { concurrency: 4 }))
+          expect(results.map((r) => r._tag)).toEqual([...report.stored.map(() => "Success"), "Failure"])
+          for (const s of report.stored) expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", s.path)))).toBe(s.sha256)
+        })))
+
+    it.live("reports its schema version and probes; migrations run again (whole and per statement) change nothing", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        const latest = Migrations.latest(backend.migrations)
+        const first = yield* Effect.provide(Effect.gen(function*() {
+          const s = yield* archiveStore
+          expect(yield* s.schemaVersion).toBe(latest)
+          expect(yield* s.probe).toBe(0)
+          const report = yield* store([write(path.join(dir, "k.txt"), "kept\n")], { cwd: dir })
+          expect(yield* s.probe).toBe(1)
+          return report.stored[0]!.tombstone
+        }), services(backend, url, dir))
+        // A second start on the same database (create: false) and every statement run again by hand.
+        yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (const m of backend.migrations) for (const statement of m.statements) yield* sql.unsafe(statement)
+          const s = yield* archiveStore
+          expect(yield* s.schemaVersion).toBe(latest)
+          yield* restore(first, path.join(dir, "out.txt"))
+          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("kept\n")
+        }), services(backend, url, dir, { create: false }))
+      })))
+
+    it.live("refuses a database without the archive's tables unless asked to create them", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: false }).pipe(Layer.provide(Retry.none))))
+        expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("NotAnArchive")
+      })))
+  })
