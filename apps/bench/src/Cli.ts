@@ -1,0 +1,108 @@
+/**
+ * The bench's command line: which corpus, seed, backends, scenarios and how many runs, and where the report goes.
+ * Writes `bench.json`, `bench.md` and `bench.svg` to `--out`, prints the Markdown tables on stdout (progress goes to
+ * stderr), and exits 1 when a requested backend could not be measured.
+ */
+import { Command, Options } from "@effect/cli"
+import { Config, Console, Data, Effect } from "effect"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Backends from "./Backends.js"
+import * as Markdown from "./Report/Markdown.js"
+import * as Report from "./Report.js"
+import { type ScenarioName, scenarioNames } from "./Results.js"
+import * as Runner from "./Runner.js"
+
+/** The repository root: `src/` and `dist/` both sit two levels below it, in `apps/bench/`. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
+
+export class BadFlag extends Data.TaggedError("BadFlag")<{ readonly flag: string; readonly value: string; readonly expected: string }> {
+  override get message() {
+    return `${this.flag} '${this.value}': expected ${this.expected}`
+  }
+}
+
+export class BenchIncomplete extends Data.TaggedError("BenchIncomplete")<{ readonly problems: ReadonlyArray<string> }> {
+  override get message() {
+    return `some requested backends were not measured:\n  ${this.problems.join("\n  ")}`
+  }
+}
+
+const parseScenarios = (spec: string): Effect.Effect<ReadonlyArray<ScenarioName>, BadFlag> => {
+  const names = spec === "all" ? scenarioNames : spec.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  const bad = names.find((n) => !scenarioNames.includes(n as ScenarioName))
+  return bad === undefined && names.length > 0
+    ? Effect.succeed(scenarioNames.filter((n) => names.includes(n)))
+    : Effect.fail(new BadFlag({ flag: "--scenarios", value: spec, expected: `all or a list of ${scenarioNames.join(", ")}` }))
+}
+
+const parseLevels = (spec: string): Effect.Effect<ReadonlyArray<number>, BadFlag> => {
+  const levels = spec.split(",").map((s) => Number(s.trim()))
+  return levels.length > 0 && levels.every((n) => Number.isInteger(n) && n >= 1)
+    ? Effect.succeed([...new Set(levels)].sort((a, b) => a - b))
+    : Effect.fail(new BadFlag({ flag: "--concurrency", value: spec, expected: "a list of positive integers, e.g. 1,4,16" }))
+}
+
+const positive = (flag: string, min: number) => (n: number) =>
+  n >= min ? Effect.succeed(n) : Effect.fail(new BadFlag({ flag, value: String(n), expected: `an integer >= ${min}` }))
+
+const options = {
+  corpus: Options.text("corpus").pipe(Options.withDefault("small"), Options.withDescription("small (1,000 files), large (10,000 files, ~770 MiB) or a file count")),
+  seed: Options.integer("seed").pipe(Options.withDefault(42), Options.withDescription("Corpus seed: the same seed gives the same bytes everywhere")),
+  backends: Options.text("backends").pipe(Options.withDefault("sqlite"), Options.withDescription("Comma-separated: sqlite, postgres, mariadb")),
+  scenarios: Options.text("scenarios").pipe(Options.withDefault("all"), Options.withDescription(`all, or comma-separated: ${scenarioNames.join(", ")}`)),
+  runs: Options.integer("runs").pipe(Options.withDefault(3), Options.withDescription("Measured runs; figures are medians over them")),
+  warmup: Options.integer("warmup").pipe(Options.withDefault(1), Options.withDescription("Warm-up runs before measuring (discarded)")),
+  concurrency: Options.text("concurrency").pipe(Options.withDefault("1,4,16"), Options.withDescription("Batch-restore concurrency levels")),
+  out: Options.text("out").pipe(Options.withDefault("bench-results"), Options.withDescription("Folder for bench.json, bench.md and bench.svg")),
+  pgUrl: Options.text("pg-url").pipe(
+    Options.withFallbackConfig(Config.string("CODEX_BENCH_PG_URL")),
+    Options.withDefault(Backends.defaultUrls.postgres),
+    Options.withDescription("PostgreSQL server; each run creates and drops its own database there")
+  ),
+  mariadbUrl: Options.text("mariadb-url").pipe(
+    Options.withFallbackConfig(Config.string("CODEX_BENCH_MARIADB_URL")),
+    Options.withDefault(Backends.defaultUrls.mariadb),
+    Options.withDescription("MariaDB / MySQL server; each run creates and drops its own database there")
+  ),
+  cli: Options.text("cli").pipe(Options.withDefault(path.join(repoRoot, "apps/cli/dist/codex.mjs")), Options.withDescription("The CLI bundle for the cold-restore scenario")),
+  tmp: Options.text("tmp").pipe(Options.withDefault(Runner.defaultTmp()), Options.withDescription("Scratch folder (corpus, archives, outputs; removed afterwards)"))
+}
+
+export type Flags = Command.Command.ParseConfig<typeof options>
+
+/** Turns flags into settings, runs the bench and writes the report; the report is written even when a backend failed. */
+export const bench = (flags: Flags) =>
+  Effect.gen(function*() {
+    const settings: Runner.Settings = {
+      corpus: flags.corpus,
+      seed: flags.seed,
+      backends: yield* Backends.parseList(flags.backends),
+      scenarios: yield* parseScenarios(flags.scenarios),
+      runs: yield* positive("--runs", 1)(flags.runs),
+      warmup: yield* positive("--warmup", 0)(flags.warmup),
+      concurrency: yield* parseLevels(flags.concurrency),
+      servers: { postgres: flags.pgUrl, mariadb: flags.mariadbUrl },
+      cli: path.resolve(flags.cli),
+      tmp: flags.tmp,
+      latencyFiles: { small: 100, large: 12 },
+      cliInvocations: 3,
+      command: ["node apps/bench/dist/bench.mjs", ...process.argv.slice(2)].join(" ")
+    }
+    const report = yield* Runner.run(settings)
+    const written = Report.write(report, path.resolve(flags.out))
+    yield* Console.log(Markdown.render(report))
+    yield* Console.error(`bench: ${report.duration_s.toFixed(1)} s; wrote ${written.json}, ${written.markdown}, ${written.svg}`)
+    const problems = [
+      ...report.unavailable.filter((u) => u.scenario === "*").map((u) => `${u.target}: ${u.reason}`),
+      ...report.failures
+    ]
+    if (problems.length > 0) return yield* new BenchIncomplete({ problems })
+    return report
+  })
+
+export const command = Command.make("bench", options, (flags) => Effect.asVoid(bench(flags))).pipe(
+  Command.withDescription("Compare archive backends (and the filesystem floor) on the same seeded corpus")
+)
+
+export const run = Command.run(command, { name: "codex-archive bench", version: "0.1.0" })
