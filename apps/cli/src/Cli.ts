@@ -1,6 +1,8 @@
 /** The command tree: `codex archive <command>`, as the original tool's users type it. Exported for tests. */
 import { Command } from "@effect/cli"
 import * as BatchRestore from "./commands/BatchRestore.js"
+import * as ConfigShow from "./commands/ConfigShow.js"
+import * as HealthCheck from "./commands/HealthCheck.js"
 import * as Init from "./commands/Init.js"
 import * as List from "./commands/List.js"
 import * as Purge from "./commands/Purge.js"
@@ -25,7 +27,9 @@ const archive = Command.make("archive").pipe(
     BatchRestore.command,
     Verify.command,
     PruneRequest.command,
-    Purge.command
+    Purge.command,
+    HealthCheck.command,
+    ConfigShow.command
   ])
 )
 

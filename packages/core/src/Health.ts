@@ -43,6 +43,8 @@ export interface Options<E> {
   readonly store: Layer.Layer<ArchiveStore, E>
 }
 
+const skipped = "skipped: the archive could not be opened"
+
 const round = (ms: number) => Math.round(ms * 1000) / 1000
 
 /** Runs `effect`, timing it; its failure becomes a failed check whose detail is the redacted message. */
@@ -123,7 +125,7 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
       version = schema.value
       checks.push(probe.check, schema.check, (yield* timed("sample", secrets, samplePayload(store))).check)
     } else {
-      for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: "skipped: the archive could not be opened", ms: 0 })
+      for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
     return {
@@ -146,7 +148,8 @@ export const renderText = (report: Report): string => {
     `URL: ${report.url}`,
     ...report.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name.padEnd(width)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.detail}`)
   ]
-  const failed = report.checks.filter((c) => !c.ok)
+  // Checks skipped because an earlier one failed add nothing to the summary.
+  const failed = report.checks.filter((c) => !c.ok && c.detail !== skipped)
   lines.push(
     failed.length === 0
       ? `Status: ✓ OK (backend accessible, ${report.items_retrievable ?? 0} items retrievable)`

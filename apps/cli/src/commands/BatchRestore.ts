@@ -7,6 +7,7 @@ import { Batch, type BatchResults, Manifest } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
+import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
@@ -58,7 +59,8 @@ export const command = Command.make(
     resume: Options.text("resume").pipe(Options.withDescription("Results file of an earlier run: skip what it restored whose content is still in place"), Options.optional),
     failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failed item")),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Check the manifest and that every tombstone is restorable; write nothing")),
-    force: Options.boolean("force").pipe(Options.withDescription("Replace existing files whose content differs"))
+    force: Options.boolean("force").pipe(Options.withDescription("Replace existing files whose content differs")),
+    metricsOut: MetricsOut.option
   },
   (opts) =>
     Effect.gen(function*() {
@@ -125,6 +127,6 @@ export const command = Command.make(
             })
           }
         })
-      )
+      ).pipe(MetricsOut.writeAfter(opts.metricsOut))
     })
 ).pipe(Command.withDescription("Restore many archived files from a manifest or a tree of stubs, concurrently, verified, resumable"))

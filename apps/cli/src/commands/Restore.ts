@@ -4,6 +4,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
 const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(Args.withDescription("A tombstone id, or a stub file to restore in place"))
@@ -32,7 +33,8 @@ export const command = Command.make(
     actor: Runtime.actorOption,
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
-    debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics"))
+    debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
+    metricsOut: MetricsOut.option
   },
   (opts) =>
     Runtime.withArchive(opts, { create: false }, (config) =>
@@ -54,5 +56,5 @@ export const command = Command.make(
         else yield* Runtime.printLine(outcome.output)
         if (outcome.status === "unchanged") yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
       })
-    )
+    ).pipe(MetricsOut.writeAfter(opts.metricsOut))
 ).pipe(Command.withDescription("Restore one archived file (verified before it becomes visible)"))

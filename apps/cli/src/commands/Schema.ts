@@ -4,7 +4,7 @@ import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as Runtime from "../Runtime.js"
 
-const migrationsOf = (dialect: Config.BackendName) => {
+export const migrationsOf = (dialect: Config.BackendName) => {
   switch (dialect) {
     case "sqlite":
       return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteSchema.migrations))
