@@ -4,7 +4,7 @@ import { Effect, Stream } from "effect"
 import * as path from "node:path"
 import { services, tempDir } from "./helpers.js"
 
-const entry = (sha: string, payload: Stream.Stream<Uint8Array, ArchiveStore.PayloadSourceError>): ArchiveStore.ArchiveEntry => ({
+const entry = (sha: string, payload: ArchiveStore.Payload): ArchiveStore.ArchiveEntry => ({
   sha256: sha,
   sizeBytes: 3,
   codec: "zstd",
@@ -21,8 +21,11 @@ describe("store atomicity", () => {
     return Effect.gen(function*() {
       const store = yield* ArchiveStore.ArchiveStore
       const zstd = yield* Codec.forName("zstd")
-      const good = Stream.succeed(Codec.compress(zstd, Buffer.from("abc")))
-      const bad = Stream.fail(new ArchiveStore.PayloadSourceError({ path: "p-bbbb", detail: "file changed while it was being stored" }))
+      const good: ArchiveStore.Payload = { _tag: "Whole", read: Effect.sync(() => Codec.compress(zstd, Buffer.from("abc"))) }
+      const bad: ArchiveStore.Payload = {
+        _tag: "Chunks",
+        stream: Stream.fail(new ArchiveStore.PayloadSourceError({ path: "p-bbbb", detail: "file changed while it was being stored" }))
+      }
       const error = yield* Effect.flip(store.archive([entry("a".repeat(64), good), entry("b".repeat(64), bad)]))
       expect(error.message).toBe("p-bbbb: file changed while it was being stored")
       expect(yield* store.list({ limit: 10 })).toEqual([])

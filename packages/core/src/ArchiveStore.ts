@@ -36,11 +36,19 @@ export interface ArchiveEntry {
   readonly codec: CodecName
   readonly item: ItemInput
   /**
-   * The compressed content, one element per `chunkSize` piece of raw content. Pulled inside the store's
-   * transaction and only when the artifact must be written, so a duplicate is never read twice.
+   * The compressed content, read inside the store's transaction and only when the artifact must be written, so a
+   * duplicate is never read twice.
    */
-  readonly payload: Stream.Stream<Uint8Array, PayloadSourceError>
+  readonly payload: Payload
 }
+
+/**
+ * Content up to `chunkSize` is one compressed value (the original `blob_bytes` layout); larger content is a stream
+ * of compressed chunks, one per `chunkSize` piece of raw content, so memory stays bounded by the chunk size.
+ */
+export type Payload =
+  | { readonly _tag: "Whole"; readonly read: Effect.Effect<Uint8Array, PayloadSourceError> }
+  | { readonly _tag: "Chunks"; readonly stream: Stream.Stream<Uint8Array, PayloadSourceError> }
 
 export interface Archived {
   readonly tombstone: string

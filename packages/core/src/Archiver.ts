@@ -148,8 +148,9 @@ export const isStub = (file: string): boolean => {
   }
 }
 
-/** Hashes a file in chunk-sized reads (bounded memory). */
-const hashFile = (file: string): string => {
+/** Hashes a file: small ones in one read, large ones in chunk-sized reads (bounded memory). */
+const hashFile = (file: string, size: number): string => {
+  if (size <= chunkSize) return Hash.sha256(fs.readFileSync(file))
   const hasher = Hash.incremental()
   readChunks(file, (bytes) => hasher.update(bytes))
   return hasher.digest()
@@ -172,7 +173,21 @@ const readChunks = (file: string, onChunk: (bytes: Buffer) => void): void => {
   }
 }
 
-/** The compressed content of a file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
+/** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
+export const wholeOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Effect.Effect<Uint8Array, PayloadSourceError> =>
+  Effect.suspend(() => {
+    let raw: Buffer
+    try {
+      raw = fs.readFileSync(file)
+    } catch (e) {
+      return Effect.fail(new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) }))
+    }
+    return Hash.sha256(raw) === sha256
+      ? Effect.succeed(codec.compress(raw))
+      : Effect.fail(new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" }))
+  })
+
+/** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
 export const payloadOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Stream.Stream<Uint8Array, PayloadSourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const fd = yield* Effect.acquireRelease(
@@ -220,7 +235,7 @@ export const make = Effect.gen(function*() {
       const { files, skipped } = yield* collect(inputs, options.cwd)
       const candidates: Array<Candidate> = []
       for (const file of files) {
-        const sha256 = yield* Effect.try({ try: () => hashFile(file.source), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
+        const sha256 = yield* Effect.try({ try: () => hashFile(file.source, file.size), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
         candidates.push({ ...file, sha256 })
       }
       const entries: Array<ArchiveEntry> = candidates.map((c) => {
@@ -229,7 +244,9 @@ export const make = Effect.gen(function*() {
           sha256: c.sha256,
           sizeBytes: c.size,
           codec: codec.name,
-          payload: payloadOf(c.source, c.recorded, c.sha256, codec),
+          payload: c.size <= chunkSize
+            ? { _tag: "Whole", read: wholeOf(c.source, c.recorded, c.sha256, codec) }
+            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, codec) },
           item: {
             repo: options.repo,
             path: c.recorded,

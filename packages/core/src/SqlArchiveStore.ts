@@ -12,7 +12,6 @@ import {
   type ArchiveEntry,
   ArchiveStore,
   type ArtifactSummary,
-  chunkSize,
   type ItemDetail,
   type Layout,
   LegalHold,
@@ -131,9 +130,8 @@ export const make = (options: { readonly backend: BackendName; readonly location
     const writePayload = (artifactId: string, entry: ArchiveEntry, exists: boolean) =>
       Effect.gen(function*() {
         let compressed = 0
-        if (entry.sizeBytes <= chunkSize) {
-          const parts = yield* Stream.runCollect(entry.payload)
-          const blob = concat(Chunk.toReadonlyArray(parts))
+        if (entry.payload._tag === "Whole") {
+          const blob = yield* entry.payload.read
           compressed = blob.length
           if (exists) {
             yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
@@ -151,7 +149,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
           if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
         }
         let seq = 0
-        yield* Stream.runForEach(entry.payload, (bytes) => {
+        yield* Stream.runForEach(entry.payload.stream, (bytes) => {
           compressed += bytes.length
           const n = seq++
           return sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${artifactId}, ${n}, ${bytes})`
@@ -159,45 +157,52 @@ export const make = (options: { readonly backend: BackendName; readonly location
         return { artifactId, compressed, reused: false }
       })
 
-    const archiveOne = (entry: ArchiveEntry) =>
-      Effect.gen(function*() {
-        const existing = yield* findArtifact(entry.sha256, false)
+    /** The artifact an entry's item points to: an existing one (deduplicated) or one written now. */
+    const artifactFor = (entry: ArchiveEntry, existing: Row | undefined) =>
+      existing !== undefined && layoutOf(existing) !== "purged"
+        ? Effect.succeed({ artifactId: String(existing.id), compressed: toNum(existing.compressed_size), reused: true })
         // A purged artifact is re-hydrated by archiving its content again (spec §1.4).
-        const written = existing !== undefined && layoutOf(existing) !== "purged"
-          ? { artifactId: String(existing.id), compressed: toNum(existing.compressed_size), reused: true }
-          : yield* writePayload(existing ? String(existing.id) : randomUUID(), entry, existing !== undefined)
-        const { artifactId, reused: reuse } = written
-        const compressedSize = written.compressed
-        const at = yield* Timestamp.now
-        const itemId = randomUUID()
-        const tombstone = randomUUID()
-        const item = entry.item
-        const metadata: Record<string, unknown> = {
-          sha256: entry.sha256,
-          size_bytes: entry.sizeBytes,
-          compressed_size: compressedSize,
-          compression: entry.codec,
-          mime_type: item.mimeType,
-          language: item.language,
-          ...item.extraMetadata
-        }
-        const legalHold = legalHoldOf(metadata.legal_hold)
-        delete metadata.legal_hold
-        if (legalHold) metadata.legal_hold = true
-        const deleteAfter = metadata.delete_after === undefined || metadata.delete_after === null ? null : String(metadata.delete_after)
-        yield* sql`INSERT INTO item (id, repo, path, commit_sha, language, kind, reason, artifact_id, metadata, archived_by, archived_at, tombstone_id, legal_hold, delete_after, restored_at)
-          VALUES (${itemId}, ${item.repo}, ${item.path}, ${item.commitSha}, ${item.language}, ${item.kind}, ${item.reason}, ${artifactId},
-            ${json(metadata)}, ${item.archivedBy}, ${ts(at)}, ${tombstone}, ${bool(legalHold)}, ${deleteAfter === null ? null : isMysql ? ts(deleteAfter) : deleteAfter}, NULL)`
-        yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-          VALUES (${randomUUID()}, ${itemId}, 'ARCHIVE', ${item.archivedBy}, ${json(item.context)}, ${ts(at)})`
-        for (const tag of new Set(item.tags)) {
-          yield* sql`INSERT INTO tag (item_id, tag) VALUES (${itemId}, ${tag})`
-        }
-        return {
-          tombstone, itemId, artifactId, sha256: entry.sha256, sizeBytes: entry.sizeBytes, compressedSize,
-          archivedAt: at, deduplicated: reuse, repo: item.repo, path: item.path
+        : writePayload(existing ? String(existing.id) : randomUUID(), entry, existing !== undefined)
+
+    /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
+    const rowsFor = (entry: ArchiveEntry, written: { artifactId: string; compressed: number; reused: boolean }, at: string) => {
+      const itemId = randomUUID()
+      const tombstone = randomUUID()
+      const item = entry.item
+      const metadata: Record<string, unknown> = {
+        sha256: entry.sha256,
+        size_bytes: entry.sizeBytes,
+        compressed_size: written.compressed,
+        compression: entry.codec,
+        mime_type: item.mimeType,
+        language: item.language,
+        ...item.extraMetadata
+      }
+      const legalHold = legalHoldOf(metadata.legal_hold)
+      delete metadata.legal_hold
+      if (legalHold) metadata.legal_hold = true
+      const deleteAfter = metadata.delete_after === undefined || metadata.delete_after === null ? null : String(metadata.delete_after)
+      return {
+        item: {
+          id: itemId, repo: item.repo, path: item.path, commit_sha: item.commitSha, language: item.language, kind: item.kind,
+          reason: item.reason, artifact_id: written.artifactId, metadata: canonicalJson(metadata), archived_by: item.archivedBy,
+          archived_at: ts(at), tombstone_id: tombstone, legal_hold: bool(legalHold),
+          delete_after: deleteAfter === null ? null : isMysql ? ts(deleteAfter) : deleteAfter, restored_at: null
+        },
+        event: { id: randomUUID(), item_id: itemId, action: "ARCHIVE", actor: item.archivedBy, context: canonicalJson(item.context), created_at: ts(at) },
+        tags: [...new Set(item.tags)].map((tag) => ({ item_id: itemId, tag })),
+        archived: {
+          tombstone, itemId, artifactId: written.artifactId, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
+          compressedSize: written.compressed, archivedAt: at, deduplicated: written.reused, repo: item.repo, path: item.path
         } satisfies Archived
-      })
+      }
+    }
+
+    /** Multi-row insert; PostgreSQL needs its JSON text cast to jsonb. */
+    const insertRows = (table: "item" | "event" | "tag", rows: ReadonlyArray<Record<string, unknown>>) =>
+      rows.length === 0 ? Effect.void : isPg && table !== "tag"
+        ? sql`INSERT INTO ${sql(table)} ${sql.insert(rows.map((r) => ({ ...r, [table === "item" ? "metadata" : "context"]: sql`${r[table === "item" ? "metadata" : "context"] as string}::jsonb` })))}`
+        : sql`INSERT INTO ${sql(table)} ${sql.insert(rows)}`
 
     const archive = (entries: ReadonlyArray<ArchiveEntry>) => {
       // Sorted by content so concurrent writers take artifact locks in one order and cannot deadlock each other.
@@ -206,7 +211,39 @@ export const make = (options: { readonly backend: BackendName; readonly location
         "archive",
         sql.withTransaction(Effect.gen(function*() {
           const out = new Array<Archived>(entries.length)
-          for (const [entry, i] of order) out[i] = yield* archiveOne(entry)
+          // Content already settled in this call: later duplicates reuse it without another round trip.
+          const settled = new Map<string, Row>()
+          // Groups keep round trips per file constant: one artifact lookup and one insert per table per group.
+          for (let g = 0; g < order.length; g += group) {
+            const slice = order.slice(g, g + group)
+            const unknown = [...new Set(slice.map(([e]) => e.sha256).filter((sha) => !settled.has(sha)))]
+            const existing = new Map<string, Row>()
+            if (unknown.length > 0) {
+              const rows = yield* sql<Row>`SELECT id, content_sha256, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+                  COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+                FROM artifact WHERE content_sha256 IN ${sql.in(unknown)}`
+              for (const row of rows) existing.set(String(row.content_sha256).trim(), row)
+            }
+            const at = yield* Timestamp.now
+            const items: Array<Record<string, unknown>> = []
+            const events: Array<Record<string, unknown>> = []
+            const tags: Array<Record<string, unknown>> = []
+            for (const [entry, i] of slice) {
+              const known = settled.get(entry.sha256)
+              const written = known !== undefined
+                ? { artifactId: String(known.id), compressed: toNum(known.compressed_size), reused: true }
+                : yield* artifactFor(entry, existing.get(entry.sha256))
+              settled.set(entry.sha256, { id: written.artifactId, compressed_size: written.compressed, has_blob: 1 })
+              const rows = rowsFor(entry, written, at)
+              items.push(rows.item)
+              events.push(rows.event)
+              tags.push(...rows.tags)
+              out[i] = rows.archived
+            }
+            yield* insertRows("item", items)
+            yield* insertRows("event", events)
+            yield* insertRows("tag", tags)
+          }
           return out as ReadonlyArray<Archived>
         }))
       )
@@ -481,8 +518,6 @@ const describeUnknown = (error: unknown): string =>
 
 const uuidShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array =>
-  parts.length === 1 ? parts[0]! : Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
 
 /** The driver's own words (the SqlError wrapper only says "Failed to execute statement"). */
 const describeSqlError = (error: SqlError.SqlError): string => {
