@@ -442,7 +442,7 @@ export const make = Effect.gen(function*() {
         Stream.mapEffect(fetchPayloads, { concurrency }),
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
-        Stream.runForEach(writeUnit)
+        Stream.runForEach((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop))
       )
       return results.filter((r) => r !== undefined)
     }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
@@ -478,6 +478,15 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
     }
   }
 }
+
+/**
+ * A macrotask turn between units: SQLite calls and file work are synchronous, so without it signal handlers (Ctrl-C)
+ * and other I/O callbacks would wait for the whole batch.
+ */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /** SHA-256 of a file read in 1 MiB pieces (bounded memory). */
 export const hashFile = (file: string): string => {
