@@ -1,0 +1,106 @@
+import { describe, expect, it } from "@effect/vitest"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createRequire } from "node:module"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import { bin, codex, evidence, tempDir, write } from "./support.js"
+
+const betterSqlite = createRequire(__filename).resolve("better-sqlite3")
+
+/** Another process that takes the archive's write lock, says `locked`, and commits when told `release` on stdin. */
+const holdLock = (file: string) => {
+  const script = `
+    const db = new (require(${JSON.stringify(betterSqlite)}))(${JSON.stringify(file)})
+    db.exec("BEGIN EXCLUSIVE")
+    process.stdout.write("locked\\n")
+    process.stdin.once("data", () => { db.exec("COMMIT"); db.close(); process.stdout.write("released\\n"); process.exit(0) })`
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] })
+  const lines = readline.createInterface({ input: child.stdout! })
+  const next = () => new Promise<string>((resolve, reject) => {
+    lines.once("line", resolve)
+    child.once("exit", (code) => reject(new Error(`lock holder exited (${code}) before saying anything`)))
+  })
+  const release = () => {
+    const answer = next()
+    child.stdin!.write("release\n")
+    return answer
+  }
+  return { child, next, release }
+}
+
+/** The bundled CLI as a child process whose stderr lines we can watch while it runs. */
+const codexLive = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_")))
+  const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...clean, CODEX_ACTOR: "tester", ...env } })
+  let stdout = ""
+  child.stdout.on("data", (d) => (stdout += d))
+  const stderr: Array<string> = []
+  const lines = readline.createInterface({ input: child.stderr })
+  lines.on("line", (line) => stderr.push(line))
+  const done = new Promise<{ code: number | null; stdout: string; stderr: Array<string> }>((resolve) =>
+    child.once("close", (code) => resolve({ code, stdout, stderr })))
+  return { lines, done }
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", resolve)))
+
+describe("a real fault: the SQLite archive locked by another process", () => {
+  it("restore succeeds after logged, counted retries of the blocked write", async () => {
+    const cwd = fs.realpathSync(tempDir())
+    const content = "locked but not lost\n".repeat(100)
+    write(path.join(cwd, "f.txt"), content)
+    const stored = codex(cwd, ["store", "r", "f.txt", "--commit", "x"])
+    expect(stored.code, stored.stderr).toBe(0)
+    const tombstone = JSON.parse(stored.stdout).tombstone as string
+
+    const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
+    expect(await locker.next()).toBe("locked")
+    // Small delays, many attempts: the retries, not one long wait, carry the restore past the lock, which is
+    // released once the restore has logged its second retry (about two seconds after it was taken).
+    const run = codexLive(cwd, ["restore", tombstone, "out/f.txt", "--log-format", "json", "--metrics-out", "metrics.prom"], {
+      CODEX_ARCHIVE_RETRY_INITIAL: "0.1",
+      CODEX_ARCHIVE_RETRY_MAX: "0.4",
+      CODEX_ARCHIVE_RETRY_ATTEMPTS: "40",
+      CODEX_ARCHIVE_RETRY_JITTER: "0"
+    })
+    let seen = 0
+    let released: Promise<string> | undefined
+    run.lines.on("line", (line) => {
+      if (line.includes("retrying") && ++seen === 2) released = locker.release()
+    })
+    const r = await run.done
+    if (released === undefined) locker.child.kill() // the restore ended without two retries: fail, do not hang
+    expect(await released).toBe("released")
+    expect(await exited(locker.child)).toBe(0)
+
+    expect(r.code, r.stderr.join("\n")).toBe(0)
+    expect(r.stdout).toBe(`${path.join(cwd, "out/f.txt")}\n`)
+    expect(fs.readFileSync(path.join(cwd, "out/f.txt"), "utf8")).toBe(content)
+    const retries = r.stderr.map((l) => JSON.parse(l)).filter((l) => String(l.message).startsWith("retrying"))
+    expect(retries.length).toBeGreaterThanOrEqual(2)
+    retries.forEach((log, i) => {
+      expect(log.level).toBe("WARNING")
+      expect(log.extra).toMatchObject({ attempt: i + 1, delay_ms: Math.min(100 * 2 ** i, 400), operation: "record_restore", tombstone })
+      expect(log.extra.cause).toMatch(/database is locked.*SQLITE_BUSY/)
+    })
+    const metrics = fs.readFileSync(path.join(cwd, "metrics.prom"), "utf8")
+    expect(metrics).toContain(`codex_archive_retries_total{operation="record_restore"} ${retries.length}\n`)
+    expect(evidence(cwd).filter((l) => l.action === "RESTORE" && l.tombstone === tombstone)).toHaveLength(1)
+  })
+
+  it("with retries disabled the same lock fails the restore at once, naming the cause", async () => {
+    const cwd = fs.realpathSync(tempDir())
+    write(path.join(cwd, "f.txt"), "x\n")
+    const tombstone = JSON.parse(codex(cwd, ["store", "r", "f.txt", "--commit", "x"]).stdout).tombstone as string
+    const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
+    expect(await locker.next()).toBe("locked")
+    const r = codex(cwd, ["restore", tombstone, "out.txt"], { CODEX_ARCHIVE_RETRY_ENABLED: "false" })
+    locker.child.kill()
+    await exited(locker.child)
+    expect(r.code).toBe(1)
+    expect(r.stderr).not.toContain("retrying")
+    expect(r.stderr).toMatch(/record_restore failed: database is locked/)
+  })
+})
