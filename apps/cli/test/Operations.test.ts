@@ -79,7 +79,7 @@ describe("health-check", () => {
     const report = JSON.parse(r.stdout)
     expect(report.ok).toBe(false)
     expect(report.checks[0]).toMatchObject({ name: "connect", ok: false })
-    expect(r.stderr).toContain("health-check: 4 of 5 checks failed (connect, probe, schema, sample)")
+    expect(r.stderr).toContain(`health-check failed: connect: NotAnArchive: ${path.join(fs.realpathSync(cwd), ".codex/archive.sqlite")}: no archive database here`)
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
   })
 

@@ -139,6 +139,15 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
     }
   }))
 
+/** The checks that failed on their own; those skipped because the archive could not be opened add nothing. */
+export const failures = (report: Report): ReadonlyArray<Check> => report.checks.filter((c) => !c.ok && c.detail !== skipped)
+
+/** One line: what failed and why, or that every check passed. */
+export const summary = (report: Report): string => {
+  const failed = failures(report)
+  return failed.length === 0 ? "all checks passed" : failed.map((c) => `${c.name}: ${c.detail}`).join("; ")
+}
+
 /** The report as the original prints it (`=== Archive Health Check ===`), one line per check, then the status. */
 export const renderText = (report: Report): string => {
   const width = Math.max(...report.checks.map((c) => c.name.length))
@@ -148,12 +157,10 @@ export const renderText = (report: Report): string => {
     `URL: ${report.url}`,
     ...report.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name.padEnd(width)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.detail}`)
   ]
-  // Checks skipped because an earlier one failed add nothing to the summary.
-  const failed = report.checks.filter((c) => !c.ok && c.detail !== skipped)
   lines.push(
-    failed.length === 0
+    report.ok
       ? `Status: ✓ OK (backend accessible, ${report.items_retrievable ?? 0} items retrievable)`
-      : `Status: ✗ FAILED (${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")})`
+      : `Status: ✗ FAILED (${summary(report)})`
   )
   return lines.join("\n") + "\n"
 }

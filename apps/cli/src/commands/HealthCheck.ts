@@ -28,7 +28,6 @@ export const command = Command.make(
         })
         if (opts.json) yield* Runtime.printJson(report)
         else yield* Effect.sync(() => process.stdout.write(Health.renderText(report)))
-        const failed = report.checks.filter((c) => !c.ok)
         if (config.performance.emit_to_evidence) {
           // The original records each health check as a RESTORE_BATCH line (spec §10); an unwritable folder is already reported.
           yield* Effect.flatMap(Evidence.Evidence, (evidence) =>
@@ -37,11 +36,11 @@ export const command = Command.make(
               actor: "health-check",
               tombstone: "",
               status: report.ok ? "SUCCESS" : "FAILED",
-              detail: Redact.text(failed.length === 0 ? "all checks passed" : failed.map((c) => `${c.name}: ${c.detail}`).join("; "))
+              detail: Redact.text(Health.summary(report))
             })).pipe(Effect.provide(Evidence.layer(config.evidence.dir)), Effect.ignore)
         }
         if (!report.ok) {
-          return yield* new Runtime.CliExit({ code: 1, message: `health-check: ${failed.length} of ${report.checks.length} checks failed (${failed.map((c) => c.name).join(", ")})` })
+          return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })
         }
       }))
 ).pipe(Command.withDescription("Check the archive: connection and latency, schema version, one payload verified, evidence folder"))
