@@ -1,5 +1,5 @@
 /** Test wiring: a fresh MariaDB database per test (dropped afterwards) on the server of `CODEX_TEST_MARIADB_URL`. */
-import { Conformance } from "@codex-archive/conformance"
+import * as Fixtures from "@codex-archive/conformance/Fixtures"
 import { Redact } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
@@ -12,15 +12,15 @@ export const admin = (url = serverUrl) =>
   Layer.build(MariadbClient.layer(MariadbArchive.parseUrl(url, 2)!)).pipe(
     Effect.map(Context.get(SqlClient.SqlClient)),
     Effect.mapError((e) =>
-      new Conformance.ServerUnreachable({
+      new Fixtures.ServerUnreachable({
         server: `MariaDB ${Redact.url(url)}`, variable: "CODEX_TEST_MARIADB_URL", detail: String((e.cause as Error | undefined)?.message ?? e.message)
       })
     )
   )
 
-export const fresh = Effect.flatMap(admin(), (sql) => Conformance.freshDatabase(sql, serverUrl))
+export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl))
 
-export const backend: Conformance.Backend = {
+export const backend: Fixtures.Backend = {
   name: "mariadb",
   fresh,
   layer: (options) => MariadbArchive.layer({ ...options, poolSize: 4 }),

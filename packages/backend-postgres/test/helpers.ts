@@ -1,5 +1,5 @@
 /** Test wiring: a fresh PostgreSQL database per test (dropped afterwards) on the server of `CODEX_TEST_PG_URL`. */
-import { Conformance } from "@codex-archive/conformance"
+import * as Fixtures from "@codex-archive/conformance/Fixtures"
 import { Redact } from "@codex-archive/core"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
@@ -12,15 +12,15 @@ export const admin = (url = serverUrl) =>
   Layer.build(PgClient.layer({ url: Redacted.make(url), maxConnections: 2 })).pipe(
     Effect.map(Context.get(PgClient.PgClient)),
     Effect.mapError((e) =>
-      new Conformance.ServerUnreachable({
+      new Fixtures.ServerUnreachable({
         server: `PostgreSQL ${Redact.url(url)}`, variable: "CODEX_TEST_PG_URL", detail: String((e as { cause?: Error }).cause?.message ?? e.message)
       })
     )
   )
 
-export const fresh = Effect.flatMap(admin(), (sql) => Conformance.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
+export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
 
-export const backend: Conformance.Backend = {
+export const backend: Fixtures.Backend = {
   name: "postgres",
   fresh,
   layer: (options) => PgArchive.layer({ ...options, poolSize: 4 }),

@@ -1,4 +1,4 @@
-import { Conformance } from "@codex-archive/conformance"
+import { Conformance, Fixtures } from "@codex-archive/conformance"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -8,7 +8,7 @@ Conformance.suite({
   name: "sqlite",
   // A new file in a new folder; the folder goes when the test ends.
   fresh: Effect.map(
-    Effect.acquireRelease(Effect.sync(() => Conformance.tempDir("codex-sqlite-")), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))),
+    Effect.acquireRelease(Effect.sync(() => Fixtures.tempDir("codex-sqlite-")), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))),
     (dir) => `sqlite:///${path.join(dir, "archive.sqlite")}`
   ),
   layer: SqliteArchive.layer,

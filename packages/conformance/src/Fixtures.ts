@@ -1,0 +1,92 @@
+/**
+ * What every backend test shares, free of vitest so that worker processes can load it: the backend description a
+ * suite runs against, fresh databases, the services the CLI composes, and file fixtures.
+ */
+import { Archiver, type ArchiveStore, Config, Evidence, type Migrations, Restorer, Retry } from "@codex-archive/core"
+import type { SqlClient } from "@effect/sql"
+import { Data, Effect, Layer, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export interface Backend {
+  readonly name: ArchiveStore.ArchiveStore["Type"]["backend"]
+  /** A URL to a new, empty database, dropped when the scope closes; fails naming the server if it is unreachable. */
+  readonly fresh: Effect.Effect<string, unknown, Scope.Scope>
+  readonly layer: (options: { readonly url: string; readonly create: boolean }) => Layer.Layer<
+    ArchiveStore.ArchiveStore | SqlClient.SqlClient,
+    ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+    Retry.RetryPolicy
+  >
+  readonly migrations: ReadonlyArray<Migrations.Migration>
+}
+
+/** A test server that cannot be reached fails the suite, naming the server and the variable that sets it. */
+export class ServerUnreachable extends Data.TaggedError("ServerUnreachable")<{ readonly server: string; readonly variable: string; readonly detail: string }> {
+  override get message() {
+    return `cannot reach the test server ${this.server}: ${this.detail} (start it, or set ${this.variable})`
+  }
+}
+
+/** A new database `codex_test_<random>` on the admin client's server, dropped when the scope closes; its URL. */
+export const freshDatabase = (admin: SqlClient.SqlClient, serverUrl: string, dropSql = (db: string) => `DROP DATABASE IF EXISTS ${db}`) =>
+  Effect.gen(function*() {
+    const database = `codex_test_${randomBytes(6).toString("hex")}`
+    yield* Effect.acquireRelease(
+      Effect.orDie(admin.unsafe(`CREATE DATABASE ${database}`)),
+      () => Effect.orDie(admin.unsafe(dropSql(database)))
+    )
+    const url = new URL(serverUrl)
+    url.pathname = `/${database}`
+    return url.toString()
+  })
+
+export const tempDir = (prefix = "codex-conformance-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** Config, evidence, store, Archiver and Restorer over one archive URL, as the CLI composes them. */
+export const services = (
+  backend: Backend,
+  url: string,
+  dir: string,
+  options: { readonly create?: boolean; readonly retry?: Layer.Layer<Retry.RetryPolicy> } = {}
+) => {
+  const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
+    Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
+    (l) => l.config
+  ))
+  const store = backend.layer({ url, create: options.create ?? true }).pipe(Layer.provide(options.retry ?? Retry.none))
+  const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")))
+  return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
+}
+
+export type Services = Layer.Layer.Success<ReturnType<typeof services>>
+
+/** Runs `body` against a fresh archive of `backend` in a temporary folder; the database is dropped afterwards. */
+export const withArchive = <A, E>(backend: Backend, body: (dir: string, url: string) => Effect.Effect<A, E, Services>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const url = yield* backend.fresh
+    const dir = tempDir()
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    return yield* Effect.provide(body(dir, url), services(backend, url, dir))
+  }))
+
+export const write = (file: string, content: string | Uint8Array, mode?: number) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, content, mode === undefined ? undefined : { mode })
+  return file
+}
+
+/** Deterministic incompressible-ish bytes, so chunked content really spans several chunks after compression. */
+export const noise = (size: number, seed = 1): Buffer => {
+  const out = Buffer.alloc(size)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out[i] = x & 0xff
+  }
+  return out
+}
+

@@ -1,0 +1,164 @@
+/**
+ * Tests only a server backend needs, shared by PostgreSQL and MariaDB: a 100 MiB file through separate processes with
+ * their peak memory measured, several processes writing overlapping content into one archive at once, and a wrong
+ * credential that must fail on one line without the password anywhere.
+ */
+import { Archiver, ArchiveStore, Hash, Restorer, Retry } from "@codex-archive/core"
+import { SqlClient } from "@effect/sql"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Layer, Logger, LogLevel, Schedule, type Scope } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type Backend, noise, services, tempDir, write } from "./Fixtures.js"
+import * as Processes from "./Processes.js"
+
+export interface ServerOptions {
+  /** The backend's worker entry (`test/worker.ts` calling `Worker.main`). */
+  readonly worker: string
+  /** A user name the server rejects together with a wrong password (default: the test URL's own user). */
+  readonly rejectedUser?: string | undefined
+  /**
+   * Holds a lock on the database at `url` that lets readers through but makes inserts into `artifact` wait, so the
+   * writers all pass their "is this content stored?" check before any of them inserts: the race happens for sure.
+   * `waiting` counts sessions blocked on it; `release` lets them go.
+   */
+  readonly blockArtifactInserts: (url: string) => Effect.Effect<{ readonly waiting: Effect.Effect<number, unknown>; readonly release: Effect.Effect<void, unknown> }, unknown, Scope.Scope>
+}
+
+const MiB = 1024 * 1024
+
+/** Writes `size` bytes of noise in 1 MiB pieces, so the test process never holds the whole file either. */
+const writeNoise = (file: string, size: number) => {
+  const fd = fs.openSync(file, "w")
+  for (let at = 0, i = 0; at < size; at += MiB, i++) fs.writeSync(fd, noise(Math.min(MiB, size - at), i + 1))
+  fs.closeSync(fd)
+  return file
+}
+
+const sha256File = (file: string) => {
+  const hash = Hash.incremental()
+  const fd = fs.openSync(file, "r")
+  const buf = Buffer.alloc(MiB)
+  for (let n = 0; (n = fs.readSync(fd, buf, 0, MiB, null)) > 0;) hash.update(buf.subarray(0, n))
+  fs.closeSync(fd)
+  return hash.digest()
+}
+
+const expectOk = (run: Processes.Run, what: string) => {
+  if (run.code !== 0) throw new Error(`${what} exited ${run.code}: ${run.stderr.trim()}`)
+  return run.result
+}
+
+export const serverSuite = (backend: Backend, options: ServerOptions) =>
+  describe(`${backend.name} server behaviour`, () => {
+    let script = ""
+    beforeAll(async () => {
+      script = await Processes.bundle(options.worker, tempDir("codex-worker-"))
+    }, 120_000)
+
+    it.live("a 100 MiB file round-trips through separate processes in bounded memory, no SQL value near 16 MiB", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const file = writeNoise(path.join(dir, "huge.bin"), 100 * MiB + 123)
+        const expected = sha256File(file)
+        const stored = expectOk(yield* Effect.promise(() => Processes.run(script, ["store", url, dir, file])), "store")
+        expect(stored.stored[0].sha256).toBe(expected)
+        const requests = path.join(dir, "requests.json")
+        fs.writeFileSync(requests, JSON.stringify([{ tombstone: stored.stored[0].tombstone, output: path.join(dir, "out.bin"), actor: "ci" }]))
+        const restored = expectOk(yield* Effect.promise(() => Processes.run(script, ["restore", url, dir, requests])), "restore")
+        expect(sha256File(path.join(dir, "out.bin"))).toBe(expected)
+        console.log(`[${backend.name}] 100 MiB file: peak RSS store ${stored.maxRssMiB} MiB, restore ${restored.maxRssMiB} MiB`)
+        // Holding the file whole (raw + compressed) would need well over 200 MiB.
+        expect(stored.maxRssMiB).toBeLessThan(200)
+        expect(restored.maxRssMiB).toBeLessThan(200)
+        const largest = yield* Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ n: unknown }>`SELECT MAX(LENGTH(blob_bytes)) AS n FROM artifact_chunk`), services(backend, url, dir))
+        expect(Number(largest[0]!.n)).toBeGreaterThan(MiB - 1)
+        expect(Number(largest[0]!.n)).toBeLessThan(2 * MiB)
+      })))
+
+    it.live("processes storing overlapping content at once leave one artifact per content; every tombstone restores", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const contents = Array.from({ length: 24 }, (_, i) => (i % 6 === 5 ? noise(MiB + 4096 * i, i + 1) : Buffer.from(`shared content ${i}\n`.repeat(i + 1))))
+        // The archive exists first (as after `init`), with items a restorer works on while the writers run.
+        const base = yield* Effect.provide(Effect.gen(function*() {
+          const store = yield* ArchiveStore.ArchiveStore
+          const archiver = yield* Archiver.Archiver
+          for (let i = 0; i < 10; i++) write(path.join(dir, "base", `b${i}.txt`), `base ${i}\n`.repeat(50))
+          const report = yield* archiver.store([path.join(dir, "base")], { repo: "acme/base", actor: "init", commit: "c0ffee", reason: "dead", kind: "code", cwd: dir })
+          expect(yield* store.probe).toBe(1)
+          return report.stored
+        }), services(backend, url, dir))
+        const writers = 4
+        const inputs = Array.from({ length: writers }, (_, w) => {
+          const picked = contents.map((c, i) => [c, i] as const).filter(([, i]) => (i + w) % 4 !== 0)
+          return picked.map(([c, i]) => write(path.join(dir, `w${w}`, `f${i}.bin`), c))
+        })
+        const requests = path.join(dir, "base-requests.json")
+        fs.writeFileSync(requests, JSON.stringify(
+          [0, 1, 2].flatMap((round) => base.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, `r${round}`, s.path), actor: "reader" })))
+        ))
+        const gate = yield* options.blockArtifactInserts(url)
+        const running = yield* Effect.fork(Effect.promise(() =>
+          Promise.all([
+            ...inputs.map((files, w) => Processes.run(script, ["store", url, path.join(dir, `w${w}`), ...files])),
+            Processes.run(script, ["restore", url, dir, requests])
+          ])))
+        // Every writer has looked its content up and now waits to insert it; then they all go at once.
+        yield* gate.waiting.pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n >= writers }), Effect.timeout("60 seconds"))
+        yield* gate.release
+        const runs = yield* Fiber.join(running)
+        const results = runs.map((r, i) => expectOk(r, i < writers ? `writer ${i}` : "restorer"))
+        const retries = runs.map((r) => r.stdout.split("\n").filter((l) => l.includes("retrying")).length)
+        const deduped = results.slice(0, writers).map((r) => r.stored.filter((s: { deduplicated: boolean }) => s.deduplicated).length)
+        console.log(`[${backend.name}] ${writers} writers + 1 restorer: retries per process ${retries.join("/")}, deduplicated per writer ${deduped.join("/")}`)
+        const stored = results.slice(0, writers).flatMap((r) => r.stored as Array<{ tombstone: string; sha256: string; path: string }>)
+        expect(stored.length).toBe(inputs.flat().length)
+        const reader = results[writers].restored as Array<{ sha256: string }>
+        expect(reader.map((r) => r.sha256)).toEqual([0, 1, 2].flatMap(() => base.map((s) => s.sha256)))
+        yield* Effect.provide(Effect.gen(function*() {
+          const store = yield* ArchiveStore.ArchiveStore
+          const artifacts = yield* store.artifacts()
+          const distinct = new Set([...stored.map((s) => s.sha256), ...base.map((s) => s.sha256)])
+          expect(artifacts.length).toBe(distinct.size)
+          expect(new Set(artifacts.map((a) => a.sha256))).toEqual(distinct)
+          const restorer = yield* Restorer.Restorer
+          const outcomes = yield* restorer.restoreAll(
+            stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "check", s.tombstone), actor: "ci" })),
+            { concurrency: 4 }
+          )
+          expect(outcomes.filter((o) => o._tag === "Failure")).toEqual([])
+          for (const s of stored) expect(sha256File(path.join(dir, "check", s.tombstone))).toBe(s.sha256)
+        }), services(backend, url, dir))
+      })), 300_000)
+
+    it.live("rejected credentials fail on one line with the URL redacted; the password is in no message or log", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const password = "s3cret-Pa55word"
+        const rejected = new URL(yield* backend.fresh)
+        if (options.rejectedUser !== undefined) rejected.username = options.rejectedUser
+        rejected.password = password
+        const url = rejected.toString()
+        const logs: Array<string> = []
+        const logger = Logger.make(({ message, annotations, cause }) => {
+          logs.push(JSON.stringify({ message, annotations: [...annotations], cause: Cause.pretty(cause) }))
+        })
+        const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
+        expect(Exit.isFailure(exit)).toBe(true)
+        if (Exit.isSuccess(exit)) return
+        const error = Cause.squash(exit.cause) as ArchiveStore.StoreError
+        console.log(`[${backend.name}] rejected credentials: ${error.message}`)
+        expect(error._tag).toBe("StoreError")
+        expect(error.message).not.toContain("\n")
+        expect(error.message).toContain("***@")
+        for (const text of [error.message, JSON.stringify(error), Cause.pretty(exit.cause), ...logs]) expect(text).not.toContain(password)
+      })))
+  })
