@@ -5,7 +5,15 @@ import { Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
 
-const program = Effect.suspend(() => Cli.run(process.argv)).pipe(
+/** @effect/cli rejects `--log-level` after a subcommand's option value; it is accepted anywhere before the command. */
+const argv = ((args: ReadonlyArray<string>) => {
+  const at = args.findIndex((a, i) => i >= 2 && (a === "--log-level" || a.startsWith("--log-level=")))
+  if (at < 0) return args
+  const width = args[at] === "--log-level" && args[at + 1] !== undefined ? 2 : 1
+  return [...args.slice(0, 2), ...args.slice(at, at + width), ...args.slice(2, at), ...args.slice(at + width)]
+})(process.argv)
+
+const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {
       process.exitCode = ExitCode.codeOf(error)

@@ -91,9 +91,9 @@ describe("health-check", () => {
 })
 
 describe("logging and metrics on restore", () => {
-  it("--log-format json --log-level=debug: JSON lines on stderr only; stdout is the result", () => {
+  it("--log-format json --log-level debug (anywhere): JSON lines on stderr only; stdout is the result", () => {
     const { cwd, tombstone } = archived()
-    const r = codex(cwd, ["restore", tombstone, "out.txt", "--log-format", "json", "--log-level=debug"])
+    const r = codex(cwd, ["restore", tombstone, "out.txt", "--log-format", "json", "--log-level", "debug"])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe(`${path.join(cwd, "out.txt")}\n`)
     const logs = r.stderr.trim().split("\n").map((l) => JSON.parse(l))
@@ -103,7 +103,7 @@ describe("logging and metrics on restore", () => {
       expect(log.component).toBe("codex.archive")
     }
     expect(logs.some((l) => l.level === "DEBUG")).toBe(true)
-    const quiet = codex(cwd, ["restore", tombstone, "out2.txt", "--log-level=error"])
+    const quiet = codex(cwd, ["restore", "--log-level=error", tombstone, "out2.txt"])
     expect(quiet.stderr).toBe("")
   })
 
