@@ -59,7 +59,8 @@ const timed = <A, E, R>(
       const ms = round(performance.now() - started)
       if (Exit.isSuccess(exit)) return { check: { name, ok: exit.value.ok, detail: exit.value.detail, ms }, value: exit.value.value }
       const error = Cause.squash(exit.cause) as { _tag?: unknown; message?: unknown }
-      const text = `${typeof error._tag === "string" ? `${error._tag}: ` : ""}${typeof error.message === "string" ? error.message : String(error)}`
+      const tag = typeof error._tag === "string" ? `${error._tag}: ` : ""
+      const text = `${tag}${typeof error.message === "string" ? error.message : String(error)}`
       return { check: { name, ok: false, detail: Redact.secrets(text, secrets), ms }, value: undefined }
     }))
   })
@@ -110,7 +111,11 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
     let items: number | undefined
     let version: number | undefined
     if (store !== undefined) {
-      const probe = yield* timed("probe", secrets, Effect.map(store.probe, (n) => ({ ok: true, detail: `backend accessible, ${n} items retrievable`, value: n })))
+      const probe = yield* timed("probe", secrets, Effect.map(store.probe, (n) => ({
+        ok: true,
+        detail: `backend accessible, ${n} items retrievable`,
+        value: n
+      })))
       const expected = options.expectedSchemaVersion
       const schema = yield* timed("schema", secrets, Effect.map(store.schemaVersion, (v) => ({
         value: v,

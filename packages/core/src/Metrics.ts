@@ -52,7 +52,13 @@ export const prometheus = (): Effect.Effect<string> =>
       const group = byName.get(name)!.sort((a, b) => labels(a.metricKey.tags).localeCompare(labels(b.metricKey.tags)))
       const first = group[0]!
       const state = first.metricState
-      const type = MetricState.isCounterState(state) ? "counter" : MetricState.isHistogramState(state) ? "histogram" : MetricState.isGaugeState(state) ? "gauge" : "untyped"
+      const type = MetricState.isCounterState(state)
+        ? "counter"
+        : MetricState.isHistogramState(state)
+        ? "histogram"
+        : MetricState.isGaugeState(state)
+        ? "gauge"
+        : "untyped"
       const help = Option.getOrElse(first.metricKey.description, () => name)
       out.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${name} ${type}`)
       for (const pair of group) {

@@ -9,7 +9,9 @@ export const command = Command.make(
   {
     ...Runtime.shared,
     debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL with its credentials")),
-    origin: Options.boolean("origin").pipe(Options.withDescription("Show, for each value, where it came from (default, file:line, env VAR, flag)"))
+    origin: Options.boolean("origin").pipe(
+      Options.withDescription("Show, for each value, where it came from (default, file:line, env VAR, flag)")
+    )
   },
   (opts) =>
     Runtime.withConfig(opts, (loaded) =>
