@@ -66,7 +66,11 @@ const options = {
     Options.withDescription("MariaDB / MySQL server; each run creates and drops its own database there")
   ),
   cli: Options.text("cli").pipe(Options.withDefault(path.join(repoRoot, "apps/cli/dist/codex.mjs")), Options.withDescription("The CLI bundle for the cold-restore scenario")),
-  tmp: Options.text("tmp").pipe(Options.withDefault(Runner.defaultTmp()), Options.withDescription("Scratch folder (corpus, archives, outputs; removed afterwards)"))
+  tmp: Options.text("tmp").pipe(Options.withDefault(Runner.defaultTmp()), Options.withDescription("Scratch folder (archives, outputs; removed afterwards)")),
+  corpusCache: Options.text("corpus-cache").pipe(
+    Options.withDefault(Runner.defaultCorpusCache()),
+    Options.withDescription("Where generated corpora are kept for reuse by later runs ('none': generate into the scratch folder)")
+  )
 }
 
 export type Flags = Command.Command.ParseConfig<typeof options>
@@ -85,6 +89,7 @@ export const bench = (flags: Flags) =>
       servers: { postgres: flags.pgUrl, mariadb: flags.mariadbUrl },
       cli: path.resolve(flags.cli),
       tmp: flags.tmp,
+      corpusCache: flags.corpusCache === "none" ? undefined : flags.corpusCache,
       latencyFiles: { small: 100, large: 12 },
       cliInvocations: 3,
       command: ["node apps/bench/dist/bench.mjs", ...process.argv.slice(2)].join(" ")

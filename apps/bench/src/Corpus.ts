@@ -195,3 +195,44 @@ export const write = (corpusPlan: Plan, dir: string): Corpus => {
   }
   return { dir, seed: corpusPlan.seed, files: written, totalBytes: corpusPlan.totalBytes, digest: digestOf(written) }
 }
+
+/** Bumped whenever the generator's output changes, so a cached corpus is never mistaken for a new one. */
+export const generatorVersion = 1
+
+interface Manifest {
+  readonly files: ReadonlyArray<Omit<WrittenFile, "absolute">>
+  readonly totalBytes: number
+  readonly digest: string
+}
+
+const load = (dir: string, manifestFile: string, corpusPlan: Plan): Corpus | undefined => {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as Manifest
+    const files = manifest.files.map((f) => ({ ...f, absolute: path.join(dir, ...f.path.split("/")) }))
+    const intact = files.length === corpusPlan.files.length &&
+      files.every((f, i) => f.path === corpusPlan.files[i]!.path && fs.statSync(f.absolute, { throwIfNoEntry: false })?.size === f.size)
+    return intact ? { dir, seed: corpusPlan.seed, files, totalBytes: manifest.totalBytes, digest: manifest.digest } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The corpus of `corpusPlan` under `cacheDir`, written once and reused by later runs with the same count, seed and
+ * generator (the bench never modifies it). A damaged cache entry is written again.
+ */
+export const cached = (corpusPlan: Plan, cacheDir: string): Corpus => {
+  const key = `${corpusPlan.files.length}-files-seed-${corpusPlan.seed}-v${generatorVersion}`
+  const dir = path.join(cacheDir, key)
+  const manifestFile = path.join(cacheDir, `${key}.json`)
+  const hit = load(dir, manifestFile, corpusPlan)
+  if (hit !== undefined) return hit
+  fs.rmSync(manifestFile, { force: true })
+  fs.rmSync(dir, { recursive: true, force: true })
+  const corpus = write(corpusPlan, dir)
+  const manifest: Manifest = { files: corpus.files.map(({ absolute: _, ...f }) => f), totalBytes: corpus.totalBytes, digest: corpus.digest }
+  const temp = `${manifestFile}.${process.pid}.tmp`
+  fs.writeFileSync(temp, JSON.stringify(manifest))
+  fs.renameSync(temp, manifestFile)
+  return corpus
+}

@@ -29,6 +29,8 @@ export interface Unavailable {
   readonly scenario: string
   readonly target: string
   readonly reason: string
+  /** The measured run (or -1 for a warm-up) where this was first seen; later runs may have succeeded. */
+  readonly run: number
 }
 
 export interface Figure {

@@ -24,8 +24,10 @@ export interface Settings {
   readonly concurrency: ReadonlyArray<number>
   readonly servers: Backends.ServerUrls
   readonly cli: string
-  /** Scratch space for the corpus, archives and outputs (a new folder under it, removed at the end). */
+  /** Scratch space for archives and outputs (a new folder under it, removed at the end). */
   readonly tmp: string
+  /** Where generated corpora are kept for later runs; without it the corpus is generated into the scratch space. */
+  readonly corpusCache: string | undefined
   /** Files per run in the single-restore latency scenarios. */
   readonly latencyFiles: { readonly small: number; readonly large: number }
   readonly cliInvocations: number
@@ -43,19 +45,32 @@ export const run = (settings: Settings) =>
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     )
     const started = performance.now()
-    const corpus = Corpus.write(Corpus.plan(count, settings.seed), path.join(work, "corpus"))
+    const corpusPlan = Corpus.plan(count, settings.seed)
+    const corpus = settings.corpusCache === undefined ? Corpus.write(corpusPlan, path.join(work, "corpus")) : Corpus.cached(corpusPlan, settings.corpusCache)
     yield* Effect.logInfo(`corpus: ${corpus.files.length} files, ${(corpus.totalBytes / MiB).toFixed(1)} MiB, seed ${corpus.seed}, digest ${corpus.digest} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
     const tarball = settings.scenarios.includes("batch") && Floor.tarAvailable() ? path.join(work, "corpus.tar") : undefined
     if (tarball !== undefined) Floor.createTarball(corpus.dir, tarball)
     const workload: Scenarios.Workload = {
       corpus,
-      ...Scenarios.latencySamples(corpus, settings.latencyFiles),
+      files: corpus.files,
+      totalBytes: corpus.totalBytes,
+      ...Scenarios.latencySamples(corpus.files, settings.latencyFiles),
       scenarios: new Set(settings.scenarios),
       concurrency: settings.concurrency,
       tarball,
       cli: settings.cli,
       cliInvocations: settings.cliInvocations,
       work
+    }
+    // Warm-ups run every code path on a tenth of the corpus: enough for the JIT, connections and caches, and cheap.
+    const warmFiles = corpus.files.filter((_, i) => i % 10 === 0)
+    const warmWorkload: Scenarios.Workload = {
+      ...workload,
+      files: warmFiles,
+      totalBytes: warmFiles.reduce((n, f) => n + f.size, 0),
+      ...Scenarios.latencySamples(warmFiles, { small: 10, large: 1 }),
+      tarball: undefined,
+      cliInvocations: 1
     }
     const samples: Array<Sample> = []
     const unavailable: Array<Unavailable> = []
@@ -73,12 +88,12 @@ export const run = (settings: Settings) =>
         const outcome = yield* Effect.scoped(Effect.gen(function*() {
           const target = yield* Backends.fresh(backend, settings.servers, work, `${process.pid}_${r}_${backend}`, Math.max(...settings.concurrency, 4))
           const ctx: Scenarios.RunContext = { target, run: r - settings.warmup, record: !warm, floorFirst: () => flip++ % 2 === 0, samples, unavailable }
-          yield* Scenarios.runAll(workload, ctx).pipe(Effect.provide(Scenarios.services(target, path.join(work, `evidence-${backend}`))))
+          yield* Scenarios.runAll(warm ? warmWorkload : workload, ctx).pipe(Effect.provide(Scenarios.services(target, path.join(work, `evidence-${backend}`))))
         })).pipe(Effect.either)
         if (outcome._tag === "Left") {
           const e = outcome.left
           skip.add(backend)
-          if (e._tag === "BackendUnavailable") unavailable.push({ scenario: "*", target: backend, reason: e.reason })
+          if (e._tag === "BackendUnavailable") unavailable.push({ scenario: "*", target: backend, reason: e.reason, run: r - settings.warmup })
           else failures.push(e.message)
           yield* Effect.logError(`${backend} ${label}: ${e.message}`)
           continue
@@ -114,3 +129,4 @@ export const run = (settings: Settings) =>
   }).pipe(Effect.scoped)
 
 export const defaultTmp = () => os.tmpdir()
+export const defaultCorpusCache = () => path.join(os.tmpdir(), "codex-bench-corpus")

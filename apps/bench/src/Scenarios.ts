@@ -23,12 +23,15 @@ export class ScenarioFailed extends Data.TaggedError("ScenarioFailed")<{ readonl
 
 export interface Workload {
   readonly corpus: Corpus.Corpus
+  /** The files this workload stores and restores: the whole corpus, or a slice of it for a warm-up. */
+  readonly files: ReadonlyArray<Corpus.WrittenFile>
+  readonly totalBytes: number
   /** Files for the single-restore latency scenarios. */
   readonly small: ReadonlyArray<Corpus.WrittenFile>
   readonly large: ReadonlyArray<Corpus.WrittenFile>
   readonly scenarios: ReadonlySet<ScenarioName>
   readonly concurrency: ReadonlyArray<number>
-  /** The tarball of the corpus, when `tar` is installed. */
+  /** The tarball of `files`, when `tar` is installed. */
   readonly tarball: string | undefined
   /** The CLI bundle (`apps/cli/dist/codex.mjs`); the cold CLI scenario is unavailable when it is missing. */
   readonly cli: string
@@ -47,12 +50,12 @@ const MiB = 1024 * 1024
 const actor = "bench"
 
 /** Picks files for the latency scenarios: up to `small` of 1–32 KiB text and the `large` biggest files of ≥ 1 MiB. */
-export const latencySamples = (corpus: Corpus.Corpus, counts: { readonly small: number; readonly large: number }) => {
-  const small = corpus.files.filter((f) => f.sizeClass === "small" && f.kind === "text")
+export const latencySamples = (files: ReadonlyArray<Corpus.WrittenFile>, counts: { readonly small: number; readonly large: number }) => {
+  const small = files.filter((f) => f.sizeClass === "small" && f.kind === "text")
   const step = Math.max(1, Math.floor(small.length / counts.small))
   return {
     small: small.filter((_, i) => i % step === 0).slice(0, counts.small),
-    large: corpus.files.filter((f) => f.size >= MiB).sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1)).slice(0, counts.large)
+    large: files.filter((f) => f.size >= MiB).sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1)).slice(0, counts.large)
   }
 }
 
@@ -125,28 +128,37 @@ export interface RunContext {
 const sync = <A>(scenario: string, target: string, f: () => A) =>
   Effect.try({ try: f, catch: (e) => new ScenarioFailed({ scenario, target, detail: (e as Error).message ?? String(e) }) })
 
-/** Measures the backend and its floors next to each other, in alternating order, and keeps the samples. */
+/**
+ * Measures the backend and its floors next to each other, in alternating order, and keeps the samples. A block of
+ * scenarios (the batch levels) shares one floor measurement, taken right before or after the whole block.
+ */
 const paired = <A, E, R>(
   ctx: RunContext,
-  scenario: string,
-  subject: Effect.Effect<readonly [Measured, A], E, R>,
+  scenarios: ReadonlyArray<string>,
+  subject: Effect.Effect<readonly [ReadonlyArray<Measured>, A], E, R>,
   floors: ReadonlyArray<readonly [target: string, measure: () => Measured]>
 ): Effect.Effect<A, E | ScenarioFailed, R> =>
   Effect.gen(function*() {
-    const floorSamples: Array<Sample> = []
-    const measureFloors = Effect.forEach(floors, ([target, measure]) =>
-      Effect.map(sync(scenario, target, measure), (m) => void floorSamples.push({ scenario, target, run: ctx.run, pairedWith: ctx.target.backend, ...m })), { discard: true })
+    const floorMeasured: Array<readonly [string, Measured]> = []
+    // A warm-up only warms the code under test; the floors need none and would only cost time.
+    const measureFloors = Effect.forEach(ctx.record ? floors : [], ([target, measure]) =>
+      Effect.map(sync(scenarios.join(","), target, measure), (m) => void floorMeasured.push([target, m])), { discard: true })
     const first = ctx.floorFirst()
     if (first) yield* measureFloors
     const [measured, result] = yield* subject
     if (!first) yield* measureFloors
-    if (ctx.record) ctx.samples.push({ scenario, target: ctx.target.backend, run: ctx.run, ...measured }, ...floorSamples)
+    if (ctx.record) {
+      for (const [i, scenario] of scenarios.entries()) {
+        ctx.samples.push({ scenario, target: ctx.target.backend, run: ctx.run, ...measured[i]! })
+        for (const [target, m] of floorMeasured) ctx.samples.push({ scenario, target, run: ctx.run, pairedWith: ctx.target.backend, ...m })
+      }
+    }
     return result
   })
 
 const markUnavailable = (ctx: RunContext, scenario: string, reason: string) =>
   Effect.sync(() => {
-    if (!ctx.unavailable.some((u) => u.scenario === scenario && u.target === ctx.target.backend)) ctx.unavailable.push({ scenario, target: ctx.target.backend, reason })
+    if (!ctx.unavailable.some((u) => u.scenario === scenario && u.target === ctx.target.backend)) ctx.unavailable.push({ scenario, target: ctx.target.backend, reason, run: ctx.record ? ctx.run : -1 })
   })
 
 /** Every selected scenario for one backend in one run; needs the core services over a fresh archive. */
@@ -155,16 +167,17 @@ export const runAll = (w: Workload, ctx: RunContext) =>
     const archiver = yield* Archiver.Archiver
     const restorer = yield* Restorer.Restorer
     const backend = ctx.target.backend
-    const files = w.corpus.files
+    const files = w.files
 
     // Store: always run (the restores need its tombstones); measured only when selected.
     const store = isolated(Effect.gen(function*() {
       const t = performance.now()
-      const report = yield* archiver.store([w.corpus.dir], { repo: "bench/corpus", actor, commit: "bench", reason: "dead", kind: "code", cwd: w.corpus.dir })
+      const inputs = files.length === w.corpus.files.length ? [w.corpus.dir] : files.map((f) => f.absolute)
+      const report = yield* archiver.store(inputs, { repo: "bench/corpus", actor, commit: "bench", reason: "dead", kind: "code", cwd: w.corpus.dir })
       const ms = performance.now() - t
       const fresh = report.stored.filter((s) => !s.deduplicated)
       const measured: Measured = {
-        values: throughput(ms, w.corpus.totalBytes, files.length),
+        values: throughput(ms, w.totalBytes, files.length),
         core: {
           stored: (yield* Metric.value(Metrics.stored)).count,
           stored_mib: (yield* Metric.value(Metrics.storedBytes)).count / MiB,
@@ -172,7 +185,7 @@ export const runAll = (w: Workload, ctx: RunContext) =>
           deduplicated: report.stored.length - fresh.length
         }
       }
-      return [measured, new Map(report.stored.map((s) => [s.source, s.tombstone]))] as const
+      return [[measured], new Map(report.stored.map((s) => [s.source, s.tombstone]))] as const
     }))
     /** Times writing the whole corpus into a new folder (removed afterwards, untimed). */
     const wholeCorpusFloor = (label: string, write: (out: string) => void) => (): Measured => {
@@ -181,11 +194,11 @@ export const runAll = (w: Workload, ctx: RunContext) =>
       write(out)
       const ms = performance.now() - t
       fs.rmSync(out, { recursive: true, force: true })
-      return { values: throughput(ms, w.corpus.totalBytes, files.length) }
+      return { values: throughput(ms, w.totalBytes, files.length) }
     }
     const fsCopyFloor = wholeCorpusFloor("floor-fs", (out) => Floor.copyAll(files, out))
     const tombstones = w.scenarios.has("store")
-      ? yield* paired(ctx, "store", store, [["fs", fsCopyFloor]])
+      ? yield* paired(ctx, ["store"], store, [["fs", fsCopyFloor]])
       : (yield* store)[1]
     const tombstoneOf = (file: Corpus.WrittenFile) => tombstones.get(file.absolute)!
 
@@ -203,7 +216,7 @@ export const runAll = (w: Workload, ctx: RunContext) =>
             yield* restorer.restore({ tombstone: tombstoneOf(file), output: path.join(out, ...file.path.split("/")), actor })
             times.push(performance.now() - t)
           }
-          return [{ values: latencyValues(times), core: yield* coreRestoreFigures }, undefined] as const
+          return [[{ values: latencyValues(times), core: yield* coreRestoreFigures }], undefined] as const
         }))
         const floor = () => {
           const floorOut = scratch(w.work, `floor-${scenario}`)
@@ -216,30 +229,30 @@ export const runAll = (w: Workload, ctx: RunContext) =>
           fs.rmSync(floorOut, { recursive: true, force: true })
           return { values: latencyValues(times) }
         }
-        yield* paired(ctx, scenario, subject, [["fs", floor]])
+        yield* paired(ctx, [scenario], subject, [["fs", floor]])
         yield* cleanup(out)
       }
     }
 
     if (w.scenarios.has("batch")) {
-      for (const concurrency of w.concurrency) {
-        const scenario = `batch-c${concurrency}`
+      // One block of levels with one floor measurement beside it: writing the corpus is the dominant cost here.
+      const levels = w.concurrency.map((concurrency) => ({ concurrency, scenario: `batch-c${concurrency}` }))
+      const subject = Effect.forEach(levels, ({ concurrency, scenario }) => {
         const out = scratch(w.work, `${backend}-${scenario}`)
         const requests = files.map((f) => ({ tombstone: tombstoneOf(f), output: path.join(out, ...f.path.split("/")), actor }))
-        const subject = isolated(Effect.gen(function*() {
+        return isolated(Effect.gen(function*() {
           const t = performance.now()
           const results = yield* restorer.restoreAll(requests, { concurrency })
           const ms = performance.now() - t
           const failed = results.find((r) => r._tag === "Failure")
           if (failed?._tag === "Failure") return yield* new ScenarioFailed({ scenario, target: backend, detail: `${failed.request.output}: ${failed.error.message}` })
-          return [{ values: throughput(ms, w.corpus.totalBytes, files.length), core: yield* coreRestoreFigures }, undefined] as const
-        }))
-        const floors: Array<readonly [string, () => Measured]> = [["fs", fsCopyFloor]]
-        const tarball = w.tarball
-        if (tarball !== undefined) floors.push(["tar", wholeCorpusFloor("floor-tar", (out) => Floor.extractTarball(tarball, out))])
-        yield* paired(ctx, scenario, subject, floors)
-        yield* cleanup(out)
-      }
+          return { values: throughput(ms, w.totalBytes, files.length), core: yield* coreRestoreFigures }
+        })).pipe(Effect.ensuring(cleanup(out)))
+      })
+      const floors: Array<readonly [string, () => Measured]> = [["fs", fsCopyFloor]]
+      const tarball = w.tarball
+      if (tarball !== undefined) floors.push(["tar", wholeCorpusFloor("floor-tar", (out) => Floor.extractTarball(tarball, out))])
+      yield* paired(ctx, levels.map((l) => l.scenario), Effect.map(subject, (measured) => [measured, undefined] as const), floors)
     }
 
     if (w.scenarios.has("cli")) {
@@ -253,14 +266,14 @@ export const runAll = (w: Workload, ctx: RunContext) =>
             const out = path.join(scratch(w.work, `${backend}-cli`), path.basename(file.path))
             fs.mkdirSync(path.dirname(out), { recursive: true })
             const t = performance.now()
-            const result = spawnSync(process.execPath, [w.cli, "archive", "restore", tombstoneOf(file), out], { env, encoding: "utf8" })
+            const result = spawnSync(process.execPath, [w.cli, "archive", "restore", tombstoneOf(file), out], { env, cwd: w.work, encoding: "utf8" })
             times.push(performance.now() - t)
             yield* cleanup(path.dirname(out))
             if (result.status !== 0) {
               return yield* new ScenarioFailed({ scenario: "cli-cold", target: backend, detail: `exit ${result.status ?? result.signal}: ${(result.stderr || result.error?.message || "").trim().slice(0, 400)}` })
             }
           }
-          return [{ values: latencyValues(times) }, undefined] as const
+          return [[{ values: latencyValues(times) }], undefined] as const
         })
         const floor = () => {
           const times: Array<number> = []
@@ -274,7 +287,7 @@ export const runAll = (w: Workload, ctx: RunContext) =>
           }
           return { values: latencyValues(times) }
         }
-        yield* paired(ctx, "cli-cold", subject, [["fs", floor]]).pipe(
+        yield* paired(ctx, ["cli-cold"], subject, [["fs", floor]]).pipe(
           // The CLI is built elsewhere: its failure is reported with the results, not fatal to the bench.
           Effect.catchTag("ScenarioFailed", (e) => markUnavailable(ctx, "cli-cold", `failed: ${e.detail}`))
         )

@@ -94,3 +94,21 @@ describe("Corpus", () => {
 const PRNG_GOLDEN: ReadonlyArray<number> = [3146710351, 1913850085, 2160143029, 1836263080]
 
 const createHashOf = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
+
+describe("Corpus cache", () => {
+  it("writes a corpus once and reuses it, and rewrites an entry that was damaged", () => {
+    const cache = tempDir()
+    const first = Corpus.cached(Corpus.plan(20, 9), cache)
+    const victim = first.files[3]!.absolute
+    const mtime = fs.statSync(victim).mtimeMs
+    const second = Corpus.cached(Corpus.plan(20, 9), cache)
+    expect(second.digest).toBe(first.digest)
+    expect(second.files.map((f) => f.absolute)).toEqual(first.files.map((f) => f.absolute))
+    expect(fs.statSync(victim).mtimeMs).toBe(mtime)
+    fs.truncateSync(victim, 1)
+    const third = Corpus.cached(Corpus.plan(20, 9), cache)
+    expect(third.digest).toBe(first.digest)
+    expect(fs.statSync(victim).size).toBe(first.files[3]!.size)
+    expect(Corpus.cached(Corpus.plan(20, 10), cache).digest).not.toBe(first.digest)
+  })
+})

@@ -38,7 +38,7 @@ const report = (measured: ReadonlyArray<string>): Report.Report => {
     versions: { node: "v20.20.2", effect: "3.22.4" },
     machine: { cpus: 2, cpu_model: "Test CPU <&> \"quoted\"", memory_gib: 24, os: "Linux" },
     figures: figures(samples),
-    unavailable: backends.filter((b) => !measured.includes(b)).map((target) => ({ scenario: "*", target, reason: "no layer yet" })),
+    unavailable: backends.filter((b) => !measured.includes(b)).map((target) => ({ scenario: "*", target, reason: "no layer yet", run: 0 })),
     failures: [],
     samples,
     duration_s: 12.5

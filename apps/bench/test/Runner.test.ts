@@ -19,6 +19,7 @@ const settings = (tmp: string, overrides: Partial<Runner.Settings> = {}): Runner
   servers: Backends.defaultUrls,
   cli: path.join(tmp, "no-such-cli.mjs"),
   tmp,
+  corpusCache: undefined,
   latencyFiles: { small: 10, large: 3 },
   cliInvocations: 1,
   command: "test",

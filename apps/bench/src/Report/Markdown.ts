@@ -11,7 +11,9 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
 
 export const render = (report: Report): string => {
   const byScenario = (scenario: string) => report.figures.filter((f) => f.scenario === scenario)
-  const backendsFirst = (figs: ReadonlyArray<Figure>) => [...figs.filter((f) => !(f.target in floorLabel)), ...figs.filter((f) => f.target in floorLabel)]
+  // Backends in the order asked for, then the floors.
+  const order = [...report.settings.backends, "fs", "tar"]
+  const backendsFirst = (figs: ReadonlyArray<Figure>) => [...figs].sort((a, b) => order.indexOf(a.target) - order.indexOf(b.target))
   const s = report.settings
   const out: Array<string> = []
   out.push(
@@ -34,7 +36,7 @@ export const render = (report: Report): string => {
 
   const latency = [...backendsFirst(byScenario("restore-small")), ...backendsFirst(byScenario("restore-large"))]
   if (latency.length > 0) {
-    out.push(`**Single restore latency** (ms; ${s.latency_files.small} small files of 1–32 KiB, the ${s.latency_files.large} largest files)`, "")
+    out.push(`**Single restore latency** (ms; ${s.latency_files.small} small files of 1–32 KiB, the ${s.latency_files.large} largest files of ≥ 1 MiB; \`Restorer.restore\` one at a time)`, "")
     out.push(table(["target", "files", "p50", "p95", "p99", "max", "p50 × fs", "p99 × fs"], latency.map((f) => [
       label(f.target), f.scenario === "restore-small" ? "small" : "large", spread(f.values["p50_ms"]), spread(f.values["p95_ms"]),
       spread(f.values["p99_ms"]), spread(f.values["max_ms"]), ratio(f.ratios["fs"]?.["p50_ms"]), ratio(f.ratios["fs"]?.["p99_ms"])
@@ -45,7 +47,7 @@ export const render = (report: Report): string => {
   const batch = (c: number) => report.figures.filter((f) => f.scenario === `batch-c${c}`)
   const batchTargets = [...new Set(levels.flatMap((c) => backendsFirst(batch(c)).map((f) => f.target)))]
   if (batchTargets.length > 0) {
-    out.push("**Batch restore throughput** (whole corpus; MiB/s at each concurrency)", "")
+    out.push("**Batch restore throughput** (whole corpus, `restoreAll`; MiB/s at each concurrency; floors measured once per run beside the levels)", "")
     const find = (c: number, target: string) => batch(c).find((f) => f.target === target)
     out.push(table(
       ["target", ...levels.map((c) => `c=${c}`), ...levels.map((c) => `× fs, c=${c}`), ...(s.tar ? levels.map((c) => `× tar, c=${c}`) : [])],
@@ -71,7 +73,11 @@ export const render = (report: Report): string => {
 
   if (report.unavailable.length > 0 || report.failures.length > 0) {
     out.push("**Not measured**", "")
-    for (const u of report.unavailable) out.push(`- ${u.target}${u.scenario === "*" ? "" : ` ${u.scenario}`}: ${u.reason}`)
+    for (const u of report.unavailable) {
+      const measured = report.samples.filter((x) => x.scenario === u.scenario && x.target === u.target).length
+      const when = u.scenario === "*" ? "" : measured > 0 ? ` (in ${u.run < 0 ? "the warm-up" : `run ${u.run + 1}`}; measured in ${measured} of ${s.runs} runs)` : ""
+      out.push(`- ${u.target}${u.scenario === "*" ? "" : ` ${u.scenario}`}${when}: ${u.reason}`)
+    }
     for (const f of report.failures) out.push(`- failed: ${f}`)
     out.push("")
   }
