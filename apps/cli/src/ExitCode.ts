@@ -3,6 +3,7 @@
  * operation that failed. Every failure is one line on stderr that names the input and the problem.
  */
 import { Redact } from "@codex-archive/core"
+import * as ValidationError from "@effect/cli/ValidationError"
 
 /** Failures caused by what the user typed or supplied, rather than by the archive or the file system. */
 const badInput = new Set([
@@ -11,11 +12,14 @@ const badInput = new Set([
   "InputError",
   "InvalidTombstone",
   "MalformedStub",
-  "ManifestError",
-  "ValidationError"
+  "ManifestError"
 ])
 
+/** @effect/cli's own usage errors (unknown option, missing argument, bad choice): it has already printed them. */
+export const isUsageError = (error: unknown): boolean => ValidationError.isValidationError(error)
+
 export const codeOf = (error: unknown): 1 | 2 => {
+  if (isUsageError(error)) return 2
   const tag = (error as { _tag?: string } | null)?._tag
   if (tag === "CliExit") return (error as { code: 1 | 2 }).code
   return tag !== undefined && badInput.has(tag) ? 2 : 1

@@ -131,19 +131,24 @@ export const archiveLayer = (config: Config.ArchiveConfig, create: boolean) =>
 /** Runs a command body with the archive services of the loaded configuration. */
 export const withArchive = <A, E>(
   opts: Shared,
-  options: { readonly create: boolean; readonly flags?: ReadonlyArray<readonly [string, string, unknown]> },
+  options: {
+    readonly create: boolean
+    readonly flags?: ReadonlyArray<readonly [string, string, unknown]>
+    /** Runs when the archive cannot be opened at all (e.g. to leave a RESTORE_FAIL line); the failure still stands. */
+    readonly onOpenFailure?: (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) => Effect.Effect<void>
+  },
   body: (config: Config.ArchiveConfig) => Effect.Effect<A, E, ArchiveServices>
 ): Effect.Effect<A, E | CliExit | ArchiveStore.NotAnArchive | ArchiveStore.StoreError> =>
   Effect.gen(function*() {
     const loaded = yield* loadConfig(opts, options.flags)
-    const program = Effect.gen(function*() {
+    const program = Effect.scoped(Effect.gen(function*() {
       for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
-      return yield* body(loaded.config)
-    })
-    return yield* program.pipe(
-      Effect.provide(archiveLayer(loaded.config, options.create)),
-      Effect.provide(loggerLayer(loaded.config))
-    )
+      const services = yield* Layer.build(archiveLayer(loaded.config, options.create)).pipe(
+        Effect.tapError((error) => options.onOpenFailure?.(loaded.config, error) ?? Effect.void)
+      )
+      return yield* Effect.provide(body(loaded.config), services)
+    }))
+    return yield* program.pipe(Effect.provide(loggerLayer(loaded.config)))
   })
 
 /** Runs a command body that needs only the configuration and the logger. */

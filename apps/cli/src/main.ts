@@ -18,7 +18,7 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
     Effect.sync(() => {
       process.exitCode = ExitCode.codeOf(error)
       // @effect/cli has already explained a usage error together with the help.
-      if ((error as { _tag?: string })._tag !== "ValidationError") {
+      if (!ExitCode.isUsageError(error)) {
         process.stderr.write(`codex: error: ${ExitCode.messageOf(error)}\n`)
       }
     })

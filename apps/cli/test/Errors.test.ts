@@ -88,7 +88,8 @@ describe("bad input and faults", () => {
   it("missing database, a non-database file and a foreign SQLite file are named, and not created", () => {
     const cwd = tempDir()
     const id = "0f0f0f0f-0000-4000-8000-000000000000"
-    expectCleanFailure(cwd, ["restore", id, "x"], 1, /archive\.sqlite: no archive database here/)
+    const { fails } = expectCleanFailure(cwd, ["restore", id, "x"], 1, /archive\.sqlite: no archive database here/)
+    expect(fails).toBe(1)
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
     write(path.join(cwd, "notes.txt"), "just text, long enough to have a header of sixteen bytes\n")
     expectCleanFailure(cwd, ["restore", id, "x", "--url", "sqlite:///notes.txt"], 1, /notes\.txt: is not a SQLite database/)
@@ -100,6 +101,9 @@ describe("bad input and faults", () => {
 
   it("bad usage and bad config exit 2 naming the input", () => {
     const cwd = tempDir()
+    const unknown = codex(cwd, ["list", "--no-such-flag"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).not.toContain("[object Object]")
     expect(codex(cwd, ["list", "--since", "yesterday"]).stderr).toMatch(/--since 'yesterday': expected an ISO date/)
     const env = codex(cwd, ["list"], { CODEX_ARCHIVE_RETRY_ATTEMPTS: "many" })
     expect(env.code).toBe(2)

@@ -1,7 +1,7 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
-import { ArchiveStore, Restorer, Tombstone } from "@codex-archive/core"
+import { ArchiveStore, type Config, Evidence, Redact, Restorer, Tombstone } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as MetricsOut from "../MetricsOut.js"
@@ -37,10 +37,26 @@ export const command = Command.make(
     metricsOut: MetricsOut.option
   },
   (opts) =>
-    Runtime.withArchive(opts, { create: false }, (config) =>
+    Effect.gen(function*() {
+      // The target is checked before the archive is opened: a bad id or stub never touches the database.
+      const resolved = yield* resolveTarget(opts.target, opts.output)
+      const actor = Runtime.resolveActor(opts.actor)
+      // An archive that cannot be opened is a failed restore too, and leaves its RESTORE_FAIL line.
+      const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
+        Effect.flatMap(Evidence.make(config.evidence.dir), (evidence) =>
+          evidence.append({
+            action: "RESTORE_FAIL",
+            actor,
+            tombstone: resolved.tombstone,
+            path: resolved.output === undefined ? null : path.resolve(resolved.output),
+            reason: `Archive backend validation failed: ${error.message}`,
+            error: error._tag,
+            backend: config.backend.backend,
+            url: Redact.url(Redacted.value(config.backend.url))
+          })).pipe(Effect.ignore)
+      return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
       Effect.gen(function*() {
         const restorer = yield* Restorer.Restorer
-        const resolved = yield* resolveTarget(opts.target, opts.output)
         let out = resolved.output
         if (out === undefined) {
           // No output given: restore to the path recorded at store time, relative to here.
@@ -51,10 +67,10 @@ export const command = Command.make(
         }
         out = path.resolve(out)
         yield* Effect.logDebug("restore starting").pipe(Effect.annotateLogs({ backend: config.backend.backend, output: out }))
-        const outcome = yield* restorer.restore({ tombstone: resolved.tombstone, output: out, actor: Runtime.resolveActor(opts.actor), force: opts.force })
+        const outcome = yield* restorer.restore({ tombstone: resolved.tombstone, output: out, actor, force: opts.force })
         if (opts.json) yield* Runtime.printJson(outcome)
         else yield* Runtime.printLine(outcome.output)
         if (outcome.status === "unchanged") yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
-      })
-    ).pipe(MetricsOut.writeAfter(opts.metricsOut))
+      }))
+    }).pipe(MetricsOut.writeAfter(opts.metricsOut))
 ).pipe(Command.withDescription("Restore one archived file (verified before it becomes visible)"))
