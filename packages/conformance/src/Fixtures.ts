@@ -4,7 +4,7 @@
  */
 import { Archiver, type ArchiveStore, Config, Evidence, type Migrations, Restorer, Retry } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
-import { Data, Effect, Layer, type Scope } from "effect"
+import { Data, Effect, Layer, Logger, Schedule, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -63,12 +63,16 @@ export const services = (
 export type Services = Layer.Layer.Success<ReturnType<typeof services>>
 
 /** Runs `body` against a fresh archive of `backend` in a temporary folder; the database is dropped afterwards. */
-export const withArchive = <A, E>(backend: Backend, body: (dir: string, url: string) => Effect.Effect<A, E, Services>) =>
+export const withArchive = <A, E>(
+  backend: Backend,
+  body: (dir: string, url: string) => Effect.Effect<A, E, Services | Scope.Scope>,
+  options: { readonly retry?: Layer.Layer<Retry.RetryPolicy> } = {}
+) =>
   Effect.scoped(Effect.gen(function*() {
     const url = yield* backend.fresh
     const dir = tempDir()
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    return yield* Effect.provide(body(dir, url), services(backend, url, dir))
+    return yield* Effect.provide(body(dir, url), services(backend, url, dir, options))
   }))
 
 export const write = (file: string, content: string | Uint8Array, mode?: number) => {
@@ -90,3 +94,29 @@ export const noise = (size: number, seed = 1): Buffer => {
   return out
 }
 
+
+/** The production retry policy with short delays: contention and injected faults are expected in these tests. */
+export const fastRetry = Retry.layer({ enabled: true, max_attempts: 10, initial_delay: 0.05, max_delay: 1, multiplier: 2, jitter: 0.1, seed: null })
+
+/** A logger that keeps every line (message and annotations as JSON), to assert on retries and on what never leaks. */
+export const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ annotations, message }) => void lines.push(JSON.stringify({ message, ...Object.fromEntries(annotations) })))
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+/** Polls a condition on the server (a session waiting on a lock, ...) until it holds; fails after a minute. */
+export const waitFor = <A, E, R>(probe: Effect.Effect<A, E, R>, until: (a: A) => boolean) =>
+  probe.pipe(
+    Effect.filterOrFail(until, () => new Error("not yet")),
+    Effect.retry(Schedule.spaced("50 millis")),
+    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("the awaited server condition never held") })
+  )
+
+/** Stores one small text file named `name` in `dir` (repo acme/faults), as a fault-injection test's subject. */
+export const storeText = (dir: string, name: string) =>
+  Effect.flatMap(Archiver.Archiver, (a) =>
+    a.store([write(path.join(dir, name), `${name}\n`)], { repo: "acme/faults", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir }))
+
+/** The retry log lines of one store operation (`list`, `purge`, ...). */
+export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: string) => logs.lines.filter((l) => l.includes(`retrying ${operation} `))

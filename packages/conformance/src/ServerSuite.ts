@@ -6,10 +6,10 @@
 import { Archiver, ArchiveStore, Hash, Restorer, Retry } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Logger, LogLevel, Schedule, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Logger, LogLevel, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Backend, noise, services, tempDir, write } from "./Fixtures.js"
+import { type Backend, noise, services, tempDir, waitFor, write } from "./Fixtures.js"
 import * as Processes from "./Processes.js"
 
 export interface ServerOptions {
@@ -110,7 +110,7 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
             Processes.run(script, ["restore", url, dir, requests])
           ])))
         // Every writer has looked its content up and now waits to insert it; then they all go at once.
-        yield* gate.waiting.pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n >= writers }), Effect.timeout("60 seconds"))
+        yield* waitFor(gate.waiting, (n) => n >= writers)
         yield* gate.release
         const runs = yield* Fiber.join(running)
         const results = runs.map((r, i) => expectOk(r, i < writers ? `writer ${i}` : "restorer"))

@@ -4,14 +4,11 @@
  *   node worker.mjs store <url> <cwd> <file>...        → {"stored":[{tombstone,sha256,path,deduplicated}],"maxRssMiB":n}
  *   node worker.mjs restore <url> <cwd> <requests.json> → {"restored":[{tombstone,status,sha256}],"maxRssMiB":n}
  */
-import { Archiver, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, Restorer } from "@codex-archive/core"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Backend, services } from "./Fixtures.js"
-
-/** Retries as configured for production, with short delays: contention between the processes is expected. */
-export const retry = Retry.layer({ enabled: true, max_attempts: 10, initial_delay: 0.05, max_delay: 1, multiplier: 2, jitter: 0.1, seed: null })
+import { type Backend, fastRetry, services } from "./Fixtures.js"
 
 const maxRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024)
 
@@ -34,7 +31,7 @@ export const main = (backend: Backend) => {
       return { restored }
     }
     return yield* Effect.dieMessage(`unknown command ${command}`)
-  }).pipe(Effect.provide(services(backend, url!, path.resolve(cwd!), { retry })))
+  }).pipe(Effect.provide(services(backend, url!, path.resolve(cwd!), { retry: fastRetry })))
   Effect.runPromise(program).then(
     (result) => process.stdout.write(JSON.stringify({ ...result, maxRssMiB: maxRssMiB() }) + "\n"),
     (error) => {
