@@ -1,15 +1,10 @@
-import { SqliteArchive } from "@codex-archive/backend-sqlite"
+import { Archiver, Config, Evidence, Metrics, Restorer, Retry } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Archiver from "../src/Archiver.js"
-import * as Config from "../src/Config.js"
-import * as Evidence from "../src/Evidence.js"
-import * as Metrics from "../src/Metrics.js"
-import * as Restorer from "../src/Restorer.js"
-import * as Retry from "../src/Retry.js"
+import { SqliteArchive } from "../src/index.js"
 
 /** A fresh SQLite archive with the core services, configured by `flags` (`[key, flag, value]`) over the defaults. */
 const services = (dir: string, flags: ReadonlyArray<readonly [string, string, unknown]> = []) => {

@@ -1,17 +1,11 @@
-import { SqliteArchive } from "@codex-archive/backend-sqlite"
+import { ArchiveStore, Archiver, Config, Evidence, Health, Migrations, Retry } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Archiver from "../src/Archiver.js"
-import { StoreError } from "../src/ArchiveStore.js"
-import * as Config from "../src/Config.js"
-import * as Evidence from "../src/Evidence.js"
-import * as Health from "../src/Health.js"
-import * as Migrations from "../src/Migrations.js"
-import * as Retry from "../src/Retry.js"
+import { SqliteArchive } from "../src/index.js"
 
 const latest = Migrations.latest(SqliteArchive.migrations)
 const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-health-")))
@@ -114,7 +108,7 @@ describe("Health", () => {
   it.live("credentials never appear in the report unless revealed, even when the driver echoes them", () => {
     const dir = tempDir()
     const url = "postgres://u:s3cr3t-pass@127.0.0.1:1/db"
-    const store = Layer.fail(new StoreError({ operation: "connect", backend: "postgres", detail: `cannot reach ${url}: password s3cr3t-pass rejected`, transient: true }))
+    const store = Layer.fail(new ArchiveStore.StoreError({ operation: "connect", backend: "postgres", detail: `cannot reach ${url}: password s3cr3t-pass rejected`, transient: true }))
     return Effect.gen(function*() {
       const report = yield* health(dir, { backend: "postgres", url: Redacted.make(url), store })
       expect(report.url).toBe("postgres://***@127.0.0.1:1/db (credentials redacted)")

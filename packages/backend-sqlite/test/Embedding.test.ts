@@ -1,11 +1,11 @@
 /** The README's embedding example, run as written (in a temporary folder), so the documentation cannot rot. */
-import { SqliteArchive } from "@codex-archive/backend-sqlite"
+import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, Config, Evidence, Restorer, Retry } from "../src/index.js"
+import { SqliteArchive } from "../src/index.js"
 
 describe("embedding", () => {
   it.effect("the README example stores a folder with stubs and restores it", () => {
