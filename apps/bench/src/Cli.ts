@@ -4,7 +4,8 @@
  * stderr), and exits 1 when a requested backend could not be measured.
  */
 import { Command, Options } from "@effect/cli"
-import { Config, Console, Data, Effect } from "effect"
+import { Config, Console, Data, Effect, Option } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Backends from "./Backends.js"
@@ -67,6 +68,10 @@ const options = {
   ),
   cli: Options.text("cli").pipe(Options.withDefault(path.join(repoRoot, "apps/cli/dist/codex.mjs")), Options.withDescription("The CLI bundle for the cold-restore scenario")),
   tmp: Options.text("tmp").pipe(Options.withDefault(Runner.defaultTmp()), Options.withDescription("Scratch folder (archives, outputs; removed afterwards)")),
+  render: Options.text("render").pipe(
+    Options.optional,
+    Options.withDescription("Only re-render an earlier bench.json into --out (Markdown and SVG), measuring nothing")
+  ),
   corpusCache: Options.text("corpus-cache").pipe(
     Options.withDefault(Runner.defaultCorpusCache()),
     Options.withDescription("Where generated corpora are kept for reuse by later runs ('none': generate into the scratch folder)")
@@ -106,7 +111,20 @@ export const bench = (flags: Flags) =>
     return report
   })
 
-export const command = Command.make("bench", options, (flags) => Effect.asVoid(bench(flags))).pipe(
+/** Re-renders a report from its JSON (after the writers changed, or to move it), measuring nothing. */
+export const render = (file: string, out: string) =>
+  Effect.gen(function*() {
+    const report = yield* Effect.try({
+      try: () => JSON.parse(fs.readFileSync(file, "utf8")) as Report.Report,
+      catch: (e) => new BadFlag({ flag: "--render", value: file, expected: `a bench.json (${(e as Error).message})` })
+    })
+    const written = Report.write(report, path.resolve(out))
+    yield* Console.log(Markdown.render(report))
+    yield* Console.error(`bench: wrote ${written.json}, ${written.markdown}, ${written.svg}`)
+  })
+
+export const command = Command.make("bench", options, (flags) =>
+  Option.match(flags.render, { onNone: () => Effect.asVoid(bench(flags)), onSome: (file) => render(file, flags.out) })).pipe(
   Command.withDescription("Compare archive backends (and the filesystem floor) on the same seeded corpus")
 )
 

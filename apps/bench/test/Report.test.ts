@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import * as fs from "node:fs"
+import * as Cli from "../src/Cli.js"
 import * as Markdown from "../src/Report/Markdown.js"
 import * as Svg from "../src/Report/Svg.js"
 import * as Report from "../src/Report.js"
@@ -88,4 +90,13 @@ describe("report writers", () => {
     expect(fs.readFileSync(written.markdown, "utf8")).toContain("**Store**")
     expect(Xml.parse(fs.readFileSync(written.svg, "utf8")).root).toBe("svg")
   })
+
+  it.effect("re-renders a written bench.json into the same tables and chart", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const first = Report.write(report(["sqlite", "postgres"]), `${dir}/a`)
+      yield* Cli.render(first.json, `${dir}/b`)
+      expect(fs.readFileSync(`${dir}/b/bench.md`, "utf8")).toBe(fs.readFileSync(first.markdown, "utf8"))
+      expect(fs.readFileSync(`${dir}/b/bench.svg`, "utf8")).toBe(fs.readFileSync(first.svg, "utf8"))
+    }))
 })

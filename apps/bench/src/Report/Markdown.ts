@@ -75,7 +75,8 @@ export const render = (report: Report): string => {
     out.push("**Not measured**", "")
     for (const u of report.unavailable) {
       const measured = report.samples.filter((x) => x.scenario === u.scenario && x.target === u.target).length
-      const when = u.scenario === "*" ? "" : measured > 0 ? ` (in ${u.run < 0 ? "the warm-up" : `run ${u.run + 1}`}; measured in ${measured} of ${s.runs} runs)` : ""
+      const first = !Number.isInteger(u.run) ? "" : u.run < 0 ? "in the warm-up; " : `in run ${u.run + 1}; `
+      const when = u.scenario === "*" || measured === 0 ? "" : ` (${first}measured in ${measured} of ${s.runs} runs)`
       out.push(`- ${u.target}${u.scenario === "*" ? "" : ` ${u.scenario}`}${when}: ${u.reason}`)
     }
     for (const f of report.failures) out.push(`- failed: ${f}`)

@@ -14,7 +14,7 @@ const floorColors: Record<string, string> = { fs: "#555555", tar: "#999999" }
 const floorNames: Record<string, string> = { fs: "Node fs copy (floor)", tar: "tar -xf (floor)" }
 
 const width = 1260
-const height = 500
+const height = 450
 const panelWidth = 380
 const panelTop = 110
 const plotHeight = 270
@@ -36,7 +36,7 @@ const logScale = (values: ReadonlyArray<number>, bottom: number, top: number) =>
 const linearScale = (values: ReadonlyArray<number>, bottom: number, top: number) => {
   const max = Math.max(...values.filter(Number.isFinite), 1)
   const magnitude = Math.pow(10, Math.floor(Math.log10(max)))
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => max / s <= 6)!
+  const step = [0.1, 0.2, 0.5, 1, 2, 5, 10].map((m) => m * magnitude).find((s) => max / s <= 6)!
   const hi = Math.ceil(max / step) * step
   const ticks: Array<number> = []
   for (let t = 0; t <= hi + step / 2; t += step) ticks.push(t)
