@@ -50,9 +50,9 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const target = parseUrl(url, options.poolSize)
   const client = target === undefined
-    ? Layer.fail(new Error("not a MariaDB URL (expected mysql://user@host:3306/database)"))
+    ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
     : target.database === ""
-    ? Layer.fail(new Error("the URL names no database (expected mysql://user@host:3306/database)"))
+    ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
     : MariadbClient.layer(target)
   const secrets = target?.password ? [Redacted.value(target.password)] : []
   return SqlArchiveStore.serve({ backend: "mariadb", location: Redact.url(url), secrets, client, migrations, create: options.create })

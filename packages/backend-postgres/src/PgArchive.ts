@@ -45,7 +45,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
   const target = parseUrl(Redacted.value(url))
   const secrets = target?.password ? [Redacted.value(target.password)] : []
   const client = target === undefined
-    ? Layer.fail(new Error("not a PostgreSQL URL (expected postgres://user@host:5432/database)"))
+    ? Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
     : PgClient.layer({
       url,
       maxConnections: Math.max(1, options.poolSize ?? 4),
