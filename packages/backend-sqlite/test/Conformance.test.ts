@@ -1,10 +1,10 @@
-import { Conformance, Fixtures } from "@codex-archive/conformance"
+import { Conformance, Fixtures, Measure } from "@codex-archive/conformance"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteArchive, SqliteSchema } from "../src/index.js"
 
-Conformance.suite({
+const backend: Fixtures.Backend = {
   name: "sqlite",
   // A new file in a new folder; the folder goes when the test ends.
   fresh: Effect.map(
@@ -13,4 +13,7 @@ Conformance.suite({
   ),
   layer: SqliteArchive.layer,
   migrations: SqliteSchema.migrations
-})
+}
+
+Conformance.suite(backend)
+Measure.measureSuite(backend)

@@ -1,5 +1,6 @@
 export * as Conformance from "./Conformance.js"
 export * as Fixtures from "./Fixtures.js"
+export * as Measure from "./Measure.js"
 export * as Processes from "./Processes.js"
 export * as ServerSuite from "./ServerSuite.js"
 export * as Worker from "./Worker.js"
