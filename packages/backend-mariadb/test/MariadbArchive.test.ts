@@ -1,8 +1,8 @@
-import { ArchiveStore, Retry } from "@codex-archive/core"
+import { ArchiveStore, Migrations, Retry } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Redacted } from "effect"
-import { MariadbArchive } from "../src/index.js"
-import { fresh } from "./helpers.js"
+import { MariadbArchive, MariadbSchema } from "../src/index.js"
+import { admin, fresh } from "./helpers.js"
 
 const open = (url: string | Redacted.Redacted<string>, create = true) =>
   Effect.exit(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
@@ -37,5 +37,26 @@ describe("MariadbArchive URLs", () => {
       const missing = yield* open(url.toString())
       const error = Exit.isFailure(missing) ? Cause.squash(missing.cause) as Error : undefined
       expect(error?.message).toMatch(/^mysql:\/\/(\*\*\*@)?127\.0\.0\.1:3306\/codex_test_no_such_db: the database does not exist/)
+    })))
+
+  it.live("a migration that fails midway (DDL auto-commits) is not recorded, so the next start completes it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const url = yield* fresh
+      const sql = yield* admin(url)
+      const open = Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.schemaVersion).pipe(
+        Effect.provide(MariadbArchive.layer({ url, create: true, poolSize: 2 }).pipe(Layer.provide(Retry.none)))
+      )
+      // A view named like one of our tables: CREATE TABLE IF NOT EXISTS passes it by, the index on it then fails.
+      yield* sql.unsafe("CREATE VIEW event AS SELECT 1 AS id")
+      const failed = yield* Effect.flip(open)
+      expect(failed.message).toMatch(/migrate failed/)
+      // Nothing recorded (the Migrator's table does not even exist yet), so nothing will be skipped next time.
+      const recorded = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM effect_sql_migrations`.pipe(Effect.orElseSucceed(() => [{ n: 0 }]))
+      expect(recorded).toEqual([{ n: 0 }])
+      yield* sql.unsafe("DROP VIEW event")
+      expect(yield* open).toBe(Migrations.latest(MariadbSchema.migrations))
+      const columns = yield* sql<{ t: string }>`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = ${new URL(url).pathname.slice(1)} AND COLUMN_NAME = 'seq' AND TABLE_NAME IN ('item', 'event') ORDER BY t`
+      expect(columns.map((c) => c.t)).toEqual(["event", "item"])
     })))
 })

@@ -499,6 +499,19 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
         AND table_name IN ('item', 'artifact')`
       if (toNum(row?.n) < 2) return yield* new NotAnArchive({ location, detail: "is a database but not a codex archive (no item/artifact tables)" })
     }
+    // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
+    // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
+    yield* sql.onDialectOrElse({
+      mysql: () =>
+        Effect.gen(function*() {
+          const applied = yield* sql<Row>`SELECT MAX(migration_id) AS v FROM effect_sql_migrations`.pipe(
+            Effect.map((rows) => toNum(rows[0]?.v)),
+            Effect.orElseSucceed(() => 0)
+          )
+          for (const m of options.migrations) if (m.id > applied) for (const statement of m.statements) yield* sql.unsafe(statement)
+        }),
+      orElse: () => Effect.void
+    })
     // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
     yield* Migrator.make({})({ loader: Migrations.loader(options.migrations) }).pipe(
       Effect.catchAllDefect(Effect.fail),
