@@ -181,6 +181,25 @@ export const suite = (backend: Backend) =>
           expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/solo.bin")))).toBe(solo.sha256)
         })))
 
+    it.live("two writers re-hydrating one purged artifact at once share it, and every tombstone restores", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const s = yield* archiveStore
+          const content = noise(2 * ArchiveStore.chunkSize + 5, 11)
+          const first = (yield* store([write(path.join(dir, "p.bin"), content)], { cwd: dir })).stored[0]!
+          yield* s.approveDelete({ tombstone: first.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+          const again = yield* Effect.all(
+            [0, 1].map((i) => store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })),
+            { concurrency: 2 }
+          )
+          expect(again.map((r) => r.stored[0]!.deduplicated).sort()).toEqual([false, true])
+          expect((yield* s.artifacts()).map((a) => a.layout)).toEqual(["chunked"])
+          for (const t of [first.tombstone, ...again.map((r) => r.stored[0]!.tombstone)]) {
+            yield* restore(t, path.join(dir, "out", t))
+            expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", t)))).toBe(first.sha256)
+          }
+        })))
+
     it.live("lists artifacts for verify: all of them, or those of given tombstones, with their layouts", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {

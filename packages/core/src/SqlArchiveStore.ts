@@ -10,6 +10,7 @@ import {
   type Archived,
   NotAnArchive,
   type ArchiveEntry,
+  type PayloadSourceError,
   ArchiveStore,
   type ArtifactSummary,
   type ItemDetail,
@@ -106,11 +107,14 @@ export const make = (options: { readonly backend: BackendName; readonly location
 
     // ---- archive ----------------------------------------------------------------------------------------------------
 
-    const findArtifact = (sha256: string, latest: boolean) =>
+    /** `latest`: see rows committed after this transaction's snapshot (InnoDB); `lock`: and hold the row until commit. */
+    const findArtifact = (sha256: string, read: "latest" | "lock") =>
       Effect.map(
         sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
             COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
-          FROM artifact WHERE content_sha256 = ${sha256}${latest && isMysql ? sql` LOCK IN SHARE MODE` : sql``}`,
+          FROM artifact WHERE content_sha256 = ${sha256}${
+          read === "lock" && backend !== "sqlite" ? sql` FOR UPDATE` : isMysql ? sql` LOCK IN SHARE MODE` : sql``
+        }`,
         (rows) => rows[0]
       )
 
@@ -123,7 +127,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
         yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
           VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
           ${isMysql ? sql`ON DUPLICATE KEY UPDATE id = id` : sql`ON CONFLICT (content_sha256) DO NOTHING`}`
-        return (yield* findArtifact(entry.sha256, true))!
+        return (yield* findArtifact(entry.sha256, "latest"))!
       })
 
     /** Writes the content of a new (or purged, when `existing`) artifact; `reused` when another writer won the race. */
@@ -158,11 +162,17 @@ export const make = (options: { readonly backend: BackendName; readonly location
       })
 
     /** The artifact an entry's item points to: an existing one (deduplicated) or one written now. */
-    const artifactFor = (entry: ArchiveEntry, existing: Row | undefined) =>
-      existing !== undefined && layoutOf(existing) !== "purged"
+    const artifactFor = (entry: ArchiveEntry, existing: Row | undefined): Effect.Effect<{ artifactId: string; compressed: number; reused: boolean }, SqlError.SqlError | PayloadSourceError> =>
+      existing === undefined
+        ? writePayload(randomUUID(), entry, false)
+        : layoutOf(existing) !== "purged"
         ? Effect.succeed({ artifactId: String(existing.id), compressed: toNum(existing.compressed_size), reused: true })
-        // A purged artifact is re-hydrated by archiving its content again (spec §1.4).
-        : writePayload(existing ? String(existing.id) : randomUUID(), entry, existing !== undefined)
+        // A purged artifact is re-hydrated by archiving its content again (spec §1.4). Its row is locked first: of two
+        // writers re-hydrating it at once, the second waits, then finds the content back and reuses it.
+        : Effect.flatMap(findArtifact(entry.sha256, "lock"), (row) =>
+          row !== undefined && layoutOf(row) !== "purged"
+            ? Effect.succeed({ artifactId: String(row.id), compressed: toNum(row.compressed_size), reused: true })
+            : writePayload(String(existing.id), entry, true))
 
     /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
     const rowsFor = (entry: ArchiveEntry, written: { artifactId: string; compressed: number; reused: boolean }, at: string) => {
