@@ -165,16 +165,23 @@ export const read = (file: string): Effect.Effect<ReadonlyArray<Item>, ResultsEr
 
 /**
  * Keeps a results file current while a batch runs without rewriting it per item: `update` rewrites it when at least
- * `intervalMs` passed since the last write; `flush` writes now. Without a file both do nothing.
+ * `intervalMs` passed since the last write, and never more often than 20× what a write costs (a file of 10,000 items
+ * is megabytes), so keeping it current takes at most ~5 % of the run; `flush` writes now. Without a file both do nothing.
  */
 export const makeWriter = (file: string | undefined, summary: () => Summary, intervalMs = 300) => {
   let last = performance.now()
+  let cost = 0
   const flush: Effect.Effect<void, ResultsError> = file === undefined
     ? Effect.void
     : Effect.suspend(() => {
-      last = performance.now()
-      return write(file, summary())
+      const started = performance.now()
+      return Effect.ensuring(write(file, summary()), Effect.sync(() => {
+        last = performance.now()
+        cost = last - started
+      }))
     })
-  const update: Effect.Effect<void, ResultsError> = Effect.suspend(() => (performance.now() - last >= intervalMs ? flush : Effect.void))
+  const update: Effect.Effect<void, ResultsError> = Effect.suspend(() =>
+    performance.now() - last >= Math.max(intervalMs, 20 * cost) ? flush : Effect.void
+  )
   return { flush, update }
 }

@@ -23,7 +23,9 @@ export type Existing = { readonly _tag: "Absent" } | { readonly _tag: "File"; re
 
 export const inspect = (output: string): Existing => {
   try {
-    const st = fs.statSync(output)
+    // No exception for the common "absent" case: a batch inspects every output, and throwing costs more than the stat.
+    const st = fs.statSync(output, { throwIfNoEntry: false })
+    if (st === undefined) return { _tag: "Absent" }
     return st.isDirectory() ? { _tag: "Directory" } : st.isFile() ? { _tag: "File", size: st.size, mode: st.mode & 0o7777 } : { _tag: "Other" }
   } catch {
     return { _tag: "Absent" }
@@ -49,11 +51,21 @@ export const describeErrno = (e: unknown): string => {
   }
 }
 
+/** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
+export const openCreating = (file: string, mode: number): number => {
+  try {
+    return fs.openSync(file, "w", mode)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    return fs.openSync(file, "w", mode)
+  }
+}
+
 /** Writes a file atomically: a temporary file in the same folder, then rename. The temp file never outlives a failure. */
 export const writeAtomic = (output: string, write: (fd: number) => void, mode?: number): void => {
-  fs.mkdirSync(path.dirname(output), { recursive: true })
   const temp = tempFor(output)
-  const fd = fs.openSync(temp, "w", mode ?? 0o644)
+  const fd = openCreating(temp, mode ?? 0o644)
   try {
     write(fd)
     if (mode !== undefined) fs.fchmodSync(fd, mode)

@@ -95,8 +95,9 @@ export const parse = (
     const base = realBase(options.baseDir)
     const entries: Array<Entry> = []
     const seen = new Map<string, string>()
+    const realFolders = new Map<string, string>()
     for (const raw of raws) {
-      const checked = entryOf(raw, options.defaultActor, options.baseDir, base)
+      const checked = entryOf(raw, options.defaultActor, options.baseDir, base, realFolders)
       if (typeof checked === "string") return fail(raw.where, checked)
       const previous = seen.get(checked.output)
       if (previous !== undefined) return fail(raw.where, `output ${checked.output} is also the output of ${previous}; two entries cannot restore to the same file`)
@@ -215,8 +216,16 @@ const inside = (base: string, target: string): boolean => {
 }
 
 /** The real folder a path would land in: symbolic links on the way must not lead out of the manifest's folder. */
-const realParent = (target: string): string => {
-  let dir = path.dirname(target)
+const realParent = (target: string, cache: Map<string, string>): string => {
+  const known = cache.get(path.dirname(target))
+  if (known !== undefined) return known
+  const real = resolveReal(path.dirname(target))
+  cache.set(path.dirname(target), real)
+  return real
+}
+
+const resolveReal = (folder: string): string => {
+  let dir = folder
   const rest: Array<string> = []
   for (;;) {
     try {
@@ -231,7 +240,7 @@ const realParent = (target: string): string => {
 }
 
 /** Checks one entry; a string is the problem. */
-const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string): Entry | string => {
+const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string, cache: Map<string, string>): Entry | string => {
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
   const { actor, output, sha256, tombstone } = raw.value
   if (tombstone !== undefined && tombstone !== null && typeof tombstone !== "string") return "tombstone must be a string"
@@ -240,7 +249,7 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (!Tombstone.isTombstoneId(id)) return `tombstone '${id}' is not a tombstone id (a UUID)`
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
   const resolved = path.resolve(baseDir, output.trim())
-  if (!inside(path.resolve(baseDir), resolved) || !inside(realBaseDir, path.join(realParent(resolved), path.basename(resolved)))) {
+  if (!inside(path.resolve(baseDir), resolved) || !inside(realBaseDir, path.join(realParent(resolved, cache), path.basename(resolved)))) {
     return `output '${output}' is outside the manifest's folder ${baseDir}`
   }
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"

@@ -5,7 +5,6 @@
  */
 import { Chunk, Context, Data, Effect, Layer, Metric, Stream } from "effect"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { ArchiveStore, type Located, PayloadPurged, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import { ArchiveConfigTag } from "./Config.js"
@@ -87,7 +86,7 @@ export interface RunOptions {
 
 /** Items located per round trip; payloads are then fetched in groups bounded by bytes. */
 const locateGroupSize = 256
-const payloadGroupBytes = 8 * 1024 * 1024
+const payloadGroupBytes = 4 * 1024 * 1024
 const payloadGroupItems = 128
 
 
@@ -519,10 +518,7 @@ const writeFile = (output: string, located: Located, write: (fd: number) => void
 
 const openTemp = (output: string, temp: string) =>
   Effect.try({
-    try: () => {
-      fs.mkdirSync(path.dirname(output), { recursive: true })
-      return fs.openSync(temp, "w", 0o600)
-    },
+    try: () => FileOps.openCreating(temp, 0o600),
     catch: (e) => unwritable(output, e)
   })
 
