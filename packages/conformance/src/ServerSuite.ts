@@ -137,6 +137,18 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
         }), services(backend, url, dir))
       })), 300_000)
 
+    it.live("processes opening a new database at once all migrate it and store without error", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const runs = yield* Effect.promise(() =>
+          Promise.all([0, 1, 2, 3].map((w) => Processes.run(script, ["store", url, dir, write(path.join(dir, `n${w}.txt`), `first run ${w}\n`)]))))
+        runs.forEach((r, w) => expectOk(r, `process ${w}`))
+        const listed = yield* Effect.provide(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.list({ limit: 10 })), services(backend, url, dir))
+        expect(listed.length).toBe(4)
+      })), 120_000)
+
     it.live("rejected credentials fail on one line with the URL redacted; the password is in no message or log", () =>
       Effect.scoped(Effect.gen(function*() {
         const password = "s3cret-Pa55word"
