@@ -54,7 +54,7 @@ const options = {
   scenarios: Options.text("scenarios").pipe(Options.withDefault("all"), Options.withDescription(`all, or comma-separated: ${scenarioNames.join(", ")}`)),
   runs: Options.integer("runs").pipe(Options.withDefault(3), Options.withDescription("Measured runs; figures are medians over them")),
   warmup: Options.integer("warmup").pipe(Options.withDefault(1), Options.withDescription("Warm-up runs before measuring (discarded)")),
-  concurrency: Options.text("concurrency").pipe(Options.withDefault("1,4,16"), Options.withDescription("Batch-restore concurrency levels")),
+  concurrency: Options.text("concurrency").pipe(Options.withDefault("1,8"), Options.withDescription("Batch-restore concurrency levels (1,4,16 for a fuller curve)")),
   out: Options.text("out").pipe(Options.withDefault("bench-results"), Options.withDescription("Folder for bench.json, bench.md and bench.svg")),
   pgUrl: Options.text("pg-url").pipe(
     Options.withFallbackConfig(Config.string("CODEX_BENCH_PG_URL")),

@@ -144,9 +144,14 @@ const paired = <A, E, R>(
     const measureFloors = Effect.forEach(ctx.record ? floors : [], ([target, measure]) =>
       Effect.map(sync(scenarios.join(","), target, measure), (m) => void floorMeasured.push([target, m])), { discard: true })
     const first = ctx.floorFirst()
+    const t0 = performance.now()
     if (first) yield* measureFloors
+    const t1 = performance.now()
     const [measured, result] = yield* subject
+    const t2 = performance.now()
     if (!first) yield* measureFloors
+    const floorMs = first ? t1 - t0 : performance.now() - t2
+    yield* Effect.logDebug(`${ctx.target.backend} ${scenarios.join(",")}: ${((t2 - t1) / 1000).toFixed(2)} s, floors ${(floorMs / 1000).toFixed(2)} s`)
     if (ctx.record) {
       for (const [i, scenario] of scenarios.entries()) {
         ctx.samples.push({ scenario, target: ctx.target.backend, run: ctx.run, ...measured[i]! })
