@@ -16,7 +16,10 @@ const samplesFor = (target: string, factor: number): Array<Sample> =>
     { scenario: "store", target, run, values: { seconds: 2 * factor + run, mib_s: 40 / factor, files_s: 500 / factor }, core: { compression_ratio: 3.6 } },
     { scenario: "store", target: "fs", run, pairedWith: target, values: { seconds: 0.5, mib_s: 160, files_s: 2000 } },
     ...(["restore-small", "restore-large"] as const).flatMap((scenario): Array<Sample> => [
-      { scenario, target, run, values: { p50_ms: 1 * factor, p95_ms: 2 * factor, p99_ms: 3 * factor, max_ms: 4 * factor + run } },
+      {
+        scenario, target, run, values: { p50_ms: 1 * factor, p95_ms: 2 * factor, p99_ms: 3 * factor, max_ms: 4 * factor + run },
+        core: { mean_ms: 1.5 * factor, fetch_ms: 0.5, decompress_ms: 0.25, verify_ms: 0.125, write_ms: 0.5, record_ms: 0.125 }
+      },
       { scenario, target: "fs", run, pairedWith: target, values: { p50_ms: 0.1, p95_ms: 0.2, p99_ms: 0.3, max_ms: 0.5 } }
     ]),
     ...[1, 4, 16].flatMap((c): Array<Sample> => [
@@ -75,7 +78,8 @@ describe("report writers", () => {
     expect(md).toContain("- mariadb: no layer yet")
     // Every row of each table has as many cells as its header.
     const tables = md.split("\n\n").map((block) => block.split("\n").filter((l) => l.startsWith("|"))).filter((rows) => rows.length > 0)
-    expect(tables.length).toBe(4)
+    expect(tables.length).toBe(5)
+    expect(md).toContain("| sqlite | small | 1.50 | 0.50 | 0.25 | 0.13 | 0.50 | 0.13 |")
     for (const rows of tables) for (const row of rows) expect(row.split("|").length).toBe(rows[0]!.split("|").length)
   })
 

@@ -43,6 +43,15 @@ export const render = (report: Report): string => {
     ])), "")
   }
 
+  const phased = latency.filter((f) => f.core["mean_ms"] !== undefined)
+  if (phased.length > 0) {
+    out.push("**Where a single restore's time goes** (ms, mean per file from the core's restore histograms, median over runs)", "")
+    const phases = ["mean_ms", "fetch_ms", "decompress_ms", "verify_ms", "write_ms", "record_ms"]
+    out.push(table(["target", "files", "total", "fetch", "decompress", "verify", "write", "record"], phased.map((f) => [
+      f.target, f.scenario === "restore-small" ? "small" : "large", ...phases.map((k) => num(f.core[k]?.median ?? Number.NaN))
+    ])), "")
+  }
+
   const levels = s.concurrency
   const batch = (c: number) => report.figures.filter((f) => f.scenario === `batch-c${c}`)
   const batchTargets = [...new Set(levels.flatMap((c) => backendsFirst(batch(c)).map((f) => f.target)))]
