@@ -37,6 +37,7 @@ const connection = (target: Target): SqlConnection.Connection => ({
   executeValues: (sql, params) => Effect.map(run(target, sql, params, true), rows),
   executeUnprepared: (sql, params, transform) =>
     Effect.map(run(target, sql, params, false, "query"), (r) => (transform ? transform(rows(r)) : rows(r))),
+  // The store never streams rows (large content is paged by `seq`), so a stream here is one buffered result.
   executeStream: (sql, params, transform) =>
     Stream.fromIterableEffect(Effect.map(run(target, sql, params), (r) => (transform ? transform(rows(r)) : rows(r))))
 })
