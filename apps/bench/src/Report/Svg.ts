@@ -105,7 +105,9 @@ const throughputPanel = (x: number, report: Report, backends: ReadonlyArray<stri
   }
   measured.forEach((b, bi) => {
     const color = palette[bi % palette.length]
-    const points = levels.map((c, i) => [px(i), at(b, c)] as const).filter(([, s]) => s !== undefined && Number.isFinite(s.median))
+    // Backends sit a few pixels apart at each level so their whiskers do not hide each other.
+    const offset = (bi - (measured.length - 1) / 2) * 5
+    const points = levels.map((c, i) => [px(i) + offset, at(b, c)] as const).filter(([, s]) => s !== undefined && Number.isFinite(s.median))
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map(([px, s]) => `${px.toFixed(1)},${y(s!.median).toFixed(1)}`).join(" ")}"/>`)
     for (const [cx, s] of points) {
       parts.push(`<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${y(s!.min).toFixed(1)}" y2="${y(s!.max).toFixed(1)}" stroke="${color}"/>`)
