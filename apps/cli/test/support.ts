@@ -5,7 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 
 export const bin = path.resolve(__dirname, "../dist/codex.mjs")
-export const fixture = path.resolve(__dirname, "../../../../shared/fixtures/codex-py-archive")
+export const fixture = path.resolve(__dirname, "../../../fixtures/codex-py-archive")
 
 export interface Run {
   readonly code: number

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { services, tempDir } from "./helpers.js"
 
-const fixture = path.resolve(__dirname, "../../../../shared/fixtures/codex-py-archive")
+const fixture = path.resolve(__dirname, "../../../fixtures/codex-py-archive")
 
 describe("SQLite archive", () => {
   it.effect("stores a tree with stubs and restores every file byte for byte", () => {
