@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Starts the CLI bundle through V8's code cache. Compiling the ~800 KB bundle costs ~100 ms at every start; the
+// cached code, written beside the bundle after the first run (and again whenever V8 rejects it, e.g. after a rebuild
+// or a Node upgrade), skips most of that. Node 22's module.enableCompileCache does this natively; Node 20 cannot.
+import * as fs from "node:fs"
+import Module, { createRequire } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as vm from "node:vm"
+
+const dir = path.dirname(fileURLToPath(import.meta.url))
+const file = path.join(dir, "codex.cjs")
+const cacheFile = path.join(dir, `.codex.cjs.${process.version}.v8cache`)
+
+let cachedData
+try {
+  cachedData = fs.readFileSync(cacheFile)
+} catch {
+  // first run, or an unwritable folder: compile normally
+}
+const script = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData })
+if (cachedData === undefined || script.cachedDataRejected) {
+  // At exit the cache also holds every function this run compiled lazily, not just the top level.
+  process.once("exit", () => {
+    try {
+      const temp = `${cacheFile}.${process.pid}.tmp`
+      fs.writeFileSync(temp, script.createCachedData())
+      fs.renameSync(temp, cacheFile)
+    } catch {
+      // a cache is an optimisation only
+    }
+  })
+}
+const mod = new Module(file)
+mod.filename = file
+mod.paths = Module._nodeModulePaths(dir)
+script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dir)
