@@ -85,10 +85,16 @@ export const make = (options: { readonly backend: BackendName; readonly location
       })
 
     /** One retried, error-mapped unit of work. */
+    const isSqlError = (e: unknown): e is SqlError.SqlError => (e as { _tag?: string } | null)?._tag === "SqlError"
     const unit = <A, E, R>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
       policy.retry(
         operation,
-        Effect.catchIf(effect, (e): e is SqlError.SqlError => (e as { _tag?: string })?._tag === "SqlError", (e) => Effect.fail(fail(operation)(e)))
+        Effect.catchIf(
+          // @effect/sql dies when a rollback or commit fails (a server restart mid-transaction): that is a store fault too.
+          Effect.catchSomeDefect(effect, (d) => (isSqlError(d) ? Option.some(Effect.fail(d)) : Option.none())),
+          isSqlError,
+          (e) => Effect.fail(fail(operation)(e))
+        )
       ).pipe(Effect.withSpan(`ArchiveStore.${operation}`), Effect.annotateLogs("backend", backend)) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError, R>
 
     const isPg = backend === "postgres"
