@@ -159,8 +159,13 @@ export const withConfig = <A, E, R>(
 ): Effect.Effect<A, E | CliExit, R> =>
   Effect.flatMap(loadConfig(opts, flags), (loaded) => body(loaded).pipe(Effect.provide(loggerLayer(loaded.config))))
 
-/** Results go to stdout, one JSON document, pretty as the original prints them. */
-export const printJson = (value: unknown) => Effect.sync(() => process.stdout.write(JSON.stringify(value, null, 2) + "\n"))
-export const printLine = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
+/**
+ * Results go to stdout, waiting until the pipe has taken all of it: a batch summary can be megabytes, and a non-zero
+ * exit or a signal ends the process with `process.exit`, which would cut off a pending write.
+ */
+export const printLine = (line: string) =>
+  Effect.async<void>((resume) => void process.stdout.write(line + "\n", () => resume(Effect.void)))
+/** One JSON document, pretty as the original prints them. */
+export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 /** Human notes go to stderr, never mixed into results. */
 export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))

@@ -10,13 +10,6 @@ import { Deferred, Effect, Fiber, Option } from "effect"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
-/**
- * The summary of a big batch is megabytes, and the process exits right after (non-zero exits and signals call
- * `process.exit`): wait until the pipe has taken all of it.
- */
-const printFlushed = (value: unknown) =>
-  Effect.async<void>((resume) => void process.stdout.write(JSON.stringify(value, null, 2) + "\n", () => resume(Effect.void)))
-
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
 
 /** A live bar on a terminal; elsewhere a line every `interval` items, at the end, and for every failure. */
@@ -109,7 +102,7 @@ export const command = Command.make(
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
-              yield* printFlushed(report.summary)
+              yield* Runtime.printJson(report.summary)
               if (resultsFile !== undefined && report.resultsError === undefined) yield* Runtime.note(`Batch results saved to ${resultsFile}`)
               if (report.resultsError !== undefined) yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
             })

@@ -3,7 +3,7 @@
  * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
  * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
  */
-import { Archiver, ArchiveStore, FileOps } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Manifest } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { execFileSync } from "node:child_process"
@@ -31,16 +31,17 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
     return out
   })
 
-/** A restore manifest for what was stored: outputs relative to the manifest's folder, so the tree can move. */
-const writeManifest = (file: string, stored: ReadonlyArray<Archiver.StoredFile>) =>
-  Effect.try({
-    try: () => {
-      const dir = path.dirname(path.resolve(file))
-      const items = stored.map((s) => ({ tombstone: s.tombstone, output: path.relative(dir, s.source).split(path.sep).join("/"), sha256: s.sha256 }))
-      FileOps.writeFileAtomic(path.resolve(file), JSON.stringify(items, null, 2) + "\n")
-    },
-    catch: (e) => new Runtime.CliExit({ code: 1, message: `${file}: cannot write manifest: ${FileOps.describeErrno(e)}` })
+/** `--manifest-out` must sit in a folder holding every input, since manifests may not point outside their folder. */
+const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect.Effect<void, Runtime.CliExit> => {
+  const base = path.dirname(path.resolve(file))
+  const outside = inputs.find((input) => {
+    const rel = path.relative(base, path.resolve(input))
+    return rel.startsWith("..") || path.isAbsolute(rel)
   })
+  return outside === undefined
+    ? Effect.void
+    : Effect.fail(new Runtime.CliExit({ code: 2, message: `--manifest-out ${file}: ${outside} is outside the manifest's folder ${base}; put the manifest in a folder that contains every input` }))
+}
 
 export const command = Command.make(
   "store",
@@ -60,10 +61,13 @@ export const command = Command.make(
     manifestOut: Options.text("manifest-out").pipe(Options.withDescription("Write a restore manifest (JSON) for batch-restore"), Options.optional)
   },
   (opts) =>
-    Runtime.withArchive(opts, { create: true }, () =>
+    Effect.gen(function*() {
+      // Usage is checked before the archive is opened (or created): bad input leaves nothing behind.
+      if (Option.isSome(opts.manifestOut)) yield* checkManifestPlace(opts.manifestOut.value, opts.paths)
+      const commit = yield* resolveCommit(opts.commit)
+      const metadata = yield* parseMetadata(opts.metadata)
+      return yield* Runtime.withArchive(opts, { create: true }, () =>
       Effect.gen(function*() {
-        const commit = yield* resolveCommit(opts.commit)
-        const metadata = yield* parseMetadata(opts.metadata)
         const archiver = yield* Archiver.Archiver
         const report = yield* archiver.store(opts.paths, {
           repo: opts.repo,
@@ -78,7 +82,9 @@ export const command = Command.make(
           writeStub: opts.writeStub,
           cwd: process.cwd()
         })
-        if (Option.isSome(opts.manifestOut)) yield* writeManifest(opts.manifestOut.value, report.stored)
+        if (Option.isSome(opts.manifestOut)) {
+          yield* Manifest.write(opts.manifestOut.value, report.stored.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
+        }
         for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
         const single = opts.paths.length === 1 && fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.stored.length === 1
         if (single) {
@@ -95,4 +101,5 @@ export const command = Command.make(
           })
         }
       }))
+    })
 ).pipe(Command.withDescription("Archive files and directories (one transaction), optionally leaving stubs"))

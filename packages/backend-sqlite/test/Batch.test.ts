@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { services, tempDir } from "../../backend-sqlite/test/helpers.js"
+import { services, tempDir } from "./helpers.js"
 
 /** A tree of `count` small files of distinct content, archived; returns the entries restoring them under `out/`. */
 const archived = (dir: string, count: number, options: { readonly stubs?: boolean } = {}) =>
