@@ -148,31 +148,6 @@ export const isStub = (file: string): boolean => {
   }
 }
 
-/** Hashes a file: small ones in one read, large ones in chunk-sized reads (bounded memory). */
-const hashFile = (file: string, size: number): string => {
-  if (size <= chunkSize) return Hash.sha256(fs.readFileSync(file))
-  const hasher = Hash.incremental()
-  readChunks(file, (bytes) => hasher.update(bytes))
-  return hasher.digest()
-}
-
-const readChunks = (file: string, onChunk: (bytes: Buffer) => void): void => {
-  const fd = fs.openSync(file, "r")
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(chunkSize)
-      let filled = 0
-      let n: number
-      while (filled < chunkSize && (n = fs.readSync(fd, buf, filled, chunkSize - filled, null)) > 0) filled += n
-      if (filled === 0) break
-      onChunk(buf.subarray(0, filled))
-      if (filled < chunkSize) break
-    }
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
 export const wholeOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Effect.Effect<Uint8Array, PayloadSourceError> =>
   Effect.suspend(() => {
@@ -235,7 +210,7 @@ export const make = Effect.gen(function*() {
       const { files, skipped } = yield* collect(inputs, options.cwd)
       const candidates: Array<Candidate> = []
       for (const file of files) {
-        const sha256 = yield* Effect.try({ try: () => hashFile(file.source, file.size), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
+        const sha256 = yield* Effect.try({ try: () => Hash.file(file.source), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
         candidates.push({ ...file, sha256 })
       }
       const entries: Array<ArchiveEntry> = candidates.map((c) => {

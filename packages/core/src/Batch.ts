@@ -9,6 +9,7 @@ import { ArchiveStore } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
 import { ArchiveConfigTag } from "./Config.js"
 import * as Evidence from "./Evidence.js"
+import * as Hash from "./Hash.js"
 import type * as Manifest from "./Manifest.js"
 import * as Redact from "./Redact.js"
 import * as Restorer from "./Restorer.js"
@@ -62,7 +63,7 @@ const stillThere = (item: BatchResults.Item): boolean => {
   if (!BatchResults.isDone(item.status) || item.sha256 === undefined || item.bytes === undefined) return false
   try {
     const st = fs.statSync(item.output)
-    return st.isFile() && st.size === item.bytes && Restorer.hashFile(item.output) === item.sha256
+    return st.isFile() && st.size === item.bytes && Hash.file(item.output) === item.sha256
   } catch {
     return false
   }

@@ -1,5 +1,6 @@
 /** SHA-256 content addressing: lowercase hex of the uncompressed bytes, as the original tool writes it. */
 import { createHash, type Hash } from "node:crypto"
+import * as fs from "node:fs"
 
 export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
 
@@ -10,3 +11,17 @@ export const incremental = (): { readonly update: (bytes: Uint8Array) => void; r
 }
 
 export const isSha256 = (value: string): boolean => /^[0-9a-f]{64}$/.test(value)
+
+/** SHA-256 of a file, read through one buffer of at most 1 MiB (bounded memory, one allocation per file). */
+export const file = (path: string): string => {
+  const hash = createHash("sha256")
+  const fd = fs.openSync(path, "r")
+  try {
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, fs.fstatSync(fd).size)))
+    let n: number
+    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
+  } finally {
+    fs.closeSync(fd)
+  }
+  return hash.digest("hex")
+}

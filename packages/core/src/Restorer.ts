@@ -465,7 +465,7 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
     case "Other":
       return new FileOps.OutputError({ output: request.output, problem: "exists", detail: "output exists and is not a regular file" })
     case "File": {
-      if (existing.size === located.sizeBytes && hashFile(request.output) === located.sha256) return "unchanged"
+      if (existing.size === located.sizeBytes && Hash.file(request.output) === located.sha256) return "unchanged"
       if (request.force) return "write"
       // A stub standing where the file was is what `restore STUB` replaces in place.
       if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return "write"
@@ -486,20 +486,6 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
-
-/** SHA-256 of a file read in 1 MiB pieces (bounded memory). */
-export const hashFile = (file: string): string => {
-  const hasher = Hash.incremental()
-  const fd = fs.openSync(file, "r")
-  try {
-    const buf = Buffer.allocUnsafe(1024 * 1024)
-    let n: number
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hasher.update(buf.subarray(0, n))
-  } finally {
-    fs.closeSync(fd)
-  }
-  return hasher.digest()
-}
 
 const isStubFor = (file: string, tombstone: string): boolean => {
   try {
