@@ -32,14 +32,28 @@ export type Shared = {
   readonly logFormat: Option.Option<string>
 }
 
+/** Where `--log-level` sits in argv (either `--log-level X` or `--log-level=X`), and its value. */
+const logLevelArg = (argv: ReadonlyArray<string>) => {
+  const at = argv.findIndex((a, i) => i >= 2 && (a === "--log-level" || a.startsWith("--log-level=")))
+  if (at < 0) return undefined
+  const inline = argv[at]!.includes("=")
+  return { at, width: inline || argv[at + 1] === undefined ? 1 : 2, value: inline ? argv[at]!.split("=")[1] : argv[at + 1] }
+}
+
+/** @effect/cli rejects `--log-level` after a subcommand's option value; it is accepted anywhere before the command. */
+export const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const arg = logLevelArg(argv)
+  if (arg === undefined) return argv
+  const { at, width } = arg
+  return [...argv.slice(0, 2), ...argv.slice(at, at + width), ...argv.slice(2, at), ...argv.slice(at + width)]
+}
+
 /**
  * `--log-level` is a built-in global option of @effect/cli, consumed before our handlers run; we read it from argv
  * so that it also takes its place above the config file and environment.
  */
 export const builtinLogLevel = (argv: ReadonlyArray<string>): string | undefined => {
-  const at = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="))
-  if (at < 0) return undefined
-  const value = argv[at]!.includes("=") ? argv[at]!.split("=")[1]! : argv[at + 1]
+  const value = logLevelArg(argv)?.value
   const aliases: Record<string, string> = { all: "debug", trace: "debug", fatal: "error", none: "error" }
   return value === undefined ? undefined : aliases[value] ?? value
 }

@@ -4,14 +4,9 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
+import * as Runtime from "./Runtime.js"
 
-/** @effect/cli rejects `--log-level` after a subcommand's option value; it is accepted anywhere before the command. */
-const argv = ((args: ReadonlyArray<string>) => {
-  const at = args.findIndex((a, i) => i >= 2 && (a === "--log-level" || a.startsWith("--log-level=")))
-  if (at < 0) return args
-  const width = args[at] === "--log-level" && args[at + 1] !== undefined ? 2 : 1
-  return [...args.slice(0, 2), ...args.slice(at, at + width), ...args.slice(2, at), ...args.slice(at + width)]
-})(process.argv)
+const argv = Runtime.hoistLogLevel(process.argv)
 
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>

@@ -101,6 +101,24 @@ interface Phase {
   write: number
 }
 
+/** The RESTORE_FAIL evidence line, for a restore that failed here or before the archive could even be opened. */
+export const failureRecord = (options: {
+  readonly request: { readonly actor: string; readonly tombstone: string; readonly output: string | null }
+  readonly error: { readonly _tag: string; readonly message: string }
+  readonly reason?: string
+  readonly backend: string
+  readonly url: string
+}): Evidence.Record => ({
+  action: "RESTORE_FAIL",
+  actor: options.request.actor,
+  tombstone: options.request.tombstone,
+  path: options.request.output,
+  reason: Redact.text(options.reason ?? options.error.message),
+  error: options.error._tag,
+  backend: options.backend,
+  url: options.url
+})
+
 export const make = Effect.gen(function*() {
   const store = yield* ArchiveStore
   const evidence = yield* Evidence.Evidence
@@ -198,16 +216,8 @@ export const make = Effect.gen(function*() {
       : {})
   })
 
-  const failureEvidence = (request: Request, error: RestoreError): Evidence.Record => ({
-    action: "RESTORE_FAIL",
-    actor: request.actor,
-    tombstone: request.tombstone,
-    path: request.output,
-    reason: Redact.text(error.message),
-    error: error._tag,
-    backend: store.backend,
-    url: store.location
-  })
+  const failureEvidence = (request: Request, error: RestoreError): Evidence.Record =>
+    failureRecord({ request, error, backend: store.backend, url: store.location })
 
   const recordMetrics = (outcome: Outcome) =>
     Effect.all([

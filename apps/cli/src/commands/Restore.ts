@@ -44,16 +44,13 @@ export const command = Command.make(
       // An archive that cannot be opened is a failed restore too, and leaves its RESTORE_FAIL line.
       const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
         Effect.flatMap(Evidence.make(config.evidence.dir), (evidence) =>
-          evidence.append({
-            action: "RESTORE_FAIL",
-            actor,
-            tombstone: resolved.tombstone,
-            path: resolved.output === undefined ? null : path.resolve(resolved.output),
+          evidence.append(Restorer.failureRecord({
+            request: { actor, tombstone: resolved.tombstone, output: resolved.output === undefined ? null : path.resolve(resolved.output) },
+            error,
             reason: `Archive backend validation failed: ${error.message}`,
-            error: error._tag,
             backend: config.backend.backend,
             url: Redact.url(Redacted.value(config.backend.url))
-          })).pipe(Effect.ignore)
+          }))).pipe(Effect.ignore)
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
       Effect.gen(function*() {
         const restorer = yield* Restorer.Restorer
