@@ -77,6 +77,15 @@ describe("Metrics", () => {
     }).pipe(Effect.provide(services(dir)))
   })
 
+  it.effect("a store records its duration", () => {
+    const dir = tempDir()
+    return Effect.gen(function*() {
+      const before = (yield* Metric.value(Metrics.storeDuration)).count
+      yield* storeAndRestore(dir)
+      expect((yield* Metric.value(Metrics.storeDuration)).count).toBe(before + 1)
+    }).pipe(Effect.provide(services(dir)))
+  })
+
   it.effect("performance.enabled = false: the RESTORE evidence has no timings", () => {
     const dir = tempDir()
     return Effect.gen(function*() {

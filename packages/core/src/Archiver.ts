@@ -4,7 +4,7 @@
  * file → optionally replace each original with its tombstone stub. A failure anywhere before the commit leaves the
  * database as it was; stubs are written only after the commit, atomically, and only over files that did not change.
  */
-import { Context, Data, Effect, Layer, Metric, Option, Stream } from "effect"
+import { Context, Data, Duration, Effect, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type ArchiveEntry, ArchiveStore, chunkSize, type Kind, PayloadSourceError, type Reason, type StoreError } from "./ArchiveStore.js"
@@ -275,7 +275,12 @@ export const make = Effect.gen(function*() {
         stored[i] = { ...file, stub: true }
       }
       return { repo: options.repo, stored, skipped }
-    }).pipe(Effect.withSpan("Archiver.store"))
+    }).pipe(
+      Effect.timed,
+      Effect.tap(([elapsed]) => Metric.update(Metrics.storeDuration, Duration.toMillis(elapsed))),
+      Effect.map(([, report]) => report),
+      Effect.withSpan("Archiver.store")
+    )
 
   return Archiver.of({ store: storeFiles })
 })

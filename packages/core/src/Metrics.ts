@@ -11,7 +11,7 @@ export const decompressDuration = histogram("codex_archive_restore_decompress_ms
 export const verifyDuration = histogram("codex_archive_restore_verify_ms", "Checking the SHA-256 of restored bytes")
 export const writeDuration = histogram("codex_archive_restore_write_ms", "Writing and renaming the output file")
 export const recordDuration = histogram("codex_archive_restore_record_ms", "Recording the restore in the store")
-export const storeDuration = histogram("codex_archive_store_duration_ms", "Storing one file")
+export const storeDuration = histogram("codex_archive_store_duration_ms", "One store call: hash, one transaction, evidence, stubs")
 
 export const restores = Metric.counter("codex_archive_restores_total", { description: "Restores that succeeded" })
 export const restoreFailures = Metric.counter("codex_archive_restore_failures_total", { description: "Restores that failed" })
