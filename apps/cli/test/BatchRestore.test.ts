@@ -155,8 +155,8 @@ const codexBig = (cwd: string, args: ReadonlyArray<string>) => {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
 
-/** Spawns a batch and resolves once stderr reports `after` items done; then `signal` is sent. */
-const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number, signal: NodeJS.Signals) =>
+/** Spawns a batch and resolves once stderr reports `after` items done (and `ready` holds); then `signal` is sent. */
+const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number, signal: NodeJS.Signals, ready: () => boolean = () => true) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; sentAt: number }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...cleanEnv(), CODEX_ARCHIVE_BATCH_PROGRESS: "25" } })
     let stdout = ""
@@ -166,7 +166,7 @@ const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number
     child.stderr.on("data", (d) => {
       stderr += d
       const done = [...stderr.matchAll(/\[BATCH\] (\d+)\//g)].map((m) => Number(m[1]))
-      if (sentAt < 0 && done.length > 0 && done[done.length - 1]! >= after) {
+      if (sentAt < 0 && done.length > 0 && done[done.length - 1]! >= after && ready()) {
         sentAt = done[done.length - 1]!
         child.kill(signal)
       }
@@ -178,7 +178,15 @@ const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number
 describe("batch-restore interrupted", () => {
   it("SIGKILL mid-batch leaves no partial or unverified output; --resume finishes the job", async () => {
     const { cwd, originals } = storedTree(2500, 6000)
-    const killed = await interruptMidway(cwd, ["batch-restore", "manifest.json", "--results", "results.json"], 300, "SIGKILL")
+    // The results file is rewritten every 300 ms or so: kill once it records some done items, so resume has some to skip.
+    const recorded = () => {
+      try {
+        return (JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8")) as { succeeded: number }).succeeded > 0
+      } catch {
+        return false
+      }
+    }
+    const killed = await interruptMidway(cwd, ["batch-restore", "manifest.json", "--results", "results.json"], 300, "SIGKILL", recorded)
     expect(killed.signal).toBe("SIGKILL")
     expect(killed.sentAt).toBeGreaterThan(0)
     const present = nothingPartial(cwd, originals)

@@ -44,7 +44,10 @@ const privateCluster = () => {
   }
 }
 
-/** A throwaway MariaDB server on a free port, owned by this test; a restart kills it outright and starts it again. */
+/**
+ * A throwaway MariaDB server on a free port, owned by this test; a restart kills it outright and starts it again.
+ * Commits reach the OS at once (flush_log_at_trx_commit=2, no fsync): a killed server keeps them, as a real one would.
+ */
 const privateMariadb = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-my-"))
   const port = 20000 + Math.floor(Math.random() * 20000)
@@ -55,7 +58,7 @@ const privateMariadb = () => {
   const start = () => {
     server = spawn("mariadbd", [
       "--no-defaults", `--datadir=${dir}/data`, `--port=${port}`, "--bind-address=127.0.0.1", `--socket=${dir}/sock`, "--user=root",
-      `--pid-file=${dir}/pid`, "--skip-grant-tables", "--innodb-flush-log-at-trx-commit=0", `--log-error=${dir}/err`
+      `--pid-file=${dir}/pid`, "--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2", `--log-error=${dir}/err`
     ], { stdio: "ignore" })
     for (let i = 0; i < 300 && !ping(); i++) spawnSync("sleep", ["0.1"])
     if (!ping()) throw new Error(`private MariaDB did not start on port ${port}: ${fs.readFileSync(`${dir}/err`, "utf8").slice(-500)}`)

@@ -1,6 +1,8 @@
 import { Archiver, Batch, BatchResults, Evidence, FileOps, Manifest } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
+import { SqlClient } from "@effect/sql"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { services, tempDir } from "./helpers.js"
@@ -24,6 +26,8 @@ const archived = (dir: string, count: number, options: { readonly stubs?: boolea
     return { tree, originals, entries }
   })
 
+const sha256 = (bytes: Uint8Array) => crypto.createHash("sha256").update(bytes).digest("hex")
+
 const outputsEqual = (dir: string, originals: ReadonlyMap<string, Buffer>) => {
   for (const [rel, bytes] of originals) expect(fs.readFileSync(path.join(dir, "out", rel))).toEqual(bytes)
 }
@@ -33,7 +37,7 @@ const noTemp = (root: string) =>
   expect((fs.readdirSync(root, { recursive: true }) as Array<string>).filter((f) => f.includes(".codex-restore.tmp"))).toEqual([])
 
 describe("Batch.run", () => {
-  it.effect("restores a shuffled manifest with concurrency, results in manifest order, evidence per item and per batch", () => {
+  it.effect.each([0, 2])("restores a shuffled manifest with concurrency, results in manifest order, evidence per item and per batch (%i worker threads)", (workers) => {
     const dir = tempDir()
     return Effect.gen(function*() {
       const { entries, originals } = yield* archived(dir, 40)
@@ -41,7 +45,7 @@ describe("Batch.run", () => {
       const seen: Array<number> = []
       const results = path.join(dir, "results.json")
       const { summary } = yield* Batch.run(shuffled, {
-        concurrency: 8, actor: "bob", resultsFile: results, source: "m.json",
+        concurrency: 8, actor: "bob", resultsFile: results, source: "m.json", workers,
         onProgress: (p) => Effect.sync(() => void seen.push(p.index))
       })
       expect(summary).toMatchObject({ total: 40, succeeded: 40, failed: 0, not_run: 0, in_progress: false, interrupted: false })
@@ -108,19 +112,20 @@ describe("Batch.run", () => {
     }).pipe(Effect.provide(services(dir)))
   })
 
-  it.effect("a stop signal ends the batch after the items in hand, results written, and resume finishes it", () => {
+  // In worker threads, up to two units of 128 items per lane are being written when the stop comes: more items.
+  it.effect.each([[0, 300], [2, 1500]])("a stop signal ends the batch after the items in hand, results written, and resume finishes it (%i worker threads)", ([workers, count]) => {
     const dir = tempDir()
     return Effect.gen(function*() {
-      const { entries, originals } = yield* archived(dir, 300)
+      const { entries, originals } = yield* archived(dir, count!)
       const results = path.join(dir, "results.json")
       const stop = yield* Deferred.make<void>()
       const first = (yield* Batch.run(entries, {
-        actor: "bob", resultsFile: results, stop: Deferred.await(stop),
+        actor: "bob", resultsFile: results, stop: Deferred.await(stop), workers,
         onProgress: (p) => (p.index === 1 ? Deferred.succeed(stop, undefined) : Effect.void)
       })).summary
       expect(first.interrupted).toBe(true)
       expect(first.not_run).toBeGreaterThan(0)
-      expect(first.succeeded + first.not_run).toBe(300)
+      expect(first.succeeded + first.not_run).toBe(count)
       expect(Batch.exitCode(first)).toBe(1)
       expect(JSON.parse(fs.readFileSync(results, "utf8"))).toMatchObject({ interrupted: true, in_progress: false, not_run: first.not_run })
       for (const r of first.results) expect(fs.existsSync(r.output)).toBe(r.status === "SUCCESS")
@@ -130,6 +135,41 @@ describe("Batch.run", () => {
       outputsEqual(dir, originals)
       const batches = Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_BATCH")
       expect(batches.map((b) => b.status)).toEqual(["INTERRUPTED", "SUCCESS"])
+    }).pipe(Effect.provide(services(dir)))
+  })
+
+  it.effect("worker threads restore deduplicated content on both sides of a large file, and refuse a corrupt payload", () => {
+    const dir = tempDir()
+    return Effect.gen(function*() {
+      const tree = path.join(dir, "tree")
+      fs.mkdirSync(tree, { recursive: true })
+      const same = Buffer.from("shared content\n".repeat(40))
+      const files: Record<string, Buffer> = {
+        "a.txt": same,
+        "big.bin": crypto.randomBytes(3 * 1024 * 1024 + 5),
+        "c.txt": same,
+        "d.txt": Buffer.from("its own content\n"),
+        "empty.txt": Buffer.alloc(0)
+      }
+      for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(tree, name), bytes)
+      const report = yield* (yield* Archiver.Archiver).store([tree], {
+        repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false
+      })
+      const entries = report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "bob" }))
+      const { summary } = yield* Batch.run(entries, { actor: "bob", workers: 2 })
+      expect(summary).toMatchObject({ succeeded: 5, failed: 0 })
+      // Digests, not bytes: vitest compares a 3 MiB buffer element by element (seconds).
+      for (const [name, bytes] of Object.entries(files)) expect(sha256(fs.readFileSync(path.join(dir, "out", name)))).toBe(sha256(bytes))
+
+      const sql = yield* SqlClient.SqlClient
+      const victim = entries.find((e) => e.output.endsWith("d.txt"))!
+      yield* sql`UPDATE artifact SET blob_bytes = ${Buffer.from("garbage")} WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ${victim.tombstone})`
+      fs.rmSync(path.join(dir, "out"), { recursive: true })
+      const again = (yield* Batch.run(entries, { actor: "bob", workers: 2 })).summary
+      expect(again).toMatchObject({ succeeded: 4, failed: 1 })
+      expect(again.results.find((r) => r.tombstone === victim.tombstone)).toMatchObject({ status: "FAILED", error: "CorruptPayload" })
+      expect(fs.existsSync(victim.output)).toBe(false)
+      noTemp(dir)
     }).pipe(Effect.provide(services(dir)))
   })
 

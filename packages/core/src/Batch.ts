@@ -40,6 +40,8 @@ export interface Options {
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
   /** Completes when the batch should stop launching items (Ctrl-C, SIGTERM); started items finish. */
   readonly stop?: Effect.Effect<void> | undefined
+  /** Worker threads writing files (`Restorer.RunOptions.workers`); by default one per core for large batches. */
+  readonly workers?: number | undefined
   /** Who runs the batch, for the summary evidence line. */
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
@@ -184,6 +186,7 @@ export const run = (
       concurrency: options.concurrency ?? config.batch.concurrent,
       failFast: options.failFast === true,
       ...(stop ? { stop } : {}),
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
       onResult: (i, result) =>
         Effect.gen(function*() {
           const index = todo[i]!

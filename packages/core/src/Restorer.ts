@@ -3,7 +3,7 @@
  * record (retried) → evidence RESTORE with timings → metrics. `restoreAll` does the same for many items, grouping
  * database round trips and overlapping fetches with the synchronous file work; results keep the input order.
  */
-import { Chunk, Context, Data, Effect, Layer, Metric, Stream } from "effect"
+import { Chunk, Context, Data, Effect, Layer, Metric, Queue, Stream } from "effect"
 import * as fs from "node:fs"
 import { ArchiveStore, type Located, PayloadPurged, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
@@ -13,6 +13,7 @@ import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
 import * as Metrics from "./Metrics.js"
 import * as Redact from "./Redact.js"
+import * as RestoreWriter from "./RestoreWriter.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Tombstone from "./Tombstone.js"
 
@@ -82,12 +83,18 @@ export interface RunOptions {
   readonly failFast?: boolean
   /** Completes when the run should stop launching items (Ctrl-C); items already being written finish. */
   readonly stop?: Effect.Effect<void>
+  /** Worker threads writing files; 0 writes in the calling thread. By default one per core for large batches. */
+  readonly workers?: number
 }
 
 /** Items located per round trip; payloads are then fetched in groups bounded by bytes. */
 const locateGroupSize = 256
 const payloadGroupBytes = 4 * 1024 * 1024
 const payloadGroupItems = 128
+/** Chunks (1 MiB each) handed to the writer at once when streaming a large file. */
+const chunkBatch = 4
+/** Batches this large start worker threads; smaller ones write in the calling thread (no start-up cost). */
+const workerThreshold = 256
 
 
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
@@ -96,10 +103,30 @@ export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restor
 }>() {}
 
 interface Phase {
-  decompress: number
-  verify: number
-  write: number
+  readonly decompress: number
+  readonly verify: number
+  readonly write: number
 }
+
+/** A file the writer put in place (or found already there): its size and where its time went. */
+interface Written {
+  readonly bytes: number
+  readonly phase: Phase
+}
+
+type Indexed = { readonly index: number; readonly request: Request }
+type Work = Indexed & { readonly located: Located; readonly action: "write" | "unchanged"; payload: Uint8Array | undefined; fetchMs: number }
+/** What flows from the fetch stage to the write stage: items ready to write, and items that already failed. */
+type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
+
+const outcomeOf = (w: Work, written: Written, timings: Timings): Outcome => ({
+  tombstone: w.request.tombstone,
+  output: w.request.output,
+  status: w.action === "write" ? "restored" : "unchanged",
+  bytes: written.bytes,
+  sha256: w.located.sha256,
+  timings
+})
 
 /** The RESTORE_FAIL evidence line, for a restore that failed here or before the archive could even be opened. */
 export const failureRecord = (options: {
@@ -131,68 +158,116 @@ export const make = Effect.gen(function*() {
       return typeof action === "string" ? Effect.succeed(action) : Effect.fail(action)
     })
 
-  /** Decompress, verify and write an inline payload in one synchronous section. */
-  const writeInline = (located: Located, request: Request, compressed: Uint8Array, phase: Phase) =>
+  // Single restores and small batches write in this thread; created on first use.
+  let local: RestoreWriter.RestoreWriter | undefined
+  const localWriter = () => (local ??= RestoreWriter.inThread())
+
+  // Job ids are unique per Restorer: units on one lane interleave their ops.
+  let jobs = 0
+  const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
+    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: located.mode ?? 0o644, codec: codec.name, sha256: located.sha256, size: located.sizeBytes
+  })
+
+  const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
+    if (reply.ok) return { bytes: reply.bytes, phase: { decompress: reply.decompress, verify: reply.verify, write: reply.write } }
+    switch (reply.problem) {
+      case "corrupt":
+        return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail })
+      case "integrity":
+        return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
+      case "unwritable":
+        return unwritable(request.output, Object.assign(new Error(reply.detail), reply.code === undefined ? {} : { code: reply.code }))
+      case "skipped":
+        return "skipped"
+    }
+  }
+
+  /** Streams a chunked payload to the writer, a few MiB per batch (bounded memory); the writer renames only verified content. */
+  const writeChunked = (writer: RestoreWriter.RestoreWriter, lane: number, job: RestoreWriter.Target, located: Located) =>
     Effect.gen(function*() {
-      const codec = yield* Codec.forName(located.codec)
-      let t = performance.now()
-      const raw = yield* Codec.decompress(codec, compressed)
-      phase.decompress += performance.now() - t
-      t = performance.now()
-      const actual = Hash.sha256(raw)
-      phase.verify += performance.now() - t
-      if (actual !== located.sha256) return yield* new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual })
-      t = performance.now()
-      yield* writeFile(request.output, located, (fd) => FileOps.writeAll(fd, raw))
-      phase.write += performance.now() - t
-      return raw.length
+      let first = true
+      const send = (data: ReadonlyArray<Uint8Array>) => {
+        const appends = data.map((d): RestoreWriter.Op => ({ op: "append", id: job.id, data: d }))
+        const ops: Array<RestoreWriter.Op> = first ? [{ op: "open", ...job }, ...appends] : appends
+        first = false
+        return writer.run(lane, ops)
+      }
+      yield* store.chunks(located.artifactId).pipe(
+        Stream.grouped(chunkBatch),
+        Stream.runForEach((group) => send(Chunk.toReadonlyArray(group))),
+        Effect.tapError(() => writer.run(lane, [{ op: "abort", id: job.id }]))
+      )
+      if (first) yield* send([])
+      const [reply] = yield* writer.run(lane, [{ op: "close", id: job.id }])
+      return reply!
     })
 
-  /** Streams a chunked payload into the temporary file, hashing as it goes; the rename happens only if it verifies. */
-  const writeChunked = (located: Located, request: Request, phase: Phase) =>
+  /**
+   * Writes located items, in order, on one lane of a writer: consecutive inline payloads go in one batch, a chunked
+   * payload streams on its own. With `stopAfterFailure`, nothing after the first failure is attempted ("skipped").
+   */
+  const materialize = (
+    writer: RestoreWriter.RestoreWriter,
+    lane: number,
+    items: ReadonlyArray<Work>,
+    stopAfterFailure: boolean
+  ): Effect.Effect<Array<Written | RestoreError | "skipped">> =>
     Effect.gen(function*() {
-      const codec = yield* Codec.forName(located.codec)
-      const hasher = Hash.incremental()
-      const temp = FileOps.tempFor(request.output)
-      const fd = yield* openTemp(request.output, temp)
-      let bytes = 0
-      const body = Stream.runForEach(store.chunks(located.artifactId), (compressed) =>
-        Effect.gen(function*() {
-          let t = performance.now()
-          const raw = yield* Codec.decompress(codec, compressed)
-          phase.decompress += performance.now() - t
-          t = performance.now()
-          hasher.update(raw)
-          phase.verify += performance.now() - t
-          t = performance.now()
-          yield* Effect.try({ try: () => FileOps.writeAll(fd, raw), catch: (e) => unwritable(request.output, e) })
-          phase.write += performance.now() - t
-          bytes += raw.length
-        }))
-      const finish = Effect.gen(function*() {
-        const actual = hasher.digest()
-        if (actual !== located.sha256 || bytes !== located.sizeBytes) {
-          return yield* new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual })
+      const out = new Array<Written | RestoreError | "skipped">(items.length)
+      let failed = false
+      let pending: Array<{ i: number; op: RestoreWriter.Op; codec: Codec.Codec }> = []
+      const flush = Effect.gen(function*() {
+        if (pending.length === 0) return
+        const batch = pending
+        pending = []
+        const replies = yield* writer.run(lane, batch.map((p) => p.op), stopAfterFailure)
+        for (const [k, reply] of replies.entries()) {
+          const { codec, i } = batch[k]!
+          out[i] = fromReply(items[i]!.located, items[i]!.request, codec, reply)
+          if (!reply.ok) failed = true
         }
-        yield* Effect.try({
-          try: () => {
-            fs.fchmodSync(fd, located.mode ?? 0o644)
-            fs.closeSync(fd)
-            fs.renameSync(temp, request.output)
-          },
-          catch: (e) => unwritable(request.output, e)
-        })
       })
-      yield* Effect.onError(Effect.zipRight(body, finish), () =>
-        Effect.sync(() => {
-          try {
-            fs.closeSync(fd)
-          } catch {
-            // already closed
+      for (const [i, w] of items.entries()) {
+        if (w.action === "unchanged") {
+          out[i] = { bytes: w.located.sizeBytes, phase: { decompress: 0, verify: 0, write: 0 } }
+          continue
+        }
+        const codec = yield* Effect.either(Codec.forName(w.located.codec))
+        if (codec._tag === "Left") {
+          out[i] = codec.left
+          failed = true
+        } else if (w.located.layout === "inline") {
+          if (w.payload === undefined) {
+            out[i] = new PayloadPurged({ tombstone: w.located.tombstone, sha256: w.located.sha256 })
+            failed = true
+          } else {
+            pending.push({ i, codec: codec.right, op: { op: "write", ...target(w.located, w.request, codec.right), data: w.payload } })
+            w.payload = undefined
           }
-          fs.rmSync(temp, { force: true })
-        }))
-      return bytes
+        } else {
+          yield* flush
+          if (failed && stopAfterFailure) {
+            out[i] = "skipped"
+            continue
+          }
+          const t = performance.now()
+          const reply = yield* Effect.either(writeChunked(writer, lane, target(w.located, w.request, codec.right), w.located))
+          const result = reply._tag === "Left" ? reply.left : fromReply(w.located, w.request, codec.right, reply.right)
+          // Chunk fetches interleave with writing; what is not decode, verify or write is fetch time.
+          if (typeof result === "object" && "phase" in result) {
+            w.fetchMs += performance.now() - t - result.phase.decompress - result.phase.verify - result.phase.write
+          }
+          out[i] = result
+          if (reply._tag === "Left" || !reply.right.ok) failed = true
+        }
+        if (failed && stopAfterFailure) {
+          yield* flush
+          for (let j = i + 1; j < items.length; j++) out[j] = "skipped"
+          return out
+        }
+      }
+      yield* flush
+      return out
     })
 
   const evidenceFor = (request: Request, located: Located, outcome: Outcome): Evidence.Record => ({
@@ -231,36 +306,10 @@ export const make = Effect.gen(function*() {
       Metric.incrementBy(Metrics.restoredBytes, outcome.bytes)
     ], { discard: true })
 
-  /** Writes a located item whose action is decided and whose inline payload (if needed) is at hand; no evidence. */
-  const materialize = (
-    located: Located,
-    request: Request,
-    action: "write" | "unchanged",
-    payload: Uint8Array | undefined,
-    fetchMs: number
-  ): Effect.Effect<Omit<Outcome, "timings"> & { phase: Phase; fetchMs: number }, RestoreError> =>
-    Effect.gen(function*() {
-      const phase: Phase = { decompress: 0, verify: 0, write: 0 }
-      let bytes = located.sizeBytes
-      let fetch = fetchMs
-      if (action === "write") {
-        if (located.layout === "inline") {
-          if (payload === undefined) return yield* new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })
-          bytes = yield* writeInline(located, request, payload, phase)
-        } else {
-          const t = performance.now()
-          bytes = yield* writeChunked(located, request, phase)
-          // Chunk fetches interleave with writing; count what is not decompress/verify/write as fetch time.
-          fetch += performance.now() - t - phase.decompress - phase.verify - phase.write
-        }
-      }
-      return { tombstone: request.tombstone, output: request.output, status: action === "write" ? "restored" as const : "unchanged" as const, bytes, sha256: located.sha256, phase, fetchMs: fetch }
-    })
-
   /** An item's own time: the round trips it waited for and its own file work, not time queued behind others. */
-  const finishTimings = (m: { phase: Phase; fetchMs: number }, recordMs: number): Timings => ({
-    duration_ms: m.fetchMs + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
-    fetch_ms: m.fetchMs,
+  const finishTimings = (m: Written, fetchMs: number, recordMs: number): Timings => ({
+    duration_ms: fetchMs + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
+    fetch_ms: fetchMs,
     decompression_ms: m.phase.decompress,
     verify_ms: m.phase.verify,
     write_ms: m.phase.write,
@@ -285,11 +334,13 @@ export const make = Effect.gen(function*() {
       if (located === undefined) return yield* new TombstoneNotFound({ tombstone: request.tombstone })
       const action = yield* plan(located, request)
       const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
-      const fetchMs = performance.now() - started
-      const done = yield* materialize(located, request, action, payloads.get(located.artifactId), fetchMs)
+      const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
+      const [written] = yield* materialize(localWriter(), 0, [work], false)
+      if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
+      if (!("phase" in written)) return yield* Effect.fail(written)
       const t = performance.now()
       yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
-      const outcome: Outcome = { tombstone: done.tombstone, output: done.output, status: done.status, bytes: done.bytes, sha256: done.sha256, timings: finishTimings(done, performance.now() - t) }
+      const outcome = outcomeOf(work, written, finishTimings(written, work.fetchMs, performance.now() - t))
       yield* evidence.append(evidenceFor(request, located, outcome)).pipe(Effect.orDie)
       yield* recordMetrics(outcome)
       return outcome
@@ -304,10 +355,6 @@ export const make = Effect.gen(function*() {
       Effect.withSpan("Restorer.restore")
     )
 
-  type Indexed = { readonly index: number; readonly request: Request }
-  type Work = Indexed & { readonly located: Located; readonly action: "write" | "unchanged"; payload: Uint8Array | undefined; fetchMs: number }
-  /** What flows from the fetch stage to the write stage: items ready to write, and items that already failed. */
-  type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
 
   const failure = (index: number, request: Request, error: RestoreError, duration_ms: number): [number, ItemResult] =>
     [index, { _tag: "Failure", request, error, duration_ms }]
@@ -376,8 +423,12 @@ export const make = Effect.gen(function*() {
           early: [...unit.early, ...wanted.map((w) => failure(w.index, w.request, fetched.left, w.fetchMs + ms))]
         }
       }
+      // Items with the same content share one fetched buffer; a worker takes its buffer over, so each gets its own.
+      const given = new Set<Uint8Array>()
       for (const w of wanted) {
-        w.payload = fetched.right.get(w.located.artifactId)
+        const payload = fetched.right.get(w.located.artifactId)
+        w.payload = payload !== undefined && given.has(payload) ? Buffer.from(payload) : payload
+        if (payload !== undefined) given.add(payload)
         w.fetchMs += ms
       }
       return unit
@@ -391,25 +442,32 @@ export const make = Effect.gen(function*() {
       const halted = () => stopped || (options.failFast === true && failed)
       if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
+      const workers = options.workers ?? (requests.length >= workerThreshold ? RestoreWriter.defaultWorkers() : 0)
+      const writer = workers > 0 ? yield* RestoreWriter.workers(workers) : localWriter()
+      // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
+      // Fail-fast writes one unit at a time, so nothing after the first failure is started.
+      const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1
+      const free = yield* Queue.unbounded<number>()
+      yield* Queue.offerAll(free, Array.from({ length: slots }, (_, i) => i % writer.lanes))
+
       /**
-       * Writes a unit (synchronous file work), records it in one transaction and one evidence write, then reports.
+       * Writes a unit on a free lane, records it in one transaction and one evidence write, then reports.
        * Uninterruptible: a stop or interrupt lets a started unit finish, so no verified file lacks its evidence line.
        */
       const writeUnit = ({ early, work }: Unit) =>
         Effect.gen(function*() {
-          const done: Array<{ w: Work; m: Effect.Effect.Success<ReturnType<typeof materialize>> }> = []
           const failures: Array<[number, ItemResult]> = [...early]
           // Fail-fast stops at the first failure in manifest order, even inside a unit.
-          let cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
-          for (const w of work) {
-            if (w.index > cut) continue
-            const result = yield* Effect.either(materialize(w.located, w.request, w.action, w.payload, w.fetchMs))
-            w.payload = undefined
-            if (result._tag === "Right") done.push({ w, m: result.right })
-            else {
-              failures.push(failure(w.index, w.request, result.left, w.fetchMs))
-              if (options.failFast) cut = Math.min(cut, w.index)
-            }
+          const cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
+          const todo = work.filter((w) => w.index <= cut)
+          const lane = yield* Queue.take(free)
+          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true), Queue.offer(free, lane))
+          const done: Array<{ w: Work; m: Written }> = []
+          for (const [k, w] of todo.entries()) {
+            const m = written[k]!
+            if (m === "skipped") continue
+            if ("phase" in m) done.push({ w, m })
+            else failures.push(failure(w.index, w.request, m, w.fetchMs))
           }
           const t = performance.now()
           const at = yield* Timestamp.now
@@ -418,13 +476,13 @@ export const make = Effect.gen(function*() {
           const records: Array<Evidence.Record> = []
           const successes: Array<[number, ItemResult]> = []
           for (const { m, w } of done) {
-            const timings = finishTimings(m, recordMs)
+            const timings = finishTimings(m, w.fetchMs, recordMs)
             if (recorded._tag === "Left") {
               // The file is in place and verified, but the archive could not record it: report, do not hide.
               failures.push(failure(w.index, w.request, recorded.left, timings.duration_ms))
               continue
             }
-            const outcome: Outcome = { tombstone: m.tombstone, output: m.output, status: m.status, bytes: m.bytes, sha256: m.sha256, timings }
+            const outcome = outcomeOf(w, m, timings)
             records.push(evidenceFor(w.request, w.located, outcome))
             successes.push([w.index, { _tag: "Success", request: w.request, outcome }])
             yield* recordMetrics(outcome)
@@ -451,7 +509,8 @@ export const make = Effect.gen(function*() {
         Stream.mapEffect(fetchPayloads, { concurrency }),
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
-        Stream.runForEach((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop))
+        Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop), { concurrency: slots }),
+        Stream.runDrain
       )
       return results.filter((r) => r !== undefined)
     }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
@@ -508,13 +567,3 @@ const isStubFor = (file: string, tombstone: string): boolean => {
 
 const unwritable = (output: string, e: unknown) =>
   new FileOps.OutputError({ output, problem: "unwritable", detail: `cannot write output: ${FileOps.describeErrno(e)}` })
-
-const writeFile = (output: string, located: Located, write: (fd: number) => void) =>
-  Effect.try({ try: () => FileOps.writeAtomic(output, write, located.mode ?? 0o644), catch: (e) => unwritable(output, e) })
-
-const openTemp = (output: string, temp: string) =>
-  Effect.try({
-    try: () => FileOps.openCreating(temp, 0o600),
-    catch: (e) => unwritable(output, e)
-  })
-

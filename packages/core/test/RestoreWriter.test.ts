@@ -1,0 +1,102 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Codec, FileOps, RestoreWriter } from "../src/index.js"
+
+const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-writer-"))
+
+const target = (id: number, output: string, raw: Uint8Array, codec: Codec.CodecName = "zstd"): RestoreWriter.Target => ({
+  id, output, temp: FileOps.tempFor(output), mode: 0o640, codec, sha256: sha(raw), size: raw.length
+})
+const packed = (raw: Uint8Array, codec: Codec.CodecName = "zstd") =>
+  Effect.map(Codec.forName(codec), (c) => Codec.compress(c, raw))
+
+/** Every writer gets the same checks: in this thread, and in a pool of worker threads. */
+const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, import("effect").Scope.Scope>]> = [
+  ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
+  ["in worker threads", RestoreWriter.workers(2)]
+]
+
+describe.each(writers)("RestoreWriter %s", (_name, make) => {
+  it.scoped("writes whole and streamed payloads byte for byte, with their mode, in new folders", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const small = Buffer.from("print('hello')\n".repeat(100))
+      const empty = Buffer.alloc(0)
+      const legacy = Buffer.from("zlib from the original tool\n".repeat(50))
+      const big = crypto.randomBytes(3 * 1024 * 1024 + 17)
+      const pieces = [big.subarray(0, 1 << 20), big.subarray(1 << 20, 2 << 20), big.subarray(2 << 20)]
+      const ops: Array<RestoreWriter.Op> = [
+        { op: "write", ...target(1, path.join(dir, "a/b/small.py"), small), data: yield* packed(small) },
+        { op: "write", ...target(2, path.join(dir, "empty.txt"), empty), data: yield* packed(empty) },
+        { op: "write", ...target(3, path.join(dir, "legacy.txt"), legacy, "zlib"), data: yield* packed(legacy, "zlib") },
+        { op: "open", ...target(4, path.join(dir, "c/big.bin"), big) },
+        { op: "append", id: 4, data: yield* packed(pieces[0]!) }
+      ]
+      const first = yield* writer.run(0, ops)
+      const rest = yield* writer.run(0, [
+        { op: "append", id: 4, data: yield* packed(pieces[1]!) },
+        { op: "append", id: 4, data: yield* packed(pieces[2]!) },
+        { op: "close", id: 4 }
+      ])
+      expect([...first, ...rest].map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true], [4, true]])
+      expect(fs.readFileSync(path.join(dir, "a/b/small.py"))).toEqual(small)
+      expect(fs.readFileSync(path.join(dir, "empty.txt")).length).toBe(0)
+      expect(fs.readFileSync(path.join(dir, "legacy.txt"))).toEqual(legacy)
+      expect(sha(fs.readFileSync(path.join(dir, "c/big.bin")))).toBe(sha(big))
+      expect(fs.statSync(path.join(dir, "c/big.bin")).mode & 0o777).toBe(0o640)
+      expect(rest[0]).toMatchObject({ bytes: big.length })
+    }))
+
+  it.scoped("refuses corrupt and mismatched content, leaving no file and no temp file", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const raw = Buffer.from("the real content\n".repeat(20))
+      const other = Buffer.from("other content\n".repeat(20))
+      const replies = yield* writer.run(1, [
+        { op: "write", ...target(1, path.join(dir, "garbage.txt"), raw), data: Buffer.from("not zstd at all") },
+        { op: "write", ...target(2, path.join(dir, "swapped.txt"), raw), data: yield* packed(other) },
+        { op: "open", ...target(3, path.join(dir, "streamed.txt"), raw) },
+        { op: "append", id: 3, data: yield* packed(other) },
+        { op: "close", id: 3 }
+      ])
+      expect(replies.map((r) => (r.ok ? "ok" : r.problem))).toEqual(["corrupt", "integrity", "integrity"])
+      expect(replies[1]).toMatchObject({ actual: sha(other) })
+      expect(fs.readdirSync(dir)).toEqual([])
+    }))
+
+  it.scoped("reports an unwritable output with its errno, and with stopAfterFailure skips the rest", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      fs.writeFileSync(path.join(dir, "file"), "a file, not a folder")
+      const raw = Buffer.from("content\n")
+      const data = yield* packed(raw)
+      const replies = yield* writer.run(0, [
+        { op: "write", ...target(1, path.join(dir, "file/below.txt"), raw), data },
+        { op: "write", ...target(2, path.join(dir, "after.txt"), raw), data }
+      ], true)
+      expect(replies).toMatchObject([{ id: 1, ok: false, problem: "unwritable", code: "ENOTDIR" }, { id: 2, ok: false, problem: "skipped" }])
+      expect(fs.existsSync(path.join(dir, "after.txt"))).toBe(false)
+    }))
+
+  it.scoped("an aborted stream leaves nothing behind", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const raw = Buffer.from("partial\n".repeat(1000))
+      const replies = yield* writer.run(0, [
+        { op: "open", ...target(1, path.join(dir, "partial.txt"), raw) },
+        { op: "append", id: 1, data: yield* packed(raw.subarray(0, 100)) },
+        { op: "abort", id: 1 }
+      ])
+      expect(replies).toEqual([])
+      expect(fs.readdirSync(dir)).toEqual([])
+    }))
+})
