@@ -14,7 +14,12 @@ import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
 import * as Metrics from "./Metrics.js"
 import * as Mime from "./Mime.js"
+import * as Packer from "./Packer.js"
 import * as Tombstone from "./Tombstone.js"
+import * as WorkerPool from "./WorkerPool.js"
+
+/** Stores of this many files start worker threads; smaller ones hash and compress in the calling thread. */
+const workerThreshold = 256
 
 export interface StoreOptions {
   readonly repo: string
@@ -148,22 +153,14 @@ export const isStub = (file: string): boolean => {
   }
 }
 
-/** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
-export const wholeOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Effect.Effect<Uint8Array, PayloadSourceError> =>
-  Effect.suspend(() => {
-    let raw: Buffer
-    try {
-      raw = fs.readFileSync(file)
-    } catch (e) {
-      return Effect.fail(new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) }))
-    }
-    return Hash.sha256(raw) === sha256
-      ? Effect.succeed(codec.compress(raw))
-      : Effect.fail(new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" }))
-  })
-
 /** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
-export const payloadOf = (file: string, display: string, sha256: string, codec: Codec.Codec): Stream.Stream<Uint8Array, PayloadSourceError> =>
+export const payloadOf = (
+  file: string,
+  display: string,
+  sha256: string,
+  compress: (raw: Uint8Array) => Effect.Effect<Uint8Array>,
+  concurrency: number
+): Stream.Stream<Uint8Array, PayloadSourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const fd = yield* Effect.acquireRelease(
       Effect.try({ try: () => fs.openSync(file, "r"), catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) }) }),
@@ -191,9 +188,10 @@ export const payloadOf = (file: string, display: string, sha256: string, codec: 
       // An empty file still has one (empty) piece of content; a file ending on a chunk boundary has no extra one.
       if (filled === 0 && emitted > 0) return Effect.fail(Option.none())
       emitted++
-      return Effect.succeed(codec.compress(raw))
+      return Effect.succeed(raw)
     })
-    return Stream.repeatEffectOption(next)
+    // Read and hashed in order here; compressed out of order (in worker threads), emitted in order.
+    return Stream.repeatEffectOption(next).pipe(Stream.mapEffect(compress, { concurrency }))
   }))
 
 export class Archiver extends Context.Tag("@codex-archive/core/Archiver")<Archiver, {
@@ -208,11 +206,13 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
       const { files, skipped } = yield* collect(inputs, options.cwd)
-      const candidates: Array<Candidate> = []
-      for (const file of files) {
-        const sha256 = yield* Effect.try({ try: () => Hash.file(file.source), catch: (e) => new InputError({ path: file.recorded, problem: FileOps.describeErrno(e) }) })
-        candidates.push({ ...file, sha256 })
-      }
+      // Many files: hash and compress them in worker threads while this thread writes the database.
+      const packer = files.length >= workerThreshold ? yield* Packer.workers(WorkerPool.defaultSize()) : Packer.inThread()
+      const candidates: Array<Candidate> = yield* Effect.forEach(files, (file) =>
+        packer.hash(file.source, file.recorded).pipe(
+          Effect.mapError((e) => new InputError({ path: file.recorded, problem: e.detail })),
+          Effect.map((sha256) => ({ ...file, sha256 }))
+        ), { concurrency: 64 })
       const entries: Array<ArchiveEntry> = candidates.map((c) => {
         const guessed = Mime.guess(c.source)
         return {
@@ -220,8 +220,8 @@ export const make = Effect.gen(function*() {
           sizeBytes: c.size,
           codec: codec.name,
           payload: c.size <= chunkSize
-            ? { _tag: "Whole", read: wholeOf(c.source, c.recorded, c.sha256, codec) }
-            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, codec) },
+            ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
+            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name), packer.concurrency) },
           item: {
             repo: options.repo,
             path: c.recorded,
@@ -279,6 +279,7 @@ export const make = Effect.gen(function*() {
       Effect.timed,
       Effect.tap(([elapsed]) => Metric.update(Metrics.storeDuration, Duration.toMillis(elapsed))),
       Effect.map(([, report]) => report),
+      Effect.scoped,
       Effect.withSpan("Archiver.store")
     )
 

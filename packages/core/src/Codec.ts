@@ -18,6 +18,8 @@ let zstd: ZstdBinding | undefined
 const zstdBinding = (): ZstdBinding => (zstd ??= require("zstd-napi") as ZstdBinding)
 
 export type CodecName = "zstd" | "zlib"
+/** Compression levels for new content (worker threads compress with the same ones). */
+export const levels = { zstd: 3, zlib: 6 } as const
 export const names: ReadonlyArray<CodecName> = ["zstd", "zlib"]
 export const defaultCodec: CodecName = "zstd"
 
@@ -44,13 +46,13 @@ export interface Codec {
 
 const zstdCodec: Codec = {
   name: "zstd",
-  compress: (raw) => zstdBinding().compress(raw, { compressionLevel: 3 }),
+  compress: (raw) => zstdBinding().compress(raw, { compressionLevel: levels.zstd }),
   decompress: (compressed) => zstdBinding().decompress(compressed)
 }
 
 const zlibCodec: Codec = {
   name: "zlib",
-  compress: (raw) => zlib.deflateSync(raw, { level: 6 }),
+  compress: (raw) => zlib.deflateSync(raw, { level: levels.zlib }),
   decompress: (compressed) => zlib.inflateSync(compressed)
 }
 

@@ -6,9 +6,8 @@
  */
 import { Effect, type Scope } from "effect"
 import { createRequire } from "node:module"
-import { availableParallelism } from "node:os"
-import { Worker } from "node:worker_threads"
 import type { CodecName } from "./Codec.js"
+import * as WorkerPool from "./WorkerPool.js"
 
 /** What to write. Every `write` and every `open` gets exactly one `Reply`, at the `write` or at its `close`. */
 export type Op =
@@ -60,11 +59,16 @@ interface Paths {
   readonly zstdPackage: string
 }
 
+interface Batch {
+  readonly ops: ReadonlyArray<Op>
+  readonly stopAfterFailure: boolean
+}
+
 /**
  * The writer program. It is shipped to workers as source text, so it must not refer to anything outside itself:
  * modules come through `req`, and errors go back as data.
  */
-const program = (req: NodeRequire, paths: Paths) => {
+const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, paths) => {
   const fs = req("node:fs") as typeof import("node:fs")
   const pathMod = req("node:path") as typeof import("node:path")
   const crypto = req("node:crypto") as typeof import("node:crypto")
@@ -201,7 +205,7 @@ const program = (req: NodeRequire, paths: Paths) => {
     job.write += performance.now() - t
   }
 
-  return (ops: ReadonlyArray<Op>, stopAfterFailure: boolean): Array<Reply> => {
+  return ({ ops, stopAfterFailure }) => {
     const replies: Array<Reply> = []
     let failed = false
     for (const op of ops) {
@@ -252,72 +256,22 @@ const program = (req: NodeRequire, paths: Paths) => {
         }
       }
     }
-    return replies
+    return { value: replies }
   }
 }
 
 const require = createRequire(import.meta.url)
 const paths = (): Paths => ({ zstdBinding: require.resolve("zstd-napi/binding"), zstdPackage: require.resolve("zstd-napi") })
 
-/** Runs the program in this thread: no start-up cost, for single restores and small batches. */
-export const inThread = (): RestoreWriter => {
-  const run = program(require, paths())
-  return { lanes: 1, run: (_lane, ops, stopAfterFailure) => Effect.sync(() => run(ops, stopAfterFailure === true)) }
-}
+const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): RestoreWriter => ({
+  lanes: pool.lanes,
+  run: (lane, ops, stopAfterFailure) =>
+    pool.run(lane, { ops, stopAfterFailure: stopAfterFailure === true }, WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : []))))
+})
 
-/** Worker threads worth starting here: one per core, at most four (beyond that the disk, not the CPU, is the limit). */
-export const defaultWorkers = (): number => Math.min(4, availableParallelism())
+/** Runs the program in this thread: no start-up cost, for single restores and small batches. */
+export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, paths()))
 
 /** A pool of `size` worker threads, each one lane; terminated when the scope closes. */
 export const workers = (size: number): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const source = `const { parentPort, workerData } = require("node:worker_threads");
-const run = (${program.toString()})(require, workerData);
-parentPort.on("message", (m) => parentPort.postMessage({ batch: m.batch, replies: run(m.ops, m.stopAfterFailure) }));`
-      return Array.from({ length: Math.max(1, size) }, () => {
-        const worker = new Worker(source, { eval: true, workerData: paths() })
-        const pending = new Map<number, (result: Effect.Effect<ReadonlyArray<Reply>>) => void>()
-        worker.on("message", (m: { batch: number; replies: ReadonlyArray<Reply> }) => {
-          pending.get(m.batch)?.(Effect.succeed(m.replies))
-          pending.delete(m.batch)
-        })
-        const lane = { worker, pending, broken: undefined as unknown }
-        // The program turns every file-system and codec error into a reply; anything else is a bug: a defect.
-        const die = (e: unknown) => {
-          lane.broken ??= e
-          for (const resume of pending.values()) resume(Effect.die(lane.broken))
-          pending.clear()
-        }
-        worker.on("error", die)
-        worker.on("exit", (code) => die(new Error(`restore worker exited (code ${code})`)))
-        return lane
-      })
-    }),
-    (pool) => Effect.promise(() => Promise.all(pool.map(({ worker }) => worker.terminate())))
-  ).pipe(Effect.map((pool): RestoreWriter => {
-    let batches = 0
-    return {
-      lanes: pool.length,
-      run: (lane, ops, stopAfterFailure) =>
-        Effect.async<ReadonlyArray<Reply>>((resume) => {
-          const { broken, pending, worker } = pool[lane % pool.length]!
-          if (broken !== undefined) return resume(Effect.die(broken))
-          const batch = batches++
-          pending.set(batch, resume)
-          // Hand over whole buffers instead of copying them; a view into a shared buffer (a pool slice) is copied.
-          const transfer = new Set<ArrayBuffer>()
-          for (const op of ops) {
-            if ("data" in op && op.data.buffer instanceof ArrayBuffer && op.data.byteOffset === 0 && op.data.byteLength === op.data.buffer.byteLength) {
-              transfer.add(op.data.buffer)
-            }
-          }
-          try {
-            worker.postMessage({ batch, ops, stopAfterFailure: stopAfterFailure === true }, [...transfer])
-          } catch (e) {
-            pending.delete(batch)
-            resume(Effect.die(e))
-          }
-        })
-    }
-  }))
+  Effect.map(WorkerPool.make(program, paths(), size), writerOf)

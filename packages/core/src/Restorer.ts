@@ -16,6 +16,7 @@ import * as Redact from "./Redact.js"
 import * as RestoreWriter from "./RestoreWriter.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Tombstone from "./Tombstone.js"
+import * as WorkerPool from "./WorkerPool.js"
 
 export interface Request {
   readonly tombstone: string
@@ -442,7 +443,7 @@ export const make = Effect.gen(function*() {
       const halted = () => stopped || (options.failFast === true && failed)
       if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
-      const workers = options.workers ?? (requests.length >= workerThreshold ? RestoreWriter.defaultWorkers() : 0)
+      const workers = options.workers ?? (requests.length >= workerThreshold ? WorkerPool.defaultSize() : 0)
       const writer = workers > 0 ? yield* RestoreWriter.workers(workers) : localWriter()
       // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.

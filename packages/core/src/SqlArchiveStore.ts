@@ -4,7 +4,7 @@
  * transaction is retried whole, never a statement inside it, so retries never nest.
  */
 import { Migrator, SqlClient, type SqlError } from "@effect/sql"
-import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Option, Queue, Schedule, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type Archived,
@@ -13,11 +13,13 @@ import {
   type PayloadSourceError,
   ArchiveStore,
   type ArtifactSummary,
+  chunkSize,
   type ItemDetail,
   type Layout,
   LegalHold,
   type ListedItem,
   type Located,
+  type Payload,
   SameApprover,
   StoreError,
   TombstoneNotFound
@@ -30,6 +32,10 @@ import * as Timestamp from "./Timestamp.js"
 
 /** Items per `IN (...)` list: well under every dialect's parameter limit. */
 const group = 500
+/** Payloads read ahead while storing: bounded by count and by raw size; a large file by its first chunks. */
+const prefetchItems = 64
+const prefetchBytes = 16 * 1024 * 1024
+const chunksAhead = 4
 /** Chunks fetched per round trip when streaming a large artifact. */
 const chunkWindow = 4
 
@@ -130,9 +136,11 @@ export const make = (options: { readonly backend: BackendName; readonly location
      */
     const claimArtifact = (artifactId: string, entry: ArchiveEntry, driver: string, blob: Uint8Array | null) =>
       Effect.gen(function*() {
-        yield* sql`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
+        const inserted = yield* sql<Row>`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
           VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
-          ${isMysql ? sql`ON DUPLICATE KEY UPDATE id = id` : sql`ON CONFLICT (content_sha256) DO NOTHING`}`
+          ${isMysql ? sql`ON DUPLICATE KEY UPDATE id = id` : sql`ON CONFLICT (content_sha256) DO NOTHING RETURNING id`}`
+        // Ours unless another writer stored the same content first; MariaDB cannot say which, so it looks.
+        if (inserted.length > 0) return { id: artifactId } as Row
         return (yield* findArtifact(entry.sha256, "latest"))!
       })
 
@@ -220,6 +228,48 @@ export const make = (options: { readonly backend: BackendName; readonly location
         ? sql`INSERT INTO ${sql(table)} ${sql.insert(rows.map((r) => ({ ...r, [table === "item" ? "metadata" : "context"]: sql`${r[table === "item" ? "metadata" : "context"] as string}::jsonb` })))}`
         : sql`INSERT INTO ${sql(table)} ${sql.insert(rows)}`
 
+    /**
+     * Reads payloads ahead of the insert loop, a few MiB at a time: reading compresses in worker threads when there
+     * are many files, so every core stays busy while memory stays bounded. A large file is read ahead by its first
+     * chunks. Returns the payload of `order[k]`, started early when it is new content.
+     */
+    const readAhead = (order: ReadonlyArray<ArchiveEntry>, wanted: (e: ArchiveEntry) => boolean) => {
+      const inFlight = new Map<string, { readonly payload: Effect.Effect<Payload, PayloadSourceError>; readonly bytes: number }>()
+      let cursor = 0
+      let bytes = 0
+      const start = (e: ArchiveEntry) =>
+        Effect.gen(function*() {
+          if (e.payload._tag === "Whole") {
+            const fiber = yield* Effect.fork(e.payload.read)
+            return { payload: Effect.map(Fiber.join(fiber), (b): Payload => ({ _tag: "Whole", read: Effect.succeed(b) })), bytes: e.sizeBytes }
+          }
+          const queue = yield* Queue.bounded<Take.Take<Uint8Array, PayloadSourceError>>(chunksAhead)
+          yield* Effect.fork(Stream.runIntoQueue(e.payload.stream, queue))
+          return { payload: Effect.succeed<Payload>({ _tag: "Chunks", stream: Stream.flattenTake(Stream.fromQueue(queue)) }), bytes: Math.min(e.sizeBytes, chunksAhead * chunkSize) }
+        })
+      return (k: number): Effect.Effect<ArchiveEntry, PayloadSourceError> =>
+        Effect.gen(function*() {
+          cursor = Math.max(cursor, k)
+          let started = false
+          while (cursor < order.length && inFlight.size < prefetchItems && (inFlight.size === 0 || bytes + order[cursor]!.sizeBytes <= prefetchBytes)) {
+            const e = order[cursor++]!
+            if (inFlight.has(e.sha256) || !wanted(e)) continue
+            const read = yield* start(e)
+            inFlight.set(e.sha256, read)
+            bytes += read.bytes
+            started = true
+          }
+          // Let the new reads start (hand their work to the workers) before this fiber goes back to synchronous SQL.
+          if (started) yield* Effect.yieldNow()
+          const entry = order[k]!
+          const read = inFlight.get(entry.sha256)
+          if (read === undefined) return entry
+          inFlight.delete(entry.sha256)
+          bytes -= read.bytes
+          return { ...entry, payload: yield* read.payload }
+        })
+    }
+
     const archive = (entries: ReadonlyArray<ArchiveEntry>) => {
       // Sorted by content so concurrent writers take artifact locks in one order and cannot deadlock each other.
       const order = entries.map((e, i) => [e, i] as const).sort(([a], [b]) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
@@ -244,11 +294,12 @@ export const make = (options: { readonly backend: BackendName; readonly location
             const items: Array<Record<string, unknown>> = []
             const events: Array<Record<string, unknown>> = []
             const tags: Array<Record<string, unknown>> = []
-            for (const [entry, i] of slice) {
+            const ahead = readAhead(slice.map(([e]) => e), (e) => !settled.has(e.sha256) && !existing.has(e.sha256))
+            for (const [k, [entry, i]] of slice.entries()) {
               const known = settled.get(entry.sha256)
               const written = known !== undefined
                 ? { artifactId: String(known.id), compressed: toNum(known.compressed_size), reused: true }
-                : yield* artifactFor(entry, existing.get(entry.sha256))
+                : yield* artifactFor(yield* ahead(k), existing.get(entry.sha256))
               settled.set(entry.sha256, { id: written.artifactId, compressed_size: written.compressed, has_blob: 1 })
               const rows = rowsFor(entry, written, at)
               items.push(rows.item)

@@ -1,0 +1,107 @@
+/**
+ * The file side of a store: hash a source file, and read, re-check and compress a small one. Run in the calling
+ * thread for a few files, or in worker threads for many, so hashing and zstd use every core while the main thread
+ * writes the database (the same split as `RestoreWriter`).
+ */
+import { Effect, type Scope } from "effect"
+import { createRequire } from "node:module"
+import { PayloadSourceError } from "./ArchiveStore.js"
+import * as Codec from "./Codec.js"
+import * as FileOps from "./FileOps.js"
+import * as WorkerPool from "./WorkerPool.js"
+
+type Input =
+  | { readonly op: "hash"; readonly file: string }
+  | { readonly op: "pack"; readonly file: string; readonly sha256: string; readonly codec: Codec.CodecName }
+  | { readonly op: "compress"; readonly data: Uint8Array; readonly codec: Codec.CodecName }
+
+type Output =
+  | { readonly ok: true; readonly sha256: string; readonly data?: Uint8Array }
+  | { readonly ok: false; readonly changed: boolean; readonly message: string; readonly code?: string }
+
+interface Data {
+  readonly zstdPackage: string
+  readonly levels: typeof Codec.levels
+}
+
+/** Shipped to workers as source text: it refers to nothing outside itself. */
+const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
+  const fs = req("node:fs") as typeof import("node:fs")
+  const crypto = req("node:crypto") as typeof import("node:crypto")
+  const zlib = req("node:zlib") as typeof import("node:zlib")
+  let zstd: { compress(d: Uint8Array, p: { compressionLevel: number }): Buffer } | undefined
+  const buf = Buffer.allocUnsafe(1024 * 1024)
+  const failed = (e: unknown): Output => {
+    const err = e as NodeJS.ErrnoException
+    return { ok: false, changed: false, message: err.message ?? String(e), ...(err.code === undefined ? {} : { code: err.code }) }
+  }
+  const compress = (raw: Uint8Array, codec: string) =>
+    codec === "zlib"
+      ? zlib.deflateSync(raw, { level: data.levels.zlib })
+      : (zstd ??= req(data.zstdPackage) as NonNullable<typeof zstd>).compress(raw, { compressionLevel: data.levels.zstd })
+  // A buffer of its own, so it can be handed over to the main thread without a copy.
+  const handOver = (sha256: string, packed: Uint8Array) => {
+    const own = new Uint8Array(packed.length)
+    own.set(packed)
+    return { value: { ok: true as const, sha256, data: own }, transfer: [own.buffer] }
+  }
+  return (input) => {
+    try {
+      if (input.op === "compress") return handOver("", compress(input.data, input.codec))
+      if (input.op === "hash") {
+        const hash = crypto.createHash("sha256")
+        const fd = fs.openSync(input.file, "r")
+        try {
+          let n: number
+          while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
+        } finally {
+          fs.closeSync(fd)
+        }
+        return { value: { ok: true, sha256: hash.digest("hex") } }
+      }
+      const raw = fs.readFileSync(input.file)
+      const sha256 = crypto.createHash("sha256").update(raw).digest("hex")
+      if (sha256 !== input.sha256) return { value: { ok: false, changed: true, message: "changed" } }
+      return handOver(sha256, compress(raw, input.codec))
+    } catch (e) {
+      return { value: failed(e) }
+    }
+  }
+}
+
+const require = createRequire(import.meta.url)
+const data = (): Data => ({ zstdPackage: require.resolve("zstd-napi"), levels: Codec.levels })
+
+export interface Packer {
+  readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError>
+  /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
+  readonly pack: (file: string, display: string, sha256: string, codec: Codec.CodecName) => Effect.Effect<Uint8Array, PayloadSourceError>
+  /** Compresses one piece of a large file (read and hashed in order by the caller). */
+  readonly compress: (raw: Uint8Array, codec: Codec.CodecName) => Effect.Effect<Uint8Array>
+  /** How many calls are worth having in flight. */
+  readonly concurrency: number
+}
+
+const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
+  let next = 0
+  const run = (display: string, input: Input) =>
+    Effect.flatMap(pool.run(next++ % pool.lanes, input), (out) =>
+      out.ok ? Effect.succeed(out) : Effect.fail(new PayloadSourceError({
+        path: display,
+        detail: out.changed ? "file changed while it was being stored; nothing was archived" : FileOps.describeErrno(out)
+      })))
+  return {
+    concurrency: pool.lanes * 2,
+    hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
+    pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!),
+    compress: (raw, codec) =>
+      Effect.flatMap(pool.run(next++ % pool.lanes, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) =>
+        out.ok ? Effect.succeed(out.data!) : Effect.die(new Error(`compression failed: ${out.message}`)))
+  }
+}
+
+/** In this thread: no start-up cost, for a few files. */
+export const inThread = (): Packer => packerOf(WorkerPool.inThread(program, data()))
+
+/** `size` worker threads; terminated when the scope closes. */
+export const workers = (size: number): Effect.Effect<Packer, never, Scope.Scope> => Effect.map(WorkerPool.make(program, data(), size), packerOf)

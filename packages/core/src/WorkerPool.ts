@@ -1,0 +1,120 @@
+/**
+ * A pool of worker threads running one synchronous program, for the CPU-bound file work of store (hash, compress)
+ * and restore (decompress, verify, write) on every core. A program is a self-contained function shipped as source
+ * text: it gets Node's `require` and `data`, and returns the handler for one message.
+ */
+import { Effect, type Scope } from "effect"
+import { createRequire } from "node:module"
+import { availableParallelism } from "node:os"
+import { Worker } from "node:worker_threads"
+
+/** A handler's result: the reply, and the buffers in it that the worker hands over instead of copying. */
+export interface Handled<O> {
+  readonly value: O
+  readonly transfer?: ReadonlyArray<ArrayBuffer>
+}
+
+export type Program<D, I, O> = (req: NodeRequire, data: D) => (input: I) => Handled<O>
+
+export interface WorkerPool<I, O> {
+  /** Independent lanes: messages to one lane are handled in order; lanes run in parallel. */
+  readonly lanes: number
+  /** Runs one message on a lane. A buffer in `transfer` is taken over by the worker: the caller must not reuse it. */
+  readonly run: (lane: number, input: I, transfer?: ReadonlyArray<ArrayBuffer>) => Effect.Effect<O>
+}
+
+/** Worker threads worth starting here: one per core, at most four (beyond that the disk, not the CPU, is the limit). */
+export const defaultSize = (): number => Math.min(4, availableParallelism())
+
+const require = createRequire(import.meta.url)
+
+/** Runs the program in this thread: no start-up cost, for single files and small jobs. */
+export const inThread = <D, I, O>(program: Program<D, I, O>, data: D): WorkerPool<I, O> => {
+  const handle = program(require, data)
+  return { lanes: 1, run: (_lane, input) => Effect.sync(() => handle(input).value) }
+}
+
+/** `size` worker threads running `program`, each one lane; terminated when the scope closes. */
+export const make = <D, I, O>(program: Program<D, I, O>, data: D, size: number): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const source = `const { parentPort, workerData } = require("node:worker_threads");
+const handle = (${program.toString()})(require, workerData);
+parentPort.on("message", (batch) => {
+  const replies = [];
+  const transfer = [];
+  for (const m of batch) {
+    const r = handle(m.input);
+    replies.push({ id: m.id, value: r.value });
+    if (r.transfer) transfer.push(...r.transfer);
+  }
+  parentPort.postMessage(replies, transfer);
+});`
+      return Array.from({ length: Math.max(1, size) }, () => {
+        const worker = new Worker(source, { eval: true, workerData: data })
+        const pending = new Map<number, (result: Effect.Effect<O>) => void>()
+        worker.on("message", (replies: ReadonlyArray<{ id: number; value: O }>) => {
+          for (const m of replies) {
+            pending.get(m.id)?.(Effect.succeed(m.value))
+            pending.delete(m.id)
+          }
+        })
+        const lane = {
+          worker,
+          pending,
+          broken: undefined as unknown,
+          outbox: [] as Array<{ id: number; input: I }>,
+          transfer: new Set<ArrayBuffer>()
+        }
+        // A program turns the errors it expects into replies; anything else is a bug: a defect, never a hang.
+        const die = (e: unknown) => {
+          lane.broken ??= e
+          for (const resume of pending.values()) resume(Effect.die(lane.broken))
+          pending.clear()
+        }
+        worker.on("error", die)
+        worker.on("exit", (code) => die(new Error(`worker thread exited (code ${code})`)))
+        return lane
+      })
+    }),
+    (lanes) => Effect.promise(() => Promise.all(lanes.map(({ worker }) => worker.terminate())))
+  ).pipe(Effect.map((lanes): WorkerPool<I, O> => {
+    let ids = 0
+    const flush = (lane: (typeof lanes)[number]) => {
+      const batch = lane.outbox
+      const transfer = [...lane.transfer]
+      lane.outbox = []
+      lane.transfer.clear()
+      try {
+        lane.worker.postMessage(batch, transfer)
+      } catch (e) {
+        for (const { id } of batch) {
+          lane.pending.get(id)?.(Effect.die(e))
+          lane.pending.delete(id)
+        }
+      }
+    }
+    return {
+      lanes: lanes.length,
+      run: (index, input, transfer = []) =>
+        Effect.async<O>((resume) => {
+          const lane = lanes[index % lanes.length]!
+          if (lane.broken !== undefined) return resume(Effect.die(lane.broken))
+          const id = ids++
+          lane.pending.set(id, resume)
+          // Messages cost ~0.1 ms each on the main thread: what is asked in one turn goes as one message per lane.
+          if (lane.outbox.length === 0) queueMicrotask(() => flush(lane))
+          lane.outbox.push({ id, input })
+          for (const t of transfer) lane.transfer.add(t)
+        })
+    }
+  }))
+
+/** The buffers of `views` that can be handed over whole (a view into a shared buffer, such as a pool slice, cannot). */
+export const transferable = (views: Iterable<Uint8Array>): Array<ArrayBuffer> => {
+  const out: Array<ArrayBuffer> = []
+  for (const v of views) {
+    if (v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) out.push(v.buffer)
+  }
+  return out
+}

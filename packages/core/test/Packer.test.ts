@@ -1,0 +1,59 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, type Scope } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Codec, Packer } from "../src/index.js"
+
+const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-packer-"))
+
+const packers: ReadonlyArray<[string, Effect.Effect<Packer.Packer, never, Scope.Scope>]> = [
+  ["in this thread", Effect.sync(() => Packer.inThread())],
+  ["in worker threads", Packer.workers(2)]
+]
+
+describe.each(packers)("Packer %s", (_name, make) => {
+  it.scoped("hashes files and compresses whole files and pieces that decode to the same bytes", () =>
+    Effect.gen(function*() {
+      const packer = yield* make
+      const dir = tempDir()
+      const text = Buffer.from("def main():\n    return 42\n".repeat(200))
+      const file = path.join(dir, "main.py")
+      fs.writeFileSync(file, text)
+      expect(yield* packer.hash(file, "main.py")).toBe(sha(text))
+      for (const name of Codec.names) {
+        const codec = yield* Codec.forName(name)
+        const packed = yield* packer.pack(file, "main.py", sha(text), name)
+        expect(packed.length).toBeLessThan(text.length / 5)
+        expect(Buffer.from(yield* Codec.decompress(codec, packed))).toEqual(text)
+        const piece = Buffer.from(text.subarray(0, 1000))
+        expect(Buffer.from(yield* Codec.decompress(codec, yield* packer.compress(piece, name)))).toEqual(text.subarray(0, 1000))
+      }
+      // Many at once, as a store asks for them: every answer goes to its own question.
+      const files = Array.from({ length: 50 }, (_, i) => {
+        const f = path.join(dir, `f${i}.txt`)
+        fs.writeFileSync(f, `file ${i}\n`.repeat(i + 1))
+        return f
+      })
+      const hashes = yield* Effect.forEach(files, (f) => packer.hash(f, f), { concurrency: "unbounded" })
+      expect(hashes).toEqual(files.map((f) => sha(fs.readFileSync(f))))
+    }))
+
+  it.scoped("a file that changed since it was hashed, or cannot be read, fails naming it", () =>
+    Effect.gen(function*() {
+      const packer = yield* make
+      const dir = tempDir()
+      const file = path.join(dir, "a.txt")
+      fs.writeFileSync(file, "before\n")
+      const before = yield* packer.hash(file, "a.txt")
+      fs.writeFileSync(file, "after\n")
+      expect((yield* Effect.flip(packer.pack(file, "a.txt", before, "zstd"))).message).toBe(
+        "a.txt: file changed while it was being stored; nothing was archived"
+      )
+      const missing = yield* Effect.flip(packer.hash(path.join(dir, "gone.txt"), "gone.txt"))
+      expect(missing).toMatchObject({ _tag: "PayloadSourceError", path: "gone.txt" })
+      expect(missing.detail).toContain("ENOENT")
+    }))
+})
