@@ -72,6 +72,8 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     // Lock waits surface quickly as SQLITE_BUSY, so the retry policy (logged, counted) handles contention.
     yield* sql.unsafe("PRAGMA busy_timeout = 200")
     yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    // Content is read once per restore and written once per store: a large page cache only adds to peak memory.
+    yield* sql.unsafe("PRAGMA cache_size = -4000")
     yield* requireArchive(file, options.create)
     yield* Migrator.make({})({ loader: Migrations.loader(migrations) })
   }).pipe(Effect.catchTags({ SqlError: (e) => Effect.fail(toStoreError("migrate")(e)), MigrationError: (e) => Effect.fail(toStoreError("migrate")(e)) })))

@@ -51,7 +51,8 @@ parentPort.on("message", (batch) => {
   parentPort.postMessage(replies, transfer);
 });`
       return Array.from({ length: Math.max(1, size) }, () => {
-        const worker = new Worker(source, { eval: true, workerData: data })
+        // A small young generation: the garbage here is mostly buffers, and collecting it early keeps memory flat.
+        const worker = new Worker(source, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2 } })
         const pending = new Map<number, (result: Effect.Effect<O>) => void>()
         worker.on("message", (replies: ReadonlyArray<{ id: number; value: O }>) => {
           for (const m of replies) {
