@@ -22,7 +22,7 @@ for tool in tar restic /usr/bin/time; do command -v "$tool" >/dev/null || { echo
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/codex-peers.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-export RESTIC_PASSWORD=peers CODEX_ACTOR=peers CODEX_ARCHIVE_LOG_LEVEL=warning
+export RESTIC_PASSWORD=peers CODEX_ACTOR=peers CODEX_ARCHIVE_LOG_LEVEL=warning PGOPTIONS="--client-min-messages=warning"
 cp -a "$corpus" "$work/corpus"
 tar -C "$work" -cf "$work/corpus.tar" corpus
 printf 'corpus %s: %s files, %s MiB\n' "$corpus" "$(find "$work/corpus" -type f | wc -l)" "$(du -sm "$corpus" | cut -f1)" >&2
