@@ -3,6 +3,7 @@
  * compressed and checked against its hash inside it, only for content the archive lacks) → evidence ARCHIVE per
  * file → optionally replace each original with its tombstone stub. A failure anywhere before the commit leaves the
  * database as it was; stubs are written only after the commit, atomically, and only over files that did not change.
+ * Hashing and compression run in a `Packer`: worker threads for large stores, this thread for small ones.
  */
 import { Context, Data, Duration, Effect, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"

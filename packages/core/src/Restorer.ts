@@ -1,7 +1,8 @@
 /**
  * Restore: tombstone → locate → fetch (retried inside the store) → decompress → verify SHA-256 → atomic write →
  * record (retried) → evidence RESTORE with timings → metrics. `restoreAll` does the same for many items, grouping
- * database round trips and overlapping fetches with the synchronous file work; results keep the input order.
+ * database round trips and handing the file work to a `RestoreWriter` (worker threads for large batches) while the
+ * next groups are fetched; results keep the input order.
  */
 import { Chunk, Context, Data, Effect, Layer, Metric, Queue, Stream } from "effect"
 import * as fs from "node:fs"
@@ -177,7 +178,7 @@ export const make = Effect.gen(function*() {
       case "integrity":
         return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
       case "unwritable":
-        return unwritable(request.output, Object.assign(new Error(reply.detail), reply.code === undefined ? {} : { code: reply.code }))
+        return unwritable(request.output, { message: reply.detail, code: reply.code })
       case "skipped":
         return "skipped"
     }
