@@ -19,9 +19,6 @@ import * as Packer from "./Packer.js"
 import * as Tombstone from "./Tombstone.js"
 import * as WorkerPool from "./WorkerPool.js"
 
-/** Stores of this many files start worker threads; smaller ones hash and compress in the calling thread. */
-const workerThreshold = 256
-
 export interface StoreOptions {
   readonly repo: string
   readonly actor: string
@@ -208,7 +205,8 @@ export const make = Effect.gen(function*() {
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
       const { files, skipped } = yield* collect(inputs, options.cwd)
       // Many files: hash and compress them in worker threads while this thread writes the database.
-      const packer = files.length >= workerThreshold ? yield* Packer.workers(WorkerPool.defaultSize()) : Packer.inThread()
+      const workers = WorkerPool.sizeFor(files.length)
+      const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
       const candidates: Array<Candidate> = yield* Effect.forEach(files, (file) =>
         packer.hash(file.source, file.recorded).pipe(
           Effect.mapError((e) => new InputError({ path: file.recorded, problem: e.detail })),

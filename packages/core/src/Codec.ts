@@ -17,6 +17,12 @@ let zstd: ZstdBinding | undefined
 // Loaded on first use, so commands that never touch content do not pay for the native addon.
 const zstdBinding = (): ZstdBinding => (zstd ??= require("zstd-napi") as ZstdBinding)
 
+/** Where zstd-napi's package and native binding are, for worker threads (which resolve no modules of their own). */
+export const zstdPaths = (): { readonly zstdPackage: string; readonly zstdBinding: string } => ({
+  zstdPackage: require.resolve("zstd-napi"),
+  zstdBinding: require.resolve("zstd-napi/binding")
+})
+
 export type CodecName = "zstd" | "zlib"
 /** Compression levels for new content (worker threads compress with the same ones). */
 export const levels = { zstd: 3, zlib: 6 } as const

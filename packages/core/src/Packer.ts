@@ -4,7 +4,6 @@
  * writes the database (the same split as `RestoreWriter`).
  */
 import { Effect, type Scope } from "effect"
-import { createRequire } from "node:module"
 import { PayloadSourceError } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
@@ -69,8 +68,7 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   }
 }
 
-const require = createRequire(import.meta.url)
-const data = (): Data => ({ zstdPackage: require.resolve("zstd-napi"), levels: Codec.levels })
+const data = (): Data => ({ zstdPackage: Codec.zstdPaths().zstdPackage, levels: Codec.levels })
 
 export interface Packer {
   readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError>

@@ -5,8 +5,7 @@
  * database (PERFORMANCE.md: file creation and zstd are CPU-bound; two writers restored the large corpus 1.7× faster).
  */
 import { Effect, type Scope } from "effect"
-import { createRequire } from "node:module"
-import type { CodecName } from "./Codec.js"
+import * as Codec from "./Codec.js"
 import * as WorkerPool from "./WorkerPool.js"
 
 /** What to write. Every `write` and every `open` gets exactly one `Reply`, at the `write` or at its `close`. */
@@ -23,7 +22,7 @@ export interface Target {
   /** Where the bytes go until they are verified (`FileOps.tempFor`). */
   readonly temp: string
   readonly mode: number
-  readonly codec: CodecName
+  readonly codec: Codec.CodecName
   readonly sha256: string
   readonly size: number
 }
@@ -53,11 +52,7 @@ export interface RestoreWriter {
   readonly run: (lane: number, ops: ReadonlyArray<Op>, stopAfterFailure?: boolean) => Effect.Effect<ReadonlyArray<Reply>>
 }
 
-interface Paths {
-  /** zstd-napi's native binding and its package entry, resolved here so a worker needs no module resolution. */
-  readonly zstdBinding: string
-  readonly zstdPackage: string
-}
+type Paths = ReturnType<typeof Codec.zstdPaths>
 
 interface Batch {
   readonly ops: ReadonlyArray<Op>
@@ -92,6 +87,8 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
     verify: number
     write: number
     failure: Reply | undefined
+    /** The digest, once taken (a whole payload is checked before its file is created). */
+    actual: string | undefined
   }
   const jobs = new Map<number, Job>()
   const opened = (id: number): Job => {
@@ -108,7 +105,7 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
   }
 
   /** Decodes into the reused buffer when the payload is one frame that states its size; otherwise allocates. */
-  const decode = (codec: CodecName, data: Uint8Array): Uint8Array => {
+  const decode = (codec: Codec.CodecName, data: Uint8Array): Uint8Array => {
     if (codec === "zlib") return zlib.inflateSync(data)
     zstd ??= req(paths.zstdBinding) as Zstd
     dctx ??= new zstd.DCtx()
@@ -162,14 +159,19 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
   }
 
   const start = (target: Target): Job => ({
-    target, fd: -1, hash: crypto.createHash("sha256"), bytes: 0, decompress: 0, verify: 0, write: 0, failure: undefined
+    target, fd: -1, hash: crypto.createHash("sha256"), bytes: 0, decompress: 0, verify: 0, write: 0, failure: undefined, actual: undefined
   })
 
+  /** Whether what was fed so far is exactly the expected content. */
+  const verified = (job: Job): boolean => {
+    job.actual ??= job.hash.digest("hex")
+    return job.actual === job.target.sha256 && job.bytes === job.target.size
+  }
+
   const finish = (job: Job): Reply => {
-    const { id, output, sha256, size, temp, mode } = job.target
-    if (job.failure === undefined) {
-      const actual = job.hash.digest("hex")
-      if (actual !== sha256 || job.bytes !== size) job.failure = fail(id, "integrity", "content does not match its checksum", { actual })
+    const { id, output, temp, mode } = job.target
+    if (job.failure === undefined && !verified(job)) {
+      job.failure = fail(id, "integrity", "content does not match its checksum", { actual: job.actual! })
     }
     if (job.failure !== undefined) {
       if (job.fd >= 0) discard(job)
@@ -191,10 +193,8 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
     return { id, ok: true, bytes: job.bytes, decompress: job.decompress, verify: job.verify, write: job.write }
   }
 
-  const append = (job: Job, data: Uint8Array) => {
-    if (job.failure !== undefined) return
-    const raw = feed(job, data)
-    if (raw === undefined) return
+  /** Writes decoded bytes to the job's temp file, creating it on first use. */
+  const put = (job: Job, raw: Uint8Array) => {
     const t = performance.now()
     try {
       if (job.fd < 0) job.fd = openTemp(job.target.temp)
@@ -203,6 +203,12 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
       job.failure = errno(job.target.id, e)
     }
     job.write += performance.now() - t
+  }
+
+  const append = (job: Job, data: Uint8Array) => {
+    if (job.failure !== undefined) return
+    const raw = feed(job, data)
+    if (raw !== undefined) put(job, raw)
   }
 
   return ({ ops, stopAfterFailure }) => {
@@ -218,16 +224,7 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
           const job = start(op)
           // Whole payloads are verified before a file is created: a corrupt one leaves nothing behind.
           const raw = feed(job, op.data)
-          if (raw !== undefined && job.hash.copy().digest("hex") === op.sha256 && raw.length === op.size) {
-            const t = performance.now()
-            try {
-              job.fd = openTemp(op.temp)
-              writeAll(job.fd, raw)
-            } catch (e) {
-              job.failure = errno(op.id, e)
-            }
-            job.write += performance.now() - t
-          }
+          if (raw !== undefined && verified(job)) put(job, raw)
           const reply = finish(job)
           failed ||= !reply.ok
           replies.push(reply)
@@ -260,8 +257,6 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
   }
 }
 
-const require = createRequire(import.meta.url)
-const paths = (): Paths => ({ zstdBinding: require.resolve("zstd-napi/binding"), zstdPackage: require.resolve("zstd-napi") })
 
 const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): RestoreWriter => ({
   lanes: pool.lanes,
@@ -270,8 +265,8 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): Res
 })
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
-export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, paths()))
+export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, Codec.zstdPaths()))
 
 /** A pool of `size` worker threads, each one lane; terminated when the scope closes. */
 export const workers = (size: number): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
-  Effect.map(WorkerPool.make(program, paths(), size), writerOf)
+  Effect.map(WorkerPool.make(program, Codec.zstdPaths(), size), writerOf)

@@ -95,8 +95,6 @@ const payloadGroupBytes = 4 * 1024 * 1024
 const payloadGroupItems = 128
 /** Chunks (1 MiB each) handed to the writer at once when streaming a large file. */
 const chunkBatch = 4
-/** Batches this large start worker threads; smaller ones write in the calling thread (no start-up cost). */
-const workerThreshold = 256
 
 
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
@@ -444,7 +442,7 @@ export const make = Effect.gen(function*() {
       const halted = () => stopped || (options.failFast === true && failed)
       if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
-      const workers = options.workers ?? (requests.length >= workerThreshold ? WorkerPool.defaultSize() : 0)
+      const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
       const writer = workers > 0 ? yield* RestoreWriter.workers(workers) : localWriter()
       // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.

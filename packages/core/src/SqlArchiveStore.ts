@@ -234,29 +234,30 @@ export const make = (options: { readonly backend: BackendName; readonly location
      * chunks. Returns the payload of `order[k]`, started early when it is new content.
      */
     const readAhead = (order: ReadonlyArray<ArchiveEntry>, wanted: (e: ArchiveEntry) => boolean) => {
-      const inFlight = new Map<string, { readonly payload: Effect.Effect<Payload, PayloadSourceError>; readonly bytes: number }>()
+      const inFlight = new Map<string, Effect.Effect<Payload, PayloadSourceError>>()
       let cursor = 0
       let bytes = 0
+      /** What a read ahead holds at most: a whole payload, or the first chunks of a large one. */
+      const cost = (e: ArchiveEntry) => (e.payload._tag === "Whole" ? e.sizeBytes : Math.min(e.sizeBytes, chunksAhead * chunkSize))
       const start = (e: ArchiveEntry) =>
         Effect.gen(function*() {
           if (e.payload._tag === "Whole") {
             const fiber = yield* Effect.fork(e.payload.read)
-            return { payload: Effect.map(Fiber.join(fiber), (b): Payload => ({ _tag: "Whole", read: Effect.succeed(b) })), bytes: e.sizeBytes }
+            return Effect.map(Fiber.join(fiber), (b): Payload => ({ _tag: "Whole", read: Effect.succeed(b) }))
           }
           const queue = yield* Queue.bounded<Take.Take<Uint8Array, PayloadSourceError>>(chunksAhead)
           yield* Effect.fork(Stream.runIntoQueue(e.payload.stream, queue))
-          return { payload: Effect.succeed<Payload>({ _tag: "Chunks", stream: Stream.flattenTake(Stream.fromQueue(queue)) }), bytes: Math.min(e.sizeBytes, chunksAhead * chunkSize) }
+          return Effect.succeed<Payload>({ _tag: "Chunks", stream: Stream.flattenTake(Stream.fromQueue(queue)) })
         })
       return (k: number): Effect.Effect<ArchiveEntry, PayloadSourceError> =>
         Effect.gen(function*() {
           cursor = Math.max(cursor, k)
           let started = false
-          while (cursor < order.length && inFlight.size < prefetchItems && (inFlight.size === 0 || bytes + order[cursor]!.sizeBytes <= prefetchBytes)) {
+          while (cursor < order.length && inFlight.size < prefetchItems && (inFlight.size === 0 || bytes + cost(order[cursor]!) <= prefetchBytes)) {
             const e = order[cursor++]!
             if (inFlight.has(e.sha256) || !wanted(e)) continue
-            const read = yield* start(e)
-            inFlight.set(e.sha256, read)
-            bytes += read.bytes
+            inFlight.set(e.sha256, yield* start(e))
+            bytes += cost(e)
             started = true
           }
           // Let the new reads start (hand their work to the workers) before this fiber goes back to synchronous SQL.
@@ -265,8 +266,8 @@ export const make = (options: { readonly backend: BackendName; readonly location
           const read = inFlight.get(entry.sha256)
           if (read === undefined) return entry
           inFlight.delete(entry.sha256)
-          bytes -= read.bytes
-          return { ...entry, payload: yield* read.payload }
+          bytes -= cost(entry)
+          return { ...entry, payload: yield* read }
         })
     }
 

@@ -26,6 +26,12 @@ export interface WorkerPool<I, O> {
 /** Worker threads worth starting here: one per core, at most four (beyond that the disk, not the CPU, is the limit). */
 export const defaultSize = (): number => Math.min(4, availableParallelism())
 
+/** Jobs of this many files start worker threads; below it, start-up (~30 ms) costs more than it saves. */
+const threshold = 256
+
+/** Worker threads for a job of `files` files: `defaultSize()` for a large one, 0 (run in this thread) otherwise. */
+export const sizeFor = (files: number): number => (files >= threshold ? defaultSize() : 0)
+
 const require = createRequire(import.meta.url)
 
 /** Runs the program in this thread: no start-up cost, for single files and small jobs. */
