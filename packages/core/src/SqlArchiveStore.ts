@@ -29,6 +29,7 @@ import * as Migrations from "./Migrations.js"
 import * as Redact from "./Redact.js"
 import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
+import * as Uuid from "./Uuid.js"
 
 /** Items per `IN (...)` list: well under every dialect's parameter limit. */
 const group = 500
@@ -190,7 +191,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
 
     /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
     const rowsFor = (entry: ArchiveEntry, written: { artifactId: string; compressed: number; reused: boolean }, at: string) => {
-      const itemId = randomUUID()
+      const itemId = Uuid.v7()
       const tombstone = randomUUID()
       const item = entry.item
       const metadata: Record<string, unknown> = {
@@ -213,7 +214,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
           archived_at: ts(at), tombstone_id: tombstone, legal_hold: bool(legalHold),
           delete_after: deleteAfter === null ? null : isMysql ? ts(deleteAfter) : deleteAfter, restored_at: null
         },
-        event: { id: randomUUID(), item_id: itemId, action: "ARCHIVE", actor: item.archivedBy, context: canonicalJson(item.context), created_at: ts(at) },
+        event: { id: Uuid.v7(), item_id: itemId, action: "ARCHIVE", actor: item.archivedBy, context: canonicalJson(item.context), created_at: ts(at) },
         tags: [...new Set(item.tags)].map((tag) => ({ item_id: itemId, tag })),
         archived: {
           tombstone, itemId, artifactId: written.artifactId, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
@@ -380,7 +381,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
         }
         for (let i = 0; i < records.length; i += group) {
           const rows = records.slice(i, i + group).map((r) => ({
-            id: randomUUID(), item_id: r.itemId, action: "RESTORE", actor: r.actor, context: "{}", created_at: ts(r.at)
+            id: Uuid.v7(), item_id: r.itemId, action: "RESTORE", actor: r.actor, context: "{}", created_at: ts(r.at)
           }))
           yield* sql`INSERT INTO event ${sql.insert(rows)}`
         }
@@ -444,7 +445,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
       unit("prune_request", sql.withTransaction(Effect.gen(function*() {
         const item = yield* findItem(tombstone)
         yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-          VALUES (${randomUUID()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${ts(yield* Timestamp.now)})`
+          VALUES (${Uuid.v7()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${ts(yield* Timestamp.now)})`
       })))
 
     const approveDelete = (request: { tombstone: string; primary: string; secondary: string; reason: string; apply: boolean }) =>
@@ -465,7 +466,7 @@ export const make = (options: { readonly backend: BackendName; readonly location
               ...(request.apply && refCount > 1 ? { shared_references: refCount - 1 } : {})
             }
             yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-              VALUES (${randomUUID()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
+              VALUES (${Uuid.v7()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
           }
           if (blobScrubbed) {
             yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${item.artifact_id as string}`
