@@ -187,11 +187,13 @@ export const run = (
       failFast: options.failFast === true,
       ...(stop ? { stop } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
-      onResult: (i, result) =>
+      onResults: (results) =>
         Effect.gen(function*() {
-          const index = todo[i]!
-          items[index] = toItem(entries[index]!, result, perf)
-          yield* progress(index, result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0)
+          for (const [i, result] of results) {
+            const index = todo[i]!
+            items[index] = toItem(entries[index]!, result, perf)
+            yield* progress(index, result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0)
+          }
           yield* writer.update.pipe(Effect.catchAll(keepGoing))
         })
     })

@@ -3,7 +3,7 @@
  * Restore reads every codec the original wrote (`zstd`, `zlib`); new artifacts use `zstd` level 3, chosen by
  * measurement (see README "Choosing the codec"): ~3.4× on source text at ~120 MiB/s, 3× faster than zlib-6.
  */
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
 
@@ -62,14 +62,17 @@ const zlibCodec: Codec = {
   decompress: (compressed) => zlib.inflateSync(compressed)
 }
 
-/** The codec recorded for an artifact; an empty or NULL value means the default, as in the original tool. */
-export const forName = (name: string | null | undefined): Effect.Effect<Codec, UnknownCodec> => {
+/**
+ * The codec recorded for an artifact; an empty or NULL value means the default, as in the original tool. An `Either`
+ * (itself an effect): a batch looks up one per item and can branch on it without running an effect.
+ */
+export const forName = (name: string | null | undefined): Either.Either<Codec, UnknownCodec> => {
   const key = (name ?? "").trim().toLowerCase() || defaultCodec
   return key === "zstd"
-    ? Effect.succeed(zstdCodec)
+    ? Either.right(zstdCodec)
     : key === "zlib"
-    ? Effect.succeed(zlibCodec)
-    : Effect.fail(new UnknownCodec({ codec: name ?? "" }))
+    ? Either.right(zlibCodec)
+    : Either.left(new UnknownCodec({ codec: name ?? "" }))
 }
 
 export const compress = (codec: Codec, raw: Uint8Array): Uint8Array => codec.compress(raw)

@@ -4,7 +4,7 @@
  * database round trips and handing the file work to a `RestoreWriter` (worker threads for large batches) while the
  * next groups are fetched; results keep the input order.
  */
-import { Chunk, Context, Data, Effect, Layer, Metric, Queue, Stream } from "effect"
+import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
 import * as fs from "node:fs"
 import { ArchiveStore, type Located, PayloadPurged, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
@@ -79,8 +79,11 @@ export type ItemResult =
 export interface RunOptions {
   /** Database round trips in flight at once (`batch.concurrent`). */
   readonly concurrency: number
-  /** Called once per item, in completion order, as soon as its result is known (progress, results file). */
-  readonly onResult?: (index: number, result: ItemResult) => Effect.Effect<void>
+  /**
+   * Called as results become known (progress, results file): once per group of items written together, groups in
+   * completion order, each group's results in index order.
+   */
+  readonly onResults?: (results: ReadonlyArray<readonly [index: number, result: ItemResult]>) => Effect.Effect<void>
   /** Stop launching new groups after the first failure. */
   readonly failFast?: boolean
   /** Completes when the run should stop launching items (Ctrl-C); items already being written finish. */
@@ -151,12 +154,6 @@ export const make = Effect.gen(function*() {
   const evidence = yield* Evidence.Evidence
   const config = yield* ArchiveConfigTag
   const perf = config.performance.enabled
-
-  const precheck = (located: Located, request: Request): Effect.Effect<"write" | "unchanged", FileOps.OutputError> =>
-    Effect.suspend(() => {
-      const action = outputAction(located, request)
-      return typeof action === "string" ? Effect.succeed(action) : Effect.fail(action)
-    })
 
   // Single restores and small batches write in this thread; created on first use.
   let local: RestoreWriter.RestoreWriter | undefined
@@ -232,7 +229,7 @@ export const make = Effect.gen(function*() {
           out[i] = { bytes: w.located.sizeBytes, phase: { decompress: 0, verify: 0, write: 0 } }
           continue
         }
-        const codec = yield* Effect.either(Codec.forName(w.located.codec))
+        const codec = Codec.forName(w.located.codec)
         if (codec._tag === "Left") {
           out[i] = codec.left
           failed = true
@@ -294,18 +291,6 @@ export const make = Effect.gen(function*() {
   const failureEvidence = (request: Request, error: RestoreError): Evidence.Record =>
     failureRecord({ request, error, backend: store.backend, url: store.location })
 
-  const recordMetrics = (outcome: Outcome) =>
-    Effect.all([
-      Metric.update(Metrics.restoreDuration, outcome.timings.duration_ms),
-      Metric.update(Metrics.fetchDuration, outcome.timings.fetch_ms),
-      Metric.update(Metrics.decompressDuration, outcome.timings.decompression_ms),
-      Metric.update(Metrics.verifyDuration, outcome.timings.verify_ms),
-      Metric.update(Metrics.writeDuration, outcome.timings.write_ms),
-      Metric.update(Metrics.recordDuration, outcome.timings.record_ms),
-      Metric.increment(Metrics.restores),
-      Metric.incrementBy(Metrics.restoredBytes, outcome.bytes)
-    ], { discard: true })
-
   /** An item's own time: the round trips it waited for and its own file work, not time queued behind others. */
   const finishTimings = (m: Written, fetchMs: number, recordMs: number): Timings => ({
     duration_ms: fetchMs + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
@@ -322,8 +307,11 @@ export const make = Effect.gen(function*() {
   }
 
   /** Purged content fails before the output is looked at; otherwise the output decides. */
-  const plan = (located: Located, request: Request): Effect.Effect<"write" | "unchanged", RestoreError> =>
-    located.layout === "purged" ? Effect.fail(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })) : precheck(located, request)
+  const plan = (located: Located, request: Request): Either.Either<"write" | "unchanged", RestoreError> => {
+    if (located.layout === "purged") return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
+    const action = outputAction(located, request)
+    return typeof action === "string" ? Either.right(action) : Either.left(action)
+  }
 
   const restore = (input: Request): Effect.Effect<Outcome, RestoreError> =>
     Effect.gen(function*() {
@@ -342,7 +330,7 @@ export const make = Effect.gen(function*() {
       yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
       const outcome = outcomeOf(work, written, finishTimings(written, work.fetchMs, performance.now() - t))
       yield* evidence.append(evidenceFor(request, located, outcome)).pipe(Effect.orDie)
-      yield* recordMetrics(outcome)
+      yield* Metrics.recordRestores([outcome])
       return outcome
     }).pipe(
       Effect.tapError((error) =>
@@ -384,7 +372,7 @@ export const make = Effect.gen(function*() {
           continue
         }
         const t = performance.now()
-        const action = yield* Effect.either(plan(found, request))
+        const action = plan(found, request)
         if (action._tag === "Left") early.push(failure(index, request, action.left, locateMs + performance.now() - t))
         else work.push({ index, request, located: found, action: action.right, payload: undefined, fetchMs: locateMs })
       }
@@ -475,6 +463,7 @@ export const make = Effect.gen(function*() {
           const recordMs = performance.now() - t
           const records: Array<Evidence.Record> = []
           const successes: Array<[number, ItemResult]> = []
+          const outcomes: Array<Outcome> = []
           for (const { m, w } of done) {
             const timings = finishTimings(m, w.fetchMs, recordMs)
             if (recorded._tag === "Left") {
@@ -485,19 +474,21 @@ export const make = Effect.gen(function*() {
             const outcome = outcomeOf(w, m, timings)
             records.push(evidenceFor(w.request, w.located, outcome))
             successes.push([w.index, { _tag: "Success", request: w.request, outcome }])
-            yield* recordMetrics(outcome)
+            outcomes.push(outcome)
           }
+          yield* Metrics.recordRestores(outcomes)
           for (const [, r] of failures) {
             if (r._tag === "Failure") records.push(failureEvidence(r.request, r.error))
           }
           yield* Metric.incrementBy(Metrics.restoreFailures, failures.length)
           // Evidence before results: an item reported done always has its evidence line.
           yield* evidence.append(...records).pipe(Effect.orDie)
-          for (const [index, result] of [...successes, ...failures].sort(([a], [b]) => a - b)) {
+          const finished = [...successes, ...failures].sort(([a], [b]) => a - b)
+          for (const [index, result] of finished) {
             results[index] = result
             if (result._tag === "Failure") failed = true
-            if (options.onResult) yield* options.onResult(index, result)
           }
+          if (options.onResults) yield* options.onResults(finished)
         }).pipe(Effect.uninterruptible)
 
       const concurrency = Math.max(1, options.concurrency)

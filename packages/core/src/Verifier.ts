@@ -26,7 +26,7 @@ export interface Report {
 /** Decodes one artifact and checks its SHA-256 and size: a problem is a value, a database failure an error. */
 export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): Effect.Effect<{ bytes: number; problem?: string }, StoreError> =>
   Effect.gen(function*() {
-    const codec = yield* Effect.either(Codec.forName(artifact.codec))
+    const codec = Codec.forName(artifact.codec)
     if (codec._tag === "Left") return { bytes: 0, problem: codec.left.message }
     const hasher = Hash.incremental()
     let bytes = 0
