@@ -32,9 +32,12 @@ export class EvidenceError extends Data.TaggedError("EvidenceError")<{ readonly 
 const sortKeys = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(sortKeys)
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value).sort().filter((k) => (value as { [k: string]: unknown })[k] !== undefined).map((k) => [k, sortKeys((value as { [k: string]: unknown })[k])])
-    )
+    const out: { [k: string]: unknown } = {}
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as { [k: string]: unknown })[k]
+      if (v !== undefined) out[k] = sortKeys(v)
+    }
+    return out
   }
   return value
 }
@@ -76,8 +79,11 @@ export const make = (dir: string) =>
   })
 
 /** Credentials never reach the log, whatever a caller put in a free-text field. */
-const redactStrings = (record: { readonly [key: string]: unknown }): { readonly [key: string]: unknown } =>
-  Object.fromEntries(Object.entries(record).map(([k, v]) => [k, typeof v === "string" ? Redact.text(v) : v]))
+const redactStrings = (record: { readonly [key: string]: unknown }): { readonly [key: string]: unknown } => {
+  const out: { [key: string]: unknown } = {}
+  for (const k of Object.keys(record)) out[k] = typeof record[k] === "string" ? Redact.text(record[k]) : record[k]
+  return out
+}
 
 export const layer = (dir: string): Layer.Layer<Evidence> => Layer.effect(Evidence, make(dir))
 

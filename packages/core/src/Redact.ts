@@ -12,7 +12,7 @@ export const url = (value: string | null | undefined): string => {
 const inText = /([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^@\s/]+@/g
 
 /** Every `scheme://<userinfo>@` inside free text becomes `scheme://***@`. */
-export const text = (value: string): string => value.replace(inText, "$1***@")
+export const text = (value: string): string => (value.includes("://") ? value.replace(inText, "$1***@") : value)
 
 /** The display convention: a marker when redaction changed the URL, `<not set>` when empty. */
 export const display = (value: string | null | undefined): string => {
