@@ -216,30 +216,29 @@ const inside = (base: string, target: string): boolean => {
 }
 
 /** The real folder a path would land in: symbolic links on the way must not lead out of the manifest's folder. */
-const realParent = (target: string, cache: Map<string, string>): string => {
-  const known = cache.get(path.dirname(target))
+const realParent = (target: string, cache: Map<string, string>): string => realFolder(path.dirname(target), cache)
+
+/** A folder's real path; one that does not exist yet is its nearest existing ancestor's real path plus the rest. */
+const realFolder = (folder: string, cache: Map<string, string>): string => {
+  const known = cache.get(folder)
   if (known !== undefined) return known
-  const real = resolveReal(path.dirname(target))
-  cache.set(path.dirname(target), real)
+  let real: string | undefined
+  // Most outputs of a fresh restore lie in folders not made yet: ask without an exception per folder.
+  if (fs.lstatSync(folder, { throwIfNoEntry: false }) !== undefined) {
+    try {
+      real = fs.realpathSync.native(folder)
+    } catch {
+      // a dangling link or an unreadable folder: resolved through its parent, like a missing one
+    }
+  }
+  if (real === undefined) {
+    const parent = path.dirname(folder)
+    real = parent === folder ? folder : path.join(realFolder(parent, cache), path.basename(folder))
+  }
+  cache.set(folder, real)
   return real
 }
 
-const resolveReal = (folder: string): string => {
-  let dir = folder
-  const rest: Array<string> = []
-  for (;;) {
-    try {
-      return path.join(fs.realpathSync(dir), ...rest)
-    } catch {
-      const parent = path.dirname(dir)
-      if (parent === dir) return path.join(dir, ...rest)
-      rest.unshift(path.basename(dir))
-      dir = parent
-    }
-  }
-}
-
-/** Checks one entry; a string is the problem. */
 const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string, cache: Map<string, string>): Entry | string => {
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
   const { actor, output, sha256, tombstone } = raw.value

@@ -125,6 +125,17 @@ describe("Manifest errors name the file, the place and the problem", () => {
     })
   })
 
+  it.effect("an output in folders not made yet, under a symbolic link leading out, after one inside", () => {
+    const outside = folder()
+    const { dir, file } = withFile("m.json", `[{"tombstone":"${t1}","output":"new/deeper/x"},{"tombstone":"${t2}","output":"link/new/deeper/y"}]`)
+    fs.symlinkSync(outside, path.join(dir, "link"))
+    return Effect.gen(function*() {
+      const error = yield* failure(file)
+      expect(error.problem).toBe("output 'link/new/deeper/y' is outside the manifest's folder " + dir)
+      expect(error.message).toContain("entry 2")
+    })
+  })
+
   it.effect("an absolute output inside the folder is accepted", () => {
     const dir = folder()
     const file = path.join(dir, "m.json")
