@@ -165,8 +165,8 @@ export const read = (file: string): Effect.Effect<ReadonlyArray<Item>, ResultsEr
 
 /**
  * Keeps a results file current while a batch runs without rewriting it per item: `update` rewrites it when at least
- * `intervalMs` passed since the last write, and never more often than 20× what a write costs (a file of 10,000 items
- * is megabytes), so keeping it current takes at most ~5 % of the run; `flush` writes now. Without a file both do nothing.
+ * `intervalMs` passed since the last write, and never more often than 50× what a write costs (a file of 10,000 items
+ * is megabytes), so keeping it current takes at most ~2 % of the run; `flush` writes now. Without a file both do nothing.
  */
 export const makeWriter = (file: string | undefined, summary: () => Summary, intervalMs = 300) => {
   let last = performance.now()
@@ -181,7 +181,7 @@ export const makeWriter = (file: string | undefined, summary: () => Summary, int
       }))
     })
   const update: Effect.Effect<void, ResultsError> = Effect.suspend(() =>
-    performance.now() - last >= Math.max(intervalMs, 20 * cost) ? flush : Effect.void
+    performance.now() - last >= Math.max(intervalMs, 50 * cost) ? flush : Effect.void
   )
   return { flush, update }
 }
