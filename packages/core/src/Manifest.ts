@@ -96,8 +96,9 @@ export const parse = (
     const entries: Array<Entry> = []
     const seen = new Map<string, string>()
     const realFolders = new Map<string, string>()
+    const baseDir = path.resolve(options.baseDir)
     for (const raw of raws) {
-      const checked = entryOf(raw, options.defaultActor, options.baseDir, base, realFolders)
+      const checked = entryOf(raw, options.defaultActor, baseDir, base, realFolders)
       if (typeof checked === "string") return fail(raw.where, checked)
       const previous = seen.get(checked.output)
       if (previous !== undefined) return fail(raw.where, `output ${checked.output} is also the output of ${previous}; two entries cannot restore to the same file`)
@@ -210,10 +211,9 @@ const realBase = (dir: string): string => {
   }
 }
 
-const inside = (base: string, target: string): boolean => {
-  const relative = path.relative(base, target)
-  return relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative)
-}
+/** `target` lies strictly below `base`; both absolute and normalized (`path.resolve`, realpath), so a prefix says it. */
+const inside = (base: string, target: string): boolean =>
+  target.length > base.length && target.startsWith(base) && (base.endsWith(path.sep) || target[base.length] === path.sep)
 
 /** The real folder a path would land in: symbolic links on the way must not lead out of the manifest's folder. */
 const realParent = (target: string, cache: Map<string, string>): string => realFolder(path.dirname(target), cache)
@@ -248,7 +248,7 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (!Tombstone.isTombstoneId(id)) return `tombstone '${id}' is not a tombstone id (a UUID)`
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
   const resolved = path.resolve(baseDir, output.trim())
-  if (!inside(path.resolve(baseDir), resolved) || !inside(realBaseDir, path.join(realParent(resolved, cache), path.basename(resolved)))) {
+  if (!inside(baseDir, resolved) || !inside(realBaseDir, path.join(realParent(resolved, cache), path.basename(resolved)))) {
     return `output '${output}' is outside the manifest's folder ${baseDir}`
   }
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"
