@@ -9,10 +9,12 @@ import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 
-// Heap bounds, set before anything is allocated: the same two flags every worker thread sets as it starts
-// (WorkerPool.heapFlags in the core says why and what they saved). V8 reads both at every collection.
-v8.setFlagsFromString("--heap-growing-percent=50")
-v8.setFlagsFromString("--semi-space-growth-factor=1")
+// A batch restore's heap bounds (RestoreWriter.heapFlags in the core says why), set before anything is allocated:
+// set later, the young generation has already grown. Other commands keep V8's defaults.
+if (process.argv.includes("batch-restore")) {
+  v8.setFlagsFromString("--heap-growing-percent=50")
+  v8.setFlagsFromString("--semi-space-growth-factor=1")
+}
 
 const dir = path.dirname(fileURLToPath(import.meta.url))
 const file = path.join(dir, "codex.cjs")

@@ -34,26 +34,26 @@ export const sizeFor = (files: number): number => (files >= threshold ? defaultS
 
 const require = createRequire(import.meta.url)
 
-/**
- * V8 heap bounds every worker sets as it starts: grow the old generation 1.5x past what survived a major collection
- * (not up to 4x, V8's choice on a machine with gigabytes free), and keep the young generation at its starting size.
- * Set only in the main thread (the CLI's launcher does), they stopped bounding memory once workers started: the large
- * corpus's batch restore peaked at ~220 MB, ~190 MB with them set in the workers too, ~250 MB with neither.
- */
-export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
-
 /** Runs the program in this thread: no start-up cost, for single files and small jobs. */
 export const inThread = <D, I, O>(program: Program<D, I, O>, data: D): WorkerPool<I, O> => {
   const handle = program(require, data)
   return { lanes: 1, run: (_lane, input) => Effect.sync(() => handle(input).value) }
 }
 
-/** `size` worker threads running `program`, each one lane; terminated when the scope closes. */
-export const make = <D, I, O>(program: Program<D, I, O>, data: D, size: number): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
+/**
+ * `size` worker threads running `program`, each one lane; terminated when the scope closes. Each worker sets
+ * `v8Flags` as it starts: flags the host set at run time no longer held once workers had started.
+ */
+export const make = <D, I, O>(
+  program: Program<D, I, O>,
+  data: D,
+  size: number,
+  v8Flags: ReadonlyArray<string> = []
+): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const source = `const { parentPort, workerData } = require("node:worker_threads");
-${heapFlags.map((flag) => `require("node:v8").setFlagsFromString(${JSON.stringify(flag)});`).join("\n")}
+${v8Flags.map((flag) => `require("node:v8").setFlagsFromString(${JSON.stringify(flag)});`).join("\n")}
 const handle = (${program.toString()})(require, workerData);
 parentPort.on("message", (batch) => {
   const replies = [];
