@@ -42,6 +42,8 @@ export interface Options {
   readonly stop?: Effect.Effect<void> | undefined
   /** Worker threads writing files (`Restorer.RunOptions.workers`); by default one per core for large batches. */
   readonly workers?: number | undefined
+  /** V8 flags each worker thread sets as it starts (`Restorer.RunOptions.workerV8Flags`). */
+  readonly workerV8Flags?: ReadonlyArray<string> | undefined
   /** Who runs the batch, for the summary evidence line. */
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
@@ -187,6 +189,7 @@ export const run = (
       failFast: options.failFast === true,
       ...(stop ? { stop } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      ...(options.workerV8Flags !== undefined ? { workerV8Flags: options.workerV8Flags } : {}),
       onResults: (results) =>
         Effect.gen(function*() {
           for (const [i, result] of results) {

@@ -268,15 +268,17 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): Res
 export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, Codec.zstdPaths()))
 
 /**
- * The heap bounds of a large restore, for the host to set at start-up (the CLI's launcher does) and for the writer's
- * workers, which set them again. V8, on a machine with gigabytes free, lets the old generation grow to 4x what
- * survived the last major collection and doubles the young one up to 32 MB; a restore drops records and buffers at a
- * steady rate, so that headroom was resident memory no one used. The large corpus's batch restore peaked at ~250 MB,
- * ~190 MB with these (~220 MB when only the main thread set them), for ~0.3 s more collecting. A store allocates
- * several times more per file, and a small young generation made it ~20% slower: it keeps V8's defaults.
+ * Heap bounds for a large restore, for a host that owns its process: set them at start-up (the CLI's launcher does for
+ * batch-restore; set later, the young generation has already grown) and pass them as the workers' flags, since flags
+ * set at run time no longer held once workers had started. V8, on a machine with gigabytes free, lets the old
+ * generation grow to 4x what survived the last major collection and doubles the young one up to 32 MB; a restore
+ * drops records and buffers at a steady rate, so that headroom was resident memory no one used. The large corpus's
+ * batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's alone), and took ~14% longer
+ * (6.1 → 7.0 s, more collections): the 200 MiB goal bought with time. Not for stores: one allocates several times
+ * more per file, and ran ~20% slower with them.
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
 
-/** A pool of `size` worker threads, each one lane; terminated when the scope closes. */
-export const workers = (size: number): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
-  Effect.map(WorkerPool.make(program, Codec.zstdPaths(), size, heapFlags), writerOf)
+/** A pool of `size` worker threads, each one lane, setting `v8Flags` as they start; terminated when the scope closes. */
+export const workers = (size: number, v8Flags: ReadonlyArray<string> = []): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
+  Effect.map(WorkerPool.make(program, Codec.zstdPaths(), size, v8Flags), writerOf)

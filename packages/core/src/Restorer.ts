@@ -90,6 +90,8 @@ export interface RunOptions {
   readonly stop?: Effect.Effect<void>
   /** Worker threads writing files; 0 writes in the calling thread. By default one per core for large batches. */
   readonly workers?: number
+  /** V8 flags each worker thread sets as it starts (`RestoreWriter.heapFlags`); none by default: they are the whole process's. */
+  readonly workerV8Flags?: ReadonlyArray<string>
 }
 
 /** Items located per round trip; payloads are then fetched in groups bounded by bytes. */
@@ -431,7 +433,7 @@ export const make = Effect.gen(function*() {
       if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
-      const writer = workers > 0 ? yield* RestoreWriter.workers(workers) : localWriter()
+      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, options.workerV8Flags) : localWriter()
       // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
       const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1

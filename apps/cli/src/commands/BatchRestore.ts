@@ -3,7 +3,7 @@
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
  * current, `--resume`. Ctrl-C or SIGTERM stops launching items, lets started ones finish and writes the results.
  */
-import { Batch, type BatchResults, Manifest } from "@codex-archive/core"
+import { Batch, type BatchResults, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
@@ -98,7 +98,9 @@ export const command = Command.make(
             resumeFrom: Option.getOrUndefined(opts.resume),
             source: stubs ?? source,
             stop: Deferred.await(stop),
-            onProgress: progress.onProgress
+            onProgress: progress.onProgress,
+            // The launcher set these for this process; the workers set them again (see RestoreWriter.heapFlags).
+            workerV8Flags: RestoreWriter.heapFlags
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
