@@ -239,6 +239,7 @@ const realFolder = (folder: string, cache: Map<string, string>): string => {
   return real
 }
 
+/** Checks one entry; a string is the problem. */
 const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string, cache: Map<string, string>): Entry | string => {
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
   const { actor, output, sha256, tombstone } = raw.value

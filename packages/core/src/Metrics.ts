@@ -1,6 +1,6 @@
 /** Every metric of the tool, in one place (as `ClusterMetrics` does): restore phases, counts, bytes, retries. */
-import type { Outcome } from "./Restorer.js"
 import { Effect, FiberRef, Metric, MetricBoundaries, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import type { Outcome } from "./Restorer.js"
 
 // 0.1 ms .. ~52 s in ×2 steps: covers a cached small restore and a large file on a slow server.
 const boundaries = MetricBoundaries.exponential({ start: 0.1, factor: 2, count: 20 })
