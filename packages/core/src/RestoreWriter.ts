@@ -268,16 +268,20 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): Res
 export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, Codec.zstdPaths()))
 
 /**
- * Heap bounds for a large restore, for a host that owns its process: set them at start-up (the CLI's launcher does for
- * batch-restore; set later, the young generation has already grown) and pass them as the workers' flags, since flags
- * set at run time no longer held once workers had started. V8, on a machine with gigabytes free, lets the old
- * generation grow to 4x what survived the last major collection and doubles the young one up to 32 MB; a restore
- * drops records and buffers at a steady rate, so that headroom was resident memory no one used. The large corpus's
- * batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's alone), and took ~14% longer
- * (6.1 → 7.0 s, more collections): the 200 MiB goal bought with time. Not for stores: one allocates several times
- * more per file, and ran ~20% slower with them.
+ * Heap bounds for a large restore from the embedded SQLite archive, for a host that owns its process: set them at
+ * start-up (the CLI's launcher does for batch-restore; set later, the young generation has already grown) and pass
+ * them as the workers' flags, since flags set at run time no longer held once workers had started. V8, on a machine
+ * with gigabytes free, lets the old generation grow to 4x what survived the last major collection and doubles the
+ * young one up to 32 MB; a restore drops records and buffers at a steady rate, so that headroom was resident memory no
+ * one used. The large corpus's batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's
+ * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Not for stores (one
+ * allocates several times more per file: ~20% slower), nor for the server backends, whose drivers allocate far more
+ * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (210-215).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
+
+/** V8's defaults for the same flags: what a host that set `heapFlags` early sets back when they do not pay off. */
+export const defaultHeapFlags: ReadonlyArray<string> = ["--heap-growing-percent=0", "--semi-space-growth-factor=2"]
 
 /** A pool of `size` worker threads, each one lane, setting `v8Flags` as they start; terminated when the scope closes. */
 export const workers = (size: number, v8Flags: ReadonlyArray<string> = []): Effect.Effect<RestoreWriter, never, Scope.Scope> =>

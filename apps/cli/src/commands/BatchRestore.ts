@@ -7,6 +7,7 @@ import { Batch, type BatchResults, Manifest, RestoreWriter } from "@codex-archiv
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
+import * as v8 from "node:v8"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -87,6 +88,9 @@ export const command = Command.make(
             if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
             return
           }
+          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only.
+          const boundHeap = config.backend.backend === "sqlite"
+          if (!boundHeap) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
@@ -99,8 +103,8 @@ export const command = Command.make(
             source: stubs ?? source,
             stop: Deferred.await(stop),
             onProgress: progress.onProgress,
-            // The launcher set these for this process; the workers set them again (see RestoreWriter.heapFlags).
-            workerV8Flags: RestoreWriter.heapFlags
+            // Workers set the bounds again: set at run time, flags no longer held once workers had started.
+            workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
