@@ -18,7 +18,9 @@ const packed = (raw: Uint8Array, codec: Codec.CodecName = "zstd") =>
 /** Every writer gets the same checks: in this thread, and in a pool of worker threads. */
 const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, import("effect").Scope.Scope>]> = [
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
-  ["in worker threads", RestoreWriter.workers(2)]
+  ["in worker threads", RestoreWriter.workers(2)],
+  // The flags go into each worker's source: a worker that cannot start would fail every check (V8's defaults here).
+  ["in worker threads that set V8 flags", RestoreWriter.workers(2, RestoreWriter.defaultHeapFlags)]
 ]
 
 describe.each(writers)("RestoreWriter %s", (_name, make) => {
