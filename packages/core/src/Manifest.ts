@@ -223,13 +223,11 @@ const realFolder = (folder: string, cache: Map<string, string>): string => {
   const known = cache.get(folder)
   if (known !== undefined) return known
   let real: string | undefined
-  // Most outputs of a fresh restore lie in folders not made yet: ask without an exception per folder.
-  if (fs.lstatSync(folder, { throwIfNoEntry: false }) !== undefined) {
-    try {
-      real = fs.realpathSync.native(folder)
-    } catch {
-      // a dangling link or an unreadable folder: resolved through its parent, like a missing one
-    }
+  try {
+    // Most outputs of a fresh restore lie in folders not made yet: ask without an exception per folder.
+    if (fs.lstatSync(folder, { throwIfNoEntry: false }) !== undefined) real = fs.realpathSync.native(folder)
+  } catch {
+    // a file on the way, a dangling link, no permission: resolved through its parent, like a missing folder
   }
   if (real === undefined) {
     const parent = path.dirname(folder)

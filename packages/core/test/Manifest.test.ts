@@ -136,6 +136,14 @@ describe("Manifest errors name the file, the place and the problem", () => {
     })
   })
 
+  it.effect("an output under a regular file is an entry like any other (its restore fails, the manifest loads)", () => {
+    const { dir, file } = withFile("m.json", `[{"tombstone":"${t1}","output":"plain.txt/deeper/x"}]`)
+    fs.writeFileSync(path.join(dir, "plain.txt"), "not a folder")
+    return Effect.gen(function*() {
+      expect((yield* load(file))[0]!.output).toBe(path.join(dir, "plain.txt/deeper/x"))
+    })
+  })
+
   it.effect("an absolute output inside the folder is accepted", () => {
     const dir = folder()
     const file = path.join(dir, "m.json")
