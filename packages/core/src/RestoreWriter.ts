@@ -276,7 +276,7 @@ export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(progra
  * one used. The large corpus's batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's
  * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Not for stores (one
  * allocates several times more per file: ~20% slower), nor for the server backends, whose drivers allocate far more
- * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (210-215).
+ * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
 
