@@ -77,6 +77,30 @@ describe("Metrics", () => {
     }).pipe(Effect.provide(services(dir)))
   })
 
+  it.effect("a batch records every restored item once, under the fiber's metric labels", () => {
+    const dir = tempDir()
+    const contents = ["one\n", "two two\n".repeat(50), "three\n".repeat(700)]
+    return Effect.gen(function*() {
+      const files = contents.map((text, i) => {
+        const file = path.join(dir, `f${i}.txt`)
+        fs.writeFileSync(file, text)
+        return file
+      })
+      const report = yield* (yield* Archiver.Archiver).store(files, {
+        repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", writeStub: false, cwd: dir
+      })
+      const requests = report.stored.map((s, i) => ({ tombstone: s.tombstone, output: path.join(dir, `out/f${i}.txt`), actor: "bob" }))
+      const results = yield* (yield* Restorer.Restorer).restoreAll(requests, { concurrency: 2, workers: 0 }).pipe(Effect.tagMetrics("run", "batch-metrics"))
+      expect(results.map((r) => r._tag)).toEqual(["Success", "Success", "Success"])
+      const lines = (yield* Metrics.prometheus()).split("\n")
+      expect(lines).toContain("codex_archive_restores_total{run=\"batch-metrics\"} 3")
+      expect(lines).toContain(`codex_archive_restored_bytes_total{run="batch-metrics"} ${contents.reduce((n, t) => n + Buffer.byteLength(t), 0)}`)
+      for (const name of ["duration_ms", "fetch_ms", "decompress_ms", "verify_ms", "write_ms", "record_ms"]) {
+        expect(lines).toContain(`codex_archive_restore_${name}_count{run="batch-metrics"} 3`)
+      }
+    }).pipe(Effect.provide(services(dir)))
+  })
+
   it.effect("a store records its duration", () => {
     const dir = tempDir()
     return Effect.gen(function*() {
