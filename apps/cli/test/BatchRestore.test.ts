@@ -178,7 +178,8 @@ const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number
 describe("batch-restore interrupted", () => {
   it("SIGKILL mid-batch leaves no partial or unverified output; --resume finishes the job", async () => {
     const { cwd, originals } = storedTree(2500, 6000)
-    // The results file is rewritten every 300 ms or so: kill once it records some done items, so resume has some to skip.
+    // The results file is rewritten every few hundred milliseconds or more: kill once it records some done items,
+    // so resume has some to skip.
     const recorded = () => {
       try {
         return (JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8")) as { succeeded: number }).succeeded > 0

@@ -52,7 +52,7 @@ export const describeErrno = (e: unknown): string => {
 }
 
 /** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
-export const openCreating = (file: string, mode: number): number => {
+const openCreating = (file: string, mode: number): number => {
   try {
     return fs.openSync(file, "w", mode)
   } catch (e) {
@@ -83,7 +83,7 @@ export const writeAtomic = (output: string, write: (fd: number) => void, mode?: 
   }
 }
 
-export const writeAll = (fd: number, bytes: Uint8Array): void => {
+const writeAll = (fd: number, bytes: Uint8Array): void => {
   let offset = 0
   while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
 }

@@ -82,8 +82,10 @@ export interface Packer {
 
 const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   let next = 0
+  // Calls go to the lanes in turn.
+  const lane = () => next++ % pool.lanes
   const run = (display: string, input: Input) =>
-    Effect.flatMap(pool.run(next++ % pool.lanes, input), (out) =>
+    Effect.flatMap(pool.run(lane(), input), (out) =>
       out.ok ? Effect.succeed(out) : Effect.fail(new PayloadSourceError({
         path: display,
         detail: out.changed ? "file changed while it was being stored; nothing was archived" : FileOps.describeErrno(out)
@@ -93,7 +95,7 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
     hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
     pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!),
     compress: (raw, codec) =>
-      Effect.flatMap(pool.run(next++ % pool.lanes, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) =>
+      Effect.flatMap(pool.run(lane(), { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) =>
         out.ok ? Effect.succeed(out.data!) : Effect.die(new Error(`compression failed: ${out.message}`)))
   }
 }

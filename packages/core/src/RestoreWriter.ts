@@ -257,7 +257,6 @@ const program: WorkerPool.Program<Paths, Batch, ReadonlyArray<Reply>> = (req, pa
   }
 }
 
-
 const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): RestoreWriter => ({
   lanes: pool.lanes,
   run: (lane, ops, stopAfterFailure) =>

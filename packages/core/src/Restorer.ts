@@ -101,7 +101,6 @@ const payloadGroupItems = 128
 /** Chunks (1 MiB each) handed to the writer at once when streaming a large file. */
 const chunkBatch = 4
 
-
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
   readonly restore: (request: Request) => Effect.Effect<Outcome, RestoreError>
   readonly restoreAll: (requests: ReadonlyArray<Request>, options: RunOptions) => Effect.Effect<ReadonlyArray<ItemResult>>
@@ -344,7 +343,6 @@ export const make = Effect.gen(function*() {
       Effect.annotateLogs("tombstone", input.tombstone),
       Effect.withSpan("Restorer.restore")
     )
-
 
   const failure = (index: number, request: Request, error: RestoreError, duration_ms: number): [number, ItemResult] =>
     [index, { _tag: "Failure", request, error, duration_ms }]

@@ -24,7 +24,7 @@ export interface WorkerPool<I, O> {
 }
 
 /** Worker threads worth starting here: one per core, at most four (beyond that the disk, not the CPU, is the limit). */
-export const defaultSize = (): number => Math.min(4, availableParallelism())
+const defaultSize = (): number => Math.min(4, availableParallelism())
 
 /** Jobs of this many files start worker threads; below it, start-up (~30 ms) costs more than it saves. */
 const threshold = 256
