@@ -7,6 +7,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { migrations } from "./SqliteSchema.js"
 
@@ -77,7 +78,9 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     yield* requireArchive(file, options.create)
     yield* Migrator.make({})({ loader: Migrations.loader(migrations) })
   }).pipe(Effect.catchTags({ SqlError: (e) => Effect.fail(toStoreError("migrate")(e)), MigrationError: (e) => Effect.fail(toStoreError("migrate")(e)) })))
-  const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file }))
+  // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
+  const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url).resolve("better-sqlite3"), file }
+  const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, direct }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }
 

@@ -81,6 +81,21 @@ export interface Located {
   readonly mode: number | null
 }
 
+/**
+ * How another thread of this process can read payloads itself: an embedded database file, the driver that opens it
+ * and the two queries. A batch restore hands it to its worker threads, so content never passes through the thread
+ * that talks to the database for everything else.
+ */
+export interface DirectReads {
+  /** Module path of the driver (`better-sqlite3`). */
+  readonly driver: string
+  readonly file: string
+  /** One parameter, an artifact id: its inline `blob_bytes`, or no row / null when there is none. */
+  readonly inline: string
+  /** One parameter, an artifact id: its chunks' `blob_bytes`, in order. */
+  readonly chunks: string
+}
+
 export interface ListedItem {
   readonly id: string
   readonly repo: string
@@ -225,6 +240,8 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly chunks: (artifactId: string) => Stream.Stream<Uint8Array, StoreError>
   /** Records restores (item `restored_at` and a RESTORE event each) in one transaction. */
   readonly recordRestores: (records: ReadonlyArray<RestoreRecord>) => Effect.Effect<void, StoreError>
+  /** Set when payloads can be read in other threads of this process (an embedded database file). */
+  readonly directReads?: DirectReads | undefined
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<ListedItem>, StoreError>
   readonly show: (tombstone: string) => Effect.Effect<ItemDetail, ReadError>
   readonly requestPrune: (tombstone: string, actor: string, reason: string) => Effect.Effect<void, ReadError>

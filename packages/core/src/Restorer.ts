@@ -6,7 +6,7 @@
  */
 import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
 import * as fs from "node:fs"
-import { ArchiveStore, type Located, PayloadPurged, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import { ArchiveConfigTag } from "./Config.js"
 import * as Evidence from "./Evidence.js"
@@ -107,6 +107,8 @@ export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restor
 }>() {}
 
 interface Phase {
+  /** Reading the payload, when the writer read it itself (`copy`). */
+  readonly fetch: number
   readonly decompress: number
   readonly verify: number
   readonly write: number
@@ -167,7 +169,7 @@ export const make = Effect.gen(function*() {
   })
 
   const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
-    if (reply.ok) return { bytes: reply.bytes, phase: { decompress: reply.decompress, verify: reply.verify, write: reply.write } }
+    if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write } }
     switch (reply.problem) {
       case "corrupt":
         return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail })
@@ -175,6 +177,10 @@ export const make = Effect.gen(function*() {
         return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
       case "unwritable":
         return unwritable(request.output, { message: reply.detail, code: reply.code })
+      case "missing":
+        return new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })
+      case "unreadable":
+        return new StoreError({ operation: "fetch", backend: store.backend, detail: reply.detail, transient: false })
       case "skipped":
         return "skipped"
     }
@@ -202,13 +208,15 @@ export const make = Effect.gen(function*() {
 
   /**
    * Writes located items, in order, on one lane of a writer: consecutive inline payloads go in one batch, a chunked
-   * payload streams on its own. With `stopAfterFailure`, nothing after the first failure is attempted ("skipped").
+   * payload streams on its own; a writer that reads the archive itself (`direct`) gets every item in one batch.
+   * With `stopAfterFailure`, nothing after the first failure is attempted ("skipped").
    */
   const materialize = (
     writer: RestoreWriter.RestoreWriter,
     lane: number,
     items: ReadonlyArray<Work>,
-    stopAfterFailure: boolean
+    stopAfterFailure: boolean,
+    direct: boolean
   ): Effect.Effect<Array<Written | RestoreError | "skipped">> =>
     Effect.gen(function*() {
       const out = new Array<Written | RestoreError | "skipped">(items.length)
@@ -227,13 +235,16 @@ export const make = Effect.gen(function*() {
       })
       for (const [i, w] of items.entries()) {
         if (w.action === "unchanged") {
-          out[i] = { bytes: w.located.sizeBytes, phase: { decompress: 0, verify: 0, write: 0 } }
+          out[i] = { bytes: w.located.sizeBytes, phase: { fetch: 0, decompress: 0, verify: 0, write: 0 } }
           continue
         }
         const codec = Codec.forName(w.located.codec)
         if (codec._tag === "Left") {
           out[i] = codec.left
           failed = true
+        } else if (direct) {
+          const op: RestoreWriter.Op = { op: "copy", ...target(w.located, w.request, codec.right), artifactId: w.located.artifactId, chunked: w.located.layout === "chunked" }
+          pending.push({ i, codec: codec.right, op })
         } else if (w.located.layout === "inline") {
           if (w.payload === undefined) {
             out[i] = new PayloadPurged({ tombstone: w.located.tombstone, sha256: w.located.sha256 })
@@ -294,8 +305,8 @@ export const make = Effect.gen(function*() {
 
   /** An item's own time: the round trips it waited for and its own file work, not time queued behind others. */
   const finishTimings = (m: Written, fetchMs: number, recordMs: number): Timings => ({
-    duration_ms: fetchMs + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
-    fetch_ms: fetchMs,
+    duration_ms: fetchMs + m.phase.fetch + m.phase.decompress + m.phase.verify + m.phase.write + recordMs,
+    fetch_ms: fetchMs + m.phase.fetch,
     decompression_ms: m.phase.decompress,
     verify_ms: m.phase.verify,
     write_ms: m.phase.write,
@@ -324,7 +335,7 @@ export const make = Effect.gen(function*() {
       const action = yield* plan(located, request)
       const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
       const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
-      const [written] = yield* materialize(localWriter(), 0, [work], false)
+      const [written] = yield* materialize(localWriter(), 0, [work], false, false)
       if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
       if (!("phase" in written)) return yield* Effect.fail(written)
       const t = performance.now()
@@ -431,7 +442,9 @@ export const make = Effect.gen(function*() {
       if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
 
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
-      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, options.workerV8Flags) : localWriter()
+      // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
+      const direct = workers > 0 ? store.directReads : undefined
+      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct }) : localWriter()
       // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
       const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1
@@ -449,7 +462,7 @@ export const make = Effect.gen(function*() {
           const cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
           const todo = work.filter((w) => w.index <= cut)
           const lane = yield* Queue.take(free)
-          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true), Queue.offer(free, lane))
+          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true, direct !== undefined), Queue.offer(free, lane))
           const done: Array<{ w: Work; m: Written }> = []
           for (const [k, w] of todo.entries()) {
             const m = written[k]!
@@ -497,7 +510,7 @@ export const make = Effect.gen(function*() {
         Stream.takeWhile(() => !halted()),
         Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
         Stream.mapConcat(splitByBytes),
-        Stream.mapEffect(fetchPayloads, { concurrency }),
+        Stream.mapEffect((unit) => (direct ? Effect.succeed(unit) : fetchPayloads(unit)), { concurrency }),
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
         Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop), { concurrency: slots }),

@@ -77,7 +77,13 @@ const parseJson = (v: unknown): unknown => {
 export const legalHoldOf = (v: unknown): boolean =>
   typeof v === "boolean" ? v : typeof v === "number" ? v !== 0 : typeof v === "string" ? ["1", "true", "yes", "on"].includes(v.trim().toLowerCase()) : false
 
-export const make = (options: { readonly backend: BackendName; readonly location: string; readonly secrets?: ReadonlyArray<string> }) =>
+export const make = (options: {
+  readonly backend: BackendName
+  readonly location: string
+  readonly secrets?: ReadonlyArray<string>
+  /** An embedded database's file and driver module, when other threads may open it to read payloads. */
+  readonly direct?: { readonly driver: string; readonly file: string } | undefined
+}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const policy = yield* Retry.RetryPolicy
@@ -514,6 +520,11 @@ export const make = (options: { readonly backend: BackendName; readonly location
       inlinePayloads,
       chunks,
       recordRestores,
+      directReads: options.direct && {
+        ...options.direct,
+        inline: "SELECT blob_bytes FROM artifact WHERE id = ?",
+        chunks: "SELECT blob_bytes FROM artifact_chunk WHERE artifact_id = ? ORDER BY seq"
+      },
       list,
       show,
       requestPrune,

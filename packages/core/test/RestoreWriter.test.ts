@@ -20,7 +20,7 @@ const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter,
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
   ["in worker threads", RestoreWriter.workers(2)],
   // The flags go into each worker's source: a worker that cannot start would fail every check (V8's defaults here).
-  ["in worker threads that set V8 flags", RestoreWriter.workers(2, RestoreWriter.defaultHeapFlags)]
+  ["in worker threads that set V8 flags", RestoreWriter.workers(2, { v8Flags: RestoreWriter.defaultHeapFlags })]
 ]
 
 describe.each(writers)("RestoreWriter %s", (_name, make) => {
