@@ -105,11 +105,19 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
     // Content is read once: a large page cache would only add to peak memory.
     db.pragma("cache_size = -1024")
     // Every payload read is a new buffer outside this small heap, which collects too rarely to reuse them; a young-
-    // generation collection after each batch (well under a millisecond) frees them: ~15 MB less peak RSS, same speed.
+    // generation collection every few MiB read (well under a millisecond) frees them: ~15 MB less peak RSS, same speed.
     ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
     const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
     archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect: () => gc({ type: "minor" }) }
     return archive
+  }
+  let unreleased = 0
+  /** Counts payload bytes read, and frees their buffers every few MiB (see `archiveQueries`). */
+  const release = (bytes: number) => {
+    unreleased += bytes
+    if (unreleased < 4 * 1024 * 1024) return
+    unreleased = 0
+    archive?.collect()
   }
   // One output buffer reused for every decode: no per-file allocation, so memory stays flat over a long batch.
   let scratch = Buffer.allocUnsafe(1024 * 1024)
@@ -271,13 +279,16 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
         return unreadable(target.id, e)
       }
       job.fetch = performance.now() - t
-      return data instanceof Uint8Array ? writeWhole(job, data) : missing(target.id)
+      if (!(data instanceof Uint8Array)) return missing(target.id)
+      release(data.length)
+      return writeWhole(job, data)
     }
     let pieces = 0
     try {
       for (const data of archiveQueries().chunks.iterate(artifactId)) {
         job.fetch += performance.now() - t
         pieces++
+        release((data as Uint8Array).length)
         append(job, data as Uint8Array)
         if (job.failure !== undefined) break
         t = performance.now()
@@ -328,7 +339,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
         }
       }
     }
-    archive?.collect()
     return { value: replies }
   }
 }
