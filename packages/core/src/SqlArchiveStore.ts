@@ -379,7 +379,11 @@ export const make = (options: {
     const recordRestores = (records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>) =>
       records.length === 0 ? Effect.void : unit("record_restore", sql.withTransaction(Effect.gen(function*() {
         const byTime = new Map<string, Array<string>>()
-        for (const r of records) byTime.set(r.at, [...(byTime.get(r.at) ?? []), r.itemId])
+        for (const r of records) {
+          const ids = byTime.get(r.at)
+          if (ids === undefined) byTime.set(r.at, [r.itemId])
+          else ids.push(r.itemId)
+        }
         for (const [at, ids] of byTime) {
           for (let i = 0; i < ids.length; i += group) {
             yield* sql`UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${sql.in(ids.slice(i, i + group))}`
