@@ -5,6 +5,7 @@
 import { ArchiveStore, Config, Migrations, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import { Migrator, SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
@@ -23,6 +24,25 @@ export const fileOf = (url: string): string => {
   return file === ":memory:" ? file : path.resolve(file)
 }
 
+/**
+ * A new archive's page size, fixed when the file is created (WAL mode freezes it). Payloads are blobs of up to ~1 MiB,
+ * and a store's commit copies every page of its WAL into the file: with 4x fewer pages, storing 10,000 files (770 MiB)
+ * took 6.5 s instead of 7.1 s, restores the same. Archives created elsewhere keep their own.
+ */
+const pageSize = 16384
+
+/** Creates an empty archive file with our page size, in WAL mode; the driver then opens it as any other. */
+const createFile = (file: string) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const db = new Database(file)
+  try {
+    db.pragma(`page_size = ${pageSize}`)
+    db.pragma("journal_mode = WAL")
+  } finally {
+    db.close()
+  }
+}
+
 /** Checks, before the driver touches it, that the file is there and is a SQLite database holding an archive. */
 const preflight = (file: string, create: boolean): Effect.Effect<void, ArchiveStore.NotAnArchive> =>
   Effect.suspend(() => {
@@ -31,8 +51,8 @@ const preflight = (file: string, create: boolean): Effect.Effect<void, ArchiveSt
     if (!st) {
       if (create) {
         return Effect.try({
-          try: () => void fs.mkdirSync(path.dirname(file), { recursive: true }),
-          catch: (e) => new ArchiveStore.NotAnArchive({ location: file, detail: `cannot create the archive folder: ${(e as Error).message}` })
+          try: () => createFile(file),
+          catch: (e) => new ArchiveStore.NotAnArchive({ location: file, detail: `cannot create the archive: ${(e as Error).message}` })
         })
       }
       return Effect.fail(new ArchiveStore.NotAnArchive({ location: file, detail: "no archive database here (run `codex archive init` or set CODEX_ARCHIVE_URL)" }))

@@ -1,5 +1,7 @@
 import { Archiver, ArchiveStore, Evidence, Hash, Restorer } from "@codex-archive/core"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -71,5 +73,22 @@ describe("SQLite archive", () => {
         }
       }
     }).pipe(Effect.provide(services(dir, { create: false })))
+  })
+
+  it.effect("creates a new archive with 16 KiB pages in WAL mode; an existing archive keeps its page size", () => {
+    const dir = tempDir()
+    const pragmas = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [size] = yield* sql<{ page_size: number }>`PRAGMA page_size`
+      const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
+      return [size!.page_size, mode!.journal_mode]
+    })
+    return Effect.gen(function*() {
+      expect(yield* pragmas.pipe(Effect.provide(services(path.join(dir, "new"))))).toEqual([16384, "wal"])
+      fs.mkdirSync(path.join(dir, "old"))
+      fs.copyFileSync(path.join(fixture, "archive.sqlite"), path.join(dir, "old", "archive.sqlite"))
+      const [size] = yield* pragmas.pipe(Effect.provide(services(path.join(dir, "old"), { create: false })))
+      expect(size).toBe(new Database(path.join(fixture, "archive.sqlite"), { readonly: true }).pragma("page_size", { simple: true }))
+    })
   })
 })
