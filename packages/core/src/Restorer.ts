@@ -2,7 +2,8 @@
  * Restore: tombstone → locate → fetch (retried inside the store) → decompress → verify SHA-256 → atomic write →
  * record (retried) → evidence RESTORE with timings → metrics. `restoreAll` does the same for many items, grouping
  * database round trips and handing the file work to a `RestoreWriter` (worker threads for large batches) while the
- * next groups are fetched; results keep the input order.
+ * next groups are located; workers read the payloads themselves when the store allows it (`DirectReads`: SQLite),
+ * otherwise this thread fetches them. Results keep the input order.
  */
 import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
 import * as fs from "node:fs"
