@@ -79,7 +79,7 @@ interface Batch {
  * The writer program. It is shipped to workers as source text, so it must not refer to anything outside itself:
  * modules come through `req`, and errors go back as data.
  */
-const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, paths) => {
+const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, setup) => {
   const fs = req("node:fs") as typeof import("node:fs")
   const pathMod = req("node:path") as typeof import("node:path")
   const crypto = req("node:crypto") as typeof import("node:crypto")
@@ -96,7 +96,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
   let archive: { readonly inline: Query; readonly chunks: Query; readonly collect: () => void } | undefined
   const archiveQueries = () => {
     if (archive !== undefined) return archive
-    const direct = paths.direct
+    const direct = setup.direct
     if (direct === undefined) throw new Error("restore writer: copy needs an archive to read from (DirectReads)")
     type Db = { pragma(p: string): unknown; prepare(sql: string): { pluck(): Query } }
     const Database = req(direct.driver) as new(file: string, options: object) => Db
@@ -153,11 +153,11 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
   /** Decodes into the reused buffer when the payload is one frame that states its size; otherwise allocates. */
   const decode = (codec: Codec.CodecName, data: Uint8Array): Uint8Array => {
     if (codec === "zlib") return zlib.inflateSync(data)
-    zstd ??= req(paths.zstdBinding) as Zstd
+    zstd ??= req(setup.zstdBinding) as Zstd
     dctx ??= new zstd.DCtx()
     const n = data.length > 0 ? zstd.getFrameContentSize(data) : null
     if (n === null || zstd.findFrameCompressedSize(data) !== data.length) {
-      return (req(paths.zstdPackage) as { decompress(d: Uint8Array): Buffer }).decompress(data)
+      return (req(setup.zstdPackage) as { decompress(d: Uint8Array): Buffer }).decompress(data)
     }
     if (scratch.length < n) scratch = Buffer.allocUnsafe(n)
     const written = dctx.decompress(scratch.subarray(0, n), data)
@@ -265,7 +265,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, pa
   }
 
   const unreadable = (id: number, e: unknown) =>
-    fail(id, "unreadable", `cannot read ${paths.direct?.file}: ${e instanceof Error ? e.message : String(e)}`)
+    fail(id, "unreadable", `cannot read ${setup.direct?.file}: ${e instanceof Error ? e.message : String(e)}`)
   const missing = (id: number) => fail(id, "missing", "the archive no longer holds this payload")
 
   /** Reads a payload from the archive and writes it: inline in one read, chunks one at a time (bounded memory). */

@@ -29,6 +29,7 @@ import * as Migrations from "./Migrations.js"
 import * as Redact from "./Redact.js"
 import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
+import * as Tombstone from "./Tombstone.js"
 import * as Uuid from "./Uuid.js"
 
 /** Items per `IN (...)` list: well under every dialect's parameter limit. */
@@ -198,7 +199,7 @@ export const make = (options: {
     /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
     const rowsFor = (entry: ArchiveEntry, written: { artifactId: string; compressed: number; reused: boolean }, at: string) => {
       const itemId = Uuid.v7()
-      const tombstone = randomUUID()
+      const tombstone = Tombstone.make()
       const item = entry.item
       const metadata: Record<string, unknown> = {
         sha256: entry.sha256,
