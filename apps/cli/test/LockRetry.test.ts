@@ -46,6 +46,31 @@ const codexLive = (cwd: string, args: ReadonlyArray<string>, env: Record<string,
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", resolve)))
 
+/**
+ * Takes the archive's write lock in another process, runs the CLI with small retry delays and many attempts, and
+ * releases the lock once the CLI has logged its second retry: the retries, not one long wait, carry it past the lock.
+ */
+const runPastLock = async (cwd: string, args: ReadonlyArray<string>) => {
+  const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
+  expect(await locker.next()).toBe("locked")
+  const run = codexLive(cwd, args, {
+    CODEX_ARCHIVE_RETRY_INITIAL: "0.1",
+    CODEX_ARCHIVE_RETRY_MAX: "0.4",
+    CODEX_ARCHIVE_RETRY_ATTEMPTS: "40",
+    CODEX_ARCHIVE_RETRY_JITTER: "0"
+  })
+  let seen = 0
+  let released: Promise<string> | undefined
+  run.lines.on("line", (line) => {
+    if (line.includes("retrying") && ++seen === 2) released = locker.release()
+  })
+  const r = await run.done
+  if (released === undefined) locker.child.kill() // the run ended without two retries: fail, do not hang
+  expect(await released).toBe("released")
+  expect(await exited(locker.child)).toBe(0)
+  return r
+}
+
 describe("a real fault: the SQLite archive locked by another process", () => {
   it("restore succeeds after logged, counted retries of the blocked write", async () => {
     const cwd = fs.realpathSync(tempDir())
@@ -54,26 +79,7 @@ describe("a real fault: the SQLite archive locked by another process", () => {
     const stored = codex(cwd, ["store", "r", "f.txt", "--commit", "x"])
     expect(stored.code, stored.stderr).toBe(0)
     const tombstone = JSON.parse(stored.stdout).tombstone as string
-
-    const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
-    expect(await locker.next()).toBe("locked")
-    // Small delays, many attempts: the retries, not one long wait, carry the restore past the lock, which is
-    // released once the restore has logged its second retry (about two seconds after it was taken).
-    const run = codexLive(cwd, ["restore", tombstone, "out/f.txt", "--log-format", "json", "--metrics-out", "metrics.prom"], {
-      CODEX_ARCHIVE_RETRY_INITIAL: "0.1",
-      CODEX_ARCHIVE_RETRY_MAX: "0.4",
-      CODEX_ARCHIVE_RETRY_ATTEMPTS: "40",
-      CODEX_ARCHIVE_RETRY_JITTER: "0"
-    })
-    let seen = 0
-    let released: Promise<string> | undefined
-    run.lines.on("line", (line) => {
-      if (line.includes("retrying") && ++seen === 2) released = locker.release()
-    })
-    const r = await run.done
-    if (released === undefined) locker.child.kill() // the restore ended without two retries: fail, do not hang
-    expect(await released).toBe("released")
-    expect(await exited(locker.child)).toBe(0)
+    const r = await runPastLock(cwd, ["restore", tombstone, "out/f.txt", "--log-format", "json", "--metrics-out", "metrics.prom"])
 
     expect(r.code, r.stderr.join("\n")).toBe(0)
     expect(r.stdout).toBe(`${path.join(cwd, "out/f.txt")}\n`)
@@ -88,6 +94,24 @@ describe("a real fault: the SQLite archive locked by another process", () => {
     const metrics = fs.readFileSync(path.join(cwd, "metrics.prom"), "utf8")
     expect(metrics).toContain(`codex_archive_retries_total{operation="record_restore"} ${retries.length}\n`)
     expect(evidence(cwd).filter((l) => l.action === "RESTORE" && l.tombstone === tombstone)).toHaveLength(1)
+  })
+
+  it("a batch of 300 from SQLite (worker threads reading the archive) while another process holds the write lock: the records retry, every file arrives", async () => {
+    const cwd = fs.realpathSync(tempDir())
+    const files = Array.from({ length: 300 }, (_, i) => [`tree/d${i % 9}/f${i}.txt`, `file ${i}\n`.repeat(1 + (i % 40))] as const)
+    for (const [name, content] of files) write(path.join(cwd, name), content)
+    const stored = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "manifest.json"])
+    expect(stored.code, stored.stderr).toBe(0)
+    fs.rmSync(path.join(cwd, "tree"), { recursive: true })
+    const r = await runPastLock(cwd, ["batch-restore", "manifest.json", "--log-format", "json"])
+
+    expect(r.code, r.stderr.join("\n")).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: 300, succeeded: 300, failed: 0 })
+    for (const [name, content] of files) expect(fs.readFileSync(path.join(cwd, name), "utf8")).toBe(content)
+    const retries = r.stderr.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((l) => String(l.message).startsWith("retrying"))
+    expect(retries.length).toBeGreaterThanOrEqual(2)
+    for (const log of retries) expect(log.extra).toMatchObject({ operation: "record_restore" })
+    expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(300)
   })
 
   it("with retries disabled the same lock fails the restore at once, naming the cause", async () => {
