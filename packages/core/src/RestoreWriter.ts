@@ -106,17 +106,17 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     // Content is read once: a large page cache would only add to peak memory.
     db.pragma("cache_size = -1024")
     // Every payload read is a new buffer outside this small heap, which collects too rarely to reuse them; a young-
-    // generation collection every few MiB read (well under a millisecond) frees them: ~15 MB less peak RSS, same speed.
+    // generation collection every MiB read (well under a millisecond) frees them: ~25 MB less peak RSS, same speed.
     ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
     const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
     archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect: () => gc({ type: "minor" }) }
     return archive
   }
   let unreleased = 0
-  /** Counts payload bytes read, and frees their buffers every few MiB (see `archiveQueries`). */
+  /** Counts payload bytes read, and frees their buffers every MiB (see `archiveQueries`). */
   const release = (bytes: number) => {
     unreleased += bytes
-    if (unreleased < 4 * 1024 * 1024) return
+    if (unreleased < 1024 * 1024) return
     unreleased = 0
     archive?.collect()
   }
@@ -361,7 +361,7 @@ export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(progra
  * young one up to 32 MB; a restore drops records and buffers at a steady rate, so that headroom was resident memory no
  * one used. The large corpus's batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's
  * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Since workers read the
- * payloads themselves: ~185 MiB with them, ~210 MiB without, for ~0.15 s of CPU in 4 s. Not for stores (one
+ * payloads themselves: ~175 MiB with them, ~200 MiB without, for ~0.15 s of CPU in 4 s. Not for stores (one
  * allocates several times more per file: ~20% slower), nor for the server backends, whose drivers allocate far more
  * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210).
  */
