@@ -61,6 +61,8 @@ export type Reply =
 export interface RestoreWriter {
   /** Independent lanes: ops of one file must go to one lane; lanes run in parallel. */
   readonly lanes: number
+  /** Whether it reads payloads from the archive itself (`copy`): made with the archive's `DirectReads`. */
+  readonly readsArchive: boolean
   /**
    * Runs a batch of ops in order on a lane; with `stopAfterFailure`, ops after a failed write are skipped.
    * A worker pool takes over each `data` that spans its whole ArrayBuffer (no copy): the caller must not reuse it.
@@ -344,14 +346,15 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 }
 
-const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>): RestoreWriter => ({
+const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, readsArchive: boolean): RestoreWriter => ({
   lanes: pool.lanes,
+  readsArchive,
   run: (lane, ops, stopAfterFailure) =>
     pool.run(lane, { ops, stopAfterFailure: stopAfterFailure === true }, WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : []))))
 })
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
-export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, { ...Codec.zstdPaths(), direct: undefined }))
+export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, { ...Codec.zstdPaths(), direct: undefined }), false)
 
 /**
  * Heap bounds for a large restore from the embedded SQLite archive, for a host that owns its process: set them at
@@ -378,4 +381,7 @@ export const workers = (
   size: number,
   options: { readonly v8Flags?: ReadonlyArray<string> | undefined; readonly direct?: DirectReads | undefined } = {}
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
-  Effect.map(WorkerPool.make(program, { ...Codec.zstdPaths(), direct: options.direct }, size, options.v8Flags), writerOf)
+  Effect.map(
+    WorkerPool.make(program, { ...Codec.zstdPaths(), direct: options.direct }, size, options.v8Flags),
+    (pool) => writerOf(pool, options.direct !== undefined)
+  )

@@ -214,15 +214,14 @@ export const make = Effect.gen(function*() {
 
   /**
    * Writes located items, in order, on one lane of a writer: consecutive inline payloads go in one batch, a chunked
-   * payload streams on its own; a writer that reads the archive itself (`direct`) gets every item in one batch.
+   * payload streams on its own; a writer that reads the archive itself gets every item in one batch.
    * With `stopAfterFailure`, nothing after the first failure is attempted ("skipped").
    */
   const materialize = (
     writer: RestoreWriter.RestoreWriter,
     lane: number,
     items: ReadonlyArray<Work>,
-    stopAfterFailure: boolean,
-    direct: boolean
+    stopAfterFailure: boolean
   ): Effect.Effect<Array<Written | RestoreError | "skipped">> =>
     Effect.gen(function*() {
       const out = new Array<Written | RestoreError | "skipped">(items.length)
@@ -248,7 +247,7 @@ export const make = Effect.gen(function*() {
         if (codec._tag === "Left") {
           out[i] = codec.left
           failed = true
-        } else if (direct) {
+        } else if (writer.readsArchive) {
           const op: RestoreWriter.Op = { op: "copy", ...target(w.located, w.request, codec.right), artifactId: w.located.artifactId, chunked: w.located.layout === "chunked" }
           pending.push({ i, codec: codec.right, op })
         } else if (w.located.layout === "inline") {
@@ -341,7 +340,7 @@ export const make = Effect.gen(function*() {
       const action = yield* plan(located, request)
       const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
       const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
-      const [written] = yield* materialize(localWriter(), 0, [work], false, false)
+      const [written] = yield* materialize(localWriter(), 0, [work], false)
       if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
       if (!("phase" in written)) return yield* Effect.fail(written)
       const t = performance.now()
@@ -449,8 +448,7 @@ export const make = Effect.gen(function*() {
 
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
-      const direct = workers > 0 ? store.directReads : undefined
-      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct }) : localWriter()
+      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads }) : localWriter()
       // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
       const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1
@@ -468,7 +466,7 @@ export const make = Effect.gen(function*() {
           const cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
           const todo = work.filter((w) => w.index <= cut)
           const lane = yield* Queue.take(free)
-          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true, direct !== undefined), Queue.offer(free, lane))
+          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true), Queue.offer(free, lane))
           const done: Array<{ w: Work; m: Written }> = []
           for (const [k, w] of todo.entries()) {
             const m = written[k]!
@@ -511,12 +509,14 @@ export const make = Effect.gen(function*() {
         }).pipe(Effect.uninterruptible)
 
       const concurrency = Math.max(1, options.concurrency)
+      // Payloads this thread fetches come in byte-bounded units; a writer that reads them takes the located groups.
+      const fetched = (units: Stream.Stream<Unit>): Stream.Stream<Unit> =>
+        writer.readsArchive ? units : units.pipe(Stream.mapConcat(splitByBytes), Stream.mapEffect(fetchPayloads, { concurrency }))
       const groups = Chunk.toReadonlyArray(Chunk.chunksOf(Chunk.fromIterable(requests.map((request, index) => ({ request, index }))), locateGroupSize(requests.length)))
       yield* Stream.fromIterable(groups).pipe(
         Stream.takeWhile(() => !halted()),
         Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
-        Stream.mapConcat((unit) => (direct ? [unit] : splitByBytes(unit))),
-        Stream.mapEffect((unit) => (direct ? Effect.succeed(unit) : fetchPayloads(unit)), { concurrency }),
+        fetched,
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
         Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop), { concurrency: slots }),
