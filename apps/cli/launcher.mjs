@@ -11,14 +11,17 @@ import * as vm from "node:vm"
 
 // A batch restore's heap bounds (RestoreWriter.heapFlags in the core says why), set before anything is allocated:
 // set later, the young generation has already grown. Other commands keep V8's defaults.
-if (process.argv.includes("batch-restore")) {
+const boundedHeap = process.argv.includes("batch-restore")
+if (boundedHeap) {
   v8.setFlagsFromString("--heap-growing-percent=50")
   v8.setFlagsFromString("--semi-space-growth-factor=1")
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url))
 const file = path.join(dir, "codex.cjs")
-const cacheFile = path.join(dir, `.codex.cjs.${process.version}.v8cache`)
+// V8 rejects code cached under other flags: the bounded heap gets a cache of its own, or every switch between a batch
+// restore and another command would compile the whole bundle again and rewrite the cache.
+const cacheFile = path.join(dir, `.codex.cjs.${process.version}${boundedHeap ? ".bounded-heap" : ""}.v8cache`)
 
 let cachedData
 try {
