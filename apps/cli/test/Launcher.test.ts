@@ -22,12 +22,12 @@ const bundleCopy = () => {
 }
 
 describe("launcher", () => {
-  it("keeps one code cache per heap setting, so alternating commands never recompile the bundle", () => {
+  it("keeps a code cache for batch restores (their V8 flags differ), so alternating commands never recompile the bundle", () => {
     const { caches, run } = bundleCopy()
     run("list")
     run("batch-restore")
     const first = caches()
-    expect(Object.keys(first).sort()).toEqual([`.codex.cjs.${process.version}.bounded-heap.v8cache`, `.codex.cjs.${process.version}.v8cache`])
+    expect(Object.keys(first).sort()).toEqual([`.codex.cjs.${process.version}.batch-restore.v8cache`, `.codex.cjs.${process.version}.v8cache`])
     // V8 rejects a cache made under other flags and the launcher then rewrites it: equal bytes mean both were accepted.
     run("list")
     run("batch-restore")
