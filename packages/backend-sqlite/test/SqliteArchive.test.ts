@@ -91,4 +91,23 @@ describe("SQLite archive", () => {
       expect(size).toBe(new Database(path.join(fixture, "archive.sqlite"), { readonly: true }).pragma("page_size", { simple: true }))
     })
   })
+  it.effect("inserts a store's items in the order it was given the files, with ids in that order", () => {
+    const dir = tempDir()
+    const tree = path.join(dir, "tree")
+    fs.mkdirSync(tree)
+    // Content hashes in another order than the names: the payloads are written in hash order, the items must not be.
+    const names = Array.from({ length: 600 }, (_, i) => `f${String(i).padStart(4, "0")}.txt`)
+    for (const [i, name] of names.entries()) fs.writeFileSync(path.join(tree, name), `file ${i}\n`)
+    expect([...names].sort((a, b) => Hash.sha256(fs.readFileSync(path.join(tree, a))) < Hash.sha256(fs.readFileSync(path.join(tree, b))) ? -1 : 1))
+      .not.toEqual(names)
+    return Effect.gen(function*() {
+      const archiver = yield* Archiver.Archiver
+      const report = yield* archiver.store([tree], { repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", writeStub: false, cwd: dir })
+      expect(report.stored.map((s) => path.basename(s.source))).toEqual(names)
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ id: string; path: string }>`SELECT id, path FROM item ORDER BY rowid`
+      expect(rows.map((r) => path.basename(r.path))).toEqual(names)
+      expect(rows.map((r) => r.id)).toEqual(rows.map((r) => r.id).sort())
+    }).pipe(Effect.provide(services(dir)))
+  })
 })

@@ -285,7 +285,8 @@ export const make = (options: {
       return unit(
         "archive",
         sql.withTransaction(Effect.gen(function*() {
-          const out = new Array<Archived>(entries.length)
+          const written = new Array<{ artifactId: string; compressed: number; reused: boolean }>(entries.length)
+          const archivedAt = new Array<string>(entries.length)
           // Content already settled in this call: later duplicates reuse it without another round trip.
           const settled = new Map<string, Row>()
           // Groups keep round trips per file constant: one artifact lookup and one insert per table per group.
@@ -300,17 +301,26 @@ export const make = (options: {
               for (const row of rows) existing.set(String(row.content_sha256).trim(), row)
             }
             const at = yield* Timestamp.now
-            const items: Array<Record<string, unknown>> = []
-            const events: Array<Record<string, unknown>> = []
-            const tags: Array<Record<string, unknown>> = []
             const ahead = readAhead(slice.map(([e]) => e), (e) => !settled.has(e.sha256) && !existing.has(e.sha256))
             for (const [k, [entry, i]] of slice.entries()) {
               const known = settled.get(entry.sha256)
-              const written = known !== undefined
+              const artifact = known !== undefined
                 ? { artifactId: String(known.id), compressed: toNum(known.compressed_size), reused: true }
                 : yield* artifactFor(yield* ahead(k), existing.get(entry.sha256))
-              settled.set(entry.sha256, { id: written.artifactId, compressed_size: written.compressed, has_blob: 1 })
-              const rows = rowsFor(entry, written, at)
+              settled.set(entry.sha256, { id: artifact.artifactId, compressed_size: artifact.compressed, has_blob: 1 })
+              written[i] = artifact
+              archivedAt[i] = at
+            }
+          }
+          // Items go in in the caller's order (the paths a manifest or stub tree lists), their ids made in that order:
+          // restoring those files later updates neighbouring rows and index pages, not a few rows on every page.
+          const out = new Array<Archived>(entries.length)
+          for (let g = 0; g < entries.length; g += group) {
+            const items: Array<Record<string, unknown>> = []
+            const events: Array<Record<string, unknown>> = []
+            const tags: Array<Record<string, unknown>> = []
+            for (let i = g; i < Math.min(g + group, entries.length); i++) {
+              const rows = rowsFor(entries[i]!, written[i]!, archivedAt[i]!)
               items.push(rows.item)
               events.push(rows.event)
               tags.push(...rows.tags)
