@@ -5,6 +5,7 @@ import { Effect, Layer } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as vm from "node:vm"
 import { services, tempDir } from "./helpers.js"
 
 const sha256 = (bytes: Uint8Array) => crypto.createHash("sha256").update(bytes).digest("hex")
@@ -43,6 +44,22 @@ describe("direct reads (worker threads read payloads from the SQLite file)", () 
         services(dir, { url: "sqlite:///:memory:" }).pipe(Layer.fresh)
       )
       expect(memory).toBeUndefined()
+    }).pipe(Effect.provide(services(dir)))
+  })
+
+  it.scoped("a worker that collects its read buffers leaves V8's flags as it found them", () => {
+    const dir = tempDir()
+    // A new context has `gc` only while --expose-gc is on; flags are the process's, so the worker's would show here.
+    const exposed = () => vm.runInNewContext("typeof gc")
+    return Effect.gen(function*() {
+      expect(exposed()).toBe("undefined")
+      // Over 1 MiB read: the worker collects at least once.
+      const op = yield* stored(dir, { "a.bin": crypto.randomBytes(1536 * 1024) })
+      const writer = yield* RestoreWriter.workers(1, { direct: (yield* ArchiveStore.ArchiveStore).directReads })
+      const [reply] = yield* writer.run(0, [op("a.bin", 1)])
+      expect(reply).toMatchObject({ ok: true, bytes: 1536 * 1024 })
+      // Left on, the flag changed V8's flag hash, and the CLI's code cache written at exit was rejected at every start.
+      expect(exposed()).toBe("undefined")
     }).pipe(Effect.provide(services(dir)))
   })
 
