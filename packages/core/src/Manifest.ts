@@ -215,8 +215,13 @@ const realBase = (dir: string): string => {
 const inside = (base: string, target: string): boolean =>
   target.length > base.length && target.startsWith(base) && (base.endsWith(path.sep) || target[base.length] === path.sep)
 
-/** The real folder a path would land in: symbolic links on the way must not lead out of the manifest's folder. */
-const realParent = (target: string, cache: Map<string, string>): string => realFolder(path.dirname(target), cache)
+/** Where a path would really land: symbolic links on the way must not lead out of the manifest's folder. */
+const realTarget = (target: string, cache: Map<string, string>): string => {
+  const folder = path.dirname(target)
+  const real = realFolder(folder, cache)
+  // No link on the way (the usual case): the path itself, without joining it again.
+  return real === folder ? target : path.join(real, path.basename(target))
+}
 
 /** A folder's real path; one that does not exist yet is its nearest existing ancestor's real path plus the rest. */
 const realFolder = (folder: string, cache: Map<string, string>): string => {
@@ -247,16 +252,15 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (!Tombstone.isTombstoneId(id)) return `tombstone '${id}' is not a tombstone id (a UUID)`
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
   const resolved = path.resolve(baseDir, output.trim())
-  if (!inside(baseDir, resolved) || !inside(realBaseDir, path.join(realParent(resolved, cache), path.basename(resolved)))) {
+  if (!inside(baseDir, resolved) || !inside(realBaseDir, realTarget(resolved, cache))) {
     return `output '${output}' is outside the manifest's folder ${baseDir}`
   }
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"
   const who = (typeof actor === "string" ? actor.trim() : "") || defaultActor.trim()
   if (who === "") return "no actor: give one in the entry or with --actor"
-  if (sha256 !== undefined && sha256 !== null && (typeof sha256 !== "string" || !Hash.isSha256(sha256.trim().toLowerCase()))) {
-    return "sha256 must be 64 hex digits"
-  }
-  return { tombstone: id, output: resolved, actor: who, ...(typeof sha256 === "string" ? { sha256: sha256.trim().toLowerCase() } : {}) }
+  const digest = typeof sha256 === "string" ? sha256.trim().toLowerCase() : undefined
+  if (sha256 !== undefined && sha256 !== null && (digest === undefined || !Hash.isSha256(digest))) return "sha256 must be 64 hex digits"
+  return digest === undefined ? { tombstone: id, output: resolved, actor: who } : { tombstone: id, output: resolved, actor: who, sha256: digest }
 }
 
 /** Folders never searched for stubs: version-control metadata and the archive's own state. */
