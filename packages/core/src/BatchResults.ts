@@ -113,11 +113,24 @@ const csvField = (value: unknown): string => {
 
 export const isCsv = (file: string): boolean => file.toLowerCase().endsWith(".csv")
 
+// A batch's final summary is written to its results file and printed: megabytes of JSON, rendered once.
+const rendered = new WeakMap<Summary, string>()
+
+/** The summary as pretty JSON (what a JSON results file holds, without its final newline). */
+export const toJson = (summary: Summary): string => {
+  let text = rendered.get(summary)
+  if (text === undefined) {
+    text = JSON.stringify(summary, null, 2)
+    rendered.set(summary, text)
+  }
+  return text
+}
+
 /** The file's text: pretty JSON of the summary, or one CSV row per item. */
 export const render = (file: string, summary: Summary): string =>
   isCsv(file)
     ? [csvColumns.join(","), ...summary.results.map((r) => csvColumns.map((c) => csvField(r[c])).join(","))].join("\n") + "\n"
-    : JSON.stringify(summary, null, 2) + "\n"
+    : toJson(summary) + "\n"
 
 /** Writes the results atomically: a reader (or a `--resume` after a kill) sees the old file or the new, never half. */
 export const write = (file: string, summary: Summary): Effect.Effect<void, ResultsError> =>

@@ -3,7 +3,7 @@
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
  * current, `--resume`. Ctrl-C or SIGTERM stops launching items, lets started ones finish and writes the results.
  */
-import { Batch, type BatchResults, Manifest, RestoreWriter } from "@codex-archive/core"
+import { Batch, BatchResults, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
@@ -108,7 +108,7 @@ export const command = Command.make(
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
-              yield* Runtime.printJson(report.summary)
+              yield* Runtime.printLine(BatchResults.toJson(report.summary))
               if (resultsFile !== undefined && report.resultsError === undefined) yield* Runtime.note(`Batch results saved to ${resultsFile}`)
               if (report.resultsError !== undefined) yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
             })
