@@ -1,3 +1,4 @@
+import { RestoreWriter } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
@@ -9,8 +10,10 @@ import { bin, tempDir } from "./support.js"
 const bundleCopy = () => {
   const dir = tempDir()
   for (const name of ["codex.mjs", "codex.cjs"]) fs.copyFileSync(path.join(path.dirname(bin), name), path.join(dir, name))
+  // The bundle's native drivers stay outside it.
+  fs.symlinkSync(path.resolve(path.dirname(bin), "../node_modules"), path.join(dir, "node_modules"))
   const run = (...args: Array<string>) => {
-    const r = spawnSync(process.execPath, [path.join(dir, "codex.mjs"), "archive", ...args, "--help"], { cwd: dir, encoding: "utf8" })
+    const r = spawnSync(process.execPath, [path.join(dir, "codex.mjs"), "archive", ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, CODEX_ACTOR: "tester" } })
     expect(r.status, r.stderr).toBe(0)
   }
   /** Each code cache's name and digest. */
@@ -18,19 +21,33 @@ const bundleCopy = () => {
     Object.fromEntries(
       fs.readdirSync(dir).filter((f) => f.endsWith(".v8cache")).map((f) => [f, createHash("sha256").update(fs.readFileSync(path.join(dir, f))).digest("hex")])
     )
-  return { run, caches }
+  return { dir, run, caches }
 }
 
 describe("launcher", () => {
   it("keeps a code cache for batch restores (their V8 flags differ), so alternating commands never recompile the bundle", () => {
     const { caches, run } = bundleCopy()
-    run("list")
-    run("batch-restore")
+    run("list", "--help")
+    run("batch-restore", "--help")
     const first = caches()
     expect(Object.keys(first).sort()).toEqual([`.codex.cjs.${process.version}.batch-restore.v8cache`, `.codex.cjs.${process.version}.v8cache`])
     // V8 rejects a cache made under other flags and the launcher then rewrites it: equal bytes mean both were accepted.
-    run("list")
-    run("batch-restore")
+    run("list", "--help")
+    run("batch-restore", "--help")
     expect(caches()).toEqual(first)
+  })
+
+  it("sets, before the bundle is compiled, every process-wide V8 flag a batch restore's workers set", () => {
+    // Heap bounds (passed to workers) and the collector a worker reading the archive exposes: set first by a worker,
+    // a flag changed V8's flags mid-run and the code cache written at exit was rejected at every later start.
+    const launcher = fs.readFileSync(path.join(path.dirname(bin), "codex.mjs"), "utf8")
+    const compiled = launcher.indexOf("new vm.Script(")
+    expect(compiled).toBeGreaterThan(0)
+    for (const flag of [...RestoreWriter.heapFlags, "--expose-gc"]) {
+      const set = launcher.indexOf(`v8.setFlagsFromString("${flag}")`)
+      expect(set, flag).toBeGreaterThan(0)
+      expect(set, flag).toBeLessThan(compiled)
+    }
+    expect(fs.readFileSync(path.resolve(__dirname, "../../../packages/core/src/RestoreWriter.ts"), "utf8")).toContain(`setFlagsFromString("--expose-gc")`)
   })
 })

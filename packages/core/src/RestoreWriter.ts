@@ -109,12 +109,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     db.pragma("cache_size = -1024")
     // Every payload read is a new buffer outside this small heap, which collects too rarely to reuse them; a young-
     // generation collection every MiB read (well under a millisecond) frees them: ~25 MB less peak RSS, same speed.
-    const v8 = req("node:v8") as typeof import("node:v8")
-    v8.setFlagsFromString("--expose-gc")
+    // The flag is the whole process's and stays on: set back, it raced with the other workers' reading it. The CLI sets
+    // it at start, or its code cache, written at exit under the changed flags, was rejected at every later start.
+    ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
     const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
-    // Flags are the whole process's: left on, it was in the flags the CLI's code cache was written under at exit, and
-    // every later start rejected that cache and compiled the whole bundle again (~0.15 s).
-    v8.setFlagsFromString("--no-expose-gc")
     archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect: () => gc({ type: "minor" }) }
     return archive
   }
