@@ -19,7 +19,7 @@ let counter = 0
 const maxBehindMs = 1000
 
 export const v7 = (now: number = Date.now()): string => {
-  if (used + 12 > pool.length) {
+  if (used + 10 > pool.length) {
     randomFillSync(pool)
     used = 0
   }
@@ -27,7 +27,7 @@ export const v7 = (now: number = Date.now()): string => {
     lastMs = now
     counter = pool.readUInt16BE(used) & 0x7ff
   } else if (++counter > 0xfff) {
-    // 4096 ids in one millisecond: borrow the next one, as the RFC allows, rather than break the order.
+    // The counter ran out within one millisecond: borrow the next one, as the RFC allows, rather than break the order.
     lastMs++
     counter = 0
   }
