@@ -22,6 +22,9 @@ if (batchRestore) {
   // Restore workers expose V8's collector to free their read buffers (RestoreWriter), a flag of the whole process: set
   // here, before the bundle is compiled, the code cache written at exit is made under the flags the next start has.
   v8.setFlagsFromString("--expose-gc")
+  // Keep every compiled function's bytecode: a large batch's many collections flushed the start-up code's, so the
+  // cache written at exit lacked it and every later start compiled it again (2.25 vs 2.18 s, and 17 MiB more).
+  v8.setFlagsFromString("--no-flush-bytecode")
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url))
