@@ -34,6 +34,13 @@ import * as Uuid from "./Uuid.js"
 
 /** Items per `IN (...)` list: well under every dialect's parameter limit. */
 const group = 500
+
+/** The artifact an archived entry points to: its id, compressed size, and whether it was already there. */
+interface StoredArtifact {
+  readonly artifactId: string
+  readonly compressed: number
+  readonly reused: boolean
+}
 /** Payloads read ahead while storing: bounded by count and by raw size; a large file by its first chunks. */
 const prefetchItems = 64
 const prefetchBytes = 16 * 1024 * 1024
@@ -184,7 +191,7 @@ export const make = (options: {
       })
 
     /** The artifact an entry's item points to: an existing one (deduplicated) or one written now. */
-    const artifactFor = (entry: ArchiveEntry, existing: Row | undefined): Effect.Effect<{ artifactId: string; compressed: number; reused: boolean }, SqlError.SqlError | PayloadSourceError> =>
+    const artifactFor = (entry: ArchiveEntry, existing: Row | undefined): Effect.Effect<StoredArtifact, SqlError.SqlError | PayloadSourceError> =>
       existing === undefined
         ? writePayload(randomUUID(), entry, false)
         : layoutOf(existing) !== "purged"
@@ -197,7 +204,7 @@ export const make = (options: {
             : writePayload(String(existing.id), entry, true))
 
     /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
-    const rowsFor = (entry: ArchiveEntry, written: { artifactId: string; compressed: number; reused: boolean }, at: string) => {
+    const rowsFor = (entry: ArchiveEntry, written: StoredArtifact, at: string) => {
       const itemId = Uuid.v7()
       const tombstone = Tombstone.make()
       const item = entry.item
@@ -285,7 +292,7 @@ export const make = (options: {
       return unit(
         "archive",
         sql.withTransaction(Effect.gen(function*() {
-          const written = new Array<{ artifactId: string; compressed: number; reused: boolean }>(entries.length)
+          const written = new Array<StoredArtifact>(entries.length)
           const archivedAt = new Array<string>(entries.length)
           // Content already settled in this call: later duplicates reuse it without another round trip.
           const settled = new Map<string, Row>()
