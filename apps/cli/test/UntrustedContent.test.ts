@@ -190,6 +190,11 @@ describe("file names in stubs", () => {
     expect(r.code).toBe(2)
     expect(r.stderr.trim()).toBe("codex: error: evil: not a valid tombstone stub: field 'Tombstone' appears more than once")
     expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
+    // Nor does a mention of another id make the file "its stub", to be replaced without --force.
+    const over = codex(cwd, ["restore", other, "evil"])
+    expect(over.code).toBe(1)
+    expect(over.stderr).toContain("output exists with different content (use --force to replace it)")
+    expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
     const batch = codex(cwd, ["batch-restore", "--stubs", "."])
     expect(batch.code).toBe(2)
     expect(batch.stderr).toContain("field 'Tombstone' appears more than once")

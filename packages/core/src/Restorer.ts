@@ -572,7 +572,8 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 const isStubFor = (file: string, tombstone: string): boolean => {
   try {
     const text = fs.readFileSync(file, "utf8")
-    return Tombstone.isStubText(text) && text.includes(tombstone)
+    // The stub's own (parsed, unambiguous) tombstone, not any mention of the id in its text.
+    return Tombstone.tombstoneOf(text) === tombstone
   } catch {
     return false
   }

@@ -2,7 +2,7 @@
  * Tombstones: the UUID v4 handle of one archive operation, and the stub file left where the file stood
  * (spec §1.2). A stub parses back, so `restore STUB` and `batch-restore --stubs DIR` need nothing else.
  */
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import { randomUUID } from "node:crypto"
 
 export const make = (): string => randomUUID()
@@ -141,3 +141,7 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       commit: fields.get("Commit") ?? ""
     }
   })
+
+/** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
+export const tombstoneOf = (text: string): string | undefined =>
+  Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
