@@ -3,26 +3,18 @@
  * and file names, each written the way an attacker with access to the archive or the tree would write them.
  */
 import { describe, expect, it } from "@effect/vitest"
-import Database from "better-sqlite3"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { bin, codex, evidence, tempDir, write } from "./support.js"
+import { bin, codex, evidence, tamper, tempDir, write } from "./support.js"
 
-/** An archive holding `name` with `content`; returns its folder and tombstone. */
-const archived = (content = "payload\n", name = "f.txt", mode?: number) => {
+/** A new archive holding one file `name` (with `content` and `mode`); returns its folder and tombstone. */
+const archivedFile = (name: string, content: string, mode?: number) => {
   const cwd = tempDir()
   write(path.join(cwd, name), content, mode)
-  const r = codex(cwd, ["store", "r", name, "--commit", "x"])
-  expect(r.code, r.stderr).toBe(0)
-  return { cwd, tombstone: JSON.parse(r.stdout).tombstone as string }
-}
-
-/** Changes the archive behind the tool's back, as someone with write access to a shared archive could. */
-const tamper = (cwd: string, statement: string, ...params: Array<unknown>) => {
-  const db = new Database(path.join(cwd, ".codex/archive.sqlite"))
-  db.prepare(statement).run(...params)
-  db.close()
+  const stored = codex(cwd, ["store", "r", name, "--commit", "x"])
+  expect(stored.code, stored.stderr).toBe(0)
+  return { cwd, tombstone: JSON.parse(stored.stdout).tombstone as string }
 }
 
 /** The CLI under a given umask (a shell sets it; the child inherits it). */
@@ -40,7 +32,7 @@ const modeOf = (file: string) => fs.statSync(file).mode & 0o7777
 
 describe("modes from the archive", () => {
   it("restores permission bits only, never setuid/setgid/sticky, and never beyond the umask", () => {
-    const { cwd, tombstone } = archived("#!/bin/sh\n", "tool.sh", 0o755)
+    const { cwd, tombstone } = archivedFile("tool.sh", "#!/bin/sh\n", 0o755)
     for (const [recorded, umask, expected] of [
       ["7777", "022", 0o755],
       ["04755", "022", 0o755],
@@ -100,7 +92,7 @@ describe("metadata that changes behaviour", () => {
   })
 
   it("purge fails closed on a legal_hold in the archive's metadata that is not a boolean, or that says held", () => {
-    const { cwd, tombstone } = archived()
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
     tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.legal_hold', 'maybe')")
     const r = codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r", "--apply"])
     expect(r.code).toBe(1)
@@ -118,7 +110,7 @@ describe("metadata that changes behaviour", () => {
 
 describe("recorded paths", () => {
   it("restores a recorded path under the current folder, or under --root", () => {
-    const { cwd, tombstone } = archived("inside\n", "sub/f.txt")
+    const { cwd, tombstone } = archivedFile("sub/f.txt", "inside\n")
     fs.rmSync(path.join(cwd, "sub"), { recursive: true })
     const r = codex(cwd, ["restore", tombstone])
     expect(r.code, r.stderr).toBe(0)
@@ -134,7 +126,7 @@ describe("recorded paths", () => {
   })
 
   it("refuses an absolute or escaping recorded path, or one through a symlinked folder, unless --allow-outside", () => {
-    const { cwd, tombstone } = archived("payload\n")
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
     const work = path.join(cwd, "work")
     const away = tempDir()
     fs.mkdirSync(work)
@@ -163,7 +155,7 @@ describe("recorded paths", () => {
 
 describe("file names in stubs", () => {
   it("a newline in a file name cannot make its stub restore another item's content", () => {
-    const { cwd, tombstone: other } = archived("the other item\n", "other.txt")
+    const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
     const name = `evil\n# Tombstone: ${other}\n# SHA256: ${"0".repeat(64)}`
     write(path.join(cwd, name), "the evil file's own content\n")
     const stored = codex(cwd, ["store", "r", name, "--commit", "x", "--write-stub"])
@@ -179,7 +171,7 @@ describe("file names in stubs", () => {
   })
 
   it("refuses a stub whose Tombstone line repeats (what the old renderer wrote for such a name), touching nothing", () => {
-    const { cwd, tombstone: other } = archived("the other item\n", "other.txt")
+    const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
     const own = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
     const forged = [
       "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE", "# File: evil", `# Tombstone: ${other}`, "# ArchivedBy: m", "# Reason: dead",
