@@ -22,7 +22,10 @@ const codexWithUmask = (cwd: string, umask: string, args: ReadonlyArray<string>)
   const quoted = [process.execPath, bin, "archive", ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
   const r = spawnSync("sh", ["-c", `umask ${umask} && exec ${quoted}`], {
     cwd,
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))), CODEX_ACTOR: "t" },
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))),
+      CODEX_ACTOR: "t"
+    },
     encoding: "utf8"
   })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
@@ -101,7 +104,8 @@ describe("metadata that changes behaviour", () => {
         "refusing to purge an item that may be under legal hold"
     )
     tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.legal_hold', json('true'))")
-    expect(codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r"]).stderr).toMatch(/under legal hold/)
+    const held = codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r"])
+    expect(held.stderr).toMatch(/under legal hold/)
     expect(evidence(cwd).filter((l) => l.action === "DELETE_APPROVED")).toEqual([])
     // Still restorable: nothing was scrubbed.
     expect(codex(cwd, ["restore", tombstone, "back.txt"]).code).toBe(0)
@@ -136,9 +140,10 @@ describe("recorded paths", () => {
       tamper(cwd, "UPDATE item SET path = ?", recorded)
       const r = codex(cwd, ["restore", tombstone, "--root", "work"])
       expect(r.code, `${recorded}: ${r.stderr}`).toBe(2)
+      const where = path.isAbsolute(recorded) ? "is absolute" : `leads outside ${work}`
       expect(r.stderr.trim()).toBe(
-        `codex: error: tombstone ${tombstone}: recorded path ${JSON.stringify(recorded)} ` +
-          `${path.isAbsolute(recorded) ? "is absolute" : `leads outside ${work}`}; give an OUTPUT, or --allow-outside to write it there`
+        `codex: error: tombstone ${tombstone}: recorded path ${JSON.stringify(recorded)} ${where}; ` +
+          "give an OUTPUT, or --allow-outside to write it there"
       )
       expect(fs.readdirSync(away)).toEqual([])
       expect(fs.existsSync(path.join(cwd, "x.txt"))).toBe(false)
@@ -149,7 +154,8 @@ describe("recorded paths", () => {
     expect(allowed.code, allowed.stderr).toBe(0)
     expect(allowed.stderr).toContain(`restoring outside ${work} (--allow-outside): recorded path "link/escaped.txt"`)
     expect(fs.readFileSync(escaping, "utf8")).toBe("payload\n")
-    expect(evidence(cwd).filter((l) => l.action === "RESTORE").map((l) => l.path)).toEqual([path.join(work, "link/escaped.txt")])
+    const restored = evidence(cwd).filter((l) => l.action === "RESTORE").map((l) => l.path)
+    expect(restored).toEqual([path.join(work, "link/escaped.txt")])
   })
 })
 
@@ -170,17 +176,20 @@ describe("file names in stubs", () => {
     expect(evidence(cwd).filter((l) => l.action === "RESTORE").map((l) => l.tombstone)).toEqual([own])
   })
 
-  it("refuses a stub whose Tombstone line repeats (what the old renderer wrote for such a name), touching nothing", () => {
+  it("refuses a stub whose Tombstone line repeats (as the old renderer wrote such names), touching nothing", () => {
     const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
     const own = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
     const forged = [
-      "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE", "# File: evil", `# Tombstone: ${other}`, "# ArchivedBy: m", "# Reason: dead",
-      `# Tombstone: ${own}`, `# SHA256: ${"a".repeat(64)}`, "#", "# To restore:", `#   codex archive restore ${own} evil`, ""
+      "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE", "# File: evil", `# Tombstone: ${other}`, "# ArchivedBy: m",
+      "# Reason: dead", `# Tombstone: ${own}`, `# SHA256: ${"a".repeat(64)}`, "#", "# To restore:",
+      `#   codex archive restore ${own} evil`, ""
     ].join("\n")
     write(path.join(cwd, "evil"), forged)
     const r = codex(cwd, ["restore", "evil"])
     expect(r.code).toBe(2)
-    expect(r.stderr.trim()).toBe("codex: error: evil: not a valid tombstone stub: field 'Tombstone' appears more than once")
+    expect(r.stderr.trim()).toBe(
+      "codex: error: evil: not a valid tombstone stub: field 'Tombstone' appears more than once"
+    )
     expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
     // Nor does a mention of another id make the file "its stub", to be replaced without --force.
     const over = codex(cwd, ["restore", other, "evil"])

@@ -225,7 +225,8 @@ export const legalHoldValue = (v: unknown): boolean | undefined => {
   if (typeof v === "number") return v !== 0
   if (typeof v !== "string") return undefined
   const word = v.trim().toLowerCase()
-  return ["1", "true", "yes", "on"].includes(word) ? true : ["0", "false", "no", "off"].includes(word) ? false : undefined
+  if (["1", "true", "yes", "on"].includes(word)) return true
+  return ["0", "false", "no", "off"].includes(word) ? false : undefined
 }
 
 export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly actor: string }> {

@@ -88,7 +88,9 @@ const reservedHint: Readonly<Record<string, string>> = { mime_type: " (use --mim
 
 /** What is wrong with one user metadata entry, if anything: a reserved key, or a `legal_hold` that is not a boolean. */
 export const metadataProblem = (key: string, value: string): string | undefined => {
-  if (reservedMetadataKeys.includes(key)) return `'${key}' is reserved: the archive records it itself${reservedHint[key] ?? ""}`
+  if (reservedMetadataKeys.includes(key)) {
+    return `'${key}' is reserved: the archive records it itself${reservedHint[key] ?? ""}`
+  }
   if (key === "legal_hold" && legalHoldValue(value) === undefined) {
     return `legal_hold '${value}' is not a boolean (use true/false, yes/no, on/off or 1/0)`
   }

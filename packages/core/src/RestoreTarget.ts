@@ -25,14 +25,18 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
 export const fromArgument = (
   value: string,
   output: string | undefined
-): Effect.Effect<{ readonly tombstone: string; readonly output: string | undefined }, InvalidTombstone | Tombstone.MalformedStub> =>
+): Effect.Effect<
+  { readonly tombstone: string; readonly output: string | undefined },
+  InvalidTombstone | Tombstone.MalformedStub
+> =>
   Effect.gen(function*() {
     const asId = Tombstone.normalize(value)
     if (Tombstone.isTombstoneId(asId)) return { tombstone: asId, output }
     const st = fs.statSync(value, { throwIfNoEntry: false })
     if (!st) return yield* new InvalidTombstone({ tombstone: value })
     if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
-      return yield* new Tombstone.MalformedStub({ source: value, problem: "not a stub file (too large or not a regular file)" })
+      const problem = "not a stub file (too large or not a regular file)"
+      return yield* new Tombstone.MalformedStub({ source: value, problem })
     }
     const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
     return { tombstone: stub.tombstone, output: output ?? value }

@@ -174,7 +174,8 @@ export const make = Effect.gen(function*() {
   const umask = FileOps.currentUmask()
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
     id: jobs++, output: request.output, temp: FileOps.tempFor(request.output),
-    mode: FileOps.restoredMode(located.mode ?? 0o644, umask), codec: codec.name, sha256: located.sha256, size: located.sizeBytes
+    mode: FileOps.restoredMode(located.mode ?? 0o644, umask),
+    codec: codec.name, sha256: located.sha256, size: located.sizeBytes
   })
 
   const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {

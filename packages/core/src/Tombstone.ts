@@ -47,7 +47,7 @@ export const render = (stub: Stub): string =>
     ""
   ].join("\n")
 
-/** Characters that would break a stub line or hide in it: C0/C1 controls, DEL, Unicode line and paragraph separators. */
+/** Characters that would break a stub line or hide in it: C0/C1 controls, DEL, Unicode line/paragraph separators. */
 const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 const unsafeAll = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
 const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
@@ -107,12 +107,16 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       if (!m || !stubFields.has(m[1]!)) continue
       const [, name, raw] = m as unknown as [string, string, string]
       // A repeated field is how an injected line would win: refuse rather than pick one.
-      if (fields.has(name)) return yield* new MalformedStub({ source, problem: `field '${name}' appears more than once` })
+      if (fields.has(name)) {
+        return yield* new MalformedStub({ source, problem: `field '${name}' appears more than once` })
+      }
       if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) {
         return yield* new MalformedStub({ source, problem: `field '${name}' contains a control character` })
       }
       const value = decodeField(raw)
-      if (value === undefined) return yield* new MalformedStub({ source, problem: `field '${name}' is not a valid quoted string` })
+      if (value === undefined) {
+        return yield* new MalformedStub({ source, problem: `field '${name}' is not a valid quoted string` })
+      }
       fields.set(name, value)
     }
     const tombstone = normalize(fields.get("Tombstone") ?? "")
@@ -128,7 +132,8 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
     for (const line of lines) {
       const m = /^#\s{2,}\S.*?\barchive restore\s+(\S+)/.exec(line)
       if (m && normalize(m[1]!) !== tombstone) {
-        return yield* new MalformedStub({ source, problem: `field 'To restore' names tombstone ${m[1]}, not ${tombstone}` })
+        const problem = `field 'To restore' names tombstone ${m[1]}, not ${tombstone}`
+        return yield* new MalformedStub({ source, problem })
       }
     }
     return {

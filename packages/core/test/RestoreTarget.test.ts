@@ -41,7 +41,9 @@ describe("RestoreTarget", () => {
     for (const v of [false, 0, "0", "false", "No", "OFF"]) expect(ArchiveStore.legalHoldValue(v)).toBe(false)
     for (const v of ["maybe", "", null, {}, "2"]) expect(ArchiveStore.legalHoldValue(v)).toBeUndefined()
     expect(Archiver.metadataProblem("legal_hold", "maybe")).toContain("legal_hold 'maybe' is not a boolean")
-    for (const key of Archiver.reservedMetadataKeys) expect(Archiver.metadataProblem(key, "1")).toContain(`'${key}' is reserved`)
+    for (const key of Archiver.reservedMetadataKeys) {
+      expect(Archiver.metadataProblem(key, "1")).toContain(`'${key}' is reserved`)
+    }
     expect(Archiver.metadataProblem("ticket", "OPS-1")).toBeUndefined()
   })
 })

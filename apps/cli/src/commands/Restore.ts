@@ -8,7 +8,10 @@ import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
 const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(Args.withDescription("A tombstone id, or a stub file to restore in place"))
-const output = Args.text({ name: "OUTPUT" }).pipe(Args.withDescription("Where to write the file (default: the stub's place, or the recorded path under --root)"), Args.optional)
+const output = Args.text({ name: "OUTPUT" }).pipe(
+  Args.withDescription("Where to write the file (default: the stub's place, or the recorded path under --root)"),
+  Args.optional
+)
 
 export const command = Command.make(
   "restore",
@@ -22,7 +25,7 @@ export const command = Command.make(
     debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
     metricsOut: MetricsOut.option,
     root: Options.text("root").pipe(
-      Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: the current one)"),
+      Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: here)"),
       Options.optional
     ),
     allowOutside: Options.boolean("allow-outside").pipe(Options.withDescription(
@@ -61,7 +64,8 @@ export const command = Command.make(
             tombstone: resolved.tombstone, recorded: located.path, root, allowOutside: opts.allowOutside
           }).pipe(Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message })))
           if (placed.outside) {
-            yield* Effect.logWarning(`restoring outside ${root} (--allow-outside): recorded path ${JSON.stringify(located.path)}`)
+            const recorded = JSON.stringify(located.path)
+            yield* Effect.logWarning(`restoring outside ${root} (--allow-outside): recorded path ${recorded}`)
           }
           out = placed.output
         }

@@ -30,7 +30,9 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
       const value = entry.slice(at + 1).trim()
       // Checked here too, before the archive is opened or created: a bad entry leaves nothing behind.
       const problem = Archiver.metadataProblem(key, value)
-      if (problem !== undefined) return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': ${problem}` })
+      if (problem !== undefined) {
+        return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': ${problem}` })
+      }
       out[key] = value
     }
     return out
