@@ -172,10 +172,9 @@ export const make = Effect.gen(function*() {
   let jobs = 0
   // Read once, here in the main thread; the masked mode travels with each target to the writer, in any thread.
   const umask = FileOps.currentUmask()
+  const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output),
-    mode: FileOps.restoredMode(located.mode ?? 0o644, umask),
-    codec: codec.name, sha256: located.sha256, size: located.sizeBytes
+    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes
   })
 
   const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
