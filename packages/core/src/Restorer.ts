@@ -170,8 +170,11 @@ export const make = Effect.gen(function*() {
 
   // Job ids are unique per Restorer: units on one lane interleave their ops.
   let jobs = 0
+  // Read once, here in the main thread; the masked mode travels with each target to the writer, in any thread.
+  const umask = FileOps.currentUmask()
+  const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: located.mode ?? 0o644, codec: codec.name, sha256: located.sha256, size: located.sizeBytes
+    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes
   })
 
   const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
@@ -569,7 +572,8 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 const isStubFor = (file: string, tombstone: string): boolean => {
   try {
     const text = fs.readFileSync(file, "utf8")
-    return Tombstone.isStubText(text) && text.includes(tombstone)
+    // The stub's own (parsed, unambiguous) tombstone, not any mention of the id in its text.
+    return Tombstone.tombstoneOf(text) === tombstone
   } catch {
     return false
   }
