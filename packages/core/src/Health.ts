@@ -8,6 +8,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore } from "./ArchiveStore.js"
 import type { BackendName } from "./Config.js"
+import * as Evidence from "./Evidence.js"
+import * as EvidenceChain from "./EvidenceChain.js"
 import * as Logging from "./Logging.js"
 import * as Redact from "./Redact.js"
 import * as Verifier from "./Verifier.js"
@@ -39,6 +41,8 @@ export interface Options<E> {
   /** The highest migration this tool ships for the backend (`Migrations.latest`). */
   readonly expectedSchemaVersion: number
   readonly evidenceDir: string
+  /** The evidence chain's HMAC key, when configured: the chain check then checks every line's MAC too. */
+  readonly evidenceKey?: Redacted.Redacted<string> | null | undefined
   /** Opens the archive; built inside the check, so a failure to connect is reported, not raised. */
   readonly store: Layer.Layer<ArchiveStore, E>
 }
@@ -79,6 +83,14 @@ const evidenceWritable = (dir: string) =>
       return { ok: false, detail: `${existing} is not writable: ${(e as Error).message}` }
     }
     return { ok: true, detail: existing === path.resolve(dir) ? `${dir} is writable` : `${dir} will be created in writable ${existing}` }
+  })
+
+/** The evidence log's hash chain holds (EvidenceChain.verify); a log not written yet is fine. */
+const evidenceChain = (dir: string, key: Redacted.Redacted<string> | null | undefined) =>
+  Effect.suspend(() => {
+    const file = Evidence.fileIn(dir)
+    if (!fs.existsSync(file)) return Effect.succeed({ ok: true, detail: `${file} does not exist yet: nothing to check` })
+    return Effect.map(EvidenceChain.verify(file, { key }), (report) => ({ ok: report.ok, detail: EvidenceChain.describe(report) }))
   })
 
 /** The newest item whose content is still stored, decoded and checked against its SHA-256. */
@@ -133,6 +145,7 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
       for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
+    checks.push((yield* timed("evidence-chain", secrets, evidenceChain(options.evidenceDir, options.evidenceKey))).check)
     return {
       ok: checks.every((c) => c.ok),
       backend: options.backend,
