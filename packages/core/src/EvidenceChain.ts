@@ -39,7 +39,7 @@ const sortKeys = (value: unknown): unknown => {
 export const serialize = (record: { readonly [key: string]: unknown }): string =>
   JSON.stringify(sortKeys(record)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
-export const hashLine = (bytes: string | Uint8Array): string => crypto.hash("sha256", bytes, "hex")
+export const hashLine = (bytes: string | Uint8Array): string => crypto.createHash("sha256").update(bytes).digest("hex")
 
 export const macOf = (key: Redacted.Redacted<string>, canonical: string): string =>
   crypto.createHmac("sha256", Redacted.value(key)).update(canonical, "utf8").digest("hex")
