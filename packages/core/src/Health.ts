@@ -1,6 +1,7 @@
 /**
  * `health-check` (spec §10, extended): can the archive be opened and queried (and how fast), is its schema the one
- * this tool expects, is the evidence folder writable, and does one stored payload decode to its recorded SHA-256.
+ * this tool expects, is the evidence folder writable and its hash chain intact, and does one stored payload decode to
+ * its recorded SHA-256.
  * Every check is a value `{name, ok, detail, ms}`; nothing here fails, so one broken part never hides the others.
  */
 import { Cause, Context, Effect, Exit, Layer, Redacted } from "effect"
