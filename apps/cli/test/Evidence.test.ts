@@ -32,7 +32,8 @@ const appenderScript = (dir: string) => {
           const evidence = yield* Evidence.make(dir)
           for (let i = 0; i < Number(appends); i++) {
             // Appends of 1, 2 and 3 lines, so batches interleave with single lines.
-            const records = Array.from({ length: (i % 3) + 1 }, (_, j) => ({ action: "RESTORE", actor: name, tombstone: name + "-" + i + "-" + j }))
+            const records = Array.from({ length: (i % 3) + 1 }, (_, j) =>
+              ({ action: "RESTORE", actor: name, tombstone: name + "-" + i + "-" + j }))
             yield* evidence.append(...records)
           }
         })
@@ -62,10 +63,12 @@ describe("evidence verify", () => {
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toBe(`${log(cwd)}: 2 lines, chained from line 1: intact\n`)
     const json = codex(cwd, ["evidence", "verify", "--json"])
-    expect(JSON.parse(json.stdout)).toEqual({ file: log(cwd), lines: 2, legacy: 0, chain_from: 1, keyed: false, ok: true, break: null })
+    expect(JSON.parse(json.stdout)).toEqual({
+      file: log(cwd), lines: 2, legacy: 0, chain_from: 1, keyed: false, ok: true, break: null
+    })
   })
 
-  it("an edited line: exit 1 and one line naming the file, the line number and the kind; health-check fails too", () => {
+  it("an edited line: exit 1, one line naming the file, the line number and the kind; health-check fails", () => {
     const cwd = withLog()
     const lines = fs.readFileSync(log(cwd), "utf8").split("\n")
     lines[0] = lines[0]!.replace('"actor":"tester"', '"actor":"mallory"')
@@ -103,15 +106,17 @@ describe("evidence verify", () => {
     const right = codex(cwd, ["evidence", "verify", "--key-file", "right.key", "--json"])
     expect(right.code, right.stderr).toBe(0)
     expect(JSON.parse(right.stdout)).toMatchObject({ keyed: true, ok: true })
-    const wrong = codex(cwd, ["evidence", "verify", "--key-file", "wrong.key"], { CODEX_EVIDENCE_HMAC_KEY: "s3cret-chain-key" })
+    const env = { CODEX_EVIDENCE_HMAC_KEY: "s3cret-chain-key" }
+    const wrong = codex(cwd, ["evidence", "verify", "--key-file", "wrong.key"], env)
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toContain("line 1: forged: its mac does not match")
-    const shown = codex(cwd, ["config-show", "--debug"], { CODEX_EVIDENCE_HMAC_KEY: "s3cret-chain-key" })
+    const shown = codex(cwd, ["config-show", "--debug"], env)
     expect(JSON.parse(shown.stdout).evidence.hmac_key).toBe("***")
     expect(shown.stdout + shown.stderr).not.toContain("s3cret-chain-key")
     const missing = codex(cwd, ["evidence", "verify", "--key-file", "absent.key"])
     expect(missing.code).toBe(2)
-    expect(missing.stderr).toContain(`evidence.hmac_key_file (flag --key-file): ${path.join(cwd, "absent.key")} does not exist`)
+    const absent = path.join(cwd, "absent.key")
+    expect(missing.stderr).toContain(`evidence.hmac_key_file (flag --key-file): ${absent} does not exist`)
   })
 
   it("4 processes appending at once keep one intact chain with every line", async () => {
@@ -119,7 +124,8 @@ describe("evidence verify", () => {
     const script = appenderScript(cwd)
     const dir = path.join(cwd, ".codex/evidence")
     const appends = 150
-    const children = ["p1", "p2", "p3", "p4"].map((name) => spawn(process.execPath, [script, dir, name, String(appends)]))
+    const names = ["p1", "p2", "p3", "p4"]
+    const children = names.map((name) => spawn(process.execPath, [script, dir, name, String(appends)]))
     const exits = children.map((child) =>
       new Promise<number>((resolve) => {
         let err = ""
@@ -128,7 +134,7 @@ describe("evidence verify", () => {
       })
     )
     // A barrier, not a sleep: every child is loaded and waiting before any of them appends.
-    await Promise.all(children.map((child) => new Promise<void>((resolve) => child.stdout.once("data", () => resolve()))))
+    await Promise.all(children.map((child) => new Promise<void>((ready) => child.stdout.once("data", () => ready()))))
     for (const child of children) child.stdin.end("go\n")
     expect(await Promise.all(exits)).toEqual([0, 0, 0, 0])
     const perProcess = Array.from({ length: appends }, (_, i) => (i % 3) + 1).reduce((a, b) => a + b, 0)
@@ -137,9 +143,11 @@ describe("evidence verify", () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ lines: 4 * perProcess, legacy: 0, chain_from: 1, ok: true })
     const records = evidence(cwd)
     expect(records.map((l) => l.seq)).toEqual(records.map((_, i) => i + 1))
-    for (const name of ["p1", "p2", "p3", "p4"]) {
+    for (const name of names) {
       const own = records.filter((l) => l.actor === name).map((l) => l.tombstone)
-      expect(own).toEqual(Array.from({ length: appends }, (_, i) => Array.from({ length: (i % 3) + 1 }, (_, j) => `${name}-${i}-${j}`)).flat())
+      const expected = Array.from({ length: appends }, (_, i) =>
+        Array.from({ length: (i % 3) + 1 }, (_, j) => `${name}-${i}-${j}`))
+      expect(own).toEqual(expected.flat())
     }
     expect(fs.existsSync(`${log(cwd)}.lock`)).toBe(false)
   })

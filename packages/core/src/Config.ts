@@ -364,9 +364,11 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         dir: get("evidence.dir"),
         hmac_key_file: get("evidence.hmac_key_file"),
         // Of a key and a key file, the one from the higher-precedence source wins (`--key-file` beats the env key).
-        hmac_key: rank.get("evidence.hmac_key")! >= rank.get("evidence.hmac_key_file")!
-          ? yield* hmacKey(get("evidence.hmac_key"), get("evidence.hmac_key_file"), origins.get("evidence.hmac_key_file")!)
-          : yield* hmacKey(null, get("evidence.hmac_key_file"), origins.get("evidence.hmac_key_file")!)
+        hmac_key: yield* hmacKey(
+          rank.get("evidence.hmac_key")! >= rank.get("evidence.hmac_key_file")! ? get("evidence.hmac_key") : null,
+          get("evidence.hmac_key_file"),
+          origins.get("evidence.hmac_key_file")!
+        )
       }
     }
     return { config, origins }

@@ -87,7 +87,8 @@ const redactStrings = (record: { readonly [key: string]: unknown }): { readonly 
   return out
 }
 
-export const layer = (dir: string, options: Options = {}): Layer.Layer<Evidence> => Layer.effect(Evidence, make(dir, options))
+export const layer = (dir: string, options: Options = {}): Layer.Layer<Evidence> =>
+  Layer.effect(Evidence, make(dir, options))
 
 /** Reads every record back (for tests, `verify` and reports); a torn or invalid line is reported, not skipped. */
 export const read = (dir: string): ReadonlyArray<{ readonly [key: string]: unknown }> => {

@@ -268,7 +268,10 @@ export interface Report {
   readonly break: Break | null
 }
 
-export class EvidenceReadError extends Data.TaggedError("EvidenceReadError")<{ readonly file: string; readonly detail: string }> {
+export class EvidenceReadError extends Data.TaggedError("EvidenceReadError")<{
+  readonly file: string
+  readonly detail: string
+}> {
   override get message() {
     return `cannot read evidence log ${this.file}: ${this.detail}`
   }
@@ -361,7 +364,7 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
     const parsed = parse(line.bytes)
     const at = (kind: BreakKind, detail: string, number = line.number) => (found = { line: number, kind, detail })
     if (parsed.kind !== "chained") {
-      if (!line.terminated) at("truncated", "the last line is cut off (no newline): a crash mid-write or a truncated file")
+      if (!line.terminated) at("truncated", "the last line is cut off (no newline): a crash mid-write, or a cut file")
       else if (chainFrom === null) legacy++
       else if (parsed.kind === "half") at("truncated", "half a record: a crash mid-write, or a line cut short")
       else if (parsed.kind === "garbage") at("garbage", "not a JSON record")
@@ -376,7 +379,8 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
       chainFrom = line.number
       const expected = line.number === 1 ? genesis : h1
       if (parsed.prev !== expected) {
-        if (line.number === 1 || parsed.seq > 1) at("deleted", "it chains to a line that is not there: lines before it were deleted")
+        const gone = line.number === 1 || parsed.seq > 1
+        if (gone) at("deleted", "it chains to a line that is not there: lines before it are gone")
         else at("edited", `its bytes do not match the prev recorded by line ${line.number}`, line.number - 1)
       } else if (parsed.seq !== 1) {
         at("edited", `the first chained line has seq ${parsed.seq}, not 1`)
@@ -391,7 +395,8 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
       } else if (follows) {
         at("inserted", `line ${line.number + 1} chains to line ${line.number - 1}: this line is not part of the chain`)
       } else if (h2 !== undefined && parsed.prev === h2 && parsed.seq === lastSeq) {
-        at("inserted", `line ${line.number} chains to line ${line.number - 2}: this line is not part of the chain`, line.number - 1)
+        const detail = `line ${line.number} chains to line ${line.number - 2}: this line is not part of the chain`
+        at("inserted", detail, line.number - 1)
       } else if (parsed.seq === expected) {
         at("edited", `its bytes do not match the prev recorded by line ${line.number}`, line.number - 1)
       } else if (parsed.seq > expected && (after?.kind !== "chained" || after.seq > parsed.seq)) {
@@ -404,7 +409,8 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
     h2 = h1
     h1 = line.hash
   }
-  return { file, lines: count, legacy, chain_from: chainFrom, keyed: key !== undefined, ok: found === null, break: found }
+  const keyed = key !== undefined
+  return { file, lines: count, legacy, chain_from: chainFrom, keyed, ok: found === null, break: found }
 }
 
 /** One line for people: where the chain starts and whether it holds. */

@@ -91,7 +91,7 @@ const evidenceChain = (dir: string, key: Redacted.Redacted<string> | null | unde
   Effect.suspend(() => {
     const file = Evidence.fileIn(dir)
     if (!fs.existsSync(file)) return Effect.succeed({ ok: true, detail: `${file} does not exist yet: nothing to check` })
-    return Effect.map(EvidenceChain.verify(file, { key }), (report) => ({ ok: report.ok, detail: EvidenceChain.describe(report) }))
+    return Effect.map(EvidenceChain.verify(file, { key }), (r) => ({ ok: r.ok, detail: EvidenceChain.describe(r) }))
   })
 
 /** The newest item whose content is still stored, decoded and checked against its SHA-256. */
@@ -146,7 +146,8 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
       for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
-    checks.push((yield* timed("evidence-chain", secrets, evidenceChain(options.evidenceDir, options.evidenceKey))).check)
+    const chain = evidenceChain(options.evidenceDir, options.evidenceKey)
+    checks.push((yield* timed("evidence-chain", secrets, chain)).check)
     return {
       ok: checks.every((c) => c.ok),
       backend: options.backend,

@@ -29,7 +29,10 @@ const verify = Command.make(
         // A break is reported once, on stderr (below); the JSON report goes to stdout either way.
         if (opts.json) yield* Runtime.printJson(report)
         else if (report.ok) yield* Runtime.printLine(EvidenceChain.describe(report))
-        if (!report.ok) return yield* new Runtime.CliExit({ code: 1, message: `evidence verify failed: ${EvidenceChain.describe(report)}` })
+        if (!report.ok) {
+          const message = `evidence verify failed: ${EvidenceChain.describe(report)}`
+          return yield* new Runtime.CliExit({ code: 1, message })
+        }
       }), [["evidence.hmac_key_file", "--key-file", Option.getOrUndefined(opts.keyFile)]])
 ).pipe(Command.withDescription("Check the evidence log's hash chain; report the first broken line by number and kind"))
 

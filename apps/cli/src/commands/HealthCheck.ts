@@ -44,4 +44,6 @@ export const command = Command.make(
           return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })
         }
       }))
-).pipe(Command.withDescription("Check the archive: connection and latency, schema version, one payload verified, evidence folder and chain"))
+).pipe(Command.withDescription(
+  "Check the archive: connection and latency, schema version, one payload verified, evidence folder and chain"
+))
