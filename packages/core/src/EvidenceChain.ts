@@ -220,25 +220,28 @@ const pause = (ms: number) =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
-/** Runs `body` holding `<file>.lock`; fails with the cause when the lock cannot be taken. */
+/**
+ * Runs `body` holding `<file>.lock`; fails with the cause when the lock cannot be taken. Only the waits between
+ * attempts can be interrupted: the lock is never taken without its release being in place.
+ */
 export const withLock = <A>(file: string, body: () => A): Effect.Effect<A, Error> => {
   const lock = `${file}.lock`
   const stamp = `${process.pid} ${os.hostname()} ${crypto.randomBytes(6).toString("hex")}\n`
-  const acquire = Effect.gen(function*() {
-    const deadline = Date.now() + waitMs
-    for (let attempt = 0; ; attempt++) {
-      if (yield* Effect.try({ try: () => tryLock(lock, stamp), catch: (e) => e as Error })) return
-      if (Date.now() > deadline) {
-        const holder = yield* Effect.sync(() => fs.existsSync(lock) ? fs.readFileSync(lock, "utf8").trim() : "?")
-        return yield* Effect.fail(new Error(`${lock} is held by process ${holder} for over ${waitMs / 1000} s`))
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const deadline = Date.now() + waitMs
+      for (let attempt = 0; ; attempt++) {
+        if (yield* Effect.try({ try: () => tryLock(lock, stamp), catch: (e) => e as Error })) break
+        if (Date.now() > deadline) {
+          const holder = yield* Effect.sync(() => fs.existsSync(lock) ? fs.readFileSync(lock, "utf8").trim() : "?")
+          return yield* Effect.fail(new Error(`${lock} is held by process ${holder} for over ${waitMs / 1000} s`))
+        }
+        yield* restore(pause(Math.min(1 + attempt, 20) * (0.5 + Math.random())))
       }
-      yield* pause(Math.min(1 + attempt, 20) * (0.5 + Math.random()))
-    }
-  })
-  return Effect.acquireUseRelease(
-    acquire,
-    () => Effect.try({ try: body, catch: (e) => e as Error }),
-    () => Effect.sync(() => release(lock, stamp))
+      return yield* Effect.try({ try: body, catch: (e) => e as Error }).pipe(
+        Effect.ensuring(Effect.sync(() => release(lock, stamp)))
+      )
+    })
   )
 }
 
