@@ -43,7 +43,7 @@ export const command = Command.make(
       const actor = Runtime.resolveActor(opts.actor)
       // An archive that cannot be opened is a failed restore too, and leaves its RESTORE_FAIL line.
       const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
-        Effect.flatMap(Evidence.make(config.evidence.dir), (evidence) =>
+        Effect.flatMap(Evidence.make(config.evidence.dir, config.evidence), (evidence) =>
           evidence.append(Restorer.failureRecord({
             request: { actor, tombstone: resolved.tombstone, output: resolved.output === undefined ? null : path.resolve(resolved.output) },
             error,
