@@ -44,6 +44,7 @@ const bombed = (bomb: Buffer, count = 0) => {
 }
 
 const named = (tombstone: string) => new RegExp(`payload of tombstone ${tombstone} cannot be decoded with codec 'zstd': .*the recorded 5`)
+const undecodable = /cannot be decoded with codec 'zstd': .*the recorded 5/
 
 // A frame that states its 1 GiB (refused on sight), and one that does not (streamed until the 6th byte).
 describe.each([["states its size", zstdZeros(GiB)], ["states no size", zstdZeros(GiB, "none")]])("a 1 GiB bomb whose frame %s", (_name, bomb) => {
@@ -60,11 +61,11 @@ describe.each([["states its size", zstdZeros(GiB)], ["states no size", zstdZeros
 
     const verify = measured(cwd, ["verify", tombstone])
     expect(verify.code).toBe(1)
-    expect(JSON.parse(verify.stdout).problems).toMatchObject([{ tombstones: [tombstone], problem: expect.stringMatching(named(tombstone)) }])
+    expect(JSON.parse(verify.stdout).problems).toMatchObject([{ tombstones: [tombstone], problem: expect.stringMatching(undecodable) }])
 
     const health = measured(cwd, ["health-check"])
     expect(health.code).toBe(1)
-    expect(health.stdout + health.stderr).toMatch(named(tombstone))
+    expect(health.stderr).toMatch(new RegExp(`sample: tombstone ${tombstone} .*${undecodable.source}`))
 
     for (const run of [restore, verify, health]) expect(run.peakKiB).toBeLessThan(peakLimitKiB)
     console.log(`peak RSS, 1 GiB bomb whose frame ${_name}: restore ${restore.peakKiB} KiB, verify ${verify.peakKiB} KiB, health-check ${health.peakKiB} KiB`)

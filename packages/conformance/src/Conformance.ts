@@ -170,7 +170,7 @@ export const suite = (backend: Backend) =>
           expect(fs.existsSync(path.join(dir, "out"))).toBe(false)
           const verified = yield* Verifier.verify({ actor: "ci" })
           expect(verified.problems.map((p) => p.tombstones[0]).sort()).toEqual(names.map((name) => ids[name]).sort())
-          for (const p of verified.problems) expect(p.problem).toMatch(corrupt(p.tombstones[0]!))
+          for (const p of verified.problems) expect(p.problem).toMatch(/^payload cannot be decoded with codec 'z(std|lib)': .*the recorded/)
         })))
 
     it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>

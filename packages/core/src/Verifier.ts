@@ -36,7 +36,7 @@ export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): E
     // Never past the recorded size, and a chunk never past the chunk size: a bomb is a problem, not an allocation.
     const limit = () => artifact.layout === "inline" ? artifact.sizeBytes : Math.min(chunkSize, artifact.sizeBytes - bytes)
     const decoded = yield* Effect.either(Stream.runForEach(pieces, (compressed) =>
-      Effect.map(Codec.decompress(codec.right, compressed, limit(), artifact.tombstones[0]), (raw) => {
+      Effect.map(Codec.decompress(codec.right, compressed, limit()), (raw) => {
         hasher.update(raw)
         bytes += raw.length
       })))
