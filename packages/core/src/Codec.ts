@@ -75,8 +75,9 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
   let dctx: InstanceType<ZstdDecoding["DCtx"]> | undefined
   let scratch = Buffer.allocUnsafe(reuse ? 1024 * 1024 : 0)
   const probe = Buffer.allocUnsafe(1)
-  const beyond = (limit: number) => new Error(`it decodes to more than the recorded ${limit} bytes`)
-  const buffer = (n: number) => !reuse ? Buffer.allocUnsafe(n) : scratch.length < n ? (scratch = Buffer.allocUnsafe(n)) : scratch
+  const beyond = (limit: number) => new Error(`it decodes to more than the ${limit} bytes its record allows`)
+  const buffer = (n: number) =>
+    !reuse ? Buffer.allocUnsafe(n) : scratch.length < n ? (scratch = Buffer.allocUnsafe(n)) : scratch
   const grow = (out: Buffer, used: number, limit: number) => {
     const bigger = Buffer.allocUnsafe(Math.min(limit, Math.max(64 * 1024, out.length * 2)))
     out.copy(bigger, 0, 0, used)
@@ -93,7 +94,8 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
       if (used === out.length && used < limit) out = grow(out, used, limit)
       // With the budget spent, a one-byte probe tells the end of the frames from a bomb.
       const full = used === limit
-      const [next, written, consumed] = ctx.decompressStream(full ? probe : out.subarray(used, limit), data.subarray(read))
+      const dst = full ? probe : out.subarray(used, limit)
+      const [next, written, consumed] = ctx.decompressStream(dst, data.subarray(read))
       if (full && written > 0) throw beyond(limit)
       if (written === 0 && consumed === 0) throw new Error("the zstd frame is truncated")
       used += written
@@ -115,7 +117,9 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
     }
     dctx ??= new zstd.DCtx()
     const claimed = data.length > 0 ? zstd.getFrameContentSize(data) : null
-    if (claimed !== null && claimed > limit) throw new Error(`its zstd frame claims ${claimed} bytes, more than the recorded ${limit}`)
+    if (claimed !== null && claimed > limit) {
+      throw new Error(`its zstd frame claims ${claimed} bytes, more than the ${limit} its record allows`)
+    }
     if (claimed === null || zstd.findFrameCompressedSize(data) !== data.length) return stream(dctx, data, limit)
     const out = buffer(claimed)
     return out.subarray(0, dctx.decompress(out.subarray(0, claimed), data))
@@ -172,5 +176,6 @@ export const decompress = (
 ): Effect.Effect<Uint8Array, CorruptPayload> =>
   Effect.try({
     try: () => codec.decompress(compressed, limit),
-    catch: (e) => new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e), tombstone })
+    catch: (e) =>
+      new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e), tombstone })
   })

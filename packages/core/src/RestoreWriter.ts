@@ -126,7 +126,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     unreleased = 0
     archive?.collect()
   }
-  // One output buffer reused for every decode (`reuse`): no per-file allocation, so memory stays flat over a long batch.
+  // One output buffer reused for every decode (`reuse`): no per-file allocation, memory flat over a long batch.
   let bounded: Codec.BoundedDecode | undefined
   /** Decodes to at most `limit` bytes (the recorded size): a payload that claims or yields more is corrupt. */
   const decode: Codec.BoundedDecode = (codec, data, limit) => {

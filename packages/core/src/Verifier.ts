@@ -34,7 +34,8 @@ export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): E
       ? Stream.fromEffect(Effect.map(store.inlinePayloads([artifact.artifactId]), (m) => m.get(artifact.artifactId) ?? new Uint8Array()))
       : store.chunks(artifact.artifactId)
     // Never past the recorded size, and a chunk never past the chunk size: a bomb is a problem, not an allocation.
-    const limit = () => artifact.layout === "inline" ? artifact.sizeBytes : Math.min(chunkSize, artifact.sizeBytes - bytes)
+    const limit = () =>
+      artifact.layout === "inline" ? artifact.sizeBytes : Math.min(chunkSize, artifact.sizeBytes - bytes)
     const decoded = yield* Effect.either(Stream.runForEach(pieces, (compressed) =>
       Effect.map(Codec.decompress(codec.right, compressed, limit()), (raw) => {
         hasher.update(raw)
