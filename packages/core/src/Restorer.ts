@@ -181,7 +181,7 @@ export const make = Effect.gen(function*() {
     if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write } }
     switch (reply.problem) {
       case "corrupt":
-        return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail })
+        return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail, tombstone: located.tombstone })
       case "integrity":
         return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
       case "unwritable":
