@@ -84,6 +84,23 @@ describe("hostile URLs (passwords in odd places, malformed URLs) leak on no chan
   }
 })
 
+describe("a URL the configuration rejects is redacted in the error that names it", () => {
+  it("from a config file and from --url: exit 2, the key named, the password nowhere", async () => {
+    const cwd = tempDir()
+    const secret = "PwBad spaced@secret"
+    write(path.join(cwd, "conf.toml"), `[backend]\nurl = "pg://u:${secret}@h/db?password=${secret}"\n`)
+    const runs = await Promise.all([
+      codexAsync(cwd, ["config-show", "--config-file", "conf.toml"]),
+      codexAsync(cwd, ["list", "--url", `ftp://u:${secret}@h/db?sslpassword=${secret}`])
+    ])
+    for (const r of runs) {
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/codex: error: invalid configuration: backend\.url .*got '(pg|ftp):\/\/\*\*\*@h\/db\?\*\*\*'/)
+    }
+    expect(leaksIn(everything(cwd, runs), { name: "rejected", url: "", secrets: [secret, "spaced", "secret"] })).toEqual([])
+  })
+})
+
 describe("secrets in a working PostgreSQL URL leak on no channel", () => {
   const secrets = ["PwReal with@odd/chars", "PwReal-ssl-secret"]
   const row = { name: "working", url: "", secrets }

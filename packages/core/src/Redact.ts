@@ -13,6 +13,9 @@ const secretKey = new RegExp(secretWords, "i")
 const innerSecret = new RegExp(`(?:${secretWords}|\\bkey)[A-Za-z0-9_]*["']?\\s*[=:]`, "i")
 const innerValues = new RegExp(`(?:${secretWords}|\\bkey)[A-Za-z0-9_]*["']?\\s*[=:]\\s*["']?([^\\s"',}&]+)`, "gi")
 
+/** Where a secret query parameter starts: `?password=`, `&sslpassword=`. */
+const secretParam = new RegExp(`[?&][A-Za-z0-9_.%-]*(?:${secretWords})[A-Za-z0-9_.%-]*=`, "i")
+
 /** `key=value` (or `key%3Dvalue`, as inside an encoded `options=`) for a secret key, anywhere in text. */
 const keyValue = new RegExp(`\\b([A-Za-z0-9_.-]*(?:${secretWords})[A-Za-z0-9_.-]*)(=|%3D)([^&\\s"'<>]*)`, "gi")
 
@@ -59,8 +62,10 @@ export const url = (value: string | null | undefined): string => {
   const doubt = inDoubt(value, rest)
   // `sqlite:///path` and `postgres:///db?host=/socket` have no authority: an `@` there is in the path.
   if (rest.startsWith("/")) return scheme + redactQuery(rest, doubt)
-  const end = rest.search(/[/?#]/)
-  const at = doubt ? rest.lastIndexOf("@") : rest.slice(0, end < 0 ? rest.length : end).lastIndexOf("@")
+  // In doubt the user part runs to the last `@`, but not into a secret parameter, whose value may hold one too.
+  const param = rest.search(secretParam)
+  const end = doubt ? (param < 0 ? rest.length : param) : rest.search(/[/?#]/)
+  const at = rest.slice(0, end < 0 ? rest.length : end).lastIndexOf("@")
   return at > 0 ? `${scheme}***@${redactQuery(rest.slice(at + 1), doubt)}` : scheme + redactQuery(rest, doubt)
 }
 
@@ -148,11 +153,15 @@ const urlsIn = (value: string): string => {
     const start = match.index
     if (start < from) return
     let end = start + match[0].length
-    const rest = match[0].slice(match[0].indexOf("//") + 2)
+    const newline = value.indexOf("\n", end)
+    const stop = Math.min(newline < 0 ? value.length : newline, matches[i + 1]?.index ?? value.length)
+    // A quoted URL ends at its closing quote, spaces and all.
+    const quote = value[start - 1]
+    const close = quote === "'" || quote === "\"" || quote === "`" ? value.indexOf(quote, end) : -1
+    if (close >= 0 && close < stop) end = close
+    const rest = value.slice(start, end).replace(schemeOf, "")
     if (!rest.startsWith("/") && !/^[^/?#]*@/.test(rest)) {
       // When in doubt the user part runs to the last `@` before the line (or the next URL) ends.
-      const newline = value.indexOf("\n", end)
-      const stop = Math.min(newline < 0 ? value.length : newline, matches[i + 1]?.index ?? value.length)
       const at = value.slice(end, stop).lastIndexOf("@")
       if (at >= 0) end += at + 1 + /^[^\s"'<>`]*/.exec(value.slice(end + at + 1))![0].length
     }

@@ -34,8 +34,12 @@ describe("Redact", () => {
 
   it("redacts the whole authority and query of a URL it cannot read the way a driver would", () => {
     expect(Redact.url("postgres://u:p/ss@host:5432/db")).toBe("postgres://***@host:5432/db")
+    // An `@` in a secret parameter does not end the user part: the host shown is the host, not part of a password.
+    expect(Redact.url("pg://u:p x@h/db?password=p x@tail")).toBe("pg://***@h/db?***")
     expect(Redact.url("postgres://u:p ss#x@host/db?sslmode=require")).toBe("postgres://***@host/db?***")
     expect(Redact.text("cannot open postgres://u:p ss@host/db: refused")).toBe("cannot open postgres://***@host/db: refused")
+    // A quoted URL (as config errors show a value) runs to its closing quote.
+    expect(Redact.text("got 'pg://u:p x@h/db?password=a b', expected")).toBe("got 'pg://***@h/db?***', expected")
   })
 
   it("derives no secrets from a URL without credentials", () => {
