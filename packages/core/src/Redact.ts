@@ -16,8 +16,9 @@ const innerValues = new RegExp(`(?:${secretWords}|\\bkey)[A-Za-z0-9_]*["']?\\s*[
 /** Where a secret query parameter starts: `?password=`, `&sslpassword=`. */
 const secretParam = new RegExp(`[?&][A-Za-z0-9_.%-]*(?:${secretWords})[A-Za-z0-9_.%-]*=`, "i")
 
-/** `key=value` (or `key%3Dvalue`, as inside an encoded `options=`) for a secret key, anywhere in text. */
-const keyValue = new RegExp(`\\b([A-Za-z0-9_.-]*(?:${secretWords})[A-Za-z0-9_.-]*)(=|%3D)([^&\\s"'<>]*)`, "gi")
+/** `key=value` (or `key%3Dvalue`, inside an encoded `options=`) in text; a key starts a run, so scanning is linear. */
+const keyValue = /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)(?:=|%3D)/gi
+const settingValue = /(?:(?!%20|%26)[^&\s"'<>])*/iy
 
 const decode = (s: string): string => {
   try {
@@ -142,7 +143,7 @@ export const register = (value: string | null | undefined): void => {
 const scrub = (value: string, secrets: ReadonlyArray<string>): string =>
   secrets.reduce((acc, secret) => (secret.length >= 3 ? acc.split(secret).join("***") : acc), value)
 
-const inText = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>`]*/g
+const inText = /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>`]*/g
 
 /** Each URL inside free text, redacted; a password with a space or quote would end it early, so then it runs on. */
 const urlsIn = (value: string): string => {
@@ -171,16 +172,27 @@ const urlsIn = (value: string): string => {
   return out + value.slice(from)
 }
 
+/** The value of every secret `key=value` setting in text; other settings are scanned on, since one may nest one. */
+const settingsIn = (value: string): string => {
+  let out = ""
+  let from = 0
+  for (const match of value.matchAll(keyValue)) {
+    const start = match.index + match[0].length
+    if (match.index < from || !secretKey.test(match[1]!)) continue
+    // The value ends at a separator, or inside an encoded `options=` at the next encoded space or `&`.
+    settingValue.lastIndex = start
+    const end = start + settingValue.exec(value)![0].length
+    if (end === start || value.slice(start, end) === "***") continue
+    out += `${value.slice(from, start)}***`
+    from = end
+  }
+  return out + value.slice(from)
+}
+
 /** Every URL inside free text redacted, every `secret=value` setting, and the registered secrets. */
 export const text = (value: string): string => {
   const urls = value.includes("://") ? urlsIn(value) : value
-  const settings = urls.replace(keyValue, (all, key: string, eq: string, v: string) => {
-    if (v === "" || v === "***") return all
-    // Inside an encoded `options=` the value ends at the next encoded space or `&`.
-    const cut = v.search(/%(20|26)/i)
-    return `${key}${eq}***${cut >= 0 ? v.slice(cut) : ""}`
-  })
-  return scrub(settings, known)
+  return scrub(settingsIn(urls), known)
 }
 
 /** The display convention: a marker when redaction changed the URL, `<not set>` when empty. */

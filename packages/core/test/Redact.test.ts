@@ -15,6 +15,13 @@ describe("Redact", () => {
     expect(Redact.secrets("password s3cret rejected", ["s3cret"])).toBe("password *** rejected")
   })
 
+  it("redacts secret settings in free text, also nested in an encoded options value", () => {
+    expect(Redact.text("host=h password=pw1 user=u")).toBe("host=h password=*** user=u")
+    expect(Redact.text("options=-c%20password%3Dpw2%20-c%20search_path%3Dx&sslmode=require"))
+      .toBe("options=-c%20password%3D***%20-c%20search_path%3Dx&sslmode=require")
+    expect(Redact.text("sha256=abc size_bytes=5 PGPASSWORD=pw3")).toBe("sha256=abc size_bytes=5 PGPASSWORD=***")
+  })
+
   it("shows the display convention", () => {
     expect(Redact.display("postgres://u:p@h/d")).toBe("postgres://***@h/d (credentials redacted)")
     expect(Redact.display(undefined)).toBe("<not set>")
