@@ -128,7 +128,9 @@ export const secretsOf = (value: string | null | undefined): ReadonlyArray<strin
     // A password cut by an unencoded delimiter may surface in pieces (a driver reads one as a host or a path).
     if (doubt && /[@/\s#?&:]/.test(secret)) for (const piece of secret.split(/[@/\s#?&:]+/)) if (piece.length >= 4) out.add(piece)
   }
-  return [...out].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length)
+  // A secret that shows in the redacted URL anyway (`postgres://postgres:postgres@…`) would only mangle every line.
+  const visible = schemeOf.test(value) ? url(value) : ""
+  return [...out].filter((s) => s.length >= 3 && !visible.includes(s)).sort((a, b) => b.length - a.length)
 }
 
 /** Secrets of this process's archive URL, scrubbed by `text` from every line, wherever it is printed. */

@@ -53,6 +53,8 @@ describe("Redact", () => {
     expect(Redact.secretsOf("sqlite:///./.codex/archive.sqlite")).toEqual([])
     expect(Redact.secretsOf("postgres://u@h:5432/db?sslmode=require")).toEqual([])
     expect(Redact.secretsOf("s3cret")).toContain("s3cret")
+    // A password that is also the scheme shows anyway; scrubbing it would turn every `postgres` into `***`.
+    expect(Redact.secretsOf("postgres://postgres:postgres@h/db")).not.toContain("postgres")
   })
 
   describe("hostile URLs leak through no function", () => {
