@@ -62,7 +62,8 @@ export const url = (value: string | null | undefined): string => {
   const rest = value.slice(scheme.length)
   const doubt = inDoubt(value, rest)
   // `sqlite:///path` and `postgres:///db?host=/socket` have no authority: an `@` there is in the path.
-  if (rest.startsWith("/")) return scheme + redactQuery(rest, doubt)
+  // A path may hold `#` or a space (`sqlite:////My Files/a.sqlite`): only secret parameters go.
+  if (rest.startsWith("/")) return scheme + redactQuery(rest, false)
   // In doubt the user part runs to the last `@`, but not into a secret parameter, whose value may hold one too.
   const param = rest.search(secretParam)
   const end = doubt ? (param < 0 ? rest.length : param) : rest.search(/[/?#]/)
@@ -100,7 +101,8 @@ const candidates = (value: string, doubt: boolean): Array<string> => {
 /** The ways a secret may be written: raw, decoded, percent- and form-encoded, as a URL's password, JSON-escaped. */
 const formsOf = (secret: string): Array<string> => {
   const plain = decode(secret)
-  const forms = [secret, plain, decodeForm(secret), encodeURIComponent(plain), encodeURIComponent(plain).replace(/%20/g, "+")]
+  const encoded = encodeURIComponent(plain)
+  const forms = [secret, plain, decodeForm(secret), encoded, encoded.replace(/%20/g, "+")]
   try {
     const u = new URL("x://h")
     u.password = plain
@@ -126,7 +128,9 @@ export const secretsOf = (value: string | null | undefined): ReadonlyArray<strin
   for (const secret of found) {
     for (const form of formsOf(secret)) out.add(form)
     // A password cut by an unencoded delimiter may surface in pieces (a driver reads one as a host or a path).
-    if (doubt && /[@/\s#?&:]/.test(secret)) for (const piece of secret.split(/[@/\s#?&:]+/)) if (piece.length >= 4) out.add(piece)
+    if (doubt) {
+      for (const piece of secret.split(/[@/\s#?&:]+/)) if (piece !== secret && piece.length >= 4) out.add(piece)
+    }
   }
   // A secret that shows in the redacted URL anyway (`postgres://postgres:postgres@…`) would only mangle every line.
   const visible = schemeOf.test(value) ? url(value) : ""

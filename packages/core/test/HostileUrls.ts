@@ -9,48 +9,35 @@ export interface HostileUrl {
   readonly secrets: ReadonlyArray<string>
 }
 
+const row = (name: string, url: string, ...secrets: ReadonlyArray<string>): HostileUrl => ({ name, url, secrets })
+const pg = "postgres://alice@127.0.0.1:1/db"
+
 export const hostileUrls: ReadonlyArray<HostileUrl> = [
-  { name: "plain userinfo", url: "postgres://alice:Pw01-plain-secret@127.0.0.1:1/db", secrets: ["Pw01-plain-secret"] },
-  { name: "unencoded @", url: "postgresql://alice:Pw02@at-secret@127.0.0.1:1/db", secrets: ["Pw02@at-secret"] },
-  { name: "unencoded /", url: "postgres://alice:Pw03/slash-secret@127.0.0.1:1/db", secrets: ["Pw03/slash-secret"] },
-  { name: "unencoded space", url: "postgres://alice:Pw04 space secret@127.0.0.1:1/db", secrets: ["Pw04 space secret"] },
-  { name: "unencoded #", url: "postgres://alice:Pw05#hash-secret@127.0.0.1:1/db", secrets: ["Pw05#hash-secret"] },
-  { name: "unencoded ?", url: "postgres://alice:Pw06?query-secret@127.0.0.1:1/db", secrets: ["Pw06?query-secret"] },
-  { name: "unencoded :", url: "postgres://alice:Pw07:colon:secret@127.0.0.1:1/db", secrets: ["Pw07:colon:secret"] },
-  { name: "?password=", url: "postgres://alice@127.0.0.1:1/db?password=Pw08-query-secret", secrets: ["Pw08-query-secret"] },
-  {
-    name: "?sslpassword= after another key",
-    url: "postgres://alice@127.0.0.1:1/db?sslmode=disable&sslpassword=Pw09-sslpass-secret",
-    secrets: ["Pw09-sslpass-secret"]
-  },
-  {
-    name: "options=-c password=",
-    url: "postgres://alice@127.0.0.1:1/db?options=-c%20password%3DPw10-options-secret",
-    secrets: ["Pw10-options-secret"]
-  },
-  { name: "mixed-case key", url: "postgres://alice@127.0.0.1:1/db?PassWord=Pw11-mixedcase-secret", secrets: ["Pw11-mixedcase-secret"] },
-  {
-    name: "repeated key",
-    url: "postgres://alice@127.0.0.1:1/db?password=Pw12-first-secret&password=Pw12-second-secret",
-    secrets: ["Pw12-first-secret", "Pw12-second-secret"]
-  },
-  { name: "IPv6 host", url: "postgres://alice:Pw13-ipv6-secret@[::1]:1/db", secrets: ["Pw13-ipv6-secret"] },
-  { name: "empty user", url: "postgres://:Pw14-emptyuser-secret@127.0.0.1:1/db", secrets: ["Pw14-emptyuser-secret"] },
-  { name: "percent-encoded", url: "postgres://alice:Pw15%40encoded%2Fsecret@127.0.0.1:1/db", secrets: ["Pw15@encoded/secret"] },
-  { name: "fails to parse", url: "postgres://alice:Pw16-unparsable-secret@127.0.0.1:notaport/db", secrets: ["Pw16-unparsable-secret"] },
-  {
-    name: "query password with space and #",
-    url: "postgres://alice@127.0.0.1:1/db?password=Pw17 spaced#frag-secret",
-    secrets: ["Pw17 spaced#frag-secret"]
-  },
-  { name: "mysql, unencoded @ / space", url: "mysql://root:Pw18 my@sql/secret@127.0.0.1:1/db", secrets: ["Pw18 my@sql/secret"] },
-  { name: "mariadb ?password=", url: "mariadb://root@127.0.0.1:1/db?password=Pw19-maria-query-secret", secrets: ["Pw19-maria-query-secret"] },
-  {
-    name: "mysql2 ssl passphrase",
-    url: "mysql://root@127.0.0.1:1/db?ssl=%7B%22passphrase%22%3A%22Pw20-ssl-secret%22%7D",
-    secrets: ["Pw20-ssl-secret"]
-  },
-  { name: "mariadb password1", url: "mariadb://root@[::1]:1/db?password1=Pw21-factor-secret", secrets: ["Pw21-factor-secret"] }
+  row("plain userinfo", "postgres://alice:Pw01-plain-secret@127.0.0.1:1/db", "Pw01-plain-secret"),
+  row("unencoded @", "postgresql://alice:Pw02@at-secret@127.0.0.1:1/db", "Pw02@at-secret"),
+  row("unencoded /", "postgres://alice:Pw03/slash-secret@127.0.0.1:1/db", "Pw03/slash-secret"),
+  row("unencoded space", "postgres://alice:Pw04 space secret@127.0.0.1:1/db", "Pw04 space secret"),
+  row("unencoded #", "postgres://alice:Pw05#hash-secret@127.0.0.1:1/db", "Pw05#hash-secret"),
+  row("unencoded ?", "postgres://alice:Pw06?query-secret@127.0.0.1:1/db", "Pw06?query-secret"),
+  row("unencoded :", "postgres://alice:Pw07:colon:secret@127.0.0.1:1/db", "Pw07:colon:secret"),
+  row("?password=", `${pg}?password=Pw08-query-secret`, "Pw08-query-secret"),
+  row("?sslpassword= after another key",
+    `${pg}?sslmode=disable&sslpassword=Pw09-sslpass-secret`, "Pw09-sslpass-secret"),
+  row("options=-c password=", `${pg}?options=-c%20password%3DPw10-options-secret`, "Pw10-options-secret"),
+  row("mixed-case key", `${pg}?PassWord=Pw11-mixedcase-secret`, "Pw11-mixedcase-secret"),
+  row("repeated key",
+    `${pg}?password=Pw12-first-secret&password=Pw12-second-secret`, "Pw12-first-secret", "Pw12-second-secret"),
+  row("IPv6 host", "postgres://alice:Pw13-ipv6-secret@[::1]:1/db", "Pw13-ipv6-secret"),
+  row("empty user", "postgres://:Pw14-emptyuser-secret@127.0.0.1:1/db", "Pw14-emptyuser-secret"),
+  row("percent-encoded", "postgres://alice:Pw15%40encoded%2Fsecret@127.0.0.1:1/db", "Pw15@encoded/secret"),
+  row("fails to parse", "postgres://alice:Pw16-unparsable-secret@127.0.0.1:notaport/db", "Pw16-unparsable-secret"),
+  row("query password with space and #", `${pg}?password=Pw17 spaced#frag-secret`, "Pw17 spaced#frag-secret"),
+  row("mysql, unencoded @ / space", "mysql://root:Pw18 my@sql/secret@127.0.0.1:1/db", "Pw18 my@sql/secret"),
+  row("mariadb ?password=",
+    "mariadb://root@127.0.0.1:1/db?password=Pw19-maria-query-secret", "Pw19-maria-query-secret"),
+  row("mysql2 ssl passphrase",
+    "mysql://root@127.0.0.1:1/db?ssl=%7B%22passphrase%22%3A%22Pw20-ssl-secret%22%7D", "Pw20-ssl-secret"),
+  row("mariadb password1", "mariadb://root@[::1]:1/db?password1=Pw21-factor-secret", "Pw21-factor-secret")
 ]
 
 /** A secret as written raw, percent-encoded, form-encoded, and as a URL's userinfo encodes it. */

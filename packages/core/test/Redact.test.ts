@@ -37,6 +37,7 @@ describe("Redact", () => {
     const plain = "postgres://[::1]:5432/db?sslmode=require&application_name=a"
     expect(Redact.display(plain)).toBe(plain)
     expect(Redact.url("sqlite:////srv/a@b/archive.sqlite")).toBe("sqlite:////srv/a@b/archive.sqlite")
+    expect(Redact.url("sqlite:////srv/My Files#2/a.sqlite")).toBe("sqlite:////srv/My Files#2/a.sqlite")
   })
 
   it("redacts the whole authority and query of a URL it cannot read the way a driver would", () => {
@@ -44,7 +45,8 @@ describe("Redact", () => {
     // An `@` in a secret parameter does not end the user part: the host shown is the host, not part of a password.
     expect(Redact.url("pg://u:p x@h/db?password=p x@tail")).toBe("pg://***@h/db?***")
     expect(Redact.url("postgres://u:p ss#x@host/db?sslmode=require")).toBe("postgres://***@host/db?***")
-    expect(Redact.text("cannot open postgres://u:p ss@host/db: refused")).toBe("cannot open postgres://***@host/db: refused")
+    expect(Redact.text("cannot open postgres://u:p ss@host/db: refused"))
+      .toBe("cannot open postgres://***@host/db: refused")
     // A quoted URL (as config errors show a value) runs to its closing quote.
     expect(Redact.text("got 'pg://u:p x@h/db?password=a b', expected")).toBe("got 'pg://***@h/db?***', expected")
   })
@@ -67,7 +69,9 @@ describe("Redact", () => {
           Redact.text(`cannot connect to ${row.url}: refused`),
           Redact.text(`{"url":"${row.url}","detail":"x"}`),
           // A driver that echoes the password without its URL, raw or decoded.
-          ...row.secrets.map((s) => Redact.secrets(`authentication failed for '${s}' (${encodeURIComponent(s)})`, secrets))
+          ...row.secrets.map((s) =>
+            Redact.secrets(`authentication failed for '${s}' (${encodeURIComponent(s)})`, secrets)
+          )
         ]
         for (const out of channels) expect(leaksIn(out, row), out).toEqual([])
         expect(Redact.display(row.url)).toContain("(credentials redacted)")
