@@ -4,7 +4,7 @@
  * `import()`, so a SQLite-only run never loads their drivers, and a backend package without its layer yet is reported
  * as unavailable instead of failing the bench.
  */
-import type { ArchiveStore, Retry } from "@codex-archive/core"
+import { type ArchiveStore, Redact, type Retry } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Redacted, type Scope } from "effect"
 import * as fs from "node:fs"
@@ -83,9 +83,12 @@ const onServer = (backend: "postgres" | "mariadb", serverUrl: string, statements
       const sql = yield* Sql.SqlClient
       for (const statement of statements) yield* sql.unsafe(statement)
     }).pipe(Effect.provide(client as Layer.Layer<SqlClient.SqlClient, unknown>))
-  }).pipe(Effect.mapError((e) => new BackendUnavailable({ backend, reason: `${redact(serverUrl)}: ${describe(e)}` })))
-
-const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
+  }).pipe(Effect.mapError((e) =>
+    new BackendUnavailable({
+      backend,
+      reason: Redact.secrets(`${Redact.url(serverUrl)}: ${describe(e)}`, Redact.secretsOf(serverUrl))
+    })
+  ))
 
 const describe = (e: unknown): string => {
   const err = e as { message?: string; cause?: { message?: string } }

@@ -9,6 +9,7 @@ import {
   Config,
   Evidence,
   Logging,
+  Redact,
   Restorer,
   Retry
 } from "@codex-archive/core"
@@ -75,6 +76,9 @@ const safeUser = () => {
 /** Loads the composed configuration; flags win over the environment, which wins over the file. */
 export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [string, string, unknown]> = []) =>
   Effect.gen(function*() {
+    // Every line this process prints scrubs the URL's secrets, even one that fails before the config is whole.
+    Redact.register(Option.getOrUndefined(opts.url))
+    Redact.register(process.env.CODEX_ARCHIVE_URL)
     const loaded = yield* Config.load({
       cwd: process.cwd(),
       env: process.env,
@@ -86,18 +90,13 @@ export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [str
         ...extraFlags
       ]
     })
+    Redact.register(Redacted.value(loaded.config.backend.url))
     return loaded
   }).pipe(Effect.mapError((e) => new CliExit({ code: 2, message: e.message })))
 
-/** The password of the backend URL, so the logger and error messages can scrub it even where no URL is around it. */
-export const secretsOf = (config: Config.ArchiveConfig): ReadonlyArray<string> => {
-  try {
-    const u = new URL(Redacted.value(config.backend.url))
-    return u.password ? [decodeURIComponent(u.password), u.password] : []
-  } catch {
-    return []
-  }
-}
+/** The secrets of the backend URL, so the logger and error messages can scrub them even where no URL is around. */
+export const secretsOf = (config: Config.ArchiveConfig): ReadonlyArray<string> =>
+  Redact.secretsOf(Redacted.value(config.backend.url))
 
 export const loggerLayer = (config: Config.ArchiveConfig) =>
   Logging.layer({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) })

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { codex, tempDir, write } from "./support.js"
+import { hostileUrls, leaksIn } from "../../../packages/core/test/HostileUrls.js"
+import { codex, codexAsync, evidence, tempDir, write } from "./support.js"
 
 const password = "s3cr3t-pass"
 /** Unreachable (port 1: connection refused, retried) and reachable-but-refusing (no such role) servers. */
@@ -49,4 +51,105 @@ describe("a password-bearing URL never appears in any output", () => {
       expect(codex(cwd, ["config-show", "--debug"], env).stdout).toContain(password)
     })
   }
+})
+
+const jsonLogs = ["--log-format", "json"]
+const results = ["--results", "results.json"]
+const metrics = (name: string) => ["--metrics-out", `${name}.prom`]
+
+describe("hostile URLs (passwords in odd places, malformed URLs) leak on no channel", () => {
+  for (const row of hostileUrls) {
+    const channels = "config-show (env, file, --origin), health-check (text, json), restore (evidence, metrics)"
+    it(`${row.name}: ${channels}`, async () => {
+      const cwd = tempDir()
+      write(path.join(cwd, "conf.toml"), `[backend]\nurl = "${row.url}"\n`)
+      const env = { CODEX_ARCHIVE_URL: row.url, ...fastRetry }
+      // Independent commands: run together to keep the table fast.
+      const runs = await Promise.all([
+        codexAsync(cwd, ["config-show"], env),
+        codexAsync(cwd, ["config-show", "--origin", "--config-file", "conf.toml", "--log-level=debug"], fastRetry),
+        codexAsync(cwd, ["health-check", "--log-level=debug"], env),
+        codexAsync(cwd, ["health-check", "--json", "--log-format", "json", "--log-level=debug"], env),
+        codexAsync(cwd, ["restore", tombstone, "out.txt", "--log-level=debug", ...jsonLogs, ...metrics("m")], env)
+      ])
+      const [show, origin, health, healthJson, restore] = runs
+      expect([show!.code, origin!.code]).toEqual([0, 0])
+      // The failing commands still said what failed, on one line naming the redacted URL.
+      for (const failed of [health!, healthJson!, restore!]) {
+        expect(failed.code).toBe(1)
+        expect(failed.stderr).toMatch(/codex: error: .*(postgres|postgresql|mysql|mariadb):\/\/\*\*\*/)
+      }
+      expect(health!.stdout).toContain("(credentials redacted)")
+      expect(JSON.parse(healthJson!.stdout).url).toContain("(credentials redacted)")
+      const failure = evidence(cwd).find((r) => r.action === "RESTORE_FAIL")
+      expect(failure?.url).toMatch(/^[a-z]+:\/\/\*\*\*@/)
+      expect(fs.existsSync(path.join(cwd, "m.prom"))).toBe(true)
+      expect(leaksIn(everything(cwd, runs), row)).toEqual([])
+    })
+  }
+})
+
+describe("a URL the configuration rejects is redacted in the error that names it", () => {
+  it("from a config file and from --url: exit 2, the key named, the password nowhere", async () => {
+    const cwd = tempDir()
+    const secret = "PwBad spaced@secret"
+    write(path.join(cwd, "conf.toml"), `[backend]\nurl = "pg://u:${secret}@h/db?password=${secret}"\n`)
+    const runs = await Promise.all([
+      codexAsync(cwd, ["config-show", "--config-file", "conf.toml"]),
+      codexAsync(cwd, ["list", "--url", `ftp://u:${secret}@h/db?sslpassword=${secret}`])
+    ])
+    for (const r of runs) {
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/codex: error: invalid configuration: backend\.url .*/)
+      expect(r.stderr).toMatch(/got '(pg|ftp):\/\/\*\*\*@h\/db\?\*\*\*'/)
+    }
+    const row = { name: "rejected", url: "", secrets: [secret, "spaced", "secret"] }
+    expect(leaksIn(everything(cwd, runs), row)).toEqual([])
+  })
+})
+
+describe("secrets in a working PostgreSQL URL leak on no channel", () => {
+  const secrets = ["PwReal with@odd/chars", "PwReal-ssl-secret"]
+  const row = { name: "working", url: "", secrets }
+
+  it("store, list, restore, verify, batch-restore (results, metrics), health-check, config-show", () => {
+    const db = `codex_redact_${process.pid}`
+    const psql = (sql: string) => {
+      const r = spawnSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-c", sql], { encoding: "utf8" })
+      if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr}`)
+    }
+    psql(`CREATE DATABASE ${db}`)
+    try {
+      // Trust authentication ignores the password, so the URL works and every success path runs with it.
+      const userinfo = `postgres:${encodeURIComponent(secrets[0]!)}`
+      const url = `postgres://${userinfo}@127.0.0.1:5432/${db}?sslpassword=${secrets[1]}`
+      const cwd = tempDir()
+      write(path.join(cwd, "f.txt"), "content\n")
+      const env = { CODEX_ARCHIVE_URL: url }
+      const store = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--log-level=debug"], env)
+      expect(store.code, store.stderr).toBe(0)
+      const id = JSON.parse(store.stdout).tombstone as string
+      write(path.join(cwd, "manifest.json"), JSON.stringify([{ tombstone: id, output: "out/a.txt" }]))
+      const runs = [
+        store,
+        codex(cwd, ["list", "--log-level=debug"], env),
+        codex(cwd, ["restore", id, "r.txt", "--log-level=debug", ...jsonLogs, ...metrics("m")], env),
+        codex(cwd, ["verify", id, "--log-level=debug"], env),
+        codex(cwd, ["batch-restore", "manifest.json", "--log-level=debug", ...results, ...metrics("b")], env),
+        codex(cwd, ["batch-restore", "manifest.json", "--results", "results.csv", "--force"], env),
+        codex(cwd, ["health-check", "--log-level=debug"], env),
+        codex(cwd, ["health-check", "--json"], env),
+        codex(cwd, ["config-show", "--origin"], env)
+      ]
+      runs.forEach((r, i) => expect(r.code, `run ${i}: ${r.stderr}`).toBe(0))
+      expect(fs.readFileSync(path.join(cwd, "out/a.txt"), "utf8")).toBe("content\n")
+      for (const file of ["m.prom", "b.prom", "results.json", "results.csv"]) {
+        expect(fs.existsSync(path.join(cwd, file)), file).toBe(true)
+      }
+      expect(evidence(cwd).map((r) => r.action)).toEqual(expect.arrayContaining(["ARCHIVE", "RESTORE"]))
+      expect(leaksIn(everything(cwd, runs), row)).toEqual([])
+    } finally {
+      psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+    }
+  })
 })

@@ -1,6 +1,6 @@
 /** Runs the bundled CLI as a user would: a child process in a temporary folder, with a clean environment. */
 import Database from "better-sqlite3"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -53,3 +53,16 @@ export const tamper = (cwd: string, statement: string, ...params: Array<unknown>
     db.close()
   }
 }
+
+/** `codex` without blocking the test worker, so independent runs can overlap. */
+export const codexAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    if (!fs.existsSync(bin)) return reject(new Error(`CLI bundle missing at ${bin}: run the 'bundle' task first`))
+    const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...baseEnv(), CODEX_ACTOR: "tester", ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })

@@ -54,7 +54,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     : target.database === ""
     ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
     : MariadbClient.layer(target)
-  const secrets = target?.password ? [Redacted.value(target.password)] : []
+  const secrets = Redact.secretsOf(url)
   return SqlArchiveStore.serve({ backend: "mariadb", location: Redact.url(url), secrets, client, migrations, create: options.create })
 }
 

@@ -43,7 +43,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
   const url = Redacted.isRedacted(options.url) ? options.url : Redacted.make(options.url)
   const location = Redact.url(Redacted.value(url))
   const target = parseUrl(Redacted.value(url))
-  const secrets = target?.password ? [Redacted.value(target.password)] : []
+  const secrets = Redact.secretsOf(Redacted.value(url))
   const client = target === undefined
     ? Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
     : PgClient.layer({

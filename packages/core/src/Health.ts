@@ -11,7 +11,6 @@ import { ArchiveStore } from "./ArchiveStore.js"
 import type { BackendName } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as EvidenceChain from "./EvidenceChain.js"
-import * as Logging from "./Logging.js"
 import * as Redact from "./Redact.js"
 import * as Verifier from "./Verifier.js"
 
@@ -111,8 +110,8 @@ const samplePayload = (store: ArchiveStore["Type"]) =>
 
 export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
   Effect.scoped(Effect.gen(function*() {
-    const secrets = Logging.expandSecrets([options.url])
     const raw = Redacted.value(options.url)
+    const secrets = Redact.secretsOf(raw)
     const scope = yield* Effect.scope
     const connect = yield* timed("connect", secrets, Effect.map(Layer.buildWithScope(options.store, scope), (context) => ({
       ok: true,

@@ -26,28 +26,10 @@ const levels: Record<ConfigLogLevel, LogLevel.LogLevel> = {
 const levelName = (level: LogLevel.LogLevel): string =>
   level._tag === "Warning" ? "WARNING" : level._tag === "Fatal" ? "CRITICAL" : level.label
 
-/** A secret URL's password also leaks alone (drivers echo it), so it is a secret of its own. */
-export const expandSecrets = (secrets: Options["secrets"]): ReadonlyArray<string> => {
-  const out = new Set<string>()
-  for (const entry of secrets ?? []) {
-    const secret = Redacted.isRedacted(entry) ? Redacted.value(entry) : entry
-    if (!secret) continue
-    const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/?#\s]*)@/.exec(secret)
-    // Only credential-bearing URLs and bare passwords are secrets; a plain `sqlite:///path` is not.
-    if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(secret) && !match) continue
-    out.add(secret)
-    const password = match?.[1]?.split(":").slice(1).join(":")
-    if (password) {
-      out.add(password)
-      try {
-        out.add(decodeURIComponent(password))
-      } catch {
-        // a malformed escape: the raw form is already covered
-      }
-    }
-  }
-  return [...out].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length)
-}
+/** A secret URL's password also leaks alone (drivers echo it), so it is a secret of its own: `Redact.secretsOf`. */
+export const expandSecrets = (secrets: Options["secrets"]): ReadonlyArray<string> =>
+  [...new Set((secrets ?? []).flatMap((entry) => Redact.secretsOf(Redacted.isRedacted(entry) ? Redacted.value(entry) : entry)))]
+    .sort((a, b) => b.length - a.length)
 
 /** Redacts every string inside a value, however deep, keeping its shape. */
 const redactDeep = (value: unknown, secrets: ReadonlyArray<string>, depth = 0): unknown => {

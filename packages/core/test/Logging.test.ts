@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Logger } from "effect"
 import * as Logging from "../src/Logging.js"
+import { hostileUrls, leaksIn } from "./HostileUrls.js"
 
 const secretUrl = "postgres://u:s3cr3t-pass@127.0.0.1:1/db"
 
@@ -70,6 +71,20 @@ describe("Logging", () => {
         const all = lines.join("\n")
         expect(all).not.toContain("s3cr3t-pass")
         expect(all).toContain("postgres://***@127.0.0.1:1/db")
+      }
+    }))
+
+  it.effect("every hostile URL's password is redacted in messages and annotations, echoed alone or encoded", () =>
+    Effect.gen(function*() {
+      for (const row of hostileUrls) {
+        const echoes = row.secrets.map((s) => `driver said '${s}' (${encodeURIComponent(s)})`).join("; ")
+        const leaky = Effect.logError(`cannot connect to ${row.url}: ${echoes}`).pipe(
+          Effect.annotateLogs({ url: row.url, detail: echoes })
+        )
+        for (const format of ["text", "json"] as const) {
+          const lines = yield* capture({ level: "debug", format, secrets: [row.url] }, leaky)
+          expect(leaksIn(lines.join("\n"), row), `${row.name} (${format})`).toEqual([])
+        }
       }
     }))
 

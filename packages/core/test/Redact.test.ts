@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Redact } from "../src/index.js"
+import { hostileUrls, leaksIn } from "./HostileUrls.js"
 
 describe("Redact", () => {
   it("replaces the whole userinfo of a URL (spec §4.5)", () => {
@@ -14,8 +15,67 @@ describe("Redact", () => {
     expect(Redact.secrets("password s3cret rejected", ["s3cret"])).toBe("password *** rejected")
   })
 
+  it("redacts secret settings in free text, also nested in an encoded options value", () => {
+    expect(Redact.text("host=h password=pw1 user=u")).toBe("host=h password=*** user=u")
+    expect(Redact.text("options=-c%20password%3Dpw2%20-c%20search_path%3Dx&sslmode=require"))
+      .toBe("options=-c%20password%3D***%20-c%20search_path%3Dx&sslmode=require")
+    expect(Redact.text("sha256=abc size_bytes=5 PGPASSWORD=pw3")).toBe("sha256=abc size_bytes=5 PGPASSWORD=***")
+  })
+
   it("shows the display convention", () => {
     expect(Redact.display("postgres://u:p@h/d")).toBe("postgres://***@h/d (credentials redacted)")
     expect(Redact.display(undefined)).toBe("<not set>")
+  })
+
+  it("redacts secret query parameters and keeps the rest of the URL readable", () => {
+    expect(Redact.url("postgres://h:5432/db?sslmode=require&sslpassword=x1&PASSWORD=x2&password=x3"))
+      .toBe("postgres://h:5432/db?sslmode=require&sslpassword=***&PASSWORD=***&password=***")
+    expect(Redact.url("postgres://h/db?options=-c%20password%3Dx&application_name=app"))
+      .toBe("postgres://h/db?options=***&application_name=app")
+    expect(Redact.url("postgres://u:p@[::1]:5432/db")).toBe("postgres://***@[::1]:5432/db")
+    // Nothing secret: unchanged, so `display` adds no marker.
+    const plain = "postgres://[::1]:5432/db?sslmode=require&application_name=a"
+    expect(Redact.display(plain)).toBe(plain)
+    expect(Redact.url("sqlite:////srv/a@b/archive.sqlite")).toBe("sqlite:////srv/a@b/archive.sqlite")
+    expect(Redact.url("sqlite:////srv/My Files#2/a.sqlite")).toBe("sqlite:////srv/My Files#2/a.sqlite")
+  })
+
+  it("redacts the whole authority and query of a URL it cannot read the way a driver would", () => {
+    expect(Redact.url("postgres://u:p/ss@host:5432/db")).toBe("postgres://***@host:5432/db")
+    // An `@` in a secret parameter does not end the user part: the host shown is the host, not part of a password.
+    expect(Redact.url("pg://u:p x@h/db?password=p x@tail")).toBe("pg://***@h/db?***")
+    expect(Redact.url("postgres://u:p ss#x@host/db?sslmode=require")).toBe("postgres://***@host/db?***")
+    expect(Redact.text("cannot open postgres://u:p ss@host/db: refused"))
+      .toBe("cannot open postgres://***@host/db: refused")
+    // A quoted URL (as config errors show a value) runs to its closing quote.
+    expect(Redact.text("got 'pg://u:p x@h/db?password=a b', expected")).toBe("got 'pg://***@h/db?***', expected")
+  })
+
+  it("derives no secrets from a URL without credentials", () => {
+    expect(Redact.secretsOf("sqlite:///./.codex/archive.sqlite")).toEqual([])
+    expect(Redact.secretsOf("postgres://u@h:5432/db?sslmode=require")).toEqual([])
+    expect(Redact.secretsOf("s3cret")).toContain("s3cret")
+    // A password that is also the scheme shows anyway; scrubbing it would turn every `postgres` into `***`.
+    expect(Redact.secretsOf("postgres://postgres:postgres@h/db")).not.toContain("postgres")
+  })
+
+  describe("hostile URLs leak through no function", () => {
+    for (const row of hostileUrls) {
+      it(row.name, () => {
+        const secrets = Redact.secretsOf(row.url)
+        const channels = [
+          Redact.url(row.url),
+          Redact.display(row.url),
+          Redact.text(`cannot connect to ${row.url}: refused`),
+          Redact.text(`{"url":"${row.url}","detail":"x"}`),
+          // A driver that echoes the password without its URL, raw or decoded.
+          ...row.secrets.map((s) =>
+            Redact.secrets(`authentication failed for '${s}' (${encodeURIComponent(s)})`, secrets)
+          )
+        ]
+        for (const out of channels) expect(leaksIn(out, row), out).toEqual([])
+        expect(Redact.display(row.url)).toContain("(credentials redacted)")
+      })
+    }
   })
 })
