@@ -496,9 +496,10 @@ export const make = Effect.gen(function*() {
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
       const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads }) : localWriter()
-      // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
+      // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
+      // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
-      const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1
+      const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 3 : 1
       const free = yield* Queue.unbounded<number>()
       yield* Queue.offerAll(free, Array.from({ length: slots }, (_, i) => i % writer.lanes))
 
