@@ -242,10 +242,11 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return createTemp(temp)
     }
   }
-  /** Opens the job's temp file and notes its identity, checked again before the rename. */
+  /** Opens the job's temp file; a contained one's identity is noted, to be checked again before the rename. */
   const openJob = (job: Job) => {
     job.fd = openTemp(job)
-    const st = fs.fstatSync(job.fd)
+    // Syscalls dominate a small file's cost: only contained outputs pay for the identity (0: created, not tracked).
+    const st = job.target.root === undefined ? { dev: 0, ino: 0 } : fs.fstatSync(job.fd)
     job.dev = st.dev
     job.ino = st.ino
   }
@@ -255,39 +256,69 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     return st !== undefined && st.isFile() && st.dev === dev && st.ino === ino
   }
   /** Removes a temp file, but only the one written: a swapped folder must not make us delete a stranger's file. */
-  const removeTemp = (temp: string, dev: number, ino: number) => {
+  const removeTemp = (target: Target, dev: number, ino: number) => {
     try {
       // Never created (dev < 0): nothing of ours is there.
-      if (dev >= 0 && isOurs(temp, dev, ino)) fs.rmSync(temp, { force: true })
+      if (dev >= 0 && (target.root === undefined || isOurs(target.temp, dev, ino))) fs.rmSync(target.temp, { force: true })
     } catch {
       // nothing to remove, or no longer reachable
     }
   }
-  /** Renames a verified temp file into place, after checking again that its way did not change. */
+  /** A contained output's folder resolves to itself: no folder on its way is a link (one call checks the chain). */
+  const checkWay = (target: Target) => {
+    const dir = pathMod.dirname(target.output)
+    const real = fs.realpathSync.native(dir)
+    if (real !== dir) throw new Escape(`${dir} now leads to ${real}; nothing written outside ${target.root}`)
+  }
+  /** Renames a verified temp file into place; a contained one only if its way (checked by the caller) and file held. */
   const rename = (target: Target, dev: number, ino: number) => {
-    if (target.root !== undefined) {
-      const dir = pathMod.dirname(target.output)
-      // A real path resolves to itself only if no folder on the way is a link: one call checks the whole chain.
-      const real = fs.realpathSync.native(dir)
-      if (real !== dir) throw new Escape(`${dir} now leads to ${real}; nothing written outside ${target.root}`)
+    if (target.root !== undefined && !isOurs(target.temp, dev, ino)) {
+      throw new Escape(`${target.temp} is no longer the file written`)
     }
-    if (!isOurs(target.temp, dev, ino)) throw new Escape(`${target.temp} is no longer the file written`)
     fs.renameSync(target.temp, target.output)
   }
   /** Verified temp files waiting for a `commit` or `discard`, with the reply their write earned. */
-  const held = new Map<number, { readonly target: Target; readonly dev: number; readonly ino: number; readonly reply: Reply & { ok: true } }>()
-  const commit = (id: number): Reply => {
-    const h = held.get(id)
-    if (h === undefined) return fail(id, "unwritable", "restore writer: nothing held to commit")
-    held.delete(id)
-    const t = performance.now()
-    try {
-      rename(h.target, h.dev, h.ino)
-    } catch (e) {
-      removeTemp(h.target.temp, h.dev, h.ino)
-      return errno(id, e)
+  type Held = { readonly target: Target; readonly dev: number; readonly ino: number; readonly reply: Reply & { ok: true } }
+  const held = new Map<number, Held>()
+  /**
+   * Renames held files, folder by folder: each contained folder's way is checked once, right before its files are
+   * renamed, and each file's identity right before its own rename. Replies in the order of `ids`.
+   */
+  const commitAll = (ids: ReadonlyArray<number>): Array<Reply> => {
+    const replies = new Array<Reply>(ids.length)
+    const byFolder = new Map<string, Array<[number, Held]>>()
+    for (const [k, id] of ids.entries()) {
+      const h = held.get(id)
+      held.delete(id)
+      if (h === undefined) {
+        replies[k] = fail(id, "unwritable", "restore writer: nothing held to commit")
+        continue
+      }
+      const dir = pathMod.dirname(h.target.output)
+      const group = byFolder.get(dir)
+      if (group === undefined) byFolder.set(dir, [[k, h]])
+      else group.push([k, h])
     }
-    return { ...h.reply, write: h.reply.write + performance.now() - t }
+    for (const group of byFolder.values()) {
+      let way: unknown
+      try {
+        if (group[0]![1].target.root !== undefined) checkWay(group[0]![1].target)
+      } catch (e) {
+        way = e
+      }
+      for (const [k, h] of group) {
+        const t = performance.now()
+        try {
+          if (way !== undefined) throw way
+          rename(h.target, h.dev, h.ino)
+          replies[k] = { ...h.reply, write: h.reply.write + performance.now() - t }
+        } catch (e) {
+          removeTemp(h.target, h.dev, h.ino)
+          replies[k] = errno(h.target.id, e)
+        }
+      }
+    }
+    return replies
   }
   const writeAll = (fd: number, bytes: Uint8Array) => {
     let offset = 0
@@ -299,7 +330,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     } catch {
       // already closed
     }
-    removeTemp(job.target.temp, job.dev, job.ino)
+    removeTemp(job.target, job.dev, job.ino)
   }
 
   /** Decodes and hashes one piece; a codec error becomes the job's failure. */
@@ -346,7 +377,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       fs.fchmodSync(job.fd, mode)
       fs.closeSync(job.fd)
       job.fd = -1
-      if (job.target.hold !== true) rename(job.target, job.dev, job.ino)
+      if (job.target.hold !== true) {
+        if (job.target.root !== undefined) checkWay(job.target)
+        rename(job.target, job.dev, job.ino)
+      }
     } catch (e) {
       discard(job)
       return errno(id, e)
@@ -458,13 +492,13 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           break
         }
         case "commit":
-          for (const id of op.ids) replies.push(commit(id))
+          replies.push(...commitAll(op.ids))
           break
         case "discard":
           for (const id of op.ids) {
             const h = held.get(id)
             held.delete(id)
-            if (h !== undefined) removeTemp(h.target.temp, h.dev, h.ino)
+            if (h !== undefined) removeTemp(h.target, h.dev, h.ino)
           }
           break
       }
