@@ -2,6 +2,7 @@
 import { Command } from "@effect/cli"
 import * as BatchRestore from "./commands/BatchRestore.js"
 import * as ConfigShow from "./commands/ConfigShow.js"
+import * as Evidence from "./commands/Evidence.js"
 import * as HealthCheck from "./commands/HealthCheck.js"
 import * as Init from "./commands/Init.js"
 import * as List from "./commands/List.js"
@@ -29,7 +30,8 @@ const archive = Command.make("archive").pipe(
     PruneRequest.command,
     Purge.command,
     HealthCheck.command,
-    ConfigShow.command
+    ConfigShow.command,
+    Evidence.command
   ])
 )
 

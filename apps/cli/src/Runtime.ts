@@ -137,7 +137,7 @@ export const archiveLayer = (config: Config.ArchiveConfig, create: boolean) =>
     const base = Layer.mergeAll(
       backend.pipe(Layer.provideMerge(Retry.layer(config.retry))),
       Layer.succeed(Config.ArchiveConfigTag, config),
-      Evidence.layer(config.evidence.dir)
+      Evidence.layer(config.evidence.dir, config.evidence)
     )
     return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base))
   }))

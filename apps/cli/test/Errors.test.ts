@@ -60,7 +60,8 @@ describe("bad input and faults", () => {
 
   it("corrupt payload (hash mismatch) is caught before the file becomes visible", () => {
     const { cwd, tombstone } = archived("original\n")
-    const other = archived("different\n")
+    // Same length: content that decodes past the recorded size is refused earlier, as undecodable.
+    const other = archived("ORIGINAL\n")
     const blob = new Database(path.join(other.cwd, ".codex/archive.sqlite")).prepare("SELECT blob_bytes FROM artifact").get() as { blob_bytes: Buffer }
     tamper(cwd, "UPDATE artifact SET blob_bytes = ?", blob.blob_bytes)
     expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, new RegExp(`payload of tombstone ${tombstone} is corrupt: sha256`), "out/f.txt")

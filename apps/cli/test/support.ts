@@ -1,4 +1,5 @@
 /** Runs the bundled CLI as a user would: a child process in a temporary folder, with a clean environment. */
+import Database from "better-sqlite3"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -41,4 +42,14 @@ export const listFiles = (dir: string): Array<string> =>
 export const write = (file: string, content: string | Uint8Array, mode?: number) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   fs.writeFileSync(file, content, mode === undefined ? undefined : { mode })
+}
+
+/** Changes a folder's SQLite archive behind the tool's back, as anyone with write access to a shared archive could. */
+export const tamper = (cwd: string, statement: string, ...params: Array<unknown>) => {
+  const db = new Database(path.join(cwd, ".codex/archive.sqlite"))
+  try {
+    db.prepare(statement).run(...params)
+  } finally {
+    db.close()
+  }
 }

@@ -46,7 +46,7 @@ describe("Health", () => {
       yield* archiveWith(dir, { "a.txt": "hello health\n".repeat(50), "big.bin": Buffer.alloc(3 * 1024 * 1024, 7) })
       const report = yield* health(dir)
       expect(report.ok).toBe(true)
-      expect(report.checks.map((c) => c.name)).toEqual(["connect", "probe", "schema", "sample", "evidence"])
+      expect(report.checks.map((c) => c.name)).toEqual(["connect", "probe", "schema", "sample", "evidence", "evidence-chain"])
       for (const check of report.checks) expect(check.ms).toBeGreaterThanOrEqual(0)
       expect(report.schema_version).toBe(latest)
       expect(report.items_retrievable).toBe(1)

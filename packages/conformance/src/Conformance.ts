@@ -2,12 +2,14 @@
  * The one `ArchiveStore` conformance suite: every behaviour of the port, exercised through the Archiver and Restorer
  * and the store itself, run by each backend package against its own freshly created database.
  */
-import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retry, Verifier } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+// The codec's own bomb fixtures: a few KB that decode to far more than an item's recorded size.
+import { zlibZeros, zstdZeros } from "../../core/test/bombs.js"
 import { type Backend, noise, services, tempDir, withArchive, write } from "./Fixtures.js"
 
 const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code" } as const
@@ -136,6 +138,47 @@ export const suite = (backend: Backend) =>
           expect(Hash.sha256(fs.readFileSync(path.join(dir, "out.bin")))).toBe(Hash.sha256(big))
           const dup = yield* store([write(path.join(dir, "copy.bin"), big)], { cwd: dir })
           expect(dup.stored[0]!.deduplicated).toBe(true)
+        })))
+
+    it.live("a payload that decodes past its recorded size (a bomb) fails restore, batch and verify as corrupt", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const chunk = ArchiveStore.chunkSize
+          const report = yield* store([
+            write(path.join(dir, "tree/zstd.txt"), "hello"),
+            write(path.join(dir, "tree/zlib.txt"), "howdy"),
+            write(path.join(dir, "tree/big.bin"), noise(chunk + 10, 5))
+          ], { cwd: path.join(dir, "tree") })
+          const ids = Object.fromEntries(report.stored.map((s) => [s.path, s.tombstone]))
+          const located = yield* (yield* archiveStore).locate(Object.values(ids))
+          const id = (name: string) => located.get(ids[name]!)!.artifactId
+          const sql = yield* SqlClient.SqlClient
+          const [zstd, zlib, big] = [zstdZeros(64 * chunk, "none"), zlibZeros(16 * chunk), zstdZeros(2 * chunk)]
+          yield* sql`UPDATE artifact SET blob_bytes = ${zstd} WHERE id = ${id("zstd.txt")}`
+          yield* sql`UPDATE artifact SET blob_bytes = ${zlib}, compression = 'zlib' WHERE id = ${id("zlib.txt")}`
+          yield* sql`UPDATE artifact_chunk SET blob_bytes = ${big} WHERE artifact_id = ${id("big.bin")} AND seq = 0`
+          const names = ["zstd.txt", "zlib.txt", "big.bin"]
+          const out = (name: string) => path.join(dir, "out", name)
+          const corrupt = (tombstone: string) =>
+            new RegExp(`^payload of tombstone ${tombstone} cannot be decoded with codec 'z(std|lib)': `)
+          for (const name of names) {
+            const error = yield* Effect.flip(restore(ids[name]!, out(name)))
+            expect(error.message).toMatch(corrupt(ids[name]!))
+          }
+          const requests = names.map((name) => ({ tombstone: ids[name]!, output: out(name), actor: "ci" }))
+          const restorer = yield* Restorer.Restorer
+          for (const workers of [0, 2]) {
+            const results = yield* restorer.restoreAll(requests, { concurrency: 2, workers })
+            for (const r of results) {
+              expect(r._tag === "Failure" && r.error.message).toMatch(corrupt(r.request.tombstone))
+            }
+          }
+          expect(fs.existsSync(path.join(dir, "out"))).toBe(false)
+          const verified = yield* Verifier.verify({ actor: "ci" })
+          expect(verified.problems.map((p) => p.tombstones[0]).sort()).toEqual(names.map((name) => ids[name]).sort())
+          for (const p of verified.problems) {
+            expect(p.problem).toMatch(/^payload cannot be decoded with codec 'z(std|lib)': .*its record allows$/)
+          }
         })))
 
     it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>

@@ -203,10 +203,30 @@ export class NotAnArchive extends Data.TaggedError("NotAnArchive")<{ readonly lo
   }
 }
 
-export class LegalHold extends Data.TaggedError("LegalHold")<{ readonly tombstone: string }> {
+export class LegalHold extends Data.TaggedError("LegalHold")<{
+  readonly tombstone: string
+  /** A `legal_hold` in the item's metadata that is not a boolean: the purge fails closed. */
+  readonly unreadable?: string | undefined
+}> {
   override get message() {
-    return `tombstone ${this.tombstone} is under legal hold and cannot be purged`
+    return this.unreadable === undefined
+      ? `tombstone ${this.tombstone} is under legal hold and cannot be purged`
+      : `tombstone ${this.tombstone}: legal_hold '${this.unreadable}' in its metadata is not a boolean; ` +
+        "refusing to purge an item that may be under legal hold"
   }
+}
+
+/**
+ * A `legal_hold` value read as the original does (bool, number truthiness, or a yes/no word, case-insensitive and
+ * trimmed); `undefined` when it is none of these, which store refuses and purge treats as held.
+ */
+export const legalHoldValue = (v: unknown): boolean | undefined => {
+  if (typeof v === "boolean") return v
+  if (typeof v === "number") return v !== 0
+  if (typeof v !== "string") return undefined
+  const word = v.trim().toLowerCase()
+  if (["1", "true", "yes", "on"].includes(word)) return true
+  return ["0", "false", "no", "off"].includes(word) ? false : undefined
 }
 
 export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly actor: string }> {

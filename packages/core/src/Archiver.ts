@@ -8,7 +8,16 @@
 import { Context, Data, Duration, Effect, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type ArchiveEntry, ArchiveStore, chunkSize, type Kind, PayloadSourceError, type Reason, type StoreError } from "./ArchiveStore.js"
+import {
+  type ArchiveEntry,
+  ArchiveStore,
+  chunkSize,
+  type Kind,
+  legalHoldValue,
+  PayloadSourceError,
+  type Reason,
+  type StoreError
+} from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
@@ -70,6 +79,32 @@ export class StubError extends Data.TaggedError("StubError")<{ readonly path: st
   }
 }
 
+/** Metadata keys the tool records itself: a user's value would overwrite the system's own record of the file. */
+export const reservedMetadataKeys: ReadonlyArray<string> = [
+  "sha256", "size_bytes", "compressed_size", "compression", "mime_type", "language", "file_mode"
+]
+
+const reservedHint: Readonly<Record<string, string>> = { mime_type: " (use --mime)", language: " (use --language)" }
+
+/** What is wrong with one user metadata entry, if anything: a reserved key, or a `legal_hold` that is not a boolean. */
+export const metadataProblem = (key: string, value: string): string | undefined => {
+  if (reservedMetadataKeys.includes(key)) {
+    return `'${key}' is reserved: the archive records it itself${reservedHint[key] ?? ""}`
+  }
+  if (key === "legal_hold" && legalHoldValue(value) === undefined) {
+    return `legal_hold '${value}' is not a boolean (use true/false, yes/no, on/off or 1/0)`
+  }
+  return undefined
+}
+
+const checkMetadata = (metadata: Readonly<Record<string, string>>): Effect.Effect<void, InputError> => {
+  for (const [key, value] of Object.entries(metadata)) {
+    const problem = metadataProblem(key, value)
+    if (problem !== undefined) return Effect.fail(new InputError({ path: `metadata ${key}=${value}`, problem }))
+  }
+  return Effect.void
+}
+
 export type StoreFailure = InputError | StoreError | PayloadSourceError | Evidence.EvidenceError | StubError
 
 interface Candidate {
@@ -122,7 +157,7 @@ export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effe
         if (seen.has(absolute)) return
         seen.add(absolute)
         if (st.size <= Tombstone.maxStubBytes && isStub(absolute)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
-        files.push({ source: absolute, recorded, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs })
+        files.push({ source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs })
       }
       for (const input of inputs) {
         const absolute = path.resolve(cwd, input)
@@ -202,6 +237,7 @@ export const make = Effect.gen(function*() {
 
   const storeFiles = (inputs: ReadonlyArray<string>, options: StoreOptions) =>
     Effect.gen(function*() {
+      yield* checkMetadata(options.metadata ?? {})
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
       const { files, skipped } = yield* collect(inputs, options.cwd)
       // Many files: hash and compress them in worker threads while this thread writes the database.
@@ -231,7 +267,7 @@ export const make = Effect.gen(function*() {
             mimeType: options.mime ?? guessed.mime,
             archivedBy: options.actor,
             tags: options.tags ?? [],
-            extraMetadata: { file_mode: c.mode.toString(8).padStart(4, "0"), ...options.metadata },
+            extraMetadata: { ...options.metadata, file_mode: c.mode.toString(8).padStart(4, "0") },
             context: { commit: options.commit, repo: options.repo, path: c.recorded, tool: "codex-archive" }
           }
         }

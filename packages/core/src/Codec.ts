@@ -11,11 +11,26 @@ const require = createRequire(import.meta.url)
 
 interface ZstdBinding {
   readonly compress: (data: Uint8Array, params?: { compressionLevel?: number }) => Buffer
-  readonly decompress: (data: Uint8Array) => Buffer
 }
 let zstd: ZstdBinding | undefined
 // Loaded on first use, so commands that never touch content do not pay for the native addon.
 const zstdBinding = (): ZstdBinding => (zstd ??= require("zstd-napi") as ZstdBinding)
+
+/** As much of zstd-napi's low-level binding as bounded decoding needs. */
+export interface ZstdDecoding {
+  readonly DCtx: new() => {
+    decompress(dst: Uint8Array, src: Uint8Array): number
+    /** [hint (0 at the end of a frame), bytes written, bytes consumed] */
+    decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number]
+    reset(directive: number): void
+  }
+  readonly ResetDirective: { readonly sessionOnly: number }
+  getFrameContentSize(src: Uint8Array): number | null
+  findFrameCompressedSize(src: Uint8Array): number
+}
+
+/** Decodes `data` to at most `limit` bytes, or throws; the result may be a view of a buffer the next call reuses. */
+export type BoundedDecode = (codec: CodecName, data: Uint8Array, limit: number) => Uint8Array
 
 /** Where zstd-napi's package and native binding are, for worker threads (which resolve no modules of their own). */
 export const zstdPaths = (): { readonly zstdPackage: string; readonly zstdBinding: string } => ({
@@ -38,28 +53,100 @@ export class UnknownCodec extends Data.TaggedError("UnknownCodec")<{ readonly co
 export class CorruptPayload extends Data.TaggedError("CorruptPayload")<{
   readonly codec: string
   readonly detail: string
+  /** The tombstone whose payload it is, when known: the user's handle on it. */
+  readonly tombstone?: string | undefined
 }> {
   override get message() {
-    return `payload cannot be decoded with codec '${this.codec}': ${this.detail}`
+    const whose = this.tombstone === undefined ? "payload" : `payload of tombstone ${this.tombstone}`
+    return `${whose} cannot be decoded with codec '${this.codec}': ${this.detail}`
   }
 }
+
+/**
+ * A decoder that never produces more than the caller's limit (the recorded size), whatever the payload claims: the
+ * archive is untrusted input, and a few KB of zstd or zlib can expand to gigabytes (a decompression bomb).
+ * - zstd, one frame stating its size (the normal case): O(1) check of the claim against the limit, then one call into a
+ *   buffer of exactly that size (reused when `reuse`), which zstd cannot overrun;
+ * - zstd otherwise (several frames, no stated size): streamed into a buffer grown up to the limit; one byte more fails;
+ * - zlib: `maxOutputLength` stops the inflate at the limit.
+ * Self-contained (no reference outside itself): the restore writer ships its source to worker threads.
+ */
+export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zlib"), reuse: boolean): BoundedDecode => {
+  let dctx: InstanceType<ZstdDecoding["DCtx"]> | undefined
+  let scratch = Buffer.allocUnsafe(reuse ? 1024 * 1024 : 0)
+  const probe = Buffer.allocUnsafe(1)
+  const beyond = (limit: number) => new Error(`it decodes to more than the ${limit} bytes its record allows`)
+  const buffer = (n: number) =>
+    !reuse ? Buffer.allocUnsafe(n) : scratch.length < n ? (scratch = Buffer.allocUnsafe(n)) : scratch
+  const grow = (out: Buffer, used: number, limit: number) => {
+    const bigger = Buffer.allocUnsafe(Math.min(limit, Math.max(64 * 1024, out.length * 2)))
+    out.copy(bigger, 0, 0, used)
+    if (reuse) scratch = bigger
+    return bigger
+  }
+  const stream = (ctx: NonNullable<typeof dctx>, data: Uint8Array, limit: number): Uint8Array => {
+    ctx.reset(zstd.ResetDirective.sessionOnly)
+    let out = reuse ? scratch : Buffer.allocUnsafe(Math.min(limit, 64 * 1024))
+    let used = 0
+    let read = 0
+    let hint = data.length > 0 ? 1 : 0
+    while (read < data.length || hint !== 0) {
+      if (used === out.length && used < limit) out = grow(out, used, limit)
+      // With the budget spent, a one-byte probe tells the end of the frames from a bomb.
+      const full = used === limit
+      const dst = full ? probe : out.subarray(used, limit)
+      const [next, written, consumed] = ctx.decompressStream(dst, data.subarray(read))
+      if (full && written > 0) throw beyond(limit)
+      if (written === 0 && consumed === 0) throw new Error("the zstd frame is truncated")
+      used += written
+      read += consumed
+      hint = next
+    }
+    return out.subarray(0, used)
+  }
+  return (codec, data, limit) => {
+    if (codec === "zlib") {
+      let out: Buffer
+      try {
+        out = zlib.inflateSync(data, { maxOutputLength: Math.max(1, limit) })
+      } catch (e) {
+        throw (e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE" ? beyond(limit) : e
+      }
+      if (out.length > limit) throw beyond(limit)
+      return out
+    }
+    dctx ??= new zstd.DCtx()
+    const claimed = data.length > 0 ? zstd.getFrameContentSize(data) : null
+    if (claimed !== null && claimed > limit) {
+      throw new Error(`its zstd frame claims ${claimed} bytes, more than the ${limit} its record allows`)
+    }
+    if (claimed === null || zstd.findFrameCompressedSize(data) !== data.length) return stream(dctx, data, limit)
+    const out = buffer(claimed)
+    return out.subarray(0, dctx.decompress(out.subarray(0, claimed), data))
+  }
+}
+
+let decoder: BoundedDecode | undefined
+const decode: BoundedDecode = (codec, data, limit) =>
+  (decoder ??= boundedDecoder(require("zstd-napi/binding") as ZstdDecoding, zlib, false))(codec, data, limit)
 
 export interface Codec {
   readonly name: CodecName
   readonly compress: (raw: Uint8Array) => Uint8Array
-  readonly decompress: (compressed: Uint8Array) => Uint8Array
+  /** Decodes to at most `limit` bytes (the recorded size), or throws. */
+  readonly decompress: (compressed: Uint8Array, limit: number) => Uint8Array
 }
 
 const zstdCodec: Codec = {
   name: "zstd",
   compress: (raw) => zstdBinding().compress(raw, { compressionLevel: levels.zstd }),
-  decompress: (compressed) => zstdBinding().decompress(compressed)
+  decompress: (compressed, limit) => decode("zstd", compressed, limit)
 }
 
 const zlibCodec: Codec = {
   name: "zlib",
   compress: (raw) => zlib.deflateSync(raw, { level: levels.zlib }),
-  decompress: (compressed) => zlib.inflateSync(compressed)
+  decompress: (compressed, limit) => decode("zlib", compressed, limit)
 }
 
 /**
@@ -77,9 +164,18 @@ export const forName = (name: string | null | undefined): Either.Either<Codec, U
 
 export const compress = (codec: Codec, raw: Uint8Array): Uint8Array => codec.compress(raw)
 
-/** Decompresses, turning the codec library's exceptions into a typed, named failure. */
-export const decompress = (codec: Codec, compressed: Uint8Array): Effect.Effect<Uint8Array, CorruptPayload> =>
+/**
+ * Decompresses to at most `limit` bytes (the recorded size: more is a corrupt payload, never more memory), turning the
+ * codec library's exceptions into a typed failure that names `tombstone` when given.
+ */
+export const decompress = (
+  codec: Codec,
+  compressed: Uint8Array,
+  limit: number,
+  tombstone?: string
+): Effect.Effect<Uint8Array, CorruptPayload> =>
   Effect.try({
-    try: () => codec.decompress(compressed),
-    catch: (e) => new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e) })
+    try: () => codec.decompress(compressed, limit),
+    catch: (e) =>
+      new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e), tombstone })
   })

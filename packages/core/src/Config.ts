@@ -34,7 +34,13 @@ export interface ArchiveConfig {
     readonly results_path: string | null
   }
   readonly performance: { readonly enabled: boolean; readonly emit_to_evidence: boolean }
-  readonly evidence: { readonly dir: string }
+  readonly evidence: {
+    readonly dir: string
+    /** Where the HMAC key of the evidence chain was read from, if from a file. */
+    readonly hmac_key_file: string | null
+    /** The key itself (`CODEX_EVIDENCE_HMAC_KEY`, else the file's content): never shown, never logged. */
+    readonly hmac_key: Redacted.Redacted<string> | null
+  }
 }
 
 /** The service through which every layer reads the composed configuration. */
@@ -84,6 +90,7 @@ type Kind =
   | { readonly type: "int"; readonly min: number }
   | { readonly type: "float"; readonly min: number; readonly max?: number }
   | { readonly type: "seed" }
+  | { readonly type: "secret" }
 
 interface Field {
   readonly key: string
@@ -111,7 +118,9 @@ export const fields: ReadonlyArray<Field> = [
   { key: "batch.results_path", env: "CODEX_ARCHIVE_BATCH_RESULTS", kind: { type: "path" }, default: null },
   { key: "performance.enabled", env: "CODEX_ARCHIVE_PERF_ENABLED", kind: { type: "bool" }, default: true },
   { key: "performance.emit_to_evidence", env: "CODEX_ARCHIVE_PERF_EVIDENCE", kind: { type: "bool" }, default: true },
-  { key: "evidence.dir", env: "CODEX_EVIDENCE_DIR", kind: { type: "path" }, default: ".codex/evidence" }
+  { key: "evidence.dir", env: "CODEX_EVIDENCE_DIR", kind: { type: "path" }, default: ".codex/evidence" },
+  { key: "evidence.hmac_key_file", env: "CODEX_EVIDENCE_HMAC_KEY_FILE", kind: { type: "path" }, default: null },
+  { key: "evidence.hmac_key", env: "CODEX_EVIDENCE_HMAC_KEY", kind: { type: "secret" }, default: null }
 ]
 
 const fieldByKey = new Map(fields.map((f) => [f.key, f]))
@@ -194,6 +203,9 @@ const coerce = (field: Field, raw: unknown, baseDir: string): { ok: true; value:
     }
     case "string":
       return text ? { ok: true, value: text } : fail()
+    case "secret":
+      // Never echo the value: it is a key.
+      return text ? { ok: true, value: text } : { ok: false, problem: "expected a non-empty string" }
   }
 }
 
@@ -348,9 +360,34 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
       },
       batch: { concurrent: get("batch.concurrent"), progress_interval: get("batch.progress_interval"), results_path: get("batch.results_path") },
       performance: { enabled: get("performance.enabled"), emit_to_evidence: get("performance.emit_to_evidence") },
-      evidence: { dir: get("evidence.dir") }
+      evidence: {
+        dir: get("evidence.dir"),
+        hmac_key_file: get("evidence.hmac_key_file"),
+        // Of a key and a key file, the one from the higher-precedence source wins (`--key-file` beats the env key).
+        hmac_key: yield* hmacKey(
+          rank.get("evidence.hmac_key")! >= rank.get("evidence.hmac_key_file")! ? get("evidence.hmac_key") : null,
+          get("evidence.hmac_key_file"),
+          origins.get("evidence.hmac_key_file")!
+        )
+      }
     }
     return { config, origins }
+  })
+
+/** The evidence chain's key: the value given, else the key file's content (a trailing newline is not part of it). */
+const hmacKey = (value: string | null, file: string | null, origin: Origin) =>
+  value !== null ? Effect.succeed(Redacted.make(value)) : file === null ? Effect.succeed(null) : Effect.try({
+    try: () => {
+      const key = fs.readFileSync(file, "utf8").replace(/\r?\n$/, "")
+      if (key === "") throw new Error(`${file} is empty`)
+      return Redacted.make(key)
+    },
+    catch: (e) =>
+      new ConfigError({
+        key: "evidence.hmac_key_file",
+        origin: showOrigin(origin),
+        problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? `${file} does not exist` : (e as Error).message
+      })
   })
 
 export interface LoadOptions {
@@ -386,7 +423,8 @@ export const toJson = (config: ArchiveConfig, reveal = false): Record<string, un
   retry: { ...config.retry },
   batch: { ...config.batch },
   performance: { ...config.performance },
-  evidence: { ...config.evidence }
+  // The evidence key is never shown, not even with `reveal`.
+  evidence: { ...config.evidence, hmac_key: config.evidence.hmac_key === null ? null : "***" }
 })
 
 /** Per key, its value (URL redacted unless `reveal`) and where it came from: `config-show --origin`. */

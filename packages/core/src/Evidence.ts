@@ -1,11 +1,13 @@
 /**
  * The append-only evidence log (spec §3): `<dir>/archive_ops.jsonl`, one compact JSON object per line, keys sorted,
- * non-ASCII escaped, `ts` always present. Lines are written whole with one `write(2)` on an `O_APPEND` descriptor,
- * so concurrent processes never interleave partial lines, and nothing ever rewrites the file.
+ * non-ASCII escaped, `ts` always present. Each line is chained to the one before it (`prev`, `seq`, and `mac` with a
+ * key: see EvidenceChain.ts). An append holds the log's lock file, reads the last line (a bounded read from the end),
+ * and writes all its lines with one `write(2)` on an `O_APPEND` descriptor; nothing ever rewrites the file.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as EvidenceChain from "./EvidenceChain.js"
 import * as Redact from "./Redact.js"
 import * as Timestamp from "./Timestamp.js"
 
@@ -29,22 +31,8 @@ export class EvidenceError extends Data.TaggedError("EvidenceError")<{ readonly 
   }
 }
 
-const sortKeys = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(sortKeys)
-  if (value !== null && typeof value === "object") {
-    const out: { [k: string]: unknown } = {}
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as { [k: string]: unknown })[k]
-      if (v !== undefined) out[k] = sortKeys(v)
-    }
-    return out
-  }
-  return value
-}
-
 /** Python's `json.dumps(sort_keys=True, separators=(",", ":"))`, including its ASCII escaping. */
-export const serialize = (record: { readonly [key: string]: unknown }): string =>
-  JSON.stringify(sortKeys(record)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+export const serialize = EvidenceChain.serialize
 
 export class Evidence extends Context.Tag("@codex-archive/core/Evidence")<Evidence, {
   readonly file: string
@@ -54,27 +42,41 @@ export class Evidence extends Context.Tag("@codex-archive/core/Evidence")<Eviden
 
 export const fileIn = (dir: string): string => path.join(dir, "archive_ops.jsonl")
 
-export const make = (dir: string) =>
+export interface Options {
+  /** HMAC key (`evidence.hmac_key`): each line then carries a `mac`, and the chain cannot be recomputed without it. */
+  readonly hmac_key?: Redacted.Redacted<string> | null | undefined
+}
+
+export const make = (dir: string, options: Options = {}) =>
   Effect.gen(function*() {
     const file = fileIn(dir)
+    const key = options.hmac_key ?? undefined
+    // Fibers of this process queue here; other processes queue on the lock file.
     const lock = yield* Effect.makeSemaphore(1)
+    const write = (records: ReadonlyArray<{ readonly [key: string]: unknown }>) => () => {
+      const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644)
+      try {
+        const tail = EvidenceChain.readTail(fd)
+        // A torn last line is ended first, so that the new lines start whole and chain to its exact bytes.
+        const text = (tail.torn ? "\n" : "") + EvidenceChain.link(records, tail, key).join("\n") + "\n"
+        const bytes = Buffer.from(text, "utf8")
+        let offset = 0
+        while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset)
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
     const append = (...records: ReadonlyArray<Record>) =>
       records.length === 0 ? Effect.void : Effect.flatMap(Timestamp.now, (ts) =>
-        lock.withPermits(1)(Effect.try({
-          try: () => {
-            const text = records.map((r) => serialize(redactStrings({ ts, ...r })) + "\n").join("")
-            fs.mkdirSync(dir, { recursive: true })
-            const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644)
-            try {
-              const bytes = Buffer.from(text, "utf8")
-              let offset = 0
-              while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset)
-            } finally {
-              fs.closeSync(fd)
-            }
-          },
-          catch: (e) => new EvidenceError({ file, detail: (e as Error).message })
-        })))
+        lock.withPermits(1)(
+          Effect.try({
+            try: () => fs.mkdirSync(dir, { recursive: true }),
+            catch: (e) => new EvidenceError({ file, detail: (e as Error).message })
+          }).pipe(
+            Effect.zipRight(EvidenceChain.withLock(file, write(records.map((r) => redactStrings({ ts, ...r }))))),
+            Effect.mapError((e) => e instanceof EvidenceError ? e : new EvidenceError({ file, detail: e.message }))
+          )
+        ))
     return Evidence.of({ file, append })
   })
 
@@ -85,7 +87,8 @@ const redactStrings = (record: { readonly [key: string]: unknown }): { readonly 
   return out
 }
 
-export const layer = (dir: string): Layer.Layer<Evidence> => Layer.effect(Evidence, make(dir))
+export const layer = (dir: string, options: Options = {}): Layer.Layer<Evidence> =>
+  Layer.effect(Evidence, make(dir, options))
 
 /** Reads every record back (for tests, `verify` and reports); a torn or invalid line is reported, not skipped. */
 export const read = (dir: string): ReadonlyArray<{ readonly [key: string]: unknown }> => {

@@ -28,6 +28,15 @@ export interface Contained {
 /** The temporary name a restore writes before renaming: fixed, so a rerun after a kill overwrites any leftover. */
 export const tempFor = (output: string): string => path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
 
+/**
+ * The mode a restored file gets: permission bits only (never setuid, setgid or sticky, whatever the archive says),
+ * and never more than the restoring process's umask allows.
+ */
+export const restoredMode = (recorded: number, umask: number): number => recorded & 0o777 & ~umask
+
+/** The process's umask, read in the main thread (worker threads cannot change it; reading it sets it back at once). */
+export const currentUmask = (): number => process.umask()
+
 export type Existing = { readonly _tag: "Absent" } | { readonly _tag: "File"; readonly size: number; readonly mode: number } | { readonly _tag: "Directory" } | { readonly _tag: "Other" }
 
 export const inspect = (output: string): Existing => {

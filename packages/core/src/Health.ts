@@ -1,6 +1,7 @@
 /**
  * `health-check` (spec §10, extended): can the archive be opened and queried (and how fast), is its schema the one
- * this tool expects, is the evidence folder writable, and does one stored payload decode to its recorded SHA-256.
+ * this tool expects, is the evidence folder writable and its hash chain intact, and does one stored payload decode to
+ * its recorded SHA-256.
  * Every check is a value `{name, ok, detail, ms}`; nothing here fails, so one broken part never hides the others.
  */
 import { Cause, Context, Effect, Exit, Layer, Redacted } from "effect"
@@ -8,6 +9,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore } from "./ArchiveStore.js"
 import type { BackendName } from "./Config.js"
+import * as Evidence from "./Evidence.js"
+import * as EvidenceChain from "./EvidenceChain.js"
 import * as Logging from "./Logging.js"
 import * as Redact from "./Redact.js"
 import * as Verifier from "./Verifier.js"
@@ -39,6 +42,8 @@ export interface Options<E> {
   /** The highest migration this tool ships for the backend (`Migrations.latest`). */
   readonly expectedSchemaVersion: number
   readonly evidenceDir: string
+  /** The evidence chain's HMAC key, when configured: the chain check then checks every line's MAC too. */
+  readonly evidenceKey?: Redacted.Redacted<string> | null | undefined
   /** Opens the archive; built inside the check, so a failure to connect is reported, not raised. */
   readonly store: Layer.Layer<ArchiveStore, E>
 }
@@ -79,6 +84,14 @@ const evidenceWritable = (dir: string) =>
       return { ok: false, detail: `${existing} is not writable: ${(e as Error).message}` }
     }
     return { ok: true, detail: existing === path.resolve(dir) ? `${dir} is writable` : `${dir} will be created in writable ${existing}` }
+  })
+
+/** The evidence log's hash chain holds (EvidenceChain.verify); a log not written yet is fine. */
+const evidenceChain = (dir: string, key: Redacted.Redacted<string> | null | undefined) =>
+  Effect.suspend(() => {
+    const file = Evidence.fileIn(dir)
+    if (!fs.existsSync(file)) return Effect.succeed({ ok: true, detail: `${file} does not exist yet: nothing to check` })
+    return Effect.map(EvidenceChain.verify(file, { key }), (r) => ({ ok: r.ok, detail: EvidenceChain.describe(r) }))
   })
 
 /** The newest item whose content is still stored, decoded and checked against its SHA-256. */
@@ -133,6 +146,8 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
       for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
+    const chain = evidenceChain(options.evidenceDir, options.evidenceKey)
+    checks.push((yield* timed("evidence-chain", secrets, chain)).check)
     return {
       ok: checks.every((c) => c.ok),
       backend: options.backend,

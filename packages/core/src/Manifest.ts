@@ -222,6 +222,16 @@ const realBase = (dir: string): string => {
 const inside = (base: string, target: string): boolean =>
   target.length > base.length && target.startsWith(base) && (base.endsWith(path.sep) || target[base.length] === path.sep)
 
+/**
+ * `target` lies below `base`, both as written and once symbolic links on the way are resolved: a folder inside `base`
+ * that links outside it does not count as inside.
+ */
+export const contains = (base: string, target: string): boolean => {
+  const from = path.resolve(base)
+  const to = path.resolve(from, target)
+  return inside(from, to) && inside(realBase(from), realTarget(to, new Map()))
+}
+
 /** Where a path would really land: symbolic links on the way must not lead out of the manifest's folder. */
 const realTarget = (target: string, cache: Map<string, string>): string => {
   const folder = path.dirname(target)

@@ -9,7 +9,7 @@
  * Given the archive's `DirectReads`, workers also read the payloads (`copy`) on connections of their own.
  */
 import { Effect, type Scope } from "effect"
-import type { DirectReads } from "./ArchiveStore.js"
+import { chunkSize, type DirectReads } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as WorkerPool from "./WorkerPool.js"
 
@@ -85,7 +85,16 @@ export interface RestoreWriter {
   readonly run: (lane: number, ops: ReadonlyArray<Op>, stopAfterFailure?: boolean) => Effect.Effect<ReadonlyArray<Reply>>
 }
 
-type Setup = ReturnType<typeof Codec.zstdPaths> & { readonly direct: DirectReads | undefined }
+type Setup = ReturnType<typeof Codec.zstdPaths> & {
+  readonly direct: DirectReads | undefined
+  /** `Codec.boundedDecoder`'s source: workers get code as text. */
+  readonly decoder: string
+  /** The raw size of a chunk: no chunk decodes to more. */
+  readonly chunkSize: number
+}
+
+const setupOf = (direct: DirectReads | undefined): Setup =>
+  ({ ...Codec.zstdPaths(), direct, decoder: Codec.boundedDecoder.toString(), chunkSize })
 
 interface Batch {
   readonly ops: ReadonlyArray<Op>
@@ -101,13 +110,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const pathMod = req("node:path") as typeof import("node:path")
   const crypto = req("node:crypto") as typeof import("node:crypto")
   const zlib = req("node:zlib") as typeof import("node:zlib")
-  type Zstd = {
-    DCtx: new() => { decompress(dst: Uint8Array, src: Uint8Array): number }
-    getFrameContentSize(src: Uint8Array): number | null
-    findFrameCompressedSize(src: Uint8Array): number
-  }
-  let zstd: Zstd | undefined
-  let dctx: InstanceType<Zstd["DCtx"]> | undefined
   type Query = { get(id: string): unknown; iterate(id: string): IterableIterator<unknown> }
   // The archive, opened read-only on first `copy`: a connection of this thread's own, so content skips the main thread.
   let archive: { readonly inline: Query; readonly chunks: Query; readonly collect: () => void } | undefined
@@ -139,8 +141,17 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     unreleased = 0
     archive?.collect()
   }
-  // One output buffer reused for every decode: no per-file allocation, so memory stays flat over a long batch.
-  let scratch = Buffer.allocUnsafe(1024 * 1024)
+  // One output buffer reused for every decode (`reuse`): no per-file allocation, memory flat over a long batch.
+  let bounded: Codec.BoundedDecode | undefined
+  /** Decodes to at most `limit` bytes (the recorded size): a payload that claims or yields more is corrupt. */
+  const decode: Codec.BoundedDecode = (codec, data, limit) => {
+    if (bounded === undefined) {
+      const vm = req("node:vm") as typeof import("node:vm")
+      const make = vm.runInThisContext(`(${setup.decoder})`) as typeof Codec.boundedDecoder
+      bounded = make(req(setup.zstdBinding) as Codec.ZstdDecoding, zlib, true)
+    }
+    return bounded(codec, data, limit)
+  }
 
   interface Job {
     readonly target: Target
@@ -174,20 +185,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     if (e instanceof Escape) return fail(id, "escapes", e.message)
     const err = e as NodeJS.ErrnoException
     return fail(id, "unwritable", err.message ?? String(e), err.code === undefined ? {} : { code: err.code })
-  }
-
-  /** Decodes into the reused buffer when the payload is one frame that states its size; otherwise allocates. */
-  const decode = (codec: Codec.CodecName, data: Uint8Array): Uint8Array => {
-    if (codec === "zlib") return zlib.inflateSync(data)
-    zstd ??= req(setup.zstdBinding) as Zstd
-    dctx ??= new zstd.DCtx()
-    const n = data.length > 0 ? zstd.getFrameContentSize(data) : null
-    if (n === null || zstd.findFrameCompressedSize(data) !== data.length) {
-      return (req(setup.zstdPackage) as { decompress(d: Uint8Array): Buffer }).decompress(data)
-    }
-    if (scratch.length < n) scratch = Buffer.allocUnsafe(n)
-    const written = dctx.decompress(scratch.subarray(0, n), data)
-    return scratch.subarray(0, written)
   }
 
   // Folders of contained outputs checked during this message (a unit): each is walked once, not once per file.
@@ -333,12 +330,16 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     removeTemp(job.target, job.dev, job.ino)
   }
 
-  /** Decodes and hashes one piece; a codec error becomes the job's failure. */
-  const feed = (job: Job, data: Uint8Array): Uint8Array | undefined => {
+  /**
+   * Decodes and hashes one piece, a whole payload or one chunk (at most `chunkSize`); never past the recorded size.
+   * A codec error becomes the job's failure.
+   */
+  const feed = (job: Job, data: Uint8Array, chunk: boolean): Uint8Array | undefined => {
     let t = performance.now()
     let raw: Uint8Array
+    const left = job.target.size - job.bytes
     try {
-      raw = decode(job.target.codec, data)
+      raw = decode(job.target.codec, data, chunk ? Math.min(setup.chunkSize, left) : left)
     } catch (e) {
       job.failure = fail(job.target.id, "corrupt", e instanceof Error ? e.message : String(e))
       return undefined
@@ -405,13 +406,13 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
 
   const append = (job: Job, data: Uint8Array) => {
     if (job.failure !== undefined) return
-    const raw = feed(job, data)
+    const raw = feed(job, data, true)
     if (raw !== undefined) put(job, raw)
   }
 
   /** A whole payload: verified before its file is created, so a corrupt one leaves nothing behind. */
   const writeWhole = (job: Job, data: Uint8Array): Reply => {
-    const raw = feed(job, data)
+    const raw = feed(job, data, false)
     if (raw !== undefined && verified(job)) put(job, raw)
     return finish(job)
   }
@@ -515,7 +516,7 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, read
 })
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
-export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, { ...Codec.zstdPaths(), direct: undefined }), false)
+export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, setupOf(undefined)), false)
 
 /**
  * Heap bounds for a large restore from the embedded SQLite archive, for a host that owns its process: set them at
@@ -543,6 +544,6 @@ export const workers = (
   options: { readonly v8Flags?: ReadonlyArray<string> | undefined; readonly direct?: DirectReads | undefined } = {}
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
   Effect.map(
-    WorkerPool.make(program, { ...Codec.zstdPaths(), direct: options.direct }, size, options.v8Flags),
+    WorkerPool.make(program, setupOf(options.direct), size, options.v8Flags),
     (pool) => writerOf(pool, options.direct !== undefined)
   )

@@ -175,9 +175,12 @@ export const make = Effect.gen(function*() {
 
   // Job ids are unique per Restorer: units on one lane interleave their ops.
   let jobs = 0
+  // Read once, here in the main thread; the masked mode travels with each target to the writer, in any thread.
+  const umask = FileOps.currentUmask()
+  const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
   // Every write is held at its verified temp file: renamed only once recorded (`commit`), or removed (`discard`).
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: located.mode ?? 0o644, codec: codec.name, sha256: located.sha256, size: located.sizeBytes,
+    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes,
     hold: true, ...(request.contained === undefined ? {} : containedTarget(request.contained))
   })
 
@@ -185,7 +188,7 @@ export const make = Effect.gen(function*() {
     if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write }, job: reply.id }
     switch (reply.problem) {
       case "corrupt":
-        return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail })
+        return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail, tombstone: located.tombstone })
       case "integrity":
         return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
       case "unwritable":
@@ -639,7 +642,8 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 const isStubFor = (file: string, tombstone: string): boolean => {
   try {
     const text = fs.readFileSync(file, "utf8")
-    return Tombstone.isStubText(text) && text.includes(tombstone)
+    // The stub's own (parsed, unambiguous) tombstone, not any mention of the id in its text.
+    return Tombstone.tombstoneOf(text) === tombstone
   } catch {
     return false
   }

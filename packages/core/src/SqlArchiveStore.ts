@@ -17,6 +17,7 @@ import {
   type ItemDetail,
   type Layout,
   LegalHold,
+  legalHoldValue,
   type ListedItem,
   type Located,
   type Payload,
@@ -82,8 +83,7 @@ const parseJson = (v: unknown): unknown => {
 }
 
 /** `legal_hold` from metadata, coerced as the original does: bool/number truthiness or 1/true/yes/on. */
-export const legalHoldOf = (v: unknown): boolean =>
-  typeof v === "boolean" ? v : typeof v === "number" ? v !== 0 : typeof v === "string" ? ["1", "true", "yes", "on"].includes(v.trim().toLowerCase()) : false
+export const legalHoldOf = (v: unknown): boolean => legalHoldValue(v) ?? false
 
 export const make = (options: {
   readonly backend: BackendName
@@ -482,6 +482,12 @@ export const make = (options: {
         : unit("purge", sql.withTransaction(Effect.gen(function*() {
           const item = yield* findItem(request.tombstone)
           if (toBool(item.legal_hold)) return yield* new LegalHold({ tombstone: request.tombstone })
+          // The column says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
+          const held = (parseJson(item.metadata) as { legal_hold?: unknown } | null)?.legal_hold
+          if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
+            const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
+            return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
+          }
           const [count] = yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item.artifact_id as string}`
           const refCount = toNum(count?.n)
           const blobScrubbed = request.apply && refCount <= 1

@@ -2,7 +2,7 @@
  * Tombstones: the UUID v4 handle of one archive operation, and the stub file left where the file stood
  * (spec §1.2). A stub parses back, so `restore STUB` and `batch-restore --stubs DIR` need nothing else.
  */
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import { randomUUID } from "node:crypto"
 
 export const make = (): string => randomUUID()
@@ -32,13 +32,13 @@ export interface Stub {
 export const render = (stub: Stub): string =>
   [
     header,
-    `# File: ${stub.path}`,
-    `# ArchivedBy: ${stub.archivedBy}`,
-    `# Reason: ${stub.reason}`,
+    `# File: ${encodeField(stub.path)}`,
+    `# ArchivedBy: ${encodeField(stub.archivedBy)}`,
+    `# Reason: ${encodeField(stub.reason)}`,
     `# Tombstone: ${stub.tombstone}`,
     `# SHA256: ${stub.sha256}`,
-    `# ArchivedAt: ${stub.archivedAt}`,
-    `# Commit: ${stub.commit}`,
+    `# ArchivedAt: ${encodeField(stub.archivedAt)}`,
+    `# Commit: ${encodeField(stub.commit)}`,
     "#",
     "# To restore:",
     `#   codex archive restore ${stub.tombstone} ${shellQuote(stub.path)}`,
@@ -47,8 +47,38 @@ export const render = (stub: Stub): string =>
     ""
   ].join("\n")
 
+/** Characters that would break a stub line or hide in it: C0/C1 controls, DEL, Unicode line/paragraph separators. */
+const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+const unsafeAll = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/**
+ * A field value as written in a stub: as is when it is plain (every stub written so far), else a JSON string, so a
+ * newline in a file name cannot add lines. A plain value that itself looks like a JSON string is quoted too.
+ */
+export const encodeField = (value: string): string =>
+  unsafe.test(value) || /^".*"$/s.test(value) || value !== value.trim()
+    ? JSON.stringify(value).replace(unsafeAll, hex4)
+    : value
+
+/** The inverse of `encodeField`; `undefined` for a quoted value that is not a valid JSON string. */
+const decodeField = (value: string): string | undefined => {
+  if (!/^".*"$/s.test(value)) return value
+  try {
+    const decoded: unknown = JSON.parse(value)
+    return typeof decoded === "string" ? decoded : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** POSIX single quotes for printable names; bash/zsh `$'...'` quoting when the name holds control characters. */
 const shellQuote = (value: string): string =>
-  /^[A-Za-z0-9_./@%+=:,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+  /^[A-Za-z0-9_./@%+=:,-]+$/.test(value)
+    ? value
+    : unsafe.test(value)
+    ? `$'${value.replace(/[\\']/g, (c) => `\\${c}`).replace(unsafeAll, hex4)}'`
+    : `'${value.replace(/'/g, `'\\''`)}'`
 
 export class MalformedStub extends Data.TaggedError("MalformedStub")<{
   readonly source: string
@@ -59,6 +89,9 @@ export class MalformedStub extends Data.TaggedError("MalformedStub")<{
   }
 }
 
+/** The fields a stub carries; other comment lines ("# NOTE: ...") are free text. */
+const stubFields = new Set(["File", "ArchivedBy", "Reason", "Tombstone", "SHA256", "ArchivedAt", "Commit"])
+
 export const isStubText = (text: string): boolean => marker.test(text)
 
 /** Parses a stub written by this tool or by the original one; `source` names the file in errors. */
@@ -68,9 +101,23 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       return yield* new MalformedStub({ source, problem: "missing the '# TOMBSTONE ARCHIVE STUB' header" })
     }
     const fields = new Map<string, string>()
-    for (const line of text.split(/\r?\n/)) {
-      const m = /^# ([A-Za-z0-9]+): ?(.*)$/.exec(line)
-      if (m && !fields.has(m[1]!)) fields.set(m[1]!, m[2]!)
+    const lines = text.split(/\r?\n/)
+    for (const line of lines) {
+      const m = /^# ([A-Za-z0-9]+): ?(.*)$/s.exec(line)
+      if (!m || !stubFields.has(m[1]!)) continue
+      const [, name, raw] = m as unknown as [string, string, string]
+      // A repeated field is how an injected line would win: refuse rather than pick one.
+      if (fields.has(name)) {
+        return yield* new MalformedStub({ source, problem: `field '${name}' appears more than once` })
+      }
+      if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) {
+        return yield* new MalformedStub({ source, problem: `field '${name}' contains a control character` })
+      }
+      const value = decodeField(raw)
+      if (value === undefined) {
+        return yield* new MalformedStub({ source, problem: `field '${name}' is not a valid quoted string` })
+      }
+      fields.set(name, value)
     }
     const tombstone = normalize(fields.get("Tombstone") ?? "")
     if (!tombstone) return yield* new MalformedStub({ source, problem: "no '# Tombstone:' line" })
@@ -80,6 +127,14 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
     const sha256 = (fields.get("SHA256") ?? "").trim().toLowerCase()
     if (!/^[0-9a-f]{64}$/.test(sha256)) {
       return yield* new MalformedStub({ source, problem: "no valid '# SHA256:' line" })
+    }
+    // The restore command line names the tombstone too (ours and the original's): it must be the same one.
+    for (const line of lines) {
+      const m = /^#\s{2,}\S.*?\barchive restore\s+(\S+)/.exec(line)
+      if (m && normalize(m[1]!) !== tombstone) {
+        const problem = `field 'To restore' names tombstone ${m[1]}, not ${tombstone}`
+        return yield* new MalformedStub({ source, problem })
+      }
     }
     return {
       path: fields.get("File") ?? "",
@@ -91,3 +146,7 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       commit: fields.get("Commit") ?? ""
     }
   })
+
+/** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
+export const tombstoneOf = (text: string): string | undefined =>
+  Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))

@@ -3,7 +3,7 @@
  * mismatch (not just the first). Purged artifacts are listed apart: their bytes are gone by design.
  */
 import { Effect, Stream } from "effect"
-import { ArchiveStore, type ArtifactSummary, type StoreError } from "./ArchiveStore.js"
+import { ArchiveStore, type ArtifactSummary, chunkSize, type StoreError } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
@@ -33,8 +33,11 @@ export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): E
     const pieces = artifact.layout === "inline"
       ? Stream.fromEffect(Effect.map(store.inlinePayloads([artifact.artifactId]), (m) => m.get(artifact.artifactId) ?? new Uint8Array()))
       : store.chunks(artifact.artifactId)
+    // Never past the recorded size, and a chunk never past the chunk size: a bomb is a problem, not an allocation.
+    const limit = () =>
+      artifact.layout === "inline" ? artifact.sizeBytes : Math.min(chunkSize, artifact.sizeBytes - bytes)
     const decoded = yield* Effect.either(Stream.runForEach(pieces, (compressed) =>
-      Effect.map(Codec.decompress(codec.right, compressed), (raw) => {
+      Effect.map(Codec.decompress(codec.right, compressed, limit()), (raw) => {
         hasher.update(raw)
         bytes += raw.length
       })))

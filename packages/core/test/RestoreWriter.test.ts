@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Codec, FileOps, RestoreWriter } from "../src/index.js"
+import { MiB, zlibZeros, zstdFrames, zstdZeros } from "./bombs.js"
 
 const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-writer-"))
@@ -32,7 +33,8 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       const empty = Buffer.alloc(0)
       const legacy = Buffer.from("zlib from the original tool\n".repeat(50))
       const big = crypto.randomBytes(3 * 1024 * 1024 + 17)
-      const pieces = [big.subarray(0, 1 << 20), big.subarray(1 << 20, 2 << 20), big.subarray(2 << 20)]
+      // Chunks as the archive stores them: 1 MiB each (a chunk that decodes to more is corrupt), the last one shorter.
+      const pieces = [0, 1, 2, 3].map((i) => big.subarray(i * MiB, (i + 1) * MiB))
       const ops: Array<RestoreWriter.Op> = [
         { op: "write", ...target(1, path.join(dir, "a/b/small.py"), small), data: yield* packed(small) },
         { op: "write", ...target(2, path.join(dir, "empty.txt"), empty), data: yield* packed(empty) },
@@ -44,6 +46,7 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       const rest = yield* writer.run(0, [
         { op: "append", id: 4, data: yield* packed(pieces[1]!) },
         { op: "append", id: 4, data: yield* packed(pieces[2]!) },
+        { op: "append", id: 4, data: yield* packed(pieces[3]!) },
         { op: "close", id: 4 }
       ])
       expect([...first, ...rest].map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true], [4, true]])
@@ -71,6 +74,38 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       expect(replies.map((r) => (r.ok ? "ok" : r.problem))).toEqual(["corrupt", "integrity", "integrity"])
       expect(replies[1]).toMatchObject({ actual: sha(other) })
       expect(fs.readdirSync(dir)).toEqual([])
+    }))
+
+  it.scoped("a decompression bomb stops at the recorded size: corrupt, no file, no temp file", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const five = Buffer.from("hello")
+      const big = crypto.randomBytes(MiB + 10)
+      const at = (name: string) => path.join(dir, "out", name)
+      const replies = yield* writer.run(0, [
+        { op: "write", ...target(1, at("zstd.txt"), five), data: zstdZeros(64 * MiB) },
+        { op: "write", ...target(2, at("zlib.txt"), five, "zlib"), data: zlibZeros(64 * MiB) },
+        { op: "write", ...target(3, at("frames.txt"), five), data: zstdFrames(64, 4, "none") },
+        { op: "write", ...target(4, at("claims.txt"), five), data: zstdZeros(5, 2 ** 40) },
+        // A chunk decodes to at most the chunk size (1 MiB), even when the recorded total is larger.
+        { op: "open", ...target(5, at("chunked.bin"), big) },
+        { op: "append", id: 5, data: zstdZeros(2 * MiB, "none") },
+        { op: "close", id: 5 },
+        // ... and the chunks together never past the recorded total.
+        { op: "open", ...target(6, at("total.bin"), big) },
+        { op: "append", id: 6, data: zstdZeros(MiB) },
+        { op: "append", id: 6, data: zstdZeros(MiB) },
+        { op: "close", id: 6 }
+      ])
+      expect(replies.map((r) => (r.ok ? "ok" : r.problem))).toEqual(Array(6).fill("corrupt"))
+      const claims = (n: number, limit: number) =>
+        `its zstd frame claims ${n} bytes, more than the ${limit} its record allows`
+      const beyond = (limit: number) => `it decodes to more than the ${limit} bytes its record allows`
+      expect(replies.map((r) => !r.ok && r.detail)).toEqual([
+        claims(64 * MiB, 5), beyond(5), beyond(5), claims(2 ** 40, 5), beyond(MiB), claims(MiB, 10)
+      ])
+      expect(fs.readdirSync(path.join(dir, "out"))).toEqual([])
     }))
 
   it.scoped("reports an unwritable output with its errno, and with stopAfterFailure skips the rest", () =>

@@ -43,4 +43,49 @@ describe("Tombstone", () => {
       const noSha = yield* Effect.flip(Tombstone.parse(Tombstone.render(stub).replace(/# SHA256: .*/, "# SHA256: xyz"), "s.py"))
       expect(noSha.message).toContain("no valid '# SHA256:' line")
     }))
+
+  it.effect("encodes names with control characters, so a newline cannot inject a field; plain names stay as is", () =>
+    Effect.gen(function*() {
+      const other = "0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f"
+      const hostile = {
+        ...stub,
+        path: `evil\n# Tombstone: ${other}\r\u2028\u0085"q"\\`,
+        archivedBy: "mallory\n# SHA256: x"
+      }
+      const text = Tombstone.render(hostile)
+      // Still the spec's 14 lines: nothing the names held became a line of its own.
+      expect(text.split(/\r?\n/)).toHaveLength(14)
+      expect(text).not.toMatch(/[\r\u2028\u0085]/)
+      expect(text).toContain(`# File: "evil\\n# Tombstone: ${other}\\r\\u2028\\u0085\\"q\\"\\\\"`)
+      expect(text).toContain(`#   codex archive restore ${stub.tombstone} $'evil\\u000a# Tombstone: ${other}`)
+      expect(yield* Tombstone.parse(text, "s")).toEqual(hostile)
+      // Plain names (and one that merely looks quoted) round-trip; plain ones are written exactly as before.
+      expect(Tombstone.render(stub)).toContain("# File: src/old dir/mod.py\n")
+      for (const path of ['"quoted"', " lead", "trail ", "tab\there", "ünï/日本.txt", "back\\slash"]) {
+        expect((yield* Tombstone.parse(Tombstone.render({ ...stub, path }), "s")).path).toBe(path)
+      }
+    }))
+
+  it.effect("refuses a stub whose fields repeat, conflict or hold control characters, naming the field", () =>
+    Effect.gen(function*() {
+      const text = Tombstone.render(stub)
+      const other = "0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f"
+      // What the old renderer wrote for a name holding "\n# Tombstone: <other>": the first Tombstone line used to win.
+      const injected = text.replace("# File: src/old dir/mod.py", `# File: x\n# Tombstone: ${other}`)
+      const repeated = yield* Effect.flip(Tombstone.parse(injected, "a/x"))
+      expect(repeated.message).toBe("a/x: not a valid tombstone stub: field 'Tombstone' appears more than once")
+      const secondSha = text.replace("# Commit:", `# SHA256: ${"b".repeat(64)}\n# Commit:`)
+      const twoShas = yield* Effect.flip(Tombstone.parse(secondSha, "s"))
+      expect(twoShas.message).toContain("field 'SHA256' appears more than once")
+      const otherCommand = text.replace(`restore ${stub.tombstone}`, `restore ${other}`)
+      const conflict = yield* Effect.flip(Tombstone.parse(otherCommand, "s"))
+      expect(conflict.message).toContain(`field 'To restore' names tombstone ${other}, not ${stub.tombstone}`)
+      const cr = yield* Effect.flip(Tombstone.parse(text.replace("# File: src/old", "# File: src/\rold"), "s"))
+      expect(cr.message).toContain("field 'File' contains a control character")
+      const badEscape = text.replace("# File: src/old dir/mod.py", '# File: "a\\q"')
+      const badQuote = yield* Effect.flip(Tombstone.parse(badEscape, "s"))
+      expect(badQuote.message).toContain("field 'File' is not a valid quoted string")
+      // CRLF stubs (a checkout on Windows) and the original's restore line still parse.
+      expect((yield* Tombstone.parse(text.replace(/\n/g, "\r\n"), "s")).tombstone).toBe(stub.tombstone)
+    }))
 })

@@ -24,6 +24,7 @@ export const command = Command.make(
           reveal: opts.debug,
           expectedSchemaVersion: Migrations.latest(yield* migrationsOf(config.backend.backend)),
           evidenceDir: config.evidence.dir,
+          evidenceKey: config.evidence.hmac_key,
           store: backend.pipe(Layer.provide(Retry.layer(config.retry)))
         })
         if (opts.json) yield* Runtime.printJson(report)
@@ -37,10 +38,12 @@ export const command = Command.make(
               tombstone: "",
               status: report.ok ? "SUCCESS" : "FAILED",
               detail: Redact.text(Health.summary(report))
-            })).pipe(Effect.provide(Evidence.layer(config.evidence.dir)), Effect.ignore)
+            })).pipe(Effect.provide(Evidence.layer(config.evidence.dir, config.evidence)), Effect.ignore)
         }
         if (!report.ok) {
           return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })
         }
       }))
-).pipe(Command.withDescription("Check the archive: connection and latency, schema version, one payload verified, evidence folder"))
+).pipe(Command.withDescription(
+  "Check the archive: connection and latency, schema version, one payload verified, evidence folder and chain"
+))

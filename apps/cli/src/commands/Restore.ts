@@ -1,5 +1,5 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
-import { ArchiveStore, type Config, Evidence, Redact, Restorer, Tombstone } from "@codex-archive/core"
+import { ArchiveStore, type Config, Evidence, Redact, Restorer, RestoreTarget } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -8,21 +8,10 @@ import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
 const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(Args.withDescription("A tombstone id, or a stub file to restore in place"))
-const output = Args.text({ name: "OUTPUT" }).pipe(Args.withDescription("Where to write the file (default: the stub's place, or the recorded path)"), Args.optional)
-
-/** A stub file names its own tombstone and is restored where it stands. */
-const resolveTarget = (value: string, out: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const asId = Tombstone.normalize(value)
-    if (Tombstone.isTombstoneId(asId)) return { tombstone: asId, output: Option.getOrUndefined(out) }
-    const st = fs.statSync(value, { throwIfNoEntry: false })
-    if (!st) return yield* new Restorer.InvalidTombstone({ tombstone: value })
-    if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
-      return yield* new Tombstone.MalformedStub({ source: value, problem: "not a stub file (too large or not a regular file)" })
-    }
-    const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
-    return { tombstone: stub.tombstone, output: Option.getOrElse(out, () => value) }
-  })
+const output = Args.text({ name: "OUTPUT" }).pipe(
+  Args.withDescription("Where to write the file (default: the stub's place, or the recorded path under --root)"),
+  Args.optional
+)
 
 export const command = Command.make(
   "restore",
@@ -34,16 +23,27 @@ export const command = Command.make(
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
     debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
-    metricsOut: MetricsOut.option
+    metricsOut: MetricsOut.option,
+    root: Options.text("root").pipe(
+      Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: here)"),
+      Options.optional
+    ),
+    allowOutside: Options.boolean("allow-outside").pipe(Options.withDescription(
+      "Restore to a recorded path that is absolute or leads outside --root (logged as a warning)"
+    ))
   },
   (opts) =>
     Effect.gen(function*() {
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
-      const resolved = yield* resolveTarget(opts.target, opts.output)
+      const resolved = yield* RestoreTarget.fromArgument(opts.target, Option.getOrUndefined(opts.output))
+      const root = path.resolve(Option.getOrElse(opts.root, () => "."))
+      if (Option.isSome(opts.root) && !fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+        return yield* new Runtime.CliExit({ code: 2, message: `--root ${opts.root.value}: no such folder` })
+      }
       const actor = Runtime.resolveActor(opts.actor)
       // An archive that cannot be opened is a failed restore too, and leaves its RESTORE_FAIL line.
       const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
-        Effect.flatMap(Evidence.make(config.evidence.dir), (evidence) =>
+        Effect.flatMap(Evidence.make(config.evidence.dir, config.evidence), (evidence) =>
           evidence.append(Restorer.failureRecord({
             request: { actor, tombstone: resolved.tombstone, output: resolved.output === undefined ? null : path.resolve(resolved.output) },
             error,
@@ -56,11 +56,18 @@ export const command = Command.make(
         const restorer = yield* Restorer.Restorer
         let out = resolved.output
         if (out === undefined) {
-          // No output given: restore to the path recorded at store time, relative to here.
+          // No output given: the path recorded at store time, which the archive supplies, so kept under the root.
           const found = yield* (yield* ArchiveStore.ArchiveStore).locate([resolved.tombstone])
           const located = found.get(resolved.tombstone)
           if (located === undefined) return yield* new ArchiveStore.TombstoneNotFound({ tombstone: resolved.tombstone })
-          out = located.path
+          const placed = yield* RestoreTarget.recordedOutput({
+            tombstone: resolved.tombstone, recorded: located.path, root, allowOutside: opts.allowOutside
+          }).pipe(Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message })))
+          if (placed.outside) {
+            const recorded = JSON.stringify(located.path)
+            yield* Effect.logWarning(`restoring outside ${root} (--allow-outside): recorded path ${recorded}`)
+          }
+          out = placed.output
         }
         out = path.resolve(out)
         yield* Effect.logDebug("restore starting").pipe(Effect.annotateLogs({ backend: config.backend.backend, output: out }))

@@ -26,7 +26,14 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
     for (const entry of entries) {
       const at = entry.indexOf("=")
       if (at <= 0) return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': metadata entry must be in key=value form` })
-      out[entry.slice(0, at).trim()] = entry.slice(at + 1).trim()
+      const key = entry.slice(0, at).trim()
+      const value = entry.slice(at + 1).trim()
+      // Checked here too, before the archive is opened or created: a bad entry leaves nothing behind.
+      const problem = Archiver.metadataProblem(key, value)
+      if (problem !== undefined) {
+        return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': ${problem}` })
+      }
+      out[key] = value
     }
     return out
   })
@@ -54,7 +61,10 @@ export const command = Command.make(
     actor: Runtime.actorOption,
     commit: Options.text("commit").pipe(Options.withDescription("Commit the files come from (default: git HEAD)"), Options.optional),
     tags: Options.text("tag").pipe(Options.repeated),
-    metadata: Options.text("metadata").pipe(Options.withDescription("key=value, repeatable; legal_hold=true blocks purge"), Options.repeated),
+    metadata: Options.text("metadata").pipe(Options.withDescription(
+      "key=value, repeatable; legal_hold=true blocks purge (a boolean only); " +
+        "keys the archive records itself (sha256, size_bytes, file_mode, ...) are reserved"
+    ), Options.repeated),
     mime: Options.text("mime").pipe(Options.optional),
     language: Options.text("language").pipe(Options.optional),
     writeStub: Options.boolean("write-stub").pipe(Options.withDescription("Replace each original with its tombstone stub")),

@@ -1,0 +1,204 @@
+/**
+ * The archive's content is untrusted input (issue 14, defects 2, 4, 6, 10): recorded modes, recorded paths, metadata
+ * and file names, each written the way an attacker with access to the archive or the tree would write them.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { bin, codex, evidence, tamper, tempDir, write } from "./support.js"
+
+/** A new archive holding one file `name` (with `content` and `mode`); returns its folder and tombstone. */
+const archivedFile = (name: string, content: string, mode?: number) => {
+  const cwd = tempDir()
+  write(path.join(cwd, name), content, mode)
+  const stored = codex(cwd, ["store", "r", name, "--commit", "x"])
+  expect(stored.code, stored.stderr).toBe(0)
+  return { cwd, tombstone: JSON.parse(stored.stdout).tombstone as string }
+}
+
+/** The CLI under a given umask (a shell sets it; the child inherits it). */
+const codexWithUmask = (cwd: string, umask: string, args: ReadonlyArray<string>) => {
+  const quoted = [process.execPath, bin, "archive", ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
+  const r = spawnSync("sh", ["-c", `umask ${umask} && exec ${quoted}`], {
+    cwd,
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))),
+      CODEX_ACTOR: "t"
+    },
+    encoding: "utf8"
+  })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
+const modeOf = (file: string) => fs.statSync(file).mode & 0o7777
+
+describe("modes from the archive", () => {
+  it("restores permission bits only, never setuid/setgid/sticky, and never beyond the umask", () => {
+    const { cwd, tombstone } = archivedFile("tool.sh", "#!/bin/sh\n", 0o755)
+    for (const [recorded, umask, expected] of [
+      ["7777", "022", 0o755],
+      ["04755", "022", 0o755],
+      ["6777", "002", 0o775],
+      ["4755", "077", 0o700],
+      ["0777", "077", 0o700]
+    ] as const) {
+      tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.file_mode', ?)", recorded)
+      const out = `out-${recorded}-${umask}.sh`
+      const r = codexWithUmask(cwd, umask, ["restore", tombstone, out])
+      expect(r.code, r.stderr).toBe(0)
+      expect(modeOf(path.join(cwd, out)), `file_mode ${recorded} under umask ${umask}`).toBe(expected)
+    }
+  })
+
+  it("store records permission bits only, even of a setuid file", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "suid.sh"), "#!/bin/sh\n")
+    fs.chmodSync(path.join(cwd, "suid.sh"), 0o4755)
+    const r = codex(cwd, ["store", "r", "suid.sh", "--commit", "x"])
+    expect(r.code, r.stderr).toBe(0)
+    const shown = JSON.parse(codex(cwd, ["show", JSON.parse(r.stdout).tombstone]).stdout)
+    expect(shown.metadata.file_mode).toBe("0755")
+  })
+})
+
+describe("metadata that changes behaviour", () => {
+  it("refuses reserved keys and a legal_hold that is not a boolean, before the archive is created", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "f.txt"), "x\n")
+    for (const [entry, message] of [
+      ["legal_hold=maybe", "--metadata 'legal_hold=maybe': legal_hold 'maybe' is not a boolean"],
+      ["sha256=" + "0".repeat(64), "'sha256' is reserved"],
+      ["size_bytes=1", "'size_bytes' is reserved"],
+      ["file_mode=4755", "'file_mode' is reserved"],
+      ["mime_type=text/x", "'mime_type' is reserved: the archive records it itself (use --mime)"]
+    ] as const) {
+      const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--metadata", entry])
+      expect(r.code, entry).toBe(2)
+      expect(r.stderr.trim().split("\n")).toHaveLength(1)
+      expect(r.stderr).toContain(message)
+      expect(fs.existsSync(path.join(cwd, ".codex")), entry).toBe(false)
+    }
+  })
+
+  it("accepts the boolean words purge reads, case-insensitively; a held item is not purged", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "f.txt"), "x\n")
+    const store = (hold: string) => {
+      const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--metadata", `legal_hold=${hold}`])
+      expect(r.code, r.stderr).toBe(0)
+      return JSON.parse(r.stdout).tombstone as string
+    }
+    const purge = (t: string) => codex(cwd, ["purge", t, "--by", "a", "--second", "b", "--reason", "r"])
+    for (const hold of ["TRUE", "on"]) expect(purge(store(hold)).stderr).toMatch(/under legal hold/)
+    for (const hold of ["No", "0"]) expect(purge(store(hold)).code).toBe(0)
+  })
+
+  it("purge fails closed on a legal_hold in the archive's metadata that is not a boolean, or that says held", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.legal_hold', 'maybe')")
+    const r = codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r", "--apply"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      `codex: error: tombstone ${tombstone}: legal_hold 'maybe' in its metadata is not a boolean; ` +
+        "refusing to purge an item that may be under legal hold"
+    )
+    tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.legal_hold', json('true'))")
+    const held = codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r"])
+    expect(held.stderr).toMatch(/under legal hold/)
+    expect(evidence(cwd).filter((l) => l.action === "DELETE_APPROVED")).toEqual([])
+    // Still restorable: nothing was scrubbed.
+    expect(codex(cwd, ["restore", tombstone, "back.txt"]).code).toBe(0)
+  })
+})
+
+describe("recorded paths", () => {
+  it("restores a recorded path under the current folder, or under --root", () => {
+    const { cwd, tombstone } = archivedFile("sub/f.txt", "inside\n")
+    fs.rmSync(path.join(cwd, "sub"), { recursive: true })
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, "sub/f.txt"), "utf8")).toBe("inside\n")
+    const root = tempDir()
+    const rooted = codex(cwd, ["restore", tombstone, "--root", root])
+    expect(rooted.code, rooted.stderr).toBe(0)
+    expect(rooted.stdout.trim()).toBe(path.join(root, "sub/f.txt"))
+    expect(fs.readFileSync(path.join(root, "sub/f.txt"), "utf8")).toBe("inside\n")
+    const missing = codex(cwd, ["restore", tombstone, "--root", path.join(root, "nope")])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain(`--root ${path.join(root, "nope")}: no such folder`)
+  })
+
+  it("refuses an absolute or escaping recorded path, or one through a symlinked folder, unless --allow-outside", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    const work = path.join(cwd, "work")
+    const away = tempDir()
+    fs.mkdirSync(work)
+    fs.symlinkSync(away, path.join(work, "link"))
+    const escaping = path.join(away, "escaped.txt")
+    for (const recorded of ["../../" + path.relative("/", escaping), escaping, "link/escaped.txt", "a/../../x.txt"]) {
+      tamper(cwd, "UPDATE item SET path = ?", recorded)
+      const r = codex(cwd, ["restore", tombstone, "--root", "work"])
+      expect(r.code, `${recorded}: ${r.stderr}`).toBe(2)
+      const where = path.isAbsolute(recorded) ? "is absolute" : `leads outside ${work}`
+      expect(r.stderr.trim()).toBe(
+        `codex: error: tombstone ${tombstone}: recorded path ${JSON.stringify(recorded)} ${where}; ` +
+          "give an OUTPUT, or --allow-outside to write it there"
+      )
+      expect(fs.readdirSync(away)).toEqual([])
+      expect(fs.existsSync(path.join(cwd, "x.txt"))).toBe(false)
+    }
+    // Allowed explicitly: written where the archive says, with a warning and the usual evidence.
+    tamper(cwd, "UPDATE item SET path = ?", "link/escaped.txt")
+    const allowed = codex(cwd, ["restore", tombstone, "--root", "work", "--allow-outside"])
+    expect(allowed.code, allowed.stderr).toBe(0)
+    expect(allowed.stderr).toContain(`restoring outside ${work} (--allow-outside): recorded path "link/escaped.txt"`)
+    expect(fs.readFileSync(escaping, "utf8")).toBe("payload\n")
+    const restored = evidence(cwd).filter((l) => l.action === "RESTORE").map((l) => l.path)
+    expect(restored).toEqual([path.join(work, "link/escaped.txt")])
+  })
+})
+
+describe("file names in stubs", () => {
+  it("a newline in a file name cannot make its stub restore another item's content", () => {
+    const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
+    const name = `evil\n# Tombstone: ${other}\n# SHA256: ${"0".repeat(64)}`
+    write(path.join(cwd, name), "the evil file's own content\n")
+    const stored = codex(cwd, ["store", "r", name, "--commit", "x", "--write-stub"])
+    expect(stored.code, stored.stderr).toBe(0)
+    const own = JSON.parse(stored.stdout).tombstone as string
+    const stub = fs.readFileSync(path.join(cwd, name), "utf8")
+    expect(stub.split("\n")).toHaveLength(14)
+    expect(stub).toContain(`# File: ${JSON.stringify(name)}\n`)
+    const r = codex(cwd, ["restore", name])
+    expect(r.code, r.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, name), "utf8")).toBe("the evil file's own content\n")
+    expect(evidence(cwd).filter((l) => l.action === "RESTORE").map((l) => l.tombstone)).toEqual([own])
+  })
+
+  it("refuses a stub whose Tombstone line repeats (as the old renderer wrote such names), touching nothing", () => {
+    const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
+    const own = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+    const forged = [
+      "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE", "# File: evil", `# Tombstone: ${other}`, "# ArchivedBy: m",
+      "# Reason: dead", `# Tombstone: ${own}`, `# SHA256: ${"a".repeat(64)}`, "#", "# To restore:",
+      `#   codex archive restore ${own} evil`, ""
+    ].join("\n")
+    write(path.join(cwd, "evil"), forged)
+    const r = codex(cwd, ["restore", "evil"])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe(
+      "codex: error: evil: not a valid tombstone stub: field 'Tombstone' appears more than once"
+    )
+    expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
+    // Nor does a mention of another id make the file "its stub", to be replaced without --force.
+    const over = codex(cwd, ["restore", other, "evil"])
+    expect(over.code).toBe(1)
+    expect(over.stderr).toContain("output exists with different content (use --force to replace it)")
+    expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
+    const batch = codex(cwd, ["batch-restore", "--stubs", "."])
+    expect(batch.code).toBe(2)
+    expect(batch.stderr).toContain("field 'Tombstone' appears more than once")
+    expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
+  })
+})

@@ -1,0 +1,62 @@
+/**
+ * Where `restore` writes when it is not told: a stub is restored where it stands, a bare tombstone to the path recorded
+ * at store time, which is archive content and so untrusted: it must stay inside a root folder unless allowed out.
+ */
+import { Data, Effect, Either } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Manifest from "./Manifest.js"
+import { InvalidTombstone } from "./Restorer.js"
+import * as Tombstone from "./Tombstone.js"
+
+export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
+  readonly tombstone: string
+  readonly recorded: string
+  readonly root: string
+}> {
+  override get message() {
+    const where = path.isAbsolute(this.recorded) ? "is absolute" : `leads outside ${this.root}`
+    return `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)} ${where}; ` +
+      "give an OUTPUT, or --allow-outside to write it there"
+  }
+}
+
+/** A restore argument: a tombstone id (output as given, if any), or a stub file (restored in place by default). */
+export const fromArgument = (
+  value: string,
+  output: string | undefined
+): Effect.Effect<
+  { readonly tombstone: string; readonly output: string | undefined },
+  InvalidTombstone | Tombstone.MalformedStub
+> =>
+  Effect.gen(function*() {
+    const asId = Tombstone.normalize(value)
+    if (Tombstone.isTombstoneId(asId)) return { tombstone: asId, output }
+    const st = fs.statSync(value, { throwIfNoEntry: false })
+    if (!st) return yield* new InvalidTombstone({ tombstone: value })
+    if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
+      const problem = "not a stub file (too large or not a regular file)"
+      return yield* new Tombstone.MalformedStub({ source: value, problem })
+    }
+    const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
+    return { tombstone: stub.tombstone, output: output ?? value }
+  })
+
+/**
+ * The absolute output for a recorded path: under `root`, and refused when it is absolute or leads out of `root`
+ * (`..`, or a symbolic link on the way), unless `allowOutside`; `outside` says when that permission was used.
+ */
+export const recordedOutput = (options: {
+  readonly tombstone: string
+  readonly recorded: string
+  readonly root: string
+  readonly allowOutside: boolean
+}): Either.Either<{ readonly output: string; readonly outside: boolean }, OutsideRoot> => {
+  const root = path.resolve(options.root)
+  const output = path.resolve(root, options.recorded)
+  const outside = path.isAbsolute(options.recorded) || !Manifest.contains(root, output)
+  if (outside && !options.allowOutside) {
+    return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
+  }
+  return Either.right({ output, outside })
+}
