@@ -1,5 +1,5 @@
 /** Test wiring: a temporary folder with a fresh SQLite archive, evidence log and the core services over it. */
-import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -8,13 +8,28 @@ import { SqliteArchive } from "../src/index.js"
 
 export const tempDir = (prefix = "codex-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
-export const services = (dir: string, options: { readonly url?: string; readonly create?: boolean } = {}) => {
+export const services = (
+  dir: string,
+  options: {
+    readonly url?: string
+    readonly create?: boolean
+    /** Replaces methods of the real store (a fault to inject). */
+    readonly storeWith?: (store: ArchiveStore.ArchiveStore["Type"]) => Partial<ArchiveStore.ArchiveStore["Type"]>
+    /** The evidence folder (default `dir/evidence`). */
+    readonly evidenceDir?: string
+  } = {}
+) => {
   const url = options.url ?? `sqlite:///${path.join(dir, "archive.sqlite")}`
   const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
     Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
     (l) => l.config
   ))
-  const store = SqliteArchive.layer({ url, create: options.create ?? true }).pipe(Layer.provide(Retry.none))
-  const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")))
+  const real = SqliteArchive.layer({ url, create: options.create ?? true }).pipe(Layer.provide(Retry.none))
+  const wrap = options.storeWith
+  const store = wrap === undefined ? real : Layer.effect(
+    ArchiveStore.ArchiveStore,
+    Effect.map(ArchiveStore.ArchiveStore, (s) => ArchiveStore.ArchiveStore.of({ ...s, ...wrap(s) }))
+  ).pipe(Layer.provideMerge(real))
+  const base = Layer.mergeAll(store, config, Evidence.layer(options.evidenceDir ?? path.join(dir, "evidence")))
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }

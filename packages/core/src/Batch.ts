@@ -54,6 +54,8 @@ export interface Report {
   readonly summary: BatchResults.Summary
   /** The results file could not be written at the end (the summary is still complete). */
   readonly resultsError: BatchResults.ResultsError | undefined
+  /** The summary evidence line could not be written (its items already say why they failed). */
+  readonly evidenceError?: Evidence.EvidenceError | undefined
 }
 
 /** Exit status of a finished batch: 0 only when every item is in place (restored, unchanged or skipped). */
@@ -161,8 +163,9 @@ export const run = (
     const finish = Effect.gen(function*() {
       const final = summary(false)
       const written = yield* Effect.either(BatchResults.write(options.resultsFile ?? "", final).pipe(Effect.when(() => options.resultsFile !== undefined)))
+      let evidenceError: Evidence.EvidenceError | undefined
       if (config.performance.emit_to_evidence) {
-        yield* evidence.append({
+        evidenceError = yield* evidence.append({
           action: "RESTORE_BATCH",
           actor: options.actor,
           tombstone: "",
@@ -177,12 +180,15 @@ export const run = (
           source: options.source,
           results_file: options.resultsFile,
           ...(perf ? { duration_ms: final.duration_ms, metrics: { name: "batch_restore", duration_ms: final.duration_ms } } : {})
-        }).pipe(Effect.orDie)
+        }).pipe(Effect.flip, Effect.option, Effect.map(Option.getOrUndefined))
       }
-      return { summary: final, resultsError: written._tag === "Left" ? written.left : undefined }
+      return { summary: final, resultsError: written._tag === "Left" ? written.left : undefined, evidenceError }
     })
 
-    const requests = todo.map((index): Restorer.Request => ({ tombstone: entries[index]!.tombstone, output: entries[index]!.output, actor: entries[index]!.actor, force: options.force }))
+    const requests = todo.map((index): Restorer.Request => {
+      const { actor, contained, output, tombstone } = entries[index]!
+      return { tombstone, output, actor, force: options.force, contained }
+    })
     const stop = options.stop === undefined ? undefined : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
     const body = restorer.restoreAll(requests, {
       concurrency: options.concurrency ?? config.batch.concurrent,

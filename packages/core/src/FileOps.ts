@@ -16,6 +16,15 @@ export class OutputError extends Data.TaggedError("OutputError")<{
   }
 }
 
+/**
+ * An output kept inside a folder: the folder's real path (resolved once) and the output's real path below it. A
+ * restore creates and checks the folders between them without following symbolic links, and checks again at rename.
+ */
+export interface Contained {
+  readonly root: string
+  readonly path: string
+}
+
 /** The temporary name a restore writes before renaming: fixed, so a rerun after a kill overwrites any leftover. */
 export const tempFor = (output: string): string => path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
 

@@ -1,7 +1,9 @@
 /**
  * Restore manifests (spec §7.1, fixed per §12): JSON (array or `{items}`), JSON Lines and CSV, every entry checked
  * before anything is restored; a tree of tombstone stubs as a manifest; and the manifest `store --manifest-out` writes.
- * Relative outputs resolve against the manifest's folder and may not leave it; two entries never share an output.
+ * Relative outputs resolve against the manifest's folder and may not leave it, then or while the batch runs (each
+ * entry carries its real path below the folder's real path: `FileOps.Contained`); two entries never share an output,
+ * by name or by file identity (a folder link inside the manifest's folder, a hard link).
  */
 import { parse as parseCsv } from "csv-parse/sync"
 import { Data, Effect } from "effect"
@@ -19,6 +21,8 @@ export interface Entry {
   readonly actor: string
   /** The content's SHA-256 when the manifest records it (`store --manifest-out`, stub trees). */
   readonly sha256?: string | undefined
+  /** Where the output really lands, kept inside the manifest's (or stub tree's) folder while the batch runs. */
+  readonly contained?: FileOps.Contained | undefined
 }
 
 export type Format = "json" | "jsonl" | "csv"
@@ -95,6 +99,7 @@ export const parse = (
     const base = realBase(options.baseDir)
     const entries: Array<Entry> = []
     const seen = new Map<string, string>()
+    const same = sameFile()
     const realFolders = new Map<string, string>()
     const baseDir = path.resolve(options.baseDir)
     for (const raw of raws) {
@@ -103,6 +108,8 @@ export const parse = (
       const previous = seen.get(checked.output)
       if (previous !== undefined) return fail(raw.where, `output ${checked.output} is also the output of ${previous}; two entries cannot restore to the same file`)
       seen.set(checked.output, raw.where)
+      const twin = same(checked, raw.where)
+      if (twin !== undefined) return fail(raw.where, twin)
       entries.push(checked)
     }
     return Effect.succeed(entries)
@@ -252,6 +259,36 @@ const realFolder = (folder: string, cache: Map<string, string>): string => {
   return real
 }
 
+/**
+ * Detects outputs that are one file under two names: the same real path (a folder link inside the manifest's
+ * folder), or an existing file's device and inode (a hard link). Returns the problem, naming both entries.
+ */
+const sameFile = () => {
+  const byPath = new Map<string, { where: string; output: string }>()
+  const byInode = new Map<string, { where: string; output: string }>()
+  return (entry: Entry, where: string): string | undefined => {
+    const real = entry.contained?.path ?? entry.output
+    const inode = fileIdentity(real)
+    const first = byPath.get(real) ?? (inode === undefined ? undefined : byInode.get(inode))
+    if (first !== undefined) {
+      return `output ${entry.output} is the same file as ${first.output} (${first.where}); two entries cannot restore to the same file`
+    }
+    byPath.set(real, { where, output: entry.output })
+    if (inode !== undefined) byInode.set(inode, { where, output: entry.output })
+    return undefined
+  }
+}
+
+/** An existing regular file's device and inode; none for anything else (absent, under a file, unreadable). */
+const fileIdentity = (file: string): string | undefined => {
+  try {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false })
+    return st?.isFile() ? `${st.dev}:${st.ino}` : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Checks one entry; a string is the problem. */
 const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string, cache: Map<string, string>): Entry | string => {
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
@@ -262,15 +299,19 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (!Tombstone.isTombstoneId(id)) return `tombstone '${id}' is not a tombstone id (a UUID)`
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
   const resolved = path.resolve(baseDir, output.trim())
-  if (!inside(baseDir, resolved) || !inside(realBaseDir, realTarget(resolved, cache))) {
+  const real = realTarget(resolved, cache)
+  if (!inside(baseDir, resolved) || !inside(realBaseDir, real)) {
     return `output '${output}' is outside the manifest's folder ${baseDir}`
   }
+  const contained = { root: realBaseDir, path: real }
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"
   const who = (typeof actor === "string" ? actor.trim() : "") || defaultActor.trim()
   if (who === "") return "no actor: give one in the entry or with --actor"
   const digest = typeof sha256 === "string" ? sha256.trim().toLowerCase() : undefined
   if (sha256 !== undefined && sha256 !== null && (digest === undefined || !Hash.isSha256(digest))) return "sha256 must be 64 hex digits"
-  return digest === undefined ? { tombstone: id, output: resolved, actor: who } : { tombstone: id, output: resolved, actor: who, sha256: digest }
+  return digest === undefined
+    ? { tombstone: id, output: resolved, actor: who, contained }
+    : { tombstone: id, output: resolved, actor: who, sha256: digest, contained }
 }
 
 /** Folders never searched for stubs: version-control metadata and the archive's own state. */
@@ -298,10 +339,16 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
     yield* Effect.try({ try: () => walk(root), catch: (e) => fail(`cannot read the tree: ${FileOps.describeErrno(e)}`) })
     if (found.length === 0) return yield* fail("contains no tombstone stubs")
     const entries: Array<Entry> = []
+    // The walk follows no link, so each stub's real path is the tree's real path plus its place in the tree.
+    const real = realBase(root)
+    const same = sameFile()
     for (const file of found) {
       const text = yield* Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: (e) => fail(`${file}: ${FileOps.describeErrno(e)}`) })
       const stub = yield* Tombstone.parse(text, file)
-      entries.push({ tombstone: stub.tombstone, output: file, actor, sha256: stub.sha256 })
+      const entry = { tombstone: stub.tombstone, output: file, actor, sha256: stub.sha256, contained: { root: real, path: path.join(real, path.relative(root, file)) } }
+      const twin = same(entry, file)
+      if (twin !== undefined) return yield* fail(twin)
+      entries.push(entry)
     }
     return entries
   })

@@ -1,5 +1,8 @@
 /**
  * The file side of a restore: decompress, verify SHA-256 and size, write a temporary file, rename it into place.
+ * A held target stops at the verified temporary file: the caller records the restore, then `commit`s (renames) or
+ * `discard`s it, so a restore that could not be recorded never leaves a visible file. A target with a `root` is
+ * contained: its folders are created and checked without following symbolic links, and checked again under the rename.
  * One synchronous program does it, run either in the calling thread (single restores, small batches) or in a pool
  * of worker threads, so a large batch decodes and writes files on every core while the main thread talks to the
  * database (PERFORMANCE.md: file creation and zstd are CPU-bound; two writers restored the large corpus 1.7× faster).
@@ -21,6 +24,10 @@ export type Op =
   | { readonly op: "append"; readonly id: number; readonly data: Uint8Array }
   | { readonly op: "close"; readonly id: number }
   | { readonly op: "abort"; readonly id: number }
+  /** Renames held files into place, each checked again first: one `Reply` per id. */
+  | { readonly op: "commit"; readonly ids: ReadonlyArray<number> }
+  /** Removes held files: no reply. */
+  | { readonly op: "discard"; readonly ids: ReadonlyArray<number> }
 
 export interface Target {
   readonly id: number
@@ -31,6 +38,13 @@ export interface Target {
   readonly codec: Codec.CodecName
   readonly sha256: string
   readonly size: number
+  /** Stop at the verified temporary file until a `commit` or `discard` (record then rename). */
+  readonly hold?: boolean | undefined
+  /**
+   * The real path of the folder the output must stay in (a batch's manifest folder); `output` lies below it, as a
+   * real path. No folder between them may be a symbolic link, when created, when the temp file is made, at rename.
+   */
+  readonly root?: string | undefined
 }
 
 export type Reply =
@@ -49,8 +63,9 @@ export type Reply =
     readonly ok: false
     /** corrupt: the codec rejected the bytes; integrity: they decode to other content; unwritable: the file system said no;
      * missing: the archive no longer holds the payload (purged); unreadable: the archive could not be read;
-     * skipped: not attempted, an earlier op of the batch failed and the batch asked to stop there. */
-    readonly problem: "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable" | "skipped"
+     * skipped: not attempted, an earlier op of the batch failed and the batch asked to stop there;
+     * escapes: a folder on the way to a contained output is a symbolic link or not a folder, or the temp file changed. */
+    readonly problem: "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable" | "skipped" | "escapes"
     readonly detail: string
     /** The SHA-256 of what was decoded (integrity). */
     readonly actual?: string
@@ -141,6 +156,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   interface Job {
     readonly target: Target
     fd: number
+    /** The temp file's identity, from its descriptor (-1 before it exists). */
+    dev: number
+    ino: number
     hash: ReturnType<typeof crypto.createHash>
     bytes: number
     fetch: number
@@ -158,21 +176,146 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     return job
   }
 
-  const fail = (id: number, problem: "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable", detail: string, extra: { actual?: string; code?: string } = {}): Reply =>
+  type Problem = "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable" | "escapes"
+  const fail = (id: number, problem: Problem, detail: string, extra: { actual?: string; code?: string } = {}): Reply =>
     ({ id, ok: false, problem, detail, ...extra })
+  /** A contained output whose way leaves its root: the item fails, nothing is written outside. */
+  class Escape extends Error {}
   const errno = (id: number, e: unknown) => {
+    if (e instanceof Escape) return fail(id, "escapes", e.message)
     const err = e as NodeJS.ErrnoException
     return fail(id, "unwritable", err.message ?? String(e), err.code === undefined ? {} : { code: err.code })
   }
 
-  const openTemp = (temp: string): number => {
+  // Folders of contained outputs checked during this message (a unit): each is walked once, not once per file.
+  let checked = new Set<string>()
+  /** Creates and checks the folders from `root` down to `dir`, one at a time, following no symbolic link. */
+  const containedDir = (root: string, dir: string) => {
+    if (checked.has(dir)) return
+    if (dir !== root && !dir.startsWith(root.endsWith(pathMod.sep) ? root : root + pathMod.sep)) {
+      throw new Escape(`${dir} is outside ${root}`)
+    }
+    let current = ""
+    for (const part of [root, ...dir.slice(root.length).split(pathMod.sep).filter((p) => p !== "")]) {
+      current = current === "" ? part : pathMod.join(current, part)
+      if (checked.has(current)) continue
+      let st = fs.lstatSync(current, { throwIfNoEntry: false })
+      if (st === undefined && current !== root) {
+        try {
+          fs.mkdirSync(current)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+        }
+        st = fs.lstatSync(current)
+      }
+      if (st === undefined || !st.isDirectory()) {
+        throw new Escape(`${current} is ${st?.isSymbolicLink() ? "a symbolic link" : "not a folder"}; nothing written outside ${root}`)
+      }
+      checked.add(current)
+    }
+  }
+  const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
+  /** A new temp file, never one that was there: a leftover (or a planted link) is removed, not written through. */
+  const createTemp = (temp: string): number => {
     try {
-      return fs.openSync(temp, "w", 0o600)
+      return fs.openSync(temp, exclusive, 0o600)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+      fs.rmSync(temp, { force: true })
+      return fs.openSync(temp, exclusive, 0o600)
+    }
+  }
+  const openTemp = (job: Job): number => {
+    const { root, temp } = job.target
+    if (root !== undefined) {
+      containedDir(root, pathMod.dirname(temp))
+      return createTemp(temp)
+    }
+    try {
+      return createTemp(temp)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
       fs.mkdirSync(pathMod.dirname(temp), { recursive: true })
-      return fs.openSync(temp, "w", 0o600)
+      return createTemp(temp)
     }
+  }
+  /** Opens the job's temp file; a contained one's identity is noted, to be checked again before the rename. */
+  const openJob = (job: Job) => {
+    job.fd = openTemp(job)
+    // Syscalls dominate a small file's cost: only contained outputs pay for the identity (0: created, not tracked).
+    const st = job.target.root === undefined ? { dev: 0, ino: 0 } : fs.fstatSync(job.fd)
+    job.dev = st.dev
+    job.ino = st.ino
+  }
+  /** The temp path still names the file this job wrote (not a file swapped in, nor one reached through a new link). */
+  const isOurs = (temp: string, dev: number, ino: number): boolean => {
+    const st = fs.lstatSync(temp, { throwIfNoEntry: false })
+    return st !== undefined && st.isFile() && st.dev === dev && st.ino === ino
+  }
+  /** Removes a temp file, but only the one written: a swapped folder must not make us delete a stranger's file. */
+  const removeTemp = (target: Target, dev: number, ino: number) => {
+    try {
+      // Never created (dev < 0): nothing of ours is there.
+      if (dev >= 0 && (target.root === undefined || isOurs(target.temp, dev, ino))) fs.rmSync(target.temp, { force: true })
+    } catch {
+      // nothing to remove, or no longer reachable
+    }
+  }
+  /** A contained output's folder resolves to itself: no folder on its way is a link (one call checks the chain). */
+  const checkWay = (target: Target) => {
+    const dir = pathMod.dirname(target.output)
+    const real = fs.realpathSync.native(dir)
+    if (real !== dir) throw new Escape(`${dir} now leads to ${real}; nothing written outside ${target.root}`)
+  }
+  /** Renames a verified temp file into place; a contained one only if its way (checked by the caller) and file held. */
+  const rename = (target: Target, dev: number, ino: number) => {
+    if (target.root !== undefined && !isOurs(target.temp, dev, ino)) {
+      throw new Escape(`${target.temp} is no longer the file written`)
+    }
+    fs.renameSync(target.temp, target.output)
+  }
+  /** Verified temp files waiting for a `commit` or `discard`, with the reply their write earned. */
+  type Held = { readonly target: Target; readonly dev: number; readonly ino: number; readonly reply: Reply & { ok: true } }
+  const held = new Map<number, Held>()
+  /**
+   * Renames held files, folder by folder: each contained folder's way is checked once, right before its files are
+   * renamed, and each file's identity right before its own rename. Replies in the order of `ids`.
+   */
+  const commitAll = (ids: ReadonlyArray<number>): Array<Reply> => {
+    const replies = new Array<Reply>(ids.length)
+    const byFolder = new Map<string, Array<[number, Held]>>()
+    for (const [k, id] of ids.entries()) {
+      const h = held.get(id)
+      held.delete(id)
+      if (h === undefined) {
+        replies[k] = fail(id, "unwritable", "restore writer: nothing held to commit")
+        continue
+      }
+      const dir = pathMod.dirname(h.target.output)
+      const group = byFolder.get(dir)
+      if (group === undefined) byFolder.set(dir, [[k, h]])
+      else group.push([k, h])
+    }
+    for (const group of byFolder.values()) {
+      let way: unknown
+      try {
+        if (group[0]![1].target.root !== undefined) checkWay(group[0]![1].target)
+      } catch (e) {
+        way = e
+      }
+      for (const [k, h] of group) {
+        const t = performance.now()
+        try {
+          if (way !== undefined) throw way
+          rename(h.target, h.dev, h.ino)
+          replies[k] = { ...h.reply, write: h.reply.write + performance.now() - t }
+        } catch (e) {
+          removeTemp(h.target, h.dev, h.ino)
+          replies[k] = errno(h.target.id, e)
+        }
+      }
+    }
+    return replies
   }
   const writeAll = (fd: number, bytes: Uint8Array) => {
     let offset = 0
@@ -184,7 +327,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     } catch {
       // already closed
     }
-    fs.rmSync(job.target.temp, { force: true })
+    removeTemp(job.target, job.dev, job.ino)
   }
 
   /**
@@ -210,7 +353,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 
   const start = (target: Target): Job => ({
-    target, fd: -1, hash: crypto.createHash("sha256"), bytes: 0, fetch: 0, decompress: 0, verify: 0, write: 0, failure: undefined, actual: undefined
+    target, fd: -1, dev: -1, ino: -1, hash: crypto.createHash("sha256"), bytes: 0, fetch: 0, decompress: 0, verify: 0, write: 0, failure: undefined, actual: undefined
   })
 
   /** Whether what was fed so far is exactly the expected content. */
@@ -220,7 +363,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 
   const finish = (job: Job): Reply => {
-    const { id, output, temp, mode } = job.target
+    const { id, mode } = job.target
     if (job.failure === undefined && !verified(job)) {
       job.failure = fail(id, "integrity", "content does not match its checksum", { actual: job.actual! })
     }
@@ -231,24 +374,29 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     const t = performance.now()
     try {
       // Nothing appended yet (an empty file): it still needs a temp file to rename.
-      if (job.fd < 0) job.fd = openTemp(temp)
+      if (job.fd < 0) openJob(job)
       fs.fchmodSync(job.fd, mode)
       fs.closeSync(job.fd)
       job.fd = -1
-      fs.renameSync(temp, output)
+      if (job.target.hold !== true) {
+        if (job.target.root !== undefined) checkWay(job.target)
+        rename(job.target, job.dev, job.ino)
+      }
     } catch (e) {
       discard(job)
       return errno(id, e)
     }
     job.write += performance.now() - t
-    return { id, ok: true, bytes: job.bytes, fetch: job.fetch, decompress: job.decompress, verify: job.verify, write: job.write }
+    const reply = { id, ok: true as const, bytes: job.bytes, fetch: job.fetch, decompress: job.decompress, verify: job.verify, write: job.write }
+    if (job.target.hold === true) held.set(id, { target: job.target, dev: job.dev, ino: job.ino, reply })
+    return reply
   }
 
   /** Writes decoded bytes to the job's temp file, creating it on first use. */
   const put = (job: Job, raw: Uint8Array) => {
     const t = performance.now()
     try {
-      if (job.fd < 0) job.fd = openTemp(job.target.temp)
+      if (job.fd < 0) openJob(job)
       writeAll(job.fd, raw)
     } catch (e) {
       job.failure = errno(job.target.id, e)
@@ -309,6 +457,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   return ({ ops, stopAfterFailure }) => {
     const replies: Array<Reply> = []
     let failed = false
+    checked = new Set()
     for (const op of ops) {
       switch (op.op) {
         case "write":
@@ -343,6 +492,16 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           if (job !== undefined) discard(job)
           break
         }
+        case "commit":
+          replies.push(...commitAll(op.ids))
+          break
+        case "discard":
+          for (const id of op.ids) {
+            const h = held.get(id)
+            held.delete(id)
+            if (h !== undefined) removeTemp(h.target, h.dev, h.ino)
+          }
+          break
       }
     }
     return { value: replies }

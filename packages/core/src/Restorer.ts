@@ -26,6 +26,8 @@ export interface Request {
   readonly actor: string
   /** Replace an existing file with different content. */
   readonly force?: boolean | undefined
+  /** Where the file really goes, kept inside a folder (a batch's manifest folder): `FileOps.Contained`. */
+  readonly contained?: FileOps.Contained | undefined
 }
 
 export interface Timings {
@@ -71,6 +73,7 @@ export type RestoreError =
   | Codec.CorruptPayload
   | IntegrityError
   | FileOps.OutputError
+  | Evidence.EvidenceError
 
 /** The outcome of one item in `restoreAll`: failures are values, so one bad item never stops the others. */
 export type ItemResult =
@@ -124,6 +127,8 @@ interface Phase {
 interface Written {
   readonly bytes: number
   readonly phase: Phase
+  /** The writer's job holding the verified temp file until `commit`; none when nothing was written (unchanged). */
+  readonly job?: number | undefined
 }
 
 type Indexed = { readonly index: number; readonly request: Request }
@@ -173,19 +178,22 @@ export const make = Effect.gen(function*() {
   // Read once, here in the main thread; the masked mode travels with each target to the writer, in any thread.
   const umask = FileOps.currentUmask()
   const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
+  // Every write is held at its verified temp file: renamed only once recorded (`commit`), or removed (`discard`).
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes
+    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes,
+    hold: true, ...(request.contained === undefined ? {} : containedTarget(request.contained))
   })
 
   const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
-    if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write } }
+    if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write }, job: reply.id }
     switch (reply.problem) {
       case "corrupt":
         return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail, tombstone: located.tombstone })
       case "integrity":
         return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
       case "unwritable":
-        return unwritable(request.output, { message: reply.detail, code: reply.code })
+      case "escapes":
+        return placeFailure(request, reply.problem, reply)
       case "missing":
         return new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 })
       case "unreadable":
@@ -194,6 +202,32 @@ export const make = Effect.gen(function*() {
         return "skipped"
     }
   }
+
+  /**
+   * Renames held files into place (record then rename): what fails here is reported with the cause, and its later
+   * RESTORE_FAIL line supersedes the RESTORE line already written.
+   */
+  const commit = (
+    writer: RestoreWriter.RestoreWriter,
+    lane: number,
+    held: ReadonlyArray<{ w: Work; job: number }>,
+    unrecorded: ReadonlyArray<number> = []
+  ) =>
+    Effect.gen(function*() {
+      const failures = new Map<Work, RestoreError>()
+      if (held.length === 0 && unrecorded.length === 0) return failures
+      // One message: what was not recorded is removed, what was is renamed.
+      const ops: Array<RestoreWriter.Op> = [{ op: "discard", ids: unrecorded }, { op: "commit", ids: held.map((h) => h.job) }]
+      const replies = yield* writer.run(lane, ops)
+      for (const [k, reply] of replies.entries()) {
+        if (reply.ok) continue
+        const { w } = held[k]!
+        failures.set(w, placeFailure(w.request, reply.problem, reply))
+      }
+      return failures
+    })
+  const discard = (writer: RestoreWriter.RestoreWriter, lane: number, jobs: ReadonlyArray<number>) =>
+    jobs.length === 0 ? Effect.void : Effect.asVoid(writer.run(lane, [{ op: "discard", ids: jobs }]))
 
   /** Streams a chunked payload to the writer, a few MiB per batch (bounded memory); the writer renames only verified content. */
   const writeChunked = (writer: RestoreWriter.RestoreWriter, lane: number, job: RestoreWriter.Target, located: Located) =>
@@ -343,19 +377,32 @@ export const make = Effect.gen(function*() {
       const action = yield* plan(located, request)
       const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
       const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
-      const [written] = yield* materialize(localWriter(), 0, [work], false)
+      const writer = localWriter()
+      const [written] = yield* materialize(writer, 0, [work], false)
       if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
       if (!("phase" in written)) return yield* Effect.fail(written)
-      const t = performance.now()
-      yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
-      const outcome = outcomeOf(work, written, finishTimings(written, work.fetchMs, performance.now() - t))
-      yield* evidence.append(evidenceFor(request, located, outcome)).pipe(Effect.orDie)
+      const held = written.job === undefined ? [] : [{ w: work, job: written.job }]
+      // Record, then rename: a restore that cannot be recorded leaves no visible file.
+      const recorded = Effect.gen(function*() {
+        const t = performance.now()
+        yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
+        const outcome = outcomeOf(work, written, finishTimings(written, work.fetchMs, performance.now() - t))
+        yield* evidence.append(evidenceFor(request, located, outcome))
+        return outcome
+      }).pipe(Effect.tapError(() => discard(writer, 0, held.map((h) => h.job))))
+      const outcome = yield* recorded
+      const failed = yield* commit(writer, 0, held)
+      const error = failed.get(work)
+      if (error !== undefined) return yield* Effect.fail(error)
       yield* Metrics.recordRestores([outcome])
       return outcome
     }).pipe(
       Effect.tapError((error) =>
         Effect.zipRight(
-          evidence.append(failureEvidence(input, error)).pipe(Effect.orDie),
+          // A log that cannot take the RESTORE line cannot take this one either: the error already says so.
+          evidence.append(failureEvidence(input, error)).pipe(
+            Effect.catchAll((e) => error._tag === "EvidenceError" ? Effect.void : Effect.logWarning(e.message))
+          ),
           Metric.increment(Metrics.restoreFailures)
         )
       ),
@@ -452,9 +499,10 @@ export const make = Effect.gen(function*() {
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
       const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads }) : localWriter()
-      // Two units per lane: a worker writes one while the main thread records the other and fetches the next.
+      // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
+      // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
-      const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 2 : 1
+      const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 3 : 1
       const free = yield* Queue.unbounded<number>()
       yield* Queue.offerAll(free, Array.from({ length: slots }, (_, i) => i % writer.lanes))
 
@@ -482,28 +530,50 @@ export const make = Effect.gen(function*() {
           const recorded = yield* Effect.either(store.recordRestores(done.map(({ w }) => ({ itemId: w.located.itemId, actor: w.request.actor, at }))))
           const recordMs = performance.now() - t
           const records: Array<Evidence.Record> = []
-          const successes: Array<[number, ItemResult]> = []
-          const outcomes: Array<Outcome> = []
+          let successes: Array<{ w: Work; outcome: Outcome; job: number | undefined }> = []
           for (const { m, w } of done) {
             const timings = finishTimings(m, w.fetchMs, recordMs)
             if (recorded._tag === "Left") {
-              // The file is in place and verified, but the archive could not record it: report, do not hide.
+              // Verified but not recorded: reported failed, and its held file is discarded below.
               failures.push(failure(w.index, w.request, recorded.left, timings.duration_ms))
               continue
             }
             const outcome = outcomeOf(w, m, timings)
             records.push(evidenceFor(w.request, w.located, outcome))
-            successes.push([w.index, { _tag: "Success", request: w.request, outcome }])
-            outcomes.push(outcome)
+            successes.push({ w, outcome, job: m.job })
           }
-          yield* Metrics.recordRestores(outcomes)
           for (const [, r] of failures) {
             if (r._tag === "Failure") records.push(failureEvidence(r.request, r.error))
           }
+          // Evidence before rename and results: a visible file, or an item reported done, always has its line.
+          const appended = yield* Effect.either(evidence.append(...records))
+          if (appended._tag === "Left") {
+            for (const s of successes) failures.push(failure(s.w.index, s.w.request, appended.left, s.outcome.timings.duration_ms))
+            successes = []
+          }
+          const held = successes.flatMap((s) => (s.job === undefined ? [] : [{ w: s.w, job: s.job }]))
+          const committing = new Set(held.map((h) => h.job))
+          const unrecorded = done.flatMap(({ m }) => (m.job === undefined || committing.has(m.job) ? [] : [m.job]))
+          const renameFailed = yield* commit(writer, lane, held, unrecorded)
+          const late: Array<Evidence.Record> = []
+          const outcomes: Array<Outcome> = []
+          for (const { outcome, w } of successes) {
+            const error = renameFailed.get(w)
+            if (error === undefined) outcomes.push(outcome)
+            else {
+              failures.push(failure(w.index, w.request, error, outcome.timings.duration_ms))
+              late.push(failureEvidence(w.request, error))
+            }
+          }
+          // The later line wins: a RESTORE whose rename failed is followed by its RESTORE_FAIL.
+          yield* evidence.append(...late).pipe(Effect.catchAll((e) => Effect.logWarning(e.message)))
+          yield* Metrics.recordRestores(outcomes)
           yield* Metric.incrementBy(Metrics.restoreFailures, failures.length)
-          // Evidence before results: an item reported done always has its evidence line.
-          yield* evidence.append(...records).pipe(Effect.orDie)
-          const finished = [...successes, ...failures].sort(([a], [b]) => a - b)
+          const finished = [
+            ...successes.filter(({ w }) => !renameFailed.has(w)).map(({ outcome, w }): [number, ItemResult] =>
+              [w.index, { _tag: "Success", request: w.request, outcome }]),
+            ...failures
+          ].sort(([a], [b]) => a - b)
           for (const [index, result] of finished) {
             results[index] = result
             if (result._tag === "Failure") failed = true
@@ -578,6 +648,15 @@ const isStubFor = (file: string, tombstone: string): boolean => {
     return false
   }
 }
+
+/** Why a file could not be put in place: the file system said no, or its way left its folder. */
+const placeFailure = (request: Request, problem: string, reply: { readonly detail: string; readonly code?: string | undefined }) =>
+  problem === "escapes"
+    ? new FileOps.OutputError({ output: request.output, problem: "escapes", detail: `output escapes its folder: ${reply.detail}` })
+    : unwritable(request.output, { message: reply.detail, code: reply.code })
+
+/** A contained request's target: the real output path below the real root, and its temp file beside it. */
+const containedTarget = (contained: FileOps.Contained) => ({ root: contained.root, output: contained.path, temp: FileOps.tempFor(contained.path) })
 
 const unwritable = (output: string, e: unknown) =>
   new FileOps.OutputError({ output, problem: "unwritable", detail: `cannot write output: ${FileOps.describeErrno(e)}` })

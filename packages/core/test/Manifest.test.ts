@@ -18,7 +18,9 @@ const withFile = (name: string, text: string) => {
   return { dir, file }
 }
 
-const load = (file: string, defaultActor = "ops") => Manifest.load(file, { defaultActor })
+/** Entries as the manifest states them; where they really land (`contained`) is checked on its own below. */
+const load = (file: string, defaultActor = "ops") =>
+  Manifest.load(file, { defaultActor }).pipe(Effect.map((entries) => entries.map(({ contained: _, ...entry }) => entry)))
 
 const failure = (file: string, defaultActor = "ops") =>
   Effect.flip(load(file, defaultActor)).pipe(Effect.map((e) => {

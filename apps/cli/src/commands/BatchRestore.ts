@@ -126,6 +126,8 @@ export const command = Command.make(
           )
           yield* finish(report)
           const s: BatchResults.Summary = report.summary
+          // An evidence log that took no line is the cause of every failure: say that, in one line.
+          if (report.evidenceError !== undefined) return yield* new Runtime.CliExit({ code: 1, message: report.evidenceError.message })
           if (Batch.exitCode(s) !== 0 || report.resultsError !== undefined) {
             return yield* new Runtime.CliExit({
               code: 1,

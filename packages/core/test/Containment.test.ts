@@ -1,0 +1,130 @@
+/**
+ * Contained writes (issue 14, defect 5): a batch's outputs stay inside their folder by construction, not by one check
+ * up front, and files are held until the caller commits them (record then rename).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, type Scope } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Codec, FileOps, Manifest, RestoreWriter } from "../src/index.js"
+
+const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
+const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-contained-")))
+const raw = Buffer.from("restored content\n".repeat(10))
+const packed = Effect.map(Codec.forName("zstd"), (c) => Codec.compress(c, raw))
+
+/** A held, contained write of `raw` to `output` below `root`. */
+const write = (id: number, root: string, output: string, data: Uint8Array): RestoreWriter.Op => ({
+  op: "write", id, output, temp: FileOps.tempFor(output), mode: 0o644, codec: "zstd", sha256: sha(raw), size: raw.length,
+  hold: true, root, data
+})
+
+/** Every file below a folder, relative (links not followed). */
+const files = (dir: string): Array<string> =>
+  (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.lstatSync(path.join(dir, f)).isFile()).sort()
+
+const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>]> = [
+  ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
+  ["in worker threads", RestoreWriter.workers(1)]
+]
+
+describe.each(writers)("contained RestoreWriter %s", (_name, make) => {
+  it.scoped("holds a verified file until commit, and discard removes it", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const root = tempDir()
+      const a = path.join(root, "new/a.txt")
+      const b = path.join(root, "b.txt")
+      const replies = yield* writer.run(0, [write(1, root, a, yield* packed), write(2, root, b, yield* packed)])
+      expect(replies.map((r) => r.ok)).toEqual([true, true])
+      // Verified but not visible: only the hidden temp files exist.
+      expect(files(root)).toEqual([".b.txt.codex-restore.tmp", "new/.a.txt.codex-restore.tmp"])
+      const committed = yield* writer.run(0, [{ op: "discard", ids: [2] }, { op: "commit", ids: [1] }])
+      expect(committed).toMatchObject([{ id: 1, ok: true, bytes: raw.length }])
+      expect(files(root)).toEqual(["new/a.txt"])
+      expect(fs.readFileSync(a)).toEqual(raw)
+    }))
+
+  it.scoped("a folder that is a link out of the root fails the item: nothing created or written outside", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const root = tempDir()
+      const outside = tempDir()
+      fs.symlinkSync(outside, path.join(root, "link"))
+      const replies = yield* writer.run(0, [
+        write(1, root, path.join(root, "link/x.txt"), yield* packed),
+        write(2, root, path.join(root, "link/made/y.txt"), yield* packed)
+      ])
+      expect(replies).toMatchObject([{ ok: false, problem: "escapes" }, { ok: false, problem: "escapes" }])
+      expect(replies[0]!.ok ? "" : replies[0]!.detail).toContain(`${root}/link is a symbolic link`)
+      expect(fs.readdirSync(outside)).toEqual([])
+      expect(files(root)).toEqual([])
+    }))
+
+  it.scoped("a folder swapped for a link between write and commit: the rename is refused, the temp removed", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const root = tempDir()
+      const outside = tempDir()
+      const output = path.join(root, "sub/deeper/x.txt")
+      expect((yield* writer.run(0, [write(1, root, output, yield* packed)]))[0]!.ok).toBe(true)
+      // The attacker moves the real folder (temp file and all) out, and leaves a link in its place.
+      fs.renameSync(path.join(root, "sub"), path.join(outside, "sub"))
+      fs.symlinkSync(path.join(outside, "sub"), path.join(root, "sub"))
+      const [reply] = yield* writer.run(0, [{ op: "commit", ids: [1] }])
+      expect(reply).toMatchObject({ id: 1, ok: false, problem: "escapes" })
+      expect(files(outside)).toEqual([])
+    }))
+
+  it.scoped("a link planted at the temp file's name is replaced, not written through", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const root = tempDir()
+      const victim = path.join(tempDir(), "victim")
+      fs.writeFileSync(victim, "keep me")
+      const output = path.join(root, "x.txt")
+      fs.symlinkSync(victim, FileOps.tempFor(output))
+      const replies = yield* writer.run(0, [write(1, root, output, yield* packed), { op: "commit", ids: [1] }])
+      expect(replies.map((r) => r.ok)).toEqual([true, true])
+      expect(fs.readFileSync(victim, "utf8")).toBe("keep me")
+      expect(fs.readFileSync(output)).toEqual(raw)
+    }))
+})
+
+describe("Manifest outputs compared by file identity", () => {
+  const t1 = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+  const t2 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+  const t3 = "11111111-2222-4333-8444-555555555555"
+  const load = (dir: string, items: ReadonlyArray<{ tombstone: string; output: string }>) => {
+    const file = path.join(dir, "m.json")
+    fs.writeFileSync(file, JSON.stringify(items))
+    return Manifest.load(file, { defaultActor: "ops" })
+  }
+
+  it.effect("two outputs that are one file through a folder link inside the folder: the second names both", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      fs.mkdirSync(path.join(dir, "a"))
+      fs.symlinkSync(path.join(dir, "a"), path.join(dir, "b"))
+      const error = yield* Effect.flip(load(dir, [{ tombstone: t1, output: "a/x" }, { tombstone: t2, output: "b/x" }]))
+      expect(error.message).toBe(
+        `manifest ${dir}/m.json (entry 2): output ${dir}/b/x is the same file as ${dir}/a/x (entry 1); two entries cannot restore to the same file`
+      )
+    }))
+
+  it.effect("two existing outputs that are hard links of one file are refused; distinct files load, contained", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      fs.writeFileSync(path.join(dir, "y"), "old")
+      fs.linkSync(path.join(dir, "y"), path.join(dir, "z"))
+      const error = yield* Effect.flip(load(dir, [{ tombstone: t1, output: "y" }, { tombstone: t2, output: "other" }, { tombstone: t3, output: "z" }]))
+      expect(error.message).toContain(`(entry 3): output ${dir}/z is the same file as ${dir}/y (entry 1)`)
+      fs.mkdirSync(path.join(dir, "a"))
+      fs.symlinkSync(path.join(dir, "a"), path.join(dir, "b"))
+      const entries = yield* load(dir, [{ tombstone: t1, output: "y" }, { tombstone: t2, output: "b/new" }])
+      // The writer goes where the link led when the manifest was read, and no further.
+      expect(entries.map((e) => e.contained)).toEqual([{ root: dir, path: path.join(dir, "y") }, { root: dir, path: path.join(dir, "a/new") }])
+    }))
+})
