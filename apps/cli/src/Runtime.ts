@@ -105,12 +105,13 @@ export const loggerLayer = (config: Config.ArchiveConfig) =>
 /** The configured backend's layer; only its driver is loaded. */
 export const backendLayer = (
   config: Config.ArchiveConfig,
-  create: boolean
+  create: boolean,
+  readOnly = false
 ): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
   const url = Redacted.value(config.backend.url)
   switch (config.backend.backend) {
     case "sqlite":
-      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteArchive.layer({ url, create })))
+      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteArchive.layer({ url, create, readOnly })))
     case "postgres":
       return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
         Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
@@ -132,8 +133,8 @@ export type ArchiveServices =
   | Restorer.Restorer
 
 /** Every service a command may need, for the given configuration. */
-export const archiveLayer = (config: Config.ArchiveConfig, create: boolean) =>
-  Layer.unwrapEffect(Effect.map(backendLayer(config, create), (backend) => {
+export const archiveLayer = (config: Config.ArchiveConfig, create: boolean, readOnly = false) =>
+  Layer.unwrapEffect(Effect.map(backendLayer(config, create, readOnly), (backend) => {
     const base = Layer.mergeAll(
       backend.pipe(Layer.provideMerge(Retry.layer(config.retry))),
       Layer.succeed(Config.ArchiveConfigTag, config),
@@ -147,6 +148,8 @@ export const withArchive = <A, E>(
   opts: Shared,
   options: {
     readonly create: boolean
+    /** The command never writes to the archive (it may still append evidence): a read-only archive file is fine. */
+    readonly readOnly?: boolean
     readonly flags?: ReadonlyArray<readonly [string, string, unknown]>
     /** Runs when the archive cannot be opened at all (e.g. to leave a RESTORE_FAIL line); the failure still stands. */
     readonly onOpenFailure?: (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) => Effect.Effect<void>
@@ -157,7 +160,7 @@ export const withArchive = <A, E>(
     const loaded = yield* loadConfig(opts, options.flags)
     const program = Effect.scoped(Effect.gen(function*() {
       for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
-      const services = yield* Layer.build(archiveLayer(loaded.config, options.create)).pipe(
+      const services = yield* Layer.build(archiveLayer(loaded.config, options.create, options.readOnly)).pipe(
         Effect.tapError((error) => options.onOpenFailure?.(loaded.config, error) ?? Effect.void)
       )
       return yield* Effect.provide(body(loaded.config), services)
