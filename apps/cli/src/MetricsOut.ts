@@ -4,6 +4,7 @@ import { Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Runtime from "./Runtime.js"
 
 export const option = Options.text("metrics-out").pipe(
   Options.withDescription("Write the final metric values (Prometheus text format) to this file, also when the command fails"),
@@ -11,10 +12,10 @@ export const option = Options.text("metrics-out").pipe(
 )
 
 /** Runs `effect`, then writes the metrics file whatever its outcome; a write failure is a warning, not the result. */
-export const writeAfter = (file: Option.Option<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Option.isNone(file) ? effect : Effect.ensuring(effect, Effect.flatMap(Metrics.prometheus(), (text) =>
+export const writeAfter = (file: Option.Option<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Runtime.CliExit, R> =>
+  Option.isNone(file) ? effect : Effect.zipRight(Runtime.checkOutputFile("--metrics-out", file.value), Effect.ensuring(effect, Effect.flatMap(Metrics.prometheus(), (text) =>
     Effect.try(() => {
       const target = path.resolve(file.value)
       fs.mkdirSync(path.dirname(target), { recursive: true })
       FileOps.writeFileAtomic(target, text)
-    }).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot write --metrics-out ${file.value}: ${(e.error as Error).message}`)))))
+    }).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot write --metrics-out ${file.value}: ${(e.error as Error).message}`))))))

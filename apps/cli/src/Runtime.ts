@@ -8,6 +8,7 @@ import {
   type ArchiveStore,
   Config,
   Evidence,
+  FileOps,
   Logging,
   Restorer,
   Retry
@@ -16,6 +17,7 @@ import { Options } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
+import * as path from "node:path"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
@@ -167,6 +169,15 @@ export const withArchive = <A, E>(
     }))
     return yield* program.pipe(Effect.provide(loggerLayer(loaded.config)))
   })
+
+/**
+ * An output file option (`--results`, `--metrics-out`, `--manifest-out`) may create a file or replace a regular
+ * one, nothing else: checked before any work, so a symlink or device given by mistake is refused with exit 2.
+ */
+export const checkOutputFile = (option: string, file: string | undefined): Effect.Effect<void, CliExit> => {
+  const refused = file === undefined ? undefined : FileOps.notReplaceable(path.resolve(file))
+  return refused === undefined ? Effect.void : Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
+}
 
 /** Runs a command body that needs only the configuration and the logger. */
 export const withConfig = <A, E, R>(

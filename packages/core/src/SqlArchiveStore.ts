@@ -504,26 +504,42 @@ export const make = (options: {
           return { blobScrubbed, refCount }
         })))
 
+    // How many chunk rows a chunked payload still has: none means its bytes are gone.
+    const payloadFacts = sql.literal("(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows")
+    /**
+     * The artifacts among `ids` whose bytes a purge removed: a DELETE_APPROVED event with `blob_scrubbed: true` on one
+     * of their items. Bytes gone without one were lost or removed behind the archive's back, not purged.
+     */
+    const scrubbedByPurge = (ids: ReadonlyArray<string>) =>
+      ids.length === 0 ? Effect.succeed(new Set<string>()) : Effect.map(
+        sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
+          WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
+        (rows) => new Set(rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)?.blob_scrubbed === true).map((r) => String(r.artifact_id)))
+      )
     const artifacts = (requested?: ReadonlyArray<string>) =>
       unit("artifacts", Effect.gen(function*() {
         const tombstones = requested?.filter(lookupable)
         const rows = tombstones === undefined
           ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
           : tombstones.length === 0 ? [] : yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${sql.in(tombstones)} ORDER BY a.content_sha256`
         const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
         for (const r of rows) {
           const id = String(r.id)
           const entry = byId.get(id) ?? {
             artifactId: id, sha256: String(r.content_sha256).trim(), sizeBytes: toNum(r.size_bytes),
-            codec: r.compression === null ? null : String(r.compression), layout: layoutOf(r), tombstones: []
+            codec: r.compression === null ? null : String(r.compression),
+            layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r), tombstones: []
           }
           if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
           byId.set(id, entry)
         }
+        const gone = [...byId.values()].filter((a) => a.layout === "purged")
+        const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
+        for (const a of gone) byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) })
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
 
