@@ -504,17 +504,20 @@ export const make = (options: {
           return { blobScrubbed, refCount }
         })))
 
-    // How many chunk rows a chunked payload still has: none means its bytes are gone.
-    const payloadFacts = sql.literal("(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows")
+    // How many chunk rows a chunked payload still has (none: its bytes are gone), and the purge marker (spec §1.6).
+    const payloadFacts = sql.literal("(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url")
+    const purgeMarked = (r: Row) => r.storage_driver === "object" && String(r.object_url ?? "").startsWith("purged://")
     /**
      * The artifacts among `ids` whose bytes a purge removed: a DELETE_APPROVED event with `blob_scrubbed: true` on one
-     * of their items. Bytes gone without one were lost or removed behind the archive's back, not purged.
+     * of their items. Bytes gone without one (nor the purge marker, which is all an archive of the original tool may
+     * have) were lost or removed behind the archive's back, not purged.
      */
     const scrubbedByPurge = (ids: ReadonlyArray<string>) =>
       ids.length === 0 ? Effect.succeed(new Set<string>()) : Effect.map(
         sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
           WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
-        (rows) => new Set(rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)?.blob_scrubbed === true).map((r) => String(r.artifact_id)))
+        (rows) => new Set(rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)?.blob_scrubbed === true)
+          .map((r) => String(r.artifact_id)))
       )
     const artifacts = (requested?: ReadonlyArray<string>) =>
       unit("artifacts", Effect.gen(function*() {
@@ -527,6 +530,7 @@ export const make = (options: {
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${sql.in(tombstones)} ORDER BY a.content_sha256`
         const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+        const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
         for (const r of rows) {
           const id = String(r.id)
           const entry = byId.get(id) ?? {
@@ -539,7 +543,7 @@ export const make = (options: {
         }
         const gone = [...byId.values()].filter((a) => a.layout === "purged")
         const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
-        for (const a of gone) byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) })
+        for (const a of gone) byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
 
