@@ -45,12 +45,6 @@ const createFile = (file: string) => {
   }
 }
 
-/** The columns every reader and writer of an archive relies on: a file lacking them is someone else's database. */
-const requiredColumns: Record<string, ReadonlyArray<string>> = {
-  item: ["id", "tombstone_id", "artifact_id", "repo", "path", "metadata", "archived_at"],
-  artifact: ["id", "content_sha256", "size_bytes", "compression", "blob_bytes"]
-}
-
 const notAnArchive = (file: string, detail: string) => new ArchiveStore.NotAnArchive({ location: file, detail })
 
 /** `database is locked` and its kin: another process holds the file; the retry policy decides how long to wait. */
@@ -77,17 +71,11 @@ const probeSchema = (file: string, create: boolean) =>
     try {
       db = new Database(file, { readonly: true, fileMustExist: true, timeout: 200 })
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
-      if (tables.length === 0 && create) return Effect.void
-      for (const [table, columns] of Object.entries(requiredColumns)) {
-        if (!tables.includes(table)) {
-          return Effect.fail(notAnArchive(file, "is a SQLite database but not a codex archive (no item/artifact tables)"))
-        }
-        const have = new Set(db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all() as Array<string>)
-        const missing = columns.filter((c) => !have.has(c))
-        if (missing.length > 0) {
-          return Effect.fail(notAnArchive(file, `is a SQLite database but not a codex archive (table ${table} lacks ${missing.join(", ")})`))
-        }
-      }
+      const columnsOf = (t: string) => new Set(db!.prepare(`SELECT name FROM pragma_table_info('${t}')`).pluck().all() as Array<string>)
+      const columns = new Map(tables.filter((t) => t === "item" || t === "artifact").map((t) => [t, columnsOf(t)]))
+      // Only a database with no tables at all (our own half-made file) may become an archive.
+      const reason = SqlArchiveStore.notAnArchiveReason(columns, create && tables.length === 0)
+      if (reason !== undefined) return Effect.fail(notAnArchive(file, reason.replace("is a database", "is a SQLite database")))
       return Effect.void
     } catch (e) {
       return Effect.fail(openFailure(file, e))

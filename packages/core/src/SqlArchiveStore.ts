@@ -597,6 +597,27 @@ const missingDatabase = (error: unknown): boolean => {
   return cause?.code === "3D000" || cause?.errno === 1049
 }
 
+/** The columns every reader and writer of an archive relies on: tables named so that lack them are someone else's. */
+export const archiveColumns: Readonly<Record<"item" | "artifact", ReadonlyArray<string>>> = {
+  item: ["id", "tombstone_id", "artifact_id", "repo", "path", "metadata", "archived_at"],
+  artifact: ["id", "content_sha256", "size_bytes", "compression", "blob_bytes"]
+}
+
+/**
+ * Why a database whose tables have these columns is not an archive, or undefined when it is one. A database with
+ * neither table is one only when it may become one (`create`): nothing of anyone else's is there to damage.
+ */
+export const notAnArchiveReason = (columns: ReadonlyMap<string, ReadonlySet<string>>, create: boolean): string | undefined => {
+  if (create && !columns.has("item") && !columns.has("artifact")) return undefined
+  for (const [table, wanted] of Object.entries(archiveColumns)) {
+    const have = columns.get(table)
+    if (have === undefined) return "is a database but not a codex archive (no item/artifact tables)"
+    const missing = wanted.filter((c) => !have.has(c))
+    if (missing.length > 0) return `is a database but not a codex archive (table ${table} lacks ${missing.join(", ")})`
+  }
+  return undefined
+}
+
 /** `SqlClient` + migrated schema + `ArchiveStore` over a server database. Needs the retry policy. */
 export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClient.SqlClient, NotAnArchive | StoreError, Retry.RetryPolicy> => {
   const { backend, location, secrets } = options
@@ -615,12 +636,17 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
   ))
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (!options.create) {
-      const [row] = yield* sql<Row>`SELECT COUNT(*) AS n FROM information_schema.tables
-        WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
-        AND table_name IN ('item', 'artifact')`
-      if (toNum(row?.n) < 2) return yield* new NotAnArchive({ location, detail: "is a database but not a codex archive (no item/artifact tables)" })
+    // Refused before the first write: tables named item/artifact without the archive's columns are someone else's.
+    const rows = yield* sql<Row>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+      WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
+      AND table_name IN ('item', 'artifact')`
+    const columns = new Map<string, Set<string>>()
+    for (const r of rows) {
+      const table = String(r.t).toLowerCase()
+      columns.set(table, (columns.get(table) ?? new Set()).add(String(r.c).toLowerCase()))
     }
+    const reason = notAnArchiveReason(columns, options.create)
+    if (reason !== undefined) return yield* new NotAnArchive({ location, detail: reason })
     // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     yield* sql.onDialectOrElse({
@@ -639,7 +665,11 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
       Effect.catchAllDefect(Effect.fail),
       Effect.retry(Schedule.recurs(2))
     )
-  }).pipe(Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))))
+  }).pipe(
+    // Opening is under the retry policy like every query: a server still starting or a lock at open is waited out.
+    (open) => Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open)),
+    Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))
+  ))
   const store = Layer.effect(ArchiveStore, make({ backend, location, secrets }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }
