@@ -113,7 +113,9 @@ export const backendLayer = (
   const url = Redacted.value(config.backend.url)
   switch (config.backend.backend) {
     case "sqlite":
-      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteArchive.layer({ url, create, readOnly })))
+      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(
+        Effect.map((m) => m.SqliteArchive.layer({ url, create, readOnly }))
+      )
     case "postgres":
       return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
         Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
@@ -176,7 +178,8 @@ export const withArchive = <A, E>(
  */
 export const checkOutputFile = (option: string, file: string | undefined): Effect.Effect<void, CliExit> => {
   const refused = file === undefined ? undefined : FileOps.notReplaceable(path.resolve(file))
-  return refused === undefined ? Effect.void : Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
+  if (refused === undefined) return Effect.void
+  return Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
 }
 
 /** Runs a command body that needs only the configuration and the logger. */

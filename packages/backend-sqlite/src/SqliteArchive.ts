@@ -71,12 +71,13 @@ const probeSchema = (file: string, create: boolean) =>
     try {
       db = new Database(file, { readonly: true, fileMustExist: true, timeout: 200 })
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
-      const columnsOf = (t: string) => new Set(db!.prepare(`SELECT name FROM pragma_table_info('${t}')`).pluck().all() as Array<string>)
+      const columnsOf = (t: string) =>
+        new Set(db!.prepare(`SELECT name FROM pragma_table_info('${t}')`).pluck().all() as Array<string>)
       const columns = new Map(tables.filter((t) => t === "item" || t === "artifact").map((t) => [t, columnsOf(t)]))
       // Only a database with no tables at all (our own half-made file) may become an archive.
       const reason = SqlArchiveStore.notAnArchiveReason(columns, create && tables.length === 0)
-      if (reason !== undefined) return Effect.fail(notAnArchive(file, reason.replace("is a database", "is a SQLite database")))
-      return Effect.void
+      if (reason === undefined) return Effect.void
+      return Effect.fail(notAnArchive(file, reason.replace("is a database", "is a SQLite database")))
     } catch (e) {
       return Effect.fail(openFailure(file, e))
     } finally {
@@ -129,7 +130,9 @@ const preflight = (file: string, create: boolean, readOnly: boolean) =>
       },
       catch: (e) => notAnArchive(file, `cannot be read: ${FileOps.describeErrno(e)}`)
     })
-    if (head.toString("latin1") !== "SQLite format 3\u0000") return yield* notAnArchive(file, "is not a SQLite database")
+    if (head.toString("latin1") !== "SQLite format 3\u0000") {
+      return yield* notAnArchive(file, "is not a SQLite database")
+    }
     const retry = yield* Retry.RetryPolicy
     yield* retry.retry("open", probeSchema(file, create))
     if (writable(file)) return false
@@ -149,10 +152,16 @@ class OpenedReadOnly extends Context.Tag("@codex-archive/backend-sqlite/OpenedRe
 export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
   const file = fileOf(options.url)
   const readOnly = options.readOnly ?? false
-  const opened = Effect.map(preflight(file, options.create, readOnly), (ro) => ({ ro, client: SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true }) }))
-  const client = Layer.unwrapEffect(Effect.map(opened, ({ ro, client }) => Layer.merge(client, Layer.succeed(OpenedReadOnly, ro)))).pipe(
-    Layer.catchAll((e) => Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e)))
-  )
+  // WAL is switched on in `setup`, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
+  const client = Layer.unwrapEffect(Effect.map(preflight(file, options.create, readOnly), (ro) =>
+    Layer.merge(
+      SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true }),
+      Layer.succeed(OpenedReadOnly, ro)
+    ))).pipe(
+      Layer.catchAll((e) =>
+        Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
+      )
+    )
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const ro = yield* OpenedReadOnly
@@ -182,7 +191,9 @@ const openError = (file: string, e: { message: string; cause?: unknown }) => {
   return new ArchiveStore.StoreError({
     operation: "open",
     backend: "sqlite",
-    detail: isBusy(e.cause) || /database is locked/.test(detail) ? `${file} is locked by another process (${detail})` : `${file}: ${detail}`,
+    detail: isBusy(e.cause) || /database is locked/.test(detail)
+      ? `${file} is locked by another process (${detail})`
+      : `${file}: ${detail}`,
     transient: false
   })
 }

@@ -257,14 +257,14 @@ export const suite = (backend: Backend) =>
         expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("NotAnArchive")
       })))
 
-    it.live("refuses tables named item/artifact without the archive's columns, even where it may create an archive", () =>
+    it.live("refuses tables named item/artifact without the archive's columns, even where it may create one", () =>
       Effect.scoped(Effect.gen(function*() {
         const url = yield* backend.fresh
         // Someone else's schema: made by emptying an archive and creating look-alike tables.
         const tablesOf = (sql: SqlClient.SqlClient) =>
           Effect.map(
             sql<{ t: string }>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${
-              sql.onDialectOrElse({ pg: () => sql`current_schema()`, mysql: () => sql`DATABASE()`, orElse: () => sql`'main'` })
+              sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })
             }`.pipe(Effect.orElse(() => sql<{ t: string }>`SELECT name AS t FROM sqlite_master WHERE type = 'table'`)),
             (rows) => rows.map((r) => String(r.t).toLowerCase()).sort()
           )

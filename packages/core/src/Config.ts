@@ -260,7 +260,8 @@ export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ sourc
         const at = e as { line?: unknown; column?: unknown }
         const where = typeof at.line === "number" && typeof at.column === "number" ? `:${at.line}:${at.column}` : ""
         const what = (e as Error).message.split("\n")[0]!.replace(/^Invalid TOML document: /, "")
-        return new ConfigError({ key: "config file", origin: `${absolute}${where}`, problem: `not valid TOML: ${what}` })
+        const problem = `not valid TOML: ${what}`
+        return new ConfigError({ key: "config file", origin: `${absolute}${where}`, problem })
       }
     })
     const values = new Map<string, { value: unknown; origin: Origin }>()

@@ -97,7 +97,8 @@ export const notReplaceable = (output: string): OutputError | undefined => {
   if (st === undefined || st.isFile()) return undefined
   const what = st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO"
     : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "not a regular file"
-  return new OutputError({ output, problem: "not-regular", detail: `exists and is ${what}; refusing to replace it with a file` })
+  const detail = `exists and is ${what}; refusing to replace it with a file`
+  return new OutputError({ output, problem: "not-regular", detail })
 }
 
 /** Writes text or bytes to `output` atomically (results files, manifests, stubs); never replaces a non-regular file. */

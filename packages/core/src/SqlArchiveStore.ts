@@ -505,7 +505,9 @@ export const make = (options: {
         })))
 
     // How many chunk rows a chunked payload still has (none: its bytes are gone), and the purge marker (spec §1.6).
-    const payloadFacts = sql.literal("(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url")
+    const payloadFacts = sql.literal(
+      "(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url"
+    )
     const purgeMarked = (r: Row) => r.storage_driver === "object" && String(r.object_url ?? "").startsWith("purged://")
     /**
      * The artifacts among `ids` whose bytes a purge removed: a DELETE_APPROVED event with `blob_scrubbed: true` on one
@@ -516,8 +518,11 @@ export const make = (options: {
       ids.length === 0 ? Effect.succeed(new Set<string>()) : Effect.map(
         sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
           WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
-        (rows) => new Set(rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)?.blob_scrubbed === true)
-          .map((r) => String(r.artifact_id)))
+        (rows) => {
+          const scrubbed = rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)
+            ?.blob_scrubbed === true)
+          return new Set(scrubbed.map((r) => String(r.artifact_id)))
+        }
       )
     const artifacts = (requested?: ReadonlyArray<string>) =>
       unit("artifacts", Effect.gen(function*() {
@@ -543,7 +548,9 @@ export const make = (options: {
         }
         const gone = [...byId.values()].filter((a) => a.layout === "purged")
         const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
-        for (const a of gone) byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
+        for (const a of gone) {
+          byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
+        }
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
 
@@ -607,7 +614,10 @@ export const archiveColumns: Readonly<Record<"item" | "artifact", ReadonlyArray<
  * Why a database whose tables have these columns is not an archive, or undefined when it is one. A database with
  * neither table is one only when it may become one (`create`): nothing of anyone else's is there to damage.
  */
-export const notAnArchiveReason = (columns: ReadonlyMap<string, ReadonlySet<string>>, create: boolean): string | undefined => {
+export const notAnArchiveReason = (
+  columns: ReadonlyMap<string, ReadonlySet<string>>,
+  create: boolean
+): string | undefined => {
   if (create && !columns.has("item") && !columns.has("artifact")) return undefined
   for (const [table, wanted] of Object.entries(archiveColumns)) {
     const have = columns.get(table)

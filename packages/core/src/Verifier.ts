@@ -69,8 +69,8 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
         continue
       }
       if (artifact.layout === "purged") {
-        const problem = "payload missing without a purge record"
-        problems.push({ artifact_id: artifact.artifactId, sha256: artifact.sha256, tombstones: artifact.tombstones, problem })
+        const { artifactId: artifact_id, sha256, tombstones } = artifact
+        problems.push({ artifact_id, sha256, tombstones, problem: "payload missing without a purge record" })
         continue
       }
       const result = yield* check(store, artifact)
