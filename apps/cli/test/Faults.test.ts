@@ -73,6 +73,13 @@ const check = (label: string, r: Run, expected: Expect) => {
   for (const re of expected) expect(lines[0], label).toMatch(re)
 }
 
+/** Runs each command's row, four at a time where the fault makes every command fail or only read. */
+const eachCommand = async (parallel: boolean, row: (c: Command) => Promise<void>) => {
+  const all = walked()
+  const width = parallel ? 4 : 1
+  for (let i = 0; i < all.length; i += width) await Promise.all(all.slice(i, i + width).map(row))
+}
+
 let hasEvidenceVerify = false
 beforeAll(() => {
   hasEvidenceVerify = codexSync(tempDir(), ["evidence", "verify", "--help"]).code === 0
@@ -112,12 +119,13 @@ describe("fault table: the archive", () => {
     const { archive, cwd, tombstone } = prepare()
     const release = await holdExclusive(archive)
     try {
-      for (const c of walked()) {
+      await eachCommand(true, async (c) => {
         const r = await codex(cwd, c.args(tombstone), quickRetry)
         const untouched = c.name === "schema" || c.name === "config-show" || c.name === "evidence verify"
         // health-check reports the connection check as failed, naming the archive and the lock.
-        check(`locked/${c.name}`, r, untouched ? "ok" : [new RegExp(archive.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), /locked/])
-      }
+        const named = new RegExp(archive.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        check(`locked/${c.name}`, r, untouched ? "ok" : [named, /locked/])
+      })
     } finally {
       await release()
     }
@@ -154,11 +162,11 @@ describe("fault table: the archive", () => {
     if (spawnSync("chattr", ["+i", archive]).status !== 0) return // chattr needs root on a supporting file system
     const before = fs.readFileSync(archive)
     try {
-      for (const c of walked()) {
+      await eachCommand(true, async (c) => {
         const r = await codex(cwd, c.args(tombstone))
         const writes = ["init", "store", "restore", "batch-restore", "prune-request", "purge"].includes(c.name)
         check(`read-only/${c.name}`, r, writes ? [new RegExp(path.basename(archive)), /read-only/] : "ok")
-      }
+      })
     } finally {
       spawnSync("chattr", ["-i", archive])
     }
@@ -180,7 +188,8 @@ describe("fault table: the archive", () => {
       if (kind === "empty") fs.writeFileSync(file, "")
       const before = kind === "missing" ? undefined : fs.readFileSync(file)
       const cause = { foreign: /not a codex archive/, empty: /empty file/, missing: /no archive database/ }[kind]
-      for (const c of walked()) {
+      // A missing file is created by init and store, then removed: those rows run one at a time.
+      await eachCommand(kind !== "missing", async (c) => {
         const r = await codex(cwd, [...c.args(tombstone), "--url", `sqlite:///${file}`])
         const untouched = c.name === "schema" || c.name === "config-show" || c.name === "evidence verify"
         // A missing archive is created by the two commands that create one.
@@ -189,7 +198,7 @@ describe("fault table: the archive", () => {
         check(`${kind}/${c.name}`, r, untouched || creates ? "ok" : [new RegExp(`${kind}\\.db`), cause])
         if (before !== undefined) expect(fs.readFileSync(file).equals(before), `${kind}/${c.name} modified the file`).toBe(true)
         if (creates) fs.rmSync(file)
-      }
+      })
     }, 120_000)
   }
 })
