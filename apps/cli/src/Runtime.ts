@@ -8,6 +8,7 @@ import {
   type ArchiveStore,
   Config,
   Evidence,
+  FileOps,
   Logging,
   Redact,
   Restorer,
@@ -17,6 +18,7 @@ import { Options } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
+import * as path from "node:path"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
@@ -104,12 +106,15 @@ export const loggerLayer = (config: Config.ArchiveConfig) =>
 /** The configured backend's layer; only its driver is loaded. */
 export const backendLayer = (
   config: Config.ArchiveConfig,
-  create: boolean
+  create: boolean,
+  readOnly = false
 ): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
   const url = Redacted.value(config.backend.url)
   switch (config.backend.backend) {
     case "sqlite":
-      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteArchive.layer({ url, create })))
+      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(
+        Effect.map((m) => m.SqliteArchive.layer({ url, create, readOnly }))
+      )
     case "postgres":
       return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
         Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
@@ -131,8 +136,8 @@ export type ArchiveServices =
   | Restorer.Restorer
 
 /** Every service a command may need, for the given configuration. */
-export const archiveLayer = (config: Config.ArchiveConfig, create: boolean) =>
-  Layer.unwrapEffect(Effect.map(backendLayer(config, create), (backend) => {
+export const archiveLayer = (config: Config.ArchiveConfig, create: boolean, readOnly = false) =>
+  Layer.unwrapEffect(Effect.map(backendLayer(config, create, readOnly), (backend) => {
     const base = Layer.mergeAll(
       backend.pipe(Layer.provideMerge(Retry.layer(config.retry))),
       Layer.succeed(Config.ArchiveConfigTag, config),
@@ -146,6 +151,8 @@ export const withArchive = <A, E>(
   opts: Shared,
   options: {
     readonly create: boolean
+    /** The command never writes to the archive (it may still append evidence): a read-only archive file is fine. */
+    readonly readOnly?: boolean
     readonly flags?: ReadonlyArray<readonly [string, string, unknown]>
     /** Runs when the archive cannot be opened at all (e.g. to leave a RESTORE_FAIL line); the failure still stands. */
     readonly onOpenFailure?: (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) => Effect.Effect<void>
@@ -156,13 +163,23 @@ export const withArchive = <A, E>(
     const loaded = yield* loadConfig(opts, options.flags)
     const program = Effect.scoped(Effect.gen(function*() {
       for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
-      const services = yield* Layer.build(archiveLayer(loaded.config, options.create)).pipe(
+      const services = yield* Layer.build(archiveLayer(loaded.config, options.create, options.readOnly)).pipe(
         Effect.tapError((error) => options.onOpenFailure?.(loaded.config, error) ?? Effect.void)
       )
       return yield* Effect.provide(body(loaded.config), services)
     }))
     return yield* program.pipe(Effect.provide(loggerLayer(loaded.config)))
   })
+
+/**
+ * An output file option (`--results`, `--metrics-out`, `--manifest-out`) may create a file or replace a regular
+ * one, nothing else: checked before any work, so a symlink or device given by mistake is refused with exit 2.
+ */
+export const checkOutputFile = (option: string, file: string | undefined): Effect.Effect<void, CliExit> => {
+  const refused = file === undefined ? undefined : FileOps.notReplaceable(path.resolve(file))
+  if (refused === undefined) return Effect.void
+  return Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
+}
 
 /** Runs a command body that needs only the configuration and the logger. */
 export const withConfig = <A, E, R>(

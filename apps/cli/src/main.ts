@@ -1,7 +1,7 @@
 /** The `codex` binary: runs the command tree on Node and turns failures into one line and an exit code. */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Exit } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Runtime from "./Runtime.js"
@@ -18,6 +18,13 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
       }
     })
   ),
+  // A defect (a driver that threw, a bug) must not end the process silently: one line, exit 1.
+  Effect.catchAllCause((cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
+      process.exitCode = 1
+      process.stderr.write(`codex: error: ${ExitCode.messageOf(Cause.squash(cause))}\n`)
+    })),
+  Effect.onInterrupt(() => Effect.sync(() => process.stderr.write("codex: error: interrupted\n"))),
   Effect.provide(NodeContext.layer)
 )
 

@@ -2,11 +2,11 @@
  * The archive store on SQLite (the embedded default): a client from the `sqlite:` URL, the dialect's migrations,
  * and the shared `SqlArchiveStore` over them.
  */
-import { ArchiveStore, Config, Migrations, type Retry, SqlArchiveStore } from "@codex-archive/core"
+import { ArchiveStore, Config, FileOps, Migrations, Retry, SqlArchiveStore } from "@codex-archive/core"
 import { Migrator, SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -16,6 +16,8 @@ export interface Options {
   readonly url: string
   /** Create the file and schema when missing (`init`, `store`); otherwise a missing archive is an error. */
   readonly create: boolean
+  /** The command never writes to the archive: a file this process may not write is then opened read-only. */
+  readonly readOnly?: boolean
 }
 
 /** Resolves the file of a `sqlite:` URL (relative to the process's folder, as the original does). */
@@ -43,65 +45,157 @@ const createFile = (file: string) => {
   }
 }
 
-/** Checks, before the driver touches it, that the file is there and is a SQLite database holding an archive. */
-const preflight = (file: string, create: boolean): Effect.Effect<void, ArchiveStore.NotAnArchive> =>
-  Effect.suspend(() => {
-    if (file === ":memory:") return Effect.void
-    const st = fs.statSync(file, { throwIfNoEntry: false })
-    if (!st) {
-      if (create) {
-        return Effect.try({
-          try: () => createFile(file),
-          catch: (e) => new ArchiveStore.NotAnArchive({ location: file, detail: `cannot create the archive: ${(e as Error).message}` })
-        })
-      }
-      return Effect.fail(new ArchiveStore.NotAnArchive({ location: file, detail: "no archive database here (run `codex archive init` or set CODEX_ARCHIVE_URL)" }))
-    }
-    if (st.isDirectory()) return Effect.fail(new ArchiveStore.NotAnArchive({ location: file, detail: "is a directory, not an archive database" }))
-    if (st.size === 0) return Effect.void
-    const fd = fs.openSync(file, "r")
-    const head = Buffer.alloc(16)
-    fs.readSync(fd, head, 0, 16, 0)
-    fs.closeSync(fd)
-    return head.toString("latin1") === "SQLite format 3\u0000"
-      ? Effect.void
-      : Effect.fail(new ArchiveStore.NotAnArchive({ location: file, detail: "is not a SQLite database" }))
+const notAnArchive = (file: string, detail: string) => new ArchiveStore.NotAnArchive({ location: file, detail })
+
+/** `database is locked` and its kin: another process holds the file; the retry policy decides how long to wait. */
+const isBusy = (e: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: unknown }).code ?? ""))
+
+const openFailure = (file: string, e: unknown) =>
+  new ArchiveStore.StoreError({
+    operation: "open",
+    backend: "sqlite",
+    detail: isBusy(e)
+      ? `${file} is locked by another process (${(e as Error).message})`
+      : `${file}: ${FileOps.describeErrno(e)}`,
+    transient: isBusy(e)
   })
 
-/** An existing database must already hold the archive's tables unless we may create them. */
-const requireArchive = (file: string, create: boolean) =>
-  Effect.gen(function*() {
-    if (create) return
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('item', 'artifact')`
-    if (rows.length < 2) {
-      return yield* new ArchiveStore.NotAnArchive({ location: file, detail: "is a SQLite database but not a codex archive (no item/artifact tables)" })
+/**
+ * Reads the file's schema through a read-only connection, which never writes to the file: an empty file, a foreign
+ * SQLite database (even one with tables named `item` and `artifact`) or anything else is refused before any write.
+ * A database with no tables at all is accepted only where we may create the archive (our own half-made file).
+ */
+const probeSchema = (file: string, create: boolean) =>
+  Effect.suspend((): Effect.Effect<void, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
+    let db: Database.Database | undefined
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true, timeout: 200 })
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
+      const columnsOf = (t: string) =>
+        new Set(db!.prepare(`SELECT name FROM pragma_table_info('${t}')`).pluck().all() as Array<string>)
+      const columns = new Map(tables.filter((t) => t === "item" || t === "artifact").map((t) => [t, columnsOf(t)]))
+      // Only a database with no tables at all (our own half-made file) may become an archive.
+      const reason = SqlArchiveStore.notAnArchiveReason(columns, create && tables.length === 0)
+      if (reason === undefined) return Effect.void
+      return Effect.fail(notAnArchive(file, reason.replace("is a database", "is a SQLite database")))
+    } catch (e) {
+      return Effect.fail(openFailure(file, e))
+    } finally {
+      db?.close()
     }
+  })
+
+/** Whether this process may write the file and its folder (WAL mode keeps `-wal`/`-shm` files beside it). */
+const writable = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.W_OK)
+    fs.accessSync(path.dirname(file), fs.constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Checks, before the driver touches it, that the file is there and is a SQLite database holding an archive; returns
+ * whether to open it read-only. The schema probe runs under the retry policy: a lock held at open is waited out
+ * like a lock held during a query, and one that outlasts the retries is reported as such.
+ */
+const preflight = (file: string, create: boolean, readOnly: boolean) =>
+  Effect.gen(function*() {
+    if (file === ":memory:") return false
+    const st = fs.statSync(file, { throwIfNoEntry: false })
+    if (!st) {
+      if (!create) {
+        return yield* notAnArchive(file, "no archive database here (run `codex archive init` or set CODEX_ARCHIVE_URL)")
+      }
+      yield* Effect.try({
+        try: () => createFile(file),
+        catch: (e) => notAnArchive(file, `cannot create the archive: ${FileOps.describeErrno(e)}`)
+      })
+      return false
+    }
+    if (st.isDirectory()) return yield* notAnArchive(file, "is a directory, not an archive database")
+    // An empty file is not an archive: SQLite would silently turn it into one.
+    if (st.size === 0) return yield* notAnArchive(file, "is an empty file, not an archive database (left untouched)")
+    const head = Buffer.alloc(16)
+    yield* Effect.try({
+      try: () => {
+        const fd = fs.openSync(file, "r")
+        try {
+          fs.readSync(fd, head, 0, 16, 0)
+        } finally {
+          fs.closeSync(fd)
+        }
+      },
+      catch: (e) => notAnArchive(file, `cannot be read: ${FileOps.describeErrno(e)}`)
+    })
+    if (head.toString("latin1") !== "SQLite format 3\u0000") {
+      return yield* notAnArchive(file, "is not a SQLite database")
+    }
+    const retry = yield* Retry.RetryPolicy
+    yield* retry.retry("open", probeSchema(file, create))
+    if (writable(file)) return false
+    if (!readOnly) {
+      return yield* notAnArchive(file, "is read-only (permission denied), and this command writes to the archive")
+    }
+    return true
   })
 
 const toStoreError = (operation: string) => (e: { message: string; cause?: unknown }) =>
   new ArchiveStore.StoreError({ operation, backend: "sqlite", detail: String((e.cause as Error | undefined)?.message ?? e.message), transient: false })
 
+/** Whether the preflight chose a read-only connection (the archive file is not writable and the command only reads). */
+class OpenedReadOnly extends Context.Tag("@codex-archive/backend-sqlite/OpenedReadOnly")<OpenedReadOnly, boolean>() {}
+
 /** `SqlClient` + migrated schema + `ArchiveStore`, for the given URL. Needs the retry policy. */
 export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
   const file = fileOf(options.url)
-  const client = Layer.unwrapEffect(Effect.as(preflight(file, options.create), SqliteClient.layer({ filename: file }))).pipe(
-    Layer.catchAll((e) => Layer.fail(e._tag === "NotAnArchive" ? e : toStoreError("connect")(e)))
-  )
+  const readOnly = options.readOnly ?? false
+  // WAL is switched on in `setup`, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
+  const client = Layer.unwrapEffect(Effect.map(preflight(file, options.create, readOnly), (ro) =>
+    Layer.merge(
+      SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true }),
+      Layer.succeed(OpenedReadOnly, ro)
+    ))).pipe(
+      Layer.catchAll((e) =>
+        Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
+      )
+    )
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const ro = yield* OpenedReadOnly
+    const retry = yield* Retry.RetryPolicy
     // Lock waits surface quickly as SQLITE_BUSY, so the retry policy (logged, counted) handles contention.
     yield* sql.unsafe("PRAGMA busy_timeout = 200")
-    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
     // Content is read once per restore and written once per store: a large page cache only adds to peak memory.
     yield* sql.unsafe("PRAGMA cache_size = -4000")
-    yield* requireArchive(file, options.create)
-    yield* Migrator.make({})({ loader: Migrations.loader(migrations) })
-  }).pipe(Effect.catchTags({ SqlError: (e) => Effect.fail(toStoreError("migrate")(e)), MigrationError: (e) => Effect.fail(toStoreError("migrate")(e)) })))
+    if (ro) return
+    // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
+    yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"))
+    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    yield* retry.retry("open", Migrator.make({})({ loader: Migrations.loader(migrations) }))
+  }).pipe(Effect.catchTags({
+    SqlError: (e) => Effect.fail(openError(file, e)),
+    MigrationError: (e) => Effect.fail(openError(file, e))
+  })))
   // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
   const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url).resolve("better-sqlite3"), file }
   const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, direct }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
+}
+
+/** A failure while opening: names the file, and says "locked" when another process held it past every retry. */
+const openError = (file: string, e: { message: string; cause?: unknown }) => {
+  const detail = String((e.cause as Error | undefined)?.message ?? e.message)
+  return new ArchiveStore.StoreError({
+    operation: "open",
+    backend: "sqlite",
+    detail: isBusy(e.cause) || /database is locked/.test(detail)
+      ? `${file} is locked by another process (${detail})`
+      : `${file}: ${detail}`,
+    transient: false
+  })
 }
 
 export { migrations }

@@ -299,4 +299,34 @@ export const suite = (backend: Backend) =>
         const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: false }).pipe(Layer.provide(Retry.none))))
         expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("NotAnArchive")
       })))
+
+    it.live("refuses tables named item/artifact without the archive's columns, even where it may create one", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        // Someone else's schema: made by emptying an archive and creating look-alike tables.
+        const tablesOf = (sql: SqlClient.SqlClient) =>
+          Effect.map(
+            sql<{ t: string }>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${
+              sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })
+            }`.pipe(Effect.orElse(() => sql<{ t: string }>`SELECT name AS t FROM sqlite_master WHERE type = 'table'`)),
+            (rows) => rows.map((r) => String(r.t).toLowerCase()).sort()
+          )
+        const foreign = yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          // Referencing tables first: a few passes, each dropping what no remaining table still refers to.
+          for (let pass = 0; pass < 8 && (yield* tablesOf(sql)).length > 0; pass++) {
+            for (const t of yield* tablesOf(sql)) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
+          }
+          yield* sql.unsafe("CREATE TABLE item (name VARCHAR(20))")
+          yield* sql.unsafe("CREATE TABLE artifact (blob_data VARCHAR(20))")
+          return yield* tablesOf(sql)
+        }), Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
+        expect(foreign).toEqual(["artifact", "item"])
+        for (const create of [true, false]) {
+          const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create }).pipe(Layer.provide(Retry.none))))
+          const cause = Exit.isFailure(exit) ? JSON.stringify(exit.cause) : "succeeded"
+          expect(cause).toContain("NotAnArchive")
+          expect(cause).toContain("table item lacks id, tombstone_id")
+        }
+      })))
   })

@@ -167,6 +167,8 @@ export interface ArtifactSummary {
   readonly sizeBytes: number
   readonly codec: string | null
   readonly layout: Layout
+  /** A purge was approved for one of its items: a `purged` layout without it is a missing payload, not a purge. */
+  readonly purgeRecorded?: boolean
   readonly tombstones: ReadonlyArray<string>
 }
 

@@ -267,7 +267,14 @@ export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ sourc
     })
     const doc = yield* Effect.try({
       try: () => parseToml(text) as Record<string, unknown>,
-      catch: (e) => new ConfigError({ key: "config file", origin: absolute, problem: `not valid TOML: ${(e as Error).message.split("\n")[0]}` })
+      catch: (e) => {
+        // smol-toml's TomlError knows where: name it `file:line:column` as compilers do.
+        const at = e as { line?: unknown; column?: unknown }
+        const where = typeof at.line === "number" && typeof at.column === "number" ? `:${at.line}:${at.column}` : ""
+        const what = (e as Error).message.split("\n")[0]!.replace(/^Invalid TOML document: /, "")
+        const problem = `not valid TOML: ${what}`
+        return new ConfigError({ key: "config file", origin: `${absolute}${where}`, problem })
+      }
     })
     const values = new Map<string, { value: unknown; origin: Origin }>()
     const warnings: Array<string> = []

@@ -8,7 +8,7 @@ import * as path from "node:path"
 
 export class OutputError extends Data.TaggedError("OutputError")<{
   readonly output: string
-  readonly problem: "is-directory" | "exists" | "unwritable" | "escapes"
+  readonly problem: "is-directory" | "exists" | "unwritable" | "escapes" | "not-regular"
   readonly detail: string
 }> {
   override get message() {
@@ -106,6 +106,22 @@ const writeAll = (fd: number, bytes: Uint8Array): void => {
   while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
 }
 
-/** Writes text or bytes to `output` atomically (results files, manifests, stubs). */
-export const writeFileAtomic = (output: string, content: string | Uint8Array, mode?: number): void =>
+/**
+ * What an output file option (`--results`, `--metrics-out`, `--manifest-out`) may replace: nothing, or a regular file.
+ * A rename over a symlink, device, FIFO or folder would silently turn it into a regular file.
+ */
+export const notReplaceable = (output: string): OutputError | undefined => {
+  const st = fs.lstatSync(output, { throwIfNoEntry: false })
+  if (st === undefined || st.isFile()) return undefined
+  const what = st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO"
+    : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "not a regular file"
+  const detail = `exists and is ${what}; refusing to replace it with a file`
+  return new OutputError({ output, problem: "not-regular", detail })
+}
+
+/** Writes text or bytes to `output` atomically (results files, manifests, stubs); never replaces a non-regular file. */
+export const writeFileAtomic = (output: string, content: string | Uint8Array, mode?: number): void => {
+  const refused = notReplaceable(output)
+  if (refused !== undefined) throw refused
   writeAtomic(output, (fd) => writeAll(fd, typeof content === "string" ? Buffer.from(content, "utf8") : content), mode)
+}

@@ -77,7 +77,8 @@ const evidenceWritable = (dir: string) =>
     if (!fs.statSync(existing).isDirectory()) return { ok: false, detail: `${existing} is not a folder` }
     const probe = path.join(existing, `.codex-health-${process.pid}-${Date.now()}.tmp`)
     try {
-      fs.writeFileSync(probe, "")
+      // A byte, not an empty file: a full disk still has room for an empty file's inode, not for a line.
+      fs.writeFileSync(probe, "\n")
       fs.rmSync(probe, { force: true })
     } catch (e) {
       return { ok: false, detail: `${existing} is not writable: ${(e as Error).message}` }

@@ -510,25 +510,52 @@ export const make = (options: {
           return { blobScrubbed, refCount }
         })))
 
+    // How many chunk rows a chunked payload still has (none: its bytes are gone), and the purge marker (spec §1.6).
+    const payloadFacts = sql.literal(
+      "(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url"
+    )
+    const purgeMarked = (r: Row) => r.storage_driver === "object" && String(r.object_url ?? "").startsWith("purged://")
+    /**
+     * The artifacts among `ids` whose bytes a purge removed: a DELETE_APPROVED event with `blob_scrubbed: true` on one
+     * of their items. Bytes gone without one (nor the purge marker, which is all an archive of the original tool may
+     * have) were lost or removed behind the archive's back, not purged.
+     */
+    const scrubbedByPurge = (ids: ReadonlyArray<string>) =>
+      ids.length === 0 ? Effect.succeed(new Set<string>()) : Effect.map(
+        sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
+          WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
+        (rows) => {
+          const scrubbed = rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)
+            ?.blob_scrubbed === true)
+          return new Set(scrubbed.map((r) => String(r.artifact_id)))
+        }
+      )
     const artifacts = (requested?: ReadonlyArray<string>) =>
       unit("artifacts", Effect.gen(function*() {
         const tombstones = requested?.filter(lookupable)
         const rows = tombstones === undefined
           ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
           : tombstones.length === 0 ? [] : yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${sql.in(tombstones)} ORDER BY a.content_sha256`
         const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+        const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
         for (const r of rows) {
           const id = String(r.id)
           const entry = byId.get(id) ?? {
             artifactId: id, sha256: String(r.content_sha256).trim(), sizeBytes: toNum(r.size_bytes),
-            codec: r.compression === null ? null : String(r.compression), layout: layoutOf(r), tombstones: []
+            codec: r.compression === null ? null : String(r.compression),
+            layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r), tombstones: []
           }
           if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
           byId.set(id, entry)
+        }
+        const gone = [...byId.values()].filter((a) => a.layout === "purged")
+        const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
+        for (const a of gone) {
+          byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
         }
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
@@ -583,6 +610,30 @@ const missingDatabase = (error: unknown): boolean => {
   return cause?.code === "3D000" || cause?.errno === 1049
 }
 
+/** The columns every reader and writer of an archive relies on: tables named so that lack them are someone else's. */
+export const archiveColumns: Readonly<Record<"item" | "artifact", ReadonlyArray<string>>> = {
+  item: ["id", "tombstone_id", "artifact_id", "repo", "path", "metadata", "archived_at"],
+  artifact: ["id", "content_sha256", "size_bytes", "compression", "blob_bytes"]
+}
+
+/**
+ * Why a database whose tables have these columns is not an archive, or undefined when it is one. A database with
+ * neither table is one only when it may become one (`create`): nothing of anyone else's is there to damage.
+ */
+export const notAnArchiveReason = (
+  columns: ReadonlyMap<string, ReadonlySet<string>>,
+  create: boolean
+): string | undefined => {
+  if (create && !columns.has("item") && !columns.has("artifact")) return undefined
+  for (const [table, wanted] of Object.entries(archiveColumns)) {
+    const have = columns.get(table)
+    if (have === undefined) return "is a database but not a codex archive (no item/artifact tables)"
+    const missing = wanted.filter((c) => !have.has(c))
+    if (missing.length > 0) return `is a database but not a codex archive (table ${table} lacks ${missing.join(", ")})`
+  }
+  return undefined
+}
+
 /** `SqlClient` + migrated schema + `ArchiveStore` over a server database. Needs the retry policy. */
 export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClient.SqlClient, NotAnArchive | StoreError, Retry.RetryPolicy> => {
   const { backend, location, secrets } = options
@@ -601,12 +652,17 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
   ))
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (!options.create) {
-      const [row] = yield* sql<Row>`SELECT COUNT(*) AS n FROM information_schema.tables
-        WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
-        AND table_name IN ('item', 'artifact')`
-      if (toNum(row?.n) < 2) return yield* new NotAnArchive({ location, detail: "is a database but not a codex archive (no item/artifact tables)" })
+    // Refused before the first write: tables named item/artifact without the archive's columns are someone else's.
+    const rows = yield* sql<Row>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+      WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
+      AND table_name IN ('item', 'artifact')`
+    const columns = new Map<string, Set<string>>()
+    for (const r of rows) {
+      const table = String(r.t).toLowerCase()
+      columns.set(table, (columns.get(table) ?? new Set()).add(String(r.c).toLowerCase()))
     }
+    const reason = notAnArchiveReason(columns, options.create)
+    if (reason !== undefined) return yield* new NotAnArchive({ location, detail: reason })
     // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     yield* sql.onDialectOrElse({
@@ -625,7 +681,11 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
       Effect.catchAllDefect(Effect.fail),
       Effect.retry(Schedule.recurs(2))
     )
-  }).pipe(Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))))
+  }).pipe(
+    // Opening is under the retry policy like every query: a server still starting or a lock at open is waited out.
+    (open) => Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open)),
+    Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))
+  ))
   const store = Layer.effect(ArchiveStore, make({ backend, location, secrets }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }

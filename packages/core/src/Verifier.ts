@@ -1,9 +1,10 @@
 /**
  * `verify`: re-reads stored content, decompresses it and re-hashes it against the recorded SHA-256, reporting every
- * mismatch (not just the first). Purged artifacts are listed apart: their bytes are gone by design.
+ * mismatch (not just the first). Purged artifacts are listed apart: their bytes are gone by design, when a purge was
+ * approved; bytes gone without one are a problem.
  */
 import { Effect, Stream } from "effect"
-import { ArchiveStore, type ArtifactSummary, chunkSize, type StoreError } from "./ArchiveStore.js"
+import { ArchiveStore, type ArtifactSummary, chunkSize, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
@@ -57,13 +58,22 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
     const store = yield* ArchiveStore
     const evidence = yield* Evidence.Evidence
     const artifacts = yield* store.artifacts(options.tombstones)
+    // Vouch only for what was checked: a tombstone the archive does not hold is an error, not `checked: 0`.
+    const found = new Set(artifacts.flatMap((a) => a.tombstones))
+    const unknown = (options.tombstones ?? []).filter((t) => !found.has(t))
+    if (unknown.length > 0) return yield* new TombstoneNotFound({ tombstone: unknown.join(", ") })
     const problems: Array<Problem> = []
     let ok = 0
     let purged = 0
     let bytes = 0
     for (const artifact of artifacts) {
-      if (artifact.layout === "purged") {
+      if (artifact.layout === "purged" && artifact.purgeRecorded !== false) {
         purged++
+        continue
+      }
+      if (artifact.layout === "purged") {
+        const { artifactId: artifact_id, sha256, tombstones } = artifact
+        problems.push({ artifact_id, sha256, tombstones, problem: "payload missing without a purge record" })
         continue
       }
       const result = yield* check(store, artifact)

@@ -96,6 +96,15 @@ describe("Config", () => {
       expect((yield* failure({ cwd: bad, configFile: "bad.toml" })).message).toMatch(/config file .*bad\.toml.*: not valid TOML/)
     }))
 
+  it.effect("a TOML syntax error names the file, line and column of the fault", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "bad.toml": "[backend]\nurl = \"sqlite:///x\"\n\n[retry]\nmax_attempts = = 3\n" })
+      const message = (yield* failure({ cwd, configFile: "bad.toml" })).message
+      expect(message).toContain(`${path.join(cwd, "bad.toml")}:5:`)
+      expect(message).toMatch(/bad\.toml:5:\d+\): not valid TOML: \S/)
+      expect(message).not.toContain("\n")
+    }))
+
   it.effect("relative paths in a file resolve against the file's folder; in env and flags against the working folder", () =>
     Effect.gen(function*() {
       const cwd = workdir({

@@ -82,6 +82,7 @@ export const command = Command.make(
       ]
       return yield* Runtime.withArchive(opts, { create: false, flags }, (config) =>
         Effect.gen(function*() {
+          yield* Runtime.checkOutputFile("--results", config.batch.results_path ?? undefined)
           if (opts.dryRun) {
             const report = yield* Batch.check(entries, { force: opts.force })
             yield* Runtime.printJson(report)

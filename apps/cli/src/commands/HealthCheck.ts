@@ -17,7 +17,7 @@ export const command = Command.make(
       Effect.gen(function*() {
         const config = loaded.config
         for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
-        const backend = yield* Runtime.backendLayer(config, false)
+        const backend = yield* Runtime.backendLayer(config, false, true)
         const report = yield* Health.run({
           backend: config.backend.backend,
           url: config.backend.url,

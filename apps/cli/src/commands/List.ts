@@ -27,7 +27,7 @@ export const command = Command.make(
       // Input is checked before the archive is opened: bad usage never touches the database.
       if (opts.limit < 1) return yield* new Runtime.CliExit({ code: 2, message: `--limit ${opts.limit}: expected a whole number >= 1` })
       const since = Option.isSome(opts.since) ? yield* parseSince(opts.since.value) : undefined
-      return yield* Runtime.withArchive(opts, { create: false }, () =>
+      return yield* Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
         Effect.gen(function*() {
         const items = yield* (yield* ArchiveStore.ArchiveStore).list({ repo: Option.getOrUndefined(opts.repo), since, limit: opts.limit })
         yield* Runtime.printJson(items)

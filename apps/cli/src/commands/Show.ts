@@ -13,7 +13,7 @@ export const checkTombstone = (value: string) => {
 }
 
 export const command = Command.make("show", { ...Runtime.shared, tombstone: tombstoneArg }, (opts) =>
-  Runtime.withArchive(opts, { create: false }, () =>
+  Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
     Effect.gen(function*() {
       const id = yield* checkTombstone(opts.tombstone)
       yield* Runtime.printJson(yield* (yield* ArchiveStore.ArchiveStore).show(id))

@@ -74,6 +74,7 @@ export const command = Command.make(
     Effect.gen(function*() {
       // Usage is checked before the archive is opened (or created): bad input leaves nothing behind.
       if (Option.isSome(opts.manifestOut)) yield* checkManifestPlace(opts.manifestOut.value, opts.paths)
+      yield* Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut))
       const commit = yield* resolveCommit(opts.commit)
       const metadata = yield* parseMetadata(opts.metadata)
       return yield* Runtime.withArchive(opts, { create: true }, () =>

@@ -9,7 +9,7 @@ export const command = Command.make(
   "verify",
   { ...Runtime.shared, tombstones: Args.text({ name: "TOMBSTONE" }).pipe(Args.repeated), actor: Runtime.actorOption },
   (opts) =>
-    Runtime.withArchive(opts, { create: false }, () =>
+    Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
       Effect.gen(function*() {
         const ids = yield* Effect.forEach(opts.tombstones, checkTombstone)
         const report = yield* Verifier.verify({ tombstones: ids.length > 0 ? ids : undefined, actor: Runtime.resolveActor(opts.actor) })
