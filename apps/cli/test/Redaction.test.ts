@@ -108,6 +108,29 @@ describe("a URL the configuration rejects is redacted in the error that names it
   })
 })
 
+describe("a URL missing the `//` after its scheme still has its password redacted", () => {
+  it("config-show, health-check (text, json), list, and the config error of a file's rejected URL", async () => {
+    const cwd = tempDir()
+    const secret = "PwLoneScheme-9"
+    const lone = `postgresql:/u:${secret}@127.0.0.1:1/db`
+    write(path.join(cwd, "conf.toml"), `[backend]\nurl = "u:${secret}@h/db"\n`)
+    const env = { CODEX_ARCHIVE_URL: lone, ...fastRetry }
+    const runs = await Promise.all([
+      codexAsync(cwd, ["config-show"], env),
+      codexAsync(cwd, ["config-show"], { ...fastRetry, CODEX_ARCHIVE_URL: `postgres//u:${secret}@h/db` }),
+      codexAsync(cwd, ["health-check", "--log-level=debug"], env),
+      codexAsync(cwd, ["health-check", "--json"], env),
+      codexAsync(cwd, ["list", "--log-level=debug"], env),
+      codexAsync(cwd, ["config-show", "--config-file", "conf.toml"])
+    ])
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 1, 1, 1, 2])
+    expect(runs[2]!.stdout).toContain("(credentials redacted)")
+    expect(runs[5]!.stderr).toMatch(/codex: error: invalid configuration: backend\.url/)
+    const row = { name: "lone scheme", url: lone, secrets: [secret] }
+    expect(leaksIn(everything(cwd, runs), row)).toEqual([])
+  })
+})
+
 describe("secrets in a working PostgreSQL URL leak on no channel", () => {
   const secrets = ["PwReal with@odd/chars", "PwReal-ssl-secret"]
   const row = { name: "working", url: "", secrets }

@@ -332,7 +332,10 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         const field = fieldByKey.get(key)!
         const result = coerce(field, value, source.baseDir)
         if (!result.ok) {
-          const problem = field.kind.type === "url" ? Redact.text(result.problem) : result.problem
+          // Not yet registered (the file is still being read): its secrets, even of a malformed URL, go here.
+          const problem = field.kind.type === "url"
+            ? Redact.secrets(result.problem, Redact.secretsOf(typeof value === "string" ? value : ""))
+            : result.problem
           return yield* new ConfigError({ key, origin: showOrigin(origin), problem })
         }
         values.set(key, result.value)

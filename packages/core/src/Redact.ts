@@ -58,7 +58,7 @@ const redactQuery = (tail: string, doubt: boolean): string => {
 export const url = (value: string | null | undefined): string => {
   if (!value) return ""
   const scheme = schemeOf.exec(value)?.[0]
-  if (scheme === undefined) return value
+  if (scheme === undefined) return withoutAuthority(value)
   const rest = value.slice(scheme.length)
   const doubt = inDoubt(value, rest)
   // `sqlite:///path` and `postgres:///db?host=/socket` have no authority: an `@` there is in the path.
@@ -69,6 +69,23 @@ export const url = (value: string | null | undefined): string => {
   const end = doubt ? (param < 0 ? rest.length : param) : rest.search(/[/?#]/)
   const at = rest.slice(0, end < 0 ? rest.length : end).lastIndexOf("@")
   return at > 0 ? `${scheme}***@${redactQuery(rest.slice(at + 1), doubt)}` : scheme + redactQuery(rest, doubt)
+}
+
+/** A leading `scheme:` or `scheme:/` that is not followed by `//` (a typo such as `postgres:/u:pw@h`). */
+const loneScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/?(?!\/)/
+
+/**
+ * A value without `scheme://`: a path (absolute, kept as is) or a malformed URL such as `postgres:/u:pw@h/db`,
+ * `postgres//u:pw@h/db` or `u:pw@h/db`. An `@` means a user part may be there: in doubt, everything up to the last
+ * `@` (not into a secret parameter) and the whole query go.
+ */
+const withoutAuthority = (value: string): string => {
+  if (value.startsWith("/") || !value.includes("@")) return value.startsWith("/") ? value : redactQuery(value, false)
+  const prefix = loneScheme.exec(value)?.[0] ?? ""
+  const rest = value.slice(prefix.length)
+  const param = rest.search(secretParam)
+  const at = rest.slice(0, param < 0 ? rest.length : param).lastIndexOf("@")
+  return at < 0 ? prefix + redactQuery(rest, true) : `${prefix}***@${redactQuery(rest.slice(at + 1), true)}`
 }
 
 /** The raw password candidates in a URL: every reading of its user part, secret query values, nested settings. */

@@ -51,6 +51,16 @@ describe("Redact", () => {
     expect(Redact.text("got 'pg://u:p x@h/db?password=a b', expected")).toBe("got 'pg://***@h/db?***', expected")
   })
 
+  it("redacts the user part of a URL whose scheme lacks its `//` (a typo still carries the password)", () => {
+    expect(Redact.url("postgresql:/u:Pw-lone-slash@127.0.0.1/db")).toBe("postgresql:/***@127.0.0.1/db")
+    expect(Redact.url("postgres:u:Pw-no-slash@h/db")).toBe("postgres:***@h/db")
+    expect(Redact.url("postgres//u:Pw-no-colon@h/db")).toBe("***@h/db")
+    expect(Redact.url("u:Pw-bare@h/db?sslmode=require")).toBe("u:***@h/db?***")
+    expect(Redact.display("postgres:u:Pw-no-slash@h/db")).toBe("postgres:***@h/db (credentials redacted)")
+    // A path is a path, `@` and all.
+    expect(Redact.url("/srv/a@b/archive.sqlite")).toBe("/srv/a@b/archive.sqlite")
+  })
+
   it("derives no secrets from a URL without credentials", () => {
     expect(Redact.secretsOf("sqlite:///./.codex/archive.sqlite")).toEqual([])
     expect(Redact.secretsOf("postgres://u@h:5432/db?sslmode=require")).toEqual([])
