@@ -413,6 +413,10 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
     h1 = line.hash
   }
   const keyed = key !== undefined
+  // A key vouches for lines that carry its mac: a log with none (every chain field stripped) proves nothing.
+  if (keyed && found === null && chainFrom === null && count > 0) {
+    found = { line: 1, kind: "forged", detail: "no line carries a chain or a mac: a keyed check cannot vouch for it" }
+  }
   return { file, lines: count, legacy, chain_from: chainFrom, keyed, ok: found === null, break: found }
 }
 

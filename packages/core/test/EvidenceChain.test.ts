@@ -124,6 +124,10 @@ describe("EvidenceChain", () => {
       // A line without a mac in a keyed check is forged too (macs cannot be stripped away).
       const unkeyed = yield* chainedLog(2)
       expect(yield* brokenAt(unkeyed, { key })).toEqual({ line: 1, kind: "forged" })
+      // Stripping prev, seq and mac from every line (and editing one) is no escape from a keyed check.
+      rewrite(file, next.map(({ mac: _m, prev: _p, seq: _s, ...rest }) => EvidenceChain.serialize(rest)))
+      expect(yield* brokenAt(file)).toBeNull()
+      expect(yield* brokenAt(file, { key })).toEqual({ line: 1, kind: "forged" })
     }))
 
   it.effect("a log that starts with lines of the original tool says where chaining starts, and is accepted", () =>
