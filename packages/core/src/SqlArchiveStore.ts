@@ -617,17 +617,21 @@ export const archiveColumns: Readonly<Record<"item" | "artifact", ReadonlyArray<
 }
 
 /**
- * Why a database whose tables have these columns is not an archive, or undefined when it is one. A database with
- * neither table is one only when it may become one (`create`): nothing of anyone else's is there to damage.
+ * Why a database whose tables have these columns is not an archive, or undefined when it is one. A database missing
+ * either table is one only when it may become one (`create`): nothing of anyone else's is there to damage.
  */
 export const notAnArchiveReason = (
   columns: ReadonlyMap<string, ReadonlySet<string>>,
   create: boolean
 ): string | undefined => {
-  if (create && !columns.has("item") && !columns.has("artifact")) return undefined
   for (const [table, wanted] of Object.entries(archiveColumns)) {
     const have = columns.get(table)
-    if (have === undefined) return "is a database but not a codex archive (no item/artifact tables)"
+    // With `create`, a missing table is one our migrations have yet to make (another process may be making them now:
+    // MySQL DDL commits table by table); only a table that exists without the archive's columns is someone else's.
+    if (have === undefined) {
+      if (create) continue
+      return "is a database but not a codex archive (no item/artifact tables)"
+    }
     const missing = wanted.filter((c) => !have.has(c))
     if (missing.length > 0) return `is a database but not a codex archive (table ${table} lacks ${missing.join(", ")})`
   }
