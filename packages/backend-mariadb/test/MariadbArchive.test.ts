@@ -51,7 +51,7 @@ describe("MariadbArchive URLs", () => {
       const failed = yield* Effect.flip(open)
       expect(failed.message).toMatch(/migrate failed/)
       // Nothing recorded (the Migrator's table does not even exist yet), so nothing will be skipped next time.
-      const recorded = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM effect_sql_migrations`.pipe(Effect.orElseSucceed(() => [{ n: 0 }]))
+      const recorded = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(Migrations.table)}`.pipe(Effect.orElseSucceed(() => [{ n: 0 }]))
       expect(recorded).toEqual([{ n: 0 }])
       yield* sql.unsafe("DROP VIEW event")
       expect(yield* open).toBe(Migrations.latest(MariadbSchema.migrations))

@@ -3,7 +3,7 @@
  * and the shared `SqlArchiveStore` over them.
  */
 import { ArchiveStore, Config, FileOps, Migrations, Retry, SqlArchiveStore } from "@codex-archive/core"
-import { Migrator, SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
@@ -174,14 +174,14 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
     yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"))
     yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-    yield* retry.retry("open", Migrator.make({})({ loader: Migrations.loader(migrations) }))
+    yield* retry.retry("open", Migrations.run(migrations))
   }).pipe(Effect.catchTags({
     SqlError: (e) => Effect.fail(openError(file, e)),
     MigrationError: (e) => Effect.fail(openError(file, e))
   })))
   // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
   const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url).resolve("better-sqlite3"), file }
-  const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, direct }))
+  const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, migrations, direct }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }
 

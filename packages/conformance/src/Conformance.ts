@@ -3,7 +3,7 @@
  * and the store itself, run by each backend package against its own freshly created database.
  */
 import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retry, Verifier } from "@codex-archive/core"
-import { SqlClient } from "@effect/sql"
+import { Migrator, SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as fs from "node:fs"
@@ -291,6 +291,71 @@ export const suite = (backend: Backend) =>
           yield* restore(first, path.join(dir, "out.txt"))
           expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("kept\n")
         }), services(backend, url, dir, { create: false }))
+      })))
+
+    it.live("keeps its migrations in a table of its own and moves an earlier version's records over without loss", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        const latest = Migrations.latest(backend.migrations)
+        const applied = (sql: SqlClient.SqlClient, table: string) =>
+          Effect.map(
+            sql<{ id: unknown; name: unknown; at: unknown }>`SELECT migration_id AS id, name, created_at AS at FROM ${sql(table)} ORDER BY migration_id`,
+            (rows) => rows.map((r) => [Number(r.id), String(r.name), String(r.at)])
+          )
+        // An archive as an earlier version left it: its records only in @effect/sql's shared default table.
+        const { legacy, tombstone } = yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const report = yield* store([write(path.join(dir, "old.txt"), "from before\n")], { cwd: dir })
+          yield* sql.unsafe(`DROP TABLE ${Migrations.table}`)
+          yield* Migrator.make({})({ loader: Migrations.loader(backend.migrations) })
+          return { legacy: yield* applied(sql, Migrations.legacyTable), tombstone: report.stored[0]!.tombstone }
+        }), services(backend, url, dir))
+        expect(legacy.map(([id]) => id)).toEqual(backend.migrations.map((m) => m.id))
+        yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          expect(yield* applied(sql, Migrations.table)).toEqual(legacy)
+          expect(yield* applied(sql, Migrations.legacyTable)).toEqual(legacy)
+          expect(yield* (yield* archiveStore).schemaVersion).toBe(latest)
+          yield* restore(tombstone, path.join(dir, "out.txt"))
+          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("from before\n")
+        }), services(backend, url, dir, { create: false }))
+      })))
+
+    it.live("a host's own migrations 1 and 2 in the shared default table neither hide the archive's nor are touched (a SQLite file with only a host's tables is refused)", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* backend.fresh
+        const dir = tempDir()
+        const hostTables = ["host_users", "host_orders"]
+        const host = Migrator.fromRecord(Object.fromEntries(hostTables.map((t, i) => [
+          `000${i + 1}_${t}`,
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY)`))
+        ])))
+        const hostRows = (sql: SqlClient.SqlClient) =>
+          Effect.map(sql<{ id: unknown; name: unknown }>`SELECT migration_id AS id, name FROM effect_sql_migrations ORDER BY migration_id`,
+            (rows) => rows.map((r) => `${Number(r.id)}_${String(r.name)}`))
+        // The host's database, made before the archive's: a connection from an archive emptied of its tables.
+        yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (const t of ["artifact_chunk", "tag", "referent", "event", "item", "artifact", Migrations.table]) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
+          yield* Migrator.make({})({ loader: host })
+          expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
+        }), Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
+        if (backend.name === "sqlite") {
+          // A SQLite file is the archive's alone: one holding only someone else's tables is refused, never modified.
+          const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
+          expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("not a codex archive")
+          return
+        }
+        yield* Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          expect(yield* (yield* archiveStore).schemaVersion).toBe(Migrations.latest(backend.migrations))
+          const report = yield* store([write(path.join(dir, "a.txt"), "archived\n")], { cwd: dir })
+          yield* restore(report.stored[0]!.tombstone, path.join(dir, "out.txt"))
+          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("archived\n")
+          expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
+          for (const t of hostTables) expect(yield* sql.unsafe(`SELECT COUNT(*) AS n FROM ${t}`)).toHaveLength(1)
+        }), services(backend, url, dir))
       })))
 
     it.live("refuses a database without the archive's tables unless asked to create them", () =>

@@ -3,7 +3,7 @@
  * SQL really differs (types of booleans and timestamps, insertion order). Every method is one retried unit: a
  * transaction is retried whole, never a statement inside it, so retries never nest.
  */
-import { Migrator, SqlClient, type SqlError } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import { Chunk, Effect, Fiber, Layer, Option, Queue, Schedule, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
 import {
@@ -89,6 +89,8 @@ export const make = (options: {
   readonly backend: BackendName
   readonly location: string
   readonly secrets?: ReadonlyArray<string>
+  /** The backend's migrations: the schema version is read against them. */
+  readonly migrations: ReadonlyArray<Migrations.Migration>
   /** An embedded database's file and driver module, when other threads may open it to read payloads. */
   readonly direct?: { readonly driver: string; readonly file: string } | undefined
 }) =>
@@ -560,10 +562,7 @@ export const make = (options: {
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
 
-    const schemaVersion = unit("schema_version", Effect.map(
-      sql<Row>`SELECT MAX(migration_id) AS v FROM effect_sql_migrations`,
-      (rows) => toNum(rows[0]?.v)
-    ))
+    const schemaVersion = unit("schema_version", Effect.provideService(Migrations.version(options.migrations), SqlClient.SqlClient, sql))
 
     const probe = unit("probe", Effect.map(sql<Row>`SELECT id FROM item LIMIT 1`, (rows) => rows.length))
 
@@ -672,16 +671,13 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
     yield* sql.onDialectOrElse({
       mysql: () =>
         Effect.gen(function*() {
-          const applied = yield* sql<Row>`SELECT MAX(migration_id) AS v FROM effect_sql_migrations`.pipe(
-            Effect.map((rows) => toNum(rows[0]?.v)),
-            Effect.orElseSucceed(() => 0)
-          )
+          const applied = yield* Migrations.version(options.migrations)
           for (const m of options.migrations) if (m.id > applied) for (const statement of m.statements) yield* sql.unsafe(statement)
         }),
       orElse: () => Effect.void
     })
     // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
-    yield* Migrator.make({})({ loader: Migrations.loader(options.migrations) }).pipe(
+    yield* Migrations.run(options.migrations).pipe(
       Effect.catchAllDefect(Effect.fail),
       Effect.retry(Schedule.recurs(2))
     )
@@ -690,7 +686,7 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
     (open) => Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open)),
     Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))
   ))
-  const store = Layer.effect(ArchiveStore, make({ backend, location, secrets }))
+  const store = Layer.effect(ArchiveStore, make({ backend, location, secrets, migrations: options.migrations }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }
 
