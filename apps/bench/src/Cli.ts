@@ -9,6 +9,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Backends from "./Backends.js"
+import * as Growth from "./Growth.js"
+import * as GrowthReport from "./Report/Growth.js"
 import * as Markdown from "./Report/Markdown.js"
 import * as Report from "./Report.js"
 import { type ScenarioName, scenarioNames } from "./Results.js"
@@ -123,9 +125,53 @@ export const render = (file: string, out: string) =>
     yield* Console.error(`bench: wrote ${written.json}, ${written.markdown}, ${written.svg}`)
   })
 
+const parseCounts = (spec: string): Effect.Effect<ReadonlyArray<number>, BadFlag> => {
+  const counts = spec.split(",").map((s) => Number(s.trim().replace(/_/g, "")))
+  return counts.length > 0 && counts.every((n) => Number.isInteger(n) && n >= 1)
+    ? Effect.succeed([...new Set(counts)].sort((a, b) => a - b))
+    : Effect.fail(new BadFlag({ flag: "--files", value: spec, expected: "a list of positive file counts, e.g. 10000,100000,1000000" }))
+}
+
+const growthOptions = {
+  files: Options.text("files").pipe(Options.withDefault("10000,100000"), Options.withDescription("File counts, e.g. 10000,100000,1000000")),
+  rounds: Options.integer("rounds").pipe(Options.withDefault(1), Options.withDescription("Rounds; each runs every target once, in a rotated order")),
+  seed: options.seed,
+  backends: options.backends,
+  out: Options.text("out").pipe(Options.withDefault("bench-results"), Options.withDescription("Folder for growth.json, growth.md and growth.svg")),
+  pgUrl: options.pgUrl,
+  mariadbUrl: options.mariadbUrl,
+  cli: options.cli,
+  tmp: options.tmp,
+  corpusCache: options.corpusCache
+}
+
+/** The growth scenario: per-file cost and peak RSS of the CLI's store and batch restore as the tree grows. */
+export const growth = (flags: Command.Command.ParseConfig<typeof growthOptions>) =>
+  Effect.gen(function*() {
+    const report = yield* Growth.run({
+      counts: yield* parseCounts(flags.files),
+      backends: yield* Backends.parseList(flags.backends),
+      rounds: yield* positive("--rounds", 1)(flags.rounds),
+      seed: flags.seed,
+      servers: { postgres: flags.pgUrl, mariadb: flags.mariadbUrl },
+      cli: path.resolve(flags.cli),
+      tmp: flags.tmp,
+      corpusCache: flags.corpusCache === "none" ? undefined : flags.corpusCache,
+      command: ["node apps/bench/dist/bench.mjs", ...process.argv.slice(2)].join(" ")
+    })
+    const written = GrowthReport.write(report, path.resolve(flags.out))
+    yield* Console.log(GrowthReport.markdown(report))
+    yield* Console.error(`bench growth: wrote ${written.json}, ${written.markdown}, ${written.svg}`)
+  }).pipe(Effect.scoped)
+
 export const command = Command.make("bench", options, (flags) =>
   Option.match(flags.render, { onNone: () => Effect.asVoid(bench(flags)), onSome: (file) => render(file, flags.out) })).pipe(
-  Command.withDescription("Compare archive backends (and the filesystem floor) on the same seeded corpus")
+  Command.withDescription("Compare archive backends (and the filesystem floor) on the same seeded corpus"),
+  Command.withSubcommands([
+    Command.make("growth", growthOptions, growth).pipe(
+      Command.withDescription("Per-file time and peak RSS of store and batch restore at 10k, 100k (and 1M) small files, beside tar")
+    )
+  ])
 )
 
 export const run = Command.run(command, { name: "codex-archive bench", version: "0.1.0" })

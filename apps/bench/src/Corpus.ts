@@ -139,6 +139,22 @@ export const plan = (count: number, seed: number): Plan => {
   return { seed, files, totalBytes: files.reduce((n, f) => n + f.size, 0) }
 }
 
+/**
+ * The growth corpus: `count` files of 1–16 KiB of source-like text, 100 to a folder (`gNN/dNN/`), the shape of a
+ * pruned source tree at scale. No duplicates, so every file is a payload of its own.
+ */
+export const smallFiles = (count: number, seed: number): Plan => {
+  const rng = Prng.make(Prng.mix(seed, 3))
+  const files: Array<FileSpec> = []
+  for (let i = 0; i < count; i++) {
+    const [ext, style] = rng.pick(textExtensions)
+    const size = 1 * KiB + rng.below(15 * KiB + 1)
+    const folder = `g${String(Math.floor(i / 10_000)).padStart(3, "0")}/d${String(Math.floor(i / 100) % 100).padStart(2, "0")}`
+    files.push({ path: `${folder}/f${String(i).padStart(7, "0")}.${ext}`, size, kind: "text", sizeClass: "small", style, contentSeed: Prng.mix(seed, 4, i) })
+  }
+  return { seed, files, totalBytes: files.reduce((n, f) => n + f.size, 0) }
+}
+
 /** A tree of nested folders (up to 5 deep) under a few top-level ones. */
 const folders = (rng: Prng.Prng, count: number): ReadonlyArray<string> => {
   const dirs: Array<string> = []
@@ -221,8 +237,8 @@ const load = (dir: string, manifestFile: string, corpusPlan: Plan): Corpus | und
  * The corpus of `corpusPlan` under `cacheDir`, written once and reused by later runs with the same count, seed and
  * generator (the bench never modifies it). A damaged cache entry is written again.
  */
-export const cached = (corpusPlan: Plan, cacheDir: string): Corpus => {
-  const key = `${corpusPlan.files.length}-files-seed-${corpusPlan.seed}-v${generatorVersion}`
+export const cached = (corpusPlan: Plan, cacheDir: string, shape: "mixed" | "small" = "mixed"): Corpus => {
+  const key = `${shape === "mixed" ? "" : `${shape}-`}${corpusPlan.files.length}-files-seed-${corpusPlan.seed}-v${generatorVersion}`
   const dir = path.join(cacheDir, key)
   const manifestFile = path.join(cacheDir, `${key}.json`)
   const hit = load(dir, manifestFile, corpusPlan)

@@ -6,9 +6,9 @@ import type { Report } from "../Report.js"
 import type { Figure } from "../Results.js"
 import { mib, num } from "./Format.js"
 
-const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+export const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
-const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1"]
+export const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1"]
 const percentileColors = ["#4e79a7", "#76b7b2", "#f28e2b", "#e15759"]
 const floorColors: Record<string, string> = { fs: "#555555", tar: "#999999" }
 const floorNames: Record<string, string> = { fs: "Node fs copy (floor)", tar: "tar -xf (floor)" }
@@ -19,11 +19,11 @@ const panelWidth = 380
 const panelTop = 110
 const plotHeight = 270
 
-const text = (x: number, y: number, content: string, attrs = "") =>
+export const text = (x: number, y: number, content: string, attrs = "") =>
   `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}"${attrs ? " " + attrs : ""}>${escape(content)}</text>`
 
 /** Log-scale mapping of [lo, hi] onto [bottom, top] with decade ticks. */
-const logScale = (values: ReadonlyArray<number>, bottom: number, top: number) => {
+export const logScale = (values: ReadonlyArray<number>, bottom: number, top: number) => {
   const finite = values.filter((v) => Number.isFinite(v) && v > 0)
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...finite, 1))))
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...finite, lo * 10))))
@@ -33,7 +33,7 @@ const logScale = (values: ReadonlyArray<number>, bottom: number, top: number) =>
   return { y, ticks }
 }
 
-const linearScale = (values: ReadonlyArray<number>, bottom: number, top: number) => {
+export const linearScale = (values: ReadonlyArray<number>, bottom: number, top: number) => {
   const max = Math.max(...values.filter(Number.isFinite), 1)
   const magnitude = Math.pow(10, Math.floor(Math.log10(max)))
   const step = [0.1, 0.2, 0.5, 1, 2, 5, 10].map((m) => m * magnitude).find((s) => max / s <= 6)!
@@ -43,7 +43,7 @@ const linearScale = (values: ReadonlyArray<number>, bottom: number, top: number)
   return { y: (v: number) => bottom - (v / hi) * (bottom - top), ticks }
 }
 
-const axis = (x0: number, x1: number, bottom: number, ticks: ReadonlyArray<number>, y: (v: number) => number) =>
+export const axis = (x0: number, x1: number, bottom: number, ticks: ReadonlyArray<number>, y: (v: number) => number) =>
   ticks.map((t) =>
     `<line x1="${x0}" x2="${x1}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e5e5e5"/>` + text(x0 - 6, y(t) + 4, Number.isInteger(t) ? t.toLocaleString("en-US") : num(t), `text-anchor="end"`)
   ).join("") + `<line x1="${x0}" x2="${x1}" y1="${bottom}" y2="${bottom}" stroke="#888"/>`
