@@ -38,7 +38,7 @@ export const command = Command.make(
     actor: Runtime.actorOption,
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
-    debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
+    debug: Options.boolean("debug").pipe(Options.withDescription("Print the backend and the archive URL, unredacted, on stderr")),
     out: Options.text("out").pipe(Options.withDescription(
       "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
         "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
@@ -79,6 +79,11 @@ export const command = Command.make(
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
       Effect.gen(function*() {
         const restorer = yield* Restorer.Restorer
+        // The original's --debug: its pre-flight lines with the full URL, which it is the user's to ask for.
+        if (opts.debug) {
+          yield* Runtime.note(`[DEBUG] Archive backend: ${config.backend.backend}`)
+          yield* Runtime.note(`[DEBUG] Archive URL: ${Redacted.value(config.backend.url)}`)
+        }
         let out = resolved.output
         if (out === undefined) {
           // No output given: the path recorded at store time, which the archive supplies, so kept under the root.
