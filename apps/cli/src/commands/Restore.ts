@@ -24,7 +24,8 @@ const describe = (opts: Runtime.Shared, tombstone: string) =>
       if (artifact.layout === "purged") return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
       const checked = yield* Verifier.check(store, artifact)
       if (checked.problem !== undefined) {
-        return yield* new Runtime.CliExit({ code: 1, message: `tombstone ${tombstone}: stored content fails its check: ${checked.problem}` })
+        const message = `tombstone ${tombstone}: stored content fails its check: ${checked.problem}`
+        return yield* new Runtime.CliExit({ code: 1, message })
       }
       yield* Runtime.printJson({ path: located.path, bytes_len: checked.bytes, sha256: artifact.sha256 })
     }))
@@ -55,7 +56,8 @@ export const command = Command.make(
   (opts) =>
     Effect.gen(function*() {
       if (Option.isSome(opts.output) && Option.isSome(opts.out)) {
-        return yield* new Runtime.CliExit({ code: 2, message: `restore: OUTPUT ${opts.output.value} and --out ${opts.out.value} both given; give one` })
+        const message = `restore: OUTPUT ${opts.output.value} and --out ${opts.out.value} both given; give one`
+        return yield* new Runtime.CliExit({ code: 2, message })
       }
       const given = Option.orElse(opts.output, () => opts.out)
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
