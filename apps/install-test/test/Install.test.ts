@@ -157,6 +157,14 @@ describe("the packed packages, installed offline into an empty folder", () => {
     expect(JSON.parse(r.stdout)).toEqual({ stubbed: true, status: "restored", content: "# old notes\n" })
   })
 
+  it("load through require() as well (Node's require of ESM: no separate CommonJS build)", () => {
+    const script = "const c = require('@codex-archive/core'); const s = require('@codex-archive/backend-sqlite');" +
+      " process.stdout.write(typeof c.Archiver.layer + ' ' + typeof s.SqliteArchive.layer)"
+    const r = run(process.execPath, ["-e", script], consumer)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe("object function")
+  })
+
   it("type-check under NodeNext and @tsconfig/strictest with skipLibCheck off", () => {
     const r = run(process.execPath, [path.join(consumer, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], consumer)
     expect(r.stdout + r.stderr).toBe("")
