@@ -1,7 +1,8 @@
 // A plain Node ESM program using the installed packages (no TypeScript, no bundler): stores a file, leaving its stub,
-// then restores it from the tombstone. Prints one JSON line.
+// then restores it from the tombstone; the CLI's command tree loads too. Prints one JSON line.
 import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
 import { SqliteArchive } from "@codex-archive/backend-sqlite"
+import * as Cli from "@codex-archive/cli"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,7 +19,7 @@ const program = Effect.gen(function*() {
   })
   const stub = fs.readFileSync(path.join(cwd, "lib-tree/old.md"), "utf8")
   const outcome = yield* restorer.restore({ tombstone: report.stored[0].tombstone, output: path.join(cwd, "lib-tree/back.md"), actor: "ci" })
-  return { stubbed: stub !== "# old notes\n", status: outcome.status, content: fs.readFileSync(outcome.output, "utf8") }
+  return { cli: typeof Cli.run === "function" ? Cli.version : "no command tree", stubbed: stub !== "# old notes\n", status: outcome.status, content: fs.readFileSync(outcome.output, "utf8") }
 })
 
 const url = `sqlite:///${path.join(cwd, ".codex/lib.sqlite")}`

@@ -154,7 +154,7 @@ describe("the packed packages, installed offline into an empty folder", () => {
     const r = run(process.execPath, ["main.mjs"], consumer)
     expect(r.stderr).toBe("")
     expect(r.status).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({ stubbed: true, status: "restored", content: "# old notes\n" })
+    expect(JSON.parse(r.stdout)).toEqual({ cli: "0.1.0", stubbed: true, status: "restored", content: "# old notes\n" })
   })
 
   it("load through require() as well (Node's require of ESM: no separate CommonJS build)", () => {
