@@ -25,6 +25,8 @@ await build({
   bundle: true,
   format: "esm",
   platform: "node",
+  // The workspace packages' TypeScript sources, not their builds: bundling needs no build first.
+  conditions: ["@codex-archive/source"],
   target: "node20",
   sourcemap: false,
   legalComments: "none",

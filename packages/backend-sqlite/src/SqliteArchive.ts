@@ -180,7 +180,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     MigrationError: (e) => Effect.fail(openError(file, e))
   })))
   // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
-  const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url).resolve("better-sqlite3"), file }
+  const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url ?? __filename).resolve("better-sqlite3"), file }
   const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, migrations, direct }))
   return Layer.provideMerge(Layer.merge(store, setup), client)
 }

@@ -18,6 +18,8 @@ export const bundle = async (entry: string, outDir: string): Promise<string> => 
     bundle: true,
     format: "esm",
     platform: "node",
+    // The workspace packages' TypeScript sources, not their builds.
+    conditions: ["@codex-archive/source"],
     target: "node20",
     external,
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },

@@ -7,7 +7,8 @@ import { Data, Effect, Either } from "effect"
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
 
-const require = createRequire(import.meta.url)
+// A CommonJS bundle of this module has an empty `import.meta`; `__filename` (the bundle) is its base there.
+const require = createRequire(import.meta.url ?? __filename)
 
 interface ZstdBinding {
   readonly compress: (data: Uint8Array, params?: { compressionLevel?: number }) => Buffer

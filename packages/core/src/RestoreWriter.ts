@@ -147,7 +147,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const decode: Codec.BoundedDecode = (codec, data, limit) => {
     if (bounded === undefined) {
       const vm = req("node:vm") as typeof import("node:vm")
-      const make = vm.runInThisContext(`(${setup.decoder})`) as typeof Codec.boundedDecoder
+      // Compiled in the global scope: a host bundled with --keep-names left `__name(...)` calls in the text, given here.
+      const make = (vm.runInThisContext(`(__name) => (${setup.decoder})`) as (name: unknown) => typeof Codec.boundedDecoder)(
+        (target: unknown) => target
+      )
       bounded = make(req(setup.zstdBinding) as Codec.ZstdDecoding, zlib, true)
     }
     return bounded(codec, data, limit)

@@ -32,7 +32,8 @@ const threshold = 256
 /** Worker threads for a job of `files` files: `defaultSize()` for a large one, 0 (run in this thread) otherwise. */
 export const sizeFor = (files: number): number => (files >= threshold ? defaultSize() : 0)
 
-const require = createRequire(import.meta.url)
+// A CommonJS bundle of this module has an empty `import.meta`; `__filename` (the bundle) is its base there.
+const require = createRequire(import.meta.url ?? __filename)
 
 /** Runs the program in this thread: no start-up cost, for single files and small jobs. */
 export const inThread = <D, I, O>(program: Program<D, I, O>, data: D): WorkerPool<I, O> => {
@@ -52,7 +53,11 @@ export const make = <D, I, O>(
 ): Effect.Effect<WorkerPool<I, O>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const source = `const { parentPort, workerData } = require("node:worker_threads");
+      // The program arrives as text: a host bundled with esbuild's --keep-names wraps its functions in `__name(...)`,
+      // a helper of the bundle the worker lacks, so the worker defines it as esbuild does (globally: programs may
+      // compile more shipped text with vm.runInThisContext).
+      const source = `globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
+const { parentPort, workerData } = require("node:worker_threads");
 ${v8Flags.map((flag) => `require("node:v8").setFlagsFromString(${JSON.stringify(flag)});`).join("\n")}
 const handle = (${program.toString()})(require, workerData);
 parentPort.on("message", (batch) => {
