@@ -79,12 +79,17 @@ const safeUser = () => {
   }
 }
 
+/** A bare path (no scheme, no user part) is a SQLite file, as the original reads it: no secret to scrub from every line. */
+const registerUrl = (value: string | undefined) => {
+  if (value !== undefined && (value.includes("://") || value.includes("@"))) Redact.register(value)
+}
+
 /** Loads the composed configuration; flags win over the environment, which wins over the file. */
 export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [string, string, unknown]> = []) =>
   Effect.gen(function*() {
     // Every line this process prints scrubs the URL's secrets, even one that fails before the config is whole.
-    Redact.register(Option.getOrUndefined(opts.url))
-    Redact.register(process.env.CODEX_ARCHIVE_URL)
+    registerUrl(Option.getOrUndefined(opts.url))
+    registerUrl(process.env.CODEX_ARCHIVE_URL)
     const loaded = yield* Config.load({
       cwd: process.cwd(),
       env: process.env,
@@ -98,7 +103,7 @@ export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [str
         ...extraFlags
       ]
     })
-    Redact.register(Redacted.value(loaded.config.backend.url))
+    registerUrl(Redacted.value(loaded.config.backend.url))
     // Once per run, before anything else is logged, whatever the log level: the user's config is not what is used.
     for (const warning of loaded.warnings) process.stderr.write(`codex: warning: ${Redact.text(warning.message)}\n`)
     return loaded

@@ -550,12 +550,15 @@ const resolveArchive = (
     const redacted = Redact.url(url) || url
     const notAUrl = (extra = "") =>
       new ConfigError({ key: "backend.url", origin: urlWhere, problem: `got '${redacted}', expected ${describeKind({ type: "url" })}${extra}` })
+    // Not yet registered (the file is still being read): a malformed URL's secrets are scrubbed here.
+    const scrubbed = (error: ConfigError) =>
+      url.includes("@") || hasScheme(url) ? new ConfigError({ ...error, problem: Redact.secrets(error.problem, Redact.secretsOf(url)) }) : error
     let backend = values.get("backend.backend") as BackendName
     if (rank.get("backend.backend")! < rank.get("backend.url")! && (urlOrigin._tag === "Env" || urlOrigin._tag === "Flag")) {
       // A bare path names a SQLite file; only the original's environment refuses to infer that (spec §2.4).
       const inferred = inferBackend(url) ?? (urlOrigin._tag === "Flag" && !hasScheme(url) ? "sqlite" : undefined)
       if (inferred === undefined) {
-        return yield* notAUrl(hasScheme(url) ? "" : " (the backend cannot be inferred from a path, nor can the original tool: set CODEX_ARCHIVE_BACKEND=sqlite)")
+        return yield* scrubbed(notAUrl(hasScheme(url) ? "" : " (the backend cannot be inferred from a path, nor can the original tool: set CODEX_ARCHIVE_BACKEND=sqlite)"))
       }
       backend = inferred
       origins.set("backend.backend", { _tag: "Inferred", from: "backend.url" })
@@ -563,7 +566,7 @@ const resolveArchive = (
     const backendWhere = `${backend === "sqlite" && origins.get("backend.backend")!._tag === "Default" ? "the default" : showOrigin(origins.get("backend.backend")!)}`
     if (backend !== "sqlite") {
       const named = inferBackend(url)
-      if (named === undefined) return yield* notAUrl()
+      if (named === undefined) return yield* scrubbed(notAUrl())
       if (named !== backend) {
         return yield* new ConfigError({
           key: "backend.backend",
@@ -573,9 +576,11 @@ const resolveArchive = (
       }
       return { backend, url, path: null, warning: undefined }
     }
+    // A user part without a scheme (`u:pw@h/db`) is a URL gone wrong, though the original would make a file of it.
+    if (!/^sqlite:/i.test(url) && !hasScheme(url) && url.includes("@")) return yield* scrubbed(notAUrl(" (a user part needs a scheme)"))
     if (!/^sqlite:/i.test(url) && hasScheme(url)) {
       const named = inferBackend(url)
-      if (named === undefined) return yield* notAUrl()
+      if (named === undefined) return yield* scrubbed(notAUrl())
       // The original would create a SQLite file named after the URL: never what was meant.
       return yield* new ConfigError({
         key: "backend.url",

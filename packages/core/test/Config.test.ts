@@ -176,6 +176,8 @@ describe("Config", () => {
       ["backend", "backend = \"oracle\"", "backend.backend", "got 'oracle', expected one of sqlite, postgres, mariadb"],
       ["backend", "url = \"\"", "backend.url", "got '', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (the archive URL must be provided)"],
       ["backend", "url = \"http://h/x\"", "backend.url", "got 'http://h/x', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://..."],
+      // The original would make a SQLite file named after these credentials: refused, and not echoed.
+      ["backend", "url = \"u:pw-secret@h/db\"", "backend.url", "got 'u:***@h/db', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (a user part needs a scheme)"],
       ["logging", "level = 3", "logging.level", "got 3, expected one of debug, info, warning, error"],
       ["logging", "format = \"xml\"", "logging.format", "got 'xml', expected one of text, json"],
       ["retry", "multiplier = -2", "retry.multiplier", "got -2, expected a number >= 1"],
