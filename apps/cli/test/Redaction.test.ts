@@ -10,6 +10,8 @@ const password = "s3cr3t-pass"
 const urls = [`postgres://u:${password}@127.0.0.1:1/db`, `postgresql://u:${password}@127.0.0.1:5432/codex_no_such_db`, `mysql://u:${password}@127.0.0.1:3306/db`]
 const fastRetry = { CODEX_ARCHIVE_RETRY_INITIAL: "0.01", CODEX_ARCHIVE_RETRY_MAX: "0.02", CODEX_ARCHIVE_RETRY_ATTEMPTS: "3" }
 const tombstone = "0f0f0f0f-0000-4000-8000-000000000000"
+/** A file's URL chooses no backend (as in the original tool): the file names it beside the URL. */
+const backendOf = (url: string) => (/^postgres/i.test(url) ? "postgres" : "mariadb")
 
 /** Every byte a user could see: stdout, stderr, and every file the command left under its folder. */
 const everything = (cwd: string, runs: ReadonlyArray<{ stdout: string; stderr: string }>) =>
@@ -27,7 +29,7 @@ describe("a password-bearing URL never appears in any output", () => {
       const cwd = tempDir()
       write(path.join(cwd, "f.txt"), "x\n")
       write(path.join(cwd, "manifest.json"), JSON.stringify([{ tombstone, output: "out/a.txt" }]))
-      write(path.join(cwd, "conf.toml"), `[backend]\nurl = "${url}"\n[retry]\ninitial_delay = 0.01\n`)
+      write(path.join(cwd, "conf.toml"), `[backend]\nbackend = "${backendOf(url)}"\nurl = "${url}"\n[retry]\ninitial_delay = 0.01\n`)
       const env = { CODEX_ARCHIVE_URL: url, ...fastRetry }
       const runs = [
         codex(cwd, ["config-show"], env),
@@ -62,7 +64,7 @@ describe("hostile URLs (passwords in odd places, malformed URLs) leak on no chan
     const channels = "config-show (env, file, --origin), health-check (text, json), restore (evidence, metrics)"
     it(`${row.name}: ${channels}`, async () => {
       const cwd = tempDir()
-      write(path.join(cwd, "conf.toml"), `[backend]\nurl = "${row.url}"\n`)
+      write(path.join(cwd, "conf.toml"), `[backend]\nbackend = "${backendOf(row.url)}"\nurl = "${row.url}"\n`)
       const env = { CODEX_ARCHIVE_URL: row.url, ...fastRetry }
       // Independent commands: run together to keep the table fast.
       const runs = await Promise.all([
