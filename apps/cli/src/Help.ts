@@ -10,7 +10,6 @@ import { Option } from "effect"
 import * as Examples from "./Examples.js"
 
 // Any command of the tree: its handler's types do not matter to help.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyCommand = Command.Command<any, any, any, any>
 
 /** A node of the command tree: a command and, for a group (`archive`, `evidence`), its subcommands in help order. */
