@@ -68,7 +68,11 @@ export const probeAll: Effect.Effect<ReadonlyArray<Driver>> = Effect.all(
 
 /** `codex --version`: our version, Node's, then one line per backend with its driver and whether it loads. */
 export const describe = (version: string, drivers: ReadonlyArray<Driver>): string => {
-  const rows = drivers.map((d) => [d.backend, `${d.driver}${d.version === undefined ? "" : ` ${d.version}`}`, d.error === undefined ? "installed" : `not installed: ${d.error}`])
+  const rows = drivers.map((d) => [
+    d.backend,
+    d.version === undefined ? d.driver : `${d.driver} ${d.version}`,
+    d.error === undefined ? "installed" : `not installed: ${d.error}`
+  ])
   const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)))
   return [
     `codex ${version} (node ${process.version})`,

@@ -259,7 +259,7 @@ const linesOf = (doc: HelpDoc.HelpDoc, indent: number, width: number, commandsTa
         })
       }
       return joined(doc.definitions.map(([term, body]) =>
-        joined([[[spaces(indent), ...bold(piecesOf(term))]], linesOf(body, indent + 2, width, false)])
+        joined([wrap(term, [spaces(indent)], indent, width).map(bold), linesOf(body, indent + 2, width, false)])
       ))
     }
     case "Enumeration":
@@ -277,7 +277,16 @@ export const render = (doc: HelpDoc.HelpDoc, style: Style): string => {
   const blocks = blocksOf(doc)
   const lines = joined(blocks.map((block, i) => linesOf(block, 0, style.width, i > 0 && isHeader(blocks[i - 1]!, "COMMANDS"))))
   if (!style.color) return lines.map((line) => line.map((p) => p.text).join("").trimEnd()).join("\n")
-  const docs = lines.map((line) =>
+  // Neighbouring pieces of one style are printed as one, so a styled line carries one escape sequence, not one a word.
+  const merged = lines.map((line) =>
+    line.reduce<Array<Piece>>((acc, p) => {
+      const last = acc[acc.length - 1]
+      if (last !== undefined && last.style === p.style) acc[acc.length - 1] = { text: last.text + p.text, style: p.style }
+      else acc.push(p)
+      return acc
+    }, [])
+  )
+  const docs = merged.map((line) =>
     Doc.hcat(line.map((p) => p.style === undefined ? Doc.text(p.text) : Doc.annotate(Doc.text(p.text), p.style)))
   )
   return AnsiDoc.render(Doc.concatWith(docs, (a, b) => Doc.hcat([a, Doc.hardLine, b])), { style: "pretty" })
