@@ -1,7 +1,26 @@
 // Bundles the CLI into one CommonJS file started through V8's code cache (launcher.mjs): a plain tsc build took
 // ~530 ms to start, an ESM bundle ~400 ms here; compiling the bundle was the largest single cost.
 import { build } from "esbuild"
-import { chmodSync, copyFileSync, rmSync } from "node:fs"
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+
+/** The version of a package reached through a chain of dependencies (src/Drivers.ts resolves the same way). */
+const versionOf = (chain) => {
+  let file = import.meta.url
+  for (const name of chain) file = createRequire(file).resolve(name)
+  const name = chain[chain.length - 1]
+  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json")
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === name) return JSON.parse(readFileSync(manifest, "utf8")).version
+  }
+  throw new Error(`build: cannot find the version of ${name}`)
+}
+// The drivers compiled into the bundle, whose package.json is not there to read at run time (`codex --version`).
+const bundledDrivers = {
+  pg: versionOf(["@codex-archive/backend-postgres", "@effect/sql-pg", "pg"]),
+  mysql2: versionOf(["@codex-archive/backend-mariadb", "mysql2"])
+}
 
 const dist = new URL("./dist/", import.meta.url)
 rmSync(dist, { recursive: true, force: true })
@@ -18,7 +37,7 @@ await build({
   minify: true,
   legalComments: "none",
   // ESM-only idioms in the sources (createRequire(import.meta.url)) get the bundle's own URL.
-  define: { "import.meta.url": "__codexBundleUrl" },
+  define: { "import.meta.url": "__codexBundleUrl", __CODEX_BUNDLED_DRIVERS__: JSON.stringify(bundledDrivers) },
   banner: { js: "var __codexBundleUrl = require(\"node:url\").pathToFileURL(__filename).href;" },
   // @effect/cli's file-format parsers are never used by our commands (see src/internal/Unbundled.ts).
   alias: { yaml: "./src/internal/Unbundled.ts", toml: "./src/internal/Unbundled.ts", ini: "./src/internal/Unbundled.ts" },

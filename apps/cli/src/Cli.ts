@@ -1,5 +1,6 @@
 /** The command tree: `codex archive <command>`, as the original tool's users type it. Exported for tests. */
-import { Command } from "@effect/cli"
+import { CliConfig, Command, CommandDescriptor } from "@effect/cli"
+import { Effect } from "effect"
 import * as BatchRestore from "./commands/BatchRestore.js"
 import * as ConfigShow from "./commands/ConfigShow.js"
 import * as Evidence from "./commands/Evidence.js"
@@ -14,29 +15,94 @@ import * as Schema from "./commands/Schema.js"
 import * as Show from "./commands/Show.js"
 import * as Store from "./commands/Store.js"
 import * as Verify from "./commands/Verify.js"
+import * as Drivers from "./Drivers.js"
+import * as Help from "./Help.js"
+import * as Runtime from "./Runtime.js"
 
 export const version = "0.1.0"
 
+// The order help lists them in.
+const archiveCommands = [
+  Init.command,
+  Schema.command,
+  Store.command,
+  List.command,
+  Show.command,
+  Restore.command,
+  BatchRestore.command,
+  Verify.command,
+  PruneRequest.command,
+  Purge.command,
+  Gc.command,
+  HealthCheck.command,
+  ConfigShow.command,
+  Evidence.command
+] as const
+
 const archive = Command.make("archive").pipe(
   Command.withDescription("Archive files into SQL with tombstone stubs and an evidence log; restore them verified"),
-  Command.withSubcommands([
-    Init.command,
-    Schema.command,
-    Store.command,
-    List.command,
-    Show.command,
-    Restore.command,
-    BatchRestore.command,
-    Verify.command,
-    PruneRequest.command,
-    Purge.command,
-    Gc.command,
-    HealthCheck.command,
-    ConfigShow.command,
-    Evidence.command
-  ])
+  Command.withSubcommands(archiveCommands)
 )
 
-export const codex = Command.make("codex").pipe(Command.withSubcommands([archive]))
+export const codex = Command.make("codex").pipe(
+  Command.withDescription("codex-archive: the `codex archive` commands"),
+  Command.withSubcommands([archive])
+)
 
-export const run = Command.run(codex, { name: "codex", version })
+/** The command tree as help walks it (@effect/cli does not expose a group's subcommands in their order). */
+export const tree: Help.Node = {
+  command: codex,
+  children: [{
+    command: archive,
+    children: archiveCommands.map((command) =>
+      command === Evidence.command ? { command, children: [{ command: Evidence.verify }] } : { command }
+    )
+  }]
+}
+
+const app = Command.run(codex, { name: "codex", version })
+
+const isLogLevel = (arg: string) => arg === "--log-level" || arg.startsWith("--log-level=")
+
+/** The commands an argument list names, as @effect/cli finds them: each the first argument naming a subcommand. */
+export const commandPath = (args: ReadonlyArray<string>): Array<string> => {
+  const path = ["codex"]
+  let node = tree
+  for (const arg of args) {
+    const child = node.children?.find((c) => Help.find(c, [arg]) !== undefined)
+    if (child === undefined) continue
+    path.push(arg)
+    node = child
+  }
+  return path
+}
+
+/**
+ * Help (`--help`, or a group named without a subcommand) and `--version`, when @effect/cli's parser says that is what
+ * was asked for; undefined for everything else. @effect/cli prints both with ANSI styles always, the usage line
+ * without its parent commands, and the command list unwrapped; this prints them as Help.ts and Drivers.ts do.
+ */
+const builtIn = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    // --log-level is handled by @effect/cli before everything else and has no effect on help or the version.
+    const rest = args.filter((a, i) => !isLogLevel(a) && !(i > 0 && args[i - 1] === "--log-level"))
+    const path = commandPath(rest)
+    const atGroup = Help.find(tree, path)?.children !== undefined
+    if (!atGroup && !rest.some((a) => a === "--help" || a === "-h" || a === "--version")) return undefined
+    const parsed = yield* CommandDescriptor.parse(codex.descriptor, ["codex", ...rest], CliConfig.defaultConfig).pipe(Effect.option)
+    if (parsed._tag === "None") return undefined
+    const directive = parsed.value
+    const showHelp = directive._tag === "BuiltIn" ? directive.option._tag === "ShowHelp" : atGroup && directive.leftover.length === 0
+    if (showHelp) {
+      const doc = Help.document(tree, path, version)
+      return doc === undefined ? undefined : Runtime.printLine(Help.render(doc, Help.styleOfStdout()).trimEnd())
+    }
+    if (directive._tag === "BuiltIn" && directive.option._tag === "ShowVersion") {
+      return Effect.flatMap(Drivers.probeAll, (drivers) => Runtime.printLine(Drivers.describe(version, drivers)))
+    }
+    return undefined
+  })
+
+/** Runs the CLI on a full argv (`node`, the script, then the arguments). */
+export const run = (argv: ReadonlyArray<string>) =>
+  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? app(argv))

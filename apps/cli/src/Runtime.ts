@@ -116,6 +116,13 @@ export const secretsOf = (config: Config.ArchiveConfig): ReadonlyArray<string> =
 export const loggerLayer = (config: Config.ArchiveConfig) =>
   Logging.layer({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) })
 
+/** The backend packages, each loaded on demand: a SQLite user never loads the PostgreSQL or MySQL drivers. */
+export const loadBackend = {
+  sqlite: () => import("@codex-archive/backend-sqlite"),
+  postgres: () => import("@codex-archive/backend-postgres"),
+  mariadb: () => import("@codex-archive/backend-mariadb")
+} as const
+
 /** The configured backend's layer; only its driver is loaded. */
 export const backendLayer = (
   config: Config.ArchiveConfig,
@@ -125,15 +132,15 @@ export const backendLayer = (
   const url = Redacted.value(config.backend.url)
   switch (config.backend.backend) {
     case "sqlite":
-      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(
+      return Effect.promise(loadBackend.sqlite).pipe(
         Effect.map((m) => m.SqliteArchive.layer({ url, file: config.backend.path, create, readOnly }))
       )
     case "postgres":
-      return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
+      return Effect.promise(loadBackend.postgres).pipe(
         Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
       )
     case "mariadb":
-      return Effect.promise(() => import("@codex-archive/backend-mariadb")).pipe(
+      return Effect.promise(loadBackend.mariadb).pipe(
         Effect.map((m) => m.MariadbArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
       )
   }

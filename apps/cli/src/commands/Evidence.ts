@@ -4,7 +4,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as Runtime from "../Runtime.js"
 
-const verify = Command.make(
+export const verify = Command.make(
   "verify",
   {
     ...Runtime.shared,
