@@ -20,7 +20,29 @@ export interface Backend {
     Retry.RetryPolicy
   >
   readonly migrations: ReadonlyArray<Migrations.Migration>
+  /**
+   * What the backend can do beyond the port. `sql: false` (the in-memory test kit): no `SqlClient`, so the suite's
+   * tests that run raw SQL are reported as skipped, each named `[needs SQL]`. Default: everything.
+   */
+  readonly capabilities?: { readonly sql: boolean }
 }
+
+/**
+ * A backend that is only an `ArchiveStore` (no `SqlClient` in its layer): the suite skips, by name, the tests that
+ * need SQL, so the layer's missing `SqlClient` is never asked for.
+ */
+export const storeOnly = (backend: {
+  readonly name: Backend["name"]
+  readonly fresh: Backend["fresh"]
+  readonly layer: (options: { readonly url: string; readonly create: boolean }) => Layer.Layer<
+    ArchiveStore.ArchiveStore,
+    ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+    Retry.RetryPolicy
+  >
+}): Backend => ({ ...backend, layer: backend.layer as Backend["layer"], migrations: [], capabilities: { sql: false } })
+
+/** Whether the suite may run raw SQL against this backend. */
+export const hasSql = (backend: Backend): boolean => backend.capabilities?.sql ?? true
 
 /** A test server that cannot be reached fails the suite, naming the server and the variable that sets it. */
 export class ServerUnreachable extends Data.TaggedError("ServerUnreachable")<{ readonly server: string; readonly variable: string; readonly detail: string }> {
@@ -52,7 +74,8 @@ export const services = (
   options: { readonly create?: boolean; readonly retry?: Layer.Layer<Retry.RetryPolicy> } = {}
 ) => {
   const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
-    Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
+    // A store without SQL is no configurable backend: its URL is the store's own business.
+    Config.compose([Config.fromFlags([...(hasSql(backend) ? [["backend.url", "--url", url] as const] : []), ["evidence.dir", "--evidence", path.join(dir, "evidence")] as const], dir)], dir),
     (l) => l.config
   ))
   const store = backend.layer({ url, create: options.create ?? true }).pipe(Layer.provide(options.retry ?? Retry.none))

@@ -198,6 +198,9 @@ export interface ArtifactSummary {
   readonly tombstones: ReadonlyArray<string>
 }
 
+/** Which store an archive is in: a SQL backend, or the test kit's in-memory one. */
+export type StoreBackend = BackendName | "memory"
+
 // ---- errors -------------------------------------------------------------------------------------------------------
 
 export class TombstoneNotFound extends Data.TaggedError("TombstoneNotFound")<{ readonly tombstone: string }> {
@@ -215,7 +218,7 @@ export class PayloadPurged extends Data.TaggedError("PayloadPurged")<{ readonly 
 /** A database failure, already redacted. `transient` tells the retry policy whether another try can help. */
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly operation: string
-  readonly backend: BackendName
+  readonly backend: StoreBackend
   readonly detail: string
   readonly transient: boolean
 }> {
@@ -275,7 +278,7 @@ export type ReadError = StoreError | TombstoneNotFound
 // ---- the port -----------------------------------------------------------------------------------------------------
 
 export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore")<ArchiveStore, {
-  readonly backend: BackendName
+  readonly backend: StoreBackend
   /** The largest content this backend stores inline, whatever the configured limit (MariaDB: one packet-safe chunk). */
   readonly inlineCap: number
   /** Where the archive lives, credentials redacted: for messages and evidence. */

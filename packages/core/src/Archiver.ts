@@ -108,7 +108,7 @@ const checkMetadata = (metadata: Readonly<Record<string, string>>): Effect.Effec
   return Effect.void
 }
 
-export type StoreFailure = InputError | StoreError | PayloadSourceError | Evidence.EvidenceError | StubError
+export type StoreFailure = InputError | StoreError | PayloadSourceError | Evidence.EvidenceError | StubError | WorkerPool.WorkerFailed
 
 interface Candidate {
   readonly source: string
@@ -194,7 +194,7 @@ export const payloadOf = (
   file: string,
   display: string,
   sha256: string,
-  compress: (raw: Uint8Array) => Effect.Effect<Uint8Array>,
+  compress: (raw: Uint8Array) => Effect.Effect<Uint8Array, PayloadSourceError>,
   concurrency: number
 ): Stream.Stream<Uint8Array, PayloadSourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
@@ -241,6 +241,7 @@ export const make = Effect.gen(function*() {
   const storeFiles = (inputs: ReadonlyArray<string>, options: StoreOptions) =>
     Effect.gen(function*() {
       yield* checkMetadata(options.metadata ?? {})
+      // Cannot fail: forName fails only for an unknown name, and the default codec is a known one.
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
       // Inline up to the configured limit, and never past what the backend can take in one value.
       const inlineLimit = Math.min(options.inlineLimit ?? defaultInlineLimit, store.inlineCap)
@@ -250,7 +251,7 @@ export const make = Effect.gen(function*() {
       const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
       const candidates: Array<Candidate> = yield* Effect.forEach(files, (file) =>
         packer.hash(file.source, file.recorded).pipe(
-          Effect.mapError((e) => new InputError({ path: file.recorded, problem: e.detail })),
+          Effect.catchTag("PayloadSourceError", (e) => Effect.fail(new InputError({ path: file.recorded, problem: e.detail }))),
           Effect.map((sha256) => ({ ...file, sha256 }))
         ), { concurrency: 64 })
       const entries: Array<ArchiveEntry> = candidates.map((c) => {
@@ -261,7 +262,7 @@ export const make = Effect.gen(function*() {
           codec: codec.name,
           payload: c.size <= inlineLimit
             ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
-            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name), packer.concurrency) },
+            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name, c.recorded), packer.concurrency) },
           item: {
             repo: options.repo,
             path: c.recorded,
@@ -299,8 +300,11 @@ export const make = Effect.gen(function*() {
       if (!options.writeStub) return { repo: options.repo, stored, skipped }
       for (const [i, file] of stored.entries()) {
         const c = candidates[i]!
-        const st = fs.statSync(c.source, { throwIfNoEntry: false })
         const report = () => ({ repo: options.repo, stored, skipped })
+        const st = yield* Effect.try({
+          try: () => fs.statSync(c.source, { throwIfNoEntry: false }),
+          catch: (e) => new StubError({ path: file.path, detail: FileOps.describeErrno(e), report: report() })
+        })
         if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
           return yield* new StubError({ path: file.path, detail: "the file changed after it was archived; left as it is", report: report() })
         }

@@ -71,11 +71,11 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
 const data = (): Data => ({ zstdPackage: Codec.zstdPaths().zstdPackage, levels: Codec.levels })
 
 export interface Packer {
-  readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError>
+  readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
   /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
   readonly pack: (file: string, display: string, sha256: string, codec: Codec.CodecName) => Effect.Effect<Uint8Array, PayloadSourceError>
   /** Compresses one piece of a large file (read and hashed in order by the caller). */
-  readonly compress: (raw: Uint8Array, codec: Codec.CodecName) => Effect.Effect<Uint8Array>
+  readonly compress: (raw: Uint8Array, codec: Codec.CodecName, display: string) => Effect.Effect<Uint8Array, PayloadSourceError>
   /** How many calls are worth having in flight. */
   readonly concurrency: number
 }
@@ -84,19 +84,25 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   let next = 0
   // Calls go to the lanes in turn.
   const lane = () => next++ % pool.lanes
-  const run = (display: string, input: Input) =>
-    Effect.flatMap(pool.run(lane(), input), (out) =>
+  const run = (display: string, input: Input, transfer?: ReadonlyArray<ArrayBuffer>) =>
+    Effect.flatMap(pool.run(lane(), input, transfer), (out) =>
       out.ok ? Effect.succeed(out) : Effect.fail(new PayloadSourceError({
         path: display,
-        detail: out.changed ? "file changed while it was being stored; nothing was archived" : FileOps.describeErrno(out)
+        detail: out.changed
+          ? "file changed while it was being stored; nothing was archived"
+          : input.op === "compress"
+          ? `compression failed: ${out.message}`
+          : FileOps.describeErrno(out)
       })))
+  // What reads a payload fails naming the file, whatever broke: the port's payloads fail with PayloadSourceError only.
+  const named = (display: string) => <A>(self: Effect.Effect<A, PayloadSourceError | WorkerPool.WorkerFailed>) =>
+    Effect.catchTag(self, "WorkerFailed", (e) => Effect.fail(new PayloadSourceError({ path: display, detail: e.message })))
   return {
     concurrency: pool.lanes * 2,
     hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
-    pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!),
-    compress: (raw, codec) =>
-      Effect.flatMap(pool.run(lane(), { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) =>
-        out.ok ? Effect.succeed(out.data!) : Effect.die(new Error(`compression failed: ${out.message}`)))
+    pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
+    compress: (raw, codec, display) =>
+      Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!).pipe(named(display))
   }
 }
 

@@ -82,7 +82,7 @@ export interface RestoreWriter {
    * Runs a batch of ops in order on a lane; with `stopAfterFailure`, ops after a failed write are skipped.
    * A worker pool takes over each `data` that spans its whole ArrayBuffer (no copy): the caller must not reuse it.
    */
-  readonly run: (lane: number, ops: ReadonlyArray<Op>, stopAfterFailure?: boolean) => Effect.Effect<ReadonlyArray<Reply>>
+  readonly run: (lane: number, ops: ReadonlyArray<Op>, stopAfterFailure?: boolean) => Effect.Effect<ReadonlyArray<Reply>, WorkerPool.WorkerFailed>
 }
 
 type Setup = ReturnType<typeof Codec.zstdPaths> & {

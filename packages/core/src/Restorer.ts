@@ -74,6 +74,7 @@ export type RestoreError =
   | IntegrityError
   | FileOps.OutputError
   | Evidence.EvidenceError
+  | WorkerPool.WorkerFailed
 
 /** The outcome of one item in `restoreAll`: failures are values, so one bad item never stops the others. */
 export type ItemResult =
@@ -218,8 +219,12 @@ export const make = Effect.gen(function*() {
       if (held.length === 0 && unrecorded.length === 0) return failures
       // One message: what was not recorded is removed, what was is renamed.
       const ops: Array<RestoreWriter.Op> = [{ op: "discard", ids: unrecorded }, { op: "commit", ids: held.map((h) => h.job) }]
-      const replies = yield* writer.run(lane, ops)
-      for (const [k, reply] of replies.entries()) {
+      const sent = yield* Effect.either(writer.run(lane, ops))
+      if (sent._tag === "Left") {
+        for (const { w } of held) failures.set(w, sent.left)
+        return failures
+      }
+      for (const [k, reply] of sent.right.entries()) {
         if (reply.ok) continue
         const { w } = held[k]!
         failures.set(w, placeFailure(w.request, reply.problem, reply))
@@ -227,7 +232,10 @@ export const make = Effect.gen(function*() {
       return failures
     })
   const discard = (writer: RestoreWriter.RestoreWriter, lane: number, jobs: ReadonlyArray<number>) =>
-    jobs.length === 0 ? Effect.void : Effect.asVoid(writer.run(lane, [{ op: "discard", ids: jobs }]))
+    jobs.length === 0 ? Effect.void : Effect.asVoid(writer.run(lane, [{ op: "discard", ids: jobs }])).pipe(
+      // Only reached after another failure, which is the one reported; the temp files stay beside their outputs.
+      Effect.catchAll((e) => Effect.logWarning(`temporary files not removed: ${e.message}`))
+    )
 
   /** Streams a chunked payload to the writer, a few MiB per batch (bounded memory); the writer renames only verified content. */
   const writeChunked = (writer: RestoreWriter.RestoreWriter, lane: number, job: RestoreWriter.Target, located: Located) =>
@@ -242,7 +250,7 @@ export const make = Effect.gen(function*() {
       yield* store.chunks(located.artifactId).pipe(
         Stream.grouped(chunkBatch),
         Stream.runForEach((group) => send(Chunk.toReadonlyArray(group))),
-        Effect.tapError(() => writer.run(lane, [{ op: "abort", id: job.id }]))
+        Effect.tapError(() => Effect.ignore(writer.run(lane, [{ op: "abort", id: job.id }])))
       )
       if (first) yield* send([])
       const [reply] = yield* writer.run(lane, [{ op: "close", id: job.id }])
@@ -268,7 +276,13 @@ export const make = Effect.gen(function*() {
         if (pending.length === 0) return
         const batch = pending
         pending = []
-        const replies = yield* writer.run(lane, batch.map((p) => p.op), stopAfterFailure)
+        const sent = yield* Effect.either(writer.run(lane, batch.map((p) => p.op), stopAfterFailure))
+        if (sent._tag === "Left") {
+          for (const { i } of batch) out[i] = sent.left
+          failed = true
+          return
+        }
+        const replies = sent.right
         for (const [k, reply] of replies.entries()) {
           const { codec, i } = batch[k]!
           out[i] = fromReply(items[i]!.located, items[i]!.request, codec, reply)
@@ -379,6 +393,7 @@ export const make = Effect.gen(function*() {
       const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
       const writer = localWriter()
       const [written] = yield* materialize(writer, 0, [work], false)
+      // Unreachable: without stopAfterFailure, materialize answers every item it is given, and this is its only one.
       if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
       if (!("phase" in written)) return yield* Effect.fail(written)
       const held = written.job === undefined ? [] : [{ w: work, job: written.job }]
@@ -617,10 +632,24 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
     case "Other":
       return new FileOps.OutputError({ output: request.output, problem: "exists", detail: "output exists and is not a regular file" })
     case "File": {
-      if (existing.size === located.sizeBytes && Hash.file(request.output) === located.sha256) return "unchanged"
+      // An output that cannot be read (permissions) is compared as different: a failure naming it, not a defect.
+      let unreadable: unknown
+      const digest = existing.size !== located.sizeBytes ? undefined : (() => {
+        try {
+          return Hash.file(request.output)
+        } catch (e) {
+          unreadable = e
+          return undefined
+        }
+      })()
+      if (digest === located.sha256) return "unchanged"
       if (request.force) return "write"
       // A stub standing where the file was is what `restore STUB` replaces in place.
       if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return "write"
+      if (unreadable !== undefined) {
+        const detail = `output exists and cannot be read to compare: ${FileOps.describeErrno(unreadable)} (use --force to replace it)`
+        return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
+      }
       return new FileOps.OutputError({
         output: request.output,
         problem: "exists",

@@ -3,7 +3,7 @@
  * and restore (decompress, verify, write) on every core. A program is a self-contained function shipped as source
  * text: it gets Node's `require` and `data`, and returns the handler for one message.
  */
-import { Effect, type Scope } from "effect"
+import { Data, Effect, type Scope } from "effect"
 import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
@@ -14,13 +14,26 @@ export interface Handled<O> {
   readonly transfer?: ReadonlyArray<ArrayBuffer>
 }
 
+/**
+ * A file worker failed outside its program's own error handling: its thread died or was stopped, or the program threw
+ * (a bug). Every message on that lane fails with it; nothing it was writing is put in place.
+ */
+export class WorkerFailed extends Data.TaggedError("WorkerFailed")<{ readonly detail: string }> {
+  override get message() {
+    return `a file worker failed: ${this.detail}`
+  }
+}
+
+const failed = (e: unknown): WorkerFailed =>
+  e instanceof WorkerFailed ? e : new WorkerFailed({ detail: e instanceof Error ? e.message : String(e) })
+
 export type Program<D, I, O> = (req: NodeRequire, data: D) => (input: I) => Handled<O>
 
 export interface WorkerPool<I, O> {
   /** Independent lanes: messages to one lane are handled in order; lanes run in parallel. */
   readonly lanes: number
   /** Runs one message on a lane. A buffer in `transfer` is taken over by the worker: the caller must not reuse it. */
-  readonly run: (lane: number, input: I, transfer?: ReadonlyArray<ArrayBuffer>) => Effect.Effect<O>
+  readonly run: (lane: number, input: I, transfer?: ReadonlyArray<ArrayBuffer>) => Effect.Effect<O, WorkerFailed>
 }
 
 /** Worker threads worth starting here: one per core, at most four (beyond that the disk, not the CPU, is the limit). */
@@ -38,7 +51,7 @@ const require = createRequire(import.meta.url ?? __filename)
 /** Runs the program in this thread: no start-up cost, for single files and small jobs. */
 export const inThread = <D, I, O>(program: Program<D, I, O>, data: D): WorkerPool<I, O> => {
   const handle = program(require, data)
-  return { lanes: 1, run: (_lane, input) => Effect.sync(() => handle(input).value) }
+  return { lanes: 1, run: (_lane, input) => Effect.try({ try: () => handle(input).value, catch: failed }) }
 }
 
 /**
@@ -73,7 +86,7 @@ parentPort.on("message", (batch) => {
       return Array.from({ length: Math.max(1, size) }, () => {
         // A small young generation: the garbage here is mostly buffers, and collecting it early keeps memory flat.
         const worker = new Worker(source, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2 } })
-        const pending = new Map<number, (result: Effect.Effect<O>) => void>()
+        const pending = new Map<number, (result: Effect.Effect<O, WorkerFailed>) => void>()
         worker.on("message", (replies: ReadonlyArray<{ id: number; value: O }>) => {
           for (const m of replies) {
             pending.get(m.id)?.(Effect.succeed(m.value))
@@ -83,18 +96,18 @@ parentPort.on("message", (batch) => {
         const lane = {
           worker,
           pending,
-          broken: undefined as unknown,
+          broken: undefined as WorkerFailed | undefined,
           outbox: [] as Array<{ id: number; input: I }>,
           transfer: new Set<ArrayBuffer>()
         }
-        // A program turns the errors it expects into replies; anything else is a bug: a defect, never a hang.
-        const die = (e: unknown) => {
-          lane.broken ??= e
-          for (const resume of pending.values()) resume(Effect.die(lane.broken))
+        // A program turns the errors it expects into replies; anything else fails the lane's messages, never hangs them.
+        const broke = (e: unknown) => {
+          lane.broken ??= failed(e)
+          for (const resume of pending.values()) resume(Effect.fail(lane.broken))
           pending.clear()
         }
-        worker.on("error", die)
-        worker.on("exit", (code) => die(new Error(`worker thread exited (code ${code})`)))
+        worker.on("error", broke)
+        worker.on("exit", (code) => broke(new WorkerFailed({ detail: `worker thread exited (code ${code})` })))
         return lane
       })
     }),
@@ -110,7 +123,7 @@ parentPort.on("message", (batch) => {
         lane.worker.postMessage(batch, transfer)
       } catch (e) {
         for (const { id } of batch) {
-          lane.pending.get(id)?.(Effect.die(e))
+          lane.pending.get(id)?.(Effect.fail(failed(e)))
           lane.pending.delete(id)
         }
       }
@@ -118,9 +131,9 @@ parentPort.on("message", (batch) => {
     return {
       lanes: lanes.length,
       run: (index, input, transfer = []) =>
-        Effect.async<O>((resume) => {
+        Effect.async<O, WorkerFailed>((resume) => {
           const lane = lanes[index % lanes.length]!
-          if (lane.broken !== undefined) return resume(Effect.die(lane.broken))
+          if (lane.broken !== undefined) return resume(Effect.fail(lane.broken))
           const id = ids++
           lane.pending.set(id, resume)
           // Messages cost ~0.1 ms each on the main thread: what is asked in one turn goes as one message per lane.

@@ -29,7 +29,7 @@ describe.each(packers)("Packer %s", (_name, make) => {
         expect(packed.length).toBeLessThan(text.length / 5)
         expect(Buffer.from(yield* Codec.decompress(codec, packed, text.length))).toEqual(text)
         const piece = Buffer.from(text.subarray(0, 1000))
-        const compressed = yield* packer.compress(piece, name)
+        const compressed = yield* packer.compress(piece, name, "main.py")
         expect(Buffer.from(yield* Codec.decompress(codec, compressed, 1000))).toEqual(text.subarray(0, 1000))
       }
       // Many at once, as a store asks for them: every answer goes to its own question.

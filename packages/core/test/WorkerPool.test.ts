@@ -1,0 +1,28 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { WorkerPool } from "../src/index.js"
+
+// A program that fails outside its own error handling: as a bug would, or a thread that dies.
+const throwing: WorkerPool.Program<null, string, string> = () => (input) => {
+  if (input === "boom") throw new Error(`cannot handle ${input}`)
+  return { value: input.toUpperCase() }
+}
+
+describe("WorkerPool", () => {
+  it.effect("in this thread, a program that throws fails the call with WorkerFailed, not a defect", () =>
+    Effect.gen(function*() {
+      const pool = WorkerPool.inThread(throwing, null)
+      expect(yield* pool.run(0, "ok")).toBe("OK")
+      const error = yield* Effect.flip(pool.run(0, "boom"))
+      expect([error._tag, error.message]).toEqual(["WorkerFailed", "a file worker failed: cannot handle boom"])
+    }))
+
+  it.scoped("in a worker thread, a dead lane fails its calls with WorkerFailed, and every later call too", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make(throwing, null, 1)
+      expect(yield* pool.run(0, "ok")).toBe("OK")
+      const error = yield* Effect.flip(pool.run(0, "boom"))
+      expect([error._tag, error.message]).toEqual(["WorkerFailed", "a file worker failed: cannot handle boom"])
+      expect((yield* Effect.flip(pool.run(0, "ok")))._tag).toBe("WorkerFailed")
+    }))
+})
