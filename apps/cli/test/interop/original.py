@@ -27,6 +27,7 @@ import uuid
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 try:
     import zstandard as _zstd
@@ -114,11 +115,18 @@ def load_backend_config(config_file: str | None) -> tuple[str, str]:
 
 
 def sqlite_path(url: str) -> Path:
-    """backend.ArchiveDAL._sqlite_path: strip `sqlite:///` (else `sqlite://`), a bare path as is; relative to the CWD."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-    elif url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
+    """archive_database.ArchiveDatabase._sqlite_path (the newest DAL, behind backend.ArchiveDAL): urlparse, then netloc +
+    path; `/./x` is relative (to the CWD), any other leading `/` is absolute, so `sqlite:///fx.sqlite` is `/fx.sqlite`;
+    no `sqlite` scheme means a bare path. (The older monolithic backend.py stripped `sqlite:///` instead.)"""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        full = parsed.netloc + parsed.path
+        if not full:
+            path = url
+        elif full.startswith("/./"):
+            path = full[1:]
+        else:
+            path = full
     else:
         path = url
     return Path(path).expanduser().resolve()
