@@ -3,6 +3,7 @@ import { Command } from "@effect/cli"
 import * as BatchRestore from "./commands/BatchRestore.js"
 import * as ConfigShow from "./commands/ConfigShow.js"
 import * as Evidence from "./commands/Evidence.js"
+import * as Gc from "./commands/Gc.js"
 import * as HealthCheck from "./commands/HealthCheck.js"
 import * as Init from "./commands/Init.js"
 import * as List from "./commands/List.js"
@@ -29,6 +30,7 @@ const archive = Command.make("archive").pipe(
     Verify.command,
     PruneRequest.command,
     Purge.command,
+    Gc.command,
     HealthCheck.command,
     ConfigShow.command,
     Evidence.command

@@ -3,7 +3,7 @@
  * backends), plus our additions. DDL auto-commits here, so every statement is idempotent on its own: tables, columns
  * and indexes use MariaDB's own `IF NOT EXISTS` (MariaDB ≥ 10.5; plain MySQL has no such form for indexes/columns).
  */
-import type { Migrations } from "@codex-archive/core"
+import { ArchiveStore, type Migrations } from "@codex-archive/core"
 
 const table = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
@@ -85,6 +85,21 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
       `ALTER TABLE item ADD COLUMN IF NOT EXISTS seq BIGINT NOT NULL AUTO_INCREMENT, ADD UNIQUE KEY IF NOT EXISTS uq_item_seq (seq)`,
       `ALTER TABLE event ADD COLUMN IF NOT EXISTS seq BIGINT NOT NULL AUTO_INCREMENT, ADD UNIQUE KEY IF NOT EXISTS uq_event_seq (seq)`,
       `CREATE INDEX IF NOT EXISTS idx_item_archived_at_seq ON item(archived_at, seq)`
+    ]
+  },
+  {
+    id: 3,
+    name: "chunk_rows_follow_artifact",
+    statements: [
+      // A chunked artifact gets a non-NULL marker and a `chunked:` codec: the original refuses it by name, never "purged".
+      `UPDATE artifact SET blob_bytes = '${ArchiveStore.chunkedMarker}', compression = CONCAT('chunked:', compression)
+  WHERE storage_driver = 'chunked' AND blob_bytes IS NULL`,
+      // Another tool's purge or re-store (an UPDATE of the artifact away from 'chunked') or a DELETE takes the chunk rows
+      // with it; our own chunked rewrite (delete chunks, update to 'chunked', insert chunks) never matches it.
+      `CREATE TRIGGER IF NOT EXISTS artifact_chunk_follow_update AFTER UPDATE ON artifact FOR EACH ROW
+DELETE FROM artifact_chunk WHERE artifact_id = NEW.id AND NOT (NEW.storage_driver <=> 'chunked')`,
+      `CREATE TRIGGER IF NOT EXISTS artifact_chunk_follow_delete BEFORE DELETE ON artifact FOR EACH ROW
+DELETE FROM artifact_chunk WHERE artifact_id = OLD.id`
     ]
   }
 ]

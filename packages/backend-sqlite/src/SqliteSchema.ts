@@ -2,7 +2,7 @@
  * The spec's portable schema (§2.1) for SQLite, plus our additions (new tables and indexes only). Every statement is
  * `IF NOT EXISTS`, so an archive written by the original tool opens unchanged apart from what we add.
  */
-import type { Migrations } from "@codex-archive/core"
+import { ArchiveStore, type Migrations } from "@codex-archive/core"
 
 export const migrations: ReadonlyArray<Migrations.Migration> = [
   {
@@ -69,6 +69,28 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
   PRIMARY KEY (artifact_id, seq)
 )`,
       `CREATE INDEX IF NOT EXISTS idx_item_artifact ON item(artifact_id)`
+    ]
+  },
+  {
+    id: 3,
+    name: "chunk_rows_follow_artifact",
+    statements: [
+      // A chunked artifact gets a non-NULL marker and a `chunked:` codec: the original refuses it by name, never "purged".
+      `UPDATE artifact SET blob_bytes = CAST('${ArchiveStore.chunkedMarker}' AS BLOB), compression = 'chunked:' || compression
+  WHERE storage_driver = 'chunked' AND blob_bytes IS NULL`,
+      // Another tool's purge or re-store (an UPDATE of the artifact away from 'chunked') or a DELETE takes the chunk rows
+      // with it. A connection without secure_delete leaves freed pages as they were: zeroed in place first.
+      `CREATE TRIGGER IF NOT EXISTS artifact_chunk_follow_update AFTER UPDATE ON artifact
+WHEN NEW.storage_driver IS NOT 'chunked'
+BEGIN
+  UPDATE artifact_chunk SET blob_bytes = zeroblob(LENGTH(blob_bytes)) WHERE artifact_id = NEW.id;
+  DELETE FROM artifact_chunk WHERE artifact_id = NEW.id;
+END`,
+      `CREATE TRIGGER IF NOT EXISTS artifact_chunk_follow_delete BEFORE DELETE ON artifact
+BEGIN
+  UPDATE artifact_chunk SET blob_bytes = zeroblob(LENGTH(blob_bytes)) WHERE artifact_id = OLD.id;
+  DELETE FROM artifact_chunk WHERE artifact_id = OLD.id;
+END`
     ]
   }
 ]

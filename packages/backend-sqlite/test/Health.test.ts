@@ -46,7 +46,7 @@ describe("Health", () => {
       yield* archiveWith(dir, { "a.txt": "hello health\n".repeat(50), "big.bin": Buffer.alloc(3 * 1024 * 1024, 7) })
       const report = yield* health(dir)
       expect(report.ok).toBe(true)
-      expect(report.checks.map((c) => c.name)).toEqual(["connect", "probe", "schema", "sample", "evidence", "evidence-chain"])
+      expect(report.checks.map((c) => c.name)).toEqual(["connect", "probe", "schema", "sample", "orphan-chunks", "evidence", "evidence-chain"])
       for (const check of report.checks) expect(check.ms).toBeGreaterThanOrEqual(0)
       expect(report.schema_version).toBe(latest)
       expect(report.items_retrievable).toBe(1)
@@ -56,6 +56,25 @@ describe("Health", () => {
       const text = Health.renderText(report)
       expect(text.split("\n").slice(0, 3)).toEqual(["=== Archive Health Check ===", "Backend: sqlite", `URL: ${urlOf(dir)}`])
       expect(text).toContain("Status: ✓ OK (backend accessible, 1 items retrievable)")
+    })
+  })
+
+  it.live("chunk rows no chunked artifact claims fail their check, with count and bytes, until gc removes them", () => {
+    const dir = tempDir()
+    return Effect.gen(function*() {
+      yield* archiveWith(dir, { "a.txt": "kept inline\n" })
+      yield* Effect.provide(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) SELECT id, 0, zeroblob(500) FROM artifact`
+      }), Layer.orDie(storeLayer(dir)))
+      const before = byName(yield* health(dir))["orphan-chunks"]!
+      expect([before.ok, before.detail]).toEqual([false, "1 orphaned chunk rows (500 bytes) of 1 artifacts: run `codex archive gc`"])
+      yield* Effect.provide(
+        Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.removeOrphanChunks),
+        Layer.orDie(storeLayer(dir))
+      )
+      const after = byName(yield* health(dir))["orphan-chunks"]!
+      expect([after.ok, after.detail]).toEqual([true, "no orphaned chunk rows"])
     })
   })
 

@@ -2,17 +2,20 @@
  * The one `ArchiveStore` conformance suite: every behaviour of the port, exercised through the Archiver and Restorer
  * and the store itself, run by each backend package against its own freshly created database.
  */
-import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retry, Verifier } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retention, Retry, Verifier } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 // The codec's own bomb fixtures: a few KB that decode to far more than an item's recorded size.
 import { zlibZeros, zstdZeros } from "../../core/test/bombs.js"
 import { type Backend, noise, services, tempDir, withArchive, write } from "./Fixtures.js"
 
-const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code" } as const
+// Content above one chunk is chunked here, so the chunked paths are exercised on every backend (the default limit
+// stores up to 64 MiB inline on SQLite and PostgreSQL; its own tests below set it explicitly).
+const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code", inlineLimit: ArchiveStore.chunkSize } as const
 
 const store = (inputs: ReadonlyArray<string>, options: Partial<Archiver.StoreOptions> & { readonly cwd: string }) =>
   Effect.flatMap(Archiver.Archiver, (a) => a.store(inputs, { repo: "acme/demo", ...base, ...options }))
@@ -255,6 +258,124 @@ export const suite = (backend: Backend) =>
           const one = yield* s.artifacts([large.tombstone, "not-a-uuid"])
           expect(one.map((a) => [a.sha256, a.sizeBytes, a.codec, a.tombstones])).toEqual([[large.sha256, ArchiveStore.chunkSize + 1, "zstd", [large.tombstone]]])
           expect(yield* s.artifacts([])).toEqual([])
+        })))
+
+    it.live("stores inline up to the inline limit (MariaDB: up to one chunk) and chunks above it; both restore intact", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const limit = 2 * ArchiveStore.chunkSize
+          const at = noise(limit, 21)
+          const above = noise(limit + 1, 22)
+          const report = yield* store([write(path.join(dir, "t/at.bin"), at), write(path.join(dir, "t/above.bin"), above)], {
+            cwd: path.join(dir, "t"),
+            inlineLimit: limit
+          })
+          const sql = yield* SqlClient.SqlClient
+          const rowOf = (tombstone: string) =>
+            Effect.map(
+              sql<{ compression: string; storage_driver: string; blob_bytes: Uint8Array | null; chunks: unknown }>`SELECT a.compression,
+                a.storage_driver, a.blob_bytes, (SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunks
+                FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id = ${tombstone}`,
+              (rows) => rows[0]!
+            )
+          const [atRow, aboveRow] = [yield* rowOf(report.stored[0]!.tombstone), yield* rowOf(report.stored[1]!.tombstone)]
+          const chunkedRow = {
+            compression: "chunked:zstd",
+            storage_driver: "chunked",
+            marker: ArchiveStore.chunkedMarker,
+            chunks: 3
+          }
+          const view = (r: typeof atRow) => ({
+            compression: r.compression,
+            storage_driver: r.storage_driver,
+            marker: r.storage_driver === "chunked" ? Buffer.from(r.blob_bytes!).toString() : undefined,
+            chunks: Number(r.chunks)
+          })
+          // The original's layout for inline content; MariaDB's packet limit keeps everything above one chunk chunked.
+          expect(view(atRow)).toEqual(
+            backend.name === "mariadb" ? { ...chunkedRow, chunks: 2 } : { compression: "zstd", storage_driver: "db", marker: undefined, chunks: 0 }
+          )
+          // Never NULL (the original would say "purged"), and a codec the original refuses by name.
+          expect(view(aboveRow)).toEqual(chunkedRow)
+          for (const [i, content] of [at, above].entries()) {
+            const out = path.join(dir, "out", `${i}.bin`)
+            yield* restore(report.stored[i]!.tombstone, out)
+            expect(Hash.sha256(fs.readFileSync(out))).toBe(Hash.sha256(content))
+          }
+          const verified = yield* Verifier.verify({ actor: "ci" })
+          expect([verified.ok, verified.problems, verified.orphan_chunks]).toEqual([2, [], { rows: 0, bytes: 0, artifacts: 0 }])
+          // Without a limit given, the default (64 MiB) keeps a 3 MiB file inline where the backend allows it.
+          const plain = yield* Effect.flatMap(Archiver.Archiver, (a) =>
+            a.store([write(path.join(dir, "d/three.bin"), noise(3 * ArchiveStore.chunkSize, 23))], { repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", cwd: path.join(dir, "d") }))
+          expect(view(yield* rowOf(plain.stored[0]!.tombstone)).storage_driver).toBe(backend.name === "mariadb" ? "chunked" : "db")
+        })))
+
+    it.live("the original's purge and re-store statements, run raw, take an artifact's chunk rows with them", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const s = yield* archiveStore
+          const [purgedContent, restoredContent] = [noise(2 * ArchiveStore.chunkSize + 3, 31), noise(2 * ArchiveStore.chunkSize + 4, 32)]
+          const report = yield* store([write(path.join(dir, "t/p.bin"), purgedContent), write(path.join(dir, "t/r.bin"), restoredContent)], { cwd: path.join(dir, "t") })
+          const [p, r] = report.stored
+          const located = yield* s.locate([p!.tombstone, r!.tombstone])
+          const [pId, rId] = [located.get(p!.tombstone)!.artifactId, located.get(r!.tombstone)!.artifactId]
+          const chunkRows = (id: string) =>
+            Effect.map(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM artifact_chunk WHERE artifact_id = ${id}`, (rows) => Number(rows[0]!.n))
+          expect([yield* chunkRows(pId), yield* chunkRows(rId)]).toEqual([3, 3])
+          // backend.py record_delete_approval, verbatim.
+          yield* sql`UPDATE artifact
+                    SET blob_bytes = NULL,
+                        storage_driver = 'object',
+                        object_url = COALESCE(object_url, 'purged://dual-control')
+                    WHERE id = ${pId}`
+          // backend.py record_archive's refresh of an existing artifact (its storage_driver differs from 'db').
+          const blob = zlib.deflateSync(restoredContent)
+          yield* sql`UPDATE artifact
+                        SET size_bytes = ${restoredContent.length},
+                            compression = ${"zlib"},
+                            mime_type = ${"application/octet-stream"},
+                            storage_driver = ${"db"},
+                            blob_bytes = ${blob},
+                            object_url = ${null}
+                        WHERE id = ${rId}`
+          expect([yield* chunkRows(pId), yield* chunkRows(rId)]).toEqual([0, 0])
+          expect((yield* s.orphanChunks).rows).toBe(0)
+          expect((yield* s.locate([p!.tombstone])).get(p!.tombstone)!.layout).toBe("purged")
+          yield* restore(r!.tombstone, path.join(dir, "out/r.bin"))
+          expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/r.bin")))).toBe(r!.sha256)
+          // Our own chunked write still works over the purged artifact: delete chunks, update to chunked, insert chunks.
+          const again = (yield* store([path.join(dir, "t/p.bin")], { cwd: path.join(dir, "t") })).stored[0]!
+          expect([again.deduplicated, yield* chunkRows(pId)]).toEqual([false, 3])
+          yield* restore(p!.tombstone, path.join(dir, "out/p.bin"))
+          expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/p.bin")))).toBe(p!.sha256)
+        })))
+
+    it.live("reports chunk rows no chunked artifact claims, and gc removes them with one evidence line", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const s = yield* archiveStore
+          const report = yield* store([write(path.join(dir, "t/i.txt"), "inline\n"), write(path.join(dir, "t/c.bin"), noise(ArchiveStore.chunkSize + 9, 41))], { cwd: path.join(dir, "t") })
+          const located = yield* s.locate(report.stored.map((x) => x.tombstone))
+          const inlineId = located.get(report.stored[0]!.tombstone)!.artifactId
+          // What another tool's purge or re-store left before our triggers existed: chunks of an artifact now inline.
+          yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${inlineId}, ${0}, ${new Uint8Array(100)}), (${inlineId}, ${1}, ${new Uint8Array(23)})`
+          const expected = { rows: 2, bytes: 123, artifacts: [inlineId] }
+          expect(yield* s.orphanChunks).toEqual(expected)
+          expect((yield* Verifier.verify({ actor: "ci" })).orphan_chunks).toEqual({ rows: 2, bytes: 123, artifacts: 1 })
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: true })).toEqual(expected)
+          expect((yield* s.orphanChunks).rows).toBe(2)
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false })).toEqual(expected)
+          expect(yield* s.orphanChunks).toEqual({ rows: 0, bytes: 0, artifacts: [] })
+          const lines = fs.readFileSync(path.join(dir, "evidence", "archive_ops.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
+          expect(lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])).toEqual([
+            [true, 2, 123, [inlineId]],
+            [false, 2, 123, [inlineId]]
+          ])
+          // The chunked artifact's own rows are no orphans: it still restores.
+          yield* restore(report.stored[1]!.tombstone, path.join(dir, "out/c.bin"))
+          expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/c.bin")))).toBe(report.stored[1]!.sha256)
         })))
 
     it.live("restores many items at once in input order, reporting unknown tombstones as failures", () =>

@@ -11,8 +11,27 @@ export const kinds: ReadonlyArray<Kind> = ["code", "doc", "asset"]
 export type Reason = "dead" | "pruned" | "legacy" | "replaced"
 export const reasons: ReadonlyArray<Reason> = ["dead", "pruned", "legacy", "replaced"]
 
-/** Raw content is stored in pieces of this size once it is larger; smaller content keeps the original `blob_bytes`. */
+/** Chunked content is stored in pieces of this size of raw content, one `artifact_chunk` row each. */
 export const chunkSize = 1024 * 1024
+
+/**
+ * Content up to this size is one compressed `blob_bytes` value, the original tool's own layout, so it can restore it
+ * (config `store.inline_limit`). Larger content is chunked; so is everything above one chunk on MariaDB.
+ */
+export const defaultInlineLimit = 64 * 1024 * 1024
+
+/**
+ * A chunked artifact's `compression`: `chunked:<codec>`. The original reads only `blob_bytes` with this codec, so it
+ * refuses such an item by this name ("Unsupported compression codec") instead of calling it purged.
+ */
+export const chunkedCompression = (codec: string): string => `chunked:${codec}`
+
+/** The codec of an artifact's bytes: `compression` without the `chunked:` prefix. */
+export const codecOfCompression = (compression: string): string =>
+  compression.startsWith("chunked:") ? compression.slice("chunked:".length) : compression
+
+/** A chunked artifact's `blob_bytes`: never NULL (the original would call it purged), and says where the bytes are. */
+export const chunkedMarker = "codex-archive: content in artifact_chunk rows"
 
 export interface ItemInput {
   readonly repo: string
@@ -43,8 +62,8 @@ export interface ArchiveEntry {
 }
 
 /**
- * Content up to `chunkSize` is one compressed value (the original `blob_bytes` layout); larger content is a stream
- * of compressed chunks, one per `chunkSize` piece of raw content, so memory stays bounded by the chunk size.
+ * Content up to the inline limit is one compressed value (the original `blob_bytes` layout); larger content is a
+ * stream of compressed chunks, one per `chunkSize` piece of raw content, so memory stays bounded by the chunk size.
  */
 export type Payload =
   | { readonly _tag: "Whole"; readonly read: Effect.Effect<Uint8Array, PayloadSourceError> }
@@ -161,6 +180,13 @@ export interface PurgeOutcome {
   readonly refCount: number
 }
 
+/** `artifact_chunk` rows whose artifact is gone or no longer chunked (left by another tool's purge or re-store). */
+export interface OrphanChunks {
+  readonly rows: number
+  readonly bytes: number
+  readonly artifacts: ReadonlyArray<string>
+}
+
 export interface ArtifactSummary {
   readonly artifactId: string
   readonly sha256: string
@@ -250,6 +276,8 @@ export type ReadError = StoreError | TombstoneNotFound
 
 export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore")<ArchiveStore, {
   readonly backend: BackendName
+  /** The largest content this backend stores inline, whatever the configured limit (MariaDB: one packet-safe chunk). */
+  readonly inlineCap: number
   /** Where the archive lives, credentials redacted: for messages and evidence. */
   readonly location: string
   /** Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. */
@@ -270,6 +298,10 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly approveDelete: (request: PurgeRequest) => Effect.Effect<PurgeOutcome, ReadError | LegalHold | SameApprover>
   /** Every artifact (or those of the given tombstones), for `verify`. */
   readonly artifacts: (tombstones?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
+  /** Chunk rows no artifact accounts for: `verify`, `health-check`. */
+  readonly orphanChunks: Effect.Effect<OrphanChunks, StoreError>
+  /** Removes them (overwritten first on SQLite, so their bytes leave the file), in one transaction: `gc`. */
+  readonly removeOrphanChunks: Effect.Effect<OrphanChunks, StoreError>
   /** The highest applied migration, and a cheap probe of the item table. */
   readonly schemaVersion: Effect.Effect<number, StoreError>
   readonly probe: Effect.Effect<number, StoreError>

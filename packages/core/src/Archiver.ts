@@ -12,6 +12,7 @@ import {
   type ArchiveEntry,
   ArchiveStore,
   chunkSize,
+  defaultInlineLimit,
   type Kind,
   legalHoldValue,
   PayloadSourceError,
@@ -41,6 +42,8 @@ export interface StoreOptions {
   readonly writeStub?: boolean
   /** Recorded paths are made relative to this folder when the input is inside it (default: as given). */
   readonly cwd: string
+  /** Content up to this many bytes is stored inline, where the original tool reads it (config `store.inline_limit`). */
+  readonly inlineLimit?: number | undefined
 }
 
 export interface StoredFile {
@@ -239,6 +242,8 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* checkMetadata(options.metadata ?? {})
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
+      // Inline up to the configured limit, and never past what the backend can take in one value.
+      const inlineLimit = Math.min(options.inlineLimit ?? defaultInlineLimit, store.inlineCap)
       const { files, skipped } = yield* collect(inputs, options.cwd)
       // Many files: hash and compress them in worker threads while this thread writes the database.
       const workers = WorkerPool.sizeFor(files.length)
@@ -254,7 +259,7 @@ export const make = Effect.gen(function*() {
           sha256: c.sha256,
           sizeBytes: c.size,
           codec: codec.name,
-          payload: c.size <= chunkSize
+          payload: c.size <= inlineLimit
             ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
             : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name), packer.concurrency) },
           item: {

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
+import { defaultInlineLimit } from "./ArchiveStore.js"
 import * as Redact from "./Redact.js"
 
 export type BackendName = "sqlite" | "postgres" | "mariadb"
@@ -34,6 +35,7 @@ export interface ArchiveConfig {
     readonly results_path: string | null
   }
   readonly performance: { readonly enabled: boolean; readonly emit_to_evidence: boolean }
+  readonly store: { readonly inline_limit: number }
   readonly evidence: {
     readonly dir: string
     /** Where the HMAC key of the evidence chain was read from, if from a file. */
@@ -118,6 +120,7 @@ export const fields: ReadonlyArray<Field> = [
   { key: "batch.results_path", env: "CODEX_ARCHIVE_BATCH_RESULTS", kind: { type: "path" }, default: null },
   { key: "performance.enabled", env: "CODEX_ARCHIVE_PERF_ENABLED", kind: { type: "bool" }, default: true },
   { key: "performance.emit_to_evidence", env: "CODEX_ARCHIVE_PERF_EVIDENCE", kind: { type: "bool" }, default: true },
+  { key: "store.inline_limit", env: "CODEX_ARCHIVE_INLINE_LIMIT", kind: { type: "int", min: 0 }, default: defaultInlineLimit },
   { key: "evidence.dir", env: "CODEX_EVIDENCE_DIR", kind: { type: "path" }, default: ".codex/evidence" },
   { key: "evidence.hmac_key_file", env: "CODEX_EVIDENCE_HMAC_KEY_FILE", kind: { type: "path" }, default: null },
   { key: "evidence.hmac_key", env: "CODEX_EVIDENCE_HMAC_KEY", kind: { type: "secret" }, default: null }
@@ -370,6 +373,7 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
       },
       batch: { concurrent: get("batch.concurrent"), progress_interval: get("batch.progress_interval"), results_path: get("batch.results_path") },
       performance: { enabled: get("performance.enabled"), emit_to_evidence: get("performance.emit_to_evidence") },
+      store: { inline_limit: get("store.inline_limit") },
       evidence: {
         dir: get("evidence.dir"),
         hmac_key_file: get("evidence.hmac_key_file"),
@@ -433,6 +437,7 @@ export const toJson = (config: ArchiveConfig, reveal = false): Record<string, un
   retry: { ...config.retry },
   batch: { ...config.batch },
   performance: { ...config.performance },
+  store: { ...config.store },
   // The evidence key is never shown, not even with `reveal`.
   evidence: { ...config.evidence, hmac_key: config.evidence.hmac_key === null ? null : "***" }
 })

@@ -19,6 +19,7 @@ export type Action =
   | "PRUNE_REQUEST"
   | "DELETE_APPROVED"
   | "VERIFY"
+  | "GC"
 
 export interface Record {
   readonly action: Action

@@ -109,6 +109,16 @@ const samplePayload = (store: ArchiveStore["Type"]) =>
       : { ok: false, detail: `${which}: ${result.problem}` }
   })
 
+/** Chunk rows no chunked artifact claims: left by another tool's purge or re-store; their bytes are still stored. */
+const orphanChunks = (store: ArchiveStore["Type"]) =>
+  Effect.map(store.orphanChunks, (o) =>
+    o.rows === 0
+      ? { ok: true, detail: "no orphaned chunk rows" }
+      : {
+        ok: false,
+        detail: `${o.rows} orphaned chunk rows (${o.bytes} bytes) of ${o.artifacts.length} artifacts: run \`codex archive gc\``
+      })
+
 export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
   Effect.scoped(Effect.gen(function*() {
     const raw = Redacted.value(options.url)
@@ -142,8 +152,9 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
       items = probe.value
       version = schema.value
       checks.push(probe.check, schema.check, (yield* timed("sample", secrets, samplePayload(store))).check)
+      checks.push((yield* timed("orphan-chunks", secrets, orphanChunks(store))).check)
     } else {
-      for (const name of ["probe", "schema", "sample"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
+      for (const name of ["probe", "schema", "sample", "orphan-chunks"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
     const chain = evidenceChain(options.evidenceDir, options.evidenceKey)

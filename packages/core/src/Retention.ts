@@ -1,4 +1,7 @@
-/** Prune requests and dual-control purge (spec §1.6), each recorded in the database and the evidence log. */
+/**
+ * Prune requests and dual-control purge (spec §1.6), and the removal of orphaned chunk rows (`gc`), each recorded in
+ * the database and the evidence log.
+ */
 import { Effect } from "effect"
 import { ArchiveStore, type PurgeRequest } from "./ArchiveStore.js"
 import * as Evidence from "./Evidence.js"
@@ -27,3 +30,22 @@ export const purge = (request: PurgeRequest) =>
     })
     return outcome
   })
+
+/**
+ * Removes chunk rows no chunked artifact claims (another tool's purge or re-store left them, with their bytes); with
+ * `dryRun` only counts them. One GC evidence line either way.
+ */
+export const collectGarbage = (options: { readonly actor: string; readonly dryRun: boolean }) =>
+  Effect.gen(function*() {
+    const store = yield* ArchiveStore
+    const found = options.dryRun ? yield* store.orphanChunks : yield* store.removeOrphanChunks
+    yield* (yield* Evidence.Evidence).append({
+      action: "GC",
+      actor: options.actor,
+      dry_run: options.dryRun,
+      orphan_chunk_rows: found.rows,
+      bytes: found.bytes,
+      artifacts: found.artifacts
+    })
+    return found
+  }).pipe(Effect.withSpan("Retention.collectGarbage"))

@@ -13,13 +13,17 @@ import {
   type PayloadSourceError,
   ArchiveStore,
   type ArtifactSummary,
+  chunkedCompression,
+  chunkedMarker,
   chunkSize,
+  codecOfCompression,
   type ItemDetail,
   type Layout,
   LegalHold,
   legalHoldValue,
   type ListedItem,
   type Located,
+  type OrphanChunks,
   type Payload,
   SameApprover,
   StoreError,
@@ -129,16 +133,22 @@ export const make = (options: {
     // PostgreSQL's UUID columns reject other text outright; such a tombstone simply names no item.
     const lookupable = (tombstone: string) => !isPg || uuidShape.test(tombstone)
 
+    // A chunked artifact keeps a marker in `blob_bytes` (so the original never calls it purged): the driver decides.
     const layoutOf = (row: Row): Layout =>
-      row.has_blob !== null && toBool(row.has_blob) ? "inline" : row.storage_driver === "chunked" ? "chunked" : "purged"
+      row.storage_driver === "chunked" ? "chunked" : row.has_blob !== null && toBool(row.has_blob) ? "inline" : "purged"
+    const codecOf = (v: unknown): string | null => (v === null || v === undefined ? null : codecOfCompression(String(v)))
+    const marker = new TextEncoder().encode(chunkedMarker)
+    /** Stored bytes of the artifact aliased `t`: its chunks when chunked (its `blob_bytes` is only a marker). */
+    const compressedOf = (t: string) =>
+      sql.literal(`CASE WHEN ${t}.storage_driver = 'chunked' THEN COALESCE((SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c
+        WHERE c.artifact_id = ${t}.id), 0) ELSE COALESCE(LENGTH(${t}.blob_bytes), 0) END AS compressed_size`)
 
     // ---- archive ----------------------------------------------------------------------------------------------------
 
     /** `latest`: see rows committed after this transaction's snapshot (InnoDB); `lock`: and hold the row until commit. */
     const findArtifact = (sha256: string, read: "latest" | "lock") =>
       Effect.map(
-        sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
-            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+        sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("artifact")}
           FROM artifact WHERE content_sha256 = ${sha256}${
           read === "lock" && backend !== "sqlite" ? sql` FOR UPDATE` : isMysql ? sql` LOCK IN SHARE MODE` : sql``
         }`,
@@ -149,10 +159,10 @@ export const make = (options: {
      * Inserts the artifact row unless a concurrent writer committed the same content first; then reads back the
      * winner (InnoDB needs a locking read to see rows committed after its snapshot). Returns the winner's row.
      */
-    const claimArtifact = (artifactId: string, entry: ArchiveEntry, driver: string, blob: Uint8Array | null) =>
+    const claimArtifact = (artifactId: string, entry: ArchiveEntry, driver: string, compression: string, blob: Uint8Array) =>
       Effect.gen(function*() {
         const inserted = yield* sql<Row>`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
-          VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${entry.codec}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
+          VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${compression}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
           ${isMysql ? sql`ON DUPLICATE KEY UPDATE id = id` : sql`ON CONFLICT (content_sha256) DO NOTHING RETURNING id`}`
         // Ours unless another writer stored the same content first; MariaDB cannot say which, so it looks.
         if (inserted.length > 0) return { id: artifactId } as Row
@@ -169,16 +179,16 @@ export const make = (options: {
           if (exists) {
             yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
           } else {
-            const winner = yield* claimArtifact(artifactId, entry, "db", blob)
+            const winner = yield* claimArtifact(artifactId, entry, "db", entry.codec, blob)
             if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
           }
           return { artifactId, compressed, reused: false }
         }
         if (exists) {
           yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${artifactId}`
-          yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'chunked', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
+          yield* sql`UPDATE artifact SET blob_bytes = ${marker}, storage_driver = 'chunked', compression = ${chunkedCompression(entry.codec)}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
         } else {
-          const winner = yield* claimArtifact(artifactId, entry, "chunked", null)
+          const winner = yield* claimArtifact(artifactId, entry, "chunked", chunkedCompression(entry.codec), marker)
           if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
         }
         let seq = 0
@@ -303,7 +313,7 @@ export const make = (options: {
             const existing = new Map<string, Row>()
             if (unknown.length > 0) {
               const rows = yield* sql<Row>`SELECT id, content_sha256, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
-                  COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+                  ${compressedOf("artifact")}
                 FROM artifact WHERE content_sha256 IN ${sql.in(unknown)}`
               for (const row of rows) existing.set(String(row.content_sha256).trim(), row)
             }
@@ -351,8 +361,7 @@ export const make = (options: {
           const ids = tombstones.slice(i, i + group).filter(lookupable)
           if (ids.length === 0) continue
           const rows = yield* sql<Row>`SELECT i.id AS item_id, i.tombstone_id, i.repo, i.path, i.metadata, a.id AS artifact_id, a.content_sha256, a.size_bytes,
-              a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
-              COALESCE(LENGTH(a.blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = a.id), 0) AS compressed_size
+              a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("a")}
             FROM item i JOIN artifact a ON a.id = i.artifact_id WHERE i.tombstone_id IN ${sql.in(ids)}`
           for (const row of rows) {
             const tombstone = String(row.tombstone_id)
@@ -365,7 +374,7 @@ export const make = (options: {
               sha256: String(row.content_sha256).trim(),
               sizeBytes: toNum(row.size_bytes),
               compressedSize: toNum(row.compressed_size),
-              codec: row.compression === null ? null : String(row.compression),
+              codec: codecOf(row.compression),
               layout: layoutOf(row),
               mode: modeOf(parseJson(row.metadata))
             })
@@ -444,8 +453,7 @@ export const make = (options: {
       unit("show", Effect.gen(function*() {
         const item = yield* findItem(tombstone)
         const [artifact] = yield* sql<Row>`SELECT content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
-            CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
-            COALESCE(LENGTH(blob_bytes), (SELECT SUM(LENGTH(c.blob_bytes)) FROM artifact_chunk c WHERE c.artifact_id = artifact.id), 0) AS compressed_size
+            CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("artifact")}
           FROM artifact WHERE id = ${item.artifact_id as string}`
         const tags = yield* sql<Row>`SELECT tag FROM tag WHERE item_id = ${item.id as string} ORDER BY tag`
         const events = yield* sql<Row>`SELECT action, actor, context, created_at FROM event WHERE item_id = ${item.id as string}
@@ -502,8 +510,8 @@ export const make = (options: {
             yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
               VALUES (${Uuid.v7()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
           }
+          // The original's own statement: the schema's triggers remove (on SQLite, overwrite first) its chunk rows.
           if (blobScrubbed) {
-            yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${item.artifact_id as string}`
             yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'object', object_url = COALESCE(object_url, 'purged://dual-control')
               WHERE id = ${item.artifact_id as string}`
           }
@@ -546,7 +554,7 @@ export const make = (options: {
           const id = String(r.id)
           const entry = byId.get(id) ?? {
             artifactId: id, sha256: String(r.content_sha256).trim(), sizeBytes: toNum(r.size_bytes),
-            codec: r.compression === null ? null : String(r.compression),
+            codec: codecOf(r.compression),
             layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r), tombstones: []
           }
           if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
@@ -560,6 +568,33 @@ export const make = (options: {
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       }))
 
+    // Chunk rows that no chunked artifact claims: left by another tool's purge or re-store before our triggers.
+    const orphaned = sql.literal(
+      "NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = artifact_chunk.artifact_id AND a.storage_driver = 'chunked')"
+    )
+    const findOrphans = Effect.map(
+      sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
+        GROUP BY artifact_id ORDER BY artifact_id`,
+      (rows): OrphanChunks => ({
+        rows: rows.reduce((n, r) => n + toNum(r.n), 0),
+        bytes: rows.reduce((n, r) => n + toNum(r.b), 0),
+        artifacts: rows.map((r) => String(r.artifact_id))
+      })
+    )
+    const orphanChunks = unit("orphan_chunks", findOrphans)
+    const removeOrphanChunks = unit("gc", sql.withTransaction(Effect.gen(function*() {
+      const found = yield* findOrphans
+      for (let i = 0; i < found.artifacts.length; i += group) {
+        const ids = sql.in(found.artifacts.slice(i, i + group))
+        // Our connection does not zero freed pages: overwritten in place first, the bytes leave the SQLite file.
+        if (backend === "sqlite") {
+          yield* sql`UPDATE artifact_chunk SET blob_bytes = zeroblob(LENGTH(blob_bytes)) WHERE artifact_id IN ${ids} AND ${orphaned}`
+        }
+        yield* sql`DELETE FROM artifact_chunk WHERE artifact_id IN ${ids} AND ${orphaned}`
+      }
+      return found
+    })))
+
     const schemaVersion = unit("schema_version", Effect.map(
       sql<Row>`SELECT MAX(migration_id) AS v FROM effect_sql_migrations`,
       (rows) => toNum(rows[0]?.v)
@@ -569,6 +604,8 @@ export const make = (options: {
 
     return ArchiveStore.of({
       backend,
+      // One MariaDB value must fit `max_allowed_packet` (16 MiB by default): content above one chunk is chunked there.
+      inlineCap: isMysql ? chunkSize : Number.MAX_SAFE_INTEGER,
       location: options.location,
       archive,
       locate,
@@ -585,6 +622,8 @@ export const make = (options: {
       requestPrune,
       approveDelete,
       artifacts,
+      orphanChunks,
+      removeOrphanChunks,
       schemaVersion,
       probe
     })

@@ -22,6 +22,8 @@ export interface Report {
   readonly purged: number
   readonly bytes: number
   readonly problems: ReadonlyArray<Problem>
+  /** Chunk rows no chunked artifact claims (a whole-archive check only): garbage for `gc`, not a content mismatch. */
+  readonly orphan_chunks?: { readonly rows: number; readonly bytes: number; readonly artifacts: number } | undefined
 }
 
 /** Decodes one artifact and checks its SHA-256 and size: a problem is a value, a database failure an error. */
@@ -81,7 +83,17 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
       if (result.problem === undefined) ok++
       else problems.push({ artifact_id: artifact.artifactId, sha256: artifact.sha256, tombstones: artifact.tombstones, problem: result.problem })
     }
-    const report: Report = { checked: artifacts.length - purged, ok, purged, bytes, problems }
-    yield* evidence.append({ action: "VERIFY", actor: options.actor, checked: report.checked, ok, purged, mismatches: problems.length })
+    const orphans = options.tombstones === undefined ? yield* store.orphanChunks : undefined
+    const orphan_chunks = orphans && { rows: orphans.rows, bytes: orphans.bytes, artifacts: orphans.artifacts.length }
+    if (orphans !== undefined && orphans.rows > 0) {
+      yield* Effect.logWarning(
+        `${orphans.rows} orphaned chunk rows (${orphans.bytes} bytes) of ${orphans.artifacts.length} artifacts: run \`codex archive gc\``
+      )
+    }
+    const report: Report = { checked: artifacts.length - purged, ok, purged, bytes, problems, orphan_chunks }
+    yield* evidence.append({
+      action: "VERIFY", actor: options.actor, checked: report.checked, ok, purged, mismatches: problems.length,
+      ...(orphans === undefined ? {} : { orphan_chunks: orphans.rows })
+    })
     return report
   }).pipe(Effect.withSpan("Verifier.verify"))

@@ -77,7 +77,7 @@ export const command = Command.make(
       yield* Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut))
       const commit = yield* resolveCommit(opts.commit)
       const metadata = yield* parseMetadata(opts.metadata)
-      return yield* Runtime.withArchive(opts, { create: true }, () =>
+      return yield* Runtime.withArchive(opts, { create: true }, (config) =>
       Effect.gen(function*() {
         const archiver = yield* Archiver.Archiver
         const report = yield* archiver.store(opts.paths, {
@@ -91,7 +91,8 @@ export const command = Command.make(
           mime: Option.getOrUndefined(opts.mime),
           language: Option.getOrUndefined(opts.language),
           writeStub: opts.writeStub,
-          cwd: process.cwd()
+          cwd: process.cwd(),
+          inlineLimit: config.store.inline_limit
         })
         if (Option.isSome(opts.manifestOut)) {
           yield* Manifest.write(opts.manifestOut.value, report.stored.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))

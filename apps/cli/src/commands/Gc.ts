@@ -1,0 +1,26 @@
+/**
+ * `codex archive gc [--dry-run]`: remove chunk rows that no chunked artifact claims (left, with their bytes, by another
+ * tool's purge or re-store); prints what it removed (or would remove) and writes one GC evidence line.
+ */
+import { Retention } from "@codex-archive/core"
+import { Command, Options } from "@effect/cli"
+import { Effect } from "effect"
+import * as Runtime from "../Runtime.js"
+
+export const command = Command.make(
+  "gc",
+  {
+    ...Runtime.shared,
+    actor: Runtime.actorOption,
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Only count the orphaned chunk rows; remove nothing"))
+  },
+  (opts) =>
+    Runtime.withArchive(opts, { create: false }, () =>
+      Effect.gen(function*() {
+        const found = yield* Retention.collectGarbage({ actor: Runtime.resolveActor(opts.actor), dryRun: opts.dryRun })
+        yield* Runtime.printJson({
+          dry_run: opts.dryRun,
+          [opts.dryRun ? "would_remove" : "removed"]: { chunk_rows: found.rows, bytes: found.bytes, artifacts: found.artifacts }
+        })
+      }))
+).pipe(Command.withDescription("Remove orphaned chunk rows (their artifact is gone or no longer chunked)"))
