@@ -156,11 +156,14 @@ export const withArchive = <A, E>(
     readonly flags?: ReadonlyArray<readonly [string, string, unknown]>
     /** Runs when the archive cannot be opened at all (e.g. to leave a RESTORE_FAIL line); the failure still stands. */
     readonly onOpenFailure?: (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) => Effect.Effect<void>
+    /** Usage checked against the loaded configuration, before the archive is opened (or created). */
+    readonly check?: (config: Config.ArchiveConfig) => Effect.Effect<void, CliExit>
   },
   body: (config: Config.ArchiveConfig) => Effect.Effect<A, E, ArchiveServices>
 ): Effect.Effect<A, E | CliExit | ArchiveStore.NotAnArchive | ArchiveStore.StoreError> =>
   Effect.gen(function*() {
     const loaded = yield* loadConfig(opts, options.flags)
+    if (options.check !== undefined) yield* options.check(loaded.config)
     const program = Effect.scoped(Effect.gen(function*() {
       for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
       const services = yield* Layer.build(archiveLayer(loaded.config, options.create, options.readOnly)).pipe(

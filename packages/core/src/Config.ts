@@ -14,6 +14,17 @@ import * as Redact from "./Redact.js"
 
 export type BackendName = "sqlite" | "postgres" | "mariadb"
 export const backendNames: ReadonlyArray<BackendName> = ["sqlite", "postgres", "mariadb"]
+/** Other names a backend goes by: the URL schemes' spellings, accepted wherever a backend is named. */
+export const backendAliases: Readonly<Record<string, BackendName>> = { postgresql: "postgres", mysql: "mariadb" }
+/** Every accepted spelling of a backend name (any letter case), for messages that list them. */
+export const backendSpellings: ReadonlyArray<string> = ["sqlite", "postgres", "postgresql", "mariadb", "mysql"]
+
+/** A backend named in any accepted spelling, any case (`SQLite`, `PostgreSQL`, `mysql`); `undefined` otherwise. */
+export const backendNameOf = (text: string): BackendName | undefined => {
+  const lower = text.trim().toLowerCase()
+  const name = backendAliases[lower] ?? lower
+  return backendNames.find((n) => n === name)
+}
 export type LogLevel = "debug" | "info" | "warning" | "error"
 export type LogFormat = "text" | "json"
 
@@ -103,7 +114,7 @@ interface Field {
 
 /** Every key of the document, its environment variable (spec §4.3), its type and default (spec §4.2). */
 export const fields: ReadonlyArray<Field> = [
-  { key: "backend.backend", env: "CODEX_ARCHIVE_BACKEND", kind: { type: "enum", values: backendNames, aliases: { postgresql: "postgres", mysql: "mariadb" } }, default: "sqlite" },
+  { key: "backend.backend", env: "CODEX_ARCHIVE_BACKEND", kind: { type: "enum", values: backendNames, aliases: backendAliases }, default: "sqlite" },
   { key: "backend.url", env: "CODEX_ARCHIVE_URL", kind: { type: "url" }, default: defaultUrl },
   { key: "logging.level", env: "CODEX_ARCHIVE_LOG_LEVEL", kind: { type: "enum", values: ["debug", "info", "warning", "error"], aliases: { warn: "warning", critical: "error" } }, default: "info" },
   { key: "logging.format", env: "CODEX_ARCHIVE_LOG_FORMAT", kind: { type: "enum", values: ["text", "json"] }, default: "text" },

@@ -25,7 +25,8 @@ export const command = Command.make(
   (opts) =>
     Effect.gen(function*() {
       // Input is checked before the archive is opened: bad usage never touches the database.
-      if (opts.limit < 1) return yield* new Runtime.CliExit({ code: 2, message: `--limit ${opts.limit}: expected a whole number >= 1` })
+      // 0 is the original's "check the backend, list nothing" (it prints `[]`); a negative limit means nothing sure.
+      if (opts.limit < 0) return yield* new Runtime.CliExit({ code: 2, message: `--limit ${opts.limit}: expected a whole number >= 0` })
       const since = Option.isSome(opts.since) ? yield* parseSince(opts.since.value) : undefined
       return yield* Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
         Effect.gen(function*() {

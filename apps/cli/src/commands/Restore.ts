@@ -1,5 +1,5 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
-import { ArchiveStore, type Config, Evidence, Redact, Restorer, RestoreTarget } from "@codex-archive/core"
+import { ArchiveStore, type Config, Evidence, Redact, Restorer, RestoreTarget, Verifier } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -13,6 +13,22 @@ const output = Args.text({ name: "OUTPUT" }).pipe(
   Args.optional
 )
 
+/** `--out -`, the original's "what would be restored": the recorded path, size and SHA-256, content checked first. */
+const describe = (opts: Runtime.Shared, tombstone: string) =>
+  Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
+    Effect.gen(function*() {
+      const store = yield* ArchiveStore.ArchiveStore
+      const located = (yield* store.locate([tombstone])).get(tombstone)
+      const artifact = (yield* store.artifacts([tombstone]))[0]
+      if (located === undefined || artifact === undefined) return yield* new ArchiveStore.TombstoneNotFound({ tombstone })
+      if (artifact.layout === "purged") return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
+      const checked = yield* Verifier.check(store, artifact)
+      if (checked.problem !== undefined) {
+        return yield* new Runtime.CliExit({ code: 1, message: `tombstone ${tombstone}: stored content fails its check: ${checked.problem}` })
+      }
+      yield* Runtime.printJson({ path: located.path, bytes_len: checked.bytes, sha256: artifact.sha256 })
+    }))
+
 export const command = Command.make(
   "restore",
   {
@@ -23,6 +39,10 @@ export const command = Command.make(
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
     debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
+    out: Options.text("out").pipe(Options.withDescription(
+      "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
+        "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
+    ), Options.optional),
     metricsOut: MetricsOut.option,
     root: Options.text("root").pipe(
       Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: here)"),
@@ -34,8 +54,13 @@ export const command = Command.make(
   },
   (opts) =>
     Effect.gen(function*() {
+      if (Option.isSome(opts.output) && Option.isSome(opts.out)) {
+        return yield* new Runtime.CliExit({ code: 2, message: `restore: OUTPUT ${opts.output.value} and --out ${opts.out.value} both given; give one` })
+      }
+      const given = Option.orElse(opts.output, () => opts.out)
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
-      const resolved = yield* RestoreTarget.fromArgument(opts.target, Option.getOrUndefined(opts.output))
+      const resolved = yield* RestoreTarget.fromArgument(opts.target, Option.getOrUndefined(given))
+      if (resolved.output === "-" && Option.isSome(opts.out)) return yield* describe(opts, resolved.tombstone)
       const root = path.resolve(Option.getOrElse(opts.root, () => "."))
       if (Option.isSome(opts.root) && !fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
         return yield* new Runtime.CliExit({ code: 2, message: `--root ${opts.root.value}: no such folder` })
