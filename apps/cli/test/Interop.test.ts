@@ -161,6 +161,17 @@ for (const backend of backends) {
       expectRestore(tA1, v1)
       expectRestore(tA3, v1)
 
+      // Content we stored twice is one artifact: the original's purge of one item keeps the bytes for the other.
+      const shared = unique(1000)
+      write(path.join(cwd, "d1.bin"), shared)
+      write(path.join(cwd, "d2.bin"), shared)
+      const tD1 = storeHere(cwd, "d1.bin", env)
+      const tD2 = storeHere(cwd, "d2.bin", env)
+      const kept = original(cwd, ["purge", tD1, "--by", "alice", "--second", "bob", "--reason", "gdpr", "--apply"], env)
+      expect(kept.stdout.trim(), kept.stderr).toBe("purge approvals recorded; blob retained (artifact still shared)")
+      expectRestore(tD2, shared)
+      expectRestore(tD1, shared)
+
       // An item we chunked, purged and then re-stored by the original, restores here from what the original wrote.
       const big = unique(inlineLimit * 4)
       write(path.join(cwd, "big.bin"), big)
