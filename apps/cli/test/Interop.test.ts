@@ -21,11 +21,11 @@ const findPython = (): string => {
   if (python !== undefined) return python
   const tried = [process.env.CODEX_TEST_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c)
   for (const candidate of tried) {
-    const r = spawnSync(candidate, ["-c", "import zstandard, psycopg2"], { encoding: "utf8" })
+    const r = spawnSync(candidate, ["-c", "import zstandard, psycopg2, pymysql"], { encoding: "utf8" })
     if (r.status === 0) return (python = candidate)
   }
   throw new Error(
-    `interop: no python imports zstandard and psycopg2 (tried ${tried.join(", ")}): run 'bash scripts/setup.sh' (Debian packages python3-zstandard python3-psycopg2) or set CODEX_TEST_PYTHON`
+    `interop: no python imports zstandard, psycopg2 and pymysql (tried ${tried.join(", ")}): run 'bash scripts/setup.sh' (Debian packages python3-zstandard python3-psycopg2 python3-pymysql) or set CODEX_TEST_PYTHON`
   )
 }
 
@@ -49,8 +49,27 @@ const freshPg = (): string => {
   url.pathname = `/${name}`
   return url.toString()
 }
+
+const myServer = new URL(process.env.CODEX_TEST_MARIADB_URL || "mysql://root@127.0.0.1:3306/test")
+const mysql = (sql: string) =>
+  spawnSync("mysql", ["-h", myServer.hostname, "-P", myServer.port || "3306", "-u", decodeURIComponent(myServer.username), "-e", sql], {
+    encoding: "utf8",
+    env: { ...process.env, MYSQL_PWD: decodeURIComponent(myServer.password) }
+  })
+const myDatabases: Array<string> = []
+/** A fresh MariaDB database of our own, as the `mysql+pymysql://` URL both tools take (SQLAlchemy's PyMySQL form). */
+const freshMariadb = (): string => {
+  const name = `codex_interop_${process.pid}_${myDatabases.length}_${randomBytes(3).toString("hex")}`
+  const r = mysql(`CREATE DATABASE ${name}`)
+  if (r.status !== 0) throw new Error(`MariaDB ${myServer.host} unreachable (CODEX_TEST_MARIADB_URL): ${(r.stderr || r.error?.message || "").trim()}`)
+  myDatabases.push(name)
+  const auth = myServer.username ? `${myServer.username}${myServer.password ? `:${myServer.password}` : ""}@` : ""
+  return `mysql+pymysql://${auth}${myServer.host}/${name}`
+}
+
 afterAll(() => {
   for (const name of pgDatabases) psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  for (const name of myDatabases) mysql(`DROP DATABASE IF EXISTS ${name}`)
 })
 
 interface Backend {
@@ -61,7 +80,8 @@ interface Backend {
 const backends: ReadonlyArray<Backend> = [
   // Both tools' default URL: ./.codex/archive.sqlite under the working directory.
   { name: "sqlite", fresh: () => ({}) },
-  { name: "postgres", fresh: () => ({ CODEX_ARCHIVE_URL: freshPg() }) }
+  { name: "postgres", fresh: () => ({ CODEX_ARCHIVE_URL: freshPg() }) },
+  { name: "mariadb", fresh: () => ({ CODEX_ARCHIVE_URL: freshMariadb() }) }
 ]
 
 /** Content no compressor shrinks and no other test shares, so finding it in a file means it was stored there. */

@@ -27,7 +27,7 @@ import uuid
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 try:
     import zstandard as _zstd
@@ -132,7 +132,7 @@ def sqlite_path(url: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-# ---- schema.py (SQLITE_BUNDLE / POSTGRES_BUNDLE), applied by ArchiveDAL.ensure_schema on every open -----------------
+# ---- schema.py (SQLITE_BUNDLE / POSTGRES_BUNDLE / MARIADB_BUNDLE), applied by ArchiveDAL.ensure_schema on every open -----------------
 SQLITE_SCHEMA = (
     "PRAGMA journal_mode=WAL",
     """CREATE TABLE IF NOT EXISTS artifact (
@@ -184,10 +184,39 @@ POSTGRES_SCHEMA = (
 )
 
 
+MARIADB_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS artifact (
+      id CHAR(36) PRIMARY KEY, content_sha256 CHAR(64) NOT NULL UNIQUE, size_bytes BIGINT NOT NULL,
+      compression VARCHAR(16) NOT NULL DEFAULT 'zstd', mime_type VARCHAR(255) NOT NULL,
+      storage_driver VARCHAR(16) NOT NULL DEFAULT 'db', blob_bytes LONGBLOB, object_url TEXT,
+      created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB""",
+    """CREATE TABLE IF NOT EXISTS item (
+      id CHAR(36) PRIMARY KEY, repo VARCHAR(512) NOT NULL, path VARCHAR(2048) NOT NULL, commit_sha CHAR(40) NOT NULL,
+      language VARCHAR(64), kind ENUM('code','doc','asset') NOT NULL,
+      reason ENUM('dead','pruned','legacy','replaced') NOT NULL, artifact_id CHAR(36) NOT NULL, metadata JSON NOT NULL,
+      archived_by VARCHAR(256) NOT NULL, archived_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+      tombstone_id CHAR(36) NOT NULL UNIQUE, legal_hold BOOLEAN NOT NULL DEFAULT FALSE, delete_after TIMESTAMP NULL,
+      restored_at TIMESTAMP NULL, FOREIGN KEY (artifact_id) REFERENCES artifact(id)) ENGINE=InnoDB""",
+    "CREATE INDEX IF NOT EXISTS idx_item_repo_path ON item(repo(191), path(191))",
+    "CREATE INDEX IF NOT EXISTS idx_item_archived_at ON item(archived_at)",
+    """CREATE TABLE IF NOT EXISTS event (
+      id CHAR(36) PRIMARY KEY, item_id CHAR(36) NOT NULL,
+      action ENUM('ARCHIVE','RESTORE','PRUNE_REQUEST','DELETE_APPROVED') NOT NULL, actor VARCHAR(256) NOT NULL,
+      context JSON NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+      FOREIGN KEY (item_id) REFERENCES item(id)) ENGINE=InnoDB""",
+    "CREATE INDEX IF NOT EXISTS idx_event_item_time ON event(item_id, created_at)",
+    """CREATE TABLE IF NOT EXISTS tag (item_id CHAR(36) NOT NULL, tag VARCHAR(128) NOT NULL, PRIMARY KEY (item_id, tag),
+      FOREIGN KEY (item_id) REFERENCES item(id)) ENGINE=InnoDB""",
+    """CREATE TABLE IF NOT EXISTS referent (item_id CHAR(36) NOT NULL, ref_type VARCHAR(32) NOT NULL,
+      ref_value VARCHAR(512) NOT NULL, PRIMARY KEY (item_id, ref_type, ref_value),
+      FOREIGN KEY (item_id) REFERENCES item(id)) ENGINE=InnoDB""",
+)
+
 # ---- backend.ArchiveDAL ---------------------------------------------------------------------------------------------
 class ArchiveDAL:
-    """backend.ArchiveDAL: stdlib sqlite3 for SQLite; for PostgreSQL the original goes through SQLAlchemy, whose
-    default driver for `postgresql://` is psycopg2, so psycopg2 is used directly with the same statements."""
+    """backend.ArchiveDAL / archive_database.ArchiveDatabase: stdlib sqlite3 for SQLite; for the servers the original
+    goes through SQLAlchemy, whose driver for `postgresql://` is psycopg2 and for `mysql+pymysql://` PyMySQL, so those
+    drivers are used directly with the same statements."""
 
     def __init__(self, backend: str, url: str) -> None:
         self.backend, self.url = backend, url
@@ -205,9 +234,24 @@ class ArchiveDAL:
 
             self.conn = psycopg2.connect(re.sub(r"^postgresql\+psycopg2://", "postgresql://", url))
             self.schema = POSTGRES_SCHEMA
+        elif backend == "mariadb":
+            # SQLAlchemy's `mysql+pymysql` dialect (and the legacy dal.MariaDbDAL) connect through PyMySQL.
+            import pymysql  # noqa: PLC0415 - only MariaDB runs need it
+
+            parsed = urlparse(url)
+            self.conn = pymysql.connect(host=parsed.hostname or "localhost", port=parsed.port or 3306,
+                                        user=unquote(parsed.username or ""), password=unquote(parsed.password or ""),
+                                        database=parsed.path.lstrip("/"), autocommit=False)
+            self.schema = MARIADB_SCHEMA
         else:
             raise RuntimeError(f"backend {backend} is not covered by this stand-in")
         self.ensure_schema()
+
+    def now(self) -> str:
+        """util.utcnow, except on MariaDB: strict mode refuses its `T...Z` strings in TIMESTAMP columns (error 1292), so
+        the original cannot record anything there; the same instant without them keeps MariaDB testable."""
+        stamp = utcnow()
+        return stamp.replace("T", " ").rstrip("Z") if self.backend == "mariadb" else stamp
 
     def ensure_schema(self) -> None:
         """ArchiveDAL.ensure_schema: the backend's bundle, one transaction."""
@@ -221,8 +265,8 @@ class ArchiveDAL:
         cursor = self.conn.cursor()
 
         def execute(sql: str, params: dict | None = None, fetchone: bool = False):
-            if params is not None and self.backend == "postgres":
-                sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)  # SQLAlchemy text() binds -> psycopg2 pyformat
+            if params is not None and self.backend != "sqlite":
+                sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)  # SQLAlchemy text() binds -> the driver's pyformat
             cursor.execute(sql, params or {}) if params is not None else cursor.execute(sql)
             if fetchone:
                 row = cursor.fetchone()
@@ -248,7 +292,7 @@ class ArchiveDAL:
     def record_archive(self, *, repo, path, commit_sha, language, reason, kind, artifact_payload, archived_by,
                        metadata, context) -> dict:
         """ArchiveDAL.record_archive: dedupe by sha; a purged or changed artifact is UPDATEd back (re-hydrated)."""
-        now = utcnow()
+        now = self.now()
         tombstone_id = str(uuid.uuid4())
         meta = dict(metadata)
         legal_hold = 1 if str(meta.pop("legal_hold", 0)).strip().lower() in {"1", "true", "yes", "on"} else 0
@@ -334,7 +378,7 @@ class ArchiveDAL:
             item = self.item_by_tombstone(execute, tombstone_id)
             if item is None:
                 raise LookupError(f"Unknown tombstone id: {tombstone_id}")
-            now = utcnow()
+            now = self.now()
             execute("UPDATE item SET restored_at = :restored_at WHERE id = :id", {"restored_at": now, "id": item["id"]})
             execute(
                 """INSERT INTO event (id, item_id, action, actor, context, created_at)
@@ -361,7 +405,7 @@ class ArchiveDAL:
                               {"artifact_id": artifact_id}, fetchone=True)
                 refs = int(row.get("ref_count", 0)) if row else 0
                 scrubbed = refs <= 1
-            now = utcnow()
+            now = self.now()
             for actor, role in ((primary_actor, "primary"), (secondary_actor, "secondary")):
                 ctx = {"role": role, "reason": reason}
                 if apply:
