@@ -1,13 +1,16 @@
 /** `codex archive init`: create (or bring up to date) the archive's schema on the configured backend. */
 import { ArchiveStore } from "@codex-archive/core"
 import { Command } from "@effect/cli"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as Runtime from "../Runtime.js"
 import { dialectOption, parseDialect } from "./Schema.js"
 
 export const command = Command.make(
   "init",
-  { ...Runtime.shared, dialect: dialectOption("The backend expected (any spelling --dialect takes); it must be the configured one") },
+  {
+    ...Runtime.shared,
+    dialect: dialectOption("The configured backend, named as a check (sqlite, postgres, postgresql, mariadb, mysql; any case)")
+  },
   (opts) =>
     Effect.gen(function*() {
       const dialect = yield* parseDialect(opts.dialect)
@@ -18,8 +21,8 @@ export const command = Command.make(
           dialect === undefined || dialect === config.backend.backend ? Effect.void : Effect.fail(
             new Runtime.CliExit({
               code: 2,
-              message: `--dialect ${opts.dialect._tag === "Some" ? opts.dialect.value : dialect}: the configured backend is ` +
-                `${config.backend.backend}; init works on the configured archive (set --url or CODEX_ARCHIVE_URL to another)`
+              message: `--dialect ${Option.getOrElse(opts.dialect, () => dialect)}: the configured backend is ` +
+                `${config.backend.backend}; init works on the configured archive (set --url or CODEX_ARCHIVE_URL)`
             })
           )
       }, (config) =>

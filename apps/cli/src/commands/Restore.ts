@@ -24,7 +24,8 @@ const describe = (opts: Runtime.Shared, tombstone: string) =>
       if (artifact.layout === "purged") return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
       const checked = yield* Verifier.check(store, artifact)
       if (checked.problem !== undefined) {
-        return yield* new Runtime.CliExit({ code: 1, message: `tombstone ${tombstone}: stored content fails its check: ${checked.problem}` })
+        const message = `tombstone ${tombstone}: stored content fails its check: ${checked.problem}`
+        return yield* new Runtime.CliExit({ code: 1, message })
       }
       yield* Runtime.printJson({ path: located.path, bytes_len: checked.bytes, sha256: artifact.sha256 })
     }))
@@ -38,7 +39,7 @@ export const command = Command.make(
     actor: Runtime.actorOption,
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
-    debug: Options.boolean("debug").pipe(Options.withDescription("Show the archive URL unredacted in diagnostics")),
+    debug: Options.boolean("debug").pipe(Options.withDescription("Print the backend and the archive URL, unredacted, on stderr")),
     out: Options.text("out").pipe(Options.withDescription(
       "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
         "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
@@ -55,7 +56,8 @@ export const command = Command.make(
   (opts) =>
     Effect.gen(function*() {
       if (Option.isSome(opts.output) && Option.isSome(opts.out)) {
-        return yield* new Runtime.CliExit({ code: 2, message: `restore: OUTPUT ${opts.output.value} and --out ${opts.out.value} both given; give one` })
+        const message = `restore: OUTPUT ${opts.output.value} and --out ${opts.out.value} both given; give one`
+        return yield* new Runtime.CliExit({ code: 2, message })
       }
       const given = Option.orElse(opts.output, () => opts.out)
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
@@ -79,6 +81,11 @@ export const command = Command.make(
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
       Effect.gen(function*() {
         const restorer = yield* Restorer.Restorer
+        // The original's --debug: its pre-flight lines with the full URL, which it is the user's to ask for.
+        if (opts.debug) {
+          yield* Runtime.note(`[DEBUG] Archive backend: ${config.backend.backend}`)
+          yield* Runtime.note(`[DEBUG] Archive URL: ${Redacted.value(config.backend.url)}`)
+        }
         let out = resolved.output
         if (out === undefined) {
           // No output given: the path recorded at store time, which the archive supplies, so kept under the root.

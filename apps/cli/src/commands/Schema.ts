@@ -20,13 +20,16 @@ export const dialectOption = (description: string) =>
   Options.text("dialect").pipe(Options.withDescription(description), Options.optional)
 
 /** The backend a `--dialect` value names; an unknown one is bad usage that names the value and the accepted list. */
-export const parseDialect = (value: Option.Option<string>): Effect.Effect<Config.BackendName | undefined, Runtime.CliExit> => {
+export const parseDialect = (
+  value: Option.Option<string>
+): Effect.Effect<Config.BackendName | undefined, Runtime.CliExit> => {
   if (Option.isNone(value)) return Effect.succeed(undefined)
   const name = Config.backendNameOf(value.value)
   return name !== undefined ? Effect.succeed(name) : Effect.fail(
     new Runtime.CliExit({
       code: 2,
-      message: `--dialect ${JSON.stringify(value.value)}: unknown dialect; expected one of ${Config.backendSpellings.join(", ")} (any letter case)`
+      message: `--dialect ${JSON.stringify(value.value)}: unknown dialect; ` +
+        `expected one of ${Config.backendSpellings.join(", ")} (any letter case)`
     })
   )
 }
