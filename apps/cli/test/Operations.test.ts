@@ -20,7 +20,7 @@ describe("config-show", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toBe("")
     const shown = JSON.parse(r.stdout)
-    expect(Object.keys(shown)).toEqual(["backend", "logging", "retry", "batch", "performance", "evidence"])
+    expect(Object.keys(shown)).toEqual(["backend", "logging", "retry", "batch", "performance", "store", "evidence"])
     expect(Object.keys(shown.retry)).toEqual(["enabled", "max_attempts", "initial_delay", "max_delay", "multiplier", "jitter", "seed"])
     expect(shown.retry).toMatchObject({ max_attempts: 7, seed: 42 })
     expect(shown.logging.format).toBe("json")

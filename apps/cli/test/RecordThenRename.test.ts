@@ -10,7 +10,9 @@ const blockedEvidence = (count: number) => {
   for (let i = 0; i < count; i++) write(path.join(cwd, `tree/d${i % 3}/f${i}.txt`), `file ${i}\n`.repeat(1 + i))
   // Two files above 1 MiB: chunked payloads take the streamed path.
   for (const name of ["big1.bin", "big2.bin"]) write(path.join(cwd, "tree", name), Buffer.alloc(1536 * 1024, name))
-  const stored = codex(cwd, ["store", "acme/demo", "tree", "--commit", "c0ffee", "--manifest-out", "tree/manifest.json"])
+  const stored = codex(cwd, ["store", "acme/demo", "tree", "--commit", "c0ffee", "--manifest-out", "tree/manifest.json"], {
+    CODEX_ARCHIVE_INLINE_LIMIT: String(1024 * 1024)
+  })
   expect(stored.code, stored.stderr).toBe(0)
   for (const f of listFiles(path.join(cwd, "tree"))) if (f !== "manifest.json") fs.rmSync(path.join(cwd, "tree", f))
   const blocked = path.join(cwd, "evidence-is-a-file")

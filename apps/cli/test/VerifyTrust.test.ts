@@ -56,7 +56,7 @@ describe("verify vouches only for what it checked", () => {
   it("a chunked payload whose chunk rows are gone is a problem, not a purge", () => {
     const cwd = tempDir()
     write(path.join(cwd, "big.bin"), Buffer.alloc(1024 * 1024 + 10, 7))
-    const stored = codex(cwd, ["store", "r", "big.bin", "--commit", "x"])
+    const stored = codex(cwd, ["store", "r", "big.bin", "--commit", "x"], { CODEX_ARCHIVE_INLINE_LIMIT: String(1024 * 1024) })
     expect(stored.code, stored.stderr).toBe(0)
     sqlite(cwd, "DELETE FROM artifact_chunk")
     const r = codex(cwd, ["verify"])

@@ -33,7 +33,8 @@ const bombed = (dir: string, only?: string) =>
       if (only === undefined || only === name) fs.writeFileSync(path.join(tree, name), bytes)
     }
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false
+      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false,
+      inlineLimit: MiB
     })
     const ids = Object.fromEntries(report.stored.map((s) => [s.path, s.tombstone]))
     const sql = yield* SqlClient.SqlClient

@@ -2,7 +2,7 @@
  * Chunk rows on SQLite as the original tool meets them: its purge, run through a connection of its own (no
  * secure_delete), must leave none of the purged content in the database file.
  */
-import { Archiver, Config, Evidence, Retry } from "@codex-archive/core"
+import { Archiver, Config, Evidence, Retention, Retry } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
@@ -49,5 +49,30 @@ describe("chunk rows on SQLite", () => {
       db.close()
       expect(survivingSlices(file, content)).toBe(0)
     }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+
+  it.live("our own purge (--apply) leaves none of the chunked content in the file either", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-chunkrows-"))
+    const file = path.join(dir, "archive.sqlite")
+    const content = randomBytes(2 * 1024 * 1024 + 7)
+    fs.writeFileSync(path.join(dir, "big.bin"), content)
+    const layer = Archiver.layer.pipe(Layer.provideMerge(Layer.mergeAll(
+      SqliteArchive.layer({ url: `sqlite:///${file}`, create: true }).pipe(Layer.provide(Retry.none)),
+      Evidence.layer(path.join(dir, "evidence")),
+      Layer.effect(Config.ArchiveConfigTag, Config.defaults(dir))
+    )))
+    return Effect.gen(function*() {
+      const report = yield* Effect.flatMap(Archiver.Archiver, (a) =>
+        a.store([path.join(dir, "big.bin")], {
+          repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir, inlineLimit: 1024 * 1024
+        }))
+      expect(survivingSlices(file, content)).toBeGreaterThan(0)
+      yield* Retention.purge({ tombstone: report.stored[0]!.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+    }).pipe(
+      Effect.provide(layer),
+      Effect.orDie,
+      Effect.andThen(Effect.sync(() => expect(survivingSlices(file, content)).toBe(0))),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
   })
 })

@@ -37,6 +37,7 @@ describe("Config", () => {
         retry: { enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null },
         batch: { concurrent: 4, progress_interval: 10, results_path: null },
         performance: { enabled: true, emit_to_evidence: true },
+        store: { inline_limit: 64 * 1024 * 1024 },
         evidence: { dir: path.join(cwd, ".codex/evidence"), hmac_key_file: null, hmac_key: null }
       })
       expect(Config.explain(loaded).retry!.max_attempts).toEqual({ value: 5, origin: "default" })
@@ -189,7 +190,8 @@ describe("Config", () => {
       ["CODEX_ARCHIVE_RETRY_JITTER", "-0.1", "retry.jitter", "got '-0.1', expected a number from 0 to 1"],
       ["CODEX_ARCHIVE_RETRY_SEED", "1.5", "retry.seed", "got '1.5', expected a whole number"],
       ["CODEX_ARCHIVE_BATCH_CONCURRENT", "0", "batch.concurrent", "got '0', expected a whole number >= 1"],
-      ["CODEX_ARCHIVE_PERF_EVIDENCE", "sure", "performance.emit_to_evidence", "got 'sure', expected a boolean (true/false, yes/no, on/off, 1/0)"]
+      ["CODEX_ARCHIVE_PERF_EVIDENCE", "sure", "performance.emit_to_evidence", "got 'sure', expected a boolean (true/false, yes/no, on/off, 1/0)"],
+      ["CODEX_ARCHIVE_INLINE_LIMIT", "64MiB", "store.inline_limit", "got '64MiB', expected a whole number >= 0"]
     ]
     for (const [variable, value, key, problem] of envCases) {
       it.effect(`env: ${variable}=${value}`, () => expectInvalid({ cwd: workdir(), env: { [variable]: value } }, `${key} (env ${variable})`, problem))
@@ -202,6 +204,17 @@ describe("Config", () => {
         expect(error.message).not.toContain("s3cr3t-pass")
       }))
   })
+
+  it.effect("store.inline_limit: from the file, overridden by CODEX_ARCHIVE_INLINE_LIMIT, origin shown", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[store]\ninline_limit = 1048576\n" })
+      const fromFile = yield* load({ cwd, configFile: "c.toml" })
+      expect(fromFile.config.store.inline_limit).toBe(1048576)
+      expect(Config.explain(fromFile).store!.inline_limit).toEqual({ value: 1048576, origin: `${path.join(cwd, "c.toml")}:2` })
+      const fromEnv = yield* load({ cwd, configFile: "c.toml", env: { CODEX_ARCHIVE_INLINE_LIMIT: "0" } })
+      expect(fromEnv.config.store.inline_limit).toBe(0)
+      expect(Config.explain(fromEnv).store!.inline_limit).toEqual({ value: 0, origin: "env CODEX_ARCHIVE_INLINE_LIMIT" })
+    }))
 
   it.effect("accepted spellings: aliases, case, booleans and numbers as strings", () =>
     Effect.gen(function*() {
