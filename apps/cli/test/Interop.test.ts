@@ -129,7 +129,7 @@ for (const backend of backends) {
         } else {
           // Chunked content is not where the original looks: it must fail saying so, not claim the item was purged.
           expect(r.code, `original restore of chunked ${name}`).toBe(1)
-          expect(r.stderr).toMatch(/^ERROR: /)
+          expect(r.stderr).toMatch(/^ERROR: .*chunked/)
           expect(r.stderr, `original restore of chunked ${name}`).not.toMatch(/purged/i)
           expect(fs.existsSync(path.join(cwd, out))).toBe(false)
         }
