@@ -26,13 +26,17 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2;
 export const shared = {
   configFile: Options.file("config-file").pipe(Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"), Options.optional),
   url: Options.text("url").pipe(Options.withDescription("Archive URL: sqlite:///PATH, postgres://..., mariadb://... (overrides config)"), Options.optional),
-  logFormat: Options.choice("log-format", ["text", "json"]).pipe(Options.optional)
+  logFormat: Options.choice("log-format", ["text", "json"]).pipe(Options.optional),
+  strict: Options.boolean("strict").pipe(
+    Options.withDescription("Refuse what would be a configuration warning (also CODEX_ARCHIVE_STRICT=1, or strict = true in the file)")
+  )
 } as const
 
 export type Shared = {
   readonly configFile: Option.Option<string>
   readonly url: Option.Option<string>
   readonly logFormat: Option.Option<string>
+  readonly strict?: boolean
 }
 
 /** Where `--log-level` sits in argv (either `--log-level X` or `--log-level=X`), and its value. */
@@ -89,10 +93,14 @@ export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [str
         ["backend.url", "--url", Option.getOrUndefined(opts.url)],
         ["logging.level", "--log-level", builtinLogLevel(process.argv)],
         ["logging.format", "--log-format", Option.getOrUndefined(opts.logFormat)],
+        // Absent unless given: `--strict` turns strict mode on, never off.
+        ["strict", "--strict", opts.strict === true ? true : undefined],
         ...extraFlags
       ]
     })
     Redact.register(Redacted.value(loaded.config.backend.url))
+    // Once per run, before anything else is logged, whatever the log level: the user's config is not what is used.
+    for (const warning of loaded.warnings) process.stderr.write(`codex: warning: ${Redact.text(warning.message)}\n`)
     return loaded
   }).pipe(Effect.mapError((e) => new CliExit({ code: 2, message: e.message })))
 
@@ -113,7 +121,7 @@ export const backendLayer = (
   switch (config.backend.backend) {
     case "sqlite":
       return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(
-        Effect.map((m) => m.SqliteArchive.layer({ url, create, readOnly }))
+        Effect.map((m) => m.SqliteArchive.layer({ url, file: config.backend.path, create, readOnly }))
       )
     case "postgres":
       return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(
@@ -165,7 +173,6 @@ export const withArchive = <A, E>(
     const loaded = yield* loadConfig(opts, options.flags)
     if (options.check !== undefined) yield* options.check(loaded.config)
     const program = Effect.scoped(Effect.gen(function*() {
-      for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
       const services = yield* Layer.build(archiveLayer(loaded.config, options.create, options.readOnly)).pipe(
         Effect.tapError((error) => options.onOpenFailure?.(loaded.config, error) ?? Effect.void)
       )

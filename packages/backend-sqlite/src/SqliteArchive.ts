@@ -18,13 +18,16 @@ export interface Options {
   readonly create: boolean
   /** The command never writes to the archive: a file this process may not write is then opened read-only. */
   readonly readOnly?: boolean
+  /** The file, when the caller has read the URL already (the CLI's configuration has, as the original tool does). */
+  readonly file?: string | null | undefined
 }
 
-/** Resolves the file of a `sqlite:` URL (relative to the process's folder, as the original does). */
-export const fileOf = (url: string): string => {
-  const file = Config.sqlitePath(url)
-  return file === ":memory:" ? file : path.resolve(file)
-}
+/**
+ * Resolves the file of a `sqlite:` URL against the process's folder, as the original does; `sqlite:///:memory:` is an
+ * in-memory database for embedders (the original tool would make a file `/:memory:` of it, so no config gets here).
+ */
+export const fileOf = (url: string): string =>
+  /^sqlite:\/\/\/:memory:$/i.test(url.trim()) ? ":memory:" : Config.sqlitePath(url.trim(), process.cwd())
 
 /**
  * A new archive's page size, fixed when the file is created (WAL mode freezes it). Payloads are blobs of up to ~1 MiB,
@@ -150,7 +153,7 @@ class OpenedReadOnly extends Context.Tag("@codex-archive/backend-sqlite/OpenedRe
 
 /** `SqlClient` + migrated schema + `ArchiveStore`, for the given URL. Needs the retry policy. */
 export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
-  const file = fileOf(options.url)
+  const file = options.file ?? fileOf(options.url)
   const readOnly = options.readOnly ?? false
   // WAL is switched on in `setup`, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
   const client = Layer.unwrapEffect(Effect.map(preflight(file, options.create, readOnly), (ro) =>

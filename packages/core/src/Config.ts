@@ -1,8 +1,11 @@
 /**
  * The whole configuration document (spec §4, "Design B" keys) and how it is composed from its sources:
  * defaults < TOML file < `CODEX_ARCHIVE_*` environment < command-line flags. Every value remembers where it came
- * from, every invalid value is an error naming the key, the source and what was expected, and the backend URL is
- * `Redacted` from the moment it is read. Nothing here reads `process.env`: the caller passes the environment.
+ * from. A file, URL or environment shared with the original tool opens the same archive as it does there; a value
+ * the original tolerates (falls back, clamps) is used as it would use it, with a warning naming the key, the source
+ * and the value used; strict mode makes those warnings errors. Any other invalid value is an error naming the key,
+ * the source and what was expected. The backend URL is `Redacted` from the moment it is read. Nothing here reads
+ * `process.env`: the caller passes the environment.
  */
 import { Context, Data, Effect, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -29,7 +32,12 @@ export type LogLevel = "debug" | "info" | "warning" | "error"
 export type LogFormat = "text" | "json"
 
 export interface ArchiveConfig {
-  readonly backend: { readonly backend: BackendName; readonly url: Redacted.Redacted<string> }
+  readonly backend: {
+    readonly backend: BackendName
+    readonly url: Redacted.Redacted<string>
+    /** The SQLite file the URL names, read as the original tool reads it; null for a server backend. */
+    readonly path: string | null
+  }
   readonly logging: { readonly level: LogLevel; readonly format: LogFormat; readonly evidence_file: string | null }
   readonly retry: {
     readonly enabled: boolean
@@ -94,14 +102,47 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
   }
 }
 
+/** A value used other than as written (as the original tool would use it), or a key ignored: one line, once. */
+export class ConfigWarning extends Data.Class<{
+  readonly key: string
+  /** The value as written, credentials redacted. */
+  readonly value: string
+  readonly origin: string
+  readonly why: string
+  /** The value used instead, shown; undefined when the key is ignored. */
+  readonly using: string | undefined
+}> {
+  get message() {
+    return `${this.key} = ${this.value} from ${this.origin}: ${this.why}; ${this.using === undefined ? "ignored" : `using ${this.using}`}`
+  }
+  /** What strict mode makes of it: the error it was before warnings existed. */
+  toError(): ConfigError {
+    const instead = this.using === undefined ? "it would be ignored" : `${this.using} would be used`
+    return new ConfigError({ key: this.key, origin: this.origin, problem: `got ${this.value}: ${this.why} (strict mode; without it ${instead})` })
+  }
+}
+
 type Kind =
-  | { readonly type: "enum"; readonly values: ReadonlyArray<string>; readonly aliases?: Record<string, string> }
+  | {
+    readonly type: "enum"
+    readonly values: ReadonlyArray<string>
+    readonly aliases?: Record<string, string>
+    /** The spellings the original tool accepts (lowercased, untrimmed); others we accept are warnings. */
+    readonly original?: ReadonlyArray<string>
+    /** What the original tool runs with for a value it does not know (it accepts any string). */
+    readonly fallback?: string
+  }
   | { readonly type: "string"; readonly nonEmpty?: boolean }
-  | { readonly type: "path" }
+  /** `original`: a key the original tool reads too (where a relative path means the working folder). */
+  | { readonly type: "path"; readonly original?: boolean }
   | { readonly type: "url" }
   | { readonly type: "bool" }
   | { readonly type: "int"; readonly min: number }
-  | { readonly type: "float"; readonly min: number; readonly max?: number }
+  /**
+   * Below `floor` the original tool's delays come out as at `floor`; below `hardMin` it breaks; outside `usual` it
+   * runs as written, but not as anyone expects.
+   */
+  | { readonly type: "float"; readonly floor?: number; readonly hardMin?: number; readonly usual?: readonly [number, number] }
   | { readonly type: "seed" }
   | { readonly type: "secret" }
 
@@ -110,25 +151,29 @@ interface Field {
   readonly env: string
   readonly kind: Kind
   readonly default: unknown
+  /** A key of ours the original tool never reads: nothing to be compatible with, so no leniency. */
+  readonly ours?: boolean
 }
 
 /** Every key of the document, its environment variable (spec §4.3), its type and default (spec §4.2). */
 export const fields: ReadonlyArray<Field> = [
-  { key: "backend.backend", env: "CODEX_ARCHIVE_BACKEND", kind: { type: "enum", values: backendNames, aliases: backendAliases }, default: "sqlite" },
+  // Ours, not the original's: makes every warning the error it would otherwise be (top-level key `strict`).
+  { key: "strict", env: "CODEX_ARCHIVE_STRICT", kind: { type: "bool" }, default: false, ours: true },
+  { key: "backend.backend", env: "CODEX_ARCHIVE_BACKEND", kind: { type: "enum", values: backendNames, aliases: { postgresql: "postgres", mysql: "mariadb" }, original: backendNames }, default: "sqlite" },
   { key: "backend.url", env: "CODEX_ARCHIVE_URL", kind: { type: "url" }, default: defaultUrl },
-  { key: "logging.level", env: "CODEX_ARCHIVE_LOG_LEVEL", kind: { type: "enum", values: ["debug", "info", "warning", "error"], aliases: { warn: "warning", critical: "error" } }, default: "info" },
-  { key: "logging.format", env: "CODEX_ARCHIVE_LOG_FORMAT", kind: { type: "enum", values: ["text", "json"] }, default: "text" },
-  { key: "logging.evidence_file", env: "CODEX_ARCHIVE_LOG_EVIDENCE", kind: { type: "path" }, default: null },
+  { key: "logging.level", env: "CODEX_ARCHIVE_LOG_LEVEL", kind: { type: "enum", values: ["debug", "info", "warning", "error"], aliases: { warn: "warning", critical: "error", fatal: "error", notset: "debug" }, fallback: "info" }, default: "info" },
+  { key: "logging.format", env: "CODEX_ARCHIVE_LOG_FORMAT", kind: { type: "enum", values: ["text", "json"], original: ["text", "json"] }, default: "text" },
+  { key: "logging.evidence_file", env: "CODEX_ARCHIVE_LOG_EVIDENCE", kind: { type: "path", original: true }, default: null },
   { key: "retry.enabled", env: "CODEX_ARCHIVE_RETRY_ENABLED", kind: { type: "bool" }, default: true },
   { key: "retry.max_attempts", env: "CODEX_ARCHIVE_RETRY_ATTEMPTS", kind: { type: "int", min: 1 }, default: 5 },
-  { key: "retry.initial_delay", env: "CODEX_ARCHIVE_RETRY_INITIAL", kind: { type: "float", min: 0 }, default: 1.0 },
-  { key: "retry.max_delay", env: "CODEX_ARCHIVE_RETRY_MAX", kind: { type: "float", min: 0 }, default: 32.0 },
-  { key: "retry.multiplier", env: "CODEX_ARCHIVE_RETRY_MULTIPLIER", kind: { type: "float", min: 1 }, default: 2.0 },
-  { key: "retry.jitter", env: "CODEX_ARCHIVE_RETRY_JITTER", kind: { type: "float", min: 0, max: 1 }, default: 0.1 },
+  { key: "retry.initial_delay", env: "CODEX_ARCHIVE_RETRY_INITIAL", kind: { type: "float", floor: 0 }, default: 1.0 },
+  { key: "retry.max_delay", env: "CODEX_ARCHIVE_RETRY_MAX", kind: { type: "float", floor: 0 }, default: 32.0 },
+  { key: "retry.multiplier", env: "CODEX_ARCHIVE_RETRY_MULTIPLIER", kind: { type: "float", hardMin: 0, usual: [1, Infinity] }, default: 2.0 },
+  { key: "retry.jitter", env: "CODEX_ARCHIVE_RETRY_JITTER", kind: { type: "float", floor: 0, usual: [0, 1] }, default: 0.1 },
   { key: "retry.seed", env: "CODEX_ARCHIVE_RETRY_SEED", kind: { type: "seed" }, default: null },
   { key: "batch.concurrent", env: "CODEX_ARCHIVE_BATCH_CONCURRENT", kind: { type: "int", min: 1 }, default: 4 },
   { key: "batch.progress_interval", env: "CODEX_ARCHIVE_BATCH_PROGRESS", kind: { type: "int", min: 1 }, default: 10 },
-  { key: "batch.results_path", env: "CODEX_ARCHIVE_BATCH_RESULTS", kind: { type: "path" }, default: null },
+  { key: "batch.results_path", env: "CODEX_ARCHIVE_BATCH_RESULTS", kind: { type: "path", original: true }, default: null },
   { key: "performance.enabled", env: "CODEX_ARCHIVE_PERF_ENABLED", kind: { type: "bool" }, default: true },
   { key: "performance.emit_to_evidence", env: "CODEX_ARCHIVE_PERF_EVIDENCE", kind: { type: "bool" }, default: true },
   { key: "store.inline_limit", env: "CODEX_ARCHIVE_INLINE_LIMIT", kind: { type: "int", min: 0 }, default: defaultInlineLimit },
@@ -149,7 +194,10 @@ export interface Source {
 export interface Loaded {
   readonly config: ArchiveConfig
   readonly origins: ReadonlyMap<string, Origin>
-  readonly warnings: ReadonlyArray<string>
+  /** Each applied once: values used other than as written, keys ignored. None survive strict mode. */
+  readonly warnings: ReadonlyArray<ConfigWarning>
+  /** `--strict`, `CODEX_ARCHIVE_STRICT` or `strict = true` in the file. */
+  readonly strict: boolean
   readonly file: string | undefined
 }
 
@@ -164,8 +212,10 @@ const describeKind = (kind: Kind): string => {
       return "a boolean (true/false, yes/no, on/off, 1/0)"
     case "int":
       return `a whole number >= ${kind.min}`
-    case "float":
-      return kind.max === undefined ? `a number >= ${kind.min}` : `a number from ${kind.min} to ${kind.max}`
+    case "float": {
+      const [low, high] = kind.usual ?? [kind.floor ?? kind.hardMin ?? 0, Infinity]
+      return high === Infinity ? `a number >= ${low}` : `a number from ${low} to ${high}`
+    }
     case "seed":
       return "a whole number"
     case "url":
@@ -177,44 +227,90 @@ const describeKind = (kind: Kind): string => {
 
 const show = (value: unknown): string => (typeof value === "string" ? `'${value}'` : JSON.stringify(value))
 
-/** Validates and coerces one raw value; `Left` carries what was expected. */
-const coerce = (field: Field, raw: unknown, baseDir: string): { ok: true; value: unknown } | { ok: false; problem: string } => {
-  const fail = (extra = "") => ({ ok: false as const, problem: `got ${show(raw)}, expected ${describeKind(field.kind)}${extra}` })
+/** What one raw value becomes: used as is, used otherwise with a reason (`note`), or refused with what was expected. */
+type Coerced =
+  | { readonly ok: true; readonly value: unknown; readonly note?: { readonly why: string; readonly using: unknown } }
+  | { readonly ok: false; readonly problem: string }
+
+interface CoerceContext {
+  /** Relative paths in this source resolve against this folder. */
+  readonly baseDir: string
+  readonly cwd: string
+  /** A file or the environment: sources the original tool reads too, so what it tolerates is a warning, not an error. */
+  readonly lenient: boolean
+  readonly fromFile: boolean
+}
+
+/** Python's `int()` of a string (spec §4.2 coercion): digits with an optional sign and `_` between digits. */
+const parseInt_ = (text: string): number => (/^[+-]?\d+(_\d+)*$/.test(text) ? Number(text.replace(/_/g, "")) : NaN)
+/** Python's `float()` of a string, finite values only. */
+const parseFloat_ = (text: string): number =>
+  /^[+-]?(\d+(_\d+)*(\.(\d+(_\d+)*)?)?|\.\d+(_\d+)*)([eE][+-]?\d+)?$/.test(text) ? Number(text.replace(/_/g, "")) : NaN
+
+/** Validates and coerces one raw value, tolerating what the original tool tolerates when `lenient`. */
+const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
+  const fail = (extra = ""): Coerced => ({ ok: false, problem: `got ${show(raw)}, expected ${describeKind(field.kind)}${extra}` })
+  const tolerate = (why: string, using: unknown): Coerced => (ctx.lenient ? { ok: true, value: using, note: { why, using } } : fail())
+  const fallBack = () => tolerate(`not ${describeKind(field.kind)}, the original tool falls back to the default`, field.default)
   const kind = field.kind
   const text = typeof raw === "string" ? raw.trim() : undefined
   switch (kind.type) {
     case "enum": {
+      // The original lowercases and fails on anything but a string, so a number is an error there too.
       if (text === undefined) return fail()
       const lower = text.toLowerCase()
       const value = kind.aliases?.[lower] ?? lower
-      return kind.values.includes(value) ? { ok: true, value } : fail()
+      if (!kind.values.includes(value)) {
+        return kind.fallback === undefined ? fail() : tolerate(`not a level the original tool knows, it runs at ${kind.fallback}`, kind.fallback)
+      }
+      if (kind.original !== undefined && !kind.original.includes((raw as string).toLowerCase())) {
+        return tolerate(`the original tool accepts only ${kind.original.join(", ")}`, value)
+      }
+      return { ok: true, value }
     }
     case "bool": {
       if (typeof raw === "boolean") return { ok: true, value: raw }
-      const lower = text?.toLowerCase() ?? (typeof raw === "number" ? String(raw) : "")
-      return truthy.has(lower) ? { ok: true, value: true } : falsy.has(lower) ? { ok: true, value: false } : fail()
+      if (typeof raw === "number" && (raw === 0 || raw === 1)) return { ok: true, value: raw === 1 }
+      if (typeof raw === "number" && Number.isFinite(raw)) return tolerate("a number, the original tool reads it as its truth value", raw !== 0)
+      const lower = text?.toLowerCase() ?? ""
+      return truthy.has(lower) ? { ok: true, value: true } : falsy.has(lower) ? { ok: true, value: false } : fallBack()
     }
     case "int":
     case "seed": {
-      const n = typeof raw === "number" ? raw : text !== undefined && /^[+-]?\d+$/.test(text) ? Number(text) : NaN
-      if (!Number.isInteger(n)) return fail()
-      return kind.type === "int" && n < kind.min ? fail() : { ok: true, value: n }
+      const n = typeof raw === "number" ? raw : typeof raw === "boolean" ? NaN : text !== undefined ? parseInt_(text) : NaN
+      if (typeof raw === "boolean") return tolerate("a boolean, the original tool reads it as a number", Number(raw))
+      // The seed's own fallback in the original is 0, not its default (none).
+      if (!Number.isInteger(n)) return kind.type === "seed" ? tolerate("not a whole number, the original tool falls back to 0", 0) : fallBack()
+      if (kind.type === "int" && n < kind.min) return tolerate(`below ${kind.min}, the original tool runs as with ${kind.min}`, kind.min)
+      return { ok: true, value: n }
     }
     case "float": {
-      const n = typeof raw === "number" ? raw : text !== undefined && text !== "" ? Number(text) : NaN
-      if (!Number.isFinite(n) || n < kind.min || (kind.max !== undefined && n > kind.max)) return fail()
+      if (typeof raw === "boolean") {
+        return tolerate("a boolean, the original tool reads it as a number", Number(raw))
+      }
+      const n = typeof raw === "number" ? raw : text !== undefined ? parseFloat_(text) : NaN
+      if (!Number.isFinite(n)) return fallBack()
+      if (kind.hardMin !== undefined && n < kind.hardMin) return fail()
+      if (kind.floor !== undefined && n < kind.floor) return tolerate(`below ${kind.floor}, the original tool's delays come out as with ${kind.floor}`, kind.floor)
+      if (kind.usual !== undefined && (n < kind.usual[0] || n > kind.usual[1])) {
+        return tolerate(`not ${describeKind(kind)}, but the original tool uses it as written`, n)
+      }
       return { ok: true, value: n }
     }
     case "path": {
       if (raw === null) return { ok: true, value: null }
+      // The original takes an empty path as unset.
+      if (text === "" && kind.original) return tolerate("empty, the original tool takes it as unset", null)
       if (text === undefined || text === "") return fail()
-      return { ok: true, value: path.resolve(baseDir, text) }
+      const value = path.resolve(ctx.baseDir, text)
+      if (kind.original && ctx.fromFile && !path.isAbsolute(text) && value !== path.resolve(ctx.cwd, text)) {
+        return tolerate("relative to the config file's folder (the original tool: to the working folder)", value)
+      }
+      return { ok: true, value }
     }
-    case "url": {
-      if (text === undefined || text === "") return fail(" (the archive URL must be provided)")
-      if (!inferBackend(text)) return fail()
-      return { ok: true, value: resolveSqliteUrl(text, baseDir) }
-    }
+    case "url":
+      // Which archive the URL names depends on the backend: `compose` reads it once both are known.
+      return text ? { ok: true, value: text } : fail(" (the archive URL must be provided)")
     case "string":
       return text ? { ok: true, value: text } : fail()
     case "secret":
@@ -232,19 +328,62 @@ export const inferBackend = (url: string): BackendName | undefined => {
   return undefined
 }
 
-/** The file path of a `sqlite:` URL (spec §2.4): `sqlite:///rel`, `sqlite:////abs`, `sqlite://rel`. */
-export const sqlitePath = (url: string): string => {
-  const rest = url.replace(/^sqlite:/i, "")
-  const file = rest.startsWith("///") ? rest.slice(3) : rest.startsWith("//") ? rest.slice(2) : rest
-  return file.startsWith("~/") ? path.join(os.homedir(), file.slice(2)) : file
+/** `x://...`: a URL, never a file name, whatever its scheme. */
+const hasScheme = (url: string): boolean => /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)
+
+/**
+ * The SQLite file a URL names, exactly as the original tool reads it (its `_sqlite_path`, spec §2.4): for a `sqlite:`
+ * URL, host and path joined (`sqlite:///./a` → `./a`, `sqlite:///a` → `/a`, `sqlite:////a` → `/a`,
+ * `sqlite://a/b` → `a/b`, query and fragment dropped); anything else is a path as written. Then `~` is expanded and
+ * the path resolved against `cwd`, symlinks followed as far as the path exists (Python's `Path.resolve()`).
+ */
+export const sqlitePath = (url: string, cwd: string): string => {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(url)?.[0]
+  let file = url
+  if (scheme !== undefined && scheme.toLowerCase() === "sqlite:") {
+    const rest = url.slice(scheme.length).split(/[?#]/)[0]!
+    const full = rest.startsWith("//") ? rest.slice(2) : rest
+    file = full === "" ? url : full.startsWith("/./") ? full.slice(1) : full
+  }
+  if (file === "~" || file.startsWith("~/")) file = os.homedir() + file.slice(1)
+  return resolveLikePython(path.isAbsolute(file) ? file : `${cwd}/${file}`)
 }
 
-/** A relative SQLite file in a config file means relative to that file, so the URL is made absolute early. */
-const resolveSqliteUrl = (url: string, baseDir: string): string => {
-  if (inferBackend(url) !== "sqlite") return url
-  const file = sqlitePath(url)
-  if (file === ":memory:" || path.isAbsolute(file)) return url
-  return `sqlite:///${path.resolve(baseDir, file)}`
+/** Python's non-strict `os.path.realpath`: `..` after a symlink leaves the link's target, as opening the path would. */
+const resolveLikePython = (absolute: string): string => {
+  let parts = absolute.split("/").filter((p) => p !== "" && p !== ".")
+  let resolved = "/"
+  for (let hops = 0; parts.length > 0;) {
+    const part = parts.shift()!
+    if (part === "..") {
+      resolved = path.dirname(resolved)
+      continue
+    }
+    const next = path.join(resolved, part)
+    let target: string | undefined
+    try {
+      if (hops < 40 && fs.lstatSync(next).isSymbolicLink()) target = fs.readlinkSync(next)
+    } catch {
+      // Missing from here on: the rest is taken as written.
+    }
+    if (target === undefined) {
+      resolved = next
+      continue
+    }
+    hops++
+    if (path.isAbsolute(target)) resolved = "/"
+    parts = [...target.split("/").filter((p) => p !== "" && p !== "."), ...parts]
+  }
+  return resolved
+}
+
+/** How this tool read a SQLite URL before it followed the original (relative to the config file; `sqlite:///a` = `./a`). */
+const earlierReading = (url: string, baseDir: string): string | undefined => {
+  if (!/^sqlite:/i.test(url)) return undefined
+  const rest = url.slice("sqlite:".length)
+  const file = rest.startsWith("///") ? rest.slice(3) : rest.startsWith("//") ? rest.slice(2) : rest
+  if (file === ":memory:") return undefined
+  return path.resolve(baseDir, file.startsWith("~/") ? path.join(os.homedir(), file.slice(2)) : file)
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
@@ -265,7 +404,7 @@ const lineOf = (text: string, section: string, key: string): number | undefined 
 }
 
 /** Reads one TOML file; `chosenBy` (e.g. `flag --config-file`) says where its path came from, for errors. */
-export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ source: Source; warnings: ReadonlyArray<string> }, ConfigError> =>
+export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ source: Source; warnings: ReadonlyArray<ConfigWarning> }, ConfigError> =>
   Effect.gen(function*() {
     const absolute = path.resolve(file)
     const text = yield* Effect.try({
@@ -291,17 +430,23 @@ export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ sourc
       }
     })
     const values = new Map<string, { value: unknown; origin: Origin }>()
-    const warnings: Array<string> = []
+    const warnings: Array<ConfigWarning> = []
+    // The original tool ignores keys it does not know; so do we, saying so.
+    const unknown = (key: string, value: unknown, line: number | undefined) =>
+      warnings.push(new ConfigWarning({ key, value: show(value), origin: showOrigin({ _tag: "File", file: absolute, line }), why: "not a known key", using: undefined }))
     for (const [section, body] of Object.entries(doc)) {
-      if (body === null || typeof body !== "object" || Array.isArray(body)) {
-        warnings.push(`${absolute}: unknown top-level key '${section}' ignored`)
+      if (body === null || typeof body !== "object" || Array.isArray(body) || body instanceof Date) {
+        // A top-level key of ours (`strict`), else unknown.
+        const line = lineOf(text, "", section)
+        if (fieldByKey.has(section)) values.set(section, { value: body, origin: { _tag: "File", file: absolute, line } })
+        else unknown(section, body, line)
         continue
       }
       for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
         const full = `${section}.${key}`
         const line = lineOf(text, section, key)
         if (!fieldByKey.has(full)) {
-          warnings.push(`${absolute}${line ? `:${line}` : ""}: unknown key '${full}' ignored`)
+          unknown(full, value, line)
           continue
         }
         values.set(full, { value, origin: { _tag: "File", file: absolute, line } })
@@ -329,14 +474,20 @@ export const fromFlags = (flags: ReadonlyArray<readonly [key: string, flag: stri
   return { values, baseDir: cwd }
 }
 
+/** How a value is shown in a warning: a URL without its credentials. */
+const showValue = (key: string, value: unknown): string =>
+  key === "backend.url" && typeof value === "string" ? show(Redact.url(value) || value) : show(value)
+
 /** Composes sources, lowest precedence first, into a validated configuration. */
-export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Effect<Omit<Loaded, "warnings" | "file">, ConfigError> =>
+export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Effect<Omit<Loaded, "file">, ConfigError> =>
   Effect.gen(function*() {
     const values = new Map<string, unknown>()
     const origins = new Map<string, Origin>()
     const rank = new Map<string, number>()
+    // Per key, the warning of the value that won: one overridden by a higher source is not used, so not reported.
+    const warnings = new Map<string, ConfigWarning>()
     for (const field of fields) {
-      const base = field.kind.type === "url" ? resolveSqliteUrl(String(field.default), cwd) : field.kind.type === "path" && field.default !== null ? path.resolve(cwd, String(field.default)) : field.default
+      const base = field.kind.type === "path" && field.default !== null ? path.resolve(cwd, String(field.default)) : field.default
       values.set(field.key, base)
       origins.set(field.key, { _tag: "Default" })
       rank.set(field.key, -1)
@@ -344,7 +495,8 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
     for (const [index, source] of sources.entries()) {
       for (const [key, { origin, value }] of source.values) {
         const field = fieldByKey.get(key)!
-        const result = coerce(field, value, source.baseDir)
+        const lenient = (origin._tag === "File" || origin._tag === "Env") && field.ours !== true
+        const result = coerce(field, value, { baseDir: source.baseDir, cwd, lenient, fromFile: origin._tag === "File" })
         if (!result.ok) {
           // Not yet registered (the file is still being read): its secrets, even of a malformed URL, go here.
           const problem = field.kind.type === "url"
@@ -355,23 +507,18 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         values.set(key, result.value)
         origins.set(key, origin)
         rank.set(key, index)
+        warnings.delete(key)
+        if (result.note) {
+          const { using, why } = result.note
+          warnings.set(key, new ConfigWarning({ key, value: showValue(key, value), origin: showOrigin(origin), why, using: show(using) }))
+        }
       }
     }
-    const url = values.get("backend.url") as string
-    const inferred = inferBackend(url)!
-    if (rank.get("backend.backend")! < rank.get("backend.url")!) {
-      values.set("backend.backend", inferred)
-      origins.set("backend.backend", { _tag: "Inferred", from: "backend.url" })
-    } else if (values.get("backend.backend") !== inferred) {
-      return yield* new ConfigError({
-        key: "backend.backend",
-        origin: showOrigin(origins.get("backend.backend")!),
-        problem: `'${values.get("backend.backend")}' does not match the ${inferred} URL in backend.url (${showOrigin(origins.get("backend.url")!)})`
-      })
-    }
+    const archive = yield* resolveArchive(values, origins, rank, sources, cwd)
+    if (archive.warning) warnings.set("backend.url", archive.warning)
     const get = <A>(key: string) => values.get(key) as A
     const config: ArchiveConfig = {
-      backend: { backend: get("backend.backend"), url: Redacted.make(url) },
+      backend: { backend: archive.backend, url: Redacted.make(archive.url), path: archive.path },
       logging: { level: get("logging.level"), format: get("logging.format"), evidence_file: get("logging.evidence_file") },
       retry: {
         enabled: get("retry.enabled"),
@@ -396,7 +543,75 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         )
       }
     }
-    return { config, origins }
+    return { config, origins, warnings: [...warnings.values()], strict: get<boolean>("strict") }
+  })
+
+/**
+ * Which archive the backend and URL name, as the original tool reads them (spec §2.4, §4.1): only a URL from the
+ * environment (or our flags) infers the backend; a file's URL keeps the file's (or the default) backend; a SQLite
+ * path resolves against the working folder. Where the original would read a server URL as a file name, we refuse.
+ */
+const resolveArchive = (
+  values: Map<string, unknown>,
+  origins: Map<string, Origin>,
+  rank: ReadonlyMap<string, number>,
+  sources: ReadonlyArray<Source>,
+  cwd: string
+) =>
+  Effect.gen(function*() {
+    const url = values.get("backend.url") as string
+    const urlOrigin = origins.get("backend.url")!
+    const urlWhere = showOrigin(urlOrigin)
+    const redacted = Redact.url(url) || url
+    const notAUrl = (extra = "") =>
+      new ConfigError({ key: "backend.url", origin: urlWhere, problem: `got '${redacted}', expected ${describeKind({ type: "url" })}${extra}` })
+    let backend = values.get("backend.backend") as BackendName
+    if (rank.get("backend.backend")! < rank.get("backend.url")! && (urlOrigin._tag === "Env" || urlOrigin._tag === "Flag")) {
+      // A bare path names a SQLite file; only the original's environment refuses to infer that (spec §2.4).
+      const inferred = inferBackend(url) ?? (urlOrigin._tag === "Flag" && !hasScheme(url) ? "sqlite" : undefined)
+      if (inferred === undefined) {
+        return yield* notAUrl(hasScheme(url) ? "" : " (the backend cannot be inferred from a path, nor can the original tool: set CODEX_ARCHIVE_BACKEND=sqlite)")
+      }
+      backend = inferred
+      origins.set("backend.backend", { _tag: "Inferred", from: "backend.url" })
+    }
+    const backendWhere = `${backend === "sqlite" && origins.get("backend.backend")!._tag === "Default" ? "the default" : showOrigin(origins.get("backend.backend")!)}`
+    if (backend !== "sqlite") {
+      const named = inferBackend(url)
+      if (named === undefined) return yield* notAUrl()
+      if (named !== backend) {
+        return yield* new ConfigError({
+          key: "backend.backend",
+          origin: showOrigin(origins.get("backend.backend")!),
+          problem: `'${backend}' does not match the ${named} URL in backend.url (${urlWhere})`
+        })
+      }
+      return { backend, url, path: null, warning: undefined }
+    }
+    if (!/^sqlite:/i.test(url) && hasScheme(url)) {
+      const named = inferBackend(url)
+      if (named === undefined) return yield* notAUrl()
+      // The original would create a SQLite file named after the URL: never what was meant.
+      return yield* new ConfigError({
+        key: "backend.url",
+        origin: urlWhere,
+        problem: `got '${redacted}', a ${named} URL, but backend.backend is 'sqlite' (${backendWhere}), and the original tool would read it as a SQLite file name: set backend.backend = "${named}" beside it`
+      })
+    }
+    const file = sqlitePath(url, cwd)
+    // This tool once read such URLs otherwise: say so when only the earlier reading finds an archive.
+    const source = sources[rank.get("backend.url")!]
+    const earlier = earlierReading(url, source?.baseDir ?? cwd)
+    const warning = earlier !== undefined && earlier !== file && fs.existsSync(earlier) && !fs.existsSync(file)
+      ? new ConfigWarning({
+        key: "backend.url",
+        value: show(redacted),
+        origin: urlWhere,
+        why: `names ${file} as the original tool reads it, not ${earlier} (which exists) as earlier versions of this tool did`,
+        using: show(file)
+      })
+      : undefined
+    return { backend, url, path: file, warning }
   })
 
 /** The evidence chain's key: the value given, else the key file's content (a trailing newline is not part of it). */
@@ -423,7 +638,11 @@ export interface LoadOptions {
   readonly flags?: ReadonlyArray<readonly [key: string, flag: string, value: unknown]>
 }
 
-/** Loads the file (explicit, else `CODEX_ARCHIVE_CONFIG`, else `.codex/archive.toml` when present) and composes. */
+/**
+ * Loads the file (explicit, else `CODEX_ARCHIVE_CONFIG`, else `.codex/archive.toml` when present) and composes.
+ * The original tool never reads `.codex/archive.toml` by itself, so a discovered file may not choose the archive:
+ * its backend keys count only where they name the archive the other sources name anyway.
+ */
 export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =>
   Effect.gen(function*() {
     const discovered = path.resolve(options.cwd, ".codex/archive.toml")
@@ -432,18 +651,56 @@ export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =
     const chosenBy = options.configFile !== undefined ? "flag --config-file" : fromEnvVar !== undefined ? "env CODEX_ARCHIVE_CONFIG" : "discovered"
     const file = explicit !== undefined ? path.resolve(options.cwd, explicit) : fs.existsSync(discovered) ? discovered : undefined
     const fromFile = file === undefined ? undefined : yield* fromToml(file, chosenBy)
-    const sources = [
-      ...(fromFile ? [fromFile.source] : []),
-      fromEnv(options.env, options.cwd),
-      fromFlags(options.flags ?? [], options.cwd)
-    ]
-    const composed = yield* compose(sources, options.cwd)
-    return { ...composed, warnings: fromFile?.warnings ?? [], file }
+    const rest = [fromEnv(options.env, options.cwd), fromFlags(options.flags ?? [], options.cwd)]
+    const all = compose([...(fromFile ? [fromFile.source] : []), ...rest], options.cwd)
+    const found: Array<ConfigWarning> = []
+    let composed: Omit<Loaded, "file">
+    if (!fromFile || explicit !== undefined) composed = yield* all
+    else {
+      found.push(new ConfigWarning({
+        key: "config file",
+        value: show(file),
+        origin: "the working folder",
+        why: "read without being named, which the original tool never does (name it with --config-file or CODEX_ARCHIVE_CONFIG)",
+        using: "it, but not to choose the archive"
+      }))
+      const backendKeys = ["backend.backend", "backend.url"].filter((key) => fromFile.source.values.has(key))
+      const values = new Map([...fromFile.source.values].filter(([key]) => !backendKeys.includes(key)))
+      const without = yield* compose([{ ...fromFile.source, values }, ...rest], options.cwd)
+      const withKeys = backendKeys.length > 0 ? yield* Effect.either(all) : undefined
+      const same = (a: ArchiveConfig, b: ArchiveConfig) =>
+        a.backend.backend === b.backend.backend &&
+        (a.backend.path ?? Redacted.value(a.backend.url)) === (b.backend.path ?? Redacted.value(b.backend.url))
+      if (withKeys === undefined) composed = without
+      else if (withKeys._tag === "Right" && same(withKeys.right.config, without.config)) composed = withKeys.right
+      else {
+        for (const key of backendKeys) {
+          const { origin, value } = fromFile.source.values.get(key)!
+          const used = key === "backend.url" ? Redacted.value(without.config.backend.url) : without.config.backend.backend
+          found.push(new ConfigWarning({
+            key,
+            value: showValue(key, value),
+            origin: showOrigin(origin),
+            why: "would open another archive than the original tool, which does not read this file",
+            using: showValue(key, used)
+          }))
+        }
+        composed = without
+      }
+    }
+    const warnings = [...(fromFile?.warnings ?? []), ...found, ...composed.warnings]
+    // Strict mode: what would be a warning is the error it was before warnings existed; the first one is reported.
+    if (composed.strict && warnings.length > 0) return yield* Effect.fail(warnings[0]!.toError())
+    return { ...composed, warnings, file }
   })
 
 /** The spec §4.4 shape, URL redacted unless `reveal`. */
 export const toJson = (config: ArchiveConfig, reveal = false): Record<string, unknown> => ({
-  backend: { backend: config.backend.backend, url: reveal ? Redacted.value(config.backend.url) : Redact.url(Redacted.value(config.backend.url)) },
+  backend: {
+    backend: config.backend.backend,
+    url: reveal ? Redacted.value(config.backend.url) : Redact.url(Redacted.value(config.backend.url)),
+    path: config.backend.path
+  },
   logging: { ...config.logging },
   retry: { ...config.retry },
   batch: { ...config.batch },
@@ -462,7 +719,8 @@ export const explain = (
   for (const [section, body] of Object.entries(toJson(loaded.config, reveal))) {
     out[section] = {}
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      const origin = loaded.origins.get(`${section}.${key}`)
+      // The file comes from the URL, and so does where it was set.
+      const origin = loaded.origins.get(`${section}.${key === "path" && section === "backend" ? "url" : key}`)
       out[section][key] = { value, origin: origin === undefined ? "default" : showOrigin(origin) }
     }
   }

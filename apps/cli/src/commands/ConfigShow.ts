@@ -1,4 +1,7 @@
-/** `codex archive config-show [--config-file] [--debug] [--origin]`: the composed configuration as JSON (spec §4.4). */
+/**
+ * `codex archive config-show [--config-file] [--debug] [--origin] [--strict]`: the composed configuration as JSON
+ * (spec §4.4), with the resolved SQLite file (`backend.path`), strict mode and the warnings applied.
+ */
 import { Config } from "@codex-archive/core"
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
@@ -16,7 +19,12 @@ export const command = Command.make(
   (opts) =>
     Runtime.withConfig(opts, (loaded) =>
       Effect.gen(function*() {
-        for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
-        yield* Runtime.printJson(opts.origin ? Config.explain(loaded, opts.debug) : Config.toJson(loaded.config, opts.debug))
+        // Beyond spec §4.4's shape: strict mode, and every warning applied (each also printed once on stderr).
+        const strictOrigin = Config.showOrigin(loaded.origins.get("strict") ?? { _tag: "Default" })
+        yield* Runtime.printJson({
+          ...(opts.origin ? Config.explain(loaded, opts.debug) : Config.toJson(loaded.config, opts.debug)),
+          strict: opts.origin ? { value: loaded.strict, origin: strictOrigin } : loaded.strict,
+          warnings: loaded.warnings.map((w) => w.message)
+        })
       }))
 ).pipe(Command.withDescription("Print the composed configuration (credentials redacted unless --debug)"))

@@ -21,7 +21,6 @@ const verify = Command.make(
   (opts) =>
     Runtime.withConfig(opts, (loaded) =>
       Effect.gen(function*() {
-        for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
         const file = Option.getOrElse(opts.file, () => Evidence.fileIn(loaded.config.evidence.dir))
         const report = yield* EvidenceChain.verify(file, { key: loaded.config.evidence.hmac_key }).pipe(
           Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message }))

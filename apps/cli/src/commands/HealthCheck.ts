@@ -16,7 +16,6 @@ export const command = Command.make(
     Runtime.withConfig(opts, (loaded) =>
       Effect.gen(function*() {
         const config = loaded.config
-        for (const warning of loaded.warnings) yield* Effect.logWarning(warning)
         const backend = yield* Runtime.backendLayer(config, false, true)
         const report = yield* Health.run({
           backend: config.backend.backend,
