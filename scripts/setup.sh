@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/pnpm.sh install --frozen-lockfile --reporter=append-only | grep -v '^Progress' || true
 test -d node_modules/.pnpm || { echo "setup: pnpm install failed" >&2; exit 1; }
 bash scripts/pnpm.sh exec turbo run build bundle --output-logs=errors-only
+bash scripts/python-interop.sh

@@ -17,7 +17,7 @@ export interface Run {
 export const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-cli-"))
 
 /** Only the variables the CLI reads from the test, never the developer's own CODEX_* settings. */
-const baseEnv = (): NodeJS.ProcessEnv =>
+export const baseEnv = (): NodeJS.ProcessEnv =>
   Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_")))
 
 export const codex = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Run => {
