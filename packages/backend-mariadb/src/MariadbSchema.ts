@@ -73,12 +73,13 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
     name: "artifact_chunk",
     statements: [
       // Content larger than one chunk: one row per compressed chunk (≈1 MiB), far below max_allowed_packet (16 MiB).
+      // No foreign key: an `artifact` made by the original tool has the server's default collation, which a key from
+      // this utf8mb4_bin column is refused against (errno 150); migration 3's triggers keep the rows with their artifact.
       `CREATE TABLE IF NOT EXISTS artifact_chunk (
   artifact_id CHAR(36) NOT NULL,
   seq INT NOT NULL,
   blob_bytes LONGBLOB NOT NULL,
-  PRIMARY KEY (artifact_id, seq),
-  CONSTRAINT fk_chunk_artifact FOREIGN KEY (artifact_id) REFERENCES artifact(id)
+  PRIMARY KEY (artifact_id, seq)
 ) ${table}`,
       `CREATE INDEX IF NOT EXISTS idx_item_artifact ON item(artifact_id)`,
       // Timestamps have second precision: `seq` breaks ties by insertion order (list, show), as SQLite's rowid does.
