@@ -14,7 +14,7 @@ import { zlibZeros, zstdZeros } from "../../core/test/bombs.js"
 import { type Backend, hasSql, noise, services, tempDir, withArchive, write } from "./Fixtures.js"
 
 // Content above one chunk is chunked here, so the chunked paths are exercised on every backend (the default limit
-// stores up to 64 MiB inline on SQLite and PostgreSQL; its own tests below set it explicitly).
+// stores up to 8 MiB inline on SQLite and PostgreSQL; its own tests below set it explicitly).
 const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code", inlineLimit: ArchiveStore.chunkSize } as const
 
 const store = (inputs: ReadonlyArray<string>, options: Partial<Archiver.StoreOptions> & { readonly cwd: string }) =>
@@ -308,7 +308,7 @@ export const suite = (backend: Backend) =>
           }
           const verified = yield* Verifier.verify({ actor: "ci" })
           expect([verified.ok, verified.problems, verified.orphan_chunks]).toEqual([2, [], { rows: 0, bytes: 0, artifacts: 0 }])
-          // Without a limit given, the default (64 MiB) keeps a 3 MiB file inline where the backend allows it.
+          // Without a limit given, the default (8 MiB) keeps a 3 MiB file inline where the backend allows it.
           const plain = yield* Effect.flatMap(Archiver.Archiver, (a) =>
             a.store([write(path.join(dir, "d/three.bin"), noise(3 * ArchiveStore.chunkSize, 23))], { repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", cwd: path.join(dir, "d") }))
           expect(view(yield* rowOf(plain.stored[0]!.tombstone)).storage_driver).toBe(backend.name === "mariadb" ? "chunked" : "db")

@@ -18,7 +18,7 @@ export const chunkSize = 1024 * 1024
  * Content up to this size is one compressed `blob_bytes` value, the original tool's own layout, so it can restore it
  * (config `store.inline_limit`). Larger content is chunked; so is everything above one chunk on MariaDB.
  */
-export const defaultInlineLimit = 64 * 1024 * 1024
+export const defaultInlineLimit = 8 * 1024 * 1024
 
 /**
  * A chunked artifact's `compression`: `chunked:<codec>`. The original reads only `blob_bytes` with this codec, so it

@@ -37,7 +37,7 @@ describe("Config", () => {
         retry: { enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null },
         batch: { concurrent: 4, progress_interval: 10, results_path: null },
         performance: { enabled: true, emit_to_evidence: true },
-        store: { inline_limit: 64 * 1024 * 1024 },
+        store: { inline_limit: 8 * 1024 * 1024 },
         evidence: { dir: path.join(cwd, ".codex/evidence"), hmac_key_file: null, hmac_key: null }
       })
       expect(Config.explain(loaded).retry!.max_attempts).toEqual({ value: 5, origin: "default" })
