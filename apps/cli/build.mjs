@@ -4,11 +4,13 @@ import { build } from "esbuild"
 import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
 /** The version of a package reached through a chain of dependencies (src/Drivers.ts resolves the same way). */
 const versionOf = (chain) => {
-  let file = import.meta.url
-  for (const name of chain) file = createRequire(file).resolve(name)
+  // Our own packages through their folder: their entries are builds that need not exist yet (a fresh clone).
+  let file = fileURLToPath(new URL(`./node_modules/${chain[0]}/package.json`, import.meta.url))
+  for (const name of chain.slice(1)) file = createRequire(file).resolve(name)
   const name = chain[chain.length - 1]
   for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const manifest = path.join(dir, "package.json")
