@@ -4,7 +4,7 @@
  * the `codex` bin through npx, a plain Node ESM program, and a strict TypeScript consumer type-checked with NodeNext.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { spawnSync, type SpawnSyncReturns } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -45,8 +45,22 @@ const env = (): NodeJS.ProcessEnv => ({
   npm_config_nodedir: process.env["npm_config_nodedir"] ?? "/usr"
 })
 
-const run = (command: string, args: ReadonlyArray<string>, cwd: string): SpawnSyncReturns<string> =>
-  spawnSync(command, args, { cwd, env: env(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
+interface Ran {
+  readonly status: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+/** Asynchronous, so vitest's worker keeps answering its RPC during a long pack, install or tsc (spawnSync timed out). */
+const run = (command: string, args: ReadonlyArray<string>, cwd: string): Promise<Ran> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: env(), stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("error", reject)
+    child.on("close", (status) => resolve({ status, stdout, stderr }))
+  })
 const pnpm = (args: ReadonlyArray<string>, cwd: string) => run("bash", [path.join(root, "scripts/pnpm.sh"), ...args], cwd)
 const codex = (args: ReadonlyArray<string>, cwd: string) => run("npx", ["--no", "codex", "archive", ...args], cwd)
 /** pnpm's error, which it draws over several lines, as one line. */
@@ -59,7 +73,7 @@ let temp = ""
 let consumer = ""
 const tarballs: Record<string, string> = {}
 
-beforeAll(() => {
+beforeAll(async () => {
   temp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-install-")))
   consumer = path.join(temp, "consumer")
   fs.mkdirSync(path.join(temp, "packs"), { recursive: true })
@@ -67,7 +81,7 @@ beforeAll(() => {
     if (!fs.existsSync(path.join(root, dir, built[dir]!))) {
       throw new Error(`${dir}/${built[dir]} is missing: run 'bash scripts/pnpm.sh exec turbo run build bundle' first`)
     }
-    const packed = pnpm(["pack", "--pack-destination", path.join(temp, "packs")], path.join(root, dir))
+    const packed = await pnpm(["pack", "--pack-destination", path.join(temp, "packs")], path.join(root, dir))
     if (packed.status !== 0) throw new Error(`pnpm pack in ${dir} failed: ${oneLine(packed.stderr + packed.stdout)}`)
     const name = (JSON.parse(fs.readFileSync(path.join(root, dir, "package.json"), "utf8")) as { name: string }).name
     const file = fs.readdirSync(path.join(temp, "packs")).find((f) => f.startsWith(name.replace("@", "").replace("/", "-") + "-"))
@@ -97,7 +111,7 @@ beforeAll(() => {
   // The workspace's lock as a starting point: pnpm then prefers the versions setup put in the store.
   fs.copyFileSync(path.join(root, "pnpm-lock.yaml"), path.join(consumer, "pnpm-lock.yaml"))
   fs.chmodSync(path.join(consumer, "pnpm-lock.yaml"), 0o644)
-  const installed = pnpm(["install", "--offline", "--no-frozen-lockfile", "--reporter=append-only"], consumer)
+  const installed = await pnpm(["install", "--offline", "--no-frozen-lockfile", "--reporter=append-only"], consumer)
   if (installed.status !== 0) {
     throw new Error(
       `offline install of the packed tarballs into ${consumer} failed (the pnpm store lacks something: run 'npm run setup' first): ${oneLine(installed.stderr + installed.stdout)}`
@@ -110,13 +124,13 @@ afterAll(() => {
 })
 
 describe("the packed packages, installed offline into an empty folder", () => {
-  it("ship built JavaScript, declarations and a license, and no sources or tests", () => {
+  it("ship built JavaScript, declarations and a license, and no sources or tests", async () => {
     for (const [name, file] of Object.entries(tarballs)) {
-      const listed = run("tar", ["-tzf", file], temp).stdout.split("\n").filter(Boolean)
+      const listed = (await run("tar", ["-tzf", file], temp)).stdout.split("\n").filter(Boolean)
       expect(listed, name).toContain("package/LICENSE")
       expect(listed.some((f) => f.endsWith(".d.ts")), name).toBe(true)
       expect(listed.filter((f) => /^package\/(src|test)\/|\.v8cache$|\.test\./.test(f)), name).toEqual([])
-      const manifest = JSON.parse(run("tar", ["-xzOf", file, "package/package.json"], temp).stdout) as Record<string, any>
+      const manifest = JSON.parse((await run("tar", ["-xzOf", file, "package/package.json"], temp)).stdout) as Record<string, any>
       expect(manifest["license"], name).toBe("MIT")
       expect(manifest["private"], name).toBeUndefined()
       expect(JSON.stringify(manifest), name).not.toMatch(/workspace:|catalog:/)
@@ -124,14 +138,14 @@ describe("the packed packages, installed offline into an empty folder", () => {
     }
   })
 
-  it("run codex archive store, restore and batch-restore through npx", () => {
+  it("run codex archive store, restore and batch-restore through npx", async () => {
     const tree = path.join(consumer, "tree")
     fs.mkdirSync(tree)
     // Enough files for the store and the batch to use worker threads.
     const originals = Array.from({ length: 300 }, (_, i) => `file ${i}\n`.repeat(i % 40 + 1))
     originals.forEach((text, i) => fs.writeFileSync(path.join(tree, `f${i}.txt`), text))
 
-    const stored = codex(["store", "acme/shop", "tree", "--write-stub", "--manifest-out", "restore.json", "--commit", "4f9c2e1"], consumer)
+    const stored = await codex(["store", "acme/shop", "tree", "--write-stub", "--manifest-out", "restore.json", "--commit", "4f9c2e1"], consumer)
     expect(stored.stderr).toBe("")
     expect(stored.status).toBe(0)
     const report = JSON.parse(stored.stdout) as { stored: number; items: ReadonlyArray<{ path: string; tombstone: string }> }
@@ -139,34 +153,34 @@ describe("the packed packages, installed offline into an empty folder", () => {
     expect(fs.readFileSync(path.join(tree, "f7.txt"), "utf8")).toMatch(/^# TOMBSTONE ARCHIVE STUB/)
 
     const f7 = report.items.find((item) => item.path === "tree/f7.txt")!
-    const single = codex(["restore", f7.tombstone, "single.txt"], consumer)
+    const single = await codex(["restore", f7.tombstone, "single.txt"], consumer)
     expect(single.stderr).toBe("")
     expect(single.status).toBe(0)
     expect(fs.readFileSync(path.join(consumer, "single.txt"), "utf8")).toBe(originals[7])
 
-    const batch = codex(["batch-restore", "restore.json", "--results", "results.json"], consumer)
+    const batch = await codex(["batch-restore", "restore.json", "--results", "results.json"], consumer)
     expect(batch.status, batch.stderr).toBe(0)
     const differ = originals.filter((text, i) => fs.readFileSync(path.join(tree, `f${i}.txt`), "utf8") !== text)
     expect(differ).toEqual([])
   })
 
-  it("serve a plain Node ESM program that stores and restores a file", () => {
-    const r = run(process.execPath, ["main.mjs"], consumer)
+  it("serve a plain Node ESM program that stores and restores a file", async () => {
+    const r = await run(process.execPath, ["main.mjs"], consumer)
     expect(r.stderr).toBe("")
     expect(r.status).toBe(0)
     expect(JSON.parse(r.stdout)).toEqual({ cli: "0.1.0", stubbed: true, status: "restored", content: "# old notes\n" })
   })
 
-  it("load through require() as well (Node's require of ESM: no separate CommonJS build)", () => {
+  it("load through require() as well (Node's require of ESM: no separate CommonJS build)", async () => {
     const script = "const c = require('@codex-archive/core'); const s = require('@codex-archive/backend-sqlite');" +
       " process.stdout.write(typeof c.Archiver.layer + ' ' + typeof s.SqliteArchive.layer)"
-    const r = run(process.execPath, ["-e", script], consumer)
+    const r = await run(process.execPath, ["-e", script], consumer)
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout).toBe("object function")
   })
 
-  it("type-check under NodeNext and @tsconfig/strictest with skipLibCheck off", () => {
-    const r = run(process.execPath, [path.join(consumer, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], consumer)
+  it("type-check under NodeNext and @tsconfig/strictest with skipLibCheck off", async () => {
+    const r = await run(process.execPath, [path.join(consumer, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], consumer)
     expect(r.stdout + r.stderr).toBe("")
     expect(r.status).toBe(0)
   })
