@@ -104,7 +104,11 @@ export const command = Command.make(
             source: stubs ?? source,
             stop: Deferred.await(stop),
             onProgress: progress.onProgress,
-            // Workers set the bounds again: set at run time, flags no longer held once workers had started.
+            // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large
+            // batch, which expose V8's collector (the launcher set --expose-gc) and set the bounds again, since flags
+            // set at run time no longer held once workers had started.
+            workers: "auto",
+            tuneV8: true,
             workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
