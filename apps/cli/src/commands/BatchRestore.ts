@@ -89,9 +89,12 @@ export const command = Command.make(
             if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
             return
           }
-          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only.
+          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only. It did so only
+          // when this process's own command line is a batch restore: a host running the command tree (`Cli.run`) in
+          // its own process keeps its flags.
           const boundHeap = config.backend.backend === "sqlite"
-          if (!boundHeap) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
+          const launched = process.argv.includes("batch-restore")
+          if (!boundHeap && launched) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
