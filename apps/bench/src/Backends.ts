@@ -24,7 +24,7 @@ export interface ServerUrls {
   readonly mariadb: string
 }
 
-export type StoreLayer = Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, unknown, Retry.RetryPolicy>
+export type StoreLayer = Layer.Layer<ArchiveStore.ArchiveStore, unknown, Retry.RetryPolicy>
 
 export interface Target {
   readonly backend: BackendName

@@ -4,7 +4,7 @@
  * with its floor (Node `fs`, `tar -xf`, a cold `node` copying one file) measured right before or after it, the order
  * alternating, so ratios compare neighbours on a machine whose speed drifts.
  */
-import { Archiver, Config, Evidence, Metrics, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, CodexArchive, Config, Metrics, Restorer } from "@codex-archive/core"
 import { Data, Effect, Layer, Metric } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -63,14 +63,7 @@ export const latencySamples = (files: ReadonlyArray<Corpus.WrittenFile>, counts:
 export const services = (target: Backends.Target, dir: string) =>
   Layer.unwrapEffect(Effect.map(
     Config.compose([Config.fromFlags([["backend.url", "--url", target.url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
-    ({ config }) => {
-      const base = Layer.mergeAll(
-        target.layer.pipe(Layer.provide(Retry.layer(config.retry))),
-        Layer.succeed(Config.ArchiveConfigTag, config),
-        Evidence.layer(config.evidence.dir)
-      )
-      return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base))
-    }
+    ({ config }) => CodexArchive.layer({ store: target.layer, ...CodexArchive.settingsOf(config), evidence: {} })
   )).pipe(Layer.mapError((e) => new ScenarioFailed({ scenario: "setup", target: target.backend, detail: (e as Error).message ?? String(e) })))
 
 let scratchCounter = 0
@@ -178,7 +171,8 @@ export const runAll = (w: Workload, ctx: RunContext) =>
     const store = isolated(Effect.gen(function*() {
       const t = performance.now()
       const inputs = files.length === w.corpus.files.length ? [w.corpus.dir] : files.map((f) => f.absolute)
-      const report = yield* archiver.store(inputs, { repo: "bench/corpus", actor, commit: "bench", reason: "dead", kind: "code", cwd: w.corpus.dir })
+      // As the CLI runs them: worker threads sized to the job, V8 tuned (a library caller gets neither unless it asks).
+      const report = yield* archiver.store(inputs, { repo: "bench/corpus", actor, commit: "bench", reason: "dead", kind: "code", cwd: w.corpus.dir, workers: "auto" })
       const ms = performance.now() - t
       const fresh = report.stored.filter((s) => !s.deduplicated)
       const measured: Measured = {
@@ -248,7 +242,7 @@ export const runAll = (w: Workload, ctx: RunContext) =>
         const requests = files.map((f) => ({ tombstone: tombstoneOf(f), output: path.join(out, ...f.path.split("/")), actor }))
         return isolated(Effect.gen(function*() {
           const t = performance.now()
-          const results = yield* restorer.restoreAll(requests, { concurrency })
+          const results = yield* restorer.restoreAll(requests, { concurrency, workers: "auto", tuneV8: true })
           const ms = performance.now() - t
           const failed = results.find((r) => r._tag === "Failure")
           if (failed?._tag === "Failure") return yield* new ScenarioFailed({ scenario, target: backend, detail: `${failed.request.output}: ${failed.error.message}` })

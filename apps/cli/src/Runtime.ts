@@ -3,19 +3,8 @@
  * composing the layers (logger, retry, evidence, the configured backend loaded by dynamic `import()`, archiver,
  * restorer), and turning typed failures into one-line messages and exit codes (2 bad input, 1 failed operation).
  */
-import {
-  Archiver,
-  type ArchiveStore,
-  Config,
-  Evidence,
-  FileOps,
-  Logging,
-  Redact,
-  Restorer,
-  Retry
-} from "@codex-archive/core"
+import { type ArchiveStore, CodexArchive, Config, FileOps, Logging, Redact, type Retry } from "@codex-archive/core"
 import { Options } from "@effect/cli"
-import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -128,7 +117,7 @@ export const backendLayer = (
   config: Config.ArchiveConfig,
   create: boolean,
   readOnly = false
-): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
+): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
   const url = Redacted.value(config.backend.url)
   switch (config.backend.backend) {
     case "sqlite":
@@ -146,25 +135,13 @@ export const backendLayer = (
   }
 }
 
-export type ArchiveServices =
-  | ArchiveStore.ArchiveStore
-  | SqlClient.SqlClient
-  | Config.ArchiveConfigTag
-  | Evidence.Evidence
-  | Retry.RetryPolicy
-  | Archiver.Archiver
-  | Restorer.Restorer
+/** What a command may use: the archive's services and the configuration they were made from. */
+export type ArchiveServices = CodexArchive.Services | Config.ArchiveConfigTag
 
-/** Every service a command may need, for the given configuration. */
+/** Every service a command may need, for the given configuration: `CodexArchive.layer` over the configured backend. */
 export const archiveLayer = (config: Config.ArchiveConfig, create: boolean, readOnly = false) =>
-  Layer.unwrapEffect(Effect.map(backendLayer(config, create, readOnly), (backend) => {
-    const base = Layer.mergeAll(
-      backend.pipe(Layer.provideMerge(Retry.layer(config.retry))),
-      Layer.succeed(Config.ArchiveConfigTag, config),
-      Evidence.layer(config.evidence.dir, config.evidence)
-    )
-    return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base))
-  }))
+  Layer.unwrapEffect(Effect.map(backendLayer(config, create, readOnly), (store) =>
+    Layer.merge(CodexArchive.layer({ store, ...CodexArchive.settingsOf(config) }), Layer.succeed(Config.ArchiveConfigTag, config))))
 
 /** Runs a command body with the archive services of the loaded configuration. */
 export const withArchive = <A, E>(

@@ -4,10 +4,11 @@ import { MariadbArchive } from "@codex-archive/backend-mariadb"
 import { PgArchive } from "@codex-archive/backend-postgres"
 import { SqliteArchive } from "@codex-archive/backend-sqlite"
 import * as Cli from "@codex-archive/cli"
-import { Archiver, ArchiveStore, Batch, Config, Evidence, Restorer, Retry, Tombstone } from "@codex-archive/core"
-import { Effect, Layer } from "effect"
+import { Archiver, ArchiveStore, Batch, CodexArchive, Metrics, Restorer, Retry, Tombstone } from "@codex-archive/core"
+import type { SqlClient } from "@effect/sql"
+import { Config as EffectConfig, Effect, type Layer } from "effect"
 
-const retry = Retry.layer({ enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null })
+const retrySettings: Retry.RetrySettings = { ...Retry.defaults, max_attempts: 3 }
 
 const program = Effect.gen(function*() {
   const archiver = yield* Archiver.Archiver
@@ -32,16 +33,22 @@ const program = Effect.gen(function*() {
   })
 )
 
-const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(Config.load({ cwd: process.cwd(), env: {} }), (l) => l.config))
-const shared = Layer.mergeAll(config, Evidence.layer(".codex/evidence"))
-const sqlite = SqliteArchive.layer({ url: "sqlite:///./.codex/archive.sqlite", create: true }).pipe(Layer.provide(retry))
-const pg = PgArchive.layer({ url: "postgres://localhost/archive", create: true }).pipe(Layer.provide(retry))
-const mariadb = MariadbArchive.layer({ url: "mysql://localhost/archive", create: true }).pipe(Layer.provide(retry))
+const evidenceDir = ".codex/evidence"
+const sqlite = SqliteArchive.layer({ url: "sqlite:///./.codex/archive.sqlite", create: true })
+const pg = PgArchive.layer({ url: "postgres://localhost/archive", create: true, schema: "archive" })
+const mariadb = MariadbArchive.layer({ url: "mysql://localhost/archive", create: true })
+// Settings through Effect `Config`, the URL redacted; and the archive over a host's own client.
+const configured = PgArchive.layerConfig({ url: EffectConfig.redacted("ARCHIVE_URL"), create: EffectConfig.succeed(true) })
+const onHostClient: Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =
+  PgArchive.layerFromClient({ create: true })
 
 export const runOn = (store: typeof sqlite | typeof pg | typeof mariadb): Promise<number> =>
-  Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(store, shared))
-  ))))
+  Effect.runPromise(program.pipe(Effect.provide(CodexArchive.layer({ store, evidenceDir, retry: retrySettings }))))
+
+export const viaConfig = CodexArchive.layerConfig(configured, { evidenceDir: EffectConfig.string("EVIDENCE_DIR") })
+export const hostClient = CodexArchive.layer({ store: onHostClient, evidenceDir })
+export const metrics: Effect.Effect<string, never, Metrics.ArchiveMetrics> = Effect.flatMap(Metrics.ArchiveMetrics, (m) => m.prometheus)
+export const noThreads: Archiver.StoreOptions["workers"] = 0
 
 export const tombstone: string = Tombstone.make()
 export const batch: typeof Batch = Batch

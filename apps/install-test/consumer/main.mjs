@@ -1,9 +1,9 @@
 // A plain Node ESM program using the installed packages (no TypeScript, no bundler): stores a file, leaving its stub,
 // then restores it from the tombstone; the CLI's command tree loads too. Prints one JSON line.
-import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, CodexArchive, Restorer } from "@codex-archive/core"
 import { SqliteArchive } from "@codex-archive/backend-sqlite"
 import * as Cli from "@codex-archive/cli"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -23,16 +23,8 @@ const program = Effect.gen(function*() {
 })
 
 const url = `sqlite:///${path.join(cwd, ".codex/lib.sqlite")}`
-const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(Config.load({ cwd, env: {} }), (l) => l.config))
-const services = Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(
-    SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.layer({
-      enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null
-    }))),
-    config,
-    Evidence.layer(path.join(cwd, ".codex/evidence"))
-  ))
-)
+// One layer gives every service over the backend's store; settings as values, no env or TOML.
+const services = CodexArchive.layer({ store: SqliteArchive.layer({ url, create: true }), evidenceDir: path.join(cwd, ".codex/evidence") })
 
 const result = await Effect.runPromise(program.pipe(Effect.provide(services)))
 process.stdout.write(`${JSON.stringify(result)}\n`)

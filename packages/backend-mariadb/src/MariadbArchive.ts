@@ -4,7 +4,7 @@
  */
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
-import { Layer, Redacted } from "effect"
+import { type ConfigError, Config as EffectConfig, Effect, Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
 import { migrations } from "./MariadbSchema.js"
 
@@ -45,17 +45,56 @@ export const parseUrl = (url: string, poolSize = 4): MariadbClient.Options | und
   }
 }
 
-/** `SqlClient` + migrated schema + `ArchiveStore`, for the given URL. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+/**
+ * The client the archive opens for the URL (a pool of `poolSize`, every connection in UTC). A host that wants this
+ * very pool for its own queries may use it; the archive's layers never hand it out.
+ */
+export const client = (
+  options: Pick<Options, "url" | "poolSize">
+): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const target = parseUrl(url, options.poolSize)
-  const client = target === undefined
+  return SqlArchiveStore.connect({ backend: "mariadb", location: Redact.url(url), secrets: Redact.secretsOf(url) }, target === undefined
     ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
     : target.database === ""
     ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
-    : MariadbClient.layer(target)
-  const secrets = Redact.secretsOf(url)
-  return SqlArchiveStore.serve({ backend: "mariadb", location: Redact.url(url), secrets, client, migrations, create: options.create })
+    : MariadbClient.layer(target))
 }
+
+/** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
+export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+  const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  return layerFromClient({ create: options.create, location: Redact.url(url), secrets: Redact.secretsOf(url) }).pipe(
+    Layer.provide(client(options))
+  )
+}
+
+/**
+ * `layer` with its options read from Effect `Config` (the URL as `Redacted`), e.g.
+ * `MariadbArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
+ */
+export const layerConfig = (
+  config: EffectConfig.Config.Wrap<Options>
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
+  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+
+export interface FromClientOptions {
+  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
+  readonly create: boolean
+  /** How the archive is named in messages and evidence (default `mariadb`); never holds credentials. */
+  readonly location?: string | undefined
+  /** Credentials to scrub from driver messages, should one quote them. */
+  readonly secrets?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The archive over the host's own MySQL `SqlClient` (e.g. `@effect/sql-mysql2`'s `MysqlClient` layer) and its pool.
+ * Timestamps are written as UTC text: give the client's connections `time_zone = '+00:00'` (as `client` does), or
+ * times read back shift by the session's offset. Only `ArchiveStore` comes out.
+ */
+export const layerFromClient = (
+  options: FromClientOptions
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
+  SqlArchiveStore.fromClient({ ...options, backend: "mariadb", location: options.location ?? "mariadb", migrations })
 
 export { migrations }

@@ -18,11 +18,15 @@ export const admin = (url = serverUrl) =>
     )
   )
 
+/** The archive over its own pool, that pool shared with the test (as a host may share its client). */
+export const withSql = (options: MariadbArchive.Options) =>
+  Layer.provideMerge(MariadbArchive.layerFromClient({ create: options.create, location: Redact.url(String(options.url)) }), MariadbArchive.client(options))
+
 export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl))
 
 export const backend: Fixtures.Backend = {
   name: "mariadb",
   fresh,
-  layer: (options) => MariadbArchive.layer({ ...options, poolSize: 4 }),
+  layer: (options) => withSql({ ...options, poolSize: 4 }),
   migrations: MariadbSchema.migrations
 }

@@ -5,7 +5,7 @@
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Redacted } from "effect"
+import { type ConfigError, Config as EffectConfig, Duration, Effect, Layer, Redacted } from "effect"
 import { migrations } from "./PgSchema.js"
 
 export interface Options {
@@ -15,6 +15,11 @@ export interface Options {
   readonly create: boolean
   /** Connections in the pool: the configured concurrency (default 4). */
   readonly poolSize?: number | undefined
+  /**
+   * The schema the archive lives in (created with `create`): tables, triggers and its migrations table, apart from
+   * anything else in the database. Default: the server's `search_path` (normally `public`).
+   */
+  readonly schema?: string | undefined
 }
 
 export interface Target {
@@ -38,21 +43,80 @@ export const parseUrl = (url: string): Target | undefined => {
   }
 }
 
-/** `SqlClient` + migrated schema + `ArchiveStore`, for the given URL. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
-  const url = Redacted.isRedacted(options.url) ? options.url : Redacted.make(options.url)
-  const location = Redact.url(Redacted.value(url))
-  const target = parseUrl(Redacted.value(url))
-  const secrets = Redact.secretsOf(Redacted.value(url))
-  const client = target === undefined
-    ? Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
-    : PgClient.layer({
-      url,
+/** A PostgreSQL schema name we can put in `search_path` and `CREATE SCHEMA` alike: unquoted, lower case. */
+const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** The URL whose connections start with `search_path` set to the schema: every table, trigger and record in it. */
+const inSchema = (url: string, schema: string | undefined): string => {
+  if (schema === undefined) return url
+  const parsed = new URL(url)
+  const given = parsed.searchParams.get("options")
+  parsed.searchParams.set("options", `${given === null ? "" : `${given} `}-c search_path=${schema}`)
+  return parsed.toString()
+}
+
+/**
+ * The client the archive opens for the URL (a pool of `poolSize`), `search_path` set to `schema` when one is named.
+ * A host that wants this very pool for its own queries may use it; the archive's layers never hand it out.
+ */
+export const client = (
+  options: Pick<Options, "url" | "poolSize" | "schema">
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
+  const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  const pool = () => {
+    if (parseUrl(url) === undefined) return Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
+    if (options.schema !== undefined && !schemaName.test(options.schema)) {
+      return Layer.fail(new Error(`schema ${JSON.stringify(options.schema)}: expected a lower-case name of letters, digits and _ (at most 63)`))
+    }
+    return PgClient.layer({
+      url: Redacted.make(inSchema(url, options.schema)),
       maxConnections: Math.max(1, options.poolSize ?? 4),
       connectTimeout: Duration.seconds(10),
       applicationName: "codex-archive"
     })
-  return SqlArchiveStore.serve({ backend: "postgres", location, secrets, client, migrations, create: options.create })
+  }
+  return SqlArchiveStore.connect({ backend: "postgres", location: Redact.url(url), secrets: Redact.secretsOf(url) }, pool())
 }
+
+/** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
+export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+  const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  return layerFromClient({ create: options.create, location: Redact.url(url), secrets: Redact.secretsOf(url), schema: options.schema }).pipe(
+    Layer.provide(client(options))
+  )
+}
+
+/**
+ * `layer` with its options read from Effect `Config` (the URL as `Redacted`), e.g.
+ * `PgArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
+ */
+export const layerConfig = (
+  config: EffectConfig.Config.Wrap<Options>
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
+  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+
+export interface FromClientOptions {
+  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
+  readonly create: boolean
+  /** How the archive is named in messages and evidence (default `postgres`); never holds credentials. */
+  readonly location?: string | undefined
+  /** Credentials to scrub from driver messages, should one quote them. */
+  readonly secrets?: ReadonlyArray<string> | undefined
+  /**
+   * The schema the client's `search_path` already points at, created with `create` (`client({ schema })` makes such
+   * a pool). The archive never changes a host's `search_path`.
+   */
+  readonly schema?: string | undefined
+}
+
+/**
+ * The archive over the host's own `SqlClient` (a `PgClient` layer the host built): its pool, its connections, and its
+ * `search_path` (the archive's tables go where the host's unqualified names go). Only `ArchiveStore` comes out; the
+ * archive's migrations are recorded in `codex_archive_migrations`, beside (never in) the host's own.
+ */
+export const layerFromClient = (
+  options: FromClientOptions
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
+  SqlArchiveStore.fromClient({ ...options, backend: "postgres", location: options.location ?? "postgres", migrations })
 
 export { migrations }

@@ -18,11 +18,18 @@ export const admin = (url = serverUrl) =>
     )
   )
 
+/** The archive over its own pool, that pool shared with the test (as a host may share its client). */
+export const withSql = (options: PgArchive.Options) =>
+  Layer.provideMerge(
+    PgArchive.layerFromClient({ create: options.create, location: Redact.url(String(options.url)), schema: options.schema }),
+    PgArchive.client(options)
+  )
+
 export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
 
 export const backend: Fixtures.Backend = {
   name: "postgres",
   fresh,
-  layer: (options) => PgArchive.layer({ ...options, poolSize: 4 }),
+  layer: (options) => withSql({ ...options, poolSize: 4 }),
   migrations: PgSchema.migrations
 }

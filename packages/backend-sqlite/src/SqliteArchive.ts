@@ -2,11 +2,11 @@
  * The archive store on SQLite (the embedded default): a client from the `sqlite:` URL, the dialect's migrations,
  * and the shared `SqlArchiveStore` over them.
  */
-import { ArchiveStore, Config, FileOps, Migrations, Retry, SqlArchiveStore } from "@codex-archive/core"
+import { ArchiveStore, Config, FileOps, Retry, SqlArchiveStore } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
-import { Context, Effect, Layer } from "effect"
+import { type ConfigError, Config as EffectConfig, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -148,45 +148,87 @@ const preflight = (file: string, create: boolean, readOnly: boolean) =>
 const toStoreError = (operation: string) => (e: { message: string; cause?: unknown }) =>
   new ArchiveStore.StoreError({ operation, backend: "sqlite", detail: String((e.cause as Error | undefined)?.message ?? e.message), transient: false })
 
-/** Whether the preflight chose a read-only connection (the archive file is not writable and the command only reads). */
-class OpenedReadOnly extends Context.Tag("@codex-archive/backend-sqlite/OpenedReadOnly")<OpenedReadOnly, boolean>() {}
-
-/** `SqlClient` + migrated schema + `ArchiveStore`, for the given URL. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+/**
+ * The connection the archive opens for the URL, after the preflight (the file is there and is an archive, or may
+ * become one), in WAL mode, read-only where the file is not writable and the command only reads. A host that wants
+ * this very connection for its own queries may use it; the archive's layers never hand it out.
+ */
+export const client = (options: Options): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
   const file = options.file ?? fileOf(options.url)
-  const readOnly = options.readOnly ?? false
-  // WAL is switched on in `setup`, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
-  const client = Layer.unwrapEffect(Effect.map(preflight(file, options.create, readOnly), (ro) =>
-    Layer.merge(
-      SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true }),
-      Layer.succeed(OpenedReadOnly, ro)
-    ))).pipe(
-      Layer.catchAll((e) =>
-        Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
-      )
+  // WAL is switched on below, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
+  const connection = Layer.unwrapEffect(Effect.map(
+    preflight(file, options.create, options.readOnly ?? false),
+    (ro) => SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true })
+  )).pipe(
+    Layer.catchAll((e) =>
+      Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
     )
-  const setup = Layer.effectDiscard(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const ro = yield* OpenedReadOnly
+  )
+  const session = Layer.effectDiscard(Effect.gen(function*() {
+    const sql = yield* SqliteClient.SqliteClient
     const retry = yield* Retry.RetryPolicy
     // Lock waits surface quickly as SQLITE_BUSY, so the retry policy (logged, counted) handles contention.
     yield* sql.unsafe("PRAGMA busy_timeout = 200")
     // Content is read once per restore and written once per store: a large page cache only adds to peak memory.
     yield* sql.unsafe("PRAGMA cache_size = -4000")
-    if (ro) return
+    if (sql.config.readonly === true) return
     // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
     yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"))
     yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-    yield* retry.retry("open", Migrations.run(migrations))
-  }).pipe(Effect.catchTags({
-    SqlError: (e) => Effect.fail(openError(file, e)),
-    MigrationError: (e) => Effect.fail(openError(file, e))
-  })))
-  // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
-  const direct = file === ":memory:" ? undefined : { driver: createRequire(import.meta.url ?? __filename).resolve("better-sqlite3"), file }
-  const store = Layer.effect(ArchiveStore.ArchiveStore, SqlArchiveStore.make({ backend: "sqlite", location: file, migrations, direct }))
-  return Layer.provideMerge(Layer.merge(store, setup), client)
+  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(openError(file, e)))))
+  return Layer.provideMerge(session, connection)
 }
+
+/** The migrated schema + `ArchiveStore` for the URL, on a connection of its own; only the store comes out. Needs the retry policy. */
+export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> =>
+  over({ create: options.create }).pipe(Layer.provide(client(options)))
+
+/**
+ * `layer` with its options read from Effect `Config`, e.g.
+ * `SqliteArchive.layerConfig({ url: Config.string("ARCHIVE_URL"), create: Config.succeed(true) })`.
+ */
+export const layerConfig = (
+  config: EffectConfig.Config.Wrap<Options>
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
+  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+
+export interface FromClientOptions {
+  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
+  readonly create: boolean
+}
+
+/**
+ * The archive over the host's own `SqliteClient` (`@effect/sql-sqlite-node`): its connection, its pragmas (WAL is
+ * the host's choice), its file. A read-only client is checked, never migrated. Batch restores' worker threads may
+ * open the client's file read-only to read payloads. Only `ArchiveStore` comes out.
+ */
+export const layerFromClient = (
+  options: FromClientOptions
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqliteClient.SqliteClient | Retry.RetryPolicy> =>
+  over({ create: options.create })
+
+/** The schema checked and migrated, and the store, over the `SqliteClient` in context. */
+const over = (options: { readonly create: boolean }) =>
+  Layer.unwrapEffect(Effect.map(SqliteClient.SqliteClient, (sql) => {
+    const file = sql.config.filename
+    // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
+    const direct = file === ":memory:" || file === "" ? undefined : { driver: driverModule(), file }
+    return SqlArchiveStore.fromClient({
+      backend: "sqlite",
+      location: file,
+      migrations,
+      create: options.create,
+      readOnly: sql.config.readonly === true,
+      direct
+    }).pipe(
+      // Opening failed past every retry: "locked" when another process held the file, as the connection's own errors say.
+      Layer.catchAll((e) => Layer.fail(e._tag === "StoreError" ? openError(file, { message: e.detail.replace(`${file}: `, ""), cause: undefined }) : e)),
+      Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
+    )
+  }))
+
+/** The driver's entry, resolved from here: the module a worker thread loads to open the same file. */
+const driverModule = () => createRequire(import.meta.url ?? __filename).resolve("better-sqlite3")
 
 /** A failure while opening: names the file, and says "locked" when another process held it past every retry. */
 const openError = (file: string, e: { message: string; cause?: unknown }) => {

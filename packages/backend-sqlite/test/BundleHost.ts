@@ -3,8 +3,8 @@
  * hosts do: it stores a folder of `count` files (enough for worker threads) and restores them all into another folder,
  * restores one more on its own, then prints one JSON line: how many came back and how many differ.
  */
-import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
-import { Effect, Layer } from "effect"
+import { Archiver, CodexArchive, Restorer } from "@codex-archive/core"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteArchive } from "../src/index.js"
@@ -17,7 +17,7 @@ for (let i = 0; i < Number(count); i++) fs.writeFileSync(path.join(source, `f${i
 const program = Effect.gen(function*() {
   const archiver = yield* Archiver.Archiver
   const restorer = yield* Restorer.Restorer
-  const report = yield* archiver.store([source], { repo: "acme/shop", actor: "ci", commit: "4f9c2e1", reason: "legacy", kind: "doc", cwd })
+  const report = yield* archiver.store([source], { repo: "acme/shop", actor: "ci", commit: "4f9c2e1", reason: "legacy", kind: "doc", cwd, workers: 2 })
   const results = yield* restorer.restoreAll(
     report.stored.map((file) => ({ tombstone: file.tombstone, output: path.join(cwd, "out", path.basename(file.source)), actor: "ci" })),
     { concurrency: 4, workers: 2 }
@@ -34,16 +34,7 @@ const program = Effect.gen(function*() {
 })
 
 const url = `sqlite:///${path.join(cwd, ".codex/archive.sqlite")}`
-const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(Config.load({ cwd, env: {} }), (l) => l.config))
-const services = Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(
-    SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.layer({
-      enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null
-    }))),
-    config,
-    Evidence.layer(path.join(cwd, ".codex/evidence"))
-  ))
-)
+const services = CodexArchive.layer({ store: SqliteArchive.layer({ url, create: true }), evidenceDir: path.join(cwd, ".codex/evidence") })
 
 Effect.runPromise(program.pipe(Effect.provide(services))).catch((e: unknown) => {
   process.stderr.write(`host: ${String(e)}\n`)

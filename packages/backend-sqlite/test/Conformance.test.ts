@@ -2,7 +2,8 @@ import { Conformance, Fixtures, Measure } from "@codex-archive/conformance"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { SqliteArchive, SqliteSchema } from "../src/index.js"
+import { SqliteSchema } from "../src/index.js"
+import { withSql } from "./helpers.js"
 
 const backend: Fixtures.Backend = {
   name: "sqlite",
@@ -11,7 +12,7 @@ const backend: Fixtures.Backend = {
     Effect.acquireRelease(Effect.sync(() => Fixtures.tempDir("codex-sqlite-")), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))),
     (dir) => `sqlite:///${path.join(dir, "archive.sqlite")}`
   ),
-  layer: SqliteArchive.layer,
+  layer: withSql,
   migrations: SqliteSchema.migrations
 }
 

@@ -47,13 +47,13 @@ describe("direct reads (worker threads read payloads from the SQLite file)", () 
     }).pipe(Effect.provide(services(dir)))
   })
 
-  it.scoped("every worker of a pool collects its read buffers, and the collector stays exposed", () => {
+  it.scoped("a host that opts in (exposeGc): every worker of a pool collects its read buffers, and the collector stays exposed", () => {
     const dir = tempDir()
     const bytes = { "a.bin": crypto.randomBytes(1536 * 1024), "b.bin": crypto.randomBytes(1536 * 1024) }
     return Effect.gen(function*() {
       const op = yield* stored(dir, bytes)
       // Over 1 MiB each, read at once: both workers expose and call V8's collector (a flag of the whole process).
-      const writer = yield* RestoreWriter.workers(2, { direct: (yield* ArchiveStore.ArchiveStore).directReads })
+      const writer = yield* RestoreWriter.workers(2, { direct: (yield* ArchiveStore.ArchiveStore).directReads, exposeGc: true })
       const replies = yield* Effect.all([writer.run(0, [op("a.bin", 1)]), writer.run(1, [op("b.bin", 2)])], { concurrency: 2 })
       expect(replies.flat()).toMatchObject([{ id: 1, ok: true, bytes: 1536 * 1024 }, { id: 2, ok: true, bytes: 1536 * 1024 }])
       expect(fs.readFileSync(path.join(dir, "out/a.bin"))).toEqual(bytes["a.bin"])

@@ -1,7 +1,7 @@
 /** The README's embedding example, run as written (in a temporary folder), so the documentation cannot rot. */
-import { Archiver, Config, Evidence, Restorer, Retry } from "@codex-archive/core"
+import { Archiver, CodexArchive, Restorer } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -25,18 +25,8 @@ describe("embedding", () => {
       }
     })
     const url = `sqlite:///${path.join(cwd, ".codex/archive.sqlite")}`
-    const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(Config.load({ cwd, env: {} }), (l) => l.config))
-    const services = Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(
-      Layer.provideMerge(Layer.mergeAll(
-        SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.layer({
-          enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null
-        }))),
-        config,
-        Evidence.layer(path.join(cwd, ".codex/evidence"))
-      ))
-    )
     return program.pipe(
-      Effect.provide(services),
+      Effect.provide(CodexArchive.layer({ store: SqliteArchive.layer({ url, create: true }), evidenceDir: path.join(cwd, ".codex/evidence") })),
       Effect.map(() => {
         expect(restored).toEqual(["restored"])
         expect(fs.readFileSync(path.join(cwd, "docs/old/a.md"), "utf8")).toBe("# old\n")

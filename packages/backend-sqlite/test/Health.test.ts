@@ -11,6 +11,8 @@ const latest = Migrations.latest(SqliteArchive.migrations)
 const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-health-")))
 const urlOf = (dir: string) => `sqlite:///${path.join(dir, "archive.sqlite")}`
 const storeLayer = (dir: string, create = false) => SqliteArchive.layer({ url: urlOf(dir), create }).pipe(Layer.provide(Retry.none))
+/** The archive's connection on its own, for raw SQL. */
+const sqlLayer = (dir: string) => SqliteArchive.client({ url: urlOf(dir), create: false }).pipe(Layer.provide(Retry.none))
 
 /** A SQLite archive in `dir` holding the given files (name → content). */
 const archiveWith = (dir: string, files: Record<string, string | Buffer>) =>
@@ -66,7 +68,7 @@ describe("Health", () => {
       yield* Effect.provide(Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) SELECT id, 0, zeroblob(500) FROM artifact`
-      }), Layer.orDie(storeLayer(dir)))
+      }), Layer.orDie(sqlLayer(dir)))
       const before = byName(yield* health(dir))["orphan-chunks"]!
       expect([before.ok, before.detail]).toEqual([false, "1 orphaned chunk rows (500 bytes) of 1 artifacts: run `codex archive gc`"])
       yield* Effect.provide(
@@ -111,7 +113,7 @@ describe("Health", () => {
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* sql`UPDATE artifact SET blob_bytes = ${new Uint8Array([1, 2, 3, 4])}`
-      }).pipe(Effect.provide(storeLayer(dir)), Effect.orDie)
+      }).pipe(Effect.provide(sqlLayer(dir)), Effect.orDie)
       fs.writeFileSync(path.join(dir, "plain-file"), "")
       const report = yield* health(dir, { expectedSchemaVersion: latest + 1, evidenceDir: path.join(dir, "plain-file/evidence") })
       const checks = byName(report)

@@ -13,7 +13,8 @@ const services = (dir: string, flags: ReadonlyArray<readonly [string, string, un
     Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")], ...flags], dir)], dir),
     (loaded) => loaded.config
   ))
-  const base = Layer.mergeAll(SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.none)), config, Evidence.layer(path.join(dir, "evidence")))
+  const settings = Layer.effect(Restorer.RestoreSettings, Effect.map(Config.ArchiveConfigTag, Restorer.settingsOf)).pipe(Layer.provide(config))
+  const base = Layer.mergeAll(SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.none)), config, settings, Evidence.layer(path.join(dir, "evidence")))
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }
 

@@ -6,6 +6,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { SqliteArchive } from "../src/index.js"
 
+/** The archive over its own connection, that connection shared with the test (as a host may share its client). */
+export const withSql = (options: SqliteArchive.Options) =>
+  Layer.provideMerge(SqliteArchive.layerFromClient({ create: options.create }), SqliteArchive.client(options))
+
 export const tempDir = (prefix = "codex-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
 export const services = (
@@ -24,12 +28,12 @@ export const services = (
     Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
     (l) => l.config
   ))
-  const real = SqliteArchive.layer({ url, create: options.create ?? true }).pipe(Layer.provide(Retry.none))
+  const real = withSql({ url, create: options.create ?? true }).pipe(Layer.provide(Retry.none))
   const wrap = options.storeWith
   const store = wrap === undefined ? real : Layer.effect(
     ArchiveStore.ArchiveStore,
     Effect.map(ArchiveStore.ArchiveStore, (s) => ArchiveStore.ArchiveStore.of({ ...s, ...wrap(s) }))
   ).pipe(Layer.provideMerge(real))
-  const base = Layer.mergeAll(store, config, Evidence.layer(options.evidenceDir ?? path.join(dir, "evidence")))
+  const base = Layer.mergeAll(store, config, Evidence.layer(options.evidenceDir ?? path.join(dir, "evidence")), Restorer.settingsLayer())
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }

@@ -14,6 +14,11 @@ export interface Backend {
   readonly name: ArchiveStore.ArchiveStore["Type"]["backend"]
   /** A URL to a new, empty database, dropped when the scope closes; fails naming the server if it is unreachable. */
   readonly fresh: Effect.Effect<string, unknown, Scope.Scope>
+  /**
+   * The archive and a `SqlClient` on its database for the suite's raw SQL: the test composes them, as a host sharing
+   * its client with the archive would (`layerFromClient` over the backend's `client`); the archive alone never hands
+   * out a `SqlClient`.
+   */
   readonly layer: (options: { readonly url: string; readonly create: boolean }) => Layer.Layer<
     ArchiveStore.ArchiveStore | SqlClient.SqlClient,
     ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
@@ -79,7 +84,7 @@ export const services = (
     (l) => l.config
   ))
   const store = backend.layer({ url, create: options.create ?? true }).pipe(Layer.provide(options.retry ?? Retry.none))
-  const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")))
+  const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")), Restorer.settingsLayer())
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }
 

@@ -44,6 +44,8 @@ export interface StoreOptions {
   readonly cwd: string
   /** Content up to this many bytes is stored inline, where the original tool reads it (config `store.inline_limit`). */
   readonly inlineLimit?: number | undefined
+  /** Worker threads hashing and compressing (`WorkerPool.Count`): default 0, all in this thread; `"auto"` as the CLI. */
+  readonly workers?: WorkerPool.Count | undefined
 }
 
 export interface StoredFile {
@@ -247,7 +249,7 @@ export const make = Effect.gen(function*() {
       const inlineLimit = Math.min(options.inlineLimit ?? defaultInlineLimit, store.inlineCap)
       const { files, skipped } = yield* collect(inputs, options.cwd)
       // Many files: hash and compress them in worker threads while this thread writes the database.
-      const workers = WorkerPool.sizeFor(files.length)
+      const workers = WorkerPool.countFor(options.workers, files.length)
       const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
       const candidates: Array<Candidate> = yield* Effect.forEach(files, (file) =>
         packer.hash(file.source, file.recorded).pipe(

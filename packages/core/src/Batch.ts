@@ -7,12 +7,12 @@ import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import { ArchiveStore } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
-import { ArchiveConfigTag } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
 import type * as Manifest from "./Manifest.js"
 import * as Redact from "./Redact.js"
 import * as Restorer from "./Restorer.js"
+import type * as WorkerPool from "./WorkerPool.js"
 
 export interface Progress {
   /** Items finished so far, 1-based; reaches `total`. */
@@ -40,10 +40,12 @@ export interface Options {
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
   /** Completes when the batch should stop launching items (Ctrl-C, SIGTERM); started items finish. */
   readonly stop?: Effect.Effect<void> | undefined
-  /** Worker threads writing files (`Restorer.RunOptions.workers`); by default one per core for large batches. */
-  readonly workers?: number | undefined
+  /** Worker threads writing files (`Restorer.RunOptions.workers`): default 0, in this thread; `"auto"` as the CLI. */
+  readonly workers?: WorkerPool.Count | undefined
   /** V8 flags each worker thread sets as it starts (`Restorer.RunOptions.workerV8Flags`). */
   readonly workerV8Flags?: ReadonlyArray<string> | undefined
+  /** The host owns its process: workers may set `--expose-gc` (`Restorer.RunOptions.tuneV8`). Default: no. */
+  readonly tuneV8?: boolean | undefined
   /** Who runs the batch, for the summary evidence line. */
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
@@ -114,12 +116,12 @@ const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolea
 export const run = (
   entries: ReadonlyArray<Manifest.Entry>,
   options: Options
-): Effect.Effect<Report, BatchResults.ResultsError, Restorer.Restorer | Evidence.Evidence | ArchiveConfigTag> =>
+): Effect.Effect<Report, BatchResults.ResultsError, Restorer.Restorer | Evidence.Evidence | Restorer.RestoreSettings> =>
   Effect.gen(function*() {
     const restorer = yield* Restorer.Restorer
     const evidence = yield* Evidence.Evidence
-    const config = yield* ArchiveConfigTag
-    const perf = config.performance.enabled
+    const settings = yield* Restorer.RestoreSettings
+    const perf = settings.timings
     const started = performance.now()
     const items: Array<BatchResults.Item> = entries.map((e) => ({ tombstone: e.tombstone, output: e.output, actor: e.actor, status: "NOT_RUN" }))
 
@@ -164,7 +166,7 @@ export const run = (
       const final = summary(false)
       const written = yield* Effect.either(BatchResults.write(options.resultsFile ?? "", final).pipe(Effect.when(() => options.resultsFile !== undefined)))
       let evidenceError: Evidence.EvidenceError | undefined
-      if (config.performance.emit_to_evidence) {
+      if (settings.batchEvidence) {
         evidenceError = yield* evidence.append({
           action: "RESTORE_BATCH",
           actor: options.actor,
@@ -191,11 +193,12 @@ export const run = (
     })
     const stop = options.stop === undefined ? undefined : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
     const body = restorer.restoreAll(requests, {
-      concurrency: options.concurrency ?? config.batch.concurrent,
+      concurrency: options.concurrency ?? settings.concurrency,
       failFast: options.failFast === true,
       ...(stop ? { stop } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
       ...(options.workerV8Flags !== undefined ? { workerV8Flags: options.workerV8Flags } : {}),
+      ...(options.tuneV8 !== undefined ? { tuneV8: options.tuneV8 } : {}),
       onResults: (results) =>
         Effect.gen(function*() {
           for (const [i, result] of results) {

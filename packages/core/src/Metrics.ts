@@ -1,5 +1,5 @@
 /** Every metric of the tool, in one place (as `ClusterMetrics` does): restore phases, counts, bytes, retries. */
-import { Effect, FiberRef, Metric, MetricBoundaries, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import { Context, Effect, FiberRef, Layer, Metric, MetricBoundaries, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
 import type { Outcome } from "./Restorer.js"
 
 // 0.1 ms .. ~52 s in ×2 steps: covers a cached small restore and a large file on a slow server.
@@ -94,3 +94,11 @@ export const prometheus = (): Effect.Effect<string> =>
     }
     return out.join("\n") + "\n"
   })
+
+/** The archive's metrics as a service, for hosts that read them through their layers rather than this module. */
+export class ArchiveMetrics extends Context.Tag("@codex-archive/core/ArchiveMetrics")<ArchiveMetrics, {
+  /** Every metric of the archive now, in the Prometheus text format. */
+  readonly prometheus: Effect.Effect<string>
+}>() {}
+
+export const layer: Layer.Layer<ArchiveMetrics> = Layer.succeed(ArchiveMetrics, { prometheus: Effect.suspend(prometheus) })

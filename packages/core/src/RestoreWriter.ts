@@ -91,10 +91,12 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly decoder: string
   /** The raw size of a chunk: no chunk decodes to more. */
   readonly chunkSize: number
+  /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
+  readonly exposeGc: boolean
 }
 
-const setupOf = (direct: DirectReads | undefined): Setup =>
-  ({ ...Codec.zstdPaths(), direct, decoder: Codec.boundedDecoder.toString(), chunkSize })
+const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup =>
+  ({ ...Codec.zstdPaths(), direct, decoder: Codec.boundedDecoder.toString(), chunkSize, exposeGc })
 
 interface Batch {
   readonly ops: ReadonlyArray<Op>
@@ -126,11 +128,16 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     db.pragma("cache_size = -1024")
     // Every payload read is a new buffer outside this small heap, which collects too rarely to reuse them; a young-
     // generation collection every MiB read (well under a millisecond) frees them: ~25 MB less peak RSS, same speed.
-    // The flag is the whole process's and stays on: set back, it raced with the other workers' reading it. The CLI sets
-    // it at start, or its code cache, written at exit under the changed flags, was rejected at every later start.
-    ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
-    const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
-    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect: () => gc({ type: "minor" }) }
+    // The flag is the whole process's and stays on: set back, it raced with the other workers' reading it. So only a
+    // host that opted in (`tuneV8`) gets it; the CLI sets it at start, or its code cache, written at exit under the
+    // changed flags, was rejected at every later start. Without it, V8 collects the buffers in its own time.
+    let collect = () => {}
+    if (setup.exposeGc) {
+      ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
+      const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
+      collect = () => gc({ type: "minor" })
+    }
+    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect }
     return archive
   }
   let unreleased = 0
@@ -544,9 +551,14 @@ export const defaultHeapFlags: ReadonlyArray<string> = ["--heap-growing-percent=
  */
 export const workers = (
   size: number,
-  options: { readonly v8Flags?: ReadonlyArray<string> | undefined; readonly direct?: DirectReads | undefined } = {}
+  options: {
+    readonly v8Flags?: ReadonlyArray<string> | undefined
+    readonly direct?: DirectReads | undefined
+    /** Workers reading the archive may set `--expose-gc` (process-wide) to free read buffers early. Default: no. */
+    readonly exposeGc?: boolean | undefined
+  } = {}
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
   Effect.map(
-    WorkerPool.make(program, setupOf(options.direct), size, options.v8Flags),
+    WorkerPool.make(program, setupOf(options.direct, options.exposeGc ?? false), size, options.v8Flags),
     (pool) => writerOf(pool, options.direct !== undefined)
   )

@@ -107,6 +107,11 @@ export const make = (settings: RetrySettings): Context.Tag.Service<RetryPolicy> 
 
 export const layer = (settings: RetrySettings): Layer.Layer<RetryPolicy> => Layer.succeed(RetryPolicy, make(settings))
 
+/** The configuration's defaults (`[retry]`): five attempts, backing off from 1 to 32 (×2), 10% jitter. */
+export const defaults: RetrySettings = {
+  enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null
+}
+
 /** No retries: for tests and tools that want faults to surface at once. */
 export const none: Layer.Layer<RetryPolicy> = layer({
   enabled: false, max_attempts: 1, initial_delay: 0, max_delay: 0, multiplier: 1, jitter: 0, seed: null

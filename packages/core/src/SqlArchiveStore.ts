@@ -92,7 +92,7 @@ export const legalHoldOf = (v: unknown): boolean => legalHoldValue(v) ?? false
 export const make = (options: {
   readonly backend: BackendName
   readonly location: string
-  readonly secrets?: ReadonlyArray<string>
+  readonly secrets?: ReadonlyArray<string> | undefined
   /** The backend's migrations: the schema version is read against them. */
   readonly migrations: ReadonlyArray<Migrations.Migration>
   /** An embedded database's file and driver module, when other threads may open it to read payloads. */
@@ -628,18 +628,29 @@ export const make = (options: {
     })
   })
 
-/** What a server backend (PostgreSQL, MariaDB) hands to `serve`: its client, its migrations, its session setup. */
-export interface ServeOptions {
+/** What a backend hands to `fromClient`: its dialect's migrations, and how to name the archive in messages. */
+export interface ClientOptions {
   readonly backend: BackendName
-  /** The redacted URL, for messages and evidence. */
+  /** The redacted URL (or file), for messages and evidence. */
   readonly location: string
   /** Known credentials, scrubbed verbatim from driver messages. */
-  readonly secrets: ReadonlyArray<string>
-  /** The dialect's client; `SqlError`s it fails with are mapped here (a missing database is `NotAnArchive`). */
-  readonly client: Layer.Layer<SqlClient.SqlClient, unknown>
+  readonly secrets?: ReadonlyArray<string> | undefined
   readonly migrations: ReadonlyArray<Migrations.Migration>
   /** Create the schema when missing (`init`, `store`); otherwise a database without the tables is `NotAnArchive`. */
   readonly create: boolean
+  /** The connection cannot write: the schema is checked, never migrated. */
+  readonly readOnly?: boolean | undefined
+  /** PostgreSQL: the schema the client's `search_path` points at, created (with `create`) before the tables. */
+  readonly schema?: string | undefined
+  /** An embedded database's file and driver module, when other threads may open it to read payloads. */
+  readonly direct?: { readonly driver: string; readonly file: string } | undefined
+}
+
+/** What a server backend (PostgreSQL, MariaDB) hands to `serve`: its own client besides. */
+export interface ServeOptions extends ClientOptions {
+  readonly secrets: ReadonlyArray<string>
+  /** The dialect's client; `SqlError`s it fails with are mapped here (a missing database is `NotAnArchive`). */
+  readonly client: Layer.Layer<SqlClient.SqlClient, unknown>
 }
 
 /** Driver codes of "the database named in the URL does not exist" (PostgreSQL 3D000, MySQL ER_BAD_DB_ERROR). */
@@ -676,35 +687,55 @@ export const notAnArchiveReason = (
   return undefined
 }
 
-/** `SqlClient` + migrated schema + `ArchiveStore` over a server database. Needs the retry policy. */
-export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClient.SqlClient, NotAnArchive | StoreError, Retry.RetryPolicy> => {
-  const { backend, location, secrets } = options
-  const storeError = (operation: string) => (error: unknown) =>
-    new StoreError({
-      operation,
-      backend,
-      // One line, credentials scrubbed, the location named: the driver's words alone rarely say which server.
-      detail: `${location}: ${Redact.secrets(describeUnknown(error), secrets).replace(/\s*\n\s*/g, " ")}`,
-      transient: Retry.isTransientCause(error)
-    })
-  const client = options.client.pipe(Layer.catchAll((error) =>
-    Layer.fail<NotAnArchive | StoreError>(missingDatabase(error)
-      ? new NotAnArchive({ location, detail: "the database does not exist (create it on the server first)" })
-      : storeError("connect")(error))
-  ))
-  const setup = Layer.effectDiscard(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    // Refused before the first write: tables named item/artifact without the archive's columns are someone else's.
-    const rows = yield* sql<Row>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
-      WHERE table_schema = ${sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })}
-      AND table_name IN ('item', 'artifact')`
-    const columns = new Map<string, Set<string>>()
-    for (const r of rows) {
-      const table = String(r.t).toLowerCase()
-      columns.set(table, (columns.get(table) ?? new Set()).add(String(r.c).toLowerCase()))
+const storeErrorOf = (options: Pick<ClientOptions, "backend" | "location" | "secrets">) => (operation: string) => (error: unknown) =>
+  new StoreError({
+    operation,
+    backend: options.backend,
+    // One line, credentials scrubbed, the location named: the driver's words alone rarely say which server.
+    detail: `${options.location}: ${Redact.secrets(describeUnknown(error), options.secrets ?? []).replace(/\s*\n\s*/g, " ")}`,
+    transient: Retry.isTransientCause(error)
+  })
+
+/** The tables named `item`/`artifact` the client sees, with their columns (lower case). */
+const archiveTables = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql.onDialectOrElse({
+      sqlite: () =>
+        sql<Row>`SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p
+          WHERE m.type = 'table' AND m.name IN ('item', 'artifact')`,
+      pg: () =>
+        sql<Row>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name IN ('item', 'artifact')`,
+      orElse: () =>
+        sql<Row>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+          WHERE table_schema = DATABASE() AND table_name IN ('item', 'artifact')`
+    }),
+    (rows) => {
+      const columns = new Map<string, Set<string>>()
+      for (const r of rows) {
+        const table = String(r.t).toLowerCase()
+        columns.set(table, (columns.get(table) ?? new Set()).add(String(r.c).toLowerCase()))
+      }
+      return columns
     }
-    const reason = notAnArchiveReason(columns, options.create)
+  )
+
+/**
+ * The migrated schema + `ArchiveStore` over the `SqlClient` in context (a host's own pool, or the backend's): only
+ * the store comes out, so the host's `SqlClient` stays the host's. Needs the retry policy.
+ */
+export const fromClient = (options: ClientOptions): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> => {
+  const { location } = options
+  const setup = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // A named schema must exist before the check can see its tables (and before the migrations can make them).
+    if (options.schema !== undefined && options.create && !options.readOnly) {
+      yield* sql.onDialectOrElse({ pg: () => sql`CREATE SCHEMA IF NOT EXISTS ${sql(options.schema!)}`, orElse: () => Effect.void })
+    }
+    // Refused before the first write: tables named item/artifact without the archive's columns are someone else's.
+    const reason = notAnArchiveReason(yield* archiveTables(sql), options.create && !options.readOnly)
     if (reason !== undefined) return yield* new NotAnArchive({ location, detail: reason })
+    if (options.readOnly) return
     // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     yield* sql.onDialectOrElse({
@@ -723,11 +754,25 @@ export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore | SqlClie
   }).pipe(
     // Opening is under the retry policy like every query: a server still starting or a lock at open is waited out.
     (open) => Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open)),
-    Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeError("migrate")(e))
-  ))
-  const store = Layer.effect(ArchiveStore, make({ backend, location, secrets, migrations: options.migrations }))
-  return Layer.provideMerge(Layer.merge(store, setup), client)
+    Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeErrorOf(options)("migrate")(e))
+  )
+  return Layer.effect(ArchiveStore, Effect.zipRight(setup, make(options)))
 }
+
+/** A server database's client, its failures to connect as the archive's: a missing database is `NotAnArchive`. */
+export const connect = <A>(
+  options: Pick<ClientOptions, "backend" | "location" | "secrets">,
+  client: Layer.Layer<A, unknown>
+): Layer.Layer<A, NotAnArchive | StoreError> =>
+  client.pipe(Layer.catchAll((error) =>
+    Layer.fail<NotAnArchive | StoreError>(missingDatabase(error)
+      ? new NotAnArchive({ location: options.location, detail: "the database does not exist (create it on the server first)" })
+      : storeErrorOf(options)("connect")(error))
+  ))
+
+/** The migrated schema + `ArchiveStore` over a server database, on a client of its own. Needs the retry policy. */
+export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, Retry.RetryPolicy> =>
+  fromClient(options).pipe(Layer.provide(connect(options, options.client)))
 
 const describeUnknown = (error: unknown): string =>
   (error as { _tag?: string })?._tag === "SqlError"

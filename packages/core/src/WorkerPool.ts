@@ -45,6 +45,16 @@ const threshold = 256
 /** Worker threads for a job of `files` files: `defaultSize()` for a large one, 0 (run in this thread) otherwise. */
 export const sizeFor = (files: number): number => (files >= threshold ? defaultSize() : 0)
 
+/**
+ * How many worker threads an operation may start: a count (`0`: all in the calling thread), or `"auto"` for
+ * `sizeFor` (what the CLI asks for). A library caller that says nothing gets `0`: threads are the host's to start.
+ */
+export type Count = number | "auto"
+
+/** The threads to start for a job of `items` items. */
+export const countFor = (count: Count | undefined, items: number): number =>
+  count === "auto" ? sizeFor(items) : Math.max(0, Math.floor(count ?? 0))
+
 // A CommonJS bundle of this module has an empty `import.meta`; `__filename` (the bundle) is its base there.
 const require = createRequire(import.meta.url ?? __filename)
 

@@ -1,6 +1,7 @@
 export * as ArchiveStore from "./ArchiveStore.js"
 export * as Archiver from "./Archiver.js"
 export * as Codec from "./Codec.js"
+export * as CodexArchive from "./CodexArchive.js"
 export * as Config from "./Config.js"
 export * as Evidence from "./Evidence.js"
 export * as EvidenceChain from "./EvidenceChain.js"

@@ -89,9 +89,12 @@ export const command = Command.make(
             if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
             return
           }
-          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only.
+          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only. It did so only
+          // when this process's own command line is a batch restore: a host running the command tree (`Cli.run`) in
+          // its own process keeps its flags.
           const boundHeap = config.backend.backend === "sqlite"
-          if (!boundHeap) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
+          const launched = process.argv.includes("batch-restore")
+          if (!boundHeap && launched) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
@@ -104,7 +107,11 @@ export const command = Command.make(
             source: stubs ?? source,
             stop: Deferred.await(stop),
             onProgress: progress.onProgress,
-            // Workers set the bounds again: set at run time, flags no longer held once workers had started.
+            // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large
+            // batch, which expose V8's collector (the launcher set --expose-gc) and set the bounds again, since flags
+            // set at run time no longer held once workers had started.
+            workers: "auto",
+            tuneV8: true,
             workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>

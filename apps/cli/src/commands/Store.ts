@@ -92,7 +92,9 @@ export const command = Command.make(
           language: Option.getOrUndefined(opts.language),
           writeStub: opts.writeStub,
           cwd: process.cwd(),
-          inlineLimit: config.store.inline_limit
+          inlineLimit: config.store.inline_limit,
+          // The CLI owns its process: a large store hashes and compresses on worker threads.
+          workers: "auto"
         })
         if (Option.isSome(opts.manifestOut)) {
           yield* Manifest.write(opts.manifestOut.value, report.stored.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))

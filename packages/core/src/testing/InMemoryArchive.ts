@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Archiver from "../Archiver.js"
+import * as CodexArchive from "../CodexArchive.js"
 import {
   type Archived,
   type ArchiveEntry,
@@ -33,9 +33,7 @@ import {
   StoreError,
   TombstoneNotFound
 } from "../ArchiveStore.js"
-import * as Config from "../Config.js"
-import * as Evidence from "../Evidence.js"
-import * as Restorer from "../Restorer.js"
+import type * as Restorer from "../Restorer.js"
 import * as Retry from "../Retry.js"
 import { canonicalJson, legalHoldOf } from "../SqlArchiveStore.js"
 import * as Timestamp from "../Timestamp.js"
@@ -414,18 +412,21 @@ export const layerAt = (options: { readonly url: string; readonly create: boolea
   }))
 
 /**
- * Everything a host program needs, over a fresh in-memory archive: the store, Archiver, Restorer, evidence written
- * to `evidenceDir` (default: a temporary folder removed when the layer is released), no retries, default config.
+ * Everything a host program needs, over a fresh in-memory archive: `CodexArchive.layer`'s services (store, Archiver,
+ * Restorer, evidence written to `evidenceDir`, default: a temporary folder removed when the layer is released,
+ * metrics), no retries, default settings.
  */
-export const services = (options: Options & { readonly evidenceDir?: string; readonly cwd?: string } = {}) => {
-  const evidence = Layer.unwrapScoped(Effect.map(
+export const services = (options: Options & { readonly evidenceDir?: string; readonly restore?: Partial<Restorer.Settings> } = {}) =>
+  Layer.unwrapScoped(Effect.map(
     options.evidenceDir !== undefined ? Effect.succeed(options.evidenceDir) : Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "codex-evidence-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     ),
-    (dir) => Evidence.layer(dir)
+    (evidenceDir) =>
+      CodexArchive.layer({
+        store: layerWith(options),
+        evidenceDir,
+        retry: { enabled: false, max_attempts: 1, initial_delay: 0, max_delay: 0, multiplier: 1, jitter: 0, seed: null },
+        restore: options.restore
+      })
   ))
-  const config = Layer.effect(Config.ArchiveConfigTag, Config.defaults(options.cwd ?? process.cwd()))
-  const base = Layer.mergeAll(layerWith(options), config, evidence).pipe(Layer.provideMerge(Retry.none))
-  return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base))
-}
