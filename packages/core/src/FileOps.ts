@@ -69,14 +69,27 @@ export const describeErrno = (e: unknown): string => {
   }
 }
 
+const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
+
+/** A new file, never one that was there: a leftover (or a link planted at the fixed temp name) is removed, not written through. */
+const createNew = (file: string, mode: number): number => {
+  try {
+    return fs.openSync(file, exclusive, mode)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+    fs.rmSync(file, { force: true })
+    return fs.openSync(file, exclusive, mode)
+  }
+}
+
 /** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
 const openCreating = (file: string, mode: number): number => {
   try {
-    return fs.openSync(file, "w", mode)
+    return createNew(file, mode)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
     fs.mkdirSync(path.dirname(file), { recursive: true })
-    return fs.openSync(file, "w", mode)
+    return createNew(file, mode)
   }
 }
 
