@@ -13,6 +13,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
 import { defaultInlineLimit } from "./ArchiveStore.js"
+import * as FileOps from "./FileOps.js"
 import * as Redact from "./Redact.js"
 
 export type BackendName = "sqlite" | "postgres" | "mariadb"
@@ -408,7 +409,7 @@ export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ sourc
   Effect.gen(function*() {
     const absolute = path.resolve(file)
     const text = yield* Effect.try({
-      try: () => fs.readFileSync(absolute, "utf8"),
+      try: () => FileOps.readBounded(absolute, 16 * 1024 * 1024),
       catch: (e) =>
         new ConfigError({
           key: "config file",
@@ -623,7 +624,7 @@ const resolveArchive = (
 const hmacKey = (value: string | null, file: string | null, origin: Origin) =>
   value !== null ? Effect.succeed(Redacted.make(value)) : file === null ? Effect.succeed(null) : Effect.try({
     try: () => {
-      const key = fs.readFileSync(file, "utf8").replace(/\r?\n$/, "")
+      const key = FileOps.readBounded(file, 64 * 1024).replace(/\r?\n$/, "")
       if (key === "") throw new Error(`${file} is empty`)
       return Redacted.make(key)
     },

@@ -55,7 +55,7 @@ export const make = (dir: string, options: Options = {}) =>
     // Fibers of this process queue here; other processes queue on the lock file.
     const lock = yield* Effect.makeSemaphore(1)
     const write = (records: ReadonlyArray<{ readonly [key: string]: unknown }>) => () => {
-      const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644)
+      const fd = openLog(file)
       try {
         const tail = EvidenceChain.readTail(fd)
         // A torn last line is ended first, so that the new lines start whole and chain to its exact bytes.
@@ -80,6 +80,16 @@ export const make = (dir: string, options: Options = {}) =>
         ))
     return Evidence.of({ file, append })
   })
+
+/** The log itself, never a link at its name: one planted there would make every append write wherever it points. */
+const openLog = (file: string): number => {
+  try {
+    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw new EvidenceError({ file, detail: "it is a symbolic link; refusing to append through it" })
+    throw e
+  }
+}
 
 /** Credentials never reach the log, whatever a caller put in a free-text field. */
 const redactStrings = (record: { readonly [key: string]: unknown }): { readonly [key: string]: unknown } => {

@@ -18,6 +18,7 @@ import { Data, Effect, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as FileOps from "./FileOps.js"
 
 /** The `prev` of a file's first line. */
 export const genesis = "0".repeat(64)
@@ -152,7 +153,8 @@ const alive = (pid: number): boolean => {
 const staleText = (lock: string): string | undefined => {
   try {
     const stat = fs.statSync(lock)
-    const text = fs.readFileSync(lock, "utf8")
+    // Never through a link, never past a lock's size: a link to /dev/zero planted as the lock would be read forever.
+    const text = FileOps.readBounded(lock, 4096, { noFollow: true })
     const [pid, host] = text.trim().split(/\s+/)
     const dead = host === os.hostname() && Number(pid) > 0 && !alive(Number(pid))
     return dead || Date.now() - stat.mtimeMs > staleMs ? text : undefined
@@ -175,7 +177,7 @@ const breakStale = (lock: string) => {
     return
   }
   try {
-    if (fs.readFileSync(aside, "utf8") !== text) fs.linkSync(aside, lock)
+    if (FileOps.readBounded(aside, 4096, { noFollow: true }) !== text) fs.linkSync(aside, lock)
   } catch {
     // EEXIST: a newer lock is in place already; nothing to put back.
   } finally {

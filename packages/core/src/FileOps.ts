@@ -69,14 +69,49 @@ export const describeErrno = (e: unknown): string => {
   }
 }
 
+const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
+
+/** A new file, never one that was there: a leftover (or a link planted at the fixed temp name) is removed, not written through. */
+const createNew = (file: string, mode: number): number => {
+  try {
+    return fs.openSync(file, exclusive, mode)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+    fs.rmSync(file, { force: true })
+    return fs.openSync(file, exclusive, mode)
+  }
+}
+
+/**
+ * A small input file's text (manifest, config, key, lock), refused unless it is a regular file of at most `maxBytes`:
+ * a link to a device (/dev/zero) or a FIFO would otherwise be read without end, or hang the open.
+ */
+export const readBounded = (file: string, maxBytes: number, options: { readonly noFollow?: boolean } = {}): string => {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
+  const fd = fs.openSync(file, flags)
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw new Error(`${file} is not a regular file`)
+    if (st.size > maxBytes) throw new Error(`${file} is larger than ${maxBytes} bytes`)
+    // One byte more than its size: a file that grows while it is read is refused, never read on.
+    const buf = Buffer.allocUnsafe(st.size + 1)
+    let length = 0
+    for (let n = 1; n > 0 && length < buf.length;) length += n = fs.readSync(fd, buf, length, buf.length - length, null)
+    if (length > st.size) throw new Error(`${file} changed while it was read`)
+    return buf.subarray(0, length).toString("utf8")
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
 const openCreating = (file: string, mode: number): number => {
   try {
-    return fs.openSync(file, "w", mode)
+    return createNew(file, mode)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
     fs.mkdirSync(path.dirname(file), { recursive: true })
-    return fs.openSync(file, "w", mode)
+    return createNew(file, mode)
   }
 }
 

@@ -48,6 +48,9 @@ export const formatOf = (file: string): Format | undefined => {
   return ext === ".json" ? "json" : ext === ".jsonl" || ext === ".ndjson" ? "jsonl" : ext === ".csv" ? "csv" : undefined
 }
 
+/** Larger than any real manifest (a million entries), below the longest string Node can hold. */
+export const maxManifestBytes = 256 * 1024 * 1024
+
 /** Reads and checks a manifest file; the format comes from its extension (JSON vs JSON Lines also by content). */
 export const load = (file: string, options: LoadOptions): Effect.Effect<ReadonlyArray<Entry>, ManifestError> =>
   Effect.suspend(() => {
@@ -58,7 +61,7 @@ export const load = (file: string, options: LoadOptions): Effect.Effect<Readonly
     }
     let text: string
     try {
-      text = fs.readFileSync(absolute, "utf8")
+      text = FileOps.readBounded(absolute, maxManifestBytes)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       return Effect.fail(new ManifestError({ file: absolute, where: undefined, problem: code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}` }))

@@ -454,3 +454,17 @@ describe("Config", () => {
       expect(Config.explain(loaded, true).backend!.url).toEqual({ value: secretUrl, origin: "env CODEX_ARCHIVE_URL" })
     }))
 })
+
+describe("Config files that never end", () => {
+  it.effect("a key file or config file that is a link to a device is an error naming it, not read without end", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[evidence]\nhmac_key_file = \"key\"\n" })
+      fs.symlinkSync("/dev/zero", path.join(cwd, "key"))
+      const keyError = yield* failure({ cwd, configFile: "c.toml" })
+      expect(keyError.message).toContain("evidence.hmac_key_file")
+      expect(keyError.message).toContain("not a regular file")
+      fs.symlinkSync("/dev/zero", path.join(cwd, "zero.toml"))
+      const fileError = yield* failure({ cwd, env: { CODEX_ARCHIVE_CONFIG: "zero.toml" } })
+      expect(fileError.message).toContain("not a regular file")
+    }))
+})

@@ -30,3 +30,20 @@ describe("Evidence", () => {
     }).pipe(Effect.provide(Evidence.layer(dir)))
   })
 })
+
+describe("Evidence log behind a link", () => {
+  it.effect("refuses to append through a symbolic link at the log's name (it could point anywhere)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-ev-link-"))
+    const victim = path.join(dir, "victim.txt")
+    fs.writeFileSync(victim, "victim\n")
+    fs.symlinkSync(victim, Evidence.fileIn(dir))
+    return Effect.gen(function*() {
+      const evidence = yield* Evidence.Evidence
+      const error = yield* Effect.flip(evidence.append({ action: "RESTORE", tombstone: "t1" }))
+      expect(error._tag).toBe("EvidenceError")
+      expect(error.message).toContain(Evidence.fileIn(dir))
+      expect(error.message).toContain("symbolic link")
+      expect(fs.readFileSync(victim, "utf8")).toBe("victim\n")
+    }).pipe(Effect.provide(Evidence.layer(dir)))
+  })
+})

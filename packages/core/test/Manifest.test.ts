@@ -1,6 +1,7 @@
 import { Manifest } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -182,4 +183,17 @@ describe("Manifest writer", () => {
       expect(e.problem).toContain("outside the manifest's folder")
     })
   })
+})
+
+describe("Manifest files that never end", () => {
+  it.effect("a manifest that is a link to a device or a FIFO is refused, not read without end", () =>
+    Effect.gen(function*() {
+      const dir = folder()
+      const device = path.join(dir, "zero.json")
+      fs.symlinkSync("/dev/zero", device)
+      expect((yield* failure(device)).message).toContain("not a regular file")
+      const fifo = path.join(dir, "fifo.jsonl")
+      execFileSync("mkfifo", [fifo])
+      expect((yield* failure(fifo)).message).toContain("not a regular file")
+    }))
 })
