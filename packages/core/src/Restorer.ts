@@ -13,6 +13,8 @@ import { ArchiveConfigTag } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
+import * as Ids from "./Ids.js"
+import { InvalidTombstone } from "./Ids.js"
 import * as Metrics from "./Metrics.js"
 import * as Redact from "./Redact.js"
 import * as RestoreWriter from "./RestoreWriter.js"
@@ -48,11 +50,8 @@ export interface Outcome {
   readonly timings: Timings
 }
 
-export class InvalidTombstone extends Data.TaggedError("InvalidTombstone")<{ readonly tombstone: string }> {
-  override get message() {
-    return `'${this.tombstone}' is not a tombstone id (expected a UUID like 3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f)`
-  }
-}
+/** Kept here too: callers have always named it `Restorer.InvalidTombstone`; `Ids` owns it. */
+export { InvalidTombstone }
 
 export class IntegrityError extends Data.TaggedError("IntegrityError")<{
   readonly tombstone: string
@@ -370,8 +369,10 @@ export const make = Effect.gen(function*() {
   })
 
   const validate = (request: Request): Effect.Effect<Request, InvalidTombstone> => {
-    const tombstone = Tombstone.normalize(request.tombstone)
-    return Tombstone.isTombstoneId(tombstone) ? Effect.succeed({ ...request, tombstone }) : Effect.fail(new InvalidTombstone({ tombstone: request.tombstone }))
+    return Either.match(Ids.decodeTombstoneId(request.tombstone), {
+      onLeft: Effect.fail,
+      onRight: (tombstone) => Effect.succeed({ ...request, tombstone })
+    })
   }
 
   /** Purged content fails before the output is looked at; otherwise the output decides. */
@@ -435,9 +436,9 @@ export const make = Effect.gen(function*() {
       const valid: Array<Indexed> = []
       const early: Array<[number, ItemResult]> = []
       for (const { index, request } of group) {
-        const checked = Tombstone.normalize(request.tombstone)
-        if (Tombstone.isTombstoneId(checked)) valid.push({ index, request: { ...request, tombstone: checked } })
-        else early.push(failure(index, request, new InvalidTombstone({ tombstone: request.tombstone }), 0))
+        const checked = Ids.decodeTombstoneId(request.tombstone)
+        if (Either.isRight(checked)) valid.push({ index, request: { ...request, tombstone: checked.right } })
+        else early.push(failure(index, request, checked.left, 0))
       }
       const located = yield* Effect.either(store.locate(valid.map((v) => v.request.tombstone)))
       const locateMs = performance.now() - started
