@@ -9,10 +9,10 @@ import { parse as parseCsv } from "csv-parse/sync"
 import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isStub } from "./Archiver.js"
 import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as Tombstone from "./Tombstone.js"
+import * as Walk from "./Walk.js"
 
 export interface Entry {
   readonly tombstone: string
@@ -315,9 +315,6 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
     : { tombstone: id, output: resolved, actor: who, sha256: digest, contained }
 }
 
-/** Folders never searched for stubs: version-control metadata and the archive's own state. */
-const skippedDirs = new Set([".git", ".hg", ".svn", ".codex"])
-
 /** Every tombstone stub under `dir` (sorted, symbolic links not followed), each restored where it stands. */
 export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<ReadonlyArray<Entry>, ManifestError | Tombstone.MalformedStub> =>
   Effect.gen(function*() {
@@ -330,11 +327,11 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
     if (actor === "") return yield* fail("no actor: give one with --actor")
     const found: Array<string> = []
     const walk = (folder: string) => {
-      for (const entry of fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      for (const entry of Walk.entries(folder)) {
         const full = path.join(folder, entry.name)
         if (entry.isDirectory()) {
-          if (!skippedDirs.has(entry.name)) walk(full)
-        } else if (entry.isFile() && startsLikeStub(full)) found.push(full)
+          if (!Walk.isSkippedFolder(entry.name)) walk(full)
+        } else if (entry.isFile() && Tombstone.isStubFile(full)) found.push(full)
       }
     }
     yield* Effect.try({ try: () => walk(root), catch: (e) => fail(`cannot read the tree: ${FileOps.describeErrno(e)}`) })
@@ -353,8 +350,6 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
     }
     return entries
   })
-
-const startsLikeStub = (file: string): boolean => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? Infinity) <= Tombstone.maxStubBytes && isStub(file)
 
 export interface Written {
   readonly tombstone: string

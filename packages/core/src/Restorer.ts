@@ -6,7 +6,6 @@
  * otherwise this thread fetches them. Results keep the input order.
  */
 import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
-import * as fs from "node:fs"
 import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import { ArchiveConfigTag } from "./Config.js"
@@ -646,7 +645,7 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
       if (digest === located.sha256) return "unchanged"
       if (request.force) return "write"
       // A stub standing where the file was is what `restore STUB` replaces in place.
-      if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return "write"
+      if (Tombstone.isStubOf(request.output, located.tombstone, existing.size)) return "write"
       if (unreadable !== undefined) {
         const detail = `output exists and cannot be read to compare: ${FileOps.describeErrno(unreadable)} (use --force to replace it)`
         return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
@@ -668,16 +667,6 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
-
-const isStubFor = (file: string, tombstone: string): boolean => {
-  try {
-    const text = fs.readFileSync(file, "utf8")
-    // The stub's own (parsed, unambiguous) tombstone, not any mention of the id in its text.
-    return Tombstone.tombstoneOf(text) === tombstone
-  } catch {
-    return false
-  }
-}
 
 /** Why a file could not be put in place: the file system said no, or its way left its folder. */
 const placeFailure = (request: Request, problem: string, reply: { readonly detail: string; readonly code?: string | undefined }) =>

@@ -4,6 +4,7 @@
  */
 import { Data, Effect, Either, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
 import { decodeSha256, decodeTombstoneId, Sha256, TombstoneId } from "./Ids.js"
 
 export const make = (): TombstoneId => randomUUID() as TombstoneId
@@ -149,3 +150,42 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
 /** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
 export const tombstoneOf = (text: string): string | undefined =>
   Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
+
+/** The size of `file`, or `Infinity` when it cannot be read: either way too large to be a stub. */
+const sizeOf = (file: string): number => {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.size ?? Infinity
+  } catch {
+    return Infinity
+  }
+}
+
+/**
+ * Stub detection, the one place: a file no larger than a stub can be whose first bytes are the header. Cheap (64
+ * bytes read) and never throws; `size` is passed by callers that have already stat'ed the file.
+ */
+export const isStubFile = (file: string, size: number = sizeOf(file)): boolean => {
+  if (size > maxStubBytes) return false
+  try {
+    const fd = fs.openSync(file, "r")
+    try {
+      const buf = Buffer.alloc(64)
+      const n = fs.readSync(fd, buf, 0, 64, 0)
+      return isStubText(buf.subarray(0, n).toString("utf8"))
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/** A well-formed stub that names `tombstone`: its parsed field, not any mention of the id in its text. */
+export const isStubOf = (file: string, tombstone: string, size: number = sizeOf(file)): boolean => {
+  if (size > maxStubBytes) return false
+  try {
+    return tombstoneOf(fs.readFileSync(file, "utf8")) === tombstone
+  } catch {
+    return false
+  }
+}
