@@ -3,13 +3,13 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import * as Runtime from "./Runtime.js"
+import * as Backends from "./Backends.js"
 
 // Versions of the drivers compiled into the bundle (build.mjs); absent when the sources run unbundled (tests).
 declare const __CODEX_BUNDLED_DRIVERS__: Record<string, string> | undefined
 
 export interface Driver {
-  readonly backend: keyof typeof Runtime.loadBackend
+  readonly backend: keyof typeof Backends.backends
   readonly driver: string
   readonly version: string | undefined
   /** Why it cannot be loaded; undefined when it can. */
@@ -49,7 +49,7 @@ const probe = (backend: Driver["backend"]): Effect.Effect<Driver> =>
     const driver = chain[chain.length - 1]!
     const bundled = typeof __CODEX_BUNDLED_DRIVERS__ === "undefined" ? undefined : __CODEX_BUNDLED_DRIVERS__[driver]
     try {
-      await Runtime.loadBackend[backend]()
+      await Backends.backends[backend]()
       if (backend === "sqlite") {
         // better-sqlite3 stays outside the bundle and loads its native addon at the first open: open one in memory.
         const require = createRequire(import.meta.url)
@@ -63,7 +63,7 @@ const probe = (backend: Driver["backend"]): Effect.Effect<Driver> =>
   })
 
 export const probeAll: Effect.Effect<ReadonlyArray<Driver>> = Effect.all(
-  (Object.keys(Runtime.loadBackend) as Array<Driver["backend"]>).map(probe)
+  (Object.keys(Backends.backends) as Array<Driver["backend"]>).map(probe)
 )
 
 /** `codex --version`: our version, Node's, then one line per backend with its driver and whether it loads. */

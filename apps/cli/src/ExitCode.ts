@@ -7,9 +7,9 @@ import * as ValidationError from "@effect/cli/ValidationError"
 
 /** Failures caused by what the user typed or supplied, rather than by the archive or the file system. */
 const badInput = new Set([
-  "CliExit2",
   "ConfigError",
   "InputError",
+  "InvalidSha256",
   "InvalidTombstone",
   "MalformedStub",
   "ManifestError"

@@ -8,6 +8,7 @@ import { Options } from "@effect/cli"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Backends from "./Backends.js"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
@@ -106,34 +107,13 @@ export const loggerLayer = (config: Config.ArchiveConfig) =>
   Logging.layer({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) })
 
 /** The backend packages, each loaded on demand: a SQLite user never loads the PostgreSQL or MySQL drivers. */
-export const loadBackend = {
-  sqlite: () => import("@codex-archive/backend-sqlite"),
-  postgres: () => import("@codex-archive/backend-postgres"),
-  mariadb: () => import("@codex-archive/backend-mariadb")
-} as const
-
 /** The configured backend's layer; only its driver is loaded. */
 export const backendLayer = (
   config: Config.ArchiveConfig,
   create: boolean,
   readOnly = false
-): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> => {
-  const url = Redacted.value(config.backend.url)
-  switch (config.backend.backend) {
-    case "sqlite":
-      return Effect.promise(loadBackend.sqlite).pipe(
-        Effect.map((m) => m.SqliteArchive.layer({ url, file: config.backend.path, create, readOnly }))
-      )
-    case "postgres":
-      return Effect.promise(loadBackend.postgres).pipe(
-        Effect.map((m) => m.PgArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
-      )
-    case "mariadb":
-      return Effect.promise(loadBackend.mariadb).pipe(
-        Effect.map((m) => m.MariadbArchive.layer({ url, create, poolSize: config.batch.concurrent + 1 }))
-      )
-  }
-}
+): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> =>
+  Effect.map(Backends.load(config.backend.backend), (backend) => backend.layer(config, create, readOnly))
 
 /** What a command may use: the archive's services and the configuration they were made from. */
 export type ArchiveServices = CodexArchive.Services | Config.ArchiveConfigTag

@@ -27,6 +27,7 @@ import * as Metrics from "./Metrics.js"
 import * as Mime from "./Mime.js"
 import * as Packer from "./Packer.js"
 import * as Tombstone from "./Tombstone.js"
+import * as Walk from "./Walk.js"
 import * as WorkerPool from "./WorkerPool.js"
 
 export interface StoreOptions {
@@ -121,9 +122,6 @@ interface Candidate {
   readonly sha256: string
 }
 
-/** Folders never descended into: version-control metadata and the archive's own state. */
-const skippedDirs = new Set([".git", ".hg", ".svn", ".codex"])
-
 const posix = (p: string) => p.split(path.sep).join("/")
 
 /**
@@ -147,10 +145,10 @@ export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effe
         }
         if (st.isSymbolicLink()) return void skipped.push({ path: recorded, reason: "symbolic link (not followed)" })
         if (st.isDirectory()) {
-          if (!top && skippedDirs.has(path.basename(absolute))) return
+          if (!top && Walk.isSkippedFolder(path.basename(absolute))) return
           let names: Array<string>
           try {
-            names = fs.readdirSync(absolute).sort()
+            names = Walk.entries(absolute).map((entry) => entry.name)
           } catch (e) {
             if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
             return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
@@ -161,7 +159,7 @@ export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effe
         if (!st.isFile()) return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
         if (seen.has(absolute)) return
         seen.add(absolute)
-        if (st.size <= Tombstone.maxStubBytes && isStub(absolute)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+        if (Tombstone.isStubFile(absolute, st.size)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
         files.push({ source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs })
       }
       for (const input of inputs) {
@@ -174,22 +172,6 @@ export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effe
     },
     catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) }))
   })
-
-/** A file whose first bytes are a tombstone stub header. */
-export const isStub = (file: string): boolean => {
-  try {
-    const fd = fs.openSync(file, "r")
-    try {
-      const buf = Buffer.alloc(64)
-      const n = fs.readSync(fd, buf, 0, 64, 0)
-      return Tombstone.isStubText(buf.subarray(0, n).toString("utf8"))
-    } finally {
-      fs.closeSync(fd)
-    }
-  } catch {
-    return false
-  }
-}
 
 /** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
 export const payloadOf = (

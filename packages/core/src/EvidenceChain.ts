@@ -18,27 +18,14 @@ import { Data, Effect, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as CanonicalJson from "./CanonicalJson.js"
 import * as FileOps from "./FileOps.js"
 
 /** The `prev` of a file's first line. */
 export const genesis = "0".repeat(64)
 
-const sortKeys = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(sortKeys)
-  if (value !== null && typeof value === "object") {
-    const out: { [k: string]: unknown } = {}
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as { [k: string]: unknown })[k]
-      if (v !== undefined) out[k] = sortKeys(v)
-    }
-    return out
-  }
-  return value
-}
-
 /** Python's `json.dumps(sort_keys=True, separators=(",", ":"))`, including its ASCII escaping: a line's bytes. */
-export const serialize = (record: { readonly [key: string]: unknown }): string =>
-  JSON.stringify(sortKeys(record)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+export const serialize = (record: { readonly [key: string]: unknown }): string => CanonicalJson.stringifyAscii(record)
 
 export const hashLine = (bytes: string | Uint8Array): string => crypto.createHash("sha256").update(bytes).digest("hex")
 

@@ -3,6 +3,7 @@
  * redacted inside the logger itself (spec §4.5), so no call site can leak one.
  */
 import { Cause, HashMap, Layer, List, Logger, LogLevel, Redacted } from "effect"
+import * as CanonicalJson from "./CanonicalJson.js"
 import type { LogFormat, LogLevel as ConfigLogLevel } from "./Config.js"
 import * as Redact from "./Redact.js"
 
@@ -57,12 +58,6 @@ const safeJson = (value: unknown): string => {
   }
 }
 
-const sortKeys = (value: unknown): unknown => {
-  if (value === null || typeof value !== "object") return value
-  if (Array.isArray(value)) return value.map(sortKeys)
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]))
-}
-
 /** `YYYY-MM-DDTHH:MM:SS.ffffffZ` (spec §5); the clock has milliseconds, so the last three digits are zero. */
 export const timestamp = (date: Date): string => date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
 
@@ -83,7 +78,7 @@ export const make = (options: Omit<Options, "level">): Logger.Logger<unknown, st
     const text = Redact.secrets(messageText(message), secrets)
     const level = levelName(logLevel)
     if (options.format === "json") {
-      return JSON.stringify(sortKeys({ component, extra, level, message: text, timestamp: timestamp(date) }))
+      return CanonicalJson.stringify({ component, extra, level, message: text, timestamp: timestamp(date) })
     }
     const keys = Object.keys(extra).sort()
     const head = text === "" ? `[${level}]` : `[${level}] ${text}`

@@ -6,13 +6,13 @@
  * by name or by file identity (a folder link inside the manifest's folder, a hard link).
  */
 import { parse as parseCsv } from "csv-parse/sync"
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isStub } from "./Archiver.js"
 import * as FileOps from "./FileOps.js"
-import * as Hash from "./Hash.js"
+import * as Ids from "./Ids.js"
 import * as Tombstone from "./Tombstone.js"
+import * as Walk from "./Walk.js"
 
 export interface Entry {
   readonly tombstone: string
@@ -297,9 +297,10 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
   const { actor, output, sha256, tombstone } = raw.value
   if (tombstone !== undefined && tombstone !== null && typeof tombstone !== "string") return "tombstone must be a string"
-  const id = Tombstone.normalize(typeof tombstone === "string" ? tombstone : "")
-  if (id === "") return "missing tombstone"
-  if (!Tombstone.isTombstoneId(id)) return `tombstone '${id}' is not a tombstone id (a UUID)`
+  if (typeof tombstone !== "string" || tombstone.trim() === "") return "missing tombstone"
+  const decoded = Ids.decodeTombstoneId(tombstone)
+  if (Either.isLeft(decoded)) return decoded.left.message
+  const id = decoded.right
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
   const resolved = path.resolve(baseDir, output.trim())
   const real = realTarget(resolved, cache)
@@ -310,15 +311,12 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"
   const who = (typeof actor === "string" ? actor.trim() : "") || defaultActor.trim()
   if (who === "") return "no actor: give one in the entry or with --actor"
-  const digest = typeof sha256 === "string" ? sha256.trim().toLowerCase() : undefined
-  if (sha256 !== undefined && sha256 !== null && (digest === undefined || !Hash.isSha256(digest))) return "sha256 must be 64 hex digits"
+  const digest = typeof sha256 === "string" ? Either.getOrUndefined(Ids.decodeSha256(sha256)) : undefined
+  if (sha256 !== undefined && sha256 !== null && digest === undefined) return "sha256 must be 64 hex digits"
   return digest === undefined
     ? { tombstone: id, output: resolved, actor: who, contained }
     : { tombstone: id, output: resolved, actor: who, sha256: digest, contained }
 }
-
-/** Folders never searched for stubs: version-control metadata and the archive's own state. */
-const skippedDirs = new Set([".git", ".hg", ".svn", ".codex"])
 
 /** Every tombstone stub under `dir` (sorted, symbolic links not followed), each restored where it stands. */
 export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<ReadonlyArray<Entry>, ManifestError | Tombstone.MalformedStub> =>
@@ -332,11 +330,11 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
     if (actor === "") return yield* fail("no actor: give one with --actor")
     const found: Array<string> = []
     const walk = (folder: string) => {
-      for (const entry of fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      for (const entry of Walk.entries(folder)) {
         const full = path.join(folder, entry.name)
         if (entry.isDirectory()) {
-          if (!skippedDirs.has(entry.name)) walk(full)
-        } else if (entry.isFile() && startsLikeStub(full)) found.push(full)
+          if (!Walk.isSkippedFolder(entry.name)) walk(full)
+        } else if (entry.isFile() && Tombstone.isStubFile(full)) found.push(full)
       }
     }
     yield* Effect.try({ try: () => walk(root), catch: (e) => fail(`cannot read the tree: ${FileOps.describeErrno(e)}`) })
@@ -355,8 +353,6 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
     }
     return entries
   })
-
-const startsLikeStub = (file: string): boolean => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? Infinity) <= Tombstone.maxStubBytes && isStub(file)
 
 export interface Written {
   readonly tombstone: string

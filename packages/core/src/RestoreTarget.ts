@@ -6,7 +6,7 @@ import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Manifest from "./Manifest.js"
-import { InvalidTombstone } from "./Restorer.js"
+import * as Ids from "./Ids.js"
 import * as Tombstone from "./Tombstone.js"
 
 export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
@@ -27,13 +27,13 @@ export const fromArgument = (
   output: string | undefined
 ): Effect.Effect<
   { readonly tombstone: string; readonly output: string | undefined },
-  InvalidTombstone | Tombstone.MalformedStub
+  Ids.InvalidTombstone | Tombstone.MalformedStub
 > =>
   Effect.gen(function*() {
-    const asId = Tombstone.normalize(value)
-    if (Tombstone.isTombstoneId(asId)) return { tombstone: asId, output }
+    const asId = Ids.decodeTombstoneId(value)
+    if (Either.isRight(asId)) return { tombstone: asId.right, output }
     const st = fs.statSync(value, { throwIfNoEntry: false })
-    if (!st) return yield* new InvalidTombstone({ tombstone: value })
+    if (!st) return yield* asId.left
     if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
       const problem = "not a stub file (too large or not a regular file)"
       return yield* new Tombstone.MalformedStub({ source: value, problem })

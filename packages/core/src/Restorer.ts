@@ -6,13 +6,14 @@
  * otherwise this thread fetches them. Results keep the input order.
  */
 import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
-import * as fs from "node:fs"
 import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import type { ArchiveConfig } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
+import * as Ids from "./Ids.js"
+import { InvalidTombstone } from "./Ids.js"
 import * as Metrics from "./Metrics.js"
 import * as Redact from "./Redact.js"
 import * as RestoreWriter from "./RestoreWriter.js"
@@ -48,11 +49,8 @@ export interface Outcome {
   readonly timings: Timings
 }
 
-export class InvalidTombstone extends Data.TaggedError("InvalidTombstone")<{ readonly tombstone: string }> {
-  override get message() {
-    return `'${this.tombstone}' is not a tombstone id (expected a UUID like 3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f)`
-  }
-}
+/** Kept here too: callers have always named it `Restorer.InvalidTombstone`; `Ids` owns it. */
+export { InvalidTombstone }
 
 export class IntegrityError extends Data.TaggedError("IntegrityError")<{
   readonly tombstone: string
@@ -400,8 +398,10 @@ export const make = Effect.gen(function*() {
   })
 
   const validate = (request: Request): Effect.Effect<Request, InvalidTombstone> => {
-    const tombstone = Tombstone.normalize(request.tombstone)
-    return Tombstone.isTombstoneId(tombstone) ? Effect.succeed({ ...request, tombstone }) : Effect.fail(new InvalidTombstone({ tombstone: request.tombstone }))
+    return Either.match(Ids.decodeTombstoneId(request.tombstone), {
+      onLeft: Effect.fail,
+      onRight: (tombstone) => Effect.succeed({ ...request, tombstone })
+    })
   }
 
   /** Purged content fails before the output is looked at; otherwise the output decides. */
@@ -465,9 +465,9 @@ export const make = Effect.gen(function*() {
       const valid: Array<Indexed> = []
       const early: Array<[number, ItemResult]> = []
       for (const { index, request } of group) {
-        const checked = Tombstone.normalize(request.tombstone)
-        if (Tombstone.isTombstoneId(checked)) valid.push({ index, request: { ...request, tombstone: checked } })
-        else early.push(failure(index, request, new InvalidTombstone({ tombstone: request.tombstone }), 0))
+        const checked = Ids.decodeTombstoneId(request.tombstone)
+        if (Either.isRight(checked)) valid.push({ index, request: { ...request, tombstone: checked.right } })
+        else early.push(failure(index, request, checked.left, 0))
       }
       const located = yield* Effect.either(store.locate(valid.map((v) => v.request.tombstone)))
       const locateMs = performance.now() - started
@@ -677,7 +677,7 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
       if (digest === located.sha256) return "unchanged"
       if (request.force) return "write"
       // A stub standing where the file was is what `restore STUB` replaces in place.
-      if (existing.size <= Tombstone.maxStubBytes && isStubFor(request.output, located.tombstone)) return "write"
+      if (Tombstone.isStubOf(request.output, located.tombstone, existing.size)) return "write"
       if (unreadable !== undefined) {
         const detail = `output exists and cannot be read to compare: ${FileOps.describeErrno(unreadable)} (use --force to replace it)`
         return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
@@ -699,16 +699,6 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
-
-const isStubFor = (file: string, tombstone: string): boolean => {
-  try {
-    const text = fs.readFileSync(file, "utf8")
-    // The stub's own (parsed, unambiguous) tombstone, not any mention of the id in its text.
-    return Tombstone.tombstoneOf(text) === tombstone
-  } catch {
-    return false
-  }
-}
 
 /** Why a file could not be put in place: the file system said no, or its way left its folder. */
 const placeFailure = (request: Request, problem: string, reply: { readonly detail: string; readonly code?: string | undefined }) =>

@@ -29,6 +29,7 @@ import {
   StoreError,
   TombstoneNotFound
 } from "./ArchiveStore.js"
+import * as CanonicalJson from "./CanonicalJson.js"
 import type { BackendName } from "./Config.js"
 import * as Migrations from "./Migrations.js"
 import * as Redact from "./Redact.js"
@@ -68,9 +69,7 @@ export const toTimestamp = (v: unknown): string | null => {
 }
 
 /** Compact JSON with sorted keys, as the original stores metadata and event contexts. */
-export const canonicalJson = (value: unknown): string =>
-  JSON.stringify(value, (_, v) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v)
+const canonicalJson = CanonicalJson.stringify
 
 const modeOf = (metadata: unknown): number | null => {
   const mode = (metadata as { file_mode?: unknown } | null)?.file_mode

@@ -4,6 +4,3 @@ import { Clock, Effect } from "effect"
 export const format = (millis: number): string => new Date(millis).toISOString().replace(/\.\d{3}Z$/, "Z")
 
 export const now: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, format)
-
-/** Monotonic milliseconds, for durations. */
-export const monotonicMs: Effect.Effect<number> = Effect.map(Clock.currentTimeNanos, (n) => Number(n) / 1e6)

@@ -2,34 +2,35 @@
  * Tombstones: the UUID v4 handle of one archive operation, and the stub file left where the file stood
  * (spec §1.2). A stub parses back, so `restore STUB` and `batch-restore --stubs DIR` need nothing else.
  */
-import { Data, Effect, Either } from "effect"
+import { Data, Effect, Either, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import { decodeSha256, decodeTombstoneId, Sha256, TombstoneId } from "./Ids.js"
 
-export const make = (): string => randomUUID()
+export const make = (): TombstoneId => randomUUID() as TombstoneId
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
-/** Canonical 36-character lowercase hyphenated form. Upper-case input is accepted and normalised by `normalize`. */
-export const isTombstoneId = (value: string): boolean => uuid.test(value)
-
-export const normalize = (value: string): string => value.trim().toLowerCase()
+/** Already in the canonical form (no normalising): input from users goes through `Ids.decodeTombstoneId`. */
+export const isTombstoneId: (value: string) => value is TombstoneId = Schema.is(TombstoneId)
 
 export const header = "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE"
 /** Detects a stub cheaply from a file's first bytes (also the original tool's misspelt header). */
 export const marker = /^# TOMBST?ONE ARCHIVE STUB/
 export const maxStubBytes = 4096
 
-export interface Stub {
-  readonly path: string
-  readonly archivedBy: string
-  readonly reason: string
-  readonly tombstone: string
-  readonly sha256: string
-  readonly archivedAt: string
-  readonly commit: string
-}
+/** The fields of a stub once parsed; its ids are decoded, the rest is free text. */
+export const Stub = Schema.Struct({
+  path: Schema.String,
+  archivedBy: Schema.String,
+  reason: Schema.String,
+  tombstone: TombstoneId,
+  sha256: Sha256,
+  archivedAt: Schema.String,
+  commit: Schema.String
+})
+export type Stub = typeof Stub.Type
 
-export const render = (stub: Stub): string =>
+/** Renders any field values (the ids as the caller holds them); `parse` is where they are checked. */
+export const render = (stub: typeof Stub.Encoded): string =>
   [
     header,
     `# File: ${encodeField(stub.path)}`,
@@ -119,20 +120,19 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       }
       fields.set(name, value)
     }
-    const tombstone = normalize(fields.get("Tombstone") ?? "")
-    if (!tombstone) return yield* new MalformedStub({ source, problem: "no '# Tombstone:' line" })
-    if (!isTombstoneId(tombstone)) {
-      return yield* new MalformedStub({ source, problem: `tombstone '${tombstone}' is not a UUID` })
+    const given = fields.get("Tombstone")?.trim() ?? ""
+    if (!given) return yield* new MalformedStub({ source, problem: "no '# Tombstone:' line" })
+    const tombstone = decodeTombstoneId(given)
+    if (Either.isLeft(tombstone)) {
+      return yield* new MalformedStub({ source, problem: `tombstone '${given.toLowerCase()}' is not a UUID` })
     }
-    const sha256 = (fields.get("SHA256") ?? "").trim().toLowerCase()
-    if (!/^[0-9a-f]{64}$/.test(sha256)) {
-      return yield* new MalformedStub({ source, problem: "no valid '# SHA256:' line" })
-    }
+    const sha256 = decodeSha256(fields.get("SHA256") ?? "")
+    if (Either.isLeft(sha256)) return yield* new MalformedStub({ source, problem: "no valid '# SHA256:' line" })
     // The restore command line names the tombstone too (ours and the original's): it must be the same one.
     for (const line of lines) {
       const m = /^#\s{2,}\S.*?\barchive restore\s+(\S+)/.exec(line)
-      if (m && normalize(m[1]!) !== tombstone) {
-        const problem = `field 'To restore' names tombstone ${m[1]}, not ${tombstone}`
+      if (m && Either.getOrUndefined(decodeTombstoneId(m[1]!)) !== tombstone.right) {
+        const problem = `field 'To restore' names tombstone ${m[1]}, not ${tombstone.right}`
         return yield* new MalformedStub({ source, problem })
       }
     }
@@ -140,8 +140,8 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
       path: fields.get("File") ?? "",
       archivedBy: fields.get("ArchivedBy") ?? "",
       reason: fields.get("Reason") ?? "",
-      tombstone,
-      sha256,
+      tombstone: tombstone.right,
+      sha256: sha256.right,
       archivedAt: fields.get("ArchivedAt") ?? "",
       commit: fields.get("Commit") ?? ""
     }
@@ -150,3 +150,42 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
 /** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
 export const tombstoneOf = (text: string): string | undefined =>
   Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
+
+/** The size of `file`, or `Infinity` when it cannot be read: either way too large to be a stub. */
+const sizeOf = (file: string): number => {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.size ?? Infinity
+  } catch {
+    return Infinity
+  }
+}
+
+/**
+ * Stub detection, the one place: a file no larger than a stub can be whose first bytes are the header. Cheap (64
+ * bytes read) and never throws; `size` is passed by callers that have already stat'ed the file.
+ */
+export const isStubFile = (file: string, size: number = sizeOf(file)): boolean => {
+  if (size > maxStubBytes) return false
+  try {
+    const fd = fs.openSync(file, "r")
+    try {
+      const buf = Buffer.alloc(64)
+      const n = fs.readSync(fd, buf, 0, 64, 0)
+      return isStubText(buf.subarray(0, n).toString("utf8"))
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/** A well-formed stub that names `tombstone`: its parsed field, not any mention of the id in its text. */
+export const isStubOf = (file: string, tombstone: string, size: number = sizeOf(file)): boolean => {
+  if (size > maxStubBytes) return false
+  try {
+    return tombstoneOf(fs.readFileSync(file, "utf8")) === tombstone
+  } catch {
+    return false
+  }
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Tombstone } from "../src/index.js"
 
-const stub: Tombstone.Stub = {
+const stub: typeof Tombstone.Stub.Encoded = {
   path: "src/old dir/mod.py",
   archivedBy: "alice",
   reason: "dead",

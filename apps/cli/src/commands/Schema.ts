@@ -2,18 +2,10 @@
 import { Config, Migrations } from "@codex-archive/core"
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
+import * as Backends from "../Backends.js"
 import * as Runtime from "../Runtime.js"
 
-export const migrationsOf = (dialect: Config.BackendName) => {
-  switch (dialect) {
-    case "sqlite":
-      return Effect.promise(() => import("@codex-archive/backend-sqlite")).pipe(Effect.map((m) => m.SqliteSchema.migrations))
-    case "postgres":
-      return Effect.promise(() => import("@codex-archive/backend-postgres")).pipe(Effect.map((m) => m.PgSchema.migrations))
-    case "mariadb":
-      return Effect.promise(() => import("@codex-archive/backend-mariadb")).pipe(Effect.map((m) => m.MariadbSchema.migrations))
-  }
-}
+export const migrationsOf = (dialect: Config.BackendName) => Effect.map(Backends.load(dialect), (backend) => backend.migrations)
 
 /** `--dialect` as the original takes it: any letter case (`SQLite`), and the URL schemes' `postgresql`, `mysql`. */
 export const dialectOption = (description: string) =>

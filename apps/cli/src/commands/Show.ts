@@ -1,5 +1,5 @@
 /** `codex archive show TOMBSTONE`: the full item, its artifact, tags and event history. */
-import { ArchiveStore, Restorer, Tombstone } from "@codex-archive/core"
+import { ArchiveStore, Ids } from "@codex-archive/core"
 import { Args, Command } from "@effect/cli"
 import { Effect } from "effect"
 import * as Runtime from "../Runtime.js"
@@ -7,10 +7,7 @@ import * as Runtime from "../Runtime.js"
 /** A tombstone argument, normalised and checked before any database work. */
 export const tombstoneArg = Args.text({ name: "TOMBSTONE" })
 
-export const checkTombstone = (value: string) => {
-  const id = Tombstone.normalize(value)
-  return Tombstone.isTombstoneId(id) ? Effect.succeed(id) : Effect.fail(new Restorer.InvalidTombstone({ tombstone: value }))
-}
+export const checkTombstone = (value: string) => Ids.decodeTombstoneId(value)
 
 export const command = Command.make("show", { ...Runtime.shared, tombstone: tombstoneArg }, (opts) =>
   Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
