@@ -17,8 +17,10 @@ import {
 import { Options } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
@@ -221,3 +223,7 @@ export const printLine = (line: string) =>
 export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 /** Human notes go to stderr, never mixed into results. */
 export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))
+
+/** A file's content on stdout, streamed (a batch's summary: megabytes at a million items). */
+export const printFile = (file: string) =>
+  Effect.promise(() => pipeline(fs.createReadStream(file), process.stdout, { end: false }))

@@ -309,7 +309,7 @@ const hashedKeys = (keyAt: (ordinal: number) => string): Keys => {
     add: (key, ordinal) => {
       const known = exact.get(key)
       if (known !== undefined) return known
-      const h = hash53(key)
+      const h = Hash.hash53(key)
       const first = byHash.get(h)
       if (first === undefined) return void byHash.set(h, ordinal)
       const firstKey = keyAt(first)
@@ -319,20 +319,6 @@ const hashedKeys = (keyAt: (ordinal: number) => string): Keys => {
       return undefined
     }
   }
-}
-
-/** cyrb53: a fast 53-bit string hash. */
-export const hash53 = (text: string, seed = 0): number => {
-  let h1 = 0xdeadbeef ^ seed
-  let h2 = 0x41c6ce57 ^ seed
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    h1 = Math.imul(h1 ^ c, 2654435761)
-    h2 = Math.imul(h2 ^ c, 1597334677)
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0)
 }
 
 /** The error a streamed read threw, as a `ManifestError` naming the file. */
