@@ -227,3 +227,5 @@ export const note = (line: string) => Effect.sync(() => process.stderr.write(lin
 /** A file's content on stdout, streamed (a batch's summary: megabytes at a million items). */
 export const printFile = (file: string) =>
   Effect.promise(() => pipeline(fs.createReadStream(file), process.stdout, { end: false }))
+/** Text on stdout as it is (no newline added). */
+export const printText = (text: string) => Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))

@@ -699,3 +699,67 @@ export const write = (file: string, entries: ReadonlyArray<Written>): Effect.Eff
       catch: (e) => new ManifestError({ file: absolute, where: undefined, problem: `cannot write: ${FileOps.describeErrno(e)}` })
     })
   })
+
+/**
+ * The manifest `store --manifest-out FILE` produces, written as the store runs: entries are appended to a temporary
+ * file beside it (one per line, the same JSON as `write`), which `commit` renames into place; `abort` removes it, so a
+ * failed store leaves no manifest, whole or partial.
+ */
+export const writer = (file: string): Effect.Effect<{
+  readonly append: (entries: ReadonlyArray<Written>) => Effect.Effect<void, ManifestError>
+  readonly commit: Effect.Effect<void, ManifestError>
+  readonly abort: Effect.Effect<void>
+}, ManifestError> =>
+  Effect.suspend(() => {
+    const absolute = path.resolve(file)
+    const base = path.dirname(absolute)
+    const temp = path.join(base, `.${path.basename(absolute)}.codex-manifest.tmp`)
+    const fail = (where: string | undefined, problem: string) => new ManifestError({ file: absolute, where, problem })
+    let fd: number
+    try {
+      fd = fs.openSync(temp, "w", 0o644)
+      fs.writeFileSync(fd, "[")
+    } catch (e) {
+      return Effect.fail(fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`))
+    }
+    let n = 0
+    let open = true
+    const close = () => {
+      if (open) fs.closeSync(fd)
+      open = false
+    }
+    return Effect.succeed({
+      append: (entries) =>
+        Effect.suspend(() => {
+          let text = ""
+          for (const e of entries) {
+            const output = path.resolve(e.output)
+            n++
+            if (!inside(base, output)) {
+              return Effect.fail(fail(`entry ${n}`, `${output} is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`))
+            }
+            const item = { tombstone: e.tombstone, output: path.relative(base, output).split(path.sep).join("/"), sha256: e.sha256 }
+            text += `${n === 1 ? "" : ","}\n  ${JSON.stringify(item)}`
+          }
+          return Effect.try({ try: () => fs.writeFileSync(fd, text), catch: (e) => fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`) })
+        }),
+      commit: Effect.try({
+        try: () => {
+          fs.writeFileSync(fd, n === 0 ? "]\n" : "\n]\n")
+          close()
+          const refused = FileOps.notReplaceable(absolute)
+          if (refused !== undefined) throw refused
+          fs.renameSync(temp, absolute)
+        },
+        catch: (e) => {
+          close()
+          fs.rmSync(temp, { force: true })
+          return fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`)
+        }
+      }),
+      abort: Effect.sync(() => {
+        close()
+        fs.rmSync(temp, { force: true })
+      })
+    })
+  })
