@@ -119,7 +119,7 @@ const notRun = (e: Manifest.Entry): BatchResults.Item => ({ tombstone: e.tombsto
 
 /**
  * Entries taken from the manifest at a time (and held: the batch's memory is bounded by this, not by the manifest).
- * Each window is one `restoreAll`; 8,192 keeps the worker threads' start-up (one per window) near 1 % of the run.
+ * Each window is one `restoreAll` (on one pool of worker threads for the whole batch).
  */
 export const defaultWindow = 8192
 
@@ -223,6 +223,8 @@ export const run = (
     const stop = options.stop === undefined ? undefined : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
     const workers = options.workers ?? WorkerPool.sizeFor(total)
     const body = Effect.gen(function*() {
+      // One pool of worker threads for every window: starting them per window cost ~0.5 s of CPU each time.
+      const pool = workers > 0 ? yield* restorer.writers(workers, options.workerV8Flags) : undefined
       yield* writer.flush(totals(true)).pipe(Effect.catchAll(keepGoing))
       while (!stopped && !(options.failFast === true && failed > 0)) {
         held = []
@@ -254,7 +256,7 @@ export const run = (
           failFast: options.failFast === true,
           ...(stop ? { stop } : {}),
           workers,
-          ...(options.workerV8Flags !== undefined ? { workerV8Flags: options.workerV8Flags } : {}),
+          writer: pool,
           onResults: (results) =>
             Effect.gen(function*() {
               for (const [i, result] of results) {
@@ -269,7 +271,7 @@ export const run = (
         })
         if (written < held.length) break
       }
-    })
+    }).pipe(Effect.scoped)
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
     yield* body.pipe(Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish)))))
     return yield* finish

@@ -5,7 +5,7 @@
  * next groups are located; workers read the payloads themselves when the store allows it (`DirectReads`: SQLite),
  * otherwise this thread fetches them. Results keep the input order.
  */
-import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
+import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, type Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
@@ -97,6 +97,8 @@ export interface RunOptions {
   readonly workers?: number
   /** V8 flags each worker thread sets as it starts (`RestoreWriter.heapFlags`); none by default: they are the whole process's. */
   readonly workerV8Flags?: ReadonlyArray<string>
+  /** Worker threads the caller keeps across runs (`writers`: a batch's windows start them once); by default, per run. */
+  readonly writer?: RestoreWriter.RestoreWriter | undefined
 }
 
 /**
@@ -114,6 +116,8 @@ const chunkBatch = 4
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
   readonly restore: (request: Request) => Effect.Effect<Outcome, RestoreError>
   readonly restoreAll: (requests: ReadonlyArray<Request>, options: RunOptions) => Effect.Effect<ReadonlyArray<ItemResult>>
+  /** `size` worker threads for `RunOptions.writer`, reading payloads themselves where the store allows; ended with the scope. */
+  readonly writers: (size: number, v8Flags?: ReadonlyArray<string>) => Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>
 }>() {}
 
 interface Phase {
@@ -513,7 +517,7 @@ export const make = Effect.gen(function*() {
 
       const workers = options.workers ?? WorkerPool.sizeFor(requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
-      const writer = workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads }) : localWriter()
+      const writer = options.writer ?? (workers > 0 ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads }) : localWriter())
       // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
       // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
@@ -613,7 +617,9 @@ export const make = Effect.gen(function*() {
       return results.filter((r) => r !== undefined)
     }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
 
-  return Restorer.of({ restore, restoreAll })
+  const writers = (size: number, v8Flags?: ReadonlyArray<string>) => RestoreWriter.workers(size, { v8Flags, direct: store.directReads })
+
+  return Restorer.of({ restore, restoreAll, writers })
 })
 
 export const layer = Layer.effect(Restorer, make)
