@@ -6,8 +6,10 @@
 import { type ArchiveStore, CodexArchive, Config, FileOps, Logging, Redact, type Retry } from "@codex-archive/core"
 import { Options } from "@effect/cli"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
 import * as Backends from "./Backends.js"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
@@ -178,3 +180,9 @@ export const printLine = (line: string) =>
 export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 /** Human notes go to stderr, never mixed into results. */
 export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))
+
+/** A file's content on stdout, streamed (a batch's summary: megabytes at a million items). */
+export const printFile = (file: string) =>
+  Effect.promise(() => pipeline(fs.createReadStream(file), process.stdout, { end: false }))
+/** Text on stdout as it is (no newline added). */
+export const printText = (text: string) => Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))

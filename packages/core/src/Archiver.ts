@@ -1,9 +1,12 @@
 /**
- * Store: walk the inputs → hash each regular file → one transaction for the whole set (content is read again,
- * compressed and checked against its hash inside it, only for content the archive lacks) → evidence ARCHIVE per
- * file → optionally replace each original with its tombstone stub. A failure anywhere before the commit leaves the
- * database as it was; stubs are written only after the commit, atomically, and only over files that did not change.
- * Hashing and compression run in a `Packer`: worker threads for large stores, this thread for small ones.
+ * Store: walk the inputs (streamed) → in groups of `groupSize` files: hash each (a small one hashed and compressed
+ * from one read) → one transaction for the group (other content is read again, compressed and checked against its
+ * hash inside it, only for content the archive lacks) →
+ * evidence ARCHIVE per file → optionally replace each original with its tombstone stub → `onStored`. A failure leaves
+ * the groups before it committed (with their stubs and evidence) and its own group as if never started: no stub, no
+ * item; stubs are written only after their group's commit, atomically, and only over files that did not change.
+ * Memory is bounded by the group, not by the tree. Hashing and compression run in a `Packer`: worker threads for
+ * large stores, this thread for small ones.
  */
 import { Context, Data, Duration, Effect, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
@@ -30,7 +33,7 @@ import * as Tombstone from "./Tombstone.js"
 import * as Walk from "./Walk.js"
 import * as WorkerPool from "./WorkerPool.js"
 
-export interface StoreOptions {
+export interface StoreOptions<E = never> {
   readonly repo: string
   readonly actor: string
   readonly commit: string
@@ -47,7 +50,24 @@ export interface StoreOptions {
   readonly inlineLimit?: number | undefined
   /** Worker threads hashing and compressing (`WorkerPool.Count`): default 0, all in this thread; `"auto"` as the CLI. */
   readonly workers?: WorkerPool.Count | undefined
+  /** Files per transaction (`defaultGroupSize`). */
+  readonly groupSize?: number | undefined
+  /**
+   * Told each group once it is committed (and its stubs written). When given, the report's `stored` stays empty:
+   * the caller keeps what it needs, and a store of a million files holds one group.
+   */
+  readonly onStored?: ((group: ReadonlyArray<StoredFile>) => Effect.Effect<void, E>) | undefined
 }
+
+/**
+ * Files up to this size are hashed and compressed from one read, in one message to a worker instead of two (the
+ * main thread's messages were ~12 % of a small-file store); content the archive already holds is compressed for
+ * nothing, by otherwise idle workers. A group holds at most 1,000 × 16 KiB of it.
+ */
+const onePass = 16 * 1024
+
+/** Files per transaction: big enough that per-transaction costs vanish, small enough that a group's records stay small. */
+export const defaultGroupSize = 1000
 
 export interface StoredFile {
   /** Absolute path of the original. */
@@ -69,8 +89,12 @@ export interface SkippedFile {
 
 export interface StoreReport {
   readonly repo: string
+  /** Every stored file, unless `onStored` took them group by group. */
   readonly stored: ReadonlyArray<StoredFile>
   readonly skipped: ReadonlyArray<SkippedFile>
+  readonly count: number
+  readonly deduplicated: number
+  readonly bytes: number
 }
 
 export class InputError extends Data.TaggedError("InputError")<{ readonly path: string; readonly problem: string }> {
@@ -125,53 +149,72 @@ interface Candidate {
 const posix = (p: string) => p.split(path.sep).join("/")
 
 /**
- * Expands files and directories (recursively, sorted). Symbolic links are never followed or archived: they are
- * reported as skipped, as are sockets, FIFOs and devices, and files that already are tombstone stubs.
+ * Expands files and directories (recursively, sorted), streamed: a folder's names are held while the walk is in it.
+ * Symbolic links are never followed or archived: they are reported as skipped (into `skipped`), as are sockets, FIFOs
+ * and devices, and files that already are tombstone stubs. Every input is checked before the first file is yielded:
+ * a missing one stores nothing.
  */
-export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effect<{ files: ReadonlyArray<Omit<Candidate, "sha256">>; skipped: ReadonlyArray<SkippedFile> }, InputError> =>
-  Effect.try({
-    try: () => {
-      const files: Array<Omit<Candidate, "sha256">> = []
-      const skipped: Array<SkippedFile> = []
-      const seen = new Set<string>()
-      const visit = (absolute: string, recorded: string, top: boolean) => {
-        let st: fs.Stats
+export const walk = (inputs: ReadonlyArray<string>, cwd: string, skipped: Array<SkippedFile>): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
+  Effect.suspend(() => {
+    const tops = inputs.map((input) => {
+      const absolute = path.resolve(cwd, input)
+      const relative = path.relative(cwd, absolute)
+      const recorded = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? posix(absolute) : posix(relative)
+      return { absolute, recorded }
+    })
+    for (const { absolute, recorded } of tops) {
+      try {
+        const st = fs.lstatSync(absolute)
+        if (st.isDirectory()) fs.readdirSync(absolute)
+      } catch (e) {
+        return Effect.fail(new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) }))
+      }
+    }
+    // Only overlapping inputs (`a a/x`) can reach a file twice: a single input needs no record of what it reached.
+    const seen = inputs.length > 1 ? new Set<string>() : undefined
+    const visit = function*(absolute: string, recorded: string, top: boolean): Generator<Omit<Candidate, "sha256">> {
+      let st: fs.Stats
+      try {
+        st = fs.lstatSync(absolute)
+      } catch (e) {
+        if (top) throw new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) })
+        skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
+        return
+      }
+      if (st.isSymbolicLink()) return void skipped.push({ path: recorded, reason: "symbolic link (not followed)" })
+      if (st.isDirectory()) {
+        if (!top && Walk.isSkippedFolder(path.basename(absolute))) return
+        let names: Array<string>
         try {
-          st = fs.lstatSync(absolute)
+          names = Walk.entries(absolute).map((entry) => entry.name)
         } catch (e) {
-          if (top) throw new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) })
-          skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
-          return
+          if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
+          return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
         }
-        if (st.isSymbolicLink()) return void skipped.push({ path: recorded, reason: "symbolic link (not followed)" })
-        if (st.isDirectory()) {
-          if (!top && Walk.isSkippedFolder(path.basename(absolute))) return
-          let names: Array<string>
-          try {
-            names = Walk.entries(absolute).map((entry) => entry.name)
-          } catch (e) {
-            if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
-            return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
-          }
-          for (const name of names) visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
-          return
-        }
-        if (!st.isFile()) return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+        for (const name of names) yield* visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
+        return
+      }
+      if (!st.isFile()) return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+      if (seen !== undefined) {
         if (seen.has(absolute)) return
         seen.add(absolute)
-        if (Tombstone.isStubFile(absolute, st.size)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
-        files.push({ source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs })
       }
-      for (const input of inputs) {
-        const absolute = path.resolve(cwd, input)
-        const relative = path.relative(cwd, absolute)
-        const recorded = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? posix(absolute) : posix(relative)
-        visit(absolute, recorded, true)
+      if (Tombstone.isStubFile(absolute, st.size)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+      yield { source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs }
+    }
+    return Effect.succeed({
+      *[Symbol.iterator]() {
+        for (const { absolute, recorded } of tops) yield* visit(absolute, recorded, true)
       }
-      return { files, skipped }
-    },
-    catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) }))
+    })
   })
+
+/** Every file `walk` finds, in memory. */
+export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effect<{ files: ReadonlyArray<Omit<Candidate, "sha256">>; skipped: ReadonlyArray<SkippedFile> }, InputError> => {
+  const skipped: Array<SkippedFile> = []
+  return Effect.flatMap(walk(inputs, cwd, skipped), (files) =>
+    Effect.try({ try: () => ({ files: Array.from(files), skipped }), catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) })) }))
+}
 
 /** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
 export const payloadOf = (
@@ -215,94 +258,128 @@ export const payloadOf = (
   }))
 
 export class Archiver extends Context.Tag("@codex-archive/core/Archiver")<Archiver, {
-  readonly store: (inputs: ReadonlyArray<string>, options: StoreOptions) => Effect.Effect<StoreReport, StoreFailure>
+  readonly store: <E = never>(inputs: ReadonlyArray<string>, options: StoreOptions<E>) => Effect.Effect<StoreReport, StoreFailure | E>
 }>() {}
 
 export const make = Effect.gen(function*() {
   const store = yield* ArchiveStore
   const evidence = yield* Evidence.Evidence
 
-  const storeFiles = (inputs: ReadonlyArray<string>, options: StoreOptions) =>
+  const storeFiles = <E>(inputs: ReadonlyArray<string>, options: StoreOptions<E>) =>
     Effect.gen(function*() {
       yield* checkMetadata(options.metadata ?? {})
       // Cannot fail: forName fails only for an unknown name, and the default codec is a known one.
       const codec = yield* Effect.orDie(Codec.forName(Codec.defaultCodec))
       // Inline up to the configured limit, and never past what the backend can take in one value.
       const inlineLimit = Math.min(options.inlineLimit ?? defaultInlineLimit, store.inlineCap)
-      const { files, skipped } = yield* collect(inputs, options.cwd)
-      // Many files: hash and compress them in worker threads while this thread writes the database.
-      const workers = WorkerPool.countFor(options.workers, files.length)
+      const groupSize = Math.max(1, options.groupSize ?? defaultGroupSize)
+      const skipped: Array<SkippedFile> = []
+      const files = (yield* walk(inputs, options.cwd, skipped))[Symbol.iterator]()
+      const take = Effect.try({
+        try: () => {
+          const group: Array<Omit<Candidate, "sha256">> = []
+          for (let r = files.next(); ; r = files.next()) {
+            if (r.done === true) break
+            group.push(r.value)
+            if (group.length === groupSize) break
+          }
+          return group
+        },
+        catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: FileOps.describeErrno(e) }))
+      })
+      const collected: Array<StoredFile> | undefined = options.onStored === undefined ? [] : undefined
+      let count = 0
+      let deduplicated = 0
+      let bytes = 0
+      const report = (): StoreReport => ({ repo: options.repo, stored: collected ?? [], skipped, count, deduplicated, bytes })
+      let group = yield* take
+      // Many files (a full first group): hash and compress them in worker threads while this thread writes the database.
+      const workers = WorkerPool.countFor(options.workers, group.length === groupSize ? Number.MAX_SAFE_INTEGER : group.length)
       const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
-      const candidates: Array<Candidate> = yield* Effect.forEach(files, (file) =>
-        packer.hash(file.source, file.recorded).pipe(
-          Effect.catchTag("PayloadSourceError", (e) => Effect.fail(new InputError({ path: file.recorded, problem: e.detail }))),
-          Effect.map((sha256) => ({ ...file, sha256 }))
-        ), { concurrency: 64 })
-      const entries: Array<ArchiveEntry> = candidates.map((c) => {
-        const guessed = Mime.guess(c.source)
-        return {
-          sha256: c.sha256,
-          sizeBytes: c.size,
-          codec: codec.name,
-          payload: c.size <= inlineLimit
-            ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
-            : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name, c.recorded), packer.concurrency) },
-          item: {
-            repo: options.repo,
-            path: c.recorded,
-            commitSha: options.commit,
-            kind: options.kind,
-            reason: options.reason,
-            language: options.language ?? guessed.language,
-            mimeType: options.mime ?? guessed.mime,
-            archivedBy: options.actor,
-            tags: options.tags ?? [],
-            extraMetadata: { ...options.metadata, file_mode: c.mode.toString(8).padStart(4, "0") },
-            context: { commit: options.commit, repo: options.repo, path: c.recorded, tool: "codex-archive" }
+      while (group.length > 0) {
+        const candidates: Array<Candidate & { readonly packed?: Uint8Array }> = yield* Effect.forEach(group, (file) =>
+          (file.size <= Math.min(onePass, inlineLimit)
+            ? packer.hashPack(file.source, file.recorded, codec.name).pipe(Effect.map(({ data, sha256 }) => ({ ...file, sha256, packed: data })))
+            : packer.hash(file.source, file.recorded).pipe(Effect.map((sha256) => ({ ...file, sha256 })))).pipe(
+              Effect.catchTag("PayloadSourceError", (e) => Effect.fail(new InputError({ path: file.recorded, problem: e.detail })))
+            ), { concurrency: 64 })
+        const entries: Array<ArchiveEntry> = candidates.map((c) => {
+          const guessed = Mime.guess(c.source)
+          return {
+            sha256: c.sha256,
+            sizeBytes: c.size,
+            codec: codec.name,
+            payload: c.packed !== undefined
+              ? { _tag: "Whole", read: Effect.succeed(c.packed) }
+              : c.size <= inlineLimit
+              ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
+              : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name, c.recorded), packer.concurrency) },
+            item: {
+              repo: options.repo,
+              path: c.recorded,
+              commitSha: options.commit,
+              kind: options.kind,
+              reason: options.reason,
+              language: options.language ?? guessed.language,
+              mimeType: options.mime ?? guessed.mime,
+              archivedBy: options.actor,
+              tags: options.tags ?? [],
+              extraMetadata: { ...options.metadata, file_mode: c.mode.toString(8).padStart(4, "0") },
+              context: { commit: options.commit, repo: options.repo, path: c.recorded, tool: "codex-archive" }
+            }
+          }
+        })
+        const archived = yield* store.archive(entries)
+        yield* evidence.append(...archived.map((a): Evidence.Record => ({
+          action: "ARCHIVE",
+          actor: options.actor,
+          repo: a.repo,
+          path: a.path,
+          tombstone: a.tombstone,
+          sha256: a.sha256,
+          size: a.sizeBytes,
+          compressed_size: a.compressedSize,
+          reason: options.reason,
+          commit: options.commit
+        })))
+        yield* Metric.incrementBy(Metrics.stored, archived.length)
+        yield* Metric.incrementBy(Metrics.storedBytes, archived.reduce((n, a) => n + a.sizeBytes, 0))
+        const stored: Array<StoredFile> = archived.map((a, i) => ({
+          source: candidates[i]!.source, path: a.path, tombstone: a.tombstone, sha256: a.sha256, size_bytes: a.sizeBytes,
+          compressed_size: a.compressedSize, deduplicated: a.deduplicated, stub: false
+        }))
+        const account = (upTo: number) => {
+          for (const file of stored.slice(0, upTo)) {
+            collected?.push(file)
+            count++
+            if (file.deduplicated) deduplicated++
+            bytes += file.size_bytes
           }
         }
-      })
-      const archived = entries.length === 0 ? [] : yield* store.archive(entries)
-      yield* evidence.append(...archived.map((a): Evidence.Record => ({
-        action: "ARCHIVE",
-        actor: options.actor,
-        repo: a.repo,
-        path: a.path,
-        tombstone: a.tombstone,
-        sha256: a.sha256,
-        size: a.sizeBytes,
-        compressed_size: a.compressedSize,
-        reason: options.reason,
-        commit: options.commit
-      })))
-      yield* Metric.incrementBy(Metrics.stored, archived.length)
-      yield* Metric.incrementBy(Metrics.storedBytes, archived.reduce((n, a) => n + a.sizeBytes, 0))
-      const stored: Array<StoredFile> = archived.map((a, i) => ({
-        source: candidates[i]!.source, path: a.path, tombstone: a.tombstone, sha256: a.sha256, size_bytes: a.sizeBytes,
-        compressed_size: a.compressedSize, deduplicated: a.deduplicated, stub: false
-      }))
-      if (!options.writeStub) return { repo: options.repo, stored, skipped }
-      for (const [i, file] of stored.entries()) {
-        const c = candidates[i]!
-        const report = () => ({ repo: options.repo, stored, skipped })
-        const st = yield* Effect.try({
-          try: () => fs.statSync(c.source, { throwIfNoEntry: false }),
-          catch: (e) => new StubError({ path: file.path, detail: FileOps.describeErrno(e), report: report() })
-        })
-        if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
-          return yield* new StubError({ path: file.path, detail: "the file changed after it was archived; left as it is", report: report() })
+        if (options.writeStub) {
+          for (const [i, file] of stored.entries()) {
+            const c = candidates[i]!
+            const stubFailed = (detail: string) => {
+              account(stored.length)
+              return new StubError({ path: file.path, detail, report: report() })
+            }
+            const st = yield* Effect.try({ try: () => fs.statSync(c.source, { throwIfNoEntry: false }), catch: (e) => stubFailed(FileOps.describeErrno(e)) })
+            if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
+              return yield* stubFailed("the file changed after it was archived; left as it is")
+            }
+            const text = Tombstone.render({
+              path: file.path, archivedBy: options.actor, reason: options.reason, tombstone: file.tombstone,
+              sha256: file.sha256, archivedAt: archived[i]!.archivedAt, commit: options.commit
+            })
+            yield* Effect.try({ try: () => FileOps.writeFileAtomic(c.source, text, c.mode), catch: (e) => stubFailed(FileOps.describeErrno(e)) })
+            stored[i] = { ...file, stub: true }
+          }
         }
-        const text = Tombstone.render({
-          path: file.path, archivedBy: options.actor, reason: options.reason, tombstone: file.tombstone,
-          sha256: file.sha256, archivedAt: archived[i]!.archivedAt, commit: options.commit
-        })
-        yield* Effect.try({
-          try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
-          catch: (e) => new StubError({ path: file.path, detail: FileOps.describeErrno(e), report: report() })
-        })
-        stored[i] = { ...file, stub: true }
+        account(stored.length)
+        if (options.onStored) yield* options.onStored(stored)
+        group = yield* take
       }
-      return { repo: options.repo, stored, skipped }
+      return report()
     }).pipe(
       Effect.timed,
       Effect.tap(([elapsed]) => Metric.update(Metrics.storeDuration, Duration.toMillis(elapsed))),

@@ -9,10 +9,10 @@ import { ArchiveStore } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
-import type * as Manifest from "./Manifest.js"
+import * as Manifest from "./Manifest.js"
 import * as Redact from "./Redact.js"
 import * as Restorer from "./Restorer.js"
-import type * as WorkerPool from "./WorkerPool.js"
+import * as WorkerPool from "./WorkerPool.js"
 
 export interface Progress {
   /** Items finished so far, 1-based; reaches `total`. */
@@ -46,6 +46,12 @@ export interface Options {
   readonly workerV8Flags?: ReadonlyArray<string> | undefined
   /** The host owns its process: workers may set `--expose-gc` (`Restorer.RunOptions.tuneV8`). Default: no. */
   readonly tuneV8?: boolean | undefined
+  /** A second file the results go to, always JSON (what the CLI prints); none when absent. */
+  readonly summaryFile?: string | undefined
+  /** Entries held at a time (`defaultWindow`). */
+  readonly window?: number | undefined
+  /** Told the size of each window as it is taken from the manifest (tests: memory stays bounded). */
+  readonly onWindow?: ((entries: number) => void) | undefined
   /** Who runs the batch, for the summary evidence line. */
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
@@ -54,7 +60,7 @@ export interface Options {
 
 export interface Report {
   readonly summary: BatchResults.Summary
-  /** The results file could not be written at the end (the summary is still complete). */
+  /** The results file could not be written at the end (the summary's totals are still complete). */
   readonly resultsError: BatchResults.ResultsError | undefined
   /** The summary evidence line could not be written (its items already say why they failed). */
   readonly evidenceError?: Evidence.EvidenceError | undefined
@@ -64,14 +70,11 @@ export interface Report {
 export const exitCode = (summary: BatchResults.Summary): 0 | 1 =>
   summary.failed === 0 && summary.not_run === 0 && !summary.interrupted ? 0 : 1
 
-const key = (tombstone: string, output: string) => `${tombstone}\u0000${output}`
-
 /** The output still holds exactly what an earlier run restored there. */
-const stillThere = (item: BatchResults.Item): boolean => {
-  if (!BatchResults.isDone(item.status) || item.sha256 === undefined || item.bytes === undefined) return false
+const stillThere = (output: string, before: { readonly bytes: number; readonly sha256: string }): boolean => {
   try {
-    const st = fs.statSync(item.output)
-    return st.isFile() && st.size === item.bytes && Hash.file(item.output) === item.sha256
+    const st = fs.statSync(output)
+    return st.isFile() && st.size === before.bytes && Hash.file(output) === before.sha256
   } catch {
     return false
   }
@@ -113,58 +116,87 @@ const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolea
   }
 }
 
+const notRun = (e: Manifest.Entry): BatchResults.Item => ({ tombstone: e.tombstone, output: e.output, actor: e.actor, status: "NOT_RUN" })
+
+/**
+ * Entries taken from the manifest at a time (and held: the batch's memory is bounded by this, not by the manifest).
+ * Each window is one `restoreAll` (on one pool of worker threads for the whole batch).
+ */
+export const defaultWindow = 8192
+
+/**
+ * Runs a batch. Entries come from a `Manifest.Source`, a window at a time; results go to the results file (and
+ * `summaryFile`, JSON, for printing) in manifest order as they are known. The report's `summary.results` holds the
+ * items only when `entries` is an array (already in memory); a streamed batch's items are in its files.
+ */
 export const run = (
-  entries: ReadonlyArray<Manifest.Entry>,
+  entries: ReadonlyArray<Manifest.Entry> | Manifest.Source,
   options: Options
-): Effect.Effect<Report, BatchResults.ResultsError, Restorer.Restorer | Evidence.Evidence | Restorer.RestoreSettings> =>
+): Effect.Effect<Report, BatchResults.ResultsError | Manifest.ManifestError, Restorer.Restorer | Evidence.Evidence | Restorer.RestoreSettings> =>
   Effect.gen(function*() {
     const restorer = yield* Restorer.Restorer
     const evidence = yield* Evidence.Evidence
     const settings = yield* Restorer.RestoreSettings
     const perf = settings.timings
     const started = performance.now()
-    const items: Array<BatchResults.Item> = entries.map((e) => ({ tombstone: e.tombstone, output: e.output, actor: e.actor, status: "NOT_RUN" }))
+    const source: Manifest.Source = "total" in entries ? entries : { total: entries.length, entries: () => entries }
+    const collected: Array<BatchResults.Item> | undefined = "total" in entries ? undefined : []
+    const total = source.total
+    const window = Math.max(1, options.window ?? defaultWindow)
 
-    const previous = new Map<string, BatchResults.Item>()
-    if (options.resumeFrom !== undefined) {
-      for (const item of yield* BatchResults.read(options.resumeFrom)) previous.set(key(item.tombstone, item.output), item)
-    }
+    const previous = options.resumeFrom === undefined ? undefined : yield* BatchResults.readDone(options.resumeFrom)
+    const files = [...(options.resultsFile === undefined ? [] : [options.resultsFile]), ...(options.summaryFile === undefined ? [] : [options.summaryFile])]
+    const writer = yield* BatchResults.open(files)
+    const tally = BatchResults.tally()
 
     let done = 0
     let failed = 0
     let totalBytes = 0
     let stopped = false
-    const progress = (index: number, bytes: number) => {
+    const totals = (inProgress: boolean) =>
+      tally.totals(total, { durationMs: perf ? performance.now() - started : null, inProgress, interrupted: stopped })
+    const keepGoing = (e: BatchResults.ResultsError) => Effect.logWarning(`results not updated: ${e.message}`)
+    const progress = (item: BatchResults.Item, bytes: number) => {
       done++
       totalBytes += bytes
-      const item = items[index]!
       if (item.status === "FAILED") failed++
       return options.onProgress
-        ? options.onProgress({ index: done, total: entries.length, status: item.status, tombstone: item.tombstone, output: item.output, bytes, totalBytes, failed })
+        ? options.onProgress({ index: done, total, status: item.status, tombstone: item.tombstone, output: item.output, bytes, totalBytes, failed })
         : Effect.void
     }
-
-    const summary = (inProgress: boolean) =>
-      BatchResults.summarize(items, { durationMs: perf ? performance.now() - started : null, inProgress, interrupted: stopped })
-    const writer = BatchResults.makeWriter(options.resultsFile, () => summary(true))
-    const keepGoing = (e: BatchResults.ResultsError) => Effect.logWarning(`results not updated: ${e.message}`)
-
-    // Items an earlier run restored, whose outputs still hold that content, are not restored again.
-    const todo: Array<number> = []
-    for (const [index, entry] of entries.entries()) {
-      const before = previous.get(key(entry.tombstone, entry.output))
-      if (before !== undefined && (before.sha256 === undefined || entry.sha256 === undefined || before.sha256 === entry.sha256) && stillThere(before)) {
-        items[index] = { ...items[index]!, status: "SKIPPED", bytes: before.bytes, sha256: before.sha256, detail: "restored by an earlier run; content checked" }
-        yield* progress(index, 0)
-      } else {
-        todo.push(index)
-      }
+    const emit = (item: BatchResults.Item) => {
+      writer.append(item)
+      tally.add(item)
+      collected?.push(item)
     }
 
-    /** Writes the results as they stand and the summary evidence line: runs however the batch ends. */
+    const iterator = source.entries()[Symbol.iterator]()
+    const next = (): Effect.Effect<Manifest.Entry | undefined, Manifest.ManifestError> =>
+      Effect.try({
+        try: () => {
+          const r = iterator.next()
+          return r.done === true ? undefined : r.value
+        },
+        catch: (e) => (e instanceof Manifest.ManifestError ? e : new Manifest.ManifestError({ file: options.source ?? "manifest", where: undefined, problem: String(e) }))
+      })
+
+    // The window in hand: its entries, the items known so far, and how many of them are written (in order).
+    let held: Array<Manifest.Entry> = []
+    let slots: Array<BatchResults.Item | undefined> = []
+    let written = 0
+    const writeReady = () => {
+      while (written < slots.length && slots[written] !== undefined) emit(slots[written++]!)
+    }
+
+    /** Writes what is left as not run, the final results and the summary evidence line: runs however the batch ends. */
     const finish = Effect.gen(function*() {
-      const final = summary(false)
-      const written = yield* Effect.either(BatchResults.write(options.resultsFile ?? "", final).pipe(Effect.when(() => options.resultsFile !== undefined)))
+      for (; written < held.length; written++) emit(slots[written] ?? notRun(held[written]!))
+      held = []
+      slots = []
+      for (let e = yield* next(); e !== undefined; e = yield* next()) emit(notRun(e))
+      const final = totals(false)
+      const flushed = yield* Effect.either(writer.flush(final))
+      yield* writer.close
       let evidenceError: Evidence.EvidenceError | undefined
       if (settings.batchEvidence) {
         evidenceError = yield* evidence.append({
@@ -184,34 +216,65 @@ export const run = (
           ...(perf ? { duration_ms: final.duration_ms, metrics: { name: "batch_restore", duration_ms: final.duration_ms } } : {})
         }).pipe(Effect.flip, Effect.option, Effect.map(Option.getOrUndefined))
       }
-      return { summary: final, resultsError: written._tag === "Left" ? written.left : undefined, evidenceError }
+      const { total: t, succeeded, failed: f, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = final
+      const summary: BatchResults.Summary = { total: t, succeeded, failed: f, unchanged, skipped, not_run, in_progress, interrupted, results: collected ?? [], ...rest }
+      return { summary, resultsError: flushed._tag === "Left" ? flushed.left : undefined, evidenceError }
     })
 
-    const requests = todo.map((index): Restorer.Request => {
-      const { actor, contained, output, tombstone } = entries[index]!
-      return { tombstone, output, actor, force: options.force, contained }
-    })
     const stop = options.stop === undefined ? undefined : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
-    const body = restorer.restoreAll(requests, {
-      concurrency: options.concurrency ?? settings.concurrency,
-      failFast: options.failFast === true,
-      ...(stop ? { stop } : {}),
-      ...(options.workers !== undefined ? { workers: options.workers } : {}),
-      ...(options.workerV8Flags !== undefined ? { workerV8Flags: options.workerV8Flags } : {}),
-      ...(options.tuneV8 !== undefined ? { tuneV8: options.tuneV8 } : {}),
-      onResults: (results) =>
-        Effect.gen(function*() {
-          for (const [i, result] of results) {
-            const index = todo[i]!
-            items[index] = toItem(entries[index]!, result, perf)
-            yield* progress(index, result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0)
+    const workers = WorkerPool.countFor(options.workers, total)
+    const body = Effect.gen(function*() {
+      // One pool of worker threads for every window: starting them per window cost ~0.5 s of CPU each time.
+      const pool = workers > 0 ? yield* restorer.writers(workers, options.workerV8Flags, options.tuneV8) : undefined
+      yield* writer.flush(totals(true)).pipe(Effect.catchAll(keepGoing))
+      while (!stopped && !(options.failFast === true && failed > 0)) {
+        held = []
+        for (let e = held.length < window ? yield* next() : undefined; e !== undefined; e = held.length < window ? yield* next() : undefined) held.push(e)
+        if (held.length === 0) break
+        options.onWindow?.(held.length)
+        slots = new Array<BatchResults.Item | undefined>(held.length)
+        written = 0
+        // Items an earlier run restored, whose outputs still hold that content, are not restored again.
+        const todo: Array<number> = []
+        for (const [index, entry] of held.entries()) {
+          const before = previous?.get(entry.tombstone, entry.output)
+          if (before !== undefined && (entry.sha256 === undefined || before.sha256 === entry.sha256) && stillThere(entry.output, before)) {
+            const item: BatchResults.Item = { tombstone: entry.tombstone, output: entry.output, actor: entry.actor, status: "SKIPPED", bytes: before.bytes, sha256: before.sha256, detail: "restored by an earlier run; content checked" }
+            slots[index] = item
+            yield* progress(item, 0)
+          } else {
+            todo.push(index)
           }
-          yield* writer.update.pipe(Effect.catchAll(keepGoing))
+        }
+        writeReady()
+        if (todo.length === 0) continue
+        const requests = todo.map((index): Restorer.Request => {
+          const { actor, contained, output, tombstone } = held[index]!
+          return { tombstone, output, actor, force: options.force, contained }
         })
-    })
-    yield* writer.flush.pipe(Effect.catchAll(keepGoing))
+        yield* restorer.restoreAll(requests, {
+          concurrency: options.concurrency ?? settings.concurrency,
+          failFast: options.failFast === true,
+          ...(stop ? { stop } : {}),
+          workers,
+          writer: pool,
+          onResults: (results) =>
+            Effect.gen(function*() {
+              for (const [i, result] of results) {
+                const index = todo[i]!
+                const item = toItem(held[index]!, result, perf)
+                slots[index] = item
+                yield* progress(item, result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0)
+              }
+              writeReady()
+              yield* writer.update(() => totals(true)).pipe(Effect.catchAll(keepGoing))
+            })
+        })
+        if (written < held.length) break
+      }
+    }).pipe(Effect.scoped)
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
-    yield* body.pipe(Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(finish))))
+    yield* body.pipe(Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish)))))
     return yield* finish
   }).pipe(Effect.withSpan("Batch.run"))
 

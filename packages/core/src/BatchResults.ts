@@ -1,13 +1,15 @@
 /**
  * Batch results (spec §7.3, extended): per-item status and timings in manifest order, totals, p50/p95/p99 of item
- * durations and throughput; written as JSON, or CSV when the file name ends in `.csv`, always by atomic rename, and
- * read back by `--resume`.
+ * durations and throughput; written as JSON, or CSV when the file name ends in `.csv`, as the batch runs (`open`),
+ * and read back by `--resume` (`readDone`).
  */
 import { parse as parseCsv } from "csv-parse/sync"
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { StringDecoder } from "node:string_decoder"
 import * as FileOps from "./FileOps.js"
+import * as Hash from "./Hash.js"
 
 /**
  * `SUCCESS` restored; `UNCHANGED` the output already had the content; `SKIPPED` done by an earlier run (`--resume`,
@@ -70,38 +72,73 @@ export class ResultsError extends Data.TaggedError("ResultsError")<{ readonly fi
 export const round3 = (ms: number): number => Math.round(ms * 1000) / 1000
 
 /** Nearest-rank percentile of ascending values. */
-export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+export const percentile = (sorted: ArrayLike<number>, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+
+/** The summary without its items: what a streamed batch holds and writes after them. */
+export type Totals = Omit<Summary, "results">
+
+/**
+ * Running totals of a batch, item by item: counts, bytes, and the durations the percentiles need (8 bytes per item
+ * run: the one part that grows with the batch, a megabyte per 131,072 items).
+ */
+export const tally = () => {
+  const counts: Record<Status, number> = { SUCCESS: 0, UNCHANGED: 0, FAILED: 0, SKIPPED: 0, NOT_RUN: 0 }
+  let bytes = 0
+  let durations = new Float64Array(1024)
+  let timed = 0
+  return {
+    add: (item: Item) => {
+      counts[item.status]++
+      if (item.status === "SUCCESS") bytes += item.bytes ?? 0
+      if ((item.status === "SUCCESS" || item.status === "UNCHANGED" || item.status === "FAILED") && item.duration_ms !== undefined) {
+        if (timed === durations.length) {
+          const grown = new Float64Array(durations.length * 2)
+          grown.set(durations)
+          durations = grown
+        }
+        durations[timed++] = item.duration_ms
+      }
+    },
+    get seen() {
+      return counts.SUCCESS + counts.UNCHANGED + counts.FAILED + counts.SKIPPED + counts.NOT_RUN
+    },
+    /** The totals of a batch of `total` items; those not seen yet count as not run. */
+    totals: (total: number, run: { readonly durationMs: number | null; readonly inProgress: boolean; readonly interrupted: boolean }): Totals => {
+      const sorted = durations.slice(0, timed).sort()
+      const seconds = run.durationMs === null ? 0 : run.durationMs / 1000
+      const processed = counts.SUCCESS + counts.UNCHANGED
+      const seen = counts.SUCCESS + counts.UNCHANGED + counts.FAILED + counts.SKIPPED + counts.NOT_RUN
+      return {
+        total,
+        succeeded: counts.SUCCESS,
+        failed: counts.FAILED,
+        unchanged: counts.UNCHANGED,
+        skipped: counts.SKIPPED,
+        not_run: counts.NOT_RUN + Math.max(0, total - seen),
+        in_progress: run.inProgress,
+        interrupted: run.interrupted,
+        duration_ms: run.durationMs === null ? null : round3(run.durationMs),
+        bytes,
+        latency_ms: timed === 0 ? null : {
+          p50: round3(percentile(sorted, 50)),
+          p95: round3(percentile(sorted, 95)),
+          p99: round3(percentile(sorted, 99))
+        },
+        throughput: seconds > 0 ? { files_per_s: round3(processed / seconds), mib_per_s: round3(bytes / 1048576 / seconds) } : null
+      }
+    }
+  }
+}
 
 export const summarize = (
   results: ReadonlyArray<Item>,
   run: { readonly durationMs: number | null; readonly inProgress: boolean; readonly interrupted: boolean }
 ): Summary => {
-  const count = (status: Status) => results.reduce((n, r) => (r.status === status ? n + 1 : n), 0)
-  const ran = results.filter((r) => r.status === "SUCCESS" || r.status === "UNCHANGED" || r.status === "FAILED")
-  const durations = ran.flatMap((r) => (r.duration_ms === undefined ? [] : [r.duration_ms])).sort((a, b) => a - b)
-  const bytes = results.reduce((n, r) => (r.status === "SUCCESS" ? n + (r.bytes ?? 0) : n), 0)
-  const seconds = run.durationMs === null ? 0 : run.durationMs / 1000
-  const processed = count("SUCCESS") + count("UNCHANGED")
-  return {
-    total: results.length,
-    succeeded: count("SUCCESS"),
-    failed: count("FAILED"),
-    unchanged: count("UNCHANGED"),
-    skipped: count("SKIPPED"),
-    not_run: count("NOT_RUN"),
-    in_progress: run.inProgress,
-    interrupted: run.interrupted,
-    results,
-    duration_ms: run.durationMs === null ? null : round3(run.durationMs),
-    bytes,
-    latency_ms: durations.length === 0 ? null : {
-      p50: round3(percentile(durations, 50)),
-      p95: round3(percentile(durations, 95)),
-      p99: round3(percentile(durations, 99))
-    },
-    throughput: seconds > 0 ? { files_per_s: round3(processed / seconds), mib_per_s: round3(bytes / 1048576 / seconds) } : null
-  }
+  const t = tally()
+  for (const r of results) t.add(r)
+  const { total, succeeded, failed, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = t.totals(results.length, run)
+  return { total, succeeded, failed, unchanged, skipped, not_run, in_progress, interrupted, results, ...rest }
 }
 
 const csvColumns = ["tombstone", "output", "actor", "status", "duration_ms", "bytes", "sha256", "error", "detail"] as const
@@ -113,88 +150,206 @@ const csvField = (value: unknown): string => {
 
 export const isCsv = (file: string): boolean => file.toLowerCase().endsWith(".csv")
 
-// A batch's final summary is written to its results file and printed: megabytes of JSON, rendered once.
-const rendered = new WeakMap<Summary, string>()
+/** The summary as pretty JSON (a dry run's report, tests); a batch's results file is written by `open`. */
+export const toJson = (summary: Summary): string => JSON.stringify(summary, null, 2)
 
-/** The summary as pretty JSON (what a JSON results file holds, without its final newline). */
-export const toJson = (summary: Summary): string => {
-  let text = rendered.get(summary)
-  if (text === undefined) {
-    text = JSON.stringify(summary, null, 2)
-    rendered.set(summary, text)
-  }
-  return text
+/**
+ * A results file written as the batch runs, its items appended in manifest order and never held: JSON holds
+ * `"results"` first, one item per line, then the totals; each `flush` writes the items since the last one over the
+ * old totals and the current totals after them, so the file is valid JSON between flushes, and one cut short by a
+ * kill is still read line by line (`readDone`). CSV is one row per item. `update` flushes when at least
+ * `intervalMs` passed since the last flush.
+ */
+export interface Writer {
+  readonly append: (item: Item) => void
+  readonly update: (totals: () => Totals) => Effect.Effect<void, ResultsError>
+  readonly flush: (totals: Totals) => Effect.Effect<void, ResultsError>
+  readonly close: Effect.Effect<void>
 }
 
-/** The file's text: pretty JSON of the summary, or one CSV row per item. */
-export const render = (file: string, summary: Summary): string =>
-  isCsv(file)
-    ? [csvColumns.join(","), ...summary.results.map((r) => csvColumns.map((c) => csvField(r[c])).join(","))].join("\n") + "\n"
-    : toJson(summary) + "\n"
-
-/** Writes the results atomically: a reader (or a `--resume` after a kill) sees the old file or the new, never half. */
-export const write = (file: string, summary: Summary): Effect.Effect<void, ResultsError> =>
-  Effect.try({
-    try: () => FileOps.writeFileAtomic(file, render(file, summary)),
-    catch: (e) => new ResultsError({ file, problem: `cannot write: ${FileOps.describeErrno(e)}` })
-  })
-
-/** Reads the items of a results file written by `write` (JSON or CSV). */
-export const read = (file: string): Effect.Effect<ReadonlyArray<Item>, ResultsError> =>
+export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Effect<Writer, ResultsError> =>
   Effect.suspend(() => {
-    const absolute = path.resolve(file)
-    const fail = (problem: string) => Effect.fail(new ResultsError({ file: absolute, problem }))
-    let text: string
-    try {
-      text = fs.readFileSync(absolute, "utf8")
-    } catch (e) {
-      return fail((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`)
+    const outs: Array<{ file: string; fd: number; csv: boolean; end: number; pending: Array<string>; first: boolean }> = []
+    const closeAll = () => {
+      for (const o of outs) fs.closeSync(o.fd)
     }
-    let rows: ReadonlyArray<Record<string, unknown>>
-    try {
-      if (isCsv(absolute)) {
-        rows = parseCsv(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
-      } else {
-        const doc: unknown = JSON.parse(text)
-        const results = typeof doc === "object" && doc !== null ? (doc as { results?: unknown }).results : undefined
-        if (!Array.isArray(results)) return fail("not a batch results file: no 'results' array")
-        rows = results as Array<Record<string, unknown>>
+    for (const file of files) {
+      try {
+        const refused = FileOps.notReplaceable(file)
+        if (refused !== undefined) throw refused
+        const fd = fs.openSync(file, "w", 0o644)
+        const csv = isCsv(file)
+        const head = csv ? csvColumns.join(",") + "\n" : `{\n  "results": [`
+        fs.writeSync(fd, head)
+        outs.push({ file, fd, csv, end: Buffer.byteLength(head), pending: [], first: true })
+      } catch (e) {
+        closeAll()
+        return Effect.fail(new ResultsError({ file, problem: `cannot write: ${FileOps.describeErrno(e)}` }))
       }
-    } catch (e) {
-      return fail(`cannot parse: ${(e as Error).message}`)
     }
-    const items: Array<Item> = []
-    for (const [i, row] of rows.entries()) {
-      const status = String(row.status ?? "")
-      if (typeof row.tombstone !== "string" || typeof row.output !== "string" || !statuses.includes(status as Status)) {
-        return fail(`result ${i + 1} lacks a tombstone, an output or a known status`)
-      }
-      const bytes = row.bytes === undefined || row.bytes === "" ? undefined : Number(row.bytes)
-      const sha256 = typeof row.sha256 === "string" && row.sha256 !== "" ? row.sha256 : undefined
-      items.push({ tombstone: row.tombstone, output: row.output, actor: String(row.actor ?? ""), status: status as Status, bytes, sha256 })
-    }
-    return Effect.succeed(items)
+    let last = performance.now()
+    const flush = (totals: Totals): Effect.Effect<void, ResultsError> =>
+      Effect.forEach(outs, (o) =>
+        Effect.try({
+          try: () => {
+            const body = Buffer.from(o.pending.join(""), "utf8")
+            o.pending = []
+            let at = o.end
+            while (at - o.end < body.length) at += fs.writeSync(o.fd, body, at - o.end, body.length - (at - o.end), at)
+            o.end = at
+            if (o.csv) return
+            const tail = Buffer.from("\n  ],\n" + JSON.stringify(totals, null, 2).slice(2) + "\n", "utf8")
+            let done = 0
+            while (done < tail.length) done += fs.writeSync(o.fd, tail, done, tail.length - done, o.end + done)
+            fs.ftruncateSync(o.fd, o.end + tail.length)
+          },
+          catch: (e) => new ResultsError({ file: o.file, problem: `cannot write: ${FileOps.describeErrno(e)}` })
+        }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => void (last = performance.now()))))
+    return Effect.succeed({
+      append: (item) => {
+        for (const o of outs) {
+          o.pending.push(o.csv ? csvColumns.map((c) => csvField(item[c])).join(",") + "\n" : `${o.first ? "" : ","}\n    ${JSON.stringify(item)}`)
+          o.first = false
+        }
+      },
+      update: (totals) => Effect.suspend(() => (performance.now() - last >= intervalMs ? flush(totals()) : Effect.void)),
+      flush,
+      close: Effect.sync(closeAll)
+    })
   })
 
 /**
- * Keeps a results file current while a batch runs without rewriting it per item: `update` rewrites it when at least
- * `intervalMs` passed since the last write, and never more often than 50× what a write costs (a file of 10,000 items
- * is megabytes), so keeping it current takes at most ~2 % of the run; `flush` writes now. Without a file both do nothing.
+ * What an earlier run restored, by tombstone and output, for `--resume`: its size and SHA-256, held compactly (a map
+ * of 53-bit hashes of the key, 40 bytes of arrays per item) instead of the items. Two keys sharing a hash would share a
+ * record; an item is skipped only if its output still hashes to that record's content, so at worst a file already
+ * holding that exact content is not written again.
  */
-export const makeWriter = (file: string | undefined, summary: () => Summary, intervalMs = 300) => {
-  let last = performance.now()
-  let cost = 0
-  const flush: Effect.Effect<void, ResultsError> = file === undefined
-    ? Effect.void
-    : Effect.suspend(() => {
-      const started = performance.now()
-      return Effect.ensuring(write(file, summary()), Effect.sync(() => {
-        last = performance.now()
-        cost = last - started
-      }))
-    })
-  const update: Effect.Effect<void, ResultsError> = Effect.suspend(() =>
-    performance.now() - last >= Math.max(intervalMs, 50 * cost) ? flush : Effect.void
-  )
-  return { flush, update }
+export interface Done {
+  readonly size: number
+  readonly get: (tombstone: string, output: string) => { readonly bytes: number; readonly sha256: string } | undefined
 }
+
+const doneKey = (tombstone: string, output: string) => Hash.hash53(`${tombstone}\u0000${output}`)
+
+const doneSet = () => {
+  const slots = new Map<number, number>()
+  let sizes = new Float64Array(1024)
+  let digests = new Uint8Array(1024 * 32)
+  return {
+    add: (tombstone: string, output: string, bytes: number, sha256: string) => {
+      const key = doneKey(tombstone, output)
+      let slot = slots.get(key)
+      if (slot === undefined) {
+        slot = slots.size
+        if (slot === sizes.length) {
+          const s2 = new Float64Array(sizes.length * 2)
+          s2.set(sizes)
+          sizes = s2
+          const d2 = new Uint8Array(digests.length * 2)
+          d2.set(digests)
+          digests = d2
+        }
+        slots.set(key, slot)
+      }
+      sizes[slot] = bytes
+      digests.set(Buffer.from(sha256, "hex"), slot * 32)
+    },
+    done: (): Done => ({
+      size: slots.size,
+      get: (tombstone, output) => {
+        const slot = slots.get(doneKey(tombstone, output))
+        return slot === undefined ? undefined : { bytes: sizes[slot]!, sha256: Buffer.from(digests.subarray(slot * 32, slot * 32 + 32)).toString("hex") }
+      }
+    })
+  }
+}
+
+/** The lines of a file, streamed in pieces of a mebibyte. */
+function* fileLines(file: string): Generator<string> {
+  const fd = fs.openSync(file, "r")
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20)
+    const decoder = new StringDecoder("utf8")
+    let carry = ""
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null)
+      if (n === 0) break
+      const parts = (carry + decoder.write(buf.subarray(0, n))).split("\n")
+      carry = parts.pop()!
+      yield* parts
+    }
+    yield carry + decoder.end()
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * Reads what an earlier run restored from its results file (JSON or CSV): a JSON file this version wrote is read
+ * line by line, even one cut short by a kill; any other JSON file (an older version's, pretty-printed) and CSV whole.
+ */
+export const readDone = (file: string): Effect.Effect<Done, ResultsError> =>
+  Effect.suspend(() => {
+    const absolute = path.resolve(file)
+    const fail = (problem: string) => Effect.fail(new ResultsError({ file: absolute, problem }))
+    const set = doneSet()
+    let i = 0
+    const take = (row: Record<string, unknown>): string | undefined => {
+      i++
+      const status = String(row.status ?? "")
+      if (typeof row.tombstone !== "string" || typeof row.output !== "string" || !statuses.includes(status as Status)) {
+        return `result ${i} lacks a tombstone, an output or a known status`
+      }
+      const bytes = row.bytes === undefined || row.bytes === "" ? undefined : Number(row.bytes)
+      const sha256 = typeof row.sha256 === "string" && row.sha256 !== "" ? row.sha256 : undefined
+      if (isDone(status as Status) && bytes !== undefined && Number.isFinite(bytes) && sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
+        set.add(row.tombstone, row.output, bytes, sha256)
+      }
+      return undefined
+    }
+    try {
+      if (!isCsv(absolute)) {
+        let n = 0
+        let streamed = false
+        for (const line of fileLines(absolute)) {
+          n++
+          if (n === 2) streamed = line === `  "results": [`
+          if (n === 2 && !streamed) break
+          if (!streamed) continue
+          const text = line.trim().replace(/,$/, "")
+          if (text.length < 2 || text[0] !== "{" || text[text.length - 1] !== "}") continue
+          let row: unknown
+          try {
+            row = JSON.parse(text)
+          } catch {
+            continue
+          }
+          if (typeof row !== "object" || row === null) continue
+          const problem = take(row as Record<string, unknown>)
+          if (problem !== undefined) return fail(problem)
+        }
+        if (streamed) return Effect.succeed(set.done())
+      }
+      const text = fs.readFileSync(absolute, "utf8")
+      let rows: ReadonlyArray<Record<string, unknown>>
+      try {
+        if (isCsv(absolute)) {
+          rows = parseCsv(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
+        } else {
+          const doc: unknown = JSON.parse(text)
+          const results = typeof doc === "object" && doc !== null ? (doc as { results?: unknown }).results : undefined
+          if (!Array.isArray(results)) return fail("not a batch results file: no 'results' array")
+          rows = results as Array<Record<string, unknown>>
+        }
+      } catch (e) {
+        return fail(`cannot parse: ${(e as Error).message}`)
+      }
+      for (const row of rows) {
+        const problem = take(row)
+        if (problem !== undefined) return fail(problem)
+      }
+      return Effect.succeed(set.done())
+    } catch (e) {
+      return fail((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`)
+    }
+  })

@@ -13,6 +13,7 @@ type Input =
   | { readonly op: "hash"; readonly file: string }
   | { readonly op: "pack"; readonly file: string; readonly sha256: string; readonly codec: Codec.CodecName }
   | { readonly op: "compress"; readonly data: Uint8Array; readonly codec: Codec.CodecName }
+  | { readonly op: "hashPack"; readonly file: string; readonly codec: Codec.CodecName }
 
 type Output =
   | { readonly ok: true; readonly sha256: string; readonly data?: Uint8Array }
@@ -60,6 +61,7 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
       }
       const raw = fs.readFileSync(input.file)
       const sha256 = crypto.createHash("sha256").update(raw).digest("hex")
+      if (input.op === "hashPack") return handOver(sha256, compress(raw, input.codec))
       if (sha256 !== input.sha256) return { value: { ok: false, changed: true, message: "changed" } }
       return handOver(sha256, compress(raw, input.codec))
     } catch (e) {
@@ -74,6 +76,11 @@ export interface Packer {
   readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
   /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
   readonly pack: (file: string, display: string, sha256: string, codec: Codec.CodecName) => Effect.Effect<Uint8Array, PayloadSourceError>
+  /**
+   * A small file's SHA-256 and compressed content from one read (one message, where `hash` then `pack` are two): the
+   * bytes compressed are the bytes hashed.
+   */
+  readonly hashPack: (file: string, display: string, codec: Codec.CodecName) => Effect.Effect<{ readonly sha256: string; readonly data: Uint8Array }, PayloadSourceError | WorkerPool.WorkerFailed>
   /** Compresses one piece of a large file (read and hashed in order by the caller). */
   readonly compress: (raw: Uint8Array, codec: Codec.CodecName, display: string) => Effect.Effect<Uint8Array, PayloadSourceError>
   /** How many calls are worth having in flight. */
@@ -100,6 +107,7 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   return {
     concurrency: pool.lanes * 2,
     hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
+    hashPack: (file, display, codec) => Effect.map(run(display, { op: "hashPack", file, codec }), (out) => ({ sha256: out.sha256, data: out.data! })),
     pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
     compress: (raw, codec, display) =>
       Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!).pipe(named(display))

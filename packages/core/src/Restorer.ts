@@ -5,7 +5,7 @@
  * next groups are located; workers read the payloads themselves when the store allows it (`DirectReads`: SQLite),
  * otherwise this thread fetches them. Results keep the input order.
  */
-import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Stream } from "effect"
+import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, type Scope, Stream } from "effect"
 import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import type { ArchiveConfig } from "./Config.js"
@@ -100,6 +100,8 @@ export interface RunOptions {
    * free read buffers early (~25 MB less peak memory on a large batch). Default: no, V8 collects them in its time.
    */
   readonly tuneV8?: boolean | undefined
+  /** Worker threads the caller keeps across runs (`writers`: a batch's windows start them once); by default, per run. */
+  readonly writer?: RestoreWriter.RestoreWriter | undefined
 }
 
 /** What restores read of the configuration, and nothing else of it. */
@@ -143,6 +145,8 @@ const chunkBatch = 4
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
   readonly restore: (request: Request) => Effect.Effect<Outcome, RestoreError>
   readonly restoreAll: (requests: ReadonlyArray<Request>, options: RunOptions) => Effect.Effect<ReadonlyArray<ItemResult>>
+  /** `size` worker threads for `RunOptions.writer`, reading payloads themselves where the store allows; ended with the scope. */
+  readonly writers: (size: number, v8Flags?: ReadonlyArray<string>, tuneV8?: boolean) => Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>
 }>() {}
 
 interface Phase {
@@ -543,9 +547,9 @@ export const make = Effect.gen(function*() {
 
       const workers = WorkerPool.countFor(options.workers, requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
-      const writer = workers > 0
+      const writer = options.writer ?? (workers > 0
         ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads, exposeGc: options.tuneV8 })
-        : localWriter()
+        : localWriter())
       // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
       // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
@@ -645,7 +649,10 @@ export const make = Effect.gen(function*() {
       return results.filter((r) => r !== undefined)
     }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
 
-  return Restorer.of({ restore, restoreAll })
+  const writers = (size: number, v8Flags?: ReadonlyArray<string>, tuneV8?: boolean) =>
+    RestoreWriter.workers(size, { v8Flags, direct: store.directReads, exposeGc: tuneV8 })
+
+  return Restorer.of({ restore, restoreAll, writers })
 })
 
 export const layer = Layer.effect(Restorer, make)

@@ -31,7 +31,7 @@ const restore = (tombstone: string, output: string): Effect.Effect<string, never
 const batch = (tombstone: string, output: string, resumeFrom?: string): Effect.Effect<string, never, Effect.Effect.Context<ReturnType<typeof Batch.run>>> =>
   Batch.run([{ tombstone, output, actor: "host" }], { actor: "host", resumeFrom }).pipe(
     Effect.map((report) => `batch: ${report.summary.failed} failed`),
-    Effect.catchTags({ ResultsError: tagged }))
+    Effect.catchTags({ ResultsError: tagged, ManifestError: tagged }))
 
 const verify = (tombstones?: ReadonlyArray<string>): Effect.Effect<string, never, Effect.Effect.Context<ReturnType<typeof Verifier.verify>>> =>
   Verifier.verify({ actor: "host", tombstones }).pipe(

@@ -7,6 +7,9 @@ import { Batch, BatchResults, Manifest, RestoreWriter } from "@codex-archive/cor
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as v8 from "node:v8"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
@@ -74,8 +77,8 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message: `--concurrency ${opts.concurrency.value}: expected a whole number >= 1` })
       }
       const actor = Runtime.resolveActor(opts.actor)
-      // The manifest is checked whole before any backend is opened: a bad one restores nothing.
-      const entries = yield* (stubs !== undefined ? Manifest.fromStubs(stubs, { defaultActor: actor }) : Manifest.load(source!, { defaultActor: actor }))
+      // The manifest is checked whole (streamed) before any backend is opened: a bad one restores nothing.
+      const entries = yield* (stubs !== undefined ? Manifest.openStubs(stubs, { defaultActor: actor }) : Manifest.open(source!, { defaultActor: actor }))
       const flags: ReadonlyArray<readonly [string, string, unknown]> = [
         ["batch.concurrent", "--concurrency", Option.getOrUndefined(opts.concurrency)],
         ["batch.results_path", "--results", Option.getOrUndefined(opts.results)]
@@ -84,7 +87,8 @@ export const command = Command.make(
         Effect.gen(function*() {
           yield* Runtime.checkOutputFile("--results", config.batch.results_path ?? undefined)
           if (opts.dryRun) {
-            const report = yield* Batch.check(entries, { force: opts.force })
+            const all = yield* Effect.try({ try: () => Array.from(entries.entries()), catch: (e) => new Runtime.CliExit({ code: 2, message: String(e instanceof Error ? e.message : e) }) })
+            const report = yield* Batch.check(all, { force: opts.force })
             yield* Runtime.printJson(report)
             if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
             return
@@ -98,11 +102,17 @@ export const command = Command.make(
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
+          // What stdout gets: the JSON results file itself, or a temporary one (no file, or a CSV one), streamed out.
+          const printed = resultsFile !== undefined && !BatchResults.isCsv(resultsFile)
+            ? resultsFile
+            : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "codex-batch-")), "summary.json")
+          yield* Effect.addFinalizer(() => Effect.sync(() => printed !== resultsFile && fs.rmSync(path.dirname(printed), { recursive: true, force: true })))
           const batch = yield* Effect.forkDaemon(Batch.run(entries, {
             actor,
             force: opts.force,
             failFast: opts.failFast,
             resultsFile,
+            summaryFile: printed === resultsFile ? undefined : printed,
             resumeFrom: Option.getOrUndefined(opts.resume),
             source: stubs ?? source,
             stop: Deferred.await(stop),
@@ -116,7 +126,7 @@ export const command = Command.make(
           }).pipe(Effect.ensuring(progress.done)))
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
-              yield* Runtime.printLine(BatchResults.toJson(report.summary))
+              yield* Runtime.printFile(printed)
               if (resultsFile !== undefined && report.resultsError === undefined) yield* Runtime.note(`Batch results saved to ${resultsFile}`)
               if (report.resultsError !== undefined) yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
             })
@@ -142,7 +152,7 @@ export const command = Command.make(
               message: `batch-restore: ${s.failed} failed, ${s.not_run} not run of ${s.total} (${s.succeeded} restored, ${s.unchanged} unchanged, ${s.skipped} skipped)`
             })
           }
-        })
+        }).pipe(Effect.scoped)
       ).pipe(MetricsOut.writeAfter(opts.metricsOut))
     })
 ).pipe(Command.withDescription("Restore many archived files from a manifest or a tree of stubs, concurrently, verified, resumable"))

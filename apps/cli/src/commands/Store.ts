@@ -1,5 +1,5 @@
 /**
- * `codex archive store REPO PATH...`: archive files and directories (recursively) in one transaction; with
+ * `codex archive store REPO PATH...`: archive files and directories (recursively), a transaction per group of files; with
  * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
  * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
  */
@@ -8,6 +8,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as Runtime from "../Runtime.js"
 
@@ -80,6 +81,14 @@ export const command = Command.make(
       return yield* Runtime.withArchive(opts, { create: true }, (config) =>
       Effect.gen(function*() {
         const archiver = yield* Archiver.Archiver
+        // The manifest and the items printed are written group by group as the store commits them, never held.
+        const manifest = Option.isSome(opts.manifestOut) ? yield* Manifest.writer(opts.manifestOut.value) : undefined
+        const itemsDir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-store-"))
+        const itemsFile = path.join(itemsDir, "items.json")
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(itemsDir, { recursive: true, force: true })))
+        if (manifest !== undefined) yield* Effect.addFinalizer((exit) => (exit._tag === "Failure" ? manifest.abort : Effect.void))
+        let first: Archiver.StoredFile | undefined
+        let listed = 0
         const report = yield* archiver.store(opts.paths, {
           repo: opts.repo,
           actor: Runtime.resolveActor(opts.actor),
@@ -94,26 +103,29 @@ export const command = Command.make(
           cwd: process.cwd(),
           inlineLimit: config.store.inline_limit,
           // The CLI owns its process: a large store hashes and compresses on worker threads.
-          workers: "auto"
+          workers: "auto",
+          onStored: (group) =>
+            Effect.gen(function*() {
+              first ??= group[0]
+              if (manifest !== undefined) yield* manifest.append(group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
+              let text = ""
+              for (const { source: _, ...rest } of group) text += `${listed++ === 0 ? "" : ","}\n    ${JSON.stringify(rest)}`
+              fs.appendFileSync(itemsFile, text)
+            })
         })
-        if (Option.isSome(opts.manifestOut)) {
-          yield* Manifest.write(opts.manifestOut.value, report.stored.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
-        }
+        if (manifest !== undefined) yield* manifest.commit
         for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
-        const single = opts.paths.length === 1 && fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.stored.length === 1
-        if (single) {
-          const s = report.stored[0]!
+        const single = opts.paths.length === 1 && fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.count === 1
+        if (single && first !== undefined) {
+          const s = first
           yield* Runtime.printJson({ tombstone: s.tombstone, sha256: s.sha256, size_bytes: s.size_bytes, compressed_size: s.compressed_size, repo: report.repo, path: s.path, deduplicated: s.deduplicated, stub: s.stub })
         } else {
-          yield* Runtime.printJson({
-            repo: report.repo,
-            stored: report.stored.length,
-            deduplicated: report.stored.filter((s) => s.deduplicated).length,
-            bytes: report.stored.reduce((n, s) => n + s.size_bytes, 0),
-            items: report.stored.map(({ source: _, ...rest }) => rest),
-            skipped: report.skipped
-          })
+          // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
+          const head = JSON.stringify({ repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes }, null, 2)
+            yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
+          if (listed > 0) yield* Runtime.printFile(itemsFile)
+          yield* Runtime.printText((listed > 0 ? "\n  ]" : "]") + `,\n  "skipped": ${JSON.stringify(report.skipped, null, 2).split("\n").join("\n  ")}\n}\n`)
         }
-      }))
+      }).pipe(Effect.scoped))
     })
-).pipe(Command.withDescription("Archive files and directories (one transaction), optionally leaving stubs"))
+).pipe(Command.withDescription("Archive files and directories (a transaction per group of 1,000 files), optionally leaving stubs"))

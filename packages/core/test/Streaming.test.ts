@@ -1,0 +1,166 @@
+/**
+ * Store and batch restore hold a bounded window, never the whole set (issue 15): proved by counting what the
+ * pipeline holds, not by timing. Also: a streamed results file is valid and complete, `--resume` reads one cut short
+ * by a kill, and a store that fails midway leaves stubs only for the groups it committed.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Archiver, ArchiveStore, Batch, BatchResults, Manifest, Tombstone } from "../src/index.js"
+import { InMemoryArchive } from "../src/testing/index.js"
+
+const folder = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-stream-")))
+
+/** `count` small files under `dir/tree`, ten to a folder. */
+const tree = (dir: string, count: number) => {
+  const originals = new Map<string, string>()
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, "tree", `d${Math.floor(i / 10)}`, `f${i}.txt`)
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const text = `file ${i}\n`.repeat(1 + (i % 7))
+    fs.writeFileSync(file, text)
+    originals.set(file, text)
+  }
+  return originals
+}
+
+const storeOptions = (dir: string) => ({ repo: "acme/big", actor: "ann", commit: "c0ffee", reason: "dead" as const, kind: "code" as const, cwd: dir })
+
+/** Stores the tree with `--manifest-out`-like streaming into `dir/manifest.json`, then removes the originals. */
+const storedManifest = (dir: string, count: number) =>
+  Effect.gen(function*() {
+    const originals = tree(dir, count)
+    const manifest = yield* Manifest.writer(path.join(dir, "manifest.json"))
+    const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+      ...storeOptions(dir),
+      groupSize: 32,
+      onStored: (group) => manifest.append(group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
+    })
+    yield* manifest.commit
+    expect(report.count).toBe(count)
+    expect(report.stored).toEqual([])
+    fs.rmSync(path.join(dir, "tree"), { recursive: true })
+    return originals
+  })
+
+describe("bounded batch restore", () => {
+  it.effect("holds at most a window of entries; the streamed results file is valid, complete and in manifest order", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const originals = yield* storedManifest(dir, 300)
+      const opened = yield* Manifest.open(path.join(dir, "manifest.json"), { defaultActor: "bob" })
+      expect(opened.total).toBe(300)
+      // A probe around the source: entries taken from the manifest and not yet reported done are what the batch holds.
+      let pulled = 0
+      let finished = 0
+      let most = 0
+      const order: Array<string> = []
+      const source: Manifest.Source = {
+        total: opened.total,
+        entries: () => ({
+          *[Symbol.iterator]() {
+            for (const e of opened.entries()) {
+              pulled++
+              most = Math.max(most, pulled - finished)
+              order.push(e.output)
+              yield e
+            }
+          }
+        })
+      }
+      const windows: Array<number> = []
+      const results = path.join(dir, "results.json")
+      const { summary } = yield* Batch.run(source, {
+        actor: "bob", resultsFile: results, window: 40, workers: 0,
+        onWindow: (n) => void windows.push(n),
+        onProgress: () => Effect.sync(() => void finished++)
+      })
+      expect(most).toBeLessThanOrEqual(40)
+      expect(windows.every((n) => n <= 40)).toBe(true)
+      expect(windows.reduce((a, b) => a + b, 0)).toBe(300)
+      expect(summary).toMatchObject({ total: 300, succeeded: 300, failed: 0, not_run: 0, in_progress: false })
+      // Streamed: the report holds no items, the file holds them all.
+      expect(summary.results).toEqual([])
+      const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+      expect(written).toMatchObject({ total: 300, succeeded: 300, in_progress: false, interrupted: false })
+      expect(written.results.map((r) => r.output)).toEqual(order)
+      expect(written.results.every((r) => r.status === "SUCCESS" && r.sha256 !== undefined)).toBe(true)
+      for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
+    }).pipe(Effect.provide(InMemoryArchive.services()), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+
+  it.effect("--resume reads a streamed results file cut short by a kill, and skips only what it lists", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const originals = yield* storedManifest(dir, 120)
+      const manifest = path.join(dir, "manifest.json")
+      const results = path.join(dir, "results.json")
+      yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), { actor: "bob", resultsFile: results, window: 50, workers: 0 })
+      // A kill midway: the file ends inside its items, not valid JSON; outputs past the cut are gone.
+      const lines = fs.readFileSync(results, "utf8").split("\n")
+      const kept = lines.slice(0, 2 + 70)
+      fs.writeFileSync(results, kept.join("\n").slice(0, -5))
+      expect(() => JSON.parse(fs.readFileSync(results, "utf8"))).toThrow()
+      const listed = kept.slice(2, -1).map((l) => (JSON.parse(l.trim().replace(/,$/, "")) as { output: string }).output)
+      expect(listed.length).toBe(69)
+      for (const file of [...originals.keys()].filter((f) => !listed.includes(f))) fs.rmSync(file)
+      const again = path.join(dir, "again.json")
+      const { summary } = yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
+        actor: "bob", resultsFile: again, resumeFrom: results, window: 50, workers: 0
+      })
+      expect(summary).toMatchObject({ total: 120, skipped: 69, succeeded: 51, failed: 0 })
+      for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
+      const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
+      expect(written.results.filter((r) => r.status === "SKIPPED").map((r) => r.output)).toEqual(listed)
+    }).pipe(Effect.provide(InMemoryArchive.services()), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+})
+
+describe("store in groups", () => {
+  let archives = 0
+  const layer = InMemoryArchive.services({
+    fault: (operation) =>
+      operation === "archive" && ++archives === 3
+        ? new ArchiveStore.StoreError({ operation, backend: "memory", detail: "injected", transient: false })
+        : undefined
+  })
+
+  it.effect("a store failing in its third group leaves stubs and items for the first two only; re-running finishes it", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const originals = tree(dir, 50)
+      const archiver = yield* Archiver.Archiver
+      let committed = 0
+      const failed = yield* Effect.flip(archiver.store([path.join(dir, "tree")], {
+        ...storeOptions(dir), writeStub: true, groupSize: 10, onStored: (group) => Effect.sync(() => void (committed += group.length))
+      }))
+      expect(failed._tag).toBe("StoreError")
+      expect(committed).toBe(20)
+      const files = [...originals.keys()].sort()
+      const stubs = files.filter((f) => Tombstone.isStubText(fs.readFileSync(f, "utf8")))
+      // The walk is sorted: the first two groups are the first twenty files; nothing after them is a stub.
+      expect(stubs).toEqual(files.slice(0, 20))
+      for (const f of files.slice(20)) expect(fs.readFileSync(f, "utf8")).toBe(originals.get(f))
+      const store = yield* ArchiveStore.ArchiveStore
+      expect((yield* store.list({ limit: 1000 })).length).toBe(20)
+      // Re-running stores the rest: stubs are skipped, the originals left are archived.
+      const again = yield* archiver.store([path.join(dir, "tree")], { ...storeOptions(dir), writeStub: true, groupSize: 10 })
+      expect(again.count).toBe(30)
+      expect(again.skipped.filter((s) => s.reason === "already a tombstone stub").length).toBe(20)
+      expect((yield* store.list({ limit: 1000 })).length).toBe(50)
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+
+  it.effect("--manifest-out's writer leaves no manifest, whole or partial, when aborted", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const file = path.join(dir, "m.json")
+      const w = yield* Manifest.writer(file)
+      yield* w.append([{ tombstone: "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f", output: path.join(dir, "a"), sha256: "0".repeat(64) }])
+      yield* w.abort
+      expect(fs.readdirSync(dir)).toEqual([])
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+})
