@@ -6,6 +6,7 @@ import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-a
 import type { SqlClient } from "@effect/sql"
 import { Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
+import { dialect } from "./MariadbDialect.js"
 import { migrations } from "./MariadbSchema.js"
 
 export interface Options {
@@ -55,7 +56,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
     ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
     : MariadbClient.layer(target)
   const secrets = Redact.secretsOf(url)
-  return SqlArchiveStore.serve({ backend: "mariadb", location: Redact.url(url), secrets, client, migrations, create: options.create })
+  return SqlArchiveStore.serve({ dialect, location: Redact.url(url), secrets, client, migrations, create: options.create })
 }
 
 export { migrations }

@@ -6,6 +6,7 @@ import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-a
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Layer, Redacted } from "effect"
+import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
 export interface Options {
@@ -52,7 +53,7 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore |
       connectTimeout: Duration.seconds(10),
       applicationName: "codex-archive"
     })
-  return SqlArchiveStore.serve({ backend: "postgres", location, secrets, client, migrations, create: options.create })
+  return SqlArchiveStore.serve({ dialect, location, secrets, client, migrations, create: options.create })
 }
 
 export { migrations }
