@@ -119,7 +119,8 @@ const client = async (settings: Settings, url: string, root: string, index: numb
     for (let f = 0; f < settings.files; f++) {
       const shared = f % 2 === 0
       const key = shared ? `shared-${round}-${f}` : `client-${index}-${round}-${f}`
-      const size = shared && f === 0 ? 3 * 1024 * 1024 + 123 : 1024 + ((f * 7919 + index * 104729) % (15 * 1024))
+      // Shared content has the same size in every client; the first shared file is chunked (above 1 MiB).
+      const size = shared && f === 0 ? 3 * 1024 * 1024 + 123 : 1024 + ((f * 7919 + (shared ? 0 : index * 104729)) % (15 * 1024))
       const file = `${folder}/d${f % 4}/f${f}.txt`
       const bytes = content(key, size)
       fs.mkdirSync(path.join(home, path.dirname(file)), { recursive: true })

@@ -102,7 +102,9 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       }
       // Another writer's content: its stored size is read back (rare: two writers storing the same file at once).
       if (others.length > 0) {
-        const found = yield* sql<Row>`SELECT id, content_sha256, ${compressedOf("artifact")} FROM artifact WHERE id IN ${sql.in(others)}`
+        // A locking read on InnoDB: the winner committed after this transaction's snapshot.
+        const found = yield* sql<Row>`SELECT id, content_sha256, ${compressedOf("artifact")} FROM artifact
+          WHERE id IN ${sql.in(others)}${sql.literal(dialect.readLatest)}`
         for (const r of found) {
           out.set(String(r.content_sha256).trim(), { artifactId: String(r.id), compressed: toNum(r.compressed_size), reused: true })
         }
