@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Backends from "./Backends.js"
+import * as Clients from "./Clients.js"
 import * as Growth from "./Growth.js"
 import * as GrowthReport from "./Report/Growth.js"
 import * as Markdown from "./Report/Markdown.js"
@@ -164,12 +165,49 @@ export const growth = (flags: Command.Command.ParseConfig<typeof growthOptions>)
     yield* Console.error(`bench growth: wrote ${written.json}, ${written.markdown}, ${written.svg}`)
   }).pipe(Effect.scoped)
 
+const clientsOptions = {
+  clients: Options.integer("clients").pipe(Options.withDefault(16), Options.withDescription("Concurrent CLI processes per backend")),
+  rounds: Options.integer("rounds").pipe(Options.withDefault(2), Options.withDescription("Rounds per client: store, 3 single restores, batch restore")),
+  files: Options.integer("files").pipe(Options.withDefault(40), Options.withDescription("Files per client and round, half of them shared by all clients")),
+  backends: Options.text("backends").pipe(Options.withDefault("postgres,mariadb"), Options.withDescription("Comma-separated: sqlite, postgres, mariadb")),
+  out: Options.text("out").pipe(Options.withDefault("bench-results"), Options.withDescription("Folder for clients.json and clients.md")),
+  pgUrl: options.pgUrl,
+  mariadbUrl: options.mariadbUrl,
+  cli: options.cli,
+  tmp: options.tmp
+}
+
+/** Many clients on one archive: correctness checks and per-operation latency; exits 1 on any problem. */
+export const clients = (flags: Command.Command.ParseConfig<typeof clientsOptions>) =>
+  Effect.gen(function*() {
+    const outcomes = yield* Clients.run({
+      clients: yield* positive("--clients", 1)(flags.clients),
+      rounds: yield* positive("--rounds", 1)(flags.rounds),
+      files: yield* positive("--files", 2)(flags.files),
+      backends: yield* Backends.parseList(flags.backends),
+      servers: { postgres: flags.pgUrl, mariadb: flags.mariadbUrl },
+      cli: path.resolve(flags.cli),
+      tmp: flags.tmp
+    })
+    const out = path.resolve(flags.out)
+    fs.mkdirSync(out, { recursive: true })
+    const md = Clients.markdown(outcomes)
+    fs.writeFileSync(path.join(out, "clients.json"), JSON.stringify({ command: ["node apps/bench/dist/bench.mjs", ...process.argv.slice(2)].join(" "), outcomes }, null, 2))
+    fs.writeFileSync(path.join(out, "clients.md"), md)
+    yield* Console.log(md)
+    const problems = outcomes.flatMap((o) => o.problems)
+    if (problems.length > 0) return yield* new Clients.ClientsFailed({ problems })
+  })
+
 export const command = Command.make("bench", options, (flags) =>
   Option.match(flags.render, { onNone: () => Effect.asVoid(bench(flags)), onSome: (file) => render(file, flags.out) })).pipe(
   Command.withDescription("Compare archive backends (and the filesystem floor) on the same seeded corpus"),
   Command.withSubcommands([
     Command.make("growth", growthOptions, growth).pipe(
       Command.withDescription("Per-file time and peak RSS of store and batch restore at 10k, 100k (and 1M) small files, beside tar")
+    ),
+    Command.make("clients", clientsOptions, clients).pipe(
+      Command.withDescription("Concurrent CLI processes storing and restoring against one archive per backend: checks and latencies")
     )
   ])
 )

@@ -6,6 +6,7 @@ import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-a
 import type { SqlClient } from "@effect/sql"
 import { type ConfigError, Config as EffectConfig, Effect, Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
+import { dialect } from "./MariadbDialect.js"
 import { migrations } from "./MariadbSchema.js"
 
 export interface Options {
@@ -54,7 +55,7 @@ export const client = (
 ): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const target = parseUrl(url, options.poolSize)
-  return SqlArchiveStore.connect({ backend: "mariadb", location: Redact.url(url), secrets: Redact.secretsOf(url) }, target === undefined
+  return SqlArchiveStore.connect({ dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) }, target === undefined
     ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
     : target.database === ""
     ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
@@ -95,6 +96,6 @@ export interface FromClientOptions {
 export const layerFromClient = (
   options: FromClientOptions
 ): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
-  SqlArchiveStore.fromClient({ ...options, backend: "mariadb", location: options.location ?? "mariadb", migrations })
+  SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "mariadb", migrations })
 
 export { migrations }

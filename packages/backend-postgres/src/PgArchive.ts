@@ -6,6 +6,7 @@ import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-a
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { type ConfigError, Config as EffectConfig, Duration, Effect, Layer, Redacted } from "effect"
+import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
 export interface Options {
@@ -75,7 +76,7 @@ export const client = (
       applicationName: "codex-archive"
     })
   }
-  return SqlArchiveStore.connect({ backend: "postgres", location: Redact.url(url), secrets: Redact.secretsOf(url) }, pool())
+  return SqlArchiveStore.connect({ dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) }, pool())
 }
 
 /** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
@@ -117,6 +118,6 @@ export interface FromClientOptions {
 export const layerFromClient = (
   options: FromClientOptions
 ): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
-  SqlArchiveStore.fromClient({ ...options, backend: "postgres", location: options.location ?? "postgres", migrations })
+  SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "postgres", migrations })
 
 export { migrations }

@@ -1,2 +1,3 @@
 export * as PgArchive from "./PgArchive.js"
+export * as PgDialect from "./PgDialect.js"
 export * as PgSchema from "./PgSchema.js"

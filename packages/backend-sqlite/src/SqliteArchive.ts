@@ -10,7 +10,11 @@ import { type ConfigError, Config as EffectConfig, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
+import { dialect } from "./SqliteDialect.js"
 import { migrations } from "./SqliteSchema.js"
+
+/** SQLite's busy and locked codes are what the retry policy waits out while opening. */
+const transient = Retry.classifier(dialect.transient)
 
 export interface Options {
   readonly url: string
@@ -137,7 +141,7 @@ const preflight = (file: string, create: boolean, readOnly: boolean) =>
       return yield* notAnArchive(file, "is not a SQLite database")
     }
     const retry = yield* Retry.RetryPolicy
-    yield* retry.retry("open", probeSchema(file, create))
+    yield* retry.retry("open", probeSchema(file, create), transient)
     if (writable(file)) return false
     if (!readOnly) {
       return yield* notAnArchive(file, "is read-only (permission denied), and this command writes to the archive")
@@ -173,7 +177,7 @@ export const client = (options: Options): Layer.Layer<SqliteClient.SqliteClient 
     yield* sql.unsafe("PRAGMA cache_size = -4000")
     if (sql.config.readonly === true) return
     // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
-    yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"))
+    yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"), transient)
     yield* sql.unsafe("PRAGMA synchronous = NORMAL")
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(openError(file, e)))))
   return Layer.provideMerge(session, connection)
@@ -214,7 +218,7 @@ const over = (options: { readonly create: boolean }) =>
     // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
     const direct = file === ":memory:" || file === "" ? undefined : { driver: driverModule(), file }
     return SqlArchiveStore.fromClient({
-      backend: "sqlite",
+      dialect,
       location: file,
       migrations,
       create: options.create,

@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Effect, Layer, Metric, Random, Schedule } from "effect"
 import type { ArchiveConfig } from "./Config.js"
+import type { TransientCodes } from "./Dialect.js"
 import * as Metrics from "./Metrics.js"
 import * as Redact from "./Redact.js"
 
@@ -51,56 +52,53 @@ export interface Classified {
 const isClassified = (u: unknown): u is Classified =>
   typeof u === "object" && u !== null && "transient" in u && typeof (u as Classified).transient === "boolean"
 
-const transientCodes = new Set([
-  // Node / network
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN",
-  "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT",
-  // SQLite
-  "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "SQLITE_LOCKED_SHAREDCACHE",
-  // PostgreSQL SQLSTATE: serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
-  "40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006",
-  // MySQL / MariaDB
-  "ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT", "ER_CON_COUNT_ERROR", "ER_SERVER_SHUTDOWN", "ER_CONNECTION_KILLED",
-  "ER_QUERY_INTERRUPTED", "ER_CLIENT_INTERACTION_TIMEOUT"
+/** Passing faults of the network and of Node itself, whatever the driver; each `Dialect` adds its driver's codes. */
+const networkCodes = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"
 ])
-const transientErrnos = new Set([1213, 1205, 2002, 2003, 2006, 2013, 1040, 1053, 1927, 4031])
 const transientMessages = [
   /connection terminated/i, /connection (was )?(refused|reset|lost|closed)/i, /server closed the connection/i,
   /terminating connection/i, /the database system is (starting up|shutting down)/i, /database is locked/i,
   /timeout/i, /timed out/i, /Can't add new command when connection is in closed state/i, /socket hang up/i,
   /Client has encountered a connection error/i
 ]
+const noDriver: TransientCodes = { codes: new Set(), errnos: new Set() }
 
-/** Walks an error and its causes for a driver code, errno or message that marks a passing fault. */
-export const isTransientCause = (error: unknown, depth = 0): boolean => {
+/** Walks an error and its causes for a network or driver code, errno or message that marks a passing fault. */
+export const isTransientCause = (error: unknown, driver: TransientCodes = noDriver, depth = 0): boolean => {
   if (error === null || error === undefined || depth > 6) return false
   if (typeof error !== "object") return false
   const e = error as { code?: unknown; errno?: unknown; message?: unknown; cause?: unknown }
-  if (typeof e.code === "string" && transientCodes.has(e.code)) return true
-  if (typeof e.errno === "number" && transientErrnos.has(e.errno)) return true
+  if (typeof e.code === "string" && (networkCodes.has(e.code) || driver.codes.has(e.code))) return true
+  if (typeof e.errno === "number" && driver.errnos.has(e.errno)) return true
   if (typeof e.message === "string" && transientMessages.some((re) => re.test(e.message as string))) return true
-  return isTransientCause(e.cause, depth + 1)
+  return isTransientCause(e.cause, driver, depth + 1)
 }
+
+/** A classifier for `RetryPolicy.retry` that knows one driver's codes. */
+export const classifier = (driver: TransientCodes) => (error: unknown): boolean =>
+  isClassified(error) ? error.transient : isTransientCause(error, driver)
 
 export const isTransient = (error: unknown): boolean => (isClassified(error) ? error.transient : isTransientCause(error))
 
 /** The configured policy as a service, so every backend call is retried the same way. */
 export class RetryPolicy extends Context.Tag("@codex-archive/core/RetryPolicy")<RetryPolicy, {
   readonly settings: RetrySettings
-  readonly retry: <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Retries `effect` while `classify` (by default: network faults, and errors that say so) calls it transient. */
+  readonly retry: <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>, classify?: (error: unknown) => boolean) => Effect.Effect<A, E, R>
 }>() {}
 
 export const make = (settings: RetrySettings): Context.Tag.Service<RetryPolicy> => ({
   settings,
-  retry: (operation, effect) =>
+  retry: (operation, effect, classify = isTransient) =>
     !settings.enabled ? effect : Effect.suspend(() => {
       let cause: unknown
       // tapInput is outermost, so `cause` is set before the inner schedule decides; a permanent error logs nothing.
       const policy = schedule(settings, (attempt, delayMs) =>
-        !isTransient(cause) ? Effect.void : Effect.logWarning(`retrying ${operation} after a transient failure`).pipe(
+        !classify(cause) ? Effect.void : Effect.logWarning(`retrying ${operation} after a transient failure`).pipe(
           Effect.annotateLogs({ operation, attempt, delay_ms: Math.round(delayMs), cause: Redact.text(describe(cause)) }),
           Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "operation", operation)))
-        )).pipe(Schedule.whileInput(isTransient), Schedule.tapInput((e) => Effect.sync(() => void (cause = e))))
+        )).pipe(Schedule.whileInput(classify), Schedule.tapInput((e) => Effect.sync(() => void (cause = e))))
       return Effect.retry(effect, policy)
     })
 })

@@ -119,16 +119,8 @@ describe("Retry", () => {
   describe("classification", () => {
     const transient: ReadonlyArray<readonly [string, unknown]> = [
       ["SQLite busy (nested as the SqlError cause)", busy()],
-      ["SQLite locked", { code: "SQLITE_LOCKED" }],
       ["connection refused", { code: "ECONNREFUSED" }],
       ["connection reset", { cause: { cause: { code: "ECONNRESET" } } }],
-      ["PostgreSQL serialization failure", { code: "40001" }],
-      ["PostgreSQL deadlock", { code: "40P01" }],
-      ["PostgreSQL admin shutdown", { code: "57P01" }],
-      ["PostgreSQL cannot connect now", { code: "57P03" }],
-      ["MySQL deadlock", { code: "ER_LOCK_DEADLOCK", errno: 1213 }],
-      ["MySQL lock wait timeout", { errno: 1205 }],
-      ["MySQL lost connection", { code: "PROTOCOL_CONNECTION_LOST" }],
       ["a timeout message", new Error("Connection timed out")],
       ["a store error that says so", { transient: true, message: "anything" }]
     ]
@@ -140,7 +132,16 @@ describe("Retry", () => {
       ["a plain value", "oops"],
       ["nothing", undefined]
     ]
+    // Each driver's own codes are in its backend's Dialect, tested there (`*Dialect.test.ts`).
     for (const [name, error] of transient) it(`transient: ${name}`, () => expect(Retry.isTransient(error)).toBe(true))
+    const driver = Retry.classifier({ codes: new Set(["DRIVER_BUSY"]), errnos: new Set([4242]) })
+    it("a classifier adds a driver's codes and errnos, nested or not, and still honours a store error's say", () => {
+      expect(driver({ cause: { code: "DRIVER_BUSY" } })).toBe(true)
+      expect(driver({ errno: 4242 })).toBe(true)
+      expect(driver({ code: "ECONNRESET" })).toBe(true)
+      expect(driver({ code: "DRIVER_BUSY", transient: false })).toBe(false)
+      expect(Retry.isTransient({ code: "DRIVER_BUSY" })).toBe(false)
+    })
     for (const [name, error] of permanent) it(`permanent: ${name}`, () => expect(Retry.isTransient(error)).toBe(false))
   })
 })

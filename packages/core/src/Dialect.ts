@@ -1,0 +1,58 @@
+/**
+ * What one SQL backend does differently, as a value its package supplies: `SqlArchiveStore` is written once over it
+ * and holds no backend branches of its own.
+ */
+import type { BackendName } from "./Config.js"
+
+/** A driver's codes and errnos of passing faults (a lock, a deadlock, a server restarting); see `Retry`. */
+export interface TransientCodes {
+  readonly codes: ReadonlySet<string>
+  readonly errnos: ReadonlySet<number>
+}
+
+export interface Dialect {
+  readonly backend: BackendName
+  /** The text a timestamp column takes, from the spec's `YYYY-MM-DDTHH:MM:SSZ`. */
+  readonly timestamp: (iso: string) => string
+  /** A boolean as the column takes it. */
+  readonly bool: (b: boolean) => boolean | number
+  /** Appended to a JSON text parameter's placeholder (`::jsonb` on PostgreSQL), or "". */
+  readonly jsonCast: string
+  /** The column that breaks ties between rows of one second, in insertion order (spec §2.3). */
+  readonly insertionOrder: string
+  /** `archived_at` as an expression that compares and sorts as the spec's text (legacy SQLite rows differ). */
+  readonly archivedAt: string
+  /** Whether a text can name a row: PostgreSQL's UUID columns reject other text outright. */
+  readonly acceptsId: (id: string) => boolean
+  /** Appended to a SELECT that must hold the rows it read until commit, and to one that must see the latest commit. */
+  readonly lockForUpdate: string
+  readonly readLatest: string
+  /** Appended to an artifact INSERT so content another writer stored first is left alone. */
+  readonly ignoreDuplicateContent: string
+  /** Whether that INSERT can say which rows it inserted (`RETURNING`); otherwise the store looks. */
+  readonly returning: boolean
+  /** Bounds of one multi-row INSERT: rows, and bytes of content (MariaDB's `max_allowed_packet`). */
+  readonly bulkInsert: { readonly rows: number; readonly bytes: number }
+  /** The largest content kept in one row; above it content is chunked. */
+  readonly inlineCap: number
+  /** Freed pages keep their bytes (SQLite): overwrite content before deleting it. */
+  readonly zeroBeforeDelete: boolean
+  /** Lists the tables named `item`/`artifact` with their columns, as rows of `t` (table) and `c` (column). */
+  readonly archiveTablesQuery: string
+  /** DDL commits on its own (MySQL): pending migrations run statement by statement before they are recorded. */
+  readonly ddlAutoCommits: boolean
+  /** Whether a connect error says the database named in the URL does not exist. */
+  readonly missingDatabase: (error: unknown) => boolean
+  readonly transient: TransientCodes
+}
+
+/** The driver code of an error or of its first cause that has one. */
+export const causeField = (error: unknown, field: "code" | "errno"): unknown => {
+  let current = error as { cause?: unknown } | undefined
+  for (let depth = 0; depth < 4 && current !== null && typeof current === "object"; depth++) {
+    const value = (current as Record<string, unknown>)[field]
+    if (value !== undefined) return value
+    current = current.cause as { cause?: unknown } | undefined
+  }
+  return undefined
+}
