@@ -195,3 +195,17 @@ export const renderText = (report: Report): string => {
   )
   return lines.join("\n") + "\n"
 }
+
+/**
+ * The original records each health check as a RESTORE_BATCH line (spec §10). Best effort: an unwritable evidence
+ * folder is already one of the report's failed checks.
+ */
+export const record = (report: Report, dir: string, options: Evidence.Options): Effect.Effect<void> =>
+  Effect.flatMap(Evidence.make(dir, options), (evidence) =>
+    evidence.append({
+      action: "RESTORE_BATCH",
+      actor: "health-check",
+      tombstone: "",
+      status: report.ok ? "SUCCESS" : "FAILED",
+      detail: Redact.text(summary(report))
+    })).pipe(Effect.ignore)

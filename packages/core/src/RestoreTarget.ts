@@ -5,6 +5,7 @@
 import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Manifest from "./Manifest.js"
 import * as Ids from "./Ids.js"
 import * as Tombstone from "./Tombstone.js"
@@ -60,3 +61,25 @@ export const recordedOutput = (options: {
   }
   return Either.right({ output, outside })
 }
+
+/**
+ * The absolute output of a single restore: `given` when there is one; else the path recorded at store time, which
+ * the archive supplies, placed under `root` (see `recordedOutput`; a permitted way out is logged as a warning).
+ */
+export const outputOf = (options: {
+  readonly tombstone: string
+  readonly given: string | undefined
+  readonly root: string
+  readonly allowOutside: boolean
+}): Effect.Effect<string, TombstoneNotFound | StoreError | OutsideRoot, ArchiveStore> =>
+  Effect.gen(function*() {
+    if (options.given !== undefined) return path.resolve(options.given)
+    const { tombstone, root, allowOutside } = options
+    const located = (yield* (yield* ArchiveStore).locate([tombstone])).get(tombstone)
+    if (located === undefined) return yield* new TombstoneNotFound({ tombstone })
+    const placed = yield* recordedOutput({ tombstone, recorded: located.path, root, allowOutside })
+    if (placed.outside) {
+      yield* Effect.logWarning(`restoring outside ${path.resolve(root)} (--allow-outside): recorded path ${JSON.stringify(located.path)}`)
+    }
+    return placed.output
+  })

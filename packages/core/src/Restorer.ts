@@ -5,8 +5,9 @@
  * next groups are located; workers read the payloads themselves when the store allows it (`DirectReads`: SQLite),
  * otherwise this thread fetches them. Results keep the input order.
  */
-import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, type Scope, Stream } from "effect"
-import { ArchiveStore, type Located, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Redacted, type Scope, Stream } from "effect"
+import * as path from "node:path"
+import { ArchiveStore, type Located, type NotAnArchive, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import type { ArchiveConfig } from "./Config.js"
 import * as Evidence from "./Evidence.js"
@@ -196,6 +197,24 @@ export const failureRecord = (options: {
   backend: options.backend,
   url: options.url
 })
+
+/**
+ * A single restore whose archive could not be opened is a failed restore too, and leaves its RESTORE_FAIL line (best
+ * effort: the open failure is what the user is told about).
+ */
+export const recordOpenFailure = (
+  config: ArchiveConfig,
+  request: { readonly actor: string; readonly tombstone: string; readonly output: string | undefined },
+  error: NotAnArchive | StoreError
+): Effect.Effect<void> =>
+  Effect.flatMap(Evidence.make(config.evidence.dir, config.evidence), (evidence) =>
+    evidence.append(failureRecord({
+      request: { ...request, output: request.output === undefined ? null : path.resolve(request.output) },
+      error,
+      reason: `Archive backend validation failed: ${error.message}`,
+      backend: config.backend.backend,
+      url: Redact.url(Redacted.value(config.backend.url))
+    }))).pipe(Effect.ignore)
 
 export const make = Effect.gen(function*() {
   const store = yield* ArchiveStore

@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ArchiveStore, Archiver, RestoreTarget, Tombstone } from "../src/index.js"
+import { InMemoryArchive } from "../src/testing/index.js"
 
 const tombstone = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
 
@@ -46,4 +47,39 @@ describe("RestoreTarget", () => {
     }
     expect(Archiver.metadataProblem("ticket", "OPS-1")).toBeUndefined()
   })
+})
+
+describe("RestoreTarget.outputOf (a single restore's output, as the CLI's restore asks for it)", () => {
+  it.effect("a given output as given; else the recorded path under the root; escaping is OutsideRoot; unknown ids fail", () =>
+    Effect.gen(function*() {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-outputof-"))
+      fs.mkdirSync(path.join(root, "docs"))
+      fs.writeFileSync(path.join(root, "docs/a.md"), "# a\n")
+      const archiver = yield* Archiver.Archiver
+      const report = yield* archiver.store(["docs/a.md"], {
+        repo: "acme/shop", actor: "tester", commit: "c0ffee", reason: "dead", kind: "doc", cwd: root
+      })
+      const stored = report.stored[0]!
+      expect(stored.path).toBe("docs/a.md")
+      const outputOf = (given: string | undefined, at: string, allowOutside = false) =>
+        RestoreTarget.outputOf({ tombstone: stored.tombstone, given, root: at, allowOutside })
+      expect(yield* outputOf("x/b.md", root)).toBe(path.resolve("x/b.md"))
+      expect(yield* outputOf(undefined, root)).toBe(path.join(root, "docs/a.md"))
+      // The recorded path is relative: under another root it lands there, never above it.
+      const other = fs.mkdtempSync(path.join(os.tmpdir(), "codex-outputof-"))
+      expect(yield* outputOf(undefined, other)).toBe(path.join(other, "docs/a.md"))
+      // A file stored from outside the working folder is recorded by its absolute path: restoring it there needs consent.
+      const away = fs.mkdtempSync(path.join(os.tmpdir(), "codex-outputof-away-"))
+      fs.writeFileSync(path.join(away, "z.md"), "# z\n")
+      const outside = (yield* archiver.store([path.join(away, "z.md")], {
+        repo: "acme/shop", actor: "tester", commit: "c0ffee", reason: "dead", kind: "doc", cwd: root
+      })).stored[0]!
+      expect(outside.path).toBe(path.join(away, "z.md"))
+      const refused = yield* Effect.flip(RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: false }))
+      expect(refused._tag).toBe("OutsideRoot")
+      expect(refused.message).toContain(JSON.stringify(path.join(away, "z.md")))
+      expect(yield* RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: true })).toBe(path.join(away, "z.md"))
+      const missing = yield* Effect.flip(RestoreTarget.outputOf({ tombstone: "0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f", given: undefined, root, allowOutside: false }))
+      expect(missing._tag).toBe("TombstoneNotFound")
+    }).pipe(Effect.provide(InMemoryArchive.services())))
 })

@@ -1,5 +1,5 @@
 /** `codex archive health-check [--json] [--debug]`: spec §10 and more; exit 0 only when every check passes. */
-import { Evidence, Health, Migrations, Redact, Retry } from "@codex-archive/core"
+import { Health, Migrations, Retry } from "@codex-archive/core"
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer } from "effect"
 import * as Runtime from "../Runtime.js"
@@ -28,17 +28,7 @@ export const command = Command.make(
         })
         if (opts.json) yield* Runtime.printJson(report)
         else yield* Effect.sync(() => process.stdout.write(Health.renderText(report)))
-        if (config.performance.emit_to_evidence) {
-          // The original records each health check as a RESTORE_BATCH line (spec §10); an unwritable folder is already reported.
-          yield* Effect.flatMap(Evidence.Evidence, (evidence) =>
-            evidence.append({
-              action: "RESTORE_BATCH",
-              actor: "health-check",
-              tombstone: "",
-              status: report.ok ? "SUCCESS" : "FAILED",
-              detail: Redact.text(Health.summary(report))
-            })).pipe(Effect.provide(Evidence.layer(config.evidence.dir, config.evidence)), Effect.ignore)
-        }
+        if (config.performance.emit_to_evidence) yield* Health.record(report, config.evidence.dir, config.evidence)
         if (!report.ok) {
           return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })
         }

@@ -1,5 +1,5 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
-import { ArchiveStore, type Config, Evidence, Redact, Restorer, RestoreTarget, Verifier } from "@codex-archive/core"
+import { ArchiveStore, type Config, Restorer, RestoreTarget, Verifier } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -68,16 +68,8 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message: `--root ${opts.root.value}: no such folder` })
       }
       const actor = Runtime.resolveActor(opts.actor)
-      // An archive that cannot be opened is a failed restore too, and leaves its RESTORE_FAIL line.
       const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
-        Effect.flatMap(Evidence.make(config.evidence.dir, config.evidence), (evidence) =>
-          evidence.append(Restorer.failureRecord({
-            request: { actor, tombstone: resolved.tombstone, output: resolved.output === undefined ? null : path.resolve(resolved.output) },
-            error,
-            reason: `Archive backend validation failed: ${error.message}`,
-            backend: config.backend.backend,
-            url: Redact.url(Redacted.value(config.backend.url))
-          }))).pipe(Effect.ignore)
+        Restorer.recordOpenFailure(config, { actor, tombstone: resolved.tombstone, output: resolved.output }, error)
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
       Effect.gen(function*() {
         const restorer = yield* Restorer.Restorer
@@ -86,22 +78,9 @@ export const command = Command.make(
           yield* Runtime.note(`[DEBUG] Archive backend: ${config.backend.backend}`)
           yield* Runtime.note(`[DEBUG] Archive URL: ${Redacted.value(config.backend.url)}`)
         }
-        let out = resolved.output
-        if (out === undefined) {
-          // No output given: the path recorded at store time, which the archive supplies, so kept under the root.
-          const found = yield* (yield* ArchiveStore.ArchiveStore).locate([resolved.tombstone])
-          const located = found.get(resolved.tombstone)
-          if (located === undefined) return yield* new ArchiveStore.TombstoneNotFound({ tombstone: resolved.tombstone })
-          const placed = yield* RestoreTarget.recordedOutput({
-            tombstone: resolved.tombstone, recorded: located.path, root, allowOutside: opts.allowOutside
-          }).pipe(Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message })))
-          if (placed.outside) {
-            const recorded = JSON.stringify(located.path)
-            yield* Effect.logWarning(`restoring outside ${root} (--allow-outside): recorded path ${recorded}`)
-          }
-          out = placed.output
-        }
-        out = path.resolve(out)
+        const out = yield* RestoreTarget.outputOf({
+          tombstone: resolved.tombstone, given: resolved.output, root, allowOutside: opts.allowOutside
+        }).pipe(Effect.catchTag("OutsideRoot", (e) => new Runtime.CliExit({ code: 2, message: e.message })))
         yield* Effect.logDebug("restore starting").pipe(Effect.annotateLogs({ backend: config.backend.backend, output: out }))
         const outcome = yield* restorer.restore({ tombstone: resolved.tombstone, output: out, actor, force: opts.force })
         if (opts.json) yield* Runtime.printJson(outcome)
