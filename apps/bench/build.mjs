@@ -11,7 +11,11 @@ const pending = {
       return existsSync(entry) ? undefined : { path: args.path, namespace: "pending-backend" }
     })
     b.onLoad({ filter: /.*/, namespace: "pending-backend" }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} had no source when the bench was bundled (rebuild: pnpm --filter @codex-archive/bench bundle)`)})`,
+      contents: `throw new Error(${
+        JSON.stringify(
+          `${args.path} had no source when the bench was bundled (rebuild: pnpm --filter @codex-archive/bench bundle)`
+        )
+      })`,
       loader: "js"
     }))
   }
@@ -31,7 +35,10 @@ await build({
   sourcemap: false,
   legalComments: "none",
   external: ["better-sqlite3", "zstd-napi", "pg-native", "cpu-features", "ssh2"],
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  banner: {
+    js:
+      "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+  },
   plugins: [pending],
   logLevel: "warning"
 })

@@ -14,7 +14,9 @@ const versionOf = (chain) => {
   const name = chain[chain.length - 1]
   for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const manifest = path.join(dir, "package.json")
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === name) return JSON.parse(readFileSync(manifest, "utf8")).version
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === name) {
+      return JSON.parse(readFileSync(manifest, "utf8")).version
+    }
   }
   throw new Error(`build: cannot find the version of ${name}`)
 }
@@ -42,7 +44,11 @@ await build({
   define: { "import.meta.url": "__codexBundleUrl", __CODEX_BUNDLED_DRIVERS__: JSON.stringify(bundledDrivers) },
   banner: { js: "var __codexBundleUrl = require(\"node:url\").pathToFileURL(__filename).href;" },
   // @effect/cli's file-format parsers are never used by our commands (see src/internal/Unbundled.ts).
-  alias: { yaml: "./src/internal/Unbundled.ts", toml: "./src/internal/Unbundled.ts", ini: "./src/internal/Unbundled.ts" },
+  alias: {
+    yaml: "./src/internal/Unbundled.ts",
+    toml: "./src/internal/Unbundled.ts",
+    ini: "./src/internal/Unbundled.ts"
+  },
   external: ["better-sqlite3", "zstd-napi", "pg-native", "cpu-features", "ssh2"],
   logLevel: "warning"
 })

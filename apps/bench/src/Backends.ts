@@ -33,7 +33,9 @@ export interface Target {
   readonly layer: StoreLayer
 }
 
-export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{ readonly backend: BackendName; readonly reason: string }> {
+export class BackendUnavailable
+  extends Data.TaggedError("BackendUnavailable")<{ readonly backend: BackendName; readonly reason: string }>
+{
   override get message() {
     return `${this.backend}: not available: ${this.reason}`
   }
@@ -50,34 +52,57 @@ export const parseList = (spec: string): Effect.Effect<ReadonlyArray<BackendName
     [...new Set(spec.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0))],
     (name) => {
       const canonical = name === "postgresql" ? "postgres" : name === "mysql" ? "mariadb" : name
-      return backendNames.includes(canonical as BackendName) ? Effect.succeed(canonical as BackendName) : Effect.fail(new UnknownBackend({ name }))
+      return backendNames.includes(canonical as BackendName)
+        ? Effect.succeed(canonical as BackendName)
+        : Effect.fail(new UnknownBackend({ name }))
     }
   )
 
 /** The layer constructor a server backend package exports (`PgArchive.layer`, `MariadbArchive.layer`). */
-type LayerFactory = (options: { readonly url: string; readonly create: boolean; readonly poolSize?: number }) => StoreLayer
+type LayerFactory = (
+  options: { readonly url: string; readonly create: boolean; readonly poolSize?: number }
+) => StoreLayer
 
 const loadFactory = (backend: "postgres" | "mariadb"): Effect.Effect<LayerFactory, BackendUnavailable> =>
   Effect.tryPromise({
     // `as string` keeps tsc from requiring the package's types while esbuild still bundles it.
-    try: () => backend === "postgres" ? import("@codex-archive/backend-postgres" as string) : import("@codex-archive/backend-mariadb" as string),
-    catch: (e) => new BackendUnavailable({ backend, reason: `cannot load @codex-archive/backend-${backend}: ${(e as Error).message}` })
+    try: () =>
+      backend === "postgres"
+        ? import("@codex-archive/backend-postgres" as string)
+        : import("@codex-archive/backend-mariadb" as string),
+    catch: (e) =>
+      new BackendUnavailable({
+        backend,
+        reason: `cannot load @codex-archive/backend-${backend}: ${(e as Error).message}`
+      })
   }).pipe(Effect.flatMap((mod: Record<string, unknown>) => {
-    const exported = (backend === "postgres" ? mod["PgArchive"] : mod["MariadbArchive"]) as { layer?: unknown } | undefined
+    const exported = (backend === "postgres" ? mod["PgArchive"] : mod["MariadbArchive"]) as
+      | { layer?: unknown }
+      | undefined
     return typeof exported?.layer === "function"
       ? Effect.succeed(exported.layer as LayerFactory)
-      : Effect.fail(new BackendUnavailable({
-        backend,
-        reason: `@codex-archive/backend-${backend} does not export ${backend === "postgres" ? "PgArchive" : "MariadbArchive"}.layer yet`
-      }))
+      : Effect.fail(
+        new BackendUnavailable({
+          backend,
+          reason: `@codex-archive/backend-${backend} does not export ${
+            backend === "postgres" ? "PgArchive" : "MariadbArchive"
+          }.layer yet`
+        })
+      )
   }))
 
 /** Runs statements on the server's admin connection (its own short-lived pool). */
 const onServer = (backend: "postgres" | "mariadb", serverUrl: string, statements: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const client = backend === "postgres"
-      ? (yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))).layer({ url: Redacted.make(serverUrl), maxConnections: 1 })
-      : (yield* Effect.promise(() => import("@effect/sql-mysql2/MysqlClient"))).layer({ url: Redacted.make(serverUrl), maxConnections: 1 })
+      ? (yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))).layer({
+        url: Redacted.make(serverUrl),
+        maxConnections: 1
+      })
+      : (yield* Effect.promise(() => import("@effect/sql-mysql2/MysqlClient"))).layer({
+        url: Redacted.make(serverUrl),
+        maxConnections: 1
+      })
     const Sql = yield* Effect.promise(() => import("@effect/sql/SqlClient"))
     yield* Effect.gen(function*() {
       const sql = yield* Sql.SqlClient
@@ -116,9 +141,11 @@ export const fresh = (
     if (backend === "sqlite") {
       const { SqliteArchive } = yield* Effect.promise(() => import("@codex-archive/backend-sqlite"))
       const file = path.join(workDir, `${name}.sqlite`)
-      yield* Effect.addFinalizer(() => Effect.sync(() => {
-        for (const suffix of ["", "-wal", "-shm", "-journal"]) fs.rmSync(file + suffix, { force: true })
-      }))
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const suffix of ["", "-wal", "-shm", "-journal"]) fs.rmSync(file + suffix, { force: true })
+        })
+      )
       const url = `sqlite:///${file}`
       return { backend, url, layer: SqliteArchive.layer({ url, create: true }) }
     }
@@ -128,7 +155,12 @@ export const fresh = (
     const quoted = backend === "postgres" ? `"${database}"` : `\`${database}\``
     yield* Effect.acquireRelease(
       onServer(backend, serverUrl, [`DROP DATABASE IF EXISTS ${quoted}`, `CREATE DATABASE ${quoted}`]),
-      () => Effect.ignoreLogged(onServer(backend, serverUrl, [backend === "postgres" ? `DROP DATABASE IF EXISTS ${quoted} WITH (FORCE)` : `DROP DATABASE IF EXISTS ${quoted}`]))
+      () =>
+        Effect.ignoreLogged(onServer(backend, serverUrl, [
+          backend === "postgres"
+            ? `DROP DATABASE IF EXISTS ${quoted} WITH (FORCE)`
+            : `DROP DATABASE IF EXISTS ${quoted}`
+        ]))
     )
     const url = withDatabase(serverUrl, database)
     return { backend, url, layer: factory({ url, create: true, poolSize }) }

@@ -82,8 +82,16 @@ const cli = (settings: Settings, args: ReadonlyArray<string>, cwd: string, env: 
     const err: Array<Buffer> = []
     child.stdout.on("data", (b: Buffer) => out.push(b))
     child.stderr.on("data", (b: Buffer) => err.push(b))
-    child.on("close", (code) =>
-      resolve({ ms: performance.now() - started, code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }))
+    child.on(
+      "close",
+      (code) =>
+        resolve({
+          ms: performance.now() - started,
+          code,
+          stdout: Buffer.concat(out).toString("utf8"),
+          stderr: Buffer.concat(err).toString("utf8")
+        })
+    )
   })
 
 interface Stored {
@@ -93,7 +101,14 @@ interface Stored {
 }
 
 /** One client's rounds: store a folder, restore a few items one by one, batch-restore the round's manifest. */
-const client = async (settings: Settings, url: string, root: string, index: number, problems: Array<string>, samples: Map<Operation, Array<number>>) => {
+const client = async (
+  settings: Settings,
+  url: string,
+  root: string,
+  index: number,
+  problems: Array<string>,
+  samples: Map<Operation, Array<number>>
+) => {
   const home = path.join(root, `client-${index}`)
   const evidenceDir = path.join(home, "evidence")
   const env = {
@@ -110,7 +125,11 @@ const client = async (settings: Settings, url: string, root: string, index: numb
   const run = async (operation: Operation, args: ReadonlyArray<string>, cwd: string) => {
     const r = await cli(settings, args, cwd, env)
     samples.get(operation)!.push(r.ms)
-    if (r.code !== 0) problems.push(`client ${index} ${operation} exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`)
+    if (r.code !== 0) {
+      problems.push(
+        `client ${index} ${operation} exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`
+      )
+    }
     return r
   }
   for (let round = 1; round <= settings.rounds; round++) {
@@ -120,7 +139,9 @@ const client = async (settings: Settings, url: string, root: string, index: numb
       const shared = f % 2 === 0
       const key = shared ? `shared-${round}-${f}` : `client-${index}-${round}-${f}`
       // Shared content has the same size in every client; the first shared file is chunked (above 1 MiB).
-      const size = shared && f === 0 ? 3 * 1024 * 1024 + 123 : 1024 + ((f * 7919 + (shared ? 0 : index * 104729)) % (15 * 1024))
+      const size = shared && f === 0
+        ? 3 * 1024 * 1024 + 123
+        : 1024 + ((f * 7919 + (shared ? 0 : index * 104729)) % (15 * 1024))
       const file = `${folder}/d${f % 4}/f${f}.txt`
       const bytes = content(key, size)
       fs.mkdirSync(path.join(home, path.dirname(file)), { recursive: true })
@@ -128,13 +149,28 @@ const client = async (settings: Settings, url: string, root: string, index: numb
       sources.set(file, bytes)
     }
     const manifest = path.join(home, `manifest-${round}.json`)
-    const store = await run("store", ["archive", "store", `repo-${index}`, `${folder}/`, "--commit", `c${round}`, "--manifest-out", manifest], home)
+    const store = await run("store", [
+      "archive",
+      "store",
+      `repo-${index}`,
+      `${folder}/`,
+      "--commit",
+      `c${round}`,
+      "--manifest-out",
+      manifest
+    ], home)
     if (store.code !== 0) continue
-    const summary = JSON.parse(store.stdout) as { items: ReadonlyArray<{ path: string; tombstone: string; sha256: string }> }
+    const summary = JSON.parse(store.stdout) as {
+      items: ReadonlyArray<{ path: string; tombstone: string; sha256: string }>
+    }
     const items = summary.items.map((i) => ({ tombstone: i.tombstone, sha256: i.sha256, source: sources.get(i.path)! }))
-    if (items.length !== sources.size) problems.push(`client ${index} round ${round}: stored ${items.length} of ${sources.size} files`)
+    if (items.length !== sources.size) {
+      problems.push(`client ${index} round ${round}: stored ${items.length} of ${sources.size} files`)
+    }
     for (const item of items) {
-      if (item.source === undefined || sha(item.source) !== item.sha256) problems.push(`client ${index}: ${item.tombstone} recorded a different sha256`)
+      if (item.source === undefined || sha(item.source) !== item.sha256) {
+        problems.push(`client ${index}: ${item.tombstone} recorded a different sha256`)
+      }
     }
     stored.push(...items)
     // A few single restores, of shared and own content.
@@ -145,26 +181,35 @@ const client = async (settings: Settings, url: string, root: string, index: numb
       const r = await run("restore", ["archive", "restore", item.tombstone, out], home)
       if (r.code !== 0) continue
       expectRestores.push(item.tombstone)
-      if (!fs.readFileSync(out).equals(item.source)) problems.push(`client ${index}: single restore of ${item.tombstone} differs from its source`)
-      else restored++
+      if (!fs.readFileSync(out).equals(item.source)) {
+        problems.push(`client ${index}: single restore of ${item.tombstone} differs from its source`)
+      } else restored++
     }
     // The whole round again from its manifest, into a fresh folder.
     const batchDir = path.join(home, `batch-${round}`)
     fs.mkdirSync(batchDir, { recursive: true })
     fs.renameSync(manifest, path.join(batchDir, "manifest.json"))
     const results = path.join(home, `results-${round}.json`)
-    const batch = await run("batch-restore", ["archive", "batch-restore", "manifest.json", "--results", results], batchDir)
+    const batch = await run(
+      "batch-restore",
+      ["archive", "batch-restore", "manifest.json", "--results", results],
+      batchDir
+    )
     if (batch.code !== 0) continue
     for (const [file, bytes] of sources) {
       const out = path.join(batchDir, file)
-      if (!fs.existsSync(out) || !fs.readFileSync(out).equals(bytes)) problems.push(`client ${index}: batch restore of ${file} differs from its source`)
-      else restored++
+      if (!fs.existsSync(out) || !fs.readFileSync(out).equals(bytes)) {
+        problems.push(`client ${index}: batch restore of ${file} differs from its source`)
+      } else restored++
     }
     expectRestores.push(...items.map((i) => i.tombstone))
   }
   // Evidence: one ARCHIVE line per item stored, one RESTORE line per item restored, in this client's log.
   const lines = fs.readdirSync(evidenceDir).filter((f) => f.endsWith(".jsonl")).flatMap((f) =>
-    fs.readFileSync(path.join(evidenceDir, f), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as { action: string; tombstone?: string }))
+    fs.readFileSync(path.join(evidenceDir, f), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) =>
+      JSON.parse(l) as { action: string; tombstone?: string }
+    )
+  )
   const count = (action: string) => {
     const m = new Map<string, number>()
     for (const l of lines) if (l.action === action && l.tombstone) m.set(l.tombstone, (m.get(l.tombstone) ?? 0) + 1)
@@ -172,12 +217,22 @@ const client = async (settings: Settings, url: string, root: string, index: numb
   }
   const archived = count("ARCHIVE")
   const restores = count("RESTORE")
-  for (const s of stored) if (archived.get(s.tombstone) !== 1) problems.push(`client ${index}: ${archived.get(s.tombstone) ?? 0} ARCHIVE lines for ${s.tombstone}`)
+  for (const s of stored) {
+    if (archived.get(s.tombstone) !== 1) {
+      problems.push(`client ${index}: ${archived.get(s.tombstone) ?? 0} ARCHIVE lines for ${s.tombstone}`)
+    }
+  }
   const wanted = new Map<string, number>()
   for (const t of expectRestores) wanted.set(t, (wanted.get(t) ?? 0) + 1)
-  for (const [t, n] of wanted) if (restores.get(t) !== n) problems.push(`client ${index}: ${restores.get(t) ?? 0} RESTORE lines for ${t}, expected ${n}`)
+  for (const [t, n] of wanted) {
+    if (restores.get(t) !== n) {
+      problems.push(`client ${index}: ${restores.get(t) ?? 0} RESTORE lines for ${t}, expected ${n}`)
+    }
+  }
   const failures = lines.filter((l) => l.action.endsWith("_FAIL"))
-  if (failures.length > 0) problems.push(`client ${index}: ${failures.length} failure lines in its evidence (${failures[0]!.action})`)
+  if (failures.length > 0) {
+    problems.push(`client ${index}: ${failures.length} failure lines in its evidence (${failures[0]!.action})`)
+  }
   return { stored, restored }
 }
 
@@ -192,13 +247,26 @@ export const runBackend = (settings: Settings, backend: Backends.BackendName) =>
       Effect.mapError((e) => new ClientsFailed({ problems: [`${backend}: ${e.reason}`] }))
     )
     // The archive is created once up front, as an administrator would before handing out its URL.
-    const init = yield* Effect.promise(() => cli(settings, ["archive", "init"], root, { ...process.env, CODEX_ARCHIVE_URL: archive.url, CODEX_EVIDENCE_DIR: path.join(root, "evidence-init") }))
-    if (init.code !== 0) return yield* new ClientsFailed({ problems: [`${backend}: archive init exited ${init.code}: ${init.stderr.trim()}`] })
+    const init = yield* Effect.promise(() =>
+      cli(settings, ["archive", "init"], root, {
+        ...process.env,
+        CODEX_ARCHIVE_URL: archive.url,
+        CODEX_EVIDENCE_DIR: path.join(root, "evidence-init")
+      })
+    )
+    if (init.code !== 0) {
+      return yield* new ClientsFailed({
+        problems: [`${backend}: archive init exited ${init.code}: ${init.stderr.trim()}`]
+      })
+    }
     const problems: Array<string> = []
     const samples = new Map<Operation, Array<number>>(operations.map((o) => [o, []]))
     const started = performance.now()
     const done = yield* Effect.promise(() =>
-      Promise.all(Array.from({ length: settings.clients }, (_, i) => client(settings, archive.url, root, i, problems, samples))))
+      Promise.all(
+        Array.from({ length: settings.clients }, (_, i) => client(settings, archive.url, root, i, problems, samples))
+      )
+    )
     const seconds = (performance.now() - started) / 1000
     const stored = done.flatMap((d) => d.stored)
     const distinct = new Set(stored.map((s) => s.sha256))
@@ -208,19 +276,35 @@ export const runBackend = (settings: Settings, backend: Backends.BackendName) =>
       return yield* store.artifacts()
     }).pipe(Effect.provide(archive.layer), Effect.provide(Retry.none), Effect.orDie)
     const shas = artifacts.map((a) => a.sha256)
-    if (artifacts.length !== distinct.size) problems.push(`${backend}: ${artifacts.length} artifacts for ${distinct.size} distinct contents`)
-    if (new Set(shas).size !== shas.length) problems.push(`${backend}: the same content is stored in more than one artifact`)
+    if (artifacts.length !== distinct.size) {
+      problems.push(`${backend}: ${artifacts.length} artifacts for ${distinct.size} distinct contents`)
+    }
+    if (new Set(shas).size !== shas.length) {
+      problems.push(`${backend}: the same content is stored in more than one artifact`)
+    }
     for (const s of shas) if (!distinct.has(s)) problems.push(`${backend}: artifact ${s} is no client's content`)
     const latencies = operations.map((operation): Latency => {
       const ms = samples.get(operation)!
       return {
-        backend, operation, count: ms.length,
-        p50_ms: Stats.percentile(ms, 50), p95_ms: Stats.percentile(ms, 95), p99_ms: Stats.percentile(ms, 99), max_ms: Math.max(...ms)
+        backend,
+        operation,
+        count: ms.length,
+        p50_ms: Stats.percentile(ms, 50),
+        p95_ms: Stats.percentile(ms, 95),
+        p99_ms: Stats.percentile(ms, 99),
+        max_ms: Math.max(...ms)
       }
     })
     return {
-      backend, clients: settings.clients, storedItems: stored.length, distinctContent: distinct.size, artifacts: artifacts.length,
-      restoredFiles: done.reduce((n, d) => n + d.restored, 0), problems: problems.map((p) => `${backend}: ${p}`), latencies, seconds
+      backend,
+      clients: settings.clients,
+      storedItems: stored.length,
+      distinctContent: distinct.size,
+      artifacts: artifacts.length,
+      restoredFiles: done.reduce((n, d) => n + d.restored, 0),
+      problems: problems.map((p) => `${backend}: ${p}`),
+      latencies,
+      seconds
     } satisfies Outcome
   }))
 
@@ -233,12 +317,20 @@ export const markdown = (outcomes: ReadonlyArray<Outcome>): string => {
     "| backend | clients | items stored | distinct content | artifacts | files restored & compared | problems | wall time |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...outcomes.map((o) =>
-      `| ${o.backend} | ${o.clients} | ${o.storedItems} | ${o.distinctContent} | ${o.artifacts} | ${o.restoredFiles} | ${o.problems.length} | ${o.seconds.toFixed(1)} s |`),
+      `| ${o.backend} | ${o.clients} | ${o.storedItems} | ${o.distinctContent} | ${o.artifacts} | ${o.restoredFiles} | ${o.problems.length} | ${
+        o.seconds.toFixed(1)
+      } s |`
+    ),
     "",
     "| backend | operation | n | p50 | p95 | p99 | max |",
     "|---|---|---:|---:|---:|---:|---:|",
-    ...outcomes.flatMap((o) => o.latencies.map((l) =>
-      `| ${l.backend} | ${l.operation} | ${l.count} | ${fmt(l.p50_ms)} | ${fmt(l.p95_ms)} | ${fmt(l.p99_ms)} | ${fmt(l.max_ms)} |`)),
+    ...outcomes.flatMap((o) =>
+      o.latencies.map((l) =>
+        `| ${l.backend} | ${l.operation} | ${l.count} | ${fmt(l.p50_ms)} | ${fmt(l.p95_ms)} | ${fmt(l.p99_ms)} | ${
+          fmt(l.max_ms)
+        } |`
+      )
+    ),
     ""
   ].join("\n")
 }

@@ -65,12 +65,44 @@ const KiB = 1024
 const MiB = 1024 * KiB
 
 const topDirs = ["packages", "services", "libs", "tools", "docs", "assets", "vendor", "legacy"]
-const dirWords = ["core", "api", "util", "model", "handlers", "internal", "common", "io", "net", "db", "ui", "cli", "test", "fixtures", "v1", "v2", "impl", "gen"]
-const textExtensions: ReadonlyArray<readonly [string, SourceText.Style]> = [
-  ["ts", "c"], ["ts", "c"], ["js", "c"], ["go", "c"], ["rs", "c"], ["java", "c"], ["c", "c"], ["py", "python"],
-  ["py", "python"], ["md", "prose"], ["txt", "prose"], ["json", "data"]
+const dirWords = [
+  "core",
+  "api",
+  "util",
+  "model",
+  "handlers",
+  "internal",
+  "common",
+  "io",
+  "net",
+  "db",
+  "ui",
+  "cli",
+  "test",
+  "fixtures",
+  "v1",
+  "v2",
+  "impl",
+  "gen"
 ]
-const binaryExtensions = { "binary-random": ["png", "jpg", "gz", "woff2"], "binary-records": ["bin", "dat", "db", "bmp"] } as const
+const textExtensions: ReadonlyArray<readonly [string, SourceText.Style]> = [
+  ["ts", "c"],
+  ["ts", "c"],
+  ["js", "c"],
+  ["go", "c"],
+  ["rs", "c"],
+  ["java", "c"],
+  ["c", "c"],
+  ["py", "python"],
+  ["py", "python"],
+  ["md", "prose"],
+  ["txt", "prose"],
+  ["json", "data"]
+]
+const binaryExtensions = {
+  "binary-random": ["png", "jpg", "gz", "woff2"],
+  "binary-records": ["bin", "dat", "db", "bmp"]
+} as const
 
 /**
  * The files of a corpus of `count` files: per 1,000 files about one of 8–32 MiB, 62 of 100 KiB–2 MiB, 60 small
@@ -114,7 +146,13 @@ export const plan = (count: number, seed: number): Plan => {
       const r = rng.below(8)
       const kind: Kind = r < 6 ? "text" : r === 6 ? "binary-random" : "binary-records"
       const [e, style] = rng.pick(textExtensions)
-      spec = { size: 100 * KiB + Math.floor(u * u * (2 * MiB - 100 * KiB)), kind, sizeClass: "medium", style, contentSeed }
+      spec = {
+        size: 100 * KiB + Math.floor(u * u * (2 * MiB - 100 * KiB)),
+        kind,
+        sizeClass: "medium",
+        style,
+        contentSeed
+      }
       ext = kind === "text" ? e : rng.pick(binaryExtensions[kind])
     } else if (cls === "binary") {
       const kind: Kind = rng.below(2) === 0 ? "binary-random" : "binary-records"
@@ -149,8 +187,17 @@ export const smallFiles = (count: number, seed: number): Plan => {
   for (let i = 0; i < count; i++) {
     const [ext, style] = rng.pick(textExtensions)
     const size = 1 * KiB + rng.below(15 * KiB + 1)
-    const folder = `g${String(Math.floor(i / 10_000)).padStart(3, "0")}/d${String(Math.floor(i / 100) % 100).padStart(2, "0")}`
-    files.push({ path: `${folder}/f${String(i).padStart(7, "0")}.${ext}`, size, kind: "text", sizeClass: "small", style, contentSeed: Prng.mix(seed, 4, i) })
+    const folder = `g${String(Math.floor(i / 10_000)).padStart(3, "0")}/d${
+      String(Math.floor(i / 100) % 100).padStart(2, "0")
+    }`
+    files.push({
+      path: `${folder}/f${String(i).padStart(7, "0")}.${ext}`,
+      size,
+      kind: "text",
+      sizeClass: "small",
+      style,
+      contentSeed: Prng.mix(seed, 4, i)
+    })
   }
   return { seed, files, totalBytes: files.reduce((n, f) => n + f.size, 0) }
 }
@@ -160,7 +207,9 @@ const folders = (rng: Prng.Prng, count: number): ReadonlyArray<string> => {
   const dirs: Array<string> = []
   const depth = new Map<string, number>()
   for (let i = 0; i < count; i++) {
-    const parent = dirs.length < topDirs.length || rng.below(4) === 0 ? rng.pick(topDirs) : dirs[rng.below(dirs.length)]!
+    const parent = dirs.length < topDirs.length || rng.below(4) === 0
+      ? rng.pick(topDirs)
+      : dirs[rng.below(dirs.length)]!
     const d = (depth.get(parent) ?? 1) + 1
     const name = d > 5 ? rng.pick(topDirs) : `${parent}/${rng.pick(dirWords)}${rng.below(3) === 0 ? "-" + i : ""}`
     if (!depth.has(name)) {
@@ -185,7 +234,9 @@ export const content = (spec: Omit<FileSpec, "path">): Uint8Array => {
 }
 
 /** SHA-256 over each file's path, size and content hash, in path order: the corpus identity. */
-export const digestOf = (files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly sha256: string }>): string => {
+export const digestOf = (
+  files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly sha256: string }>
+): string => {
   const hash = createHash("sha256")
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     hash.update(`${f.path}\u0000${f.size}\u0000${f.sha256}\n`)
@@ -226,8 +277,12 @@ const load = (dir: string, manifestFile: string, corpusPlan: Plan): Corpus | und
     const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as Manifest
     const files = manifest.files.map((f) => ({ ...f, absolute: path.join(dir, ...f.path.split("/")) }))
     const intact = files.length === corpusPlan.files.length &&
-      files.every((f, i) => f.path === corpusPlan.files[i]!.path && fs.statSync(f.absolute, { throwIfNoEntry: false })?.size === f.size)
-    return intact ? { dir, seed: corpusPlan.seed, files, totalBytes: manifest.totalBytes, digest: manifest.digest } : undefined
+      files.every((f, i) =>
+        f.path === corpusPlan.files[i]!.path && fs.statSync(f.absolute, { throwIfNoEntry: false })?.size === f.size
+      )
+    return intact
+      ? { dir, seed: corpusPlan.seed, files, totalBytes: manifest.totalBytes, digest: manifest.digest }
+      : undefined
   } catch {
     return undefined
   }
@@ -238,7 +293,9 @@ const load = (dir: string, manifestFile: string, corpusPlan: Plan): Corpus | und
  * generator (the bench never modifies it). A damaged cache entry is written again.
  */
 export const cached = (corpusPlan: Plan, cacheDir: string, shape: "mixed" | "small" = "mixed"): Corpus => {
-  const key = `${shape === "mixed" ? "" : `${shape}-`}${corpusPlan.files.length}-files-seed-${corpusPlan.seed}-v${generatorVersion}`
+  const key = `${
+    shape === "mixed" ? "" : `${shape}-`
+  }${corpusPlan.files.length}-files-seed-${corpusPlan.seed}-v${generatorVersion}`
   const dir = path.join(cacheDir, key)
   const manifestFile = path.join(cacheDir, `${key}.json`)
   const hit = load(dir, manifestFile, corpusPlan)
@@ -246,7 +303,11 @@ export const cached = (corpusPlan: Plan, cacheDir: string, shape: "mixed" | "sma
   fs.rmSync(manifestFile, { force: true })
   fs.rmSync(dir, { recursive: true, force: true })
   const corpus = write(corpusPlan, dir)
-  const manifest: Manifest = { files: corpus.files.map(({ absolute: _, ...f }) => f), totalBytes: corpus.totalBytes, digest: corpus.digest }
+  const manifest: Manifest = {
+    files: corpus.files.map(({ absolute: _, ...f }) => f),
+    totalBytes: corpus.totalBytes,
+    digest: corpus.digest
+  }
   const temp = `${manifestFile}.${process.pid}.tmp`
   fs.writeFileSync(temp, JSON.stringify(manifest))
   fs.renameSync(temp, manifestFile)

@@ -36,7 +36,9 @@ export const copyAll = (files: ReadonlyArray<Copyable>, out: string): number => 
 
 export const tarAvailable = (): boolean => spawnSync("tar", ["--version"], { stdio: "ignore" }).status === 0
 
-export class FloorCommandError extends Data.TaggedError("FloorCommandError")<{ readonly command: string; readonly detail: string }> {
+export class FloorCommandError
+  extends Data.TaggedError("FloorCommandError")<{ readonly command: string; readonly detail: string }>
+{
   override get message() {
     return `${this.command} failed: ${this.detail}`
   }
@@ -45,7 +47,12 @@ export class FloorCommandError extends Data.TaggedError("FloorCommandError")<{ r
 const run = (command: string, args: ReadonlyArray<string>) => {
   const result = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"] })
   if (result.error) throw new FloorCommandError({ command, detail: result.error.message })
-  if (result.status !== 0) throw new FloorCommandError({ command: `${command} ${args.join(" ")}`, detail: result.stderr.toString().trim() || `exit ${result.status}` })
+  if (result.status !== 0) {
+    throw new FloorCommandError({
+      command: `${command} ${args.join(" ")}`,
+      detail: result.stderr.toString().trim() || `exit ${result.status}`
+    })
+  }
 }
 
 /** Packs the corpus folder once (not timed). */

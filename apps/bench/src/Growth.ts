@@ -71,7 +71,12 @@ const MiB = 1024 * 1024
 const floorOf: Record<Operation, Floor> = { store: "tar -cf | zstd -3", restore: "tar -xf" }
 
 /** Runs one command as a process of its own: wall seconds (measured here) and peak RSS (from GNU time). */
-const measure = (step: string, work: string, command: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv }) =>
+const measure = (
+  step: string,
+  work: string,
+  command: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv }
+) =>
   Effect.suspend(() => {
     const timeFile = path.join(work, "time.txt")
     const started = performance.now()
@@ -94,19 +99,38 @@ const measure = (step: string, work: string, command: ReadonlyArray<string>, opt
 /** Fails unless `restored` holds exactly the corpus's bytes. */
 const check = (step: string, corpusDir: string, restored: string) =>
   Effect.suspend(() => {
-    const diff = spawnSync("diff", ["-rq", corpusDir, restored], { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * MiB })
+    const diff = spawnSync("diff", ["-rq", corpusDir, restored], {
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 * MiB
+    })
     return diff.status === 0
       ? Effect.void
-      : Effect.fail(new GrowthFailed({ step, detail: `restored tree differs from the corpus: ${diff.stdout.toString("utf8").split("\n").slice(0, 3).join(" | ")}${diff.stderr.toString("utf8").trim()}` }))
+      : Effect.fail(
+        new GrowthFailed({
+          step,
+          detail: `restored tree differs from the corpus: ${
+            diff.stdout.toString("utf8").split("\n").slice(0, 3).join(" | ")
+          }${diff.stderr.toString("utf8").trim()}`
+        })
+      )
   })
 
-const remove = (...paths: ReadonlyArray<string>) => Effect.sync(() => { for (const p of paths) fs.rmSync(p, { recursive: true, force: true }) })
+const remove = (...paths: ReadonlyArray<string>) =>
+  Effect.sync(() => {
+    for (const p of paths) fs.rmSync(p, { recursive: true, force: true })
+  })
 
 /** The floors for one corpus: a compressed tarball written, then the (uncompressed) tarball extracted. */
 const floors = (corpus: Corpus.Corpus, tarball: string, work: string) =>
   Effect.gen(function*() {
     const packed = path.join(work, "floor.tar.zst")
-    const store = yield* measure("tar -cf | zstd -3", work, ["sh", "-c", `tar -cf - -C "$0" . | zstd -3 -q -o "$1"`, corpus.dir, packed], { cwd: work })
+    const store = yield* measure("tar -cf | zstd -3", work, [
+      "sh",
+      "-c",
+      `tar -cf - -C "$0" . | zstd -3 -q -o "$1"`,
+      corpus.dir,
+      packed
+    ], { cwd: work })
     yield* remove(packed)
     const out = path.join(work, "out-tar")
     fs.mkdirSync(out)
@@ -136,9 +160,28 @@ const codex = (settings: Settings, corpus: Corpus.Corpus, backend: Backends.Back
       PGOPTIONS: "--client-min-messages=warning"
     }
     const base = path.basename(corpus.dir)
-    const store = yield* measure(`${backend} store`, work, ["node", settings.cli, "archive", "store", "growth", `${base}/`, "--commit", "growth", "--manifest-out", written], { cwd: path.dirname(corpus.dir), env })
+    const store = yield* measure(`${backend} store`, work, [
+      "node",
+      settings.cli,
+      "archive",
+      "store",
+      "growth",
+      `${base}/`,
+      "--commit",
+      "growth",
+      "--manifest-out",
+      written
+    ], { cwd: path.dirname(corpus.dir), env })
     fs.renameSync(written, manifest)
-    const restore = yield* measure(`${backend} batch-restore`, work, ["node", settings.cli, "archive", "batch-restore", manifest, "--results", path.join(work, `results-${name}.json`)], { cwd: work, env })
+    const restore = yield* measure(`${backend} batch-restore`, work, [
+      "node",
+      settings.cli,
+      "archive",
+      "batch-restore",
+      manifest,
+      "--results",
+      path.join(work, `results-${name}.json`)
+    ], { cwd: work, env })
     yield* check(`${backend} batch-restore`, corpus.dir, path.join(out, base))
     yield* remove(out, env.CODEX_EVIDENCE_DIR, path.join(work, `results-${name}.json`))
     return [[backend, "store", store], [backend, "restore", restore]] as const
@@ -174,10 +217,15 @@ export const run = (settings: Settings) =>
   Effect.gen(function*() {
     for (const tool of ["/usr/bin/time", "tar", "zstd", "diff"]) {
       if (spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status !== 0) {
-        return yield* new GrowthFailed({ step: "setup", detail: `${tool} is not installed (apt-get install time tar zstd diffutils)` })
+        return yield* new GrowthFailed({
+          step: "setup",
+          detail: `${tool} is not installed (apt-get install time tar zstd diffutils)`
+        })
       }
     }
-    if (!fs.existsSync(settings.cli)) return yield* new GrowthFailed({ step: "setup", detail: `${settings.cli} is missing (run npm run setup)` })
+    if (!fs.existsSync(settings.cli)) {
+      return yield* new GrowthFailed({ step: "setup", detail: `${settings.cli} is missing (run npm run setup)` })
+    }
     const work = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(settings.tmp, "codex-growth-"))),
       (dir) => remove(dir)
@@ -191,23 +239,44 @@ export const run = (settings: Settings) =>
         ? Corpus.write(plan, path.join(work, `small-${count}`))
         : Corpus.cached(plan, settings.corpusCache, "small")
       corpora.push({ files: count, mib: corpus.totalBytes / MiB, digest: corpus.digest })
-      yield* Effect.logInfo(`corpus: ${count} files, ${num(corpus.totalBytes / MiB)} MiB, digest ${corpus.digest} (${num((performance.now() - started) / 1000)} s)`)
+      yield* Effect.logInfo(
+        `corpus: ${count} files, ${num(corpus.totalBytes / MiB)} MiB, digest ${corpus.digest} (${
+          num((performance.now() - started) / 1000)
+        } s)`
+      )
       const tarball = path.join(work, "corpus.tar")
       const made = spawnSync("tar", ["-cf", tarball, "-C", corpus.dir, "."], { stdio: "ignore" })
       if (made.status !== 0) return yield* new GrowthFailed({ step: "tar -cf", detail: `could not write ${tarball}` })
-      const steps: Array<(round: number) => Effect.Effect<ReadonlyArray<readonly [Target, Operation, { seconds: number; rss_mib: number }]>, GrowthFailed>> = [
+      const steps: Array<
+        (
+          round: number
+        ) => Effect.Effect<
+          ReadonlyArray<readonly [Target, Operation, { seconds: number; rss_mib: number }]>,
+          GrowthFailed
+        >
+      > = [
         () => floors(corpus, tarball, work),
-        ...settings.backends.map((backend) => (round: number) => codex(settings, corpus, backend, work, `${process.pid}_${count}_${round}_${backend}`))
+        ...settings.backends.map((backend) => (round: number) =>
+          codex(settings, corpus, backend, work, `${process.pid}_${count}_${round}_${backend}`)
+        )
       ]
       for (let round = 1; round <= settings.rounds; round++) {
         for (let i = 0; i < steps.length; i++) {
           for (const [target, operation, m] of yield* steps[(i + round - 1) % steps.length]!(round)) {
             measurements.push({ files: count, target, operation, round, ...m })
-            yield* Effect.logInfo(`${count} files, round ${round}: ${target} ${operation} ${num(m.seconds)} s, ${num(m.rss_mib)} MiB`)
+            yield* Effect.logInfo(
+              `${count} files, round ${round}: ${target} ${operation} ${num(m.seconds)} s, ${num(m.rss_mib)} MiB`
+            )
           }
         }
       }
       yield* remove(tarball)
     }
-    return { command: settings.command, rounds: settings.rounds, corpora, measurements, rows: summarize(measurements) } satisfies Report
+    return {
+      command: settings.command,
+      rounds: settings.rounds,
+      corpora,
+      measurements,
+      rows: summarize(measurements)
+    } satisfies Report
   })

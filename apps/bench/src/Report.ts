@@ -25,7 +25,12 @@ export interface Report {
     readonly tar: boolean
   }
   readonly versions: Readonly<Record<string, string>>
-  readonly machine: { readonly cpus: number; readonly cpu_model: string; readonly memory_gib: number; readonly os: string }
+  readonly machine: {
+    readonly cpus: number
+    readonly cpu_model: string
+    readonly memory_gib: number
+    readonly os: string
+  }
   readonly figures: ReadonlyArray<Figure>
   readonly unavailable: ReadonlyArray<Unavailable>
   /** Backends whose run failed (the bench went on without them). */
@@ -41,11 +46,16 @@ export interface Written {
 }
 
 /** NaN and infinities are not JSON: they become null. */
-const toJson = (report: Report) => JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n"
+const toJson = (report: Report) =>
+  JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n"
 
 export const write = (report: Report, dir: string): Written => {
   fs.mkdirSync(dir, { recursive: true })
-  const written = { json: path.join(dir, "bench.json"), markdown: path.join(dir, "bench.md"), svg: path.join(dir, "bench.svg") }
+  const written = {
+    json: path.join(dir, "bench.json"),
+    markdown: path.join(dir, "bench.md"),
+    svg: path.join(dir, "bench.svg")
+  }
   fs.writeFileSync(written.json, toJson(report))
   fs.writeFileSync(written.markdown, Markdown.render(report))
   fs.writeFileSync(written.svg, Svg.render(report))

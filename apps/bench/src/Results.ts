@@ -73,10 +73,23 @@ export const figures = (samples: ReadonlyArray<Sample>): ReadonlyArray<Figure> =
         const keys = Object.keys(group[0]!.values).filter(isDuration)
         ratios[floor] = Object.fromEntries(keys.map((k) => [
           k,
-          Stats.summarize(Stats.pairedRatios(group.map((s) => [s.values[k] ?? Number.NaN, paired.find((f) => f.run === s.run)?.values[k] ?? Number.NaN] as const)))
+          Stats.summarize(
+            Stats.pairedRatios(group.map((s) =>
+              [
+                s.values[k] ?? Number.NaN,
+                paired.find((f) => f.run === s.run)?.values[k] ?? Number.NaN
+              ] as const
+            ))
+          )
         ]))
       }
     }
-    return { scenario, target, values: summarizeKeys(group.map((s) => s.values)), core: summarizeKeys(group.map((s) => s.core)), ratios }
+    return {
+      scenario,
+      target,
+      values: summarizeKeys(group.map((s) => s.values)),
+      core: summarizeKeys(group.map((s) => s.core)),
+      ratios
+    }
   })
 }

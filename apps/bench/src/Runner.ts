@@ -46,9 +46,17 @@ export const run = (settings: Settings) =>
     )
     const started = performance.now()
     const corpusPlan = Corpus.plan(count, settings.seed)
-    const corpus = settings.corpusCache === undefined ? Corpus.write(corpusPlan, path.join(work, "corpus")) : Corpus.cached(corpusPlan, settings.corpusCache)
-    yield* Effect.logInfo(`corpus: ${corpus.files.length} files, ${(corpus.totalBytes / MiB).toFixed(1)} MiB, seed ${corpus.seed}, digest ${corpus.digest} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
-    const tarball = settings.scenarios.includes("batch") && Floor.tarAvailable() ? path.join(work, "corpus.tar") : undefined
+    const corpus = settings.corpusCache === undefined
+      ? Corpus.write(corpusPlan, path.join(work, "corpus"))
+      : Corpus.cached(corpusPlan, settings.corpusCache)
+    yield* Effect.logInfo(
+      `corpus: ${corpus.files.length} files, ${
+        (corpus.totalBytes / MiB).toFixed(1)
+      } MiB, seed ${corpus.seed}, digest ${corpus.digest} (${((performance.now() - started) / 1000).toFixed(1)} s)`
+    )
+    const tarball = settings.scenarios.includes("batch") && Floor.tarAvailable()
+      ? path.join(work, "corpus.tar")
+      : undefined
     if (tarball !== undefined) Floor.createTarball(corpus.dir, tarball)
     const workload: Scenarios.Workload = {
       corpus,
@@ -86,19 +94,39 @@ export const run = (settings: Settings) =>
         const before = samples.length
         const t = performance.now()
         const outcome = yield* Effect.scoped(Effect.gen(function*() {
-          const target = yield* Backends.fresh(backend, settings.servers, work, `${process.pid}_${r}_${backend}`, Math.max(...settings.concurrency, 4))
-          const ctx: Scenarios.RunContext = { target, run: r - settings.warmup, record: !warm, floorFirst: () => flip++ % 2 === 0, samples, unavailable }
-          yield* Scenarios.runAll(warm ? warmWorkload : workload, ctx).pipe(Effect.provide(Scenarios.services(target, path.join(work, `evidence-${backend}`))))
+          const target = yield* Backends.fresh(
+            backend,
+            settings.servers,
+            work,
+            `${process.pid}_${r}_${backend}`,
+            Math.max(...settings.concurrency, 4)
+          )
+          const ctx: Scenarios.RunContext = {
+            target,
+            run: r - settings.warmup,
+            record: !warm,
+            floorFirst: () => flip++ % 2 === 0,
+            samples,
+            unavailable
+          }
+          yield* Scenarios.runAll(warm ? warmWorkload : workload, ctx).pipe(
+            Effect.provide(Scenarios.services(target, path.join(work, `evidence-${backend}`)))
+          )
         })).pipe(Effect.either)
         if (outcome._tag === "Left") {
           const e = outcome.left
           skip.add(backend)
-          if (e._tag === "BackendUnavailable") unavailable.push({ scenario: "*", target: backend, reason: e.reason, run: r - settings.warmup })
-          else failures.push(e.message)
+          if (e._tag === "BackendUnavailable") {
+            unavailable.push({ scenario: "*", target: backend, reason: e.reason, run: r - settings.warmup })
+          } else failures.push(e.message)
           yield* Effect.logError(`${backend} ${label}: ${e.message}`)
           continue
         }
-        yield* Effect.logInfo(`${backend} ${label}: ${((performance.now() - t) / 1000).toFixed(1)} s${warm ? "" : `, ${samples.length - before} samples`}`)
+        yield* Effect.logInfo(
+          `${backend} ${label}: ${((performance.now() - t) / 1000).toFixed(1)} s${
+            warm ? "" : `, ${samples.length - before} samples`
+          }`
+        )
       }
     }
     const report: Report = {

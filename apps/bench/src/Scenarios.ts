@@ -15,7 +15,9 @@ import * as Floor from "./Floor.js"
 import type { Sample, ScenarioName, Unavailable } from "./Results.js"
 import * as Stats from "./Stats.js"
 
-export class ScenarioFailed extends Data.TaggedError("ScenarioFailed")<{ readonly scenario: string; readonly target: string; readonly detail: string }> {
+export class ScenarioFailed extends Data.TaggedError("ScenarioFailed")<
+  { readonly scenario: string; readonly target: string; readonly detail: string }
+> {
   override get message() {
     return `${this.target} ${this.scenario}: ${this.detail}`
   }
@@ -50,21 +52,37 @@ const MiB = 1024 * 1024
 const actor = "bench"
 
 /** Picks files for the latency scenarios: up to `small` of 1–32 KiB text and the `large` biggest files of ≥ 1 MiB. */
-export const latencySamples = (files: ReadonlyArray<Corpus.WrittenFile>, counts: { readonly small: number; readonly large: number }) => {
+export const latencySamples = (
+  files: ReadonlyArray<Corpus.WrittenFile>,
+  counts: { readonly small: number; readonly large: number }
+) => {
   const small = files.filter((f) => f.sizeClass === "small" && f.kind === "text")
   const step = Math.max(1, Math.floor(small.length / counts.small))
   return {
     small: small.filter((_, i) => i % step === 0).slice(0, counts.small),
-    large: files.filter((f) => f.size >= MiB).sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1)).slice(0, counts.large)
+    large: files.filter((f) => f.size >= MiB).sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1)).slice(
+      0,
+      counts.large
+    )
   }
 }
 
 /** The core services over one backend's fresh archive, with an evidence log in `dir`. */
 export const services = (target: Backends.Target, dir: string) =>
   Layer.unwrapEffect(Effect.map(
-    Config.compose([Config.fromFlags([["backend.url", "--url", target.url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
+    Config.compose([
+      Config.fromFlags([["backend.url", "--url", target.url], [
+        "evidence.dir",
+        "--evidence",
+        path.join(dir, "evidence")
+      ]], dir)
+    ], dir),
     ({ config }) => CodexArchive.layer({ store: target.layer, ...CodexArchive.settingsOf(config), evidence: {} })
-  )).pipe(Layer.mapError((e) => new ScenarioFailed({ scenario: "setup", target: target.backend, detail: (e as Error).message ?? String(e) })))
+  )).pipe(
+    Layer.mapError((e) =>
+      new ScenarioFailed({ scenario: "setup", target: target.backend, detail: (e as Error).message ?? String(e) })
+    )
+  )
 
 let scratchCounter = 0
 /** A new, absent output folder; removed again (untimed) by `cleanup`. */
@@ -105,7 +123,8 @@ const coreRestoreFigures = Effect.all({
 
 let sampleCounter = 0
 /** Runs `effect` with every core metric tagged by a fresh sample id, so its figures are read in isolation. */
-const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.tagMetrics(effect, "bench_sample", String(++sampleCounter))
+const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.tagMetrics(effect, "bench_sample", String(++sampleCounter))
 
 export interface RunContext {
   readonly target: Backends.Target
@@ -119,7 +138,10 @@ export interface RunContext {
 }
 
 const sync = <A>(scenario: string, target: string, f: () => A) =>
-  Effect.try({ try: f, catch: (e) => new ScenarioFailed({ scenario, target, detail: (e as Error).message ?? String(e) }) })
+  Effect.try({
+    try: f,
+    catch: (e) => new ScenarioFailed({ scenario, target, detail: (e as Error).message ?? String(e) })
+  })
 
 /**
  * Measures the backend and its floors next to each other, in alternating order, and keeps the samples. A block of
@@ -135,20 +157,31 @@ const paired = <A, E, R>(
     const floorMeasured: Array<readonly [string, Measured]> = []
     // A warm-up only warms the code under test; the floors need none and would only cost time.
     const measureFloors = Effect.forEach(ctx.record ? floors : [], ([target, measure]) =>
-      Effect.map(sync(scenarios.join(","), target, measure), (m) => void floorMeasured.push([target, m])), { discard: true })
+      Effect.map(sync(scenarios.join(","), target, measure), (m) =>
+        void floorMeasured.push([target, m])), { discard: true })
     const first = ctx.floorFirst()
     const t0 = performance.now()
-    if (first) yield* measureFloors
+    if (first) {
+      yield* measureFloors
+    }
     const t1 = performance.now()
     const [measured, result] = yield* subject
     const t2 = performance.now()
-    if (!first) yield* measureFloors
+    if (!first) {
+      yield* measureFloors
+    }
     const floorMs = first ? t1 - t0 : performance.now() - t2
-    yield* Effect.logDebug(`${ctx.target.backend} ${scenarios.join(",")}: ${((t2 - t1) / 1000).toFixed(2)} s, floors ${(floorMs / 1000).toFixed(2)} s`)
+    yield* Effect.logDebug(
+      `${ctx.target.backend} ${scenarios.join(",")}: ${((t2 - t1) / 1000).toFixed(2)} s, floors ${
+        (floorMs / 1000).toFixed(2)
+      } s`
+    )
     if (ctx.record) {
       for (const [i, scenario] of scenarios.entries()) {
         ctx.samples.push({ scenario, target: ctx.target.backend, run: ctx.run, ...measured[i]! })
-        for (const [target, m] of floorMeasured) ctx.samples.push({ scenario, target, run: ctx.run, pairedWith: ctx.target.backend, ...m })
+        for (const [target, m] of floorMeasured) {
+          ctx.samples.push({ scenario, target, run: ctx.run, pairedWith: ctx.target.backend, ...m })
+        }
       }
     }
     return result
@@ -156,7 +189,9 @@ const paired = <A, E, R>(
 
 const markUnavailable = (ctx: RunContext, scenario: string, reason: string) =>
   Effect.sync(() => {
-    if (!ctx.unavailable.some((u) => u.scenario === scenario && u.target === ctx.target.backend)) ctx.unavailable.push({ scenario, target: ctx.target.backend, reason, run: ctx.record ? ctx.run : -1 })
+    if (!ctx.unavailable.some((u) => u.scenario === scenario && u.target === ctx.target.backend)) {
+      ctx.unavailable.push({ scenario, target: ctx.target.backend, reason, run: ctx.record ? ctx.run : -1 })
+    }
   })
 
 /** Every selected scenario for one backend in one run; needs the core services over a fresh archive. */
@@ -172,7 +207,15 @@ export const runAll = (w: Workload, ctx: RunContext) =>
       const t = performance.now()
       const inputs = files.length === w.corpus.files.length ? [w.corpus.dir] : files.map((f) => f.absolute)
       // As the CLI runs them: worker threads sized to the job, V8 tuned (a library caller gets neither unless it asks).
-      const report = yield* archiver.store(inputs, { repo: "bench/corpus", actor, commit: "bench", reason: "dead", kind: "code", cwd: w.corpus.dir, workers: "auto" })
+      const report = yield* archiver.store(inputs, {
+        repo: "bench/corpus",
+        actor,
+        commit: "bench",
+        reason: "dead",
+        kind: "code",
+        cwd: w.corpus.dir,
+        workers: "auto"
+      })
       const ms = performance.now() - t
       const fresh = report.stored.filter((s) => !s.deduplicated)
       const measured: Measured = {
@@ -180,7 +223,8 @@ export const runAll = (w: Workload, ctx: RunContext) =>
         core: {
           stored: (yield* Metric.value(Metrics.stored)).count,
           stored_mib: (yield* Metric.value(Metrics.storedBytes)).count / MiB,
-          compression_ratio: fresh.reduce((n, s) => n + s.size_bytes, 0) / Math.max(1, fresh.reduce((n, s) => n + s.compressed_size, 0)),
+          compression_ratio: fresh.reduce((n, s) => n + s.size_bytes, 0) /
+            Math.max(1, fresh.reduce((n, s) => n + s.compressed_size, 0)),
           deduplicated: report.stored.length - fresh.length
         }
       }
@@ -213,7 +257,11 @@ export const runAll = (w: Workload, ctx: RunContext) =>
           const times: Array<number> = []
           for (const file of sample) {
             const t = performance.now()
-            yield* restorer.restore({ tombstone: tombstoneOf(file), output: path.join(out, ...file.path.split("/")), actor })
+            yield* restorer.restore({
+              tombstone: tombstoneOf(file),
+              output: path.join(out, ...file.path.split("/")),
+              actor
+            })
             times.push(performance.now() - t)
           }
           return [[{ values: latencyValues(times), core: yield* coreRestoreFigures }], undefined] as const
@@ -239,38 +287,74 @@ export const runAll = (w: Workload, ctx: RunContext) =>
       const levels = w.concurrency.map((concurrency) => ({ concurrency, scenario: `batch-c${concurrency}` }))
       const subject = Effect.forEach(levels, ({ concurrency, scenario }) => {
         const out = scratch(w.work, `${backend}-${scenario}`)
-        const requests = files.map((f) => ({ tombstone: tombstoneOf(f), output: path.join(out, ...f.path.split("/")), actor }))
+        const requests = files.map((f) => ({
+          tombstone: tombstoneOf(f),
+          output: path.join(out, ...f.path.split("/")),
+          actor
+        }))
         return isolated(Effect.gen(function*() {
           const t = performance.now()
           const results = yield* restorer.restoreAll(requests, { concurrency, workers: "auto", tuneV8: true })
           const ms = performance.now() - t
           const failed = results.find((r) => r._tag === "Failure")
-          if (failed?._tag === "Failure") return yield* new ScenarioFailed({ scenario, target: backend, detail: `${failed.request.output}: ${failed.error.message}` })
+          if (failed?._tag === "Failure") {
+            return yield* new ScenarioFailed({
+              scenario,
+              target: backend,
+              detail: `${failed.request.output}: ${failed.error.message}`
+            })
+          }
           return { values: throughput(ms, w.totalBytes, files.length), core: yield* coreRestoreFigures }
         })).pipe(Effect.ensuring(cleanup(out)))
       })
       const floors: Array<readonly [string, () => Measured]> = [["fs", fsCopyFloor]]
       const tarball = w.tarball
-      if (tarball !== undefined) floors.push(["tar", wholeCorpusFloor("floor-tar", (out) => Floor.extractTarball(tarball, out))])
-      yield* paired(ctx, levels.map((l) => l.scenario), Effect.map(subject, (measured) => [measured, undefined] as const), floors)
+      if (tarball !== undefined) {
+        floors.push([
+          "tar",
+          wholeCorpusFloor("floor-tar", (out) => Floor.extractTarball(tarball, out))
+        ])
+      }
+      yield* paired(
+        ctx,
+        levels.map((l) => l.scenario),
+        Effect.map(subject, (measured) => [measured, undefined] as const),
+        floors
+      )
     }
 
     if (w.scenarios.has("cli")) {
       const file = w.small[0] ?? files[0]
-      if (!fs.existsSync(w.cli)) yield* markUnavailable(ctx, "cli-cold", `no CLI bundle at ${w.cli} (build apps/cli first)`)
-      else if (file !== undefined) {
-        const env = { ...process.env, CODEX_ARCHIVE_URL: ctx.target.url, CODEX_EVIDENCE_DIR: path.join(w.work, "cli-evidence"), CODEX_ACTOR: actor }
+      if (!fs.existsSync(w.cli)) {
+        yield* markUnavailable(ctx, "cli-cold", `no CLI bundle at ${w.cli} (build apps/cli first)`)
+      } else if (file !== undefined) {
+        const env = {
+          ...process.env,
+          CODEX_ARCHIVE_URL: ctx.target.url,
+          CODEX_EVIDENCE_DIR: path.join(w.work, "cli-evidence"),
+          CODEX_ACTOR: actor
+        }
         const subject = Effect.gen(function*() {
           const times: Array<number> = []
           for (let i = 0; i < w.cliInvocations; i++) {
             const out = path.join(scratch(w.work, `${backend}-cli`), path.basename(file.path))
             fs.mkdirSync(path.dirname(out), { recursive: true })
             const t = performance.now()
-            const result = spawnSync(process.execPath, [w.cli, "archive", "restore", tombstoneOf(file), out], { env, cwd: w.work, encoding: "utf8" })
+            const result = spawnSync(process.execPath, [w.cli, "archive", "restore", tombstoneOf(file), out], {
+              env,
+              cwd: w.work,
+              encoding: "utf8"
+            })
             times.push(performance.now() - t)
             yield* cleanup(path.dirname(out))
             if (result.status !== 0) {
-              return yield* new ScenarioFailed({ scenario: "cli-cold", target: backend, detail: `exit ${result.status ?? result.signal}: ${(result.stderr || result.error?.message || "").trim().slice(0, 400)}` })
+              return yield* new ScenarioFailed({
+                scenario: "cli-cold",
+                target: backend,
+                detail: `exit ${result.status ?? result.signal}: ${
+                  (result.stderr || result.error?.message || "").trim().slice(0, 400)
+                }`
+              })
             }
           }
           return [[{ values: latencyValues(times) }], undefined] as const

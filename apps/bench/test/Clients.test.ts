@@ -19,22 +19,37 @@ const cli = path.resolve(import.meta.dirname, "../../cli/dist/codex.mjs")
 
 describe("clients", () => {
   for (const backend of ["postgres", "mariadb"] as const) {
-    it.effect(`${backend}: 4 concurrent CLI processes: no failure, exact deduplication, identical bytes, complete evidence`, () =>
-      Effect.gen(function*() {
-        expect(fs.existsSync(cli), `${cli} is missing: bundle the CLI first`).toBe(true)
-        const settings: Clients.Settings = { clients: 4, rounds: 1, files: 8, backends: [backend], servers, cli, tmp: os.tmpdir() }
-        const outcome = yield* Clients.runBackend(settings, backend).pipe(
-          // An unreachable server fails the test naming it (Backends.fresh says which URL and why).
-          Effect.catchTag("ClientsFailed", (e) => Effect.die(new Error(e.message)))
-        )
-        expect(outcome.problems).toEqual([])
-        // 4 clients × 8 files: 4 shared by all, 4 of each client's own.
-        expect(outcome.storedItems).toBe(32)
-        expect(outcome.distinctContent).toBe(4 + 4 * 4)
-        expect(outcome.artifacts).toBe(outcome.distinctContent)
-        // Each client: 3 single restores and its 8 files from the manifest, every one compared with its source.
-        expect(outcome.restoredFiles).toBe(4 * (3 + 8))
-        expect(outcome.latencies.map((l) => [l.operation, l.count])).toEqual([["store", 4], ["restore", 12], ["batch-restore", 4]])
-      }), { timeout: 300_000 })
+    it.effect(
+      `${backend}: 4 concurrent CLI processes: no failure, exact deduplication, identical bytes, complete evidence`,
+      () =>
+        Effect.gen(function*() {
+          expect(fs.existsSync(cli), `${cli} is missing: bundle the CLI first`).toBe(true)
+          const settings: Clients.Settings = {
+            clients: 4,
+            rounds: 1,
+            files: 8,
+            backends: [backend],
+            servers,
+            cli,
+            tmp: os.tmpdir()
+          }
+          const outcome = yield* Clients.runBackend(settings, backend).pipe(
+            // An unreachable server fails the test naming it (Backends.fresh says which URL and why).
+            Effect.catchTag("ClientsFailed", (e) => Effect.die(new Error(e.message)))
+          )
+          expect(outcome.problems).toEqual([])
+          // 4 clients × 8 files: 4 shared by all, 4 of each client's own.
+          expect(outcome.storedItems).toBe(32)
+          expect(outcome.distinctContent).toBe(4 + 4 * 4)
+          expect(outcome.artifacts).toBe(outcome.distinctContent)
+          // Each client: 3 single restores and its 8 files from the manifest, every one compared with its source.
+          expect(outcome.restoredFiles).toBe(4 * (3 + 8))
+          expect(outcome.latencies.map((l) => [l.operation, l.count])).toEqual([["store", 4], ["restore", 12], [
+            "batch-restore",
+            4
+          ]])
+        }),
+      { timeout: 300_000 }
+    )
   }
 })

@@ -7,27 +7,39 @@ import * as Corpus from "../src/Corpus.js"
 import * as Prng from "../src/Prng.js"
 import { tempDir } from "./helpers.js"
 
-const zstd = createRequire(import.meta.url)("zstd-napi") as { compress: (b: Uint8Array, o: { compressionLevel: number }) => Buffer }
+const zstd = createRequire(import.meta.url)("zstd-napi") as {
+  compress: (b: Uint8Array, o: { compressionLevel: number }) => Buffer
+}
 
 describe("Corpus", () => {
   it("gives the same bytes and digest for the same seed", () => {
     const a = Corpus.write(Corpus.plan(60, 7), tempDir())
     const b = Corpus.write(Corpus.plan(60, 7), tempDir())
     expect(a.digest).toBe(b.digest)
-    for (const [i, f] of a.files.entries()) expect(fs.readFileSync(f.absolute).equals(fs.readFileSync(b.files[i]!.absolute))).toBe(true)
+    for (const [i, f] of a.files.entries()) {
+      expect(fs.readFileSync(f.absolute).equals(fs.readFileSync(b.files[i]!.absolute))).toBe(true)
+    }
   })
 
   it("gives a different digest for a different seed", () => {
-    expect(Corpus.write(Corpus.plan(60, 7), tempDir()).digest).not.toBe(Corpus.write(Corpus.plan(60, 8), tempDir()).digest)
+    expect(Corpus.write(Corpus.plan(60, 7), tempDir()).digest).not.toBe(
+      Corpus.write(Corpus.plan(60, 8), tempDir()).digest
+    )
   })
 
   it("pins the digest of a seed, so every machine and Node version must produce these exact bytes", () => {
-    expect(Corpus.write(Corpus.plan(40, 7), tempDir()).digest).toBe("f0b508abe9a7bf3ef4a14515fe8b822d6ea2d845eb50fc92142e2e8ba80cdfa3")
+    expect(Corpus.write(Corpus.plan(40, 7), tempDir()).digest).toBe(
+      "f0b508abe9a7bf3ef4a14515fe8b822d6ea2d845eb50fc92142e2e8ba80cdfa3"
+    )
   })
 
   it("digests what is on disk: hashing the written files again gives the same digest", () => {
     const corpus = Corpus.write(Corpus.plan(30, 3), tempDir())
-    const again = corpus.files.map((f) => ({ path: f.path, size: fs.statSync(f.absolute).size, sha256: createHashOf(f.absolute) }))
+    const again = corpus.files.map((f) => ({
+      path: f.path,
+      size: fs.statSync(f.absolute).size,
+      sha256: createHashOf(f.absolute)
+    }))
     expect(Corpus.digestOf(again)).toBe(corpus.digest)
   })
 
@@ -65,7 +77,9 @@ describe("Corpus", () => {
     expect(ratio("binary-random", "c")).toBeLessThan(1.01)
     expect(ratio("binary-records", "c")).toBeGreaterThan(1.2)
     expect(ratio("binary-records", "c")).toBeLessThan(2.5)
-    const text = Buffer.from(Corpus.content({ size: 4096, kind: "text", sizeClass: "small", style: "c", contentSeed: 1 })).toString("latin1")
+    const text = Buffer.from(
+      Corpus.content({ size: 4096, kind: "text", sizeClass: "small", style: "c", contentSeed: 1 })
+    ).toString("latin1")
     expect(text).toMatch(/^ {2,4}\S/m)
     expect(text).toMatch(/\/\/ |\/\*\*/)
   })

@@ -6,8 +6,13 @@ import * as Growth from "../src/Growth.js"
 import * as GrowthReport from "../src/Report/Growth.js"
 import * as Xml from "./Xml.js"
 
-const measured = (files: number, target: Growth.Target, operation: Growth.Operation, seconds: ReadonlyArray<number>, rss: number) =>
-  seconds.map((s, i): Growth.Measurement => ({ files, target, operation, round: i + 1, seconds: s, rss_mib: rss }))
+const measured = (
+  files: number,
+  target: Growth.Target,
+  operation: Growth.Operation,
+  seconds: ReadonlyArray<number>,
+  rss: number
+) => seconds.map((s, i): Growth.Measurement => ({ files, target, operation, round: i + 1, seconds: s, rss_mib: rss }))
 
 const measurements = [10_000, 100_000].flatMap((files) => [
   ...measured(files, "tar -cf | zstd -3", "store", [files / 50_000, files / 40_000, files / 60_000], 20),
@@ -22,10 +27,14 @@ describe("growth", () => {
     expect(plan.files).toHaveLength(1_000)
     expect(plan.files.every((f) => f.kind === "text" && f.size >= 1024 && f.size <= 16 * 1024)).toBe(true)
     const folders = new Map<string, number>()
-    for (const f of plan.files) folders.set(f.path.replace(/\/[^/]+$/, ""), (folders.get(f.path.replace(/\/[^/]+$/, "")) ?? 0) + 1)
+    for (const f of plan.files) {
+      folders.set(f.path.replace(/\/[^/]+$/, ""), (folders.get(f.path.replace(/\/[^/]+$/, "")) ?? 0) + 1)
+    }
     expect([...folders.values()]).toEqual(Array(10).fill(100))
     expect(Corpus.smallFiles(1_000, 7)).toEqual(plan)
-    expect(Corpus.smallFiles(1_000, 8).files.map((f) => f.contentSeed)).not.toEqual(plan.files.map((f) => f.contentSeed))
+    expect(Corpus.smallFiles(1_000, 8).files.map((f) => f.contentSeed)).not.toEqual(
+      plan.files.map((f) => f.contentSeed)
+    )
   })
 
   it("summarizes medians per files, target and operation, with µs per file and the ratio to the tar floor", () => {
@@ -52,14 +61,27 @@ describe("growth", () => {
     expect(table).toContain("| 100,000 | 830 | tar (floor) |")
     const svg = Xml.parse(GrowthReport.svg(report))
     expect(svg.root).toBe("svg")
-    for (const label of ["sqlite", "tar -cf | zstd -3", "tar -xf", "sqlite store", "sqlite restore"]) expect(svg.texts).toContain(label)
+    for (const label of ["sqlite", "tar -cf | zstd -3", "tar -xf", "sqlite store", "sqlite restore"]) {
+      expect(svg.texts).toContain(label)
+    }
   })
 
   it.effect("rejects file counts that are not positive integers, naming the flag", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Cli.growth({
-        files: "10000,abc", rounds: 1, seed: 42, backends: "sqlite", out: "x", pgUrl: "", mariadbUrl: "", cli: "", tmp: "/tmp", corpusCache: "none"
+        files: "10000,abc",
+        rounds: 1,
+        seed: 42,
+        backends: "sqlite",
+        out: "x",
+        pgUrl: "",
+        mariadbUrl: "",
+        cli: "",
+        tmp: "/tmp",
+        corpusCache: "none"
       }))
-      expect(error.message).toBe("--files '10000,abc': expected a list of positive file counts, e.g. 10000,100000,1000000")
+      expect(error.message).toBe(
+        "--files '10000,abc': expected a list of positive file counts, e.g. 10000,100000,1000000"
+      )
     }))
 })

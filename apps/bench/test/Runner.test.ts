@@ -33,7 +33,8 @@ describe("bench end to end on SQLite", () => {
       const report = yield* Runner.run(settings(tmp))
       expect(report.failures).toEqual([])
       expect(report.corpus.files).toBe(30)
-      const find = (scenario: string, target: string) => report.figures.find((f) => f.scenario === scenario && f.target === target)
+      const find = (scenario: string, target: string) =>
+        report.figures.find((f) => f.scenario === scenario && f.target === target)
       const store = find("store", "sqlite")!
       // The core's counters saw every file stored, and the corpus text compressed.
       expect(store.core["stored"]!.median).toBe(30)
@@ -51,7 +52,13 @@ describe("bench end to end on SQLite", () => {
         expect(batch.ratios["fs"]!["seconds"]!.n).toBe(1)
       }
       // The CLI bundle is missing here: reported, not fatal.
-      expect(report.unavailable).toContainEqual(expect.objectContaining({ scenario: "cli-cold", target: "sqlite", reason: expect.stringContaining("no-such-cli.mjs") }))
+      expect(report.unavailable).toContainEqual(
+        expect.objectContaining({
+          scenario: "cli-cold",
+          target: "sqlite",
+          reason: expect.stringContaining("no-such-cli.mjs")
+        })
+      )
       // Scratch space (corpus, archive, outputs) is gone.
       expect(fs.readdirSync(tmp)).toEqual([])
       const written = Report.write(report, path.join(tmp, "results"))

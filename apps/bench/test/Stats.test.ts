@@ -27,14 +27,22 @@ describe("Stats", () => {
 
   it("pairs each backend run with the floor run measured next to it, not with the floor's median", () => {
     const sample = (target: string, run: number, seconds: number, pairedWith?: string): Sample => ({
-      scenario: "store", target, run, ...(pairedWith ? { pairedWith } : {}), values: { seconds, mib_s: 100 / seconds }
+      scenario: "store",
+      target,
+      run,
+      ...(pairedWith ? { pairedWith } : {}),
+      values: { seconds, mib_s: 100 / seconds }
     })
     const samples = [
-      sample("sqlite", 0, 2), sample("fs", 0, 1, "sqlite"),
-      sample("sqlite", 1, 8), sample("fs", 1, 4, "sqlite"),
-      sample("sqlite", 2, 3), sample("fs", 2, 1, "sqlite"),
+      sample("sqlite", 0, 2),
+      sample("fs", 0, 1, "sqlite"),
+      sample("sqlite", 1, 8),
+      sample("fs", 1, 4, "sqlite"),
+      sample("sqlite", 2, 3),
+      sample("fs", 2, 1, "sqlite"),
       // Another backend's floors must not pair with sqlite's runs.
-      sample("postgres", 0, 10), sample("fs", 0, 100, "postgres")
+      sample("postgres", 0, 10),
+      sample("fs", 0, 100, "postgres")
     ]
     const [sqlite, floor, postgres] = figures(samples)
     expect(sqlite!.target).toBe("sqlite")

@@ -26,7 +26,8 @@ export const backends: { readonly [B in Config.BackendName]: () => Promise<Backe
     })),
   postgres: () =>
     import("@codex-archive/backend-postgres").then((m) => ({
-      layer: (config, create) => m.PgArchive.layer({ url: Redacted.value(config.backend.url), create, poolSize: poolSize(config) }),
+      layer: (config, create) =>
+        m.PgArchive.layer({ url: Redacted.value(config.backend.url), create, poolSize: poolSize(config) }),
       migrations: m.PgSchema.migrations
     })),
   mariadb: () =>

@@ -8,8 +8,8 @@ import * as Gc from "./commands/Gc.js"
 import * as HealthCheck from "./commands/HealthCheck.js"
 import * as Init from "./commands/Init.js"
 import * as List from "./commands/List.js"
-import * as Purge from "./commands/Purge.js"
 import * as PruneRequest from "./commands/PruneRequest.js"
+import * as Purge from "./commands/Purge.js"
 import * as Restore from "./commands/Restore.js"
 import * as Schema from "./commands/Schema.js"
 import * as Show from "./commands/Show.js"
@@ -89,10 +89,14 @@ const builtIn = (args: ReadonlyArray<string>) =>
     const path = commandPath(rest)
     const atGroup = Help.find(tree, path)?.children !== undefined
     if (!atGroup && !rest.some((a) => a === "--help" || a === "-h" || a === "--version")) return undefined
-    const parsed = yield* CommandDescriptor.parse(codex.descriptor, ["codex", ...rest], CliConfig.defaultConfig).pipe(Effect.option)
+    const parsed = yield* CommandDescriptor.parse(codex.descriptor, ["codex", ...rest], CliConfig.defaultConfig).pipe(
+      Effect.option
+    )
     if (parsed._tag === "None") return undefined
     const directive = parsed.value
-    const showHelp = directive._tag === "BuiltIn" ? directive.option._tag === "ShowHelp" : atGroup && directive.leftover.length === 0
+    const showHelp = directive._tag === "BuiltIn"
+      ? directive.option._tag === "ShowHelp"
+      : atGroup && directive.leftover.length === 0
     if (showHelp) {
       const doc = Help.document(tree, path, version)
       return doc === undefined ? undefined : Runtime.printLine(Help.render(doc, Help.styleOfStdout()).trimEnd())
@@ -104,5 +108,4 @@ const builtIn = (args: ReadonlyArray<string>) =>
   })
 
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
-export const run = (argv: ReadonlyArray<string>) =>
-  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? app(argv))
+export const run = (argv: ReadonlyArray<string>) => Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? app(argv))

@@ -15,8 +15,14 @@ const id2 = "7a9d04b2-51c3-4e8f-a6d1-0c9b8e7f6a5d"
 
 export const examples: Readonly<Record<string, ReadonlyArray<Example>>> = {
   init: [
-    { title: "Create the archive named by the configuration (.codex/archive.sqlite by default)", line: "codex archive init" },
-    { title: "Create the tables in a PostgreSQL database", line: "codex archive init --url postgres://archiver@db.internal:5432/codex" }
+    {
+      title: "Create the archive named by the configuration (.codex/archive.sqlite by default)",
+      line: "codex archive init"
+    },
+    {
+      title: "Create the tables in a PostgreSQL database",
+      line: "codex archive init --url postgres://archiver@db.internal:5432/codex"
+    }
   ],
   schema: [
     { title: "Print the DDL of the configured backend", line: "codex archive schema" },
@@ -26,7 +32,8 @@ export const examples: Readonly<Record<string, ReadonlyArray<Example>>> = {
   store: [
     {
       title: "Archive one file, with why, a tag and a ticket",
-      line: "codex archive store acme/shop src/legacy/payments_v1.py --reason replaced --tag payments --metadata ticket=OPS-42"
+      line:
+        "codex archive store acme/shop src/legacy/payments_v1.py --reason replaced --tag payments --metadata ticket=OPS-42"
     },
     {
       title: "Archive a folder, leave stubs in place and write a restore manifest",
@@ -39,23 +46,35 @@ export const examples: Readonly<Record<string, ReadonlyArray<Example>>> = {
   ],
   list: [
     { title: "The 50 newest archived items", line: "codex archive list" },
-    { title: "One repository's items since the start of the year", line: "codex archive list --repo acme/shop --since 2026-01-01T00:00:00Z --limit 20" }
+    {
+      title: "One repository's items since the start of the year",
+      line: "codex archive list --repo acme/shop --since 2026-01-01T00:00:00Z --limit 20"
+    }
   ],
   show: [
     { title: "One item with its history", line: `codex archive show ${id}` },
-    { title: "The same, from a shared archive", line: `codex archive show ${id} --url sqlite:///srv/codex/archive.sqlite` }
+    {
+      title: "The same, from a shared archive",
+      line: `codex archive show ${id} --url sqlite:///srv/codex/archive.sqlite`
+    }
   ],
   restore: [
     { title: "Restore a file to a new place", line: `codex archive restore ${id} restored/payments_v1.py` },
     { title: "Turn a stub back into its file, in place", line: "codex archive restore src/legacy/payments_v1.py" },
-    { title: "Restore to the recorded path under a checkout; print timings", line: `codex archive restore ${id} --root checkout --json` }
+    {
+      title: "Restore to the recorded path under a checkout; print timings",
+      line: `codex archive restore ${id} --root checkout --json`
+    }
   ],
   "batch-restore": [
     {
       title: "Restore a manifest, 8 at a time, recording results",
       line: "codex archive batch-restore restore.json --concurrency 8 --results results.json"
     },
-    { title: "Check that every stub under a folder can be restored, writing nothing", line: "codex archive batch-restore --stubs src --dry-run" },
+    {
+      title: "Check that every stub under a folder can be restored, writing nothing",
+      line: "codex archive batch-restore --stubs src --dry-run"
+    },
     {
       title: "Finish an interrupted run",
       line: "codex archive batch-restore restore.json --resume results.json --results results.json"
@@ -66,8 +85,14 @@ export const examples: Readonly<Record<string, ReadonlyArray<Example>>> = {
     { title: "Re-hash several", line: `codex archive verify ${id} ${id2}` }
   ],
   "prune-request": [
-    { title: "Ask for an item's payload to be purged", line: `codex archive prune-request ${id} --by alice --reason "superseded by v2"` },
-    { title: "The same, the actor taken from $CODEX_ACTOR", line: `codex archive prune-request ${id} --reason "retention expired"` }
+    {
+      title: "Ask for an item's payload to be purged",
+      line: `codex archive prune-request ${id} --by alice --reason "superseded by v2"`
+    },
+    {
+      title: "The same, the actor taken from $CODEX_ACTOR",
+      line: `codex archive prune-request ${id} --reason "retention expired"`
+    }
   ],
   purge: [
     {
@@ -80,12 +105,18 @@ export const examples: Readonly<Record<string, ReadonlyArray<Example>>> = {
     }
   ],
   gc: [
-    { title: "Count the chunk rows no artifact claims (left by another tool's purge), removing nothing", line: "codex archive gc --dry-run" },
+    {
+      title: "Count the chunk rows no artifact claims (left by another tool's purge), removing nothing",
+      line: "codex archive gc --dry-run"
+    },
     { title: "Remove them, recording who did it", line: "codex archive gc --by alice" }
   ],
   "health-check": [
     { title: "Check the configured archive", line: "codex archive health-check" },
-    { title: "Check a PostgreSQL archive, as JSON for monitoring", line: "codex archive health-check --url postgres://archiver@db.internal/codex --json" }
+    {
+      title: "Check a PostgreSQL archive, as JSON for monitoring",
+      line: "codex archive health-check --url postgres://archiver@db.internal/codex --json"
+    }
   ],
   "config-show": [
     { title: "The configuration in effect (credentials redacted)", line: "codex archive config-show" },

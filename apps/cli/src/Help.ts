@@ -3,9 +3,9 @@
  * the usage line, a command list that wraps, the command's examples, and colour only where colour is wanted.
  */
 import { CliConfig, Command, HelpDoc, Span, type Usage } from "@effect/cli"
-import * as Doc from "@effect/printer/Doc"
 import * as Ansi from "@effect/printer-ansi/Ansi"
 import * as AnsiDoc from "@effect/printer-ansi/AnsiDoc"
+import * as Doc from "@effect/printer/Doc"
 import { Option } from "effect"
 import * as Examples from "./Examples.js"
 
@@ -54,7 +54,10 @@ export const find = (root: Node, path: ReadonlyArray<string>): Node | undefined 
 }
 
 /** Every command under a node, with its path, depth first in help order (groups before their subcommands). */
-export const walk = (node: Node, path: ReadonlyArray<string> = [nameOf(node)]): Array<{ path: ReadonlyArray<string>; node: Node }> => [
+export const walk = (
+  node: Node,
+  path: ReadonlyArray<string> = [nameOf(node)]
+): Array<{ path: ReadonlyArray<string>; node: Node }> => [
   { path, node },
   ...(node.children ?? []).flatMap((child) => walk(child, [...path, nameOf(child)]))
 ]
@@ -67,10 +70,13 @@ const flatten = (usage: Usage.Usage): Array<Usage.Usage> =>
   usage._tag === "Concat" ? [...flatten(usage.left), ...flatten(usage.right)] : usage._tag === "Empty" ? [] : [usage]
 
 const isOption = (usage: Usage.Usage): boolean =>
-  usage._tag === "Named" ? usage.names.some((n) => n.startsWith("-")) :
-  usage._tag === "Optional" || usage._tag === "Repeated" ? isOption(usage.usage) :
-  usage._tag === "Alternation" ? isOption(usage.left) || isOption(usage.right) :
-  usage._tag === "Concat" && (isOption(usage.left) || isOption(usage.right))
+  usage._tag === "Named" ?
+    usage.names.some((n) => n.startsWith("-")) :
+    usage._tag === "Optional" || usage._tag === "Repeated" ?
+    isOption(usage.usage) :
+    usage._tag === "Alternation" ?
+    isOption(usage.left) || isOption(usage.right) :
+    usage._tag === "Concat" && (isOption(usage.left) || isOption(usage.right))
 
 const argument = (usage: Usage.Usage): string => {
   switch (usage._tag) {
@@ -101,7 +107,9 @@ export const usageLine = (path: ReadonlyArray<string>, node: Node): string => {
     const named = u as Usage.Named
     const value = Option.getOrUndefined(named.acceptedValues)
     const name = named.names.find((n) => n.startsWith("--")) ?? named.names[0]!
-    return value === undefined ? name : `${name} ${value.includes("|") ? `{${value.replace(/ /g, "")}}` : value.toUpperCase()}`
+    return value === undefined
+      ? name
+      : `${name} ${value.includes("|") ? `{${value.replace(/ /g, "")}}` : value.toUpperCase()}`
   })
   const hasOptional = parts.some((u) => u._tag !== "Named" && isOption(u))
   const args = parts.filter((u) => !isOption(u)).map(argument).filter((a) => a !== "")
@@ -132,14 +140,18 @@ export const document = (root: Node, path: ReadonlyArray<string>, version: strin
   const sections = cut >= 0 ? own.slice(0, cut) : own
   const commands = node.children === undefined ? [] : [
     HelpDoc.h1("COMMANDS"),
-    HelpDoc.descriptionList(walk(node, path).slice(1).map(({ node: child, path: childPath }) =>
-      [Span.text(childPath.slice(path.length).join(" ")), summaryOf(child)] as [Span.Span, HelpDoc.HelpDoc]
-    ) as [[Span.Span, HelpDoc.HelpDoc], ...Array<[Span.Span, HelpDoc.HelpDoc]>])
+    HelpDoc.descriptionList(
+      walk(node, path).slice(1).map(({ node: child, path: childPath }) =>
+        [Span.text(childPath.slice(path.length).join(" ")), summaryOf(child)] as [Span.Span, HelpDoc.HelpDoc]
+      ) as [[Span.Span, HelpDoc.HelpDoc], ...Array<[Span.Span, HelpDoc.HelpDoc]>]
+    )
   ]
   const examples = Examples.of(path.slice(2).join(" "))
   const exampleSection = examples.length === 0 ? [] : [
     HelpDoc.h1("EXAMPLES"),
-    HelpDoc.blocks(examples.map((e) => HelpDoc.descriptionList([[Span.text(e.title), HelpDoc.p(Span.strong(`$ ${e.line}`))]])))
+    HelpDoc.blocks(
+      examples.map((e) => HelpDoc.descriptionList([[Span.text(e.title), HelpDoc.p(Span.strong(`$ ${e.line}`))]]))
+    )
   ]
   return HelpDoc.blocks([
     HelpDoc.p(`codex ${version}`),
@@ -163,7 +175,8 @@ interface Piece {
 /** One output line: its pieces, indentation included. */
 type Line = ReadonlyArray<Piece>
 
-const styled = (outer: Ansi.Ansi | undefined, inner: Ansi.Ansi) => outer === undefined ? inner : Ansi.combine(outer, inner)
+const styled = (outer: Ansi.Ansi | undefined, inner: Ansi.Ansi) =>
+  outer === undefined ? inner : Ansi.combine(outer, inner)
 
 const piecesOf = (span: Span.Span, style: Ansi.Ansi | undefined = undefined): Array<Piece> => {
   switch (span._tag) {
@@ -231,7 +244,8 @@ const commandLine = (span: Span.Span, indent: number, width: number): Array<Line
 const paragraph = (span: Span.Span, indent: number, width: number): Array<Line> =>
   textOf(span).startsWith("$ ") ? commandLine(span, indent, width) : wrap(span, [spaces(indent)], indent, width)
 
-const bold = (pieces: ReadonlyArray<Piece>): Array<Piece> => pieces.map((p) => ({ text: p.text, style: styled(p.style, Ansi.bold) }))
+const bold = (pieces: ReadonlyArray<Piece>): Array<Piece> =>
+  pieces.map((p) => ({ text: p.text, style: styled(p.style, Ansi.bold) }))
 
 /** Blocks are separated by one empty line, as @effect/cli lays them out. */
 const joined = (blocks: ReadonlyArray<Array<Line>>): Array<Line> =>
@@ -258,9 +272,11 @@ const linesOf = (doc: HelpDoc.HelpDoc, indent: number, width: number, commandsTa
             : wrap(text, [...term, spaces(at - lengthOf(term))], at, width)
         })
       }
-      return joined(doc.definitions.map(([term, body]) =>
-        joined([wrap(term, [spaces(indent)], indent, width).map(bold), linesOf(body, indent + 2, width, false)])
-      ))
+      return joined(
+        doc.definitions.map(([term, body]) =>
+          joined([wrap(term, [spaces(indent)], indent, width).map(bold), linesOf(body, indent + 2, width, false)])
+        )
+      )
     }
     case "Enumeration":
       return joined(doc.elements.map((element) => {
@@ -275,14 +291,17 @@ const linesOf = (doc: HelpDoc.HelpDoc, indent: number, width: number, commandsTa
 /** Renders a help document: ANSI styles only when colour is wanted, lines wrapped at the width. */
 export const render = (doc: HelpDoc.HelpDoc, style: Style): string => {
   const blocks = blocksOf(doc)
-  const lines = joined(blocks.map((block, i) => linesOf(block, 0, style.width, i > 0 && isHeader(blocks[i - 1]!, "COMMANDS"))))
+  const lines = joined(
+    blocks.map((block, i) => linesOf(block, 0, style.width, i > 0 && isHeader(blocks[i - 1]!, "COMMANDS")))
+  )
   if (!style.color) return lines.map((line) => line.map((p) => p.text).join("").trimEnd()).join("\n")
   // Neighbouring pieces of one style are printed as one, so a styled line carries one escape sequence, not one a word.
   const merged = lines.map((line) =>
     line.reduce<Array<Piece>>((acc, p) => {
       const last = acc[acc.length - 1]
-      if (last !== undefined && last.style === p.style) acc[acc.length - 1] = { text: last.text + p.text, style: p.style }
-      else acc.push(p)
+      if (last !== undefined && last.style === p.style) {
+        acc[acc.length - 1] = { text: last.text + p.text, style: p.style }
+      } else acc.push(p)
       return acc
     }, [])
   )

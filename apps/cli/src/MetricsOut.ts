@@ -7,7 +7,9 @@ import * as path from "node:path"
 import * as Runtime from "./Runtime.js"
 
 export const option = Options.text("metrics-out").pipe(
-  Options.withDescription("Write the final metric values (Prometheus text format) to this file, also when the command fails"),
+  Options.withDescription(
+    "Write the final metric values (Prometheus text format) to this file, also when the command fails"
+  ),
   Options.optional
 )
 
@@ -15,15 +17,17 @@ export const option = Options.text("metrics-out").pipe(
  * Refuses a target that is not a regular file before any work, runs `effect`, then writes the metrics file whatever
  * its outcome; a write failure is a warning, not the result.
  */
-export const writeAfter = (file: Option.Option<string>) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Runtime.CliExit, R> => {
-  if (Option.isNone(file)) return effect
-  const write = Effect.flatMap(Metrics.prometheus(), (text) =>
-    Effect.try(() => {
-      const target = path.resolve(file.value)
-      fs.mkdirSync(path.dirname(target), { recursive: true })
-      FileOps.writeFileAtomic(target, text)
-    }).pipe(Effect.catchAll((e) =>
-      Effect.logWarning(`cannot write --metrics-out ${file.value}: ${(e.error as Error).message}`))))
-  return Effect.zipRight(Runtime.checkOutputFile("--metrics-out", file.value), Effect.ensuring(effect, write))
-}
+export const writeAfter =
+  (file: Option.Option<string>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Runtime.CliExit, R> => {
+    if (Option.isNone(file)) return effect
+    const write = Effect.flatMap(Metrics.prometheus(), (text) =>
+      Effect.try(() => {
+        const target = path.resolve(file.value)
+        fs.mkdirSync(path.dirname(target), { recursive: true })
+        FileOps.writeFileAtomic(target, text)
+      }).pipe(Effect.catchAll((e) =>
+        Effect.logWarning(`cannot write --metrics-out ${file.value}: ${(e.error as Error).message}`)
+      )))
+    return Effect.zipRight(Runtime.checkOutputFile("--metrics-out", file.value), Effect.ensuring(effect, write))
+  }

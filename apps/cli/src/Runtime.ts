@@ -16,11 +16,19 @@ import * as Backends from "./Backends.js"
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
 
 export const shared = {
-  configFile: Options.file("config-file").pipe(Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"), Options.optional),
-  url: Options.text("url").pipe(Options.withDescription("Archive URL: sqlite:///PATH, postgres://..., mariadb://... (overrides config)"), Options.optional),
+  configFile: Options.file("config-file").pipe(
+    Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"),
+    Options.optional
+  ),
+  url: Options.text("url").pipe(
+    Options.withDescription("Archive URL: sqlite:///PATH, postgres://..., mariadb://... (overrides config)"),
+    Options.optional
+  ),
   logFormat: Options.choice("log-format", ["text", "json"]).pipe(Options.optional),
   strict: Options.boolean("strict").pipe(
-    Options.withDescription("Refuse what would be a configuration warning (also CODEX_ARCHIVE_STRICT=1, or strict = true in the file)")
+    Options.withDescription(
+      "Refuse what would be a configuration warning (also CODEX_ARCHIVE_STRICT=1, or strict = true in the file)"
+    )
   )
 } as const
 
@@ -36,7 +44,11 @@ const logLevelArg = (argv: ReadonlyArray<string>) => {
   const at = argv.findIndex((a, i) => i >= 2 && (a === "--log-level" || a.startsWith("--log-level=")))
   if (at < 0) return undefined
   const inline = argv[at]!.includes("=")
-  return { at, width: inline || argv[at + 1] === undefined ? 1 : 2, value: inline ? argv[at]!.split("=")[1] : argv[at + 1] }
+  return {
+    at,
+    width: inline || argv[at + 1] === undefined ? 1 : 2,
+    value: inline ? argv[at]!.split("=")[1] : argv[at + 1]
+  }
 }
 
 /** @effect/cli rejects `--log-level` after a subcommand's option value; it is accepted anywhere before the command. */
@@ -58,7 +70,11 @@ export const builtinLogLevel = (argv: ReadonlyArray<string>): string | undefined
 }
 
 /** `--by` and `--actor` both name the actor; then `CODEX_ACTOR`, then the OS user. */
-export const actorOption = Options.text("by").pipe(Options.withAlias("actor"), Options.withDescription("Who performs the action (default: $CODEX_ACTOR, then the OS user)"), Options.optional)
+export const actorOption = Options.text("by").pipe(
+  Options.withAlias("actor"),
+  Options.withDescription("Who performs the action (default: $CODEX_ACTOR, then the OS user)"),
+  Options.optional
+)
 
 export const resolveActor = (actor: Option.Option<string>): string =>
   Option.getOrUndefined(actor)?.trim() || process.env.CODEX_ACTOR?.trim() || safeUser()
@@ -114,16 +130,22 @@ export const backendLayer = (
   config: Config.ArchiveConfig,
   create: boolean,
   readOnly = false
-): Effect.Effect<Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>> =>
-  Effect.map(Backends.load(config.backend.backend), (backend) => backend.layer(config, create, readOnly))
+): Effect.Effect<
+  Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>
+> => Effect.map(Backends.load(config.backend.backend), (backend) => backend.layer(config, create, readOnly))
 
 /** What a command may use: the archive's services and the configuration they were made from. */
 export type ArchiveServices = CodexArchive.Services | Config.ArchiveConfigTag
 
 /** Every service a command may need, for the given configuration: `CodexArchive.layer` over the configured backend. */
 export const archiveLayer = (config: Config.ArchiveConfig, create: boolean, readOnly = false) =>
-  Layer.unwrapEffect(Effect.map(backendLayer(config, create, readOnly), (store) =>
-    Layer.merge(CodexArchive.layer({ store, ...CodexArchive.settingsOf(config) }), Layer.succeed(Config.ArchiveConfigTag, config))))
+  Layer.unwrapEffect(
+    Effect.map(backendLayer(config, create, readOnly), (store) =>
+      Layer.merge(
+        CodexArchive.layer({ store, ...CodexArchive.settingsOf(config) }),
+        Layer.succeed(Config.ArchiveConfigTag, config)
+      ))
+  )
 
 /** Runs a command body with the archive services of the loaded configuration. */
 export const withArchive = <A, E>(
@@ -134,7 +156,10 @@ export const withArchive = <A, E>(
     readonly readOnly?: boolean
     readonly flags?: ReadonlyArray<readonly [string, string, unknown]>
     /** Runs when the archive cannot be opened at all (e.g. to leave a RESTORE_FAIL line); the failure still stands. */
-    readonly onOpenFailure?: (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) => Effect.Effect<void>
+    readonly onOpenFailure?: (
+      config: Config.ArchiveConfig,
+      error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError
+    ) => Effect.Effect<void>
     /** Usage checked against the loaded configuration, before the archive is opened (or created). */
     readonly check?: (config: Config.ArchiveConfig) => Effect.Effect<void, CliExit>
   },
@@ -185,4 +210,5 @@ export const note = (line: string) => Effect.sync(() => process.stderr.write(lin
 export const printFile = (file: string) =>
   Effect.promise(() => pipeline(fs.createReadStream(file), process.stdout, { end: false }))
 /** Text on stdout as it is (no newline added). */
-export const printText = (text: string) => Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))
+export const printText = (text: string) =>
+  Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))

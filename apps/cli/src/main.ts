@@ -23,7 +23,8 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
     Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
       process.exitCode = 1
       process.stderr.write(`codex: error: ${ExitCode.messageOf(Cause.squash(cause))}\n`)
-    })),
+    })
+  ),
   Effect.onInterrupt(() => Effect.sync(() => process.stderr.write("codex: error: interrupted\n"))),
   Effect.provide(NodeContext.layer)
 )
@@ -31,5 +32,6 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
 NodeRuntime.runMain(program, {
   disablePrettyLogger: true,
   disableErrorReporting: true,
-  teardown: (exit, onExit) => onExit(Exit.isFailure(exit) ? (Exit.isInterrupted(exit) ? 130 : 1) : Number(process.exitCode ?? 0))
+  teardown: (exit, onExit) =>
+    onExit(Exit.isFailure(exit) ? (Exit.isInterrupted(exit) ? 130 : 1) : Number(process.exitCode ?? 0))
 })

@@ -20,10 +20,25 @@ const storedTree = (count: number, size = 200, options: { readonly stubs?: boole
     write(path.join(cwd, rel), bytes)
     originals.set(rel, bytes)
   }
-  const r = codex(cwd, ["store", "acme/demo", "tree", "--commit", "c0ffee", "--manifest-out", "manifest.json", ...(options.stubs ? ["--write-stub"] : [])])
+  const r = codex(cwd, [
+    "store",
+    "acme/demo",
+    "tree",
+    "--commit",
+    "c0ffee",
+    "--manifest-out",
+    "manifest.json",
+    ...(options.stubs ? ["--write-stub"] : [])
+  ])
   expect(r.code, r.stderr).toBe(0)
   if (!options.stubs) fs.rmSync(path.join(cwd, "tree"), { recursive: true })
-  return { cwd, originals, manifest: JSON.parse(fs.readFileSync(path.join(cwd, "manifest.json"), "utf8")) as Array<{ tombstone: string; output: string; sha256: string }> }
+  return {
+    cwd,
+    originals,
+    manifest: JSON.parse(fs.readFileSync(path.join(cwd, "manifest.json"), "utf8")) as Array<
+      { tombstone: string; output: string; sha256: string }
+    >
+  }
 }
 
 const sameBytes = (cwd: string, originals: ReadonlyMap<string, Buffer>) => {
@@ -37,7 +52,9 @@ const nothingPartial = (cwd: string, originals: ReadonlyMap<string, Buffer>) => 
     const file = path.join(cwd, rel)
     if (!fs.existsSync(file)) continue
     present++
-    expect(createHash("sha256").update(fs.readFileSync(file)).digest("hex"), rel).toBe(createHash("sha256").update(bytes).digest("hex"))
+    expect(createHash("sha256").update(fs.readFileSync(file)).digest("hex"), rel).toBe(
+      createHash("sha256").update(bytes).digest("hex")
+    )
   }
   return present
 }
@@ -47,7 +64,9 @@ const temps = (cwd: string) => listFiles(cwd).filter((f) => f.includes(".codex-r
 describe("batch-restore", () => {
   it("restores a manifest written by store --manifest-out: exit 0, summary on stdout, results file, evidence", () => {
     const { cwd, originals } = storedTree(25)
-    const r = codex(cwd, ["batch-restore", "manifest.json", "--results", "results.json", "--concurrency", "3"], { CODEX_ARCHIVE_BATCH_PROGRESS: "10" })
+    const r = codex(cwd, ["batch-restore", "manifest.json", "--results", "results.json", "--concurrency", "3"], {
+      CODEX_ARCHIVE_BATCH_PROGRESS: "10"
+    })
     expect(r.code, r.stderr).toBe(0)
     const summary = JSON.parse(r.stdout)
     expect(summary).toMatchObject({ total: 25, succeeded: 25, failed: 0 })
@@ -59,12 +78,20 @@ describe("batch-restore", () => {
     expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8")).results).toHaveLength(25)
     const lines = evidence(cwd)
     expect(lines.filter((l) => l.action === "RESTORE")).toHaveLength(25)
-    expect(lines.filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "SUCCESS", total: 25, actor: "tester" }])
+    expect(lines.filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{
+      status: "SUCCESS",
+      total: 25,
+      actor: "tester"
+    }])
   })
 
   it("CSV and JSON Lines manifests, CSV results; a second run finds everything unchanged", () => {
     const { cwd, manifest, originals } = storedTree(6)
-    write(path.join(cwd, "m.csv"), "output,tombstone,actor\n" + manifest.map((m, i) => `"${m.output}",${m.tombstone},${i % 2 ? "carol" : ""}`).join("\n") + "\n")
+    write(
+      path.join(cwd, "m.csv"),
+      "output,tombstone,actor\n" +
+        manifest.map((m, i) => `"${m.output}",${m.tombstone},${i % 2 ? "carol" : ""}`).join("\n") + "\n"
+    )
     const r = codex(cwd, ["batch-restore", "m.csv", "--results", "r.csv"])
     expect(r.code, r.stderr).toBe(0)
     sameBytes(cwd, originals)
@@ -72,7 +99,10 @@ describe("batch-restore", () => {
     expect(csv[0]).toBe("tombstone,output,actor,status,duration_ms,bytes,sha256,error,detail")
     expect(csv.slice(1).map((l) => l.split(",")[3])).toEqual(Array(6).fill("SUCCESS"))
     expect(csv[2]).toContain(",carol,")
-    write(path.join(cwd, "m.jsonl"), manifest.map((m) => JSON.stringify({ tombstone: m.tombstone, output: m.output })).join("\n"))
+    write(
+      path.join(cwd, "m.jsonl"),
+      manifest.map((m) => JSON.stringify({ tombstone: m.tombstone, output: m.output })).join("\n")
+    )
     const again = codex(cwd, ["batch-restore", "m.jsonl"])
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({ total: 6, succeeded: 0, unchanged: 6 })
@@ -90,9 +120,21 @@ describe("batch-restore", () => {
   it("a malformed manifest is bad input: exit 2, one line naming file and place, nothing restored", () => {
     const { cwd, manifest } = storedTree(3)
     const cases: ReadonlyArray<[string, string, RegExp]> = [
-      ["bad.json", `[{"tombstone":"${manifest[0]!.tombstone}","output":"../escape"}]`, /bad\.json \(entry 1\): output '\.\.\/escape' is outside the manifest's folder/],
-      ["bad.jsonl", `{"tombstone":"${manifest[0]!.tombstone}","output":"a"}\n{oops\n`, /bad\.jsonl \(line 2\): invalid JSON/],
-      ["bad.csv", `tombstone,output\n${manifest[0]!.tombstone},a\n${manifest[1]!.tombstone},a\n`, /bad\.csv \(line 3\): output .* is also the output of line 2/],
+      [
+        "bad.json",
+        `[{"tombstone":"${manifest[0]!.tombstone}","output":"../escape"}]`,
+        /bad\.json \(entry 1\): output '\.\.\/escape' is outside the manifest's folder/
+      ],
+      [
+        "bad.jsonl",
+        `{"tombstone":"${manifest[0]!.tombstone}","output":"a"}\n{oops\n`,
+        /bad\.jsonl \(line 2\): invalid JSON/
+      ],
+      [
+        "bad.csv",
+        `tombstone,output\n${manifest[0]!.tombstone},a\n${manifest[1]!.tombstone},a\n`,
+        /bad\.csv \(line 3\): output .* is also the output of line 2/
+      ],
       ["missing.json", "", /missing\.json: no such file/]
     ]
     for (const [name, text, pattern] of cases) {
@@ -117,7 +159,14 @@ describe("batch-restore", () => {
     expect(r.stderr).toContain(`[BATCH] 5/10 FAILED ${manifest[4]!.tombstone}`)
     expect(evidence(cwd).filter((l) => l.action === "RESTORE_FAIL")).toHaveLength(1)
     fs.rmdirSync(path.join(cwd, manifest[4]!.output))
-    const again = codex(cwd, ["batch-restore", "manifest.json", "--results", "results.json", "--resume", "results.json"])
+    const again = codex(cwd, [
+      "batch-restore",
+      "manifest.json",
+      "--results",
+      "results.json",
+      "--resume",
+      "results.json"
+    ])
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({ total: 10, succeeded: 1, skipped: 9, failed: 0 })
     sameBytes(cwd, originals)
@@ -128,7 +177,12 @@ describe("batch-restore", () => {
     fs.mkdirSync(path.join(cwd, manifest[2]!.output), { recursive: true })
     const r = codex(cwd, ["batch-restore", "manifest.json", "--fail-fast"])
     expect(r.code).toBe(1)
-    expect(JSON.parse(r.stdout).results.map((x: { status: string }) => x.status)).toEqual(["SUCCESS", "SUCCESS", "FAILED", ...Array(5).fill("NOT_RUN")])
+    expect(JSON.parse(r.stdout).results.map((x: { status: string }) => x.status)).toEqual([
+      "SUCCESS",
+      "SUCCESS",
+      "FAILED",
+      ...Array(5).fill("NOT_RUN")
+    ])
   })
 
   it("--dry-run checks every tombstone and output and writes nothing", () => {
@@ -137,43 +191,69 @@ describe("batch-restore", () => {
     const ok = codex(cwd, ["batch-restore", "manifest.json", "--dry-run", "--results", "results.json"])
     expect(ok.code, ok.stderr).toBe(0)
     expect(JSON.parse(ok.stdout)).toMatchObject({ dry_run: true, total: 5, restorable: 5, failed: 0 })
-    write(path.join(cwd, "m.json"), JSON.stringify([...manifest, { tombstone: "0f0f0f0f-0000-4000-8000-000000000000", output: "ghost" }]))
+    write(
+      path.join(cwd, "m.json"),
+      JSON.stringify([...manifest, { tombstone: "0f0f0f0f-0000-4000-8000-000000000000", output: "ghost" }])
+    )
     const bad = codex(cwd, ["batch-restore", "m.json", "--dry-run"])
     expect(bad.code).toBe(1)
     expect(JSON.parse(bad.stdout).results[5]).toMatchObject({ status: "FAILED", error: "TombstoneNotFound" })
-    expect(listFiles(cwd).sort()).toEqual([".codex/archive.sqlite", ".codex/evidence/archive_ops.jsonl", "m.json", "manifest.json"].sort().filter((f) => fs.existsSync(path.join(cwd, f))))
+    expect(listFiles(cwd).sort()).toEqual(
+      [".codex/archive.sqlite", ".codex/evidence/archive_ops.jsonl", "m.json", "manifest.json"].sort().filter((f) =>
+        fs.existsSync(path.join(cwd, f))
+      )
+    )
     expect(fs.existsSync(path.join(cwd, "tree"))).toBe(false)
     expect(evidence(cwd).length).toBe(before)
   })
 })
 
-const cleanEnv = () => ({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))), CODEX_ACTOR: "tester" })
+const cleanEnv = () => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))),
+  CODEX_ACTOR: "tester"
+})
 
 /** Like `codex`, for big batches: the summary of thousands of items is larger than spawnSync's default buffer. */
 const codexBig = (cwd: string, args: ReadonlyArray<string>) => {
-  const r = spawnSync(process.execPath, [bin, "archive", ...args], { cwd, env: cleanEnv(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024 })
+  const r = spawnSync(process.execPath, [bin, "archive", ...args], {
+    cwd,
+    env: cleanEnv(),
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024
+  })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
 
 /** Spawns a batch and resolves once stderr reports `after` items done (and `ready` holds); then `signal` is sent. */
-const interruptMidway = (cwd: string, args: ReadonlyArray<string>, after: number, signal: NodeJS.Signals, ready: () => boolean = () => true) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; sentAt: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...cleanEnv(), CODEX_ARCHIVE_BATCH_PROGRESS: "25" } })
-    let stdout = ""
-    let stderr = ""
-    let sentAt = -1
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => {
-      stderr += d
-      const done = [...stderr.matchAll(/\[BATCH\] (\d+)\//g)].map((m) => Number(m[1]))
-      if (sentAt < 0 && done.length > 0 && done[done.length - 1]! >= after && ready()) {
-        sentAt = done[done.length - 1]!
-        child.kill(signal)
-      }
-    })
-    child.on("error", reject)
-    child.on("close", (code, sig) => resolve({ code, signal: sig, stdout, stderr, sentAt }))
-  })
+const interruptMidway = (
+  cwd: string,
+  args: ReadonlyArray<string>,
+  after: number,
+  signal: NodeJS.Signals,
+  ready: () => boolean = () => true
+) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; sentAt: number }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, [bin, "archive", ...args], {
+        cwd,
+        env: { ...cleanEnv(), CODEX_ARCHIVE_BATCH_PROGRESS: "25" }
+      })
+      let stdout = ""
+      let stderr = ""
+      let sentAt = -1
+      child.stdout.on("data", (d) => (stdout += d))
+      child.stderr.on("data", (d) => {
+        stderr += d
+        const done = [...stderr.matchAll(/\[BATCH\] (\d+)\//g)].map((m) => Number(m[1]))
+        if (sentAt < 0 && done.length > 0 && done[done.length - 1]! >= after && ready()) {
+          sentAt = done[done.length - 1]!
+          child.kill(signal)
+        }
+      })
+      child.on("error", reject)
+      child.on("close", (code, sig) => resolve({ code, signal: sig, stdout, stderr, sentAt }))
+    }
+  )
 
 describe("batch-restore interrupted", () => {
   it("SIGKILL mid-batch leaves no partial or unverified output; --resume finishes the job", async () => {
@@ -182,18 +262,32 @@ describe("batch-restore interrupted", () => {
     // so resume has some to skip.
     const recorded = () => {
       try {
-        return (JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8")) as { succeeded: number }).succeeded > 0
+        return (JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8")) as { succeeded: number })
+          .succeeded > 0
       } catch {
         return false
       }
     }
-    const killed = await interruptMidway(cwd, ["batch-restore", "manifest.json", "--results", "results.json"], 300, "SIGKILL", recorded)
+    const killed = await interruptMidway(
+      cwd,
+      ["batch-restore", "manifest.json", "--results", "results.json"],
+      300,
+      "SIGKILL",
+      recorded
+    )
     expect(killed.signal).toBe("SIGKILL")
     expect(killed.sentAt).toBeGreaterThan(0)
     const present = nothingPartial(cwd, originals)
     expect(present).toBeGreaterThanOrEqual(300)
     expect(present).toBeLessThan(2500)
-    const resumed = codexBig(cwd, ["batch-restore", "manifest.json", "--results", "results.json", "--resume", "results.json"])
+    const resumed = codexBig(cwd, [
+      "batch-restore",
+      "manifest.json",
+      "--results",
+      "results.json",
+      "--resume",
+      "results.json"
+    ])
     expect(resumed.code, resumed.stderr).toBe(0)
     const summary = JSON.parse(resumed.stdout)
     expect(summary.failed).toBe(0)
@@ -205,20 +299,38 @@ describe("batch-restore interrupted", () => {
 
   it("SIGTERM stops launching, saves results and exits non-zero; --resume finishes the job", async () => {
     const { cwd, originals } = storedTree(2500, 6000)
-    const stopped = await interruptMidway(cwd, ["batch-restore", "manifest.json", "--results", "results.json"], 300, "SIGTERM")
+    const stopped = await interruptMidway(
+      cwd,
+      ["batch-restore", "manifest.json", "--results", "results.json"],
+      300,
+      "SIGTERM"
+    )
     expect(stopped.code).not.toBe(0)
     expect(stopped.stderr).toContain("interrupted")
     const summary = JSON.parse(stopped.stdout)
     expect(summary).toMatchObject({ interrupted: true, in_progress: false, failed: 0 })
     expect(summary.not_run).toBeGreaterThan(0)
-    expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8"))).toMatchObject({ interrupted: true, succeeded: summary.succeeded })
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8"))).toMatchObject({
+      interrupted: true,
+      succeeded: summary.succeeded
+    })
     expect(nothingPartial(cwd, originals)).toBe(summary.succeeded)
     expect(temps(cwd)).toEqual([])
     expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(summary.succeeded)
     expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "INTERRUPTED" }])
-    const resumed = codexBig(cwd, ["batch-restore", "manifest.json", "--results", "results.json", "--resume", "results.json"])
+    const resumed = codexBig(cwd, [
+      "batch-restore",
+      "manifest.json",
+      "--results",
+      "results.json",
+      "--resume",
+      "results.json"
+    ])
     expect(resumed.code, resumed.stderr).toBe(0)
-    expect(JSON.parse(resumed.stdout)).toMatchObject({ skipped: summary.succeeded, succeeded: 2500 - summary.succeeded })
+    expect(JSON.parse(resumed.stdout)).toMatchObject({
+      skipped: summary.succeeded,
+      succeeded: 2500 - summary.succeeded
+    })
     sameBytes(cwd, originals)
   }, 180_000)
 })

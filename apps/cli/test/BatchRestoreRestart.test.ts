@@ -24,13 +24,16 @@ const asPostgres = (args: ReadonlyArray<string>) => {
 
 /** A throwaway PostgreSQL cluster on a free port, owned by this test. */
 const privateCluster = () => {
-  if (pgBin === undefined) throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql: cannot run the restart test")
+  if (pgBin === undefined) {
+    throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql: cannot run the restart test")
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-pg-"))
   fs.chownSync(dir, Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout), -1)
   const port = 20000 + Math.floor(Math.random() * 20000)
   const data = path.join(dir, "data")
   // `-l`: the server's output goes to a log file, never to our pipes (spawnSync would wait for them to close).
-  const ctl = (...args: Array<string>) => asPostgres([path.join(pgBin, "pg_ctl"), "-D", data, "-w", "-l", path.join(dir, "log"), ...args])
+  const ctl = (...args: Array<string>) =>
+    asPostgres([path.join(pgBin, "pg_ctl"), "-D", data, "-w", "-l", path.join(dir, "log"), ...args])
   asPostgres([path.join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`
   ctl("-o", options, "start")
@@ -38,7 +41,11 @@ const privateCluster = () => {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     restart: () => ctl("-o", options, "-m", "fast", "restart"),
     stop: () => {
-      spawnSync("runuser", ["-u", "postgres", "--", path.join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"], { timeout: 60_000 })
+      spawnSync(
+        "runuser",
+        ["-u", "postgres", "--", path.join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+        { timeout: 60_000 }
+      )
       fs.rmSync(dir, { recursive: true, force: true })
     }
   }
@@ -51,17 +58,35 @@ const privateCluster = () => {
 const privateMariadb = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-my-"))
   const port = 20000 + Math.floor(Math.random() * 20000)
-  const install = spawnSync("mariadb-install-db", ["--no-defaults", `--datadir=${dir}/data`, "--user=root", "--auth-root-authentication-method=normal"], { encoding: "utf8", timeout: 120_000 })
+  const install = spawnSync("mariadb-install-db", [
+    "--no-defaults",
+    `--datadir=${dir}/data`,
+    "--user=root",
+    "--auth-root-authentication-method=normal"
+  ], { encoding: "utf8", timeout: 120_000 })
   if (install.status !== 0) throw new Error(`mariadb-install-db failed (is MariaDB installed?): ${install.stderr}`)
-  const ping = () => spawnSync("mysqladmin", ["-h", "127.0.0.1", "-P", String(port), "-uroot", "ping"], { timeout: 10_000 }).status === 0
+  const ping = () =>
+    spawnSync("mysqladmin", ["-h", "127.0.0.1", "-P", String(port), "-uroot", "ping"], { timeout: 10_000 }).status === 0
   let server: ReturnType<typeof spawn> | undefined
   const start = () => {
     server = spawn("mariadbd", [
-      "--no-defaults", `--datadir=${dir}/data`, `--port=${port}`, "--bind-address=127.0.0.1", `--socket=${dir}/sock`, "--user=root",
-      `--pid-file=${dir}/pid`, "--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2", `--log-error=${dir}/err`
+      "--no-defaults",
+      `--datadir=${dir}/data`,
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      `--socket=${dir}/sock`,
+      "--user=root",
+      `--pid-file=${dir}/pid`,
+      "--skip-grant-tables",
+      "--innodb-flush-log-at-trx-commit=2",
+      `--log-error=${dir}/err`
     ], { stdio: "ignore" })
     for (let i = 0; i < 300 && !ping(); i++) spawnSync("sleep", ["0.1"])
-    if (!ping()) throw new Error(`private MariaDB did not start on port ${port}: ${fs.readFileSync(`${dir}/err`, "utf8").slice(-500)}`)
+    if (!ping()) {
+      throw new Error(
+        `private MariaDB did not start on port ${port}: ${fs.readFileSync(`${dir}/err`, "utf8").slice(-500)}`
+      )
+    }
   }
   const kill = () => {
     if (server?.pid === undefined) return
@@ -77,7 +102,10 @@ const privateMariadb = () => {
     }
   }
   start()
-  const created = spawnSync("mysql", ["-h", "127.0.0.1", "-P", String(port), "-uroot", "-e", "CREATE DATABASE codex"], { encoding: "utf8", timeout: 10_000 })
+  const created = spawnSync("mysql", ["-h", "127.0.0.1", "-P", String(port), "-uroot", "-e", "CREATE DATABASE codex"], {
+    encoding: "utf8",
+    timeout: 10_000
+  })
   if (created.status !== 0) throw new Error(`cannot create the test database: ${created.stderr}`)
   return {
     url: `mariadb://root@127.0.0.1:${port}/codex`,
@@ -111,15 +139,21 @@ const restoreAcrossRestart = async (server: { readonly url: string; readonly res
     write(path.join(cwd, rel), bytes)
     originals.set(rel, bytes)
   }
-  const run = (args: ReadonlyArray<string>) => spawnSync(process.execPath, [bin, "archive", ...args], { cwd, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 })
+  const run = (args: ReadonlyArray<string>) =>
+    spawnSync(process.execPath, [bin, "archive", ...args], { cwd, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 })
   const init = run(["init"])
   expect(init.status, init.stderr).toBe(0)
   const stored = run(["store", "acme/demo", "tree", "--commit", "c0ffee", "--manifest-out", "manifest.json"])
   expect(stored.status, stored.stderr).toBe(0)
   fs.rmSync(path.join(cwd, "tree"), { recursive: true })
 
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; restartedAt: number; closedBeforeRestartDone: boolean }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "archive", "batch-restore", "manifest.json", "--concurrency", "4"], { cwd, env })
+  const result = await new Promise<
+    { code: number | null; stdout: string; stderr: string; restartedAt: number; closedBeforeRestartDone: boolean }
+  >((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, "archive", "batch-restore", "manifest.json", "--concurrency", "4"], {
+      cwd,
+      env
+    })
     let stdout = ""
     let stderr = ""
     let restartedAt = -1

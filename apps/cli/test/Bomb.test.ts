@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { zstdZeros } from "../../../packages/core/test/bombs.js"
-import { bin, type Run, evidence, listFiles, tempDir, write } from "./support.js"
+import { bin, evidence, listFiles, type Run, tempDir, write } from "./support.js"
 
 const GiB = 1024 * 1024 * 1024
 const peakLimitKiB = 128 * 1024
@@ -94,7 +94,9 @@ describe.each(frames)("a 1 GiB bomb whose frame %s", (name, bomb) => {
     const summary = JSON.parse(batch.stdout)
     expect(summary).toMatchObject({ total: 301, succeeded: 300, failed: 1 })
     expect(summary.results.find((r: { tombstone: string }) => r.tombstone === tombstone)).toMatchObject({
-      status: "FAILED", error: "CorruptPayload", detail: expect.stringMatching(named(tombstone))
+      status: "FAILED",
+      error: "CorruptPayload",
+      detail: expect.stringMatching(named(tombstone))
     })
     expect(fs.existsSync(path.join(cwd, "tree/five.txt"))).toBe(false)
     expect(listFiles(path.join(cwd, "tree")).filter((f) => f.includes(".codex-restore.tmp"))).toEqual([])

@@ -9,7 +9,9 @@ import { codex, evidence, tamper, tempDir, write } from "./support.js"
 const artifactRow = (cwd: string) => {
   const db = new Database(path.join(cwd, ".codex/archive.sqlite"), { readonly: true })
   try {
-    return db.prepare("SELECT compression, storage_driver, (SELECT COUNT(*) FROM artifact_chunk) AS chunks FROM artifact").get()
+    return db.prepare(
+      "SELECT compression, storage_driver, (SELECT COUNT(*) FROM artifact_chunk) AS chunks FROM artifact"
+    ).get()
   } finally {
     db.close()
   }
@@ -19,10 +21,12 @@ describe("large files", () => {
   it("CODEX_ARCHIVE_INLINE_LIMIT decides inline or chunked; both restore byte for byte", () => {
     const cwd = fs.realpathSync(tempDir())
     const content = randomBytes(2 * 1024 * 1024)
-    for (const [limit, expected] of [
-      ["2097152", { compression: "zstd", storage_driver: "db", chunks: 0 }],
-      ["2097151", { compression: "chunked:zstd", storage_driver: "chunked", chunks: 2 }]
-    ] as const) {
+    for (
+      const [limit, expected] of [
+        ["2097152", { compression: "zstd", storage_driver: "db", chunks: 0 }],
+        ["2097151", { compression: "chunked:zstd", storage_driver: "chunked", chunks: 2 }]
+      ] as const
+    ) {
       const dir = path.join(cwd, limit)
       write(path.join(dir, "big.bin"), content)
       const stored = codex(dir, ["store", "r", "big.bin", "--commit", "x"], { CODEX_ARCHIVE_INLINE_LIMIT: limit })
@@ -44,8 +48,12 @@ describe("large files", () => {
     for (const dialect of ["sqlite", "postgres", "mariadb"]) {
       const r = codex(cwd, ["schema", "--dialect", dialect])
       expect(r.code, r.stderr).toBe(0)
-      expect(r.stdout).toMatch(/CREATE (OR REPLACE )?TRIGGER (IF NOT EXISTS )?artifact_chunk_follow_update AFTER UPDATE ON artifact/)
-      expect(r.stdout).toMatch(/CREATE (OR REPLACE )?TRIGGER (IF NOT EXISTS )?artifact_chunk_follow_delete BEFORE DELETE ON artifact/)
+      expect(r.stdout).toMatch(
+        /CREATE (OR REPLACE )?TRIGGER (IF NOT EXISTS )?artifact_chunk_follow_update AFTER UPDATE ON artifact/
+      )
+      expect(r.stdout).toMatch(
+        /CREATE (OR REPLACE )?TRIGGER (IF NOT EXISTS )?artifact_chunk_follow_delete BEFORE DELETE ON artifact/
+      )
     }
   })
 
@@ -66,8 +74,14 @@ describe("large files", () => {
     expect([dryOut.dry_run, dryOut.would_remove.chunk_rows, dryOut.would_remove.bytes]).toEqual([true, 1, 300])
     const gc = codex(cwd, ["gc"])
     expect(gc.code, gc.stderr).toBe(0)
-    expect(JSON.parse(gc.stdout).removed).toEqual({ chunk_rows: 1, bytes: 300, artifacts: dryOut.would_remove.artifacts })
-    expect(evidence(cwd).filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.actor])).toEqual([
+    expect(JSON.parse(gc.stdout).removed).toEqual({
+      chunk_rows: 1,
+      bytes: 300,
+      artifacts: dryOut.would_remove.artifacts
+    })
+    expect(
+      evidence(cwd).filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.actor])
+    ).toEqual([
       [true, 1, 300, "tester"],
       [false, 1, 300, "tester"]
     ])

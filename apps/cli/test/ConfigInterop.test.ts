@@ -22,13 +22,62 @@ describe("values the original tool tolerates", () => {
     readonly value: string
     readonly using: unknown
   }> = [
-    { name: "logging.level = \"verbose\"", toml: "[logging]\nlevel = \"verbose\"\n", key: "logging.level", source: (c) => `${c}/c.toml:2`, value: "'verbose'", using: "info" },
-    { name: "retry.max_attempts = 0", toml: "[retry]\nmax_attempts = 0\n", key: "retry.max_attempts", source: (c) => `${c}/c.toml:2`, value: "0", using: 1 },
-    { name: "retry.max_attempts = \"many\"", toml: "[retry]\nmax_attempts = \"many\"\n", key: "retry.max_attempts", source: (c) => `${c}/c.toml:2`, value: "'many'", using: 5 },
-    { name: "retry.jitter = true", toml: "[retry]\njitter = true\n", key: "retry.jitter", source: (c) => `${c}/c.toml:2`, value: "true", using: 1 },
-    { name: "retry.jitter = 1.5", toml: "[retry]\njitter = 1.5\n", key: "retry.jitter", source: (c) => `${c}/c.toml:2`, value: "1.5", using: 1.5 },
-    { name: "batch.concurrent = 0", toml: "[batch]\nconcurrent = 0\n", key: "batch.concurrent", source: (c) => `${c}/c.toml:2`, value: "0", using: 1 },
-    { name: "CODEX_ARCHIVE_BATCH_CONCURRENT=0", env: { CODEX_ARCHIVE_BATCH_CONCURRENT: "0" }, key: "batch.concurrent", source: () => "env CODEX_ARCHIVE_BATCH_CONCURRENT", value: "'0'", using: 1 }
+    {
+      name: "logging.level = \"verbose\"",
+      toml: "[logging]\nlevel = \"verbose\"\n",
+      key: "logging.level",
+      source: (c) => `${c}/c.toml:2`,
+      value: "'verbose'",
+      using: "info"
+    },
+    {
+      name: "retry.max_attempts = 0",
+      toml: "[retry]\nmax_attempts = 0\n",
+      key: "retry.max_attempts",
+      source: (c) => `${c}/c.toml:2`,
+      value: "0",
+      using: 1
+    },
+    {
+      name: "retry.max_attempts = \"many\"",
+      toml: "[retry]\nmax_attempts = \"many\"\n",
+      key: "retry.max_attempts",
+      source: (c) => `${c}/c.toml:2`,
+      value: "'many'",
+      using: 5
+    },
+    {
+      name: "retry.jitter = true",
+      toml: "[retry]\njitter = true\n",
+      key: "retry.jitter",
+      source: (c) => `${c}/c.toml:2`,
+      value: "true",
+      using: 1
+    },
+    {
+      name: "retry.jitter = 1.5",
+      toml: "[retry]\njitter = 1.5\n",
+      key: "retry.jitter",
+      source: (c) => `${c}/c.toml:2`,
+      value: "1.5",
+      using: 1.5
+    },
+    {
+      name: "batch.concurrent = 0",
+      toml: "[batch]\nconcurrent = 0\n",
+      key: "batch.concurrent",
+      source: (c) => `${c}/c.toml:2`,
+      value: "0",
+      using: 1
+    },
+    {
+      name: "CODEX_ARCHIVE_BATCH_CONCURRENT=0",
+      env: { CODEX_ARCHIVE_BATCH_CONCURRENT: "0" },
+      key: "batch.concurrent",
+      source: () => "env CODEX_ARCHIVE_BATCH_CONCURRENT",
+      value: "'0'",
+      using: 1
+    }
   ]
   for (const c of cases) {
     it(`${c.name}: one warning naming key, source and value used, exit 0; --strict, CODEX_ARCHIVE_STRICT, strict = true: exit 2`, () => {
@@ -40,7 +89,13 @@ describe("values the original tool tolerates", () => {
       expect(r.code, r.stderr).toBe(0)
       const lines = warnings(r.stderr)
       expect(lines).toHaveLength(1)
-      expect(lines[0]).toMatch(new RegExp(`^codex: warning: ${c.key.replace(".", "\\.")} = ${c.value.replace(".", "\\.")} from ${c.source(cwd)}: .+; using `))
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^codex: warning: ${c.key.replace(".", "\\.")} = ${c.value.replace(".", "\\.")} from ${
+            c.source(cwd)
+          }: .+; using `
+        )
+      )
       const [section, name] = c.key.split(".") as [string, string]
       expect(JSON.parse(r.stdout)[section][name]).toEqual(c.using)
       expect(JSON.parse(r.stdout).warnings).toEqual([lines[0]!.slice("codex: warning: ".length)])
@@ -64,13 +119,18 @@ describe("values the original tool tolerates", () => {
   it("a command that opens the archive prints each warning once and runs with the value used", () => {
     const cwd = folder()
     write(path.join(cwd, "f.txt"), "interop\n")
-    const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x"], { CODEX_ARCHIVE_BATCH_CONCURRENT: "0", CODEX_ARCHIVE_RETRY_ATTEMPTS: "many" })
+    const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x"], {
+      CODEX_ARCHIVE_BATCH_CONCURRENT: "0",
+      CODEX_ARCHIVE_RETRY_ATTEMPTS: "many"
+    })
     expect(r.code, r.stderr).toBe(0)
     expect(warnings(r.stderr)).toEqual([
       "codex: warning: retry.max_attempts = 'many' from env CODEX_ARCHIVE_RETRY_ATTEMPTS: not a whole number >= 1, the original tool falls back to the default; using 5",
       "codex: warning: batch.concurrent = '0' from env CODEX_ARCHIVE_BATCH_CONCURRENT: below 1, the original tool runs as with 1; using 1"
     ])
-    const strict = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--strict"], { CODEX_ARCHIVE_BATCH_CONCURRENT: "0" })
+    const strict = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--strict"], {
+      CODEX_ARCHIVE_BATCH_CONCURRENT: "0"
+    })
     expect(strict.code).toBe(2)
     expect(strict.stdout).toBe("")
   })
@@ -90,7 +150,9 @@ describe("the archive a config file, URL or environment opens is the original to
 
   it("sqlite:///fx.sqlite is the absolute /fx.sqlite; sqlite:// + an absolute path is that path, not a folder below", () => {
     const cwd = folder()
-    expect(JSON.parse(codex(cwd, ["config-show", "--url", "sqlite:///fx.sqlite"]).stdout).backend.path).toBe("/fx.sqlite")
+    expect(JSON.parse(codex(cwd, ["config-show", "--url", "sqlite:///fx.sqlite"]).stdout).backend.path).toBe(
+      "/fx.sqlite"
+    )
     const r = codex(cwd, ["init", "--url", `sqlite://${cwd}/fx.sqlite`])
     expect(r.code, r.stderr).toBe(0)
     expect(fs.existsSync(path.join(cwd, "fx.sqlite"))).toBe(true)
@@ -113,14 +175,21 @@ describe("the archive a config file, URL or environment opens is the original to
 
   it(".codex/archive.toml found in the working folder never chooses the archive: warned, and refused in strict mode", () => {
     const cwd = folder()
-    write(path.join(cwd, ".codex/archive.toml"), "[backend]\nurl = \"sqlite:///./elsewhere.sqlite\"\n[retry]\nmax_attempts = 2\n")
+    write(
+      path.join(cwd, ".codex/archive.toml"),
+      "[backend]\nurl = \"sqlite:///./elsewhere.sqlite\"\n[retry]\nmax_attempts = 2\n"
+    )
     const r = codex(cwd, ["init"])
     expect(r.code, r.stderr).toBe(0)
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(true)
     expect(fs.existsSync(path.join(cwd, "elsewhere.sqlite"))).toBe(false)
     expect(warnings(r.stderr)).toEqual([
-      `codex: warning: config file = '${path.join(cwd, ".codex/archive.toml")}' from the working folder: read without being named, which the original tool never does (name it with --config-file or CODEX_ARCHIVE_CONFIG); using it, but not to choose the archive`,
-      `codex: warning: backend.url = 'sqlite:///./elsewhere.sqlite' from ${path.join(cwd, ".codex/archive.toml")}:2: would open another archive than the original tool, which does not read this file; using 'sqlite:///./.codex/archive.sqlite'`
+      `codex: warning: config file = '${
+        path.join(cwd, ".codex/archive.toml")
+      }' from the working folder: read without being named, which the original tool never does (name it with --config-file or CODEX_ARCHIVE_CONFIG); using it, but not to choose the archive`,
+      `codex: warning: backend.url = 'sqlite:///./elsewhere.sqlite' from ${
+        path.join(cwd, ".codex/archive.toml")
+      }:2: would open another archive than the original tool, which does not read this file; using 'sqlite:///./.codex/archive.sqlite'`
     ])
     const shown = JSON.parse(codex(cwd, ["config-show"]).stdout)
     expect(shown.retry.max_attempts).toBe(2)

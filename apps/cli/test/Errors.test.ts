@@ -20,7 +20,13 @@ const tamper = (cwd: string, statement: string, ...params: Array<unknown>) => {
 }
 
 /** One line on stderr, the exit code, a RESTORE_FAIL line, and no file (nor temp file) at the output. */
-const expectCleanFailure = (cwd: string, args: ReadonlyArray<string>, code: number, pattern: RegExp, output?: string) => {
+const expectCleanFailure = (
+  cwd: string,
+  args: ReadonlyArray<string>,
+  code: number,
+  pattern: RegExp,
+  output?: string
+) => {
   const before = evidence(cwd).filter((l) => l.action === "RESTORE_FAIL").length
   const r = codex(cwd, args)
   expect(r.code).toBe(code)
@@ -38,7 +44,13 @@ describe("bad input and faults", () => {
   it("unknown tombstone: exit 1, named, RESTORE_FAIL", () => {
     const { cwd } = archived()
     const id = "0f0f0f0f-0000-4000-8000-000000000000"
-    const { fails } = expectCleanFailure(cwd, ["restore", id, "out/x.txt"], 1, new RegExp(`unknown tombstone ${id}`), "out/x.txt")
+    const { fails } = expectCleanFailure(
+      cwd,
+      ["restore", id, "out/x.txt"],
+      1,
+      new RegExp(`unknown tombstone ${id}`),
+      "out/x.txt"
+    )
     expect(fails).toBe(1)
   })
 
@@ -46,14 +58,20 @@ describe("bad input and faults", () => {
     const { cwd } = archived()
     expectCleanFailure(cwd, ["restore", "not-a-uuid", "x"], 2, /'not-a-uuid' is not a tombstone id/)
     write(path.join(cwd, "stub.txt"), "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE\n# File: a\n# Tombstone: zzz\n")
-    expectCleanFailure(cwd, ["restore", "stub.txt"], 2, /stub\.txt: not a valid tombstone stub: tombstone 'zzz' is not a UUID/)
+    expectCleanFailure(
+      cwd,
+      ["restore", "stub.txt"],
+      2,
+      /stub\.txt: not a valid tombstone stub: tombstone 'zzz' is not a UUID/
+    )
     write(path.join(cwd, "plain.txt"), "hello\n")
     expectCleanFailure(cwd, ["restore", "plain.txt"], 2, /plain\.txt: not a valid tombstone stub: missing the/)
   })
 
   it("purged payload: exit 1, no file", () => {
     const { cwd, tombstone } = archived()
-    expect(codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "gdpr", "--apply"]).stdout).toContain("blob scrubbed")
+    expect(codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "gdpr", "--apply"]).stdout)
+      .toContain("blob scrubbed")
     const { fails } = expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, /has been purged/, "out/f.txt")
     expect(fails).toBe(1)
   })
@@ -62,9 +80,16 @@ describe("bad input and faults", () => {
     const { cwd, tombstone } = archived("original\n")
     // Same length: content that decodes past the recorded size is refused earlier, as undecodable.
     const other = archived("ORIGINAL\n")
-    const blob = new Database(path.join(other.cwd, ".codex/archive.sqlite")).prepare("SELECT blob_bytes FROM artifact").get() as { blob_bytes: Buffer }
+    const blob = new Database(path.join(other.cwd, ".codex/archive.sqlite")).prepare("SELECT blob_bytes FROM artifact")
+      .get() as { blob_bytes: Buffer }
     tamper(cwd, "UPDATE artifact SET blob_bytes = ?", blob.blob_bytes)
-    expectCleanFailure(cwd, ["restore", tombstone, "out/f.txt"], 1, new RegExp(`payload of tombstone ${tombstone} is corrupt: sha256`), "out/f.txt")
+    expectCleanFailure(
+      cwd,
+      ["restore", tombstone, "out/f.txt"],
+      1,
+      new RegExp(`payload of tombstone ${tombstone} is corrupt: sha256`),
+      "out/f.txt"
+    )
     const v = codex(cwd, ["verify"])
     expect(v.code).toBe(1)
     expect(JSON.parse(v.stdout).problems).toHaveLength(1)
@@ -93,11 +118,21 @@ describe("bad input and faults", () => {
     expect(fails).toBe(1)
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
     write(path.join(cwd, "notes.txt"), "just text, long enough to have a header of sixteen bytes\n")
-    expectCleanFailure(cwd, ["restore", id, "x", "--url", "sqlite:///./notes.txt"], 1, /notes\.txt: is not a SQLite database/)
+    expectCleanFailure(
+      cwd,
+      ["restore", id, "x", "--url", "sqlite:///./notes.txt"],
+      1,
+      /notes\.txt: is not a SQLite database/
+    )
     const other = new Database(path.join(cwd, "other.db"))
     other.exec("CREATE TABLE t (x)")
     other.close()
-    expectCleanFailure(cwd, ["restore", id, "x", "--url", "sqlite:///./other.db"], 1, /other\.db: is a SQLite database but not a codex archive/)
+    expectCleanFailure(
+      cwd,
+      ["restore", id, "x", "--url", "sqlite:///./other.db"],
+      1,
+      /other\.db: is a SQLite database but not a codex archive/
+    )
   })
 
   it("bad usage and bad config exit 2 naming the input", () => {
@@ -108,7 +143,9 @@ describe("bad input and faults", () => {
     expect(codex(cwd, ["list", "--since", "yesterday"]).stderr).toMatch(/--since 'yesterday': expected an ISO date/)
     const env = codex(cwd, ["list"], { CODEX_ARCHIVE_LOG_FORMAT: "xml" })
     expect(env.code).toBe(2)
-    expect(env.stderr).toMatch(/logging\.format \(env CODEX_ARCHIVE_LOG_FORMAT\): got 'xml', expected one of text, json/)
+    expect(env.stderr).toMatch(
+      /logging\.format \(env CODEX_ARCHIVE_LOG_FORMAT\): got 'xml', expected one of text, json/
+    )
     write(path.join(cwd, "f.txt"), "x")
     const meta = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--metadata", "novalue"])
     expect(meta.code).toBe(2)

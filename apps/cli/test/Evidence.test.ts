@@ -64,14 +64,20 @@ describe("evidence verify", () => {
     expect(text.stdout).toBe(`${log(cwd)}: 2 lines, chained from line 1: intact\n`)
     const json = codex(cwd, ["evidence", "verify", "--json"])
     expect(JSON.parse(json.stdout)).toEqual({
-      file: log(cwd), lines: 2, legacy: 0, chain_from: 1, keyed: false, ok: true, break: null
+      file: log(cwd),
+      lines: 2,
+      legacy: 0,
+      chain_from: 1,
+      keyed: false,
+      ok: true,
+      break: null
     })
   })
 
   it("an edited line: exit 1, one line naming the file, the line number and the kind; health-check fails", () => {
     const cwd = withLog()
     const lines = fs.readFileSync(log(cwd), "utf8").split("\n")
-    lines[0] = lines[0]!.replace('"actor":"tester"', '"actor":"mallory"')
+    lines[0] = lines[0]!.replace("\"actor\":\"tester\"", "\"actor\":\"mallory\"")
     fs.writeFileSync(log(cwd), lines.join("\n"))
     const r = codex(cwd, ["evidence", "verify"])
     expect(r.code).toBe(1)
@@ -145,8 +151,10 @@ describe("evidence verify", () => {
     expect(records.map((l) => l.seq)).toEqual(records.map((_, i) => i + 1))
     for (const name of names) {
       const own = records.filter((l) => l.actor === name).map((l) => l.tombstone)
-      const expected = Array.from({ length: appends }, (_, i) =>
-        Array.from({ length: (i % 3) + 1 }, (_, j) => `${name}-${i}-${j}`))
+      const expected = Array.from(
+        { length: appends },
+        (_, i) => Array.from({ length: (i % 3) + 1 }, (_, j) => `${name}-${i}-${j}`)
+      )
       expect(own).toEqual(expected.flat())
     }
     expect(fs.existsSync(`${log(cwd)}.lock`)).toBe(false)

@@ -17,7 +17,10 @@ const betterSqlite = createRequire(__filename).resolve("better-sqlite3")
 const codex = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_")))
-    const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...clean, CODEX_ACTOR: "tester", ...env } })
+    const child = spawn(process.execPath, [bin, "archive", ...args], {
+      cwd,
+      env: { ...clean, CODEX_ACTOR: "tester", ...env }
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -115,23 +118,27 @@ const quickRetry = {
 }
 
 describe("fault table: the archive", () => {
-  it("locked at open by another process: every command that opens it fails with one line naming it and 'locked'", async () => {
-    const { archive, cwd, tombstone } = prepare()
-    const release = await holdExclusive(archive)
-    try {
-      await eachCommand(true, async (c) => {
-        const r = await codex(cwd, c.args(tombstone), quickRetry)
-        const untouched = c.name === "schema" || c.name === "config-show" || c.name === "evidence verify"
-        // health-check reports the connection check as failed, naming the archive and the lock.
-        const named = new RegExp(archive.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
-        check(`locked/${c.name}`, r, untouched ? "ok" : [named, /locked/])
-      })
-    } finally {
-      await release()
-    }
-    // The lock gone, the archive opens as before.
-    check("after the lock", await codex(cwd, ["list"]), "ok")
-  }, 120_000)
+  it(
+    "locked at open by another process: every command that opens it fails with one line naming it and 'locked'",
+    async () => {
+      const { archive, cwd, tombstone } = prepare()
+      const release = await holdExclusive(archive)
+      try {
+        await eachCommand(true, async (c) => {
+          const r = await codex(cwd, c.args(tombstone), quickRetry)
+          const untouched = c.name === "schema" || c.name === "config-show" || c.name === "evidence verify"
+          // health-check reports the connection check as failed, naming the archive and the lock.
+          const named = new RegExp(archive.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+          check(`locked/${c.name}`, r, untouched ? "ok" : [named, /locked/])
+        })
+      } finally {
+        await release()
+      }
+      // The lock gone, the archive opens as before.
+      check("after the lock", await codex(cwd, ["list"]), "ok")
+    },
+    120_000
+  )
 
   it("a lock held at open is waited out by the retry policy", async () => {
     const { archive, cwd } = prepare()
@@ -140,7 +147,13 @@ describe("fault table: the archive", () => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_")))
     const child = spawn(process.execPath, [bin, "archive", "list"], {
       cwd,
-      env: { ...clean, CODEX_ACTOR: "tester", CODEX_ARCHIVE_RETRY_ATTEMPTS: "50", CODEX_ARCHIVE_RETRY_INITIAL: "0.05", CODEX_ARCHIVE_RETRY_MAX: "0.1" }
+      env: {
+        ...clean,
+        CODEX_ACTOR: "tester",
+        CODEX_ARCHIVE_RETRY_ATTEMPTS: "50",
+        CODEX_ARCHIVE_RETRY_INITIAL: "0.05",
+        CODEX_ARCHIVE_RETRY_MAX: "0.1"
+      }
     })
     let stdout = ""
     let stderr = ""
@@ -157,22 +170,26 @@ describe("fault table: the archive", () => {
     expect(JSON.parse(stdout)).toHaveLength(1)
   }, 60_000)
 
-  it("read-only (immutable) archive: reading commands work, writing ones fail with one line before writing", async () => {
-    const { archive, cwd, tombstone } = prepare()
-    if (spawnSync("chattr", ["+i", archive]).status !== 0) return // chattr needs root on a supporting file system
-    const before = fs.readFileSync(archive)
-    try {
-      await eachCommand(true, async (c) => {
-        const r = await codex(cwd, c.args(tombstone))
-        const writes = ["init", "store", "restore", "batch-restore", "prune-request", "purge"].includes(c.name)
-        check(`read-only/${c.name}`, r, writes ? [new RegExp(path.basename(archive)), /read-only/] : "ok")
-      })
-    } finally {
-      spawnSync("chattr", ["-i", archive])
-    }
-    expect(fs.readFileSync(archive).equals(before)).toBe(true)
-    expect(fs.existsSync(path.join(cwd, "out"))).toBe(false)
-  }, 120_000)
+  it(
+    "read-only (immutable) archive: reading commands work, writing ones fail with one line before writing",
+    async () => {
+      const { archive, cwd, tombstone } = prepare()
+      if (spawnSync("chattr", ["+i", archive]).status !== 0) return // chattr needs root on a supporting file system
+      const before = fs.readFileSync(archive)
+      try {
+        await eachCommand(true, async (c) => {
+          const r = await codex(cwd, c.args(tombstone))
+          const writes = ["init", "store", "restore", "batch-restore", "prune-request", "purge"].includes(c.name)
+          check(`read-only/${c.name}`, r, writes ? [new RegExp(path.basename(archive)), /read-only/] : "ok")
+        })
+      } finally {
+        spawnSync("chattr", ["-i", archive])
+      }
+      expect(fs.readFileSync(archive).equals(before)).toBe(true)
+      expect(fs.existsSync(path.join(cwd, "out"))).toBe(false)
+    },
+    120_000
+  )
 
   for (const kind of ["foreign", "empty", "missing"] as const) {
     it(`${kind} archive file: refused with one line naming it, and never modified`, async () => {
@@ -196,7 +213,9 @@ describe("fault table: the archive", () => {
         const creates = kind === "missing" && (c.name === "init" || c.name === "store")
         // health-check names the problem in its report line.
         check(`${kind}/${c.name}`, r, untouched || creates ? "ok" : [new RegExp(`${kind}\\.db`), cause])
-        if (before !== undefined) expect(fs.readFileSync(file).equals(before), `${kind}/${c.name} modified the file`).toBe(true)
+        if (before !== undefined) {
+          expect(fs.readFileSync(file).equals(before), `${kind}/${c.name} modified the file`).toBe(true)
+        }
         if (creates) fs.rmSync(file)
       })
     }, 120_000)
@@ -215,7 +234,11 @@ describe("fault table: the evidence log", () => {
     for (const c of walked()) {
       if (c.name === "evidence verify") continue // reading a log that is not there is that command's own concern
       const r = await codex(cwd, c.args(tombstone))
-      check(`unwritable-evidence/${c.name}`, r, appends.has(c.name) ? [/\.codex\/evidence/, /not a folder|file already exists|not a directory/i] : "ok")
+      check(
+        `unwritable-evidence/${c.name}`,
+        r,
+        appends.has(c.name) ? [/\.codex\/evidence/, /not a folder|file already exists|not a directory/i] : "ok"
+      )
     }
   }, 120_000)
 
@@ -242,15 +265,19 @@ describe("fault table: the evidence log", () => {
       if (mounted) spawnSync("umount", [mount])
     })
 
-    it("evidence on a full file system: every command that appends evidence fails with one line naming the log", async () => {
-      if (!mounted) return // mounting a tmpfs needs root
-      const { cwd, tombstone } = prepare()
-      const env = { CODEX_EVIDENCE_DIR: path.join(mount, "evidence") }
-      for (const c of walked()) {
-        if (c.name === "evidence verify") continue
-        const r = await codex(cwd, c.args(tombstone), env)
-        check(`full-disk/${c.name}`, r, appends.has(c.name) ? [new RegExp(mount), /no space left/i] : "ok")
-      }
-    }, 120_000)
+    it(
+      "evidence on a full file system: every command that appends evidence fails with one line naming the log",
+      async () => {
+        if (!mounted) return // mounting a tmpfs needs root
+        const { cwd, tombstone } = prepare()
+        const env = { CODEX_EVIDENCE_DIR: path.join(mount, "evidence") }
+        for (const c of walked()) {
+          if (c.name === "evidence verify") continue
+          const r = await codex(cwd, c.args(tombstone), env)
+          check(`full-disk/${c.name}`, r, appends.has(c.name) ? [new RegExp(mount), /no space left/i] : "ok")
+        }
+      },
+      120_000
+    )
   })
 })

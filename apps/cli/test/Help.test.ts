@@ -14,11 +14,22 @@ import * as Runtime from "../src/Runtime.js"
 import { bin, tempDir } from "./support.js"
 
 /** The bundle with exactly these colour variables (vitest's own FORCE_COLOR must not leak in), stdout a pipe. */
-const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}, script = bin, drop: ReadonlyArray<string> = []) => {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-    !k.startsWith("CODEX_") && k !== "NO_COLOR" && k !== "FORCE_COLOR" && !drop.includes(k)
-  ))
-  const r = spawnSync(process.execPath, [script, ...args], { cwd: tempDir(), env: { ...base, ...env }, encoding: "utf8" })
+const run = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  script = bin,
+  drop: ReadonlyArray<string> = []
+) => {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) =>
+      !k.startsWith("CODEX_") && k !== "NO_COLOR" && k !== "FORCE_COLOR" && !drop.includes(k)
+    )
+  )
+  const r = spawnSync(process.execPath, [script, ...args], {
+    cwd: tempDir(),
+    env: { ...base, ...env },
+    encoding: "utf8"
+  })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -30,7 +41,9 @@ const key = (p: ReadonlyArray<string>) => p.slice(2).join(" ")
 /** An EXAMPLES section's command lines, each joined back from its ` \` continuation lines. */
 const shownExamples = (help: string): Array<string> => {
   const section = help.split("\nEXAMPLES\n")[1] ?? ""
-  return section.replace(/ \\\n\s+/g, " ").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("$ ")).map((l) => l.slice(2))
+  return section.replace(/ \\\n\s+/g, " ").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("$ ")).map((l) =>
+    l.slice(2)
+  )
 }
 
 describe("help", () => {
@@ -40,7 +53,9 @@ describe("help", () => {
         const r = run([...p.slice(1), "--help"], env)
         expect(r.code, `${p.join(" ")}: ${r.stderr}`).toBe(0)
         expect(r.stdout, p.join(" ")).toContain("USAGE")
-        expect(r.stdout.includes("\x1b"), `${p.join(" ")} --help ${JSON.stringify(env)} printed an ESC byte`).toBe(false)
+        expect(r.stdout.includes("\x1b"), `${p.join(" ")} --help ${JSON.stringify(env)} printed an ESC byte`).toBe(
+          false
+        )
       }
     }
     expect(run(["archive", "restore", "--help"], { FORCE_COLOR: "1" }).stdout).toContain("\x1b[")
@@ -61,8 +76,12 @@ describe("help", () => {
       const usage = r.stdout.split("\n").find((l) => l.startsWith("$ "))
       expect(usage, r.stdout).toMatch(new RegExp(`^\\$ codex archive ${key(p)}( |$)`))
     }
-    expect(run(["archive", "restore", "--help"]).stdout).toContain("\n$ codex archive restore [options] TOMBSTONE|STUB [OUTPUT]\n")
-    expect(run(["archive", "purge", "--help"]).stdout).toContain("\n$ codex archive purge [options] --second TEXT --reason TEXT TOMBSTONE\n")
+    expect(run(["archive", "restore", "--help"]).stdout).toContain(
+      "\n$ codex archive restore [options] TOMBSTONE|STUB [OUTPUT]\n"
+    )
+    expect(run(["archive", "purge", "--help"]).stdout).toContain(
+      "\n$ codex archive purge [options] --second TEXT --reason TEXT TOMBSTONE\n"
+    )
     // A group named alone prints its help; its command list has one entry per command, summary beside the name.
     const group = run(["archive"]).stdout
     expect(group).toContain("\n$ codex archive [options] COMMAND\n")
@@ -95,7 +114,11 @@ describe("examples", () => {
           const words = Examples.words(example.line)
           expect(words.slice(0, 2), example.line).toEqual(["codex", "archive"])
           const argv = Runtime.hoistLogLevel(["node", "codex", ...words.slice(1)])
-          const directive = yield* CommandDescriptor.parse(Cli.codex.descriptor, ["codex", ...argv.slice(2)], CliConfig.defaultConfig).pipe(
+          const directive = yield* CommandDescriptor.parse(
+            Cli.codex.descriptor,
+            ["codex", ...argv.slice(2)],
+            CliConfig.defaultConfig
+          ).pipe(
             Effect.mapError((e) => new Error(`${example.line}: ${JSON.stringify(e)}`))
           )
           expect(directive._tag, example.line).toBe("UserDefined")
@@ -120,13 +143,16 @@ describe("examples", () => {
 
 describe("--version", () => {
   const installed = (name: string) =>
-    JSON.parse(fs.readFileSync(path.resolve(__dirname, `../node_modules/${name}/package.json`), "utf8")).version as string
+    JSON.parse(fs.readFileSync(path.resolve(__dirname, `../node_modules/${name}/package.json`), "utf8"))
+      .version as string
 
   it("prints our version and each backend's driver with its version", () => {
     const r = run(["--version"])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(`^codex ${Cli.version.replace(/\./g, "\\.")} \\(node v\\d+`))
-    expect(r.stdout).toMatch(new RegExp(`\\n  sqlite +better-sqlite3 ${installed("better-sqlite3").replace(/\./g, "\\.")} +installed\\n`))
+    expect(r.stdout).toMatch(
+      new RegExp(`\\n  sqlite +better-sqlite3 ${installed("better-sqlite3").replace(/\./g, "\\.")} +installed\\n`)
+    )
     expect(r.stdout).toMatch(/\n {2}postgres +pg \d+\.\d+\.\d+ +installed\n/)
     expect(r.stdout).toMatch(/\n {2}mariadb +mysql2 \d+\.\d+\.\d+ +installed\n/)
     expect(r.stdout).not.toContain("\x1b")

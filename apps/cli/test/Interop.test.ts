@@ -25,7 +25,9 @@ const findPython = (): string => {
     if (r.status === 0) return (python = candidate)
   }
   throw new Error(
-    `interop: no python imports zstandard, psycopg2 and pymysql (tried ${tried.join(", ")}): run 'bash scripts/setup.sh' (Debian packages python3-zstandard python3-psycopg2 python3-pymysql) or set CODEX_TEST_PYTHON`
+    `interop: no python imports zstandard, psycopg2 and pymysql (tried ${
+      tried.join(", ")
+    }): run 'bash scripts/setup.sh' (Debian packages python3-zstandard python3-psycopg2 python3-pymysql) or set CODEX_TEST_PYTHON`
   )
 }
 
@@ -42,7 +44,13 @@ const pgDatabases: Array<string> = []
 const freshPg = (): string => {
   const name = `codex_interop_${process.pid}_${pgDatabases.length}_${randomBytes(3).toString("hex")}`
   const r = psql(`CREATE DATABASE ${name}`)
-  if (r.status !== 0) throw new Error(`PostgreSQL ${pgServer.replace(/\/\/[^@/]*@/, "//***@")} unreachable (CODEX_TEST_PG_URL): ${(r.stderr || r.error?.message || "").trim()}`)
+  if (r.status !== 0) {
+    throw new Error(
+      `PostgreSQL ${pgServer.replace(/\/\/[^@/]*@/, "//***@")} unreachable (CODEX_TEST_PG_URL): ${
+        (r.stderr || r.error?.message || "").trim()
+      }`
+    )
+  }
   pgDatabases.push(name)
   const url = new URL(pgServer)
   url.protocol = "postgresql:"
@@ -52,7 +60,16 @@ const freshPg = (): string => {
 
 const myServer = new URL(process.env.CODEX_TEST_MARIADB_URL || "mysql://root@127.0.0.1:3306/test")
 const mysql = (sql: string) =>
-  spawnSync("mysql", ["-h", myServer.hostname, "-P", myServer.port || "3306", "-u", decodeURIComponent(myServer.username), "-e", sql], {
+  spawnSync("mysql", [
+    "-h",
+    myServer.hostname,
+    "-P",
+    myServer.port || "3306",
+    "-u",
+    decodeURIComponent(myServer.username),
+    "-e",
+    sql
+  ], {
     encoding: "utf8",
     env: { ...process.env, MYSQL_PWD: decodeURIComponent(myServer.password) }
   })
@@ -61,7 +78,11 @@ const myDatabases: Array<string> = []
 const freshMariadb = (): string => {
   const name = `codex_interop_${process.pid}_${myDatabases.length}_${randomBytes(3).toString("hex")}`
   const r = mysql(`CREATE DATABASE ${name}`)
-  if (r.status !== 0) throw new Error(`MariaDB ${myServer.host} unreachable (CODEX_TEST_MARIADB_URL): ${(r.stderr || r.error?.message || "").trim()}`)
+  if (r.status !== 0) {
+    throw new Error(
+      `MariaDB ${myServer.host} unreachable (CODEX_TEST_MARIADB_URL): ${(r.stderr || r.error?.message || "").trim()}`
+    )
+  }
   myDatabases.push(name)
   const auth = myServer.username ? `${myServer.username}${myServer.password ? `:${myServer.password}` : ""}@` : ""
   return `mysql+pymysql://${auth}${myServer.host}/${name}`
@@ -125,7 +146,8 @@ for (const backend of backends) {
         const r = original(cwd, ["restore", tombstone, out, "--by", "py"], env)
         if (bytes.length <= inlineLimit) {
           expect(r.code, `original restore of ${name}: ${r.stderr}`).toBe(0)
-          expect(fs.readFileSync(path.join(cwd, out)).equals(bytes), `${name} differs after the original's restore`).toBe(true)
+          expect(fs.readFileSync(path.join(cwd, out)).equals(bytes), `${name} differs after the original's restore`)
+            .toBe(true)
         } else {
           // Chunked content is not where the original looks: it must fail saying so, not claim the item was purged.
           expect(r.code, `original restore of chunked ${name}`).toBe(1)
@@ -168,7 +190,11 @@ for (const backend of backends) {
       expect(verified.code, verified.stderr + verified.stdout).toBe(0)
 
       // The original's purge: we refuse to restore, naming the tombstone.
-      const purged = original(cwd, ["purge", tA1, "--by", "alice", "--second", "bob", "--reason", "gdpr", "--apply"], env)
+      const purged = original(
+        cwd,
+        ["purge", tA1, "--by", "alice", "--second", "bob", "--reason", "gdpr", "--apply"],
+        env
+      )
       expect(purged.stdout.trim(), purged.stderr).toBe("purge approvals recorded and blob scrubbed")
       const refused = codex(cwd, ["restore", tA1, path.join(cwd, "out", "purged")], env)
       expect(refused.code).toBe(1)
@@ -196,7 +222,17 @@ for (const backend of backends) {
       const big = unique(inlineLimit * 4)
       write(path.join(cwd, "big.bin"), big)
       const tBig = storeHere(cwd, "big.bin", env)
-      const purgedBig = original(cwd, ["purge", tBig, "--by", "alice", "--second", "bob", "--reason", "gdpr", "--apply"], env)
+      const purgedBig = original(cwd, [
+        "purge",
+        tBig,
+        "--by",
+        "alice",
+        "--second",
+        "bob",
+        "--reason",
+        "gdpr",
+        "--apply"
+      ], env)
       expect(purgedBig.code, purgedBig.stderr).toBe(0)
       expect(codex(cwd, ["restore", tBig, path.join(cwd, "out", "big-purged")], env).code).toBe(1)
       const tBig2 = storeThere(cwd, "big.bin", env)
@@ -264,7 +300,10 @@ const configCases: ReadonlyArray<ConfigCase> = [
   {
     name: "a relative sqlite:///./.codex/archive.sqlite in a TOML file in another folder",
     setup: (cwd) => {
-      write(path.join(cwd, "conf/archive.toml"), `[backend]\nbackend = "sqlite"\nurl = "sqlite:///./.codex/archive.sqlite"\n`)
+      write(
+        path.join(cwd, "conf/archive.toml"),
+        `[backend]\nbackend = "sqlite"\nurl = "sqlite:///./.codex/archive.sqlite"\n`
+      )
       return { CODEX_ARCHIVE_CONFIG: "conf/archive.toml" }
     },
     expected: ".codex/archive.sqlite"
@@ -296,7 +335,9 @@ const configCases: ReadonlyArray<ConfigCase> = [
 const tombstonesIn = (file: string): Array<string> => {
   const db = new Database(file, { readonly: true })
   try {
-    return (db.prepare("SELECT tombstone_id FROM item").all() as Array<{ tombstone_id: string }>).map((r) => r.tombstone_id)
+    return (db.prepare("SELECT tombstone_id FROM item").all() as Array<{ tombstone_id: string }>).map((r) =>
+      r.tombstone_id
+    )
   } finally {
     db.close()
   }

@@ -9,17 +9,25 @@ import { bin, tempDir } from "./support.js"
 /** A private copy of the bundle and its launcher, so the test sees only the code caches its own runs write. */
 const bundleCopy = () => {
   const dir = tempDir()
-  for (const name of ["codex.mjs", "codex.cjs"]) fs.copyFileSync(path.join(path.dirname(bin), name), path.join(dir, name))
+  for (const name of ["codex.mjs", "codex.cjs"]) {
+    fs.copyFileSync(path.join(path.dirname(bin), name), path.join(dir, name))
+  }
   // The bundle's native drivers stay outside it.
   fs.symlinkSync(path.resolve(path.dirname(bin), "../node_modules"), path.join(dir, "node_modules"))
   const run = (...args: Array<string>) => {
-    const r = spawnSync(process.execPath, [path.join(dir, "codex.mjs"), "archive", ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, CODEX_ACTOR: "tester" } })
+    const r = spawnSync(process.execPath, [path.join(dir, "codex.mjs"), "archive", ...args], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, CODEX_ACTOR: "tester" }
+    })
     expect(r.status, r.stderr).toBe(0)
   }
   /** Each code cache's name and digest. */
   const caches = () =>
     Object.fromEntries(
-      fs.readdirSync(dir).filter((f) => f.endsWith(".v8cache")).map((f) => [f, createHash("sha256").update(fs.readFileSync(path.join(dir, f))).digest("hex")])
+      fs.readdirSync(dir).filter((f) => f.endsWith(".v8cache")).map((
+        f
+      ) => [f, createHash("sha256").update(fs.readFileSync(path.join(dir, f))).digest("hex")])
     )
   return { dir, run, caches }
 }
@@ -30,7 +38,10 @@ describe("launcher", () => {
     run("list", "--help")
     run("batch-restore", "--help")
     const first = caches()
-    expect(Object.keys(first).sort()).toEqual([`.codex.cjs.${process.version}.batch-restore.v8cache`, `.codex.cjs.${process.version}.v8cache`])
+    expect(Object.keys(first).sort()).toEqual([
+      `.codex.cjs.${process.version}.batch-restore.v8cache`,
+      `.codex.cjs.${process.version}.v8cache`
+    ])
     // V8 rejects a cache made under other flags and the launcher then rewrites it: equal bytes mean both were accepted.
     run("list", "--help")
     run("batch-restore", "--help")
@@ -48,6 +59,8 @@ describe("launcher", () => {
       expect(set, flag).toBeGreaterThan(0)
       expect(set, flag).toBeLessThan(compiled)
     }
-    expect(fs.readFileSync(path.resolve(__dirname, "../../../packages/core/src/RestoreWriter.ts"), "utf8")).toContain(`setFlagsFromString("--expose-gc")`)
+    expect(fs.readFileSync(path.resolve(__dirname, "../../../packages/core/src/RestoreWriter.ts"), "utf8")).toContain(
+      `setFlagsFromString("--expose-gc")`
+    )
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createRequire } from "node:module"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { bin, codex, evidence, tempDir, write } from "./support.js"
@@ -17,10 +17,11 @@ const holdLock = (file: string) => {
     process.stdin.once("data", () => { db.exec("COMMIT"); db.close(); process.stdout.write("released\\n"); process.exit(0) })`
   const child = spawn(process.execPath, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] })
   const lines = readline.createInterface({ input: child.stdout! })
-  const next = () => new Promise<string>((resolve, reject) => {
-    lines.once("line", resolve)
-    child.once("exit", (code) => reject(new Error(`lock holder exited (${code}) before saying anything`)))
-  })
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      lines.once("line", resolve)
+      child.once("exit", (code) => reject(new Error(`lock holder exited (${code}) before saying anything`)))
+    })
   const release = () => {
     const answer = next()
     child.stdin!.write("release\n")
@@ -32,19 +33,25 @@ const holdLock = (file: string) => {
 /** The bundled CLI as a child process whose stderr lines we can watch while it runs. */
 const codexLive = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_")))
-  const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...clean, CODEX_ACTOR: "tester", ...env } })
+  const child = spawn(process.execPath, [bin, "archive", ...args], {
+    cwd,
+    env: { ...clean, CODEX_ACTOR: "tester", ...env }
+  })
   let stdout = ""
   child.stdout.on("data", (d) => (stdout += d))
   const stderr: Array<string> = []
   const lines = readline.createInterface({ input: child.stderr })
   lines.on("line", (line) => stderr.push(line))
   const done = new Promise<{ code: number | null; stdout: string; stderr: Array<string> }>((resolve) =>
-    child.once("close", (code) => resolve({ code, stdout, stderr })))
+    child.once("close", (code) => resolve({ code, stdout, stderr }))
+  )
   return { lines, done }
 }
 
 const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", resolve)))
+  new Promise<number | null>((
+    resolve
+  ) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", resolve)))
 
 /**
  * Takes the archive's write lock in another process, runs the CLI with small retry delays and many attempts, and
@@ -79,7 +86,15 @@ describe("a real fault: the SQLite archive locked by another process", () => {
     const stored = codex(cwd, ["store", "r", "f.txt", "--commit", "x"])
     expect(stored.code, stored.stderr).toBe(0)
     const tombstone = JSON.parse(stored.stdout).tombstone as string
-    const r = await runPastLock(cwd, ["restore", tombstone, "out/f.txt", "--log-format", "json", "--metrics-out", "metrics.prom"])
+    const r = await runPastLock(cwd, [
+      "restore",
+      tombstone,
+      "out/f.txt",
+      "--log-format",
+      "json",
+      "--metrics-out",
+      "metrics.prom"
+    ])
 
     expect(r.code, r.stderr.join("\n")).toBe(0)
     expect(r.stdout).toBe(`${path.join(cwd, "out/f.txt")}\n`)
@@ -88,7 +103,12 @@ describe("a real fault: the SQLite archive locked by another process", () => {
     expect(retries.length).toBeGreaterThanOrEqual(2)
     retries.forEach((log, i) => {
       expect(log.level).toBe("WARNING")
-      expect(log.extra).toMatchObject({ attempt: i + 1, delay_ms: Math.min(100 * 2 ** i, 400), operation: "record_restore", tombstone })
+      expect(log.extra).toMatchObject({
+        attempt: i + 1,
+        delay_ms: Math.min(100 * 2 ** i, 400),
+        operation: "record_restore",
+        tombstone
+      })
       expect(log.extra.cause).toMatch(/database is locked.*SQLITE_BUSY/)
     })
     const metrics = fs.readFileSync(path.join(cwd, "metrics.prom"), "utf8")
@@ -98,7 +118,10 @@ describe("a real fault: the SQLite archive locked by another process", () => {
 
   it("a batch of 300 from SQLite (worker threads reading the archive) while another process holds the write lock: the records retry, every file arrives", async () => {
     const cwd = fs.realpathSync(tempDir())
-    const files = Array.from({ length: 300 }, (_, i) => [`tree/d${i % 9}/f${i}.txt`, `file ${i}\n`.repeat(1 + (i % 40))] as const)
+    const files = Array.from(
+      { length: 300 },
+      (_, i) => [`tree/d${i % 9}/f${i}.txt`, `file ${i}\n`.repeat(1 + (i % 40))] as const
+    )
     for (const [name, content] of files) write(path.join(cwd, name), content)
     const stored = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "manifest.json"])
     expect(stored.code, stored.stderr).toBe(0)
@@ -108,7 +131,9 @@ describe("a real fault: the SQLite archive locked by another process", () => {
     expect(r.code, r.stderr.join("\n")).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ total: 300, succeeded: 300, failed: 0 })
     for (const [name, content] of files) expect(fs.readFileSync(path.join(cwd, name), "utf8")).toBe(content)
-    const retries = r.stderr.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((l) => String(l.message).startsWith("retrying"))
+    const retries = r.stderr.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((l) =>
+      String(l.message).startsWith("retrying")
+    )
     expect(retries.length).toBeGreaterThanOrEqual(2)
     for (const log of retries) expect(log.extra).toMatchObject({ operation: "record_restore" })
     expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(300)

@@ -15,15 +15,36 @@ const archived = () => {
 describe("config-show", () => {
   it("prints the composed configuration in spec §4.4's shape, from file, env and flags", () => {
     const cwd = fs.realpathSync(tempDir())
-    write(path.join(cwd, ".codex/archive.toml"), "[retry]\nmax_attempts = 7\n[batch]\nresults_path = \"out/results.json\"\n")
+    write(
+      path.join(cwd, ".codex/archive.toml"),
+      "[retry]\nmax_attempts = 7\n[batch]\nresults_path = \"out/results.json\"\n"
+    )
     const r = codex(cwd, ["config-show", "--log-format", "json"], { CODEX_ARCHIVE_RETRY_SEED: "42" })
     expect(r.code, r.stderr).toBe(0)
     // The original tool never reads .codex/archive.toml unasked: we do, and say so once.
     const discovered = `config file = '${path.join(cwd, ".codex/archive.toml")}' from the working folder`
     expect(r.stderr.split("\n").filter((l) => l.startsWith(`codex: warning: ${discovered}`))).toHaveLength(1)
     const shown = JSON.parse(r.stdout)
-    expect(Object.keys(shown)).toEqual(["backend", "logging", "retry", "batch", "performance", "store", "evidence", "strict", "warnings"])
-    expect(Object.keys(shown.retry)).toEqual(["enabled", "max_attempts", "initial_delay", "max_delay", "multiplier", "jitter", "seed"])
+    expect(Object.keys(shown)).toEqual([
+      "backend",
+      "logging",
+      "retry",
+      "batch",
+      "performance",
+      "store",
+      "evidence",
+      "strict",
+      "warnings"
+    ])
+    expect(Object.keys(shown.retry)).toEqual([
+      "enabled",
+      "max_attempts",
+      "initial_delay",
+      "max_delay",
+      "multiplier",
+      "jitter",
+      "seed"
+    ])
     expect(shown.retry).toMatchObject({ max_attempts: 7, seed: 42 })
     expect(shown.logging.format).toBe("json")
     expect(shown.batch.results_path).toBe(path.join(cwd, ".codex/out/results.json"))
@@ -33,7 +54,9 @@ describe("config-show", () => {
   it("--origin names where each value came from", () => {
     const cwd = fs.realpathSync(tempDir())
     write(path.join(cwd, "conf.toml"), "[logging]\nlevel = \"debug\"\n")
-    const r = codex(cwd, ["config-show", "--origin", "--config-file", "conf.toml", "--url", "sqlite:///./a.sqlite"], { CODEX_ARCHIVE_RETRY_ATTEMPTS: "3" })
+    const r = codex(cwd, ["config-show", "--origin", "--config-file", "conf.toml", "--url", "sqlite:///./a.sqlite"], {
+      CODEX_ARCHIVE_RETRY_ATTEMPTS: "3"
+    })
     expect(r.code, r.stderr).toBe(0)
     const shown = JSON.parse(r.stdout)
     expect(shown.logging.level).toEqual({ value: "debug", origin: `${path.join(cwd, "conf.toml")}:2` })
@@ -49,7 +72,9 @@ describe("config-show", () => {
     write(path.join(cwd, "conf.toml"), "[retry]\nmax_atempts = 3\n")
     const warned = codex(cwd, ["config-show", "--config-file", "conf.toml"])
     expect(warned.code).toBe(0)
-    expect(warned.stderr).toBe(`codex: warning: retry.max_atempts = 3 from ${path.join(cwd, "conf.toml")}:2: not a known key; ignored\n`)
+    expect(warned.stderr).toBe(
+      `codex: warning: retry.max_atempts = 3 from ${path.join(cwd, "conf.toml")}:2: not a known key; ignored\n`
+    )
     const bad = codex(cwd, ["config-show"], { CODEX_ARCHIVE_LOG_FORMAT: "xml" })
     expect(bad.code).toBe(2)
     expect(bad.stdout).toBe("")
@@ -64,8 +89,14 @@ describe("health-check", () => {
     expect(text.code, text.stderr).toBe(0)
     const lines = text.stdout.trim().split("\n")
     // The URL as configured, as the original prints it.
-    expect(lines.slice(0, 3)).toEqual(["=== Archive Health Check ===", "Backend: sqlite", "URL: sqlite:///./.codex/archive.sqlite"])
-    for (const name of ["connect", "probe", "schema", "sample", "evidence"]) expect(lines.some((l) => l.startsWith(`✓ ${name}`))).toBe(true)
+    expect(lines.slice(0, 3)).toEqual([
+      "=== Archive Health Check ===",
+      "Backend: sqlite",
+      "URL: sqlite:///./.codex/archive.sqlite"
+    ])
+    for (const name of ["connect", "probe", "schema", "sample", "evidence"]) {
+      expect(lines.some((l) => l.startsWith(`✓ ${name}`))).toBe(true)
+    }
     expect(lines.at(-1)).toBe("Status: ✓ OK (backend accessible, 1 items retrievable)")
     const json = codex(cwd, ["health-check", "--json"])
     expect(json.code).toBe(0)
@@ -73,7 +104,8 @@ describe("health-check", () => {
     expect(report).toMatchObject({ ok: true, backend: "sqlite", items_retrievable: 1 })
     expect(report.schema_version).toBe(report.expected_schema_version)
     for (const check of report.checks) expect(Object.keys(check).sort()).toEqual(["detail", "ms", "name", "ok"])
-    expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH" && l.actor === "health-check").map((l) => l.status)).toEqual(["SUCCESS", "SUCCESS"])
+    expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH" && l.actor === "health-check").map((l) => l.status))
+      .toEqual(["SUCCESS", "SUCCESS"])
   })
 
   it("a missing archive fails: exit 1, the failed check named, nothing created", () => {
@@ -83,7 +115,11 @@ describe("health-check", () => {
     const report = JSON.parse(r.stdout)
     expect(report.ok).toBe(false)
     expect(report.checks[0]).toMatchObject({ name: "connect", ok: false })
-    expect(r.stderr).toContain(`health-check failed: connect: NotAnArchive: ${path.join(fs.realpathSync(cwd), ".codex/archive.sqlite")}: no archive database here`)
+    expect(r.stderr).toContain(
+      `health-check failed: connect: NotAnArchive: ${
+        path.join(fs.realpathSync(cwd), ".codex/archive.sqlite")
+      }: no archive database here`
+    )
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
   })
 
@@ -120,7 +156,13 @@ describe("logging and metrics on restore", () => {
     expect(text).toContain("codex_archive_restores_total 1\n")
     expect(text).toContain("codex_archive_restored_bytes_total 220\n")
     expect(text).toContain("codex_archive_restore_fetch_ms_count 1\n")
-    const failed = codex(cwd, ["restore", "0f0f0f0f-0000-4000-8000-000000000000", "x.txt", "--metrics-out", "m/fail.prom"])
+    const failed = codex(cwd, [
+      "restore",
+      "0f0f0f0f-0000-4000-8000-000000000000",
+      "x.txt",
+      "--metrics-out",
+      "m/fail.prom"
+    ])
     expect(failed.code).toBe(1)
     expect(fs.readFileSync(path.join(cwd, "m/fail.prom"), "utf8")).toContain("codex_archive_restore_failures_total 1\n")
   })

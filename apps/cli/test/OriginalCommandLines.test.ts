@@ -12,7 +12,9 @@ import { codex, evidence, fixture, tempDir, write } from "./support.js"
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
 
 /** The stub text exactly as the original's `stub.py` writes it (its misspelt header included). */
-const originalStub = (p: { path: string; actor: string; reason: string; tombstone: string; sha256: string; commit: string }) =>
+const originalStub = (
+  p: { path: string; actor: string; reason: string; tombstone: string; sha256: string; commit: string }
+) =>
   [
     "# TOMBSONE ARCHIVE STUB — DO NOT DELETE",
     `# File: ${p.path}`,
@@ -64,7 +66,14 @@ describe("the restore line the original writes into its stubs", () => {
     expect(restorable.length).toBeGreaterThan(2)
     for (const [tombstone, e] of restorable) {
       // What the original's apply-plan leaves: the file replaced by its stub, at the path it was archived from.
-      const stub = originalStub({ path: e.path, actor: "codex", reason: "dead", tombstone, sha256: e.sha256, commit: "HEAD" })
+      const stub = originalStub({
+        path: e.path,
+        actor: "codex",
+        reason: "dead",
+        tombstone,
+        sha256: e.sha256,
+        commit: "HEAD"
+      })
       write(path.join(cwd, e.path), stub)
       const args = restoreLineOf(stub)
       expect(args).toEqual(["restore", tombstone, "--out", e.path])
@@ -84,7 +93,14 @@ describe("the restore line the original writes into its stubs", () => {
     const stored = codex(cwd, ["store", "acme/app", "src/old/tool.py", "--commit", "abc123", "--by", "alice"])
     expect(stored.code, stored.stderr).toBe(0)
     const { tombstone, sha256 } = JSON.parse(stored.stdout) as { tombstone: string; sha256: string }
-    const stub = originalStub({ path: "src/old/tool.py", actor: "alice", reason: "dead", tombstone, sha256, commit: "abc123" })
+    const stub = originalStub({
+      path: "src/old/tool.py",
+      actor: "alice",
+      reason: "dead",
+      tombstone,
+      sha256,
+      commit: "abc123"
+    })
     write(path.join(cwd, "src/old/tool.py"), stub)
 
     const r = codex(cwd, restoreLineOf(stub))
@@ -139,7 +155,9 @@ describe("the restore line the original writes into its stubs", () => {
     expect(fs.readFileSync(path.join(cwd, "edited.txt"), "utf8")).toBe("someone's edits\n")
     const forced = codex(cwd, ["restore", tombstone, "--out", "edited.txt", "--force"])
     expect(forced.code, forced.stderr).toBe(0)
-    expect(fs.readFileSync(path.join(cwd, "edited.txt"))).toEqual(fs.readFileSync(path.join(fixture, "originals", e.path)))
+    expect(fs.readFileSync(path.join(cwd, "edited.txt"))).toEqual(
+      fs.readFileSync(path.join(fixture, "originals", e.path))
+    )
   })
 })
 
@@ -157,7 +175,9 @@ describe("--dialect as the original spells it", () => {
       }
     }
     // The dialects differ where their SQL does.
-    expect(codex(cwd, ["schema", "--dialect", "SQLite"]).stdout).not.toBe(codex(cwd, ["schema", "--dialect", "PostgreSQL"]).stdout)
+    expect(codex(cwd, ["schema", "--dialect", "SQLite"]).stdout).not.toBe(
+      codex(cwd, ["schema", "--dialect", "PostgreSQL"]).stdout
+    )
     expect(fs.existsSync(path.join(cwd, ".codex"))).toBe(false)
   })
 
@@ -167,7 +187,7 @@ describe("--dialect as the original spells it", () => {
       const r = codex(cwd, [command, "--dialect", "Oracle"])
       expect(r.code, command).toBe(2)
       expect(r.stdout).toBe("")
-      expect(r.stderr).toContain('"Oracle"')
+      expect(r.stderr).toContain("\"Oracle\"")
       expect(r.stderr).toContain("sqlite, postgres, postgresql, mariadb, mysql")
       expect(r.stderr.trim().split("\n")).toHaveLength(1)
     }
@@ -195,7 +215,11 @@ const withPostgres = <A>(body: (url: string) => A): A => {
   const db = `codex_cli16_${process.pid}`
   const psql = (sql: string) => {
     const r = spawnSync("psql", ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-c", sql], { encoding: "utf8" })
-    if (r.status !== 0) throw new Error(`PostgreSQL at 127.0.0.1:5432 (user postgres) unreachable or refused '${sql}': ${r.stderr || r.error}`)
+    if (r.status !== 0) {
+      throw new Error(
+        `PostgreSQL at 127.0.0.1:5432 (user postgres) unreachable or refused '${sql}': ${r.stderr || r.error}`
+      )
+    }
   }
   psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
   psql(`CREATE DATABASE ${db}`)
@@ -210,7 +234,9 @@ const withMariadb = <A>(body: (url: string) => A): A => {
   const db = `codex_cli16_${process.pid}`
   const mysql = (sql: string) => {
     const r = spawnSync("mysql", ["-h", "127.0.0.1", "-P", "3306", "-uroot", "-e", sql], { encoding: "utf8" })
-    if (r.status !== 0) throw new Error(`MariaDB at 127.0.0.1:3306 (user root) unreachable or refused '${sql}': ${r.stderr || r.error}`)
+    if (r.status !== 0) {
+      throw new Error(`MariaDB at 127.0.0.1:3306 (user root) unreachable or refused '${sql}': ${r.stderr || r.error}`)
+    }
   }
   mysql(`DROP DATABASE IF EXISTS ${db}`)
   mysql(`CREATE DATABASE ${db}`)
@@ -293,21 +319,61 @@ describe("every other command line of the original's CLI", () => {
 
     expect(codex(cwd, ["init"]).stdout).toMatch(/^archive schema ensured for backend=sqlite/)
     const store = codex(cwd, [
-      "store", "acme/app", "old.py", "--reason", "legacy", "--by", "alice", "--commit", "abc123", "--kind", "code",
-      "--language", "python", "--mime", "text/x-python", "--tag", "a", "--tag", "b", "--metadata", "owner = team-a"
+      "store",
+      "acme/app",
+      "old.py",
+      "--reason",
+      "legacy",
+      "--by",
+      "alice",
+      "--commit",
+      "abc123",
+      "--kind",
+      "code",
+      "--language",
+      "python",
+      "--mime",
+      "text/x-python",
+      "--tag",
+      "a",
+      "--tag",
+      "b",
+      "--metadata",
+      "owner = team-a"
     ])
     expect(store.code, store.stderr).toBe(0)
     const stored = JSON.parse(store.stdout) as Record<string, unknown>
     expect(stored).toMatchObject({ repo: "acme/app", path: "old.py", size_bytes: 13 })
-    for (const k of ["tombstone", "sha256", "size_bytes", "compressed_size", "repo", "path"]) expect(stored).toHaveProperty(k)
+    for (const k of ["tombstone", "sha256", "size_bytes", "compressed_size", "repo", "path"]) {
+      expect(stored).toHaveProperty(k)
+    }
     const id = stored.tombstone as string
-    const store2 = codex(cwd, ["store", "acme/docs", "notes.md", "--by=bob", "--commit=def456", "--kind=doc", "--reason=pruned"])
+    const store2 = codex(cwd, [
+      "store",
+      "acme/docs",
+      "notes.md",
+      "--by=bob",
+      "--commit=def456",
+      "--kind=doc",
+      "--reason=pruned"
+    ])
     expect(store2.code, store2.stderr).toBe(0)
     const id2 = JSON.parse(store2.stdout).tombstone as string
 
-    const listed = JSON.parse(codex(cwd, ["list", "--repo", "acme/app", "--since", "2000-01-01T00:00:00Z", "--limit", "5"]).stdout)
+    const listed = JSON.parse(
+      codex(cwd, ["list", "--repo", "acme/app", "--since", "2000-01-01T00:00:00Z", "--limit", "5"]).stdout
+    )
     expect(listed).toHaveLength(1)
-    expect(Object.keys(listed[0]).sort()).toEqual(["archived_at", "archived_by", "commit_sha", "id", "path", "reason", "repo", "tombstone_id"])
+    expect(Object.keys(listed[0]).sort()).toEqual([
+      "archived_at",
+      "archived_by",
+      "commit_sha",
+      "id",
+      "path",
+      "reason",
+      "repo",
+      "tombstone_id"
+    ])
 
     const show = JSON.parse(codex(cwd, ["show", id]).stdout)
     expect(show.metadata.owner).toBe("team-a")
@@ -321,12 +387,34 @@ describe("every other command line of the original's CLI", () => {
     expect(fs.readFileSync(path.join(cwd, "out/old.py"), "utf8")).toBe("print('old')\n")
     expect(evidence(cwd).find((l) => l.action === "RESTORE")).toMatchObject({ actor: "carol", tombstone: id })
 
-    write(path.join(cwd, "manifest.json"), JSON.stringify([{ tombstone: id, output: "b/old.py" }, { tombstone: id2, output: "b/notes.md" }]))
-    const dry = codex(cwd, ["batch-restore", "manifest.json", "--actor", "dave", "--results", "r.json", "--dry-run", "--config-file", "cfg.toml"])
+    write(
+      path.join(cwd, "manifest.json"),
+      JSON.stringify([{ tombstone: id, output: "b/old.py" }, { tombstone: id2, output: "b/notes.md" }])
+    )
+    const dry = codex(cwd, [
+      "batch-restore",
+      "manifest.json",
+      "--actor",
+      "dave",
+      "--results",
+      "r.json",
+      "--dry-run",
+      "--config-file",
+      "cfg.toml"
+    ])
     expect(dry.code, dry.stderr).toBe(0)
     expect(JSON.parse(dry.stdout).total).toBe(2)
     expect(fs.existsSync(path.join(cwd, "b"))).toBe(false)
-    const batch = codex(cwd, ["batch-restore", "manifest.json", "--actor", "dave", "--results", "r.json", "--config-file", "cfg.toml"])
+    const batch = codex(cwd, [
+      "batch-restore",
+      "manifest.json",
+      "--actor",
+      "dave",
+      "--results",
+      "r.json",
+      "--config-file",
+      "cfg.toml"
+    ])
     expect(batch.code, batch.stderr).toBe(0)
     expect(JSON.parse(batch.stdout)).toMatchObject({ total: 2, succeeded: 2, failed: 0 })
     expect(JSON.parse(fs.readFileSync(path.join(cwd, "r.json"), "utf8"))).toMatchObject({ total: 2 })

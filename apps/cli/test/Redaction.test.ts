@@ -7,8 +7,16 @@ import { codex, codexAsync, evidence, tempDir, write } from "./support.js"
 
 const password = "s3cr3t-pass"
 /** Unreachable (port 1: connection refused, retried) and reachable-but-refusing (no such role) servers. */
-const urls = [`postgres://u:${password}@127.0.0.1:1/db`, `postgresql://u:${password}@127.0.0.1:5432/codex_no_such_db`, `mysql://u:${password}@127.0.0.1:3306/db`]
-const fastRetry = { CODEX_ARCHIVE_RETRY_INITIAL: "0.01", CODEX_ARCHIVE_RETRY_MAX: "0.02", CODEX_ARCHIVE_RETRY_ATTEMPTS: "3" }
+const urls = [
+  `postgres://u:${password}@127.0.0.1:1/db`,
+  `postgresql://u:${password}@127.0.0.1:5432/codex_no_such_db`,
+  `mysql://u:${password}@127.0.0.1:3306/db`
+]
+const fastRetry = {
+  CODEX_ARCHIVE_RETRY_INITIAL: "0.01",
+  CODEX_ARCHIVE_RETRY_MAX: "0.02",
+  CODEX_ARCHIVE_RETRY_ATTEMPTS: "3"
+}
 const tombstone = "0f0f0f0f-0000-4000-8000-000000000000"
 /** A file's URL chooses no backend (as in the original tool): the file names it beside the URL. */
 const backendOf = (url: string) => (/^postgres/i.test(url) ? "postgres" : "mariadb")
@@ -29,14 +37,26 @@ describe("a password-bearing URL never appears in any output", () => {
       const cwd = tempDir()
       write(path.join(cwd, "f.txt"), "x\n")
       write(path.join(cwd, "manifest.json"), JSON.stringify([{ tombstone, output: "out/a.txt" }]))
-      write(path.join(cwd, "conf.toml"), `[backend]\nbackend = "${backendOf(url)}"\nurl = "${url}"\n[retry]\ninitial_delay = 0.01\n`)
+      write(
+        path.join(cwd, "conf.toml"),
+        `[backend]\nbackend = "${backendOf(url)}"\nurl = "${url}"\n[retry]\ninitial_delay = 0.01\n`
+      )
       const env = { CODEX_ARCHIVE_URL: url, ...fastRetry }
       const runs = [
         codex(cwd, ["config-show"], env),
         codex(cwd, ["config-show", "--origin", "--log-level=debug"], env),
         codex(cwd, ["config-show", "--config-file", "conf.toml"]),
         codex(cwd, ["restore", tombstone, "out.txt", "--log-level=debug"], env),
-        codex(cwd, ["restore", tombstone, "out.txt", "--log-level=debug", "--log-format", "json", "--metrics-out", "m.prom"], env),
+        codex(cwd, [
+          "restore",
+          tombstone,
+          "out.txt",
+          "--log-level=debug",
+          "--log-format",
+          "json",
+          "--metrics-out",
+          "m.prom"
+        ], env),
         codex(cwd, ["restore", tombstone, "out.txt", "--url", url, "--log-level=debug"], fastRetry),
         codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--log-level=debug"], env),
         codex(cwd, ["list", "--log-level=debug"], env),
@@ -47,7 +67,9 @@ describe("a password-bearing URL never appears in any output", () => {
       ]
       // Each command really ran into the URL: the failures name the backend, redacted.
       expect(runs[3]!.code).toBe(1)
-      expect(runs.map((r) => r.stdout + r.stderr).join("\n")).toMatch(/(postgres|postgresql|mysql):\/\/\*\*\*@127\.0\.0\.1/)
+      expect(runs.map((r) => r.stdout + r.stderr).join("\n")).toMatch(
+        /(postgres|postgresql|mysql):\/\/\*\*\*@127\.0\.0\.1/
+      )
       expect(everything(cwd, runs)).not.toContain(password)
       // Only an explicit --debug reveals it.
       expect(codex(cwd, ["config-show", "--debug"], env).stdout).toContain(password)

@@ -21,21 +21,40 @@ const makeTree = (root: string) => {
 }
 
 const snapshot = (root: string) =>
-  new Map(listFiles(root).map((f) => [f, { sha: sha(fs.readFileSync(path.join(root, f))), mode: fs.statSync(path.join(root, f)).mode & 0o777 }]))
+  new Map(
+    listFiles(root).map((
+      f
+    ) => [f, { sha: sha(fs.readFileSync(path.join(root, f))), mode: fs.statSync(path.join(root, f)).mode & 0o777 }])
+  )
 
 describe("store and restore", () => {
   it("round-trips a generated tree through stubs, byte for byte, modes kept, with evidence", () => {
     const cwd = tempDir()
     makeTree(path.join(cwd, "tree"))
     const before = snapshot(path.join(cwd, "tree"))
-    const stored = codex(cwd, ["store", "acme/app", "tree", "--commit", "c0ffee", "--write-stub", "--manifest-out", "restore.json", "--tag", "t1"])
+    const stored = codex(cwd, [
+      "store",
+      "acme/app",
+      "tree",
+      "--commit",
+      "c0ffee",
+      "--write-stub",
+      "--manifest-out",
+      "restore.json",
+      "--tag",
+      "t1"
+    ])
     expect(stored.stderr).toBe("")
     expect(stored.code).toBe(0)
     const report = JSON.parse(stored.stdout)
     expect(report.stored).toBe(before.size)
     expect(report.deduplicated).toBe(1)
-    for (const f of before.keys()) expect(fs.readFileSync(path.join(cwd, "tree", f), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
-    const manifest = JSON.parse(fs.readFileSync(path.join(cwd, "restore.json"), "utf8")) as Array<{ tombstone: string; output: string }>
+    for (const f of before.keys()) {
+      expect(fs.readFileSync(path.join(cwd, "tree", f), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
+    }
+    const manifest = JSON.parse(fs.readFileSync(path.join(cwd, "restore.json"), "utf8")) as Array<
+      { tombstone: string; output: string }
+    >
     for (const item of manifest) {
       // Restoring a stub in place, as an operator would from the stub's own instructions.
       const r = codex(cwd, ["restore", item.output])
@@ -48,7 +67,9 @@ describe("store and restore", () => {
     const restores = lines.filter((l) => l.action === "RESTORE")
     expect(restores).toHaveLength(before.size)
     for (const r of restores) {
-      for (const k of ["duration_ms", "fetch_ms", "decompression_ms", "write_ms", "ts", "actor", "tombstone"]) expect(r).toHaveProperty(k)
+      for (const k of ["duration_ms", "fetch_ms", "decompression_ms", "write_ms", "ts", "actor", "tombstone"]) {
+        expect(r).toHaveProperty(k)
+      }
     }
     const raw = fs.readFileSync(path.join(cwd, ".codex/evidence/archive_ops.jsonl"), "utf8").trim().split("\n")
     for (const line of raw) expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(JSON.parse(line)).sort())
@@ -57,10 +78,24 @@ describe("store and restore", () => {
   it("store of a single file prints the original tool's JSON, and show/list find it", () => {
     const cwd = tempDir()
     write(path.join(cwd, "old.py"), "x = 1\n")
-    const r = codex(cwd, ["store", "acme/app", "old.py", "--commit", "abc", "--by", "alice", "--metadata", "owner=team-a", "--reason", "legacy"])
+    const r = codex(cwd, [
+      "store",
+      "acme/app",
+      "old.py",
+      "--commit",
+      "abc",
+      "--by",
+      "alice",
+      "--metadata",
+      "owner=team-a",
+      "--reason",
+      "legacy"
+    ])
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)
-    expect(Object.keys(out)).toEqual(expect.arrayContaining(["tombstone", "sha256", "size_bytes", "compressed_size", "repo", "path"]))
+    expect(Object.keys(out)).toEqual(
+      expect.arrayContaining(["tombstone", "sha256", "size_bytes", "compressed_size", "repo", "path"])
+    )
     expect(out.path).toBe("old.py")
     const shown = JSON.parse(codex(cwd, ["show", out.tombstone]).stdout)
     expect(shown.archived_by).toBe("alice")
@@ -91,12 +126,17 @@ describe("store and restore", () => {
     const cwd = tempDir()
     fs.mkdirSync(path.join(cwd, ".codex"))
     fs.copyFileSync(path.join(fixture, "archive.sqlite"), path.join(cwd, ".codex/archive.sqlite"))
-    const expected = JSON.parse(fs.readFileSync(path.join(fixture, "expected.json"), "utf8")) as Record<string, { path: string; expect: string }>
+    const expected = JSON.parse(fs.readFileSync(path.join(fixture, "expected.json"), "utf8")) as Record<
+      string,
+      { path: string; expect: string }
+    >
     for (const [tombstone, e] of Object.entries(expected)) {
       const r = codex(cwd, ["restore", tombstone, path.join("out", e.path)])
       if (e.expect === "restore") {
         expect(r.code, r.stderr).toBe(0)
-        expect(fs.readFileSync(path.join(cwd, "out", e.path))).toEqual(fs.readFileSync(path.join(fixture, "originals", e.path)))
+        expect(fs.readFileSync(path.join(cwd, "out", e.path))).toEqual(
+          fs.readFileSync(path.join(fixture, "originals", e.path))
+        )
       } else {
         expect(r.code).toBe(1)
         expect(r.stderr).toMatch(/purged/)
@@ -113,17 +153,32 @@ describe("store and restore", () => {
     write(path.join(cwd, "held.txt"), "held\n")
     const a = JSON.parse(codex(cwd, ["store", "r", "a.txt", "--commit", "x"]).stdout).tombstone
     const b = JSON.parse(codex(cwd, ["store", "r", "b.txt", "--commit", "x"]).stdout).tombstone
-    const h = JSON.parse(codex(cwd, ["store", "r", "held.txt", "--commit", "x", "--metadata", "legal_hold=yes"]).stdout).tombstone
-    expect(codex(cwd, ["prune-request", a, "--by", "alice", "--reason", "obsolete"]).stdout.trim()).toBe("recorded prune request")
+    const h = JSON.parse(codex(cwd, ["store", "r", "held.txt", "--commit", "x", "--metadata", "legal_hold=yes"]).stdout)
+      .tombstone
+    expect(codex(cwd, ["prune-request", a, "--by", "alice", "--reason", "obsolete"]).stdout.trim()).toBe(
+      "recorded prune request"
+    )
     const same = codex(cwd, ["purge", a, "--by", "alice", "--second", "alice", "--reason", "x", "--apply"])
     expect(same.code).toBe(1)
     expect(same.stderr).toMatch(/distinct/)
-    expect(codex(cwd, ["purge", h, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stderr).toMatch(/legal hold/)
-    expect(codex(cwd, ["purge", a, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe("purge approvals recorded; blob retained (artifact still shared)")
+    expect(codex(cwd, ["purge", h, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stderr).toMatch(
+      /legal hold/
+    )
+    expect(codex(cwd, ["purge", a, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe(
+      "purge approvals recorded; blob retained (artifact still shared)"
+    )
     expect(codex(cwd, ["restore", a, "a2.txt"]).code).toBe(0)
-    expect(codex(cwd, ["purge", b, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe("purge approvals recorded; blob retained (artifact still shared)")
+    expect(codex(cwd, ["purge", b, "--by", "alice", "--second", "bob", "--reason", "x", "--apply"]).stdout.trim()).toBe(
+      "purge approvals recorded; blob retained (artifact still shared)"
+    )
     const lines = evidence(cwd).filter((l) => l.action === "DELETE_APPROVED")
     expect(lines.length).toBe(2)
-    expect(lines[0]).toMatchObject({ tombstone: a, primary: "alice", secondary: "bob", apply: true, blob_scrubbed: false })
+    expect(lines[0]).toMatchObject({
+      tombstone: a,
+      primary: "alice",
+      secondary: "bob",
+      apply: true,
+      blob_scrubbed: false
+    })
   })
 })

@@ -36,13 +36,15 @@ const modeOf = (file: string) => fs.statSync(file).mode & 0o7777
 describe("modes from the archive", () => {
   it("restores permission bits only, never setuid/setgid/sticky, and never beyond the umask", () => {
     const { cwd, tombstone } = archivedFile("tool.sh", "#!/bin/sh\n", 0o755)
-    for (const [recorded, umask, expected] of [
-      ["7777", "022", 0o755],
-      ["04755", "022", 0o755],
-      ["6777", "002", 0o775],
-      ["4755", "077", 0o700],
-      ["0777", "077", 0o700]
-    ] as const) {
+    for (
+      const [recorded, umask, expected] of [
+        ["7777", "022", 0o755],
+        ["04755", "022", 0o755],
+        ["6777", "002", 0o775],
+        ["4755", "077", 0o700],
+        ["0777", "077", 0o700]
+      ] as const
+    ) {
       tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.file_mode', ?)", recorded)
       const out = `out-${recorded}-${umask}.sh`
       const r = codexWithUmask(cwd, umask, ["restore", tombstone, out])
@@ -66,13 +68,15 @@ describe("metadata that changes behaviour", () => {
   it("refuses reserved keys and a legal_hold that is not a boolean, before the archive is created", () => {
     const cwd = tempDir()
     write(path.join(cwd, "f.txt"), "x\n")
-    for (const [entry, message] of [
-      ["legal_hold=maybe", "--metadata 'legal_hold=maybe': legal_hold 'maybe' is not a boolean"],
-      ["sha256=" + "0".repeat(64), "'sha256' is reserved"],
-      ["size_bytes=1", "'size_bytes' is reserved"],
-      ["file_mode=4755", "'file_mode' is reserved"],
-      ["mime_type=text/x", "'mime_type' is reserved: the archive records it itself (use --mime)"]
-    ] as const) {
+    for (
+      const [entry, message] of [
+        ["legal_hold=maybe", "--metadata 'legal_hold=maybe': legal_hold 'maybe' is not a boolean"],
+        ["sha256=" + "0".repeat(64), "'sha256' is reserved"],
+        ["size_bytes=1", "'size_bytes' is reserved"],
+        ["file_mode=4755", "'file_mode' is reserved"],
+        ["mime_type=text/x", "'mime_type' is reserved: the archive records it itself (use --mime)"]
+      ] as const
+    ) {
       const r = codex(cwd, ["store", "r", "f.txt", "--commit", "x", "--metadata", entry])
       expect(r.code, entry).toBe(2)
       expect(r.stderr.trim().split("\n")).toHaveLength(1)
@@ -180,9 +184,17 @@ describe("file names in stubs", () => {
     const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")
     const own = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
     const forged = [
-      "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE", "# File: evil", `# Tombstone: ${other}`, "# ArchivedBy: m",
-      "# Reason: dead", `# Tombstone: ${own}`, `# SHA256: ${"a".repeat(64)}`, "#", "# To restore:",
-      `#   codex archive restore ${own} evil`, ""
+      "# TOMBSTONE ARCHIVE STUB — DO NOT DELETE",
+      "# File: evil",
+      `# Tombstone: ${other}`,
+      "# ArchivedBy: m",
+      "# Reason: dead",
+      `# Tombstone: ${own}`,
+      `# SHA256: ${"a".repeat(64)}`,
+      "#",
+      "# To restore:",
+      `#   codex archive restore ${own} evil`,
+      ""
     ].join("\n")
     write(path.join(cwd, "evil"), forged)
     const r = codex(cwd, ["restore", "evil"])

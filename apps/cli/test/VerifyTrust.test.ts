@@ -44,19 +44,27 @@ describe("verify vouches only for what it checked", () => {
     const { cwd, tombstones } = archived("kept\n", "purged properly\n", "deleted by hand\n")
     const purge = codex(cwd, ["purge", tombstones[1]!, "--by", "a", "--second", "b", "--reason", "gdpr", "--apply"])
     expect(purge.code, purge.stderr).toBe(0)
-    sqlite(cwd, "UPDATE artifact SET blob_bytes = NULL WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ?)", tombstones[2])
+    sqlite(
+      cwd,
+      "UPDATE artifact SET blob_bytes = NULL WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ?)",
+      tombstones[2]
+    )
     const r = codex(cwd, ["verify"])
     expect(r.code).toBe(1)
     const report = JSON.parse(r.stdout)
     expect(report).toMatchObject({ checked: 2, ok: 1, purged: 1 })
-    expect(report.problems).toEqual([expect.objectContaining({ tombstones: [tombstones[2]], problem: "payload missing without a purge record" })])
+    expect(report.problems).toEqual([
+      expect.objectContaining({ tombstones: [tombstones[2]], problem: "payload missing without a purge record" })
+    ])
     expect(errorLines(r.stderr)).toHaveLength(1)
   })
 
   it("a chunked payload whose chunk rows are gone is a problem, not a purge", () => {
     const cwd = tempDir()
     write(path.join(cwd, "big.bin"), Buffer.alloc(1024 * 1024 + 10, 7))
-    const stored = codex(cwd, ["store", "r", "big.bin", "--commit", "x"], { CODEX_ARCHIVE_INLINE_LIMIT: String(1024 * 1024) })
+    const stored = codex(cwd, ["store", "r", "big.bin", "--commit", "x"], {
+      CODEX_ARCHIVE_INLINE_LIMIT: String(1024 * 1024)
+    })
     expect(stored.code, stored.stderr).toBe(0)
     sqlite(cwd, "DELETE FROM artifact_chunk")
     const r = codex(cwd, ["verify"])
@@ -74,18 +82,24 @@ describe("output file options never replace a non-regular file", () => {
     fs.mkdirSync(path.join(cwd, "dir"))
     const fifo = spawnSync("mkfifo", [path.join(cwd, "fifo")]).status === 0
     const targets = ["link", "dir", "/dev/null", ...(fifo ? ["fifo"] : [])]
-    const runs: Array<[string, ReadonlyArray<string>]> = targets.flatMap((t) => [
-      ["--metrics-out", ["restore", tombstones[0]!, "out/r.txt", "--metrics-out", t]],
-      ["--results", ["batch-restore", "manifest.json", "--results", t]],
-      ["--metrics-out", ["batch-restore", "manifest.json", "--metrics-out", t]],
-      // A manifest outside the inputs' folder (/dev/null) is refused earlier, for that reason.
-      ...(t.startsWith("/") ? [] : [["--manifest-out", ["store", "r", "f0.txt", "--commit", "x", "--manifest-out", t]]])
-    ] as Array<[string, ReadonlyArray<string>]>)
+    const runs: Array<[string, ReadonlyArray<string>]> = targets.flatMap((t) =>
+      [
+        ["--metrics-out", ["restore", tombstones[0]!, "out/r.txt", "--metrics-out", t]],
+        ["--results", ["batch-restore", "manifest.json", "--results", t]],
+        ["--metrics-out", ["batch-restore", "manifest.json", "--metrics-out", t]],
+        // A manifest outside the inputs' folder (/dev/null) is refused earlier, for that reason.
+        ...(t.startsWith("/")
+          ? []
+          : [["--manifest-out", ["store", "r", "f0.txt", "--commit", "x", "--manifest-out", t]]])
+      ] as Array<[string, ReadonlyArray<string>]>
+    )
     for (const [option, args] of runs) {
       const r = codex(cwd, args)
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2)
       expect(errorLines(r.stderr), args.join(" ")).toHaveLength(1)
-      expect(r.stderr).toMatch(new RegExp(`${option} \\S+: exists and is (a symbolic link|a directory|a device|a FIFO)`))
+      expect(r.stderr).toMatch(
+        new RegExp(`${option} \\S+: exists and is (a symbolic link|a directory|a device|a FIFO)`)
+      )
     }
     expect(fs.lstatSync(path.join(cwd, "link")).isSymbolicLink()).toBe(true)
     expect(fs.readFileSync(path.join(cwd, "target.txt"), "utf8")).toBe("precious\n")

@@ -32,12 +32,17 @@ export const codex = (cwd: string, args: ReadonlyArray<string>, env: Record<stri
 
 export const evidence = (cwd: string): Array<Record<string, unknown>> => {
   const file = path.join(cwd, ".codex/evidence/archive_ops.jsonl")
-  return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []
+  return fs.existsSync(file)
+    ? fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    : []
 }
 
 /** Files under a folder, relative, sorted (to prove nothing half-written was left behind). */
 export const listFiles = (dir: string): Array<string> =>
-  fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort() : []
+  fs.existsSync(dir)
+    ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.statSync(path.join(dir, f)).isFile())
+      .sort()
+    : []
 
 export const write = (file: string, content: string | Uint8Array, mode?: number) => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
@@ -58,7 +63,10 @@ export const tamper = (cwd: string, statement: string, ...params: Array<unknown>
 export const codexAsync = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
     if (!fs.existsSync(bin)) return reject(new Error(`CLI bundle missing at ${bin}: run the 'bundle' task first`))
-    const child = spawn(process.execPath, [bin, "archive", ...args], { cwd, env: { ...baseEnv(), CODEX_ACTOR: "tester", ...env } })
+    const child = spawn(process.execPath, [bin, "archive", ...args], {
+      cwd,
+      env: { ...baseEnv(), CODEX_ACTOR: "tester", ...env }
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))

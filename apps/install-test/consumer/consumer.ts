@@ -14,7 +14,13 @@ const program = Effect.gen(function*() {
   const archiver = yield* Archiver.Archiver
   const restorer = yield* Restorer.Restorer
   const report = yield* archiver.store(["docs/old"], {
-    repo: "acme/shop", actor: "ci", commit: "4f9c2e1", reason: "legacy", kind: "doc", writeStub: true, cwd: process.cwd()
+    repo: "acme/shop",
+    actor: "ci",
+    commit: "4f9c2e1",
+    reason: "legacy",
+    kind: "doc",
+    writeStub: true,
+    cwd: process.cwd()
   })
   const results = yield* restorer.restoreAll(
     report.stored.map((file) => ({ tombstone: file.tombstone, output: file.source, actor: "ci" })),
@@ -34,20 +40,29 @@ const program = Effect.gen(function*() {
 )
 
 const evidenceDir = ".codex/evidence"
-const sqlite = SqliteArchive.layer({ url: "sqlite:///./.codex/archive.sqlite", create: true })
-const pg = PgArchive.layer({ url: "postgres://localhost/archive", create: true, schema: "archive" })
-const mariadb = MariadbArchive.layer({ url: "mysql://localhost/archive", create: true })
+export const sqlite = SqliteArchive.layer({ url: "sqlite:///./.codex/archive.sqlite", create: true })
+export const pg = PgArchive.layer({ url: "postgres://localhost/archive", create: true, schema: "archive" })
+export const mariadb = MariadbArchive.layer({ url: "mysql://localhost/archive", create: true })
 // Settings through Effect `Config`, the URL redacted; and the archive over a host's own client.
-const configured = PgArchive.layerConfig({ url: EffectConfig.redacted("ARCHIVE_URL"), create: EffectConfig.succeed(true) })
-const onHostClient: Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =
-  PgArchive.layerFromClient({ create: true })
+const configured = PgArchive.layerConfig({
+  url: EffectConfig.redacted("ARCHIVE_URL"),
+  create: EffectConfig.succeed(true)
+})
+const onHostClient: Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+  SqlClient.SqlClient | Retry.RetryPolicy
+> = PgArchive.layerFromClient({ create: true })
 
 export const runOn = (store: typeof sqlite | typeof pg | typeof mariadb): Promise<number> =>
   Effect.runPromise(program.pipe(Effect.provide(CodexArchive.layer({ store, evidenceDir, retry: retrySettings }))))
 
 export const viaConfig = CodexArchive.layerConfig(configured, { evidenceDir: EffectConfig.string("EVIDENCE_DIR") })
 export const hostClient = CodexArchive.layer({ store: onHostClient, evidenceDir })
-export const metrics: Effect.Effect<string, never, Metrics.ArchiveMetrics> = Effect.flatMap(Metrics.ArchiveMetrics, (m) => m.prometheus)
+export const metrics: Effect.Effect<string, never, Metrics.ArchiveMetrics> = Effect.flatMap(
+  Metrics.ArchiveMetrics,
+  (m) => m.prometheus
+)
 export const noThreads: Archiver.StoreOptions["workers"] = 0
 
 export const tombstone: string = Tombstone.make()

@@ -12,7 +12,13 @@ import { fileURLToPath } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, "../../..")
-const publishable = ["packages/core", "packages/backend-sqlite", "packages/backend-postgres", "packages/backend-mariadb", "apps/cli"]
+const publishable = [
+  "packages/core",
+  "packages/backend-sqlite",
+  "packages/backend-postgres",
+  "packages/backend-mariadb",
+  "apps/cli"
+]
 /** A file each package's build or bundle must have made (turbo runs them before this test). */
 const built: Record<string, string> = {
   "packages/core": "dist/index.d.ts",
@@ -61,7 +67,8 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string): Promise
     child.on("error", reject)
     child.on("close", (status) => resolve({ status, stdout, stderr }))
   })
-const pnpm = (args: ReadonlyArray<string>, cwd: string) => run("bash", [path.join(root, "scripts/pnpm.sh"), ...args], cwd)
+const pnpm = (args: ReadonlyArray<string>, cwd: string) =>
+  run("bash", [path.join(root, "scripts/pnpm.sh"), ...args], cwd)
 const codex = (args: ReadonlyArray<string>, cwd: string) => run("npx", ["--no", "codex", "archive", ...args], cwd)
 /** pnpm's error, which it draws over several lines, as one line. */
 const oneLine = (text: string) => {
@@ -84,27 +91,36 @@ beforeAll(async () => {
     const packed = await pnpm(["pack", "--pack-destination", path.join(temp, "packs")], path.join(root, dir))
     if (packed.status !== 0) throw new Error(`pnpm pack in ${dir} failed: ${oneLine(packed.stderr + packed.stdout)}`)
     const name = (JSON.parse(fs.readFileSync(path.join(root, dir, "package.json"), "utf8")) as { name: string }).name
-    const file = fs.readdirSync(path.join(temp, "packs")).find((f) => f.startsWith(name.replace("@", "").replace("/", "-") + "-"))
+    const file = fs.readdirSync(path.join(temp, "packs")).find((f) =>
+      f.startsWith(name.replace("@", "").replace("/", "-") + "-")
+    )
     tarballs[name] = path.join(temp, "packs", file!)
   }
   // The files a consumer would write: the tarballs and the peers the README says to add.
   fs.cpSync(path.join(here, "../consumer"), consumer, { recursive: true })
-  fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({
-    name: "codex-consumer",
-    private: true,
-    type: "module",
-    dependencies: {
-      ...Object.fromEntries(Object.entries(tarballs).map(([name, file]) => [name, `file:${file}`])),
-      effect: `^${catalog("effect")}`,
-      "@effect/sql": `^${catalog("@effect/sql")}`,
-      "@effect/sql-sqlite-node": `^${catalog("@effect/sql-sqlite-node")}`
-    },
-    devDependencies: {
-      typescript: catalog("typescript"),
-      "@types/node": catalog("@types/node"),
-      "@tsconfig/strictest": catalog("@tsconfig/strictest")
-    }
-  }, null, 2))
+  fs.writeFileSync(
+    path.join(consumer, "package.json"),
+    JSON.stringify(
+      {
+        name: "codex-consumer",
+        private: true,
+        type: "module",
+        dependencies: {
+          ...Object.fromEntries(Object.entries(tarballs).map(([name, file]) => [name, `file:${file}`])),
+          effect: `^${catalog("effect")}`,
+          "@effect/sql": `^${catalog("@effect/sql")}`,
+          "@effect/sql-sqlite-node": `^${catalog("@effect/sql-sqlite-node")}`
+        },
+        devDependencies: {
+          typescript: catalog("typescript"),
+          "@types/node": catalog("@types/node"),
+          "@tsconfig/strictest": catalog("@tsconfig/strictest")
+        }
+      },
+      null,
+      2
+    )
+  )
   // The tarballs stand in for the registry: each package's dependency on another (e.g. `@codex-archive/core@^0.1.0`).
   const overrides = Object.entries(tarballs).map(([name, file]) => `  "${name}": "file:${file}"\n`).join("")
   fs.writeFileSync(path.join(consumer, "pnpm-workspace.yaml"), `${allowBuilds()}\noverrides:\n${overrides}`)
@@ -114,7 +130,9 @@ beforeAll(async () => {
   const installed = await pnpm(["install", "--offline", "--no-frozen-lockfile", "--reporter=append-only"], consumer)
   if (installed.status !== 0) {
     throw new Error(
-      `offline install of the packed tarballs into ${consumer} failed (the pnpm store lacks something: run 'npm run setup' first): ${oneLine(installed.stderr + installed.stdout)}`
+      `offline install of the packed tarballs into ${consumer} failed (the pnpm store lacks something: run 'npm run setup' first): ${
+        oneLine(installed.stderr + installed.stdout)
+      }`
     )
   }
 })
@@ -130,7 +148,10 @@ describe("the packed packages, installed offline into an empty folder", () => {
       expect(listed, name).toContain("package/LICENSE")
       expect(listed.some((f) => f.endsWith(".d.ts")), name).toBe(true)
       expect(listed.filter((f) => /^package\/(src|test)\/|\.v8cache$|\.test\./.test(f)), name).toEqual([])
-      const manifest = JSON.parse((await run("tar", ["-xzOf", file, "package/package.json"], temp)).stdout) as Record<string, any>
+      const manifest = JSON.parse((await run("tar", ["-xzOf", file, "package/package.json"], temp)).stdout) as Record<
+        string,
+        any
+      >
       expect(manifest["license"], name).toBe("MIT")
       expect(manifest["private"], name).toBeUndefined()
       expect(JSON.stringify(manifest), name).not.toMatch(/workspace:|catalog:/)
@@ -145,10 +166,22 @@ describe("the packed packages, installed offline into an empty folder", () => {
     const originals = Array.from({ length: 300 }, (_, i) => `file ${i}\n`.repeat(i % 40 + 1))
     originals.forEach((text, i) => fs.writeFileSync(path.join(tree, `f${i}.txt`), text))
 
-    const stored = await codex(["store", "acme/shop", "tree", "--write-stub", "--manifest-out", "restore.json", "--commit", "4f9c2e1"], consumer)
+    const stored = await codex([
+      "store",
+      "acme/shop",
+      "tree",
+      "--write-stub",
+      "--manifest-out",
+      "restore.json",
+      "--commit",
+      "4f9c2e1"
+    ], consumer)
     expect(stored.stderr).toBe("")
     expect(stored.status).toBe(0)
-    const report = JSON.parse(stored.stdout) as { stored: number; items: ReadonlyArray<{ path: string; tombstone: string }> }
+    const report = JSON.parse(stored.stdout) as {
+      stored: number
+      items: ReadonlyArray<{ path: string; tombstone: string }>
+    }
     expect(report.stored).toBe(300)
     expect(fs.readFileSync(path.join(tree, "f7.txt"), "utf8")).toMatch(/^# TOMBSTONE ARCHIVE STUB/)
 
@@ -180,7 +213,11 @@ describe("the packed packages, installed offline into an empty folder", () => {
   })
 
   it("type-check under NodeNext and @tsconfig/strictest with skipLibCheck off", async () => {
-    const r = await run(process.execPath, [path.join(consumer, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], consumer)
+    const r = await run(process.execPath, [
+      path.join(consumer, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "tsconfig.json"
+    ], consumer)
     expect(r.stdout + r.stderr).toBe("")
     expect(r.status).toBe(0)
   })

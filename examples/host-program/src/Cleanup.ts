@@ -6,7 +6,14 @@ import { Effect } from "effect"
 export const retire = (root: string, files: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const archiver = yield* Archiver.Archiver
-    const report = yield* archiver.store(files, { repo: "acme/app", actor: "cleanup-bot", commit: "HEAD", reason: "dead", kind: "code", cwd: root })
+    const report = yield* archiver.store(files, {
+      repo: "acme/app",
+      actor: "cleanup-bot",
+      commit: "HEAD",
+      reason: "dead",
+      kind: "code",
+      cwd: root
+    })
     return new Map(report.stored.map((s) => [s.path, s.tombstone]))
   })
 

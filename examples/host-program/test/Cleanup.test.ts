@@ -31,16 +31,21 @@ it.effect("runs over the real archive layer, configured through Effect Config", 
   Effect.gen(function*() {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "host-"))
     fs.writeFileSync(path.join(root, "old.py"), "print('bye')\n")
-    const settings = ConfigProvider.fromMap(new Map([
-      ["ARCHIVE_URL", `sqlite:///${path.join(root, ".codex/archive.sqlite")}`],
-      ["EVIDENCE_DIR", path.join(root, ".codex/evidence")]
-    ]))
+    const settings = ConfigProvider.fromMap(
+      new Map([
+        ["ARCHIVE_URL", `sqlite:///${path.join(root, ".codex/archive.sqlite")}`],
+        ["EVIDENCE_DIR", path.join(root, ".codex/evidence")]
+      ])
+    )
     const tombstone = yield* Effect.gen(function*() {
       const tombstone = (yield* retire(root, ["old.py"])).get("old.py")!
       expect(yield* revive(tombstone, path.join(root, "back.py"))).toBe("restored")
       return tombstone
     }).pipe(Effect.provide(archive.pipe(Layer.provide(Layer.setConfigProvider(settings)))))
     expect(fs.readFileSync(path.join(root, "back.py"), "utf8")).toBe("print('bye')\n")
-    expect(Evidence.read(path.join(root, ".codex/evidence")).map((l) => [l.action, l.tombstone])).toEqual([["ARCHIVE", tombstone], ["RESTORE", tombstone]])
+    expect(Evidence.read(path.join(root, ".codex/evidence")).map((l) => [l.action, l.tombstone])).toEqual([[
+      "ARCHIVE",
+      tombstone
+    ], ["RESTORE", tombstone]])
     fs.rmSync(root, { recursive: true, force: true })
   }))

@@ -4,7 +4,7 @@
  */
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
-import { type ConfigError, Config as EffectConfig, Effect, Layer, Redacted } from "effect"
+import { Config as EffectConfig, type ConfigError, Effect, Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
 import { dialect } from "./MariadbDialect.js"
 import { migrations } from "./MariadbSchema.js"
@@ -55,15 +55,20 @@ export const client = (
 ): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const target = parseUrl(url, options.poolSize)
-  return SqlArchiveStore.connect({ dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) }, target === undefined
-    ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
-    : target.database === ""
-    ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
-    : MariadbClient.layer(target))
+  return SqlArchiveStore.connect(
+    { dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) },
+    target === undefined
+      ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
+      : target.database === ""
+      ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
+      : MariadbClient.layer(target)
+  )
 }
 
 /** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+export const layer = (
+  options: Options
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   return layerFromClient({ create: options.create, location: Redact.url(url), secrets: Redact.secretsOf(url) }).pipe(
     Layer.provide(client(options))
@@ -76,8 +81,11 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, 
  */
 export const layerConfig = (
   config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
-  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
+  Retry.RetryPolicy
+> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
 
 export interface FromClientOptions {
   /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
@@ -95,7 +103,10 @@ export interface FromClientOptions {
  */
 export const layerFromClient = (
   options: FromClientOptions
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
-  SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "mariadb", migrations })
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+  SqlClient.SqlClient | Retry.RetryPolicy
+> => SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "mariadb", migrations })
 
 export { migrations }

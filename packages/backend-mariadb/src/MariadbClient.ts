@@ -22,17 +22,32 @@ export interface Options {
 
 type Target = Mysql.Pool | Mysql.PoolConnection
 
-const run = (target: Target, sql: string, values: ReadonlyArray<unknown>, rowsAsArray = false, method: "execute" | "query" = "execute") =>
+const run = (
+  target: Target,
+  sql: string,
+  values: ReadonlyArray<unknown>,
+  rowsAsArray = false,
+  method: "execute" | "query" = "execute"
+) =>
   Effect.async<unknown, SqlError.SqlError>((resume) => {
-    ;(target as unknown as Record<string, Function>)[method]!.call(target, { sql, values, rowsAsArray }, (cause: unknown, results: unknown) => {
-      resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" })) : Effect.succeed(results))
-    })
+    ;(target as unknown as Record<string, (...args: ReadonlyArray<unknown>) => unknown>)[method]!.call(
+      target,
+      { sql, values, rowsAsArray },
+      (cause: unknown, results: unknown) => {
+        resume(
+          cause
+            ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" }))
+            : Effect.succeed(results)
+        )
+      }
+    )
   })
 
 const rows = (results: unknown): ReadonlyArray<any> => (Array.isArray(results) ? results : [])
 
 const connection = (target: Target): SqlConnection.Connection => ({
-  execute: (sql, params, transform) => Effect.map(run(target, sql, params), (r) => (transform ? transform(rows(r)) : rows(r))),
+  execute: (sql, params, transform) =>
+    Effect.map(run(target, sql, params), (r) => (transform ? transform(rows(r)) : rows(r))),
   executeRaw: (sql, params) => run(target, sql, params),
   executeValues: (sql, params) => Effect.map(run(target, sql, params, true), rows),
   executeUnprepared: (sql, params, transform) =>
@@ -61,14 +76,23 @@ export const make = (options: Options) =>
     pool.on("connection", (conn) => void conn.query("SET time_zone = '+00:00'", () => {}))
     yield* Effect.acquireRelease(
       Effect.async<void, SqlError.SqlError>((resume) => {
-        pool.query("SELECT 1", (cause) => resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to connect" })) : Effect.void))
+        pool.query("SELECT 1", (cause) =>
+          resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to connect" })) : Effect.void))
       }),
-      () => Effect.async<void>((resume) => void pool.end(() => resume(Effect.void)))
+      () =>
+        Effect.async<void>((resume) =>
+          void pool.end(() => resume(Effect.void))
+        )
     )
     const acquire = Effect.acquireRelease(
       Effect.async<Mysql.PoolConnection, SqlError.SqlError>((resume) => {
         pool.getConnection((cause, conn) =>
-          resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to acquire connection" })) : Effect.succeed(conn)))
+          resume(
+            cause
+              ? Effect.fail(new SqlError.SqlError({ cause, message: "Failed to acquire connection" }))
+              : Effect.succeed(conn)
+          )
+        )
       }),
       (conn) => Effect.sync(() => conn.release())
     )

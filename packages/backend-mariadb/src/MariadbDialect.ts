@@ -29,8 +29,14 @@ export const dialect: Dialect.Dialect = {
   missingDatabase: (error) => Dialect.causeField(error, "errno") === 1049,
   transient: {
     codes: new Set([
-      "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT", "ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT",
-      "ER_CON_COUNT_ERROR", "ER_SERVER_SHUTDOWN", "ER_CONNECTION_KILLED", "ER_QUERY_INTERRUPTED",
+      "PROTOCOL_CONNECTION_LOST",
+      "PROTOCOL_SEQUENCE_TIMEOUT",
+      "ER_LOCK_DEADLOCK",
+      "ER_LOCK_WAIT_TIMEOUT",
+      "ER_CON_COUNT_ERROR",
+      "ER_SERVER_SHUTDOWN",
+      "ER_CONNECTION_KILLED",
+      "ER_QUERY_INTERRUPTED",
       "ER_CLIENT_INTERACTION_TIMEOUT"
     ]),
     // Deadlock, lock wait timeout, cannot connect, gone away, lost, too many connections, shutdown, killed.

@@ -14,8 +14,14 @@ import { MariadbArchive, MariadbSchema } from "../src/index.js"
 import { fresh } from "./helpers.js"
 
 const hostMigrations = Migrator.fromRecord({
-  "0001_orders": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(64) NOT NULL)`),
-  "0002_customers": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL)`)
+  "0001_orders": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(64) NOT NULL)`
+  ),
+  "0002_customers": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL)`
+  )
 })
 
 describe("MariadbArchive.layerFromClient", () => {
@@ -25,22 +31,38 @@ describe("MariadbArchive.layerFromClient", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-host-"))
       fs.writeFileSync(path.join(dir, "a.txt"), "hello from the host\n")
       const host = MysqlClient.layer({ url: Redacted.make(url), maxConnections: 2 })
-      const archive = CodexArchive.layer({ store: MariadbArchive.layerFromClient({ create: true }), evidenceDir: path.join(dir, "evidence") })
+      const archive = CodexArchive.layer({
+        store: MariadbArchive.layerFromClient({ create: true }),
+        evidenceDir: path.join(dir, "evidence")
+      })
       const result = yield* Effect.gen(function*() {
         const applied = yield* Migrator.make({})({ loader: hostMigrations })
         const sql = yield* SqlClient.SqlClient
         expect(sql).toBe(yield* MysqlClient.MysqlClient)
         yield* sql`INSERT INTO orders (item) VALUES ('widget')`
         const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "a.txt")], {
-          repo: "acme/host", actor: "host", commit: "abc", reason: "dead", kind: "code", cwd: dir
+          repo: "acme/host",
+          actor: "host",
+          commit: "abc",
+          reason: "dead",
+          kind: "code",
+          cwd: dir
         })
-        const outcome = yield* (yield* Restorer.Restorer).restore({ tombstone: report.stored[0]!.tombstone, output: path.join(dir, "back.txt"), actor: "host" })
+        const outcome = yield* (yield* Restorer.Restorer).restore({
+          tombstone: report.stored[0]!.tombstone,
+          output: path.join(dir, "back.txt"),
+          actor: "host"
+        })
         return {
           applied: applied.map(([id, name]) => `${id}_${name}`),
           restored: fs.readFileSync(outcome.output, "utf8"),
           orders: (yield* sql<{ item: string }>`SELECT item FROM orders`).map((r) => r.item),
-          host: (yield* sql<{ name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`).map((r) => r.name),
-          ours: (yield* sql<{ name: string }>`SELECT name FROM codex_archive_migrations ORDER BY migration_id`).map((r) => r.name)
+          host: (yield* sql<{ name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`).map((r) =>
+            r.name
+          ),
+          ours: (yield* sql<{ name: string }>`SELECT name FROM codex_archive_migrations ORDER BY migration_id`).map((
+            r
+          ) => r.name)
         }
       }).pipe(Effect.provide(Layer.provideMerge(archive, host)))
       expect(result).toEqual({

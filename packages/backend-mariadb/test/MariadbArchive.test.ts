@@ -5,19 +5,32 @@ import { MariadbArchive, MariadbSchema } from "../src/index.js"
 import { admin, fresh } from "./helpers.js"
 
 const open = (url: string | Redacted.Redacted<string>, create = true) =>
-  Effect.exit(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
-    Effect.provide(MariadbArchive.layer({ url, create, poolSize: 2 }).pipe(Layer.provide(Retry.none)))
-  ))
+  Effect.exit(
+    Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
+      Effect.provide(MariadbArchive.layer({ url, create, poolSize: 2 }).pipe(Layer.provide(Retry.none)))
+    )
+  )
 
 describe("MariadbArchive URLs", () => {
   it("parses credentials (percent-encoded), host, port, database and typed query parameters", () => {
-    const target = MariadbArchive.parseUrl("mysql+pymysql://us%40er:p%3Ass@db.example:3307/arch?connectTimeout=5000&compress=true&charset=utf8mb4", 8)!
+    const target = MariadbArchive.parseUrl(
+      "mysql+pymysql://us%40er:p%3Ass@db.example:3307/arch?connectTimeout=5000&compress=true&charset=utf8mb4",
+      8
+    )!
     expect(target).toMatchObject({
-      host: "db.example", port: 3307, database: "arch", user: "us@er", poolSize: 8,
+      host: "db.example",
+      port: 3307,
+      database: "arch",
+      user: "us@er",
+      poolSize: 8,
       params: { connectTimeout: 5000, compress: true, charset: "utf8mb4" }
     })
     expect(Redacted.value(target.password!)).toBe("p:ss")
-    expect(MariadbArchive.parseUrl("mariadb://h/db")).toMatchObject({ port: 3306, user: undefined, password: undefined })
+    expect(MariadbArchive.parseUrl("mariadb://h/db")).toMatchObject({
+      port: 3306,
+      user: undefined,
+      password: undefined
+    })
     expect(MariadbArchive.parseUrl("postgres://h/db")).toBeUndefined()
   })
 
@@ -36,7 +49,9 @@ describe("MariadbArchive URLs", () => {
       url.pathname = "/codex_test_no_such_db"
       const missing = yield* open(url.toString())
       const error = Exit.isFailure(missing) ? Cause.squash(missing.cause) as Error : undefined
-      expect(error?.message).toMatch(/^mysql:\/\/(\*\*\*@)?127\.0\.0\.1:3306\/codex_test_no_such_db: the database does not exist/)
+      expect(error?.message).toMatch(
+        /^mysql:\/\/(\*\*\*@)?127\.0\.0\.1:3306\/codex_test_no_such_db: the database does not exist/
+      )
     })))
 
   it.live("a migration that fails midway (DDL auto-commits) is not recorded, so the next start completes it", () =>
@@ -51,12 +66,16 @@ describe("MariadbArchive URLs", () => {
       const failed = yield* Effect.flip(open)
       expect(failed.message).toMatch(/migrate failed/)
       // Nothing recorded (the Migrator's table does not even exist yet), so nothing will be skipped next time.
-      const recorded = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(Migrations.table)}`.pipe(Effect.orElseSucceed(() => [{ n: 0 }]))
+      const recorded = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(Migrations.table)}`.pipe(
+        Effect.orElseSucceed(() => [{ n: 0 }])
+      )
       expect(recorded).toEqual([{ n: 0 }])
       yield* sql.unsafe("DROP VIEW event")
       expect(yield* open).toBe(Migrations.latest(MariadbSchema.migrations))
       const columns = yield* sql<{ t: string }>`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = ${new URL(url).pathname.slice(1)} AND COLUMN_NAME = 'seq' AND TABLE_NAME IN ('item', 'event') ORDER BY t`
+        WHERE TABLE_SCHEMA = ${
+        new URL(url).pathname.slice(1)
+      } AND COLUMN_NAME = 'seq' AND TABLE_NAME IN ('item', 'event') ORDER BY t`
       expect(columns.map((c) => c.t)).toEqual(["event", "item"])
     })))
 })

@@ -12,7 +12,9 @@ describe("MariadbDialect", () => {
     ["a duplicate key", { code: "ER_DUP_ENTRY", errno: 1062 }, false],
     ["a PostgreSQL deadlock is not ours", { code: "40P01" }, false]
   ]
-  for (const [name, error, expected] of cases) it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  for (const [name, error, expected] of cases) {
+    it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  }
   it("a missing database is errno 1049; timestamps lose their T and Z", () => {
     expect(dialect.missingDatabase({ cause: { errno: 1049 } })).toBe(true)
     expect(dialect.missingDatabase({ cause: { errno: 1045 } })).toBe(false)

@@ -1,6 +1,6 @@
 import { ServerSuite } from "@codex-archive/conformance"
-import * as path from "node:path"
 import { Effect } from "effect"
+import * as path from "node:path"
 import { admin, backend } from "./helpers.js"
 
 ServerSuite.serverSuite(backend, {
@@ -14,7 +14,9 @@ ServerSuite.serverSuite(backend, {
       const database = new URL(url).pathname.slice(1)
       return {
         waiting: Effect.map(
-          sql<{ n: string }>`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ${database} AND STATE LIKE 'Waiting for table%'`,
+          sql<
+            { n: string }
+          >`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ${database} AND STATE LIKE 'Waiting for table%'`,
           (rows) => Number(rows[0]!.n)
         ),
         release: conn.executeUnprepared("UNLOCK TABLES", [], undefined)

@@ -19,7 +19,9 @@ it.live("a connection ended by KILL mid-query is retried and the call succeeds",
       const store = yield* ArchiveStore.ArchiveStore
       const listing = yield* Effect.fork(store.list({ limit: 10 }))
       const [victim] = yield* Fixtures.waitFor(
-        sql<{ id: number }>`SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ${new URL(url).pathname.slice(1)} AND STATE LIKE 'Waiting for table%'`,
+        sql<{ id: number }>`SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ${
+          new URL(url).pathname.slice(1)
+        } AND STATE LIKE 'Waiting for table%'`,
         (rows) => rows.length > 0
       )
       yield* sql.unsafe(`KILL ${Number(victim!.id)}`)
@@ -47,9 +49,13 @@ it.live("a deadlock detected by InnoDB is retried as a whole transaction and the
       yield* other.executeUnprepared("INSERT INTO ballast (n) SELECT seq FROM seq_1_to_2000", [], undefined)
       yield* other.executeUnprepared("SELECT id FROM artifact WHERE id = ? FOR UPDATE", [item.artifact_id], undefined)
       // The purge inserts its events (a shared lock on the item row), then waits for the artifact row.
-      const purge = yield* Effect.fork(store.approveDelete({ tombstone: stored.tombstone, primary: "p", secondary: "q", reason: "r", apply: true }))
+      const purge = yield* Effect.fork(
+        store.approveDelete({ tombstone: stored.tombstone, primary: "p", secondary: "q", reason: "r", apply: true })
+      )
       yield* Fixtures.waitFor(
-        sql<{ n: number }>`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ${new URL(url).pathname.slice(1)} AND INFO LIKE 'UPDATE artifact%'`,
+        sql<{ n: number }>`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ${
+          new URL(url).pathname.slice(1)
+        } AND INFO LIKE 'UPDATE artifact%'`,
         (rows) => Number(rows[0]!.n) > 0
       )
       // Now the other transaction wants the item row: a cycle.
@@ -68,6 +74,9 @@ it.live("every connection of the pool runs its session in UTC", () =>
     Effect.gen(function*() {
       const { SqlClient } = yield* Effect.promise(() => import("@effect/sql"))
       const sql = yield* SqlClient.SqlClient
-      const zones = yield* Effect.all(Array.from({ length: 6 }, () => sql<{ tz: string }>`SELECT @@session.time_zone AS tz, SLEEP(0.05) AS s`), { concurrency: 6 })
+      const zones = yield* Effect.all(
+        Array.from({ length: 6 }, () => sql<{ tz: string }>`SELECT @@session.time_zone AS tz, SLEEP(0.05) AS s`),
+        { concurrency: 6 }
+      )
       expect(new Set(zones.map((z) => z[0]!.tz))).toEqual(new Set(["+00:00"]))
     })))

@@ -13,14 +13,19 @@ export const admin = (url = serverUrl) =>
     Effect.map(Context.get(SqlClient.SqlClient)),
     Effect.mapError((e) =>
       new Fixtures.ServerUnreachable({
-        server: `MariaDB ${Redact.url(url)}`, variable: "CODEX_TEST_MARIADB_URL", detail: String((e.cause as Error | undefined)?.message ?? e.message)
+        server: `MariaDB ${Redact.url(url)}`,
+        variable: "CODEX_TEST_MARIADB_URL",
+        detail: String((e.cause as Error | undefined)?.message ?? e.message)
       })
     )
   )
 
 /** The archive over its own pool, that pool shared with the test (as a host may share its client). */
 export const withSql = (options: MariadbArchive.Options) =>
-  Layer.provideMerge(MariadbArchive.layerFromClient({ create: options.create, location: Redact.url(String(options.url)) }), MariadbArchive.client(options))
+  Layer.provideMerge(
+    MariadbArchive.layerFromClient({ create: options.create, location: Redact.url(String(options.url)) }),
+    MariadbArchive.client(options)
+  )
 
 export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl))
 

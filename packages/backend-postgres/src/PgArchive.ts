@@ -5,7 +5,7 @@
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { type ConfigError, Config as EffectConfig, Duration, Effect, Layer, Redacted } from "effect"
+import { Config as EffectConfig, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
 import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
@@ -65,9 +65,15 @@ export const client = (
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const pool = () => {
-    if (parseUrl(url) === undefined) return Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
+    if (parseUrl(url) === undefined) {
+      return Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
+    }
     if (options.schema !== undefined && !schemaName.test(options.schema)) {
-      return Layer.fail(new Error(`schema ${JSON.stringify(options.schema)}: expected a lower-case name of letters, digits and _ (at most 63)`))
+      return Layer.fail(
+        new Error(
+          `schema ${JSON.stringify(options.schema)}: expected a lower-case name of letters, digits and _ (at most 63)`
+        )
+      )
     }
     return PgClient.layer({
       url: Redacted.make(inSchema(url, options.schema)),
@@ -80,9 +86,16 @@ export const client = (
 }
 
 /** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+export const layer = (
+  options: Options
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
-  return layerFromClient({ create: options.create, location: Redact.url(url), secrets: Redact.secretsOf(url), schema: options.schema }).pipe(
+  return layerFromClient({
+    create: options.create,
+    location: Redact.url(url),
+    secrets: Redact.secretsOf(url),
+    schema: options.schema
+  }).pipe(
     Layer.provide(client(options))
   )
 }
@@ -93,8 +106,11 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, 
  */
 export const layerConfig = (
   config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
-  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
+  Retry.RetryPolicy
+> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
 
 export interface FromClientOptions {
   /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
@@ -117,7 +133,10 @@ export interface FromClientOptions {
  */
 export const layerFromClient = (
   options: FromClientOptions
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
-  SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "postgres", migrations })
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+  SqlClient.SqlClient | Retry.RetryPolicy
+> => SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "postgres", migrations })
 
 export { migrations }

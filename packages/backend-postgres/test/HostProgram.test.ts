@@ -16,12 +16,19 @@ import { fresh } from "./helpers.js"
 
 /** The host's own migrations, recorded in `@effect/sql`'s default table, as any Effect program's would be. */
 const hostMigrations = Migrator.fromRecord({
-  "0001_orders": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE orders (id SERIAL PRIMARY KEY, item TEXT NOT NULL)`),
-  "0002_customers": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE customers (id SERIAL PRIMARY KEY, name TEXT NOT NULL)`)
+  "0001_orders": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE TABLE orders (id SERIAL PRIMARY KEY, item TEXT NOT NULL)`
+  ),
+  "0002_customers": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE TABLE customers (id SERIAL PRIMARY KEY, name TEXT NOT NULL)`
+  )
 })
 
 /** The host's client: its own pool, named so the server can tell its connections from the archive's. */
-const hostClient = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 2, applicationName: "host-app" })
+const hostClient = (url: string) =>
+  PgClient.layer({ url: Redacted.make(url), maxConnections: 2, applicationName: "host-app" })
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-host-"))
 
@@ -30,9 +37,18 @@ const roundTrip = (dir: string, name: string) =>
   Effect.gen(function*() {
     fs.writeFileSync(path.join(dir, name), `content of ${name}\n`)
     const report = yield* (yield* Archiver.Archiver).store([path.join(dir, name)], {
-      repo: "acme/host", actor: "host", commit: "abc", reason: "dead", kind: "code", cwd: dir
+      repo: "acme/host",
+      actor: "host",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: dir
     })
-    const outcome = yield* (yield* Restorer.Restorer).restore({ tombstone: report.stored[0]!.tombstone, output: path.join(dir, `back-${name}`), actor: "host" })
+    const outcome = yield* (yield* Restorer.Restorer).restore({
+      tombstone: report.stored[0]!.tombstone,
+      output: path.join(dir, `back-${name}`),
+      actor: "host"
+    })
     return fs.readFileSync(outcome.output, "utf8")
   })
 
@@ -48,7 +64,9 @@ const hostWork = Effect.gen(function*() {
 
 const tablesOf = (sql: SqlClient.SqlClient, schema: string) =>
   Effect.map(
-    sql<{ t: string }>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`,
+    sql<
+      { t: string }
+    >`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`,
     (rows) => rows.map((r) => r.t)
   )
 
@@ -57,7 +75,10 @@ describe("a host program and the archive in one PostgreSQL database", () => {
     Effect.scoped(Effect.gen(function*() {
       const url = yield* fresh
       const dir = tempDir()
-      const archive = CodexArchive.layer({ store: PgArchive.layer({ url, create: true, poolSize: 2 }), evidenceDir: path.join(dir, "evidence") })
+      const archive = CodexArchive.layer({
+        store: PgArchive.layer({ url, create: true, poolSize: 2 }),
+        evidenceDir: path.join(dir, "evidence")
+      })
       // The host provides its client and the archive side by side: the archive adds no `SqlClient` of its own.
       const program = Effect.gen(function*() {
         const before = yield* hostWork
@@ -73,7 +94,16 @@ describe("a host program and the archive in one PostgreSQL database", () => {
       expect(result.before).toEqual({ applied: ["1_orders", "2_customers"], orders: ["widget"], app: "host-app" })
       expect(result.again).toEqual([])
       expect(result.restored).toBe("content of a.txt\n")
-      expect(result.public).toEqual(expect.arrayContaining(["orders", "customers", "effect_sql_migrations", "item", "artifact", "codex_archive_migrations"]))
+      expect(result.public).toEqual(
+        expect.arrayContaining([
+          "orders",
+          "customers",
+          "effect_sql_migrations",
+          "item",
+          "artifact",
+          "codex_archive_migrations"
+        ])
+      )
 
       // Each side's migrations in its own table.
       const check = yield* Effect.gen(function*() {
@@ -98,11 +128,16 @@ describe("a host program and the archive in one PostgreSQL database", () => {
         expect(sql).toBe(yield* PgClient.PgClient)
         const host = yield* hostWork
         // Every connection to this database is the host's: the archive opened none of its own.
-        const apps = yield* sql<{ a: string }>`SELECT DISTINCT application_name AS a FROM pg_stat_activity WHERE datname = current_database()`
+        const apps = yield* sql<
+          { a: string }
+        >`SELECT DISTINCT application_name AS a FROM pg_stat_activity WHERE datname = current_database()`
         const items = yield* sql<{ n: string }>`SELECT COUNT(*)::text AS n FROM item`
         return { restored, host, apps: apps.map((r) => r.a), items: items[0]!.n }
       })
-      const archive = CodexArchive.layer({ store: PgArchive.layerFromClient({ create: true }), evidenceDir: path.join(dir, "evidence") })
+      const archive = CodexArchive.layer({
+        store: PgArchive.layerFromClient({ create: true }),
+        evidenceDir: path.join(dir, "evidence")
+      })
       const client = hostClient(url)
       const result = yield* program.pipe(Effect.provide(Layer.provideMerge(archive, client)))
       expect(result.restored).toBe("content of b.txt\n")
@@ -117,7 +152,10 @@ describe("a host program and the archive in one PostgreSQL database", () => {
       const url = yield* fresh
       const dir = tempDir()
       const services = (schema: string) =>
-        CodexArchive.layer({ store: PgArchive.layer({ url, create: true, poolSize: 2, schema }), evidenceDir: path.join(dir, `evidence-${schema}`) })
+        CodexArchive.layer({
+          store: PgArchive.layer({ url, create: true, poolSize: 2, schema }),
+          evidenceDir: path.join(dir, `evidence-${schema}`)
+        })
       const listed = Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.list({ limit: 10 }))
       const inA = yield* Effect.zip(roundTrip(dir, "in-a.txt"), listed).pipe(Effect.provide(services("archive_a")))
       const inB = yield* listed.pipe(Effect.provide(services("archive_b")))
@@ -132,11 +170,16 @@ describe("a host program and the archive in one PostgreSQL database", () => {
         const sql = yield* SqlClient.SqlClient
         const triggers = (schema: string) =>
           Effect.map(
-            sql<{ t: string }>`SELECT DISTINCT trigger_name AS t FROM information_schema.triggers WHERE trigger_schema = ${schema} ORDER BY trigger_name`,
+            sql<
+              { t: string }
+            >`SELECT DISTINCT trigger_name AS t FROM information_schema.triggers WHERE trigger_schema = ${schema} ORDER BY trigger_name`,
             (rows) => rows.map((r) => r.t)
           )
         const migrations = (schema: string) =>
-          Effect.map(sql<{ n: string }>`SELECT COUNT(*)::text AS n FROM ${sql(schema)}.codex_archive_migrations`, (rows) => rows[0]!.n)
+          Effect.map(
+            sql<{ n: string }>`SELECT COUNT(*)::text AS n FROM ${sql(schema)}.codex_archive_migrations`,
+            (rows) => rows[0]!.n
+          )
         return {
           a: yield* tablesOf(sql, "archive_a"),
           b: yield* tablesOf(sql, "archive_b"),
@@ -160,9 +203,11 @@ describe("a host program and the archive in one PostgreSQL database", () => {
   it.live("a schema name that is not a plain lower-case identifier is refused, naming it", () =>
     Effect.scoped(Effect.gen(function*() {
       const url = yield* fresh
-      const error = yield* Effect.flip(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
-        Effect.provide(PgArchive.layer({ url, create: true, schema: "Bad-Name" }).pipe(Layer.provide(Retry.none)))
-      ))
+      const error = yield* Effect.flip(
+        Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
+          Effect.provide(PgArchive.layer({ url, create: true, schema: "Bad-Name" }).pipe(Layer.provide(Retry.none)))
+        )
+      )
       expect(error.message).toContain(`schema "Bad-Name": expected a lower-case name of letters, digits and _`)
     })))
 })

@@ -5,16 +5,22 @@ import { PgArchive } from "../src/index.js"
 import { fresh } from "./helpers.js"
 
 const open = (url: string | Redacted.Redacted<string>, create = true) =>
-  Effect.exit(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
-    Effect.provide(PgArchive.layer({ url, create, poolSize: 2 }).pipe(Layer.provide(Retry.none)))
-  ))
+  Effect.exit(
+    Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.probe).pipe(
+      Effect.provide(PgArchive.layer({ url, create, poolSize: 2 }).pipe(Layer.provide(Retry.none)))
+    )
+  )
 
 describe("PgArchive URLs", () => {
   it("parses credentials (percent-encoded), host, port and database", () => {
     const target = PgArchive.parseUrl("postgresql://us%40er:p%3Ass@db.example:6543/arch%2Dive?sslmode=disable")!
     expect(target).toMatchObject({ host: "db.example", port: 6543, database: "arch-ive", username: "us@er" })
     expect(Redacted.value(target.password!)).toBe("p:ss")
-    expect(PgArchive.parseUrl("postgres://h/db")).toMatchObject({ port: 5432, username: undefined, password: undefined })
+    expect(PgArchive.parseUrl("postgres://h/db")).toMatchObject({
+      port: 5432,
+      username: undefined,
+      password: undefined
+    })
     expect(PgArchive.parseUrl("mysql://h/db")).toBeUndefined()
   })
 
@@ -34,11 +40,15 @@ describe("PgArchive URLs", () => {
       url.password = "hunter22"
       const missing = yield* open(url.toString())
       const e1 = Exit.isFailure(missing) ? Cause.squash(missing.cause) as Error : undefined
-      expect(e1?.message).toMatch(/^postgres:\/\/\*\*\*@127\.0\.0\.1:5432\/codex_test_no_such_db: the database does not exist/)
+      expect(e1?.message).toMatch(
+        /^postgres:\/\/\*\*\*@127\.0\.0\.1:5432\/codex_test_no_such_db: the database does not exist/
+      )
       const foreign = yield* open("mysql://root:hunter22@127.0.0.1/x")
       const e2 = Exit.isFailure(foreign) ? Cause.squash(foreign.cause) as ArchiveStore.StoreError : undefined
       expect(e2?._tag).toBe("StoreError")
-      expect(e2?.message).toBe("postgres archive: connect failed: mysql://***@127.0.0.1/x: not a PostgreSQL URL (expected postgres:// or postgresql://)")
+      expect(e2?.message).toBe(
+        "postgres archive: connect failed: mysql://***@127.0.0.1/x: not a PostgreSQL URL (expected postgres:// or postgresql://)"
+      )
       for (const e of [e1, e2]) expect(JSON.stringify(e) + e?.message).not.toContain("hunter22")
     })))
 })

@@ -13,7 +13,9 @@ describe("PgDialect", () => {
     ["a syntax error", { code: "42601", message: "syntax error at or near" }, false],
     ["a MySQL deadlock is not ours", { code: "ER_LOCK_DEADLOCK" }, false]
   ]
-  for (const [name, error, expected] of cases) it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  for (const [name, error, expected] of cases) {
+    it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  }
   it("a missing database is 3D000; UUID columns take only UUID text", () => {
     expect(dialect.missingDatabase({ cause: { code: "3D000" } })).toBe(true)
     expect(dialect.missingDatabase({ cause: { code: "28P01" } })).toBe(false)

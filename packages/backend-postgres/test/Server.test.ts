@@ -1,6 +1,6 @@
 import { ServerSuite } from "@codex-archive/conformance"
-import * as path from "node:path"
 import { Effect } from "effect"
+import * as path from "node:path"
 import { admin, backend } from "./helpers.js"
 
 ServerSuite.serverSuite(backend, {
@@ -17,7 +17,9 @@ ServerSuite.serverSuite(backend, {
       const database = new URL(url).pathname.slice(1)
       return {
         waiting: Effect.map(
-          sql<{ n: string }>`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = ${database} AND wait_event_type = 'Lock'`,
+          sql<
+            { n: string }
+          >`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = ${database} AND wait_event_type = 'Lock'`,
           (rows) => Number(rows[0]!.n)
         ),
         release: conn.executeRaw("COMMIT", [])

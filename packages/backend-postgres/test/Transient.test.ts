@@ -10,7 +10,9 @@ import { admin, backend } from "./helpers.js"
 
 /** Sessions of our store (application_name codex-archive) in this database that wait on a lock. */
 const waiting = (sql: Effect.Effect.Success<ReturnType<typeof admin>>, database: string) =>
-  sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'codex-archive' AND wait_event_type = 'Lock'`
+  sql<
+    { pid: number }
+  >`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'codex-archive' AND wait_event_type = 'Lock'`
 
 it.live("a connection terminated by pg_terminate_backend mid-query is retried and the call succeeds", () => {
   const logs = Fixtures.captureLogs()
@@ -48,7 +50,9 @@ it.live("a deadlock detected by the server is retried as a whole transaction and
       yield* other.executeRaw("SET LOCAL deadlock_timeout = '30s'", [])
       yield* other.executeRaw("SELECT 1 FROM artifact WHERE id = $1 FOR UPDATE", [item.artifact_id])
       // The purge inserts its events (a key-share lock on the item row), then waits for the artifact row.
-      const purge = yield* Effect.fork(store.approveDelete({ tombstone: stored.tombstone, primary: "p", secondary: "q", reason: "r", apply: true }))
+      const purge = yield* Effect.fork(
+        store.approveDelete({ tombstone: stored.tombstone, primary: "p", secondary: "q", reason: "r", apply: true })
+      )
       yield* Fixtures.waitFor(waiting(sql, new URL(url).pathname.slice(1)), (rows) => rows.length > 0)
       // Now the other transaction wants the item row: a cycle.
       yield* other.executeRaw("SELECT 1 FROM item WHERE id = $1 FOR UPDATE", [item.id])

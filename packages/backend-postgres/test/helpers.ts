@@ -13,7 +13,9 @@ export const admin = (url = serverUrl) =>
     Effect.map(Context.get(PgClient.PgClient)),
     Effect.mapError((e) =>
       new Fixtures.ServerUnreachable({
-        server: `PostgreSQL ${Redact.url(url)}`, variable: "CODEX_TEST_PG_URL", detail: String((e as { cause?: Error }).cause?.message ?? e.message)
+        server: `PostgreSQL ${Redact.url(url)}`,
+        variable: "CODEX_TEST_PG_URL",
+        detail: String((e as { cause?: Error }).cause?.message ?? e.message)
       })
     )
   )
@@ -21,11 +23,18 @@ export const admin = (url = serverUrl) =>
 /** The archive over its own pool, that pool shared with the test (as a host may share its client). */
 export const withSql = (options: PgArchive.Options) =>
   Layer.provideMerge(
-    PgArchive.layerFromClient({ create: options.create, location: Redact.url(String(options.url)), schema: options.schema }),
+    PgArchive.layerFromClient({
+      create: options.create,
+      location: Redact.url(String(options.url)),
+      schema: options.schema
+    }),
     PgArchive.client(options)
   )
 
-export const fresh = Effect.flatMap(admin(), (sql) => Fixtures.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
+export const fresh = Effect.flatMap(
+  admin(),
+  (sql) => Fixtures.freshDatabase(sql, serverUrl, (db) => `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+)
 
 export const backend: Fixtures.Backend = {
   name: "postgres",

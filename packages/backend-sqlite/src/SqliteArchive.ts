@@ -6,7 +6,7 @@ import { ArchiveStore, Config, FileOps, Retry, SqlArchiveStore } from "@codex-ar
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
-import { type ConfigError, Config as EffectConfig, Effect, Layer } from "effect"
+import { Config as EffectConfig, type ConfigError, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -150,14 +150,25 @@ const preflight = (file: string, create: boolean, readOnly: boolean) =>
   })
 
 const toStoreError = (operation: string) => (e: { message: string; cause?: unknown }) =>
-  new ArchiveStore.StoreError({ operation, backend: "sqlite", detail: String((e.cause as Error | undefined)?.message ?? e.message), transient: false })
+  new ArchiveStore.StoreError({
+    operation,
+    backend: "sqlite",
+    detail: String((e.cause as Error | undefined)?.message ?? e.message),
+    transient: false
+  })
 
 /**
  * The connection the archive opens for the URL, after the preflight (the file is there and is an archive, or may
  * become one), in WAL mode, read-only where the file is not writable and the command only reads. A host that wants
  * this very connection for its own queries may use it; the archive's layers never hand it out.
  */
-export const client = (options: Options): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> => {
+export const client = (
+  options: Options
+): Layer.Layer<
+  SqliteClient.SqliteClient | SqlClient.SqlClient,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+  Retry.RetryPolicy
+> => {
   const file = options.file ?? fileOf(options.url)
   // WAL is switched on below, under the retry policy (the driver would do it at once, waiting 5 s on a lock).
   const connection = Layer.unwrapEffect(Effect.map(
@@ -168,23 +179,27 @@ export const client = (options: Options): Layer.Layer<SqliteClient.SqliteClient 
       Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
     )
   )
-  const session = Layer.effectDiscard(Effect.gen(function*() {
-    const sql = yield* SqliteClient.SqliteClient
-    const retry = yield* Retry.RetryPolicy
-    // Lock waits surface quickly as SQLITE_BUSY, so the retry policy (logged, counted) handles contention.
-    yield* sql.unsafe("PRAGMA busy_timeout = 200")
-    // Content is read once per restore and written once per store: a large page cache only adds to peak memory.
-    yield* sql.unsafe("PRAGMA cache_size = -4000")
-    if (sql.config.readonly === true) return
-    // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
-    yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"), transient)
-    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(openError(file, e)))))
+  const session = Layer.effectDiscard(
+    Effect.gen(function*() {
+      const sql = yield* SqliteClient.SqliteClient
+      const retry = yield* Retry.RetryPolicy
+      // Lock waits surface quickly as SQLITE_BUSY, so the retry policy (logged, counted) handles contention.
+      yield* sql.unsafe("PRAGMA busy_timeout = 200")
+      // Content is read once per restore and written once per store: a large page cache only adds to peak memory.
+      yield* sql.unsafe("PRAGMA cache_size = -4000")
+      if (sql.config.readonly === true) return
+      // Switching to WAL needs the file's lock: under the retry policy, like every query (the driver would wait 5 s).
+      yield* retry.retry("open", sql.unsafe("PRAGMA journal_mode = WAL"), transient)
+      yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(openError(file, e))))
+  )
   return Layer.provideMerge(session, connection)
 }
 
 /** The migrated schema + `ArchiveStore` for the URL, on a connection of its own; only the store comes out. Needs the retry policy. */
-export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> =>
+export const layer = (
+  options: Options
+): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy> =>
   over({ create: options.create }).pipe(Layer.provide(client(options)))
 
 /**
@@ -193,8 +208,11 @@ export const layer = (options: Options): Layer.Layer<ArchiveStore.ArchiveStore, 
  */
 export const layerConfig = (
   config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError, Retry.RetryPolicy> =>
-  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
+  Retry.RetryPolicy
+> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
 
 export interface FromClientOptions {
   /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
@@ -208,8 +226,11 @@ export interface FromClientOptions {
  */
 export const layerFromClient = (
   options: FromClientOptions
-): Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, SqliteClient.SqliteClient | Retry.RetryPolicy> =>
-  over({ create: options.create })
+): Layer.Layer<
+  ArchiveStore.ArchiveStore,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
+  SqliteClient.SqliteClient | Retry.RetryPolicy
+> => over({ create: options.create })
 
 /** The schema checked and migrated, and the store, over the `SqliteClient` in context. */
 const over = (options: { readonly create: boolean }) =>
@@ -226,7 +247,13 @@ const over = (options: { readonly create: boolean }) =>
       direct
     }).pipe(
       // Opening failed past every retry: "locked" when another process held the file, as the connection's own errors say.
-      Layer.catchAll((e) => Layer.fail(e._tag === "StoreError" ? openError(file, { message: e.detail.replace(`${file}: `, ""), cause: undefined }) : e)),
+      Layer.catchAll((e) =>
+        Layer.fail(
+          e._tag === "StoreError"
+            ? openError(file, { message: e.detail.replace(`${file}: `, ""), cause: undefined })
+            : e
+        )
+      ),
       Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
     )
   }))

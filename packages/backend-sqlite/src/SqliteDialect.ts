@@ -24,7 +24,13 @@ export const dialect: Dialect.Dialect = {
   ddlAutoCommits: false,
   missingDatabase: () => false,
   transient: {
-    codes: new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "SQLITE_LOCKED_SHAREDCACHE"]),
+    codes: new Set([
+      "SQLITE_BUSY",
+      "SQLITE_BUSY_SNAPSHOT",
+      "SQLITE_BUSY_RECOVERY",
+      "SQLITE_LOCKED",
+      "SQLITE_LOCKED_SHAREDCACHE"
+    ]),
     errnos: new Set()
   }
 }

@@ -10,8 +10,17 @@ const entry = (sha: string, payload: ArchiveStore.Payload): ArchiveStore.Archive
   codec: "zstd",
   payload,
   item: {
-    repo: "r", path: `p-${sha.slice(0, 4)}`, commitSha: "c", kind: "code", reason: "dead", language: null,
-    mimeType: "text/plain", archivedBy: "a", tags: ["t"], extraMetadata: {}, context: {}
+    repo: "r",
+    path: `p-${sha.slice(0, 4)}`,
+    commitSha: "c",
+    kind: "code",
+    reason: "dead",
+    language: null,
+    mimeType: "text/plain",
+    archivedBy: "a",
+    tags: ["t"],
+    extraMetadata: {},
+    context: {}
   }
 })
 
@@ -21,10 +30,15 @@ describe("store atomicity", () => {
     return Effect.gen(function*() {
       const store = yield* ArchiveStore.ArchiveStore
       const zstd = yield* Codec.forName("zstd")
-      const good: ArchiveStore.Payload = { _tag: "Whole", read: Effect.sync(() => Codec.compress(zstd, Buffer.from("abc"))) }
+      const good: ArchiveStore.Payload = {
+        _tag: "Whole",
+        read: Effect.sync(() => Codec.compress(zstd, Buffer.from("abc")))
+      }
       const bad: ArchiveStore.Payload = {
         _tag: "Chunks",
-        stream: Stream.fail(new ArchiveStore.PayloadSourceError({ path: "p-bbbb", detail: "file changed while it was being stored" }))
+        stream: Stream.fail(
+          new ArchiveStore.PayloadSourceError({ path: "p-bbbb", detail: "file changed while it was being stored" })
+        )
       }
       const error = yield* Effect.flip(store.archive([entry("a".repeat(64), good), entry("b".repeat(64), bad)]))
       expect(error.message).toBe("p-bbbb: file changed while it was being stored")

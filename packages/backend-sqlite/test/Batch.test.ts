@@ -1,7 +1,7 @@
 import { Archiver, Batch, BatchResults, Evidence, FileOps, Manifest } from "@codex-archive/core"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { SqlClient } from "@effect/sql"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -20,9 +20,19 @@ const archived = (dir: string, count: number, options: { readonly stubs?: boolea
       originals.set(rel, bytes)
     }
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: options.stubs ?? false
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: tree,
+      writeStub: options.stubs ?? false
     })
-    const entries: Array<Manifest.Entry> = report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "bob" }))
+    const entries: Array<Manifest.Entry> = report.stored.map((s) => ({
+      tombstone: s.tombstone,
+      output: path.join(dir, "out", s.path),
+      actor: "bob"
+    }))
     return { tree, originals, entries }
   })
 
@@ -34,34 +44,55 @@ const outputsEqual = (dir: string, originals: ReadonlyMap<string, Buffer>) => {
 
 /** No temporary or partial file anywhere under the folder. */
 const noTemp = (root: string) =>
-  expect((fs.readdirSync(root, { recursive: true }) as Array<string>).filter((f) => f.includes(".codex-restore.tmp"))).toEqual([])
+  expect((fs.readdirSync(root, { recursive: true }) as Array<string>).filter((f) => f.includes(".codex-restore.tmp")))
+    .toEqual([])
 
 describe("Batch.run", () => {
-  it.effect.each([0, 2])("restores a shuffled manifest with concurrency, results in manifest order, evidence per item and per batch (%i worker threads)", (workers) => {
-    const dir = tempDir()
-    return Effect.gen(function*() {
-      const { entries, originals } = yield* archived(dir, 40)
-      const shuffled = entries.map((e, i) => ({ e, k: (i * 17) % 41 })).sort((a, b) => a.k - b.k).map(({ e }) => e)
-      const seen: Array<number> = []
-      const results = path.join(dir, "results.json")
-      const { summary } = yield* Batch.run(shuffled, {
-        concurrency: 8, actor: "bob", resultsFile: results, source: "m.json", workers,
-        onProgress: (p) => Effect.sync(() => void seen.push(p.index))
-      })
-      expect(summary).toMatchObject({ total: 40, succeeded: 40, failed: 0, not_run: 0, in_progress: false, interrupted: false })
-      expect(summary.results.map((r) => r.tombstone)).toEqual(shuffled.map((e) => e.tombstone))
-      expect(summary.latency_ms!.p50).toBeLessThanOrEqual(summary.latency_ms!.p99)
-      expect(summary.throughput!.files_per_s).toBeGreaterThan(0)
-      expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
-      expect(Batch.exitCode(summary)).toBe(0)
-      outputsEqual(dir, originals)
-      const written = JSON.parse(fs.readFileSync(results, "utf8"))
-      expect(written.results.map((r: { tombstone: string }) => r.tombstone)).toEqual(shuffled.map((e) => e.tombstone))
-      const lines = Evidence.read(path.join(dir, "evidence"))
-      expect(lines.filter((l) => l.action === "RESTORE").length).toBe(40)
-      expect(lines.filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ total: 40, succeeded: 40, failed: 0, status: "SUCCESS", source: "m.json" }])
-    }).pipe(Effect.provide(services(dir)))
-  })
+  it.effect.each([0, 2])(
+    "restores a shuffled manifest with concurrency, results in manifest order, evidence per item and per batch (%i worker threads)",
+    (workers) => {
+      const dir = tempDir()
+      return Effect.gen(function*() {
+        const { entries, originals } = yield* archived(dir, 40)
+        const shuffled = entries.map((e, i) => ({ e, k: (i * 17) % 41 })).sort((a, b) => a.k - b.k).map(({ e }) => e)
+        const seen: Array<number> = []
+        const results = path.join(dir, "results.json")
+        const { summary } = yield* Batch.run(shuffled, {
+          concurrency: 8,
+          actor: "bob",
+          resultsFile: results,
+          source: "m.json",
+          workers,
+          onProgress: (p) => Effect.sync(() => void seen.push(p.index))
+        })
+        expect(summary).toMatchObject({
+          total: 40,
+          succeeded: 40,
+          failed: 0,
+          not_run: 0,
+          in_progress: false,
+          interrupted: false
+        })
+        expect(summary.results.map((r) => r.tombstone)).toEqual(shuffled.map((e) => e.tombstone))
+        expect(summary.latency_ms!.p50).toBeLessThanOrEqual(summary.latency_ms!.p99)
+        expect(summary.throughput!.files_per_s).toBeGreaterThan(0)
+        expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+        expect(Batch.exitCode(summary)).toBe(0)
+        outputsEqual(dir, originals)
+        const written = JSON.parse(fs.readFileSync(results, "utf8"))
+        expect(written.results.map((r: { tombstone: string }) => r.tombstone)).toEqual(shuffled.map((e) => e.tombstone))
+        const lines = Evidence.read(path.join(dir, "evidence"))
+        expect(lines.filter((l) => l.action === "RESTORE").length).toBe(40)
+        expect(lines.filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{
+          total: 40,
+          succeeded: 40,
+          failed: 0,
+          status: "SUCCESS",
+          source: "m.json"
+        }])
+      }).pipe(Effect.provide(services(dir)))
+    }
+  )
 
   it.effect("reports failures, exits 1, and --resume after fixing them restores only what is missing", () => {
     const dir = tempDir()
@@ -69,7 +100,11 @@ describe("Batch.run", () => {
       const { entries, originals } = yield* archived(dir, 12)
       const blocked = entries[5]!.output
       fs.mkdirSync(blocked, { recursive: true })
-      const unknown = { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out", "ghost"), actor: "bob" }
+      const unknown = {
+        tombstone: "00000000-0000-4000-8000-000000000000",
+        output: path.join(dir, "out", "ghost"),
+        actor: "bob"
+      }
       const manifest = [...entries, unknown]
       const results = path.join(dir, "results.csv")
       const first = (yield* Batch.run(manifest, { concurrency: 3, actor: "bob", resultsFile: results })).summary
@@ -79,7 +114,8 @@ describe("Batch.run", () => {
       expect(Batch.exitCode(first)).toBe(1)
       expect(Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_FAIL").length).toBe(2)
       fs.rmdirSync(blocked)
-      const again = (yield* Batch.run(entries, { concurrency: 3, actor: "bob", resultsFile: results, resumeFrom: results })).summary
+      const again =
+        (yield* Batch.run(entries, { concurrency: 3, actor: "bob", resultsFile: results, resumeFrom: results })).summary
       expect(again).toMatchObject({ total: 12, succeeded: 1, skipped: 11, failed: 0 })
       expect(again.results[5]!.status).toBe("SUCCESS")
       expect(Batch.exitCode(again)).toBe(0)
@@ -106,37 +142,51 @@ describe("Batch.run", () => {
       const { entries } = yield* archived(dir, 10)
       fs.mkdirSync(entries[3]!.output, { recursive: true })
       const { summary } = yield* Batch.run(entries, { concurrency: 4, actor: "bob", failFast: true })
-      expect(summary.results.map((r) => r.status)).toEqual([...Array(3).fill("SUCCESS"), "FAILED", ...Array(6).fill("NOT_RUN")])
+      expect(summary.results.map((r) => r.status)).toEqual([
+        ...Array(3).fill("SUCCESS"),
+        "FAILED",
+        ...Array(6).fill("NOT_RUN")
+      ])
       expect(fs.existsSync(entries[4]!.output)).toBe(false)
       expect(Batch.exitCode(summary)).toBe(1)
     }).pipe(Effect.provide(services(dir)))
   })
 
   // In worker threads, up to two units of 128 items per lane are being written when the stop comes: more items.
-  it.effect.each([[0, 300], [2, 1500]])("a stop signal ends the batch after the items in hand, results written, and resume finishes it (%i worker threads)", ([workers, count]) => {
-    const dir = tempDir()
-    return Effect.gen(function*() {
-      const { entries, originals } = yield* archived(dir, count!)
-      const results = path.join(dir, "results.json")
-      const stop = yield* Deferred.make<void>()
-      const first = (yield* Batch.run(entries, {
-        actor: "bob", resultsFile: results, stop: Deferred.await(stop), workers,
-        onProgress: (p) => (p.index === 1 ? Deferred.succeed(stop, undefined) : Effect.void)
-      })).summary
-      expect(first.interrupted).toBe(true)
-      expect(first.not_run).toBeGreaterThan(0)
-      expect(first.succeeded + first.not_run).toBe(count)
-      expect(Batch.exitCode(first)).toBe(1)
-      expect(JSON.parse(fs.readFileSync(results, "utf8"))).toMatchObject({ interrupted: true, in_progress: false, not_run: first.not_run })
-      for (const r of first.results) expect(fs.existsSync(r.output)).toBe(r.status === "SUCCESS")
-      noTemp(dir)
-      const second = (yield* Batch.run(entries, { actor: "bob", resultsFile: results, resumeFrom: results })).summary
-      expect(second).toMatchObject({ skipped: first.succeeded, succeeded: first.not_run, failed: 0 })
-      outputsEqual(dir, originals)
-      const batches = Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_BATCH")
-      expect(batches.map((b) => b.status)).toEqual(["INTERRUPTED", "SUCCESS"])
-    }).pipe(Effect.provide(services(dir)))
-  })
+  it.effect.each([[0, 300], [2, 1500]])(
+    "a stop signal ends the batch after the items in hand, results written, and resume finishes it (%i worker threads)",
+    ([workers, count]) => {
+      const dir = tempDir()
+      return Effect.gen(function*() {
+        const { entries, originals } = yield* archived(dir, count!)
+        const results = path.join(dir, "results.json")
+        const stop = yield* Deferred.make<void>()
+        const first = (yield* Batch.run(entries, {
+          actor: "bob",
+          resultsFile: results,
+          stop: Deferred.await(stop),
+          workers,
+          onProgress: (p) => (p.index === 1 ? Deferred.succeed(stop, undefined) : Effect.void)
+        })).summary
+        expect(first.interrupted).toBe(true)
+        expect(first.not_run).toBeGreaterThan(0)
+        expect(first.succeeded + first.not_run).toBe(count)
+        expect(Batch.exitCode(first)).toBe(1)
+        expect(JSON.parse(fs.readFileSync(results, "utf8"))).toMatchObject({
+          interrupted: true,
+          in_progress: false,
+          not_run: first.not_run
+        })
+        for (const r of first.results) expect(fs.existsSync(r.output)).toBe(r.status === "SUCCESS")
+        noTemp(dir)
+        const second = (yield* Batch.run(entries, { actor: "bob", resultsFile: results, resumeFrom: results })).summary
+        expect(second).toMatchObject({ skipped: first.succeeded, succeeded: first.not_run, failed: 0 })
+        outputsEqual(dir, originals)
+        const batches = Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_BATCH")
+        expect(batches.map((b) => b.status)).toEqual(["INTERRUPTED", "SUCCESS"])
+      }).pipe(Effect.provide(services(dir)))
+    }
+  )
 
   it.effect("worker threads restore deduplicated content on both sides of a large file, and refuse a corrupt payload", () => {
     const dir = tempDir()
@@ -153,21 +203,38 @@ describe("Batch.run", () => {
       }
       for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(tree, name), bytes)
       const report = yield* (yield* Archiver.Archiver).store([tree], {
-        repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false
+        repo: "acme/demo",
+        actor: "alice",
+        commit: "abc",
+        reason: "dead",
+        kind: "code",
+        cwd: tree,
+        writeStub: false
       })
-      const entries = report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "bob" }))
+      const entries = report.stored.map((s) => ({
+        tombstone: s.tombstone,
+        output: path.join(dir, "out", s.path),
+        actor: "bob"
+      }))
       const { summary } = yield* Batch.run(entries, { actor: "bob", workers: 2 })
       expect(summary).toMatchObject({ succeeded: 5, failed: 0 })
       // Digests, not bytes: vitest compares a 3 MiB buffer element by element (seconds).
-      for (const [name, bytes] of Object.entries(files)) expect(sha256(fs.readFileSync(path.join(dir, "out", name)))).toBe(sha256(bytes))
+      for (const [name, bytes] of Object.entries(files)) {
+        expect(sha256(fs.readFileSync(path.join(dir, "out", name)))).toBe(sha256(bytes))
+      }
 
       const sql = yield* SqlClient.SqlClient
       const victim = entries.find((e) => e.output.endsWith("d.txt"))!
-      yield* sql`UPDATE artifact SET blob_bytes = ${Buffer.from("garbage")} WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ${victim.tombstone})`
+      yield* sql`UPDATE artifact SET blob_bytes = ${
+        Buffer.from("garbage")
+      } WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ${victim.tombstone})`
       fs.rmSync(path.join(dir, "out"), { recursive: true })
       const again = (yield* Batch.run(entries, { actor: "bob", workers: 2 })).summary
       expect(again).toMatchObject({ succeeded: 4, failed: 1 })
-      expect(again.results.find((r) => r.tombstone === victim.tombstone)).toMatchObject({ status: "FAILED", error: "CorruptPayload" })
+      expect(again.results.find((r) => r.tombstone === victim.tombstone)).toMatchObject({
+        status: "FAILED",
+        error: "CorruptPayload"
+      })
       expect(fs.existsSync(victim.output)).toBe(false)
       noTemp(dir)
     }).pipe(Effect.provide(services(dir)))
@@ -180,14 +247,18 @@ describe("Batch.run", () => {
       const results = path.join(dir, "results.json")
       const started = yield* Deferred.make<void>()
       const fiber = yield* Effect.fork(Batch.run(entries, {
-        actor: "bob", resultsFile: results, onProgress: (p) => (p.index === 1 ? Deferred.succeed(started, undefined) : Effect.void)
+        actor: "bob",
+        resultsFile: results,
+        onProgress: (p) => (p.index === 1 ? Deferred.succeed(started, undefined) : Effect.void)
       }))
       yield* Deferred.await(started)
       yield* Fiber.interrupt(fiber)
       const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
       expect(written.interrupted).toBe(true)
       for (const r of written.results) expect(fs.existsSync(r.output)).toBe(r.status === "SUCCESS")
-      expect(Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "INTERRUPTED" }])
+      expect(Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{
+        status: "INTERRUPTED"
+      }])
       noTemp(dir)
     }).pipe(Effect.provide(services(dir)))
   })
@@ -214,7 +285,11 @@ describe("Batch.check (dry run)", () => {
       const { entries } = yield* archived(dir, 6)
       fs.mkdirSync(path.join(dir, "out", "d0"), { recursive: true })
       fs.writeFileSync(entries[0]!.output, "something else")
-      const unknown = { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out", "ghost"), actor: "bob" }
+      const unknown = {
+        tombstone: "00000000-0000-4000-8000-000000000000",
+        output: path.join(dir, "out", "ghost"),
+        actor: "bob"
+      }
       const evidenceBefore = Evidence.read(path.join(dir, "evidence")).length
       const report = yield* Batch.check([...entries, unknown])
       expect(report).toMatchObject({ dry_run: true, total: 7, restorable: 5, failed: 2 })

@@ -16,7 +16,11 @@ import { services, tempDir } from "./helpers.js"
 
 /** What each tampered item holds; `good.txt` is left alone. */
 const files = {
-  "zstd.txt": "hello", "zlib.txt": "howdy", "frames.txt": "hiya!", "claims.txt": "heyho", "good.txt": "fine\n"
+  "zstd.txt": "hello",
+  "zlib.txt": "howdy",
+  "frames.txt": "hiya!",
+  "claims.txt": "heyho",
+  "good.txt": "fine\n"
 }
 const bombs = ["zstd.txt", "zlib.txt", "frames.txt", "claims.txt", "chunked.bin"]
 
@@ -33,7 +37,13 @@ const bombed = (dir: string, only?: string) =>
       if (only === undefined || only === name) fs.writeFileSync(path.join(tree, name), bytes)
     }
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false,
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: tree,
+      writeStub: false,
       inlineLimit: MiB
     })
     const ids = Object.fromEntries(report.stored.map((s) => [s.path, s.tombstone]))
@@ -91,7 +101,9 @@ describe("decompression bombs in a SQLite archive", () => {
     return Effect.gen(function*() {
       const ids = yield* bombed(dir)
       const entries: Array<Manifest.Entry> = [...bombs, "good.txt"].map((name) => ({
-        tombstone: ids[name]!, output: path.join(dir, "out", name), actor: "bob"
+        tombstone: ids[name]!,
+        output: path.join(dir, "out", name),
+        actor: "bob"
       }))
       const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
       expect(summary).toMatchObject({ succeeded: 1, failed: bombs.length })
@@ -124,7 +136,10 @@ describe("decompression bombs in a SQLite archive", () => {
       const ids = yield* bombed(dir, name)
       const url = `sqlite:///${path.join(dir, "archive.sqlite")}`
       const report = yield* Health.run({
-        backend: "sqlite", url: Redacted.make(url), reveal: false, expectedSchemaVersion: 0,
+        backend: "sqlite",
+        url: Redacted.make(url),
+        reveal: false,
+        expectedSchemaVersion: 0,
         evidenceDir: path.join(dir, "evidence"),
         store: SqliteArchive.layer({ url, create: false }).pipe(Layer.provide(Retry.none))
       })

@@ -21,7 +21,10 @@ const bundleAndRun = async (options: BuildOptions) => {
   // Inside this package's node_modules: an ESM bundle's `import "better-sqlite3"` ignores NODE_PATH.
   const out = path.join(here, "../node_modules/.cache")
   fs.mkdirSync(out, { recursive: true })
-  const outfile = path.join(fs.mkdtempSync(path.join(out, "bundled-")), options.format === "cjs" ? "host.cjs" : "host.mjs")
+  const outfile = path.join(
+    fs.mkdtempSync(path.join(out, "bundled-")),
+    options.format === "cjs" ? "host.cjs" : "host.mjs"
+  )
   await build({
     entryPoints: [path.join(here, "BundleHost.ts")],
     outfile,
@@ -33,7 +36,10 @@ const bundleAndRun = async (options: BuildOptions) => {
     logLevel: "error",
     ...options
   })
-  const run = spawnSync(process.execPath, [outfile, dir, "300"], { encoding: "utf8", env: { ...process.env, NODE_PATH: nodePath } })
+  const run = spawnSync(process.execPath, [outfile, dir, "300"], {
+    encoding: "utf8",
+    env: { ...process.env, NODE_PATH: nodePath }
+  })
   const bundle = fs.readFileSync(outfile, "utf8")
   fs.rmSync(path.dirname(outfile), { recursive: true, force: true })
   fs.rmSync(dir, { recursive: true, force: true })

@@ -30,12 +30,21 @@ describe("chunk rows on SQLite", () => {
     return Effect.gen(function*() {
       yield* Effect.flatMap(Archiver.Archiver, (a) =>
         a.store([path.join(dir, "big.bin")], {
-          repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir, inlineLimit: 1024 * 1024
-        })).pipe(Effect.provide(Archiver.layer.pipe(Layer.provideMerge(Layer.mergeAll(
-          SqliteArchive.layer({ url: `sqlite:///${file}`, create: true }).pipe(Layer.provide(Retry.none)),
-          Evidence.layer(path.join(dir, "evidence")),
-          Layer.effect(Config.ArchiveConfigTag, Config.defaults(dir))
-        )))), Effect.orDie)
+          repo: "acme/demo",
+          actor: "alice",
+          commit: "abc",
+          reason: "dead",
+          kind: "code",
+          cwd: dir,
+          inlineLimit: 1024 * 1024
+        })).pipe(
+          Effect.provide(Archiver.layer.pipe(Layer.provideMerge(Layer.mergeAll(
+            SqliteArchive.layer({ url: `sqlite:///${file}`, create: true }).pipe(Layer.provide(Retry.none)),
+            Evidence.layer(path.join(dir, "evidence")),
+            Layer.effect(Config.ArchiveConfigTag, Config.defaults(dir))
+          )))),
+          Effect.orDie
+        )
       const total = Math.floor(content.length / 65536)
       expect(survivingSlices(file, content)).toBe(total)
       // The original tool's connection: Python's sqlite3 sets no pragma; its purge statement, verbatim.
@@ -64,10 +73,22 @@ describe("chunk rows on SQLite", () => {
     return Effect.gen(function*() {
       const report = yield* Effect.flatMap(Archiver.Archiver, (a) =>
         a.store([path.join(dir, "big.bin")], {
-          repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir, inlineLimit: 1024 * 1024
+          repo: "acme/demo",
+          actor: "alice",
+          commit: "abc",
+          reason: "dead",
+          kind: "code",
+          cwd: dir,
+          inlineLimit: 1024 * 1024
         }))
       expect(survivingSlices(file, content)).toBeGreaterThan(0)
-      yield* Retention.purge({ tombstone: report.stored[0]!.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+      yield* Retention.purge({
+        tombstone: report.stored[0]!.tombstone,
+        primary: "p",
+        secondary: "q",
+        reason: "gone",
+        apply: true
+      })
     }).pipe(
       Effect.provide(layer),
       Effect.orDie,

@@ -9,7 +9,10 @@ const backend: Fixtures.Backend = {
   name: "sqlite",
   // A new file in a new folder; the folder goes when the test ends.
   fresh: Effect.map(
-    Effect.acquireRelease(Effect.sync(() => Fixtures.tempDir("codex-sqlite-")), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))),
+    Effect.acquireRelease(
+      Effect.sync(() => Fixtures.tempDir("codex-sqlite-")),
+      (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    ),
     (dir) => `sqlite:///${path.join(dir, "archive.sqlite")}`
   ),
   layer: withSql,

@@ -17,7 +17,13 @@ const stored = (dir: string, files: Record<string, Buffer>) =>
     fs.mkdirSync(tree, { recursive: true })
     for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(tree, name), bytes)
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: tree,
+      writeStub: false
     })
     const store = yield* ArchiveStore.ArchiveStore
     const located = yield* store.locate(report.stored.map((s) => s.tombstone))
@@ -26,8 +32,16 @@ const stored = (dir: string, files: Record<string, Buffer>) =>
       const l = located.get(s.tombstone)!
       const output = path.join(dir, "out", name)
       return {
-        op: "copy", id, output, temp: FileOps.tempFor(output), mode: 0o644, codec: "zstd", sha256: l.sha256, size: l.sizeBytes,
-        artifactId: l.artifactId, chunked: l.layout === "chunked"
+        op: "copy",
+        id,
+        output,
+        temp: FileOps.tempFor(output),
+        mode: 0o644,
+        codec: "zstd",
+        sha256: l.sha256,
+        size: l.sizeBytes,
+        artifactId: l.artifactId,
+        chunked: l.layout === "chunked"
       }
     }
   })
@@ -53,9 +67,18 @@ describe("direct reads (worker threads read payloads from the SQLite file)", () 
     return Effect.gen(function*() {
       const op = yield* stored(dir, bytes)
       // Over 1 MiB each, read at once: both workers expose and call V8's collector (a flag of the whole process).
-      const writer = yield* RestoreWriter.workers(2, { direct: (yield* ArchiveStore.ArchiveStore).directReads, exposeGc: true })
-      const replies = yield* Effect.all([writer.run(0, [op("a.bin", 1)]), writer.run(1, [op("b.bin", 2)])], { concurrency: 2 })
-      expect(replies.flat()).toMatchObject([{ id: 1, ok: true, bytes: 1536 * 1024 }, { id: 2, ok: true, bytes: 1536 * 1024 }])
+      const writer = yield* RestoreWriter.workers(2, {
+        direct: (yield* ArchiveStore.ArchiveStore).directReads,
+        exposeGc: true
+      })
+      const replies = yield* Effect.all([writer.run(0, [op("a.bin", 1)]), writer.run(1, [op("b.bin", 2)])], {
+        concurrency: 2
+      })
+      expect(replies.flat()).toMatchObject([{ id: 1, ok: true, bytes: 1536 * 1024 }, {
+        id: 2,
+        ok: true,
+        bytes: 1536 * 1024
+      }])
       expect(fs.readFileSync(path.join(dir, "out/a.bin"))).toEqual(bytes["a.bin"])
       expect(fs.readFileSync(path.join(dir, "out/b.bin"))).toEqual(bytes["b.bin"])
       // A new context has `gc` while the flag is on. Turned off again once a worker held it, it raced with another
@@ -85,7 +108,10 @@ describe("direct reads (worker threads read payloads from the SQLite file)", () 
   it.scoped("content purged after it was located is missing, and nothing is written", () => {
     const dir = tempDir()
     return Effect.gen(function*() {
-      const op = yield* stored(dir, { "a.txt": Buffer.from("inline content\n"), "big.bin": crypto.randomBytes(2 * 1024 * 1024 + 1) })
+      const op = yield* stored(dir, {
+        "a.txt": Buffer.from("inline content\n"),
+        "big.bin": crypto.randomBytes(2 * 1024 * 1024 + 1)
+      })
       const sql = yield* SqlClient.SqlClient
       // What a purge leaves: no inline bytes, no chunk rows.
       yield* sql`UPDATE artifact SET blob_bytes = NULL`

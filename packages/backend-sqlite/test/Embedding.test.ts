@@ -17,7 +17,13 @@ describe("embedding", () => {
       const archiver = yield* Archiver.Archiver
       const restorer = yield* Restorer.Restorer
       const report = yield* archiver.store([path.join(cwd, "docs/old")], {
-        repo: "acme/shop", actor: "ci", commit: "4f9c2e1", reason: "legacy", kind: "doc", writeStub: true, cwd
+        repo: "acme/shop",
+        actor: "ci",
+        commit: "4f9c2e1",
+        reason: "legacy",
+        kind: "doc",
+        writeStub: true,
+        cwd
       })
       for (const file of report.stored) {
         const outcome = yield* restorer.restore({ tombstone: file.tombstone, output: file.source, actor: "ci" })
@@ -26,7 +32,12 @@ describe("embedding", () => {
     })
     const url = `sqlite:///${path.join(cwd, ".codex/archive.sqlite")}`
     return program.pipe(
-      Effect.provide(CodexArchive.layer({ store: SqliteArchive.layer({ url, create: true }), evidenceDir: path.join(cwd, ".codex/evidence") })),
+      Effect.provide(
+        CodexArchive.layer({
+          store: SqliteArchive.layer({ url, create: true }),
+          evidenceDir: path.join(cwd, ".codex/evidence")
+        })
+      ),
       Effect.map(() => {
         expect(restored).toEqual(["restored"])
         expect(fs.readFileSync(path.join(cwd, "docs/old/a.md"), "utf8")).toBe("# old\n")

@@ -1,4 +1,4 @@
-import { ArchiveStore, Archiver, Config, Evidence, Health, Migrations, Retry } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Config, Evidence, Health, Migrations, Retry } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
@@ -10,9 +10,11 @@ import { SqliteArchive } from "../src/index.js"
 const latest = Migrations.latest(SqliteArchive.migrations)
 const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-health-")))
 const urlOf = (dir: string) => `sqlite:///${path.join(dir, "archive.sqlite")}`
-const storeLayer = (dir: string, create = false) => SqliteArchive.layer({ url: urlOf(dir), create }).pipe(Layer.provide(Retry.none))
+const storeLayer = (dir: string, create = false) =>
+  SqliteArchive.layer({ url: urlOf(dir), create }).pipe(Layer.provide(Retry.none))
 /** The archive's connection on its own, for raw SQL. */
-const sqlLayer = (dir: string) => SqliteArchive.client({ url: urlOf(dir), create: false }).pipe(Layer.provide(Retry.none))
+const sqlLayer = (dir: string) =>
+  SqliteArchive.client({ url: urlOf(dir), create: false }).pipe(Layer.provide(Retry.none))
 
 /** A SQLite archive in `dir` holding the given files (name → content). */
 const archiveWith = (dir: string, files: Record<string, string | Buffer>) =>
@@ -20,13 +22,22 @@ const archiveWith = (dir: string, files: Record<string, string | Buffer>) =>
     for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content)
     if (Object.keys(files).length === 0) return
     yield* (yield* Archiver.Archiver).store(Object.keys(files).map((f) => path.join(dir, f)), {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", writeStub: false, cwd: dir
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      writeStub: false,
+      cwd: dir
     })
-  }).pipe(Effect.provide(Archiver.layer.pipe(Layer.provideMerge(Layer.mergeAll(
-    storeLayer(dir, true),
-    Evidence.layer(path.join(dir, "evidence")),
-    Layer.effect(Config.ArchiveConfigTag, Config.defaults(dir))
-  )))), Effect.orDie)
+  }).pipe(
+    Effect.provide(Archiver.layer.pipe(Layer.provideMerge(Layer.mergeAll(
+      storeLayer(dir, true),
+      Evidence.layer(path.join(dir, "evidence")),
+      Layer.effect(Config.ArchiveConfigTag, Config.defaults(dir))
+    )))),
+    Effect.orDie
+  )
 
 const health = (dir: string, over: Partial<Health.Options<unknown>> = {}) =>
   Health.run({
@@ -48,15 +59,29 @@ describe("Health", () => {
       yield* archiveWith(dir, { "a.txt": "hello health\n".repeat(50), "big.bin": Buffer.alloc(3 * 1024 * 1024, 7) })
       const report = yield* health(dir)
       expect(report.ok).toBe(true)
-      expect(report.checks.map((c) => c.name)).toEqual(["connect", "probe", "schema", "sample", "orphan-chunks", "evidence", "evidence-chain"])
+      expect(report.checks.map((c) => c.name)).toEqual([
+        "connect",
+        "probe",
+        "schema",
+        "sample",
+        "orphan-chunks",
+        "evidence",
+        "evidence-chain"
+      ])
       for (const check of report.checks) expect(check.ms).toBeGreaterThanOrEqual(0)
       expect(report.schema_version).toBe(latest)
       expect(report.items_retrievable).toBe(1)
       const checks = byName(report)
-      expect(checks.sample!.detail).toMatch(/^tombstone [0-9a-f-]{36} \((inline|chunked), zstd, \d+ bytes\) decodes to its recorded sha256/)
+      expect(checks.sample!.detail).toMatch(
+        /^tombstone [0-9a-f-]{36} \((inline|chunked), zstd, \d+ bytes\) decodes to its recorded sha256/
+      )
       expect(checks.evidence!.detail).toBe(`${path.join(dir, "evidence")} is writable`)
       const text = Health.renderText(report)
-      expect(text.split("\n").slice(0, 3)).toEqual(["=== Archive Health Check ===", "Backend: sqlite", `URL: ${urlOf(dir)}`])
+      expect(text.split("\n").slice(0, 3)).toEqual([
+        "=== Archive Health Check ===",
+        "Backend: sqlite",
+        `URL: ${urlOf(dir)}`
+      ])
       expect(text).toContain("Status: ✓ OK (backend accessible, 1 items retrievable)")
     })
   })
@@ -65,12 +90,18 @@ describe("Health", () => {
     const dir = tempDir()
     return Effect.gen(function*() {
       yield* archiveWith(dir, { "a.txt": "kept inline\n" })
-      yield* Effect.provide(Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) SELECT id, 0, zeroblob(500) FROM artifact`
-      }), Layer.orDie(sqlLayer(dir)))
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) SELECT id, 0, zeroblob(500) FROM artifact`
+        }),
+        Layer.orDie(sqlLayer(dir))
+      )
       const before = byName(yield* health(dir))["orphan-chunks"]!
-      expect([before.ok, before.detail]).toEqual([false, "1 orphaned chunk rows (500 bytes) of 1 artifacts: run `codex archive gc`"])
+      expect([before.ok, before.detail]).toEqual([
+        false,
+        "1 orphaned chunk rows (500 bytes) of 1 artifacts: run `codex archive gc`"
+      ])
       yield* Effect.provide(
         Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.removeOrphanChunks),
         Layer.orDie(storeLayer(dir))
@@ -98,8 +129,17 @@ describe("Health", () => {
       expect(report.ok).toBe(false)
       const checks = byName(report)
       expect(checks.connect!.ok).toBe(false)
-      expect(checks.connect!.detail).toBe(`NotAnArchive: ${path.join(dir, "archive.sqlite")}: no archive database here (run \`codex archive init\` or set CODEX_ARCHIVE_URL)`)
-      expect(checks.probe).toEqual({ name: "probe", ok: false, detail: "skipped: the archive could not be opened", ms: 0 })
+      expect(checks.connect!.detail).toBe(
+        `NotAnArchive: ${
+          path.join(dir, "archive.sqlite")
+        }: no archive database here (run \`codex archive init\` or set CODEX_ARCHIVE_URL)`
+      )
+      expect(checks.probe).toEqual({
+        name: "probe",
+        ok: false,
+        detail: "skipped: the archive could not be opened",
+        ms: 0
+      })
       expect(checks.evidence!.ok).toBe(true)
       expect(fs.existsSync(path.join(dir, "archive.sqlite"))).toBe(false)
       expect(Health.renderText(report)).toContain("Status: ✗ FAILED (connect: NotAnArchive: ")
@@ -115,13 +155,18 @@ describe("Health", () => {
         yield* sql`UPDATE artifact SET blob_bytes = ${new Uint8Array([1, 2, 3, 4])}`
       }).pipe(Effect.provide(sqlLayer(dir)), Effect.orDie)
       fs.writeFileSync(path.join(dir, "plain-file"), "")
-      const report = yield* health(dir, { expectedSchemaVersion: latest + 1, evidenceDir: path.join(dir, "plain-file/evidence") })
+      const report = yield* health(dir, {
+        expectedSchemaVersion: latest + 1,
+        evidenceDir: path.join(dir, "plain-file/evidence")
+      })
       const checks = byName(report)
       expect(report.ok).toBe(false)
       expect(checks.connect!.ok && checks.probe!.ok).toBe(true)
       expect(checks.sample!.ok).toBe(false)
       expect(checks.sample!.detail).toMatch(/payload cannot be decoded with codec 'zstd'/)
-      expect(checks.schema!.detail).toBe(`version ${latest}, expected ${latest + 1}: run \`codex archive init\` to migrate`)
+      expect(checks.schema!.detail).toBe(
+        `version ${latest}, expected ${latest + 1}: run \`codex archive init\` to migrate`
+      )
       expect(checks.evidence).toMatchObject({ ok: false, detail: `${path.join(dir, "plain-file")} is not a folder` })
     })
   })
@@ -129,11 +174,20 @@ describe("Health", () => {
   it.live("credentials never appear in the report unless revealed, even when the driver echoes them", () => {
     const dir = tempDir()
     const url = "postgres://u:s3cr3t-pass@127.0.0.1:1/db"
-    const store = Layer.fail(new ArchiveStore.StoreError({ operation: "connect", backend: "postgres", detail: `cannot reach ${url}: password s3cr3t-pass rejected`, transient: true }))
+    const store = Layer.fail(
+      new ArchiveStore.StoreError({
+        operation: "connect",
+        backend: "postgres",
+        detail: `cannot reach ${url}: password s3cr3t-pass rejected`,
+        transient: true
+      })
+    )
     return Effect.gen(function*() {
       const report = yield* health(dir, { backend: "postgres", url: Redacted.make(url), store })
       expect(report.url).toBe("postgres://***@127.0.0.1:1/db (credentials redacted)")
-      expect(byName(report).connect!.detail).toBe("StoreError: postgres archive: connect failed: cannot reach postgres://***@127.0.0.1:1/db: password *** rejected")
+      expect(byName(report).connect!.detail).toBe(
+        "StoreError: postgres archive: connect failed: cannot reach postgres://***@127.0.0.1:1/db: password *** rejected"
+      )
       expect(JSON.stringify(report) + Health.renderText(report)).not.toContain("s3cr3t-pass")
       expect((yield* health(dir, { backend: "postgres", url: Redacted.make(url), store, reveal: true })).url).toBe(url)
     })

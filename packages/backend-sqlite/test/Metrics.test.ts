@@ -9,12 +9,27 @@ import { SqliteArchive } from "../src/index.js"
 /** A fresh SQLite archive with the core services, configured by `flags` (`[key, flag, value]`) over the defaults. */
 const services = (dir: string, flags: ReadonlyArray<readonly [string, string, unknown]> = []) => {
   const url = `sqlite:///${path.join(dir, "archive.sqlite")}`
-  const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
-    Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")], ...flags], dir)], dir),
-    (loaded) => loaded.config
-  ))
-  const settings = Layer.effect(Restorer.RestoreSettings, Effect.map(Config.ArchiveConfigTag, Restorer.settingsOf)).pipe(Layer.provide(config))
-  const base = Layer.mergeAll(SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.none)), config, settings, Evidence.layer(path.join(dir, "evidence")))
+  const config = Layer.effect(
+    Config.ArchiveConfigTag,
+    Effect.map(
+      Config.compose([
+        Config.fromFlags([
+          ["backend.url", "--url", url],
+          ["evidence.dir", "--evidence", path.join(dir, "evidence")],
+          ...flags
+        ], dir)
+      ], dir),
+      (loaded) => loaded.config
+    )
+  )
+  const settings = Layer.effect(Restorer.RestoreSettings, Effect.map(Config.ArchiveConfigTag, Restorer.settingsOf))
+    .pipe(Layer.provide(config))
+  const base = Layer.mergeAll(
+    SqliteArchive.layer({ url, create: true }).pipe(Layer.provide(Retry.none)),
+    config,
+    settings,
+    Evidence.layer(path.join(dir, "evidence"))
+  )
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }
 
@@ -23,9 +38,19 @@ const storeAndRestore = (dir: string) =>
   Effect.gen(function*() {
     fs.writeFileSync(path.join(dir, "a.txt"), "hello metrics\n".repeat(100))
     const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "a.txt")], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", writeStub: false, cwd: dir
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      writeStub: false,
+      cwd: dir
     })
-    yield* (yield* Restorer.Restorer).restore({ tombstone: report.stored[0]!.tombstone, output: path.join(dir, "out/a.txt"), actor: "bob" })
+    yield* (yield* Restorer.Restorer).restore({
+      tombstone: report.stored[0]!.tombstone,
+      output: path.join(dir, "out/a.txt"),
+      actor: "bob"
+    })
     return Evidence.read(path.join(dir, "evidence"))
   })
 
@@ -43,11 +68,28 @@ describe("Metrics", () => {
       const text = yield* Metrics.prometheus()
       const lines = text.trimEnd().split("\n")
       // Every metric appears, with its help and type, even those never touched.
-      for (const name of ["codex_archive_restore_duration_ms", "codex_archive_restore_fetch_ms", "codex_archive_restore_decompress_ms", "codex_archive_restore_verify_ms", "codex_archive_restore_write_ms", "codex_archive_restore_record_ms", "codex_archive_store_duration_ms"]) {
+      for (
+        const name of [
+          "codex_archive_restore_duration_ms",
+          "codex_archive_restore_fetch_ms",
+          "codex_archive_restore_decompress_ms",
+          "codex_archive_restore_verify_ms",
+          "codex_archive_restore_write_ms",
+          "codex_archive_restore_record_ms",
+          "codex_archive_store_duration_ms"
+        ]
+      ) {
         expect(lines).toContain(`# TYPE ${name} histogram`)
         expect(lines).toContain(`${name}_bucket{le="+Inf"} ${name === "codex_archive_restore_fetch_ms" ? 3 : 0}`)
       }
-      for (const name of ["codex_archive_restores_total", "codex_archive_restore_failures_total", "codex_archive_stored_total", "codex_archive_stored_bytes_total"]) {
+      for (
+        const name of [
+          "codex_archive_restores_total",
+          "codex_archive_restore_failures_total",
+          "codex_archive_stored_total",
+          "codex_archive_stored_bytes_total"
+        ]
+      ) {
         expect(lines).toContain(`# TYPE ${name} counter`)
         expect(lines).toContain(`${name} 0`)
       }
@@ -60,10 +102,14 @@ describe("Metrics", () => {
       expect(lines).toContain("codex_archive_restore_fetch_ms_sum 1000000003.05")
       expect(lines).toContain("codex_archive_restore_fetch_ms_count 3")
       // Buckets are cumulative and ascending.
-      const buckets = lines.filter((l) => l.startsWith("codex_archive_restore_fetch_ms_bucket")).map((l) => Number(l.split(" ")[1]))
+      const buckets = lines.filter((l) => l.startsWith("codex_archive_restore_fetch_ms_bucket")).map((l) =>
+        Number(l.split(" ")[1])
+      )
       expect(buckets).toEqual([...buckets].sort((a, b) => a - b))
       // Only well-formed sample lines: name{labels} value.
-      for (const line of lines.filter((l) => !l.startsWith("#"))) expect(line).toMatch(/^codex_archive_[a-z_]+(\{.*\})? [-+0-9.eInfNa]+$/)
+      for (const line of lines.filter((l) => !l.startsWith("#"))) {
+        expect(line).toMatch(/^codex_archive_[a-z_]+(\{.*\})? [-+0-9.eInfNa]+$/)
+      }
     }))
 
   it.effect("a restore records its phases and counts; performance.enabled puts the timings in the RESTORE evidence", () => {
@@ -88,14 +134,30 @@ describe("Metrics", () => {
         return file
       })
       const report = yield* (yield* Archiver.Archiver).store(files, {
-        repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", writeStub: false, cwd: dir
+        repo: "acme/demo",
+        actor: "alice",
+        commit: "abc",
+        reason: "dead",
+        kind: "code",
+        writeStub: false,
+        cwd: dir
       })
-      const requests = report.stored.map((s, i) => ({ tombstone: s.tombstone, output: path.join(dir, `out/f${i}.txt`), actor: "bob" }))
-      const results = yield* (yield* Restorer.Restorer).restoreAll(requests, { concurrency: 2, workers: 0 }).pipe(Effect.tagMetrics("run", "batch-metrics"))
+      const requests = report.stored.map((s, i) => ({
+        tombstone: s.tombstone,
+        output: path.join(dir, `out/f${i}.txt`),
+        actor: "bob"
+      }))
+      const results = yield* (yield* Restorer.Restorer).restoreAll(requests, { concurrency: 2, workers: 0 }).pipe(
+        Effect.tagMetrics("run", "batch-metrics")
+      )
       expect(results.map((r) => r._tag)).toEqual(["Success", "Success", "Success"])
       const lines = (yield* Metrics.prometheus()).split("\n")
       expect(lines).toContain("codex_archive_restores_total{run=\"batch-metrics\"} 3")
-      expect(lines).toContain(`codex_archive_restored_bytes_total{run="batch-metrics"} ${contents.reduce((n, t) => n + Buffer.byteLength(t), 0)}`)
+      expect(lines).toContain(
+        `codex_archive_restored_bytes_total{run="batch-metrics"} ${
+          contents.reduce((n, t) => n + Buffer.byteLength(t), 0)
+        }`
+      )
       for (const name of ["duration_ms", "fetch_ms", "decompress_ms", "verify_ms", "write_ms", "record_ms"]) {
         expect(lines).toContain(`codex_archive_restore_${name}_count{run="batch-metrics"} 3`)
       }

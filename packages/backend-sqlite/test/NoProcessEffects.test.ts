@@ -51,11 +51,23 @@ const storeAndBatch = (dir: string, options: { readonly workers?: number; readon
       fs.writeFileSync(path.join(tree, `d${i % 9}/f${i}.txt`), `file ${i}\n`.repeat(1 + (i % 40)))
     }
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/host", actor: "host", commit: "abc", reason: "dead", kind: "code", cwd: tree, workers: options.workers
+      repo: "acme/host",
+      actor: "host",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: tree,
+      workers: options.workers
     })
-    const entries: Array<Manifest.Entry> = report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "host" }))
+    const entries: Array<Manifest.Entry> = report.stored.map((s) => ({
+      tombstone: s.tombstone,
+      output: path.join(dir, "out", s.path),
+      actor: "host"
+    }))
     const { summary } = yield* Batch.run(entries, { actor: "host", workers: options.workers, tuneV8: options.tuneV8 })
-    for (const s of report.stored) expect(fs.readFileSync(path.join(dir, "out", s.path))).toEqual(fs.readFileSync(path.join(tree, s.path)))
+    for (const s of report.stored) {
+      expect(fs.readFileSync(path.join(dir, "out", s.path))).toEqual(fs.readFileSync(path.join(tree, s.path)))
+    }
     return summary
   }).pipe(Effect.provide(CodexArchive.layer({
     store: SqliteArchive.layer({ url: `sqlite:///${path.join(dir, "archive.sqlite")}`, create: true }),

@@ -18,7 +18,13 @@ const archived = (dir: string, count: number) =>
       fs.writeFileSync(path.join(tree, `d${i % 7}/f${i}.txt`), `file ${i}\n`.repeat(1 + (i % 5)))
     }
     const report = yield* (yield* Archiver.Archiver).store([tree], {
-      repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: tree, writeStub: false
+      repo: "acme/demo",
+      actor: "alice",
+      commit: "abc",
+      reason: "dead",
+      kind: "code",
+      cwd: tree,
+      writeStub: false
     })
     fs.mkdirSync(path.join(dir, "out"))
     const manifest = path.join(dir, "out/m.json")
@@ -32,12 +38,21 @@ const archived = (dir: string, count: number) =>
 /** Every file below a folder, relative (links not followed): no output and no temp file means an empty list. */
 const files = (dir: string): Array<string> =>
   fs.existsSync(dir)
-    ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.lstatSync(path.join(dir, f)).isFile()).sort()
+    ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) =>
+      fs.lstatSync(path.join(dir, f)).isFile()
+    ).sort()
     : []
 
 const recordFails = () => ({
   recordRestores: () =>
-    Effect.fail(new ArchiveStore.StoreError({ operation: "record restore", backend: "sqlite", detail: "disk I/O error", transient: false }))
+    Effect.fail(
+      new ArchiveStore.StoreError({
+        operation: "record restore",
+        backend: "sqlite",
+        detail: "disk I/O error",
+        transient: false
+      })
+    )
 })
 
 describe("record then rename", () => {
@@ -52,18 +67,21 @@ describe("record then rename", () => {
     }).pipe(Effect.provide(services(dir, { storeWith: recordFails })))
   })
 
-  it.effect.each([0, 2])("a batch the archive cannot record: every item FAILED with the cause, no file (%i workers)", (workers) => {
-    const dir = tempDir()
-    return Effect.gen(function*() {
-      const entries = yield* archived(dir, 300)
-      const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
-      expect(summary).toMatchObject({ total: 300, failed: 300, not_run: 0, succeeded: 0 })
-      expect(new Set(summary.results.map((r) => `${r.status} ${r.error}: ${r.detail}`))).toEqual(
-        new Set(["FAILED StoreError: sqlite archive: record restore failed: disk I/O error"])
-      )
-      expect(files(path.join(dir, "out"))).toEqual(["m.json"])
-    }).pipe(Effect.provide(services(dir, { storeWith: recordFails })))
-  })
+  it.effect.each([0, 2])(
+    "a batch the archive cannot record: every item FAILED with the cause, no file (%i workers)",
+    (workers) => {
+      const dir = tempDir()
+      return Effect.gen(function*() {
+        const entries = yield* archived(dir, 300)
+        const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
+        expect(summary).toMatchObject({ total: 300, failed: 300, not_run: 0, succeeded: 0 })
+        expect(new Set(summary.results.map((r) => `${r.status} ${r.error}: ${r.detail}`))).toEqual(
+          new Set(["FAILED StoreError: sqlite archive: record restore failed: disk I/O error"])
+        )
+        expect(files(path.join(dir, "out"))).toEqual(["m.json"])
+      }).pipe(Effect.provide(services(dir, { storeWith: recordFails })))
+    }
+  )
 
   it.effect("a restore whose evidence log cannot be written fails naming the log, and leaves no file", () => {
     const dir = tempDir()
@@ -72,92 +90,114 @@ describe("record then rename", () => {
     return Effect.gen(function*() {
       const [entry] = yield* archived(dir, 1).pipe(Effect.provide(services(dir)))
       const error = yield* Effect.flip(
-        Effect.flatMap(Restorer.Restorer, (r) => r.restore(entry!)).pipe(Effect.provide(services(dir, { create: false, evidenceDir: blocked })))
+        Effect.flatMap(Restorer.Restorer, (r) => r.restore(entry!)).pipe(
+          Effect.provide(services(dir, { create: false, evidenceDir: blocked }))
+        )
       )
       expect(error._tag).toBe("EvidenceError")
-      expect(error.message).toMatch(new RegExp(`^cannot append to evidence log ${blocked}/archive_ops.jsonl: .*(EEXIST|ENOTDIR)`))
-      expect(files(path.join(dir, "out"))).toEqual(["m.json"])
-    })
-  })
-
-  it.effect.each([0, 2])("a batch whose evidence log cannot be written: items FAILED with the evidence error, no file (%i workers)", (workers) => {
-    const dir = tempDir()
-    const blocked = path.join(dir, "evidence-is-a-file")
-    fs.writeFileSync(blocked, "")
-    return Effect.gen(function*() {
-      const entries = yield* archived(dir, 300).pipe(Effect.provide(services(dir)))
-      const report = yield* Batch.run(entries, { actor: "bob", workers }).pipe(
-        Effect.provide(services(dir, { create: false, evidenceDir: blocked }))
+      expect(error.message).toMatch(
+        new RegExp(`^cannot append to evidence log ${blocked}/archive_ops.jsonl: .*(EEXIST|ENOTDIR)`)
       )
-      expect(report.summary).toMatchObject({ total: 300, failed: 300, not_run: 0 })
-      expect(new Set(report.summary.results.map((r) => r.error))).toEqual(new Set(["EvidenceError"]))
-      expect(report.evidenceError?.file).toBe(path.join(blocked, "archive_ops.jsonl"))
       expect(files(path.join(dir, "out"))).toEqual(["m.json"])
     })
   })
 
-  it.effect.each([0, 2])("a folder swapped while the group is recorded: RESTORE, then RESTORE_FAIL, nothing outside (%i workers)", (workers) => {
-    const dir = tempDir()
-    const outside = tempDir("codex-outside-")
-    let swapped = false
-    // The swap lands after the files are written and held, before they are renamed: exactly under the rename.
-    const swapWhileRecording = (store: ArchiveStore.ArchiveStore["Type"]) => ({
-      recordRestores: (records: ReadonlyArray<ArchiveStore.RestoreRecord>) =>
-        Effect.sync(() => {
-          if (swapped || !fs.existsSync(path.join(dir, "out/d3"))) return
-          swapped = true
-          fs.renameSync(path.join(dir, "out/d3"), path.join(outside, "d3"))
-          fs.symlinkSync(path.join(outside, "d3"), path.join(dir, "out/d3"))
-        }).pipe(Effect.zipRight(store.recordRestores(records)))
-    })
-    return Effect.gen(function*() {
-      const entries = yield* archived(dir, 300)
-      const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
-      const escaped = summary.results.filter((r) => r.status === "FAILED")
-      expect(escaped.length).toBeGreaterThan(0)
-      expect(new Set(escaped.map((r) => `${r.error} ${path.basename(path.dirname(r.output))}`))).toEqual(new Set(["OutputError d3"]))
-      expect(files(outside)).toEqual([])
-      const lines = Evidence.read(path.join(dir, "evidence"))
-      const histories = escaped.map((r) => lines.filter((l) => l.tombstone === r.tombstone).map((l) => l.action).join(" "))
-      // The group being recorded had its RESTORE lines written: a RESTORE_FAIL follows each. Later groups never got
-      // past their folders, and have only the RESTORE_FAIL.
-      expect(histories).toContain("ARCHIVE RESTORE RESTORE_FAIL")
-      expect(new Set(histories)).toEqual(new Set(["ARCHIVE RESTORE RESTORE_FAIL", "ARCHIVE RESTORE_FAIL"]))
-    }).pipe(Effect.provide(services(dir, { storeWith: swapWhileRecording })))
-  })
-})
+  it.effect.each([0, 2])(
+    "a batch whose evidence log cannot be written: items FAILED with the evidence error, no file (%i workers)",
+    (workers) => {
+      const dir = tempDir()
+      const blocked = path.join(dir, "evidence-is-a-file")
+      fs.writeFileSync(blocked, "")
+      return Effect.gen(function*() {
+        const entries = yield* archived(dir, 300).pipe(Effect.provide(services(dir)))
+        const report = yield* Batch.run(entries, { actor: "bob", workers }).pipe(
+          Effect.provide(services(dir, { create: false, evidenceDir: blocked }))
+        )
+        expect(report.summary).toMatchObject({ total: 300, failed: 300, not_run: 0 })
+        expect(new Set(report.summary.results.map((r) => r.error))).toEqual(new Set(["EvidenceError"]))
+        expect(report.evidenceError?.file).toBe(path.join(blocked, "archive_ops.jsonl"))
+        expect(files(path.join(dir, "out"))).toEqual(["m.json"])
+      })
+    }
+  )
 
-describe("contained batch writes", () => {
-  it.effect.each([0, 2])("a subfolder swapped for a link mid-run: nothing lands outside, later items fail as escapes (%i workers)", (workers) => {
-    const dir = tempDir()
-    const outside = tempDir("codex-outside-")
-    return Effect.gen(function*() {
-      const entries = yield* archived(dir, 600)
+  it.effect.each([0, 2])(
+    "a folder swapped while the group is recorded: RESTORE, then RESTORE_FAIL, nothing outside (%i workers)",
+    (workers) => {
+      const dir = tempDir()
+      const outside = tempDir("codex-outside-")
       let swapped = false
-      const { summary } = yield* Batch.run(entries, {
-        actor: "bob", workers,
-        onProgress: () =>
+      // The swap lands after the files are written and held, before they are renamed: exactly under the rename.
+      const swapWhileRecording = (store: ArchiveStore.ArchiveStore["Type"]) => ({
+        recordRestores: (records: ReadonlyArray<ArchiveStore.RestoreRecord>) =>
           Effect.sync(() => {
-            if (swapped) return
+            if (swapped || !fs.existsSync(path.join(dir, "out/d3"))) return
             swapped = true
             fs.renameSync(path.join(dir, "out/d3"), path.join(outside, "d3"))
             fs.symlinkSync(path.join(outside, "d3"), path.join(dir, "out/d3"))
-          })
+          }).pipe(Effect.zipRight(store.recordRestores(records)))
       })
-      const inD3 = summary.results.filter((r) => r.output.includes("/out/d3/"))
-      const escaped = inD3.filter((r) => r.status === "FAILED")
-      // Only what was restored before the swap is in the moved folder; nothing failed landed anywhere.
-      expect(files(path.join(outside, "d3"))).toEqual(inD3.filter((r) => r.status === "SUCCESS").map((r) => path.basename(r.output)).sort())
-      expect(escaped.filter((r) => r.detail?.includes("output escapes its folder")).length).toBeGreaterThan(0)
-      for (const r of escaped) {
-        expect(r.error).toBe("OutputError")
-        // A worker may be opening a file in that very instant, between the move and the link: then the folder is gone.
-        expect(r.detail).toMatch(/output escapes its folder|ENOENT/)
-      }
-      expect(summary.failed).toBe(escaped.length)
-      // The last evidence line for each escaped item is its RESTORE_FAIL (a RESTORE before it was superseded).
-      const lines = Evidence.read(path.join(dir, "evidence"))
-      for (const r of escaped) expect(lines.filter((l) => l.tombstone === r.tombstone).at(-1)?.action).toBe("RESTORE_FAIL")
-    }).pipe(Effect.provide(services(dir)))
-  })
+      return Effect.gen(function*() {
+        const entries = yield* archived(dir, 300)
+        const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
+        const escaped = summary.results.filter((r) => r.status === "FAILED")
+        expect(escaped.length).toBeGreaterThan(0)
+        expect(new Set(escaped.map((r) => `${r.error} ${path.basename(path.dirname(r.output))}`))).toEqual(
+          new Set(["OutputError d3"])
+        )
+        expect(files(outside)).toEqual([])
+        const lines = Evidence.read(path.join(dir, "evidence"))
+        const histories = escaped.map((r) =>
+          lines.filter((l) => l.tombstone === r.tombstone).map((l) => l.action).join(" ")
+        )
+        // The group being recorded had its RESTORE lines written: a RESTORE_FAIL follows each. Later groups never got
+        // past their folders, and have only the RESTORE_FAIL.
+        expect(histories).toContain("ARCHIVE RESTORE RESTORE_FAIL")
+        expect(new Set(histories)).toEqual(new Set(["ARCHIVE RESTORE RESTORE_FAIL", "ARCHIVE RESTORE_FAIL"]))
+      }).pipe(Effect.provide(services(dir, { storeWith: swapWhileRecording })))
+    }
+  )
+})
+
+describe("contained batch writes", () => {
+  it.effect.each([0, 2])(
+    "a subfolder swapped for a link mid-run: nothing lands outside, later items fail as escapes (%i workers)",
+    (workers) => {
+      const dir = tempDir()
+      const outside = tempDir("codex-outside-")
+      return Effect.gen(function*() {
+        const entries = yield* archived(dir, 600)
+        let swapped = false
+        const { summary } = yield* Batch.run(entries, {
+          actor: "bob",
+          workers,
+          onProgress: () =>
+            Effect.sync(() => {
+              if (swapped) return
+              swapped = true
+              fs.renameSync(path.join(dir, "out/d3"), path.join(outside, "d3"))
+              fs.symlinkSync(path.join(outside, "d3"), path.join(dir, "out/d3"))
+            })
+        })
+        const inD3 = summary.results.filter((r) => r.output.includes("/out/d3/"))
+        const escaped = inD3.filter((r) => r.status === "FAILED")
+        // Only what was restored before the swap is in the moved folder; nothing failed landed anywhere.
+        expect(files(path.join(outside, "d3"))).toEqual(
+          inD3.filter((r) => r.status === "SUCCESS").map((r) => path.basename(r.output)).sort()
+        )
+        expect(escaped.filter((r) => r.detail?.includes("output escapes its folder")).length).toBeGreaterThan(0)
+        for (const r of escaped) {
+          expect(r.error).toBe("OutputError")
+          // A worker may be opening a file in that very instant, between the move and the link: then the folder is gone.
+          expect(r.detail).toMatch(/output escapes its folder|ENOENT/)
+        }
+        expect(summary.failed).toBe(escaped.length)
+        // The last evidence line for each escaped item is its RESTORE_FAIL (a RESTORE before it was superseded).
+        const lines = Evidence.read(path.join(dir, "evidence"))
+        for (const r of escaped) {
+          expect(lines.filter((l) => l.tombstone === r.tombstone).at(-1)?.action).toBe("RESTORE_FAIL")
+        }
+      }).pipe(Effect.provide(services(dir)))
+    }
+  )
 })

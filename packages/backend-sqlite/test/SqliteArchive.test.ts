@@ -31,7 +31,13 @@ describe("SQLite archive", () => {
       const archiver = yield* Archiver.Archiver
       const restorer = yield* Restorer.Restorer
       const report = yield* archiver.store([tree], {
-        repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", writeStub: true, cwd: dir
+        repo: "acme/demo",
+        actor: "alice",
+        commit: "abc123",
+        reason: "dead",
+        kind: "code",
+        writeStub: true,
+        cwd: dir
       })
       expect(report.stored.length).toBe(originals.size)
       expect(report.stored.filter((s) => s.deduplicated).length).toBe(1)
@@ -43,9 +49,15 @@ describe("SQLite archive", () => {
         const out = yield* restorer.restore({ tombstone: s.tombstone, output: s.source, actor: "bob" })
         expect(out.status).toBe("restored")
       }
-      for (const [f, bytes] of originals) expect(Hash.sha256(fs.readFileSync(path.join(tree, f)))).toBe(Hash.sha256(bytes))
+      for (const [f, bytes] of originals) {
+        expect(Hash.sha256(fs.readFileSync(path.join(tree, f)))).toBe(Hash.sha256(bytes))
+      }
       expect(fs.statSync(path.join(tree, "run.sh")).mode & 0o777).toBe(0o755)
-      const again = yield* restorer.restore({ tombstone: report.stored[0]!.tombstone, output: report.stored[0]!.source, actor: "bob" })
+      const again = yield* restorer.restore({
+        tombstone: report.stored[0]!.tombstone,
+        output: report.stored[0]!.source,
+        actor: "bob"
+      })
       expect(again.status).toBe("unchanged")
       const listed = yield* store.list({ limit: 100 })
       expect(listed.length).toBe(originals.size)
@@ -58,7 +70,10 @@ describe("SQLite archive", () => {
   it.effect("restores every tombstone of the original tool's archive, and fails cleanly on the purged one", () => {
     const dir = tempDir()
     fs.copyFileSync(path.join(fixture, "archive.sqlite"), path.join(dir, "archive.sqlite"))
-    const expected = JSON.parse(fs.readFileSync(path.join(fixture, "expected.json"), "utf8")) as Record<string, { path: string; expect: string; sha256: string }>
+    const expected = JSON.parse(fs.readFileSync(path.join(fixture, "expected.json"), "utf8")) as Record<
+      string,
+      { path: string; expect: string; sha256: string }
+    >
     return Effect.gen(function*() {
       const restorer = yield* Restorer.Restorer
       for (const [tombstone, e] of Object.entries(expected)) {
@@ -88,7 +103,9 @@ describe("SQLite archive", () => {
       fs.mkdirSync(path.join(dir, "old"))
       fs.copyFileSync(path.join(fixture, "archive.sqlite"), path.join(dir, "old", "archive.sqlite"))
       const [size] = yield* pragmas.pipe(Effect.provide(services(path.join(dir, "old"), { create: false })))
-      expect(size).toBe(new Database(path.join(fixture, "archive.sqlite"), { readonly: true }).pragma("page_size", { simple: true }))
+      expect(size).toBe(
+        new Database(path.join(fixture, "archive.sqlite"), { readonly: true }).pragma("page_size", { simple: true })
+      )
     })
   })
   it.effect("inserts a store's items in the order it was given the files, with ids in that order", () => {
@@ -98,11 +115,23 @@ describe("SQLite archive", () => {
     // Content hashes in another order than the names: the payloads are written in hash order, the items must not be.
     const names = Array.from({ length: 600 }, (_, i) => `f${String(i).padStart(4, "0")}.txt`)
     for (const [i, name] of names.entries()) fs.writeFileSync(path.join(tree, name), `file ${i}\n`)
-    expect([...names].sort((a, b) => Hash.sha256(fs.readFileSync(path.join(tree, a))) < Hash.sha256(fs.readFileSync(path.join(tree, b))) ? -1 : 1))
+    expect(
+      [...names].sort((a, b) =>
+        Hash.sha256(fs.readFileSync(path.join(tree, a))) < Hash.sha256(fs.readFileSync(path.join(tree, b))) ? -1 : 1
+      )
+    )
       .not.toEqual(names)
     return Effect.gen(function*() {
       const archiver = yield* Archiver.Archiver
-      const report = yield* archiver.store([tree], { repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", writeStub: false, cwd: dir })
+      const report = yield* archiver.store([tree], {
+        repo: "acme/demo",
+        actor: "alice",
+        commit: "abc123",
+        reason: "dead",
+        kind: "code",
+        writeStub: false,
+        cwd: dir
+      })
       expect(report.stored.map((s) => path.basename(s.source))).toEqual(names)
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ id: string; path: string }>`SELECT id, path FROM item ORDER BY rowid`

@@ -10,5 +10,7 @@ describe("SqliteDialect", () => {
     ["no such table", { code: "SQLITE_ERROR", message: "no such table: artifact" }, false],
     ["a PostgreSQL deadlock is not ours", { code: "40P01" }, false]
   ]
-  for (const [name, error, expected] of cases) it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  for (const [name, error, expected] of cases) {
+    it(`${expected ? "transient" : "permanent"}: ${name}`, () => expect(transient(error)).toBe(expected))
+  }
 })

@@ -24,16 +24,29 @@ export const services = (
   } = {}
 ) => {
   const url = options.url ?? `sqlite:///${path.join(dir, "archive.sqlite")}`
-  const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
-    Config.compose([Config.fromFlags([["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]], dir)], dir),
-    (l) => l.config
-  ))
+  const config = Layer.effect(
+    Config.ArchiveConfigTag,
+    Effect.map(
+      Config.compose([
+        Config.fromFlags(
+          [["backend.url", "--url", url], ["evidence.dir", "--evidence", path.join(dir, "evidence")]],
+          dir
+        )
+      ], dir),
+      (l) => l.config
+    )
+  )
   const real = withSql({ url, create: options.create ?? true }).pipe(Layer.provide(Retry.none))
   const wrap = options.storeWith
   const store = wrap === undefined ? real : Layer.effect(
     ArchiveStore.ArchiveStore,
     Effect.map(ArchiveStore.ArchiveStore, (s) => ArchiveStore.ArchiveStore.of({ ...s, ...wrap(s) }))
   ).pipe(Layer.provideMerge(real))
-  const base = Layer.mergeAll(store, config, Evidence.layer(options.evidenceDir ?? path.join(dir, "evidence")), Restorer.settingsLayer())
+  const base = Layer.mergeAll(
+    store,
+    config,
+    Evidence.layer(options.evidenceDir ?? path.join(dir, "evidence")),
+    Restorer.settingsLayer()
+  )
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
 }

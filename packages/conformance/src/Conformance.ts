@@ -2,7 +2,17 @@
  * The one `ArchiveStore` conformance suite: every behaviour of the port, exercised through the Archiver and Restorer
  * and the store itself, run by each backend package against its own freshly created database.
  */
-import { Archiver, ArchiveStore, Evidence, Hash, Migrations, Restorer, Retention, Retry, Verifier } from "@codex-archive/core"
+import {
+  Archiver,
+  ArchiveStore,
+  Evidence,
+  Hash,
+  Migrations,
+  Restorer,
+  Retention,
+  Retry,
+  Verifier
+} from "@codex-archive/core"
 import { Migrator, SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
@@ -15,7 +25,13 @@ import { type Backend, hasSql, noise, services, tempDir, withArchive, write } fr
 
 // Content above one chunk is chunked here, so the chunked paths are exercised on every backend (the default limit
 // stores up to 8 MiB inline on SQLite and PostgreSQL; its own tests below set it explicitly).
-const base = { actor: "alice", commit: "abc123", reason: "dead", kind: "code", inlineLimit: ArchiveStore.chunkSize } as const
+const base = {
+  actor: "alice",
+  commit: "abc123",
+  reason: "dead",
+  kind: "code",
+  inlineLimit: ArchiveStore.chunkSize
+} as const
 
 const store = (inputs: ReadonlyArray<string>, options: Partial<Archiver.StoreOptions> & { readonly cwd: string }) =>
   Effect.flatMap(Archiver.Archiver, (a) => a.store(inputs, { repo: "acme/demo", ...base, ...options }))
@@ -40,7 +56,9 @@ export const suite = (backend: Backend) =>
             "a/ünïcødé.bin": Buffer.from([0, 1, 2, 255, 254]),
             "run.sh": "#!/bin/sh\necho hi\n"
           }
-          for (const [f, c] of Object.entries(files)) write(path.join(dir, "tree", f), c, f === "run.sh" ? 0o755 : 0o644)
+          for (const [f, c] of Object.entries(files)) {
+            write(path.join(dir, "tree", f), c, f === "run.sh" ? 0o755 : 0o644)
+          }
           const report = yield* store([path.join(dir, "tree")], { cwd: dir })
           expect(report.stored.map((s) => s.path).sort()).toEqual(Object.keys(files).map((f) => `tree/${f}`).sort())
           for (const s of report.stored) {
@@ -104,7 +122,13 @@ export const suite = (backend: Backend) =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
           const file = write(path.join(dir, "doc.md"), "# doc\n")
-          const report = yield* store([file], { cwd: dir, tags: ["legacy", "docs", "docs"], metadata: { ticket: "OPS-1" }, kind: "doc", reason: "pruned" })
+          const report = yield* store([file], {
+            cwd: dir,
+            tags: ["legacy", "docs", "docs"],
+            metadata: { ticket: "OPS-1" },
+            kind: "doc",
+            reason: "pruned"
+          })
           const tombstone = report.stored[0]!.tombstone
           yield* restore(tombstone, path.join(dir, "out/doc.md"), "carol")
           const s = yield* archiveStore
@@ -117,10 +141,22 @@ export const suite = (backend: Backend) =>
           expect(shown.tags).toEqual(["docs", "legacy"])
           expect(shown.legal_hold).toBe(false)
           expect(shown.restored_at).toMatch(/Z$/)
-          expect(shown.metadata).toMatchObject({ sha256: Hash.sha256(Buffer.from("# doc\n")), size_bytes: 6, ticket: "OPS-1" })
-          expect(shown.artifact).toMatchObject({ content_sha256: Hash.sha256(Buffer.from("# doc\n")), size_bytes: 6, layout: "inline", storage_driver: "db" })
+          expect(shown.metadata).toMatchObject({
+            sha256: Hash.sha256(Buffer.from("# doc\n")),
+            size_bytes: 6,
+            ticket: "OPS-1"
+          })
+          expect(shown.artifact).toMatchObject({
+            content_sha256: Hash.sha256(Buffer.from("# doc\n")),
+            size_bytes: 6,
+            layout: "inline",
+            storage_driver: "db"
+          })
           expect(shown.artifact.compressed_size).toBeGreaterThan(0)
-          expect(shown.events.map((e) => [e.action, e.actor])).toEqual([["ARCHIVE", "alice"], ["RESTORE", "carol"], ["PRUNE_REQUEST", "dave"]])
+          expect(shown.events.map((e) => [e.action, e.actor])).toEqual([["ARCHIVE", "alice"], ["RESTORE", "carol"], [
+            "PRUNE_REQUEST",
+            "dave"
+          ]])
           expect(shown.events[2]!.context).toEqual({ reason: "obsolete" })
           expect(shown.events[0]!.context).toMatchObject({ commit: "abc123", path: "doc.md" })
           const missing = "00000000-0000-4000-8000-000000000000"
@@ -158,7 +194,8 @@ export const suite = (backend: Backend) =>
           ], { cwd: path.join(dir, "tree") })
           const ids = Object.fromEntries(report.stored.map((s) => [s.path, s.tombstone]))
           const located = yield* (yield* archiveStore).locate(Object.values(ids))
-          const id = (name: string) => located.get(ids[name]!)!.artifactId
+          const id = (name: string) =>
+            located.get(ids[name]!)!.artifactId
           const sql = yield* SqlClient.SqlClient
           const [zstd, zlib, big] = [zstdZeros(64 * chunk, "none"), zlibZeros(16 * chunk), zstdZeros(2 * chunk)]
           yield* sql`UPDATE artifact SET blob_bytes = ${zstd} WHERE id = ${id("zstd.txt")}`
@@ -192,35 +229,87 @@ export const suite = (backend: Backend) =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
           const s = yield* archiveStore
-          const held = (yield* store([write(path.join(dir, "held.txt"), "held\n")], { cwd: dir, metadata: { legal_hold: "yes" } })).stored[0]!
+          const held =
+            (yield* store([write(path.join(dir, "held.txt"), "held\n")], { cwd: dir, metadata: { legal_hold: "yes" } }))
+              .stored[0]!
           expect((yield* s.show(held.tombstone)).legal_hold).toBe(true)
-          const refused = yield* Effect.flip(s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "q", reason: "r", apply: true }))
+          const refused = yield* Effect.flip(
+            s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "q", reason: "r", apply: true })
+          )
           expect(refused._tag).toBe("LegalHold")
-          const same = yield* Effect.flip(s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "p", reason: "r", apply: true }))
+          const same = yield* Effect.flip(
+            s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "p", reason: "r", apply: true })
+          )
           expect(same._tag).toBe("SameApprover")
-          const unknown = yield* Effect.flip(s.approveDelete({ tombstone: "00000000-0000-4000-8000-000000000000", primary: "p", secondary: "q", reason: "r", apply: true }))
+          const unknown = yield* Effect.flip(
+            s.approveDelete({
+              tombstone: "00000000-0000-4000-8000-000000000000",
+              primary: "p",
+              secondary: "q",
+              reason: "r",
+              apply: true
+            })
+          )
           expect(unknown._tag).toBe("TombstoneNotFound")
 
           write(path.join(dir, "shared/a.txt"), "shared\n")
           write(path.join(dir, "shared/b.txt"), "shared\n")
           const [a, b] = (yield* store([path.join(dir, "shared")], { cwd: dir })).stored
-          const shared = yield* s.approveDelete({ tombstone: a!.tombstone, primary: "p", secondary: "q", reason: "cleanup", apply: true })
+          const shared = yield* s.approveDelete({
+            tombstone: a!.tombstone,
+            primary: "p",
+            secondary: "q",
+            reason: "cleanup",
+            apply: true
+          })
           expect(shared).toEqual({ blobScrubbed: false, refCount: 2 })
-          const events = (yield* s.show(a!.tombstone)).events.filter((e) => e.action === "DELETE_APPROVED")
+          const events = (yield* s.show(a!.tombstone)).events.filter((e) =>
+            e.action === "DELETE_APPROVED"
+          )
           expect(events.map((e) => [e.actor, e.context])).toEqual([
-            ["p", { role: "primary", reason: "cleanup", apply_requested: true, blob_scrubbed: false, shared_references: 1 }],
-            ["q", { role: "secondary", reason: "cleanup", apply_requested: true, blob_scrubbed: false, shared_references: 1 }]
+            ["p", {
+              role: "primary",
+              reason: "cleanup",
+              apply_requested: true,
+              blob_scrubbed: false,
+              shared_references: 1
+            }],
+            ["q", {
+              role: "secondary",
+              reason: "cleanup",
+              apply_requested: true,
+              blob_scrubbed: false,
+              shared_references: 1
+            }]
           ])
           yield* restore(b!.tombstone, path.join(dir, "out/b.txt"))
 
-          const dry = yield* s.approveDelete({ tombstone: b!.tombstone, primary: "p", secondary: "q", reason: "dry", apply: false })
+          const dry = yield* s.approveDelete({
+            tombstone: b!.tombstone,
+            primary: "p",
+            secondary: "q",
+            reason: "dry",
+            apply: false
+          })
           expect(dry.blobScrubbed).toBe(false)
 
-          const solo = (yield* store([write(path.join(dir, "solo.bin"), noise(2 * ArchiveStore.chunkSize, 7))], { cwd: dir })).stored[0]!
-          const purged = yield* s.approveDelete({ tombstone: solo.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+          const solo =
+            (yield* store([write(path.join(dir, "solo.bin"), noise(2 * ArchiveStore.chunkSize, 7))], { cwd: dir }))
+              .stored[0]!
+          const purged = yield* s.approveDelete({
+            tombstone: solo.tombstone,
+            primary: "p",
+            secondary: "q",
+            reason: "gone",
+            apply: true
+          })
           expect(purged).toEqual({ blobScrubbed: true, refCount: 1 })
           const shown = yield* s.show(solo.tombstone)
-          expect(shown.artifact).toMatchObject({ layout: "purged", storage_driver: "object", object_url: "purged://dual-control" })
+          expect(shown.artifact).toMatchObject({
+            layout: "purged",
+            storage_driver: "object",
+            object_url: "purged://dual-control"
+          })
           const failed = yield* Effect.exit(restore(solo.tombstone, path.join(dir, "out/solo.bin")))
           expect(Exit.isFailure(failed) && JSON.stringify(failed.cause)).toContain("PayloadPurged")
           expect(fs.existsSync(path.join(dir, "out/solo.bin"))).toBe(false)
@@ -237,7 +326,13 @@ export const suite = (backend: Backend) =>
           const s = yield* archiveStore
           const content = noise(2 * ArchiveStore.chunkSize + 5, 11)
           const first = (yield* store([write(path.join(dir, "p.bin"), content)], { cwd: dir })).stored[0]!
-          yield* s.approveDelete({ tombstone: first.tombstone, primary: "p", secondary: "q", reason: "gone", apply: true })
+          yield* s.approveDelete({
+            tombstone: first.tombstone,
+            primary: "p",
+            secondary: "q",
+            reason: "gone",
+            apply: true
+          })
           const again = yield* Effect.all(
             [0, 1].map((i) => store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })),
             { concurrency: 2 }
@@ -254,78 +349,124 @@ export const suite = (backend: Backend) =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
           const small = (yield* store([write(path.join(dir, "s.txt"), "small\n")], { cwd: dir })).stored[0]!
-          const large = (yield* store([write(path.join(dir, "l.bin"), noise(ArchiveStore.chunkSize + 1, 3))], { cwd: dir })).stored[0]!
+          const large =
+            (yield* store([write(path.join(dir, "l.bin"), noise(ArchiveStore.chunkSize + 1, 3))], { cwd: dir }))
+              .stored[0]!
           const s = yield* archiveStore
           const all = yield* s.artifacts()
           expect(all.map((a) => a.sha256).sort()).toEqual([small.sha256, large.sha256].sort())
-          expect(Object.fromEntries(all.map((a) => [a.sha256, a.layout]))).toEqual({ [small.sha256]: "inline", [large.sha256]: "chunked" })
+          expect(Object.fromEntries(all.map((a) => [a.sha256, a.layout]))).toEqual({
+            [small.sha256]: "inline",
+            [large.sha256]: "chunked"
+          })
           const one = yield* s.artifacts([large.tombstone, "not-a-uuid"])
-          expect(one.map((a) => [a.sha256, a.sizeBytes, a.codec, a.tombstones])).toEqual([[large.sha256, ArchiveStore.chunkSize + 1, "zstd", [large.tombstone]]])
+          expect(one.map((a) => [a.sha256, a.sizeBytes, a.codec, a.tombstones])).toEqual([[
+            large.sha256,
+            ArchiveStore.chunkSize + 1,
+            "zstd",
+            [large.tombstone]
+          ]])
           expect(yield* s.artifacts([])).toEqual([])
         })))
 
-    sqlTest("stores inline up to the inline limit (MariaDB: up to one chunk) and chunks above it; both restore intact", () =>
-      withArchive(backend, (dir) =>
-        Effect.gen(function*() {
-          const limit = 2 * ArchiveStore.chunkSize
-          const at = noise(limit, 21)
-          const above = noise(limit + 1, 22)
-          const report = yield* store([write(path.join(dir, "t/at.bin"), at), write(path.join(dir, "t/above.bin"), above)], {
-            cwd: path.join(dir, "t"),
-            inlineLimit: limit
-          })
-          const sql = yield* SqlClient.SqlClient
-          const rowOf = (tombstone: string) =>
-            Effect.map(
-              sql<{ compression: string; storage_driver: string; blob_bytes: Uint8Array | null; chunks: unknown }>`SELECT a.compression,
+    sqlTest(
+      "stores inline up to the inline limit (MariaDB: up to one chunk) and chunks above it; both restore intact",
+      () =>
+        withArchive(backend, (dir) =>
+          Effect.gen(function*() {
+            const limit = 2 * ArchiveStore.chunkSize
+            const at = noise(limit, 21)
+            const above = noise(limit + 1, 22)
+            const report = yield* store([
+              write(path.join(dir, "t/at.bin"), at),
+              write(path.join(dir, "t/above.bin"), above)
+            ], {
+              cwd: path.join(dir, "t"),
+              inlineLimit: limit
+            })
+            const sql = yield* SqlClient.SqlClient
+            const rowOf = (tombstone: string) =>
+              Effect.map(
+                sql<
+                  { compression: string; storage_driver: string; blob_bytes: Uint8Array | null; chunks: unknown }
+                >`SELECT a.compression,
                 a.storage_driver, a.blob_bytes, (SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunks
                 FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id = ${tombstone}`,
-              (rows) => rows[0]!
+                (rows) => rows[0]!
+              )
+            const [atRow, aboveRow] = [
+              yield* rowOf(report.stored[0]!.tombstone),
+              yield* rowOf(report.stored[1]!.tombstone)
+            ]
+            const chunkedRow = {
+              compression: "chunked:zstd",
+              storage_driver: "chunked",
+              marker: ArchiveStore.chunkedMarker,
+              chunks: 3
+            }
+            const view = (r: typeof atRow) => ({
+              compression: r.compression,
+              storage_driver: r.storage_driver,
+              marker: r.storage_driver === "chunked" ? Buffer.from(r.blob_bytes!).toString() : undefined,
+              chunks: Number(r.chunks)
+            })
+            // The original's layout for inline content; MariaDB's packet limit keeps everything above one chunk chunked.
+            expect(view(atRow)).toEqual(
+              backend.name === "mariadb"
+                ? { ...chunkedRow, chunks: 2 }
+                : { compression: "zstd", storage_driver: "db", marker: undefined, chunks: 0 }
             )
-          const [atRow, aboveRow] = [yield* rowOf(report.stored[0]!.tombstone), yield* rowOf(report.stored[1]!.tombstone)]
-          const chunkedRow = {
-            compression: "chunked:zstd",
-            storage_driver: "chunked",
-            marker: ArchiveStore.chunkedMarker,
-            chunks: 3
-          }
-          const view = (r: typeof atRow) => ({
-            compression: r.compression,
-            storage_driver: r.storage_driver,
-            marker: r.storage_driver === "chunked" ? Buffer.from(r.blob_bytes!).toString() : undefined,
-            chunks: Number(r.chunks)
-          })
-          // The original's layout for inline content; MariaDB's packet limit keeps everything above one chunk chunked.
-          expect(view(atRow)).toEqual(
-            backend.name === "mariadb" ? { ...chunkedRow, chunks: 2 } : { compression: "zstd", storage_driver: "db", marker: undefined, chunks: 0 }
-          )
-          // Never NULL (the original would say "purged"), and a codec the original refuses by name.
-          expect(view(aboveRow)).toEqual(chunkedRow)
-          for (const [i, content] of [at, above].entries()) {
-            const out = path.join(dir, "out", `${i}.bin`)
-            yield* restore(report.stored[i]!.tombstone, out)
-            expect(Hash.sha256(fs.readFileSync(out))).toBe(Hash.sha256(content))
-          }
-          const verified = yield* Verifier.verify({ actor: "ci" })
-          expect([verified.ok, verified.problems, verified.orphan_chunks]).toEqual([2, [], { rows: 0, bytes: 0, artifacts: 0 }])
-          // Without a limit given, the default (8 MiB) keeps a 3 MiB file inline where the backend allows it.
-          const plain = yield* Effect.flatMap(Archiver.Archiver, (a) =>
-            a.store([write(path.join(dir, "d/three.bin"), noise(3 * ArchiveStore.chunkSize, 23))], { repo: "acme/demo", actor: "alice", commit: "abc123", reason: "dead", kind: "code", cwd: path.join(dir, "d") }))
-          expect(view(yield* rowOf(plain.stored[0]!.tombstone)).storage_driver).toBe(backend.name === "mariadb" ? "chunked" : "db")
-        })))
+            // Never NULL (the original would say "purged"), and a codec the original refuses by name.
+            expect(view(aboveRow)).toEqual(chunkedRow)
+            for (const [i, content] of [at, above].entries()) {
+              const out = path.join(dir, "out", `${i}.bin`)
+              yield* restore(report.stored[i]!.tombstone, out)
+              expect(Hash.sha256(fs.readFileSync(out))).toBe(Hash.sha256(content))
+            }
+            const verified = yield* Verifier.verify({ actor: "ci" })
+            expect([verified.ok, verified.problems, verified.orphan_chunks]).toEqual([2, [], {
+              rows: 0,
+              bytes: 0,
+              artifacts: 0
+            }])
+            // Without a limit given, the default (8 MiB) keeps a 3 MiB file inline where the backend allows it.
+            const plain = yield* Effect.flatMap(Archiver.Archiver, (a) =>
+              a.store([write(path.join(dir, "d/three.bin"), noise(3 * ArchiveStore.chunkSize, 23))], {
+                repo: "acme/demo",
+                actor: "alice",
+                commit: "abc123",
+                reason: "dead",
+                kind: "code",
+                cwd: path.join(dir, "d")
+              }))
+            expect(view(yield* rowOf(plain.stored[0]!.tombstone)).storage_driver).toBe(
+              backend.name === "mariadb" ? "chunked" : "db"
+            )
+          }))
+    )
 
     sqlTest("the original's purge and re-store statements, run raw, take an artifact's chunk rows with them", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           const s = yield* archiveStore
-          const [purgedContent, restoredContent] = [noise(2 * ArchiveStore.chunkSize + 3, 31), noise(2 * ArchiveStore.chunkSize + 4, 32)]
-          const report = yield* store([write(path.join(dir, "t/p.bin"), purgedContent), write(path.join(dir, "t/r.bin"), restoredContent)], { cwd: path.join(dir, "t") })
+          const [purgedContent, restoredContent] = [
+            noise(2 * ArchiveStore.chunkSize + 3, 31),
+            noise(2 * ArchiveStore.chunkSize + 4, 32)
+          ]
+          const report = yield* store([
+            write(path.join(dir, "t/p.bin"), purgedContent),
+            write(path.join(dir, "t/r.bin"), restoredContent)
+          ], { cwd: path.join(dir, "t") })
           const [p, r] = report.stored
           const located = yield* s.locate([p!.tombstone, r!.tombstone])
           const [pId, rId] = [located.get(p!.tombstone)!.artifactId, located.get(r!.tombstone)!.artifactId]
           const chunkRows = (id: string) =>
-            Effect.map(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM artifact_chunk WHERE artifact_id = ${id}`, (rows) => Number(rows[0]!.n))
+            Effect.map(
+              sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM artifact_chunk WHERE artifact_id = ${id}`,
+              (rows) =>
+                Number(rows[0]!.n)
+            )
           expect([yield* chunkRows(pId), yield* chunkRows(rId)]).toEqual([3, 3])
           // backend.py record_delete_approval, verbatim.
           yield* sql`UPDATE artifact
@@ -360,11 +501,18 @@ export const suite = (backend: Backend) =>
         Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           const s = yield* archiveStore
-          const report = yield* store([write(path.join(dir, "t/i.txt"), "inline\n"), write(path.join(dir, "t/c.bin"), noise(ArchiveStore.chunkSize + 9, 41))], { cwd: path.join(dir, "t") })
-          const located = yield* s.locate(report.stored.map((x) => x.tombstone))
+          const report = yield* store([
+            write(path.join(dir, "t/i.txt"), "inline\n"),
+            write(path.join(dir, "t/c.bin"), noise(ArchiveStore.chunkSize + 9, 41))
+          ], { cwd: path.join(dir, "t") })
+          const located = yield* s.locate(report.stored.map((x) =>
+            x.tombstone
+          ))
           const inlineId = located.get(report.stored[0]!.tombstone)!.artifactId
           // What another tool's purge or re-store left before our triggers existed: chunks of an artifact now inline.
-          yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${inlineId}, ${0}, ${new Uint8Array(100)}), (${inlineId}, ${1}, ${new Uint8Array(23)})`
+          yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${inlineId}, ${0}, ${new Uint8Array(
+            100
+          )}), (${inlineId}, ${1}, ${new Uint8Array(23)})`
           const expected = { rows: 2, bytes: 123, artifacts: [inlineId] }
           expect(yield* s.orphanChunks).toEqual(expected)
           expect((yield* Verifier.verify({ actor: "ci" })).orphan_chunks).toEqual({ rows: 2, bytes: 123, artifacts: 1 })
@@ -372,8 +520,13 @@ export const suite = (backend: Backend) =>
           expect((yield* s.orphanChunks).rows).toBe(2)
           expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false })).toEqual(expected)
           expect(yield* s.orphanChunks).toEqual({ rows: 0, bytes: 0, artifacts: [] })
-          const lines = fs.readFileSync(path.join(dir, "evidence", "archive_ops.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
-          expect(lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])).toEqual([
+          const lines = fs.readFileSync(path.join(dir, "evidence", "archive_ops.jsonl"), "utf8").trim().split("\n").map(
+            (l) =>
+              JSON.parse(l)
+          )
+          expect(
+            lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
+          ).toEqual([
             [true, 2, 123, [inlineId]],
             [false, 2, 123, [inlineId]]
           ])
@@ -385,38 +538,58 @@ export const suite = (backend: Backend) =>
     it.live("restores many items at once in input order, reporting unknown tombstones as failures", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
-          for (let i = 0; i < 20; i++) write(path.join(dir, "many", `f${i}.txt`), `file ${i}\n`.repeat(i))
+          for (let i = 0; i < 20; i++) {
+            write(path.join(dir, "many", `f${i}.txt`), `file ${i}\n`.repeat(i))
+          }
           const report = yield* store([path.join(dir, "many")], { cwd: dir })
-          const requests = [...report.stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "out", s.path), actor: "ci" })),
-            { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out/none"), actor: "ci" }]
-          const results = yield* Effect.flatMap(Restorer.Restorer, (r) => r.restoreAll(requests, { concurrency: 4 }))
+          const requests = [
+            ...report.stored.map((s) => ({
+              tombstone: s.tombstone,
+              output: path.join(dir, "out", s.path),
+              actor: "ci"
+            })),
+            { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out/none"), actor: "ci" }
+          ]
+          const results = yield* Effect.flatMap(Restorer.Restorer, (r) =>
+            r.restoreAll(requests, { concurrency: 4 }))
           expect(results.map((r) => r._tag)).toEqual([...report.stored.map(() => "Success"), "Failure"])
-          for (const s of report.stored) expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", s.path)))).toBe(s.sha256)
+          for (const s of report.stored) {
+            expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", s.path)))).toBe(s.sha256)
+          }
         })))
 
-    sqlTest("reports its schema version and probes; migrations run again (whole and per statement) change nothing", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const url = yield* backend.fresh
-        const dir = tempDir()
-        const latest = Migrations.latest(backend.migrations)
-        const first = yield* Effect.provide(Effect.gen(function*() {
-          const s = yield* archiveStore
-          expect(yield* s.schemaVersion).toBe(latest)
-          expect(yield* s.probe).toBe(0)
-          const report = yield* store([write(path.join(dir, "k.txt"), "kept\n")], { cwd: dir })
-          expect(yield* s.probe).toBe(1)
-          return report.stored[0]!.tombstone
-        }), services(backend, url, dir))
-        // A second start on the same database (create: false) and every statement run again by hand.
-        yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          for (const m of backend.migrations) for (const statement of m.statements) yield* sql.unsafe(statement)
-          const s = yield* archiveStore
-          expect(yield* s.schemaVersion).toBe(latest)
-          yield* restore(first, path.join(dir, "out.txt"))
-          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("kept\n")
-        }), services(backend, url, dir, { create: false }))
-      })))
+    sqlTest(
+      "reports its schema version and probes; migrations run again (whole and per statement) change nothing",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const url = yield* backend.fresh
+          const dir = tempDir()
+          const latest = Migrations.latest(backend.migrations)
+          const first = yield* Effect.provide(
+            Effect.gen(function*() {
+              const s = yield* archiveStore
+              expect(yield* s.schemaVersion).toBe(latest)
+              expect(yield* s.probe).toBe(0)
+              const report = yield* store([write(path.join(dir, "k.txt"), "kept\n")], { cwd: dir })
+              expect(yield* s.probe).toBe(1)
+              return report.stored[0]!.tombstone
+            }),
+            services(backend, url, dir)
+          )
+          // A second start on the same database (create: false) and every statement run again by hand.
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              for (const m of backend.migrations) for (const statement of m.statements) yield* sql.unsafe(statement)
+              const s = yield* archiveStore
+              expect(yield* s.schemaVersion).toBe(latest)
+              yield* restore(first, path.join(dir, "out.txt"))
+              expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("kept\n")
+            }),
+            services(backend, url, dir, { create: false })
+          )
+        }))
+    )
 
     sqlTest("keeps its migrations in a table of its own and moves an earlier version's records over without loss", () =>
       Effect.scoped(Effect.gen(function*() {
@@ -425,68 +598,98 @@ export const suite = (backend: Backend) =>
         const latest = Migrations.latest(backend.migrations)
         const applied = (sql: SqlClient.SqlClient, table: string) =>
           Effect.map(
-            sql<{ id: unknown; name: unknown; at: unknown }>`SELECT migration_id AS id, name, created_at AS at FROM ${sql(table)} ORDER BY migration_id`,
-            (rows) => rows.map((r) => [Number(r.id), String(r.name), String(r.at)])
+            sql<{ id: unknown; name: unknown; at: unknown }>`SELECT migration_id AS id, name, created_at AS at FROM ${
+              sql(table)
+            } ORDER BY migration_id`,
+            (rows) =>
+              rows.map((r) => [Number(r.id), String(r.name), String(r.at)])
           )
         // An archive as an earlier version left it: its records only in @effect/sql's shared default table.
-        const { legacy, tombstone } = yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          const report = yield* store([write(path.join(dir, "old.txt"), "from before\n")], { cwd: dir })
-          yield* sql.unsafe(`DROP TABLE ${Migrations.table}`)
-          yield* Migrator.make({})({ loader: Migrations.loader(backend.migrations) })
-          return { legacy: yield* applied(sql, Migrations.legacyTable), tombstone: report.stored[0]!.tombstone }
-        }), services(backend, url, dir))
-        expect(legacy.map(([id]) => id)).toEqual(backend.migrations.map((m) => m.id))
-        yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          expect(yield* applied(sql, Migrations.table)).toEqual(legacy)
-          expect(yield* applied(sql, Migrations.legacyTable)).toEqual(legacy)
-          expect(yield* (yield* archiveStore).schemaVersion).toBe(latest)
-          yield* restore(tombstone, path.join(dir, "out.txt"))
-          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("from before\n")
-        }), services(backend, url, dir, { create: false }))
+        const { legacy, tombstone } = yield* Effect.provide(
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const report = yield* store([write(path.join(dir, "old.txt"), "from before\n")], { cwd: dir })
+            yield* sql.unsafe(`DROP TABLE ${Migrations.table}`)
+            yield* Migrator.make({})({ loader: Migrations.loader(backend.migrations) })
+            return { legacy: yield* applied(sql, Migrations.legacyTable), tombstone: report.stored[0]!.tombstone }
+          }),
+          services(backend, url, dir)
+        )
+        expect(legacy.map(([id]) =>
+          id
+        )).toEqual(backend.migrations.map((m) => m.id))
+        yield* Effect.provide(
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            expect(yield* applied(sql, Migrations.table)).toEqual(legacy)
+            expect(yield* applied(sql, Migrations.legacyTable)).toEqual(legacy)
+            expect(yield* (yield* archiveStore).schemaVersion).toBe(latest)
+            yield* restore(tombstone, path.join(dir, "out.txt"))
+            expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("from before\n")
+          }),
+          services(backend, url, dir, { create: false })
+        )
       })))
 
-    sqlTest("a host's own migrations 1 and 2 in the shared default table neither hide the archive's nor are touched (a SQLite file with only a host's tables is refused)", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const url = yield* backend.fresh
-        const dir = tempDir()
-        const hostTables = ["host_users", "host_orders"]
-        const host = Migrator.fromRecord(Object.fromEntries(hostTables.map((t, i) => [
-          `000${i + 1}_${t}`,
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY)`))
-        ])))
-        const hostRows = (sql: SqlClient.SqlClient) =>
-          Effect.map(sql<{ id: unknown; name: unknown }>`SELECT migration_id AS id, name FROM effect_sql_migrations ORDER BY migration_id`,
-            (rows) => rows.map((r) => `${Number(r.id)}_${String(r.name)}`))
-        // The host's database, made before the archive's: a connection from an archive emptied of its tables.
-        yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          for (const t of ["artifact_chunk", "tag", "referent", "event", "item", "artifact", Migrations.table]) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
-          yield* Migrator.make({})({ loader: host })
-          expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
-        }), Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
-        if (backend.name === "sqlite") {
-          // A SQLite file is the archive's alone: one holding only someone else's tables is refused, never modified.
-          const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
-          expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("not a codex archive")
-          return
-        }
-        yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          expect(yield* (yield* archiveStore).schemaVersion).toBe(Migrations.latest(backend.migrations))
-          const report = yield* store([write(path.join(dir, "a.txt"), "archived\n")], { cwd: dir })
-          yield* restore(report.stored[0]!.tombstone, path.join(dir, "out.txt"))
-          expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("archived\n")
-          expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
-          for (const t of hostTables) expect(yield* sql.unsafe(`SELECT COUNT(*) AS n FROM ${t}`)).toHaveLength(1)
-        }), services(backend, url, dir))
-      })))
+    sqlTest(
+      "a host's own migrations 1 and 2 in the shared default table neither hide the archive's nor are touched (a SQLite file with only a host's tables is refused)",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const url = yield* backend.fresh
+          const dir = tempDir()
+          const hostTables = ["host_users", "host_orders"]
+          const host = Migrator.fromRecord(Object.fromEntries(hostTables.map((t, i) => [
+            `000${i + 1}_${t}`,
+            Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY)`))
+          ])))
+          const hostRows = (sql: SqlClient.SqlClient) =>
+            Effect.map(
+              sql<
+                { id: unknown; name: unknown }
+              >`SELECT migration_id AS id, name FROM effect_sql_migrations ORDER BY migration_id`,
+              (rows) => rows.map((r) => `${Number(r.id)}_${String(r.name)}`)
+            )
+          // The host's database, made before the archive's: a connection from an archive emptied of its tables.
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              for (
+                const t of ["artifact_chunk", "tag", "referent", "event", "item", "artifact", Migrations.table]
+              ) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
+              yield* Migrator.make({})({ loader: host })
+              expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
+            }),
+            Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))
+          )
+          if (backend.name === "sqlite") {
+            // A SQLite file is the archive's alone: one holding only someone else's tables is refused, never modified.
+            const exit = yield* Effect.exit(
+              Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))
+            )
+            expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("not a codex archive")
+            return
+          }
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              expect(yield* (yield* archiveStore).schemaVersion).toBe(Migrations.latest(backend.migrations))
+              const report = yield* store([write(path.join(dir, "a.txt"), "archived\n")], { cwd: dir })
+              yield* restore(report.stored[0]!.tombstone, path.join(dir, "out.txt"))
+              expect(fs.readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("archived\n")
+              expect(yield* hostRows(sql)).toEqual(["1_host_users", "2_host_orders"])
+              for (const t of hostTables) expect(yield* sql.unsafe(`SELECT COUNT(*) AS n FROM ${t}`)).toHaveLength(1)
+            }),
+            services(backend, url, dir)
+          )
+        }))
+    )
 
     it.live("refuses a database without the archive's tables unless asked to create them", () =>
       Effect.scoped(Effect.gen(function*() {
         const url = yield* backend.fresh
-        const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: false }).pipe(Layer.provide(Retry.none))))
+        const exit = yield* Effect.exit(
+          Layer.build(backend.layer({ url, create: false }).pipe(Layer.provide(Retry.none)))
+        )
         expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("NotAnArchive")
       })))
 
@@ -497,20 +700,28 @@ export const suite = (backend: Backend) =>
         const tablesOf = (sql: SqlClient.SqlClient) =>
           Effect.map(
             sql<{ t: string }>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${
-              sql.onDialectOrElse({ pg: () => sql`current_schema()`, orElse: () => sql`DATABASE()` })
+              sql.onDialectOrElse({
+                pg: () =>
+                  sql`current_schema()`,
+                orElse: () =>
+                  sql`DATABASE()`
+              })
             }`.pipe(Effect.orElse(() => sql<{ t: string }>`SELECT name AS t FROM sqlite_master WHERE type = 'table'`)),
             (rows) => rows.map((r) => String(r.t).toLowerCase()).sort()
           )
-        const foreign = yield* Effect.provide(Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          // Referencing tables first: a few passes, each dropping what no remaining table still refers to.
-          for (let pass = 0; pass < 8 && (yield* tablesOf(sql)).length > 0; pass++) {
-            for (const t of yield* tablesOf(sql)) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
-          }
-          yield* sql.unsafe("CREATE TABLE item (name VARCHAR(20))")
-          yield* sql.unsafe("CREATE TABLE artifact (blob_data VARCHAR(20))")
-          return yield* tablesOf(sql)
-        }), Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none))))
+        const foreign = yield* Effect.provide(
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            // Referencing tables first: a few passes, each dropping what no remaining table still refers to.
+            for (let pass = 0; pass < 8 && (yield* tablesOf(sql)).length > 0; pass++) {
+              for (const t of yield* tablesOf(sql)) yield* Effect.ignore(sql.unsafe(`DROP TABLE ${t}`))
+            }
+            yield* sql.unsafe("CREATE TABLE item (name VARCHAR(20))")
+            yield* sql.unsafe("CREATE TABLE artifact (blob_data VARCHAR(20))")
+            return yield* tablesOf(sql)
+          }),
+          Layer.orDie(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))
+        )
         expect(foreign).toEqual(["artifact", "item"])
         for (const create of [true, false]) {
           const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create }).pipe(Layer.provide(Retry.none))))

@@ -50,14 +50,20 @@ export const storeOnly = (backend: {
 export const hasSql = (backend: Backend): boolean => backend.capabilities?.sql ?? true
 
 /** A test server that cannot be reached fails the suite, naming the server and the variable that sets it. */
-export class ServerUnreachable extends Data.TaggedError("ServerUnreachable")<{ readonly server: string; readonly variable: string; readonly detail: string }> {
+export class ServerUnreachable extends Data.TaggedError("ServerUnreachable")<
+  { readonly server: string; readonly variable: string; readonly detail: string }
+> {
   override get message() {
     return `cannot reach the test server ${this.server}: ${this.detail} (start it, or set ${this.variable})`
   }
 }
 
 /** A new database `codex_test_<random>` on the admin client's server, dropped when the scope closes; its URL. */
-export const freshDatabase = (admin: SqlClient.SqlClient, serverUrl: string, dropSql = (db: string) => `DROP DATABASE IF EXISTS ${db}`) =>
+export const freshDatabase = (
+  admin: SqlClient.SqlClient,
+  serverUrl: string,
+  dropSql = (db: string) => `DROP DATABASE IF EXISTS ${db}`
+) =>
   Effect.gen(function*() {
     const database = `codex_test_${randomBytes(6).toString("hex")}`
     yield* Effect.acquireRelease(
@@ -78,11 +84,19 @@ export const services = (
   dir: string,
   options: { readonly create?: boolean; readonly retry?: Layer.Layer<Retry.RetryPolicy> } = {}
 ) => {
-  const config = Layer.effect(Config.ArchiveConfigTag, Effect.map(
-    // A store without SQL is no configurable backend: its URL is the store's own business.
-    Config.compose([Config.fromFlags([...(hasSql(backend) ? [["backend.url", "--url", url] as const] : []), ["evidence.dir", "--evidence", path.join(dir, "evidence")] as const], dir)], dir),
-    (l) => l.config
-  ))
+  const config = Layer.effect(
+    Config.ArchiveConfigTag,
+    Effect.map(
+      // A store without SQL is no configurable backend: its URL is the store's own business.
+      Config.compose([
+        Config.fromFlags([
+          ...(hasSql(backend) ? [["backend.url", "--url", url] as const] : []),
+          ["evidence.dir", "--evidence", path.join(dir, "evidence")] as const
+        ], dir)
+      ], dir),
+      (l) => l.config
+    )
+  )
   const store = backend.layer({ url, create: options.create ?? true }).pipe(Layer.provide(options.retry ?? Retry.none))
   const base = Layer.mergeAll(store, config, Evidence.layer(path.join(dir, "evidence")), Restorer.settingsLayer())
   return Layer.mergeAll(Archiver.layer, Restorer.layer).pipe(Layer.provideMerge(base), Layer.orDie)
@@ -122,14 +136,23 @@ export const noise = (size: number, seed = 1): Buffer => {
   return out
 }
 
-
 /** The production retry policy with short delays: contention and injected faults are expected in these tests. */
-export const fastRetry = Retry.layer({ enabled: true, max_attempts: 10, initial_delay: 0.05, max_delay: 1, multiplier: 2, jitter: 0.1, seed: null })
+export const fastRetry = Retry.layer({
+  enabled: true,
+  max_attempts: 10,
+  initial_delay: 0.05,
+  max_delay: 1,
+  multiplier: 2,
+  jitter: 0.1,
+  seed: null
+})
 
 /** A logger that keeps every line (message and annotations as JSON), to assert on retries and on what never leaks. */
 export const captureLogs = () => {
   const lines: Array<string> = []
-  const logger = Logger.make(({ annotations, message }) => void lines.push(JSON.stringify({ message, ...Object.fromEntries(annotations) })))
+  const logger = Logger.make(({ annotations, message }) =>
+    void lines.push(JSON.stringify({ message, ...Object.fromEntries(annotations) }))
+  )
   return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
 
@@ -138,13 +161,27 @@ export const waitFor = <A, E, R>(probe: Effect.Effect<A, E, R>, until: (a: A) =>
   probe.pipe(
     Effect.filterOrFail(until, () => new Error("not yet")),
     Effect.retry(Schedule.spaced("50 millis")),
-    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("the awaited server condition never held") })
+    Effect.timeoutFail({
+      duration: "60 seconds",
+      onTimeout: () => new Error("the awaited server condition never held")
+    })
   )
 
 /** Stores one small text file named `name` in `dir` (repo acme/faults), as a fault-injection test's subject. */
 export const storeText = (dir: string, name: string) =>
-  Effect.flatMap(Archiver.Archiver, (a) =>
-    a.store([write(path.join(dir, name), `${name}\n`)], { repo: "acme/faults", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir }))
+  Effect.flatMap(
+    Archiver.Archiver,
+    (a) =>
+      a.store([write(path.join(dir, name), `${name}\n`)], {
+        repo: "acme/faults",
+        actor: "alice",
+        commit: "abc",
+        reason: "dead",
+        kind: "code",
+        cwd: dir
+      })
+  )
 
 /** The retry log lines of one store operation (`list`, `purge`, ...). */
-export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: string) => logs.lines.filter((l) => l.includes(`retrying ${operation} `))
+export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: string) =>
+  logs.lines.filter((l) => l.includes(`retrying ${operation} `))

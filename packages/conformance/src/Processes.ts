@@ -36,7 +36,11 @@ export interface Run {
   readonly result: any
 }
 
-export const run = (script: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Run> =>
+export const run = (
+  script: string,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {}
+): Promise<Run> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, NODE_PATH: coreModules, ...env },

@@ -22,7 +22,13 @@ export interface ServerOptions {
    * writers all pass their "is this content stored?" check before any of them inserts: the race happens for sure.
    * `waiting` counts sessions blocked on it; `release` lets them go.
    */
-  readonly blockArtifactInserts: (url: string) => Effect.Effect<{ readonly waiting: Effect.Effect<number, unknown>; readonly release: Effect.Effect<void, unknown> }, unknown, Scope.Scope>
+  readonly blockArtifactInserts: (
+    url: string
+  ) => Effect.Effect<
+    { readonly waiting: Effect.Effect<number, unknown>; readonly release: Effect.Effect<void, unknown> },
+    unknown,
+    Scope.Scope
+  >
 }
 
 const MiB = 1024 * 1024
@@ -66,88 +72,155 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
         const stored = expectOk(yield* Effect.promise(() => Processes.run(script, ["store", url, dir, file])), "store")
         expect(stored.stored[0].sha256).toBe(expected)
         const requests = path.join(dir, "requests.json")
-        fs.writeFileSync(requests, JSON.stringify([{ tombstone: stored.stored[0].tombstone, output: path.join(dir, "out.bin"), actor: "ci" }]))
-        const restored = expectOk(yield* Effect.promise(() => Processes.run(script, ["restore", url, dir, requests])), "restore")
+        fs.writeFileSync(
+          requests,
+          JSON.stringify([{ tombstone: stored.stored[0].tombstone, output: path.join(dir, "out.bin"), actor: "ci" }])
+        )
+        const restored = expectOk(
+          yield* Effect.promise(() => Processes.run(script, ["restore", url, dir, requests])),
+          "restore"
+        )
         expect(sha256File(path.join(dir, "out.bin"))).toBe(expected)
-        console.log(`[${backend.name}] 100 MiB file: peak RSS store ${stored.maxRssMiB} MiB, restore ${restored.maxRssMiB} MiB`)
+        console.log(
+          `[${backend.name}] 100 MiB file: peak RSS store ${stored.maxRssMiB} MiB, restore ${restored.maxRssMiB} MiB`
+        )
         // Holding the file whole (raw + compressed) would need well over 200 MiB.
         expect(stored.maxRssMiB).toBeLessThan(200)
         expect(restored.maxRssMiB).toBeLessThan(200)
-        const largest = yield* Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql<{ n: unknown }>`SELECT MAX(LENGTH(blob_bytes)) AS n FROM artifact_chunk`), services(backend, url, dir))
+        const largest = yield* Effect.provide(
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ n: unknown }>`SELECT MAX(LENGTH(blob_bytes)) AS n FROM artifact_chunk`
+          ),
+          services(backend, url, dir)
+        )
         expect(Number(largest[0]!.n)).toBeGreaterThan(MiB - 1)
         expect(Number(largest[0]!.n)).toBeLessThan(2 * MiB)
       })))
 
-    it.live("processes storing overlapping content at once leave one artifact per content; every tombstone restores", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const url = yield* backend.fresh
-        const dir = tempDir()
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-        const contents = Array.from({ length: 24 }, (_, i) => (i % 6 === 5 ? noise(MiB + 4096 * i, i + 1) : Buffer.from(`shared content ${i}\n`.repeat(i + 1))))
-        // The archive exists first (as after `init`), with items a restorer works on while the writers run.
-        const base = yield* Effect.provide(Effect.gen(function*() {
-          const store = yield* ArchiveStore.ArchiveStore
-          const archiver = yield* Archiver.Archiver
-          for (let i = 0; i < 10; i++) write(path.join(dir, "base", `b${i}.txt`), `base ${i}\n`.repeat(50))
-          const report = yield* archiver.store([path.join(dir, "base")], { repo: "acme/base", actor: "init", commit: "c0ffee", reason: "dead", kind: "code", cwd: dir })
-          expect(yield* store.probe).toBe(1)
-          return report.stored
-        }), services(backend, url, dir))
-        const writers = 4
-        const inputs = Array.from({ length: writers }, (_, w) => {
-          const picked = contents.map((c, i) => [c, i] as const).filter(([, i]) => (i + w) % 4 !== 0)
-          return picked.map(([c, i]) => write(path.join(dir, `w${w}`, `f${i}.bin`), c))
-        })
-        const requests = path.join(dir, "base-requests.json")
-        fs.writeFileSync(requests, JSON.stringify(
-          [0, 1, 2].flatMap((round) => base.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, `r${round}`, s.path), actor: "reader" })))
-        ))
-        const gate = yield* options.blockArtifactInserts(url)
-        const running = yield* Effect.fork(Effect.promise(() =>
-          Promise.all([
-            ...inputs.map((files, w) => Processes.run(script, ["store", url, path.join(dir, `w${w}`), ...files])),
-            Processes.run(script, ["restore", url, dir, requests])
-          ])))
-        // Every writer has looked its content up and now waits to insert it; then they all go at once.
-        yield* waitFor(gate.waiting, (n) => n >= writers)
-        yield* gate.release
-        const runs = yield* Fiber.join(running)
-        const results = runs.map((r, i) => expectOk(r, i < writers ? `writer ${i}` : "restorer"))
-        const retries = runs.map((r) => r.stdout.split("\n").filter((l) => l.includes("retrying")).length)
-        const deduped = results.slice(0, writers).map((r) => r.stored.filter((s: { deduplicated: boolean }) => s.deduplicated).length)
-        console.log(`[${backend.name}] ${writers} writers + 1 restorer: retries per process ${retries.join("/")}, deduplicated per writer ${deduped.join("/")}`)
-        const stored = results.slice(0, writers).flatMap((r) => r.stored as Array<{ tombstone: string; sha256: string; path: string }>)
-        expect(stored.length).toBe(inputs.flat().length)
-        const reader = results[writers].restored as Array<{ sha256: string }>
-        expect(reader.map((r) => r.sha256)).toEqual([0, 1, 2].flatMap(() => base.map((s) => s.sha256)))
-        yield* Effect.provide(Effect.gen(function*() {
-          const store = yield* ArchiveStore.ArchiveStore
-          const artifacts = yield* store.artifacts()
-          const distinct = new Set([...stored.map((s) => s.sha256), ...base.map((s) => s.sha256)])
-          expect(artifacts.length).toBe(distinct.size)
-          expect(new Set(artifacts.map((a) => a.sha256))).toEqual(distinct)
-          const restorer = yield* Restorer.Restorer
-          const outcomes = yield* restorer.restoreAll(
-            stored.map((s) => ({ tombstone: s.tombstone, output: path.join(dir, "check", s.tombstone), actor: "ci" })),
-            { concurrency: 4 }
+    it.live(
+      "processes storing overlapping content at once leave one artifact per content; every tombstone restores",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const url = yield* backend.fresh
+          const dir = tempDir()
+          yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+          const contents = Array.from(
+            { length: 24 },
+            (_, i) => (i % 6 === 5 ? noise(MiB + 4096 * i, i + 1) : Buffer.from(`shared content ${i}\n`.repeat(i + 1)))
           )
-          expect(outcomes.filter((o) => o._tag === "Failure")).toEqual([])
-          for (const s of stored) expect(sha256File(path.join(dir, "check", s.tombstone))).toBe(s.sha256)
-        }), services(backend, url, dir))
-      })), 300_000)
+          // The archive exists first (as after `init`), with items a restorer works on while the writers run.
+          const base = yield* Effect.provide(
+            Effect.gen(function*() {
+              const store = yield* ArchiveStore.ArchiveStore
+              const archiver = yield* Archiver.Archiver
+              for (let i = 0; i < 10; i++) write(path.join(dir, "base", `b${i}.txt`), `base ${i}\n`.repeat(50))
+              const report = yield* archiver.store([path.join(dir, "base")], {
+                repo: "acme/base",
+                actor: "init",
+                commit: "c0ffee",
+                reason: "dead",
+                kind: "code",
+                cwd: dir
+              })
+              expect(yield* store.probe).toBe(1)
+              return report.stored
+            }),
+            services(backend, url, dir)
+          )
+          const writers = 4
+          const inputs = Array.from({ length: writers }, (_, w) => {
+            const picked = contents.map((c, i) => [c, i] as const).filter(([, i]) => (i + w) % 4 !== 0)
+            return picked.map(([c, i]) => write(path.join(dir, `w${w}`, `f${i}.bin`), c))
+          })
+          const requests = path.join(dir, "base-requests.json")
+          fs.writeFileSync(
+            requests,
+            JSON.stringify(
+              [0, 1, 2].flatMap((round) =>
+                base.map((s) => ({
+                  tombstone: s.tombstone,
+                  output: path.join(dir, `r${round}`, s.path),
+                  actor: "reader"
+                }))
+              )
+            )
+          )
+          const gate = yield* options.blockArtifactInserts(url)
+          const running = yield* Effect.fork(Effect.promise(() =>
+            Promise.all([
+              ...inputs.map((files, w) => Processes.run(script, ["store", url, path.join(dir, `w${w}`), ...files])),
+              Processes.run(script, ["restore", url, dir, requests])
+            ])
+          ))
+          // Every writer has looked its content up and now waits to insert it; then they all go at once.
+          yield* waitFor(gate.waiting, (n) => n >= writers)
+          yield* gate.release
+          const runs = yield* Fiber.join(running)
+          const results = runs.map((r, i) => expectOk(r, i < writers ? `writer ${i}` : "restorer"))
+          const retries = runs.map((r) => r.stdout.split("\n").filter((l) => l.includes("retrying")).length)
+          const deduped = results.slice(0, writers).map((r) =>
+            r.stored.filter((s: { deduplicated: boolean }) => s.deduplicated).length
+          )
+          console.log(
+            `[${backend.name}] ${writers} writers + 1 restorer: retries per process ${
+              retries.join("/")
+            }, deduplicated per writer ${deduped.join("/")}`
+          )
+          const stored = results.slice(0, writers).flatMap((r) =>
+            r.stored as Array<{ tombstone: string; sha256: string; path: string }>
+          )
+          expect(stored.length).toBe(inputs.flat().length)
+          const reader = results[writers].restored as Array<{ sha256: string }>
+          expect(reader.map((r) => r.sha256)).toEqual([0, 1, 2].flatMap(() => base.map((s) => s.sha256)))
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const store = yield* ArchiveStore.ArchiveStore
+              const artifacts = yield* store.artifacts()
+              const distinct = new Set([...stored.map((s) => s.sha256), ...base.map((s) => s.sha256)])
+              expect(artifacts.length).toBe(distinct.size)
+              expect(new Set(artifacts.map((a) => a.sha256))).toEqual(distinct)
+              const restorer = yield* Restorer.Restorer
+              const outcomes = yield* restorer.restoreAll(
+                stored.map((s) => ({
+                  tombstone: s.tombstone,
+                  output: path.join(dir, "check", s.tombstone),
+                  actor: "ci"
+                })),
+                { concurrency: 4 }
+              )
+              expect(outcomes.filter((o) => o._tag === "Failure")).toEqual([])
+              for (const s of stored) expect(sha256File(path.join(dir, "check", s.tombstone))).toBe(s.sha256)
+            }),
+            services(backend, url, dir)
+          )
+        })),
+      300_000
+    )
 
-    it.live("processes opening a new database at once all migrate it and store without error", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const url = yield* backend.fresh
-        const dir = tempDir()
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-        const runs = yield* Effect.promise(() =>
-          Promise.all([0, 1, 2, 3].map((w) => Processes.run(script, ["store", url, dir, write(path.join(dir, `n${w}.txt`), `first run ${w}\n`)]))))
-        runs.forEach((r, w) => expectOk(r, `process ${w}`))
-        const listed = yield* Effect.provide(Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.list({ limit: 10 })), services(backend, url, dir))
-        expect(listed.length).toBe(4)
-      })), 120_000)
+    it.live(
+      "processes opening a new database at once all migrate it and store without error",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const url = yield* backend.fresh
+          const dir = tempDir()
+          yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+          const runs = yield* Effect.promise(() =>
+            Promise.all(
+              [0, 1, 2, 3].map((w) =>
+                Processes.run(script, ["store", url, dir, write(path.join(dir, `n${w}.txt`), `first run ${w}\n`)])
+              )
+            )
+          )
+          runs.forEach((r, w) => expectOk(r, `process ${w}`))
+          const listed = yield* Effect.provide(
+            Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.list({ limit: 10 })),
+            services(backend, url, dir)
+          )
+          expect(listed.length).toBe(4)
+        })),
+      120_000
+    )
 
     it.live("rejected credentials fail on one line with the URL redacted; the password is in no message or log", () =>
       Effect.scoped(Effect.gen(function*() {
@@ -160,7 +233,9 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
         const logger = Logger.make(({ message, annotations, cause }) => {
           logs.push(JSON.stringify({ message, annotations: [...annotations], cause: Cause.pretty(cause) }))
         })
-        const exit = yield* Effect.exit(Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))).pipe(
+        const exit = yield* Effect.exit(
+          Layer.build(backend.layer({ url, create: true }).pipe(Layer.provide(Retry.none)))
+        ).pipe(
           Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
           Logger.withMinimumLogLevel(LogLevel.All)
         )
@@ -171,6 +246,8 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
         expect(error._tag).toBe("StoreError")
         expect(error.message).not.toContain("\n")
         expect(error.message).toContain("***@")
-        for (const text of [error.message, JSON.stringify(error), Cause.pretty(exit.cause), ...logs]) expect(text).not.toContain(password)
+        for (const text of [error.message, JSON.stringify(error), Cause.pretty(exit.cause), ...logs]) {
+          expect(text).not.toContain(password)
+        }
       })))
   })

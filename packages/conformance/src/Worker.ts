@@ -16,9 +16,26 @@ export const main = (backend: Backend) => {
   const [command, url, cwd, ...rest] = process.argv.slice(2)
   const program = Effect.gen(function*() {
     if (command === "store") {
-      const report = yield* Effect.flatMap(Archiver.Archiver, (a) =>
-        a.store(rest, { repo: "acme/shared", actor: `worker-${process.pid}`, commit: "c0ffee", reason: "dead", kind: "code", cwd: cwd! }))
-      return { stored: report.stored.map((s) => ({ tombstone: s.tombstone, sha256: s.sha256, path: s.path, deduplicated: s.deduplicated })) }
+      const report = yield* Effect.flatMap(
+        Archiver.Archiver,
+        (a) =>
+          a.store(rest, {
+            repo: "acme/shared",
+            actor: `worker-${process.pid}`,
+            commit: "c0ffee",
+            reason: "dead",
+            kind: "code",
+            cwd: cwd!
+          })
+      )
+      return {
+        stored: report.stored.map((s) => ({
+          tombstone: s.tombstone,
+          sha256: s.sha256,
+          path: s.path,
+          deduplicated: s.deduplicated
+        }))
+      }
     }
     if (command === "restore") {
       const requests = JSON.parse(fs.readFileSync(rest[0]!, "utf8")) as Array<Restorer.Request>

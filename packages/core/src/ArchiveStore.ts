@@ -209,7 +209,9 @@ export class TombstoneNotFound extends Data.TaggedError("TombstoneNotFound")<{ r
   }
 }
 
-export class PayloadPurged extends Data.TaggedError("PayloadPurged")<{ readonly tombstone: string; readonly sha256: string }> {
+export class PayloadPurged
+  extends Data.TaggedError("PayloadPurged")<{ readonly tombstone: string; readonly sha256: string }>
+{
   override get message() {
     return `payload of tombstone ${this.tombstone} (sha256 ${this.sha256}) has been purged; bytes unavailable`
   }
@@ -228,7 +230,9 @@ export class StoreError extends Data.TaggedError("StoreError")<{
 }
 
 /** The configured database is missing or is not a codex archive. */
-export class NotAnArchive extends Data.TaggedError("NotAnArchive")<{ readonly location: string; readonly detail: string }> {
+export class NotAnArchive
+  extends Data.TaggedError("NotAnArchive")<{ readonly location: string; readonly detail: string }>
+{
   override get message() {
     return `${this.location}: ${this.detail}`
   }
@@ -267,7 +271,9 @@ export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly ac
 }
 
 /** Reading the content to store failed, or it changed while it was being stored. */
-export class PayloadSourceError extends Data.TaggedError("PayloadSourceError")<{ readonly path: string; readonly detail: string }> {
+export class PayloadSourceError
+  extends Data.TaggedError("PayloadSourceError")<{ readonly path: string; readonly detail: string }>
+{
   override get message() {
     return `${this.path}: ${this.detail}`
   }
@@ -284,11 +290,15 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   /** Where the archive lives, credentials redacted: for messages and evidence. */
   readonly location: string
   /** Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. */
-  readonly archive: (entries: ReadonlyArray<ArchiveEntry>) => Effect.Effect<ReadonlyArray<Archived>, StoreError | PayloadSourceError>
+  readonly archive: (
+    entries: ReadonlyArray<ArchiveEntry>
+  ) => Effect.Effect<ReadonlyArray<Archived>, StoreError | PayloadSourceError>
   /** Finds items by tombstone in as few round trips as the backend allows; unknown tombstones are absent. */
   readonly locate: (tombstones: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Located>, StoreError>
   /** Compressed inline payloads by artifact id, in one round trip. */
-  readonly inlinePayloads: (artifactIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Uint8Array>, StoreError>
+  readonly inlinePayloads: (
+    artifactIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, Uint8Array>, StoreError>
   /** The compressed chunks of a chunked artifact, in order, a few at a time (bounded memory). */
   readonly chunks: (artifactId: string) => Stream.Stream<Uint8Array, StoreError>
   /** Records restores (item `restored_at` and a RESTORE event each) in one transaction. */

@@ -103,7 +103,9 @@ export class InputError extends Data.TaggedError("InputError")<{ readonly path: 
   }
 }
 
-export class StubError extends Data.TaggedError("StubError")<{ readonly path: string; readonly detail: string; readonly report: StoreReport }> {
+export class StubError extends Data.TaggedError("StubError")<
+  { readonly path: string; readonly detail: string; readonly report: StoreReport }
+> {
   override get message() {
     return `${this.path}: archived, but the stub was not written: ${this.detail}`
   }
@@ -111,7 +113,13 @@ export class StubError extends Data.TaggedError("StubError")<{ readonly path: st
 
 /** Metadata keys the tool records itself: a user's value would overwrite the system's own record of the file. */
 export const reservedMetadataKeys: ReadonlyArray<string> = [
-  "sha256", "size_bytes", "compressed_size", "compression", "mime_type", "language", "file_mode"
+  "sha256",
+  "size_bytes",
+  "compressed_size",
+  "compression",
+  "mime_type",
+  "language",
+  "file_mode"
 ]
 
 const reservedHint: Readonly<Record<string, string>> = { mime_type: " (use --mime)", language: " (use --language)" }
@@ -135,7 +143,13 @@ const checkMetadata = (metadata: Readonly<Record<string, string>>): Effect.Effec
   return Effect.void
 }
 
-export type StoreFailure = InputError | StoreError | PayloadSourceError | Evidence.EvidenceError | StubError | WorkerPool.WorkerFailed
+export type StoreFailure =
+  | InputError
+  | StoreError
+  | PayloadSourceError
+  | Evidence.EvidenceError
+  | StubError
+  | WorkerPool.WorkerFailed
 
 interface Candidate {
   readonly source: string
@@ -154,12 +168,20 @@ const posix = (p: string) => p.split(path.sep).join("/")
  * and devices, and files that already are tombstone stubs. Every input is checked before the first file is yielded:
  * a missing one stores nothing.
  */
-export const walk = (inputs: ReadonlyArray<string>, cwd: string, skipped: Array<SkippedFile>): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
+export const walk = (
+  inputs: ReadonlyArray<string>,
+  cwd: string,
+  skipped: Array<SkippedFile>
+): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
   Effect.suspend(() => {
     const tops = inputs.map((input) => {
       const absolute = path.resolve(cwd, input)
       const relative = path.relative(cwd, absolute)
-      const recorded = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? posix(absolute) : posix(relative)
+      const recorded = relative === ""
+        ? "."
+        : relative.startsWith("..") || path.isAbsolute(relative)
+        ? posix(absolute)
+        : posix(relative)
       return { absolute, recorded }
     })
     for (const { absolute, recorded } of tops) {
@@ -167,7 +189,14 @@ export const walk = (inputs: ReadonlyArray<string>, cwd: string, skipped: Array<
         const st = fs.lstatSync(absolute)
         if (st.isDirectory()) fs.readdirSync(absolute)
       } catch (e) {
-        return Effect.fail(new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) }))
+        return Effect.fail(
+          new InputError({
+            path: recorded,
+            problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+              ? "no such file or directory"
+              : FileOps.describeErrno(e)
+          })
+        )
       }
     }
     // Only overlapping inputs (`a a/x`) can reach a file twice: a single input needs no record of what it reached.
@@ -177,7 +206,14 @@ export const walk = (inputs: ReadonlyArray<string>, cwd: string, skipped: Array<
       try {
         st = fs.lstatSync(absolute)
       } catch (e) {
-        if (top) throw new InputError({ path: recorded, problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : FileOps.describeErrno(e) })
+        if (top) {
+          throw new InputError({
+            path: recorded,
+            problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+              ? "no such file or directory"
+              : FileOps.describeErrno(e)
+          })
+        }
         skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
         return
       }
@@ -191,29 +227,51 @@ export const walk = (inputs: ReadonlyArray<string>, cwd: string, skipped: Array<
           if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
           return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
         }
-        for (const name of names) yield* visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
+        for (const name of names) {
+          yield* visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
+        }
         return
       }
-      if (!st.isFile()) return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+      if (!st.isFile()) {
+        return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+      }
       if (seen !== undefined) {
-        if (seen.has(absolute)) return
+        if (seen.has(absolute)) {
+          return
+        }
         seen.add(absolute)
       }
-      if (Tombstone.isStubFile(absolute, st.size)) return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+      if (Tombstone.isStubFile(absolute, st.size)) {
+        return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+      }
       yield { source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs }
     }
     return Effect.succeed({
       *[Symbol.iterator]() {
-        for (const { absolute, recorded } of tops) yield* visit(absolute, recorded, true)
+        for (const { absolute, recorded } of tops) {
+          yield* visit(absolute, recorded, true)
+        }
       }
     })
   })
 
 /** Every file `walk` finds, in memory. */
-export const collect = (inputs: ReadonlyArray<string>, cwd: string): Effect.Effect<{ files: ReadonlyArray<Omit<Candidate, "sha256">>; skipped: ReadonlyArray<SkippedFile> }, InputError> => {
+export const collect = (
+  inputs: ReadonlyArray<string>,
+  cwd: string
+): Effect.Effect<
+  { files: ReadonlyArray<Omit<Candidate, "sha256">>; skipped: ReadonlyArray<SkippedFile> },
+  InputError
+> => {
   const skipped: Array<SkippedFile> = []
-  return Effect.flatMap(walk(inputs, cwd, skipped), (files) =>
-    Effect.try({ try: () => ({ files: Array.from(files), skipped }), catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) })) }))
+  return Effect.flatMap(
+    walk(inputs, cwd, skipped),
+    (files) =>
+      Effect.try({
+        try: () => ({ files: Array.from(files), skipped }),
+        catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: String(e) }))
+      })
+  )
 }
 
 /** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
@@ -226,7 +284,10 @@ export const payloadOf = (
 ): Stream.Stream<Uint8Array, PayloadSourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const fd = yield* Effect.acquireRelease(
-      Effect.try({ try: () => fs.openSync(file, "r"), catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) }) }),
+      Effect.try({
+        try: () => fs.openSync(file, "r"),
+        catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })
+      }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
     )
     const hasher = Hash.incremental()
@@ -246,7 +307,14 @@ export const payloadOf = (
       const raw = buf.subarray(0, filled)
       hasher.update(raw)
       if (done && hasher.digest() !== sha256) {
-        return Effect.fail(Option.some(new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" })))
+        return Effect.fail(
+          Option.some(
+            new PayloadSourceError({
+              path: display,
+              detail: "file changed while it was being stored; nothing was archived"
+            })
+          )
+        )
       }
       // An empty file still has one (empty) piece of content; a file ending on a chunk boundary has no extra one.
       if (filled === 0 && emitted > 0) return Effect.fail(Option.none())
@@ -258,7 +326,10 @@ export const payloadOf = (
   }))
 
 export class Archiver extends Context.Tag("@codex-archive/core/Archiver")<Archiver, {
-  readonly store: <E = never>(inputs: ReadonlyArray<string>, options: StoreOptions<E>) => Effect.Effect<StoreReport, StoreFailure | E>
+  readonly store: <E = never>(
+    inputs: ReadonlyArray<string>,
+    options: StoreOptions<E>
+  ) => Effect.Effect<StoreReport, StoreFailure | E>
 }>() {}
 
 export const make = Effect.gen(function*() {
@@ -278,30 +349,45 @@ export const make = Effect.gen(function*() {
       const take = Effect.try({
         try: () => {
           const group: Array<Omit<Candidate, "sha256">> = []
-          for (let r = files.next(); ; r = files.next()) {
+          for (let r = files.next();; r = files.next()) {
             if (r.done === true) break
             group.push(r.value)
             if (group.length === groupSize) break
           }
           return group
         },
-        catch: (e) => (e instanceof InputError ? e : new InputError({ path: inputs.join(", "), problem: FileOps.describeErrno(e) }))
+        catch: (e) => (e instanceof InputError
+          ? e
+          : new InputError({ path: inputs.join(", "), problem: FileOps.describeErrno(e) }))
       })
       const collected: Array<StoredFile> | undefined = options.onStored === undefined ? [] : undefined
       let count = 0
       let deduplicated = 0
       let bytes = 0
-      const report = (): StoreReport => ({ repo: options.repo, stored: collected ?? [], skipped, count, deduplicated, bytes })
+      const report = (): StoreReport => ({
+        repo: options.repo,
+        stored: collected ?? [],
+        skipped,
+        count,
+        deduplicated,
+        bytes
+      })
       let group = yield* take
       // Many files (a full first group): hash and compress them in worker threads while this thread writes the database.
-      const workers = WorkerPool.countFor(options.workers, group.length === groupSize ? Number.MAX_SAFE_INTEGER : group.length)
+      const workers = WorkerPool.countFor(
+        options.workers,
+        group.length === groupSize ? Number.MAX_SAFE_INTEGER : group.length
+      )
       const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
       while (group.length > 0) {
         const candidates: Array<Candidate & { readonly packed?: Uint8Array }> = yield* Effect.forEach(group, (file) =>
           (file.size <= Math.min(onePass, inlineLimit)
-            ? packer.hashPack(file.source, file.recorded, codec.name).pipe(Effect.map(({ data, sha256 }) => ({ ...file, sha256, packed: data })))
+            ? packer.hashPack(file.source, file.recorded, codec.name).pipe(
+              Effect.map(({ data, sha256 }) => ({ ...file, sha256, packed: data }))
+            )
             : packer.hash(file.source, file.recorded).pipe(Effect.map((sha256) => ({ ...file, sha256 })))).pipe(
-              Effect.catchTag("PayloadSourceError", (e) => Effect.fail(new InputError({ path: file.recorded, problem: e.detail })))
+              Effect.catchTag("PayloadSourceError", (e) =>
+                Effect.fail(new InputError({ path: file.recorded, problem: e.detail })))
             ), { concurrency: 64 })
         const entries: Array<ArchiveEntry> = candidates.map((c) => {
           const guessed = Mime.guess(c.source)
@@ -313,7 +399,17 @@ export const make = Effect.gen(function*() {
               ? { _tag: "Whole", read: Effect.succeed(c.packed) }
               : c.size <= inlineLimit
               ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
-              : { _tag: "Chunks", stream: payloadOf(c.source, c.recorded, c.sha256, (raw) => packer.compress(raw, codec.name, c.recorded), packer.concurrency) },
+              : {
+                _tag: "Chunks",
+                stream: payloadOf(
+                  c.source,
+                  c.recorded,
+                  c.sha256,
+                  (raw) =>
+                    packer.compress(raw, codec.name, c.recorded),
+                  packer.concurrency
+                )
+              },
             item: {
               repo: options.repo,
               path: c.recorded,
@@ -343,16 +439,28 @@ export const make = Effect.gen(function*() {
           commit: options.commit
         })))
         yield* Metric.incrementBy(Metrics.stored, archived.length)
-        yield* Metric.incrementBy(Metrics.storedBytes, archived.reduce((n, a) => n + a.sizeBytes, 0))
+        yield* Metric.incrementBy(
+          Metrics.storedBytes,
+          archived.reduce((n, a) =>
+            n + a.sizeBytes, 0)
+        )
         const stored: Array<StoredFile> = archived.map((a, i) => ({
-          source: candidates[i]!.source, path: a.path, tombstone: a.tombstone, sha256: a.sha256, size_bytes: a.sizeBytes,
-          compressed_size: a.compressedSize, deduplicated: a.deduplicated, stub: false
+          source: candidates[i]!.source,
+          path: a.path,
+          tombstone: a.tombstone,
+          sha256: a.sha256,
+          size_bytes: a.sizeBytes,
+          compressed_size: a.compressedSize,
+          deduplicated: a.deduplicated,
+          stub: false
         }))
         const account = (upTo: number) => {
           for (const file of stored.slice(0, upTo)) {
             collected?.push(file)
             count++
-            if (file.deduplicated) deduplicated++
+            if (file.deduplicated) {
+              deduplicated++
+            }
             bytes += file.size_bytes
           }
         }
@@ -363,15 +471,29 @@ export const make = Effect.gen(function*() {
               account(stored.length)
               return new StubError({ path: file.path, detail, report: report() })
             }
-            const st = yield* Effect.try({ try: () => fs.statSync(c.source, { throwIfNoEntry: false }), catch: (e) => stubFailed(FileOps.describeErrno(e)) })
+            const st = yield* Effect.try({
+              try: () =>
+                fs.statSync(c.source, { throwIfNoEntry: false }),
+              catch: (e) =>
+                stubFailed(FileOps.describeErrno(e))
+            })
             if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
               return yield* stubFailed("the file changed after it was archived; left as it is")
             }
             const text = Tombstone.render({
-              path: file.path, archivedBy: options.actor, reason: options.reason, tombstone: file.tombstone,
-              sha256: file.sha256, archivedAt: archived[i]!.archivedAt, commit: options.commit
+              path: file.path,
+              archivedBy: options.actor,
+              reason: options.reason,
+              tombstone: file.tombstone,
+              sha256: file.sha256,
+              archivedAt: archived[i]!.archivedAt,
+              commit: options.commit
             })
-            yield* Effect.try({ try: () => FileOps.writeFileAtomic(c.source, text, c.mode), catch: (e) => stubFailed(FileOps.describeErrno(e)) })
+            yield* Effect.try({
+              try: () =>
+                FileOps.writeFileAtomic(c.source, text, c.mode),
+              catch: (e) => stubFailed(FileOps.describeErrno(e))
+            })
             stored[i] = { ...file, stub: true }
           }
         }

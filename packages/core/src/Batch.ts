@@ -87,7 +87,12 @@ const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolea
     return {
       ...base,
       status: "FAILED",
-      ...(perf ? { duration_ms: BatchResults.round3(result.duration_ms), metrics: { name, duration_ms: BatchResults.round3(result.duration_ms) } } : {}),
+      ...(perf
+        ? {
+          duration_ms: BatchResults.round3(result.duration_ms),
+          metrics: { name, duration_ms: BatchResults.round3(result.duration_ms) }
+        }
+        : {}),
       detail: Redact.text(result.error.message),
       error: result.error._tag
     }
@@ -116,7 +121,12 @@ const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolea
   }
 }
 
-const notRun = (e: Manifest.Entry): BatchResults.Item => ({ tombstone: e.tombstone, output: e.output, actor: e.actor, status: "NOT_RUN" })
+const notRun = (e: Manifest.Entry): BatchResults.Item => ({
+  tombstone: e.tombstone,
+  output: e.output,
+  actor: e.actor,
+  status: "NOT_RUN"
+})
 
 /**
  * Entries taken from the manifest at a time (and held: the batch's memory is bounded by this, not by the manifest).
@@ -132,7 +142,11 @@ export const defaultWindow = 8192
 export const run = (
   entries: ReadonlyArray<Manifest.Entry> | Manifest.Source,
   options: Options
-): Effect.Effect<Report, BatchResults.ResultsError | Manifest.ManifestError, Restorer.Restorer | Evidence.Evidence | Restorer.RestoreSettings> =>
+): Effect.Effect<
+  Report,
+  BatchResults.ResultsError | Manifest.ManifestError,
+  Restorer.Restorer | Evidence.Evidence | Restorer.RestoreSettings
+> =>
   Effect.gen(function*() {
     const restorer = yield* Restorer.Restorer
     const evidence = yield* Evidence.Evidence
@@ -145,7 +159,10 @@ export const run = (
     const window = Math.max(1, options.window ?? defaultWindow)
 
     const previous = options.resumeFrom === undefined ? undefined : yield* BatchResults.readDone(options.resumeFrom)
-    const files = [...(options.resultsFile === undefined ? [] : [options.resultsFile]), ...(options.summaryFile === undefined ? [] : [options.summaryFile])]
+    const files = [
+      ...(options.resultsFile === undefined ? [] : [options.resultsFile]),
+      ...(options.summaryFile === undefined ? [] : [options.summaryFile])
+    ]
     const writer = yield* BatchResults.open(files)
     const tally = BatchResults.tally()
 
@@ -161,7 +178,16 @@ export const run = (
       totalBytes += bytes
       if (item.status === "FAILED") failed++
       return options.onProgress
-        ? options.onProgress({ index: done, total, status: item.status, tombstone: item.tombstone, output: item.output, bytes, totalBytes, failed })
+        ? options.onProgress({
+          index: done,
+          total,
+          status: item.status,
+          tombstone: item.tombstone,
+          output: item.output,
+          bytes,
+          totalBytes,
+          failed
+        })
         : Effect.void
     }
     const emit = (item: BatchResults.Item) => {
@@ -177,7 +203,9 @@ export const run = (
           const r = iterator.next()
           return r.done === true ? undefined : r.value
         },
-        catch: (e) => (e instanceof Manifest.ManifestError ? e : new Manifest.ManifestError({ file: options.source ?? "manifest", where: undefined, problem: String(e) }))
+        catch: (e) => (e instanceof Manifest.ManifestError
+          ? e
+          : new Manifest.ManifestError({ file: options.source ?? "manifest", where: undefined, problem: String(e) }))
       })
 
     // The window in hand: its entries, the items known so far, and how many of them are written (in order).
@@ -213,15 +241,30 @@ export const run = (
           bytes: final.bytes,
           source: options.source,
           results_file: options.resultsFile,
-          ...(perf ? { duration_ms: final.duration_ms, metrics: { name: "batch_restore", duration_ms: final.duration_ms } } : {})
+          ...(perf
+            ? { duration_ms: final.duration_ms, metrics: { name: "batch_restore", duration_ms: final.duration_ms } }
+            : {})
         }).pipe(Effect.flip, Effect.option, Effect.map(Option.getOrUndefined))
       }
       const { total: t, succeeded, failed: f, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = final
-      const summary: BatchResults.Summary = { total: t, succeeded, failed: f, unchanged, skipped, not_run, in_progress, interrupted, results: collected ?? [], ...rest }
+      const summary: BatchResults.Summary = {
+        total: t,
+        succeeded,
+        failed: f,
+        unchanged,
+        skipped,
+        not_run,
+        in_progress,
+        interrupted,
+        results: collected ?? [],
+        ...rest
+      }
       return { summary, resultsError: flushed._tag === "Left" ? flushed.left : undefined, evidenceError }
     })
 
-    const stop = options.stop === undefined ? undefined : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
+    const stop = options.stop === undefined
+      ? undefined
+      : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
     const workers = WorkerPool.countFor(options.workers, total)
     const body = Effect.gen(function*() {
       // One pool of worker threads for every window: starting them per window cost ~0.5 s of CPU each time.
@@ -229,7 +272,11 @@ export const run = (
       yield* writer.flush(totals(true)).pipe(Effect.catchAll(keepGoing))
       while (!stopped && !(options.failFast === true && failed > 0)) {
         held = []
-        for (let e = held.length < window ? yield* next() : undefined; e !== undefined; e = held.length < window ? yield* next() : undefined) held.push(e)
+        for (
+          let e = held.length < window ? yield* next() : undefined;
+          e !== undefined;
+          e = held.length < window ? yield* next() : undefined
+        ) held.push(e)
         if (held.length === 0) break
         options.onWindow?.(held.length)
         slots = new Array<BatchResults.Item | undefined>(held.length)
@@ -238,8 +285,19 @@ export const run = (
         const todo: Array<number> = []
         for (const [index, entry] of held.entries()) {
           const before = previous?.get(entry.tombstone, entry.output)
-          if (before !== undefined && (entry.sha256 === undefined || before.sha256 === entry.sha256) && stillThere(entry.output, before)) {
-            const item: BatchResults.Item = { tombstone: entry.tombstone, output: entry.output, actor: entry.actor, status: "SKIPPED", bytes: before.bytes, sha256: before.sha256, detail: "restored by an earlier run; content checked" }
+          if (
+            before !== undefined && (entry.sha256 === undefined || before.sha256 === entry.sha256) &&
+            stillThere(entry.output, before)
+          ) {
+            const item: BatchResults.Item = {
+              tombstone: entry.tombstone,
+              output: entry.output,
+              actor: entry.actor,
+              status: "SKIPPED",
+              bytes: before.bytes,
+              sha256: before.sha256,
+              detail: "restored by an earlier run; content checked"
+            }
             slots[index] = item
             yield* progress(item, 0)
           } else {
@@ -264,7 +322,10 @@ export const run = (
                 const index = todo[i]!
                 const item = toItem(held[index]!, result, perf)
                 slots[index] = item
-                yield* progress(item, result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0)
+                yield* progress(
+                  item,
+                  result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0
+                )
               }
               writeReady()
               yield* writer.update(() => totals(true)).pipe(Effect.catchAll(keepGoing))
@@ -274,7 +335,9 @@ export const run = (
       }
     }).pipe(Effect.scoped)
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
-    yield* body.pipe(Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish)))))
+    yield* body.pipe(
+      Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish))))
+    )
     return yield* finish
   }).pipe(Effect.withSpan("Batch.run"))
 
@@ -313,9 +376,23 @@ export const check = (
     const results = entries.map((e): CheckItem => {
       const base = { tombstone: e.tombstone, output: e.output, actor: e.actor }
       const found = Option.fromNullable(located.get(e.tombstone))
-      if (Option.isNone(found)) return { ...base, status: "FAILED", error: "TombstoneNotFound", detail: `unknown tombstone ${e.tombstone}: no such item in the archive` }
+      if (Option.isNone(found)) {
+        return {
+          ...base,
+          status: "FAILED",
+          error: "TombstoneNotFound",
+          detail: `unknown tombstone ${e.tombstone}: no such item in the archive`
+        }
+      }
       const l = found.value
-      if (l.layout === "purged") return { ...base, status: "FAILED", error: "PayloadPurged", detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable` }
+      if (l.layout === "purged") {
+        return {
+          ...base,
+          status: "FAILED",
+          error: "PayloadPurged",
+          detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable`
+        }
+      }
       const action = Restorer.outputAction(l, { ...e, force: options.force })
       if (typeof action !== "string") return { ...base, status: "FAILED", error: action._tag, detail: action.message }
       return { ...base, status: action === "write" ? "RESTORABLE" : "UNCHANGED", bytes: l.sizeBytes }

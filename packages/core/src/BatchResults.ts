@@ -19,7 +19,8 @@ export type Status = "SUCCESS" | "UNCHANGED" | "FAILED" | "SKIPPED" | "NOT_RUN"
 export const statuses: ReadonlyArray<Status> = ["SUCCESS", "UNCHANGED", "FAILED", "SKIPPED", "NOT_RUN"]
 
 /** Statuses whose output holds the archived content. */
-export const isDone = (status: Status): boolean => status === "SUCCESS" || status === "UNCHANGED" || status === "SKIPPED"
+export const isDone = (status: Status): boolean =>
+  status === "SUCCESS" || status === "UNCHANGED" || status === "SKIPPED"
 
 export interface ItemMetrics {
   readonly name: string
@@ -63,7 +64,9 @@ export interface Summary {
   readonly throughput: { readonly files_per_s: number; readonly mib_per_s: number } | null
 }
 
-export class ResultsError extends Data.TaggedError("ResultsError")<{ readonly file: string; readonly problem: string }> {
+export class ResultsError
+  extends Data.TaggedError("ResultsError")<{ readonly file: string; readonly problem: string }>
+{
   override get message() {
     return `results file ${this.file}: ${this.problem}`
   }
@@ -91,7 +94,10 @@ export const tally = () => {
     add: (item: Item) => {
       counts[item.status]++
       if (item.status === "SUCCESS") bytes += item.bytes ?? 0
-      if ((item.status === "SUCCESS" || item.status === "UNCHANGED" || item.status === "FAILED") && item.duration_ms !== undefined) {
+      if (
+        (item.status === "SUCCESS" || item.status === "UNCHANGED" || item.status === "FAILED") &&
+        item.duration_ms !== undefined
+      ) {
         if (timed === durations.length) {
           const grown = new Float64Array(durations.length * 2)
           grown.set(durations)
@@ -104,7 +110,10 @@ export const tally = () => {
       return counts.SUCCESS + counts.UNCHANGED + counts.FAILED + counts.SKIPPED + counts.NOT_RUN
     },
     /** The totals of a batch of `total` items; those not seen yet count as not run. */
-    totals: (total: number, run: { readonly durationMs: number | null; readonly inProgress: boolean; readonly interrupted: boolean }): Totals => {
+    totals: (
+      total: number,
+      run: { readonly durationMs: number | null; readonly inProgress: boolean; readonly interrupted: boolean }
+    ): Totals => {
       const sorted = durations.slice(0, timed).sort()
       const seconds = run.durationMs === null ? 0 : run.durationMs / 1000
       const processed = counts.SUCCESS + counts.UNCHANGED
@@ -125,7 +134,9 @@ export const tally = () => {
           p95: round3(percentile(sorted, 95)),
           p99: round3(percentile(sorted, 99))
         },
-        throughput: seconds > 0 ? { files_per_s: round3(processed / seconds), mib_per_s: round3(bytes / 1048576 / seconds) } : null
+        throughput: seconds > 0
+          ? { files_per_s: round3(processed / seconds), mib_per_s: round3(bytes / 1048576 / seconds) }
+          : null
       }
     }
   }
@@ -137,11 +148,24 @@ export const summarize = (
 ): Summary => {
   const t = tally()
   for (const r of results) t.add(r)
-  const { total, succeeded, failed, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = t.totals(results.length, run)
+  const { total, succeeded, failed, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = t.totals(
+    results.length,
+    run
+  )
   return { total, succeeded, failed, unchanged, skipped, not_run, in_progress, interrupted, results, ...rest }
 }
 
-const csvColumns = ["tombstone", "output", "actor", "status", "duration_ms", "bytes", "sha256", "error", "detail"] as const
+const csvColumns = [
+  "tombstone",
+  "output",
+  "actor",
+  "status",
+  "duration_ms",
+  "bytes",
+  "sha256",
+  "error",
+  "detail"
+] as const
 
 const csvField = (value: unknown): string => {
   const text = value === undefined || value === null ? "" : String(value)
@@ -169,7 +193,8 @@ export interface Writer {
 
 export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Effect<Writer, ResultsError> =>
   Effect.suspend(() => {
-    const outs: Array<{ file: string; fd: number; csv: boolean; end: number; pending: Array<string>; first: boolean }> = []
+    const outs: Array<{ file: string; fd: number; csv: boolean; end: number; pending: Array<string>; first: boolean }> =
+      []
     const closeAll = () => {
       for (const o of outs) fs.closeSync(o.fd)
     }
@@ -208,11 +233,16 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
     return Effect.succeed({
       append: (item) => {
         for (const o of outs) {
-          o.pending.push(o.csv ? csvColumns.map((c) => csvField(item[c])).join(",") + "\n" : `${o.first ? "" : ","}\n    ${JSON.stringify(item)}`)
+          o.pending.push(
+            o.csv
+              ? csvColumns.map((c) => csvField(item[c])).join(",") + "\n"
+              : `${o.first ? "" : ","}\n    ${JSON.stringify(item)}`
+          )
           o.first = false
         }
       },
-      update: (totals) => Effect.suspend(() => (performance.now() - last >= intervalMs ? flush(totals()) : Effect.void)),
+      update: (totals) =>
+        Effect.suspend(() => (performance.now() - last >= intervalMs ? flush(totals()) : Effect.void)),
       flush,
       close: Effect.sync(closeAll)
     })
@@ -258,7 +288,9 @@ const doneSet = () => {
       size: slots.size,
       get: (tombstone, output) => {
         const slot = slots.get(doneKey(tombstone, output))
-        return slot === undefined ? undefined : { bytes: sizes[slot]!, sha256: Buffer.from(digests.subarray(slot * 32, slot * 32 + 32)).toString("hex") }
+        return slot === undefined
+          ? undefined
+          : { bytes: sizes[slot]!, sha256: Buffer.from(digests.subarray(slot * 32, slot * 32 + 32)).toString("hex") }
       }
     })
   }
@@ -302,7 +334,10 @@ export const readDone = (file: string): Effect.Effect<Done, ResultsError> =>
       }
       const bytes = row.bytes === undefined || row.bytes === "" ? undefined : Number(row.bytes)
       const sha256 = typeof row.sha256 === "string" && row.sha256 !== "" ? row.sha256 : undefined
-      if (isDone(status as Status) && bytes !== undefined && Number.isFinite(bytes) && sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
+      if (
+        isDone(status as Status) && bytes !== undefined && Number.isFinite(bytes) && sha256 !== undefined &&
+        /^[0-9a-f]{64}$/.test(sha256)
+      ) {
         set.add(row.tombstone, row.output, bytes, sha256)
       }
       return undefined
@@ -350,6 +385,8 @@ export const readDone = (file: string): Effect.Effect<Done, ResultsError> =>
       }
       return Effect.succeed(set.done())
     } catch (e) {
-      return fail((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`)
+      return fail(
+        (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`
+      )
     }
   })

@@ -66,7 +66,9 @@ export interface ArchiveConfig {
 }
 
 /** The service through which every layer reads the composed configuration. */
-export class ArchiveConfigTag extends Context.Tag("@codex-archive/core/ArchiveConfig")<ArchiveConfigTag, ArchiveConfig>() {}
+export class ArchiveConfigTag
+  extends Context.Tag("@codex-archive/core/ArchiveConfig")<ArchiveConfigTag, ArchiveConfig>()
+{}
 
 export const defaultUrl = "sqlite:///./.codex/archive.sqlite"
 
@@ -114,12 +116,18 @@ export class ConfigWarning extends Data.Class<{
   readonly using: string | undefined
 }> {
   get message() {
-    return `${this.key} = ${this.value} from ${this.origin}: ${this.why}; ${this.using === undefined ? "ignored" : `using ${this.using}`}`
+    return `${this.key} = ${this.value} from ${this.origin}: ${this.why}; ${
+      this.using === undefined ? "ignored" : `using ${this.using}`
+    }`
   }
   /** What strict mode makes of it: the error it was before warnings existed. */
   toError(): ConfigError {
     const instead = this.using === undefined ? "it would be ignored" : `${this.using} would be used`
-    return new ConfigError({ key: this.key, origin: this.origin, problem: `got ${this.value}: ${this.why} (strict mode; without it ${instead})` })
+    return new ConfigError({
+      key: this.key,
+      origin: this.origin,
+      problem: `got ${this.value}: ${this.why} (strict mode; without it ${instead})`
+    })
   }
 }
 
@@ -143,7 +151,12 @@ type Kind =
    * Below `floor` the original tool's delays come out as at `floor`; below `hardMin` it breaks; outside `usual` it
    * runs as written, but not as anyone expects.
    */
-  | { readonly type: "float"; readonly floor?: number; readonly hardMin?: number; readonly usual?: readonly [number, number] }
+  | {
+    readonly type: "float"
+    readonly floor?: number
+    readonly hardMin?: number
+    readonly usual?: readonly [number, number]
+  }
   | { readonly type: "seed" }
   | { readonly type: "secret" }
 
@@ -160,26 +173,78 @@ interface Field {
 export const fields: ReadonlyArray<Field> = [
   // Ours, not the original's: makes every warning the error it would otherwise be (top-level key `strict`).
   { key: "strict", env: "CODEX_ARCHIVE_STRICT", kind: { type: "bool" }, default: false, ours: true },
-  { key: "backend.backend", env: "CODEX_ARCHIVE_BACKEND", kind: { type: "enum", values: backendNames, aliases: backendAliases, original: backendNames }, default: "sqlite" },
+  {
+    key: "backend.backend",
+    env: "CODEX_ARCHIVE_BACKEND",
+    kind: { type: "enum", values: backendNames, aliases: backendAliases, original: backendNames },
+    default: "sqlite"
+  },
   { key: "backend.url", env: "CODEX_ARCHIVE_URL", kind: { type: "url" }, default: defaultUrl },
-  { key: "logging.level", env: "CODEX_ARCHIVE_LOG_LEVEL", kind: { type: "enum", values: ["debug", "info", "warning", "error"], aliases: { warn: "warning", critical: "error", fatal: "error", notset: "debug" }, fallback: "info" }, default: "info" },
-  { key: "logging.format", env: "CODEX_ARCHIVE_LOG_FORMAT", kind: { type: "enum", values: ["text", "json"], original: ["text", "json"] }, default: "text" },
-  { key: "logging.evidence_file", env: "CODEX_ARCHIVE_LOG_EVIDENCE", kind: { type: "path", original: true }, default: null },
+  {
+    key: "logging.level",
+    env: "CODEX_ARCHIVE_LOG_LEVEL",
+    kind: {
+      type: "enum",
+      values: ["debug", "info", "warning", "error"],
+      aliases: { warn: "warning", critical: "error", fatal: "error", notset: "debug" },
+      fallback: "info"
+    },
+    default: "info"
+  },
+  {
+    key: "logging.format",
+    env: "CODEX_ARCHIVE_LOG_FORMAT",
+    kind: { type: "enum", values: ["text", "json"], original: ["text", "json"] },
+    default: "text"
+  },
+  {
+    key: "logging.evidence_file",
+    env: "CODEX_ARCHIVE_LOG_EVIDENCE",
+    kind: { type: "path", original: true },
+    default: null
+  },
   { key: "retry.enabled", env: "CODEX_ARCHIVE_RETRY_ENABLED", kind: { type: "bool" }, default: true },
   { key: "retry.max_attempts", env: "CODEX_ARCHIVE_RETRY_ATTEMPTS", kind: { type: "int", min: 1 }, default: 5 },
   { key: "retry.initial_delay", env: "CODEX_ARCHIVE_RETRY_INITIAL", kind: { type: "float", floor: 0 }, default: 1.0 },
   { key: "retry.max_delay", env: "CODEX_ARCHIVE_RETRY_MAX", kind: { type: "float", floor: 0 }, default: 32.0 },
-  { key: "retry.multiplier", env: "CODEX_ARCHIVE_RETRY_MULTIPLIER", kind: { type: "float", hardMin: 0, usual: [1, Infinity] }, default: 2.0 },
-  { key: "retry.jitter", env: "CODEX_ARCHIVE_RETRY_JITTER", kind: { type: "float", floor: 0, usual: [0, 1] }, default: 0.1 },
+  {
+    key: "retry.multiplier",
+    env: "CODEX_ARCHIVE_RETRY_MULTIPLIER",
+    kind: { type: "float", hardMin: 0, usual: [1, Infinity] },
+    default: 2.0
+  },
+  {
+    key: "retry.jitter",
+    env: "CODEX_ARCHIVE_RETRY_JITTER",
+    kind: { type: "float", floor: 0, usual: [0, 1] },
+    default: 0.1
+  },
   { key: "retry.seed", env: "CODEX_ARCHIVE_RETRY_SEED", kind: { type: "seed" }, default: null },
   { key: "batch.concurrent", env: "CODEX_ARCHIVE_BATCH_CONCURRENT", kind: { type: "int", min: 1 }, default: 4 },
   { key: "batch.progress_interval", env: "CODEX_ARCHIVE_BATCH_PROGRESS", kind: { type: "int", min: 1 }, default: 10 },
-  { key: "batch.results_path", env: "CODEX_ARCHIVE_BATCH_RESULTS", kind: { type: "path", original: true }, default: null },
+  {
+    key: "batch.results_path",
+    env: "CODEX_ARCHIVE_BATCH_RESULTS",
+    kind: { type: "path", original: true },
+    default: null
+  },
   { key: "performance.enabled", env: "CODEX_ARCHIVE_PERF_ENABLED", kind: { type: "bool" }, default: true },
   { key: "performance.emit_to_evidence", env: "CODEX_ARCHIVE_PERF_EVIDENCE", kind: { type: "bool" }, default: true },
-  { key: "store.inline_limit", env: "CODEX_ARCHIVE_INLINE_LIMIT", kind: { type: "int", min: 0 }, default: defaultInlineLimit, ours: true },
+  {
+    key: "store.inline_limit",
+    env: "CODEX_ARCHIVE_INLINE_LIMIT",
+    kind: { type: "int", min: 0 },
+    default: defaultInlineLimit,
+    ours: true
+  },
   { key: "evidence.dir", env: "CODEX_EVIDENCE_DIR", kind: { type: "path" }, default: ".codex/evidence" },
-  { key: "evidence.hmac_key_file", env: "CODEX_EVIDENCE_HMAC_KEY_FILE", kind: { type: "path" }, default: null, ours: true },
+  {
+    key: "evidence.hmac_key_file",
+    env: "CODEX_EVIDENCE_HMAC_KEY_FILE",
+    kind: { type: "path" },
+    default: null,
+    ours: true
+  },
   { key: "evidence.hmac_key", env: "CODEX_EVIDENCE_HMAC_KEY", kind: { type: "secret" }, default: null }
 ]
 
@@ -250,9 +315,16 @@ const parseFloat_ = (text: string): number =>
 
 /** Validates and coerces one raw value, tolerating what the original tool tolerates when `lenient`. */
 const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
-  const fail = (extra = ""): Coerced => ({ ok: false, problem: `got ${show(raw)}, expected ${describeKind(field.kind)}${extra}` })
-  const tolerate = (why: string, using: unknown): Coerced => (ctx.lenient ? { ok: true, value: using, note: { why, using } } : fail())
-  const fallBack = () => tolerate(`not ${describeKind(field.kind)}, the original tool falls back to the default`, field.default)
+  const fail = (extra = ""): Coerced => ({
+    ok: false,
+    problem: `got ${show(raw)}, expected ${describeKind(field.kind)}${extra}`
+  })
+  const tolerate = (
+    why: string,
+    using: unknown
+  ): Coerced => (ctx.lenient ? { ok: true, value: using, note: { why, using } } : fail())
+  const fallBack = () =>
+    tolerate(`not ${describeKind(field.kind)}, the original tool falls back to the default`, field.default)
   const kind = field.kind
   const text = typeof raw === "string" ? raw.trim() : undefined
   switch (kind.type) {
@@ -262,7 +334,9 @@ const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
       const lower = text.toLowerCase()
       const value = kind.aliases?.[lower] ?? lower
       if (!kind.values.includes(value)) {
-        return kind.fallback === undefined ? fail() : tolerate(`not a level the original tool knows, it runs at ${kind.fallback}`, kind.fallback)
+        return kind.fallback === undefined
+          ? fail()
+          : tolerate(`not a level the original tool knows, it runs at ${kind.fallback}`, kind.fallback)
       }
       if (kind.original !== undefined && !kind.original.includes((raw as string).toLowerCase())) {
         return tolerate(`the original tool accepts only ${kind.original.join(", ")}`, value)
@@ -272,17 +346,31 @@ const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
     case "bool": {
       if (typeof raw === "boolean") return { ok: true, value: raw }
       if (typeof raw === "number" && (raw === 0 || raw === 1)) return { ok: true, value: raw === 1 }
-      if (typeof raw === "number" && Number.isFinite(raw)) return tolerate("a number, the original tool reads it as its truth value", raw !== 0)
+      if (typeof raw === "number" && Number.isFinite(raw)) {
+        return tolerate("a number, the original tool reads it as its truth value", raw !== 0)
+      }
       const lower = text?.toLowerCase() ?? ""
       return truthy.has(lower) ? { ok: true, value: true } : falsy.has(lower) ? { ok: true, value: false } : fallBack()
     }
     case "int":
     case "seed": {
-      const n = typeof raw === "number" ? raw : typeof raw === "boolean" ? NaN : text !== undefined ? parseInt_(text) : NaN
+      const n = typeof raw === "number"
+        ? raw
+        : typeof raw === "boolean"
+        ? NaN
+        : text !== undefined
+        ? parseInt_(text)
+        : NaN
       if (typeof raw === "boolean") return tolerate("a boolean, the original tool reads it as a number", Number(raw))
       // The seed's own fallback in the original is 0, not its default (none).
-      if (!Number.isInteger(n)) return kind.type === "seed" ? tolerate("not a whole number, the original tool falls back to 0", 0) : fallBack()
-      if (kind.type === "int" && n < kind.min) return tolerate(`below ${kind.min}, the original tool runs as with ${kind.min}`, kind.min)
+      if (!Number.isInteger(n)) {
+        return kind.type === "seed"
+          ? tolerate("not a whole number, the original tool falls back to 0", 0)
+          : fallBack()
+      }
+      if (kind.type === "int" && n < kind.min) {
+        return tolerate(`below ${kind.min}, the original tool runs as with ${kind.min}`, kind.min)
+      }
       return { ok: true, value: n }
     }
     case "float": {
@@ -292,7 +380,9 @@ const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
       const n = typeof raw === "number" ? raw : text !== undefined ? parseFloat_(text) : NaN
       if (!Number.isFinite(n)) return fallBack()
       if (kind.hardMin !== undefined && n < kind.hardMin) return fail()
-      if (kind.floor !== undefined && n < kind.floor) return tolerate(`below ${kind.floor}, the original tool's delays come out as with ${kind.floor}`, kind.floor)
+      if (kind.floor !== undefined && n < kind.floor) {
+        return tolerate(`below ${kind.floor}, the original tool's delays come out as with ${kind.floor}`, kind.floor)
+      }
       if (kind.usual !== undefined && (n < kind.usual[0] || n > kind.usual[1])) {
         return tolerate(`not ${describeKind(kind)}, but the original tool uses it as written`, n)
       }
@@ -405,7 +495,10 @@ const lineOf = (text: string, section: string, key: string): number | undefined 
 }
 
 /** Reads one TOML file; `chosenBy` (e.g. `flag --config-file`) says where its path came from, for errors. */
-export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ source: Source; warnings: ReadonlyArray<ConfigWarning> }, ConfigError> =>
+export const fromToml = (
+  file: string,
+  chosenBy?: string
+): Effect.Effect<{ source: Source; warnings: ReadonlyArray<ConfigWarning> }, ConfigError> =>
   Effect.gen(function*() {
     const absolute = path.resolve(file)
     const text = yield* Effect.try({
@@ -434,13 +527,22 @@ export const fromToml = (file: string, chosenBy?: string): Effect.Effect<{ sourc
     const warnings: Array<ConfigWarning> = []
     // The original tool ignores keys it does not know; so do we, saying so.
     const unknown = (key: string, value: unknown, line: number | undefined) =>
-      warnings.push(new ConfigWarning({ key, value: show(value), origin: showOrigin({ _tag: "File", file: absolute, line }), why: "not a known key", using: undefined }))
+      warnings.push(
+        new ConfigWarning({
+          key,
+          value: show(value),
+          origin: showOrigin({ _tag: "File", file: absolute, line }),
+          why: "not a known key",
+          using: undefined
+        })
+      )
     for (const [section, body] of Object.entries(doc)) {
       if (body === null || typeof body !== "object" || Array.isArray(body) || body instanceof Date) {
         // A top-level key of ours (`strict`), else unknown.
         const line = lineOf(text, "", section)
-        if (fieldByKey.has(section)) values.set(section, { value: body, origin: { _tag: "File", file: absolute, line } })
-        else unknown(section, body, line)
+        if (fieldByKey.has(section)) {
+          values.set(section, { value: body, origin: { _tag: "File", file: absolute, line } })
+        } else unknown(section, body, line)
         continue
       }
       for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
@@ -461,13 +563,18 @@ export const fromEnv = (env: Readonly<Record<string, string | undefined>>, cwd: 
   for (const field of fields) {
     const value = env[field.env]
     // Only variables that are set and non-empty count (spec §4.1).
-    if (value !== undefined && value.trim() !== "") values.set(field.key, { value, origin: { _tag: "Env", variable: field.env } })
+    if (value !== undefined && value.trim() !== "") {
+      values.set(field.key, { value, origin: { _tag: "Env", variable: field.env } })
+    }
   }
   return { values, baseDir: cwd }
 }
 
 /** Flag values keyed `section.key`, each naming the flag that set it. */
-export const fromFlags = (flags: ReadonlyArray<readonly [key: string, flag: string, value: unknown]>, cwd: string): Source => {
+export const fromFlags = (
+  flags: ReadonlyArray<readonly [key: string, flag: string, value: unknown]>,
+  cwd: string
+): Source => {
   const values = new Map<string, { value: unknown; origin: Origin }>()
   for (const [key, flag, value] of flags) {
     if (value !== undefined) values.set(key, { value, origin: { _tag: "Flag", flag } })
@@ -480,7 +587,10 @@ const showValue = (key: string, value: unknown): string =>
   key === "backend.url" && typeof value === "string" ? show(Redact.url(value) || value) : show(value)
 
 /** Composes sources, lowest precedence first, into a validated configuration. */
-export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Effect<Omit<Loaded, "file">, ConfigError> =>
+export const compose = (
+  sources: ReadonlyArray<Source>,
+  cwd: string
+): Effect.Effect<Omit<Loaded, "file">, ConfigError> =>
   Effect.gen(function*() {
     const values = new Map<string, unknown>()
     const origins = new Map<string, Origin>()
@@ -488,7 +598,9 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
     // Per key, the warning of the value that won: one overridden by a higher source is not used, so not reported.
     const warnings = new Map<string, ConfigWarning>()
     for (const field of fields) {
-      const base = field.kind.type === "path" && field.default !== null ? path.resolve(cwd, String(field.default)) : field.default
+      const base = field.kind.type === "path" && field.default !== null
+        ? path.resolve(cwd, String(field.default))
+        : field.default
       values.set(field.key, base)
       origins.set(field.key, { _tag: "Default" })
       rank.set(field.key, -1)
@@ -511,7 +623,16 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         warnings.delete(key)
         if (result.note) {
           const { using, why } = result.note
-          warnings.set(key, new ConfigWarning({ key, value: showValue(key, value), origin: showOrigin(origin), why, using: show(using) }))
+          warnings.set(
+            key,
+            new ConfigWarning({
+              key,
+              value: showValue(key, value),
+              origin: showOrigin(origin),
+              why,
+              using: show(using)
+            })
+          )
         }
       }
     }
@@ -520,7 +641,11 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
     const get = <A>(key: string) => values.get(key) as A
     const config: ArchiveConfig = {
       backend: { backend: archive.backend, url: Redacted.make(archive.url), path: archive.path },
-      logging: { level: get("logging.level"), format: get("logging.format"), evidence_file: get("logging.evidence_file") },
+      logging: {
+        level: get("logging.level"),
+        format: get("logging.format"),
+        evidence_file: get("logging.evidence_file")
+      },
       retry: {
         enabled: get("retry.enabled"),
         max_attempts: get("retry.max_attempts"),
@@ -530,7 +655,11 @@ export const compose = (sources: ReadonlyArray<Source>, cwd: string): Effect.Eff
         jitter: get("retry.jitter"),
         seed: get("retry.seed")
       },
-      batch: { concurrent: get("batch.concurrent"), progress_interval: get("batch.progress_interval"), results_path: get("batch.results_path") },
+      batch: {
+        concurrent: get("batch.concurrent"),
+        progress_interval: get("batch.progress_interval"),
+        results_path: get("batch.results_path")
+      },
       performance: { enabled: get("performance.enabled"), emit_to_evidence: get("performance.emit_to_evidence") },
       store: { inline_limit: get("store.inline_limit") },
       evidence: {
@@ -565,24 +694,42 @@ const resolveArchive = (
     const urlWhere = showOrigin(urlOrigin)
     const redacted = Redact.url(url) || url
     const notAUrl = (extra = "") =>
-      new ConfigError({ key: "backend.url", origin: urlWhere, problem: `got '${redacted}', expected ${describeKind({ type: "url" })}${extra}` })
+      new ConfigError({
+        key: "backend.url",
+        origin: urlWhere,
+        problem: `got '${redacted}', expected ${describeKind({ type: "url" })}${extra}`
+      })
     // Not yet registered (the file is still being read): a malformed URL's secrets are scrubbed here.
     const scrubbed = (error: ConfigError) =>
-      url.includes("@") || hasScheme(url) ? new ConfigError({ ...error, problem: Redact.secrets(error.problem, Redact.secretsOf(url)) }) : error
+      url.includes("@") || hasScheme(url)
+        ? new ConfigError({ ...error, problem: Redact.secrets(error.problem, Redact.secretsOf(url)) })
+        : error
     let backend = values.get("backend.backend") as BackendName
-    if (rank.get("backend.backend")! < rank.get("backend.url")! && (urlOrigin._tag === "Env" || urlOrigin._tag === "Flag")) {
+    if (
+      rank.get("backend.backend")! < rank.get("backend.url")! && (urlOrigin._tag === "Env" || urlOrigin._tag === "Flag")
+    ) {
       // A bare path names a SQLite file; only the original's environment refuses to infer that (spec §2.4).
       const inferred = inferBackend(url) ?? (urlOrigin._tag === "Flag" && !hasScheme(url) ? "sqlite" : undefined)
       if (inferred === undefined) {
-        return yield* scrubbed(notAUrl(hasScheme(url) ? "" : " (the backend cannot be inferred from a path, nor can the original tool: set CODEX_ARCHIVE_BACKEND=sqlite)"))
+        return yield* scrubbed(notAUrl(
+          hasScheme(url)
+            ? ""
+            : " (the backend cannot be inferred from a path, nor can the original tool: set CODEX_ARCHIVE_BACKEND=sqlite)"
+        ))
       }
       backend = inferred
       origins.set("backend.backend", { _tag: "Inferred", from: "backend.url" })
     }
-    const backendWhere = `${backend === "sqlite" && origins.get("backend.backend")!._tag === "Default" ? "the default" : showOrigin(origins.get("backend.backend")!)}`
+    const backendWhere = `${
+      backend === "sqlite" && origins.get("backend.backend")!._tag === "Default"
+        ? "the default"
+        : showOrigin(origins.get("backend.backend")!)
+    }`
     if (backend !== "sqlite") {
       const named = inferBackend(url)
-      if (named === undefined) return yield* scrubbed(notAUrl())
+      if (named === undefined) {
+        return yield* scrubbed(notAUrl())
+      }
       if (named !== backend) {
         return yield* new ConfigError({
           key: "backend.backend",
@@ -593,7 +740,9 @@ const resolveArchive = (
       return { backend, url, path: null, warning: undefined }
     }
     // A user part without a scheme (`u:pw@h/db`) is a URL gone wrong, though the original would make a file of it.
-    if (!/^sqlite:/i.test(url) && !hasScheme(url) && url.includes("@")) return yield* scrubbed(notAUrl(" (a user part needs a scheme)"))
+    if (!/^sqlite:/i.test(url) && !hasScheme(url) && url.includes("@")) {
+      return yield* scrubbed(notAUrl(" (a user part needs a scheme)"))
+    }
     if (!/^sqlite:/i.test(url) && hasScheme(url)) {
       const named = inferBackend(url)
       if (named === undefined) return yield* scrubbed(notAUrl())
@@ -601,7 +750,8 @@ const resolveArchive = (
       return yield* new ConfigError({
         key: "backend.url",
         origin: urlWhere,
-        problem: `got '${redacted}', a ${named} URL, but backend.backend is 'sqlite' (${backendWhere}), and the original tool would read it as a SQLite file name: set backend.backend = "${named}" beside it`
+        problem:
+          `got '${redacted}', a ${named} URL, but backend.backend is 'sqlite' (${backendWhere}), and the original tool would read it as a SQLite file name: set backend.backend = "${named}" beside it`
       })
     }
     const file = sqlitePath(url, cwd)
@@ -613,7 +763,8 @@ const resolveArchive = (
         key: "backend.url",
         value: show(redacted),
         origin: urlWhere,
-        why: `names ${file} as the original tool reads it, not ${earlier} (which exists) as earlier versions of this tool did`,
+        why:
+          `names ${file} as the original tool reads it, not ${earlier} (which exists) as earlier versions of this tool did`,
         using: show(file)
       })
       : undefined
@@ -654,8 +805,16 @@ export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =
     const discovered = path.resolve(options.cwd, ".codex/archive.toml")
     const fromEnvVar = options.env.CODEX_ARCHIVE_CONFIG?.trim() || undefined
     const explicit = options.configFile ?? fromEnvVar
-    const chosenBy = options.configFile !== undefined ? "flag --config-file" : fromEnvVar !== undefined ? "env CODEX_ARCHIVE_CONFIG" : "discovered"
-    const file = explicit !== undefined ? path.resolve(options.cwd, explicit) : fs.existsSync(discovered) ? discovered : undefined
+    const chosenBy = options.configFile !== undefined
+      ? "flag --config-file"
+      : fromEnvVar !== undefined
+      ? "env CODEX_ARCHIVE_CONFIG"
+      : "discovered"
+    const file = explicit !== undefined
+      ? path.resolve(options.cwd, explicit)
+      : fs.existsSync(discovered)
+      ? discovered
+      : undefined
     const fromFile = file === undefined ? undefined : yield* fromToml(file, chosenBy)
     const rest = [fromEnv(options.env, options.cwd), fromFlags(options.flags ?? [], options.cwd)]
     const all = compose([...(fromFile ? [fromFile.source] : []), ...rest], options.cwd)
@@ -663,13 +822,16 @@ export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =
     let composed: Omit<Loaded, "file">
     if (!fromFile || explicit !== undefined) composed = yield* all
     else {
-      found.push(new ConfigWarning({
-        key: "config file",
-        value: show(file),
-        origin: "the working folder",
-        why: "read without being named, which the original tool never does (name it with --config-file or CODEX_ARCHIVE_CONFIG)",
-        using: "it, but not to choose the archive"
-      }))
+      found.push(
+        new ConfigWarning({
+          key: "config file",
+          value: show(file),
+          origin: "the working folder",
+          why:
+            "read without being named, which the original tool never does (name it with --config-file or CODEX_ARCHIVE_CONFIG)",
+          using: "it, but not to choose the archive"
+        })
+      )
       const backendKeys = ["backend.backend", "backend.url"].filter((key) => fromFile.source.values.has(key))
       const values = new Map([...fromFile.source.values].filter(([key]) => !backendKeys.includes(key)))
       const without = yield* compose([{ ...fromFile.source, values }, ...rest], options.cwd)
@@ -682,14 +844,18 @@ export const load = (options: LoadOptions): Effect.Effect<Loaded, ConfigError> =
       else {
         for (const key of backendKeys) {
           const { origin, value } = fromFile.source.values.get(key)!
-          const used = key === "backend.url" ? Redacted.value(without.config.backend.url) : without.config.backend.backend
-          found.push(new ConfigWarning({
-            key,
-            value: showValue(key, value),
-            origin: showOrigin(origin),
-            why: "would open another archive than the original tool, which does not read this file",
-            using: showValue(key, used)
-          }))
+          const used = key === "backend.url"
+            ? Redacted.value(without.config.backend.url)
+            : without.config.backend.backend
+          found.push(
+            new ConfigWarning({
+              key,
+              value: showValue(key, value),
+              origin: showOrigin(origin),
+              why: "would open another archive than the original tool, which does not read this file",
+              using: showValue(key, used)
+            })
+          )
         }
         composed = without
       }

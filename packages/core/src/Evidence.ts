@@ -26,7 +26,9 @@ export interface Record {
   readonly [key: string]: unknown
 }
 
-export class EvidenceError extends Data.TaggedError("EvidenceError")<{ readonly file: string; readonly detail: string }> {
+export class EvidenceError
+  extends Data.TaggedError("EvidenceError")<{ readonly file: string; readonly detail: string }>
+{
   override get message() {
     return `cannot append to evidence log ${this.file}: ${this.detail}`
   }
@@ -84,9 +86,15 @@ export const make = (dir: string, options: Options = {}) =>
 /** The log itself, never a link at its name: one planted there would make every append write wherever it points. */
 const openLog = (file: string): number => {
   try {
-    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644)
+    return fs.openSync(
+      file,
+      fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
+      0o644
+    )
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw new EvidenceError({ file, detail: "it is a symbolic link; refusing to append through it" })
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new EvidenceError({ file, detail: "it is a symbolic link; refusing to append through it" })
+    }
     throw e
   }
 }

@@ -219,7 +219,7 @@ export const withLock = <A>(file: string, body: () => A): Effect.Effect<A, Error
   return Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const deadline = Date.now() + waitMs
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0;; attempt++) {
         if (yield* Effect.try({ try: () => tryLock(lock, stamp), catch: (e) => e as Error })) break
         if (Date.now() > deadline) {
           const holder = yield* Effect.sync(() => fs.existsSync(lock) ? fs.readFileSync(lock, "utf8").trim() : "?")
@@ -300,7 +300,7 @@ function* linesOf(fd: number): Generator<Line> {
     pending = false
     return line
   }
-  for (let pos = 0; ;) {
+  for (let pos = 0;;) {
     const n = fs.readSync(fd, buf, 0, chunkSize, pos)
     if (n === 0) break
     pos += n

@@ -26,7 +26,8 @@ export interface Contained {
 }
 
 /** The temporary name a restore writes before renaming: fixed, so a rerun after a kill overwrites any leftover. */
-export const tempFor = (output: string): string => path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
+export const tempFor = (output: string): string =>
+  path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
 
 /**
  * The mode a restored file gets: permission bits only (never setuid, setgid or sticky, whatever the archive says),
@@ -37,14 +38,22 @@ export const restoredMode = (recorded: number, umask: number): number => recorde
 /** The process's umask, read in the main thread (worker threads cannot change it; reading it sets it back at once). */
 export const currentUmask = (): number => process.umask()
 
-export type Existing = { readonly _tag: "Absent" } | { readonly _tag: "File"; readonly size: number; readonly mode: number } | { readonly _tag: "Directory" } | { readonly _tag: "Other" }
+export type Existing =
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "File"; readonly size: number; readonly mode: number }
+  | { readonly _tag: "Directory" }
+  | { readonly _tag: "Other" }
 
 export const inspect = (output: string): Existing => {
   try {
     // No exception for the common "absent" case: a batch inspects every output, and throwing costs more than the stat.
     const st = fs.statSync(output, { throwIfNoEntry: false })
     if (st === undefined) return { _tag: "Absent" }
-    return st.isDirectory() ? { _tag: "Directory" } : st.isFile() ? { _tag: "File", size: st.size, mode: st.mode & 0o7777 } : { _tag: "Other" }
+    return st.isDirectory()
+      ? { _tag: "Directory" }
+      : st.isFile()
+      ? { _tag: "File", size: st.size, mode: st.mode & 0o7777 }
+      : { _tag: "Other" }
   } catch {
     return { _tag: "Absent" }
   }
@@ -87,7 +96,8 @@ const createNew = (file: string, mode: number): number => {
  * a link to a device (/dev/zero) or a FIFO would otherwise be read without end, or hang the open.
  */
 export const readBounded = (file: string, maxBytes: number, options: { readonly noFollow?: boolean } = {}): string => {
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK |
+    (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
   const fd = fs.openSync(file, flags)
   try {
     const st = fs.fstatSync(fd)
@@ -148,8 +158,13 @@ const writeAll = (fd: number, bytes: Uint8Array): void => {
 export const notReplaceable = (output: string): OutputError | undefined => {
   const st = fs.lstatSync(output, { throwIfNoEntry: false })
   if (st === undefined || st.isFile()) return undefined
-  const what = st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO"
-    : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "not a regular file"
+  const what = st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : st.isFIFO() ?
+    "a FIFO"
+    : st.isCharacterDevice() || st.isBlockDevice()
+    ? "a device"
+    : st.isSocket()
+    ? "a socket"
+    : "not a regular file"
   const detail = `exists and is ${what}; refusing to replace it with a file`
   return new OutputError({ output, problem: "not-regular", detail })
 }

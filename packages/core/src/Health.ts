@@ -61,7 +61,9 @@ const timed = <A, E, R>(
     const started = performance.now()
     return Effect.exit(effect).pipe(Effect.map((exit) => {
       const ms = round(performance.now() - started)
-      if (Exit.isSuccess(exit)) return { check: { name, ok: exit.value.ok, detail: exit.value.detail, ms }, value: exit.value.value }
+      if (Exit.isSuccess(exit)) {
+        return { check: { name, ok: exit.value.ok, detail: exit.value.detail, ms }, value: exit.value.value }
+      }
       const error = Cause.squash(exit.cause) as { _tag?: unknown; message?: unknown }
       const tag = typeof error._tag === "string" ? `${error._tag}: ` : ""
       const text = `${tag}${typeof error.message === "string" ? error.message : String(error)}`
@@ -83,14 +85,19 @@ const evidenceWritable = (dir: string) =>
     } catch (e) {
       return { ok: false, detail: `${existing} is not writable: ${(e as Error).message}` }
     }
-    return { ok: true, detail: existing === path.resolve(dir) ? `${dir} is writable` : `${dir} will be created in writable ${existing}` }
+    return {
+      ok: true,
+      detail: existing === path.resolve(dir) ? `${dir} is writable` : `${dir} will be created in writable ${existing}`
+    }
   })
 
 /** The evidence log's hash chain holds (EvidenceChain.verify); a log not written yet is fine. */
 const evidenceChain = (dir: string, key: Redacted.Redacted<string> | null | undefined) =>
   Effect.suspend(() => {
     const file = Evidence.fileIn(dir)
-    if (!fs.existsSync(file)) return Effect.succeed({ ok: true, detail: `${file} does not exist yet: nothing to check` })
+    if (!fs.existsSync(file)) {
+      return Effect.succeed({ ok: true, detail: `${file} does not exist yet: nothing to check` })
+    }
     return Effect.map(EvidenceChain.verify(file, { key }), (r) => ({ ok: r.ok, detail: EvidenceChain.describe(r) }))
   })
 
@@ -103,7 +110,9 @@ const samplePayload = (store: ArchiveStore["Type"]) =>
     const sample = artifacts.find((a) => a.layout !== "purged")
     if (sample === undefined) return { ok: true, detail: "the newest items' content was purged: nothing to decode" }
     const result = yield* Verifier.check(store, sample)
-    const which = `tombstone ${sample.tombstones[0] ?? "?"} (${sample.layout}, ${sample.codec ?? "default codec"}, ${sample.sizeBytes} bytes)`
+    const which = `tombstone ${sample.tombstones[0] ?? "?"} (${sample.layout}, ${
+      sample.codec ?? "default codec"
+    }, ${sample.sizeBytes} bytes)`
     return result.problem === undefined
       ? { ok: true, detail: `${which} decodes to its recorded sha256 ${sample.sha256.slice(0, 12)}…` }
       : { ok: false, detail: `${which}: ${result.problem}` }
@@ -116,7 +125,8 @@ const orphanChunks = (store: ArchiveStore["Type"]) =>
       ? { ok: true, detail: "no orphaned chunk rows" }
       : {
         ok: false,
-        detail: `${o.rows} orphaned chunk rows (${o.bytes} bytes) of ${o.artifacts.length} artifacts: run \`codex archive gc\``
+        detail:
+          `${o.rows} orphaned chunk rows (${o.bytes} bytes) of ${o.artifacts.length} artifacts: run \`codex archive gc\``
       })
 
 export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
@@ -124,37 +134,51 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
     const raw = Redacted.value(options.url)
     const secrets = Redact.secretsOf(raw)
     const scope = yield* Effect.scope
-    const connect = yield* timed("connect", secrets, Effect.map(Layer.buildWithScope(options.store, scope), (context) => ({
-      ok: true,
-      detail: `opened the ${options.backend} archive`,
-      value: Context.get(context, ArchiveStore)
-    })))
+    const connect = yield* timed(
+      "connect",
+      secrets,
+      Effect.map(Layer.buildWithScope(options.store, scope), (context) => ({
+        ok: true,
+        detail: `opened the ${options.backend} archive`,
+        value: Context.get(context, ArchiveStore)
+      }))
+    )
     const checks: Array<Check> = [connect.check]
     const store = connect.value
     let items: number | undefined
     let version: number | undefined
     if (store !== undefined) {
-      const probe = yield* timed("probe", secrets, Effect.map(store.probe, (n) => ({
-        ok: true,
-        detail: `backend accessible, ${n} items retrievable`,
-        value: n
-      })))
+      const probe = yield* timed(
+        "probe",
+        secrets,
+        Effect.map(store.probe, (n) => ({
+          ok: true,
+          detail: `backend accessible, ${n} items retrievable`,
+          value: n
+        }))
+      )
       const expected = options.expectedSchemaVersion
-      const schema = yield* timed("schema", secrets, Effect.map(store.schemaVersion, (v) => ({
-        value: v,
-        ok: v === expected,
-        detail: v === expected
-          ? `version ${v} (the latest this tool knows)`
-          : v < expected
-          ? `version ${v}, expected ${expected}: run \`codex archive init\` to migrate`
-          : `version ${v} is newer than this tool knows (${expected}): upgrade codex`
-      })))
+      const schema = yield* timed(
+        "schema",
+        secrets,
+        Effect.map(store.schemaVersion, (v) => ({
+          value: v,
+          ok: v === expected,
+          detail: v === expected
+            ? `version ${v} (the latest this tool knows)`
+            : v < expected
+            ? `version ${v}, expected ${expected}: run \`codex archive init\` to migrate`
+            : `version ${v} is newer than this tool knows (${expected}): upgrade codex`
+        }))
+      )
       items = probe.value
       version = schema.value
       checks.push(probe.check, schema.check, (yield* timed("sample", secrets, samplePayload(store))).check)
       checks.push((yield* timed("orphan-chunks", secrets, orphanChunks(store))).check)
     } else {
-      for (const name of ["probe", "schema", "sample", "orphan-chunks"]) checks.push({ name, ok: false, detail: skipped, ms: 0 })
+      for (const name of ["probe", "schema", "sample", "orphan-chunks"]) {
+        checks.push({ name, ok: false, detail: skipped, ms: 0 })
+      }
     }
     checks.push((yield* timed("evidence", secrets, evidenceWritable(options.evidenceDir))).check)
     const chain = evidenceChain(options.evidenceDir, options.evidenceKey)
@@ -171,7 +195,8 @@ export const run = <E>(options: Options<E>): Effect.Effect<Report> =>
   }))
 
 /** The checks that failed on their own; those skipped because the archive could not be opened add nothing. */
-export const failures = (report: Report): ReadonlyArray<Check> => report.checks.filter((c) => !c.ok && c.detail !== skipped)
+export const failures = (report: Report): ReadonlyArray<Check> =>
+  report.checks.filter((c) => !c.ok && c.detail !== skipped)
 
 /** One line: what failed and why, or that every check passed. */
 export const summary = (report: Report): string => {
@@ -186,7 +211,9 @@ export const renderText = (report: Report): string => {
     "=== Archive Health Check ===",
     `Backend: ${report.backend}`,
     `URL: ${report.url}`,
-    ...report.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name.padEnd(width)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.detail}`)
+    ...report.checks.map((c) =>
+      `${c.ok ? "✓" : "✗"} ${c.name.padEnd(width)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.detail}`
+    )
   ]
   lines.push(
     report.ok

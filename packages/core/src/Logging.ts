@@ -29,7 +29,11 @@ const levelName = (level: LogLevel.LogLevel): string =>
 
 /** A secret URL's password also leaks alone (drivers echo it), so it is a secret of its own: `Redact.secretsOf`. */
 export const expandSecrets = (secrets: Options["secrets"]): ReadonlyArray<string> =>
-  [...new Set((secrets ?? []).flatMap((entry) => Redact.secretsOf(Redacted.isRedacted(entry) ? Redacted.value(entry) : entry)))]
+  [
+    ...new Set(
+      (secrets ?? []).flatMap((entry) => Redact.secretsOf(Redacted.isRedacted(entry) ? Redacted.value(entry) : entry))
+    )
+  ]
     .sort((a, b) => b.length - a.length)
 
 /** Redacts every string inside a value, however deep, keeping its shape. */

@@ -85,14 +85,26 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
     const absolute = path.resolve(file)
     const format = formatOf(absolute)
     if (format === undefined) {
-      return Effect.fail(new ManifestError({ file: absolute, where: undefined, problem: "unknown manifest format: the name must end in .json, .jsonl or .csv" }))
+      return Effect.fail(
+        new ManifestError({
+          file: absolute,
+          where: undefined,
+          problem: "unknown manifest format: the name must end in .json, .jsonl or .csv"
+        })
+      )
     }
     let first: string
     try {
       first = firstText(absolute)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
-      return Effect.fail(new ManifestError({ file: absolute, where: undefined, problem: code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}` }))
+      return Effect.fail(
+        new ManifestError({
+          file: absolute,
+          where: undefined,
+          problem: code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`
+        })
+      )
     }
     const raws = streamedRaws(absolute, format, first)
     return checked(raws, { ...options, file: absolute, baseDir: path.dirname(absolute) })
@@ -122,7 +134,9 @@ const textRaws = (body: string, format: Format, file: string): ReadonlyArray<Raw
     case "json": {
       // JSON Lines saved as `.json` is recognised by content: it is not one document, and its lines are.
       const raws = jsonRecords(body, file)
-      return raws instanceof ManifestError && raws.problem.startsWith("invalid JSON") && !looksLikeOneDocument(body) ? jsonLines(body, file) : raws
+      return raws instanceof ManifestError && raws.problem.startsWith("invalid JSON") && !looksLikeOneDocument(body)
+        ? jsonLines(body, file)
+        : raws
     }
   }
 }
@@ -330,7 +344,9 @@ const hashedKeys = (keyAt: (ordinal: number) => string): Keys => {
 
 /** The error a streamed read threw, as a `ManifestError` naming the file. */
 const asManifestError = (e: unknown, file: string): ManifestError =>
-  e instanceof ManifestError ? e : new ManifestError({ file, where: undefined, problem: `cannot read: ${FileOps.describeErrno(e)}` })
+  e instanceof ManifestError
+    ? e
+    : new ManifestError({ file, where: undefined, problem: `cannot read: ${FileOps.describeErrno(e)}` })
 
 /**
  * Checks every record once, streamed (each entry, and that no two share an output, by name or by file identity),
@@ -341,7 +357,8 @@ const checked = (
   options: LoadOptions & { readonly file: string; readonly baseDir: string }
 ): Effect.Effect<Source, ManifestError> =>
   Effect.suspend(() => {
-    const fail = (where: string | undefined, problem: string) => Effect.fail(new ManifestError({ file: options.file, where, problem }))
+    const fail = (where: string | undefined, problem: string) =>
+      Effect.fail(new ManifestError({ file: options.file, where, problem }))
     const base = realBase(options.baseDir)
     const baseDir = path.resolve(options.baseDir)
     const read = function*(): Generator<readonly [Raw, Entry | string]> {
@@ -370,11 +387,23 @@ const checked = (
     const entries = function*(): Generator<Entry> {
       let n = 0
       for (const [raw, entry] of read()) {
-        if (typeof entry === "string") throw new ManifestError({ file: options.file, where: raw.where, problem: `changed after it was checked: ${entry}` })
+        if (typeof entry === "string") {
+          throw new ManifestError({
+            file: options.file,
+            where: raw.where,
+            problem: `changed after it was checked: ${entry}`
+          })
+        }
         n++
         yield entry
       }
-      if (n !== total) throw new ManifestError({ file: options.file, where: undefined, problem: `changed after it was checked: ${n} entries, not ${total}` })
+      if (n !== total) {
+        throw new ManifestError({
+          file: options.file,
+          where: undefined,
+          problem: `changed after it was checked: ${n} entries, not ${total}`
+        })
+      }
     }
     return Effect.succeed({ total, entries: () => ({ [Symbol.iterator]: entries }) })
   })
@@ -421,11 +450,19 @@ const jsonRecords = (text: string, file: string): ReadonlyArray<Raw> | ManifestE
     const message = (e as Error).message
     const position = /position (\d+)/.exec(message)
     const line = position ? lineAt(text, Number(position[1])) : badLine(text)
-    return new ManifestError({ file, where: line === undefined ? undefined : `line ${line}`, problem: `invalid JSON: ${message}` })
+    return new ManifestError({
+      file,
+      where: line === undefined ? undefined : `line ${line}`,
+      problem: `invalid JSON: ${message}`
+    })
   }
   const items = Array.isArray(doc) ? doc : isObject(doc) && Array.isArray(doc.items) ? doc.items : undefined
   if (items === undefined) {
-    return new ManifestError({ file, where: undefined, problem: "JSON manifest must be an array of entries or an object with an 'items' array" })
+    return new ManifestError({
+      file,
+      where: undefined,
+      problem: "JSON manifest must be an array of entries or an object with an 'items' array"
+    })
   }
   return items.map((value, i) => ({ where: `entry ${i + 1}`, value }))
 }
@@ -454,10 +491,19 @@ const csvRecords = (
 ): { readonly header: ReadonlyArray<string> | undefined; readonly records: ReadonlyArray<Raw> } | ManifestError => {
   let records: Array<{ record: Array<string>; info: { lines: number } }>
   try {
-    records = parseCsv(text, { info: true, skip_empty_lines: true, relax_column_count: true, trim: true }) as unknown as typeof records
+    records = parseCsv(text, {
+      info: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      trim: true
+    }) as unknown as typeof records
   } catch (e) {
     const err = e as Error & { lines?: number }
-    return new ManifestError({ file, where: err.lines === undefined ? undefined : `line ${err.lines + offset}`, problem: `invalid CSV: ${err.message}` })
+    return new ManifestError({
+      file,
+      where: err.lines === undefined ? undefined : `line ${err.lines + offset}`,
+      problem: `invalid CSV: ${err.message}`
+    })
   }
   if (records.length === 0) return { header: known, records: [] }
   const header = known ?? records[0]!.record.map((h) => h.trim().toLowerCase())
@@ -466,7 +512,11 @@ const csvRecords = (
   const output = column("output")
   const actor = column("actor")
   if (tombstone < 0 || output < 0) {
-    return new ManifestError({ file, where: `line ${records[0]!.info.lines + offset}`, problem: `CSV header must name the columns tombstone and output (found: ${header.join(", ")})` })
+    return new ManifestError({
+      file,
+      where: `line ${records[0]!.info.lines + offset}`,
+      problem: `CSV header must name the columns tombstone and output (found: ${header.join(", ")})`
+    })
   }
   return {
     header,
@@ -481,7 +531,8 @@ const csvRecords = (
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
 
 const realBase = (dir: string): string => {
   try {
@@ -493,7 +544,8 @@ const realBase = (dir: string): string => {
 
 /** `target` lies strictly below `base`; both absolute and normalized (`path.resolve`, realpath), so a prefix says it. */
 const inside = (base: string, target: string): boolean =>
-  target.length > base.length && target.startsWith(base) && (base.endsWith(path.sep) || target[base.length] === path.sep)
+  target.length > base.length && target.startsWith(base) &&
+  (base.endsWith(path.sep) || target[base.length] === path.sep)
 
 /**
  * `target` lies below `base`, both as written and once symbolic links on the way are resolved: a folder inside `base`
@@ -550,7 +602,9 @@ const duplicates = (entryAt: (ordinal: number) => Entry) => {
     const other = entryAt(first)
     return other.output === entry.output
       ? `output ${entry.output} is also the output of ${whereAt(first)}; two entries cannot restore to the same file`
-      : `output ${entry.output} is the same file as ${other.output} (${whereAt(first)}); two entries cannot restore to the same file`
+      : `output ${entry.output} is the same file as ${other.output} (${
+        whereAt(first)
+      }); two entries cannot restore to the same file`
   }
 }
 
@@ -565,10 +619,18 @@ const fileIdentity = (file: string): string | undefined => {
 }
 
 /** Checks one entry; a string is the problem. */
-const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: string, cache: Map<string, string>): Entry | string => {
+const entryOf = (
+  raw: Raw,
+  defaultActor: string,
+  baseDir: string,
+  realBaseDir: string,
+  cache: Map<string, string>
+): Entry | string => {
   if (!isObject(raw.value)) return "each manifest entry must be an object with tombstone and output"
   const { actor, output, sha256, tombstone } = raw.value
-  if (tombstone !== undefined && tombstone !== null && typeof tombstone !== "string") return "tombstone must be a string"
+  if (tombstone !== undefined && tombstone !== null && typeof tombstone !== "string") {
+    return "tombstone must be a string"
+  }
   if (typeof tombstone !== "string" || tombstone.trim() === "") return "missing tombstone"
   const decoded = Ids.decodeTombstoneId(tombstone)
   if (Either.isLeft(decoded)) return decoded.left.message
@@ -591,7 +653,10 @@ const entryOf = (raw: Raw, defaultActor: string, baseDir: string, realBaseDir: s
 }
 
 /** Every tombstone stub under `dir` (sorted, symbolic links not followed), each restored where it stands. */
-export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<ReadonlyArray<Entry>, ManifestError | Tombstone.MalformedStub> =>
+export const fromStubs = (
+  dir: string,
+  options: LoadOptions
+): Effect.Effect<ReadonlyArray<Entry>, ManifestError | Tombstone.MalformedStub> =>
   Effect.flatMap(openStubs(dir, options), (source) =>
     Effect.try({
       try: () => Array.from(source.entries()),
@@ -602,7 +667,10 @@ export const fromStubs = (dir: string, options: LoadOptions): Effect.Effect<Read
  * A tree of stubs as a `Source`: walked twice (sorted, symbolic links not followed), once now to parse and check
  * every stub, then as the batch runs; a folder's names are held while the walk is in it, no stub longer than that.
  */
-export const openStubs = (dir: string, options: LoadOptions): Effect.Effect<Source, ManifestError | Tombstone.MalformedStub> =>
+export const openStubs = (
+  dir: string,
+  options: LoadOptions
+): Effect.Effect<Source, ManifestError | Tombstone.MalformedStub> =>
   Effect.gen(function*() {
     const root = path.resolve(dir)
     const fail = (problem: string) => new ManifestError({ file: root, where: undefined, problem })
@@ -637,7 +705,13 @@ export const openStubs = (dir: string, options: LoadOptions): Effect.Effect<Sour
         }
         const stub = Effect.runSync(Effect.either(Tombstone.parse(text, file)))
         if (stub._tag === "Left") throw stub.left
-        yield { tombstone: stub.right.tombstone, output: file, actor, sha256: stub.right.sha256, contained: { root: real, path: path.join(real, path.relative(root, file)) } }
+        yield {
+          tombstone: stub.right.tombstone,
+          output: file,
+          actor,
+          sha256: stub.right.sha256,
+          contained: { root: real, path: path.join(real, path.relative(root, file)) }
+        }
       }
     }
     const at = (ordinal: number): Entry => {
@@ -689,17 +763,25 @@ export const write = (file: string, entries: ReadonlyArray<Written>): Effect.Eff
     for (const [i, e] of entries.entries()) {
       const output = path.resolve(e.output)
       if (!inside(base, output)) {
-        return Effect.fail(new ManifestError({
-          file: absolute,
-          where: `entry ${i + 1}`,
-          problem: `${output} is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`
-        }))
+        return Effect.fail(
+          new ManifestError({
+            file: absolute,
+            where: `entry ${i + 1}`,
+            problem:
+              `${output} is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`
+          })
+        )
       }
-      items.push({ tombstone: e.tombstone, output: path.relative(base, output).split(path.sep).join("/"), sha256: e.sha256 })
+      items.push({
+        tombstone: e.tombstone,
+        output: path.relative(base, output).split(path.sep).join("/"),
+        sha256: e.sha256
+      })
     }
     return Effect.try({
       try: () => FileOps.writeFileAtomic(absolute, JSON.stringify(items, null, 2) + "\n"),
-      catch: (e) => new ManifestError({ file: absolute, where: undefined, problem: `cannot write: ${FileOps.describeErrno(e)}` })
+      catch: (e) =>
+        new ManifestError({ file: absolute, where: undefined, problem: `cannot write: ${FileOps.describeErrno(e)}` })
     })
   })
 
@@ -739,12 +821,24 @@ export const writer = (file: string): Effect.Effect<{
             const output = path.resolve(e.output)
             n++
             if (!inside(base, output)) {
-              return Effect.fail(fail(`entry ${n}`, `${output} is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`))
+              return Effect.fail(
+                fail(
+                  `entry ${n}`,
+                  `${output} is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`
+                )
+              )
             }
-            const item = { tombstone: e.tombstone, output: path.relative(base, output).split(path.sep).join("/"), sha256: e.sha256 }
+            const item = {
+              tombstone: e.tombstone,
+              output: path.relative(base, output).split(path.sep).join("/"),
+              sha256: e.sha256
+            }
             text += `${n === 1 ? "" : ","}\n  ${JSON.stringify(item)}`
           }
-          return Effect.try({ try: () => fs.writeFileSync(fd, text), catch: (e) => fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`) })
+          return Effect.try({
+            try: () => fs.writeFileSync(fd, text),
+            catch: (e) => fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`)
+          })
         }),
       commit: Effect.try({
         try: () => {

@@ -1,5 +1,16 @@
 /** Every metric of the tool, in one place (as `ClusterMetrics` does): restore phases, counts, bytes, retries. */
-import { Context, Effect, FiberRef, Layer, Metric, MetricBoundaries, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import {
+  Context,
+  Effect,
+  FiberRef,
+  Layer,
+  Metric,
+  MetricBoundaries,
+  type MetricLabel,
+  type MetricPair,
+  MetricState,
+  Option
+} from "effect"
 import type { Outcome } from "./Restorer.js"
 
 // 0.1 ms .. ~52 s in ×2 steps: covers a cached small restore and a large file on a slow server.
@@ -12,10 +23,15 @@ export const decompressDuration = histogram("codex_archive_restore_decompress_ms
 export const verifyDuration = histogram("codex_archive_restore_verify_ms", "Checking the SHA-256 of restored bytes")
 export const writeDuration = histogram("codex_archive_restore_write_ms", "Writing and renaming the output file")
 export const recordDuration = histogram("codex_archive_restore_record_ms", "Recording the restore in the store")
-export const storeDuration = histogram("codex_archive_store_duration_ms", "One store call: hash, one transaction, evidence, stubs")
+export const storeDuration = histogram(
+  "codex_archive_store_duration_ms",
+  "One store call: hash, one transaction, evidence, stubs"
+)
 
 export const restores = Metric.counter("codex_archive_restores_total", { description: "Restores that succeeded" })
-export const restoreFailures = Metric.counter("codex_archive_restore_failures_total", { description: "Restores that failed" })
+export const restoreFailures = Metric.counter("codex_archive_restore_failures_total", {
+  description: "Restores that failed"
+})
 export const restoredBytes = Metric.counter("codex_archive_restored_bytes_total", { description: "Bytes restored" })
 export const stored = Metric.counter("codex_archive_stored_total", { description: "Files stored" })
 export const storedBytes = Metric.counter("codex_archive_stored_bytes_total", { description: "Raw bytes stored" })
@@ -41,8 +57,19 @@ export const recordRestores = (done: ReadonlyArray<Pick<Outcome, "bytes" | "timi
     }))
 
 export const all = [
-  restoreDuration, fetchDuration, decompressDuration, verifyDuration, writeDuration, recordDuration, storeDuration,
-  restores, restoreFailures, restoredBytes, stored, storedBytes, retries
+  restoreDuration,
+  fetchDuration,
+  decompressDuration,
+  verifyDuration,
+  writeDuration,
+  recordDuration,
+  storeDuration,
+  restores,
+  restoreFailures,
+  restoredBytes,
+  stored,
+  storedBytes,
+  retries
 ] as const
 
 const prefix = "codex_archive_"
@@ -87,7 +114,9 @@ export const prometheus = (): Effect.Effect<string> =>
         if (MetricState.isCounterState(s)) out.push(`${name}${labels(tags)} ${number(Number(s.count))}`)
         else if (MetricState.isGaugeState(s)) out.push(`${name}${labels(tags)} ${number(Number(s.value))}`)
         else if (MetricState.isHistogramState(s)) {
-          for (const [bound, count] of s.buckets) out.push(`${name}_bucket${labels(tags, [["le", number(bound)]])} ${count}`)
+          for (const [bound, count] of s.buckets) {
+            out.push(`${name}_bucket${labels(tags, [["le", number(bound)]])} ${count}`)
+          }
           out.push(`${name}_sum${labels(tags)} ${number(s.sum)}`, `${name}_count${labels(tags)} ${s.count}`)
         }
       }
@@ -101,4 +130,6 @@ export class ArchiveMetrics extends Context.Tag("@codex-archive/core/ArchiveMetr
   readonly prometheus: Effect.Effect<string>
 }>() {}
 
-export const layer: Layer.Layer<ArchiveMetrics> = Layer.succeed(ArchiveMetrics, { prometheus: Effect.suspend(prometheus) })
+export const layer: Layer.Layer<ArchiveMetrics> = Layer.succeed(ArchiveMetrics, {
+  prometheus: Effect.suspend(prometheus)
+})

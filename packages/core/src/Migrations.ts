@@ -41,7 +41,10 @@ const exists = (sql: SqlClient.SqlClient, name: string): Effect.Effect<boolean, 
     sql.onDialectOrElse({
       // to_regclass follows the search path, as the Migrator's own unqualified table name does.
       pg: () => sql<{ e: unknown }>`SELECT 1 AS e WHERE to_regclass(${name}) IS NOT NULL`,
-      mysql: () => sql<{ e: unknown }>`SELECT 1 AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ${name}`,
+      mysql: () =>
+        sql<
+          { e: unknown }
+        >`SELECT 1 AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ${name}`,
       orElse: () => sql<{ e: unknown }>`SELECT 1 AS e FROM sqlite_master WHERE type = 'table' AND name = ${name}`
     }),
     (rows) => rows.length > 0
@@ -84,9 +87,19 @@ export const run = (migrations: ReadonlyArray<Migration>) =>
       if (adopted.length > 0) {
         yield* sql.withTransaction(Effect.gen(function*() {
           // A concurrent first open may have copied them already.
-          if ((yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(table)}`.withoutTransform).some((r) => Number(r.n) > 0)) return
+          if (
+            (yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(table)}`.withoutTransform).some((r) =>
+              Number(r.n) > 0
+            )
+          ) return
           yield* sql`INSERT INTO ${sql(table)} ${
-            sql.insert(adopted.map((r) => ({ migration_id: Number(r.migration_id), name: String(r.name), created_at: r.created_at })))
+            sql.insert(
+              adopted.map((r) => ({
+                migration_id: Number(r.migration_id),
+                name: String(r.name),
+                created_at: r.created_at
+              }))
+            )
           }`.withoutTransform
         }))
       }

@@ -33,12 +33,19 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   const buf = Buffer.allocUnsafe(1024 * 1024)
   const failed = (e: unknown): Output => {
     const err = e as NodeJS.ErrnoException
-    return { ok: false, changed: false, message: err.message ?? String(e), ...(err.code === undefined ? {} : { code: err.code }) }
+    return {
+      ok: false,
+      changed: false,
+      message: err.message ?? String(e),
+      ...(err.code === undefined ? {} : { code: err.code })
+    }
   }
   const compress = (raw: Uint8Array, codec: string) =>
     codec === "zlib"
       ? zlib.deflateSync(raw, { level: data.levels.zlib })
-      : (zstd ??= req(data.zstdPackage) as NonNullable<typeof zstd>).compress(raw, { compressionLevel: data.levels.zstd })
+      : (zstd ??= req(data.zstdPackage) as NonNullable<typeof zstd>).compress(raw, {
+        compressionLevel: data.levels.zstd
+      })
   // A buffer of its own, so it can be handed over to the main thread without a copy.
   const handOver = (sha256: string, packed: Uint8Array) => {
     const own = new Uint8Array(packed.length)
@@ -75,14 +82,30 @@ const data = (): Data => ({ zstdPackage: Codec.zstdPaths().zstdPackage, levels: 
 export interface Packer {
   readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
   /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
-  readonly pack: (file: string, display: string, sha256: string, codec: Codec.CodecName) => Effect.Effect<Uint8Array, PayloadSourceError>
+  readonly pack: (
+    file: string,
+    display: string,
+    sha256: string,
+    codec: Codec.CodecName
+  ) => Effect.Effect<Uint8Array, PayloadSourceError>
   /**
    * A small file's SHA-256 and compressed content from one read (one message, where `hash` then `pack` are two): the
    * bytes compressed are the bytes hashed.
    */
-  readonly hashPack: (file: string, display: string, codec: Codec.CodecName) => Effect.Effect<{ readonly sha256: string; readonly data: Uint8Array }, PayloadSourceError | WorkerPool.WorkerFailed>
+  readonly hashPack: (
+    file: string,
+    display: string,
+    codec: Codec.CodecName
+  ) => Effect.Effect<
+    { readonly sha256: string; readonly data: Uint8Array },
+    PayloadSourceError | WorkerPool.WorkerFailed
+  >
   /** Compresses one piece of a large file (read and hashed in order by the caller). */
-  readonly compress: (raw: Uint8Array, codec: Codec.CodecName, display: string) => Effect.Effect<Uint8Array, PayloadSourceError>
+  readonly compress: (
+    raw: Uint8Array,
+    codec: Codec.CodecName,
+    display: string
+  ) => Effect.Effect<Uint8Array, PayloadSourceError>
   /** How many calls are worth having in flight. */
   readonly concurrency: number
 }
@@ -92,25 +115,37 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   // Calls go to the lanes in turn.
   const lane = () => next++ % pool.lanes
   const run = (display: string, input: Input, transfer?: ReadonlyArray<ArrayBuffer>) =>
-    Effect.flatMap(pool.run(lane(), input, transfer), (out) =>
-      out.ok ? Effect.succeed(out) : Effect.fail(new PayloadSourceError({
-        path: display,
-        detail: out.changed
-          ? "file changed while it was being stored; nothing was archived"
-          : input.op === "compress"
-          ? `compression failed: ${out.message}`
-          : FileOps.describeErrno(out)
-      })))
+    Effect.flatMap(
+      pool.run(lane(), input, transfer),
+      (out) =>
+        out.ok ? Effect.succeed(out) : Effect.fail(
+          new PayloadSourceError({
+            path: display,
+            detail: out.changed
+              ? "file changed while it was being stored; nothing was archived"
+              : input.op === "compress"
+              ? `compression failed: ${out.message}`
+              : FileOps.describeErrno(out)
+          })
+        )
+    )
   // What reads a payload fails naming the file, whatever broke: the port's payloads fail with PayloadSourceError only.
   const named = (display: string) => <A>(self: Effect.Effect<A, PayloadSourceError | WorkerPool.WorkerFailed>) =>
-    Effect.catchTag(self, "WorkerFailed", (e) => Effect.fail(new PayloadSourceError({ path: display, detail: e.message })))
+    Effect.catchTag(
+      self,
+      "WorkerFailed",
+      (e) => Effect.fail(new PayloadSourceError({ path: display, detail: e.message }))
+    )
   return {
     concurrency: pool.lanes * 2,
     hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
-    hashPack: (file, display, codec) => Effect.map(run(display, { op: "hashPack", file, codec }), (out) => ({ sha256: out.sha256, data: out.data! })),
-    pack: (file, display, sha256, codec) => Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
+    hashPack: (file, display, codec) =>
+      Effect.map(run(display, { op: "hashPack", file, codec }), (out) => ({ sha256: out.sha256, data: out.data! })),
+    pack: (file, display, sha256, codec) =>
+      Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
     compress: (raw, codec, display) =>
-      Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!).pipe(named(display))
+      Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!)
+        .pipe(named(display))
   }
 }
 
@@ -118,4 +153,5 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
 export const inThread = (): Packer => packerOf(WorkerPool.inThread(program, data()))
 
 /** `size` worker threads; terminated when the scope closes. */
-export const workers = (size: number): Effect.Effect<Packer, never, Scope.Scope> => Effect.map(WorkerPool.make(program, data(), size), packerOf)
+export const workers = (size: number): Effect.Effect<Packer, never, Scope.Scope> =>
+  Effect.map(WorkerPool.make(program, data(), size), packerOf)

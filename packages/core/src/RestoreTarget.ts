@@ -6,8 +6,8 @@ import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
-import * as Manifest from "./Manifest.js"
 import * as Ids from "./Ids.js"
+import * as Manifest from "./Manifest.js"
 import * as Tombstone from "./Tombstone.js"
 
 export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
@@ -79,7 +79,9 @@ export const outputOf = (options: {
     if (located === undefined) return yield* new TombstoneNotFound({ tombstone })
     const placed = yield* recordedOutput({ tombstone, recorded: located.path, root, allowOutside })
     if (placed.outside) {
-      yield* Effect.logWarning(`restoring outside ${path.resolve(root)} (--allow-outside): recorded path ${JSON.stringify(located.path)}`)
+      yield* Effect.logWarning(
+        `restoring outside ${path.resolve(root)} (--allow-outside): recorded path ${JSON.stringify(located.path)}`
+      )
     }
     return placed.output
   })

@@ -82,7 +82,11 @@ export interface RestoreWriter {
    * Runs a batch of ops in order on a lane; with `stopAfterFailure`, ops after a failed write are skipped.
    * A worker pool takes over each `data` that spans its whole ArrayBuffer (no copy): the caller must not reuse it.
    */
-  readonly run: (lane: number, ops: ReadonlyArray<Op>, stopAfterFailure?: boolean) => Effect.Effect<ReadonlyArray<Reply>, WorkerPool.WorkerFailed>
+  readonly run: (
+    lane: number,
+    ops: ReadonlyArray<Op>,
+    stopAfterFailure?: boolean
+  ) => Effect.Effect<ReadonlyArray<Reply>, WorkerPool.WorkerFailed>
 }
 
 type Setup = ReturnType<typeof Codec.zstdPaths> & {
@@ -95,8 +99,13 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly exposeGc: boolean
 }
 
-const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup =>
-  ({ ...Codec.zstdPaths(), direct, decoder: Codec.boundedDecoder.toString(), chunkSize, exposeGc })
+const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
+  ...Codec.zstdPaths(),
+  direct,
+  decoder: Codec.boundedDecoder.toString(),
+  chunkSize,
+  exposeGc
+})
 
 interface Batch {
   readonly ops: ReadonlyArray<Op>
@@ -134,7 +143,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     let collect = () => {}
     if (setup.exposeGc) {
       ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
-      const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (options: { type: "minor" }) => void
+      const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (
+        options: { type: "minor" }
+      ) => void
       collect = () => gc({ type: "minor" })
     }
     archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect }
@@ -155,9 +166,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     if (bounded === undefined) {
       const vm = req("node:vm") as typeof import("node:vm")
       // Compiled in the global scope: a host bundled with --keep-names left `__name(...)` calls in the text, given here.
-      const make = (vm.runInThisContext(`(__name) => (${setup.decoder})`) as (name: unknown) => typeof Codec.boundedDecoder)(
-        (target: unknown) => target
-      )
+      const make =
+        (vm.runInThisContext(`(__name) => (${setup.decoder})`) as (name: unknown) => typeof Codec.boundedDecoder)(
+          (target: unknown) => target
+        )
       bounded = make(req(setup.zstdBinding) as Codec.ZstdDecoding, zlib, true)
     }
     return bounded(codec, data, limit)
@@ -187,8 +199,12 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 
   type Problem = "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable" | "escapes"
-  const fail = (id: number, problem: Problem, detail: string, extra: { actual?: string; code?: string } = {}): Reply =>
-    ({ id, ok: false, problem, detail, ...extra })
+  const fail = (
+    id: number,
+    problem: Problem,
+    detail: string,
+    extra: { actual?: string; code?: string } = {}
+  ): Reply => ({ id, ok: false, problem, detail, ...extra })
   /** A contained output whose way leaves its root: the item fails, nothing is written outside. */
   class Escape extends Error {}
   const errno = (id: number, e: unknown) => {
@@ -219,7 +235,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
         st = fs.lstatSync(current)
       }
       if (st === undefined || !st.isDirectory()) {
-        throw new Escape(`${current} is ${st?.isSymbolicLink() ? "a symbolic link" : "not a folder"}; nothing written outside ${root}`)
+        throw new Escape(
+          `${current} is ${st?.isSymbolicLink() ? "a symbolic link" : "not a folder"}; nothing written outside ${root}`
+        )
       }
       checked.add(current)
     }
@@ -266,7 +284,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const removeTemp = (target: Target, dev: number, ino: number) => {
     try {
       // Never created (dev < 0): nothing of ours is there.
-      if (dev >= 0 && (target.root === undefined || isOurs(target.temp, dev, ino))) fs.rmSync(target.temp, { force: true })
+      if (dev >= 0 && (target.root === undefined || isOurs(target.temp, dev, ino))) {
+        fs.rmSync(target.temp, { force: true })
+      }
     } catch {
       // nothing to remove, or no longer reachable
     }
@@ -285,7 +305,12 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     fs.renameSync(target.temp, target.output)
   }
   /** Verified temp files waiting for a `commit` or `discard`, with the reply their write earned. */
-  type Held = { readonly target: Target; readonly dev: number; readonly ino: number; readonly reply: Reply & { ok: true } }
+  type Held = {
+    readonly target: Target
+    readonly dev: number
+    readonly ino: number
+    readonly reply: Reply & { ok: true }
+  }
   const held = new Map<number, Held>()
   /**
    * Renames held files, folder by folder: each contained folder's way is checked once, right before its files are
@@ -363,7 +388,18 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 
   const start = (target: Target): Job => ({
-    target, fd: -1, dev: -1, ino: -1, hash: crypto.createHash("sha256"), bytes: 0, fetch: 0, decompress: 0, verify: 0, write: 0, failure: undefined, actual: undefined
+    target,
+    fd: -1,
+    dev: -1,
+    ino: -1,
+    hash: crypto.createHash("sha256"),
+    bytes: 0,
+    fetch: 0,
+    decompress: 0,
+    verify: 0,
+    write: 0,
+    failure: undefined,
+    actual: undefined
   })
 
   /** Whether what was fed so far is exactly the expected content. */
@@ -397,7 +433,15 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return errno(id, e)
     }
     job.write += performance.now() - t
-    const reply = { id, ok: true as const, bytes: job.bytes, fetch: job.fetch, decompress: job.decompress, verify: job.verify, write: job.write }
+    const reply = {
+      id,
+      ok: true as const,
+      bytes: job.bytes,
+      fetch: job.fetch,
+      decompress: job.decompress,
+      verify: job.verify,
+      write: job.write
+    }
     if (job.target.hold === true) held.set(id, { target: job.target, dev: job.dev, ino: job.ino, reply })
     return reply
   }
@@ -522,7 +566,11 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, read
   lanes: pool.lanes,
   readsArchive,
   run: (lane, ops, stopAfterFailure) =>
-    pool.run(lane, { ops, stopAfterFailure: stopAfterFailure === true }, WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : []))))
+    pool.run(
+      lane,
+      { ops, stopAfterFailure: stopAfterFailure === true },
+      WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : [])))
+    )
 })
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */

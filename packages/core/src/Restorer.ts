@@ -7,7 +7,14 @@
  */
 import { Chunk, Context, Data, Effect, Either, Layer, Metric, Queue, Redacted, type Scope, Stream } from "effect"
 import * as path from "node:path"
-import { ArchiveStore, type Located, type NotAnArchive, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import {
+  ArchiveStore,
+  type Located,
+  type NotAnArchive,
+  PayloadPurged,
+  StoreError,
+  TombstoneNotFound
+} from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import type { ArchiveConfig } from "./Config.js"
 import * as Evidence from "./Evidence.js"
@@ -145,9 +152,16 @@ const chunkBatch = 4
 
 export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restorer, {
   readonly restore: (request: Request) => Effect.Effect<Outcome, RestoreError>
-  readonly restoreAll: (requests: ReadonlyArray<Request>, options: RunOptions) => Effect.Effect<ReadonlyArray<ItemResult>>
+  readonly restoreAll: (
+    requests: ReadonlyArray<Request>,
+    options: RunOptions
+  ) => Effect.Effect<ReadonlyArray<ItemResult>>
   /** `size` worker threads for `RunOptions.writer`, reading payloads themselves where the store allows; ended with the scope. */
-  readonly writers: (size: number, v8Flags?: ReadonlyArray<string>, tuneV8?: boolean) => Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>
+  readonly writers: (
+    size: number,
+    v8Flags?: ReadonlyArray<string>,
+    tuneV8?: boolean
+  ) => Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>
 }>() {}
 
 interface Phase {
@@ -167,7 +181,12 @@ interface Written {
 }
 
 type Indexed = { readonly index: number; readonly request: Request }
-type Work = Indexed & { readonly located: Located; readonly action: "write" | "unchanged"; payload: Uint8Array | undefined; fetchMs: number }
+type Work = Indexed & {
+  readonly located: Located
+  readonly action: "write" | "unchanged"
+  payload: Uint8Array | undefined
+  fetchMs: number
+}
 /** What flows from the fetch stage to the write stage: items ready to write, and items that already failed. */
 type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
 
@@ -232,17 +251,39 @@ export const make = Effect.gen(function*() {
   const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
   // Every write is held at its verified temp file: renamed only once recorded (`commit`), or removed (`discard`).
   const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++, output: request.output, temp: FileOps.tempFor(request.output), mode: modeOf(located), codec: codec.name, sha256: located.sha256, size: located.sizeBytes,
-    hold: true, ...(request.contained === undefined ? {} : containedTarget(request.contained))
+    id: jobs++,
+    output: request.output,
+    temp: FileOps.tempFor(request.output),
+    mode: modeOf(located),
+    codec: codec.name,
+    sha256: located.sha256,
+    size: located.sizeBytes,
+    hold: true,
+    ...(request.contained === undefined ? {} : containedTarget(request.contained))
   })
 
-  const fromReply = (located: Located, request: Request, codec: Codec.Codec, reply: RestoreWriter.Reply): Written | RestoreError | "skipped" => {
-    if (reply.ok) return { bytes: reply.bytes, phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write }, job: reply.id }
+  const fromReply = (
+    located: Located,
+    request: Request,
+    codec: Codec.Codec,
+    reply: RestoreWriter.Reply
+  ): Written | RestoreError | "skipped" => {
+    if (reply.ok) {
+      return {
+        bytes: reply.bytes,
+        phase: { fetch: reply.fetch, decompress: reply.decompress, verify: reply.verify, write: reply.write },
+        job: reply.id
+      }
+    }
     switch (reply.problem) {
       case "corrupt":
         return new Codec.CorruptPayload({ codec: codec.name, detail: reply.detail, tombstone: located.tombstone })
       case "integrity":
-        return new IntegrityError({ tombstone: located.tombstone, expected: located.sha256, actual: reply.actual ?? "" })
+        return new IntegrityError({
+          tombstone: located.tombstone,
+          expected: located.sha256,
+          actual: reply.actual ?? ""
+        })
       case "unwritable":
       case "escapes":
         return placeFailure(request, reply.problem, reply)
@@ -269,7 +310,10 @@ export const make = Effect.gen(function*() {
       const failures = new Map<Work, RestoreError>()
       if (held.length === 0 && unrecorded.length === 0) return failures
       // One message: what was not recorded is removed, what was is renamed.
-      const ops: Array<RestoreWriter.Op> = [{ op: "discard", ids: unrecorded }, { op: "commit", ids: held.map((h) => h.job) }]
+      const ops: Array<RestoreWriter.Op> = [{ op: "discard", ids: unrecorded }, {
+        op: "commit",
+        ids: held.map((h) => h.job)
+      }]
       const sent = yield* Effect.either(writer.run(lane, ops))
       if (sent._tag === "Left") {
         for (const { w } of held) failures.set(w, sent.left)
@@ -289,7 +333,12 @@ export const make = Effect.gen(function*() {
     )
 
   /** Streams a chunked payload to the writer, a few MiB per batch (bounded memory); the writer renames only verified content. */
-  const writeChunked = (writer: RestoreWriter.RestoreWriter, lane: number, job: RestoreWriter.Target, located: Located) =>
+  const writeChunked = (
+    writer: RestoreWriter.RestoreWriter,
+    lane: number,
+    job: RestoreWriter.Target,
+    located: Located
+  ) =>
     Effect.gen(function*() {
       let first = true
       const send = (data: ReadonlyArray<Uint8Array>) => {
@@ -350,14 +399,23 @@ export const make = Effect.gen(function*() {
           out[i] = codec.left
           failed = true
         } else if (writer.readsArchive) {
-          const op: RestoreWriter.Op = { op: "copy", ...target(w.located, w.request, codec.right), artifactId: w.located.artifactId, chunked: w.located.layout === "chunked" }
+          const op: RestoreWriter.Op = {
+            op: "copy",
+            ...target(w.located, w.request, codec.right),
+            artifactId: w.located.artifactId,
+            chunked: w.located.layout === "chunked"
+          }
           pending.push({ i, codec: codec.right, op })
         } else if (w.located.layout === "inline") {
           if (w.payload === undefined) {
             out[i] = new PayloadPurged({ tombstone: w.located.tombstone, sha256: w.located.sha256 })
             failed = true
           } else {
-            pending.push({ i, codec: codec.right, op: { op: "write", ...target(w.located, w.request, codec.right), data: w.payload } })
+            pending.push({
+              i,
+              codec: codec.right,
+              op: { op: "write", ...target(w.located, w.request, codec.right), data: w.payload }
+            })
             w.payload = undefined
           }
         } else {
@@ -367,7 +425,9 @@ export const make = Effect.gen(function*() {
             continue
           }
           const t = performance.now()
-          const reply = yield* Effect.either(writeChunked(writer, lane, target(w.located, w.request, codec.right), w.located))
+          const reply = yield* Effect.either(
+            writeChunked(writer, lane, target(w.located, w.request, codec.right), w.located)
+          )
           const result = reply._tag === "Left" ? reply.left : fromReply(w.located, w.request, codec.right, reply.right)
           // Chunk fetches interleave with writing; what is not decode, verify or write is fetch time.
           if (typeof result === "object" && "phase" in result) {
@@ -429,7 +489,9 @@ export const make = Effect.gen(function*() {
 
   /** Purged content fails before the output is looked at; otherwise the output decides. */
   const plan = (located: Located, request: Request): Either.Either<"write" | "unchanged", RestoreError> => {
-    if (located.layout === "purged") return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
+    if (located.layout === "purged") {
+      return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
+    }
     const action = outputAction(located, request)
     return typeof action === "string" ? Either.right(action) : Either.left(action)
   }
@@ -442,12 +504,23 @@ export const make = Effect.gen(function*() {
       const located = found.get(request.tombstone)
       if (located === undefined) return yield* new TombstoneNotFound({ tombstone: request.tombstone })
       const action = yield* plan(located, request)
-      const payloads = action === "write" && located.layout === "inline" ? yield* store.inlinePayloads([located.artifactId]) : new Map<string, Uint8Array>()
-      const work: Work = { index: 0, request, located, action, payload: payloads.get(located.artifactId), fetchMs: performance.now() - started }
+      const payloads = action === "write" && located.layout === "inline"
+        ? yield* store.inlinePayloads([located.artifactId])
+        : new Map<string, Uint8Array>()
+      const work: Work = {
+        index: 0,
+        request,
+        located,
+        action,
+        payload: payloads.get(located.artifactId),
+        fetchMs: performance.now() - started
+      }
       const writer = localWriter()
       const [written] = yield* materialize(writer, 0, [work], false)
       // Unreachable: without stopAfterFailure, materialize answers every item it is given, and this is its only one.
-      if (written === undefined || written === "skipped") return yield* Effect.dieMessage("restore: the writer skipped its only item")
+      if (written === undefined || written === "skipped") {
+        return yield* Effect.dieMessage("restore: the writer skipped its only item")
+      }
       if (!("phase" in written)) return yield* Effect.fail(written)
       const held = written.job === undefined ? [] : [{ w: work, job: written.job }]
       // Record, then rename: a restore that cannot be recorded leaves no visible file.
@@ -478,8 +551,12 @@ export const make = Effect.gen(function*() {
       Effect.withSpan("Restorer.restore")
     )
 
-  const failure = (index: number, request: Request, error: RestoreError, duration_ms: number): [number, ItemResult] =>
-    [index, { _tag: "Failure", request, error, duration_ms }]
+  const failure = (
+    index: number,
+    request: Request,
+    error: RestoreError,
+    duration_ms: number
+  ): [number, ItemResult] => [index, { _tag: "Failure", request, error, duration_ms }]
 
   /** Locates a group in one round trip and decides each item's action; failures become results, not errors. */
   const locateGroup = (group: ReadonlyArray<Indexed>): Effect.Effect<Unit> =>
@@ -556,18 +633,27 @@ export const make = Effect.gen(function*() {
       return unit
     })
 
-  const restoreAll = (requests: ReadonlyArray<Request>, options: RunOptions): Effect.Effect<ReadonlyArray<ItemResult>> =>
+  const restoreAll = (
+    requests: ReadonlyArray<Request>,
+    options: RunOptions
+  ): Effect.Effect<ReadonlyArray<ItemResult>> =>
     Effect.gen(function*() {
       const results = new Array<ItemResult>(requests.length)
       let failed = false
       let stopped = false
       const halted = () => stopped || (options.failFast === true && failed)
-      if (options.stop) yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
+      if (options.stop) {
+        yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
+      }
 
       const workers = WorkerPool.countFor(options.workers, requests.length)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
       const writer = options.writer ?? (workers > 0
-        ? yield* RestoreWriter.workers(workers, { v8Flags: options.workerV8Flags, direct: store.directReads, exposeGc: options.tuneV8 })
+        ? yield* RestoreWriter.workers(workers, {
+          v8Flags: options.workerV8Flags,
+          direct: store.directReads,
+          exposeGc: options.tuneV8
+        })
         : localWriter())
       // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
       // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
@@ -587,7 +673,10 @@ export const make = Effect.gen(function*() {
           const cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
           const todo = work.filter((w) => w.index <= cut)
           const lane = yield* Queue.take(free)
-          const written = yield* Effect.ensuring(materialize(writer, lane, todo, options.failFast === true), Queue.offer(free, lane))
+          const written = yield* Effect.ensuring(
+            materialize(writer, lane, todo, options.failFast === true),
+            Queue.offer(free, lane)
+          )
           const done: Array<{ w: Work; m: Written }> = []
           for (const [k, w] of todo.entries()) {
             const m = written[k]!
@@ -597,7 +686,9 @@ export const make = Effect.gen(function*() {
           }
           const t = performance.now()
           const at = yield* Timestamp.now
-          const recorded = yield* Effect.either(store.recordRestores(done.map(({ w }) => ({ itemId: w.located.itemId, actor: w.request.actor, at }))))
+          const recorded = yield* Effect.either(
+            store.recordRestores(done.map(({ w }) => ({ itemId: w.located.itemId, actor: w.request.actor, at })))
+          )
           const recordMs = performance.now() - t
           const records: Array<Evidence.Record> = []
           let successes: Array<{ w: Work; outcome: Outcome; job: number | undefined }> = []
@@ -618,7 +709,9 @@ export const make = Effect.gen(function*() {
           // Evidence before rename and results: a visible file, or an item reported done, always has its line.
           const appended = yield* Effect.either(evidence.append(...records))
           if (appended._tag === "Left") {
-            for (const s of successes) failures.push(failure(s.w.index, s.w.request, appended.left, s.outcome.timings.duration_ms))
+            for (const s of successes) {
+              failures.push(failure(s.w.index, s.w.request, appended.left, s.outcome.timings.duration_ms))
+            }
             successes = []
           }
           const held = successes.flatMap((s) => (s.job === undefined ? [] : [{ w: s.w, job: s.job }]))
@@ -640,8 +733,9 @@ export const make = Effect.gen(function*() {
           yield* Metrics.recordRestores(outcomes)
           yield* Metric.incrementBy(Metrics.restoreFailures, failures.length)
           const finished = [
-            ...successes.filter(({ w }) => !renameFailed.has(w)).map(({ outcome, w }): [number, ItemResult] =>
-              [w.index, { _tag: "Success", request: w.request, outcome }]),
+            ...successes.filter(({ w }) => !renameFailed.has(w)).map((
+              { outcome, w }
+            ): [number, ItemResult] => [w.index, { _tag: "Success", request: w.request, outcome }]),
             ...failures
           ].sort(([a], [b]) => a - b)
           for (const [index, result] of finished) {
@@ -654,8 +748,15 @@ export const make = Effect.gen(function*() {
       const concurrency = Math.max(1, options.concurrency)
       // Payloads this thread fetches come in byte-bounded units; a writer that reads them takes the located groups.
       const fetched = (units: Stream.Stream<Unit>): Stream.Stream<Unit> =>
-        writer.readsArchive ? units : units.pipe(Stream.mapConcat(splitByBytes), Stream.mapEffect(fetchPayloads, { concurrency }))
-      const groups = Chunk.toReadonlyArray(Chunk.chunksOf(Chunk.fromIterable(requests.map((request, index) => ({ request, index }))), locateGroupSize(requests.length)))
+        writer.readsArchive
+          ? units
+          : units.pipe(Stream.mapConcat(splitByBytes), Stream.mapEffect(fetchPayloads, { concurrency }))
+      const groups = Chunk.toReadonlyArray(
+        Chunk.chunksOf(
+          Chunk.fromIterable(requests.map((request, index) => ({ request, index }))),
+          locateGroupSize(requests.length)
+        )
+      )
       yield* Stream.fromIterable(groups).pipe(
         Stream.takeWhile(() => !halted()),
         Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
@@ -686,9 +787,17 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
     case "Absent":
       return "write"
     case "Directory":
-      return new FileOps.OutputError({ output: request.output, problem: "is-directory", detail: "output is a directory" })
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "is-directory",
+        detail: "output is a directory"
+      })
     case "Other":
-      return new FileOps.OutputError({ output: request.output, problem: "exists", detail: "output exists and is not a regular file" })
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "exists",
+        detail: "output exists and is not a regular file"
+      })
     case "File": {
       // An output that cannot be read (permissions) is compared as different: a failure naming it, not a defect.
       let unreadable: unknown
@@ -705,7 +814,9 @@ export const outputAction = (located: Located, request: Request): "write" | "unc
       // A stub standing where the file was is what `restore STUB` replaces in place.
       if (Tombstone.isStubOf(request.output, located.tombstone, existing.size)) return "write"
       if (unreadable !== undefined) {
-        const detail = `output exists and cannot be read to compare: ${FileOps.describeErrno(unreadable)} (use --force to replace it)`
+        const detail = `output exists and cannot be read to compare: ${
+          FileOps.describeErrno(unreadable)
+        } (use --force to replace it)`
         return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
       }
       return new FileOps.OutputError({
@@ -727,13 +838,25 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 })
 
 /** Why a file could not be put in place: the file system said no, or its way left its folder. */
-const placeFailure = (request: Request, problem: string, reply: { readonly detail: string; readonly code?: string | undefined }) =>
+const placeFailure = (
+  request: Request,
+  problem: string,
+  reply: { readonly detail: string; readonly code?: string | undefined }
+) =>
   problem === "escapes"
-    ? new FileOps.OutputError({ output: request.output, problem: "escapes", detail: `output escapes its folder: ${reply.detail}` })
+    ? new FileOps.OutputError({
+      output: request.output,
+      problem: "escapes",
+      detail: `output escapes its folder: ${reply.detail}`
+    })
     : unwritable(request.output, { message: reply.detail, code: reply.code })
 
 /** A contained request's target: the real output path below the real root, and its temp file beside it. */
-const containedTarget = (contained: FileOps.Contained) => ({ root: contained.root, output: contained.path, temp: FileOps.tempFor(contained.path) })
+const containedTarget = (contained: FileOps.Contained) => ({
+  root: contained.root,
+  output: contained.path,
+  temp: FileOps.tempFor(contained.path)
+})
 
 const unwritable = (output: string, e: unknown) =>
   new FileOps.OutputError({ output, problem: "unwritable", detail: `cannot write output: ${FileOps.describeErrno(e)}` })

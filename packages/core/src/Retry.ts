@@ -34,7 +34,10 @@ export const schedule = (
         const capped = Math.min(Duration.toMillis(delay), settings.max_delay * 1000)
         const spread = capped * settings.jitter
         const jittered = spread > 0
-          ? Math.max(0, Math.min(settings.max_delay * 1000, capped - spread + (yield* (seeded ?? Random).next) * 2 * spread))
+          ? Math.max(
+            0,
+            Math.min(settings.max_delay * 1000, capped - spread + (yield* (seeded ?? Random).next) * 2 * spread)
+          )
           : capped
         yield* onRetry(n + 1, jittered)
         return Duration.millis(jittered)
@@ -54,12 +57,26 @@ const isClassified = (u: unknown): u is Classified =>
 
 /** Passing faults of the network and of Node itself, whatever the driver; each `Dialect` adds its driver's codes. */
 const networkCodes = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN"
 ])
 const transientMessages = [
-  /connection terminated/i, /connection (was )?(refused|reset|lost|closed)/i, /server closed the connection/i,
-  /terminating connection/i, /the database system is (starting up|shutting down)/i, /database is locked/i,
-  /timeout/i, /timed out/i, /Can't add new command when connection is in closed state/i, /socket hang up/i,
+  /connection terminated/i,
+  /connection (was )?(refused|reset|lost|closed)/i,
+  /server closed the connection/i,
+  /terminating connection/i,
+  /the database system is (starting up|shutting down)/i,
+  /database is locked/i,
+  /timeout/i,
+  /timed out/i,
+  /Can't add new command when connection is in closed state/i,
+  /socket hang up/i,
   /Client has encountered a connection error/i
 ]
 const noDriver: TransientCodes = { codes: new Set(), errnos: new Set() }
@@ -79,13 +96,19 @@ export const isTransientCause = (error: unknown, driver: TransientCodes = noDriv
 export const classifier = (driver: TransientCodes) => (error: unknown): boolean =>
   isClassified(error) ? error.transient : isTransientCause(error, driver)
 
-export const isTransient = (error: unknown): boolean => (isClassified(error) ? error.transient : isTransientCause(error))
+export const isTransient = (
+  error: unknown
+): boolean => (isClassified(error) ? error.transient : isTransientCause(error))
 
 /** The configured policy as a service, so every backend call is retried the same way. */
 export class RetryPolicy extends Context.Tag("@codex-archive/core/RetryPolicy")<RetryPolicy, {
   readonly settings: RetrySettings
   /** Retries `effect` while `classify` (by default: network faults, and errors that say so) calls it transient. */
-  readonly retry: <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>, classify?: (error: unknown) => boolean) => Effect.Effect<A, E, R>
+  readonly retry: <A, E, R>(
+    operation: string,
+    effect: Effect.Effect<A, E, R>,
+    classify?: (error: unknown) => boolean
+  ) => Effect.Effect<A, E, R>
 }>() {}
 
 export const make = (settings: RetrySettings): Context.Tag.Service<RetryPolicy> => ({
@@ -96,9 +119,21 @@ export const make = (settings: RetrySettings): Context.Tag.Service<RetryPolicy> 
       // tapInput is outermost, so `cause` is set before the inner schedule decides; a permanent error logs nothing.
       const policy = schedule(settings, (attempt, delayMs) =>
         !classify(cause) ? Effect.void : Effect.logWarning(`retrying ${operation} after a transient failure`).pipe(
-          Effect.annotateLogs({ operation, attempt, delay_ms: Math.round(delayMs), cause: Redact.text(describe(cause)) }),
+          Effect.annotateLogs({
+            operation,
+            attempt,
+            delay_ms: Math.round(delayMs),
+            cause: Redact.text(describe(cause))
+          }),
           Effect.zipRight(Metric.increment(Metric.tagged(Metrics.retries, "operation", operation)))
-        )).pipe(Schedule.whileInput(classify), Schedule.tapInput((e) => Effect.sync(() => void (cause = e))))
+        )).pipe(
+          Schedule.whileInput(classify),
+          Schedule.tapInput((e) =>
+            Effect.sync(() =>
+              void (cause = e)
+            )
+          )
+        )
       return Effect.retry(effect, policy)
     })
 })
@@ -107,12 +142,24 @@ export const layer = (settings: RetrySettings): Layer.Layer<RetryPolicy> => Laye
 
 /** The configuration's defaults (`[retry]`): five attempts, backing off from 1 to 32 (×2), 10% jitter. */
 export const defaults: RetrySettings = {
-  enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null
+  enabled: true,
+  max_attempts: 5,
+  initial_delay: 1,
+  max_delay: 32,
+  multiplier: 2,
+  jitter: 0.1,
+  seed: null
 }
 
 /** No retries: for tests and tools that want faults to surface at once. */
 export const none: Layer.Layer<RetryPolicy> = layer({
-  enabled: false, max_attempts: 1, initial_delay: 0, max_delay: 0, multiplier: 1, jitter: 0, seed: null
+  enabled: false,
+  max_attempts: 1,
+  initial_delay: 0,
+  max_delay: 0,
+  multiplier: 1,
+  jitter: 0,
+  seed: null
 })
 
 /** The error and its causes in one line (`Failed to execute statement: database is locked [SQLITE_BUSY]`). */
@@ -125,7 +172,11 @@ const describe = (error: unknown): string => {
       break
     }
     const e = current as { message?: unknown; code?: unknown; _tag?: unknown; cause?: unknown }
-    const text = typeof e.message === "string" && e.message !== "" ? e.message : typeof e._tag === "string" ? e._tag : ""
+    const text = typeof e.message === "string" && e.message !== ""
+      ? e.message
+      : typeof e._tag === "string"
+      ? e._tag
+      : ""
     const code = typeof e.code === "string" || typeof e.code === "number" ? ` [${e.code}]` : ""
     if (text !== "" && !parts.includes(text + code)) parts.push(text + code)
     current = e.cause

@@ -41,7 +41,6 @@ import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Uuid from "./Uuid.js"
 
-
 /** Items per `IN (...)` list: well under every dialect's parameter limit. */
 const group = 500
 /** Chunks fetched per round trip when streaming a large artifact. */
@@ -83,7 +82,11 @@ export const make = (options: {
           isSqlError,
           (e) => Effect.fail(fail(operation)(e))
         )
-      ).pipe(Effect.withSpan(`ArchiveStore.${operation}`), Effect.annotateLogs("backend", backend)) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError, R>
+      ).pipe(Effect.withSpan(`ArchiveStore.${operation}`), Effect.annotateLogs("backend", backend)) as Effect.Effect<
+        A,
+        Exclude<E, SqlError.SqlError> | StoreError,
+        R
+      >
 
     const ts = dialect.timestamp
     const itemOrder = sql.literal(dialect.insertionOrder)
@@ -92,172 +95,256 @@ export const make = (options: {
     const compressedOf = (t: string) => sql.literal(compressedSizeSql(t))
     const writer = SqlWrite.make(sql, dialect)
 
-    const archive = (entries: ReadonlyArray<ArchiveEntry>) => unit("archive", sql.withTransaction(writer.archive(entries)))
+    const archive = (entries: ReadonlyArray<ArchiveEntry>) =>
+      unit("archive", sql.withTransaction(writer.archive(entries)))
 
     // ---- restore ----------------------------------------------------------------------------------------------------
 
     const locate = (tombstones: ReadonlyArray<string>) =>
-      unit("locate", Effect.gen(function*() {
-        const found = new Map<string, Located>()
-        for (let i = 0; i < tombstones.length; i += group) {
-          const ids = tombstones.slice(i, i + group).filter(lookupable)
-          if (ids.length === 0) continue
-          const rows = yield* sql<Row>`SELECT i.id AS item_id, i.tombstone_id, i.repo, i.path, i.metadata, a.id AS artifact_id, a.content_sha256, a.size_bytes,
-              a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("a")}
+      unit(
+        "locate",
+        Effect.gen(function*() {
+          const found = new Map<string, Located>()
+          for (let i = 0; i < tombstones.length; i += group) {
+            const ids = tombstones.slice(i, i + group).filter(lookupable)
+            if (ids.length === 0) continue
+            const rows = yield* sql<
+              Row
+            >`SELECT i.id AS item_id, i.tombstone_id, i.repo, i.path, i.metadata, a.id AS artifact_id, a.content_sha256, a.size_bytes,
+              a.compression, a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${
+              compressedOf("a")
+            }
             FROM item i JOIN artifact a ON a.id = i.artifact_id WHERE i.tombstone_id IN ${sql.in(ids)}`
-          for (const row of rows) {
-            const tombstone = String(row.tombstone_id)
-            found.set(tombstone, {
-              tombstone,
-              itemId: String(row.item_id),
-              repo: String(row.repo),
-              path: String(row.path),
-              artifactId: String(row.artifact_id),
-              sha256: String(row.content_sha256).trim(),
-              sizeBytes: toNum(row.size_bytes),
-              compressedSize: toNum(row.compressed_size),
-              codec: codecOf(row.compression),
-              layout: layoutOf(row),
-              mode: modeOf(parseJson(row.metadata))
-            })
+            for (const row of rows) {
+              const tombstone = String(row.tombstone_id)
+              found.set(tombstone, {
+                tombstone,
+                itemId: String(row.item_id),
+                repo: String(row.repo),
+                path: String(row.path),
+                artifactId: String(row.artifact_id),
+                sha256: String(row.content_sha256).trim(),
+                sizeBytes: toNum(row.size_bytes),
+                compressedSize: toNum(row.compressed_size),
+                codec: codecOf(row.compression),
+                layout: layoutOf(row),
+                mode: modeOf(parseJson(row.metadata))
+              })
+            }
           }
-        }
-        return found as ReadonlyMap<string, Located>
-      }))
+          return found as ReadonlyMap<string, Located>
+        })
+      )
 
     const inlinePayloads = (artifactIds: ReadonlyArray<string>) =>
-      unit("fetch", Effect.gen(function*() {
-        const out = new Map<string, Uint8Array>()
-        const unique = [...new Set(artifactIds)]
-        for (let i = 0; i < unique.length; i += group) {
-          const rows = yield* sql<Row>`SELECT id, blob_bytes FROM artifact WHERE id IN ${sql.in(unique.slice(i, i + group))} AND blob_bytes IS NOT NULL`
-          for (const row of rows) out.set(String(row.id), toBytes(row.blob_bytes))
-        }
-        return out as ReadonlyMap<string, Uint8Array>
-      }))
+      unit(
+        "fetch",
+        Effect.gen(function*() {
+          const out = new Map<string, Uint8Array>()
+          const unique = [...new Set(artifactIds)]
+          for (let i = 0; i < unique.length; i += group) {
+            const rows = yield* sql<Row>`SELECT id, blob_bytes FROM artifact WHERE id IN ${
+              sql.in(unique.slice(i, i + group))
+            } AND blob_bytes IS NOT NULL`
+            for (const row of rows) out.set(String(row.id), toBytes(row.blob_bytes))
+          }
+          return out as ReadonlyMap<string, Uint8Array>
+        })
+      )
 
     const chunks = (artifactId: string): Stream.Stream<Uint8Array, StoreError> =>
       Stream.paginateChunkEffect(0, (from) =>
-        unit("fetch", sql<Row>`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from} AND seq < ${from + chunkWindow} ORDER BY seq`).pipe(
-          Effect.map((rows) => [
-            Chunk.fromIterable(rows.map((r) => toBytes(r.blob_bytes))),
-            rows.length === chunkWindow ? Option.some(from + chunkWindow) : Option.none()
-          ] as const)
+        unit(
+          "fetch",
+          sql<
+            Row
+          >`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from} AND seq < ${
+            from + chunkWindow
+          } ORDER BY seq`
+        ).pipe(
+          Effect.map((rows) =>
+            [
+              Chunk.fromIterable(rows.map((r) => toBytes(r.blob_bytes))),
+              rows.length === chunkWindow ? Option.some(from + chunkWindow) : Option.none()
+            ] as const
+          )
         ))
 
-    const recordRestores = (records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>) =>
-      records.length === 0 ? Effect.void : unit("record_restore", sql.withTransaction(Effect.gen(function*() {
-        const byTime = new Map<string, Array<string>>()
-        for (const r of records) {
-          const ids = byTime.get(r.at)
-          if (ids === undefined) byTime.set(r.at, [r.itemId])
-          else ids.push(r.itemId)
-        }
-        for (const [at, ids] of byTime) {
-          for (let i = 0; i < ids.length; i += group) {
-            yield* sql`UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${sql.in(ids.slice(i, i + group))}`
+    const recordRestores = (
+      records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>
+    ) =>
+      records.length === 0 ? Effect.void : unit(
+        "record_restore",
+        sql.withTransaction(Effect.gen(function*() {
+          const byTime = new Map<string, Array<string>>()
+          for (const r of records) {
+            const ids = byTime.get(r.at)
+            if (ids === undefined) byTime.set(r.at, [r.itemId])
+            else ids.push(r.itemId)
           }
-        }
-        for (let i = 0; i < records.length; i += group) {
-          const rows = records.slice(i, i + group).map((r) => ({
-            id: Uuid.v7(), item_id: r.itemId, action: "RESTORE", actor: r.actor, context: "{}", created_at: ts(r.at)
-          }))
-          yield* sql`INSERT INTO event ${sql.insert(rows)}`
-        }
-      })))
+          for (const [at, ids] of byTime) {
+            for (let i = 0; i < ids.length; i += group) {
+              yield* sql`UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${sql.in(ids.slice(i, i + group))}`
+            }
+          }
+          for (let i = 0; i < records.length; i += group) {
+            const rows = records.slice(i, i + group).map((r) => ({
+              id: Uuid.v7(),
+              item_id: r.itemId,
+              action: "RESTORE",
+              actor: r.actor,
+              context: "{}",
+              created_at: ts(r.at)
+            }))
+            yield* sql`INSERT INTO event ${sql.insert(rows)}`
+          }
+        }))
+      )
 
     // ---- queries and retention --------------------------------------------------------------------------------------
 
     const archivedAt = sql.literal(dialect.archivedAt)
 
-    const list = (filter: { readonly repo?: string | undefined; readonly since?: string | undefined; readonly limit: number }) =>
-      unit("list", Effect.gen(function*() {
-        const where = [
-          ...(filter.repo !== undefined ? [sql`repo = ${filter.repo}`] : []),
-          ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : [])
-        ]
-        const rows = yield* sql<Row>`SELECT id, repo, path, commit_sha, reason, archived_by, archived_at, tombstone_id FROM item
+    const list = (
+      filter: { readonly repo?: string | undefined; readonly since?: string | undefined; readonly limit: number }
+    ) =>
+      unit(
+        "list",
+        Effect.gen(function*() {
+          const where = [
+            ...(filter.repo !== undefined ? [sql`repo = ${filter.repo}`] : []),
+            ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : [])
+          ]
+          const rows = yield* sql<
+            Row
+          >`SELECT id, repo, path, commit_sha, reason, archived_by, archived_at, tombstone_id FROM item
           ${where.length > 0 ? sql`WHERE ${sql.and(where)}` : sql``}
           ORDER BY ${archivedAt} DESC, ${itemOrder} DESC LIMIT ${filter.limit}`
-        return rows.map((r): ListedItem => ({
-          id: String(r.id), repo: String(r.repo), path: String(r.path), commit_sha: String(r.commit_sha).trim(), reason: String(r.reason),
-          archived_by: String(r.archived_by), archived_at: toTimestamp(r.archived_at)!, tombstone_id: String(r.tombstone_id)
-        }))
-      }))
+          return rows.map((r): ListedItem => ({
+            id: String(r.id),
+            repo: String(r.repo),
+            path: String(r.path),
+            commit_sha: String(r.commit_sha).trim(),
+            reason: String(r.reason),
+            archived_by: String(r.archived_by),
+            archived_at: toTimestamp(r.archived_at)!,
+            tombstone_id: String(r.tombstone_id)
+          }))
+        })
+      )
 
     const findItem = (tombstone: string) =>
-      !lookupable(tombstone) ? Effect.fail(new TombstoneNotFound({ tombstone })) :
-      Effect.flatMap(sql<Row>`SELECT * FROM item WHERE tombstone_id = ${tombstone}`, (rows) =>
-        rows[0] === undefined ? Effect.fail(new TombstoneNotFound({ tombstone })) : Effect.succeed(rows[0]))
+      !lookupable(tombstone) ?
+        Effect.fail(new TombstoneNotFound({ tombstone })) :
+        Effect.flatMap(
+          sql<Row>`SELECT * FROM item WHERE tombstone_id = ${tombstone}`,
+          (rows) => rows[0] === undefined ? Effect.fail(new TombstoneNotFound({ tombstone })) : Effect.succeed(rows[0])
+        )
 
     const show = (tombstone: string) =>
-      unit("show", Effect.gen(function*() {
-        const item = yield* findItem(tombstone)
-        const [artifact] = yield* sql<Row>`SELECT content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
+      unit(
+        "show",
+        Effect.gen(function*() {
+          const item = yield* findItem(tombstone)
+          const [artifact] = yield* sql<
+            Row
+          >`SELECT content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
             CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("artifact")}
           FROM artifact WHERE id = ${item.artifact_id as string}`
-        const tags = yield* sql<Row>`SELECT tag FROM tag WHERE item_id = ${item.id as string} ORDER BY tag`
-        const events = yield* sql<Row>`SELECT action, actor, context, created_at FROM event WHERE item_id = ${item.id as string}
+          const tags = yield* sql<Row>`SELECT tag FROM tag WHERE item_id = ${item.id as string} ORDER BY tag`
+          const events = yield* sql<Row>`SELECT action, actor, context, created_at FROM event WHERE item_id = ${item
+            .id as string}
           ORDER BY created_at, ${itemOrder}`
-        return {
-          id: String(item.id), repo: String(item.repo), path: String(item.path), commit_sha: String(item.commit_sha).trim(),
-          language: item.language === null ? null : String(item.language), kind: String(item.kind), reason: String(item.reason),
-          artifact_id: String(item.artifact_id), metadata: parseJson(item.metadata), archived_by: String(item.archived_by),
-          archived_at: toTimestamp(item.archived_at)!, tombstone_id: String(item.tombstone_id), legal_hold: toBool(item.legal_hold),
-          delete_after: toTimestamp(item.delete_after), restored_at: toTimestamp(item.restored_at),
-          tags: tags.map((t) => String(t.tag)),
-          artifact: {
-            content_sha256: String(artifact?.content_sha256 ?? "").trim(), size_bytes: toNum(artifact?.size_bytes),
-            compressed_size: toNum(artifact?.compressed_size),
-            compression: artifact?.compression === null || artifact === undefined ? null : String(artifact.compression),
-            mime_type: String(artifact?.mime_type ?? ""), storage_driver: String(artifact?.storage_driver ?? ""),
-            object_url: artifact?.object_url == null ? null : String(artifact.object_url),
-            layout: artifact ? layoutOf(artifact) : "purged"
-          },
-          events: events.map((e) => ({ action: String(e.action), actor: String(e.actor), context: parseJson(e.context), created_at: toTimestamp(e.created_at)! }))
-        } satisfies ItemDetail
-      }))
+          return {
+            id: String(item.id),
+            repo: String(item.repo),
+            path: String(item.path),
+            commit_sha: String(item.commit_sha).trim(),
+            language: item.language === null ? null : String(item.language),
+            kind: String(item.kind),
+            reason: String(item.reason),
+            artifact_id: String(item.artifact_id),
+            metadata: parseJson(item.metadata),
+            archived_by: String(item.archived_by),
+            archived_at: toTimestamp(item.archived_at)!,
+            tombstone_id: String(item.tombstone_id),
+            legal_hold: toBool(item.legal_hold),
+            delete_after: toTimestamp(item.delete_after),
+            restored_at: toTimestamp(item.restored_at),
+            tags: tags.map((t) => String(t.tag)),
+            artifact: {
+              content_sha256: String(artifact?.content_sha256 ?? "").trim(),
+              size_bytes: toNum(artifact?.size_bytes),
+              compressed_size: toNum(artifact?.compressed_size),
+              compression: artifact?.compression === null || artifact === undefined
+                ? null
+                : String(artifact.compression),
+              mime_type: String(artifact?.mime_type ?? ""),
+              storage_driver: String(artifact?.storage_driver ?? ""),
+              object_url: artifact?.object_url == null ? null : String(artifact.object_url),
+              layout: artifact ? layoutOf(artifact) : "purged"
+            },
+            events: events.map((e) => ({
+              action: String(e.action),
+              actor: String(e.actor),
+              context: parseJson(e.context),
+              created_at: toTimestamp(e.created_at)!
+            }))
+          } satisfies ItemDetail
+        })
+      )
 
     const requestPrune = (tombstone: string, actor: string, reason: string) =>
-      unit("prune_request", sql.withTransaction(Effect.gen(function*() {
-        const item = yield* findItem(tombstone)
-        yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-          VALUES (${Uuid.v7()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${ts(yield* Timestamp.now)})`
-      })))
+      unit(
+        "prune_request",
+        sql.withTransaction(Effect.gen(function*() {
+          const item = yield* findItem(tombstone)
+          yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
+          VALUES (${Uuid.v7()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${
+            ts(yield* Timestamp.now)
+          })`
+        }))
+      )
 
-    const approveDelete = (request: { tombstone: string; primary: string; secondary: string; reason: string; apply: boolean }) =>
+    const approveDelete = (
+      request: { tombstone: string; primary: string; secondary: string; reason: string; apply: boolean }
+    ) =>
       request.primary === request.secondary
         ? Effect.fail(new SameApprover({ actor: request.primary }))
-        : unit("purge", sql.withTransaction(Effect.gen(function*() {
-          const item = yield* findItem(request.tombstone)
-          if (toBool(item.legal_hold)) return yield* new LegalHold({ tombstone: request.tombstone })
-          // The column says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
-          const held = (parseJson(item.metadata) as { legal_hold?: unknown } | null)?.legal_hold
-          if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
-            const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
-            return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
-          }
-          const [count] = yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item.artifact_id as string}`
-          const refCount = toNum(count?.n)
-          const blobScrubbed = request.apply && refCount <= 1
-          const at = ts(yield* Timestamp.now)
-          for (const [role, actor] of [["primary", request.primary], ["secondary", request.secondary]] as const) {
-            const context = {
-              role,
-              reason: request.reason,
-              ...(request.apply ? { apply_requested: true, blob_scrubbed: blobScrubbed } : {}),
-              ...(request.apply && refCount > 1 ? { shared_references: refCount - 1 } : {})
+        : unit(
+          "purge",
+          sql.withTransaction(Effect.gen(function*() {
+            const item = yield* findItem(request.tombstone)
+            if (toBool(item.legal_hold)) return yield* new LegalHold({ tombstone: request.tombstone })
+            // The column says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
+            const held = (parseJson(item.metadata) as { legal_hold?: unknown } | null)?.legal_hold
+            if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
+              const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
+              return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
             }
-            yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
+            const [count] = yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item
+              .artifact_id as string}`
+            const refCount = toNum(count?.n)
+            const blobScrubbed = request.apply && refCount <= 1
+            const at = ts(yield* Timestamp.now)
+            for (const [role, actor] of [["primary", request.primary], ["secondary", request.secondary]] as const) {
+              const context = {
+                role,
+                reason: request.reason,
+                ...(request.apply ? { apply_requested: true, blob_scrubbed: blobScrubbed } : {}),
+                ...(request.apply && refCount > 1 ? { shared_references: refCount - 1 } : {})
+              }
+              yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
               VALUES (${Uuid.v7()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
-          }
-          // The original's own statement: the schema's triggers remove (on SQLite, overwrite first) its chunk rows.
-          if (blobScrubbed) {
-            yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'object', object_url = COALESCE(object_url, 'purged://dual-control')
+            }
+            // The original's own statement: the schema's triggers remove (on SQLite, overwrite first) its chunk rows.
+            if (blobScrubbed) {
+              yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'object', object_url = COALESCE(object_url, 'purged://dual-control')
               WHERE id = ${item.artifact_id as string}`
-          }
-          return { blobScrubbed, refCount }
-        })))
+            }
+            return { blobScrubbed, refCount }
+          }))
+        )
 
     // How many chunk rows a chunked payload still has (none: its bytes are gone), and the purge marker (spec §1.6).
     const payloadFacts = sql.literal(
@@ -274,40 +361,52 @@ export const make = (options: {
         sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
           WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
         (rows) => {
-          const scrubbed = rows.filter((r) => (parseJson(r.context) as { blob_scrubbed?: unknown } | null)
-            ?.blob_scrubbed === true)
+          const scrubbed = rows.filter((r) =>
+            (parseJson(r.context) as { blob_scrubbed?: unknown } | null)
+              ?.blob_scrubbed === true
+          )
           return new Set(scrubbed.map((r) => String(r.artifact_id)))
         }
       )
     const artifacts = (requested?: ReadonlyArray<string>) =>
-      unit("artifacts", Effect.gen(function*() {
-        const tombstones = requested?.filter(lookupable)
-        const rows = tombstones === undefined
-          ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+      unit(
+        "artifacts",
+        Effect.gen(function*() {
+          const tombstones = requested?.filter(lookupable)
+          const rows = tombstones === undefined
+            ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
-          : tombstones.length === 0 ? [] : yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+            : tombstones.length === 0 ?
+            [] :
+            yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
-              FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${sql.in(tombstones)} ORDER BY a.content_sha256`
-        const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
-        const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
-        for (const r of rows) {
-          const id = String(r.id)
-          const entry = byId.get(id) ?? {
-            artifactId: id, sha256: String(r.content_sha256).trim(), sizeBytes: toNum(r.size_bytes),
-            codec: codecOf(r.compression),
-            layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r), tombstones: []
+              FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${
+              sql.in(tombstones)
+            } ORDER BY a.content_sha256`
+          const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+          const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
+          for (const r of rows) {
+            const id = String(r.id)
+            const entry = byId.get(id) ?? {
+              artifactId: id,
+              sha256: String(r.content_sha256).trim(),
+              sizeBytes: toNum(r.size_bytes),
+              codec: codecOf(r.compression),
+              layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r),
+              tombstones: []
+            }
+            if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
+            byId.set(id, entry)
           }
-          if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
-          byId.set(id, entry)
-        }
-        const gone = [...byId.values()].filter((a) => a.layout === "purged")
-        const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
-        for (const a of gone) {
-          byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
-        }
-        return [...byId.values()] as ReadonlyArray<ArtifactSummary>
-      }))
+          const gone = [...byId.values()].filter((a) => a.layout === "purged")
+          const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
+          for (const a of gone) {
+            byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
+          }
+          return [...byId.values()] as ReadonlyArray<ArtifactSummary>
+        })
+      )
 
     // Chunk rows that no chunked artifact claims: left by another tool's purge or re-store before our triggers.
     const orphaned = sql.literal(
@@ -323,19 +422,25 @@ export const make = (options: {
       })
     )
     const orphanChunks = unit("orphan_chunks", findOrphans)
-    const removeOrphanChunks = unit("gc", sql.withTransaction(Effect.gen(function*() {
-      const found = yield* findOrphans
-      for (let i = 0; i < found.artifacts.length; i += group) {
-        const ids = sql.in(found.artifacts.slice(i, i + group))
-        if (dialect.zeroBeforeDelete) {
-          yield* sql`UPDATE artifact_chunk SET blob_bytes = zeroblob(LENGTH(blob_bytes)) WHERE artifact_id IN ${ids} AND ${orphaned}`
+    const removeOrphanChunks = unit(
+      "gc",
+      sql.withTransaction(Effect.gen(function*() {
+        const found = yield* findOrphans
+        for (let i = 0; i < found.artifacts.length; i += group) {
+          const ids = sql.in(found.artifacts.slice(i, i + group))
+          if (dialect.zeroBeforeDelete) {
+            yield* sql`UPDATE artifact_chunk SET blob_bytes = zeroblob(LENGTH(blob_bytes)) WHERE artifact_id IN ${ids} AND ${orphaned}`
+          }
+          yield* sql`DELETE FROM artifact_chunk WHERE artifact_id IN ${ids} AND ${orphaned}`
         }
-        yield* sql`DELETE FROM artifact_chunk WHERE artifact_id IN ${ids} AND ${orphaned}`
-      }
-      return found
-    })))
+        return found
+      }))
+    )
 
-    const schemaVersion = unit("schema_version", Effect.provideService(Migrations.version(options.migrations), SqlClient.SqlClient, sql))
+    const schemaVersion = unit(
+      "schema_version",
+      Effect.provideService(Migrations.version(options.migrations), SqlClient.SqlClient, sql)
+    )
 
     const probe = unit("probe", Effect.map(sql<Row>`SELECT id FROM item LIMIT 1`, (rows) => rows.length))
 
@@ -418,14 +523,17 @@ export const notAnArchiveReason = (
   return undefined
 }
 
-const storeErrorOf = (options: Pick<ClientOptions, "dialect" | "location" | "secrets">) => (operation: string) => (error: unknown) =>
-  new StoreError({
-    operation,
-    backend: options.dialect.backend,
-    // One line, credentials scrubbed, the location named: the driver's words alone rarely say which server.
-    detail: `${options.location}: ${Redact.secrets(describeUnknown(error), options.secrets ?? []).replace(/\s*\n\s*/g, " ")}`,
-    transient: Retry.isTransientCause(error, options.dialect.transient)
-  })
+const storeErrorOf =
+  (options: Pick<ClientOptions, "dialect" | "location" | "secrets">) => (operation: string) => (error: unknown) =>
+    new StoreError({
+      operation,
+      backend: options.dialect.backend,
+      // One line, credentials scrubbed, the location named: the driver's words alone rarely say which server.
+      detail: `${options.location}: ${
+        Redact.secrets(describeUnknown(error), options.secrets ?? []).replace(/\s*\n\s*/g, " ")
+      }`,
+      transient: Retry.isTransientCause(error, options.dialect.transient)
+    })
 
 /** The tables named `item`/`artifact` the client sees, with their columns (lower case). */
 const archiveTables = (sql: SqlClient.SqlClient, dialect: Dialect) =>
@@ -445,7 +553,9 @@ const archiveTables = (sql: SqlClient.SqlClient, dialect: Dialect) =>
  * The migrated schema + `ArchiveStore` over the `SqlClient` in context (a host's own pool, or the backend's): only
  * the store comes out, so the host's `SqlClient` stays the host's. Needs the retry policy.
  */
-export const fromClient = (options: ClientOptions): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> => {
+export const fromClient = (
+  options: ClientOptions
+): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> => {
   const { dialect, location } = options
   const setup = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -461,7 +571,9 @@ export const fromClient = (options: ClientOptions): Layer.Layer<ArchiveStore, No
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     if (dialect.ddlAutoCommits) {
       const applied = yield* Migrations.version(options.migrations)
-      for (const m of options.migrations) if (m.id > applied) for (const statement of m.statements) yield* sql.unsafe(statement)
+      for (const m of options.migrations) {
+        if (m.id > applied) { for (const statement of m.statements) yield* sql.unsafe(statement) }
+      }
     }
     // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
     yield* Migrations.run(options.migrations).pipe(
@@ -470,8 +582,11 @@ export const fromClient = (options: ClientOptions): Layer.Layer<ArchiveStore, No
     )
   }).pipe(
     // Opening is under the retry policy like every query: a server still starting or a lock at open is waited out.
-    (open) => Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open, Retry.classifier(dialect.transient))),
-    Effect.mapError((e): NotAnArchive | StoreError => e instanceof NotAnArchive ? e : storeErrorOf(options)("migrate")(e))
+    (open) =>
+      Effect.flatMap(Retry.RetryPolicy, (policy) => policy.retry("open", open, Retry.classifier(dialect.transient))),
+    Effect.mapError((e): NotAnArchive | StoreError =>
+      e instanceof NotAnArchive ? e : storeErrorOf(options)("migrate")(e)
+    )
   )
   return Layer.effect(ArchiveStore, Effect.zipRight(setup, make(options)))
 }
@@ -482,9 +597,14 @@ export const connect = <A>(
   client: Layer.Layer<A, unknown>
 ): Layer.Layer<A, NotAnArchive | StoreError> =>
   client.pipe(Layer.catchAll((error) =>
-    Layer.fail<NotAnArchive | StoreError>(options.dialect.missingDatabase(error)
-      ? new NotAnArchive({ location: options.location, detail: "the database does not exist (create it on the server first)" })
-      : storeErrorOf(options)("connect")(error))
+    Layer.fail<NotAnArchive | StoreError>(
+      options.dialect.missingDatabase(error)
+        ? new NotAnArchive({
+          location: options.location,
+          detail: "the database does not exist (create it on the server first)"
+        })
+        : storeErrorOf(options)("connect")(error)
+    )
   ))
 
 /** The migrated schema + `ArchiveStore` over a server database, on a client of its own. Needs the retry policy. */
@@ -498,11 +618,9 @@ const describeUnknown = (error: unknown): string =>
     ? String((error as { message: unknown }).message)
     : String(error)
 
-
 /** The driver's own words (the SqlError wrapper only says "Failed to execute statement"). */
 const describeSqlError = (error: SqlError.SqlError): string => {
   const cause = error.cause as { message?: unknown; code?: unknown } | undefined
   const detail = cause && typeof cause.message === "string" && cause.message.length > 0 ? cause.message : error.message
   return typeof cause?.code === "string" && !detail.includes(cause.code) ? `${detail} (${cause.code})` : detail
 }
-

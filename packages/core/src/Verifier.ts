@@ -27,14 +27,19 @@ export interface Report {
 }
 
 /** Decodes one artifact and checks its SHA-256 and size: a problem is a value, a database failure an error. */
-export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): Effect.Effect<{ bytes: number; problem?: string }, StoreError> =>
+export const check = (
+  store: ArchiveStore["Type"],
+  artifact: ArtifactSummary
+): Effect.Effect<{ bytes: number; problem?: string }, StoreError> =>
   Effect.gen(function*() {
     const codec = Codec.forName(artifact.codec)
     if (codec._tag === "Left") return { bytes: 0, problem: codec.left.message }
     const hasher = Hash.incremental()
     let bytes = 0
     const pieces = artifact.layout === "inline"
-      ? Stream.fromEffect(Effect.map(store.inlinePayloads([artifact.artifactId]), (m) => m.get(artifact.artifactId) ?? new Uint8Array()))
+      ? Stream.fromEffect(
+        Effect.map(store.inlinePayloads([artifact.artifactId]), (m) => m.get(artifact.artifactId) ?? new Uint8Array())
+      )
       : store.chunks(artifact.artifactId)
     // Never past the recorded size, and a chunk never past the chunk size: a bomb is a problem, not an allocation.
     const limit = () =>
@@ -45,12 +50,18 @@ export const check = (store: ArchiveStore["Type"], artifact: ArtifactSummary): E
         bytes += raw.length
       })))
     if (decoded._tag === "Left") {
-      if (decoded.left._tag === "StoreError") return yield* decoded.left
+      if (decoded.left._tag === "StoreError") {
+        return yield* decoded.left
+      }
       return { bytes, problem: decoded.left.message }
     }
     const actual = hasher.digest()
-    if (actual !== artifact.sha256) return { bytes, problem: `sha256 mismatch: content hashes to ${actual}` }
-    if (bytes !== artifact.sizeBytes) return { bytes, problem: `size mismatch: ${bytes} bytes, recorded ${artifact.sizeBytes}` }
+    if (actual !== artifact.sha256) {
+      return { bytes, problem: `sha256 mismatch: content hashes to ${actual}` }
+    }
+    if (bytes !== artifact.sizeBytes) {
+      return { bytes, problem: `size mismatch: ${bytes} bytes, recorded ${artifact.sizeBytes}` }
+    }
     return { bytes }
   })
 
@@ -81,7 +92,12 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
       const result = yield* check(store, artifact)
       bytes += result.bytes
       if (result.problem === undefined) ok++
-      else problems.push({ artifact_id: artifact.artifactId, sha256: artifact.sha256, tombstones: artifact.tombstones, problem: result.problem })
+      else {problems.push({
+          artifact_id: artifact.artifactId,
+          sha256: artifact.sha256,
+          tombstones: artifact.tombstones,
+          problem: result.problem
+        })}
     }
     const orphans = options.tombstones === undefined ? yield* store.orphanChunks : undefined
     const orphan_chunks = orphans && { rows: orphans.rows, bytes: orphans.bytes, artifacts: orphans.artifacts.length }
@@ -92,7 +108,12 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
     }
     const report: Report = { checked: artifacts.length - purged, ok, purged, bytes, problems, orphan_chunks }
     yield* evidence.append({
-      action: "VERIFY", actor: options.actor, checked: report.checked, ok, purged, mismatches: problems.length,
+      action: "VERIFY",
+      actor: options.actor,
+      checked: report.checked,
+      ok,
+      purged,
+      mismatches: problems.length,
       ...(orphans === undefined ? {} : { orphan_chunks: orphans.rows })
     })
     return report

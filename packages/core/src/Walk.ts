@@ -12,4 +12,5 @@ export const isSkippedFolder = (name: string): boolean => skippedFolders.has(nam
 const byName = (a: fs.Dirent, b: fs.Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
 /** A folder's entries sorted by name (UTF-16 code units, as `Array.prototype.sort`). */
-export const entries = (folder: string): Array<fs.Dirent> => fs.readdirSync(folder, { withFileTypes: true }).sort(byName)
+export const entries = (folder: string): Array<fs.Dirent> =>
+  fs.readdirSync(folder, { withFileTypes: true }).sort(byName)

@@ -79,7 +79,8 @@ export const make = <D, I, O>(
       // The program arrives as text: a host bundled with esbuild's --keep-names wraps its functions in `__name(...)`,
       // a helper of the bundle the worker lacks, so the worker defines it as esbuild does (globally: programs may
       // compile more shipped text with vm.runInThisContext).
-      const source = `globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
+      const source =
+        `globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
 const { parentPort, workerData } = require("node:worker_threads");
 ${v8Flags.map((flag) => `require("node:v8").setFlagsFromString(${JSON.stringify(flag)});`).join("\n")}
 const handle = (${program.toString()})(require, workerData);
@@ -95,7 +96,11 @@ parentPort.on("message", (batch) => {
 });`
       return Array.from({ length: Math.max(1, size) }, () => {
         // A small young generation: the garbage here is mostly buffers, and collecting it early keeps memory flat.
-        const worker = new Worker(source, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2 } })
+        const worker = new Worker(source, {
+          eval: true,
+          workerData: data,
+          resourceLimits: { maxYoungGenerationSizeMb: 2 }
+        })
         const pending = new Map<number, (result: Effect.Effect<O, WorkerFailed>) => void>()
         worker.on("message", (replies: ReadonlyArray<{ id: number; value: O }>) => {
           for (const m of replies) {
@@ -158,7 +163,9 @@ parentPort.on("message", (batch) => {
 export const transferable = (views: Iterable<Uint8Array>): Array<ArrayBuffer> => {
   const out: Array<ArrayBuffer> = []
   for (const v of views) {
-    if (v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) out.push(v.buffer)
+    if (v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) {
+      out.push(v.buffer)
+    }
   }
   return out
 }

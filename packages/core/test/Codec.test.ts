@@ -28,7 +28,9 @@ describe("Codec", () => {
     Effect.gen(function*() {
       expect((yield* Codec.forName(null)).name).toBe("zstd")
       expect((yield* Codec.forName(" ")).name).toBe("zstd")
-      expect((yield* Effect.flip(Codec.forName("lz4"))).message).toBe("unsupported compression codec 'lz4' (this archive can read: zstd, zlib)")
+      expect((yield* Effect.flip(Codec.forName("lz4"))).message).toBe(
+        "unsupported compression codec 'lz4' (this archive can read: zstd, zlib)"
+      )
     }))
 
   it.effect("corrupt data is a typed failure, not a thrown exception", () =>

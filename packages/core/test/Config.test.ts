@@ -34,7 +34,15 @@ describe("Config", () => {
       expect(Config.toJson(loaded.config)).toEqual({
         backend: { backend: "sqlite", url: "sqlite:///./.codex/archive.sqlite", path: `${cwd}/.codex/archive.sqlite` },
         logging: { level: "info", format: "text", evidence_file: null },
-        retry: { enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 32, multiplier: 2, jitter: 0.1, seed: null },
+        retry: {
+          enabled: true,
+          max_attempts: 5,
+          initial_delay: 1,
+          max_delay: 32,
+          multiplier: 2,
+          jitter: 0.1,
+          seed: null
+        },
         batch: { concurrent: 4, progress_interval: 10, results_path: null },
         performance: { enabled: true, emit_to_evidence: true },
         store: { inline_limit: 8 * 1024 * 1024 },
@@ -90,11 +98,17 @@ describe("Config", () => {
     Effect.gen(function*() {
       const cwd = workdir()
       const byFlag = yield* failure({ cwd, configFile: "nope.toml" })
-      expect(byFlag.message).toBe(`invalid configuration: config file (flag --config-file): ${path.join(cwd, "nope.toml")} does not exist`)
+      expect(byFlag.message).toBe(
+        `invalid configuration: config file (flag --config-file): ${path.join(cwd, "nope.toml")} does not exist`
+      )
       const byEnv = yield* failure({ cwd, env: { CODEX_ARCHIVE_CONFIG: "/nowhere/x.toml" } })
-      expect(byEnv.message).toBe("invalid configuration: config file (env CODEX_ARCHIVE_CONFIG): /nowhere/x.toml does not exist")
+      expect(byEnv.message).toBe(
+        "invalid configuration: config file (env CODEX_ARCHIVE_CONFIG): /nowhere/x.toml does not exist"
+      )
       const bad = workdir({ "bad.toml": "[retry\nmax_attempts = 3\n" })
-      expect((yield* failure({ cwd: bad, configFile: "bad.toml" })).message).toMatch(/config file .*bad\.toml.*: not valid TOML/)
+      expect((yield* failure({ cwd: bad, configFile: "bad.toml" })).message).toMatch(
+        /config file .*bad\.toml.*: not valid TOML/
+      )
     }))
 
   it.effect("a TOML syntax error names the file, line and column of the fault", () =>
@@ -131,7 +145,9 @@ describe("Config", () => {
       expect(fromFile.config.evidence.dir).toBe(path.join(etc, "evidence"))
       const why = "relative to the config file's folder (the original tool: to the working folder)"
       expect(fromFile.warnings.map((w) => w.message)).toEqual([
-        `logging.evidence_file = 'logs/restore.log' from ${file}:4: ${why}; using '${path.join(etc, "logs/restore.log")}'`,
+        `logging.evidence_file = 'logs/restore.log' from ${file}:4: ${why}; using '${
+          path.join(etc, "logs/restore.log")
+        }'`,
         `batch.results_path = '../results.json' from ${file}:6: ${why}; using '${path.join(cwd, "etc/results.json")}'`
       ])
       const fromEnv = yield* load({
@@ -152,11 +168,16 @@ describe("Config", () => {
 
   it.effect("the backend is inferred from an env or flag URL unless set at the same or a higher level; a mismatch is an error", () =>
     Effect.gen(function*() {
-      const cwd = workdir({ "pg.toml": "[backend]\nurl = \"postgresql://h/db\"\n", "both.toml": "[backend]\nbackend = \"mysql\"\nurl = \"mariadb://h/db\"\n" })
+      const cwd = workdir({
+        "pg.toml": "[backend]\nurl = \"postgresql://h/db\"\n",
+        "both.toml": "[backend]\nbackend = \"mysql\"\nurl = \"mariadb://h/db\"\n"
+      })
       // The original infers nothing from a file's URL: its backend stays sqlite and it would make a file of the URL.
       const fromFile = yield* failure({ cwd, configFile: "pg.toml" })
       expect(fromFile.message).toBe(
-        `invalid configuration: backend.url (${path.join(cwd, "pg.toml")}:2): got 'postgresql://h/db', a postgres URL, but backend.backend is 'sqlite' (the default), and the original tool would read it as a SQLite file name: set backend.backend = "postgres" beside it`
+        `invalid configuration: backend.url (${
+          path.join(cwd, "pg.toml")
+        }:2): got 'postgresql://h/db', a postgres URL, but backend.backend is 'sqlite' (the default), and the original tool would read it as a SQLite file name: set backend.backend = "postgres" beside it`
       )
       const inferred = yield* load({ cwd, env: { CODEX_ARCHIVE_URL: "postgresql://h/db" } })
       expect(inferred.config.backend.backend).toBe("postgres")
@@ -165,20 +186,39 @@ describe("Config", () => {
       expect((yield* load({ cwd, env: { CODEX_ARCHIVE_URL: "mysql://h/db" } })).config.backend.backend).toBe("mariadb")
       expect((yield* load({ cwd, configFile: "both.toml" })).config.backend.backend).toBe("mariadb")
       // A URL from a higher level re-infers the backend set below it.
-      expect((yield* load({ cwd, configFile: "both.toml", env: { CODEX_ARCHIVE_URL: secretUrl } })).config.backend.backend).toBe("postgres")
+      expect(
+        (yield* load({ cwd, configFile: "both.toml", env: { CODEX_ARCHIVE_URL: secretUrl } })).config.backend.backend
+      ).toBe("postgres")
       const mismatch = yield* failure({ cwd, configFile: "both.toml", env: { CODEX_ARCHIVE_BACKEND: "postgres" } })
       expect(mismatch.message).toBe(
-        `invalid configuration: backend.backend (env CODEX_ARCHIVE_BACKEND): 'postgres' does not match the mariadb URL in backend.url (${path.join(cwd, "both.toml")}:3)`
+        `invalid configuration: backend.backend (env CODEX_ARCHIVE_BACKEND): 'postgres' does not match the mariadb URL in backend.url (${
+          path.join(cwd, "both.toml")
+        }:3)`
       )
     }))
 
   describe("a value the original tool also rejects is an error naming the key, where it came from and what was expected", () => {
     const fileCases: ReadonlyArray<readonly [section: string, line: string, key: string, expected: string]> = [
       ["backend", "backend = \"oracle\"", "backend.backend", "got 'oracle', expected one of sqlite, postgres, mariadb"],
-      ["backend", "url = \"\"", "backend.url", "got '', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (the archive URL must be provided)"],
-      ["backend", "url = \"http://h/x\"", "backend.url", "got 'http://h/x', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://..."],
+      [
+        "backend",
+        "url = \"\"",
+        "backend.url",
+        "got '', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (the archive URL must be provided)"
+      ],
+      [
+        "backend",
+        "url = \"http://h/x\"",
+        "backend.url",
+        "got 'http://h/x', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://..."
+      ],
       // The original would make a SQLite file named after these credentials: refused, and not echoed.
-      ["backend", "url = \"u:pw-secret@h/db\"", "backend.url", "got 'u:***@h/db', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (a user part needs a scheme)"],
+      [
+        "backend",
+        "url = \"u:pw-secret@h/db\"",
+        "backend.url",
+        "got 'u:***@h/db', expected a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://... (a user part needs a scheme)"
+      ],
       ["logging", "level = 3", "logging.level", "got 3, expected one of debug, info, warning, error"],
       ["logging", "format = \"xml\"", "logging.format", "got 'xml', expected one of text, json"],
       ["retry", "multiplier = -2", "retry.multiplier", "got -2, expected a number >= 1"],
@@ -186,7 +226,8 @@ describe("Config", () => {
     ]
     for (const [section, line, key, problem] of fileCases) {
       const cwd = workdir({ "c.toml": `# comment\n[${section}]\n${line}\n` })
-      it.effect(`file: ${line}`, () => expectInvalid({ cwd, configFile: "c.toml" }, `${key} (${path.join(cwd, "c.toml")}:3)`, problem))
+      it.effect(`file: ${line}`, () =>
+        expectInvalid({ cwd, configFile: "c.toml" }, `${key} (${path.join(cwd, "c.toml")}:3)`, problem))
     }
 
     const envCases: ReadonlyArray<readonly [variable: string, value: string, key: string, expected: string]> = [
@@ -201,45 +242,123 @@ describe("Config", () => {
       ["CODEX_ARCHIVE_INLINE_LIMIT", "64MiB", "store.inline_limit", "got '64MiB', expected a whole number >= 0"]
     ]
     for (const [variable, value, key, problem] of envCases) {
-      it.effect(`env: ${variable}=${value}`, () => expectInvalid({ cwd: workdir(), env: { [variable]: value } }, `${key} (env ${variable})`, problem))
+      it.effect(`env: ${variable}=${value}`, () =>
+        expectInvalid({ cwd: workdir(), env: { [variable]: value } }, `${key} (env ${variable})`, problem))
     }
 
     it.effect("flag: --url with an unknown scheme, its credentials redacted", () =>
       Effect.gen(function*() {
         const error = yield* failure({ cwd: workdir(), flags: [["backend.url", "--url", "http://u:s3cr3t-pass@h/db"]] })
-        expect(error.message).toContain("invalid configuration: backend.url (flag --url): got 'http://***@h/db', expected a URL")
+        expect(error.message).toContain(
+          "invalid configuration: backend.url (flag --url): got 'http://***@h/db', expected a URL"
+        )
         expect(error.message).not.toContain("s3cr3t-pass")
       }))
 
     it.effect("flags are ours alone: what a file or the environment may get away with, a flag may not", () =>
       Effect.gen(function*() {
         const error = yield* failure({ cwd: workdir(), flags: [["batch.concurrent", "--concurrency", 0]] })
-        expect(error.message).toBe("invalid configuration: batch.concurrent (flag --concurrency): got 0, expected a whole number >= 1")
+        expect(error.message).toBe(
+          "invalid configuration: batch.concurrent (flag --concurrency): got 0, expected a whole number >= 1"
+        )
       }))
   })
 
   describe("a value the original tool tolerates is used as it would use it, with one warning naming key, source and value used", () => {
-    const strictly = (why: string, value: string, using: string) => `got ${value}: ${why} (strict mode; without it ${using} would be used)`
+    const strictly = (why: string, value: string, using: string) =>
+      `got ${value}: ${why} (strict mode; without it ${using} would be used)`
     const notBool = "not a boolean (true/false, yes/no, on/off, 1/0), the original tool falls back to the default"
-    const fileCases: ReadonlyArray<readonly [section: string, line: string, key: string, used: unknown, why: string, using: string]> = [
-      ["logging", "level = \"verbose\"", "logging.level", "info", "not a level the original tool knows, it runs at info", "'info'"],
-      ["logging", "evidence_file = \"\"", "logging.evidence_file", null, "empty, the original tool takes it as unset", "null"],
+    const fileCases: ReadonlyArray<
+      readonly [section: string, line: string, key: string, used: unknown, why: string, using: string]
+    > = [
+      [
+        "logging",
+        "level = \"verbose\"",
+        "logging.level",
+        "info",
+        "not a level the original tool knows, it runs at info",
+        "'info'"
+      ],
+      [
+        "logging",
+        "evidence_file = \"\"",
+        "logging.evidence_file",
+        null,
+        "empty, the original tool takes it as unset",
+        "null"
+      ],
       ["retry", "enabled = \"maybe\"", "retry.enabled", true, notBool, "true"],
       ["retry", "max_attempts = 0", "retry.max_attempts", 1, "below 1, the original tool runs as with 1", "1"],
       ["retry", "max_attempts = -3", "retry.max_attempts", 1, "below 1, the original tool runs as with 1", "1"],
-      ["retry", "max_attempts = \"many\"", "retry.max_attempts", 5, "not a whole number >= 1, the original tool falls back to the default", "5"],
-      ["retry", "max_attempts = 2.5", "retry.max_attempts", 5, "not a whole number >= 1, the original tool falls back to the default", "5"],
-      ["retry", "initial_delay = -1", "retry.initial_delay", 0, "below 0, the original tool's delays come out as with 0", "0"],
-      ["retry", "max_delay = \"soon\"", "retry.max_delay", 32, "not a number >= 0, the original tool falls back to the default", "32"],
-      ["retry", "multiplier = 0.5", "retry.multiplier", 0.5, "not a number >= 1, but the original tool uses it as written", "0.5"],
+      [
+        "retry",
+        "max_attempts = \"many\"",
+        "retry.max_attempts",
+        5,
+        "not a whole number >= 1, the original tool falls back to the default",
+        "5"
+      ],
+      [
+        "retry",
+        "max_attempts = 2.5",
+        "retry.max_attempts",
+        5,
+        "not a whole number >= 1, the original tool falls back to the default",
+        "5"
+      ],
+      [
+        "retry",
+        "initial_delay = -1",
+        "retry.initial_delay",
+        0,
+        "below 0, the original tool's delays come out as with 0",
+        "0"
+      ],
+      [
+        "retry",
+        "max_delay = \"soon\"",
+        "retry.max_delay",
+        32,
+        "not a number >= 0, the original tool falls back to the default",
+        "32"
+      ],
+      [
+        "retry",
+        "multiplier = 0.5",
+        "retry.multiplier",
+        0.5,
+        "not a number >= 1, but the original tool uses it as written",
+        "0.5"
+      ],
       ["retry", "jitter = true", "retry.jitter", 1, "a boolean, the original tool reads it as a number", "1"],
-      ["retry", "jitter = 1.5", "retry.jitter", 1.5, "not a number from 0 to 1, but the original tool uses it as written", "1.5"],
+      [
+        "retry",
+        "jitter = 1.5",
+        "retry.jitter",
+        1.5,
+        "not a number from 0 to 1, but the original tool uses it as written",
+        "1.5"
+      ],
       ["retry", "jitter = -0.5", "retry.jitter", 0, "below 0, the original tool's delays come out as with 0", "0"],
       ["retry", "seed = \"x\"", "retry.seed", 0, "not a whole number, the original tool falls back to 0", "0"],
       ["batch", "concurrent = 0", "batch.concurrent", 1, "below 1, the original tool runs as with 1", "1"],
-      ["batch", "progress_interval = \"often\"", "batch.progress_interval", 10, "not a whole number >= 1, the original tool falls back to the default", "10"],
+      [
+        "batch",
+        "progress_interval = \"often\"",
+        "batch.progress_interval",
+        10,
+        "not a whole number >= 1, the original tool falls back to the default",
+        "10"
+      ],
       ["performance", "enabled = \"sometimes\"", "performance.enabled", true, notBool, "true"],
-      ["performance", "emit_to_evidence = 2", "performance.emit_to_evidence", true, "a number, the original tool reads it as its truth value", "true"]
+      [
+        "performance",
+        "emit_to_evidence = 2",
+        "performance.emit_to_evidence",
+        true,
+        "a number, the original tool reads it as its truth value",
+        "true"
+      ]
     ]
     for (const [section, line, key, used, why, using] of fileCases) {
       const cwd = workdir({ "c.toml": `# comment\n[${section}]\n${line}\n` })
@@ -248,7 +367,9 @@ describe("Config", () => {
       it.effect(`file: ${line}`, () =>
         Effect.gen(function*() {
           const loaded = yield* load({ cwd, configFile: "c.toml" })
-          expect(loaded.warnings.map((w) => w.message)).toEqual([`${key} = ${value} from ${where}: ${why}; using ${using}`])
+          expect(loaded.warnings.map((w) => w.message)).toEqual([
+            `${key} = ${value} from ${where}: ${why}; using ${using}`
+          ])
           expect(Config.toJson(loaded.config)[section]).toMatchObject({ [key.split(".")[1]!]: used })
           // Strict mode, from the environment: the error it was before.
           const strict = yield* failure({ cwd, configFile: "c.toml", env: { CODEX_ARCHIVE_STRICT: "1" } })
@@ -256,16 +377,60 @@ describe("Config", () => {
         }))
     }
 
-    const envCases: ReadonlyArray<readonly [variable: string, value: string, key: string, used: unknown, why: string, using: string]> = [
-      ["CODEX_ARCHIVE_LOG_LEVEL", "verbose", "logging.level", "info", "not a level the original tool knows, it runs at info", "'info'"],
+    const envCases: ReadonlyArray<
+      readonly [variable: string, value: string, key: string, used: unknown, why: string, using: string]
+    > = [
+      [
+        "CODEX_ARCHIVE_LOG_LEVEL",
+        "verbose",
+        "logging.level",
+        "info",
+        "not a level the original tool knows, it runs at info",
+        "'info'"
+      ],
       ["CODEX_ARCHIVE_RETRY_ENABLED", "perhaps", "retry.enabled", true, notBool, "true"],
-      ["CODEX_ARCHIVE_RETRY_ATTEMPTS", "five", "retry.max_attempts", 5, "not a whole number >= 1, the original tool falls back to the default", "5"],
+      [
+        "CODEX_ARCHIVE_RETRY_ATTEMPTS",
+        "five",
+        "retry.max_attempts",
+        5,
+        "not a whole number >= 1, the original tool falls back to the default",
+        "5"
+      ],
       ["CODEX_ARCHIVE_RETRY_ATTEMPTS", "0", "retry.max_attempts", 1, "below 1, the original tool runs as with 1", "1"],
-      ["CODEX_ARCHIVE_RETRY_MAX", "1e", "retry.max_delay", 32, "not a number >= 0, the original tool falls back to the default", "32"],
-      ["CODEX_ARCHIVE_RETRY_JITTER", "-0.1", "retry.jitter", 0, "below 0, the original tool's delays come out as with 0", "0"],
+      [
+        "CODEX_ARCHIVE_RETRY_MAX",
+        "1e",
+        "retry.max_delay",
+        32,
+        "not a number >= 0, the original tool falls back to the default",
+        "32"
+      ],
+      [
+        "CODEX_ARCHIVE_RETRY_JITTER",
+        "-0.1",
+        "retry.jitter",
+        0,
+        "below 0, the original tool's delays come out as with 0",
+        "0"
+      ],
       // A string "true" is no float to the original: the default, unlike a TOML `true`.
-      ["CODEX_ARCHIVE_RETRY_JITTER", "true", "retry.jitter", 0.1, "not a number from 0 to 1, the original tool falls back to the default", "0.1"],
-      ["CODEX_ARCHIVE_RETRY_SEED", "1.5", "retry.seed", 0, "not a whole number, the original tool falls back to 0", "0"],
+      [
+        "CODEX_ARCHIVE_RETRY_JITTER",
+        "true",
+        "retry.jitter",
+        0.1,
+        "not a number from 0 to 1, the original tool falls back to the default",
+        "0.1"
+      ],
+      [
+        "CODEX_ARCHIVE_RETRY_SEED",
+        "1.5",
+        "retry.seed",
+        0,
+        "not a whole number, the original tool falls back to 0",
+        "0"
+      ],
       ["CODEX_ARCHIVE_BATCH_CONCURRENT", "0", "batch.concurrent", 1, "below 1, the original tool runs as with 1", "1"],
       ["CODEX_ARCHIVE_PERF_EVIDENCE", "sure", "performance.emit_to_evidence", true, notBool, "true"]
     ]
@@ -274,19 +439,24 @@ describe("Config", () => {
         Effect.gen(function*() {
           const cwd = workdir({ "strict.toml": "strict = true\n" })
           const loaded = yield* load({ cwd, env: { [variable]: raw } })
-          expect(loaded.warnings.map((w) => w.message)).toEqual([`${key} = '${raw}' from env ${variable}: ${why}; using ${using}`])
+          expect(loaded.warnings.map((w) => w.message)).toEqual([
+            `${key} = '${raw}' from env ${variable}: ${why}; using ${using}`
+          ])
           const [section, name] = key.split(".")
           expect(Config.toJson(loaded.config)[section!]).toMatchObject({ [name!]: used })
           // Strict mode, from a file's top-level key and from the flag.
           const expected = `invalid configuration: ${key} (env ${variable}): ${strictly(why, `'${raw}'`, using)}`
           expect((yield* failure({ cwd, configFile: "strict.toml", env: { [variable]: raw } })).message).toBe(expected)
-          expect((yield* failure({ cwd, env: { [variable]: raw }, flags: [["strict", "--strict", true]] })).message).toBe(expected)
+          expect((yield* failure({ cwd, env: { [variable]: raw }, flags: [["strict", "--strict", true]] })).message)
+            .toBe(expected)
         }))
     }
 
     it.effect("a spelling only we accept is a warning; the same value overridden by a higher source is not reported", () =>
       Effect.gen(function*() {
-        const cwd = workdir({ "c.toml": "[backend]\nbackend = \"PostgreSQL\"\nurl = \"postgres://h/db\"\n[retry]\nmax_attempts = 0\n" })
+        const cwd = workdir({
+          "c.toml": "[backend]\nbackend = \"PostgreSQL\"\nurl = \"postgres://h/db\"\n[retry]\nmax_attempts = 0\n"
+        })
         const file = path.join(cwd, "c.toml")
         const loaded = yield* load({ cwd, configFile: "c.toml", env: { CODEX_ARCHIVE_RETRY_ATTEMPTS: "3" } })
         expect(loaded.config.backend.backend).toBe("postgres")
@@ -299,13 +469,20 @@ describe("Config", () => {
 
     it.effect("strict mode with nothing to warn about changes nothing; strict = maybe is an error", () =>
       Effect.gen(function*() {
-        const cwd = workdir({ "c.toml": "strict = true\n[retry]\nmax_attempts = 3\n", "bad.toml": "strict = \"maybe\"\n" })
+        const cwd = workdir({
+          "c.toml": "strict = true\n[retry]\nmax_attempts = 3\n",
+          "bad.toml": "strict = \"maybe\"\n"
+        })
         const loaded = yield* load({ cwd, configFile: "c.toml" })
         expect(loaded.strict).toBe(true)
         expect(loaded.config.retry.max_attempts).toBe(3)
         expect(Config.explain(loaded).retry!.max_attempts!.origin).toBe(`${path.join(cwd, "c.toml")}:3`)
         const bad = yield* failure({ cwd, configFile: "bad.toml" })
-        expect(bad.message).toBe(`invalid configuration: strict (${path.join(cwd, "bad.toml")}:1): got 'maybe', expected a boolean (true/false, yes/no, on/off, 1/0)`)
+        expect(bad.message).toBe(
+          `invalid configuration: strict (${
+            path.join(cwd, "bad.toml")
+          }:1): got 'maybe', expected a boolean (true/false, yes/no, on/off, 1/0)`
+        )
       }))
   })
 
@@ -316,13 +493,17 @@ describe("Config", () => {
         const loaded = yield* load({ cwd, configFile: "etc/c.toml" })
         expect(loaded.config.backend.path).toBe(path.join(cwd, ".codex/archive.sqlite"))
         expect(loaded.warnings).toEqual([])
-        expect(Config.explain(loaded).backend!.path).toEqual({ value: path.join(cwd, ".codex/archive.sqlite"), origin: `${path.join(cwd, "etc/c.toml")}:2` })
+        expect(Config.explain(loaded).backend!.path).toEqual({
+          value: path.join(cwd, ".codex/archive.sqlite"),
+          origin: `${path.join(cwd, "etc/c.toml")}:2`
+        })
       }))
 
     it.effect("sqlite:///fx.sqlite is the absolute /fx.sqlite; sqlite:////abs and sqlite://host/path as the original joins them", () =>
       Effect.gen(function*() {
         const cwd = workdir()
-        const pathOf = (url: string) => Effect.map(load({ cwd, env: { CODEX_ARCHIVE_URL: url } }), (l) => l.config.backend.path)
+        const pathOf = (url: string) =>
+          Effect.map(load({ cwd, env: { CODEX_ARCHIVE_URL: url } }), (l) => l.config.backend.path)
         expect(yield* pathOf("sqlite:///fx.sqlite")).toBe("/fx.sqlite")
         expect(yield* pathOf("sqlite:////var/lib/fx.sqlite")).toBe("/var/lib/fx.sqlite")
         expect(yield* pathOf("sqlite://rel/db.sqlite")).toBe(path.join(cwd, "rel/db.sqlite"))
@@ -336,7 +517,9 @@ describe("Config", () => {
     it.effect("a bare path is a SQLite file relative to the working folder, from a file, a flag, or the env with its backend", () =>
       Effect.gen(function*() {
         const cwd = workdir({ "etc/c.toml": "[backend]\nurl = \"data/fx.sqlite\"\n" })
-        expect((yield* load({ cwd, configFile: "etc/c.toml" })).config.backend.path).toBe(path.join(cwd, "data/fx.sqlite"))
+        expect((yield* load({ cwd, configFile: "etc/c.toml" })).config.backend.path).toBe(
+          path.join(cwd, "data/fx.sqlite")
+        )
         const env = yield* load({ cwd, env: { CODEX_ARCHIVE_URL: "./fx.sqlite", CODEX_ARCHIVE_BACKEND: "sqlite" } })
         expect(env.config.backend).toMatchObject({ backend: "sqlite", path: path.join(cwd, "fx.sqlite") })
         const flag = yield* load({ cwd, flags: [["backend.url", "--url", "/srv/a.sqlite"]] })
@@ -358,17 +541,27 @@ describe("Config", () => {
         const file = path.join(cwd, "etc/c.toml")
         expect(loaded.config.backend.path).toBe(path.join(cwd, "a.sqlite"))
         expect(loaded.warnings.map((w) => w.message)).toEqual([
-          `backend.url = 'sqlite:///./a.sqlite' from ${file}:2: names ${path.join(cwd, "a.sqlite")} as the original tool reads it, not ${path.join(cwd, "etc/a.sqlite")} (which exists) as earlier versions of this tool did; using '${path.join(cwd, "a.sqlite")}'`
+          `backend.url = 'sqlite:///./a.sqlite' from ${file}:2: names ${
+            path.join(cwd, "a.sqlite")
+          } as the original tool reads it, not ${
+            path.join(cwd, "etc/a.sqlite")
+          } (which exists) as earlier versions of this tool did; using '${path.join(cwd, "a.sqlite")}'`
         ])
-        expect((yield* failure({ cwd, configFile: "etc/c.toml", flags: [["strict", "--strict", true]] })).message).toContain(`backend.url (${file}:2): got 'sqlite:///./a.sqlite'`)
+        expect((yield* failure({ cwd, configFile: "etc/c.toml", flags: [["strict", "--strict", true]] })).message)
+          .toContain(`backend.url (${file}:2): got 'sqlite:///./a.sqlite'`)
       }))
 
     it.effect(".codex/archive.toml, read without being named, may not choose the archive; its other keys count, with a warning", () =>
       Effect.gen(function*() {
-        const cwd = workdir({ ".codex/archive.toml": `[backend]\nbackend = "postgres"\nurl = "${secretUrl}"\n[retry]\nmax_attempts = 7\n` })
+        const cwd = workdir({
+          ".codex/archive.toml": `[backend]\nbackend = "postgres"\nurl = "${secretUrl}"\n[retry]\nmax_attempts = 7\n`
+        })
         const file = path.join(cwd, ".codex/archive.toml")
         const loaded = yield* load({ cwd })
-        expect(loaded.config.backend).toMatchObject({ backend: "sqlite", path: path.join(cwd, ".codex/archive.sqlite") })
+        expect(loaded.config.backend).toMatchObject({
+          backend: "sqlite",
+          path: path.join(cwd, ".codex/archive.sqlite")
+        })
         expect(loaded.config.retry.max_attempts).toBe(7)
         const messages = loaded.warnings.map((w) => w.message)
         expect(messages).toEqual([
@@ -386,7 +579,9 @@ describe("Config", () => {
         const kept = yield* load({ cwd: same })
         expect(kept.warnings.map((w) => w.key)).toEqual(["config file"])
         expect(Config.explain(kept).backend!.url!.origin).toBe(`${path.join(same, ".codex/archive.toml")}:2`)
-        expect((yield* failure({ cwd: same, env: { CODEX_ARCHIVE_STRICT: "yes" } })).message).toMatch(/^invalid configuration: config file \(the working folder\): got '.*archive\.toml': read without being named/)
+        expect((yield* failure({ cwd: same, env: { CODEX_ARCHIVE_STRICT: "yes" } })).message).toMatch(
+          /^invalid configuration: config file \(the working folder\): got '.*archive\.toml': read without being named/
+        )
       }))
   })
 
@@ -395,10 +590,16 @@ describe("Config", () => {
       const cwd = workdir({ "c.toml": "[store]\ninline_limit = 1048576\n" })
       const fromFile = yield* load({ cwd, configFile: "c.toml" })
       expect(fromFile.config.store.inline_limit).toBe(1048576)
-      expect(Config.explain(fromFile).store!.inline_limit).toEqual({ value: 1048576, origin: `${path.join(cwd, "c.toml")}:2` })
+      expect(Config.explain(fromFile).store!.inline_limit).toEqual({
+        value: 1048576,
+        origin: `${path.join(cwd, "c.toml")}:2`
+      })
       const fromEnv = yield* load({ cwd, configFile: "c.toml", env: { CODEX_ARCHIVE_INLINE_LIMIT: "0" } })
       expect(fromEnv.config.store.inline_limit).toBe(0)
-      expect(Config.explain(fromEnv).store!.inline_limit).toEqual({ value: 0, origin: "env CODEX_ARCHIVE_INLINE_LIMIT" })
+      expect(Config.explain(fromEnv).store!.inline_limit).toEqual({
+        value: 0,
+        origin: "env CODEX_ARCHIVE_INLINE_LIMIT"
+      })
     }))
 
   it.effect("accepted spellings: aliases, case, booleans and numbers as strings", () =>
@@ -423,7 +624,9 @@ describe("Config", () => {
 
   it.effect("an unknown key or section is a warning naming the key and its line, an error only in strict mode", () =>
     Effect.gen(function*() {
-      const cwd = workdir({ "c.toml": "[retry]\nmax_attempt = 3\n[extras]\ncolour = \"red\"\n[batch]\nconcurrent = 2\n" })
+      const cwd = workdir({
+        "c.toml": "[retry]\nmax_attempt = 3\n[extras]\ncolour = \"red\"\n[batch]\nconcurrent = 2\n"
+      })
       const loaded = yield* load({ cwd, configFile: "c.toml" })
       const file = path.join(cwd, "c.toml")
       expect(loaded.warnings.map((w) => w.message)).toEqual([
@@ -438,7 +641,9 @@ describe("Config", () => {
     Effect.gen(function*() {
       const cwd = workdir({ "c.toml": "retry.max_attempts = 3\nlogging.format = \"xml\"\n" })
       const error = yield* failure({ cwd, configFile: "c.toml" })
-      expect(error.message).toBe(`invalid configuration: logging.format (${path.join(cwd, "c.toml")}:2): got 'xml', expected one of text, json`)
+      expect(error.message).toBe(
+        `invalid configuration: logging.format (${path.join(cwd, "c.toml")}:2): got 'xml', expected one of text, json`
+      )
     }))
 
   it.effect("the URL is Redacted once read, redacted in toJson and explain unless revealed", () =>
@@ -448,7 +653,11 @@ describe("Config", () => {
       expect(String(loaded.config.backend.url)).not.toContain("s3cr3t-pass")
       expect(JSON.stringify(loaded.config)).not.toContain("s3cr3t-pass")
       expect(JSON.stringify(Config.toJson(loaded.config))).not.toContain("s3cr3t-pass")
-      expect(Config.toJson(loaded.config).backend).toEqual({ backend: "postgres", url: "postgres://***@127.0.0.1:1/db", path: null })
+      expect(Config.toJson(loaded.config).backend).toEqual({
+        backend: "postgres",
+        url: "postgres://***@127.0.0.1:1/db",
+        path: null
+      })
       expect(JSON.stringify(Config.explain(loaded))).not.toContain("s3cr3t-pass")
       expect(Config.toJson(loaded.config, true).backend).toEqual({ backend: "postgres", url: secretUrl, path: null })
       expect(Config.explain(loaded, true).backend!.url).toEqual({ value: secretUrl, origin: "env CODEX_ARCHIVE_URL" })

@@ -17,13 +17,23 @@ const packed = Effect.map(Codec.forName("zstd"), (c) => Codec.compress(c, raw))
 
 /** A held, contained write of `raw` to `output` below `root`. */
 const write = (id: number, root: string, output: string, data: Uint8Array): RestoreWriter.Op => ({
-  op: "write", id, output, temp: FileOps.tempFor(output), mode: 0o644, codec: "zstd", sha256: sha(raw), size: raw.length,
-  hold: true, root, data
+  op: "write",
+  id,
+  output,
+  temp: FileOps.tempFor(output),
+  mode: 0o644,
+  codec: "zstd",
+  sha256: sha(raw),
+  size: raw.length,
+  hold: true,
+  root,
+  data
 })
 
 /** Every file below a folder, relative (links not followed). */
 const files = (dir: string): Array<string> =>
-  (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.lstatSync(path.join(dir, f)).isFile()).sort()
+  (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.lstatSync(path.join(dir, f)).isFile())
+    .sort()
 
 const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>]> = [
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
@@ -119,12 +129,17 @@ describe("Manifest outputs compared by file identity", () => {
       const dir = tempDir()
       fs.writeFileSync(path.join(dir, "y"), "old")
       fs.linkSync(path.join(dir, "y"), path.join(dir, "z"))
-      const error = yield* Effect.flip(load(dir, [{ tombstone: t1, output: "y" }, { tombstone: t2, output: "other" }, { tombstone: t3, output: "z" }]))
+      const error = yield* Effect.flip(
+        load(dir, [{ tombstone: t1, output: "y" }, { tombstone: t2, output: "other" }, { tombstone: t3, output: "z" }])
+      )
       expect(error.message).toContain(`(entry 3): output ${dir}/z is the same file as ${dir}/y (entry 1)`)
       fs.mkdirSync(path.join(dir, "a"))
       fs.symlinkSync(path.join(dir, "a"), path.join(dir, "b"))
       const entries = yield* load(dir, [{ tombstone: t1, output: "y" }, { tombstone: t2, output: "b/new" }])
       // The writer goes where the link led when the manifest was read, and no further.
-      expect(entries.map((e) => e.contained)).toEqual([{ root: dir, path: path.join(dir, "y") }, { root: dir, path: path.join(dir, "a/new") }])
+      expect(entries.map((e) => e.contained)).toEqual([{ root: dir, path: path.join(dir, "y") }, {
+        root: dir,
+        path: path.join(dir, "a/new")
+      }])
     }))
 })

@@ -7,7 +7,9 @@ import { Evidence } from "../src/index.js"
 
 describe("Evidence", () => {
   it("serialises like the original: sorted keys at every depth, compact, non-ASCII escaped", () => {
-    expect(Evidence.serialize({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: "é" } })).toBe('{"a":{"c":"\\u00e9","d":[1,{"y":2,"z":1}]},"b":1}')
+    expect(Evidence.serialize({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: "é" } })).toBe(
+      "{\"a\":{\"c\":\"\\u00e9\",\"d\":[1,{\"y\":2,\"z\":1}]},\"b\":1}"
+    )
   })
 
   it.effect("appends whole lines with ts, never rewriting what is there, and redacts credentials", () => {
@@ -18,7 +20,10 @@ describe("Evidence", () => {
       const evidence = yield* Evidence.Evidence
       yield* Effect.all([
         evidence.append({ action: "RESTORE", tombstone: "t1" }),
-        evidence.append({ action: "RESTORE_FAIL", reason: "cannot reach postgres://bob:hunter2@db/x" }, { action: "RESTORE", tombstone: "t3" })
+        evidence.append({ action: "RESTORE_FAIL", reason: "cannot reach postgres://bob:hunter2@db/x" }, {
+          action: "RESTORE",
+          tombstone: "t3"
+        })
       ], { concurrency: "unbounded" })
       const lines = fs.readFileSync(file, "utf8").split("\n")
       expect(lines.slice(0, 2)).toEqual(["seed line 1", "seed line 2"])

@@ -18,7 +18,8 @@ const chainedLog = (n: number, options: Evidence.Options = {}) =>
   })
 
 const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").slice(0, -1)
-const rewrite = (file: string, next: ReadonlyArray<string>) => fs.writeFileSync(file, next.map((l) => l + "\n").join(""))
+const rewrite = (file: string, next: ReadonlyArray<string>) =>
+  fs.writeFileSync(file, next.map((l) => l + "\n").join(""))
 
 /** Verifies and returns the break as `{line, kind}` (or null when intact). */
 const brokenAt = (file: string, options: { key?: Redacted.Redacted<string> } = {}) =>
@@ -51,7 +52,7 @@ describe("EvidenceChain", () => {
   it.effect("an edited actor is reported at the edited line", () =>
     Effect.gen(function*() {
       const file = yield* chainedLog(6)
-      rewrite(file, lines(file).map((l, i) => i === 2 ? l.replace('"actor":"a3"', '"actor":"mallory"') : l))
+      rewrite(file, lines(file).map((l, i) => i === 2 ? l.replace("\"actor\":\"a3\"", "\"actor\":\"mallory\"") : l))
       expect(yield* brokenAt(file)).toEqual({ line: 3, kind: "edited" })
     }))
 
@@ -85,7 +86,7 @@ describe("EvidenceChain", () => {
       fs.appendFileSync(file, "rm -rf / # oops\n")
       expect(yield* brokenAt(file)).toEqual({ line: 5, kind: "garbage" })
       const other = yield* chainedLog(4)
-      fs.appendFileSync(other, '{"action":"RESTORE","actor":"mallory","ts":"2026-01-01T00:00:00Z"}\n')
+      fs.appendFileSync(other, "{\"action\":\"RESTORE\",\"actor\":\"mallory\",\"ts\":\"2026-01-01T00:00:00Z\"}\n")
       expect(yield* brokenAt(other)).toEqual({ line: 5, kind: "inserted" })
     }))
 
@@ -135,30 +136,40 @@ describe("EvidenceChain", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-chain-"))
       const file = Evidence.fileIn(dir)
       // Spec §3: the core's compact lines, and the legacy api.py's default separators.
-      fs.writeFileSync(file, [
-        '{"action":"ARCHIVE","actor":"alice","path":"src/a.py","repo":"acme/app","sha256":"' + "a".repeat(64) +
-        '","size":12,"tombstone":"53ecc443-e163-4c65-a936-70ae8b593acf","ts":"2025-01-02T03:04:05Z"}',
-        '{"action": "RESTORE", "actor": "bob", "path": "src/a.py", "repo": "acme/app", "size": 12, "ts": "2025-01-03T00:00:00Z"}',
-        '{"action":"SUMMARY","count":1,"total_bytes":12,"ts":"2025-01-04T00:00:00Z"}'
-      ].join("\n") + "\n")
+      fs.writeFileSync(
+        file,
+        [
+          "{\"action\":\"ARCHIVE\",\"actor\":\"alice\",\"path\":\"src/a.py\",\"repo\":\"acme/app\",\"sha256\":\"" +
+          "a".repeat(64) +
+          "\",\"size\":12,\"tombstone\":\"53ecc443-e163-4c65-a936-70ae8b593acf\",\"ts\":\"2025-01-02T03:04:05Z\"}",
+          "{\"action\": \"RESTORE\", \"actor\": \"bob\", \"path\": \"src/a.py\", \"repo\": \"acme/app\", \"size\": 12, \"ts\": \"2025-01-03T00:00:00Z\"}",
+          "{\"action\":\"SUMMARY\",\"count\":1,\"total_bytes\":12,\"ts\":\"2025-01-04T00:00:00Z\"}"
+        ].join("\n") + "\n"
+      )
       const evidence = yield* Evidence.make(dir)
-      yield* evidence.append({ action: "RESTORE", actor: "carol", tombstone: "t" }, { action: "RESTORE", actor: "dave", tombstone: "u" })
+      yield* evidence.append({ action: "RESTORE", actor: "carol", tombstone: "t" }, {
+        action: "RESTORE",
+        actor: "dave",
+        tombstone: "u"
+      })
       const chained = JSON.parse(lines(file)[3]!)
       expect(chained).toMatchObject({ seq: 1, prev: EvidenceChain.hashLine(lines(file)[2]!) })
       const report = yield* EvidenceChain.verify(file)
       expect(report).toMatchObject({ lines: 5, legacy: 3, chain_from: 4, ok: true, break: null })
-      expect(EvidenceChain.describe(report)).toBe(`${file}: 5 lines, lines 1-3 predate chaining; chain from line 4: intact`)
+      expect(EvidenceChain.describe(report)).toBe(
+        `${file}: 5 lines, lines 1-3 predate chaining; chain from line 4: intact`
+      )
     }))
 
   it.effect("appending after a torn tail ends that line and chains to its bytes: verify names the torn line", () =>
     Effect.gen(function*() {
       const file = yield* chainedLog(3)
-      fs.appendFileSync(file, '{"action":"RESTORE","act')
+      fs.appendFileSync(file, "{\"action\":\"RESTORE\",\"act")
       const evidence = yield* Evidence.make(path.dirname(file))
       yield* evidence.append({ action: "RESTORE", actor: "after", tombstone: "t" })
       const all = lines(file)
       expect(all).toHaveLength(5)
-      expect(all[3]).toBe('{"action":"RESTORE","act')
+      expect(all[3]).toBe("{\"action\":\"RESTORE\",\"act")
       expect(JSON.parse(all[4]!)).toMatchObject({ actor: "after", seq: 1, prev: EvidenceChain.hashLine(all[3]!) })
       expect(yield* brokenAt(file)).toEqual({ line: 4, kind: "truncated" })
     }))
@@ -185,7 +196,9 @@ describe("EvidenceChain", () => {
       fs.writeFileSync(path.join(dir, "blocker"), "")
       const evidence = yield* Evidence.make(path.join(dir, "blocker", "evidence"))
       const error = yield* Effect.flip(evidence.append({ action: "RESTORE", actor: "x", tombstone: "t" }))
-      expect(error.message).toContain(`cannot append to evidence log ${path.join(dir, "blocker", "evidence", "archive_ops.jsonl")}`)
+      expect(error.message).toContain(
+        `cannot append to evidence log ${path.join(dir, "blocker", "evidence", "archive_ops.jsonl")}`
+      )
     }))
 
   it.effect("a missing log is an EvidenceReadError naming it", () =>

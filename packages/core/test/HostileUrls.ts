@@ -21,22 +21,35 @@ export const hostileUrls: ReadonlyArray<HostileUrl> = [
   row("unencoded ?", "postgres://alice:Pw06?query-secret@127.0.0.1:1/db", "Pw06?query-secret"),
   row("unencoded :", "postgres://alice:Pw07:colon:secret@127.0.0.1:1/db", "Pw07:colon:secret"),
   row("?password=", `${pg}?password=Pw08-query-secret`, "Pw08-query-secret"),
-  row("?sslpassword= after another key",
-    `${pg}?sslmode=disable&sslpassword=Pw09-sslpass-secret`, "Pw09-sslpass-secret"),
+  row(
+    "?sslpassword= after another key",
+    `${pg}?sslmode=disable&sslpassword=Pw09-sslpass-secret`,
+    "Pw09-sslpass-secret"
+  ),
   row("options=-c password=", `${pg}?options=-c%20password%3DPw10-options-secret`, "Pw10-options-secret"),
   row("mixed-case key", `${pg}?PassWord=Pw11-mixedcase-secret`, "Pw11-mixedcase-secret"),
-  row("repeated key",
-    `${pg}?password=Pw12-first-secret&password=Pw12-second-secret`, "Pw12-first-secret", "Pw12-second-secret"),
+  row(
+    "repeated key",
+    `${pg}?password=Pw12-first-secret&password=Pw12-second-secret`,
+    "Pw12-first-secret",
+    "Pw12-second-secret"
+  ),
   row("IPv6 host", "postgres://alice:Pw13-ipv6-secret@[::1]:1/db", "Pw13-ipv6-secret"),
   row("empty user", "postgres://:Pw14-emptyuser-secret@127.0.0.1:1/db", "Pw14-emptyuser-secret"),
   row("percent-encoded", "postgres://alice:Pw15%40encoded%2Fsecret@127.0.0.1:1/db", "Pw15@encoded/secret"),
   row("fails to parse", "postgres://alice:Pw16-unparsable-secret@127.0.0.1:notaport/db", "Pw16-unparsable-secret"),
   row("query password with space and #", `${pg}?password=Pw17 spaced#frag-secret`, "Pw17 spaced#frag-secret"),
   row("mysql, unencoded @ / space", "mysql://root:Pw18 my@sql/secret@127.0.0.1:1/db", "Pw18 my@sql/secret"),
-  row("mariadb ?password=",
-    "mariadb://root@127.0.0.1:1/db?password=Pw19-maria-query-secret", "Pw19-maria-query-secret"),
-  row("mysql2 ssl passphrase",
-    "mysql://root@127.0.0.1:1/db?ssl=%7B%22passphrase%22%3A%22Pw20-ssl-secret%22%7D", "Pw20-ssl-secret"),
+  row(
+    "mariadb ?password=",
+    "mariadb://root@127.0.0.1:1/db?password=Pw19-maria-query-secret",
+    "Pw19-maria-query-secret"
+  ),
+  row(
+    "mysql2 ssl passphrase",
+    "mysql://root@127.0.0.1:1/db?ssl=%7B%22passphrase%22%3A%22Pw20-ssl-secret%22%7D",
+    "Pw20-ssl-secret"
+  ),
   row("mariadb password1", "mariadb://root@[::1]:1/db?password1=Pw21-factor-secret", "Pw21-factor-secret")
 ]
 

@@ -21,7 +21,9 @@ const withFile = (name: string, text: string) => {
 
 /** Entries as the manifest states them; where they really land (`contained`) is checked on its own below. */
 const load = (file: string, defaultActor = "ops") =>
-  Manifest.load(file, { defaultActor }).pipe(Effect.map((entries) => entries.map(({ contained: _, ...entry }) => entry)))
+  Manifest.load(file, { defaultActor }).pipe(
+    Effect.map((entries) => entries.map(({ contained: _, ...entry }) => entry))
+  )
 
 const failure = (file: string, defaultActor = "ops") =>
   Effect.flip(load(file, defaultActor)).pipe(Effect.map((e) => {
@@ -32,7 +34,13 @@ const failure = (file: string, defaultActor = "ops") =>
 
 describe("Manifest formats", () => {
   it.effect("a JSON array, with per-entry actor falling back to the default", () => {
-    const { dir, file } = withFile("m.json", JSON.stringify([{ tombstone: t1, output: "a/one.txt", actor: "alice" }, { tombstone: t2.toUpperCase(), output: "b.txt" }]))
+    const { dir, file } = withFile(
+      "m.json",
+      JSON.stringify([{ tombstone: t1, output: "a/one.txt", actor: "alice" }, {
+        tombstone: t2.toUpperCase(),
+        output: "b.txt"
+      }])
+    )
     return Effect.gen(function*() {
       const entries = yield* load(file)
       expect(entries).toEqual([
@@ -44,7 +52,10 @@ describe("Manifest formats", () => {
 
   it.effect("a JSON object with items, and sha256 kept", () => {
     const sha = "a".repeat(64)
-    const { dir, file } = withFile("m.json", JSON.stringify({ items: [{ tombstone: t1, output: "x", sha256: sha }] }, null, 2))
+    const { dir, file } = withFile(
+      "m.json",
+      JSON.stringify({ items: [{ tombstone: t1, output: "x", sha256: sha }] }, null, 2)
+    )
     return Effect.gen(function*() {
       expect(yield* load(file)).toEqual([{ tombstone: t1, output: path.join(dir, "x"), actor: "ops", sha256: sha }])
     })
@@ -56,14 +67,19 @@ describe("Manifest formats", () => {
     const b = withFile("m.jsonl", JSON.stringify([{ tombstone: t1, output: "one" }]))
     const c = withFile("single.jsonl", `{"tombstone":"${t3}","output":"three"}`)
     return Effect.gen(function*() {
-      expect((yield* load(a.file)).map((e) => [e.tombstone, path.basename(e.output), e.actor])).toEqual([[t1, "one", "ops"], [t2, "two", "bob"]])
+      expect((yield* load(a.file)).map((e) => [e.tombstone, path.basename(e.output), e.actor])).toEqual([[
+        t1,
+        "one",
+        "ops"
+      ], [t2, "two", "bob"]])
       expect((yield* load(b.file)).length).toBe(1)
       expect((yield* load(c.file))[0]!.tombstone).toBe(t3)
     })
   })
 
   it.effect("CSV with columns in any order, quoted fields, extra columns", () => {
-    const csv = `note,output,Actor,tombstone\n"a, b","dir/with ""quotes"", and comma.txt",,${t1}\nx,plain.txt,carol,${t2}\n`
+    const csv =
+      `note,output,Actor,tombstone\n"a, b","dir/with ""quotes"", and comma.txt",,${t1}\nx,plain.txt,carol,${t2}\n`
     const { dir, file } = withFile("m.csv", csv)
     return Effect.gen(function*() {
       expect(yield* load(file)).toEqual([
@@ -81,7 +97,13 @@ describe("Manifest errors name the file, the place and the problem", () => {
     ["not a list", "m.json", `{"entries": []}`, undefined, "'items' array"],
     ["a non-object entry", "m.json", `[{"tombstone":"${t1}","output":"a"}, 42]`, "entry 2", "must be an object"],
     ["a missing tombstone", "m.json", `[{"output":"a"}]`, "entry 1", "missing tombstone"],
-    ["a tombstone that is not a UUID", "m.json", `[{"tombstone":"nope","output":"a"}]`, "entry 1", "'nope' is not a tombstone id"],
+    [
+      "a tombstone that is not a UUID",
+      "m.json",
+      `[{"tombstone":"nope","output":"a"}]`,
+      "entry 1",
+      "'nope' is not a tombstone id"
+    ],
     ["a missing output", "m.jsonl", `{"tombstone":"${t1}"}`, "line 1", "missing output"],
     ["an empty manifest", "m.json", "[]", undefined, "no restore entries"],
     ["an empty CSV", "m.csv", "tombstone,output\n", undefined, "no restore entries"],
@@ -89,10 +111,34 @@ describe("Manifest errors name the file, the place and the problem", () => {
     ["a CSV with a broken quote", "m.csv", `tombstone,output\n${t1},a\n${t2},"b"x\n`, "line 3", "invalid CSV"],
     ["a CSV row without output", "m.csv", `tombstone,output\n${t1},a\n${t2},\n`, "line 3", "missing output"],
     ["an unknown extension", "m.txt", "[]", undefined, "must end in .json, .jsonl or .csv"],
-    ["an output escaping with ..", "m.json", `[{"tombstone":"${t1}","output":"../evil"}]`, "entry 1", "outside the manifest's folder"],
-    ["an absolute output elsewhere", "m.json", `[{"tombstone":"${t1}","output":"/etc/passwd"}]`, "entry 1", "outside the manifest's folder"],
-    ["the manifest folder itself", "m.json", `[{"tombstone":"${t1}","output":"."}]`, "entry 1", "outside the manifest's folder"],
-    ["two entries with one output", "m.json", `[{"tombstone":"${t1}","output":"a/b"},{"tombstone":"${t2}","output":"a/x/../b"}]`, "entry 2", "also the output of entry 1"]
+    [
+      "an output escaping with ..",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"../evil"}]`,
+      "entry 1",
+      "outside the manifest's folder"
+    ],
+    [
+      "an absolute output elsewhere",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"/etc/passwd"}]`,
+      "entry 1",
+      "outside the manifest's folder"
+    ],
+    [
+      "the manifest folder itself",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"."}]`,
+      "entry 1",
+      "outside the manifest's folder"
+    ],
+    [
+      "two entries with one output",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"a/b"},{"tombstone":"${t2}","output":"a/x/../b"}]`,
+      "entry 2",
+      "also the output of entry 1"
+    ]
   ]
   for (const [name, file, text, where, problem] of cases) {
     it.effect(name, () => {
@@ -130,7 +176,10 @@ describe("Manifest errors name the file, the place and the problem", () => {
 
   it.effect("an output in folders not made yet, under a symbolic link leading out, after one inside", () => {
     const outside = folder()
-    const { dir, file } = withFile("m.json", `[{"tombstone":"${t1}","output":"new/deeper/x"},{"tombstone":"${t2}","output":"link/new/deeper/y"}]`)
+    const { dir, file } = withFile(
+      "m.json",
+      `[{"tombstone":"${t1}","output":"new/deeper/x"},{"tombstone":"${t2}","output":"link/new/deeper/y"}]`
+    )
     fs.symlinkSync(outside, path.join(dir, "link"))
     return Effect.gen(function*() {
       const error = yield* failure(file)
@@ -178,7 +227,13 @@ describe("Manifest writer", () => {
   it.effect("refuses an output outside the manifest's folder", () => {
     const dir = folder()
     return Effect.gen(function*() {
-      const e = yield* Effect.flip(Manifest.write(path.join(dir, "sub", "m.json"), [{ tombstone: t1, output: path.join(dir, "x"), sha256: "b".repeat(64) }]))
+      const e = yield* Effect.flip(
+        Manifest.write(path.join(dir, "sub", "m.json"), [{
+          tombstone: t1,
+          output: path.join(dir, "x"),
+          sha256: "b".repeat(64)
+        }])
+      )
       expect(e.where).toBe("entry 1")
       expect(e.problem).toContain("outside the manifest's folder")
     })

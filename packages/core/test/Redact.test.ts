@@ -11,7 +11,9 @@ describe("Redact", () => {
   })
 
   it("redacts URLs inside free text and known secrets anywhere", () => {
-    expect(Redact.text("failed: mysql://root:pw@10.0.0.1:3306/x timed out")).toBe("failed: mysql://***@10.0.0.1:3306/x timed out")
+    expect(Redact.text("failed: mysql://root:pw@10.0.0.1:3306/x timed out")).toBe(
+      "failed: mysql://***@10.0.0.1:3306/x timed out"
+    )
     expect(Redact.secrets("password s3cret rejected", ["s3cret"])).toBe("password *** rejected")
   })
 

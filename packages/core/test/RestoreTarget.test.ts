@@ -3,7 +3,7 @@ import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { ArchiveStore, Archiver, RestoreTarget, Tombstone } from "../src/index.js"
+import { Archiver, ArchiveStore, RestoreTarget, Tombstone } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const tombstone = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
@@ -29,7 +29,13 @@ describe("RestoreTarget", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
       const file = path.join(dir, "s.py")
       const text = Tombstone.render({
-        path: "s.py", archivedBy: "a", reason: "dead", tombstone, sha256: "a".repeat(64), archivedAt: "", commit: "c"
+        path: "s.py",
+        archivedBy: "a",
+        reason: "dead",
+        tombstone,
+        sha256: "a".repeat(64),
+        archivedAt: "",
+        commit: "c"
       })
       fs.writeFileSync(file, text)
       expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({ tombstone, output: file })
@@ -57,7 +63,12 @@ describe("RestoreTarget.outputOf (a single restore's output, as the CLI's restor
       fs.writeFileSync(path.join(root, "docs/a.md"), "# a\n")
       const archiver = yield* Archiver.Archiver
       const report = yield* archiver.store(["docs/a.md"], {
-        repo: "acme/shop", actor: "tester", commit: "c0ffee", reason: "dead", kind: "doc", cwd: root
+        repo: "acme/shop",
+        actor: "tester",
+        commit: "c0ffee",
+        reason: "dead",
+        kind: "doc",
+        cwd: root
       })
       const stored = report.stored[0]!
       expect(stored.path).toBe("docs/a.md")
@@ -72,14 +83,30 @@ describe("RestoreTarget.outputOf (a single restore's output, as the CLI's restor
       const away = fs.mkdtempSync(path.join(os.tmpdir(), "codex-outputof-away-"))
       fs.writeFileSync(path.join(away, "z.md"), "# z\n")
       const outside = (yield* archiver.store([path.join(away, "z.md")], {
-        repo: "acme/shop", actor: "tester", commit: "c0ffee", reason: "dead", kind: "doc", cwd: root
+        repo: "acme/shop",
+        actor: "tester",
+        commit: "c0ffee",
+        reason: "dead",
+        kind: "doc",
+        cwd: root
       })).stored[0]!
       expect(outside.path).toBe(path.join(away, "z.md"))
-      const refused = yield* Effect.flip(RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: false }))
+      const refused = yield* Effect.flip(
+        RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: false })
+      )
       expect(refused._tag).toBe("OutsideRoot")
       expect(refused.message).toContain(JSON.stringify(path.join(away, "z.md")))
-      expect(yield* RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: true })).toBe(path.join(away, "z.md"))
-      const missing = yield* Effect.flip(RestoreTarget.outputOf({ tombstone: "0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f", given: undefined, root, allowOutside: false }))
+      expect(
+        yield* RestoreTarget.outputOf({ tombstone: outside.tombstone, given: undefined, root, allowOutside: true })
+      ).toBe(path.join(away, "z.md"))
+      const missing = yield* Effect.flip(
+        RestoreTarget.outputOf({
+          tombstone: "0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f",
+          given: undefined,
+          root,
+          allowOutside: false
+        })
+      )
       expect(missing._tag).toBe("TombstoneNotFound")
     }).pipe(Effect.provide(InMemoryArchive.services())))
 })

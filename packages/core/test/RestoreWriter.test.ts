@@ -10,14 +10,27 @@ import { MiB, zlibZeros, zstdFrames, zstdZeros } from "./bombs.js"
 const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-writer-"))
 
-const target = (id: number, output: string, raw: Uint8Array, codec: Codec.CodecName = "zstd"): RestoreWriter.Target => ({
-  id, output, temp: FileOps.tempFor(output), mode: 0o640, codec, sha256: sha(raw), size: raw.length
+const target = (
+  id: number,
+  output: string,
+  raw: Uint8Array,
+  codec: Codec.CodecName = "zstd"
+): RestoreWriter.Target => ({
+  id,
+  output,
+  temp: FileOps.tempFor(output),
+  mode: 0o640,
+  codec,
+  sha256: sha(raw),
+  size: raw.length
 })
 const packed = (raw: Uint8Array, codec: Codec.CodecName = "zstd") =>
   Effect.map(Codec.forName(codec), (c) => Codec.compress(c, raw))
 
 /** Every writer gets the same checks: in this thread, and in a pool of worker threads. */
-const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, import("effect").Scope.Scope>]> = [
+const writers: ReadonlyArray<
+  [string, Effect.Effect<RestoreWriter.RestoreWriter, never, import("effect").Scope.Scope>]
+> = [
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
   ["in worker threads", RestoreWriter.workers(2)],
   // The flags go into each worker's source: a worker that cannot start would fail every check (V8's defaults here).
@@ -38,7 +51,11 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       const ops: Array<RestoreWriter.Op> = [
         { op: "write", ...target(1, path.join(dir, "a/b/small.py"), small), data: yield* packed(small) },
         { op: "write", ...target(2, path.join(dir, "empty.txt"), empty), data: yield* packed(empty) },
-        { op: "write", ...target(3, path.join(dir, "legacy.txt"), legacy, "zlib"), data: yield* packed(legacy, "zlib") },
+        {
+          op: "write",
+          ...target(3, path.join(dir, "legacy.txt"), legacy, "zlib"),
+          data: yield* packed(legacy, "zlib")
+        },
         { op: "open", ...target(4, path.join(dir, "c/big.bin"), big) },
         { op: "append", id: 4, data: yield* packed(pieces[0]!) }
       ]
@@ -103,7 +120,12 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
         `its zstd frame claims ${n} bytes, more than the ${limit} its record allows`
       const beyond = (limit: number) => `it decodes to more than the ${limit} bytes its record allows`
       expect(replies.map((r) => !r.ok && r.detail)).toEqual([
-        claims(64 * MiB, 5), beyond(5), beyond(5), claims(2 ** 40, 5), beyond(MiB), claims(MiB, 10)
+        claims(64 * MiB, 5),
+        beyond(5),
+        beyond(5),
+        claims(2 ** 40, 5),
+        beyond(MiB),
+        claims(MiB, 10)
       ])
       expect(fs.readdirSync(path.join(dir, "out"))).toEqual([])
     }))
@@ -119,7 +141,11 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
         { op: "write", ...target(1, path.join(dir, "file/below.txt"), raw), data },
         { op: "write", ...target(2, path.join(dir, "after.txt"), raw), data }
       ], true)
-      expect(replies).toMatchObject([{ id: 1, ok: false, problem: "unwritable", code: "ENOTDIR" }, { id: 2, ok: false, problem: "skipped" }])
+      expect(replies).toMatchObject([{ id: 1, ok: false, problem: "unwritable", code: "ENOTDIR" }, {
+        id: 2,
+        ok: false,
+        problem: "skipped"
+      }])
       expect(fs.existsSync(path.join(dir, "after.txt"))).toBe(false)
     }))
 

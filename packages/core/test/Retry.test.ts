@@ -4,11 +4,22 @@ import * as Metrics from "../src/Metrics.js"
 import * as Retry from "../src/Retry.js"
 
 const settings = (over: Partial<Retry.RetrySettings> = {}): Retry.RetrySettings => ({
-  enabled: true, max_attempts: 5, initial_delay: 1, max_delay: 4, multiplier: 2, jitter: 0, seed: null, ...over
+  enabled: true,
+  max_attempts: 5,
+  initial_delay: 1,
+  max_delay: 4,
+  multiplier: 2,
+  jitter: 0,
+  seed: null,
+  ...over
 })
 
 /** A driver-like fault: better-sqlite3's SqliteError carries `code`, wrapped by @effect/sql as `cause`. */
-const busy = () => ({ _tag: "SqlError", message: "Failed to execute statement", cause: { name: "SqliteError", code: "SQLITE_BUSY", message: "database is locked" } })
+const busy = () => ({
+  _tag: "SqlError",
+  message: "Failed to execute statement",
+  cause: { name: "SqliteError", code: "SQLITE_BUSY", message: "database is locked" }
+})
 
 /** An operation that fails `failures` times with `error`, recording the (test) clock at each attempt. */
 const flaky = <E>(failures: number, error: () => E) => {
@@ -40,7 +51,9 @@ const delaysOf = (s: Retry.RetrySettings) =>
 
 const collectLogs = () => {
   const lines: Array<{ message: unknown; annotations: Record<string, unknown> }> = []
-  const logger = Logger.make(({ annotations, message }) => void lines.push({ message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) }))
+  const logger = Logger.make(({ annotations, message }) =>
+    void lines.push({ message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+  )
   return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
 
@@ -106,11 +119,23 @@ describe("Retry", () => {
       const { lines, layer } = collectLogs()
       const counter = Metric.tagged(Metrics.retries, "operation", "logged-op")
       const { attempts, effect } = flaky(Infinity, busy)
-      yield* onTestClock(Retry.make(settings({ max_attempts: 3 })).retry("logged-op", effect).pipe(Effect.provide(layer)))
+      yield* onTestClock(
+        Retry.make(settings({ max_attempts: 3 })).retry("logged-op", effect).pipe(Effect.provide(layer))
+      )
       expect(attempts).toHaveLength(3)
       expect(lines.map((l) => l.annotations)).toEqual([
-        { operation: "logged-op", attempt: 1, delay_ms: 1000, cause: "Failed to execute statement: database is locked [SQLITE_BUSY]" },
-        { operation: "logged-op", attempt: 2, delay_ms: 2000, cause: "Failed to execute statement: database is locked [SQLITE_BUSY]" }
+        {
+          operation: "logged-op",
+          attempt: 1,
+          delay_ms: 1000,
+          cause: "Failed to execute statement: database is locked [SQLITE_BUSY]"
+        },
+        {
+          operation: "logged-op",
+          attempt: 2,
+          delay_ms: 2000,
+          cause: "Failed to execute statement: database is locked [SQLITE_BUSY]"
+        }
       ])
       expect(lines[0]!.message).toEqual(["retrying logged-op after a transient failure"])
       expect((yield* Metric.value(counter)).count).toBe(2)

@@ -26,7 +26,14 @@ const tree = (dir: string, count: number) => {
   return originals
 }
 
-const storeOptions = (dir: string) => ({ repo: "acme/big", actor: "ann", commit: "c0ffee", reason: "dead" as const, kind: "code" as const, cwd: dir })
+const storeOptions = (dir: string) => ({
+  repo: "acme/big",
+  actor: "ann",
+  commit: "c0ffee",
+  reason: "dead" as const,
+  kind: "code" as const,
+  cwd: dir
+})
 
 /** Stores the tree with `--manifest-out`-like streaming into `dir/manifest.json`, then removes the originals. */
 const storedManifest = (dir: string, count: number) =>
@@ -36,7 +43,8 @@ const storedManifest = (dir: string, count: number) =>
     const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
       ...storeOptions(dir),
       groupSize: 32,
-      onStored: (group) => manifest.append(group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
+      onStored: (group) =>
+        manifest.append(group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
     })
     yield* manifest.commit
     expect(report.count).toBe(count)
@@ -73,7 +81,10 @@ describe("bounded batch restore", () => {
       const windows: Array<number> = []
       const results = path.join(dir, "results.json")
       const { summary } = yield* Batch.run(source, {
-        actor: "bob", resultsFile: results, window: 40, workers: 0,
+        actor: "bob",
+        resultsFile: results,
+        window: 40,
+        workers: 0,
         onWindow: (n) => void windows.push(n),
         onProgress: () => Effect.sync(() => void finished++)
       })
@@ -88,7 +99,10 @@ describe("bounded batch restore", () => {
       expect(written.results.map((r) => r.output)).toEqual(order)
       expect(written.results.every((r) => r.status === "SUCCESS" && r.sha256 !== undefined)).toBe(true)
       for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
-    }).pipe(Effect.provide(InMemoryArchive.services()), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+    }).pipe(
+      Effect.provide(InMemoryArchive.services()),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
   })
 
   it.effect("--resume reads a streamed results file cut short by a kill, and skips only what it lists", () => {
@@ -97,7 +111,12 @@ describe("bounded batch restore", () => {
       const originals = yield* storedManifest(dir, 120)
       const manifest = path.join(dir, "manifest.json")
       const results = path.join(dir, "results.json")
-      yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), { actor: "bob", resultsFile: results, window: 50, workers: 0 })
+      yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
+        actor: "bob",
+        resultsFile: results,
+        window: 50,
+        workers: 0
+      })
       // A kill midway: the file ends inside its items, not valid JSON; outputs past the cut are gone.
       const lines = fs.readFileSync(results, "utf8").split("\n")
       const kept = lines.slice(0, 2 + 70)
@@ -108,13 +127,20 @@ describe("bounded batch restore", () => {
       for (const file of [...originals.keys()].filter((f) => !listed.includes(f))) fs.rmSync(file)
       const again = path.join(dir, "again.json")
       const { summary } = yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
-        actor: "bob", resultsFile: again, resumeFrom: results, window: 50, workers: 0
+        actor: "bob",
+        resultsFile: again,
+        resumeFrom: results,
+        window: 50,
+        workers: 0
       })
       expect(summary).toMatchObject({ total: 120, skipped: 69, succeeded: 51, failed: 0 })
       for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
       const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
       expect(written.results.filter((r) => r.status === "SKIPPED").map((r) => r.output)).toEqual(listed)
-    }).pipe(Effect.provide(InMemoryArchive.services()), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+    }).pipe(
+      Effect.provide(InMemoryArchive.services()),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
   })
 })
 
@@ -134,7 +160,10 @@ describe("store in groups", () => {
       const archiver = yield* Archiver.Archiver
       let committed = 0
       const failed = yield* Effect.flip(archiver.store([path.join(dir, "tree")], {
-        ...storeOptions(dir), writeStub: true, groupSize: 10, onStored: (group) => Effect.sync(() => void (committed += group.length))
+        ...storeOptions(dir),
+        writeStub: true,
+        groupSize: 10,
+        onStored: (group) => Effect.sync(() => void (committed += group.length))
       }))
       expect(failed._tag).toBe("StoreError")
       expect(committed).toBe(20)
@@ -146,7 +175,11 @@ describe("store in groups", () => {
       const store = yield* ArchiveStore.ArchiveStore
       expect((yield* store.list({ limit: 1000 })).length).toBe(20)
       // Re-running stores the rest: stubs are skipped, the originals left are archived.
-      const again = yield* archiver.store([path.join(dir, "tree")], { ...storeOptions(dir), writeStub: true, groupSize: 10 })
+      const again = yield* archiver.store([path.join(dir, "tree")], {
+        ...storeOptions(dir),
+        writeStub: true,
+        groupSize: 10
+      })
       expect(again.count).toBe(30)
       expect(again.skipped.filter((s) => s.reason === "already a tombstone stub").length).toBe(20)
       expect((yield* store.list({ limit: 1000 })).length).toBe(50)
@@ -158,7 +191,11 @@ describe("store in groups", () => {
     return Effect.gen(function*() {
       const file = path.join(dir, "m.json")
       const w = yield* Manifest.writer(file)
-      yield* w.append([{ tombstone: "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f", output: path.join(dir, "a"), sha256: "0".repeat(64) }])
+      yield* w.append([{
+        tombstone: "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f",
+        output: path.join(dir, "a"),
+        sha256: "0".repeat(64)
+      }])
       yield* w.abort
       expect(fs.readdirSync(dir)).toEqual([])
     }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))

@@ -32,7 +32,10 @@ describe("Tombstone", () => {
   it.effect("parses its own stubs and the original tool's (including the misspelt header)", () =>
     Effect.gen(function*() {
       expect(yield* Tombstone.parse(Tombstone.render(stub), "s")).toEqual(stub)
-      const original = Tombstone.render(stub).replace("TOMBSTONE ARCHIVE", "TOMBSONE ARCHIVE").replace(/#   codex.*/, `#   python -m codex.cli archive restore ${stub.tombstone} --out x`)
+      const original = Tombstone.render(stub).replace("TOMBSTONE ARCHIVE", "TOMBSONE ARCHIVE").replace(
+        /# {3}codex.*/,
+        `#   python -m codex.cli archive restore ${stub.tombstone} --out x`
+      )
       expect((yield* Tombstone.parse(original, "s")).tombstone).toBe(stub.tombstone)
     }))
 
@@ -40,7 +43,9 @@ describe("Tombstone", () => {
     Effect.gen(function*() {
       const missing = yield* Effect.flip(Tombstone.parse("hello", "a/b.txt"))
       expect(missing.message).toBe("a/b.txt: not a valid tombstone stub: missing the '# TOMBSTONE ARCHIVE STUB' header")
-      const noSha = yield* Effect.flip(Tombstone.parse(Tombstone.render(stub).replace(/# SHA256: .*/, "# SHA256: xyz"), "s.py"))
+      const noSha = yield* Effect.flip(
+        Tombstone.parse(Tombstone.render(stub).replace(/# SHA256: .*/, "# SHA256: xyz"), "s.py")
+      )
       expect(noSha.message).toContain("no valid '# SHA256:' line")
     }))
 
@@ -61,7 +66,7 @@ describe("Tombstone", () => {
       expect(yield* Tombstone.parse(text, "s")).toEqual(hostile)
       // Plain names (and one that merely looks quoted) round-trip; plain ones are written exactly as before.
       expect(Tombstone.render(stub)).toContain("# File: src/old dir/mod.py\n")
-      for (const path of ['"quoted"', " lead", "trail ", "tab\there", "ünï/日本.txt", "back\\slash"]) {
+      for (const path of ["\"quoted\"", " lead", "trail ", "tab\there", "ünï/日本.txt", "back\\slash"]) {
         expect((yield* Tombstone.parse(Tombstone.render({ ...stub, path }), "s")).path).toBe(path)
       }
     }))
@@ -82,7 +87,7 @@ describe("Tombstone", () => {
       expect(conflict.message).toContain(`field 'To restore' names tombstone ${other}, not ${stub.tombstone}`)
       const cr = yield* Effect.flip(Tombstone.parse(text.replace("# File: src/old", "# File: src/\rold"), "s"))
       expect(cr.message).toContain("field 'File' contains a control character")
-      const badEscape = text.replace("# File: src/old dir/mod.py", '# File: "a\\q"')
+      const badEscape = text.replace("# File: src/old dir/mod.py", "# File: \"a\\q\"")
       const badQuote = yield* Effect.flip(Tombstone.parse(badEscape, "s"))
       expect(badQuote.message).toContain("field 'File' is not a valid quoted string")
       // CRLF stubs (a checkout on Windows) and the original's restore line still parse.

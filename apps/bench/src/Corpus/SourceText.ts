@@ -21,7 +21,21 @@ const words = (
   "transaction statement cursor report summary detail entry entries local remote default custom internal external"
 ).split(" ")
 
-const types = ["string", "number", "boolean", "Uint8Array", "Buffer", "Record<string, unknown>", "ReadonlyArray<string>", "Date", "Promise<void>", "Options", "Result", "Config", "State"]
+const types = [
+  "string",
+  "number",
+  "boolean",
+  "Uint8Array",
+  "Buffer",
+  "Record<string, unknown>",
+  "ReadonlyArray<string>",
+  "Date",
+  "Promise<void>",
+  "Options",
+  "Result",
+  "Config",
+  "State"
+]
 const cKeywords = ["const", "let", "return", "if", "for", "while", "else", "throw", "await", "yield"]
 
 const capital = (w: string) => w.charAt(0).toUpperCase() + w.slice(1)

@@ -22,7 +22,8 @@ const progressReporter = (interval: number) => {
     const started = performance.now()
     const bar = new SingleBar({
       stream: process.stderr,
-      format: "{bar} {value}/{total} files | {mib} MiB | {rate} files/s, {mibs} MiB/s | ETA {eta_formatted} | failed {failed}",
+      format:
+        "{bar} {value}/{total} files | {mib} MiB | {rate} files/s, {mibs} MiB/s | ETA {eta_formatted} | failed {failed}",
       hideCursor: true,
       clearOnComplete: false,
       etaBuffer: 200
@@ -32,7 +33,12 @@ const progressReporter = (interval: number) => {
       onProgress: (p: Batch.Progress) =>
         Effect.sync(() => {
           const seconds = Math.max(0.001, (performance.now() - started) / 1000)
-          const payload = { mib: mib(p.totalBytes), rate: (p.index / seconds).toFixed(0), mibs: (p.totalBytes / 1048576 / seconds).toFixed(1), failed: p.failed }
+          const payload = {
+            mib: mib(p.totalBytes),
+            rate: (p.index / seconds).toFixed(0),
+            mibs: (p.totalBytes / 1048576 / seconds).toFixed(1),
+            failed: p.failed
+          }
           if (!startedBar) {
             bar.start(p.total, 0, payload)
             startedBar = true
@@ -55,14 +61,33 @@ export const command = Command.make(
   "batch-restore",
   {
     ...Runtime.shared,
-    manifest: Args.text({ name: "MANIFEST" }).pipe(Args.withDescription("Restore manifest: .json (array or {items}), .jsonl or .csv (tombstone,output[,actor])"), Args.optional),
-    stubs: Options.directory("stubs").pipe(Options.withDescription("Restore every tombstone stub under this folder, in place"), Options.optional),
+    manifest: Args.text({ name: "MANIFEST" }).pipe(
+      Args.withDescription("Restore manifest: .json (array or {items}), .jsonl or .csv (tombstone,output[,actor])"),
+      Args.optional
+    ),
+    stubs: Options.directory("stubs").pipe(
+      Options.withDescription("Restore every tombstone stub under this folder, in place"),
+      Options.optional
+    ),
     actor: Runtime.actorOption,
-    concurrency: Options.integer("concurrency").pipe(Options.withDescription("Database round trips in flight (default: batch.concurrent)"), Options.optional),
-    results: Options.text("results").pipe(Options.withDescription("Write results here as the batch runs: JSON, or CSV if the name ends in .csv (default: batch.results_path)"), Options.optional),
-    resume: Options.text("resume").pipe(Options.withDescription("Results file of an earlier run: skip what it restored whose content is still in place"), Options.optional),
+    concurrency: Options.integer("concurrency").pipe(
+      Options.withDescription("Database round trips in flight (default: batch.concurrent)"),
+      Options.optional
+    ),
+    results: Options.text("results").pipe(
+      Options.withDescription(
+        "Write results here as the batch runs: JSON, or CSV if the name ends in .csv (default: batch.results_path)"
+      ),
+      Options.optional
+    ),
+    resume: Options.text("resume").pipe(
+      Options.withDescription("Results file of an earlier run: skip what it restored whose content is still in place"),
+      Options.optional
+    ),
     failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failed item")),
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Check the manifest and that every tombstone is restorable; write nothing")),
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("Check the manifest and that every tombstone is restorable; write nothing")
+    ),
     force: Options.boolean("force").pipe(Options.withDescription("Replace existing files whose content differs")),
     metricsOut: MetricsOut.option
   },
@@ -74,11 +99,16 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message: "batch-restore: give either a MANIFEST or --stubs DIR" })
       }
       if (Option.isSome(opts.concurrency) && opts.concurrency.value < 1) {
-        return yield* new Runtime.CliExit({ code: 2, message: `--concurrency ${opts.concurrency.value}: expected a whole number >= 1` })
+        return yield* new Runtime.CliExit({
+          code: 2,
+          message: `--concurrency ${opts.concurrency.value}: expected a whole number >= 1`
+        })
       }
       const actor = Runtime.resolveActor(opts.actor)
       // The manifest is checked whole (streamed) before any backend is opened: a bad one restores nothing.
-      const entries = yield* (stubs !== undefined ? Manifest.openStubs(stubs, { defaultActor: actor }) : Manifest.open(source!, { defaultActor: actor }))
+      const entries = yield* (stubs !== undefined
+        ? Manifest.openStubs(stubs, { defaultActor: actor })
+        : Manifest.open(source!, { defaultActor: actor }))
       const flags: ReadonlyArray<readonly [string, string, unknown]> = [
         ["batch.concurrent", "--concurrency", Option.getOrUndefined(opts.concurrency)],
         ["batch.results_path", "--results", Option.getOrUndefined(opts.results)]
@@ -87,10 +117,18 @@ export const command = Command.make(
         Effect.gen(function*() {
           yield* Runtime.checkOutputFile("--results", config.batch.results_path ?? undefined)
           if (opts.dryRun) {
-            const all = yield* Effect.try({ try: () => Array.from(entries.entries()), catch: (e) => new Runtime.CliExit({ code: 2, message: String(e instanceof Error ? e.message : e) }) })
+            const all = yield* Effect.try({
+              try: () => Array.from(entries.entries()),
+              catch: (e) => new Runtime.CliExit({ code: 2, message: String(e instanceof Error ? e.message : e) })
+            })
             const report = yield* Batch.check(all, { force: opts.force })
             yield* Runtime.printJson(report)
-            if (report.failed > 0) return yield* new Runtime.CliExit({ code: 1, message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored` })
+            if (report.failed > 0) {
+              return yield* new Runtime.CliExit({
+                code: 1,
+                message: `batch-restore --dry-run: ${report.failed} of ${report.total} items cannot be restored`
+              })
+            }
             return
           }
           // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only. It did so only
@@ -98,7 +136,7 @@ export const command = Command.make(
           // its own process keeps its flags.
           const boundHeap = config.backend.backend === "sqlite"
           const launched = process.argv.includes("batch-restore")
-          if (!boundHeap && launched) for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag)
+          if (!boundHeap && launched) { for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag) }
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
@@ -106,35 +144,47 @@ export const command = Command.make(
           const printed = resultsFile !== undefined && !BatchResults.isCsv(resultsFile)
             ? resultsFile
             : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "codex-batch-")), "summary.json")
-          yield* Effect.addFinalizer(() => Effect.sync(() => printed !== resultsFile && fs.rmSync(path.dirname(printed), { recursive: true, force: true })))
-          const batch = yield* Effect.forkDaemon(Batch.run(entries, {
-            actor,
-            force: opts.force,
-            failFast: opts.failFast,
-            resultsFile,
-            summaryFile: printed === resultsFile ? undefined : printed,
-            resumeFrom: Option.getOrUndefined(opts.resume),
-            source: stubs ?? source,
-            stop: Deferred.await(stop),
-            onProgress: progress.onProgress,
-            // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large
-            // batch, which expose V8's collector (the launcher set --expose-gc) and set the bounds again, since flags
-            // set at run time no longer held once workers had started.
-            workers: "auto",
-            tuneV8: true,
-            workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
-          }).pipe(Effect.ensuring(progress.done)))
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() =>
+              printed !== resultsFile && fs.rmSync(path.dirname(printed), { recursive: true, force: true })
+            )
+          )
+          const batch = yield* Effect.forkDaemon(
+            Batch.run(entries, {
+              actor,
+              force: opts.force,
+              failFast: opts.failFast,
+              resultsFile,
+              summaryFile: printed === resultsFile ? undefined : printed,
+              resumeFrom: Option.getOrUndefined(opts.resume),
+              source: stubs ?? source,
+              stop: Deferred.await(stop),
+              onProgress: progress.onProgress,
+              // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large
+              // batch, which expose V8's collector (the launcher set --expose-gc) and set the bounds again, since flags
+              // set at run time no longer held once workers had started.
+              workers: "auto",
+              tuneV8: true,
+              workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
+            }).pipe(Effect.ensuring(progress.done))
+          )
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
               yield* Runtime.printFile(printed)
-              if (resultsFile !== undefined && report.resultsError === undefined) yield* Runtime.note(`Batch results saved to ${resultsFile}`)
-              if (report.resultsError !== undefined) yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
+              if (resultsFile !== undefined && report.resultsError === undefined) {
+                yield* Runtime.note(`Batch results saved to ${resultsFile}`)
+              }
+              if (report.resultsError !== undefined) {
+                yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
+              }
             })
           // Ctrl-C / SIGTERM interrupt this fiber: stop launching, let the batch drain, still print and save its results.
           const report = yield* Fiber.join(batch).pipe(
             Effect.onInterrupt(() =>
               Effect.gen(function*() {
-                yield* Runtime.note("batch-restore: interrupted; finishing the items in hand and saving results (resume with --resume)")
+                yield* Runtime.note(
+                  "batch-restore: interrupted; finishing the items in hand and saving results (resume with --resume)"
+                )
                 yield* Deferred.succeed(stop, undefined)
                 const exit = yield* Fiber.await(batch)
                 if (exit._tag === "Success") yield* finish(exit.value)
@@ -145,14 +195,20 @@ export const command = Command.make(
           yield* finish(report)
           const s: BatchResults.Summary = report.summary
           // An evidence log that took no line is the cause of every failure: say that, in one line.
-          if (report.evidenceError !== undefined) return yield* new Runtime.CliExit({ code: 1, message: report.evidenceError.message })
+          if (report.evidenceError !== undefined) {
+            return yield* new Runtime.CliExit({ code: 1, message: report.evidenceError.message })
+          }
           if (Batch.exitCode(s) !== 0 || report.resultsError !== undefined) {
             return yield* new Runtime.CliExit({
               code: 1,
-              message: `batch-restore: ${s.failed} failed, ${s.not_run} not run of ${s.total} (${s.succeeded} restored, ${s.unchanged} unchanged, ${s.skipped} skipped)`
+              message:
+                `batch-restore: ${s.failed} failed, ${s.not_run} not run of ${s.total} (${s.succeeded} restored, ${s.unchanged} unchanged, ${s.skipped} skipped)`
             })
           }
-        }).pipe(Effect.scoped)
-      ).pipe(MetricsOut.writeAfter(opts.metricsOut))
+        }).pipe(Effect.scoped)).pipe(MetricsOut.writeAfter(opts.metricsOut))
     })
-).pipe(Command.withDescription("Restore many archived files from a manifest or a tree of stubs, concurrently, verified, resumable"))
+).pipe(
+  Command.withDescription(
+    "Restore many archived files from a manifest or a tree of stubs, concurrently, verified, resumable"
+  )
+)

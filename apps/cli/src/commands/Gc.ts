@@ -12,7 +12,9 @@ export const command = Command.make(
   {
     ...Runtime.shared,
     actor: Runtime.actorOption,
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Only count the orphaned chunk rows; remove nothing"))
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("Only count the orphaned chunk rows; remove nothing")
+    )
   },
   (opts) =>
     Runtime.withArchive(opts, { create: false }, () =>
@@ -20,7 +22,11 @@ export const command = Command.make(
         const found = yield* Retention.collectGarbage({ actor: Runtime.resolveActor(opts.actor), dryRun: opts.dryRun })
         yield* Runtime.printJson({
           dry_run: opts.dryRun,
-          [opts.dryRun ? "would_remove" : "removed"]: { chunk_rows: found.rows, bytes: found.bytes, artifacts: found.artifacts }
+          [opts.dryRun ? "would_remove" : "removed"]: {
+            chunk_rows: found.rows,
+            bytes: found.bytes,
+            artifacts: found.artifacts
+          }
         })
       }))
 ).pipe(Command.withDescription("Remove orphaned chunk rows (their artifact is gone or no longer chunked)"))

@@ -9,7 +9,9 @@ export const command = Command.make(
   "init",
   {
     ...Runtime.shared,
-    dialect: dialectOption("The configured backend, named as a check (sqlite, postgres, postgresql, mariadb, mysql; any case)")
+    dialect: dialectOption(
+      "The configured backend, named as a check (sqlite, postgres, postgresql, mariadb, mysql; any case)"
+    )
   },
   (opts) =>
     Effect.gen(function*() {
@@ -29,7 +31,9 @@ export const command = Command.make(
         Effect.gen(function*() {
           const store = yield* ArchiveStore.ArchiveStore
           const version = yield* store.schemaVersion
-          yield* Runtime.printLine(`archive schema ensured for backend=${config.backend.backend} (schema version ${version}, ${store.location})`)
+          yield* Runtime.printLine(
+            `archive schema ensured for backend=${config.backend.backend} (schema version ${version}, ${store.location})`
+          )
         }))
     })
 ).pipe(Command.withDescription("Create the archive schema (safe to run again; never alters existing data)"))

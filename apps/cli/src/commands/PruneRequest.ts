@@ -7,7 +7,12 @@ import { checkTombstone, tombstoneArg } from "./Show.js"
 
 export const command = Command.make(
   "prune-request",
-  { ...Runtime.shared, tombstone: tombstoneArg, actor: Runtime.actorOption, reason: Options.text("reason").pipe(Options.withDescription("Why it may be deleted")) },
+  {
+    ...Runtime.shared,
+    tombstone: tombstoneArg,
+    actor: Runtime.actorOption,
+    reason: Options.text("reason").pipe(Options.withDescription("Why it may be deleted"))
+  },
   (opts) =>
     Runtime.withArchive(opts, { create: false }, () =>
       Effect.gen(function*() {

@@ -20,7 +20,11 @@ export const command = Command.make(
       Effect.gen(function*() {
         const id = yield* checkTombstone(opts.tombstone)
         const outcome = yield* Retention.purge({
-          tombstone: id, primary: Runtime.resolveActor(opts.actor), secondary: opts.second, reason: opts.reason, apply: opts.apply
+          tombstone: id,
+          primary: Runtime.resolveActor(opts.actor),
+          secondary: opts.second,
+          reason: opts.reason,
+          apply: opts.apply
         })
         yield* Runtime.printLine(
           !opts.apply

@@ -7,7 +7,9 @@ import * as path from "node:path"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
-const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(Args.withDescription("A tombstone id, or a stub file to restore in place"))
+const target = Args.text({ name: "TOMBSTONE|STUB" }).pipe(
+  Args.withDescription("A tombstone id, or a stub file to restore in place")
+)
 const output = Args.text({ name: "OUTPUT" }).pipe(
   Args.withDescription("Where to write the file (default: the stub's place, or the recorded path under --root)"),
   Args.optional
@@ -20,8 +22,12 @@ const describe = (opts: Runtime.Shared, tombstone: string) =>
       const store = yield* ArchiveStore.ArchiveStore
       const located = (yield* store.locate([tombstone])).get(tombstone)
       const artifact = (yield* store.artifacts([tombstone]))[0]
-      if (located === undefined || artifact === undefined) return yield* new ArchiveStore.TombstoneNotFound({ tombstone })
-      if (artifact.layout === "purged") return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
+      if (located === undefined || artifact === undefined) {
+        return yield* new ArchiveStore.TombstoneNotFound({ tombstone })
+      }
+      if (artifact.layout === "purged") {
+        return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
+      }
       const checked = yield* Verifier.check(store, artifact)
       if (checked.problem !== undefined) {
         const message = `tombstone ${tombstone}: stored content fails its check: ${checked.problem}`
@@ -39,11 +45,16 @@ export const command = Command.make(
     actor: Runtime.actorOption,
     force: Options.boolean("force").pipe(Options.withDescription("Replace an existing file whose content differs")),
     json: Options.boolean("json").pipe(Options.withDescription("Print the outcome with its timings as JSON")),
-    debug: Options.boolean("debug").pipe(Options.withDescription("Print the backend and the archive URL, unredacted, on stderr")),
-    out: Options.text("out").pipe(Options.withDescription(
-      "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
-        "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
-    ), Options.optional),
+    debug: Options.boolean("debug").pipe(
+      Options.withDescription("Print the backend and the archive URL, unredacted, on stderr")
+    ),
+    out: Options.text("out").pipe(
+      Options.withDescription(
+        "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
+          "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
+      ),
+      Options.optional
+    ),
     metricsOut: MetricsOut.option,
     root: Options.text("root").pipe(
       Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: here)"),
@@ -68,24 +79,38 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message: `--root ${opts.root.value}: no such folder` })
       }
       const actor = Runtime.resolveActor(opts.actor)
-      const onOpenFailure = (config: Config.ArchiveConfig, error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError) =>
-        Restorer.recordOpenFailure(config, { actor, tombstone: resolved.tombstone, output: resolved.output }, error)
+      const onOpenFailure = (
+        config: Config.ArchiveConfig,
+        error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError
+      ) => Restorer.recordOpenFailure(config, { actor, tombstone: resolved.tombstone, output: resolved.output }, error)
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
-      Effect.gen(function*() {
-        const restorer = yield* Restorer.Restorer
-        // The original's --debug: its pre-flight lines with the full URL, which it is the user's to ask for.
-        if (opts.debug) {
-          yield* Runtime.note(`[DEBUG] Archive backend: ${config.backend.backend}`)
-          yield* Runtime.note(`[DEBUG] Archive URL: ${Redacted.value(config.backend.url)}`)
-        }
-        const out = yield* RestoreTarget.outputOf({
-          tombstone: resolved.tombstone, given: resolved.output, root, allowOutside: opts.allowOutside
-        }).pipe(Effect.catchTag("OutsideRoot", (e) => new Runtime.CliExit({ code: 2, message: e.message })))
-        yield* Effect.logDebug("restore starting").pipe(Effect.annotateLogs({ backend: config.backend.backend, output: out }))
-        const outcome = yield* restorer.restore({ tombstone: resolved.tombstone, output: out, actor, force: opts.force })
-        if (opts.json) yield* Runtime.printJson(outcome)
-        else yield* Runtime.printLine(outcome.output)
-        if (outcome.status === "unchanged") yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
-      }))
+        Effect.gen(function*() {
+          const restorer = yield* Restorer.Restorer
+          // The original's --debug: its pre-flight lines with the full URL, which it is the user's to ask for.
+          if (opts.debug) {
+            yield* Runtime.note(`[DEBUG] Archive backend: ${config.backend.backend}`)
+            yield* Runtime.note(`[DEBUG] Archive URL: ${Redacted.value(config.backend.url)}`)
+          }
+          const out = yield* RestoreTarget.outputOf({
+            tombstone: resolved.tombstone,
+            given: resolved.output,
+            root,
+            allowOutside: opts.allowOutside
+          }).pipe(Effect.catchTag("OutsideRoot", (e) => new Runtime.CliExit({ code: 2, message: e.message })))
+          yield* Effect.logDebug("restore starting").pipe(
+            Effect.annotateLogs({ backend: config.backend.backend, output: out })
+          )
+          const outcome = yield* restorer.restore({
+            tombstone: resolved.tombstone,
+            output: out,
+            actor,
+            force: opts.force
+          })
+          if (opts.json) yield* Runtime.printJson(outcome)
+          else yield* Runtime.printLine(outcome.output)
+          if (outcome.status === "unchanged") {
+            yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
+          }
+        }))
     }).pipe(MetricsOut.writeAfter(opts.metricsOut))
 ).pipe(Command.withDescription("Restore one archived file (verified before it becomes visible)"))

@@ -5,7 +5,8 @@ import { Effect, Option } from "effect"
 import * as Backends from "../Backends.js"
 import * as Runtime from "../Runtime.js"
 
-export const migrationsOf = (dialect: Config.BackendName) => Effect.map(Backends.load(dialect), (backend) => backend.migrations)
+export const migrationsOf = (dialect: Config.BackendName) =>
+  Effect.map(Backends.load(dialect), (backend) => backend.migrations)
 
 /** `--dialect` as the original takes it: any letter case (`SQLite`), and the URL schemes' `postgresql`, `mysql`. */
 export const dialectOption = (description: string) =>

@@ -9,10 +9,13 @@ export const tombstoneArg = Args.text({ name: "TOMBSTONE" })
 
 export const checkTombstone = (value: string) => Ids.decodeTombstoneId(value)
 
-export const command = Command.make("show", { ...Runtime.shared, tombstone: tombstoneArg }, (opts) =>
-  Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
-    Effect.gen(function*() {
-      const id = yield* checkTombstone(opts.tombstone)
-      yield* Runtime.printJson(yield* (yield* ArchiveStore.ArchiveStore).show(id))
-    }))
+export const command = Command.make(
+  "show",
+  { ...Runtime.shared, tombstone: tombstoneArg },
+  (opts) =>
+    Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
+      Effect.gen(function*() {
+        const id = yield* checkTombstone(opts.tombstone)
+        yield* Runtime.printJson(yield* (yield* ArchiveStore.ArchiveStore).show(id))
+      }))
 ).pipe(Command.withDescription("Show one archived item with its history"))

@@ -16,8 +16,13 @@ const resolveCommit = (commit: Option.Option<string>): Effect.Effect<string, Run
   const given = Option.getOrElse(commit, () => "HEAD").trim()
   if (given.toUpperCase() !== "HEAD") return Effect.succeed(given)
   return Effect.try({
-    try: () => execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim(),
-    catch: () => new Runtime.CliExit({ code: 2, message: "unable to resolve HEAD commit: not a git repository with commits here (pass --commit SHA)" })
+    try: () =>
+      execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim(),
+    catch: () =>
+      new Runtime.CliExit({
+        code: 2,
+        message: "unable to resolve HEAD commit: not a git repository with commits here (pass --commit SHA)"
+      })
   })
 }
 
@@ -26,7 +31,12 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
     const out: Record<string, string> = {}
     for (const entry of entries) {
       const at = entry.indexOf("=")
-      if (at <= 0) return yield* new Runtime.CliExit({ code: 2, message: `--metadata '${entry}': metadata entry must be in key=value form` })
+      if (at <= 0) {
+        return yield* new Runtime.CliExit({
+          code: 2,
+          message: `--metadata '${entry}': metadata entry must be in key=value form`
+        })
+      }
       const key = entry.slice(0, at).trim()
       const value = entry.slice(at + 1).trim()
       // Checked here too, before the archive is opened or created: a bad entry leaves nothing behind.
@@ -48,7 +58,13 @@ const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect
   })
   return outside === undefined
     ? Effect.void
-    : Effect.fail(new Runtime.CliExit({ code: 2, message: `--manifest-out ${file}: ${outside} is outside the manifest's folder ${base}; put the manifest in a folder that contains every input` }))
+    : Effect.fail(
+      new Runtime.CliExit({
+        code: 2,
+        message:
+          `--manifest-out ${file}: ${outside} is outside the manifest's folder ${base}; put the manifest in a folder that contains every input`
+      })
+    )
 }
 
 export const command = Command.make(
@@ -60,16 +76,27 @@ export const command = Command.make(
     reason: Options.choice("reason", ArchiveStore.reasons).pipe(Options.withDefault("dead" as const)),
     kind: Options.choice("kind", ArchiveStore.kinds).pipe(Options.withDefault("code" as const)),
     actor: Runtime.actorOption,
-    commit: Options.text("commit").pipe(Options.withDescription("Commit the files come from (default: git HEAD)"), Options.optional),
+    commit: Options.text("commit").pipe(
+      Options.withDescription("Commit the files come from (default: git HEAD)"),
+      Options.optional
+    ),
     tags: Options.text("tag").pipe(Options.repeated),
-    metadata: Options.text("metadata").pipe(Options.withDescription(
-      "key=value, repeatable; legal_hold=true blocks purge (a boolean only); " +
-        "keys the archive records itself (sha256, size_bytes, file_mode, ...) are reserved"
-    ), Options.repeated),
+    metadata: Options.text("metadata").pipe(
+      Options.withDescription(
+        "key=value, repeatable; legal_hold=true blocks purge (a boolean only); " +
+          "keys the archive records itself (sha256, size_bytes, file_mode, ...) are reserved"
+      ),
+      Options.repeated
+    ),
     mime: Options.text("mime").pipe(Options.optional),
     language: Options.text("language").pipe(Options.optional),
-    writeStub: Options.boolean("write-stub").pipe(Options.withDescription("Replace each original with its tombstone stub")),
-    manifestOut: Options.text("manifest-out").pipe(Options.withDescription("Write a restore manifest (JSON) for batch-restore"), Options.optional)
+    writeStub: Options.boolean("write-stub").pipe(
+      Options.withDescription("Replace each original with its tombstone stub")
+    ),
+    manifestOut: Options.text("manifest-out").pipe(
+      Options.withDescription("Write a restore manifest (JSON) for batch-restore"),
+      Options.optional
+    )
   },
   (opts) =>
     Effect.gen(function*() {
@@ -79,53 +106,84 @@ export const command = Command.make(
       const commit = yield* resolveCommit(opts.commit)
       const metadata = yield* parseMetadata(opts.metadata)
       return yield* Runtime.withArchive(opts, { create: true }, (config) =>
-      Effect.gen(function*() {
-        const archiver = yield* Archiver.Archiver
-        // The manifest and the items printed are written group by group as the store commits them, never held.
-        const manifest = Option.isSome(opts.manifestOut) ? yield* Manifest.writer(opts.manifestOut.value) : undefined
-        const itemsDir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-store-"))
-        const itemsFile = path.join(itemsDir, "items.json")
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(itemsDir, { recursive: true, force: true })))
-        if (manifest !== undefined) yield* Effect.addFinalizer((exit) => (exit._tag === "Failure" ? manifest.abort : Effect.void))
-        let first: Archiver.StoredFile | undefined
-        let listed = 0
-        const report = yield* archiver.store(opts.paths, {
-          repo: opts.repo,
-          actor: Runtime.resolveActor(opts.actor),
-          commit,
-          reason: opts.reason,
-          kind: opts.kind,
-          tags: opts.tags,
-          metadata,
-          mime: Option.getOrUndefined(opts.mime),
-          language: Option.getOrUndefined(opts.language),
-          writeStub: opts.writeStub,
-          cwd: process.cwd(),
-          inlineLimit: config.store.inline_limit,
-          // The CLI owns its process: a large store hashes and compresses on worker threads.
-          workers: "auto",
-          onStored: (group) =>
-            Effect.gen(function*() {
-              first ??= group[0]
-              if (manifest !== undefined) yield* manifest.append(group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 })))
-              let text = ""
-              for (const { source: _, ...rest } of group) text += `${listed++ === 0 ? "" : ","}\n    ${JSON.stringify(rest)}`
-              fs.appendFileSync(itemsFile, text)
+        Effect.gen(function*() {
+          const archiver = yield* Archiver.Archiver
+          // The manifest and the items printed are written group by group as the store commits them, never held.
+          const manifest = Option.isSome(opts.manifestOut) ? yield* Manifest.writer(opts.manifestOut.value) : undefined
+          const itemsDir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-store-"))
+          const itemsFile = path.join(itemsDir, "items.json")
+          yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(itemsDir, { recursive: true, force: true })))
+          if (manifest !== undefined) {
+            yield* Effect.addFinalizer((exit) => (exit._tag === "Failure" ? manifest.abort : Effect.void))
+          }
+          let first: Archiver.StoredFile | undefined
+          let listed = 0
+          const report = yield* archiver.store(opts.paths, {
+            repo: opts.repo,
+            actor: Runtime.resolveActor(opts.actor),
+            commit,
+            reason: opts.reason,
+            kind: opts.kind,
+            tags: opts.tags,
+            metadata,
+            mime: Option.getOrUndefined(opts.mime),
+            language: Option.getOrUndefined(opts.language),
+            writeStub: opts.writeStub,
+            cwd: process.cwd(),
+            inlineLimit: config.store.inline_limit,
+            // The CLI owns its process: a large store hashes and compresses on worker threads.
+            workers: "auto",
+            onStored: (group) =>
+              Effect.gen(function*() {
+                first ??= group[0]
+                if (manifest !== undefined) {
+                  yield* manifest.append(
+                    group.map((s) => ({ tombstone: s.tombstone, output: s.source, sha256: s.sha256 }))
+                  )
+                }
+                let text = ""
+                for (const { source: _, ...rest } of group) {
+                  text += `${listed++ === 0 ? "" : ","}\n    ${JSON.stringify(rest)}`
+                }
+                fs.appendFileSync(itemsFile, text)
+              })
+          })
+          if (manifest !== undefined) {
+            yield* manifest.commit
+          }
+          for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
+          const single = opts.paths.length === 1 &&
+            fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.count === 1
+          if (single && first !== undefined) {
+            const s = first
+            yield* Runtime.printJson({
+              tombstone: s.tombstone,
+              sha256: s.sha256,
+              size_bytes: s.size_bytes,
+              compressed_size: s.compressed_size,
+              repo: report.repo,
+              path: s.path,
+              deduplicated: s.deduplicated,
+              stub: s.stub
             })
-        })
-        if (manifest !== undefined) yield* manifest.commit
-        for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
-        const single = opts.paths.length === 1 && fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.count === 1
-        if (single && first !== undefined) {
-          const s = first
-          yield* Runtime.printJson({ tombstone: s.tombstone, sha256: s.sha256, size_bytes: s.size_bytes, compressed_size: s.compressed_size, repo: report.repo, path: s.path, deduplicated: s.deduplicated, stub: s.stub })
-        } else {
-          // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
-          const head = JSON.stringify({ repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes }, null, 2)
+          } else {
+            // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
+            const head = JSON.stringify(
+              { repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes },
+              null,
+              2
+            )
             yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
-          if (listed > 0) yield* Runtime.printFile(itemsFile)
-          yield* Runtime.printText((listed > 0 ? "\n  ]" : "]") + `,\n  "skipped": ${JSON.stringify(report.skipped, null, 2).split("\n").join("\n  ")}\n}\n`)
-        }
-      }).pipe(Effect.scoped))
+            if (listed > 0) yield* Runtime.printFile(itemsFile)
+            yield* Runtime.printText(
+              (listed > 0 ? "\n  ]" : "]") +
+                `,\n  "skipped": ${JSON.stringify(report.skipped, null, 2).split("\n").join("\n  ")}\n}\n`
+            )
+          }
+        }).pipe(Effect.scoped))
     })
-).pipe(Command.withDescription("Archive files and directories (a transaction per group of 1,000 files), optionally leaving stubs"))
+).pipe(
+  Command.withDescription(
+    "Archive files and directories (a transaction per group of 1,000 files), optionally leaving stubs"
+  )
+)

@@ -12,10 +12,18 @@ export const command = Command.make(
     Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
       Effect.gen(function*() {
         const ids = yield* Effect.forEach(opts.tombstones, checkTombstone)
-        const report = yield* Verifier.verify({ tombstones: ids.length > 0 ? ids : undefined, actor: Runtime.resolveActor(opts.actor) })
+        const report = yield* Verifier.verify({
+          tombstones: ids.length > 0 ? ids : undefined,
+          actor: Runtime.resolveActor(opts.actor)
+        })
         yield* Runtime.printJson(report)
         if (report.problems.length > 0) {
-          return yield* new Runtime.CliExit({ code: 1, message: `verify: ${report.problems.length} of ${report.checked} artifacts failed (${report.problems.map((p) => p.sha256.slice(0, 12)).join(", ")})` })
+          return yield* new Runtime.CliExit({
+            code: 1,
+            message: `verify: ${report.problems.length} of ${report.checked} artifacts failed (${
+              report.problems.map((p) => p.sha256.slice(0, 12)).join(", ")
+            })`
+          })
         }
       }))
 ).pipe(Command.withDescription("Re-read, decompress and re-hash stored content"))

@@ -18,8 +18,13 @@ export const toTimestamp = (v: unknown): string | null => {
 
 /** Compact JSON with sorted keys, as the original stores metadata and event contexts. */
 export const canonicalJson = (value: unknown): string =>
-  JSON.stringify(value, (_, v) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v)
+  JSON.stringify(
+    value,
+    (_, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : v
+  )
 
 export const modeOf = (metadata: unknown): number | null => {
   const mode = (metadata as { file_mode?: unknown } | null)?.file_mode
@@ -49,4 +54,6 @@ export const compressedSizeSql = (t: string) =>
 export const layoutOf = (row: Row): Layout =>
   row.storage_driver === "chunked" ? "chunked" : row.has_blob !== null && toBool(row.has_blob) ? "inline" : "purged"
 
-export const codecOf = (v: unknown): string | null => (v === null || v === undefined ? null : codecOfCompression(String(v)))
+export const codecOf = (
+  v: unknown
+): string | null => (v === null || v === undefined ? null : codecOfCompression(String(v)))

@@ -7,8 +7,8 @@ import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect, Fiber, Queue, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
 import {
-  type ArchiveEntry,
   type Archived,
+  type ArchiveEntry,
   chunkedCompression,
   chunkedMarker,
   chunkSize,
@@ -50,8 +50,12 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
   /** `latest`: see rows committed after this transaction's snapshot (InnoDB); `lock`: and hold the row until commit. */
   const findArtifact = (sha256: string, read: "latest" | "lock") =>
     Effect.map(
-      sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("artifact")}
-        FROM artifact WHERE content_sha256 = ${sha256}${sql.literal(read === "lock" ? dialect.lockForUpdate : dialect.readLatest)}`,
+      sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${
+        compressedOf("artifact")
+      }
+        FROM artifact WHERE content_sha256 = ${sha256}${
+        sql.literal(read === "lock" ? dialect.lockForUpdate : dialect.readLatest)
+      }`,
       (rows) => rows[0]
     )
 
@@ -59,10 +63,20 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
    * Inserts the artifact row unless a concurrent writer committed the same content first; then reads back the
    * winner (InnoDB needs a locking read to see rows committed after its snapshot). Returns the winner's row.
    */
-  const claimArtifact = (artifactId: string, entry: ArchiveEntry, driver: string, compression: string, blob: Uint8Array) =>
+  const claimArtifact = (
+    artifactId: string,
+    entry: ArchiveEntry,
+    driver: string,
+    compression: string,
+    blob: Uint8Array
+  ) =>
     Effect.gen(function*() {
-      const inserted = yield* sql<Row>`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
-        VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${compression}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${ts(yield* Timestamp.now)})
+      const inserted = yield* sql<
+        Row
+      >`INSERT INTO artifact (id, content_sha256, size_bytes, compression, mime_type, storage_driver, blob_bytes, object_url, created_at)
+        VALUES (${artifactId}, ${entry.sha256}, ${entry.sizeBytes}, ${compression}, ${entry.item.mimeType}, ${driver}, ${blob}, NULL, ${
+        ts(yield* Timestamp.now)
+      })
         ${sql.literal(dialect.ignoreDuplicateContent)}${sql.literal(dialect.returning ? " RETURNING id" : "")}`
       // Ours unless another writer stored the same content first; without RETURNING the store cannot tell, so it looks.
       if (inserted.length > 0) return { id: artifactId } as Row
@@ -79,8 +93,15 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       if (pending.length === 0) return out
       const at = ts(yield* Timestamp.now)
       const rows = pending.map(({ blob, entry, id }) => ({
-        id, content_sha256: entry.sha256, size_bytes: entry.sizeBytes, compression: entry.codec, mime_type: entry.item.mimeType,
-        storage_driver: "db", blob_bytes: blob, object_url: null, created_at: at
+        id,
+        content_sha256: entry.sha256,
+        size_bytes: entry.sizeBytes,
+        compression: entry.codec,
+        mime_type: entry.item.mimeType,
+        storage_driver: "db",
+        blob_bytes: blob,
+        object_url: null,
+        created_at: at
       }))
       const insert = sql`INSERT INTO artifact ${sql.insert(rows)} ${sql.literal(dialect.ignoreDuplicateContent)}`
       let lost: ReadonlyArray<Pending> = pending
@@ -106,7 +127,11 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
         const found = yield* sql<Row>`SELECT id, content_sha256, ${compressedOf("artifact")} FROM artifact
           WHERE id IN ${sql.in(others)}${sql.literal(dialect.readLatest)}`
         for (const r of found) {
-          out.set(String(r.content_sha256).trim(), { artifactId: String(r.id), compressed: toNum(r.compressed_size), reused: true })
+          out.set(String(r.content_sha256).trim(), {
+            artifactId: String(r.id),
+            compressed: toNum(r.compressed_size),
+            reused: true
+          })
         }
       }
       return out
@@ -123,16 +148,22 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
           yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
         } else {
           const winner = yield* claimArtifact(artifactId, entry, "db", entry.codec, blob)
-          if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
+          if (String(winner.id) !== artifactId) {
+            return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
+          }
         }
         return { artifactId, compressed, reused: false }
       }
       if (exists) {
         yield* sql`DELETE FROM artifact_chunk WHERE artifact_id = ${artifactId}`
-        yield* sql`UPDATE artifact SET blob_bytes = ${marker}, storage_driver = 'chunked', compression = ${chunkedCompression(entry.codec)}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
+        yield* sql`UPDATE artifact SET blob_bytes = ${marker}, storage_driver = 'chunked', compression = ${
+          chunkedCompression(entry.codec)
+        }, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
       } else {
         const winner = yield* claimArtifact(artifactId, entry, "chunked", chunkedCompression(entry.codec), marker)
-        if (String(winner.id) !== artifactId) return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
+        if (String(winner.id) !== artifactId) {
+          return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
+        }
       }
       let seq = 0
       yield* Stream.runForEach(entry.payload.stream, (bytes) => {
@@ -144,7 +175,10 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
     })
 
   /** The artifact of an entry that is chunked, or whose content the archive has (deduplicated) or had (purged). */
-  const artifactFor = (entry: ArchiveEntry, existing: Row | undefined): Effect.Effect<StoredArtifact, SqlError.SqlError | PayloadSourceError> =>
+  const artifactFor = (
+    entry: ArchiveEntry,
+    existing: Row | undefined
+  ): Effect.Effect<StoredArtifact, SqlError.SqlError | PayloadSourceError> =>
     existing === undefined
       ? writePayload(randomUUID(), entry, false)
       : layoutOf(existing) !== "purged"
@@ -173,19 +207,47 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
     const legalHold = legalHoldOf(metadata.legal_hold)
     delete metadata.legal_hold
     if (legalHold) metadata.legal_hold = true
-    const deleteAfter = metadata.delete_after === undefined || metadata.delete_after === null ? null : String(metadata.delete_after)
+    const deleteAfter = metadata.delete_after === undefined || metadata.delete_after === null
+      ? null
+      : String(metadata.delete_after)
     return {
       item: {
-        id: itemId, repo: item.repo, path: item.path, commit_sha: item.commitSha, language: item.language, kind: item.kind,
-        reason: item.reason, artifact_id: written.artifactId, metadata: canonicalJson(metadata), archived_by: item.archivedBy,
-        archived_at: ts(at), tombstone_id: tombstone, legal_hold: dialect.bool(legalHold),
-        delete_after: deleteAfter === null ? null : ts(deleteAfter), restored_at: null
+        id: itemId,
+        repo: item.repo,
+        path: item.path,
+        commit_sha: item.commitSha,
+        language: item.language,
+        kind: item.kind,
+        reason: item.reason,
+        artifact_id: written.artifactId,
+        metadata: canonicalJson(metadata),
+        archived_by: item.archivedBy,
+        archived_at: ts(at),
+        tombstone_id: tombstone,
+        legal_hold: dialect.bool(legalHold),
+        delete_after: deleteAfter === null ? null : ts(deleteAfter),
+        restored_at: null
       },
-      event: { id: Uuid.v7(), item_id: itemId, action: "ARCHIVE", actor: item.archivedBy, context: canonicalJson(item.context), created_at: ts(at) },
+      event: {
+        id: Uuid.v7(),
+        item_id: itemId,
+        action: "ARCHIVE",
+        actor: item.archivedBy,
+        context: canonicalJson(item.context),
+        created_at: ts(at)
+      },
       tags: [...new Set(item.tags)].map((tag) => ({ item_id: itemId, tag })),
       archived: {
-        tombstone, itemId, artifactId: written.artifactId, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
-        compressedSize: written.compressed, archivedAt: at, deduplicated: written.reused, repo: item.repo, path: item.path
+        tombstone,
+        itemId,
+        artifactId: written.artifactId,
+        sha256: entry.sha256,
+        sizeBytes: entry.sizeBytes,
+        compressedSize: written.compressed,
+        archivedAt: at,
+        deduplicated: written.reused,
+        repo: item.repo,
+        path: item.path
       } satisfies Archived
     }
   }
@@ -197,7 +259,9 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
     const cast = dialect.jsonCast
     return column === undefined || cast === ""
       ? sql`INSERT INTO ${sql(table)} ${sql.insert(rows)}`
-      : sql`INSERT INTO ${sql(table)} ${sql.insert(rows.map((r) => ({ ...r, [column]: sql`${r[column] as string}${sql.literal(cast)}` })))}`
+      : sql`INSERT INTO ${sql(table)} ${
+        sql.insert(rows.map((r) => ({ ...r, [column]: sql`${r[column] as string}${sql.literal(cast)}` })))
+      }`
   }
 
   /**
@@ -210,7 +274,9 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
     let cursor = 0
     let bytes = 0
     /** What a read ahead holds at most: a whole payload, or the first chunks of a large one. */
-    const cost = (e: ArchiveEntry) => (e.payload._tag === "Whole" ? e.sizeBytes : Math.min(e.sizeBytes, chunksAhead * chunkSize))
+    const cost = (
+      e: ArchiveEntry
+    ) => (e.payload._tag === "Whole" ? e.sizeBytes : Math.min(e.sizeBytes, chunksAhead * chunkSize))
     const start = (e: ArchiveEntry) =>
       Effect.gen(function*() {
         if (e.payload._tag === "Whole") {
@@ -225,7 +291,10 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       Effect.gen(function*() {
         cursor = Math.max(cursor, k)
         let started = false
-        while (cursor < order.length && inFlight.size < prefetchItems && (inFlight.size === 0 || bytes + cost(order[cursor]!) <= prefetchBytes)) {
+        while (
+          cursor < order.length && inFlight.size < prefetchItems &&
+          (inFlight.size === 0 || bytes + cost(order[cursor]!) <= prefetchBytes)
+        ) {
           const e = order[cursor++]!
           if (inFlight.has(e.sha256) || !wanted(e)) continue
           inFlight.set(e.sha256, yield* start(e))
@@ -247,7 +316,10 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
   const archive = (entries: ReadonlyArray<ArchiveEntry>) =>
     Effect.gen(function*() {
       // Sorted by content so concurrent writers take artifact locks in one order and cannot deadlock each other.
-      const order = entries.map((e, i) => [e, i] as const).sort(([a], [b]) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
+      const order = entries.map((e, i) => [e, i] as const).sort((
+        [a],
+        [b]
+      ) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
       const written = new Array<StoredArtifact>(entries.length)
       const archivedAt = new Array<string>(entries.length)
       // Content already settled in this call: later duplicates reuse it without another round trip.
@@ -272,26 +344,33 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
         const unknown = [...new Set(slice.map(([e]) => e.sha256).filter((sha) => !settled.has(sha)))]
         const existing = new Map<string, Row>()
         if (unknown.length > 0) {
-          const rows = yield* sql<Row>`SELECT id, content_sha256, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+          const rows = yield* sql<
+            Row
+          >`SELECT id, content_sha256, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
               ${compressedOf("artifact")}
             FROM artifact WHERE content_sha256 IN ${sql.in(unknown)}`
           for (const row of rows) existing.set(String(row.content_sha256).trim(), row)
         }
         const at = yield* Timestamp.now
-        const ahead = readAhead(slice.map(([e]) => e), (e) => !settled.has(e.sha256) && !existing.has(e.sha256) && !waiting.has(e.sha256))
+        const ahead = readAhead(slice.map(([e]) => e), (e) =>
+          !settled.has(e.sha256) && !existing.has(e.sha256) && !waiting.has(e.sha256))
         for (const [k, [entry, i]] of slice.entries()) {
           archivedAt[i] = at
           const known = settled.get(entry.sha256)
           const queued = waiting.get(entry.sha256)
-          if (known !== undefined) written[i] = known
-          else if (queued !== undefined) queued.push(i)
-          else if (!existing.has(entry.sha256) && entry.payload._tag === "Whole") {
+          if (known !== undefined) {
+            written[i] = known
+          } else if (queued !== undefined) {
+            queued.push(i)
+          } else if (!existing.has(entry.sha256) && entry.payload._tag === "Whole") {
             const ready = yield* ahead(k)
             const blob = ready.payload._tag === "Whole" ? yield* ready.payload.read : new Uint8Array()
             pending.push({ entry, id: randomUUID(), blob })
             pendingBytes += blob.length
             waiting.set(entry.sha256, [i])
-            if (pending.length >= dialect.bulkInsert.rows || pendingBytes >= dialect.bulkInsert.bytes) yield* flush
+            if (pending.length >= dialect.bulkInsert.rows || pendingBytes >= dialect.bulkInsert.bytes) {
+              yield* flush
+            }
           } else {
             // Out-of-order inserts could take artifact locks against the content order: what is pending goes first.
             yield* flush
