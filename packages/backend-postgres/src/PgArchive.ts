@@ -62,7 +62,7 @@ const inSchema = (url: string, schema: string | undefined): string => {
  */
 export const client = (
   options: Pick<Options, "url" | "poolSize" | "schema">
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
+): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const pool = () => {
     if (parseUrl(url) === undefined) {
@@ -82,7 +82,11 @@ export const client = (
       applicationName: "codex-archive"
     })
   }
-  return SqlArchiveStore.connect({ dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) }, pool())
+  // Only the generic tag in the signature: a host's declarations then need no `pg` types.
+  return SqlArchiveStore.connect(
+    { dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) },
+    pool() as Layer.Layer<SqlClient.SqlClient, unknown>
+  )
 }
 
 /** The migrated schema + `ArchiveStore` for the URL, on a pool of its own; only the store comes out. Needs the retry policy. */
