@@ -48,6 +48,8 @@ export interface StoreOptions<E = never> {
   readonly cwd: string
   /** Content up to this many bytes is stored inline, where the original tool reads it (config `store.inline_limit`). */
   readonly inlineLimit?: number | undefined
+  /** Files never archived though the walk reaches them: the store's own outputs, written while it runs. */
+  readonly exclude?: ReadonlyArray<string> | undefined
   /** Worker threads hashing and compressing (`WorkerPool.Count`): default 0, all in this thread; `"auto"` as the CLI. */
   readonly workers?: WorkerPool.Count | undefined
   /** Files per transaction (`defaultGroupSize`). */
@@ -171,7 +173,8 @@ const posix = (p: string) => p.split(path.sep).join("/")
 export const walk = (
   inputs: ReadonlyArray<string>,
   cwd: string,
-  skipped: Array<SkippedFile>
+  skipped: Array<SkippedFile>,
+  exclude: ReadonlySet<string> = new Set()
 ): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
   Effect.suspend(() => {
     const tops = inputs.map((input) => {
@@ -235,6 +238,8 @@ export const walk = (
       if (!st.isFile()) {
         return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
       }
+      // The store's own outputs (its manifest and that manifest's temporary) appear while the walk runs.
+      if (exclude.has(absolute)) return
       if (seen !== undefined) {
         if (seen.has(absolute)) {
           return
@@ -345,7 +350,8 @@ export const make = Effect.gen(function*() {
       const inlineLimit = Math.min(options.inlineLimit ?? defaultInlineLimit, store.inlineCap)
       const groupSize = Math.max(1, options.groupSize ?? defaultGroupSize)
       const skipped: Array<SkippedFile> = []
-      const files = (yield* walk(inputs, options.cwd, skipped))[Symbol.iterator]()
+      const exclude = new Set((options.exclude ?? []).map((file) => path.resolve(options.cwd, file)))
+      const files = (yield* walk(inputs, options.cwd, skipped, exclude))[Symbol.iterator]()
       const take = Effect.try({
         try: () => {
           const group: Array<Omit<Candidate, "sha256">> = []

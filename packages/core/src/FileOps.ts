@@ -81,7 +81,7 @@ export const describeErrno = (e: unknown): string => {
 const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
 
 /** A new file, never one that was there: a leftover (or a link planted at the fixed temp name) is removed, not written through. */
-const createNew = (file: string, mode: number): number => {
+export const createNew = (file: string, mode: number): number => {
   try {
     return fs.openSync(file, exclusive, mode)
   } catch (e) {

@@ -791,6 +791,8 @@ export const write = (file: string, entries: ReadonlyArray<Written>): Effect.Eff
  * failed store leaves no manifest, whole or partial.
  */
 export const writer = (file: string): Effect.Effect<{
+  /** The manifest and the temporary it is written to: a store that walks their folder must not archive them. */
+  readonly files: ReadonlyArray<string>
   readonly append: (entries: ReadonlyArray<Written>) => Effect.Effect<void, ManifestError>
   readonly commit: Effect.Effect<void, ManifestError>
   readonly abort: Effect.Effect<void>
@@ -802,7 +804,8 @@ export const writer = (file: string): Effect.Effect<{
     const fail = (where: string | undefined, problem: string) => new ManifestError({ file: absolute, where, problem })
     let fd: number
     try {
-      fd = fs.openSync(temp, "w", 0o644)
+      // Never through a link planted at the fixed temporary name.
+      fd = FileOps.createNew(temp, 0o644)
       fs.writeFileSync(fd, "[")
     } catch (e) {
       return Effect.fail(fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`))
@@ -814,6 +817,7 @@ export const writer = (file: string): Effect.Effect<{
       open = false
     }
     return Effect.succeed({
+      files: [absolute, temp],
       append: (entries) =>
         Effect.suspend(() => {
           let text = ""

@@ -131,6 +131,7 @@ export const command = Command.make(
             writeStub: opts.writeStub,
             cwd: process.cwd(),
             inlineLimit: config.store.inline_limit,
+            exclude: manifest?.files,
             // The CLI owns its process: a large store hashes and compresses on worker threads.
             workers: "auto",
             onStored: (group) =>
