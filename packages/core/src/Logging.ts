@@ -96,3 +96,24 @@ export const layer = (options: Options): Layer.Layer<never> =>
     Logger.replace(Logger.defaultLogger, Logger.withConsoleError(make(options))),
     Logger.minimumLogLevel(levels[options.level] ?? LogLevel.Info)
   )
+
+/**
+ * A host's own logger, given only redacted input: every string in the message and annotations has the URL credentials
+ * and the given secrets scrubbed, and a cause arrives as its redacted rendering (a failure of text). Wrap the logger a
+ * program installs, e.g. `Logger.replace(Logger.defaultLogger, Logging.redacting(myLogger, { secrets: [url] }))`, and
+ * nothing the archive logs can leak what our own logger never prints.
+ */
+export const redacting = <Message, Output>(
+  logger: Logger.Logger<Message, Output>,
+  options: { readonly secrets?: Options["secrets"] } = {}
+): Logger.Logger<Message, Output> => {
+  const secrets = expandSecrets(options.secrets)
+  return Logger.mapInputOptions(logger, (input) => ({
+    ...input,
+    message: redactDeep(input.message, secrets) as Message,
+    annotations: HashMap.map(input.annotations, (value) => redactDeep(value, secrets)),
+    cause: Cause.isEmpty(input.cause)
+      ? input.cause
+      : Cause.fail(Redact.secrets(Cause.pretty(input.cause, { renderErrorCause: true }), secrets))
+  }))
+}

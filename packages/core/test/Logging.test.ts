@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Logger } from "effect"
+import { Cause, Effect, Fiber, Logger } from "effect"
 import * as Logging from "../src/Logging.js"
 import { hostileUrls, leaksIn } from "./HostileUrls.js"
 
@@ -94,5 +94,36 @@ describe("Logging", () => {
       const sink = Logger.map(Logging.make({ format: "text" }), (line) => void lines.push(line))
       yield* Effect.logInfo("routed").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, sink)))
       expect(lines).toEqual(["[INFO] routed"])
+    }))
+})
+
+describe("Logging.redacting (a host's own logger)", () => {
+  it.effect("the host's logger never sees a hostile URL's secret: message, annotations, nested values and causes", () =>
+    Effect.gen(function*() {
+      for (const row of hostileUrls) {
+        const seen: Array<string> = []
+        const host = Logger.make(({ annotations, cause, message }) => {
+          seen.push(JSON.stringify({ message, annotations: [...annotations] }), Cause.pretty(cause))
+        })
+        const logger = Logging.redacting(host, { secrets: [row.url] })
+        yield* Effect.logError(`cannot open ${row.url}`, { url: row.url }).pipe(
+          Effect.annotateLogs({ url: row.url, nested: { list: [row.url] } }),
+          Effect.zipRight(Effect.logWarning("failed", Cause.fail(new Error(`connect ${row.url}`)))),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        expect(seen.length, row.name).toBe(4)
+        expect(leaksIn(seen.join("\n"), row), row.name).toEqual([])
+      }
+    }))
+
+  it.effect("a secret given alone (not in a URL) is scrubbed too, and text without secrets passes unchanged", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const logger = Logging.redacting(Logger.make(({ message }) => void seen.push(message)), { secrets: [secretUrl] })
+      yield* Effect.log("token s3cr3t-pass and plain words").pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(JSON.stringify(seen)).not.toContain("s3cr3t-pass")
+      expect(JSON.stringify(seen)).toContain("plain words")
     }))
 })
