@@ -636,6 +636,7 @@ const entryOf = (
   if (Either.isLeft(decoded)) return decoded.left.message
   const id = decoded.right
   if (typeof output !== "string" || output.trim() === "") return "missing output path"
+  if (output.includes("\0")) return `output ${JSON.stringify(output)} contains a NUL byte, which no file name can hold`
   const resolved = path.resolve(baseDir, output.trim())
   const real = realTarget(resolved, cache)
   if (!inside(baseDir, resolved) || !inside(realBaseDir, real)) {

@@ -252,3 +252,22 @@ describe("Manifest files that never end", () => {
       expect((yield* failure(fifo)).message).toContain("not a regular file")
     }))
 })
+
+describe("Manifest outputs no file can have", () => {
+  it.effect("a NUL in an output is refused at the check, naming the entry (JSON, JSONL and CSV)", () =>
+    Effect.gen(function*() {
+      const t = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+      for (
+        const [name, text, where] of [
+          ["m.json", JSON.stringify([{ tombstone: t, output: "a\u0000b" }]), "(entry 1)"],
+          ["m.jsonl", JSON.stringify({ tombstone: t, output: "a\u0000b" }) + "\n", "(line 1)"],
+          ["m.csv", `tombstone,output\n${t},a\u0000b\n`, "(line 2)"]
+        ] as const
+      ) {
+        const { file } = withFile(name, text)
+        const e = yield* failure(file)
+        expect(e.message, name).toContain(where)
+        expect(e.message, name).toContain("contains a NUL byte")
+      }
+    }))
+})
