@@ -7,19 +7,34 @@
  * the source and what was expected. The backend URL is `Redacted` from the moment it is read. Nothing here reads
  * `process.env`: the caller passes the environment.
  */
-import { Context, Data, Effect, Redacted } from "effect"
+import { Context, Data, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
-import { defaultInlineLimit } from "./ArchiveStore.js"
+import * as ConfigSchema from "./ConfigSchema.js"
+import {
+  backendAliases,
+  type BackendName,
+  backendNames,
+  fieldByKey,
+  fields,
+  type LogFormat,
+  type LogLevel,
+  show
+} from "./ConfigSchema.js"
 import * as FileOps from "./FileOps.js"
 import * as Redact from "./Redact.js"
 
-export type BackendName = "sqlite" | "postgres" | "mariadb"
-export const backendNames: ReadonlyArray<BackendName> = ["sqlite", "postgres", "mariadb"]
-/** Other names a backend goes by: the URL schemes' spellings, accepted wherever a backend is named. */
-export const backendAliases: Readonly<Record<string, BackendName>> = { postgresql: "postgres", mysql: "mariadb" }
+export {
+  backendAliases,
+  type BackendName,
+  backendNames,
+  defaultUrl,
+  fields,
+  type LogFormat,
+  type LogLevel
+} from "./ConfigSchema.js"
 /** Every accepted spelling of a backend name (any letter case), for messages that list them. */
 export const backendSpellings: ReadonlyArray<string> = ["sqlite", "postgres", "postgresql", "mariadb", "mysql"]
 
@@ -29,8 +44,6 @@ export const backendNameOf = (text: string): BackendName | undefined => {
   const name = backendAliases[lower] ?? lower
   return backendNames.find((n) => n === name)
 }
-export type LogLevel = "debug" | "info" | "warning" | "error"
-export type LogFormat = "text" | "json"
 
 export interface ArchiveConfig {
   readonly backend: {
@@ -69,8 +82,6 @@ export interface ArchiveConfig {
 export class ArchiveConfigTag
   extends Context.Tag("@codex-archive/core/ArchiveConfig")<ArchiveConfigTag, ArchiveConfig>()
 {}
-
-export const defaultUrl = "sqlite:///./.codex/archive.sqlite"
 
 /** Where a value came from, as shown by `config-show --origin` and in error messages. */
 export type Origin =
@@ -131,125 +142,6 @@ export class ConfigWarning extends Data.Class<{
   }
 }
 
-type Kind =
-  | {
-    readonly type: "enum"
-    readonly values: ReadonlyArray<string>
-    readonly aliases?: Record<string, string>
-    /** The spellings the original tool accepts (lowercased, untrimmed); others we accept are warnings. */
-    readonly original?: ReadonlyArray<string>
-    /** What the original tool runs with for a value it does not know (it accepts any string). */
-    readonly fallback?: string
-  }
-  | { readonly type: "string"; readonly nonEmpty?: boolean }
-  /** `original`: a key the original tool reads too (where a relative path means the working folder). */
-  | { readonly type: "path"; readonly original?: boolean }
-  | { readonly type: "url" }
-  | { readonly type: "bool" }
-  | { readonly type: "int"; readonly min: number }
-  /**
-   * Below `floor` the original tool's delays come out as at `floor`; below `hardMin` it breaks; outside `usual` it
-   * runs as written, but not as anyone expects.
-   */
-  | {
-    readonly type: "float"
-    readonly floor?: number
-    readonly hardMin?: number
-    readonly usual?: readonly [number, number]
-  }
-  | { readonly type: "seed" }
-  | { readonly type: "secret" }
-
-interface Field {
-  readonly key: string
-  readonly env: string
-  readonly kind: Kind
-  readonly default: unknown
-  /** A key of ours the original tool never reads: nothing to be compatible with, so no leniency. */
-  readonly ours?: boolean
-}
-
-/** Every key of the document, its environment variable (spec §4.3), its type and default (spec §4.2). */
-export const fields: ReadonlyArray<Field> = [
-  // Ours, not the original's: makes every warning the error it would otherwise be (top-level key `strict`).
-  { key: "strict", env: "CODEX_ARCHIVE_STRICT", kind: { type: "bool" }, default: false, ours: true },
-  {
-    key: "backend.backend",
-    env: "CODEX_ARCHIVE_BACKEND",
-    kind: { type: "enum", values: backendNames, aliases: backendAliases, original: backendNames },
-    default: "sqlite"
-  },
-  { key: "backend.url", env: "CODEX_ARCHIVE_URL", kind: { type: "url" }, default: defaultUrl },
-  {
-    key: "logging.level",
-    env: "CODEX_ARCHIVE_LOG_LEVEL",
-    kind: {
-      type: "enum",
-      values: ["debug", "info", "warning", "error"],
-      aliases: { warn: "warning", critical: "error", fatal: "error", notset: "debug" },
-      fallback: "info"
-    },
-    default: "info"
-  },
-  {
-    key: "logging.format",
-    env: "CODEX_ARCHIVE_LOG_FORMAT",
-    kind: { type: "enum", values: ["text", "json"], original: ["text", "json"] },
-    default: "text"
-  },
-  {
-    key: "logging.evidence_file",
-    env: "CODEX_ARCHIVE_LOG_EVIDENCE",
-    kind: { type: "path", original: true },
-    default: null
-  },
-  { key: "retry.enabled", env: "CODEX_ARCHIVE_RETRY_ENABLED", kind: { type: "bool" }, default: true },
-  { key: "retry.max_attempts", env: "CODEX_ARCHIVE_RETRY_ATTEMPTS", kind: { type: "int", min: 1 }, default: 5 },
-  { key: "retry.initial_delay", env: "CODEX_ARCHIVE_RETRY_INITIAL", kind: { type: "float", floor: 0 }, default: 1.0 },
-  { key: "retry.max_delay", env: "CODEX_ARCHIVE_RETRY_MAX", kind: { type: "float", floor: 0 }, default: 32.0 },
-  {
-    key: "retry.multiplier",
-    env: "CODEX_ARCHIVE_RETRY_MULTIPLIER",
-    kind: { type: "float", hardMin: 0, usual: [1, Infinity] },
-    default: 2.0
-  },
-  {
-    key: "retry.jitter",
-    env: "CODEX_ARCHIVE_RETRY_JITTER",
-    kind: { type: "float", floor: 0, usual: [0, 1] },
-    default: 0.1
-  },
-  { key: "retry.seed", env: "CODEX_ARCHIVE_RETRY_SEED", kind: { type: "seed" }, default: null },
-  { key: "batch.concurrent", env: "CODEX_ARCHIVE_BATCH_CONCURRENT", kind: { type: "int", min: 1 }, default: 4 },
-  { key: "batch.progress_interval", env: "CODEX_ARCHIVE_BATCH_PROGRESS", kind: { type: "int", min: 1 }, default: 10 },
-  {
-    key: "batch.results_path",
-    env: "CODEX_ARCHIVE_BATCH_RESULTS",
-    kind: { type: "path", original: true },
-    default: null
-  },
-  { key: "performance.enabled", env: "CODEX_ARCHIVE_PERF_ENABLED", kind: { type: "bool" }, default: true },
-  { key: "performance.emit_to_evidence", env: "CODEX_ARCHIVE_PERF_EVIDENCE", kind: { type: "bool" }, default: true },
-  {
-    key: "store.inline_limit",
-    env: "CODEX_ARCHIVE_INLINE_LIMIT",
-    kind: { type: "int", min: 0 },
-    default: defaultInlineLimit,
-    ours: true
-  },
-  { key: "evidence.dir", env: "CODEX_EVIDENCE_DIR", kind: { type: "path" }, default: ".codex/evidence" },
-  {
-    key: "evidence.hmac_key_file",
-    env: "CODEX_EVIDENCE_HMAC_KEY_FILE",
-    kind: { type: "path" },
-    default: null,
-    ours: true
-  },
-  { key: "evidence.hmac_key", env: "CODEX_EVIDENCE_HMAC_KEY", kind: { type: "secret" }, default: null }
-]
-
-const fieldByKey = new Map(fields.map((f) => [f.key, f]))
-
 /** One layer of raw values, keyed `section.key`, all from one origin kind. */
 export interface Source {
   readonly values: ReadonlyMap<string, { readonly value: unknown; readonly origin: Origin }>
@@ -267,148 +159,42 @@ export interface Loaded {
   readonly file: string | undefined
 }
 
-const truthy = new Set(["1", "true", "yes", "on", "enabled"])
-const falsy = new Set(["0", "false", "no", "off", "disabled"])
-
-const describeKind = (kind: Kind): string => {
-  switch (kind.type) {
-    case "enum":
-      return `one of ${kind.values.join(", ")}`
-    case "bool":
-      return "a boolean (true/false, yes/no, on/off, 1/0)"
-    case "int":
-      return `a whole number >= ${kind.min}`
-    case "float": {
-      const [low, high] = kind.usual ?? [kind.floor ?? kind.hardMin ?? 0, Infinity]
-      return high === Infinity ? `a number >= ${low}` : `a number from ${low} to ${high}`
-    }
-    case "seed":
-      return "a whole number"
-    case "url":
-      return "a URL: sqlite:///PATH, postgres://..., postgresql://..., mariadb://... or mysql://..."
-    default:
-      return "a non-empty string"
-  }
-}
-
-const show = (value: unknown): string => (typeof value === "string" ? `'${value}'` : JSON.stringify(value))
-
-/** What one raw value becomes: used as is, used otherwise with a reason (`note`), or refused with what was expected. */
-type Coerced =
-  | { readonly ok: true; readonly value: unknown; readonly note?: { readonly why: string; readonly using: unknown } }
-  | { readonly ok: false; readonly problem: string }
-
-interface CoerceContext {
-  /** Relative paths in this source resolve against this folder. */
-  readonly baseDir: string
-  readonly cwd: string
-  /** A file or the environment: sources the original tool reads too, so what it tolerates is a warning, not an error. */
-  readonly lenient: boolean
-  readonly fromFile: boolean
-}
-
-/** Python's `int()` of a string (spec §4.2 coercion): digits with an optional sign and `_` between digits. */
-const parseInt_ = (text: string): number => (/^[+-]?\d+(_\d+)*$/.test(text) ? Number(text.replace(/_/g, "")) : NaN)
-/** Python's `float()` of a string, finite values only. */
-const parseFloat_ = (text: string): number =>
-  /^[+-]?(\d+(_\d+)*(\.(\d+(_\d+)*)?)?|\.\d+(_\d+)*)([eE][+-]?\d+)?$/.test(text) ? Number(text.replace(/_/g, "")) : NaN
-
-/** Validates and coerces one raw value, tolerating what the original tool tolerates when `lenient`. */
-const coerce = (field: Field, raw: unknown, ctx: CoerceContext): Coerced => {
-  const fail = (extra = ""): Coerced => ({
-    ok: false,
-    problem: `got ${show(raw)}, expected ${describeKind(field.kind)}${extra}`
+/** One source's value for one key, decoded by the key's schema: a ParseError is the error naming key, source and
+ * what was expected; a value the original tool tolerates is used, with the warning naming what is used instead. */
+const decodeValue = (
+  field: ConfigSchema.Field,
+  value: unknown,
+  origin: Origin,
+  place: ConfigSchema.Place
+): Either.Either<{ readonly value: unknown; readonly warning?: ConfigWarning }, ConfigError> =>
+  Either.match(Schema.decodeUnknownEither(ConfigSchema.schemaOf(field, place))(value), {
+    onLeft: (error) => {
+      const problem = ParseResult.TreeFormatter.formatErrorSync(error)
+      // Not yet registered (the file is still being read): its secrets, even of a malformed URL, go here.
+      return Either.left(
+        new ConfigError({
+          key: field.key,
+          origin: showOrigin(origin),
+          problem: field.type === ConfigSchema.url
+            ? Redact.secrets(problem, Redact.secretsOf(typeof value === "string" ? value : ""))
+            : problem
+        })
+      )
+    },
+    onRight: (decoded) =>
+      Either.right(
+        decoded.tolerated === undefined ? { value: decoded.value } : {
+          value: decoded.value,
+          warning: new ConfigWarning({
+            key: field.key,
+            value: showValue(field.key, value),
+            origin: showOrigin(origin),
+            why: decoded.tolerated,
+            using: show(decoded.value)
+          })
+        }
+      )
   })
-  const tolerate = (
-    why: string,
-    using: unknown
-  ): Coerced => (ctx.lenient ? { ok: true, value: using, note: { why, using } } : fail())
-  const fallBack = () =>
-    tolerate(`not ${describeKind(field.kind)}, the original tool falls back to the default`, field.default)
-  const kind = field.kind
-  const text = typeof raw === "string" ? raw.trim() : undefined
-  switch (kind.type) {
-    case "enum": {
-      // The original lowercases and fails on anything but a string, so a number is an error there too.
-      if (text === undefined) return fail()
-      const lower = text.toLowerCase()
-      const value = kind.aliases?.[lower] ?? lower
-      if (!kind.values.includes(value)) {
-        return kind.fallback === undefined
-          ? fail()
-          : tolerate(`not a level the original tool knows, it runs at ${kind.fallback}`, kind.fallback)
-      }
-      if (kind.original !== undefined && !kind.original.includes((raw as string).toLowerCase())) {
-        return tolerate(`the original tool accepts only ${kind.original.join(", ")}`, value)
-      }
-      return { ok: true, value }
-    }
-    case "bool": {
-      if (typeof raw === "boolean") return { ok: true, value: raw }
-      if (typeof raw === "number" && (raw === 0 || raw === 1)) return { ok: true, value: raw === 1 }
-      if (typeof raw === "number" && Number.isFinite(raw)) {
-        return tolerate("a number, the original tool reads it as its truth value", raw !== 0)
-      }
-      const lower = text?.toLowerCase() ?? ""
-      return truthy.has(lower) ? { ok: true, value: true } : falsy.has(lower) ? { ok: true, value: false } : fallBack()
-    }
-    case "int":
-    case "seed": {
-      const n = typeof raw === "number"
-        ? raw
-        : typeof raw === "boolean"
-        ? NaN
-        : text !== undefined
-        ? parseInt_(text)
-        : NaN
-      if (typeof raw === "boolean") return tolerate("a boolean, the original tool reads it as a number", Number(raw))
-      // The seed's own fallback in the original is 0, not its default (none).
-      if (!Number.isInteger(n)) {
-        return kind.type === "seed"
-          ? tolerate("not a whole number, the original tool falls back to 0", 0)
-          : fallBack()
-      }
-      if (kind.type === "int" && n < kind.min) {
-        return tolerate(`below ${kind.min}, the original tool runs as with ${kind.min}`, kind.min)
-      }
-      return { ok: true, value: n }
-    }
-    case "float": {
-      if (typeof raw === "boolean") {
-        return tolerate("a boolean, the original tool reads it as a number", Number(raw))
-      }
-      const n = typeof raw === "number" ? raw : text !== undefined ? parseFloat_(text) : NaN
-      if (!Number.isFinite(n)) return fallBack()
-      if (kind.hardMin !== undefined && n < kind.hardMin) return fail()
-      if (kind.floor !== undefined && n < kind.floor) {
-        return tolerate(`below ${kind.floor}, the original tool's delays come out as with ${kind.floor}`, kind.floor)
-      }
-      if (kind.usual !== undefined && (n < kind.usual[0] || n > kind.usual[1])) {
-        return tolerate(`not ${describeKind(kind)}, but the original tool uses it as written`, n)
-      }
-      return { ok: true, value: n }
-    }
-    case "path": {
-      if (raw === null) return { ok: true, value: null }
-      // The original takes an empty path as unset.
-      if (text === "" && kind.original) return tolerate("empty, the original tool takes it as unset", null)
-      if (text === undefined || text === "") return fail()
-      const value = path.resolve(ctx.baseDir, text)
-      if (kind.original && ctx.fromFile && !path.isAbsolute(text) && value !== path.resolve(ctx.cwd, text)) {
-        return tolerate("relative to the config file's folder (the original tool: to the working folder)", value)
-      }
-      return { ok: true, value }
-    }
-    case "url":
-      // Which archive the URL names depends on the backend: `compose` reads it once both are known.
-      return text ? { ok: true, value: text } : fail(" (the archive URL must be provided)")
-    case "string":
-      return text ? { ok: true, value: text } : fail()
-    case "secret":
-      // Never echo the value: it is a key.
-      return text ? { ok: true, value: text } : { ok: false, problem: "expected a non-empty string" }
-  }
-}
 
 /** `postgres…` → postgres; `mariadb…`/`mysql…` → mariadb; `sqlite…` → sqlite (spec §2.4). */
 export const inferBackend = (url: string): BackendName | undefined => {
@@ -598,10 +384,14 @@ export const compose = (
     // Per key, the warning of the value that won: one overridden by a higher source is not used, so not reported.
     const warnings = new Map<string, ConfigWarning>()
     for (const field of fields) {
-      const base = field.kind.type === "path" && field.default !== null
-        ? path.resolve(cwd, String(field.default))
-        : field.default
-      values.set(field.key, base)
+      // A default is a value like any other (a relative path resolves against the working folder).
+      const place = { baseDir: cwd, cwd, fromFile: false, lenient: false }
+      values.set(
+        field.key,
+        field.default === null
+          ? null
+          : Schema.decodeUnknownSync(ConfigSchema.schemaOf(field, place))(field.default).value
+      )
       origins.set(field.key, { _tag: "Default" })
       rank.set(field.key, -1)
     }
@@ -609,31 +399,13 @@ export const compose = (
       for (const [key, { origin, value }] of source.values) {
         const field = fieldByKey.get(key)!
         const lenient = (origin._tag === "File" || origin._tag === "Env") && field.ours !== true
-        const result = coerce(field, value, { baseDir: source.baseDir, cwd, lenient, fromFile: origin._tag === "File" })
-        if (!result.ok) {
-          // Not yet registered (the file is still being read): its secrets, even of a malformed URL, go here.
-          const problem = field.kind.type === "url"
-            ? Redact.secrets(result.problem, Redact.secretsOf(typeof value === "string" ? value : ""))
-            : result.problem
-          return yield* new ConfigError({ key, origin: showOrigin(origin), problem })
-        }
-        values.set(key, result.value)
+        const place = { baseDir: source.baseDir, cwd, fromFile: origin._tag === "File", lenient }
+        const decoded = yield* decodeValue(field, value, origin, place)
+        values.set(key, decoded.value)
         origins.set(key, origin)
         rank.set(key, index)
         warnings.delete(key)
-        if (result.note) {
-          const { using, why } = result.note
-          warnings.set(
-            key,
-            new ConfigWarning({
-              key,
-              value: showValue(key, value),
-              origin: showOrigin(origin),
-              why,
-              using: show(using)
-            })
-          )
-        }
+        if (decoded.warning) warnings.set(key, decoded.warning)
       }
     }
     const archive = yield* resolveArchive(values, origins, rank, sources, cwd)
@@ -697,7 +469,7 @@ const resolveArchive = (
       new ConfigError({
         key: "backend.url",
         origin: urlWhere,
-        problem: `got '${redacted}', expected ${describeKind({ type: "url" })}${extra}`
+        problem: `got '${redacted}', expected ${ConfigSchema.urlExpected}${extra}`
       })
     // Not yet registered (the file is still being read): a malformed URL's secrets are scrubbed here.
     const scrubbed = (error: ConfigError) =>
