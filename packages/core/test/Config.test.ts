@@ -677,3 +677,51 @@ describe("Config files that never end", () => {
       expect(fileError.message).toContain("not a regular file")
     }))
 })
+
+describe("Config values of the wrong type", () => {
+  it.effect("from each source, the error names the key, the source and what was expected", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[logging]\nformat = 3\n[retry]\nmax_attempts = [1]\n" })
+      const file = path.join(cwd, "c.toml")
+      const expected = "expected one of text, json"
+      yield* expectInvalid({ cwd, configFile: "c.toml" }, `logging.format (${file}:2)`, `got 3, ${expected}`)
+      yield* expectInvalid(
+        { cwd, env: { CODEX_ARCHIVE_LOG_FORMAT: "3" } },
+        "logging.format (env CODEX_ARCHIVE_LOG_FORMAT)",
+        `got '3', ${expected}`
+      )
+      yield* expectInvalid(
+        { cwd, flags: [["logging.format", "--log-format", 3]] },
+        "logging.format (flag --log-format)",
+        `got 3, ${expected}`
+      )
+      yield* expectInvalid(
+        { cwd, flags: [["retry.max_attempts", "--max-attempts", "x"]] },
+        "retry.max_attempts (flag --max-attempts)",
+        "got 'x', expected a whole number >= 1"
+      )
+    }))
+
+  it.effect("a list where a number belongs, from a file, falls back as the original does; strict refuses it", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[retry]\nmax_attempts = [1]\n" })
+      const file = path.join(cwd, "c.toml")
+      const loaded = yield* load({ cwd, configFile: "c.toml" })
+      expect(loaded.config.retry.max_attempts).toBe(5)
+      expect(loaded.warnings.map((w) => w.message)).toEqual([
+        `retry.max_attempts = [1] from ${file}:2: not a whole number >= 1, the original tool falls back to the default; using 5`
+      ])
+      expect((yield* failure({ cwd, configFile: "c.toml", flags: [["strict", "--strict", true]] })).message).toBe(
+        `invalid configuration: retry.max_attempts (${file}:2): got [1]: not a whole number >= 1, the original tool falls back to the default (strict mode; without it 5 would be used)`
+      )
+    }))
+
+  it.effect("an evidence key of the wrong type is refused without echoing it", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[evidence]\nhmac_key = 12345678\n" })
+      const error = yield* failure({ cwd, configFile: "c.toml" })
+      expect(error.message).toBe(
+        `invalid configuration: evidence.hmac_key (${path.join(cwd, "c.toml")}:2): expected a non-empty string`
+      )
+    }))
+})
