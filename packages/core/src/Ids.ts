@@ -3,7 +3,7 @@
  * a `Sha256` (lowercase hex of the uncompressed bytes) and an `ArtifactId` (the key of one stored payload). Each has
  * one decoder that normalises its input and owns the error a bad value gets, so a check is never written twice.
  */
-import { Data, Either, Schema } from "effect"
+import { Data, Either, ParseResult, Schema } from "effect"
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -57,3 +57,23 @@ export const decodeArtifactId = (value: unknown): Either.Either<ArtifactId, Inva
   const id = value === null || value === undefined ? "" : String(value)
   return isArtifact(id) ? Either.right(id) : Either.left(new InvalidArtifactId({ artifactId: id }))
 }
+
+/** A decoder as a Schema from text, for documents that carry ids (a stub's fields): its error is the issue's message. */
+const fromString = <A extends string, E extends { readonly message: string }>(
+  to: Schema.Schema<A, string>,
+  decode: (value: string) => Either.Either<A, E>
+) =>
+  Schema.transformOrFail(Schema.String, Schema.typeSchema(to), {
+    strict: true,
+    decode: (value, _, ast) =>
+      Either.match(decode(value), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, value, error.message)),
+        onRight: ParseResult.succeed
+      }),
+    encode: ParseResult.succeed
+  })
+
+/** Text to a `TombstoneId` through `decodeTombstoneId`. */
+export const TombstoneIdFromString = fromString(TombstoneId, decodeTombstoneId)
+/** Text to a `Sha256` through `decodeSha256`. */
+export const Sha256FromString = fromString(Sha256, decodeSha256)

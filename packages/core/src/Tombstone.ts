@@ -2,10 +2,10 @@
  * Tombstones: the UUID v4 handle of one archive operation, and the stub file left where the file stood
  * (spec §1.2). A stub parses back, so `restore STUB` and `batch-restore --stubs DIR` need nothing else.
  */
-import { Data, Effect, Either, Schema } from "effect"
+import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
-import { decodeSha256, decodeTombstoneId, Sha256, TombstoneId } from "./Ids.js"
+import { decodeTombstoneId, Sha256, Sha256FromString, TombstoneId, TombstoneIdFromString } from "./Ids.js"
 
 export const make = (): TombstoneId => randomUUID() as TombstoneId
 
@@ -62,17 +62,6 @@ export const encodeField = (value: string): string =>
     ? JSON.stringify(value).replace(unsafeAll, hex4)
     : value
 
-/** The inverse of `encodeField`; `undefined` for a quoted value that is not a valid JSON string. */
-const decodeField = (value: string): string | undefined => {
-  if (!/^".*"$/s.test(value)) return value
-  try {
-    const decoded: unknown = JSON.parse(value)
-    return typeof decoded === "string" ? decoded : undefined
-  } catch {
-    return undefined
-  }
-}
-
 /** POSIX single quotes for printable names; bash/zsh `$'...'` quoting when the name holds control characters. */
 const shellQuote = (value: string): string =>
   /^[A-Za-z0-9_./@%+=:,-]+$/.test(value)
@@ -90,6 +79,63 @@ export class MalformedStub extends Data.TaggedError("MalformedStub")<{
   }
 }
 
+/**
+ * One field's value as a stub line holds it (after `# Name: `) to its text: no control character (a line cannot
+ * hide another), no longer than a stub can be, and a JSON-quoted value (`encodeField`) unquoted.
+ */
+const fieldText = (name: string) =>
+  Schema.transformOrFail(Schema.String, Schema.String, {
+    strict: true,
+    decode: (raw, _, ast) => {
+      const refuse = (problem: string) => ParseResult.fail(new ParseResult.Type(ast, raw, `field '${name}' ${problem}`))
+      if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) return refuse("contains a control character")
+      if (raw.length > maxStubBytes) return refuse(`is longer than a stub (${maxStubBytes} characters)`)
+      if (!/^".*"$/s.test(raw)) return ParseResult.succeed(raw)
+      try {
+        const decoded: unknown = JSON.parse(raw)
+        return typeof decoded === "string" ? ParseResult.succeed(decoded) : refuse("is not a valid quoted string")
+      } catch {
+        return refuse("is not a valid quoted string")
+      }
+    },
+    encode: (text) => ParseResult.succeed(encodeField(text))
+  })
+
+/** A stub's field from its line (`name`); a stub without the line has it empty. */
+const fromLine = (name: string) =>
+  Schema.optionalToRequired(Schema.String, fieldText(name), {
+    decode: Option.getOrElse(() => ""),
+    encode: Option.some
+  }).pipe(Schema.fromKey(name))
+
+/** A stub's id, decoded by the id's own decoder; the error is worded as the stub's reader sees the line. */
+const id = <A extends string>(schema: Schema.Schema<A, string>, problem: (value: string) => string) =>
+  schema.annotations({
+    message: (issue) => ({ message: problem(String(issue.actual).trim().toLowerCase()), override: true })
+  })
+
+/**
+ * The fields of a stub as its lines name them (`File`, `SHA256`, ...), decoded to a `Stub`: every line's text first
+ * (so a line that hides another is named before anything is read from it), then the ids.
+ */
+const StubLines = Schema.Struct({
+  path: fromLine("File"),
+  archivedBy: fromLine("ArchivedBy"),
+  reason: fromLine("Reason"),
+  tombstone: fromLine("Tombstone"),
+  sha256: fromLine("SHA256"),
+  archivedAt: fromLine("ArchivedAt"),
+  commit: fromLine("Commit")
+}).pipe(Schema.compose(Schema.Struct({
+  ...Stub.fields,
+  tombstone: id(
+    TombstoneIdFromString,
+    (value) => (value === "" ? "no '# Tombstone:' line" : `tombstone '${value}' is not a UUID`)
+  ),
+  sha256: id(Sha256FromString, () => "no valid '# SHA256:' line")
+})))
+const decodeStubLines = Schema.decodeUnknownEither(StubLines)
+
 /** The fields a stub carries; other comment lines ("# NOTE: ...") are free text. */
 const stubFields = new Set(["File", "ArchivedBy", "Reason", "Tombstone", "SHA256", "ArchivedAt", "Commit"])
 
@@ -101,50 +147,31 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
     if (!isStubText(text)) {
       return yield* new MalformedStub({ source, problem: "missing the '# TOMBSTONE ARCHIVE STUB' header" })
     }
-    const fields = new Map<string, string>()
+    const fields: Record<string, string> = {}
     const lines = text.split(/\r?\n/)
     for (const line of lines) {
       const m = /^# ([A-Za-z0-9]+): ?(.*)$/s.exec(line)
       if (!m || !stubFields.has(m[1]!)) continue
       const [, name, raw] = m as unknown as [string, string, string]
       // A repeated field is how an injected line would win: refuse rather than pick one.
-      if (fields.has(name)) {
+      if (name in fields) {
         return yield* new MalformedStub({ source, problem: `field '${name}' appears more than once` })
       }
-      if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) {
-        return yield* new MalformedStub({ source, problem: `field '${name}' contains a control character` })
-      }
-      const value = decodeField(raw)
-      if (value === undefined) {
-        return yield* new MalformedStub({ source, problem: `field '${name}' is not a valid quoted string` })
-      }
-      fields.set(name, value)
+      fields[name] = raw
     }
-    const given = fields.get("Tombstone")?.trim() ?? ""
-    if (!given) return yield* new MalformedStub({ source, problem: "no '# Tombstone:' line" })
-    const tombstone = decodeTombstoneId(given)
-    if (Either.isLeft(tombstone)) {
-      return yield* new MalformedStub({ source, problem: `tombstone '${given.toLowerCase()}' is not a UUID` })
-    }
-    const sha256 = decodeSha256(fields.get("SHA256") ?? "")
-    if (Either.isLeft(sha256)) return yield* new MalformedStub({ source, problem: "no valid '# SHA256:' line" })
+    const stub = yield* Either.mapLeft(
+      decodeStubLines(fields),
+      (error) => new MalformedStub({ source, problem: ParseResult.ArrayFormatter.formatErrorSync(error)[0]!.message })
+    )
     // The restore command line names the tombstone too (ours and the original's): it must be the same one.
     for (const line of lines) {
       const m = /^#\s{2,}\S.*?\barchive restore\s+(\S+)/.exec(line)
-      if (m && Either.getOrUndefined(decodeTombstoneId(m[1]!)) !== tombstone.right) {
-        const problem = `field 'To restore' names tombstone ${m[1]}, not ${tombstone.right}`
+      if (m && Either.getOrUndefined(decodeTombstoneId(m[1]!)) !== stub.tombstone) {
+        const problem = `field 'To restore' names tombstone ${m[1]}, not ${stub.tombstone}`
         return yield* new MalformedStub({ source, problem })
       }
     }
-    return {
-      path: fields.get("File") ?? "",
-      archivedBy: fields.get("ArchivedBy") ?? "",
-      reason: fields.get("Reason") ?? "",
-      tombstone: tombstone.right,
-      sha256: sha256.right,
-      archivedAt: fields.get("ArchivedAt") ?? "",
-      commit: fields.get("Commit") ?? ""
-    }
+    return stub
   })
 
 /** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */

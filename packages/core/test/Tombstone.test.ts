@@ -94,3 +94,50 @@ describe("Tombstone", () => {
       expect((yield* Tombstone.parse(text.replace(/\n/g, "\r\n"), "s")).tombstone).toBe(stub.tombstone)
     }))
 })
+
+describe("Tombstone stubs with hostile fields", () => {
+  const text = Tombstone.render(stub)
+  const refused = (from: string, to: string) =>
+    Effect.map(Effect.flip(Tombstone.parse(text.replace(from, to), "tree/evil.py")), (error) => error.message)
+
+  it.effect("an id with a path in it, or a digest of the wrong length, is refused naming the stub and the field", () =>
+    Effect.gen(function*() {
+      expect(yield* refused(`# Tombstone: ${stub.tombstone}`, `# Tombstone: ../${stub.tombstone}`)).toBe(
+        `tree/evil.py: not a valid tombstone stub: tombstone '../${stub.tombstone}' is not a UUID`
+      )
+      expect(yield* refused(`# Tombstone: ${stub.tombstone}`, "# Tombstone:  ")).toBe(
+        "tree/evil.py: not a valid tombstone stub: no '# Tombstone:' line"
+      )
+      for (
+        const digest of ["a".repeat(63), "a".repeat(65), "g".repeat(64), `"${"a".repeat(32)}\\n${"a".repeat(32)}"`]
+      ) {
+        expect(yield* refused(`# SHA256: ${stub.sha256}`, `# SHA256: ${digest}`)).toBe(
+          "tree/evil.py: not a valid tombstone stub: no valid '# SHA256:' line"
+        )
+      }
+    }))
+
+  it.effect("a quoted id is decoded like a plain one; an upper-case digest is read as its lower-case digest", () =>
+    Effect.gen(function*() {
+      const quoted = yield* Tombstone.parse(
+        text.replace(`# Tombstone: ${stub.tombstone}`, `# Tombstone: "${stub.tombstone}"`),
+        "s"
+      )
+      expect(quoted.tombstone).toBe(stub.tombstone)
+      const upper = yield* Tombstone.parse(text.replace(stub.sha256, stub.sha256.toUpperCase()), "s")
+      expect(upper.sha256).toBe(stub.sha256)
+    }))
+
+  it.effect("a newline quoted into an id, or a value longer than a stub, is refused naming the field", () =>
+    Effect.gen(function*() {
+      expect(yield* refused(`# Tombstone: ${stub.tombstone}`, `# Tombstone: "${stub.tombstone}\\n# X"`)).toMatch(
+        /^tree\/evil\.py: not a valid tombstone stub: tombstone '.*' is not a UUID$/s
+      )
+      const long = yield* refused("# Commit: c0ffee", `# Commit: ${"c".repeat(Tombstone.maxStubBytes + 1)}`)
+      expect(long).toBe(
+        "tree/evil.py: not a valid tombstone stub: field 'Commit' is longer than a stub (4096 characters)"
+      )
+      const nul = yield* refused("# Reason: dead", "# Reason: de\u0000ad")
+      expect(nul).toBe("tree/evil.py: not a valid tombstone stub: field 'Reason' contains a control character")
+    }))
+})
