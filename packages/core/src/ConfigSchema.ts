@@ -69,7 +69,7 @@ const using = (schema: Schema.Schema.AnyNoContext, tolerated?: string) =>
     encode: (decoded) => decoded.value
   })
 
-/** Anything, decoded to one constant: what the original tool runs with for a value it cannot read. */
+/** Values of `schema` (any by default), decoded to one constant: what the original tool runs with instead. */
 const always = (value: unknown, schema: Schema.Schema.AnyNoContext = Schema.Unknown) =>
   Schema.transform(schema, Schema.Unknown, { strict: true, decode: () => value, encode: (v) => v })
 
@@ -95,6 +95,8 @@ export const schemaOf = (field: Field, place: Place): Schema.Schema<Decoded, unk
 /** Text, blanks around it dropped (a TOML value or an environment variable as typed). */
 const Text = Schema.Trim
 const NonEmptyText = Text.pipe(Schema.nonEmptyString())
+/** Text in lower case: a word of a closed set (`ON`, ` Json `). */
+const Word = Text.pipe(Schema.compose(Schema.Lowercase))
 
 /** Python's `int()` of a string: digits with an optional sign and `_` between digits. */
 const IntText = Schema.transform(Text.pipe(Schema.pattern(/^[+-]?\d+(_\d+)*$/)), Schema.Number, {
@@ -133,8 +135,7 @@ export const oneOf = (values: ReadonlyArray<string>, options: {
   readonly fallback?: string
 } = {}): ValueType => {
   const { aliases = {}, fallback, original } = options
-  const known = Text.pipe(
-    Schema.compose(Schema.Lowercase),
+  const known = Word.pipe(
     Schema.transform(Schema.String, { strict: true, decode: (lower) => aliases[lower] ?? lower, encode: (s) => s }),
     Schema.filter((value) => values.includes(value))
   )
@@ -154,8 +155,9 @@ export const oneOf = (values: ReadonlyArray<string>, options: {
   }
 }
 
-const truthy = ["1", "true", "yes", "on", "enabled"]
-const falsy = ["0", "false", "no", "off", "disabled"]
+/** One of `words` in any case, decoded to `value`. */
+const spelled = (words: ReadonlyArray<string>, value: boolean) =>
+  always(value, Word.pipe(Schema.filter((word) => words.includes(word))))
 
 export const bool: ValueType = {
   expected: "a boolean (true/false, yes/no, on/off, 1/0)",
@@ -167,24 +169,8 @@ export const bool: ValueType = {
         decode: (n) => n === 1,
         encode: (b) => (b ? 1 : 0)
       }),
-      Schema.transform(
-        Text.pipe(Schema.compose(Schema.Lowercase), Schema.filter((t) => truthy.includes(t))),
-        Schema.Boolean,
-        {
-          strict: true,
-          decode: () => true,
-          encode: String
-        }
-      ),
-      Schema.transform(
-        Text.pipe(Schema.compose(Schema.Lowercase), Schema.filter((t) => falsy.includes(t))),
-        Schema.Boolean,
-        {
-          strict: true,
-          decode: () => false,
-          encode: String
-        }
-      )
+      spelled(["1", "true", "yes", "on", "enabled"], true),
+      spelled(["0", "false", "no", "off", "disabled"], false)
     ),
   tolerates: (_, fallback) => [
     {
