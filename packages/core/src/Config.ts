@@ -159,8 +159,10 @@ export interface Loaded {
   readonly file: string | undefined
 }
 
-/** One source's value for one key, decoded by the key's schema: a ParseError is the error naming key, source and
- * what was expected; a value the original tool tolerates is used, with the warning naming what is used instead. */
+/**
+ * One source's value for one key, decoded by the key's schema: a ParseError becomes the error naming the key, the
+ * source and what was expected; a value the original tool tolerates is used, with a warning naming what is used.
+ */
 const decodeValue = (
   field: ConfigSchema.Field,
   value: unknown,
