@@ -3,7 +3,7 @@
  * a `Sha256` (lowercase hex of the uncompressed bytes) and an `ArtifactId` (the key of one stored payload). Each has
  * one decoder that normalises its input and owns the error a bad value gets, so a check is never written twice.
  */
-import { Data, Either, Schema } from "effect"
+import { Data, Either, ParseResult, Schema } from "effect"
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -57,3 +57,26 @@ export const decodeArtifactId = (value: unknown): Either.Either<ArtifactId, Inva
   const id = value === null || value === undefined ? "" : String(value)
   return isArtifact(id) ? Either.right(id) : Either.left(new InvalidArtifactId({ artifactId: id }))
 }
+
+/** A tombstone id as a record gives it (a manifest entry, a results file): `decodeTombstoneId`, its error the message. */
+export const TombstoneIdFromString: Schema.Schema<TombstoneId, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.typeSchema(TombstoneId),
+  {
+    strict: true,
+    decode: (value, _, ast) =>
+      Either.mapLeft(decodeTombstoneId(value), (e) => new ParseResult.Type(ast, value, e.message)),
+    encode: ParseResult.succeed
+  }
+)
+
+/** A SHA-256 as a record gives it: `decodeSha256`, its error the message. */
+export const Sha256FromString: Schema.Schema<Sha256, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.typeSchema(Sha256),
+  {
+    strict: true,
+    decode: (value, _, ast) => Either.mapLeft(decodeSha256(value), (e) => new ParseResult.Type(ast, value, e.message)),
+    encode: ParseResult.succeed
+  }
+)
