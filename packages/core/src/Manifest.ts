@@ -12,7 +12,7 @@ import * as path from "node:path"
 import * as Containment from "./Containment.js"
 import * as FileOps from "./FileOps.js"
 import * as DistinctOutputs from "./internal/DistinctOutputs.js"
-import * as FieldIssue from "./internal/FieldIssue.js"
+import * as RecordSchema from "./internal/RecordSchema.js"
 import { type Entry, type LoadOptions, ManifestError, type Source } from "./ManifestEntry.js"
 import * as ManifestEntry from "./ManifestEntry.js"
 import * as ManifestFormat from "./ManifestFormat.js"
@@ -184,7 +184,7 @@ const itemOf = (file: string): (e: Written, ordinal: number) => WrittenItem | Ma
         file,
         where: `entry ${ordinal}`,
         problem: `${
-          FieldIssue.quoted(output, "")
+          RecordSchema.quoted(output, "")
         } is outside the manifest's folder ${base}; write the manifest into a folder that contains every stored file`
       })
     }

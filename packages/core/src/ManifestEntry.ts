@@ -7,7 +7,7 @@ import * as path from "node:path"
 import * as Containment from "./Containment.js"
 import type * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
-import * as FieldIssue from "./internal/FieldIssue.js"
+import * as RecordSchema from "./internal/RecordSchema.js"
 
 export interface Entry {
   readonly tombstone: string
@@ -46,31 +46,6 @@ export interface Source {
   readonly entries: () => Iterable<Entry>
 }
 
-const isObject = (value: unknown): value is { readonly [key: string]: unknown } =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const known = ["tombstone", "output", "actor", "sha256"] as const
-
-/** An entry as an object of its fields; one that is null, or blank (a CSV's empty cell), is not given. */
-const Given = Schema.transform(
-  Schema.declare(isObject, { message: () => "each manifest entry must be an object with tombstone and output" }),
-  Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  {
-    strict: true,
-    decode: (record) => {
-      const given: Record<string, unknown> = {}
-      for (const field of known) {
-        const value = record[field]
-        if (value !== undefined && value !== null && !(typeof value === "string" && value.trim() === "")) {
-          given[field] = value
-        }
-      }
-      return given
-    },
-    encode: (record) => record
-  }
-)
-
 /** An output as written: relative to the manifest's folder or absolute, and a name a file can have. */
 const Output = Schema.String.pipe(
   Schema.filter((output) =>
@@ -80,7 +55,10 @@ const Output = Schema.String.pipe(
 
 /** One entry as any format gives it; other fields (a CSV's extra columns, notes) are ignored. */
 export const Fields = Schema.compose(
-  Given,
+  RecordSchema.given(
+    ["tombstone", "output", "actor", "sha256"],
+    "each manifest entry must be an object with tombstone and output"
+  ),
   Schema.Struct({
     tombstone: Ids.TombstoneIdFromString,
     output: Output,
@@ -102,10 +80,10 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
   const defaultActor = options.defaultActor.trim()
   return (value) => {
     const decoded = decodeRecord(value)
-    if (Either.isLeft(decoded)) return FieldIssue.describe(decoded.left.issue)
+    if (Either.isLeft(decoded)) return RecordSchema.describe(decoded.left.issue)
     const { actor, output, sha256, tombstone } = decoded.right
     const placed = place(output.trim())
-    if (placed === undefined) return `output ${FieldIssue.quoted(output)} is outside the manifest's folder ${baseDir}`
+    if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
     const who = actor?.trim() || defaultActor
     if (who === "") return "no actor: give one in the entry or with --actor"
     const contained = { root: placed.root, path: placed.real }
