@@ -61,7 +61,8 @@ export const decodeArtifactId = (value: unknown): Either.Either<ArtifactId, Inva
 /** A tombstone id as a record gives it (a manifest entry, a results file): `decodeTombstoneId`, its error the message. */
 export const TombstoneIdFromString: Schema.Schema<TombstoneId, string> = Schema.transformOrFail(
   Schema.String,
-  Schema.typeSchema(TombstoneId),
+  // The decoder has checked the pattern: checking it again costs a manifest of a million entries seconds.
+  Schema.String.pipe(Schema.brand("TombstoneId")),
   {
     strict: true,
     decode: (value, _, ast) =>
@@ -73,7 +74,7 @@ export const TombstoneIdFromString: Schema.Schema<TombstoneId, string> = Schema.
 /** A SHA-256 as a record gives it: `decodeSha256`, its error the message. */
 export const Sha256FromString: Schema.Schema<Sha256, string> = Schema.transformOrFail(
   Schema.String,
-  Schema.typeSchema(Sha256),
+  Schema.String.pipe(Schema.brand("Sha256")),
   {
     strict: true,
     decode: (value, _, ast) => Either.mapLeft(decodeSha256(value), (e) => new ParseResult.Type(ast, value, e.message)),
