@@ -303,21 +303,20 @@ const doneSet = () => {
 /** A results file read whole (one not written by this version) is at most this long: a V8 string's limit is 512 MiB. */
 export const maxWholeBytes = 256 * 1024 * 1024
 
-/** The fields `--resume` reads of one result, `bytes` a number in JSON and text in CSV; the others are not read. */
+/**
+ * The fields `--resume` reads of one result, `bytes` a number in JSON and text in CSV (whose empty cells are left
+ * out: CSV has no null); the other fields are not read.
+ */
 const resultOf = <I>(bytes: Schema.Schema<number, I>) =>
-  Schema.compose(
-    RecordSchema.given(["tombstone", "output", "status", "bytes", "sha256"], "a result must be an object"),
-    Schema.Struct({
-      tombstone: Ids.TombstoneIdFromString,
-      output: Schema.String,
-      status: Schema.Literal(...statuses).annotations({
-        message: () => ({ message: `expected one of ${statuses.join(", ")}`, override: true })
-      }),
-      bytes: Schema.optionalWith(bytes, { exact: true }),
-      sha256: Schema.optionalWith(Ids.Sha256FromString, { exact: true })
+  Schema.Struct({
+    tombstone: Ids.TombstoneIdFromString,
+    output: Schema.String.pipe(Schema.filter((output) => output !== "" || "an empty path")),
+    status: Schema.Literal(...statuses).annotations({
+      message: () => ({ message: `expected one of ${statuses.join(", ")}`, override: true })
     }),
-    { strict: false }
-  )
+    bytes: Schema.optionalWith(bytes, { exact: true }),
+    sha256: Schema.optionalWith(Ids.Sha256FromString, { exact: true })
+  }).annotations({ message: () => "a result must be an object with tombstone, output and status" })
 
 const Bytes = Schema.NonNegativeInt.annotations({
   message: () => ({ message: "expected a whole number of bytes", override: true })
@@ -400,7 +399,7 @@ function* csvResults(file: string): Generator<Row> {
       }
       const value: Record<string, string> = {}
       for (const [i, name] of header.entries()) {
-        if (row.cells[i] !== undefined && !(name in value)) value[name] = row.cells[i]!
+        if (row.cells[i] !== undefined && row.cells[i] !== "" && !(name in value)) value[name] = row.cells[i]!
       }
       yield { where: `line ${row.line}`, value }
     }

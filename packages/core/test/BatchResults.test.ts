@@ -55,7 +55,7 @@ describe("BatchResults.readDone", () => {
     ["an unknown status", { status: "DONE" }, /status: expected one of SUCCESS, UNCHANGED, FAILED, SKIPPED, NOT_RUN/],
     ["a bad sha256", { sha256: "00zz" }, /sha256: '00zz' is not a sha256/],
     ["negative bytes", { bytes: -3 }, /bytes: expected a whole number of bytes/],
-    ["a missing output", { output: "" }, /missing output/]
+    ["a missing output", { output: "" }, /missing output|output: an empty path/]
   ]
   for (const name of ["r.json", "r.csv"]) {
     for (const [what, bad, problem] of hostile) {
