@@ -172,6 +172,37 @@ describe("batch-restore", () => {
     sameBytes(cwd, originals)
   })
 
+  it("a hostile --resume results record is refused: one line naming the file, the line and the field, nothing restored", () => {
+    const { cwd, manifest } = storedTree(4)
+    const ok = codex(cwd, ["batch-restore", "manifest.json", "--results", "results.csv"])
+    expect(ok.code, ok.stderr).toBe(0)
+    for (const rel of manifest.map((e) => e.output)) fs.rmSync(path.join(cwd, rel))
+    const csv = fs.readFileSync(path.join(cwd, "results.csv"), "utf8").split("\n")
+    csv[2] = csv[2]!.replace(manifest[1]!.tombstone, "../../etc/passwd")
+    write(path.join(cwd, "hostile.csv"), csv.join("\n"))
+    const done = { tombstone: manifest[0]!.tombstone, output: "x", actor: "a", status: "SUCCESS", bytes: 1 }
+    write(
+      path.join(cwd, "hostile.json"),
+      `{\n  "results": [\n    ${JSON.stringify(done)},\n    ${JSON.stringify({ ...done, status: "DONE" })}\n  ]\n}\n`
+    )
+    const json = fs.readFileSync(path.join(cwd, "manifest.json"), "utf8")
+    const cases: ReadonlyArray<[string, RegExp]> = [
+      [
+        "hostile.csv",
+        /results file \S*hostile\.csv \(line 3\): tombstone: '\.\.\/\.\.\/etc\/passwd' is not a tombstone id/
+      ],
+      ["hostile.json", /results file \S*hostile\.json \(line 4\): status: expected one of SUCCESS, UNCHANGED/]
+    ]
+    for (const [file, message] of cases) {
+      const r = codex(cwd, ["batch-restore", "manifest.json", "--resume", file])
+      expect(r.code).toBe(2)
+      expect(r.stderr.trim().split("\n")).toHaveLength(1)
+      expect(r.stderr).toMatch(message)
+      expect(listFiles(path.join(cwd, "tree"))).toEqual([])
+    }
+    expect(fs.readFileSync(path.join(cwd, "manifest.json"), "utf8")).toBe(json)
+  })
+
   it("--fail-fast stops at the first failure", () => {
     const { cwd, manifest } = storedTree(8)
     fs.mkdirSync(path.join(cwd, manifest[2]!.output), { recursive: true })

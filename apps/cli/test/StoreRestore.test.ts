@@ -204,3 +204,31 @@ describe("store --manifest-out inside the stored folder", () => {
     expect(listFiles(path.join(cwd, "tree")).filter((f) => f.includes("codex-manifest"))).toEqual([])
   })
 })
+
+describe("store --manifest-out must hold every input below its folder (Containment, as batch-restore checks)", () => {
+  it("a manifest beside the tree or in it is written as before; one in a folder the inputs are not in is refused", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "tree/a.txt"), "a\n")
+    write(path.join(cwd, "tree/sub/b.txt"), "b\n")
+    const beside = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "m.json"])
+    expect(beside.code, beside.stderr).toBe(0)
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, "m.json"), "utf8")).map((e: { output: string }) => e.output))
+      .toEqual(["tree/a.txt", "tree/sub/b.txt"])
+    const outside = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "tree/sub/m.json"])
+    expect(outside.code).toBe(2)
+    expect(outside.stderr).toMatch(/--manifest-out tree\/sub\/m\.json: tree is outside the manifest's folder/)
+    expect(fs.existsSync(path.join(cwd, "tree/sub/m.json"))).toBe(false)
+  })
+
+  it("an input reached through a folder link leading out of the manifest's folder is refused up front (exit 2)", () => {
+    const cwd = tempDir()
+    const elsewhere = tempDir()
+    write(path.join(elsewhere, "real/f.txt"), "f\n")
+    fs.symlinkSync(path.join(elsewhere, "real"), path.join(cwd, "link"))
+    const r = codex(cwd, ["store", "r", "link/f.txt", "--commit", "x", "--manifest-out", "m.json"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--manifest-out m\.json: link\/f\.txt is outside the manifest's folder/)
+    expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
+    expect(fs.readFileSync(path.join(elsewhere, "real/f.txt"), "utf8")).toBe("f\n")
+  })
+})

@@ -3,13 +3,14 @@
  * durations and throughput; written as JSON, or CSV when the file name ends in `.csv`, as the batch runs (`open`),
  * and read back by `--resume` (`readDone`).
  */
-import { parse as parseCsv } from "csv-parse/sync"
-import { Data, Effect } from "effect"
+import { Data, Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { StringDecoder } from "node:string_decoder"
 import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
+import * as Ids from "./Ids.js"
+import * as RecordSchema from "./internal/RecordSchema.js"
+import * as TextFile from "./internal/TextFile.js"
 
 /**
  * `SUCCESS` restored; `UNCHANGED` the output already had the content; `SKIPPED` done by an earlier run (`--resume`,
@@ -64,11 +65,14 @@ export interface Summary {
   readonly throughput: { readonly files_per_s: number; readonly mib_per_s: number } | null
 }
 
-export class ResultsError
-  extends Data.TaggedError("ResultsError")<{ readonly file: string; readonly problem: string }>
-{
+/** A results file that cannot be written or read back; `where` ("line N", "result N") names a record when known. */
+export class ResultsError extends Data.TaggedError("ResultsError")<{
+  readonly file: string
+  readonly where?: string | undefined
+  readonly problem: string
+}> {
   override get message() {
-    return `results file ${this.file}: ${this.problem}`
+    return `results file ${this.file}${this.where === undefined ? "" : ` (${this.where})`}: ${this.problem}`
   }
 }
 
@@ -296,97 +300,149 @@ const doneSet = () => {
   }
 }
 
-/** The lines of a file, streamed in pieces of a mebibyte. */
-function* fileLines(file: string): Generator<string> {
-  const fd = fs.openSync(file, "r")
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20)
-    const decoder = new StringDecoder("utf8")
-    let carry = ""
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null)
-      if (n === 0) break
-      const parts = (carry + decoder.write(buf.subarray(0, n))).split("\n")
-      carry = parts.pop()!
-      yield* parts
-    }
-    yield carry + decoder.end()
-  } finally {
-    fs.closeSync(fd)
+/** A results file read whole (one not written by this version) is at most this long: a V8 string's limit is 512 MiB. */
+export const maxWholeBytes = 256 * 1024 * 1024
+
+/**
+ * The fields `--resume` reads of one result, `bytes` a number in JSON and text in CSV (whose empty cells are left
+ * out: CSV has no null); the other fields are not read.
+ */
+const resultOf = <I>(bytes: Schema.Schema<number, I>) =>
+  Schema.Struct({
+    tombstone: Ids.TombstoneIdFromString,
+    output: Schema.String.pipe(Schema.filter((output) => output !== "" || "an empty path")),
+    status: Schema.Literal(...statuses).annotations({
+      message: () => ({ message: `expected one of ${statuses.join(", ")}`, override: true })
+    }),
+    bytes: Schema.optionalWith(bytes, { exact: true }),
+    sha256: Schema.optionalWith(Ids.Sha256FromString, { exact: true })
+  }).annotations({ message: () => "a result must be an object with tombstone, output and status" })
+
+const Bytes = Schema.NonNegativeInt.annotations({
+  message: () => ({ message: "expected a whole number of bytes", override: true })
+})
+const decodeJson = Schema.decodeUnknownEither(resultOf(Bytes))
+const decodeCsv = Schema.decodeUnknownEither(resultOf(Schema.compose(Schema.NumberFromString, Bytes)))
+
+/** One record of a results file and where it stands ("line N", "result N"). */
+interface Row {
+  readonly where: string
+  readonly value: unknown
+}
+
+/** A results file's structure is wrong at `where`: the file cannot be resumed from. */
+class Malformed extends Error {
+  constructor(readonly where: string | undefined, problem: string) {
+    super(problem)
   }
 }
 
 /**
- * Reads what an earlier run restored from its results file (JSON or CSV): a JSON file this version wrote is read
- * line by line, even one cut short by a kill; any other JSON file (an older version's, pretty-printed) and CSV whole.
+ * The records of a JSON results file this version wrote (`"results"` on its second line, one item per line), streamed;
+ * one cut short by a kill ends in a torn line, which is left out. `undefined` for any other JSON file.
+ */
+const streamedJson = (file: string): Iterable<Row> | undefined => {
+  const lines = TextFile.lines(file)
+  lines.next()
+  const second = lines.next()
+  lines.return(undefined)
+  if (second.done === true || second.value !== `  "results": [`) return undefined
+  return {
+    *[Symbol.iterator]() {
+      let n = 0
+      let torn: number | undefined
+      for (const line of TextFile.lines(file)) {
+        n++
+        if (n <= 2) continue
+        const text = line.trim().replace(/,$/, "")
+        // The items end where the totals begin.
+        if (text === "]") return
+        if (text === "") continue
+        if (torn !== undefined) {
+          throw new Malformed(`line ${torn}`, "not a JSON result (only the last may be cut short)")
+        }
+        let value: unknown
+        try {
+          value = JSON.parse(text)
+        } catch {
+          torn = n
+          continue
+        }
+        yield { where: `line ${n}`, value }
+      }
+    }
+  }
+}
+
+/** The records of any other JSON results file (an older version's, pretty-printed), read whole. */
+function* wholeJson(file: string): Generator<Row> {
+  let doc: unknown
+  try {
+    doc = JSON.parse(FileOps.readBounded(file, maxWholeBytes))
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e
+    throw new Malformed(undefined, `cannot parse: ${e.message}`)
+  }
+  const results = typeof doc === "object" && doc !== null ? (doc as { results?: unknown }).results : undefined
+  if (!Array.isArray(results)) throw new Malformed(undefined, "not a batch results file: no 'results' array")
+  for (const [i, value] of results.entries()) yield { where: `result ${i + 1}`, value: value as unknown }
+}
+
+/** The records of a CSV results file, streamed, keyed by its header's column names. */
+function* csvResults(file: string): Generator<Row> {
+  let header: ReadonlyArray<string> | undefined
+  try {
+    for (const row of TextFile.csvRows(file, maxWholeBytes)) {
+      if (header === undefined) {
+        header = row.cells.map((h) => h.trim().toLowerCase())
+        continue
+      }
+      const value: Record<string, string> = {}
+      for (const [i, name] of header.entries()) {
+        if (row.cells[i] !== undefined && row.cells[i] !== "" && !(name in value)) value[name] = row.cells[i]!
+      }
+      yield { where: `line ${row.line}`, value }
+    }
+  } catch (e) {
+    if (!(e instanceof TextFile.CsvError)) throw e
+    throw new Malformed(e.line === undefined ? undefined : `line ${e.line}`, `cannot parse: ${e.message}`)
+  }
+}
+
+/**
+ * Reads what an earlier run restored from its results file (JSON or CSV), each record decoded by one Schema: a JSON
+ * file this version wrote is streamed line by line, even one cut short by a kill, and so is CSV; any other JSON file
+ * (an older version's, pretty-printed) is read whole.
  */
 export const readDone = (file: string): Effect.Effect<Done, ResultsError> =>
   Effect.suspend(() => {
     const absolute = path.resolve(file)
-    const fail = (problem: string) => Effect.fail(new ResultsError({ file: absolute, problem }))
+    const csv = isCsv(absolute)
+    const decode = csv ? decodeCsv : decodeJson
     const set = doneSet()
-    let i = 0
-    const take = (row: Record<string, unknown>): string | undefined => {
-      i++
-      const status = String(row.status ?? "")
-      if (typeof row.tombstone !== "string" || typeof row.output !== "string" || !statuses.includes(status as Status)) {
-        return `result ${i} lacks a tombstone, an output or a known status`
-      }
-      const bytes = row.bytes === undefined || row.bytes === "" ? undefined : Number(row.bytes)
-      const sha256 = typeof row.sha256 === "string" && row.sha256 !== "" ? row.sha256 : undefined
-      if (
-        isDone(status as Status) && bytes !== undefined && Number.isFinite(bytes) && sha256 !== undefined &&
-        /^[0-9a-f]{64}$/.test(sha256)
-      ) {
-        set.add(row.tombstone, row.output, bytes, sha256)
-      }
-      return undefined
-    }
     try {
-      if (!isCsv(absolute)) {
-        let n = 0
-        let streamed = false
-        for (const line of fileLines(absolute)) {
-          n++
-          if (n === 2) streamed = line === `  "results": [`
-          if (n === 2 && !streamed) break
-          if (!streamed) continue
-          const text = line.trim().replace(/,$/, "")
-          if (text.length < 2 || text[0] !== "{" || text[text.length - 1] !== "}") continue
-          let row: unknown
-          try {
-            row = JSON.parse(text)
-          } catch {
-            continue
-          }
-          if (typeof row !== "object" || row === null) continue
-          const problem = take(row as Record<string, unknown>)
-          if (problem !== undefined) return fail(problem)
-        }
-        if (streamed) return Effect.succeed(set.done())
-      }
-      const text = fs.readFileSync(absolute, "utf8")
-      let rows: ReadonlyArray<Record<string, unknown>>
-      try {
-        if (isCsv(absolute)) {
-          rows = parseCsv(text, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>
-        } else {
-          const doc: unknown = JSON.parse(text)
-          const results = typeof doc === "object" && doc !== null ? (doc as { results?: unknown }).results : undefined
-          if (!Array.isArray(results)) return fail("not a batch results file: no 'results' array")
-          rows = results as Array<Record<string, unknown>>
-        }
-      } catch (e) {
-        return fail(`cannot parse: ${(e as Error).message}`)
-      }
+      const rows = csv ? csvResults(absolute) : streamedJson(absolute) ?? wholeJson(absolute)
       for (const row of rows) {
-        const problem = take(row)
-        if (problem !== undefined) return fail(problem)
+        const result = decode(row.value)
+        if (Either.isLeft(result)) {
+          return Effect.fail(
+            new ResultsError({ file: absolute, where: row.where, problem: RecordSchema.describe(result.left.issue) })
+          )
+        }
+        const { bytes, output, sha256, status, tombstone } = result.right
+        if (isDone(status) && bytes !== undefined && sha256 !== undefined) set.add(tombstone, output, bytes, sha256)
       }
       return Effect.succeed(set.done())
     } catch (e) {
-      return fail(
-        (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`
+      return Effect.fail(
+        e instanceof Malformed
+          ? new ResultsError({ file: absolute, where: e.where, problem: e.message })
+          : new ResultsError({
+            file: absolute,
+            problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+              ? "no such file"
+              : `cannot read: ${FileOps.describeErrno(e)}`
+          })
       )
     }
   })

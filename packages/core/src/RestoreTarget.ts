@@ -6,8 +6,8 @@ import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import * as Containment from "./Containment.js"
 import * as Ids from "./Ids.js"
-import * as Manifest from "./Manifest.js"
 import * as Tombstone from "./Tombstone.js"
 
 export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
@@ -55,7 +55,7 @@ export const recordedOutput = (options: {
 }): Either.Either<{ readonly output: string; readonly outside: boolean }, OutsideRoot> => {
   const root = path.resolve(options.root)
   const output = path.resolve(root, options.recorded)
-  const outside = path.isAbsolute(options.recorded) || !Manifest.contains(root, output)
+  const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output)
   if (outside && !options.allowOutside) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }

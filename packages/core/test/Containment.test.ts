@@ -8,7 +8,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Codec, FileOps, Manifest, RestoreWriter } from "../src/index.js"
+import { Codec, Containment, FileOps, Manifest, RestoreWriter } from "../src/index.js"
 
 const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex")
 const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-contained-")))
@@ -142,4 +142,40 @@ describe("Manifest outputs compared by file identity", () => {
         path: path.join(dir, "a/new")
       }])
     }))
+})
+
+describe("Containment: one check for manifests, store --manifest-out and recorded paths", () => {
+  it("below the folder as written and really; the folder itself, `..` and a folder link leading out are not", () => {
+    const dir = tempDir()
+    const outside = tempDir()
+    fs.symlinkSync(outside, path.join(dir, "out"))
+    fs.mkdirSync(path.join(dir, "in"))
+    fs.symlinkSync(path.join(dir, "in"), path.join(dir, "alias"))
+    expect(Containment.contains(dir, "a/b")).toBe(true)
+    expect(Containment.contains(dir, path.join(dir, "alias/x"))).toBe(true)
+    expect(Containment.contains(dir, ".")).toBe(false)
+    expect(Containment.contains(dir, "a/../../x")).toBe(false)
+    expect(Containment.contains(dir, "out/x")).toBe(false)
+    expect(Containment.contains(dir, "out/not/made/yet")).toBe(false)
+    // Manifest.contains stays for hosts that used it.
+    expect(Manifest.contains(dir, "out/x")).toBe(false)
+  })
+
+  it("inFolderOf: a manifest's folder and what lies below it, not beside it nor through a link leading out", () => {
+    const dir = tempDir()
+    const outside = tempDir()
+    fs.mkdirSync(path.join(dir, "tree"))
+    fs.symlinkSync(outside, path.join(dir, "tree/out"))
+    const manifest = path.join(dir, "tree/m.json")
+    expect(Containment.inFolderOf(manifest, path.join(dir, "tree"))).toBe(true)
+    expect(Containment.inFolderOf(manifest, path.join(dir, "tree/a/b.txt"))).toBe(true)
+    expect(Containment.inFolderOf(manifest, path.join(dir, "other.txt"))).toBe(false)
+    expect(Containment.inFolderOf(manifest, path.join(dir, "tree/out/x.txt"))).toBe(false)
+    expect(Containment.outsideFolderOf(manifest, [path.join(dir, "tree/a"), path.join(dir, "x"), path.join(dir, "y")]))
+      .toBe(path.join(dir, "x"))
+    // A manifest folder not made yet, under a linked path, compares real with real.
+    fs.symlinkSync(dir, path.join(outside, "to-dir"))
+    expect(Containment.inFolderOf(path.join(outside, "to-dir/new/m.json"), path.join(outside, "to-dir/new/d/a.txt")))
+      .toBe(true)
+  })
 })

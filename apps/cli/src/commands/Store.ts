@@ -3,7 +3,7 @@
  * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
  * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
  */
-import { Archiver, ArchiveStore, Manifest } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Containment, Manifest } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { execFileSync } from "node:child_process"
@@ -51,18 +51,15 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
 
 /** `--manifest-out` must sit in a folder holding every input, since manifests may not point outside their folder. */
 const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect.Effect<void, Runtime.CliExit> => {
-  const base = path.dirname(path.resolve(file))
-  const outside = inputs.find((input) => {
-    const rel = path.relative(base, path.resolve(input))
-    return rel.startsWith("..") || path.isAbsolute(rel)
-  })
+  const outside = Containment.outsideFolderOf(file, inputs)
   return outside === undefined
     ? Effect.void
     : Effect.fail(
       new Runtime.CliExit({
         code: 2,
-        message:
-          `--manifest-out ${file}: ${outside} is outside the manifest's folder ${base}; put the manifest in a folder that contains every input`
+        message: `--manifest-out ${file}: ${outside} is outside the manifest's folder ${
+          path.dirname(path.resolve(file))
+        }; put the manifest in a folder that contains every input`
       })
     )
 }

@@ -1,0 +1,48 @@
+/**
+ * What the Schemas of input records (manifest entries, results records) share: their fields as given, and a failed
+ * decode as one line naming the field.
+ */
+import { ParseResult, Schema } from "effect"
+
+const isObject = (value: unknown): value is { readonly [key: string]: unknown } =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * A record as an object of the `fields` it gives; one that is null, or blank (a CSV's empty cell), is not given, and
+ * any other is left out. Anything but an object fails with `notObject`.
+ */
+export const given = (fields: ReadonlyArray<string>, notObject: string) =>
+  Schema.transform(
+    Schema.declare(isObject, { message: () => notObject }),
+    // Not a `Schema.Record`, whose check walks every key of every record again.
+    Schema.declare(isObject),
+    {
+      strict: true,
+      decode: (record) => {
+        const kept: Record<string, unknown> = {}
+        for (const field of fields) {
+          const value = record[field]
+          if (value !== undefined && value !== null && !(typeof value === "string" && value.trim() === "")) {
+            kept[field] = value
+          }
+        }
+        return kept
+      },
+      encode: (record) => record
+    }
+  )
+
+/** Control characters in a value shown in an error would break its one line: such values are shown as JSON. */
+export const quoted = (value: string, quote = "'"): string =>
+  /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value) : `${quote}${value}${quote}`
+
+/** The first issue: `missing FIELD`, or `FIELD: what is wrong`; a record that is no object at all says so alone. */
+export const describe = (issue: ParseResult.ParseIssue): string => {
+  const [first] = ParseResult.ArrayFormatter.formatIssueSync(issue)
+  if (first === undefined) return "invalid"
+  const field = first.path.map(String).join(".")
+  // Values are quoted by JSON in the parser's own messages; a custom message may carry one raw.
+  const message = first.message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
+  if (field === "") return message
+  return first._tag === "Missing" ? `missing ${field}` : `${field}: ${message}`
+}

@@ -1,0 +1,131 @@
+/**
+ * Input text files (manifests, results files) read as a stream: pieces of a mebibyte, lines, CSV rows a thousand at
+ * a time, so memory is bounded by the work in hand and never by the file's length.
+ */
+import { parse as parseCsv } from "csv-parse/sync"
+import * as fs from "node:fs"
+import { StringDecoder } from "node:string_decoder"
+import * as FileOps from "../FileOps.js"
+
+/** A file's text in pieces of about a mebibyte, without its byte-order mark. */
+export function* chunks(file: string): Generator<string> {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  try {
+    // A device or a FIFO never ends (a link to /dev/zero grew a process to 12 GB): only a regular file is read.
+    if (!fs.fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`)
+    const buf = Buffer.allocUnsafe(1 << 20)
+    const decoder = new StringDecoder("utf8")
+    let first = true
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null)
+      if (n === 0) break
+      let text = decoder.write(buf.subarray(0, n))
+      if (first && text.length > 0) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+        first = false
+      }
+      if (text !== "") yield text
+    }
+    const rest = decoder.end()
+    if (rest !== "") yield rest
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** The file's lines (split at `\n`), streamed. */
+export function* lines(file: string): Generator<string> {
+  let carry = ""
+  for (const chunk of chunks(file)) {
+    const parts = (carry + chunk).split("\n")
+    carry = parts.pop()!
+    yield* parts
+  }
+  yield carry
+}
+
+/** One CSV record and the file's line it ends on. */
+export interface CsvRow {
+  readonly line: number
+  readonly cells: ReadonlyArray<string>
+}
+
+/** CSV the parser refused; `line` is the file's, when known, and `message` is the parser's own wording. */
+export class CsvError extends Error {
+  constructor(readonly line: number | undefined, message: string) {
+    super(message)
+  }
+}
+
+const csvOptions = { skip_empty_lines: true, relax_column_count: true, trim: true } as const
+
+/** The numbers (from 1) of the lines of `text` that are not empty. */
+const filledLines = (text: string): Array<number> => {
+  const filled: Array<number> = []
+  for (let line = 1, from = 0;; line++) {
+    const end = text.indexOf("\n", from)
+    if ((end < 0 ? text.length : end) > from) filled.push(line)
+    if (end < 0) return filled
+    from = end + 1
+  }
+}
+
+/** The CSV records of text in hand; `offset` is the number of lines before it in its file. */
+export const parseRows = (text: string, offset = 0): ReadonlyArray<CsvRow> => {
+  try {
+    // Without `info` the parser takes half the time. When there are as many records as filled lines, each record is
+    // one line (a record over several lines, or a line skipped, would make fewer): the lines name them.
+    const records = parseCsv(text, csvOptions) as Array<Array<string>>
+    const lines = filledLines(text)
+    if (lines.length === records.length) return records.map((cells, i) => ({ line: lines[i]! + offset, cells }))
+    const located = parseCsv(text, { ...csvOptions, info: true }) as unknown as ReadonlyArray<
+      { record: Array<string>; info: { lines: number } }
+    >
+    return located.map(({ info, record }) => ({ line: info.lines + offset, cells: record }))
+  } catch (e) {
+    const err = e as Error & { lines?: number }
+    throw new CsvError(err.lines === undefined ? undefined : err.lines + offset, err.message)
+  }
+}
+
+/**
+ * A CSV file's records, the header first, parsed a thousand lines at a time and cut only between records (an even
+ * number of quotes so far). A parse error is worded from the whole text (at most `maxBytes`), so its line numbers are
+ * the file's, not a piece's.
+ */
+export function* csvRows(file: string, maxBytes: number): Generator<CsvRow> {
+  let pending: Array<string> = []
+  let quotes = 0
+  let before = 0
+  let headed = false
+  const flush = (): ReadonlyArray<CsvRow> => {
+    const text = pending.join("\n")
+    const offset = before
+    before += pending.length
+    pending = []
+    if (text.trim() === "") return []
+    try {
+      return parseRows(text, offset)
+    } catch (e) {
+      if (offset === 0) throw e
+      let whole: string
+      try {
+        whole = FileOps.readBounded(file, maxBytes)
+      } catch {
+        throw e
+      }
+      parseRows(whole, 0)
+      throw e
+    }
+  }
+  for (const line of lines(file)) {
+    pending.push(line)
+    for (let i = 0; i < line.length; i++) if (line.charCodeAt(i) === 34) quotes++
+    if (quotes % 2 === 0 && (pending.length >= 1000 || !headed)) {
+      const rows = flush()
+      if (rows.length > 0) headed = true
+      yield* rows
+    }
+  }
+  yield* flush()
+}

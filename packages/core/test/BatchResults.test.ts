@@ -1,0 +1,119 @@
+/**
+ * `--resume` reads an earlier run's results file (JSON or CSV), each record decoded by one Schema: what it restored is
+ * found, and a malformed record is refused naming the file and its line.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { BatchResults } from "../src/index.js"
+
+const t1 = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+const t2 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+const sha = "ab".repeat(32)
+
+const folder = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-results-")))
+
+const item = (i: number, over: Partial<BatchResults.Item> = {}): BatchResults.Item => ({
+  tombstone: t1,
+  output: `/restored/d${i % 7}/f${i}, "quoted"\nname.txt`,
+  actor: "ann",
+  status: i % 5 === 0 ? "FAILED" : "SUCCESS",
+  duration_ms: 1.5,
+  ...(i % 5 === 0 ? { error: "StoreError", detail: "down" } : { bytes: i, sha256: sha }),
+  ...over
+})
+
+/** A results file written as a batch writes it. */
+const written = (file: string, items: ReadonlyArray<BatchResults.Item>) =>
+  Effect.gen(function*() {
+    const writer = yield* BatchResults.open([file])
+    for (const i of items) writer.append(i)
+    yield* writer.flush(BatchResults.summarize(items, { durationMs: 10, inProgress: false, interrupted: false }))
+    yield* writer.close
+  })
+
+describe("BatchResults.readDone", () => {
+  for (const name of ["r.json", "r.csv"]) {
+    it.effect(`${name}: the done items of a batch, read streamed (quoted names across thousand-row pieces)`, () =>
+      Effect.gen(function*() {
+        const file = path.join(folder(), name)
+        const items = Array.from({ length: 2500 }, (_, i) => item(i))
+        yield* written(file, items)
+        const done = yield* BatchResults.readDone(file)
+        expect(done.size).toBe(2000)
+        expect(done.get(t1, items[7]!.output)).toEqual({ bytes: 7, sha256: sha })
+        expect(done.get(t1, items[10]!.output)).toBeUndefined()
+      }))
+  }
+
+  /** A results file holding a good record and then `bad`, and the line the bad one stands on. */
+  const hostile: ReadonlyArray<[string, Partial<Record<keyof BatchResults.Item, unknown>>, RegExp]> = [
+    ["a bad tombstone", { tombstone: "../x" }, /tombstone: '\.\.\/x' is not a tombstone id/],
+    ["an unknown status", { status: "DONE" }, /status: expected one of SUCCESS, UNCHANGED, FAILED, SKIPPED, NOT_RUN/],
+    ["a bad sha256", { sha256: "00zz" }, /sha256: '00zz' is not a sha256/],
+    ["negative bytes", { bytes: -3 }, /bytes: expected a whole number of bytes/],
+    ["a missing output", { output: "" }, /missing output|output: an empty path/]
+  ]
+  for (const name of ["r.json", "r.csv"]) {
+    for (const [what, bad, problem] of hostile) {
+      it.effect(`${name}: ${what} names the file and the line`, () =>
+        Effect.gen(function*() {
+          const file = path.join(folder(), name)
+          yield* written(file, [item(1), { ...item(2), ...bad } as BatchResults.Item])
+          const e = yield* Effect.flip(BatchResults.readDone(file))
+          expect(e._tag).toBe("ResultsError")
+          // JSON: two lines of heading, then one per item. CSV: the header, then two lines per item (a quoted newline);
+          // a record is named by the line it ends on.
+          const line = name === "r.json" ? 4 : typeof bad.output === "string" && !bad.output.includes("\n") ? 4 : 5
+          expect(e.message).toContain(`results file ${file} (line ${line}): `)
+          expect(e.message).toMatch(problem)
+          expect(e.message).not.toContain("\n")
+        }))
+    }
+  }
+
+  it.effect("a JSON record of the wrong type, and a torn line that is not the last, are refused", () =>
+    Effect.gen(function*() {
+      const dir = folder()
+      const file = path.join(dir, "r.json")
+      yield* written(file, [item(1), item(2), item(3)])
+      const lines = fs.readFileSync(file, "utf8").split("\n")
+      fs.writeFileSync(
+        file,
+        [...lines.slice(0, 3), `    {"tombstone": 7, "output": "x", "status": "SUCCESS"},`, ...lines.slice(4)].join(
+          "\n"
+        )
+      )
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain(
+        `(line 4): tombstone: Expected string, actual 7`
+      )
+      fs.writeFileSync(file, [...lines.slice(0, 3), `    {"tombstone": "${t2}", "out`, ...lines.slice(4)].join("\n"))
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain(
+        `(line 4): not a JSON result (only the last may be cut short)`
+      )
+    }))
+
+  it.effect("a pretty-printed results file (not this version's) is read whole; a bad record is named by its ordinal", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.json")
+      const summary = BatchResults.summarize([item(1), { ...item(2), status: "BOGUS" as BatchResults.Status }], {
+        durationMs: 1,
+        inProgress: false,
+        interrupted: false
+      })
+      fs.writeFileSync(file, JSON.stringify(summary, null, 2))
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain(`(result 2): status: expected one of`)
+      fs.writeFileSync(file, JSON.stringify({ ...summary, results: [item(1)] }, null, 2))
+      expect((yield* BatchResults.readDone(file)).size).toBe(1)
+    }))
+
+  it.effect("a FIFO is refused, not waited on", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.csv")
+      execFileSync("mkfifo", [file])
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain("not a regular file")
+    }))
+})
