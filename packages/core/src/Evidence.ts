@@ -7,6 +7,7 @@
 import { Context, Data, Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type * as BatchResults from "./BatchResults.js"
 import * as EvidenceChain from "./EvidenceChain.js"
 import * as Redact from "./Redact.js"
 import * as Timestamp from "./Timestamp.js"
@@ -60,25 +61,18 @@ export type RestoreFail = {
   readonly url: string
 }
 
-/** The summary closing a batch restore (`performance.emit_to_evidence`); timings only when enabled. */
+/** The summary closing a batch restore (`performance.emit_to_evidence`): its results' counts; timings when enabled. */
 export type RestoreBatch = {
   readonly action: "RESTORE_BATCH"
   readonly actor: string
   readonly tombstone: ""
   readonly status: "SUCCESS" | "FAILED" | "INTERRUPTED"
-  readonly total: number
-  readonly succeeded: number
-  readonly failed: number
-  readonly unchanged: number
-  readonly skipped: number
-  readonly not_run: number
-  readonly bytes: number
   readonly source: string | undefined
   readonly results_file: string | undefined
   /** Null when the run was not timed. */
   readonly duration_ms?: number | null
   readonly metrics?: { readonly name: "batch_restore"; readonly duration_ms: number | null }
-}
+} & Pick<BatchResults.Summary, "total" | "succeeded" | "failed" | "unchanged" | "skipped" | "not_run" | "bytes">
 
 /** A `health-check`, which the original records as a RESTORE_BATCH line too (spec §10). */
 export type HealthCheck = {
@@ -162,17 +156,13 @@ export const archive = (f: Omit<Archive, "action">): Archive => ({
   commit: f.commit
 })
 
-export const restore = (f: {
-  readonly actor: string
-  readonly tombstone: string
-  readonly path: string
-  readonly repo: string
-  readonly sha256: string
-  readonly size: number
-  readonly unchanged: boolean
-  /** Left out of the line when timings are off (`performance.enabled`). */
-  readonly timings: RestoreTimings | undefined
-}): Restore => ({
+export const restore = (
+  f: Omit<Restore, "action" | "status" | keyof RestoreTimings> & {
+    readonly unchanged: boolean
+    /** Left out of the line when timings are off (`performance.enabled`). */
+    readonly timings: RestoreTimings | undefined
+  }
+): Restore => ({
   action: "RESTORE",
   actor: f.actor,
   tombstone: f.tombstone,
