@@ -432,18 +432,19 @@ export const make = Effect.gen(function*() {
           }
         })
         const archived = yield* store.archive(entries)
-        yield* evidence.append(...archived.map((a): Evidence.Record => ({
-          action: "ARCHIVE",
-          actor: options.actor,
-          repo: a.repo,
-          path: a.path,
-          tombstone: a.tombstone,
-          sha256: a.sha256,
-          size: a.sizeBytes,
-          compressed_size: a.compressedSize,
-          reason: options.reason,
-          commit: options.commit
-        })))
+        yield* evidence.append(...archived.map((a) =>
+          Evidence.archive({
+            actor: options.actor,
+            repo: a.repo,
+            path: a.path,
+            tombstone: a.tombstone,
+            sha256: a.sha256,
+            size: a.sizeBytes,
+            compressed_size: a.compressedSize,
+            reason: options.reason,
+            commit: options.commit
+          })
+        ))
         yield* Metric.incrementBy(Metrics.stored, archived.length)
         yield* Metric.incrementBy(
           Metrics.storedBytes,

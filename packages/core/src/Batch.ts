@@ -11,6 +11,7 @@ import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
 import * as Manifest from "./Manifest.js"
 import * as Redact from "./Redact.js"
+import * as RestorePlan from "./RestorePlan.js"
 import * as Restorer from "./Restorer.js"
 import * as WorkerPool from "./WorkerPool.js"
 
@@ -152,6 +153,7 @@ export const run = (
     const evidence = yield* Evidence.Evidence
     const settings = yield* Restorer.RestoreSettings
     const perf = settings.timings
+    // Wall time, not the Effect clock: hosts and tests run batches under a TestClock, and a frozen run has no throughput.
     const started = performance.now()
     const source: Manifest.Source = "total" in entries ? entries : { total: entries.length, entries: () => entries }
     const collected: Array<BatchResults.Item> | undefined = "total" in entries ? undefined : []
@@ -171,7 +173,11 @@ export const run = (
     let totalBytes = 0
     let stopped = false
     const totals = (inProgress: boolean) =>
-      tally.totals(total, { durationMs: perf ? performance.now() - started : null, inProgress, interrupted: stopped })
+      tally.totals(total, {
+        durationMs: perf ? performance.now() - started : null,
+        inProgress,
+        interrupted: stopped
+      })
     const keepGoing = (e: BatchResults.ResultsError) => Effect.logWarning(`results not updated: ${e.message}`)
     const progress = (item: BatchResults.Item, bytes: number) => {
       done++
@@ -227,10 +233,8 @@ export const run = (
       yield* writer.close
       let evidenceError: Evidence.EvidenceError | undefined
       if (settings.batchEvidence) {
-        evidenceError = yield* evidence.append({
-          action: "RESTORE_BATCH",
+        evidenceError = yield* evidence.append(Evidence.restoreBatch({
           actor: options.actor,
-          tombstone: "",
           status: final.failed > 0 ? "FAILED" : final.interrupted || final.not_run > 0 ? "INTERRUPTED" : "SUCCESS",
           total: final.total,
           succeeded: final.succeeded,
@@ -241,10 +245,8 @@ export const run = (
           bytes: final.bytes,
           source: options.source,
           results_file: options.resultsFile,
-          ...(perf
-            ? { duration_ms: final.duration_ms, metrics: { name: "batch_restore", duration_ms: final.duration_ms } }
-            : {})
-        }).pipe(Effect.flip, Effect.option, Effect.map(Option.getOrUndefined))
+          duration_ms: perf ? final.duration_ms : undefined
+        })).pipe(Effect.flip, Effect.option, Effect.map(Option.getOrUndefined))
       }
       const { total: t, succeeded, failed: f, unchanged, skipped, not_run, in_progress, interrupted, ...rest } = final
       const summary: BatchResults.Summary = {
@@ -393,7 +395,7 @@ export const check = (
           detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable`
         }
       }
-      const action = Restorer.outputAction(l, { ...e, force: options.force })
+      const action = RestorePlan.outputAction(l, { ...e, force: options.force })
       if (typeof action !== "string") return { ...base, status: "FAILED", error: action._tag, detail: action.message }
       return { ...base, status: action === "write" ? "RESTORABLE" : "UNCHANGED", bytes: l.sizeBytes }
     })

@@ -1,7 +1,19 @@
 /** SHA-256 content addressing: lowercase hex of the uncompressed bytes, as the original tool writes it. */
+import { Data } from "effect"
 import { createHash, type Hash } from "node:crypto"
 import * as fs from "node:fs"
 import type { Sha256 } from "./Ids.js"
+
+/** Restored content that does not hash to the SHA-256 the archive recorded for it. */
+export class IntegrityError extends Data.TaggedError("IntegrityError")<{
+  readonly tombstone: string
+  readonly expected: string
+  readonly actual: string
+}> {
+  override get message() {
+    return `payload of tombstone ${this.tombstone} is corrupt: sha256 ${this.actual} does not match the recorded ${this.expected}`
+  }
+}
 
 export const sha256 = (bytes: Uint8Array): Sha256 => createHash("sha256").update(bytes).digest("hex") as Sha256
 

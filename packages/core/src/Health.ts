@@ -8,10 +8,11 @@ import { Cause, Context, Effect, Exit, Layer, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore } from "./ArchiveStore.js"
-import type { BackendName } from "./Config.js"
+import type { ArchiveConfig, BackendName } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as EvidenceChain from "./EvidenceChain.js"
 import * as Redact from "./Redact.js"
+import * as Timestamp from "./Timestamp.js"
 import * as Verifier from "./Verifier.js"
 
 export interface Check {
@@ -57,10 +58,10 @@ const timed = <A, E, R>(
   secrets: ReadonlyArray<string>,
   effect: Effect.Effect<{ readonly ok: boolean; readonly detail: string; readonly value?: A }, E, R>
 ): Effect.Effect<{ readonly check: Check; readonly value: A | undefined }, never, R> =>
-  Effect.suspend(() => {
-    const started = performance.now()
+  Effect.clockWith((clock) => {
+    const started = clock.unsafeCurrentTimeNanos()
     return Effect.exit(effect).pipe(Effect.map((exit) => {
-      const ms = round(performance.now() - started)
+      const ms = round(Timestamp.elapsedMs(clock, started))
       if (Exit.isSuccess(exit)) {
         return { check: { name, ok: exit.value.ok, detail: exit.value.detail, ms }, value: exit.value.value }
       }
@@ -224,15 +225,17 @@ export const renderText = (report: Report): string => {
 }
 
 /**
- * The original records each health check as a RESTORE_BATCH line (spec §10). Best effort: an unwritable evidence
- * folder is already one of the report's failed checks.
+ * The original records each health check as a RESTORE_BATCH line (spec §10), when the configuration emits evidence
+ * (`performance.emit_to_evidence`). Best effort: an unwritable evidence folder is already one of the report's failed
+ * checks.
  */
-export const record = (report: Report, dir: string, options: Evidence.Options): Effect.Effect<void> =>
-  Effect.flatMap(Evidence.make(dir, options), (evidence) =>
-    evidence.append({
-      action: "RESTORE_BATCH",
-      actor: "health-check",
-      tombstone: "",
-      status: report.ok ? "SUCCESS" : "FAILED",
-      detail: Redact.text(summary(report))
-    })).pipe(Effect.ignore)
+export const record = (
+  report: Report,
+  config: { readonly evidence: ArchiveConfig["evidence"]; readonly performance: ArchiveConfig["performance"] }
+): Effect.Effect<void> =>
+  config.performance.emit_to_evidence
+    ? Effect.flatMap(
+      Evidence.make(config.evidence.dir, config.evidence),
+      (evidence) => evidence.append(Evidence.healthCheck({ ok: report.ok, summary: summary(report) }))
+    ).pipe(Effect.ignore)
+    : Effect.void

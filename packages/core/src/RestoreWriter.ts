@@ -115,6 +115,7 @@ interface Batch {
 /**
  * The writer program. It is shipped to workers as source text, so it must not refer to anything outside itself:
  * modules come through `req`, and errors go back as data.
+ * Its phase timings use `performance.now()`: it runs outside Effect (often in a worker thread), with no Clock to ask.
  */
 const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, setup) => {
   const fs = req("node:fs") as typeof import("node:fs")

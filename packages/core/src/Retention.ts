@@ -10,7 +10,7 @@ export const requestPrune = (tombstone: string, actor: string, reason: string) =
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     yield* store.requestPrune(tombstone, actor, reason)
-    yield* (yield* Evidence.Evidence).append({ action: "PRUNE_REQUEST", actor, tombstone, reason })
+    yield* (yield* Evidence.Evidence).append(Evidence.pruneRequest({ actor, tombstone, reason }))
   })
 
 /** Both approvals are recorded; with `apply`, the payload is scrubbed unless another item still shares it. */
@@ -18,16 +18,15 @@ export const purge = (request: PurgeRequest) =>
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const outcome = yield* store.approveDelete(request)
-    yield* (yield* Evidence.Evidence).append({
-      action: "DELETE_APPROVED",
+    yield* (yield* Evidence.Evidence).append(Evidence.deleteApproved({
       tombstone: request.tombstone,
       primary: request.primary,
       secondary: request.secondary,
       reason: request.reason,
       apply: request.apply,
       blob_scrubbed: outcome.blobScrubbed,
-      ...(outcome.refCount > 1 ? { shared_references: outcome.refCount - 1 } : {})
-    })
+      shared_references: outcome.refCount > 1 ? outcome.refCount - 1 : undefined
+    }))
     return outcome
   })
 
@@ -39,13 +38,12 @@ export const collectGarbage = (options: { readonly actor: string; readonly dryRu
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const found = options.dryRun ? yield* store.orphanChunks : yield* store.removeOrphanChunks
-    yield* (yield* Evidence.Evidence).append({
-      action: "GC",
+    yield* (yield* Evidence.Evidence).append(Evidence.gc({
       actor: options.actor,
       dry_run: options.dryRun,
       orphan_chunk_rows: found.rows,
       bytes: found.bytes,
       artifacts: found.artifacts
-    })
+    }))
     return found
   }).pipe(Effect.withSpan("Retention.collectGarbage"))

@@ -107,14 +107,13 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
       )
     }
     const report: Report = { checked: artifacts.length - purged, ok, purged, bytes, problems, orphan_chunks }
-    yield* evidence.append({
-      action: "VERIFY",
+    yield* evidence.append(Evidence.verify({
       actor: options.actor,
       checked: report.checked,
       ok,
       purged,
       mismatches: problems.length,
-      ...(orphans === undefined ? {} : { orphan_chunks: orphans.rows })
-    })
+      orphan_chunks: orphans?.rows
+    }))
     return report
   }).pipe(Effect.withSpan("Verifier.verify"))

@@ -28,7 +28,7 @@ export const command = Command.make(
         })
         if (opts.json) yield* Runtime.printJson(report)
         else yield* Effect.sync(() => process.stdout.write(Health.renderText(report)))
-        if (config.performance.emit_to_evidence) yield* Health.record(report, config.evidence.dir, config.evidence)
+        yield* Health.record(report, config)
         if (!report.ok) {
           return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })
         }

@@ -1,5 +1,6 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
-import { ArchiveStore, type Config, Restorer, RestoreTarget, Verifier } from "@codex-archive/core"
+import type { ArchiveStore, Config } from "@codex-archive/core"
+import { Restorer, RestoreTarget } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -18,23 +19,10 @@ const output = Args.text({ name: "OUTPUT" }).pipe(
 /** `--out -`, the original's "what would be restored": the recorded path, size and SHA-256, content checked first. */
 const describe = (opts: Runtime.Shared, tombstone: string) =>
   Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
-    Effect.gen(function*() {
-      const store = yield* ArchiveStore.ArchiveStore
-      const located = (yield* store.locate([tombstone])).get(tombstone)
-      const artifact = (yield* store.artifacts([tombstone]))[0]
-      if (located === undefined || artifact === undefined) {
-        return yield* new ArchiveStore.TombstoneNotFound({ tombstone })
-      }
-      if (artifact.layout === "purged") {
-        return yield* new ArchiveStore.PayloadPurged({ tombstone, sha256: artifact.sha256 })
-      }
-      const checked = yield* Verifier.check(store, artifact)
-      if (checked.problem !== undefined) {
-        const message = `tombstone ${tombstone}: stored content fails its check: ${checked.problem}`
-        return yield* new Runtime.CliExit({ code: 1, message })
-      }
-      yield* Runtime.printJson({ path: located.path, bytes_len: checked.bytes, sha256: artifact.sha256 })
-    }))
+    Effect.flatMap(
+      Restorer.describe(tombstone),
+      (d) => Runtime.printJson({ path: d.path, bytes_len: d.bytes, sha256: d.sha256 })
+    ))
 
 export const command = Command.make(
   "restore",

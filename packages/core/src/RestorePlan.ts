@@ -1,0 +1,104 @@
+/**
+ * What a restore does at its output, decided before any byte is fetched: write it, leave it (the same content is
+ * already there) or refuse; and, once written, why a file could not be put in place. `RestoreTarget` chooses the
+ * output's path; this decides what happens there, for single restores, batches and batch dry runs alike.
+ */
+import { Either } from "effect"
+import { type Located, PayloadPurged } from "./ArchiveStore.js"
+import * as FileOps from "./FileOps.js"
+import * as Hash from "./Hash.js"
+import type { Request } from "./Restorer.js"
+import * as Tombstone from "./Tombstone.js"
+
+export type Action = "write" | "unchanged"
+
+/**
+ * Decides what to do with the output: write it, leave it (same content already there), or refuse. Synchronous, so
+ * batch dry runs and prefetch planning use the same rule as the restore itself.
+ */
+export const outputAction = (
+  located: Located,
+  request: Pick<Request, "output" | "force">
+): Action | FileOps.OutputError => {
+  const existing = FileOps.inspect(request.output)
+  switch (existing._tag) {
+    case "Absent":
+      return "write"
+    case "Directory":
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "is-directory",
+        detail: "output is a directory"
+      })
+    case "Other":
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "exists",
+        detail: "output exists and is not a regular file"
+      })
+    case "File": {
+      // An output that cannot be read (permissions) is compared as different: a failure naming it, not a defect.
+      let unreadable: unknown
+      const digest = existing.size !== located.sizeBytes ? undefined : (() => {
+        try {
+          return Hash.file(request.output)
+        } catch (e) {
+          unreadable = e
+          return undefined
+        }
+      })()
+      if (digest === located.sha256) return "unchanged"
+      if (request.force) return "write"
+      // A stub standing where the file was is what `restore STUB` replaces in place.
+      if (Tombstone.isStubOf(request.output, located.tombstone, existing.size)) return "write"
+      if (unreadable !== undefined) {
+        const detail = `output exists and cannot be read to compare: ${
+          FileOps.describeErrno(unreadable)
+        } (use --force to replace it)`
+        return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
+      }
+      return new FileOps.OutputError({
+        output: request.output,
+        problem: "exists",
+        detail: "output exists with different content (use --force to replace it)"
+      })
+    }
+  }
+}
+
+/** Purged content fails before the output is looked at; otherwise the output decides. */
+export const plan = (
+  located: Located,
+  request: Pick<Request, "output" | "force">
+): Either.Either<Action, PayloadPurged | FileOps.OutputError> => {
+  if (located.layout === "purged") {
+    return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
+  }
+  const action = outputAction(located, request)
+  return typeof action === "string" ? Either.right(action) : Either.left(action)
+}
+
+/** Why a written file could not be put in place: the file system said no, or its way left its folder. */
+export const placeFailure = (
+  request: Pick<Request, "output">,
+  problem: string,
+  reply: { readonly detail: string; readonly code?: string | undefined }
+): FileOps.OutputError =>
+  problem === "escapes"
+    ? new FileOps.OutputError({
+      output: request.output,
+      problem: "escapes",
+      detail: `output escapes its folder: ${reply.detail}`
+    })
+    : new FileOps.OutputError({
+      output: request.output,
+      problem: "unwritable",
+      detail: `cannot write output: ${FileOps.describeErrno({ message: reply.detail, code: reply.code })}`
+    })
+
+/** A contained request's place: the real output path below the real root, and its temp file beside it. */
+export const containedTarget = (contained: FileOps.Contained) => ({
+  root: contained.root,
+  output: contained.path,
+  temp: FileOps.tempFor(contained.path)
+})
