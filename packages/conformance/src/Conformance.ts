@@ -369,6 +369,40 @@ export const suite = (backend: Backend) =>
           expect(yield* s.artifacts([])).toEqual([])
         })))
 
+    it.live("pages artifacts by SHA-256 for a whole-archive verify: every page in order, together the whole list", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          // 23 distinct contents, two of them shared by a second file: pages count artifacts, not items.
+          const files = Array.from(
+            { length: 25 },
+            (_, i) => write(path.join(dir, "t", `f${i}.txt`), `page ${i % 23}\n`)
+          )
+          yield* store(files, { cwd: dir })
+          const s = yield* archiveStore
+          const all = yield* s.artifacts()
+          expect(all.length).toBe(23)
+          const pages: Array<ReadonlyArray<ArchiveStore.ArtifactSummary>> = []
+          let after: string | undefined
+          for (;;) {
+            const page = yield* s.artifactPage(after, 4)
+            pages.push(page)
+            if (page.length < 4) break
+            after = page.at(-1)!.sha256
+          }
+          expect(pages.map((p) => p.length)).toEqual([4, 4, 4, 4, 4, 3])
+          const paged = pages.flat()
+          expect(paged.map((a) => a.sha256)).toEqual([...all.map((a) => a.sha256)].sort())
+          const sorted = (xs: ReadonlyArray<ArchiveStore.ArtifactSummary>) =>
+            [...xs].map((a) => ({ ...a, tombstones: [...a.tombstones].sort() })).sort((x, y) =>
+              x.sha256 < y.sha256 ? -1 : 1
+            )
+          expect(sorted(paged)).toEqual(sorted(all))
+          expect(paged.filter((a) => a.tombstones.length === 2).length).toBe(2)
+          expect(yield* s.artifactPage(paged.at(-1)!.sha256, 4)).toEqual([])
+          const report = yield* Verifier.verify({ actor: "ci", pageSize: 5 })
+          expect([report.checked, report.ok, report.problems]).toEqual([23, 23, []])
+        })))
+
     sqlTest(
       "stores inline up to the inline limit (MariaDB: up to one chunk) and chunks above it; both restore intact",
       () =>

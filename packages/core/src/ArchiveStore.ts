@@ -311,6 +311,14 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly approveDelete: (request: PurgeRequest) => Effect.Effect<PurgeOutcome, ReadError | LegalHold | SameApprover>
   /** Every artifact (or those of the given tombstones), for `verify`. */
   readonly artifacts: (tombstones?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
+  /**
+   * One page of every artifact, in SHA-256 order: those after `after` (a SHA-256; none: from the first), at most
+   * `limit`. Keyset pagination, so a whole-archive `verify` holds one page, never the archive.
+   */
+  readonly artifactPage: (
+    after: string | undefined,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
   /** Chunk rows no artifact accounts for: `verify`, `health-check`. */
   readonly orphanChunks: Effect.Effect<OrphanChunks, StoreError>
   /** Removes them (overwritten first on SQLite, so their bytes leave the file), in one transaction: `gc`. */
