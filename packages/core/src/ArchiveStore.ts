@@ -323,6 +323,13 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly orphanChunks: Effect.Effect<OrphanChunks, StoreError>
   /** Removes them (overwritten first on SQLite, so their bytes leave the file), in one transaction: `gc`. */
   readonly removeOrphanChunks: Effect.Effect<OrphanChunks, StoreError>
+  /**
+   * Orphaned chunk rows a group of artifacts at a time, in artifact id order: those after `after` (none: from the
+   * first), at most `limit` artifacts. `gc --dry-run` holds one group, never every id.
+   */
+  readonly orphanChunkPage: (after: string | undefined, limit: number) => Effect.Effect<OrphanChunks, StoreError>
+  /** Finds such a group and removes its rows, in one transaction: `gc`, a group at a time. */
+  readonly removeOrphanChunkPage: (after: string | undefined, limit: number) => Effect.Effect<OrphanChunks, StoreError>
   /** The highest applied migration, and a cheap probe of the item table. */
   readonly schemaVersion: Effect.Effect<number, StoreError>
   readonly probe: Effect.Effect<number, StoreError>

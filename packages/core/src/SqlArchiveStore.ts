@@ -443,10 +443,20 @@ export const make = (options: {
       })
     )
     const orphanChunks = unit("orphan_chunks", findOrphans)
-    const removeOrphanChunks = unit(
-      "gc",
-      sql.withTransaction(Effect.gen(function*() {
-        const found = yield* findOrphans
+    // A group of orphaned artifacts, keyset by artifact id: the same figures as `findOrphans`, for one group.
+    const findOrphanPage = (after: string | undefined, limit: number) =>
+      Effect.map(
+        sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
+          ${after === undefined ? sql`` : sql`AND artifact_id > ${after}`}
+          GROUP BY artifact_id ORDER BY artifact_id LIMIT ${limit}`,
+        (rows): OrphanChunks => ({
+          rows: rows.reduce((n, r) => n + toNum(r.n), 0),
+          bytes: rows.reduce((n, r) => n + toNum(r.b), 0),
+          artifacts: rows.map((r) => String(r.artifact_id))
+        })
+      )
+    const removeOrphansOf = (found: OrphanChunks) =>
+      Effect.gen(function*() {
         for (let i = 0; i < found.artifacts.length; i += group) {
           const ids = sql.in(found.artifacts.slice(i, i + group))
           if (dialect.zeroBeforeDelete) {
@@ -455,8 +465,12 @@ export const make = (options: {
           yield* sql`DELETE FROM artifact_chunk WHERE artifact_id IN ${ids} AND ${orphaned}`
         }
         return found
-      }))
-    )
+      })
+    const removeOrphanChunks = unit("gc", sql.withTransaction(Effect.flatMap(findOrphans, removeOrphansOf)))
+    const orphanChunkPage = (after: string | undefined, limit: number) =>
+      unit("orphan_chunk_page", findOrphanPage(after, limit))
+    const removeOrphanChunkPage = (after: string | undefined, limit: number) =>
+      unit("gc_page", sql.withTransaction(Effect.flatMap(findOrphanPage(after, limit), removeOrphansOf)))
 
     const schemaVersion = unit(
       "schema_version",
@@ -487,6 +501,8 @@ export const make = (options: {
       artifactPage,
       orphanChunks,
       removeOrphanChunks,
+      orphanChunkPage,
+      removeOrphanChunkPage,
       schemaVersion,
       probe
     })

@@ -108,8 +108,9 @@ export interface Options {
   readonly state?: State
   /**
    * Fault injection: called before every operation (`archive`, `locate`, `fetch`, `record_restore`, `list`, `show`,
-   * `prune_request`, `purge`, `artifacts`, `artifact_page`, `orphan_chunks`, `gc`, `schema_version`, `probe`); a
-   * `StoreError` it returns fails that try (retried by the policy when `transient`), as a database failure would.
+   * `prune_request`, `purge`, `artifacts`, `artifact_page`, `orphan_chunks`, `orphan_chunk_page`, `gc`, `gc_page`,
+   * `schema_version`, `probe`); a `StoreError` it returns fails that try (retried by the policy when `transient`), as a
+   * database failure would.
    */
   readonly fault?: (operation: string) => StoreError | undefined
 }
@@ -496,6 +497,8 @@ export const make = (options: Options = {}) =>
       artifactPage,
       orphanChunks: unit("orphan_chunks", Effect.succeed(none)),
       removeOrphanChunks: unit("gc", Effect.succeed(none), true),
+      orphanChunkPage: () => unit("orphan_chunk_page", Effect.succeed(none)),
+      removeOrphanChunkPage: () => unit("gc_page", Effect.succeed(none), true),
       schemaVersion: unit("schema_version", Effect.succeed(0)),
       probe: unit("probe", Effect.sync(() => Math.min(1, state.items.size)))
     })
