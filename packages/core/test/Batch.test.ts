@@ -8,27 +8,16 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, Batch, Manifest } from "../src/index.js"
+import { Batch, Manifest } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
+import { smallTree, storeTree } from "./trees.js"
 
 describe("bounded dry run", () => {
   it.effect("checks a group of entries at a time and hands on every item in manifest order", () => {
     const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-dry-")))
     return Effect.gen(function*() {
-      const files = Array.from({ length: 100 }, (_, i) => {
-        const file = path.join(dir, "tree", `d${Math.floor(i / 10)}`, `f${i}.txt`)
-        fs.mkdirSync(path.dirname(file), { recursive: true })
-        fs.writeFileSync(file, `file ${i}\n`)
-        return file
-      })
-      const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
-        repo: "acme/big",
-        actor: "ann",
-        commit: "c0ffee",
-        reason: "dead",
-        kind: "code",
-        cwd: dir
-      })
+      const files = smallTree(dir, 100, (i) => `file ${i}\n`)
+      const report = yield* storeTree(dir)
       // Half the outputs are gone (restorable), half still hold their content (unchanged), and one tombstone is unknown.
       for (const file of files.filter((_, i) => i % 2 === 0)) fs.rmSync(file)
       const entries: Array<Manifest.Entry> = [

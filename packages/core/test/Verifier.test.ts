@@ -7,8 +7,9 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, Verifier } from "../src/index.js"
+import { Verifier } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
+import { smallTree, storeTree } from "./trees.js"
 
 describe("bounded verify", () => {
   it.effect("reads pages of at most pageSize artifacts, and reports every artifact and every problem in order", () => {
@@ -20,20 +21,8 @@ describe("bounded verify", () => {
       fault: (operation) => void calls.set(operation, (calls.get(operation) ?? 0) + 1)
     })
     return Effect.gen(function*() {
-      const files = Array.from({ length: 200 }, (_, i) => {
-        const file = path.join(dir, "tree", `d${Math.floor(i / 10)}`, `f${i}.txt`)
-        fs.mkdirSync(path.dirname(file), { recursive: true })
-        fs.writeFileSync(file, `file ${i}\n`.repeat(1 + (i % 7)))
-        return file
-      })
-      yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
-        repo: "acme/big",
-        actor: "ann",
-        commit: "c0ffee",
-        reason: "dead",
-        kind: "code",
-        cwd: dir
-      })
+      const files = smallTree(dir, 200, (i) => `file ${i}\n`.repeat(1 + (i % 7)))
+      yield* storeTree(dir)
       // Three artifacts get another one's bytes: each must be reported, wherever its page falls.
       const rows = [...state.artifacts.values()].sort((x, y) => (x.sha256 < y.sha256 ? -1 : 1))
       expect(rows.length).toBe(files.length)
