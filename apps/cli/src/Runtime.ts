@@ -212,3 +212,37 @@ export const printFile = (file: string) =>
 /** Text on stdout as it is (no newline added). */
 export const printText = (text: string) =>
   Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))
+
+/**
+ * A long JSON list kept in a temporary file, a group of elements at a time, then printed in place inside its document
+ * exactly as `printJson` would print the whole: memory holds a group, and a command failing midway prints nothing.
+ * `depth` is the list's nesting in the document (its elements are indented `2 * depth` spaces).
+ */
+export const listFile = (key: string, depth: number) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-list-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "list.json")
+    const pad = "\n" + " ".repeat(2 * depth)
+    let count = 0
+    return {
+      append: (values: ReadonlyArray<unknown>) =>
+        Effect.sync(() => {
+          const text = values.map((v, i) =>
+            (count + i === 0 ? "" : ",") + pad + JSON.stringify(v, null, 2).replaceAll("\n", pad)
+          )
+          fs.appendFileSync(file, text.join(""))
+          count += values.length
+        }),
+      /** `document` holds the list as `[]` under `key` (and no other such key). */
+      print: (document: unknown) =>
+        Effect.gen(function*() {
+          const text = JSON.stringify(document, null, 2)
+          if (count === 0) return yield* printLine(text)
+          const at = text.indexOf(`"${key}": []`) + `"${key}": [`.length
+          yield* printText(text.slice(0, at))
+          yield* printFile(file)
+          yield* printLine(`${pad.slice(0, -2)}${text.slice(at)}`)
+        })
+    }
+  })

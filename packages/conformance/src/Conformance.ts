@@ -369,6 +369,40 @@ export const suite = (backend: Backend) =>
           expect(yield* s.artifacts([])).toEqual([])
         })))
 
+    it.live("pages artifacts by SHA-256 for a whole-archive verify: every page in order, together the whole list", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          // 23 distinct contents, two of them shared by a second file: pages count artifacts, not items.
+          const files = Array.from(
+            { length: 25 },
+            (_, i) => write(path.join(dir, "t", `f${i}.txt`), `page ${i % 23}\n`)
+          )
+          yield* store(files, { cwd: dir })
+          const s = yield* archiveStore
+          const all = yield* s.artifacts()
+          expect(all.length).toBe(23)
+          const pages: Array<ReadonlyArray<ArchiveStore.ArtifactSummary>> = []
+          let after: string | undefined
+          for (;;) {
+            const page = yield* s.artifactPage(after, 4)
+            pages.push(page)
+            if (page.length < 4) break
+            after = page.at(-1)!.sha256
+          }
+          expect(pages.map((p) => p.length)).toEqual([4, 4, 4, 4, 4, 3])
+          const paged = pages.flat()
+          expect(paged.map((a) => a.sha256)).toEqual([...all.map((a) => a.sha256)].sort())
+          const sorted = (xs: ReadonlyArray<ArchiveStore.ArtifactSummary>) =>
+            [...xs].map((a) => ({ ...a, tombstones: [...a.tombstones].sort() })).sort((x, y) =>
+              x.sha256 < y.sha256 ? -1 : 1
+            )
+          expect(sorted(paged)).toEqual(sorted(all))
+          expect(paged.filter((a) => a.tombstones.length === 2).length).toBe(2)
+          expect(yield* s.artifactPage(paged.at(-1)!.sha256, 4)).toEqual([])
+          const report = yield* Verifier.verify({ actor: "ci", pageSize: 5 })
+          expect([report.checked, report.ok, report.problems]).toEqual([23, 23, []])
+        })))
+
     sqlTest(
       "stores inline up to the inline limit (MariaDB: up to one chunk) and chunks above it; both restore intact",
       () =>
@@ -516,9 +550,11 @@ export const suite = (backend: Backend) =>
           const expected = { rows: 2, bytes: 123, artifacts: [inlineId] }
           expect(yield* s.orphanChunks).toEqual(expected)
           expect((yield* Verifier.verify({ actor: "ci" })).orphan_chunks).toEqual({ rows: 2, bytes: 123, artifacts: 1 })
-          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: true })).toEqual(expected)
+          // gc streams its ids (to the evidence, to `onGroup`) and returns counts: it never holds every id.
+          const counted = { rows: 2, bytes: 123, artifacts: 1 }
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: true })).toEqual(counted)
           expect((yield* s.orphanChunks).rows).toBe(2)
-          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false })).toEqual(expected)
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false })).toEqual(counted)
           expect(yield* s.orphanChunks).toEqual({ rows: 0, bytes: 0, artifacts: [] })
           const lines = fs.readFileSync(path.join(dir, "evidence", "archive_ops.jsonl"), "utf8").trim().split("\n").map(
             (l) =>
@@ -533,6 +569,48 @@ export const suite = (backend: Backend) =>
           // The chunked artifact's own rows are no orphans: it still restores.
           yield* restore(report.stored[1]!.tombstone, path.join(dir, "out/c.bin"))
           expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/c.bin")))).toBe(report.stored[1]!.sha256)
+        })))
+
+    sqlTest("gc goes a group of artifacts at a time: an evidence line per group, every id once, in id order", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const s = yield* archiveStore
+          const files = Array.from({ length: 5 }, (_, i) =>
+            write(path.join(dir, "t", `g${i}.txt`), `group ${i}\n`))
+          const report = yield* store(files, { cwd: path.join(dir, "t") })
+          const located = yield* s.locate(report.stored.map((x) =>
+            x.tombstone
+          ))
+          const ids = [...located.values()].map((l) => l.artifactId).sort()
+          for (const id of ids) {
+            yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${id}, ${0}, ${new Uint8Array(
+              10
+            )})`
+          }
+          const groups: Array<ReadonlyArray<string>> = []
+          const onGroup = (g: ArchiveStore.OrphanChunks) => Effect.sync(() => void groups.push(g.artifacts))
+          const dry = yield* Retention.collectGarbage({ actor: "ci", dryRun: true, groupSize: 2, onGroup })
+          expect(dry).toEqual({ rows: 5, bytes: 50, artifacts: 5 })
+          expect(groups).toEqual([ids.slice(0, 2), ids.slice(2, 4), ids.slice(4)])
+          groups.length = 0
+          // A last group that is full ends the run without an empty line after it.
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false, groupSize: 5, onGroup })).toEqual(dry)
+          expect(groups).toEqual([ids])
+          expect(yield* s.orphanChunks).toEqual({ rows: 0, bytes: 0, artifacts: [] })
+          expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false, groupSize: 2 })).toEqual({
+            rows: 0,
+            bytes: 0,
+            artifacts: 0
+          })
+          const lines = Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "GC")
+          expect(lines.map((l) => [l.dry_run, l.part, l.orphan_chunk_rows, l.artifacts])).toEqual([
+            [true, 1, 2, ids.slice(0, 2)],
+            [true, 2, 2, ids.slice(2, 4)],
+            [true, 3, 1, ids.slice(4)],
+            [false, 1, 5, ids],
+            [false, 1, 0, []]
+          ])
         })))
 
     it.live("restores many items at once in input order, reporting unknown tombstones as failures", () =>

@@ -311,10 +311,25 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly approveDelete: (request: PurgeRequest) => Effect.Effect<PurgeOutcome, ReadError | LegalHold | SameApprover>
   /** Every artifact (or those of the given tombstones), for `verify`. */
   readonly artifacts: (tombstones?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
+  /**
+   * One page of every artifact, in SHA-256 order: those after `after` (a SHA-256; none: from the first), at most
+   * `limit`. Keyset pagination, so a whole-archive `verify` holds one page, never the archive.
+   */
+  readonly artifactPage: (
+    after: string | undefined,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
   /** Chunk rows no artifact accounts for: `verify`, `health-check`. */
   readonly orphanChunks: Effect.Effect<OrphanChunks, StoreError>
   /** Removes them (overwritten first on SQLite, so their bytes leave the file), in one transaction: `gc`. */
   readonly removeOrphanChunks: Effect.Effect<OrphanChunks, StoreError>
+  /**
+   * Orphaned chunk rows a group of artifacts at a time, in artifact id order: those after `after` (none: from the
+   * first), at most `limit` artifacts. `gc --dry-run` holds one group, never every id.
+   */
+  readonly orphanChunkPage: (after: string | undefined, limit: number) => Effect.Effect<OrphanChunks, StoreError>
+  /** Finds such a group and removes its rows, in one transaction: `gc`, a group at a time. */
+  readonly removeOrphanChunkPage: (after: string | undefined, limit: number) => Effect.Effect<OrphanChunks, StoreError>
   /** The highest applied migration, and a cheap probe of the item table. */
   readonly schemaVersion: Effect.Effect<number, StoreError>
   readonly probe: Effect.Effect<number, StoreError>

@@ -5,7 +5,7 @@
  */
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
-import { ArchiveStore } from "./ArchiveStore.js"
+import { ArchiveStore, type Located } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
@@ -202,17 +202,7 @@ export const run = (
       collected?.push(item)
     }
 
-    const iterator = source.entries()[Symbol.iterator]()
-    const next = (): Effect.Effect<Manifest.Entry | undefined, Manifest.ManifestError> =>
-      Effect.try({
-        try: () => {
-          const r = iterator.next()
-          return r.done === true ? undefined : r.value
-        },
-        catch: (e) => (e instanceof Manifest.ManifestError
-          ? e
-          : new Manifest.ManifestError({ file: options.source ?? "manifest", where: undefined, problem: String(e) }))
-      })
+    const next = reader(source, options.source)
 
     // The window in hand: its entries, the items known so far, and how many of them are written (in order).
     let held: Array<Manifest.Entry> = []
@@ -343,6 +333,21 @@ export const run = (
     return yield* finish
   }).pipe(Effect.withSpan("Batch.run"))
 
+/** The entries of a source one at a time (`undefined` at the end); a source that fails to read is a ManifestError. */
+const reader = (source: Manifest.Source, file: string | undefined) => {
+  const iterator = source.entries()[Symbol.iterator]()
+  return (): Effect.Effect<Manifest.Entry | undefined, Manifest.ManifestError> =>
+    Effect.try({
+      try: () => {
+        const r = iterator.next()
+        return r.done === true ? undefined : r.value
+      },
+      catch: (e) => (e instanceof Manifest.ManifestError
+        ? e
+        : new Manifest.ManifestError({ file: file ?? "manifest", where: undefined, problem: String(e) }))
+    })
+}
+
 // ---- dry run ------------------------------------------------------------------------------------------------------
 
 export type CheckStatus = "RESTORABLE" | "UNCHANGED" | "FAILED"
@@ -367,6 +372,55 @@ export interface CheckReport {
   readonly results: ReadonlyArray<CheckItem>
 }
 
+/** Entries a streamed dry run checks per round trip: what it holds at a time. */
+export const checkGroupSize = 500
+
+/** One group's entries checked against what `locate` found. */
+const checkEntries = (
+  entries: ReadonlyArray<Manifest.Entry>,
+  located: ReadonlyMap<string, Located>,
+  force: boolean | undefined
+) =>
+  entries.map((e): CheckItem => {
+    const base = { tombstone: e.tombstone, output: e.output, actor: e.actor }
+    const found = Option.fromNullable(located.get(e.tombstone))
+    if (Option.isNone(found)) {
+      return {
+        ...base,
+        status: "FAILED",
+        error: "TombstoneNotFound",
+        detail: `unknown tombstone ${e.tombstone}: no such item in the archive`
+      }
+    }
+    const l = found.value
+    if (l.layout === "purged") {
+      return {
+        ...base,
+        status: "FAILED",
+        error: "PayloadPurged",
+        detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable`
+      }
+    }
+    const action = RestorePlan.outputAction(l, { ...e, force })
+    if (typeof action !== "string") return { ...base, status: "FAILED", error: action._tag, detail: action.message }
+    return { ...base, status: action === "write" ? "RESTORABLE" : "UNCHANGED", bytes: l.sizeBytes }
+  })
+
+/** A dry run's totals, its items counted in. */
+const tallyChecks = (report: CheckReport, items: ReadonlyArray<CheckItem>): CheckReport => {
+  const count = (s: CheckStatus) => items.filter((r) => r.status === s).length
+  return {
+    ...report,
+    total: report.total + items.length,
+    restorable: report.restorable + count("RESTORABLE"),
+    unchanged: report.unchanged + count("UNCHANGED"),
+    failed: report.failed + count("FAILED"),
+    bytes: report.bytes + items.reduce((n, r) => n + (r.status === "RESTORABLE" ? r.bytes ?? 0 : 0), 0)
+  }
+}
+
+const noChecks: CheckReport = { dry_run: true, total: 0, restorable: 0, unchanged: 0, failed: 0, bytes: 0, results: [] }
+
 /** Checks that every tombstone exists, is not purged and that its output can be written; reads only. */
 export const check = (
   entries: ReadonlyArray<Manifest.Entry>,
@@ -375,38 +429,41 @@ export const check = (
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const located = yield* store.locate(entries.map((e) => e.tombstone))
-    const results = entries.map((e): CheckItem => {
-      const base = { tombstone: e.tombstone, output: e.output, actor: e.actor }
-      const found = Option.fromNullable(located.get(e.tombstone))
-      if (Option.isNone(found)) {
-        return {
-          ...base,
-          status: "FAILED",
-          error: "TombstoneNotFound",
-          detail: `unknown tombstone ${e.tombstone}: no such item in the archive`
-        }
-      }
-      const l = found.value
-      if (l.layout === "purged") {
-        return {
-          ...base,
-          status: "FAILED",
-          error: "PayloadPurged",
-          detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable`
-        }
-      }
-      const action = RestorePlan.outputAction(l, { ...e, force: options.force })
-      if (typeof action !== "string") return { ...base, status: "FAILED", error: action._tag, detail: action.message }
-      return { ...base, status: action === "write" ? "RESTORABLE" : "UNCHANGED", bytes: l.sizeBytes }
-    })
-    const count = (s: CheckStatus) => results.filter((r) => r.status === s).length
-    return {
-      dry_run: true,
-      total: results.length,
-      restorable: count("RESTORABLE"),
-      unchanged: count("UNCHANGED"),
-      failed: count("FAILED"),
-      bytes: results.reduce((n, r) => n + (r.status === "RESTORABLE" ? r.bytes ?? 0 : 0), 0),
-      results
-    } satisfies CheckReport as CheckReport
+    const results = checkEntries(entries, located, options.force)
+    return { ...tallyChecks(noChecks, results), results } satisfies CheckReport as CheckReport
   }).pipe(Effect.withSpan("Batch.check"))
+
+/**
+ * `check` over a whole manifest, streamed: a group of entries at a time, each group's items handed to `onItems` in
+ * manifest order; the report holds the totals and no items. Memory is bounded by the group, not by the manifest.
+ */
+export const checkSource = <E = never>(
+  source: Manifest.Source,
+  options: {
+    readonly force?: boolean | undefined
+    readonly groupSize?: number | undefined
+    /** The manifest file, for errors reading it. */
+    readonly source?: string | undefined
+    readonly onItems: (items: ReadonlyArray<CheckItem>) => Effect.Effect<void, E>
+  }
+) =>
+  Effect.gen(function*() {
+    const store = yield* ArchiveStore
+    const next = reader(source, options.source)
+    const size = options.groupSize ?? checkGroupSize
+    let report = noChecks
+    for (;;) {
+      const entries: Array<Manifest.Entry> = []
+      while (entries.length < size) {
+        const entry = yield* next()
+        if (entry === undefined) break
+        entries.push(entry)
+      }
+      if (entries.length === 0) break
+      const items = checkEntries(entries, yield* store.locate(entries.map((e) => e.tombstone)), options.force)
+      yield* options.onItems(items)
+      report = tallyChecks(report, items)
+      if (entries.length < size) break
+    }
+    return report
+  }).pipe(Effect.withSpan("Batch.checkSource"))

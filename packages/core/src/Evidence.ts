@@ -118,6 +118,8 @@ export type Gc = {
   readonly action: "GC"
   readonly actor: string
   readonly dry_run: boolean
+  /** Which group of a run (1, 2, ...): a run writes one line per group of at most `Retention.gcGroupSize` artifacts. */
+  readonly part: number
   readonly orphan_chunk_rows: number
   readonly bytes: number
   readonly artifacts: ReadonlyArray<string>
@@ -273,6 +275,7 @@ export const gc = (f: Omit<Gc, "action">): Gc => ({
   action: "GC",
   actor: f.actor,
   dry_run: f.dry_run,
+  part: f.part,
   orphan_chunk_rows: f.orphan_chunk_rows,
   bytes: f.bytes,
   artifacts: f.artifacts

@@ -63,9 +63,10 @@ export const decodeArtifactId = (value: unknown): Either.Either<ArtifactId, Inva
  * results file): its error is the issue's message. The target is the bare brand: the decoder has checked the pattern,
  * and checking it again cost a manifest of a million entries seconds.
  */
-const viaDecoder = <A, E extends { readonly message: string }>(decode: (value: string) => Either.Either<A, E>) =>
-(value: string, _: AST.ParseOptions, ast: AST.AST) =>
-  Either.mapLeft(decode(value), (e) => new ParseResult.Type(ast, value, e.message))
+const viaDecoder =
+  <A, E extends { readonly message: string }>(decode: (value: string) => Either.Either<A, E>) =>
+  (value: string, _: AST.ParseOptions, ast: AST.AST) =>
+    Either.mapLeft(decode(value), (e) => new ParseResult.Type(ast, value, e.message))
 
 /** Text to a `TombstoneId` through `decodeTombstoneId`. */
 export const TombstoneIdFromString: Schema.Schema<TombstoneId, string> = Schema.transformOrFail(

@@ -384,29 +384,50 @@ export const make = (options: {
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${
               sql.in(tombstones)
             } ORDER BY a.content_sha256`
-          const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
-          const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
-          for (const r of rows) {
-            const id = String(r.id)
-            const entry = byId.get(id) ?? {
-              artifactId: id,
-              sha256: String(r.content_sha256).trim(),
-              sizeBytes: toNum(r.size_bytes),
-              codec: codecOf(r.compression),
-              layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r),
-              tombstones: []
-            }
-            if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
-            byId.set(id, entry)
-          }
-          const gone = [...byId.values()].filter((a) => a.layout === "purged")
-          const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
-          for (const a of gone) {
-            byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
-          }
-          return [...byId.values()] as ReadonlyArray<ArtifactSummary>
+          return yield* summarize(rows)
         })
       )
+    // A page's artifacts chosen in a derived table, so LIMIT counts artifacts, not their items.
+    const artifactPage = (after: string | undefined, limit: number) =>
+      unit(
+        "artifact_page",
+        Effect.gen(function*() {
+          const page = sql`SELECT id FROM artifact ${
+            after === undefined ? sql`` : sql`WHERE content_sha256 > ${after}`
+          } ORDER BY content_sha256 LIMIT ${limit}`
+          return yield* summarize(
+            yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
+              FROM (${page}) p JOIN artifact a ON a.id = p.id LEFT JOIN item i ON i.artifact_id = a.id
+              ORDER BY a.content_sha256`
+          )
+        })
+      )
+    /** Artifact rows (one per item, or one with no item) folded into summaries, purge records looked up. */
+    const summarize = (rows: ReadonlyArray<Row>) =>
+      Effect.gen(function*() {
+        const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+        const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
+        for (const r of rows) {
+          const id = String(r.id)
+          const entry = byId.get(id) ?? {
+            artifactId: id,
+            sha256: String(r.content_sha256).trim(),
+            sizeBytes: toNum(r.size_bytes),
+            codec: codecOf(r.compression),
+            layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r),
+            tombstones: []
+          }
+          if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
+          byId.set(id, entry)
+        }
+        const gone = [...byId.values()].filter((a) => a.layout === "purged")
+        const scrubbed = yield* scrubbedByPurge(gone.map((a) => a.artifactId))
+        for (const a of gone) {
+          byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
+        }
+        return [...byId.values()] as ReadonlyArray<ArtifactSummary>
+      })
 
     // Chunk rows that no chunked artifact claims: left by another tool's purge or re-store before our triggers.
     const orphaned = sql.literal(
@@ -422,10 +443,20 @@ export const make = (options: {
       })
     )
     const orphanChunks = unit("orphan_chunks", findOrphans)
-    const removeOrphanChunks = unit(
-      "gc",
-      sql.withTransaction(Effect.gen(function*() {
-        const found = yield* findOrphans
+    // A group of orphaned artifacts, keyset by artifact id: the same figures as `findOrphans`, for one group.
+    const findOrphanPage = (after: string | undefined, limit: number) =>
+      Effect.map(
+        sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
+          ${after === undefined ? sql`` : sql`AND artifact_id > ${after}`}
+          GROUP BY artifact_id ORDER BY artifact_id LIMIT ${limit}`,
+        (rows): OrphanChunks => ({
+          rows: rows.reduce((n, r) => n + toNum(r.n), 0),
+          bytes: rows.reduce((n, r) => n + toNum(r.b), 0),
+          artifacts: rows.map((r) => String(r.artifact_id))
+        })
+      )
+    const removeOrphansOf = (found: OrphanChunks) =>
+      Effect.gen(function*() {
         for (let i = 0; i < found.artifacts.length; i += group) {
           const ids = sql.in(found.artifacts.slice(i, i + group))
           if (dialect.zeroBeforeDelete) {
@@ -434,8 +465,12 @@ export const make = (options: {
           yield* sql`DELETE FROM artifact_chunk WHERE artifact_id IN ${ids} AND ${orphaned}`
         }
         return found
-      }))
-    )
+      })
+    const removeOrphanChunks = unit("gc", sql.withTransaction(Effect.flatMap(findOrphans, removeOrphansOf)))
+    const orphanChunkPage = (after: string | undefined, limit: number) =>
+      unit("orphan_chunk_page", findOrphanPage(after, limit))
+    const removeOrphanChunkPage = (after: string | undefined, limit: number) =>
+      unit("gc_page", sql.withTransaction(Effect.flatMap(findOrphanPage(after, limit), removeOrphansOf)))
 
     const schemaVersion = unit(
       "schema_version",
@@ -463,8 +498,11 @@ export const make = (options: {
       requestPrune,
       approveDelete,
       artifacts,
+      artifactPage,
       orphanChunks,
       removeOrphanChunks,
+      orphanChunkPage,
+      removeOrphanChunkPage,
       schemaVersion,
       probe
     })

@@ -3,7 +3,7 @@
  * mismatch (not just the first). Purged artifacts are listed apart: their bytes are gone by design, when a purge was
  * approved; bytes gone without one are a problem.
  */
-import { Effect, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 import { ArchiveStore, type ArtifactSummary, chunkSize, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
@@ -65,40 +65,69 @@ export const check = (
     return { bytes }
   })
 
+/** Artifacts read per page in a whole-archive verify: memory is bounded by a page, not by the archive. */
+export const defaultPageSize = 500
+
+/**
+ * Every artifact, a page at a time (keyset by SHA-256, so each page is an indexed range scan); or those of the given
+ * tombstones, which the command line bounds.
+ */
+const artifactsOf = (
+  store: ArchiveStore["Type"],
+  tombstones: ReadonlyArray<string> | undefined,
+  pageSize: number
+): Stream.Stream<ArtifactSummary, StoreError> =>
+  tombstones !== undefined
+    ? Stream.fromIterableEffect(store.artifacts(tombstones))
+    : Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
+      Effect.map(store.artifactPage(after, pageSize), (page) => {
+        const last = page.at(-1)
+        return [
+          Chunk.unsafeFromArray(page),
+          page.length < pageSize || last === undefined ? Option.none() : Option.some(last.sha256)
+        ]
+      }))
+
 /** Verifies every artifact, or those behind the given tombstones; appends one VERIFY evidence line. */
-export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | undefined; readonly actor: string }) =>
+export const verify = (options: {
+  readonly tombstones?: ReadonlyArray<string> | undefined
+  readonly actor: string
+  /** Artifacts per page of a whole-archive verify (default `defaultPageSize`). */
+  readonly pageSize?: number | undefined
+}) =>
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const evidence = yield* Evidence.Evidence
-    const artifacts = yield* store.artifacts(options.tombstones)
-    // Vouch only for what was checked: a tombstone the archive does not hold is an error, not `checked: 0`.
-    const found = new Set(artifacts.flatMap((a) => a.tombstones))
-    const unknown = (options.tombstones ?? []).filter((t) => !found.has(t))
-    if (unknown.length > 0) return yield* new TombstoneNotFound({ tombstone: unknown.join(", ") })
     const problems: Array<Problem> = []
+    const found = new Set<string>()
+    let seen = 0
     let ok = 0
     let purged = 0
     let bytes = 0
-    for (const artifact of artifacts) {
-      if (artifact.layout === "purged" && artifact.purgeRecorded !== false) {
-        purged++
-        continue
-      }
-      if (artifact.layout === "purged") {
-        const { artifactId: artifact_id, sha256, tombstones } = artifact
-        problems.push({ artifact_id, sha256, tombstones, problem: "payload missing without a purge record" })
-        continue
-      }
-      const result = yield* check(store, artifact)
-      bytes += result.bytes
-      if (result.problem === undefined) ok++
-      else {problems.push({
-          artifact_id: artifact.artifactId,
-          sha256: artifact.sha256,
-          tombstones: artifact.tombstones,
-          problem: result.problem
-        })}
-    }
+    const visit = (artifact: ArtifactSummary) =>
+      Effect.gen(function*() {
+        seen++
+        if (options.tombstones !== undefined) { for (const t of artifact.tombstones) found.add(t) }
+        if (artifact.layout === "purged" && artifact.purgeRecorded !== false) {
+          purged++
+          return
+        }
+        const problem = artifact.layout === "purged"
+          ? "payload missing without a purge record"
+          : yield* Effect.map(check(store, artifact), (result) => {
+            bytes += result.bytes
+            return result.problem
+          })
+        if (problem === undefined) ok++
+        else {
+          const { artifactId: artifact_id, sha256, tombstones } = artifact
+          problems.push({ artifact_id, sha256, tombstones, problem })
+        }
+      })
+    yield* Stream.runForEach(artifactsOf(store, options.tombstones, options.pageSize ?? defaultPageSize), visit)
+    // Vouch only for what was checked: a tombstone the archive does not hold is an error, not `checked: 0`.
+    const unknown = (options.tombstones ?? []).filter((t) => !found.has(t))
+    if (unknown.length > 0) return yield* new TombstoneNotFound({ tombstone: unknown.join(", ") })
     const orphans = options.tombstones === undefined ? yield* store.orphanChunks : undefined
     const orphan_chunks = orphans && { rows: orphans.rows, bytes: orphans.bytes, artifacts: orphans.artifacts.length }
     if (orphans !== undefined && orphans.rows > 0) {
@@ -106,7 +135,7 @@ export const verify = (options: { readonly tombstones?: ReadonlyArray<string> | 
         `${orphans.rows} orphaned chunk rows (${orphans.bytes} bytes) of ${orphans.artifacts.length} artifacts: run \`codex archive gc\``
       )
     }
-    const report: Report = { checked: artifacts.length - purged, ok, purged, bytes, problems, orphan_chunks }
+    const report: Report = { checked: seen - purged, ok, purged, bytes, problems, orphan_chunks }
     yield* evidence.append(Evidence.verify({
       actor: options.actor,
       checked: report.checked,

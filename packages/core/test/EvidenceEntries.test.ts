@@ -111,9 +111,12 @@ describe("Evidence entries", () => {
     )
     expect(line(Evidence.verify({ actor: "a", checked: 3, ok: 2, purged: 1, mismatches: 0, orphan_chunks: undefined })))
       .not.toContain("orphan")
-    expect(line(Evidence.gc({ actor: "a", dry_run: true, orphan_chunk_rows: 3, bytes: 9, artifacts: ["x", "y"] })))
+    expect(
+      line(Evidence.gc({ actor: "a", dry_run: true, part: 2, orphan_chunk_rows: 3, bytes: 9, artifacts: ["x", "y"] }))
+    )
       .toBe(
-        "{\"action\":\"GC\",\"actor\":\"a\",\"artifacts\":[\"x\",\"y\"],\"bytes\":9,\"dry_run\":true,\"orphan_chunk_rows\":3}"
+        "{\"action\":\"GC\",\"actor\":\"a\",\"artifacts\":[\"x\",\"y\"],\"bytes\":9,\"dry_run\":true," +
+          "\"orphan_chunk_rows\":3,\"part\":2}"
       )
   })
 })

@@ -117,12 +117,16 @@ export const command = Command.make(
         Effect.gen(function*() {
           yield* Runtime.checkOutputFile("--results", config.batch.results_path ?? undefined)
           if (opts.dryRun) {
-            const all = yield* Effect.try({
-              try: () => Array.from(entries.entries()),
-              catch: (e) => new Runtime.CliExit({ code: 2, message: String(e instanceof Error ? e.message : e) })
-            })
-            const report = yield* Batch.check(all, { force: opts.force })
-            yield* Runtime.printJson(report)
+            // Streamed: a group of entries checked at a time, their items kept in a file until the totals are known.
+            const results = yield* Runtime.listFile("results", 2)
+            const report = yield* Batch.checkSource(entries, {
+              force: opts.force,
+              source: stubs ?? source,
+              onItems: results.append
+            }).pipe(
+              Effect.catchTag("ManifestError", (e) => new Runtime.CliExit({ code: 2, message: e.message }))
+            )
+            yield* results.print(report)
             if (report.failed > 0) {
               return yield* new Runtime.CliExit({
                 code: 1,

@@ -108,8 +108,9 @@ export interface Options {
   readonly state?: State
   /**
    * Fault injection: called before every operation (`archive`, `locate`, `fetch`, `record_restore`, `list`, `show`,
-   * `prune_request`, `purge`, `artifacts`, `orphan_chunks`, `gc`, `schema_version`, `probe`); a `StoreError` it returns
-   * fails that try (retried by the policy when `transient`), as a database failure would.
+   * `prune_request`, `purge`, `artifacts`, `artifact_page`, `orphan_chunks`, `orphan_chunk_page`, `gc`, `gc_page`,
+   * `schema_version`, `probe`); a `StoreError` it returns fails that try (retried by the policy when `transient`), as a
+   * database failure would.
    */
   readonly fault?: (operation: string) => StoreError | undefined
 }
@@ -437,40 +438,43 @@ export const make = (options: Options = {}) =>
           true
         )
 
-    const artifacts = (requested?: ReadonlyArray<string>) =>
+    const summaries = (requested?: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        const wanted = requested === undefined ? undefined : new Set(requested)
+        const byId = new Map<string, Array<string>>()
+        if (wanted === undefined) { for (const id of state.artifacts.keys()) byId.set(id, []) }
+        for (const i of state.items.values()) {
+          if (wanted !== undefined && !wanted.has(i.tombstone)) continue
+          byId.set(i.artifactId, [...(byId.get(i.artifactId) ?? []), i.tombstone])
+        }
+        const scrubbed = new Set(
+          state.events
+            .filter((e) =>
+              e.action === "DELETE_APPROVED" && (e.context as { blob_scrubbed?: unknown }).blob_scrubbed === true
+            )
+            .map((e) => state.items.get(e.itemId)?.artifactId)
+        )
+        return [...byId].flatMap(([id, tombstones]): Array<ArtifactSummary> => {
+          const a = state.artifacts.get(id)
+          if (a === undefined) return []
+          const layout = layoutOf(a) === "chunked" && a.chunks.length === 0 ? "purged" : layoutOf(a)
+          const marked = a.storageDriver === "object" && (a.objectUrl ?? "").startsWith("purged://")
+          return [{
+            artifactId: id,
+            sha256: a.sha256,
+            sizeBytes: a.sizeBytes,
+            codec: codecOfCompression(a.compression),
+            layout,
+            tombstones,
+            ...(layout === "purged" ? { purgeRecorded: scrubbed.has(id) || marked } : {})
+          }]
+        }).sort((x, y) => (x.sha256 < y.sha256 ? -1 : x.sha256 > y.sha256 ? 1 : 0))
+      })
+    const artifacts = (requested?: ReadonlyArray<string>) => unit("artifacts", summaries(requested))
+    const artifactPage = (after: string | undefined, limit: number) =>
       unit(
-        "artifacts",
-        Effect.sync(() => {
-          const wanted = requested === undefined ? undefined : new Set(requested)
-          const byId = new Map<string, Array<string>>()
-          if (wanted === undefined) { for (const id of state.artifacts.keys()) byId.set(id, []) }
-          for (const i of state.items.values()) {
-            if (wanted !== undefined && !wanted.has(i.tombstone)) continue
-            byId.set(i.artifactId, [...(byId.get(i.artifactId) ?? []), i.tombstone])
-          }
-          const scrubbed = new Set(
-            state.events
-              .filter((e) =>
-                e.action === "DELETE_APPROVED" && (e.context as { blob_scrubbed?: unknown }).blob_scrubbed === true
-              )
-              .map((e) => state.items.get(e.itemId)?.artifactId)
-          )
-          return [...byId].flatMap(([id, tombstones]): Array<ArtifactSummary> => {
-            const a = state.artifacts.get(id)
-            if (a === undefined) return []
-            const layout = layoutOf(a) === "chunked" && a.chunks.length === 0 ? "purged" : layoutOf(a)
-            const marked = a.storageDriver === "object" && (a.objectUrl ?? "").startsWith("purged://")
-            return [{
-              artifactId: id,
-              sha256: a.sha256,
-              sizeBytes: a.sizeBytes,
-              codec: codecOfCompression(a.compression),
-              layout,
-              tombstones,
-              ...(layout === "purged" ? { purgeRecorded: scrubbed.has(id) || marked } : {})
-            }]
-          }).sort((x, y) => (x.sha256 < y.sha256 ? -1 : x.sha256 > y.sha256 ? 1 : 0))
-        })
+        "artifact_page",
+        Effect.map(summaries(), (all) => all.filter((a) => after === undefined || a.sha256 > after).slice(0, limit))
       )
 
     // Chunks belong to their artifact here: none can be left behind by another tool.
@@ -490,8 +494,11 @@ export const make = (options: Options = {}) =>
       requestPrune,
       approveDelete,
       artifacts,
+      artifactPage,
       orphanChunks: unit("orphan_chunks", Effect.succeed(none)),
       removeOrphanChunks: unit("gc", Effect.succeed(none), true),
+      orphanChunkPage: () => unit("orphan_chunk_page", Effect.succeed(none)),
+      removeOrphanChunkPage: () => unit("gc_page", Effect.succeed(none), true),
       schemaVersion: unit("schema_version", Effect.succeed(0)),
       probe: unit("probe", Effect.sync(() => Math.min(1, state.items.size)))
     })
