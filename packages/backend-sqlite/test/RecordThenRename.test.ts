@@ -138,7 +138,9 @@ describe("record then rename", () => {
           }).pipe(Effect.zipRight(store.recordRestores(records)))
       })
       return Effect.gen(function*() {
-        const entries = yield* archived(dir, 300)
+        // Eight groups of 128 (the smallest locate group), more than the six units two workers keep in flight: the
+        // last ones are written only after a unit finishes, so after the first record call and its swap.
+        const entries = yield* archived(dir, 8 * 128)
         const { summary } = yield* Batch.run(entries, { actor: "bob", workers })
         const escaped = summary.results.filter((r) => r.status === "FAILED")
         expect(escaped.length).toBeGreaterThan(0)
