@@ -3,9 +3,9 @@
  * at store time, which is archive content and so untrusted: it must stay inside a root folder unless allowed out.
  */
 import { Data, Effect, Either } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as Manifest from "./Manifest.js"
 import * as Tombstone from "./Tombstone.js"
@@ -22,6 +22,23 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   }
 }
 
+/** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
+const readStub = (file: string): string | { readonly problem: string } | undefined => {
+  try {
+    return FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined
+    return {
+      problem: code === "ELOOP"
+        ? "not a stub file (a symbolic link; give the stub itself)"
+        : code === undefined
+        ? "not a stub file (too large or not a regular file)"
+        : `not a stub file (${FileOps.describeErrno(e)})`
+    }
+  }
+}
+
 /** A restore argument: a tombstone id (output as given, if any), or a stub file (restored in place by default). */
 export const fromArgument = (
   value: string,
@@ -33,13 +50,11 @@ export const fromArgument = (
   Effect.gen(function*() {
     const asId = Ids.decodeTombstoneId(value)
     if (Either.isRight(asId)) return { tombstone: asId.right, output }
-    const st = fs.statSync(value, { throwIfNoEntry: false })
-    if (!st) return yield* asId.left
-    if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
-      const problem = "not a stub file (too large or not a regular file)"
-      return yield* new Tombstone.MalformedStub({ source: value, problem })
-    }
-    const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
+    // One no-follow open decides: a link swapped in after a check would otherwise be followed (to /etc/shadow, a FIFO).
+    const read = readStub(value)
+    if (read === undefined) return yield* asId.left
+    if (typeof read !== "string") return yield* new Tombstone.MalformedStub({ source: value, problem: read.problem })
+    const stub = yield* Tombstone.parse(read, value)
     return { tombstone: stub.tombstone, output: output ?? value }
   })
 

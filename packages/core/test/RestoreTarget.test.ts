@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -41,6 +42,40 @@ describe("RestoreTarget", () => {
       expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({ tombstone, output: file })
       expect(Tombstone.tombstoneOf(text)).toBe(tombstone)
       expect(Tombstone.tombstoneOf(`${text}# Tombstone: 0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f\n`)).toBeUndefined()
+    }))
+
+  it.effect("reads a stub once without following a link: a link (even to a stub), a FIFO or a large file is refused", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
+      const real = path.join(dir, "real.py")
+      fs.writeFileSync(
+        real,
+        Tombstone.render({
+          path: "real.py",
+          archivedBy: "a",
+          reason: "dead",
+          tombstone,
+          sha256: "a".repeat(64),
+          archivedAt: "",
+          commit: "c"
+        })
+      )
+      const link = path.join(dir, "link.py")
+      fs.symlinkSync(real, link)
+      const refused = yield* Effect.flip(RestoreTarget.fromArgument(link, undefined))
+      expect(refused.message).toBe(
+        `${link}: not a valid tombstone stub: not a stub file (a symbolic link; give the stub itself)`
+      )
+      const fifo = path.join(dir, "fifo")
+      execFileSync("mkfifo", [fifo])
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(fifo, undefined))).message).toContain("not a regular file")
+      const big = path.join(dir, "big")
+      fs.writeFileSync(big, `${Tombstone.header}\n${"#".repeat(Tombstone.maxStubBytes)}`)
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(big, undefined))).message).toContain("too large")
+      // A path through a file is no stub and no tombstone: the tombstone error, not a crash.
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(path.join(real, "x"), undefined)))._tag).toBe(
+        "InvalidTombstone"
+      )
     }))
 
   it("reads legal_hold as purge does, and names what is wrong with reserved or non-boolean metadata", () => {
