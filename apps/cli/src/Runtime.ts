@@ -16,7 +16,8 @@ import * as Backends from "./Backends.js"
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
 
 export const shared = {
-  configFile: Options.file("config-file").pipe(
+  // Text, not Options.file: the configuration checks the file (a folder, device or FIFO is exit 2 naming the option).
+  configFile: Options.text("config-file").pipe(
     Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"),
     Options.optional
   ),

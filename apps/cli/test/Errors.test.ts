@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { codex, evidence, listFiles, tempDir, write } from "./support.js"
@@ -158,6 +159,49 @@ describe("bad input and faults", () => {
     const missing = codex(cwd, ["store", "r", "nope.txt", "--commit", "x"])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/nope\.txt: no such file or directory/)
+  })
+
+  it("every usage error and a --config-file that is no regular file are one `codex: error:` line, exit 2", () => {
+    const cwd = tempDir()
+    fs.mkdirSync(path.join(cwd, "dir"))
+    const fifo = spawnSync("mkfifo", [path.join(cwd, "fifo")]).status === 0
+    for (const file of ["dir", "/dev/zero", "/dev/null", "/dev/stdin", ...(fifo ? ["fifo"] : [])]) {
+      const r = codex(cwd, ["config-show", "--config-file", file])
+      expect(r.code, file).toBe(2)
+      const full = path.resolve(cwd, file)
+      const said = `codex: error: invalid configuration: config file (flag --config-file): ${full} cannot be read: `
+      // A pipe's /dev/stdin is a socket here, which cannot even be opened (ENXIO): named all the same.
+      if (file !== "/dev/stdin") expect(r.stderr, file).toBe(`${said}${full} is not a regular file\n`)
+      expect(r.stderr.startsWith(said) && r.stderr.indexOf("\n") === r.stderr.length - 1, r.stderr).toBe(true)
+    }
+    const usage: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+      [["restore"], "Missing argument <TOMBSTONE|STUB>"],
+      [["list", "--no-such-flag"], "--no-such-flag"],
+      [["list", "--limit", "abc"], "'abc'"],
+      [["batch-restore", "--stubs", "/etc/passwd"], "/etc/passwd"]
+    ]
+    for (const [args, names] of usage) {
+      const r = codex(cwd, args)
+      expect(r.code, args.join(" ")).toBe(2)
+      expect(r.stderr.trimEnd().split("\n"), args.join(" ")).toHaveLength(1)
+      expect(r.stderr, args.join(" ")).toMatch(/^codex: error: \S/)
+      expect(r.stderr, args.join(" ")).toContain(names)
+    }
+  })
+
+  it("an evidence lock planted as a link or FIFO fails the restore at once, naming the lock", () => {
+    const { cwd, tombstone } = archived()
+    const lock = path.join(cwd, ".codex/evidence/archive_ops.jsonl.lock")
+    fs.symlinkSync("/dev/zero", lock)
+    const started = Date.now()
+    const r = codex(cwd, ["restore", tombstone, "out.txt"])
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(
+      `codex: error: cannot append to evidence log ${path.join(cwd, ".codex/evidence/archive_ops.jsonl")}: ` +
+        `lock file ${lock} is a symbolic link, not a lock this tool took; remove it\n`
+    )
+    expect(fs.existsSync(path.join(cwd, "out.txt"))).toBe(false)
   })
 
   it("symlinks, FIFOs and existing stubs are skipped, not followed", () => {
