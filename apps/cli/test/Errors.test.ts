@@ -96,6 +96,21 @@ describe("bad input and faults", () => {
     expect(JSON.parse(v.stdout).problems).toHaveLength(1)
   })
 
+  it("a recorded size that lies (the SHA-256 holds) is named as such, not as a SHA-256 that differs from itself", () => {
+    const { cwd, tombstone } = archived("original\n")
+    tamper(cwd, "UPDATE artifact SET size_bytes = size_bytes + 1")
+    expectCleanFailure(
+      cwd,
+      ["restore", tombstone, "out/f.txt"],
+      1,
+      new RegExp(
+        `^codex: error: payload of tombstone ${tombstone} .*: it decodes to 9 bytes, not the 10 its record says$`,
+        "m"
+      ),
+      "out/f.txt"
+    )
+  })
+
   it("undecodable payload and unknown codec are named", () => {
     const { cwd, tombstone } = archived()
     tamper(cwd, "UPDATE artifact SET blob_bytes = ?", Buffer.from("garbage, not zstd"))

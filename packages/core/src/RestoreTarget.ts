@@ -9,6 +9,7 @@ import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as Manifest from "./Manifest.js"
 import * as Tombstone from "./Tombstone.js"
+import * as Walk from "./Walk.js"
 
 export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   readonly tombstone: string
@@ -16,11 +17,21 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   readonly root: string
 }> {
   override get message() {
-    const where = path.isAbsolute(this.recorded) ? "is absolute" : `leads outside ${this.root}`
-    return `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)} ${where}; ` +
-      "give an OUTPUT, or --allow-outside to write it there"
+    const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
+    if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
+    const skipped = skippedFolderIn(this.recorded)
+    const where = path.isAbsolute(this.recorded)
+      ? "is absolute"
+      : skipped !== undefined
+      ? `goes into a ${skipped} folder, which no store archives`
+      : `leads outside ${this.root}`
+    return `${recorded} ${where}; give an OUTPUT, or --allow-outside to write it there`
   }
 }
+
+/** A folder a walk never enters (`.git`, `.codex`) named on a recorded path: there only if the archive was forged. */
+const skippedFolderIn = (recorded: string): string | undefined =>
+  path.normalize(recorded).split(/[\\/]/).find((part) => Walk.isSkippedFolder(part.toLowerCase()))
 
 /** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
 const readStub = (file: string): string | { readonly problem: string } | undefined => {
@@ -70,8 +81,10 @@ export const recordedOutput = (options: {
 }): Either.Either<{ readonly output: string; readonly outside: boolean }, OutsideRoot> => {
   const root = path.resolve(options.root)
   const output = path.resolve(root, options.recorded)
-  const outside = path.isAbsolute(options.recorded) || !Manifest.contains(root, output)
-  if (outside && !options.allowOutside) {
+  // Forged: a store records neither a path into `.git` (a hook would run) or `.codex`, nor one holding a NUL byte.
+  const outside = path.isAbsolute(options.recorded) || !Manifest.contains(root, output) ||
+    skippedFolderIn(options.recorded) !== undefined
+  if (options.recorded.includes("\0") || (outside && !options.allowOutside)) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }
   return Either.right({ output, outside })

@@ -25,6 +25,23 @@ describe("RestoreTarget", () => {
     expect(place("link/x", true)).toEqual(Either.right({ output: path.join(root, "link/x"), outside: true }))
   })
 
+  it("refuses a recorded path no store writes: into .git (a hook would run) or .codex, or holding a NUL byte", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
+    const place = (recorded: string, allowOutside = false) =>
+      RestoreTarget.recordedOutput({ tombstone, recorded, root, allowOutside })
+    for (const recorded of [".git/hooks/post-checkout", "a/../.git/hooks/x", "sub/.codex/archive.sqlite", ".GIT/x"]) {
+      const message = Either.getOrThrow(Either.flip(place(recorded))).message
+      expect(message, recorded).toMatch(/goes into a \.(git|codex) folder, which no store archives; give an OUTPUT/i)
+      expect(place(recorded, true)).toEqual(Either.right({ output: path.join(root, recorded), outside: true }))
+    }
+    for (const allowOutside of [false, true]) {
+      expect(Either.getOrThrow(Either.flip(place("a\0b", allowOutside))).message).toBe(
+        `tombstone ${tombstone}: recorded path "a\\u0000b" holds a NUL byte; give an OUTPUT`
+      )
+    }
+    expect(place(".github/x.yml")).toEqual(Either.right({ output: path.join(root, ".github/x.yml"), outside: false }))
+  })
+
   it.effect("resolves a stub to its own tombstone and place; a mention of another id does not count", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
