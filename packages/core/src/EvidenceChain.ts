@@ -336,8 +336,10 @@ export const verify = (
 ): Effect.Effect<Report, EvidenceReadError> =>
   Effect.try({
     try: () => {
-      const fd = fs.openSync(file, "r")
+      // Non-blocking and regular only: a FIFO at the name hung the open (past SIGTERM), a link to /dev/zero never ended.
+      const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
       try {
+        if (!fs.fstatSync(fd).isFile()) throw new Error("it is not a regular file")
         return verifyLines(file, linesOf(fd), options.key ?? undefined)
       } finally {
         fs.closeSync(fd)

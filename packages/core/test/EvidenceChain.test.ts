@@ -224,6 +224,19 @@ describe("EvidenceChain", () => {
       )
     }))
 
+  it.effect("a log that is a FIFO or a link to a device is an EvidenceReadError at once, not a hang", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-chain-"))
+      const fifo = path.join(dir, "fifo.jsonl")
+      spawnSync("mkfifo", [fifo])
+      const zero = path.join(dir, "zero.jsonl")
+      fs.symlinkSync("/dev/zero", zero)
+      for (const file of [fifo, zero]) {
+        const error = yield* Effect.flip(EvidenceChain.verify(file))
+        expect(error.message).toBe(`cannot read evidence log ${file}: it is not a regular file`)
+      }
+    }))
+
   it.effect("a missing log is an EvidenceReadError naming it", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(EvidenceChain.verify("/nonexistent/archive_ops.jsonl"))
