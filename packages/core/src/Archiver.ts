@@ -290,7 +290,8 @@ export const payloadOf = (
   Stream.unwrapScoped(Effect.gen(function*() {
     const fd = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => fs.openSync(file, "r"),
+        // Never through a link or blocked by a FIFO swapped in since the walk (as the Packer reads small files).
+        try: () => fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK),
         catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })
       }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
