@@ -223,10 +223,29 @@ const settingsIn = (value: string): string => {
   return out + value.slice(from)
 }
 
-/** Every URL inside free text redacted, every `secret=value` setting, and the registered secrets. */
+/** `key = 'value'`, as configuration warnings quote a setting (an unknown `client.password` in a planted file). */
+const quotedSetting = new RegExp(`(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:${secretWords})[A-Za-z0-9_.-]* = '`, "gi")
+
+/** The quoted value of every secret `key = 'value'`: to its `' from ` (a value may hold quotes), else the line's last `'`. */
+const quotedIn = (value: string): string => {
+  let out = ""
+  let from = 0
+  for (const match of value.matchAll(quotedSetting)) {
+    const start = match.index + match[0].length
+    if (match.index < from) continue
+    const newline = value.indexOf("\n", start)
+    const line = value.slice(start, newline < 0 ? value.length : newline)
+    const close = line.lastIndexOf("' from ") >= 0 ? line.lastIndexOf("' from ") : line.lastIndexOf("'")
+    out += `${value.slice(from, start)}***`
+    from = start + (close < 0 ? line.length : close)
+  }
+  return out + value.slice(from)
+}
+
+/** Every URL inside free text redacted, every `secret=value` and `secret = 'value'` setting, the registered secrets. */
 export const text = (value: string): string => {
   const urls = value.includes("://") ? urlsIn(value) : value
-  return scrub(settingsIn(urls), known)
+  return scrub(settingsIn(quotedIn(urls)), known)
 }
 
 /** The display convention: a marker when redaction changed the URL, `<not set>` when empty. */
