@@ -642,6 +642,8 @@ const entryOf = (
   if (!inside(baseDir, resolved) || !inside(realBaseDir, real)) {
     return `output '${output}' is outside the manifest's folder ${baseDir}`
   }
+  const skipped = Walk.skippedFolderOn(path.relative(realBaseDir, real))
+  if (skipped !== undefined) return `output '${output}' goes into a ${skipped} folder, which no store archives`
   const contained = { root: realBaseDir, path: real }
   if (actor !== undefined && actor !== null && typeof actor !== "string") return "actor must be a string"
   const who = (typeof actor === "string" ? actor.trim() : "") || defaultActor.trim()

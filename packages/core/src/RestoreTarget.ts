@@ -19,7 +19,7 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   override get message() {
     const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
-    const skipped = skippedFolderIn(this.recorded)
+    const skipped = Walk.skippedFolderOn(this.recorded)
     const where = path.isAbsolute(this.recorded)
       ? "is absolute"
       : skipped !== undefined
@@ -28,10 +28,6 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
     return `${recorded} ${where}; give an OUTPUT, or --allow-outside to write it there`
   }
 }
-
-/** A folder a walk never enters (`.git`, `.codex`) named on a recorded path: there only if the archive was forged. */
-const skippedFolderIn = (recorded: string): string | undefined =>
-  path.normalize(recorded).split(/[\\/]/).find((part) => Walk.isSkippedFolder(part.toLowerCase()))
 
 /** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
 const readStub = (file: string): string | { readonly problem: string } | undefined => {
@@ -83,7 +79,7 @@ export const recordedOutput = (options: {
   const output = path.resolve(root, options.recorded)
   // Forged: a store records neither a path into `.git` (a hook would run) or `.codex`, nor one holding a NUL byte.
   const outside = path.isAbsolute(options.recorded) || !Manifest.contains(root, output) ||
-    skippedFolderIn(options.recorded) !== undefined
+    Walk.skippedFolderOn(options.recorded) !== undefined
   if (options.recorded.includes("\0") || (outside && !options.allowOutside)) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }
