@@ -3,6 +3,7 @@
  * at store time, which is archive content and so untrusted: it must stay inside a root folder unless allowed out.
  */
 import { Data, Effect, Either } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as FileOps from "./FileOps.js"
@@ -84,6 +85,15 @@ export const recordedOutput = (options: {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }
   return Either.right({ output, outside })
+}
+
+/**
+ * A recorded output under `root`, as the writer keeps it there: it creates the folders below the root's real path
+ * following no link, and checks the way again at rename, so a folder swapped for a link after the check is refused.
+ */
+export const containedIn = (root: string, output: string): FileOps.Contained => {
+  const real = fs.realpathSync.native(path.resolve(root))
+  return { root: real, path: path.join(real, path.relative(path.resolve(root), output)) }
 }
 
 /**

@@ -100,11 +100,16 @@ export const command = Command.make(
           yield* Effect.logDebug("restore starting").pipe(
             Effect.annotateLogs({ backend: config.backend.backend, output: out })
           )
+          // A recorded path stays under the root while it is written, not only when it was checked.
+          const contained = resolved.output === undefined && !opts.allowOutside
+            ? RestoreTarget.containedIn(root, out)
+            : undefined
           const outcome = yield* restorer.restore({
             tombstone: resolved.tombstone,
             output: out,
             actor,
-            force: opts.force
+            force: opts.force,
+            contained
           })
           if (opts.json) yield* Runtime.printJson(outcome)
           else yield* Runtime.printLine(outcome.output)
