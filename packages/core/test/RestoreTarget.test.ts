@@ -8,6 +8,15 @@ import { Archiver, ArchiveStore, RestoreTarget, Tombstone } from "../src/index.j
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const tombstone = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+const stubText = Tombstone.render({
+  path: "s.py",
+  archivedBy: "a",
+  reason: "dead",
+  tombstone,
+  sha256: "a".repeat(64),
+  archivedAt: "",
+  commit: "c"
+})
 
 describe("RestoreTarget", () => {
   it("keeps a recorded path under the root; absolute, escaping or symlinked-out paths need allowOutside", () => {
@@ -46,15 +55,7 @@ describe("RestoreTarget", () => {
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
       const file = path.join(dir, "s.py")
-      const text = Tombstone.render({
-        path: "s.py",
-        archivedBy: "a",
-        reason: "dead",
-        tombstone,
-        sha256: "a".repeat(64),
-        archivedAt: "",
-        commit: "c"
-      })
+      const text = stubText
       fs.writeFileSync(file, text)
       expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({ tombstone, output: file })
       expect(Tombstone.tombstoneOf(text)).toBe(tombstone)
@@ -65,18 +66,7 @@ describe("RestoreTarget", () => {
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
       const real = path.join(dir, "real.py")
-      fs.writeFileSync(
-        real,
-        Tombstone.render({
-          path: "real.py",
-          archivedBy: "a",
-          reason: "dead",
-          tombstone,
-          sha256: "a".repeat(64),
-          archivedAt: "",
-          commit: "c"
-        })
-      )
+      fs.writeFileSync(real, stubText)
       const link = path.join(dir, "link.py")
       fs.symlinkSync(real, link)
       const refused = yield* Effect.flip(RestoreTarget.fromArgument(link, undefined))
@@ -94,6 +84,19 @@ describe("RestoreTarget", () => {
         "InvalidTombstone"
       )
     }))
+
+  it("isStubFile and isStubOf follow no link and do not block on a FIFO (0 bytes: small enough to be a stub)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-stubfile-"))
+    const real = path.join(dir, "real.py")
+    fs.writeFileSync(real, stubText)
+    const link = path.join(dir, "link.py")
+    fs.symlinkSync(real, link)
+    expect([Tombstone.isStubFile(real), Tombstone.isStubOf(real, tombstone)]).toEqual([true, true])
+    expect([Tombstone.isStubFile(link, 0), Tombstone.isStubOf(link, tombstone, 0)]).toEqual([false, false])
+    const fifo = path.join(dir, "fifo")
+    execFileSync("mkfifo", [fifo])
+    expect([Tombstone.isStubFile(fifo, 0), Tombstone.isStubOf(fifo, tombstone, 0)]).toEqual([false, false])
+  })
 
   it("reads legal_hold as purge does, and names what is wrong with reserved or non-boolean metadata", () => {
     for (const v of [true, 1, "1", " TRUE ", "yes", "On"]) expect(ArchiveStore.legalHoldValue(v)).toBe(true)
