@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { codex, evidence, listFiles, tempDir, write } from "./support.js"
+import { bin, codex, evidence, listFiles, tempDir, write } from "./support.js"
 
 /** An archive with one stored file; returns its folder and tombstone. */
 const archived = (content = "payload\n") => {
@@ -217,6 +217,18 @@ describe("bad input and faults", () => {
         `lock file ${lock} is a symbolic link, not a lock this tool took; remove it\n`
     )
     expect(fs.existsSync(path.join(cwd, "out.txt"))).toBe(false)
+  })
+
+  it("a reader that closes stdout early (| head) ends nothing with a stack trace: exit 0, stderr empty", async () => {
+    const { cwd, tombstone } = archived()
+    tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.note', ?)", "x".repeat(1 << 20))
+    const child = spawn(process.execPath, [bin, "archive", "show", tombstone], { cwd })
+    child.stdout.destroy()
+    let stderr = ""
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const code = await new Promise((resolve) => child.on("close", resolve))
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
   })
 
   it("symlinks, FIFOs and existing stubs are skipped, not followed", () => {
