@@ -112,14 +112,17 @@ const builtIn = (args: ReadonlyArray<string>) =>
 const usageErrorLine = (args: ReadonlyArray<unknown>): string =>
   `codex: error: ${ExitCode.messageOf(args.map(String).join(" ").replace(/\u001b\[[0-9;]*m/g, ""))}\n`
 
+/** Only before a handler runs: a command's own logs go through `Console.error` too, and are not errors. */
 const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Console.consoleWith((console) =>
-    Effect.withConsole(self, {
+  Console.consoleWith((console) => {
+    const error = (...args: ReadonlyArray<unknown>) =>
+      Runtime.handlerStarted.value ? console.unsafe.error(...args) : void process.stderr.write(usageErrorLine(args))
+    return Effect.withConsole(self, {
       ...console,
-      error: (...args) => Effect.sync(() => void process.stderr.write(usageErrorLine(args))),
-      unsafe: { ...console.unsafe, error: (...args) => void process.stderr.write(usageErrorLine(args)) }
+      error: (...args) => Effect.sync(() => error(...args)),
+      unsafe: { ...console.unsafe, error }
     })
-  )
+  })
 
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
 export const run = (argv: ReadonlyArray<string>) =>

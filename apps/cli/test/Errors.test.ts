@@ -202,6 +202,11 @@ describe("bad input and faults", () => {
       expect(r.stderr, args.join(" ")).toMatch(/^codex: error: \S/)
       expect(r.stderr, args.join(" ")).toContain(names)
     }
+    // A command's own logs go to stderr through the same console: they stay log lines, not errors.
+    const logged = codex(cwd, ["schema", "--dialect", "sqlite", "--log-level", "debug"])
+    const listed = codex(cwd, ["list", "--log-level", "debug", "--url", "sqlite:///./nope.sqlite"])
+    for (const r of [logged, listed]) expect(r.stderr).not.toMatch(/codex: error: \[DEBUG\]/)
+    expect(codex(cwd, ["init", "--log-level", "debug"]).stderr).toMatch(/^\[DEBUG\] /m)
   })
 
   it("an evidence lock planted as a link or FIFO fails the restore at once, naming the lock", () => {
