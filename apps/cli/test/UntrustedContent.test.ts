@@ -183,6 +183,26 @@ describe("a recorded path is kept under the root while it is written", () => {
   })
 })
 
+describe("control characters in recorded paths reach no terminal", () => {
+  it("restore prints a path holding a newline or ESC escaped, on stdout and in its error line", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    tamper(cwd, "UPDATE item SET path = ?", "a\n[ERROR] forged\u001b[31m")
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`${path.join(cwd, "a")}\\u000a[ERROR] forged\\u001b[31m\n`)
+    const again = codex(cwd, ["restore", tombstone])
+    expect(again.stderr).toBe(
+      `${path.join(cwd, "a")}\\u000a[ERROR] forged\\u001b[31m: already has the archived content; nothing written\n`
+    )
+    write(path.join(cwd, "blocker"), "a file, not a folder\n")
+    tamper(cwd, "UPDATE item SET path = ?", "blocker/x\u001b[31m")
+    const failed = codex(cwd, ["restore", tombstone])
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(/^codex: error: .*blocker\/x\\u001b\[31m/)
+    expect(failed.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/)
+  })
+})
+
 describe("file names in stubs", () => {
   it("a newline in a file name cannot make its stub restore another item's content", () => {
     const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")

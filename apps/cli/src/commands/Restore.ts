@@ -4,6 +4,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as ExitCode from "../ExitCode.js"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -112,9 +113,11 @@ export const command = Command.make(
             contained
           })
           if (opts.json) yield* Runtime.printJson(outcome)
-          else yield* Runtime.printLine(outcome.output)
+          else yield* Runtime.printLine(ExitCode.printable(outcome.output))
           if (outcome.status === "unchanged") {
-            yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
+            yield* Runtime.note(
+              `${ExitCode.printable(outcome.output)}: already has the archived content; nothing written`
+            )
           }
         }))
     }).pipe(MetricsOut.writeAfter(opts.metricsOut))
