@@ -1,6 +1,6 @@
 /** The command tree: `codex archive <command>`, as the original tool's users type it. Exported for tests. */
 import { CliConfig, Command, CommandDescriptor } from "@effect/cli"
-import { Effect } from "effect"
+import { Console, Effect } from "effect"
 import * as BatchRestore from "./commands/BatchRestore.js"
 import * as ConfigShow from "./commands/ConfigShow.js"
 import * as Evidence from "./commands/Evidence.js"
@@ -16,6 +16,7 @@ import * as Show from "./commands/Show.js"
 import * as Store from "./commands/Store.js"
 import * as Verify from "./commands/Verify.js"
 import * as Drivers from "./Drivers.js"
+import * as ExitCode from "./ExitCode.js"
 import * as Help from "./Help.js"
 import * as Runtime from "./Runtime.js"
 
@@ -107,5 +108,22 @@ const builtIn = (args: ReadonlyArray<string>) =>
     return undefined
   })
 
+/** @effect/cli's usage errors (its only `Console.error` output), said as every other failure: one `codex: error:` line. */
+const usageErrorLine = (args: ReadonlyArray<unknown>): string =>
+  `codex: error: ${ExitCode.messageOf(args.map(String).join(" ").replace(/\u001b\[[0-9;]*m/g, ""))}\n`
+
+/** Only before a handler runs: a command's own logs go through `Console.error` too, and are not errors. */
+const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((console) => {
+    const error = (...args: ReadonlyArray<unknown>) =>
+      Runtime.handlerStarted.value ? console.unsafe.error(...args) : void process.stderr.write(usageErrorLine(args))
+    return Effect.withConsole(self, {
+      ...console,
+      error: (...args) => Effect.sync(() => error(...args)),
+      unsafe: { ...console.unsafe, error }
+    })
+  })
+
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
-export const run = (argv: ReadonlyArray<string>) => Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? app(argv))
+export const run = (argv: ReadonlyArray<string>) =>
+  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv)))

@@ -30,5 +30,12 @@ export const messageOf = (error: unknown): string => {
     ? String((error as { message: unknown }).message)
     : String(error)
   // One line, whatever a driver put in its message, and never a credential.
-  return Redact.text(message.split("\n").map((l) => l.trim()).filter(Boolean).join(" "))
+  return printable(Redact.text(message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")))
 }
+
+/** Control characters (ESC, CR, newline) that archive content put in a path, shown as `\uXXXX`: no terminal acts on them. */
+export const printable = (text: string): string =>
+  text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )

@@ -16,7 +16,8 @@ import * as Backends from "./Backends.js"
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
 
 export const shared = {
-  configFile: Options.file("config-file").pipe(
+  // Text, not Options.file: the configuration checks the file (a folder, device or FIFO is exit 2 naming the option).
+  configFile: Options.text("config-file").pipe(
     Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"),
     Options.optional
   ),
@@ -92,9 +93,16 @@ const registerUrl = (value: string | undefined) => {
   if (value !== undefined && (value.includes("://") || value.includes("@"))) Redact.register(value)
 }
 
+/**
+ * Set once a command's handler loads its configuration: from then on stderr carries the command's logs, which Effect's
+ * logger writes through `Console.error`; before, only @effect/cli's usage errors do (see `Cli.run`).
+ */
+export const handlerStarted = { value: false }
+
 /** Loads the composed configuration; flags win over the environment, which wins over the file. */
 export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [string, string, unknown]> = []) =>
   Effect.gen(function*() {
+    handlerStarted.value = true
     // Every line this process prints scrubs the URL's secrets, even one that fails before the config is whole.
     registerUrl(Option.getOrUndefined(opts.url))
     registerUrl(process.env.CODEX_ARCHIVE_URL)

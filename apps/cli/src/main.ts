@@ -8,6 +8,12 @@ import * as Runtime from "./Runtime.js"
 
 const argv = Runtime.hoistLogLevel(process.argv)
 
+// A reader that stops early (`codex archive show ... | head`) is not a failure: the rest of stdout is dropped, the
+// command finishes (evidence, exit code) as it would have; unhandled, the EPIPE ended the process with a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error
+})
+
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { codex, evidence, listFiles, tempDir, write } from "./support.js"
+import { bin, codex, evidence, listFiles, tempDir, write } from "./support.js"
 
 /** An archive with one stored file; returns its folder and tombstone. */
 const archived = (content = "payload\n") => {
@@ -95,6 +96,21 @@ describe("bad input and faults", () => {
     expect(JSON.parse(v.stdout).problems).toHaveLength(1)
   })
 
+  it("a recorded size that lies (the SHA-256 holds) is named as such, not as a SHA-256 that differs from itself", () => {
+    const { cwd, tombstone } = archived("original\n")
+    tamper(cwd, "UPDATE artifact SET size_bytes = size_bytes + 1")
+    expectCleanFailure(
+      cwd,
+      ["restore", tombstone, "out/f.txt"],
+      1,
+      new RegExp(
+        `^codex: error: payload of tombstone ${tombstone} .*: it decodes to 9 bytes, not the 10 its record says$`,
+        "m"
+      ),
+      "out/f.txt"
+    )
+  })
+
   it("undecodable payload and unknown codec are named", () => {
     const { cwd, tombstone } = archived()
     tamper(cwd, "UPDATE artifact SET blob_bytes = ?", Buffer.from("garbage, not zstd"))
@@ -158,6 +174,66 @@ describe("bad input and faults", () => {
     const missing = codex(cwd, ["store", "r", "nope.txt", "--commit", "x"])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/nope\.txt: no such file or directory/)
+  })
+
+  it("every usage error and a --config-file that is no regular file are one `codex: error:` line, exit 2", () => {
+    const cwd = tempDir()
+    fs.mkdirSync(path.join(cwd, "dir"))
+    const fifo = spawnSync("mkfifo", [path.join(cwd, "fifo")]).status === 0
+    for (const file of ["dir", "/dev/zero", "/dev/null", "/dev/stdin", ...(fifo ? ["fifo"] : [])]) {
+      const r = codex(cwd, ["config-show", "--config-file", file])
+      expect(r.code, file).toBe(2)
+      const full = path.resolve(cwd, file)
+      const said = `codex: error: invalid configuration: config file (flag --config-file): ${full} cannot be read: `
+      // A pipe's /dev/stdin is a socket here, which cannot even be opened (ENXIO): named all the same.
+      if (file !== "/dev/stdin") expect(r.stderr, file).toBe(`${said}${full} is not a regular file\n`)
+      expect(r.stderr.startsWith(said) && r.stderr.indexOf("\n") === r.stderr.length - 1, r.stderr).toBe(true)
+    }
+    const usage: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+      [["restore"], "Missing argument <TOMBSTONE|STUB>"],
+      [["list", "--no-such-flag"], "--no-such-flag"],
+      [["list", "--limit", "abc"], "'abc'"],
+      [["batch-restore", "--stubs", "/etc/passwd"], "/etc/passwd"]
+    ]
+    for (const [args, names] of usage) {
+      const r = codex(cwd, args)
+      expect(r.code, args.join(" ")).toBe(2)
+      expect(r.stderr.trimEnd().split("\n"), args.join(" ")).toHaveLength(1)
+      expect(r.stderr, args.join(" ")).toMatch(/^codex: error: \S/)
+      expect(r.stderr, args.join(" ")).toContain(names)
+    }
+    // A command's own logs go to stderr through the same console: they stay log lines, not errors.
+    const logged = codex(cwd, ["schema", "--dialect", "sqlite", "--log-level", "debug"])
+    const listed = codex(cwd, ["list", "--log-level", "debug", "--url", "sqlite:///./nope.sqlite"])
+    for (const r of [logged, listed]) expect(r.stderr).not.toMatch(/codex: error: \[DEBUG\]/)
+    expect(codex(cwd, ["init", "--log-level", "debug"]).stderr).toMatch(/^\[DEBUG\] /m)
+  })
+
+  it("an evidence lock planted as a link or FIFO fails the restore at once, naming the lock", () => {
+    const { cwd, tombstone } = archived()
+    const lock = path.join(cwd, ".codex/evidence/archive_ops.jsonl.lock")
+    fs.symlinkSync("/dev/zero", lock)
+    const started = Date.now()
+    const r = codex(cwd, ["restore", tombstone, "out.txt"])
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(
+      `codex: error: cannot append to evidence log ${path.join(cwd, ".codex/evidence/archive_ops.jsonl")}: ` +
+        `lock file ${lock} is a symbolic link, not a lock this tool took; remove it\n`
+    )
+    expect(fs.existsSync(path.join(cwd, "out.txt"))).toBe(false)
+  })
+
+  it("a reader that closes stdout early (| head) ends nothing with a stack trace: exit 0, stderr empty", async () => {
+    const { cwd, tombstone } = archived()
+    tamper(cwd, "UPDATE item SET metadata = json_set(metadata, '$.note', ?)", "x".repeat(1 << 20))
+    const child = spawn(process.execPath, [bin, "archive", "show", tombstone], { cwd })
+    child.stdout.destroy()
+    let stderr = ""
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const code = await new Promise((resolve) => child.on("close", resolve))
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
   })
 
   it("symlinks, FIFOs and existing stubs are skipped, not followed", () => {

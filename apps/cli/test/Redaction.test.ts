@@ -113,6 +113,24 @@ describe("hostile URLs (passwords in odd places, malformed URLs) leak on no chan
   }
 })
 
+describe("an unknown secret-named key in a config file is not echoed by its warning", () => {
+  it("config-show (stdout's warnings, stderr) and a command's stderr hide `client.password = '...'`", async () => {
+    const cwd = tempDir()
+    const secret = "Pw-planted-secret"
+    write(path.join(cwd, "conf.toml"), `[client]\nuser = "debian"\npassword = "${secret}"\napi_key = "${secret}2"\n`)
+    const runs = await Promise.all([
+      codexAsync(cwd, ["config-show", "--config-file", "conf.toml"]),
+      codexAsync(cwd, ["list", "--config-file", "conf.toml"])
+    ])
+    for (const r of runs) {
+      expect(r.stderr).toContain("client.password = '***' from")
+      expect(r.stderr).toContain("client.user = 'debian' from")
+      expect(`${r.stdout}${r.stderr}`).not.toContain(secret)
+    }
+    expect(JSON.parse(runs[0]!.stdout).warnings).toContainEqual(expect.stringContaining("client.api_key = '***' from"))
+  })
+})
+
 describe("a URL the configuration rejects is redacted in the error that names it", () => {
   it("from a config file and from --url: exit 2, the key named, the password nowhere", async () => {
     const cwd = tempDir()

@@ -163,6 +163,46 @@ describe("recorded paths", () => {
   })
 })
 
+describe("a recorded path is kept under the root while it is written", () => {
+  it("a folder on its way that is a link is refused at the write (exit 1), even one leading back inside", () => {
+    const { cwd, tombstone } = archivedFile("real/f.txt", "payload\n")
+    fs.symlinkSync("real", path.join(cwd, "inner"))
+    tamper(cwd, "UPDATE item SET path = ?", "inner/g.txt")
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      `codex: error: ${path.join(cwd, "inner/g.txt")}: output escapes its folder: ${
+        path.join(fs.realpathSync(cwd), "inner")
+      } is a symbolic link; nothing written outside ${fs.realpathSync(cwd)}`
+    )
+    expect(fs.readdirSync(path.join(cwd, "real"))).toEqual(["f.txt"])
+    // Folders not there yet are made, following no link, and the file lands in them.
+    tamper(cwd, "UPDATE item SET path = ?", "new/sub/g.txt")
+    expect(codex(cwd, ["restore", tombstone]).code).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, "new/sub/g.txt"), "utf8")).toBe("payload\n")
+  })
+})
+
+describe("control characters in recorded paths reach no terminal", () => {
+  it("restore prints a path holding a newline or ESC escaped, on stdout and in its error line", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    tamper(cwd, "UPDATE item SET path = ?", "a\n[ERROR] forged\u001b[31m")
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`${path.join(cwd, "a")}\\u000a[ERROR] forged\\u001b[31m\n`)
+    const again = codex(cwd, ["restore", tombstone])
+    expect(again.stderr).toBe(
+      `${path.join(cwd, "a")}\\u000a[ERROR] forged\\u001b[31m: already has the archived content; nothing written\n`
+    )
+    write(path.join(cwd, "blocker"), "a file, not a folder\n")
+    tamper(cwd, "UPDATE item SET path = ?", "blocker/x\u001b[31m")
+    const failed = codex(cwd, ["restore", tombstone])
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(/^codex: error: .*blocker\/x\\u001b\[31m/)
+    expect(failed.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/)
+  })
+})
+
 describe("file names in stubs", () => {
   it("a newline in a file name cannot make its stub restore another item's content", () => {
     const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")

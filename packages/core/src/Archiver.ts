@@ -159,6 +159,9 @@ interface Candidate {
   readonly size: number
   readonly mode: number
   readonly mtimeMs: number
+  /** The file's identity when walked: a stub replaces only that file, not one reached through a folder swapped since. */
+  readonly dev: number
+  readonly ino: number
   readonly sha256: string
 }
 
@@ -249,7 +252,8 @@ export const walk = (
       if (Tombstone.isStubFile(absolute, st.size)) {
         return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
       }
-      yield { source: absolute, recorded, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs }
+      const { dev, ino, mtimeMs, size } = st
+      yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, dev, ino }
     }
     return Effect.succeed({
       *[Symbol.iterator]() {
@@ -290,7 +294,8 @@ export const payloadOf = (
   Stream.unwrapScoped(Effect.gen(function*() {
     const fd = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => fs.openSync(file, "r"),
+        // Never through a link or blocked by a FIFO swapped in since the walk (as the Packer reads small files).
+        try: () => fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK),
         catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })
       }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
@@ -480,11 +485,11 @@ export const make = Effect.gen(function*() {
             }
             const st = yield* Effect.try({
               try: () =>
-                fs.statSync(c.source, { throwIfNoEntry: false }),
+                fs.lstatSync(c.source, { throwIfNoEntry: false }),
               catch: (e) =>
                 stubFailed(FileOps.describeErrno(e))
             })
-            if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
+            if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs || st.dev !== c.dev || st.ino !== c.ino) {
               return yield* stubFailed("the file changed after it was archived; left as it is")
             }
             const text = Tombstone.render({

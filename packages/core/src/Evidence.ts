@@ -341,11 +341,17 @@ export const make = (dir: string, options: Options = {}) =>
 /** The log itself, never a link at its name: one planted there would make every append write wherever it points. */
 const openLog = (file: string): number => {
   try {
-    return fs.openSync(
+    const fd = fs.openSync(
       file,
       fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
       0o644
     )
+    // A FIFO (or device) planted at the name would take every line and keep none, while the restore said success.
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd)
+      throw new EvidenceError({ file, detail: "it is not a regular file; refusing to append to it" })
+    }
+    return fd
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ELOOP") {
       throw new EvidenceError({ file, detail: "it is a symbolic link; refusing to append through it" })

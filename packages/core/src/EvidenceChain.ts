@@ -179,6 +179,9 @@ const tryLock = (lock: string, stamp: string): boolean => {
     fd = fs.openSync(lock, "wx", 0o644)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+    // Only a regular file can be a lock this tool took: a planted link or FIFO would be waited on for a minute.
+    const refused = FileOps.notLockFile(lock)
+    if (refused !== undefined) throw new Error(refused)
     breakStale(lock)
     return false
   }
@@ -196,9 +199,18 @@ const tryLock = (lock: string, stamp: string): boolean => {
 const release = (lock: string, stamp: string) => {
   try {
     // Only our own lock: if it was judged stale and broken, the file now belongs to someone else.
-    if (fs.readFileSync(lock, "utf8") === stamp) fs.rmSync(lock, { force: true })
+    if (FileOps.readBounded(lock, 4096, { noFollow: true }) === stamp) fs.rmSync(lock, { force: true })
   } catch {
     // Already gone.
+  }
+}
+
+/** Who holds the lock, as its first line says (bounded, never through a link), for the error that names it. */
+const holderOf = (lock: string): string => {
+  try {
+    return JSON.stringify(FileOps.readBounded(lock, 4096, { noFollow: true }).trim().split("\n")[0]!.slice(0, 200))
+  } catch {
+    return "?"
   }
 }
 
@@ -222,7 +234,7 @@ export const withLock = <A>(file: string, body: () => A): Effect.Effect<A, Error
       for (let attempt = 0;; attempt++) {
         if (yield* Effect.try({ try: () => tryLock(lock, stamp), catch: (e) => e as Error })) break
         if (Date.now() > deadline) {
-          const holder = yield* Effect.sync(() => fs.existsSync(lock) ? fs.readFileSync(lock, "utf8").trim() : "?")
+          const holder = yield* Effect.sync(() => holderOf(lock))
           return yield* Effect.fail(new Error(`${lock} is held by process ${holder} for over ${waitMs / 1000} s`))
         }
         yield* restore(pause(Math.min(1 + attempt, 20) * (0.5 + Math.random())))
@@ -324,8 +336,10 @@ export const verify = (
 ): Effect.Effect<Report, EvidenceReadError> =>
   Effect.try({
     try: () => {
-      const fd = fs.openSync(file, "r")
+      // Non-blocking and regular only: a FIFO at the name hung the open (past SIGTERM), a link to /dev/zero never ended.
+      const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
       try {
+        if (!fs.fstatSync(fd).isFile()) throw new Error("it is not a regular file")
         return verifyLines(file, linesOf(fd), options.key ?? undefined)
       } finally {
         fs.closeSync(fd)

@@ -151,6 +151,20 @@ const writeAll = (fd: number, bytes: Uint8Array): void => {
   while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
 }
 
+/** What a non-regular file is, for an error that names it. */
+const kindOf = (st: fs.Stats): string =>
+  st.isSymbolicLink()
+    ? "a symbolic link"
+    : st.isDirectory()
+    ? "a directory"
+    : st.isFIFO()
+    ? "a FIFO"
+    : st.isCharacterDevice() || st.isBlockDevice()
+    ? "a device"
+    : st.isSocket()
+    ? "a socket"
+    : "not a regular file"
+
 /**
  * What an output file option (`--results`, `--metrics-out`, `--manifest-out`) may replace: nothing, or a regular file.
  * A rename over a symlink, device, FIFO or folder would silently turn it into a regular file.
@@ -158,15 +172,15 @@ const writeAll = (fd: number, bytes: Uint8Array): void => {
 export const notReplaceable = (output: string): OutputError | undefined => {
   const st = fs.lstatSync(output, { throwIfNoEntry: false })
   if (st === undefined || st.isFile()) return undefined
-  const what = st.isSymbolicLink() ? "a symbolic link" : st.isDirectory() ? "a directory" : st.isFIFO() ?
-    "a FIFO"
-    : st.isCharacterDevice() || st.isBlockDevice()
-    ? "a device"
-    : st.isSocket()
-    ? "a socket"
-    : "not a regular file"
-  const detail = `exists and is ${what}; refusing to replace it with a file`
+  const detail = `exists and is ${kindOf(st)}; refusing to replace it with a file`
   return new OutputError({ output, problem: "not-regular", detail })
+}
+
+/** Why an existing lock file cannot be one this tool took (not a regular file), or `undefined` when it can be. */
+export const notLockFile = (lock: string): string | undefined => {
+  const st = fs.lstatSync(lock, { throwIfNoEntry: false })
+  if (st === undefined || st.isFile()) return undefined
+  return `lock file ${lock} is ${kindOf(st)}, not a lock this tool took; remove it`
 }
 
 /** Writes text or bytes to `output` atomically (results files, manifests, stubs); never replaces a non-regular file. */

@@ -26,7 +26,8 @@ export const incremental = (): { readonly update: (bytes: Uint8Array) => void; r
 /** SHA-256 of a file, read through one buffer of at most 1 MiB (bounded memory, one allocation per file). */
 export const file = (path: string): Sha256 => {
   const hash = createHash("sha256")
-  const fd = fs.openSync(path, "r")
+  // Callers hash a file they found regular: a FIFO swapped in since must not block the open (its read then fails).
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
   try {
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, fs.fstatSync(fd).size)))
     let n: number

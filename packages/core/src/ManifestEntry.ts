@@ -8,6 +8,7 @@ import * as Containment from "./Containment.js"
 import type * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
+import * as Walk from "./Walk.js"
 
 export interface Entry {
   readonly tombstone: string
@@ -84,6 +85,10 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     const { actor, output, sha256, tombstone } = decoded.right
     const placed = place(output.trim())
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
+    const skipped = Walk.skippedFolderOn(path.relative(placed.root, placed.real))
+    if (skipped !== undefined) {
+      return `output ${RecordSchema.quoted(output)} goes into a ${skipped} folder, which no store archives`
+    }
     const who = actor?.trim() || defaultActor
     if (who === "") return "no actor: give one in the entry or with --actor"
     const contained = { root: placed.root, path: placed.real }

@@ -52,12 +52,20 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
     own.set(packed)
     return { value: { ok: true as const, sha256, data: own }, transfer: [own.buffer] }
   }
+  // An input swapped for a link or a FIFO since the walk's lstat: never followed (to /etc/shadow), never waited on.
+  const readOnly = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
+  const openRegular = (file: string): number => {
+    const fd = fs.openSync(file, readOnly)
+    if (fs.fstatSync(fd).isFile()) return fd
+    fs.closeSync(fd)
+    throw new Error("no longer a regular file")
+  }
   return (input) => {
     try {
       if (input.op === "compress") return handOver("", compress(input.data, input.codec))
       if (input.op === "hash") {
         const hash = crypto.createHash("sha256")
-        const fd = fs.openSync(input.file, "r")
+        const fd = openRegular(input.file)
         try {
           let n: number
           while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
@@ -66,7 +74,13 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
         }
         return { value: { ok: true, sha256: hash.digest("hex") } }
       }
-      const raw = fs.readFileSync(input.file)
+      const fd = openRegular(input.file)
+      let raw: Buffer
+      try {
+        raw = fs.readFileSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
       const sha256 = crypto.createHash("sha256").update(raw).digest("hex")
       if (input.op === "hashPack") return handOver(sha256, compress(raw, input.codec))
       if (sha256 !== input.sha256) return { value: { ok: false, changed: true, message: "changed" } }

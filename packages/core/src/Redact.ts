@@ -63,12 +63,14 @@ export const url = (value: string | null | undefined): string => {
   const doubt = inDoubt(value, rest)
   // `sqlite:///path` and `postgres:///db?host=/socket` have no authority: an `@` there is in the path.
   // A path may hold `#` or a space (`sqlite:////My Files/a.sqlite`): only secret parameters go.
-  if (rest.startsWith("/")) return scheme + redactQuery(rest, false)
+  if (rest.startsWith("/")) return scheme + settingsIn(redactQuery(rest, false))
   // In doubt the user part runs to the last `@`, but not into a secret parameter, whose value may hold one too.
   const param = rest.search(secretParam)
   const end = doubt ? (param < 0 ? rest.length : param) : rest.search(/[/?#]/)
   const at = rest.slice(0, end < 0 ? rest.length : end).lastIndexOf("@")
-  return at > 0 ? `${scheme}***@${redactQuery(rest.slice(at + 1), doubt)}` : scheme + redactQuery(rest, doubt)
+  // `;password=x` (a JDBC/ODBC habit) is no query parameter, but a driver may echo it as part of a database name.
+  const tail = at > 0 ? `***@${redactQuery(rest.slice(at + 1), doubt)}` : redactQuery(rest, doubt)
+  return scheme + settingsIn(tail)
 }
 
 /** A leading `scheme:` or `scheme:/` that is not followed by `//` (a typo such as `postgres:/u:pw@h`). */
@@ -80,12 +82,13 @@ const loneScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/?(?!\/)/
  * `@` (not into a secret parameter) and the whole query go.
  */
 const withoutAuthority = (value: string): string => {
-  if (value.startsWith("/") || !value.includes("@")) return value.startsWith("/") ? value : redactQuery(value, false)
+  if (value.startsWith("/")) return value
+  if (!value.includes("@")) return settingsIn(redactQuery(value, false))
   const prefix = loneScheme.exec(value)?.[0] ?? ""
   const rest = value.slice(prefix.length)
   const param = rest.search(secretParam)
   const at = rest.slice(0, param < 0 ? rest.length : param).lastIndexOf("@")
-  return at < 0 ? prefix + redactQuery(rest, true) : `${prefix}***@${redactQuery(rest.slice(at + 1), true)}`
+  return prefix + settingsIn(at < 0 ? redactQuery(rest, true) : `***@${redactQuery(rest.slice(at + 1), true)}`)
 }
 
 /** The raw password candidates in a URL: every reading of its user part, secret query values, nested settings. */
@@ -101,6 +104,14 @@ const candidates = (value: string, doubt: boolean): Array<string> => {
     for (let at = rest.indexOf("@"); doubt && at >= 0; at = rest.indexOf("@", at + 1)) {
       if (colon >= 0 && colon < at) out.push(rest.slice(colon + 1, at))
     }
+  }
+  // `;password=x` or `;PWD=x` outside the query: the value up to the next `;`, and as far as `text` would redact.
+  for (const match of rest.matchAll(keyValue)) {
+    if (!secretKey.test(match[1]!) || rest[match.index - 1] !== ";") continue
+    const start = match.index + match[0].length
+    settingValue.lastIndex = start
+    const value = settingValue.exec(rest)![0]
+    out.push(value, value.split(/[;?#/]/)[0]!)
   }
   const query = rest.indexOf("?")
   if (query >= 0) {
@@ -212,10 +223,29 @@ const settingsIn = (value: string): string => {
   return out + value.slice(from)
 }
 
-/** Every URL inside free text redacted, every `secret=value` setting, and the registered secrets. */
+/** `key = 'value'`, as configuration warnings quote a setting (an unknown `client.password` in a planted file). */
+const quotedSetting = new RegExp(`(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:${secretWords})[A-Za-z0-9_.-]* = '`, "gi")
+
+/** The quoted value of every secret `key = 'value'`: to its `' from ` (a value may hold quotes), else the line's last `'`. */
+const quotedIn = (value: string): string => {
+  let out = ""
+  let from = 0
+  for (const match of value.matchAll(quotedSetting)) {
+    const start = match.index + match[0].length
+    if (match.index < from) continue
+    const newline = value.indexOf("\n", start)
+    const line = value.slice(start, newline < 0 ? value.length : newline)
+    const close = line.lastIndexOf("' from ") >= 0 ? line.lastIndexOf("' from ") : line.lastIndexOf("'")
+    out += `${value.slice(from, start)}***`
+    from = start + (close < 0 ? line.length : close)
+  }
+  return out + value.slice(from)
+}
+
+/** Every URL inside free text redacted, every `secret=value` and `secret = 'value'` setting, the registered secrets. */
 export const text = (value: string): string => {
   const urls = value.includes("://") ? urlsIn(value) : value
-  return scrub(settingsIn(urls), known)
+  return scrub(settingsIn(quotedIn(urls)), known)
 }
 
 /** The display convention: a marker when redaction changed the URL, `<not set>` when empty. */

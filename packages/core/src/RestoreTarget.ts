@@ -7,8 +7,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Containment from "./Containment.js"
+import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as Tombstone from "./Tombstone.js"
+import * as Walk from "./Walk.js"
 
 export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   readonly tombstone: string
@@ -16,9 +18,32 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   readonly root: string
 }> {
   override get message() {
-    const where = path.isAbsolute(this.recorded) ? "is absolute" : `leads outside ${this.root}`
-    return `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)} ${where}; ` +
-      "give an OUTPUT, or --allow-outside to write it there"
+    const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
+    if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
+    const skipped = Walk.skippedFolderOn(this.recorded)
+    const where = path.isAbsolute(this.recorded)
+      ? "is absolute"
+      : skipped !== undefined
+      ? `goes into a ${skipped} folder, which no store archives`
+      : `leads outside ${this.root}`
+    return `${recorded} ${where}; give an OUTPUT, or --allow-outside to write it there`
+  }
+}
+
+/** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
+const readStub = (file: string): string | { readonly problem: string } | undefined => {
+  try {
+    return FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined
+    return {
+      problem: code === "ELOOP"
+        ? "not a stub file (a symbolic link; give the stub itself)"
+        : code === undefined
+        ? "not a stub file (too large or not a regular file)"
+        : `not a stub file (${FileOps.describeErrno(e)})`
+    }
   }
 }
 
@@ -33,13 +58,11 @@ export const fromArgument = (
   Effect.gen(function*() {
     const asId = Ids.decodeTombstoneId(value)
     if (Either.isRight(asId)) return { tombstone: asId.right, output }
-    const st = fs.statSync(value, { throwIfNoEntry: false })
-    if (!st) return yield* asId.left
-    if (!st.isFile() || st.size > Tombstone.maxStubBytes) {
-      const problem = "not a stub file (too large or not a regular file)"
-      return yield* new Tombstone.MalformedStub({ source: value, problem })
-    }
-    const stub = yield* Tombstone.parse(fs.readFileSync(value, "utf8"), value)
+    // One no-follow open decides: a link swapped in after a check would otherwise be followed (to /etc/shadow, a FIFO).
+    const read = readStub(value)
+    if (read === undefined) return yield* asId.left
+    if (typeof read !== "string") return yield* new Tombstone.MalformedStub({ source: value, problem: read.problem })
+    const stub = yield* Tombstone.parse(read, value)
     return { tombstone: stub.tombstone, output: output ?? value }
   })
 
@@ -55,11 +78,22 @@ export const recordedOutput = (options: {
 }): Either.Either<{ readonly output: string; readonly outside: boolean }, OutsideRoot> => {
   const root = path.resolve(options.root)
   const output = path.resolve(root, options.recorded)
-  const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output)
-  if (outside && !options.allowOutside) {
+  // Forged: a store records neither a path into `.git` (a hook would run) or `.codex`, nor one holding a NUL byte.
+  const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output) ||
+    Walk.skippedFolderOn(options.recorded) !== undefined
+  if (options.recorded.includes("\0") || (outside && !options.allowOutside)) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }
   return Either.right({ output, outside })
+}
+
+/**
+ * A recorded output under `root`, as the writer keeps it there: it creates the folders below the root's real path
+ * following no link, and checks the way again at rename, so a folder swapped for a link after the check is refused.
+ */
+export const containedIn = (root: string, output: string): FileOps.Contained => {
+  const real = fs.realpathSync.native(path.resolve(root))
+  return { root: real, path: path.join(real, path.relative(path.resolve(root), output)) }
 }
 
 /**

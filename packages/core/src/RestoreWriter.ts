@@ -412,7 +412,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const finish = (job: Job): Reply => {
     const { id, mode } = job.target
     if (job.failure === undefined && !verified(job)) {
-      job.failure = fail(id, "integrity", "content does not match its checksum", { actual: job.actual! })
+      // The recorded SHA-256 matched but not the recorded size: say so, not "sha256 X does not match X".
+      job.failure = job.actual === job.target.sha256
+        ? fail(id, "corrupt", `it decodes to ${job.bytes} bytes, not the ${job.target.size} its record says`)
+        : fail(id, "integrity", "content does not match its checksum", { actual: job.actual! })
     }
     if (job.failure !== undefined) {
       if (job.fd >= 0) discard(job)

@@ -54,7 +54,8 @@ export const open = (
       for (const file of walk(root)) {
         let text: string
         try {
-          text = fs.readFileSync(file, "utf8")
+          // Once, bounded, through no link: the walk's check was a moment ago and the tree may be shared.
+          text = FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
         } catch (e) {
           throw fail(`${file}: ${FileOps.describeErrno(e)}`)
         }

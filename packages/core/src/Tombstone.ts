@@ -5,6 +5,7 @@
 import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
+import * as FileOps from "./FileOps.js"
 import { decodeTombstoneId, Sha256, Sha256FromString, TombstoneId, TombstoneIdFromString } from "./Ids.js"
 
 export const make = (): TombstoneId => randomUUID() as TombstoneId
@@ -194,7 +195,8 @@ const sizeOf = (file: string): number => {
 export const isStubFile = (file: string, size: number = sizeOf(file)): boolean => {
   if (size > maxStubBytes) return false
   try {
-    const fd = fs.openSync(file, "r")
+    // A FIFO or link swapped in since the caller's stat must not block the open nor be followed.
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW)
     try {
       const buf = Buffer.alloc(64)
       const n = fs.readSync(fd, buf, 0, 64, 0)
@@ -211,7 +213,7 @@ export const isStubFile = (file: string, size: number = sizeOf(file)): boolean =
 export const isStubOf = (file: string, tombstone: string, size: number = sizeOf(file)): boolean => {
   if (size > maxStubBytes) return false
   try {
-    return tombstoneOf(fs.readFileSync(file, "utf8")) === tombstone
+    return tombstoneOf(FileOps.readBounded(file, maxStubBytes, { noFollow: true })) === tombstone
   } catch {
     return false
   }

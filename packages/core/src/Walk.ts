@@ -3,11 +3,19 @@
  * every run visits and reports files the same way. Symbolic links are never followed: callers see them as entries.
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 
 /** Version-control metadata and the archive's own state. */
 export const skippedFolders: ReadonlySet<string> = new Set([".git", ".hg", ".svn", ".codex"])
 
 export const isSkippedFolder = (name: string): boolean => skippedFolders.has(name)
+
+/**
+ * The skipped folder a relative path goes into (any letter case: `.GIT` is `.git` on some file systems), if any: no
+ * store records such a path, so an archive, stub or manifest naming one is forged (a `.git/hooks` file would run).
+ */
+export const skippedFolderOn = (relative: string): string | undefined =>
+  path.normalize(relative).split(/[\\/]/).find((part) => isSkippedFolder(part.toLowerCase()))
 
 const byName = (a: fs.Dirent, b: fs.Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 

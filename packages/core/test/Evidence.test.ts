@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -49,6 +50,18 @@ describe("Evidence log behind a link", () => {
       expect(error.message).toContain(Evidence.fileIn(dir))
       expect(error.message).toContain("symbolic link")
       expect(fs.readFileSync(victim, "utf8")).toBe("victim\n")
+    }).pipe(Effect.provide(Evidence.layer(dir)))
+  })
+
+  it.effect("refuses a FIFO at the log's name: it would swallow every line while the append said success", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-ev-fifo-"))
+    execFileSync("mkfifo", [Evidence.fileIn(dir)])
+    return Effect.gen(function*() {
+      const evidence = yield* Evidence.Evidence
+      const error = yield* Effect.flip(evidence.append({ action: "RESTORE", tombstone: "t1" }))
+      expect(error.message).toBe(
+        `cannot append to evidence log ${Evidence.fileIn(dir)}: it is not a regular file; refusing to append to it`
+      )
     }).pipe(Effect.provide(Evidence.layer(dir)))
   })
 })

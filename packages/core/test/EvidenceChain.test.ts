@@ -190,6 +190,29 @@ describe("EvidenceChain", () => {
       expect(yield* EvidenceChain.verify(file)).toMatchObject({ lines: 3, ok: true })
     }))
 
+  it.effect("a lock file planted as a link, FIFO or folder is refused at once, naming it (no minute's wait)", () =>
+    Effect.gen(function*() {
+      const file = yield* chainedLog(1)
+      const lock = `${file}.lock`
+      const evidence = yield* Evidence.make(path.dirname(file))
+      const plants: ReadonlyArray<[string, () => void]> = [
+        ["a symbolic link", () => fs.symlinkSync("/dev/zero", lock)],
+        ["a symbolic link", () => fs.symlinkSync(path.join(path.dirname(file), "nowhere"), lock)],
+        ["a FIFO", () => spawnSync("mkfifo", [lock])],
+        ["a directory", () => fs.mkdirSync(lock)]
+      ]
+      for (const [what, plant] of plants) {
+        plant()
+        const started = Date.now()
+        const error = yield* Effect.flip(evidence.append({ action: "RESTORE", actor: "x", tombstone: "t" }))
+        expect(Date.now() - started).toBeLessThan(2_000)
+        expect(error.message).toContain(`lock file ${lock} is ${what}, not a lock this tool took; remove it`)
+        expect(error.message).not.toContain("\n")
+        fs.rmSync(lock, { recursive: true, force: true })
+      }
+      expect(lines(file)).toHaveLength(1)
+    }))
+
   it.effect("an unwritable evidence folder is an EvidenceError naming the log", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-chain-"))
@@ -199,6 +222,19 @@ describe("EvidenceChain", () => {
       expect(error.message).toContain(
         `cannot append to evidence log ${path.join(dir, "blocker", "evidence", "archive_ops.jsonl")}`
       )
+    }))
+
+  it.effect("a log that is a FIFO or a link to a device is an EvidenceReadError at once, not a hang", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-chain-"))
+      const fifo = path.join(dir, "fifo.jsonl")
+      spawnSync("mkfifo", [fifo])
+      const zero = path.join(dir, "zero.jsonl")
+      fs.symlinkSync("/dev/zero", zero)
+      for (const file of [fifo, zero]) {
+        const error = yield* Effect.flip(EvidenceChain.verify(file))
+        expect(error.message).toBe(`cannot read evidence log ${file}: it is not a regular file`)
+      }
     }))
 
   it.effect("a missing log is an EvidenceReadError naming it", () =>

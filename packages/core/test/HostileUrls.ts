@@ -50,7 +50,17 @@ export const hostileUrls: ReadonlyArray<HostileUrl> = [
     "mysql://root@127.0.0.1:1/db?ssl=%7B%22passphrase%22%3A%22Pw20-ssl-secret%22%7D",
     "Pw20-ssl-secret"
   ),
-  row("mariadb password1", "mariadb://root@[::1]:1/db?password1=Pw21-factor-secret", "Pw21-factor-secret")
+  row("mariadb password1", "mariadb://root@[::1]:1/db?password1=Pw21-factor-secret", "Pw21-factor-secret"),
+  row("`;password=` after the database", `${pg};password=Pw22-semicolon-secret`, "Pw22-semicolon-secret"),
+  row("`;PWD=` among settings", `${pg};sslmode=disable;PWD=Pw23-odbc-secret;app=x`, "Pw23-odbc-secret"),
+  row(
+    "userinfo with `%40` and a raw `@`",
+    "postgres://alice:Pw24%40enc@raw-secret@127.0.0.1:1/db",
+    "Pw24%40enc@raw-secret",
+    "Pw24@enc@raw-secret"
+  ),
+  row("`;password=` and a user part", "postgres://alice:Pw25-user@127.0.0.1:1/db;password=Pw25-semi", "Pw25-semi"),
+  row("mysql `;password=`", "mysql://root@127.0.0.1:1/db;password=Pw26-mysql-semi-secret", "Pw26-mysql-semi-secret")
 ]
 
 /** A secret as written raw, percent-encoded, form-encoded, and as a URL's userinfo encodes it. */

@@ -126,6 +126,14 @@ describe("Manifest errors name the file, the place and the problem", () => {
       "outside the manifest's folder"
     ],
     [
+      "an output into .git (a hook would run)",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"a/../.git/hooks/post-checkout"}]`,
+      "entry 1",
+      "goes into a .git folder, which no store archives"
+    ],
+    ["an output into .codex", "m.jsonl", `{"tombstone":"${t1}","output":".codex/archive.sqlite"}`, "line 1", ".codex"],
+    [
       "the manifest folder itself",
       "m.json",
       `[{"tombstone":"${t1}","output":"."}]`,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -56,5 +57,26 @@ describe.each(packers)("Packer %s", (_name, make) => {
       const missing = yield* Effect.flip(packer.hash(path.join(dir, "gone.txt"), "gone.txt"))
       expect(missing).toMatchObject({ _tag: "PayloadSourceError", path: "gone.txt" })
       expect(missing.detail).toContain("ENOENT")
+    }))
+
+  it.scoped("an input swapped for a link (to /etc/shadow) or a FIFO after the walk is refused, not read or waited on", () =>
+    Effect.gen(function*() {
+      const packer = yield* make
+      const dir = tempDir()
+      const secret = path.join(dir, "secret.txt")
+      fs.writeFileSync(secret, "root-only\n")
+      const link = path.join(dir, "a.txt")
+      fs.symlinkSync(secret, link)
+      const fifo = path.join(dir, "b.txt")
+      execFileSync("mkfifo", [fifo])
+      for (const file of [link, fifo]) {
+        const name = path.basename(file)
+        expect(yield* Effect.flip(packer.hash(file, name)), name).toMatchObject({
+          _tag: "PayloadSourceError",
+          path: name
+        })
+        const packed = yield* Effect.flip(packer.hashPack(file, name, "zstd"))
+        expect(packed, name).toMatchObject({ _tag: "PayloadSourceError", path: name })
+      }
     }))
 })

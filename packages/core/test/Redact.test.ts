@@ -63,6 +63,17 @@ describe("Redact", () => {
     expect(Redact.url("/srv/a@b/archive.sqlite")).toBe("/srv/a@b/archive.sqlite")
   })
 
+  it("hides the value of a secret `key = 'value'` as configuration warnings quote it, quotes inside and all", () => {
+    expect(Redact.text("client.password = 'Pw-top' from /x/archive.toml:3: not a known key; ignored")).toBe(
+      "client.password = '***' from /x/archive.toml:3: not a known key; ignored"
+    )
+    expect(Redact.text("a.api_key = 'it's a key' from f:1: x\nretry.attempts = '5' from f:2: y")).toBe(
+      "a.api_key = '***' from f:1: x\nretry.attempts = '5' from f:2: y"
+    )
+    expect(Redact.text("db.token = 'unclosed")).toBe("db.token = '***")
+    expect(Redact.text("logging.level = 'debug' from f:1")).toBe("logging.level = 'debug' from f:1")
+  })
+
   it("derives no secrets from a URL without credentials", () => {
     expect(Redact.secretsOf("sqlite:///./.codex/archive.sqlite")).toEqual([])
     expect(Redact.secretsOf("postgres://u@h:5432/db?sslmode=require")).toEqual([])

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -7,6 +8,15 @@ import { Archiver, ArchiveStore, RestoreTarget, Tombstone } from "../src/index.j
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const tombstone = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
+const stubText = Tombstone.render({
+  path: "s.py",
+  archivedBy: "a",
+  reason: "dead",
+  tombstone,
+  sha256: "a".repeat(64),
+  archivedAt: "",
+  commit: "c"
+})
 
 describe("RestoreTarget", () => {
   it("keeps a recorded path under the root; absolute, escaping or symlinked-out paths need allowOutside", () => {
@@ -24,24 +34,69 @@ describe("RestoreTarget", () => {
     expect(place("link/x", true)).toEqual(Either.right({ output: path.join(root, "link/x"), outside: true }))
   })
 
+  it("refuses a recorded path no store writes: into .git (a hook would run) or .codex, or holding a NUL byte", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
+    const place = (recorded: string, allowOutside = false) =>
+      RestoreTarget.recordedOutput({ tombstone, recorded, root, allowOutside })
+    for (const recorded of [".git/hooks/post-checkout", "a/../.git/hooks/x", "sub/.codex/archive.sqlite", ".GIT/x"]) {
+      const message = Either.getOrThrow(Either.flip(place(recorded))).message
+      expect(message, recorded).toMatch(/goes into a \.(git|codex) folder, which no store archives; give an OUTPUT/i)
+      expect(place(recorded, true)).toEqual(Either.right({ output: path.join(root, recorded), outside: true }))
+    }
+    for (const allowOutside of [false, true]) {
+      expect(Either.getOrThrow(Either.flip(place("a\0b", allowOutside))).message).toBe(
+        `tombstone ${tombstone}: recorded path "a\\u0000b" holds a NUL byte; give an OUTPUT`
+      )
+    }
+    expect(place(".github/x.yml")).toEqual(Either.right({ output: path.join(root, ".github/x.yml"), outside: false }))
+  })
+
   it.effect("resolves a stub to its own tombstone and place; a mention of another id does not count", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
       const file = path.join(dir, "s.py")
-      const text = Tombstone.render({
-        path: "s.py",
-        archivedBy: "a",
-        reason: "dead",
-        tombstone,
-        sha256: "a".repeat(64),
-        archivedAt: "",
-        commit: "c"
-      })
+      const text = stubText
       fs.writeFileSync(file, text)
       expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({ tombstone, output: file })
       expect(Tombstone.tombstoneOf(text)).toBe(tombstone)
       expect(Tombstone.tombstoneOf(`${text}# Tombstone: 0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f\n`)).toBeUndefined()
     }))
+
+  it.effect("reads a stub once without following a link: a link (even to a stub), a FIFO or a large file is refused", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
+      const real = path.join(dir, "real.py")
+      fs.writeFileSync(real, stubText)
+      const link = path.join(dir, "link.py")
+      fs.symlinkSync(real, link)
+      const refused = yield* Effect.flip(RestoreTarget.fromArgument(link, undefined))
+      expect(refused.message).toBe(
+        `${link}: not a valid tombstone stub: not a stub file (a symbolic link; give the stub itself)`
+      )
+      const fifo = path.join(dir, "fifo")
+      execFileSync("mkfifo", [fifo])
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(fifo, undefined))).message).toContain("not a regular file")
+      const big = path.join(dir, "big")
+      fs.writeFileSync(big, `${Tombstone.header}\n${"#".repeat(Tombstone.maxStubBytes)}`)
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(big, undefined))).message).toContain("too large")
+      // A path through a file is no stub and no tombstone: the tombstone error, not a crash.
+      expect((yield* Effect.flip(RestoreTarget.fromArgument(path.join(real, "x"), undefined)))._tag).toBe(
+        "InvalidTombstone"
+      )
+    }))
+
+  it("isStubFile and isStubOf follow no link and do not block on a FIFO (0 bytes: small enough to be a stub)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-stubfile-"))
+    const real = path.join(dir, "real.py")
+    fs.writeFileSync(real, stubText)
+    const link = path.join(dir, "link.py")
+    fs.symlinkSync(real, link)
+    expect([Tombstone.isStubFile(real), Tombstone.isStubOf(real, tombstone)]).toEqual([true, true])
+    expect([Tombstone.isStubFile(link, 0), Tombstone.isStubOf(link, tombstone, 0)]).toEqual([false, false])
+    const fifo = path.join(dir, "fifo")
+    execFileSync("mkfifo", [fifo])
+    expect([Tombstone.isStubFile(fifo, 0), Tombstone.isStubOf(fifo, tombstone, 0)]).toEqual([false, false])
+  })
 
   it("reads legal_hold as purge does, and names what is wrong with reserved or non-boolean metadata", () => {
     for (const v of [true, 1, "1", " TRUE ", "yes", "On"]) expect(ArchiveStore.legalHoldValue(v)).toBe(true)

@@ -2,7 +2,7 @@
  * `codex archive config-show [--config-file] [--debug] [--origin] [--strict]`: the composed configuration as JSON
  * (spec §4.4), with the resolved SQLite file (`backend.path`), strict mode and the warnings applied.
  */
-import { Config } from "@codex-archive/core"
+import { Config, Redact } from "@codex-archive/core"
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import * as Runtime from "../Runtime.js"
@@ -24,7 +24,8 @@ export const command = Command.make(
         yield* Runtime.printJson({
           ...(opts.origin ? Config.explain(loaded, opts.debug) : Config.toJson(loaded.config, opts.debug)),
           strict: opts.origin ? { value: loaded.strict, origin: strictOrigin } : loaded.strict,
-          warnings: loaded.warnings.map((w) => w.message)
+          // As on stderr: a warning may quote a planted file's secret (`client.password = '...'`).
+          warnings: loaded.warnings.map((w) => Redact.text(w.message))
         })
       }))
 ).pipe(Command.withDescription("Print the composed configuration (credentials redacted unless --debug)"))

@@ -5,6 +5,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as ExitCode from "../ExitCode.js"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -88,16 +89,23 @@ export const command = Command.make(
           yield* Effect.logDebug("restore starting").pipe(
             Effect.annotateLogs({ backend: config.backend.backend, output: out })
           )
+          // A recorded path stays under the root while it is written, not only when it was checked.
+          const contained = resolved.output === undefined && !opts.allowOutside
+            ? RestoreTarget.containedIn(root, out)
+            : undefined
           const outcome = yield* restorer.restore({
             tombstone: resolved.tombstone,
             output: out,
             actor,
-            force: opts.force
+            force: opts.force,
+            contained
           })
           if (opts.json) yield* Runtime.printJson(outcome)
-          else yield* Runtime.printLine(outcome.output)
+          else yield* Runtime.printLine(ExitCode.printable(outcome.output))
           if (outcome.status === "unchanged") {
-            yield* Runtime.note(`${outcome.output}: already has the archived content; nothing written`)
+            yield* Runtime.note(
+              `${ExitCode.printable(outcome.output)}: already has the archived content; nothing written`
+            )
           }
         }))
     }).pipe(MetricsOut.writeAfter(opts.metricsOut))
