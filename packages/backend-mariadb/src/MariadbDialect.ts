@@ -24,6 +24,7 @@ export const dialect: Dialect.Dialect = {
   zeroBeforeDelete: false,
   archiveTablesQuery: "SELECT table_name AS t, column_name AS c FROM information_schema.columns " +
     "WHERE table_schema = DATABASE() AND table_name IN ('item', 'artifact')",
+  tableExistsQuery: "SELECT 1 AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
   ddlAutoCommits: true,
   // ER_BAD_DB_ERROR: the database named in the URL does not exist.
   missingDatabase: (error) => Dialect.causeField(error, "errno") === 1049,

@@ -4,7 +4,18 @@
  * transaction is retried whole, never a statement inside it, so retries never nest.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Chunk, Effect, Either, Layer, Option, Schedule, Schema, Stream } from "effect"
+import {
+  Chunk,
+  Config as EffectConfig,
+  type ConfigError,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
 import {
   type ArchiveEntry,
   ArchiveStore,
@@ -499,7 +510,7 @@ export const make = (options: {
 
     const schemaVersion = unit(
       "schema_version",
-      Effect.provideService(Migrations.version(options.migrations), SqlClient.SqlClient, sql)
+      Effect.provideService(Migrations.version(options.migrations, dialect), SqlClient.SqlClient, sql)
     )
 
     const probe = unit("probe", Effect.map(sql<Row>`SELECT id FROM item LIMIT 1`, (rows) => rows.length))
@@ -583,7 +594,11 @@ export const notAnArchiveReason = (
   return undefined
 }
 
-const storeErrorOf =
+/**
+ * A driver's failure as the archive's: one line, credentials scrubbed, the location named, transient or not by the
+ * dialect's codes. Every backend's connect and open errors go through it.
+ */
+export const storeErrorOf =
   (options: Pick<ClientOptions, "dialect" | "location" | "secrets">) => (operation: string) => (error: unknown) =>
     new StoreError({
       operation,
@@ -631,13 +646,13 @@ export const fromClient = (
     // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     if (dialect.ddlAutoCommits) {
-      const applied = yield* Migrations.version(options.migrations)
+      const applied = yield* Migrations.version(options.migrations, dialect)
       for (const m of options.migrations) {
         if (m.id > applied) { for (const statement of m.statements) yield* sql.unsafe(statement) }
       }
     }
     // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
-    yield* Migrations.run(options.migrations).pipe(
+    yield* Migrations.run(options.migrations, dialect).pipe(
       Effect.catchAllDefect(Effect.fail),
       Effect.retry(Schedule.recurs(2))
     )
@@ -667,6 +682,43 @@ export const connect = <A>(
         : storeErrorOf(options)("connect")(error)
     )
   ))
+
+/** What every backend's `layerFromClient` takes: the host's client is theirs, the archive only names it. */
+export interface FromClientOptions {
+  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
+  readonly create: boolean
+  /** How the archive is named in messages and evidence (default: the backend's name, or the file); no credentials. */
+  readonly location?: string | undefined
+  /** Credentials to scrub from driver messages, should one quote them. */
+  readonly secrets?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A backend's `layerFromClient`: its dialect and migrations over the `SqlClient` in context, named `location` unless
+ * the host says. The same open, checks, redaction, retry and error classification for every backend.
+ */
+export const fromClientOf = (
+  backend: Pick<ClientOptions, "dialect" | "migrations" | "location">
+) =>
+<O extends FromClientOptions & Partial<Pick<ClientOptions, "schema" | "readOnly" | "direct">>>(
+  options: O
+): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
+  fromClient({
+    ...options,
+    dialect: backend.dialect,
+    migrations: backend.migrations,
+    location: options.location ?? backend.location
+  })
+
+/**
+ * A backend's `layerConfig`: its `layer` with the options read from Effect `Config` (a URL as `Redacted`), e.g.
+ * `PgArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
+ */
+export const layerConfigOf = <Options, E, R>(layer: (options: Options) => Layer.Layer<ArchiveStore, E, R>) =>
+(
+  config: EffectConfig.Config.Wrap<Options>
+): Layer.Layer<ArchiveStore, E | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
 
 /** The migrated schema + `ArchiveStore` over a server database, on a client of its own. Needs the retry policy. */
 export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, Retry.RetryPolicy> =>
