@@ -43,6 +43,18 @@ const tamper = (dir: string, statement: string, ...params: ReadonlyArray<unknown
   }
 }
 
+/** A fresh archive in a temporary folder, removed afterwards, with the core services over it. */
+const inArchive = <A, E>(
+  body: (dir: string) => Effect.Effect<A, E, Archiver.Archiver | Restorer.Restorer | ArchiveStore.ArchiveStore>
+) => {
+  const dir = tempDir("codex-hostile-")
+  return body(dir).pipe(
+    Effect.provide(services(dir)),
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+  )
+}
+
 const storeError = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.map(Effect.either(effect), (r) => {
     expect(Either.isLeft(r)).toBe(true)
@@ -53,92 +65,79 @@ const storeError = <A, E>(effect: Effect.Effect<A, E>) =>
   })
 
 describe("hostile rows in a SQLite archive", () => {
-  it.live("a sha256 of the wrong length is refused by locate, show and verify's listing, naming the row", () => {
-    const dir = tempDir("codex-hostile-")
-    return Effect.gen(function*() {
-      const { small } = yield* storeTwo(dir)
-      tamper(dir, "UPDATE artifact SET content_sha256 = 'abc123' WHERE id = ?", small.artifactId)
-      const store = yield* ArchiveStore.ArchiveStore
-      for (
-        const error of [
-          yield* storeError(store.locate([small.tombstone])),
-          yield* storeError(store.show(small.tombstone)),
-          yield* storeError(store.artifacts())
-        ]
-      ) {
-        expect(error.message).toContain(`table artifact, row ${small.artifactId}: column content_sha256:`)
-        expect(error.message).toContain(`expected a sha256 (64 hex digits), got "abc123"`)
-      }
-      // The restore fails on it, and writes nothing.
-      const restored = yield* Effect.either(
-        (yield* Restorer.Restorer).restore({
-          tombstone: small.tombstone,
-          output: path.join(dir, "out.txt"),
-          actor: "bob"
-        })
-      )
-      expect(Either.isLeft(restored) && restored.left._tag).toBe("StoreError")
-      expect(fs.existsSync(path.join(dir, "out.txt"))).toBe(false)
-    }).pipe(
-      Effect.provide(services(dir)),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+  it.live("a sha256 of the wrong length is refused by locate, show and verify's listing, naming the row", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE artifact SET content_sha256 = 'abc123' WHERE id = ?", small.artifactId)
+        const store = yield* ArchiveStore.ArchiveStore
+        for (
+          const error of [
+            yield* storeError(store.locate([small.tombstone])),
+            yield* storeError(store.show(small.tombstone)),
+            yield* storeError(store.artifacts())
+          ]
+        ) {
+          expect(error.message).toContain(`table artifact, row ${small.artifactId}: column content_sha256:`)
+          expect(error.message).toContain(`expected a sha256 (64 hex digits), got "abc123"`)
+        }
+        // The restore fails on it, and writes nothing.
+        const restored = yield* Effect.either(
+          (yield* Restorer.Restorer).restore({
+            tombstone: small.tombstone,
+            output: path.join(dir, "out.txt"),
+            actor: "bob"
+          })
+        )
+        expect(Either.isLeft(restored) && restored.left._tag).toBe("StoreError")
+        expect(fs.existsSync(path.join(dir, "out.txt"))).toBe(false)
+      })
+    ))
 
-  it.live("a negative size is refused, naming table, column and row", () => {
-    const dir = tempDir("codex-hostile-")
-    return Effect.gen(function*() {
-      const { small } = yield* storeTwo(dir)
-      tamper(dir, "UPDATE artifact SET size_bytes = -5 WHERE id = ?", small.artifactId)
-      const error = yield* storeError((yield* ArchiveStore.ArchiveStore).locate([small.tombstone]))
-      expect(error.operation).toBe("locate")
-      expect(error.message).toBe(
-        `sqlite archive: locate failed: table artifact, row ${small.artifactId}: column size_bytes: ` +
-          "expected a non-negative integer, got -5"
-      )
-    }).pipe(
-      Effect.provide(services(dir)),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+  it.live("a negative size is refused, naming table, column and row", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE artifact SET size_bytes = -5 WHERE id = ?", small.artifactId)
+        const error = yield* storeError((yield* ArchiveStore.ArchiveStore).locate([small.tombstone]))
+        expect(error.operation).toBe("locate")
+        expect(error.message).toBe(
+          `sqlite archive: locate failed: table artifact, row ${small.artifactId}: column size_bytes: ` +
+            "expected a non-negative integer, got -5"
+        )
+      })
+    ))
 
-  it.live("a tombstone id that is not a UUID is refused by list, naming the item", () => {
-    const dir = tempDir("codex-hostile-")
-    return Effect.gen(function*() {
-      const { small } = yield* storeTwo(dir)
-      tamper(dir, "UPDATE item SET tombstone_id = 'not-a-uuid' WHERE tombstone_id = ?", small.tombstone)
-      const error = yield* storeError((yield* ArchiveStore.ArchiveStore).list({ limit: 10 }))
-      expect(error.message).toContain("table item, row not-a-uuid: column tombstone_id: expected a tombstone id")
-    }).pipe(
-      Effect.provide(services(dir)),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+  it.live("a tombstone id that is not a UUID is refused by list, naming the item", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE item SET tombstone_id = 'not-a-uuid' WHERE tombstone_id = ?", small.tombstone)
+        const error = yield* storeError((yield* ArchiveStore.ArchiveStore).list({ limit: 10 }))
+        expect(error.message).toContain("table item, row not-a-uuid: column tombstone_id: expected a tombstone id")
+      })
+    ))
 
-  it.live("a chunk missing from the middle is refused by the chunk stream and by a batch's workers", () => {
-    const dir = tempDir("codex-hostile-")
-    return Effect.gen(function*() {
-      const { big } = yield* storeTwo(dir)
-      tamper(dir, "DELETE FROM artifact_chunk WHERE artifact_id = ? AND seq = 1", big.artifactId)
-      const error = yield* storeError(Stream.runDrain((yield* ArchiveStore.ArchiveStore).chunks(big.artifactId)))
-      expect(error.message).toBe(
-        `sqlite archive: fetch failed: table artifact_chunk, row ${big.artifactId}#2: column seq: expected 1 ` +
-          "(chunk 1 is missing)"
-      )
-      // Worker threads read the chunks themselves (direct reads): the same check, the item failed as corrupt.
-      const [result] = yield* (yield* Restorer.Restorer).restoreAll(
-        [{ tombstone: big.tombstone, output: path.join(dir, "out.bin"), actor: "bob" }],
-        { concurrency: 1, workers: 1 }
-      )
-      expect(result?._tag).toBe("Failure")
-      expect(result?._tag === "Failure" && result.error.message).toContain(
-        `table artifact_chunk, row ${big.artifactId}#2: column seq: expected 1 (chunk 1 is missing)`
-      )
-      expect(fs.existsSync(path.join(dir, "out.bin"))).toBe(false)
-    }).pipe(
-      Effect.provide(services(dir)),
-      Effect.scoped,
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+  it.live("a chunk missing from the middle is refused by the chunk stream and by a batch's workers", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { big } = yield* storeTwo(dir)
+        tamper(dir, "DELETE FROM artifact_chunk WHERE artifact_id = ? AND seq = 1", big.artifactId)
+        const error = yield* storeError(Stream.runDrain((yield* ArchiveStore.ArchiveStore).chunks(big.artifactId)))
+        expect(error.message).toBe(
+          `sqlite archive: fetch failed: table artifact_chunk, row ${big.artifactId}#2: column seq: expected 1 ` +
+            "(chunk 1 is missing)"
+        )
+        // Worker threads read the chunks themselves (direct reads): the same check, the item failed as corrupt.
+        const [result] = yield* (yield* Restorer.Restorer).restoreAll(
+          [{ tombstone: big.tombstone, output: path.join(dir, "out.bin"), actor: "bob" }],
+          { concurrency: 1, workers: 1 }
+        )
+        expect(result?._tag).toBe("Failure")
+        expect(result?._tag === "Failure" && result.error.message).toContain(
+          `table artifact_chunk, row ${big.artifactId}#2: column seq: expected 1 (chunk 1 is missing)`
+        )
+        expect(fs.existsSync(path.join(dir, "out.bin"))).toBe(false)
+      })
+    ))
 })

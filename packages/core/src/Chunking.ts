@@ -1,7 +1,7 @@
 /**
  * Chunking of large content, in one place: the chunk size, the split of a file into raw pieces, how a chunked artifact
  * is recorded (its `compression` prefix, its `blob_bytes` marker, its `artifact_chunk` rows) and the checks its
- * reassembly makes (rows in order, none missing, none decoding past its share of the recorded size).
+ * reassembly makes (rows in order, none missing).
  */
 import * as fs from "node:fs"
 
@@ -20,10 +20,6 @@ export const codecOfCompression = (compression: string): string =>
 
 /** A chunked artifact's `blob_bytes`: never NULL (the original would call it purged), and says where the bytes are. */
 export const chunkedMarker = "codex-archive: content in artifact_chunk rows"
-
-/** The raw size of chunk `index` of content of `sizeBytes`: what that chunk may decode to, at most. */
-export const rawSizeOf = (index: number, sizeBytes: number): number =>
-  Math.max(0, Math.min(chunkSize, sizeBytes - index * chunkSize))
 
 /** A file's next raw chunk, and whether the content ended with this read. */
 export interface Piece {
