@@ -13,7 +13,6 @@ import {
   Layer,
   Option,
   Schedule,
-  Schema,
   Stream
 } from "effect"
 import {
@@ -54,38 +53,17 @@ export { legalHoldOf, toTimestamp } from "./internal/SqlRows.js"
 // Each row shape's decoder, compiled once: a batch restore decodes tens of thousands of rows.
 const locatedItem = Rows.decoder("item", Rows.LocatedItemRow, ["tombstone_id", "item_id"])
 const storedArtifact = Rows.decoder("artifact", Rows.StoredArtifactRow, ["artifact_id"])
-const artifactDetail = Rows.decoder(
-  "artifact",
-  Schema.Struct({
-    ...Rows.StoredArtifactRow.fields,
-    mime_type: Rows.Text,
-    object_url: Schema.NullOr(Rows.Text)
-  }),
-  ["artifact_id"]
-)
-const verifiedArtifact = Rows.decoder(
-  "artifact",
-  Schema.Struct({
-    ...Rows.ArtifactRow.fields,
-    tombstone_id: Schema.NullOr(Rows.TombstoneIdColumn),
-    chunk_rows: Rows.Count,
-    object_url: Schema.NullOr(Rows.Text)
-  }),
-  ["artifact_id"]
-)
+const artifactDetail = Rows.decoder("artifact", Rows.ArtifactDetailRow, ["artifact_id"])
+const verifiedArtifact = Rows.decoder("artifact", Rows.VerifiedArtifactRow, ["artifact_id"])
 const listedItem = Rows.decoder("item", Rows.ItemRow, ["tombstone_id", "id"])
 const itemDetail = Rows.decoder("item", Rows.ItemDetailRow, ["tombstone_id", "id"])
 const eventRow = Rows.decoder("event", Rows.EventRow, ["id"])
-const tagRow = Rows.decoder("tag", Schema.Struct({ tag: Rows.Text }), ["item_id"])
+const tagRow = Rows.decoder("tag", Rows.TagRow, ["item_id"])
 const inlineRow = Rows.decoder("artifact", Rows.InlineRow, ["id"])
 const chunkRow = Rows.decoder("artifact_chunk", Rows.ChunkRow, ["artifact_id"])
-const countRow = Rows.decoder("item", Schema.Struct({ n: Rows.Count }), [])
-const purgeEvent = Rows.decoder("event", Schema.Struct({ artifact_id: Rows.Text, context: Rows.Json }), ["artifact_id"])
-const orphanRow = Rows.decoder(
-  "artifact_chunk",
-  Schema.Struct({ artifact_id: Rows.Text, n: Rows.Count, b: Rows.CountOrZero }),
-  ["artifact_id"]
-)
+const countRow = Rows.decoder("item", Rows.CountRow, [])
+const purgeEvent = Rows.decoder("event", Rows.PurgeEventRow, ["artifact_id"])
+const orphanRow = Rows.decoder("artifact_chunk", Rows.OrphanRow, ["artifact_id"])
 
 export const make = (options: {
   readonly dialect: Dialect

@@ -16,8 +16,8 @@ const refuse = (ast: SchemaAST.AST, actual: unknown, message: string) =>
 
 /**
  * A column read from whatever the driver handed over; `read` returns undefined for a value it refuses. One parser node
- * per column (a declaration whose decoder is `read`): 100k rows of a restore decode in ~0.3 s, against ~1.5 s as a
- * transformation whose target type is checked again.
+ * per column (a declaration whose decoder is `read`): a located row (two structs, 16 columns) decodes in ~7 µs, ~0.7 s
+ * per 100k rows, against ~15 µs as a transformation whose result the parser checks against the type again.
  */
 const column = <A>(to: Schema.Schema<A, any>, expected: string, read: (v: unknown) => A | undefined) =>
   Schema.declare<A, unknown, readonly []>([], {
@@ -171,7 +171,36 @@ export const ItemDetailRow = Schema.Struct({
   restored_at: TimeOrNull
 })
 
+/** What `show` reads of an artifact. */
+export const ArtifactDetailRow = Schema.Struct({
+  ...StoredArtifactRow.fields,
+  mime_type: Text,
+  object_url: Schema.NullOr(Text)
+})
+
+/** What `verify` lists of an artifact: with each of its items' tombstone, and its chunk rows' count. */
+export const VerifiedArtifactRow = Schema.Struct({
+  ...ArtifactRow.fields,
+  tombstone_id: Schema.NullOr(TombstoneIdColumn),
+  chunk_rows: Count,
+  object_url: Schema.NullOr(Text)
+})
+
+/** An artifact a store finds already there (deduplicated, or purged and re-hydrated). */
+export const ExistingRow = Schema.Struct({
+  id: ArtifactIdColumn,
+  storage_driver: Text,
+  has_blob: Flag,
+  compressed_size: Count
+})
+export const ExistingByShaRow = Schema.Struct({ ...ExistingRow.fields, content_sha256: Sha256Column })
+
 export const EventRow = Schema.Struct({ action: Text, actor: Text, context: Json, created_at: Time })
+export const PurgeEventRow = Schema.Struct({ artifact_id: Text, context: Json })
+export const TagRow = Schema.Struct({ tag: Text })
+export const CountRow = Schema.Struct({ n: Count })
+/** Chunk rows no chunked artifact claims, per artifact id: how many, and their bytes. */
+export const OrphanRow = Schema.Struct({ artifact_id: Text, n: Count, b: CountOrZero })
 
 /** One `artifact_chunk` row: its place in the artifact and its compressed bytes. */
 export const ChunkRow = Schema.Struct({ seq: Count, blob_bytes: Bytes })

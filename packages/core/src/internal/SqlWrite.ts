@@ -4,7 +4,7 @@
  * caller's transaction.
  */
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Effect, Fiber, Queue, Schema, Stream, type Take } from "effect"
+import { Effect, Fiber, Queue, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Archived, ArchiveEntry, Payload, PayloadSourceError } from "../ArchiveStore.js"
 import { stringify as canonicalJson } from "../CanonicalJson.js"
@@ -30,31 +30,14 @@ interface StoredArtifact {
   readonly reused: boolean
 }
 
-/** An artifact row the archive already has, as dedup reads it. */
-const ExistingRow = Schema.Struct({
-  id: Rows.ArtifactIdColumn,
-  storage_driver: Rows.Text,
-  has_blob: Rows.Flag,
-  compressed_size: Rows.Count
-})
-type Existing = typeof ExistingRow.Type
-const existingRow = Rows.decoder("artifact", ExistingRow, ["id"])
-const existingBySha = Rows.decoder(
-  "artifact",
-  Schema.Struct({ ...ExistingRow.fields, content_sha256: Rows.Sha256Column }),
-  ["id"]
-)
-const idRow = Rows.decoder("artifact", Schema.Struct({ id: Rows.ArtifactIdColumn }), ["id"])
-const shaRow = Rows.decoder(
-  "artifact",
-  Schema.Struct({ id: Rows.ArtifactIdColumn, content_sha256: Rows.Sha256Column }),
-  ["id"]
-)
-const storedRow = Rows.decoder(
-  "artifact",
-  Schema.Struct({ id: Rows.ArtifactIdColumn, content_sha256: Rows.Sha256Column, compressed_size: Rows.Count }),
-  ["id"]
-)
+type Existing = typeof Rows.ExistingRow.Type
+const existingRow = Rows.decoder("artifact", Rows.ExistingRow, ["id"])
+const existingBySha = Rows.decoder("artifact", Rows.ExistingByShaRow, ["id"])
+const idRow = Rows.decoder("artifact", Rows.ExistingRow.pick("id"), ["id"])
+const shaRow = Rows.decoder("artifact", Rows.ExistingByShaRow.pick("id", "content_sha256"), ["id"])
+const storedRow = Rows.decoder("artifact", Rows.ExistingByShaRow.pick("id", "content_sha256", "compressed_size"), [
+  "id"
+])
 
 /** New whole content waiting for its multi-row insert. */
 interface Pending {
