@@ -4,7 +4,7 @@
  */
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
-import { Config as EffectConfig, type ConfigError, Effect, Layer, Redacted } from "effect"
+import { Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
 import { dialect } from "./MariadbDialect.js"
 import { migrations } from "./MariadbSchema.js"
@@ -79,22 +79,10 @@ export const layer = (
  * `layer` with its options read from Effect `Config` (the URL as `Redacted`), e.g.
  * `MariadbArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
  */
-export const layerConfig = (
-  config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<
-  ArchiveStore.ArchiveStore,
-  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
-  Retry.RetryPolicy
-> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+export const layerConfig = SqlArchiveStore.layerConfigOf(layer)
 
-export interface FromClientOptions {
-  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
-  readonly create: boolean
-  /** How the archive is named in messages and evidence (default `mariadb`); never holds credentials. */
-  readonly location?: string | undefined
-  /** Credentials to scrub from driver messages, should one quote them. */
-  readonly secrets?: ReadonlyArray<string> | undefined
-}
+/** The host's client taken over; the archive is named `mariadb` unless `location` says. */
+export type FromClientOptions = SqlArchiveStore.FromClientOptions
 
 /**
  * The archive over the host's own MySQL `SqlClient` (e.g. `@effect/sql-mysql2`'s `MysqlClient` layer) and its pool.
@@ -107,6 +95,6 @@ export const layerFromClient = (
   ArchiveStore.ArchiveStore,
   ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
   SqlClient.SqlClient | Retry.RetryPolicy
-> => SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "mariadb", migrations })
+> => SqlArchiveStore.fromClientOf({ dialect, migrations, location: "mariadb" })(options)
 
 export { migrations }

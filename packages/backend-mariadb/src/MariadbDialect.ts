@@ -1,5 +1,5 @@
 /** How MariaDB / MySQL differs, for the shared `SqlArchiveStore`. */
-import { ArchiveStore, Dialect } from "@codex-archive/core"
+import { Chunking, Dialect } from "@codex-archive/core"
 
 /** TIMESTAMP columns take `YYYY-MM-DD HH:MM:SS` (the session is UTC). */
 const timestamp = (iso: string) => iso.replace("T", " ").replace("Z", "")
@@ -20,10 +20,11 @@ export const dialect: Dialect.Dialect = {
   // One statement must fit `max_allowed_packet` (16 MiB by default), with room for the other columns.
   bulkInsert: { rows: 500, bytes: 8 * 1024 * 1024 },
   // One value must fit `max_allowed_packet` too: content above one chunk is chunked.
-  inlineCap: ArchiveStore.chunkSize,
+  inlineCap: Chunking.chunkSize,
   zeroBeforeDelete: false,
   archiveTablesQuery: "SELECT table_name AS t, column_name AS c FROM information_schema.columns " +
     "WHERE table_schema = DATABASE() AND table_name IN ('item', 'artifact')",
+  tableExistsQuery: "SELECT 1 AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
   ddlAutoCommits: true,
   // ER_BAD_DB_ERROR: the database named in the URL does not exist.
   missingDatabase: (error) => Dialect.causeField(error, "errno") === 1049,

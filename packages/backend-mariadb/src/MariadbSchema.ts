@@ -3,7 +3,7 @@
  * backends), plus our additions. DDL auto-commits here, so every statement is idempotent on its own: tables, columns
  * and indexes use MariaDB's own `IF NOT EXISTS` (MariaDB ≥ 10.5; plain MySQL has no such form for indexes/columns).
  */
-import { ArchiveStore, type Migrations } from "@codex-archive/core"
+import { Chunking, type Migrations } from "@codex-archive/core"
 
 const table = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
@@ -93,7 +93,7 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
     name: "chunk_rows_follow_artifact",
     statements: [
       // A chunked artifact gets a non-NULL marker and a `chunked:` codec: the original refuses it by name, never "purged".
-      `UPDATE artifact SET blob_bytes = '${ArchiveStore.chunkedMarker}', compression = CONCAT('chunked:', compression)
+      `UPDATE artifact SET blob_bytes = '${Chunking.chunkedMarker}', compression = CONCAT('chunked:', compression)
   WHERE storage_driver = 'chunked' AND blob_bytes IS NULL`,
       // Another tool's purge or re-store (an UPDATE of the artifact away from 'chunked') or a DELETE takes the chunk rows
       // with it; our own chunked rewrite (delete chunks, update to 'chunked', insert chunks) never matches it.

@@ -5,7 +5,7 @@
 import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Config as EffectConfig, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Layer, Redacted } from "effect"
 import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
@@ -108,21 +108,10 @@ export const layer = (
  * `layer` with its options read from Effect `Config` (the URL as `Redacted`), e.g.
  * `PgArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
  */
-export const layerConfig = (
-  config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<
-  ArchiveStore.ArchiveStore,
-  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
-  Retry.RetryPolicy
-> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+export const layerConfig = SqlArchiveStore.layerConfigOf(layer)
 
-export interface FromClientOptions {
-  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
-  readonly create: boolean
-  /** How the archive is named in messages and evidence (default `postgres`); never holds credentials. */
-  readonly location?: string | undefined
-  /** Credentials to scrub from driver messages, should one quote them. */
-  readonly secrets?: ReadonlyArray<string> | undefined
+/** The host's client taken over (the archive named `postgres` unless `location` says), in the schema it points at. */
+export interface FromClientOptions extends SqlArchiveStore.FromClientOptions {
   /**
    * The schema the client's `search_path` already points at, created with `create` (`client({ schema })` makes such
    * a pool). The archive never changes a host's `search_path`.
@@ -141,6 +130,6 @@ export const layerFromClient = (
   ArchiveStore.ArchiveStore,
   ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
   SqlClient.SqlClient | Retry.RetryPolicy
-> => SqlArchiveStore.fromClient({ ...options, dialect, location: options.location ?? "postgres", migrations })
+> => SqlArchiveStore.fromClientOf({ dialect, migrations, location: "postgres" })(options)
 
 export { migrations }

@@ -20,6 +20,8 @@ export const dialect: Dialect.Dialect = {
   zeroBeforeDelete: false,
   archiveTablesQuery: "SELECT table_name AS t, column_name AS c FROM information_schema.columns " +
     "WHERE table_schema = current_schema() AND table_name IN ('item', 'artifact')",
+  // to_regclass follows the search path, as the Migrator's own unqualified table name does.
+  tableExistsQuery: "SELECT 1 AS e WHERE to_regclass($1) IS NOT NULL",
   ddlAutoCommits: false,
   // 3D000: the database named in the URL does not exist.
   missingDatabase: (error) => Dialect.causeField(error, "code") === "3D000",

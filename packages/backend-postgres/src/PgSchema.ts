@@ -2,7 +2,7 @@
  * The spec's portable schema (§2.1) for PostgreSQL, plus our additions (new tables, columns and indexes only). Every
  * statement is `IF NOT EXISTS`, so a database written by the original tool, or migrated before, opens unchanged.
  */
-import { ArchiveStore, type Migrations } from "@codex-archive/core"
+import { Chunking, type Migrations } from "@codex-archive/core"
 
 export const migrations: ReadonlyArray<Migrations.Migration> = [
   {
@@ -81,7 +81,7 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
     name: "chunk_rows_follow_artifact",
     statements: [
       // A chunked artifact gets a non-NULL marker and a `chunked:` codec: the original refuses it by name, never "purged".
-      `UPDATE artifact SET blob_bytes = convert_to('${ArchiveStore.chunkedMarker}', 'UTF8'), compression = 'chunked:' || compression
+      `UPDATE artifact SET blob_bytes = convert_to('${Chunking.chunkedMarker}', 'UTF8'), compression = 'chunked:' || compression
   WHERE storage_driver = 'chunked' AND blob_bytes IS NULL`,
       // Another tool's purge or re-store (an UPDATE of the artifact away from 'chunked') or a DELETE takes the chunk rows
       // with it; our own chunked rewrite (delete chunks, update to 'chunked', insert chunks) never fires it.

@@ -6,7 +6,7 @@ import { ArchiveStore, Config, FileOps, Retry, SqlArchiveStore } from "@codex-ar
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
-import { Config as EffectConfig, type ConfigError, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -149,14 +149,6 @@ const preflight = (file: string, create: boolean, readOnly: boolean) =>
     return true
   })
 
-const toStoreError = (operation: string) => (e: { message: string; cause?: unknown }) =>
-  new ArchiveStore.StoreError({
-    operation,
-    backend: "sqlite",
-    detail: String((e.cause as Error | undefined)?.message ?? e.message),
-    transient: false
-  })
-
 /**
  * The connection the archive opens for the URL, after the preflight (the file is there and is an archive, or may
  * become one), in WAL mode, read-only where the file is not writable and the command only reads. A host that wants
@@ -176,7 +168,11 @@ export const client = (
     (ro) => SqliteClient.layer({ filename: file, readonly: ro, disableWAL: true })
   )).pipe(
     Layer.catchAll((e) =>
-      Layer.fail(e._tag === "NotAnArchive" || e._tag === "StoreError" ? e : toStoreError("connect")(e))
+      Layer.fail(
+        e._tag === "NotAnArchive" || e._tag === "StoreError"
+          ? e
+          : SqlArchiveStore.storeErrorOf({ dialect, location: file })("connect")(e)
+      )
     )
   )
   const session = Layer.effectDiscard(
@@ -206,18 +202,10 @@ export const layer = (
  * `layer` with its options read from Effect `Config`, e.g.
  * `SqliteArchive.layerConfig({ url: Config.string("ARCHIVE_URL"), create: Config.succeed(true) })`.
  */
-export const layerConfig = (
-  config: EffectConfig.Config.Wrap<Options>
-): Layer.Layer<
-  ArchiveStore.ArchiveStore,
-  ArchiveStore.NotAnArchive | ArchiveStore.StoreError | ConfigError.ConfigError,
-  Retry.RetryPolicy
-> => Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
+export const layerConfig = SqlArchiveStore.layerConfigOf(layer)
 
-export interface FromClientOptions {
-  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
-  readonly create: boolean
-}
+/** The host's client taken over; the archive is named by its file unless `location` says. */
+export type FromClientOptions = SqlArchiveStore.FromClientOptions
 
 /**
  * The archive over the host's own `SqliteClient` (`@effect/sql-sqlite-node`): its connection, its pragmas (WAL is
@@ -230,30 +218,21 @@ export const layerFromClient = (
   ArchiveStore.ArchiveStore,
   ArchiveStore.NotAnArchive | ArchiveStore.StoreError,
   SqliteClient.SqliteClient | Retry.RetryPolicy
-> => over({ create: options.create })
+> => over(options)
 
 /** The schema checked and migrated, and the store, over the `SqliteClient` in context. */
-const over = (options: { readonly create: boolean }) =>
+const over = (options: FromClientOptions) =>
   Layer.unwrapEffect(Effect.map(SqliteClient.SqliteClient, (sql) => {
     const file = sql.config.filename
     // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
     const direct = file === ":memory:" || file === "" ? undefined : { driver: driverModule(), file }
-    return SqlArchiveStore.fromClient({
-      dialect,
-      location: file,
-      migrations,
-      create: options.create,
+    return SqlArchiveStore.fromClientOf({ dialect, migrations, location: file })({
+      ...options,
       readOnly: sql.config.readonly === true,
       direct
     }).pipe(
       // Opening failed past every retry: "locked" when another process held the file, as the connection's own errors say.
-      Layer.catchAll((e) =>
-        Layer.fail(
-          e._tag === "StoreError"
-            ? openError(file, { message: e.detail.replace(`${file}: `, ""), cause: undefined })
-            : e
-        )
-      ),
+      Layer.catchAll((e) => Layer.fail(e._tag === "StoreError" ? lockedOrAsIs(file, e) : e)),
       Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
     )
   }))
@@ -261,16 +240,22 @@ const over = (options: { readonly create: boolean }) =>
 /** The driver's entry, resolved from here: the module a worker thread loads to open the same file. */
 const driverModule = () => createRequire(import.meta.url ?? __filename).resolve("better-sqlite3")
 
-/** A failure while opening: names the file, and says "locked" when another process held it past every retry. */
-const openError = (file: string, e: { message: string; cause?: unknown }) => {
-  const detail = String((e.cause as Error | undefined)?.message ?? e.message)
+/**
+ * A failure while opening, redacted and classified as every backend's: names the file, and says "locked" when another
+ * process held it past every retry.
+ */
+const openError = (file: string, e: unknown) =>
+  lockedOrAsIs(file, SqlArchiveStore.storeErrorOf({ dialect, location: file })("open")(e))
+
+const lockedOrAsIs = (file: string, e: ArchiveStore.StoreError) => {
+  const detail = e.detail.startsWith(`${file}: `) ? e.detail.slice(file.length + 2) : e.detail
   return new ArchiveStore.StoreError({
+    backend: e.backend,
+    transient: e.transient,
     operation: "open",
-    backend: "sqlite",
-    detail: isBusy(e.cause) || /database is locked/.test(detail)
+    detail: /database is locked|SQLITE_(BUSY|LOCKED)/.test(detail)
       ? `${file} is locked by another process (${detail})`
-      : `${file}: ${detail}`,
-    transient: false
+      : `${file}: ${detail}`
   })
 }
 

@@ -21,6 +21,7 @@ export const dialect: Dialect.Dialect = {
   zeroBeforeDelete: true,
   archiveTablesQuery: "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p " +
     "WHERE m.type = 'table' AND m.name IN ('item', 'artifact')",
+  tableExistsQuery: "SELECT 1 AS e FROM sqlite_master WHERE type = 'table' AND name = ?",
   ddlAutoCommits: false,
   missingDatabase: () => false,
   transient: {

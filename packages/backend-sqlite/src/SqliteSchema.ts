@@ -2,7 +2,7 @@
  * The spec's portable schema (§2.1) for SQLite, plus our additions (new tables and indexes only). Every statement is
  * `IF NOT EXISTS`, so an archive written by the original tool opens unchanged apart from what we add.
  */
-import { ArchiveStore, type Migrations } from "@codex-archive/core"
+import { Chunking, type Migrations } from "@codex-archive/core"
 
 export const migrations: ReadonlyArray<Migrations.Migration> = [
   {
@@ -76,7 +76,7 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
     name: "chunk_rows_follow_artifact",
     statements: [
       // A chunked artifact gets a non-NULL marker and a `chunked:` codec: the original refuses it by name, never "purged".
-      `UPDATE artifact SET blob_bytes = CAST('${ArchiveStore.chunkedMarker}' AS BLOB), compression = 'chunked:' || compression
+      `UPDATE artifact SET blob_bytes = CAST('${Chunking.chunkedMarker}' AS BLOB), compression = 'chunked:' || compression
   WHERE storage_driver = 'chunked' AND blob_bytes IS NULL`,
       // Another tool's purge or re-store (an UPDATE of the artifact away from 'chunked') or a DELETE takes the chunk rows
       // with it. A connection without secure_delete leaves freed pages as they were: zeroed in place first.

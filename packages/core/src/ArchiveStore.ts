@@ -11,27 +11,14 @@ export const kinds: ReadonlyArray<Kind> = ["code", "doc", "asset"]
 export type Reason = "dead" | "pruned" | "legacy" | "replaced"
 export const reasons: ReadonlyArray<Reason> = ["dead", "pruned", "legacy", "replaced"]
 
-/** Chunked content is stored in pieces of this size of raw content, one `artifact_chunk` row each. */
-export const chunkSize = 1024 * 1024
-
 /**
  * Content up to this size is one compressed `blob_bytes` value, the original tool's own layout, so it can restore it
  * (config `store.inline_limit`). Larger content is chunked; so is everything above one chunk on MariaDB.
  */
 export const defaultInlineLimit = 8 * 1024 * 1024
 
-/**
- * A chunked artifact's `compression`: `chunked:<codec>`. The original reads only `blob_bytes` with this codec, so it
- * refuses such an item by this name ("Unsupported compression codec") instead of calling it purged.
- */
-export const chunkedCompression = (codec: string): string => `chunked:${codec}`
-
-/** The codec of an artifact's bytes: `compression` without the `chunked:` prefix. */
-export const codecOfCompression = (compression: string): string =>
-  compression.startsWith("chunked:") ? compression.slice("chunked:".length) : compression
-
-/** A chunked artifact's `blob_bytes`: never NULL (the original would call it purged), and says where the bytes are. */
-export const chunkedMarker = "codex-archive: content in artifact_chunk rows"
+// Chunking owns these; re-exported where they were first found.
+export { chunkedCompression, chunkedMarker, chunkSize, codecOfCompression } from "./Chunking.js"
 
 export interface ItemInput {
   readonly repo: string

@@ -14,7 +14,6 @@ import * as path from "node:path"
 import {
   type ArchiveEntry,
   ArchiveStore,
-  chunkSize,
   defaultInlineLimit,
   type Kind,
   legalHoldValue,
@@ -22,6 +21,7 @@ import {
   type Reason,
   type StoreError
 } from "./ArchiveStore.js"
+import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
@@ -301,21 +301,18 @@ export const payloadOf = (
       (fd) => Effect.sync(() => fs.closeSync(fd))
     )
     const hasher = Hash.incremental()
+    const split = Chunking.splitter(fd)
     let done = false
-    let emitted = 0
     const next = Effect.suspend((): Effect.Effect<Uint8Array, Option.Option<PayloadSourceError>> => {
       if (done) return Effect.fail(Option.none())
-      const buf = Buffer.allocUnsafe(chunkSize)
-      let filled = 0
+      let piece: Chunking.Piece
       try {
-        let n: number
-        while (filled < chunkSize && (n = fs.readSync(fd, buf, filled, chunkSize - filled, null)) > 0) filled += n
+        piece = split()
       } catch (e) {
         return Effect.fail(Option.some(new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })))
       }
-      if (filled < chunkSize) done = true
-      const raw = buf.subarray(0, filled)
-      hasher.update(raw)
+      if (piece.chunk !== undefined) hasher.update(piece.chunk)
+      done = piece.end
       if (done && hasher.digest() !== sha256) {
         return Effect.fail(
           Option.some(
@@ -326,10 +323,7 @@ export const payloadOf = (
           )
         )
       }
-      // An empty file still has one (empty) piece of content; a file ending on a chunk boundary has no extra one.
-      if (filled === 0 && emitted > 0) return Effect.fail(Option.none())
-      emitted++
-      return Effect.succeed(raw)
+      return piece.chunk === undefined ? Effect.fail(Option.none()) : Effect.succeed(piece.chunk)
     })
     // Read and hashed in order here; compressed out of order (in worker threads), emitted in order.
     return Stream.repeatEffectOption(next).pipe(Stream.mapEffect(compress, { concurrency }))

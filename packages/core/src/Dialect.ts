@@ -39,6 +39,11 @@ export interface Dialect {
   readonly zeroBeforeDelete: boolean
   /** Lists the tables named `item`/`artifact` with their columns, as rows of `t` (table) and `c` (column). */
   readonly archiveTablesQuery: string
+  /**
+   * One parameter (in the driver's placeholder form), a table name: a row when that table exists where unqualified
+   * names resolve (the migrations table is found so).
+   */
+  readonly tableExistsQuery: string
   /** DDL commits on its own (MySQL): pending migrations run statement by statement before they are recorded. */
   readonly ddlAutoCommits: boolean
   /** Whether a connect error says the database named in the URL does not exist. */

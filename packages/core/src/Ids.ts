@@ -11,8 +11,10 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export const TombstoneId = Schema.String.pipe(Schema.pattern(uuid), Schema.brand("TombstoneId"))
 export type TombstoneId = typeof TombstoneId.Type
 
+const hex64 = /^[0-9a-f]{64}$/
+
 /** 64 lowercase hex digits. */
-export const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/), Schema.brand("Sha256"))
+export const Sha256 = Schema.String.pipe(Schema.pattern(hex64), Schema.brand("Sha256"))
 export type Sha256 = typeof Sha256.Type
 
 /** Whatever key the artifact table gave a payload (a UUID of ours, any non-empty text of the original's). */
@@ -37,9 +39,11 @@ export class InvalidArtifactId extends Data.TaggedError("InvalidArtifactId")<{ r
   }
 }
 
-const isTombstone = Schema.is(TombstoneId)
-const isSha = Schema.is(Sha256)
-const isArtifact = Schema.is(ArtifactId)
+// The schemas' own checks, tested directly: `Schema.is` walks the parser (~3 µs a call, 10x the regex), and a batch
+// restore decodes three ids in each of its ~100k database rows.
+const isTombstone = (id: string): id is TombstoneId => uuid.test(id)
+const isSha = (digest: string): digest is Sha256 => hex64.test(digest)
+const isArtifact = (id: string): id is ArtifactId => id.length > 0
 
 /** Upper case and surrounding blanks are accepted (a pasted id); the error keeps the value as given. */
 export const decodeTombstoneId = (value: string): Either.Either<TombstoneId, InvalidTombstone> => {

@@ -8,6 +8,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql"
 import { Effect } from "effect"
+import type { Dialect } from "./Dialect.js"
 
 export interface Migration {
   readonly id: number
@@ -36,24 +37,20 @@ interface Applied {
   readonly created_at: unknown
 }
 
-const exists = (sql: SqlClient.SqlClient, name: string): Effect.Effect<boolean, SqlError.SqlError> =>
-  Effect.map(
-    sql.onDialectOrElse({
-      // to_regclass follows the search path, as the Migrator's own unqualified table name does.
-      pg: () => sql<{ e: unknown }>`SELECT 1 AS e WHERE to_regclass(${name}) IS NOT NULL`,
-      mysql: () =>
-        sql<
-          { e: unknown }
-        >`SELECT 1 AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ${name}`,
-      orElse: () => sql<{ e: unknown }>`SELECT 1 AS e FROM sqlite_master WHERE type = 'table' AND name = ${name}`
-    }),
-    (rows) => rows.length > 0
-  )
+/** What migrating takes from the backend's dialect. */
+export type MigrationDialect = Pick<Dialect, "tableExistsQuery">
+
+const exists = (
+  sql: SqlClient.SqlClient,
+  dialect: MigrationDialect,
+  name: string
+): Effect.Effect<boolean, SqlError.SqlError> =>
+  Effect.map(sql.unsafe(dialect.tableExistsQuery, [name]), (rows) => rows.length > 0)
 
 /** The legacy table's rows that are ours (same id and name); a host's own migrations there are not. */
-const legacyRowsOf = (sql: SqlClient.SqlClient, migrations: ReadonlyArray<Migration>) =>
+const legacyRowsOf = (sql: SqlClient.SqlClient, dialect: MigrationDialect, migrations: ReadonlyArray<Migration>) =>
   Effect.gen(function*() {
-    if (!(yield* exists(sql, legacyTable))) return []
+    if (!(yield* exists(sql, dialect, legacyTable))) return []
     const ours = new Set(migrations.map((m) => `${m.id}_${m.name}`))
     const rows = yield* sql<Applied>`SELECT migration_id, name, created_at FROM ${sql(legacyTable)}`.withoutTransform
     return rows.filter((r) => ours.has(`${Number(r.migration_id)}_${String(r.name)}`))
@@ -63,25 +60,25 @@ const legacyRowsOf = (sql: SqlClient.SqlClient, migrations: ReadonlyArray<Migrat
  * The applied schema version: from the archive's table, else (an archive of an earlier version, not yet opened for
  * writing) from its rows in the legacy table; 0 when neither has any.
  */
-export const version = (migrations: ReadonlyArray<Migration>) =>
+export const version = (migrations: ReadonlyArray<Migration>, dialect: MigrationDialect) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (yield* exists(sql, table)) {
+    if (yield* exists(sql, dialect, table)) {
       const rows = yield* sql<{ v: unknown }>`SELECT MAX(migration_id) AS v FROM ${sql(table)}`.withoutTransform
       return Number(rows[0]?.v ?? 0)
     }
-    return Math.max(0, ...(yield* legacyRowsOf(sql, migrations)).map((r) => Number(r.migration_id)))
+    return Math.max(0, ...(yield* legacyRowsOf(sql, dialect, migrations)).map((r) => Number(r.migration_id)))
   })
 
 /**
  * Migrates the archive. An archive of an earlier version has its rows in the legacy table copied to the archive's
  * own (ids, names and times, the legacy table left as it is) before anything runs, so nothing is applied twice.
  */
-export const run = (migrations: ReadonlyArray<Migration>) =>
+export const run = (migrations: ReadonlyArray<Migration>, dialect: MigrationDialect) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (!(yield* exists(sql, table))) {
-      const adopted = yield* legacyRowsOf(sql, migrations)
+    if (!(yield* exists(sql, dialect, table))) {
+      const adopted = yield* legacyRowsOf(sql, dialect, migrations)
       // The Migrator makes its table in the dialect's own form; with nothing to load it applies nothing.
       yield* Migrator.make({})({ loader: Effect.succeed([]), table })
       if (adopted.length > 0) {

@@ -9,7 +9,8 @@
  * Given the archive's `DirectReads`, workers also read the payloads (`copy`) on connections of their own.
  */
 import { Effect, type Scope } from "effect"
-import { chunkSize, type DirectReads } from "./ArchiveStore.js"
+import type { DirectReads } from "./ArchiveStore.js"
+import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
 import * as WorkerPool from "./WorkerPool.js"
 
@@ -95,6 +96,8 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly decoder: string
   /** The raw size of a chunk: no chunk decodes to more. */
   readonly chunkSize: number
+  /** `Chunking.seqError`'s source: chunk rows are checked in order as they are read. */
+  readonly seqError: string
   /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
   readonly exposeGc: boolean
 }
@@ -103,7 +106,8 @@ const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
   ...Codec.zstdPaths(),
   direct,
   decoder: Codec.boundedDecoder.toString(),
-  chunkSize,
+  chunkSize: Chunking.chunkSize,
+  seqError: Chunking.seqError.toString(),
   exposeGc
 })
 
@@ -123,13 +127,17 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const crypto = req("node:crypto") as typeof import("node:crypto")
   const zlib = req("node:zlib") as typeof import("node:zlib")
   type Query = { get(id: string): unknown; iterate(id: string): IterableIterator<unknown> }
+  // Chunking's own check, compiled here as the decoder is (a --keep-names bundle's `__name(...)` calls given a stub).
+  const seqError = ((req("node:vm") as typeof import("node:vm")).runInThisContext(
+    `(__name) => (${setup.seqError})`
+  ) as (name: unknown) => typeof Chunking.seqError)((target: unknown) => target)
   // The archive, opened read-only on first `copy`: a connection of this thread's own, so content skips the main thread.
   let archive: { readonly inline: Query; readonly chunks: Query; readonly collect: () => void } | undefined
   const archiveQueries = () => {
     if (archive !== undefined) return archive
     const direct = setup.direct
     if (direct === undefined) throw new Error("restore writer: copy needs an archive to read from (DirectReads)")
-    type Db = { pragma(p: string): unknown; prepare(sql: string): { pluck(): Query } }
+    type Db = { pragma(p: string): unknown; prepare(sql: string): { pluck(): Query; raw(): Query } }
     const Database = req(direct.driver) as new(file: string, options: object) => Db
     const db = new Database(direct.file, { readonly: true, fileMustExist: true })
     // Another connection may be writing: wait for its lock like the main connection's retries would, rather than fail.
@@ -149,7 +157,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       ) => void
       collect = () => gc({ type: "minor" })
     }
-    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).pluck(), collect }
+    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).raw(), collect }
     return archive
   }
   let unreleased = 0
@@ -497,8 +505,14 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     }
     let pieces = 0
     try {
-      for (const data of archiveQueries().chunks.iterate(artifactId)) {
+      for (const row of archiveQueries().chunks.iterate(artifactId)) {
         job.fetch += performance.now() - t
+        const [seq, data] = row as [unknown, Uint8Array]
+        const wrong = seqError(artifactId, pieces, Number(seq))
+        if (wrong !== undefined) {
+          job.failure ??= fail(target.id, "corrupt", wrong)
+          break
+        }
         pieces++
         release((data as Uint8Array).length)
         append(job, data as Uint8Array)

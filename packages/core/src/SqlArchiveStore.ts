@@ -4,7 +4,17 @@
  * transaction is retried whole, never a statement inside it, so retries never nest.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Chunk, Effect, Layer, Option, Schedule, Stream } from "effect"
+import {
+  Chunk,
+  Config as EffectConfig,
+  type ConfigError,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Schedule,
+  Stream
+} from "effect"
 import {
   type ArchiveEntry,
   ArchiveStore,
@@ -20,20 +30,11 @@ import {
   StoreError,
   TombstoneNotFound
 } from "./ArchiveStore.js"
+import { stringify as canonicalJson } from "./CanonicalJson.js"
+import * as Chunking from "./Chunking.js"
 import type { Dialect } from "./Dialect.js"
-import {
-  canonicalJson,
-  codecOf,
-  compressedSizeSql,
-  layoutOf,
-  modeOf,
-  parseJson,
-  type Row,
-  toBool,
-  toBytes,
-  toNum,
-  toTimestamp
-} from "./internal/SqlRows.js"
+import * as Rows from "./internal/SqlRows.js"
+import { codecOf, layoutOf, modeOf, type Row } from "./internal/SqlRows.js"
 import * as SqlWrite from "./internal/SqlWrite.js"
 import * as Migrations from "./Migrations.js"
 import * as Redact from "./Redact.js"
@@ -46,7 +47,23 @@ const group = 500
 /** Chunks fetched per round trip when streaming a large artifact. */
 const chunkWindow = 4
 
-export { canonicalJson, legalHoldOf, toTimestamp } from "./internal/SqlRows.js"
+export { stringify as canonicalJson } from "./CanonicalJson.js"
+export { legalHoldOf, toTimestamp } from "./internal/SqlRows.js"
+
+// Each row shape's decoder, compiled once: a batch restore decodes tens of thousands of rows.
+const locatedItem = Rows.decoder("item", Rows.LocatedItemRow, ["tombstone_id", "item_id"])
+const storedArtifact = Rows.decoder("artifact", Rows.StoredArtifactRow, ["artifact_id"])
+const artifactDetail = Rows.decoder("artifact", Rows.ArtifactDetailRow, ["artifact_id"])
+const verifiedArtifact = Rows.decoder("artifact", Rows.VerifiedArtifactRow, ["artifact_id"])
+const listedItem = Rows.decoder("item", Rows.ItemRow, ["tombstone_id", "id"])
+const itemDetail = Rows.decoder("item", Rows.ItemDetailRow, ["tombstone_id", "id"])
+const eventRow = Rows.decoder("event", Rows.EventRow, ["id"])
+const tagRow = Rows.decoder("tag", Rows.TagRow, ["item_id"])
+const inlineRow = Rows.decoder("artifact", Rows.InlineRow, ["id"])
+const chunkRow = Rows.decoder("artifact_chunk", Rows.ChunkRow, ["artifact_id"])
+const countRow = Rows.decoder("item", Rows.CountRow, [])
+const purgeEvent = Rows.decoder("event", Rows.PurgeEventRow, ["artifact_id"])
+const orphanRow = Rows.decoder("artifact_chunk", Rows.OrphanRow, ["artifact_id"])
 
 export const make = (options: {
   readonly dialect: Dialect
@@ -73,18 +90,22 @@ export const make = (options: {
 
     /** One retried, error-mapped unit of work. */
     const isSqlError = (e: unknown): e is SqlError.SqlError => (e as { _tag?: string } | null)?._tag === "SqlError"
-    const unit = <A, E, R>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+    /** A row the archive holds that is not what its schema promises: a permanent store fault, named. */
+    const isBadRow = (e: unknown): e is Rows.BadRow => e instanceof Rows.BadRow
+    const badRow = (operation: string) => (e: Rows.BadRow) =>
+      new StoreError({ operation, backend, detail: e.message, transient: false })
+    const unit = <A, E, R>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError | Rows.BadRow, R>) =>
       policy.retry(
         operation,
         Effect.catchIf(
           // @effect/sql dies when a rollback or commit fails (a server restart mid-transaction): that is a store fault too.
           Effect.catchSomeDefect(effect, (d) => (isSqlError(d) ? Option.some(Effect.fail(d)) : Option.none())),
-          isSqlError,
-          (e) => Effect.fail(fail(operation)(e))
+          (e) => isSqlError(e) || isBadRow(e),
+          (e) => Effect.fail(isBadRow(e) ? badRow(operation)(e) : fail(operation)(e as SqlError.SqlError))
         )
       ).pipe(Effect.withSpan(`ArchiveStore.${operation}`), Effect.annotateLogs("backend", backend)) as Effect.Effect<
         A,
-        Exclude<E, SqlError.SqlError> | StoreError,
+        Exclude<E, SqlError.SqlError | Rows.BadRow> | StoreError,
         R
       >
 
@@ -92,7 +113,7 @@ export const make = (options: {
     const itemOrder = sql.literal(dialect.insertionOrder)
     const json = (value: unknown) => sql`${canonicalJson(value)}${sql.literal(dialect.jsonCast)}`
     const lookupable = dialect.acceptsId
-    const compressedOf = (t: string) => sql.literal(compressedSizeSql(t))
+    const compressedOf = (t: string) => sql.literal(Chunking.compressedSizeSql(t))
     const writer = SqlWrite.make(sql, dialect)
 
     const archive = (entries: ReadonlyArray<ArchiveEntry>) =>
@@ -115,20 +136,23 @@ export const make = (options: {
               compressedOf("a")
             }
             FROM item i JOIN artifact a ON a.id = i.artifact_id WHERE i.tombstone_id IN ${sql.in(ids)}`
-            for (const row of rows) {
-              const tombstone = String(row.tombstone_id)
-              found.set(tombstone, {
-                tombstone,
-                itemId: String(row.item_id),
-                repo: String(row.repo),
-                path: String(row.path),
-                artifactId: String(row.artifact_id),
-                sha256: String(row.content_sha256).trim(),
-                sizeBytes: toNum(row.size_bytes),
-                compressedSize: toNum(row.compressed_size),
-                codec: codecOf(row.compression),
-                layout: layoutOf(row),
-                mode: modeOf(parseJson(row.metadata))
+            const items = yield* Rows.decodeAll(locatedItem, rows)
+            const stored = yield* Rows.decodeAll(storedArtifact, rows)
+            for (let k = 0; k < rows.length; k++) {
+              const item = items[k]!
+              const artifact = stored[k]!
+              found.set(item.tombstone_id, {
+                tombstone: item.tombstone_id,
+                itemId: item.item_id,
+                repo: item.repo,
+                path: item.path,
+                artifactId: artifact.artifact_id,
+                sha256: artifact.content_sha256,
+                sizeBytes: artifact.size_bytes,
+                compressedSize: artifact.compressed_size,
+                codec: codecOf(artifact.compression),
+                layout: layoutOf(artifact),
+                mode: modeOf(item.metadata)
               })
             }
           }
@@ -146,7 +170,7 @@ export const make = (options: {
             const rows = yield* sql<Row>`SELECT id, blob_bytes FROM artifact WHERE id IN ${
               sql.in(unique.slice(i, i + group))
             } AND blob_bytes IS NOT NULL`
-            for (const row of rows) out.set(String(row.id), toBytes(row.blob_bytes))
+            for (const row of yield* Rows.decodeAll(inlineRow, rows)) out.set(row.id, row.blob_bytes)
           }
           return out as ReadonlyMap<string, Uint8Array>
         })
@@ -161,14 +185,26 @@ export const make = (options: {
           >`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from} AND seq < ${
             from + chunkWindow
           } ORDER BY seq`
-        ).pipe(
-          Effect.map((rows) =>
-            [
-              Chunk.fromIterable(rows.map((r) => toBytes(r.blob_bytes))),
-              rows.length === chunkWindow ? Option.some(from + chunkWindow) : Option.none()
-            ] as const
-          )
-        ))
+        ).pipe(Effect.flatMap((rows) =>
+          Effect.suspend(() => {
+            const out: Array<Uint8Array> = []
+            for (const raw of rows) {
+              const row = chunkRow(raw, `${artifactId}#${String(raw.seq)}`)
+              if (Either.isLeft(row)) return Effect.fail(badRow("fetch")(row.left))
+              const wrong = Chunking.seqError(artifactId, from + out.length, row.right.seq)
+              if (wrong !== undefined) {
+                return Effect.fail(new StoreError({ operation: "fetch", backend, detail: wrong, transient: false }))
+              }
+              out.push(row.right.blob_bytes)
+            }
+            return Effect.succeed(
+              [
+                Chunk.unsafeFromArray(out),
+                rows.length === chunkWindow ? Option.some(from + chunkWindow) : Option.none()
+              ] as const
+            )
+          })
+        )))
 
     const recordRestores = (
       records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>
@@ -220,16 +256,7 @@ export const make = (options: {
           >`SELECT id, repo, path, commit_sha, reason, archived_by, archived_at, tombstone_id FROM item
           ${where.length > 0 ? sql`WHERE ${sql.and(where)}` : sql``}
           ORDER BY ${archivedAt} DESC, ${itemOrder} DESC LIMIT ${filter.limit}`
-          return rows.map((r): ListedItem => ({
-            id: String(r.id),
-            repo: String(r.repo),
-            path: String(r.path),
-            commit_sha: String(r.commit_sha).trim(),
-            reason: String(r.reason),
-            archived_by: String(r.archived_by),
-            archived_at: toTimestamp(r.archived_at)!,
-            tombstone_id: String(r.tombstone_id)
-          }))
+          return (yield* Rows.decodeAll(listedItem, rows)) as ReadonlyArray<ListedItem>
         })
       )
 
@@ -238,7 +265,10 @@ export const make = (options: {
         Effect.fail(new TombstoneNotFound({ tombstone })) :
         Effect.flatMap(
           sql<Row>`SELECT * FROM item WHERE tombstone_id = ${tombstone}`,
-          (rows) => rows[0] === undefined ? Effect.fail(new TombstoneNotFound({ tombstone })) : Effect.succeed(rows[0])
+          (rows): Effect.Effect<typeof Rows.ItemDetailRow.Type, TombstoneNotFound | Rows.BadRow> =>
+            rows[0] === undefined
+              ? Effect.fail(new TombstoneNotFound({ tombstone }))
+              : Effect.map(Rows.decodeAll(itemDetail, [rows[0]]), ([item]) => item!)
         )
 
     const show = (tombstone: string) =>
@@ -246,50 +276,60 @@ export const make = (options: {
         "show",
         Effect.gen(function*() {
           const item = yield* findItem(tombstone)
-          const [artifact] = yield* sql<
+          const artifacts = yield* sql<
             Row
-          >`SELECT content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
+          >`SELECT id AS artifact_id, content_sha256, size_bytes, compression, mime_type, storage_driver, object_url,
             CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${compressedOf("artifact")}
-          FROM artifact WHERE id = ${item.artifact_id as string}`
-          const tags = yield* sql<Row>`SELECT tag FROM tag WHERE item_id = ${item.id as string} ORDER BY tag`
-          const events = yield* sql<Row>`SELECT action, actor, context, created_at FROM event WHERE item_id = ${item
-            .id as string}
+          FROM artifact WHERE id = ${item.artifact_id}`
+          const [artifact] = yield* Rows.decodeAll(artifactDetail, artifacts)
+          const tags = yield* Rows.decodeAll(
+            tagRow,
+            yield* sql<Row>`SELECT item_id, tag FROM tag WHERE item_id = ${item.id} ORDER BY tag`
+          )
+          const events = yield* Rows.decodeAll(
+            eventRow,
+            yield* sql<Row>`SELECT id, action, actor, context, created_at FROM event WHERE item_id = ${item.id}
           ORDER BY created_at, ${itemOrder}`
+          )
           return {
-            id: String(item.id),
-            repo: String(item.repo),
-            path: String(item.path),
-            commit_sha: String(item.commit_sha).trim(),
-            language: item.language === null ? null : String(item.language),
-            kind: String(item.kind),
-            reason: String(item.reason),
-            artifact_id: String(item.artifact_id),
-            metadata: parseJson(item.metadata),
-            archived_by: String(item.archived_by),
-            archived_at: toTimestamp(item.archived_at)!,
-            tombstone_id: String(item.tombstone_id),
-            legal_hold: toBool(item.legal_hold),
-            delete_after: toTimestamp(item.delete_after),
-            restored_at: toTimestamp(item.restored_at),
-            tags: tags.map((t) => String(t.tag)),
-            artifact: {
-              content_sha256: String(artifact?.content_sha256 ?? "").trim(),
-              size_bytes: toNum(artifact?.size_bytes),
-              compressed_size: toNum(artifact?.compressed_size),
-              compression: artifact?.compression === null || artifact === undefined
-                ? null
-                : String(artifact.compression),
-              mime_type: String(artifact?.mime_type ?? ""),
-              storage_driver: String(artifact?.storage_driver ?? ""),
-              object_url: artifact?.object_url == null ? null : String(artifact.object_url),
-              layout: artifact ? layoutOf(artifact) : "purged"
-            },
-            events: events.map((e) => ({
-              action: String(e.action),
-              actor: String(e.actor),
-              context: parseJson(e.context),
-              created_at: toTimestamp(e.created_at)!
-            }))
+            id: item.id,
+            repo: item.repo,
+            path: item.path,
+            commit_sha: item.commit_sha,
+            language: item.language,
+            kind: item.kind,
+            reason: item.reason,
+            artifact_id: item.artifact_id,
+            metadata: item.metadata,
+            archived_by: item.archived_by,
+            archived_at: item.archived_at,
+            tombstone_id: item.tombstone_id,
+            legal_hold: item.legal_hold,
+            delete_after: item.delete_after,
+            restored_at: item.restored_at,
+            tags: tags.map((t) => t.tag),
+            artifact: artifact === undefined
+              ? {
+                content_sha256: "",
+                size_bytes: 0,
+                compressed_size: 0,
+                compression: null,
+                mime_type: "",
+                storage_driver: "",
+                object_url: null,
+                layout: "purged"
+              }
+              : {
+                content_sha256: artifact.content_sha256,
+                size_bytes: artifact.size_bytes,
+                compressed_size: artifact.compressed_size,
+                compression: artifact.compression,
+                mime_type: artifact.mime_type,
+                storage_driver: artifact.storage_driver,
+                object_url: artifact.object_url,
+                layout: layoutOf(artifact)
+              },
+            events: events.map((e) => ({ ...e }))
           } satisfies ItemDetail
         })
       )
@@ -300,7 +340,7 @@ export const make = (options: {
         sql.withTransaction(Effect.gen(function*() {
           const item = yield* findItem(tombstone)
           yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-          VALUES (${Uuid.v7()}, ${item.id as string}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${
+          VALUES (${Uuid.v7()}, ${item.id}, 'PRUNE_REQUEST', ${actor}, ${json({ reason })}, ${
             ts(yield* Timestamp.now)
           })`
         }))
@@ -315,16 +355,18 @@ export const make = (options: {
           "purge",
           sql.withTransaction(Effect.gen(function*() {
             const item = yield* findItem(request.tombstone)
-            if (toBool(item.legal_hold)) return yield* new LegalHold({ tombstone: request.tombstone })
+            if (item.legal_hold) return yield* new LegalHold({ tombstone: request.tombstone })
             // The column says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
-            const held = (parseJson(item.metadata) as { legal_hold?: unknown } | null)?.legal_hold
+            const held = (item.metadata as { legal_hold?: unknown } | null)?.legal_hold
             if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
               const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
               return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
             }
-            const [count] = yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item
-              .artifact_id as string}`
-            const refCount = toNum(count?.n)
+            const [count] = yield* Rows.decodeAll(
+              countRow,
+              yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item.artifact_id}`
+            )
+            const refCount = count?.n ?? 0
             const blobScrubbed = request.apply && refCount <= 1
             const at = ts(yield* Timestamp.now)
             for (const [role, actor] of [["primary", request.primary], ["secondary", request.secondary]] as const) {
@@ -335,12 +377,12 @@ export const make = (options: {
                 ...(request.apply && refCount > 1 ? { shared_references: refCount - 1 } : {})
               }
               yield* sql`INSERT INTO event (id, item_id, action, actor, context, created_at)
-              VALUES (${Uuid.v7()}, ${item.id as string}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
+              VALUES (${Uuid.v7()}, ${item.id}, 'DELETE_APPROVED', ${actor}, ${json(context)}, ${at})`
             }
             // The original's own statement: the schema's triggers remove (on SQLite, overwrite first) its chunk rows.
             if (blobScrubbed) {
               yield* sql`UPDATE artifact SET blob_bytes = NULL, storage_driver = 'object', object_url = COALESCE(object_url, 'purged://dual-control')
-              WHERE id = ${item.artifact_id as string}`
+              WHERE id = ${item.artifact_id}`
             }
             return { blobScrubbed, refCount }
           }))
@@ -350,7 +392,8 @@ export const make = (options: {
     const payloadFacts = sql.literal(
       "(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url"
     )
-    const purgeMarked = (r: Row) => r.storage_driver === "object" && String(r.object_url ?? "").startsWith("purged://")
+    const purgeMarked = (r: { readonly storage_driver: string; readonly object_url: string | null }) =>
+      r.storage_driver === "object" && (r.object_url ?? "").startsWith("purged://")
     /**
      * The artifacts among `ids` whose bytes a purge removed: a DELETE_APPROVED event with `blob_scrubbed: true` on one
      * of their items. Bytes gone without one (nor the purge marker, which is all an archive of the original tool may
@@ -358,14 +401,14 @@ export const make = (options: {
      */
     const scrubbedByPurge = (ids: ReadonlyArray<string>) =>
       ids.length === 0 ? Effect.succeed(new Set<string>()) : Effect.map(
-        sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
+        Effect.flatMap(
+          sql<Row>`SELECT p.artifact_id, e.context FROM event e JOIN item p ON p.id = e.item_id
           WHERE e.action = 'DELETE_APPROVED' AND p.artifact_id IN ${sql.in(ids)}`,
+          (rows) => Rows.decodeAll(purgeEvent, rows)
+        ),
         (rows) => {
-          const scrubbed = rows.filter((r) =>
-            (parseJson(r.context) as { blob_scrubbed?: unknown } | null)
-              ?.blob_scrubbed === true
-          )
-          return new Set(scrubbed.map((r) => String(r.artifact_id)))
+          const scrubbed = rows.filter((r) => (r.context as { blob_scrubbed?: unknown } | null)?.blob_scrubbed === true)
+          return new Set(scrubbed.map((r) => r.artifact_id))
         }
       )
     const artifacts = (requested?: ReadonlyArray<string>) =>
@@ -373,18 +416,20 @@ export const make = (options: {
         "artifacts",
         Effect.gen(function*() {
           const tombstones = requested?.filter(lookupable)
-          const rows = tombstones === undefined
-            ? yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+          const raw = tombstones === undefined
+            ? yield* sql<
+              Row
+            >`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
             : tombstones.length === 0 ?
             [] :
-            yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
+            yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
               CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${
               sql.in(tombstones)
             } ORDER BY a.content_sha256`
-          return yield* summarize(rows)
+          return yield* summarize(raw)
         })
       )
     // A page's artifacts chosen in a derived table, so LIMIT counts artifacts, not their items.
@@ -396,29 +441,30 @@ export const make = (options: {
             after === undefined ? sql`` : sql`WHERE content_sha256 > ${after}`
           } ORDER BY content_sha256 LIMIT ${limit}`
           return yield* summarize(
-            yield* sql<Row>`SELECT a.id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
-              FROM (${page}) p JOIN artifact a ON a.id = p.id LEFT JOIN item i ON i.artifact_id = a.id
+            yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression,
+              a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id,
+              ${payloadFacts} FROM (${page}) p JOIN artifact a ON a.id = p.id LEFT JOIN item i ON i.artifact_id = a.id
               ORDER BY a.content_sha256`
           )
         })
       )
     /** Artifact rows (one per item, or one with no item) folded into summaries, purge records looked up. */
-    const summarize = (rows: ReadonlyArray<Row>) =>
+    const summarize = (raw: ReadonlyArray<Row>) =>
       Effect.gen(function*() {
         const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
-        const marked = new Set(rows.filter(purgeMarked).map((r) => String(r.id)))
+        const rows = yield* Rows.decodeAll(verifiedArtifact, raw)
+        const marked = new Set(rows.filter(purgeMarked).map((r) => r.artifact_id as string))
         for (const r of rows) {
-          const id = String(r.id)
+          const id = r.artifact_id
           const entry = byId.get(id) ?? {
             artifactId: id,
-            sha256: String(r.content_sha256).trim(),
-            sizeBytes: toNum(r.size_bytes),
+            sha256: r.content_sha256,
+            sizeBytes: r.size_bytes,
             codec: codecOf(r.compression),
-            layout: layoutOf(r) === "chunked" && toNum(r.chunk_rows) === 0 ? "purged" : layoutOf(r),
+            layout: layoutOf(r) === "chunked" && r.chunk_rows === 0 ? "purged" : layoutOf(r),
             tombstones: []
           }
-          if (r.tombstone_id !== null && r.tombstone_id !== undefined) entry.tombstones.push(String(r.tombstone_id))
+          if (r.tombstone_id !== null) entry.tombstones.push(r.tombstone_id)
           byId.set(id, entry)
         }
         const gone = [...byId.values()].filter((a) => a.layout === "purged")
@@ -434,12 +480,15 @@ export const make = (options: {
       "NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = artifact_chunk.artifact_id AND a.storage_driver = 'chunked')"
     )
     const findOrphans = Effect.map(
-      sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
+      Effect.flatMap(
+        sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
         GROUP BY artifact_id ORDER BY artifact_id`,
+        (rows) => Rows.decodeAll(orphanRow, rows)
+      ),
       (rows): OrphanChunks => ({
-        rows: rows.reduce((n, r) => n + toNum(r.n), 0),
-        bytes: rows.reduce((n, r) => n + toNum(r.b), 0),
-        artifacts: rows.map((r) => String(r.artifact_id))
+        rows: rows.reduce((n, r) => n + r.n, 0),
+        bytes: rows.reduce((n, r) => n + r.b, 0),
+        artifacts: rows.map((r) => r.artifact_id)
       })
     )
     const orphanChunks = unit("orphan_chunks", findOrphans)
@@ -448,11 +497,13 @@ export const make = (options: {
       Effect.map(
         sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
           ${after === undefined ? sql`` : sql`AND artifact_id > ${after}`}
-          GROUP BY artifact_id ORDER BY artifact_id LIMIT ${limit}`,
+          GROUP BY artifact_id ORDER BY artifact_id LIMIT ${limit}`.pipe(
+          Effect.flatMap((rows) => Rows.decodeAll(orphanRow, rows))
+        ),
         (rows): OrphanChunks => ({
-          rows: rows.reduce((n, r) => n + toNum(r.n), 0),
-          bytes: rows.reduce((n, r) => n + toNum(r.b), 0),
-          artifacts: rows.map((r) => String(r.artifact_id))
+          rows: rows.reduce((n, r) => n + r.n, 0),
+          bytes: rows.reduce((n, r) => n + r.b, 0),
+          artifacts: rows.map((r) => r.artifact_id)
         })
       )
     const removeOrphansOf = (found: OrphanChunks) =>
@@ -474,7 +525,7 @@ export const make = (options: {
 
     const schemaVersion = unit(
       "schema_version",
-      Effect.provideService(Migrations.version(options.migrations), SqlClient.SqlClient, sql)
+      Effect.provideService(Migrations.version(options.migrations, dialect), SqlClient.SqlClient, sql)
     )
 
     const probe = unit("probe", Effect.map(sql<Row>`SELECT id FROM item LIMIT 1`, (rows) => rows.length))
@@ -491,7 +542,7 @@ export const make = (options: {
       directReads: options.direct && {
         ...options.direct,
         inline: "SELECT blob_bytes FROM artifact WHERE id = ?",
-        chunks: "SELECT blob_bytes FROM artifact_chunk WHERE artifact_id = ? ORDER BY seq"
+        chunks: Chunking.chunksQuery
       },
       list,
       show,
@@ -561,7 +612,11 @@ export const notAnArchiveReason = (
   return undefined
 }
 
-const storeErrorOf =
+/**
+ * A driver's failure as the archive's: one line, credentials scrubbed, the location named, transient or not by the
+ * dialect's codes. Every backend's connect and open errors go through it.
+ */
+export const storeErrorOf =
   (options: Pick<ClientOptions, "dialect" | "location" | "secrets">) => (operation: string) => (error: unknown) =>
     new StoreError({
       operation,
@@ -580,6 +635,7 @@ const archiveTables = (sql: SqlClient.SqlClient, dialect: Dialect) =>
     (rows) => {
       const columns = new Map<string, Set<string>>()
       for (const r of rows) {
+        // The catalogue's own rows (never an archive's): its names as text, whatever type the driver gives them.
         const table = String(r.t).toLowerCase()
         columns.set(table, (columns.get(table) ?? new Set()).add(String(r.c).toLowerCase()))
       }
@@ -608,13 +664,13 @@ export const fromClient = (
     // MySQL DDL auto-commits and the Migrator records a migration before running it, so a run cut short would stay
     // half done: pending statements (each idempotent) run here first, and are recorded only once they all succeeded.
     if (dialect.ddlAutoCommits) {
-      const applied = yield* Migrations.version(options.migrations)
+      const applied = yield* Migrations.version(options.migrations, dialect)
       for (const m of options.migrations) {
         if (m.id > applied) { for (const statement of m.statements) yield* sql.unsafe(statement) }
       }
     }
     // Concurrent first runs race on creating the migrations table; the loser runs again and finds the work done.
-    yield* Migrations.run(options.migrations).pipe(
+    yield* Migrations.run(options.migrations, dialect).pipe(
       Effect.catchAllDefect(Effect.fail),
       Effect.retry(Schedule.recurs(2))
     )
@@ -644,6 +700,43 @@ export const connect = <A>(
         : storeErrorOf(options)("connect")(error)
     )
   ))
+
+/** What every backend's `layerFromClient` takes: the host's client is theirs, the archive only names it. */
+export interface FromClientOptions {
+  /** Create the tables when missing; otherwise a database without them is `NotAnArchive`. */
+  readonly create: boolean
+  /** How the archive is named in messages and evidence (default: the backend's name, or the file); no credentials. */
+  readonly location?: string | undefined
+  /** Credentials to scrub from driver messages, should one quote them. */
+  readonly secrets?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A backend's `layerFromClient`: its dialect and migrations over the `SqlClient` in context, named `location` unless
+ * the host says. The same open, checks, redaction, retry and error classification for every backend.
+ */
+export const fromClientOf = (
+  backend: Pick<ClientOptions, "dialect" | "migrations" | "location">
+) =>
+<O extends FromClientOptions & Partial<Pick<ClientOptions, "schema" | "readOnly" | "direct">>>(
+  options: O
+): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
+  fromClient({
+    ...options,
+    dialect: backend.dialect,
+    migrations: backend.migrations,
+    location: options.location ?? backend.location
+  })
+
+/**
+ * A backend's `layerConfig`: its `layer` with the options read from Effect `Config` (a URL as `Redacted`), e.g.
+ * `PgArchive.layerConfig({ url: Config.redacted("ARCHIVE_URL"), create: Config.succeed(true) })`.
+ */
+export const layerConfigOf = <Options, E, R>(layer: (options: Options) => Layer.Layer<ArchiveStore, E, R>) =>
+(
+  config: EffectConfig.Config.Wrap<Options>
+): Layer.Layer<ArchiveStore, E | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(EffectConfig.unwrap(config), layer))
 
 /** The migrated schema + `ArchiveStore` over a server database, on a client of its own. Needs the retry policy. */
 export const serve = (options: ServeOptions): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, Retry.RetryPolicy> =>

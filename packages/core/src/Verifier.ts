@@ -4,7 +4,8 @@
  * approved; bytes gone without one are a problem.
  */
 import { Chunk, Effect, Option, Stream } from "effect"
-import { ArchiveStore, type ArtifactSummary, chunkSize, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import { ArchiveStore, type ArtifactSummary, type StoreError, TombstoneNotFound } from "./ArchiveStore.js"
+import { chunkSize } from "./Chunking.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"

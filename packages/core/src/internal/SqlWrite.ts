@@ -6,20 +6,15 @@
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect, Fiber, Queue, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
-import {
-  type Archived,
-  type ArchiveEntry,
-  chunkedCompression,
-  chunkedMarker,
-  chunkSize,
-  type Payload,
-  type PayloadSourceError
-} from "../ArchiveStore.js"
+import type { Archived, ArchiveEntry, Payload, PayloadSourceError } from "../ArchiveStore.js"
+import { stringify as canonicalJson } from "../CanonicalJson.js"
+import { chunkedCompression, chunkedMarker, chunkSize, compressedSizeSql } from "../Chunking.js"
 import type { Dialect } from "../Dialect.js"
 import * as Timestamp from "../Timestamp.js"
 import * as Tombstone from "../Tombstone.js"
 import * as Uuid from "../Uuid.js"
-import { canonicalJson, compressedSizeSql, layoutOf, legalHoldOf, type Row, toNum } from "./SqlRows.js"
+import * as Rows from "./SqlRows.js"
+import { layoutOf, legalHoldOf, type Row } from "./SqlRows.js"
 
 /** Items per group: one artifact lookup and one insert per table per group, well under every parameter limit. */
 const group = 500
@@ -35,6 +30,15 @@ interface StoredArtifact {
   readonly reused: boolean
 }
 
+type Existing = typeof Rows.ExistingRow.Type
+const existingRow = Rows.decoder("artifact", Rows.ExistingRow, ["id"])
+const existingBySha = Rows.decoder("artifact", Rows.ExistingByShaRow, ["id"])
+const idRow = Rows.decoder("artifact", Rows.ExistingRow.pick("id"), ["id"])
+const shaRow = Rows.decoder("artifact", Rows.ExistingByShaRow.pick("id", "content_sha256"), ["id"])
+const storedRow = Rows.decoder("artifact", Rows.ExistingByShaRow.pick("id", "content_sha256", "compressed_size"), [
+  "id"
+])
+
 /** New whole content waiting for its multi-row insert. */
 interface Pending {
   readonly entry: ArchiveEntry
@@ -49,14 +53,14 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
 
   /** `latest`: see rows committed after this transaction's snapshot (InnoDB); `lock`: and hold the row until commit. */
   const findArtifact = (sha256: string, read: "latest" | "lock") =>
-    Effect.map(
+    Effect.flatMap(
       sql<Row>`SELECT id, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, ${
         compressedOf("artifact")
       }
         FROM artifact WHERE content_sha256 = ${sha256}${
         sql.literal(read === "lock" ? dialect.lockForUpdate : dialect.readLatest)
       }`,
-      (rows) => rows[0]
+      (rows) => Effect.map(Rows.decodeAll(existingRow, rows.slice(0, 1)), (found) => found[0])
     )
 
   /**
@@ -79,7 +83,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       })
         ${sql.literal(dialect.ignoreDuplicateContent)}${sql.literal(dialect.returning ? " RETURNING id" : "")}`
       // Ours unless another writer stored the same content first; without RETURNING the store cannot tell, so it looks.
-      if (inserted.length > 0) return { id: artifactId } as Row
+      if (inserted.length > 0) return { id: artifactId, compressed_size: 0 }
       return (yield* findArtifact(entry.sha256, "latest"))!
     })
 
@@ -106,14 +110,16 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       const insert = sql`INSERT INTO artifact ${sql.insert(rows)} ${sql.literal(dialect.ignoreDuplicateContent)}`
       let lost: ReadonlyArray<Pending> = pending
       if (dialect.returning) {
-        const mine = new Set((yield* sql<Row>`${insert} RETURNING id`).map((r) => String(r.id)))
+        const mine = new Set<string>(
+          (yield* Rows.decodeAll(idRow, yield* sql<Row>`${insert} RETURNING id`)).map((r) => r.id)
+        )
         lost = pending.filter((p) => !mine.has(p.id))
       } else yield* insert
       const winners = new Map<string, string>()
       if (lost.length > 0) {
         const found = yield* sql<Row>`SELECT id, content_sha256 FROM artifact
           WHERE content_sha256 IN ${sql.in(lost.map((p) => p.entry.sha256))}${sql.literal(dialect.readLatest)}`
-        for (const r of found) winners.set(String(r.content_sha256).trim(), String(r.id))
+        for (const r of yield* Rows.decodeAll(shaRow, found)) winners.set(r.content_sha256, r.id)
       }
       const others: Array<string> = []
       for (const p of pending) {
@@ -126,12 +132,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
         // A locking read on InnoDB: the winner committed after this transaction's snapshot.
         const found = yield* sql<Row>`SELECT id, content_sha256, ${compressedOf("artifact")} FROM artifact
           WHERE id IN ${sql.in(others)}${sql.literal(dialect.readLatest)}`
-        for (const r of found) {
-          out.set(String(r.content_sha256).trim(), {
-            artifactId: String(r.id),
-            compressed: toNum(r.compressed_size),
-            reused: true
-          })
+        for (const r of yield* Rows.decodeAll(storedRow, found)) {
+          out.set(r.content_sha256, { artifactId: r.id, compressed: r.compressed_size, reused: true })
         }
       }
       return out
@@ -148,8 +150,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
           yield* sql`UPDATE artifact SET blob_bytes = ${blob}, storage_driver = 'db', compression = ${entry.codec}, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
         } else {
           const winner = yield* claimArtifact(artifactId, entry, "db", entry.codec, blob)
-          if (String(winner.id) !== artifactId) {
-            return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
+          if (winner.id !== artifactId) {
+            return { artifactId: winner.id, compressed: winner.compressed_size, reused: true }
           }
         }
         return { artifactId, compressed, reused: false }
@@ -161,9 +163,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
         }, size_bytes = ${entry.sizeBytes}, object_url = NULL WHERE id = ${artifactId}`
       } else {
         const winner = yield* claimArtifact(artifactId, entry, "chunked", chunkedCompression(entry.codec), marker)
-        if (String(winner.id) !== artifactId) {
-          return { artifactId: String(winner.id), compressed: toNum(winner.compressed_size), reused: true }
-        }
+        if (winner.id !== artifactId) return { artifactId: winner.id, compressed: winner.compressed_size, reused: true }
       }
       let seq = 0
       yield* Stream.runForEach(entry.payload.stream, (bytes) => {
@@ -177,18 +177,18 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
   /** The artifact of an entry that is chunked, or whose content the archive has (deduplicated) or had (purged). */
   const artifactFor = (
     entry: ArchiveEntry,
-    existing: Row | undefined
-  ): Effect.Effect<StoredArtifact, SqlError.SqlError | PayloadSourceError> =>
+    existing: Existing | undefined
+  ): Effect.Effect<StoredArtifact, SqlError.SqlError | PayloadSourceError | Rows.BadRow> =>
     existing === undefined
       ? writePayload(randomUUID(), entry, false)
       : layoutOf(existing) !== "purged"
-      ? Effect.succeed({ artifactId: String(existing.id), compressed: toNum(existing.compressed_size), reused: true })
+      ? Effect.succeed({ artifactId: existing.id, compressed: existing.compressed_size, reused: true })
       // A purged artifact is re-hydrated by archiving its content again (spec §1.4). Its row is locked first: of two
       // writers re-hydrating it at once, the second waits, then finds the content back and reuses it.
       : Effect.flatMap(findArtifact(entry.sha256, "lock"), (row) =>
         row !== undefined && layoutOf(row) !== "purged"
-          ? Effect.succeed({ artifactId: String(row.id), compressed: toNum(row.compressed_size), reused: true })
-          : writePayload(String(existing.id), entry, true))
+          ? Effect.succeed({ artifactId: row.id, compressed: row.compressed_size, reused: true })
+          : writePayload(existing.id, entry, true))
 
   /** The item, its ARCHIVE event and its tags, as rows for multi-row inserts. */
   const rowsFor = (entry: ArchiveEntry, written: StoredArtifact, at: string) => {
@@ -342,14 +342,14 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
       for (let g = 0; g < order.length; g += group) {
         const slice = order.slice(g, g + group)
         const unknown = [...new Set(slice.map(([e]) => e.sha256).filter((sha) => !settled.has(sha)))]
-        const existing = new Map<string, Row>()
+        const existing = new Map<string, Existing>()
         if (unknown.length > 0) {
           const rows = yield* sql<
             Row
           >`SELECT id, content_sha256, storage_driver, CASE WHEN blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
               ${compressedOf("artifact")}
             FROM artifact WHERE content_sha256 IN ${sql.in(unknown)}`
-          for (const row of rows) existing.set(String(row.content_sha256).trim(), row)
+          for (const row of yield* Rows.decodeAll(existingBySha, rows)) existing.set(row.content_sha256, row)
         }
         const at = yield* Timestamp.now
         const ahead = readAhead(slice.map(([e]) => e), (e) =>

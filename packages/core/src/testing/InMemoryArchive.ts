@@ -13,9 +13,6 @@ import {
   type ArchiveEntry,
   ArchiveStore,
   type ArtifactSummary,
-  chunkedCompression,
-  chunkedMarker,
-  codecOfCompression,
   type ItemDetail,
   type Layout,
   LegalHold,
@@ -33,6 +30,7 @@ import {
   TombstoneNotFound
 } from "../ArchiveStore.js"
 import { stringify as canonicalJson } from "../CanonicalJson.js"
+import { chunkedCompression, chunkedMarker, codecOfCompression } from "../Chunking.js"
 import * as CodexArchive from "../CodexArchive.js"
 import type * as Restorer from "../Restorer.js"
 import * as Retry from "../Retry.js"
