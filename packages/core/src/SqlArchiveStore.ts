@@ -252,8 +252,10 @@ export const make = (options: {
           const where = [
             ...(filter.repo !== undefined ? [sql`repo = ${filter.repo}`] : []),
             ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : []),
+            // The first bound alone lets an index on the order seek to the cursor instead of walking past it.
             ...(after !== undefined
               ? [
+                sql`${archivedAt} <= (SELECT ${archivedAt} FROM item WHERE id = ${after})`,
                 sql`(${archivedAt}, ${itemOrder}) < (SELECT ${archivedAt}, ${itemOrder} FROM item WHERE id = ${after})`
               ]
               : [])
