@@ -163,6 +163,35 @@ export const suite = (backend: Backend) =>
           expect(yield* s.listPage({ limit: 2 }, all.at(-1)!.id)).toEqual([])
         })))
 
+    sqlTest(
+      "pages a list whose times disagree with insertion order (a legacy row's text too) as the list orders it",
+      () =>
+        withArchive(backend, (dir) =>
+          Effect.gen(function*() {
+            const files = Array.from({ length: 6 }, (_, i) => write(path.join(dir, `t/f${i}.txt`), `t ${i}\n`))
+            const stored = (yield* store(files, { cwd: dir })).stored.map((x) => x.tombstone)
+            // Two items moved to one older second, in the form SQLite's CURRENT_TIMESTAMP writes: paging by insertion
+            // order alone, or by the time alone, would list them out of place or lose one.
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`UPDATE item SET archived_at = '2020-01-01 00:00:00' WHERE tombstone_id IN ${
+              sql.in(stored.slice(2, 4))
+            }`
+            const s = yield* archiveStore
+            const all = yield* s.list({ limit: 100 })
+            expect(all.slice(-2).map((l) => l.tombstone_id).sort()).toEqual(stored.slice(2, 4).sort())
+            expect(all.at(-1)!.archived_at).toBe("2020-01-01T00:00:00Z")
+            const pages: Array<ReadonlyArray<ArchiveStore.ListedItem>> = []
+            let after: string | undefined
+            for (;;) {
+              const page = yield* s.listPage({ limit: 2 }, after)
+              pages.push(page)
+              if (page.length < 2) break
+              after = page.at(-1)!.id
+            }
+            expect(pages.flat()).toEqual(all)
+          }))
+    )
+
     it.live("shows an item with its metadata, tags and events in order", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
