@@ -221,6 +221,13 @@ export const printFile = (file: string) =>
 export const printText = (text: string) =>
   Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))
 
+/** Elements of a JSON list as `printJson` prints them inside the whole, `depth` deep; `first`: none came before. */
+export const jsonElements = (values: ReadonlyArray<unknown>, first: boolean, depth: number) => {
+  const pad = "\n" + " ".repeat(2 * depth)
+  return values.map((v, i) => (first && i === 0 ? "" : ",") + pad + JSON.stringify(v, null, 2).replaceAll("\n", pad))
+    .join("")
+}
+
 /**
  * A long JSON list kept in a temporary file, a group of elements at a time, then printed in place inside its document
  * exactly as `printJson` would print the whole: memory holds a group, and a command failing midway prints nothing.
@@ -236,10 +243,7 @@ export const listFile = (key: string, depth: number) =>
     return {
       append: (values: ReadonlyArray<unknown>) =>
         Effect.sync(() => {
-          const text = values.map((v, i) =>
-            (count + i === 0 ? "" : ",") + pad + JSON.stringify(v, null, 2).replaceAll("\n", pad)
-          )
-          fs.appendFileSync(file, text.join(""))
+          fs.appendFileSync(file, jsonElements(values, count === 0, depth))
           count += values.length
         }),
       /** `document` holds the list as `[]` under `key` (and no other such key). */

@@ -92,5 +92,14 @@ BEGIN
   DELETE FROM artifact_chunk WHERE artifact_id = OLD.id;
 END`
     ]
+  },
+  {
+    id: 4,
+    name: "list_order",
+    statements: [
+      // `list` pages by its order, which is this expression (legacy rows differ as text): an index on it lets each page
+      // seek to its cursor; without it every page sorts the whole table.
+      `CREATE INDEX IF NOT EXISTS idx_item_list_order ON item(strftime('%Y-%m-%dT%H:%M:%SZ', archived_at))`
+    ]
   }
 ]

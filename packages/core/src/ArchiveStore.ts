@@ -293,6 +293,14 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   /** Set when payloads can be read in other threads of this process (an embedded database file). */
   readonly directReads?: DirectReads | undefined
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<ListedItem>, StoreError>
+  /**
+   * One page of `list`, in its order: the items after the item `after` (an item id from an earlier page; none: from
+   * the newest), at most `filter.limit`. Keyset pagination, so a long `list` holds one page, never all its rows.
+   */
+  readonly listPage: (
+    filter: ListFilter,
+    after: string | undefined
+  ) => Effect.Effect<ReadonlyArray<ListedItem>, StoreError>
   readonly show: (tombstone: string) => Effect.Effect<ItemDetail, ReadError>
   readonly requestPrune: (tombstone: string, actor: string, reason: string) => Effect.Effect<void, ReadError>
   readonly approveDelete: (request: PurgeRequest) => Effect.Effect<PurgeOutcome, ReadError | LegalHold | SameApprover>

@@ -23,6 +23,7 @@ import {
   LegalHold,
   legalHoldValue,
   type ListedItem,
+  type ListFilter,
   type Located,
   NotAnArchive,
   type OrphanChunks,
@@ -241,15 +242,23 @@ export const make = (options: {
 
     const archivedAt = sql.literal(dialect.archivedAt)
 
-    const list = (
-      filter: { readonly repo?: string | undefined; readonly since?: string | undefined; readonly limit: number }
-    ) =>
+    const listPage = (filter: ListFilter, after: string | undefined) =>
       unit(
         "list",
         Effect.gen(function*() {
+          // An id no row can have (PostgreSQL refuses a non-UUID outright) follows nothing.
+          if (after !== undefined && !lookupable(after)) return []
+          // The cursor is the last row's own (archived_at, insertion order), read in SQL: no timestamp round trip.
           const where = [
             ...(filter.repo !== undefined ? [sql`repo = ${filter.repo}`] : []),
-            ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : [])
+            ...(filter.since !== undefined ? [sql`${archivedAt} >= ${ts(filter.since)}`] : []),
+            // The first bound alone lets an index on the order seek to the cursor instead of walking past it.
+            ...(after !== undefined
+              ? [
+                sql`${archivedAt} <= (SELECT ${archivedAt} FROM item WHERE id = ${after})`,
+                sql`(${archivedAt}, ${itemOrder}) < (SELECT ${archivedAt}, ${itemOrder} FROM item WHERE id = ${after})`
+              ]
+              : [])
           ]
           const rows = yield* sql<
             Row
@@ -259,6 +268,8 @@ export const make = (options: {
           return (yield* Rows.decodeAll(listedItem, rows)) as ReadonlyArray<ListedItem>
         })
       )
+
+    const list = (filter: ListFilter) => listPage(filter, undefined)
 
     const findItem = (tombstone: string) =>
       !lookupable(tombstone) ?
@@ -545,6 +556,7 @@ export const make = (options: {
         chunks: Chunking.chunksQuery
       },
       list,
+      listPage,
       show,
       requestPrune,
       approveDelete,

@@ -23,6 +23,9 @@ export const parseSince = (value: string): Effect.Effect<string, Runtime.CliExit
     : Effect.succeed(new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z"))
 }
 
+/** Items read per query. */
+const pageSize = 500
+
 export const command = Command.make(
   "list",
   {
@@ -42,14 +45,25 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message: `--limit ${opts.limit}: expected a whole number >= 0` })
       }
       const since = Option.isSome(opts.since) ? yield* parseSince(opts.since.value) : undefined
+      const filter = { repo: Option.getOrUndefined(opts.repo), since }
       return yield* Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
         Effect.gen(function*() {
-          const items = yield* (yield* ArchiveStore.ArchiveStore).list({
-            repo: Option.getOrUndefined(opts.repo),
-            since,
-            limit: opts.limit
-          })
-          yield* Runtime.printJson(items)
+          const store = yield* ArchiveStore.ArchiveStore
+          // A page at a time, each printed as it comes: memory holds one page, whatever the limit or the archive.
+          let printed = 0
+          let after: string | undefined
+          for (;;) {
+            const want = Math.min(pageSize, opts.limit - printed)
+            const page = yield* store.listPage({ ...filter, limit: want }, after)
+            if (page.length > 0) {
+              yield* Runtime.printText((printed === 0 ? "[" : "") + Runtime.jsonElements(page, printed === 0, 1))
+            }
+            printed += page.length
+            if (page.length < want || want === 0) break
+            after = page.at(-1)!.id
+          }
+          // Byte for byte what printing the whole list at once prints (`[]` when empty).
+          yield* Runtime.printLine(printed === 0 ? "[]" : "\n]")
         }))
     })
 ).pipe(Command.withDescription("List archived items, newest first"))

@@ -329,6 +329,9 @@ export const make = (options: Options = {}) =>
 
     // ---- queries and retention --------------------------------------------------------------------------------------
 
+    const newestFirst = (a: ItemRow, b: ItemRow) =>
+      a.archivedAt < b.archivedAt ? 1 : a.archivedAt > b.archivedAt ? -1 : b.seq - a.seq
+
     const listed = (i: ItemRow): ListedItem => ({
       id: i.id,
       repo: i.repo,
@@ -340,21 +343,29 @@ export const make = (options: Options = {}) =>
       tombstone_id: i.tombstone
     })
 
-    const list = (filter: ListFilter) =>
+    const listPage = (filter: ListFilter, after: string | undefined) =>
       unit(
         "list",
-        Effect.sync(() =>
-          [...state.items.values()]
+        Effect.sync(() => {
+          const ordered = [...state.items.values()]
             .filter((i) =>
               (filter.repo === undefined || i.repo === filter.repo) &&
               (filter.since === undefined || i.archivedAt >= filter.since)
             )
             // Newest first; ties in second-precision timestamps by insertion order (spec §2.3).
-            .sort((a, b) => (a.archivedAt < b.archivedAt ? 1 : a.archivedAt > b.archivedAt ? -1 : b.seq - a.seq))
-            .slice(0, Math.max(0, filter.limit))
-            .map(listed)
-        )
+            .sort(newestFirst)
+          const last = after === undefined ? undefined : state.items.get(after)
+          // Keyset as the SQL stores page: what sorts after the last item listed, which itself may be filtered out.
+          const rest = after === undefined
+            ? ordered
+            : last === undefined
+            ? []
+            : ordered.filter((i) => newestFirst(last, i) < 0)
+          return rest.slice(0, Math.max(0, filter.limit)).map(listed)
+        })
       )
+
+    const list = (filter: ListFilter) => listPage(filter, undefined)
 
     const show = (tombstone: string) =>
       unit(
@@ -488,6 +499,7 @@ export const make = (options: Options = {}) =>
       chunks,
       recordRestores,
       list,
+      listPage,
       show,
       requestPrune,
       approveDelete,
