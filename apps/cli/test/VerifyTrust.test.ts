@@ -70,6 +70,13 @@ describe("verify vouches only for what it checked", () => {
     const r = codex(cwd, ["verify"])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.stdout).problems[0].problem).toBe("payload missing without a purge record")
+    const health = codex(cwd, ["health-check"])
+    expect(health.code).toBe(1)
+    expect(errorLines(health.stderr)).toEqual([
+      `codex: error: health-check failed: sample: tombstone ${
+        JSON.parse(r.stdout).problems[0].tombstones[0]
+      }: payload missing without a purge record`
+    ])
   })
 })
 

@@ -140,4 +140,17 @@ describe("hostile rows in a SQLite archive", () => {
         expect(fs.existsSync(path.join(dir, "out.bin"))).toBe(false)
       })
     ))
+  it.live("metadata and event context nested 100,000 deep are kept as text: show's result can still be printed", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        const deep = "[".repeat(100_000) + "]".repeat(100_000)
+        tamper(dir, "UPDATE item SET metadata = ? WHERE tombstone_id = ?", deep, small.tombstone)
+        tamper(dir, "UPDATE event SET context = ?", deep)
+        const detail = yield* (yield* ArchiveStore.ArchiveStore).show(small.tombstone)
+        expect(detail.metadata).toBe(deep)
+        expect(detail.events.map((e) => e.context)).toContain(deep)
+        expect(JSON.stringify(detail)).toContain(deep)
+      })
+    ))
 })

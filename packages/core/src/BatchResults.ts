@@ -378,7 +378,9 @@ const streamedJson = (file: string): Iterable<Row> | undefined => {
 function* wholeJson(file: string): Generator<Row> {
   let doc: unknown
   try {
-    doc = JSON.parse(FileOps.readBounded(file, maxWholeBytes))
+    const text = FileOps.readBounded(file, maxWholeBytes)
+    // An editor's byte-order mark is no part of the document (the manifest readers drop it too).
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch (e) {
     if (!(e instanceof SyntaxError)) throw e
     throw new Malformed(undefined, `cannot parse: ${e.message}`)

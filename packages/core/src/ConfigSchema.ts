@@ -7,6 +7,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import * as path from "node:path"
 import { defaultInlineLimit } from "./ArchiveStore.js"
+import * as RecordSchema from "./internal/RecordSchema.js"
 
 export type BackendName = "sqlite" | "postgres" | "mariadb"
 export const backendNames: ReadonlyArray<BackendName> = ["sqlite", "postgres", "mariadb"]
@@ -17,8 +18,16 @@ export type LogFormat = "text" | "json"
 
 export const defaultUrl = "sqlite:///./.codex/archive.sqlite"
 
-/** How a value is shown in messages: strings quoted, anything else as JSON. */
-export const show = (value: unknown): string => (typeof value === "string" ? `'${value}'` : JSON.stringify(value))
+/**
+ * How a value is shown in messages: strings quoted (as JSON when a line break or control character would split the
+ * message), numbers JSON cannot hold (TOML's nan, inf) as themselves, anything else as JSON.
+ */
+export const show = (value: unknown): string =>
+  typeof value === "string"
+    ? RecordSchema.quoted(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
+    : typeof value === "number" && !Number.isFinite(value)
+    ? String(value)
+    : JSON.stringify(value)
 
 /** Where one value is decoded: what its relative paths mean, and whether the original tool's tolerances apply. */
 export interface Place {

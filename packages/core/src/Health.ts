@@ -108,6 +108,11 @@ const samplePayload = (store: ArchiveStore["Type"]) =>
     const newest = yield* store.list({ limit: 5 })
     if (newest.length === 0) return { ok: true, detail: "the archive is empty: nothing to decode" }
     const artifacts = yield* store.artifacts(newest.map((item) => item.tombstone_id))
+    // Bytes gone with no purge recorded were lost, as `verify` reports them: not "purged, nothing to decode".
+    const lost = artifacts.find((a) => a.layout === "purged" && a.purgeRecorded === false)
+    if (lost !== undefined) {
+      return { ok: false, detail: `tombstone ${lost.tombstones[0] ?? "?"}: payload missing without a purge record` }
+    }
     const sample = artifacts.find((a) => a.layout !== "purged")
     if (sample === undefined) return { ok: true, detail: "the newest items' content was purged: nothing to decode" }
     const result = yield* Verifier.check(store, sample)

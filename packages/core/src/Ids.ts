@@ -21,21 +21,26 @@ export type Sha256 = typeof Sha256.Type
 export const ArtifactId = Schema.String.pipe(Schema.minLength(1), Schema.brand("ArtifactId"))
 export type ArtifactId = typeof ArtifactId.Type
 
+/** A refused value as its error shows it: a manifest's 40 kB "tombstone" would otherwise be the whole line. */
+const clipped = (value: string): string => (value.length > 80 ? `${value.slice(0, 80)}…` : value)
+
 export class InvalidTombstone extends Data.TaggedError("InvalidTombstone")<{ readonly tombstone: string }> {
   override get message() {
-    return `'${this.tombstone}' is not a tombstone id (expected a UUID like 3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f)`
+    return `'${
+      clipped(this.tombstone)
+    }' is not a tombstone id (expected a UUID like 3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f)`
   }
 }
 
 export class InvalidSha256 extends Data.TaggedError("InvalidSha256")<{ readonly sha256: string }> {
   override get message() {
-    return `'${this.sha256}' is not a sha256 (expected 64 hex digits)`
+    return `'${clipped(this.sha256)}' is not a sha256 (expected 64 hex digits)`
   }
 }
 
 export class InvalidArtifactId extends Data.TaggedError("InvalidArtifactId")<{ readonly artifactId: string }> {
   override get message() {
-    return `'${this.artifactId}' is not an artifact id (expected non-empty text)`
+    return `'${clipped(this.artifactId)}' is not an artifact id (expected non-empty text)`
   }
 }
 

@@ -110,6 +110,14 @@ describe("BatchResults.readDone", () => {
       expect((yield* BatchResults.readDone(file)).size).toBe(1)
     }))
 
+  it.effect("a JSON results file saved with a byte-order mark is read as without one (as a manifest is)", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.json")
+      const summary = BatchResults.summarize([item(1)], { durationMs: 1, inProgress: false, interrupted: false })
+      fs.writeFileSync(file, "\ufeff" + JSON.stringify(summary, null, 2))
+      expect((yield* BatchResults.readDone(file)).size).toBe(1)
+    }))
+
   it.effect("a FIFO is refused, not waited on", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.csv")

@@ -50,6 +50,17 @@ describe("ConfigSchema", () => {
     expect(decode("evidence.hmac_key", "", false)).toEqual(Either.left("expected a non-empty string"))
   })
 
+  it("a value is shown on one line, whatever it holds: control characters escaped, nan and inf as themselves", () => {
+    expect(decode("logging.level", "a\nb", false)).toEqual(
+      Either.left(`got "a\\nb", expected one of debug, info, warning, error`)
+    )
+    expect(ConfigSchema.show("a\u2028b")).toBe("'a\\u2028b'")
+    expect(decode("retry.jitter", Number.NaN, false)).toEqual(Either.left("got NaN, expected a number from 0 to 1"))
+    expect(decode("store.inline_limit", Number.POSITIVE_INFINITY, false)).toEqual(
+      Either.left("got Infinity, expected a whole number >= 0")
+    )
+  })
+
   it("every default decodes as written", () => {
     for (const f of ConfigSchema.fields.filter((f) => f.default !== null)) {
       expect(Either.isRight(decode(f.key, f.default, false))).toBe(true)

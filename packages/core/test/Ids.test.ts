@@ -20,4 +20,15 @@ describe("Ids as Schemas from text", () => {
       Either.left(`'${"a".repeat(63)}' is not a sha256 (expected 64 hex digits)`)
     )
   })
+
+  it("a long refused value is shown cut to its first 80 characters, keeping the error one short line", () => {
+    expect(decode(Ids.TombstoneIdFromString, "x".repeat(40_000))).toEqual(
+      Either.left(
+        `'${"x".repeat(80)}…' is not a tombstone id (expected a UUID like 3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f)`
+      )
+    )
+    expect(decode(Ids.Sha256FromString, "g".repeat(200))).toEqual(
+      Either.left(`'${"g".repeat(80)}…' is not a sha256 (expected 64 hex digits)`)
+    )
+  })
 })

@@ -160,4 +160,10 @@ describe("hostile manifest entries name the file, the entry and the field on one
     expect(check({ output: "x" })).toBe("missing tombstone")
     expect(check({ tombstone: t1, output: "   " })).toBe("missing output")
   })
+
+  it("an output nested 200,000 arrays deep is refused in words, not with the stack overflow of showing it", () => {
+    const check = ManifestEntry.checker({ defaultActor: "ops", baseDir: folder() })
+    const deep = JSON.parse("[".repeat(200_000) + "]".repeat(200_000)) as unknown
+    expect(check({ tombstone: t1, output: deep })).toBe("a value nested too deeply to show (a field must be a string)")
+  })
 })

@@ -38,7 +38,14 @@ export const quoted = (value: string, quote = "'"): string =>
 
 /** The first issue: `missing FIELD`, or `FIELD: what is wrong`; a record that is no object at all says so alone. */
 export const describe = (issue: ParseResult.ParseIssue): string => {
-  const [first] = ParseResult.ArrayFormatter.formatIssueSync(issue)
+  let first: ParseResult.ArrayFormatterIssue | undefined
+  try {
+    first = ParseResult.ArrayFormatter.formatIssueSync(issue)[0]
+  } catch (e) {
+    // The parser's message shows the value as JSON, which overflows the stack on a value nested thousands deep.
+    if (e instanceof RangeError) return "a value nested too deeply to show (a field must be a string)"
+    throw e
+  }
   if (first === undefined) return "invalid"
   const field = first.path.map(String).join(".")
   // Values are quoted by JSON in the parser's own messages; a custom message may carry one raw.

@@ -110,11 +110,33 @@ export const Json = column(Schema.Unknown, "JSON", (v) => (typeof v === "string"
 
 export const parseJson = (v: unknown): unknown => {
   if (typeof v !== "string") return v ?? {}
+  if (nestedTooDeep(v)) return v
   try {
     return JSON.parse(v)
   } catch {
     return v
   }
+}
+
+/** JSON nested deeper than this is kept as text: printing it (`JSON.stringify` recurses) would overflow the stack. */
+const maxJsonDepth = 256
+
+/** Whether JSON text opens more than `maxJsonDepth` arrays or objects at once; text too short to do so is not scanned. */
+const nestedTooDeep = (text: string): boolean => {
+  if (text.length <= 2 * maxJsonDepth) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxJsonDepth) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
 }
 
 /** Branded ids, read as the Ids decoders read them (surrounding blanks of a `CHAR` column dropped). */
