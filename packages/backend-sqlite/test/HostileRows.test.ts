@@ -140,6 +140,22 @@ describe("hostile rows in a SQLite archive", () => {
         expect(fs.existsSync(path.join(dir, "out.bin"))).toBe(false)
       })
     ))
+  it.live("a gap or a text seq past the first window of chunks is named, not read as the end of the payload", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { big } = yield* storeTwo(dir)
+        const store = yield* ArchiveStore.ArchiveStore
+        tamper(dir, "UPDATE artifact_chunk SET seq = 5 WHERE artifact_id = ? AND seq = 2", big.artifactId)
+        expect((yield* storeError(Stream.runDrain(store.chunks(big.artifactId)))).message).toContain(
+          `table artifact_chunk, row ${big.artifactId}#5: column seq: expected 2 (chunk 2 is missing)`
+        )
+        tamper(dir, "UPDATE artifact_chunk SET seq = 'x' WHERE artifact_id = ? AND seq = 5", big.artifactId)
+        expect((yield* storeError(Stream.runDrain(store.chunks(big.artifactId)))).message).toContain(
+          `table artifact_chunk, row ${big.artifactId}#x: column seq: expected a non-negative integer, got "x"`
+        )
+      })
+    ))
+
   it.live("metadata and event context nested 100,000 deep are kept as text: show's result can still be printed", () =>
     inArchive((dir) =>
       Effect.gen(function*() {

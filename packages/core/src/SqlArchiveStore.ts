@@ -181,11 +181,9 @@ export const make = (options: {
       Stream.paginateChunkEffect(0, (from) =>
         unit(
           "fetch",
-          sql<
-            Row
-          >`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from} AND seq < ${
-            from + chunkWindow
-          } ORDER BY seq`
+          // LIMIT, not `seq < from + window`: a window short of a row must show the row after the gap, not end the stream.
+          sql<Row>`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
+            ORDER BY seq LIMIT ${chunkWindow}`
         ).pipe(Effect.flatMap((rows) =>
           Effect.suspend(() => {
             const out: Array<Uint8Array> = []
