@@ -208,18 +208,6 @@ export const inferBackend = (url: string): BackendName | undefined => {
 }
 
 /** `x://...`: a URL, never a file name, whatever its scheme. */
-/** Why a server URL cannot be connected to as written (the drivers would fail on it in their own words), or undefined. */
-const serverUrlProblem = (url: string): string | undefined => {
-  if (!URL.canParse(url)) return "it does not parse as a URL: check its host and port"
-  const { password, pathname, username } = new URL(url)
-  try {
-    for (const part of [username, password, pathname]) decodeURIComponent(part)
-  } catch {
-    return "a %-escape in its user, password or database is not valid"
-  }
-  return undefined
-}
-
 const hasScheme = (url: string): boolean => /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)
 
 /**
@@ -516,8 +504,6 @@ const resolveArchive = (
       if (named === undefined) {
         return yield* scrubbed(notAUrl())
       }
-      const unusable = serverUrlProblem(url)
-      if (unusable !== undefined) return yield* scrubbed(notAUrl(` (${unusable})`))
       if (named !== backend) {
         return yield* new ConfigError({
           key: "backend.backend",
