@@ -185,8 +185,8 @@ export const toJson = (summary: Summary): string => JSON.stringify(summary, null
  * A results file written as the batch runs, its items appended in manifest order and never held: JSON holds
  * `"results"` first, one item per line, then the totals; each `flush` writes the items since the last one over the
  * old totals and the current totals after them, so the file is valid JSON between flushes, and one cut short by a
- * kill is still read line by line (`readDone`). CSV is one row per item. `update` flushes when at least
- * `intervalMs` passed since the last flush.
+ * kill is still read line by line (`readDone`). CSV is one row per item. `update` flushes the first time, then when
+ * at least `intervalMs` passed since the last flush.
  */
 export interface Writer {
   readonly append: (item: Item) => void
@@ -216,7 +216,8 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
         return Effect.fail(new ResultsError({ file, problem: `cannot write: ${FileOps.describeErrno(e)}` }))
       }
     }
-    let last = performance.now()
+    // The first update flushes at once: a batch killed early still leaves what it restored for `--resume`.
+    let last = -Infinity
     const flush = (totals: Totals): Effect.Effect<void, ResultsError> =>
       Effect.forEach(outs, (o) =>
         Effect.try({
