@@ -488,25 +488,12 @@ export const make = (options: {
     const orphaned = sql.literal(
       "NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = artifact_chunk.artifact_id AND a.storage_driver = 'chunked')"
     )
-    const findOrphans = Effect.map(
-      Effect.flatMap(
-        sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
-        GROUP BY artifact_id ORDER BY artifact_id`,
-        (rows) => Rows.decodeAll(orphanRow, rows)
-      ),
-      (rows): OrphanChunks => ({
-        rows: rows.reduce((n, r) => n + r.n, 0),
-        bytes: rows.reduce((n, r) => n + r.b, 0),
-        artifacts: rows.map((r) => r.artifact_id)
-      })
-    )
-    const orphanChunks = unit("orphan_chunks", findOrphans)
-    // A group of orphaned artifacts, keyset by artifact id: the same figures as `findOrphans`, for one group.
-    const findOrphanPage = (after: string | undefined, limit: number) =>
+    // Orphaned artifacts' chunk figures, keyset by artifact id: all of them, or one group after `after`.
+    const findOrphanPage = (after?: string, limit?: number) =>
       Effect.map(
         sql<Row>`SELECT artifact_id, COUNT(*) AS n, SUM(LENGTH(blob_bytes)) AS b FROM artifact_chunk WHERE ${orphaned}
           ${after === undefined ? sql`` : sql`AND artifact_id > ${after}`}
-          GROUP BY artifact_id ORDER BY artifact_id LIMIT ${limit}`.pipe(
+          GROUP BY artifact_id ORDER BY artifact_id ${limit === undefined ? sql`` : sql`LIMIT ${limit}`}`.pipe(
           Effect.flatMap((rows) => Rows.decodeAll(orphanRow, rows))
         ),
         (rows): OrphanChunks => ({
@@ -515,6 +502,8 @@ export const make = (options: {
           artifacts: rows.map((r) => r.artifact_id)
         })
       )
+    const findOrphans = findOrphanPage()
+    const orphanChunks = unit("orphan_chunks", findOrphans)
     const removeOrphansOf = (found: OrphanChunks) =>
       Effect.gen(function*() {
         for (let i = 0; i < found.artifacts.length; i += group) {
