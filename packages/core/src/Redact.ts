@@ -208,6 +208,8 @@ const urlsIn = (value: string): string => {
 
 /** The value of every secret `key=value` setting in text; other settings are scanned on, since one may nest one. */
 const settingsIn = (value: string): string => {
+  // Most text (every evidence string) has no setting at all: no `=`, no encoded one.
+  if (!value.includes("=") && !/%3d/i.test(value)) return value
   let out = ""
   let from = 0
   for (const match of value.matchAll(keyValue)) {
@@ -228,6 +230,7 @@ const quotedSetting = new RegExp(`(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:${secretW
 
 /** The quoted value of every secret `key = 'value'`: to its `' from ` (a value may hold quotes), else the line's last `'`. */
 const quotedIn = (value: string): string => {
+  if (!value.includes(" = '")) return value
   let out = ""
   let from = 0
   for (const match of value.matchAll(quotedSetting)) {

@@ -22,6 +22,8 @@ describe("Redact", () => {
     expect(Redact.text("options=-c%20password%3Dpw2%20-c%20search_path%3Dx&sslmode=require"))
       .toBe("options=-c%20password%3D***%20-c%20search_path%3Dx&sslmode=require")
     expect(Redact.text("sha256=abc size_bytes=5 PGPASSWORD=pw3")).toBe("sha256=abc size_bytes=5 PGPASSWORD=***")
+    // Encoded only, no `=` anywhere: text without a plain `=` is still scanned for an encoded one.
+    expect(Redact.text("-c%20password%3dpw4%20x")).toBe("-c%20password%3d***%20x")
   })
 
   it("shows the display convention", () => {
