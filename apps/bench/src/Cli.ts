@@ -103,7 +103,7 @@ const options = {
     Options.withDefault(path.join(repoRoot, "apps/cli/dist/codex.mjs")),
     Options.withDescription("The CLI bundle for the cold-restore scenario")
   ),
-  tmp: Options.text("tmp").pipe(
+  tmp: Options.directory("tmp", { exists: "yes" }).pipe(
     Options.withDefault(Runner.defaultTmp()),
     Options.withDescription("Scratch folder (archives, outputs; removed afterwards)")
   ),
