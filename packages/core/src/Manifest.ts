@@ -34,7 +34,7 @@ const collect = (source: Source, file: string) =>
 
 /**
  * Opens a manifest file as a `Source`: streamed twice, once now to check every entry, then as the batch runs. Memory
- * is bounded by the entry in hand, plus a few dozen bytes per entry for finding two entries with one output.
+ * is bounded by the entry in hand, plus a fixed buffer for finding two entries with one output (`DistinctOutputs`).
  */
 export const open = (file: string, options: LoadOptions): Effect.Effect<Source, ManifestError> =>
   Effect.suspend(() => {
@@ -103,19 +103,21 @@ const checked = (
       const check = ManifestEntry.checker(options)
       for (const raw of raws()) yield [raw, check(raw.value)]
     }
-    const at = (ordinal: number): readonly [ManifestFormat.Raw, Entry] => {
-      let n = 0
-      for (const [raw, entry] of read()) if (n++ === ordinal) return [raw, entry as Entry]
-      throw new ManifestError({ file: options.file, where: undefined, problem: "changed while it was being read" })
-    }
-    const duplicate = DistinctOutputs.checker((ordinal) => at(ordinal)[1])
-    let total = 0
+    let total: number
     try {
-      for (const [raw, checked] of read()) {
-        if (typeof checked === "string") return fail(raw.where, checked)
-        const problem = duplicate(checked, total, (ordinal) => at(ordinal)[0].where)
-        if (problem !== undefined) return fail(raw.where, problem)
-        total++
+      const verdict = DistinctOutputs.check(read, {
+        entryOf: ([, entry]) => typeof entry === "string" ? undefined : entry,
+        whereOf: ([raw]) => raw.where,
+        changed: () =>
+          new ManifestError({ file: options.file, where: undefined, problem: "changed while it was being read" })
+      })
+      switch (verdict._tag) {
+        case "Refused":
+          return fail(verdict.item[0].where, verdict.item[1] as string)
+        case "Duplicate":
+          return fail(verdict.item[0].where, verdict.problem)
+        case "Distinct":
+          total = verdict.total
       }
     } catch (e) {
       return Effect.fail(asManifestError(e, options.file))

@@ -70,21 +70,15 @@ export const open = (
         }
       }
     }
-    const at = (ordinal: number): Entry => {
-      let n = 0
-      for (const entry of read()) if (n++ === ordinal) return entry
-      throw fail("changed while it was being read")
-    }
-    const duplicate = DistinctOutputs.checker(at)
     const counted = yield* Effect.try({
       try: () => {
-        let total = 0
-        for (const entry of read()) {
-          const twin = duplicate(entry, total, (ordinal) => at(ordinal).output)
-          if (twin !== undefined) throw fail(twin)
-          total++
-        }
-        return total
+        const verdict = DistinctOutputs.check(read, {
+          entryOf: (entry) => entry,
+          whereOf: (entry) => entry.output,
+          changed: () => fail("changed while it was being read")
+        })
+        if (verdict._tag === "Duplicate") throw fail(verdict.problem)
+        return verdict._tag === "Distinct" ? verdict.total : 0
       },
       catch: (e) => asError(e, root)
     })

@@ -1,9 +1,13 @@
 /**
  * Two entries of a batch never restore to one file: not by the same name, nor by the same real path (a folder link
- * inside the manifest's folder), nor by an existing file's device and inode (a hard link). Memory is a few dozen
- * bytes per entry (53-bit hashes), never the entries themselves.
+ * inside the manifest's folder), nor by an existing file's device and inode (a hard link). Memory is bounded whatever
+ * the entry count: each entry leaves a 12-byte record (53-bit hash of a key, ordinal), sorted a run at a time; past one
+ * run the sorted runs go to one temporary file and are merged through small buffers. Hashes shared by two ordinals are
+ * candidates only: the entries are read again and their keys compared, so two keys never pass for one.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import type * as FileOps from "../FileOps.js"
 import * as Hash from "../Hash.js"
 
@@ -13,32 +17,27 @@ export interface Output {
   readonly contained?: FileOps.Contained | undefined
 }
 
-interface Keys {
-  readonly add: (key: string, ordinal: number) => number | undefined
-}
+/** Sizes and hash of the check; tests shrink them to spill many runs and to force collisions. */
+export const tuning: {
+  /** Records sorted in memory at once (12 bytes each); more spill to the temporary file. */
+  runRecords: number
+  /** Bytes of read buffers shared by the runs while they are merged. */
+  mergeBytes: number
+  /** Hashes shared by two ordinals confirmed per pass over the entries. */
+  candidates: number
+  /** A 53-bit hash of a key. */
+  hash: (key: string) => number
+  /** Where the temporary folder goes (`os.tmpdir()` when unset). */
+  tempRoot: string | undefined
+} = { runRecords: 131072, mergeBytes: 4 * 1024 * 1024, candidates: 1024, hash: Hash.hash53, tempRoot: undefined }
 
-/**
- * Keys seen so far, held as 53-bit hashes (a few dozen bytes each, where the keys took hundreds): a hash seen before
- * is confirmed against the key it was first seen with, read again (`keyAt`), so two keys never pass for one.
- */
-const hashedKeys = (keyAt: (ordinal: number) => string): Keys => {
-  const byHash = new Map<number, number>()
-  const exact = new Map<string, number>()
-  return {
-    add: (key, ordinal) => {
-      const known = exact.get(key)
-      if (known !== undefined) return known
-      const h = Hash.hash53(key)
-      const first = byHash.get(h)
-      if (first === undefined) return void byHash.set(h, ordinal)
-      const firstKey = keyAt(first)
-      if (firstKey === key) return first
-      exact.set(firstKey, first)
-      exact.set(key, ordinal)
-      return undefined
-    }
-  }
-}
+/** The check's verdict: every entry distinct, the first entry that is an earlier one's file, or the first refused. */
+export type Verdict<A> =
+  | { readonly _tag: "Distinct"; readonly total: number }
+  | { readonly _tag: "Duplicate"; readonly item: A; readonly problem: string }
+  | { readonly _tag: "Refused"; readonly item: A }
+
+const realOf = (entry: Output) => entry.contained?.path ?? entry.output
 
 /** An existing regular file's device and inode; none for anything else (absent, under a file, unreadable). */
 const fileIdentity = (file: string): string | undefined => {
@@ -50,25 +49,364 @@ const fileIdentity = (file: string): string | undefined => {
   }
 }
 
-/**
- * A checker fed every entry in order (`ordinal` from 0); it returns the problem, naming both entries, when an entry
- * is one file with an earlier one. `entryAt` reads an earlier entry again, to confirm a shared hash.
- */
-export const checker = (entryAt: (ordinal: number) => Output) => {
-  const realOf = (entry: Output) => entry.contained?.path ?? entry.output
-  const reals = hashedKeys((ordinal) => realOf(entryAt(ordinal)))
-  const inodes = hashedKeys((ordinal) => fileIdentity(realOf(entryAt(ordinal))) ?? "")
-  return (entry: Output, ordinal: number, whereAt: (ordinal: number) => string): string | undefined => {
-    // One name always has one real path: the real path finds both.
-    const real = realOf(entry)
-    const inode = fileIdentity(real)
-    const first = reals.add(real, ordinal) ?? (inode === undefined ? undefined : inodes.add(inode, ordinal))
-    if (first === undefined) return undefined
-    const other = entryAt(first)
-    return other.output === entry.output
-      ? `output ${entry.output} is also the output of ${whereAt(first)}; two entries cannot restore to the same file`
-      : `output ${entry.output} is the same file as ${other.output} (${
-        whereAt(first)
-      }); two entries cannot restore to the same file`
+// A record's key is its hash for a real path and -(hash + 1) for a device and inode: one sort keeps the kinds apart.
+const inodeKey = (h: number) => -h - 1
+
+const recordBytes = 12
+
+/** A sorted sequence of records: the run in memory, or one spilled run read back through a buffer. */
+interface Cursor {
+  key: number
+  ordinal: number
+  readonly next: () => boolean
+}
+
+/** Sorts `keys`/`ordinals` [lo, hi) by key then ordinal, in place (quicksort; insertion sort for short spans). */
+const sortRecords = (keys: Float64Array, ordinals: Uint32Array, lo: number, hi: number): void => {
+  const less = (i: number, k: number, o: number) => keys[i]! < k || (keys[i] === k && ordinals[i]! < o)
+  const swap = (i: number, j: number) => {
+    const k = keys[i]!
+    keys[i] = keys[j]!
+    keys[j] = k
+    const o = ordinals[i]!
+    ordinals[i] = ordinals[j]!
+    ordinals[j] = o
   }
+  while (hi - lo > 16) {
+    swap(lo + ((hi - lo) >> 1), hi - 1)
+    const pk = keys[hi - 1]!
+    const po = ordinals[hi - 1]!
+    let store = lo
+    for (let i = lo; i < hi - 1; i++) if (less(i, pk, po)) swap(i, store++)
+    swap(store, hi - 1)
+    // The shorter side recursively, the longer one in the loop: the stack stays logarithmic.
+    if (store - lo < hi - store) {
+      sortRecords(keys, ordinals, lo, store)
+      lo = store + 1
+    } else {
+      sortRecords(keys, ordinals, store + 1, hi)
+      hi = store
+    }
+  }
+  for (let i = lo + 1; i < hi; i++) {
+    const k = keys[i]!
+    const o = ordinals[i]!
+    let j = i - 1
+    while (j >= lo && !less(j, k, o)) {
+      keys[j + 1] = keys[j]!
+      ordinals[j + 1] = ordinals[j]!
+      j--
+    }
+    keys[j + 1] = k
+    ordinals[j + 1] = o
+  }
+}
+
+/** Records in runs of `tuning.runRecords`; the first full run and every later one go to a temporary file. */
+const recordStore = () => {
+  const size = Math.max(1, tuning.runRecords)
+  const keys = new Float64Array(size)
+  const ordinals = new Uint32Array(size)
+  let n = 0
+  let spill: { readonly dir: string; readonly fd: number; readonly runs: Array<number> } | undefined
+  let written = 0
+  const flush = () => {
+    sortRecords(keys, ordinals, 0, n)
+    if (spill === undefined) {
+      const dir = fs.mkdtempSync(path.join(tuning.tempRoot ?? os.tmpdir(), "codex-distinct-"))
+      try {
+        spill = { dir, fd: fs.openSync(path.join(dir, "runs"), "wx+", 0o600), runs: [] }
+      } catch (e) {
+        fs.rmSync(dir, { recursive: true, force: true })
+        throw e
+      }
+    }
+    const buf = Buffer.allocUnsafe(n * recordBytes)
+    for (let i = 0; i < n; i++) {
+      buf.writeDoubleLE(keys[i]!, i * recordBytes)
+      buf.writeUInt32LE(ordinals[i]!, i * recordBytes + 8)
+    }
+    let off = 0
+    while (off < buf.length) off += fs.writeSync(spill.fd, buf, off, buf.length - off, written + off)
+    written += buf.length
+    spill.runs.push(n)
+    n = 0
+  }
+  const memoryCursor = (): Cursor => {
+    let i = -1
+    const c: Cursor = {
+      key: 0,
+      ordinal: 0,
+      next: () => {
+        if (++i >= n) return false
+        c.key = keys[i]!
+        c.ordinal = ordinals[i]!
+        return true
+      }
+    }
+    return c
+  }
+  const fileCursor = (fd: number, start: number, count: number, buffered: number): Cursor => {
+    const buf = Buffer.allocUnsafe(buffered * recordBytes)
+    let read = 0
+    let at = 0
+    let held = 0
+    const c: Cursor = {
+      key: 0,
+      ordinal: 0,
+      next: () => {
+        if (at === held) {
+          if (read === count) return false
+          const want = Math.min(buffered, count - read) * recordBytes
+          let got = 0
+          while (got < want) {
+            const r = fs.readSync(fd, buf, got, want - got, start + read * recordBytes + got)
+            if (r === 0) throw new Error("the duplicate check's temporary file ended early")
+            got += r
+          }
+          held = want / recordBytes
+          read += held
+          at = 0
+        }
+        c.key = buf.readDoubleLE(at * recordBytes)
+        c.ordinal = buf.readUInt32LE(at * recordBytes + 8)
+        at++
+        return true
+      }
+    }
+    return c
+  }
+  return {
+    add: (key: number, ordinal: number) => {
+      if (n === size) flush()
+      keys[n] = key
+      ordinals[n++] = ordinal
+    },
+    /** Every record sorted by key then ordinal, merged from the runs. */
+    sorted: (): Cursor => {
+      if (spill === undefined) {
+        sortRecords(keys, ordinals, 0, n)
+        return memoryCursor()
+      }
+      if (n > 0) flush()
+      const runs = spill.runs
+      const buffered = Math.max(64, Math.floor(tuning.mergeBytes / recordBytes / runs.length))
+      let start = 0
+      const heap: Array<Cursor> = []
+      for (const count of runs) {
+        const c = fileCursor(spill.fd, start, count, buffered)
+        start += count * recordBytes
+        if (c.next()) heap.push(c)
+      }
+      const before = (a: Cursor, b: Cursor) => a.key < b.key || (a.key === b.key && a.ordinal < b.ordinal)
+      const down = (i: number) => {
+        for (;;) {
+          const l = 2 * i + 1
+          const r = l + 1
+          let m = i
+          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l
+          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r
+          if (m === i) return
+          const t = heap[i]!
+          heap[i] = heap[m]!
+          heap[m] = t
+          i = m
+        }
+      }
+      for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i)
+      let primed = false
+      const c: Cursor = {
+        key: 0,
+        ordinal: 0,
+        next: () => {
+          if (primed && heap.length > 0) {
+            if (!heap[0]!.next()) {
+              const last = heap.pop()!
+              if (heap.length > 0) heap[0] = last
+            }
+            if (heap.length > 0) down(0)
+          }
+          primed = true
+          if (heap.length === 0) return false
+          c.key = heap[0]!.key
+          c.ordinal = heap[0]!.ordinal
+          return true
+        }
+      }
+      return c
+    },
+    close: () => {
+      if (spill === undefined) return
+      const { dir, fd } = spill
+      spill = undefined
+      try {
+        fs.closeSync(fd)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+/**
+ * The hashes whose earliest possible duplicate (the first ordinal ≥ `from` after a hash's first one) comes soonest,
+ * at most `tuning.candidates` of them, and the ordinal before which every other hash's duplicates are impossible.
+ */
+const candidatesFrom = (sorted: Cursor, from: number) => {
+  const limit = Math.max(3, tuning.candidates)
+  // A max-heap by earliest duplicate, so the latest candidate is the one dropped.
+  const heap: Array<{ readonly at: number; readonly key: number }> = []
+  let dropped = Infinity
+  const up = (i: number) => {
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (heap[p]!.at >= heap[i]!.at) return
+      const t = heap[p]!
+      heap[p] = heap[i]!
+      heap[i] = t
+      i = p
+    }
+  }
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < heap.length && heap[l]!.at > heap[m]!.at) m = l
+      if (r < heap.length && heap[r]!.at > heap[m]!.at) m = r
+      if (m === i) return
+      const t = heap[i]!
+      heap[i] = heap[m]!
+      heap[m] = t
+      i = m
+    }
+  }
+  const offer = (key: number, at: number) => {
+    if (heap.length < limit) {
+      heap.push({ key, at })
+      return up(heap.length - 1)
+    }
+    if (at >= heap[0]!.at) return void (dropped = Math.min(dropped, at))
+    dropped = Math.min(dropped, heap[0]!.at)
+    heap[0] = { key, at }
+    down(0)
+  }
+  let more = sorted.next()
+  while (more) {
+    const key = sorted.key
+    let earliest = Infinity
+    let members = 0
+    do {
+      // Ordinals come in order within a key: the first is the key's first sighting, never a duplicate.
+      if (members++ > 0 && earliest === Infinity && sorted.ordinal >= from) earliest = sorted.ordinal
+      more = sorted.next()
+    } while (more && sorted.key === key)
+    if (earliest !== Infinity) offer(key, earliest)
+  }
+  return { keys: new Set(heap.map((c) => c.key)), dropped }
+}
+
+interface First {
+  readonly ordinal: number
+  readonly output: string
+  readonly where: string
+}
+
+/**
+ * Checks the entries `items()` yields, in order (read once, then again only to confirm shared hashes, up to the
+ * entry in question): the first entry that is an earlier one's file by name, real path or device and inode, or the
+ * first item `entryOf` refuses (`undefined`), whichever comes first. An item that throws ends the check the same way:
+ * the error is thrown again unless an earlier entry is a duplicate. `changed` is thrown when a later read differs.
+ */
+export const check = <A>(
+  items: () => Iterable<A>,
+  options: {
+    readonly entryOf: (item: A) => Output | undefined
+    readonly whereOf: (item: A) => string
+    readonly changed: () => unknown
+  }
+): Verdict<A> => {
+  const hash = tuning.hash
+  const records = recordStore()
+  try {
+    let total = 0
+    let refused: A | undefined
+    let thrown: { readonly error: unknown } | undefined
+    try {
+      for (const item of items()) {
+        const entry = options.entryOf(item)
+        if (entry === undefined) {
+          refused = item
+          break
+        }
+        const real = realOf(entry)
+        records.add(hash(real), total)
+        const inode = fileIdentity(real)
+        if (inode !== undefined) records.add(inodeKey(hash(inode)), total)
+        total++
+      }
+    } catch (e) {
+      thrown = { error: e }
+    }
+    // Every entry before `from` is distinct: each round confirms the soonest candidates and moves it on.
+    let from = 0
+    for (;;) {
+      const { dropped, keys } = candidatesFrom(records.sorted(), from)
+      if (keys.size === 0) break
+      const found = confirm(items, options, keys, Math.min(dropped, total))
+      if (found !== undefined) return found
+      if (dropped >= total) break
+      from = dropped
+    }
+    if (thrown !== undefined) throw thrown.error
+    return refused === undefined ? { _tag: "Distinct", total } : { _tag: "Refused", item: refused }
+  } finally {
+    records.close()
+  }
+}
+
+/** One pass over the entries before `until`: the first whose real path, then device and inode, is an earlier one's. */
+const confirm = <A>(
+  items: () => Iterable<A>,
+  options: {
+    readonly entryOf: (item: A) => Output | undefined
+    readonly whereOf: (item: A) => string
+    readonly changed: () => unknown
+  },
+  keys: ReadonlySet<number>,
+  until: number
+): Verdict<A> | undefined => {
+  const hash = tuning.hash
+  const seen = new Map<string, First>()
+  const inodes = new Map<string, First>()
+  const checkInodes = Array.from(keys).some((k) => k < 0)
+  let ordinal = 0
+  if (until === 0) return undefined
+  for (const item of items()) {
+    const entry = options.entryOf(item)
+    if (entry === undefined) throw options.changed()
+    const real = realOf(entry)
+    const first = (known: Map<string, First>, key: string, hashed: number) => {
+      if (!keys.has(hashed)) return undefined
+      const earlier = known.get(key)
+      if (earlier === undefined) {
+        known.set(key, { ordinal, output: entry.output, where: options.whereOf(item) })
+      }
+      return earlier
+    }
+    // One name always has one real path: the real path finds both.
+    let earlier = first(seen, real, hash(real))
+    if (earlier === undefined && checkInodes) {
+      const inode = fileIdentity(real)
+      if (inode !== undefined) earlier = first(inodes, inode, inodeKey(hash(inode)))
+    }
+    if (earlier !== undefined) {
+      const problem = earlier.output === entry.output
+        ? `output ${entry.output} is also the output of ${earlier.where}; two entries cannot restore to the same file`
+        : `output ${entry.output} is the same file as ${earlier.output} (${earlier.where}); two entries cannot restore to the same file`
+      return { _tag: "Duplicate", item, problem }
+    }
+    if (++ordinal === until) return undefined
+  }
+  throw options.changed()
 }
