@@ -3,7 +3,16 @@
  * composing the layers (logger, retry, evidence, the configured backend loaded by dynamic `import()`, archiver,
  * restorer), and turning typed failures into one-line messages and exit codes (2 bad input, 1 failed operation).
  */
-import { type ArchiveStore, CodexArchive, Config, FileOps, Logging, Redact, type Retry } from "@codex-archive/core"
+import {
+  type ArchiveStore,
+  CodexArchive,
+  Config,
+  FileOps,
+  Logging,
+  Redact,
+  type Retry,
+  ServerUrl
+} from "@codex-archive/core"
 import { Options } from "@effect/cli"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -132,15 +141,30 @@ export const secretsOf = (config: Config.ArchiveConfig): ReadonlyArray<string> =
 export const loggerLayer = (config: Config.ArchiveConfig) =>
   Logging.layer({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) })
 
-/** The backend packages, each loaded on demand: a SQLite user never loads the PostgreSQL or MySQL drivers. */
-/** The configured backend's layer; only its driver is loaded. */
+/** A server URL its backend cannot use is bad input (exit 2), said before any driver is loaded or connection tried. */
+export const checkServerUrl = (config: Config.ArchiveConfig): Effect.Effect<void, CliExit> => {
+  const backend = config.backend.backend
+  if (backend === "sqlite") return Effect.void
+  const url = Redacted.value(config.backend.url)
+  const problem = ServerUrl.problemOf(url, ServerUrl.kinds[backend])
+  return problem === undefined
+    ? Effect.void
+    : Effect.fail(new CliExit({ code: 2, message: `backend.url: ${Redact.url(url) || url}: ${problem}` }))
+}
+
+/** The configured backend's layer, its URL not checked; only its driver is loaded (a SQLite user never loads pg). */
+const storeLayer = (config: Config.ArchiveConfig, create: boolean, readOnly: boolean) =>
+  Effect.map(Backends.load(config.backend.backend), (backend) => backend.layer(config, create, readOnly))
+
+/** The configured backend's layer, once its URL is known to be usable; only its driver is loaded. */
 export const backendLayer = (
   config: Config.ArchiveConfig,
   create: boolean,
   readOnly = false
 ): Effect.Effect<
-  Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>
-> => Effect.map(Backends.load(config.backend.backend), (backend) => backend.layer(config, create, readOnly))
+  Layer.Layer<ArchiveStore.ArchiveStore, ArchiveStore.NotAnArchive | ArchiveStore.StoreError, Retry.RetryPolicy>,
+  CliExit
+> => Effect.zipRight(checkServerUrl(config), storeLayer(config, create, readOnly))
 
 /** What a command may use: the archive's services and the configuration they were made from. */
 export type ArchiveServices = CodexArchive.Services | Config.ArchiveConfigTag
@@ -148,7 +172,7 @@ export type ArchiveServices = CodexArchive.Services | Config.ArchiveConfigTag
 /** Every service a command may need, for the given configuration: `CodexArchive.layer` over the configured backend. */
 export const archiveLayer = (config: Config.ArchiveConfig, create: boolean, readOnly = false) =>
   Layer.unwrapEffect(
-    Effect.map(backendLayer(config, create, readOnly), (store) =>
+    Effect.map(storeLayer(config, create, readOnly), (store) =>
       Layer.merge(
         CodexArchive.layer({ store, ...CodexArchive.settingsOf(config) }),
         Layer.succeed(Config.ArchiveConfigTag, config)
@@ -176,6 +200,7 @@ export const withArchive = <A, E>(
   Effect.gen(function*() {
     const loaded = yield* loadConfig(opts, options.flags)
     if (options.check !== undefined) yield* options.check(loaded.config)
+    yield* checkServerUrl(loaded.config)
     const program = Effect.scoped(Effect.gen(function*() {
       const services = yield* Layer.build(archiveLayer(loaded.config, options.create, options.readOnly)).pipe(
         Effect.tapError((error) => options.onOpenFailure?.(loaded.config, error) ?? Effect.void)

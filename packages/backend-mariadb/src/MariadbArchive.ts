@@ -2,9 +2,9 @@
  * The archive store on MariaDB / MySQL: a pooled client from the `mariadb://` / `mysql://` URL, the dialect's
  * migrations, and the shared `SqlArchiveStore` over them.
  */
-import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
+import { type ArchiveStore, Redact, type Retry, ServerUrl, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
-import { Layer, Redacted } from "effect"
+import { Either, Layer, Redacted } from "effect"
 import * as MariadbClient from "./MariadbClient.js"
 import { dialect } from "./MariadbDialect.js"
 import { migrations } from "./MariadbSchema.js"
@@ -18,9 +18,6 @@ export interface Options {
   readonly poolSize?: number | undefined
 }
 
-/** `mariadb:`, `mysql:` and SQLAlchemy's `mysql+pymysql:` forms (spec §2.4). */
-const scheme = /^(mariadb|mysql)(\+[a-z0-9]+)?:$/i
-
 /** Query values as the legacy DAL passes them: numbers and booleans typed, JSON objects parsed, the rest as text. */
 const paramValue = (value: string): unknown => {
   try {
@@ -30,21 +27,20 @@ const paramValue = (value: string): unknown => {
   }
 }
 
-/** The client options of a MariaDB URL (password `Redacted`), or `undefined` when it is not one. */
-export const parseUrl = (url: string, poolSize = 4): MariadbClient.Options | undefined => {
-  const parsed = URL.canParse(url) ? new URL(url) : undefined
-  if (!parsed || !scheme.test(parsed.protocol)) return undefined
-  const params = Object.fromEntries([...parsed.searchParams].map(([k, v]) => [k, paramValue(v)]))
-  return {
-    host: decodeURIComponent(parsed.hostname) || "localhost",
-    port: parsed.port === "" ? 3306 : Number(parsed.port),
-    database: decodeURIComponent(parsed.pathname.replace(/^\//, "")),
-    user: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
-    password: parsed.password === "" ? undefined : Redacted.make(decodeURIComponent(parsed.password)),
-    params,
-    poolSize: Math.max(1, poolSize)
-  }
-}
+/** The client options of a URL's parts. */
+const optionsOf = (parts: ServerUrl.Parts, poolSize: number): MariadbClient.Options => ({
+  host: parts.host || "localhost",
+  port: parts.port ?? 3306,
+  database: parts.database,
+  user: parts.user,
+  password: parts.password,
+  params: Object.fromEntries(parts.params.map(([k, v]) => [k, paramValue(v)])),
+  poolSize: Math.max(1, poolSize)
+})
+
+/** The client options of a MariaDB URL (password `Redacted`), or `undefined` when it is not one (`ServerUrl.parse` says why). */
+export const parseUrl = (url: string, poolSize = 4): MariadbClient.Options | undefined =>
+  Either.getOrUndefined(Either.map(ServerUrl.parse(url, ServerUrl.mariadb), (parts) => optionsOf(parts, poolSize)))
 
 /**
  * The client the archive opens for the URL (a pool of `poolSize`, every connection in UTC). A host that wants this
@@ -54,14 +50,12 @@ export const client = (
   options: Pick<Options, "url" | "poolSize">
 ): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
-  const target = parseUrl(url, options.poolSize)
+  const target = ServerUrl.parse(url, ServerUrl.mariadb)
   return SqlArchiveStore.connect(
     { dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) },
-    target === undefined
-      ? Layer.fail(new Error("not a MariaDB URL (expected mysql:// or mariadb://)"))
-      : target.database === ""
-      ? Layer.fail(new Error("the URL names no database (expected mysql://host:3306/DATABASE)"))
-      : MariadbClient.layer(target)
+    Either.isLeft(target)
+      ? Layer.fail(new Error(target.left))
+      : MariadbClient.layer(optionsOf(target.right, options.poolSize ?? 4))
   )
 }
 

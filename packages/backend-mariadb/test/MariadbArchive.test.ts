@@ -32,6 +32,8 @@ describe("MariadbArchive URLs", () => {
       password: undefined
     })
     expect(MariadbArchive.parseUrl("postgres://h/db")).toBeUndefined()
+    expect(MariadbArchive.parseUrl("mysql://u:p%ZZ@h/db")).toBeUndefined()
+    expect(MariadbArchive.parseUrl("mysql://u@h:3306")).toBeUndefined()
   })
 
   it.live("opens mysql:// and mariadb:// forms, a Redacted URL and query parameters", () =>
@@ -42,6 +44,15 @@ describe("MariadbArchive URLs", () => {
         expect(Exit.isSuccess(yield* open(form))).toBe(true)
       }
     })))
+
+  it.live("a malformed URL fails with what is wrong with it, never its password", () =>
+    Effect.gen(function*() {
+      const exit = yield* open("mysql://root:hunter22%ZZ@127.0.0.1/x")
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Error : undefined
+      expect(error?.message).toBe(
+        "mariadb archive: connect failed: mysql://***@127.0.0.1/x: malformed %-escape in the password"
+      )
+    }))
 
   it.live("a missing database is NotAnArchive naming the URL redacted", () =>
     Effect.scoped(Effect.gen(function*() {

@@ -2,10 +2,10 @@
  * The archive store on PostgreSQL: a pooled client from the `postgres://` / `postgresql://` URL, the dialect's
  * migrations, and the shared `SqlArchiveStore` over them.
  */
-import { type ArchiveStore, Redact, type Retry, SqlArchiveStore } from "@codex-archive/core"
+import { type ArchiveStore, Redact, type Retry, ServerUrl, SqlArchiveStore } from "@codex-archive/core"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Redacted } from "effect"
+import { Duration, Either, Layer, Redacted } from "effect"
 import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
@@ -31,18 +31,15 @@ export interface Target {
   readonly password: Redacted.Redacted<string> | undefined
 }
 
-/** The parts of a PostgreSQL URL, or `undefined` when it is not one. */
-export const parseUrl = (url: string): Target | undefined => {
-  const parsed = URL.canParse(url) ? new URL(url) : undefined
-  if (!parsed || (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:")) return undefined
-  return {
-    host: decodeURIComponent(parsed.hostname) || "localhost",
-    port: parsed.port === "" ? 5432 : Number(parsed.port),
-    database: decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "postgres",
-    username: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
-    password: parsed.password === "" ? undefined : Redacted.make(decodeURIComponent(parsed.password))
-  }
-}
+/** The parts of a PostgreSQL URL, or `undefined` when it is not one (`ServerUrl.parse` says why). */
+export const parseUrl = (url: string): Target | undefined =>
+  Either.getOrUndefined(Either.map(ServerUrl.parse(url, ServerUrl.postgres), (parts) => ({
+    host: parts.host || "localhost",
+    port: parts.port ?? 5432,
+    database: parts.database || "postgres",
+    username: parts.user,
+    password: parts.password
+  })))
 
 /** A PostgreSQL schema name we can put in `search_path` and `CREATE SCHEMA` alike: unquoted, lower case. */
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
@@ -65,9 +62,8 @@ export const client = (
 ): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const pool = () => {
-    if (parseUrl(url) === undefined) {
-      return Layer.fail(new Error("not a PostgreSQL URL (expected postgres:// or postgresql://)"))
-    }
+    const problem = ServerUrl.problemOf(url, ServerUrl.postgres)
+    if (problem !== undefined) return Layer.fail(new Error(problem))
     if (options.schema !== undefined && !schemaName.test(options.schema)) {
       return Layer.fail(
         new Error(

@@ -22,6 +22,8 @@ describe("PgArchive URLs", () => {
       password: undefined
     })
     expect(PgArchive.parseUrl("mysql://h/db")).toBeUndefined()
+    expect(PgArchive.parseUrl("postgres://u:p%ZZ@h/db")).toBeUndefined()
+    expect(PgArchive.parseUrl("postgres://u:p@[::1]:5433/db")).toMatchObject({ host: "::1", port: 5433 })
   })
 
   it.live("opens postgres:// and postgresql:// forms, a Redacted URL and query parameters", () =>
@@ -49,6 +51,11 @@ describe("PgArchive URLs", () => {
       expect(e2?.message).toBe(
         "postgres archive: connect failed: mysql://***@127.0.0.1/x: not a PostgreSQL URL (expected postgres:// or postgresql://)"
       )
-      for (const e of [e1, e2]) expect(JSON.stringify(e) + e?.message).not.toContain("hunter22")
+      const malformed = yield* open("postgres://root:hunter22%ZZ@127.0.0.1:99999/x")
+      const e3 = Exit.isFailure(malformed) ? Cause.squash(malformed.cause) as ArchiveStore.StoreError : undefined
+      expect(e3?.message).toBe(
+        "postgres archive: connect failed: postgres://***@127.0.0.1:99999/x: port 99999 is out of range (expected 1-65535)"
+      )
+      for (const e of [e1, e2, e3]) expect(JSON.stringify(e) + e?.message).not.toContain("hunter22")
     })))
 })

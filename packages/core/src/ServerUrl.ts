@@ -1,0 +1,108 @@
+/**
+ * A server backend's URL read into its parts, the one place: the backends connect with them and the CLI refuses a
+ * URL they cannot use before any driver loads. A problem is one sentence that never quotes the password (nor any
+ * part's text but a numeric port), for the caller to put after the redacted URL.
+ */
+import { Either, Redacted } from "effect"
+
+/** What a backend accepts: the schemes, how its errors name it, and whether a database must be named. */
+export interface Kind {
+  readonly name: string
+  readonly scheme: RegExp
+  readonly expected: string
+  /** The form to show when the database is missing; `undefined` when the backend has a default. */
+  readonly databaseExpected?: string | undefined
+}
+
+export const postgres: Kind = {
+  name: "PostgreSQL",
+  scheme: /^postgres(ql)?$/i,
+  expected: "postgres:// or postgresql://"
+}
+
+/** `mariadb:`, `mysql:` and SQLAlchemy's `mysql+pymysql:` forms (spec §2.4). */
+export const mariadb: Kind = {
+  name: "MariaDB",
+  scheme: /^(mariadb|mysql)(\+[a-z0-9]+)?$/i,
+  expected: "mysql:// or mariadb://",
+  databaseExpected: "mysql://host:3306/DATABASE"
+}
+
+export const kinds = { postgres, mariadb } as const
+
+/** The decoded parts; absent ones are `""` / `undefined`, for each backend to default as its driver does. */
+export interface Parts {
+  readonly host: string
+  readonly port: number | undefined
+  readonly database: string
+  readonly user: string | undefined
+  readonly password: Redacted.Redacted<string> | undefined
+  readonly params: ReadonlyArray<readonly [string, string]>
+}
+
+const schemeOf = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//
+
+/** The port as written (digits or not), read from the authority as a driver would; `undefined` when none. */
+const portText = (rest: string): string | undefined => {
+  const authority = rest.split(/[/?#]/)[0]!
+  const host = authority.slice(authority.lastIndexOf("@") + 1)
+  const colon = host.lastIndexOf(":")
+  return colon < 0 || colon < host.lastIndexOf("]") ? undefined : host.slice(colon + 1)
+}
+
+/** A part %-decoded, or `undefined` when an escape is malformed. */
+const decoded = (s: string): string | undefined => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return undefined
+  }
+}
+
+/** The URL's parts, or the one sentence that says what is wrong with it. */
+export const parse = (url: string, kind: Kind): Either.Either<Parts, string> => {
+  const notThis = `not a ${kind.name} URL (expected ${kind.expected})`
+  const scheme = schemeOf.exec(url)
+  if (scheme === null || !kind.scheme.test(scheme[1]!)) return Either.left(notThis)
+  // The WHATWG parser drops tabs and line breaks silently; a driver would not, so they are refused.
+  if (/[\u0000-\u001f\u007f]/.test(url)) {
+    return Either.left("the URL contains a line break or another control character")
+  }
+  const port = portText(url.slice(scheme[0].length))
+  if (port !== undefined && /^\d+$/.test(port) && (Number(port) < 1 || Number(port) > 65535)) {
+    return Either.left(`port ${port} is out of range (expected 1-65535)`)
+  }
+  if (!URL.canParse(url)) {
+    return Either.left("not a valid URL (check the port, and %-encode any @ / ? # in the user name or password)")
+  }
+  const parsed = new URL(url)
+  const parts = [
+    ["user name", parsed.username],
+    ["password", parsed.password],
+    ["host", parsed.hostname.replace(/^\[(.*)\]$/, "$1")],
+    ["database name", parsed.pathname.replace(/^\//, "")]
+  ] as const
+  const values: Array<string> = []
+  for (const [part, raw] of parts) {
+    const value = decoded(raw)
+    if (value === undefined) return Either.left(`malformed %-escape in the ${part}`)
+    if (value.includes("\u0000")) return Either.left(`the ${part} contains %00 (a NUL character)`)
+    values.push(value)
+  }
+  const [user, password, host, database] = values as [string, string, string, string]
+  if (database === "" && kind.databaseExpected !== undefined) {
+    return Either.left(`the URL names no database (expected ${kind.databaseExpected})`)
+  }
+  return Either.right({
+    host,
+    port: parsed.port === "" ? undefined : Number(parsed.port),
+    database,
+    user: user === "" ? undefined : user,
+    password: password === "" ? undefined : Redacted.make(password),
+    params: [...parsed.searchParams]
+  })
+}
+
+/** What is wrong with the URL for the kind, or `undefined` when it is usable. */
+export const problemOf = (url: string, kind: Kind): string | undefined =>
+  Either.match(parse(url, kind), { onLeft: (problem) => problem, onRight: () => undefined })

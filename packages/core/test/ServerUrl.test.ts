@@ -1,0 +1,79 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either, Redacted } from "effect"
+import { ServerUrl } from "../src/index.js"
+import { hostileUrls } from "./HostileUrls.js"
+
+const secret = "Sekr1t-pw"
+const problem = (url: string, kind = ServerUrl.postgres) => ServerUrl.problemOf(url, kind)
+
+describe("ServerUrl", () => {
+  it("reads the decoded parts, the password Redacted", () => {
+    const parts = Either.getOrThrow(
+      ServerUrl.parse(
+        `postgresql://us%40er:${secret}%3A@db.example:6543/arch%2Dive?sslmode=disable`,
+        ServerUrl.postgres
+      )
+    )
+    expect(parts).toMatchObject({ host: "db.example", port: 6543, database: "arch-ive", user: "us@er" })
+    expect(Redacted.value(parts.password!)).toBe(`${secret}:`)
+    expect(parts.params).toEqual([["sslmode", "disable"]])
+    expect(Either.getOrThrow(ServerUrl.parse("mysql+pymysql://h/db", ServerUrl.mariadb))).toMatchObject({
+      host: "h",
+      port: undefined,
+      database: "db",
+      user: undefined,
+      password: undefined
+    })
+  })
+
+  it("an IPv6 host and an empty host (the driver's default) still parse", () => {
+    expect(Either.getOrThrow(ServerUrl.parse(`postgres://u:${secret}@[::1]:5432/db`, ServerUrl.postgres)))
+      .toMatchObject({ host: "::1", port: 5432, database: "db" })
+    expect(Either.getOrThrow(ServerUrl.parse("postgres:///db", ServerUrl.postgres))).toMatchObject({
+      host: "",
+      database: "db"
+    })
+    expect(problem("mysql://root@[::1]:3306/test", ServerUrl.mariadb)).toBeUndefined()
+  })
+
+  it("names what is wrong, in one sentence", () => {
+    expect(problem("mysql://h/db")).toBe("not a PostgreSQL URL (expected postgres:// or postgresql://)")
+    expect(problem("postgres:/h/db")).toBe("not a PostgreSQL URL (expected postgres:// or postgresql://)")
+    expect(problem("mysqlx://u@h/db", ServerUrl.mariadb)).toBe("not a MariaDB URL (expected mysql:// or mariadb://)")
+    expect(problem("postgres://u@127.0.0.1:99999/db")).toBe("port 99999 is out of range (expected 1-65535)")
+    expect(problem("postgres://u@127.0.0.1:0/db")).toBe("port 0 is out of range (expected 1-65535)")
+    expect(problem("postgres://u@[::1]:70000/db")).toBe("port 70000 is out of range (expected 1-65535)")
+    expect(problem("postgres://u@127.0.0.1:notaport/db")).toMatch(/^not a valid URL \(check the port/)
+    expect(problem("postgres://u%ZZ@h/db")).toBe("malformed %-escape in the user name")
+    expect(problem("postgres://u@h%ZZ/db")).toBe("malformed %-escape in the host")
+    expect(problem("postgres://u@h/d%ZZb")).toBe("malformed %-escape in the database name")
+    expect(problem("postgres://u@h/db%00")).toBe("the database name contains %00 (a NUL character)")
+    expect(problem("postgres://u@h/d\nb")).toBe("the URL contains a line break or another control character")
+    expect(problem("mysql://u@h:3306", ServerUrl.mariadb)).toBe(
+      "the URL names no database (expected mysql://host:3306/DATABASE)"
+    )
+    expect(problem("postgres://u@h")).toBeUndefined()
+  })
+
+  it("never quotes the password, however it is malformed", () => {
+    const urls = [
+      `postgres://u:${secret}%ZZ@127.0.0.1/db`,
+      `mysql://u:${secret}%ZZ@127.0.0.1/db`,
+      `postgres://u:${secret}%00@127.0.0.1/db`,
+      `postgres://u:${secret}@127.0.0.1:99999/db`,
+      `postgres://u:${secret}/x@127.0.0.1/db`,
+      `postgres://u:${secret}#x@127.0.0.1/db`,
+      `postgres://u:${secret}\n@127.0.0.1/db`,
+      ...hostileUrls.map((row) => row.url)
+    ]
+    for (const url of urls) {
+      const kind = /^postgres/.test(url) ? ServerUrl.postgres : ServerUrl.mariadb
+      // The parts may hold a query's secrets (they are the driver's); a problem never does.
+      const said = problem(url, kind) ?? ""
+      expect(said).not.toContain(secret)
+      expect(said).not.toMatch(/Pw\d\d/)
+    }
+    expect(problem(`postgres://u:${secret}%ZZ@127.0.0.1/db`)).toBe("malformed %-escape in the password")
+    expect(problem(`postgres://u:${secret}%00@127.0.0.1/db`)).toBe("the password contains %00 (a NUL character)")
+  })
+})
