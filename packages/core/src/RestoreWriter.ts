@@ -604,12 +604,17 @@ export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(progra
  * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Since workers read the
  * payloads themselves: ~175 MiB with them, ~200 MiB without, for ~0.15 s of CPU in 4 s. Not for stores (one
  * allocates several times more per file: ~20% slower), nor for the server backends, whose drivers allocate far more
- * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210).
+ * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210); of
+ * 100,000 small files, ~210 instead of ~360 MiB for ~20% more CPU (a host asks for them: `heapFlagsAsked`).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
 
 /** V8's defaults for the same flags: what a host that set `heapFlags` early sets back when they do not pay off. */
 export const defaultHeapFlags: ReadonlyArray<string> = ["--heap-growing-percent=0", "--semi-space-growth-factor=2"]
+
+/** Whether a process's V8 command line (`process.execArgv`) names one of `heapFlags`: its owner asked for the bounds. */
+export const heapFlagsAsked = (execArgv: ReadonlyArray<string>): boolean =>
+  execArgv.some((arg) => heapFlags.some((flag) => arg.split("=")[0]!.replace(/_/g, "-") === flag.split("=")[0]))
 
 /**
  * A pool of `size` worker threads, each one lane, setting `v8Flags` as they start and reading payloads through

@@ -163,3 +163,12 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       expect(fs.readdirSync(dir)).toEqual([])
     }))
 })
+
+describe("RestoreWriter.heapFlagsAsked", () => {
+  it("is true when node's command line names a heap bound, in either spelling, and false otherwise", () => {
+    expect(RestoreWriter.heapFlagsAsked(["--heap-growing-percent=50"])).toBe(true)
+    expect(RestoreWriter.heapFlagsAsked(["--no-warnings", "--semi_space_growth_factor=1"])).toBe(true)
+    expect(RestoreWriter.heapFlagsAsked([])).toBe(false)
+    expect(RestoreWriter.heapFlagsAsked(["--max-old-space-size=512", "--heap-growing-percentage=50"])).toBe(false)
+  })
+})
