@@ -336,6 +336,9 @@ export class Archiver extends Context.Tag("@codex-archive/core/Archiver")<Archiv
   ) => Effect.Effect<StoreReport, StoreFailure | E>
 }>() {}
 
+/** A source file that could not be read is bad input, named by its recorded path (the payload error's `path`). */
+const inputError = (e: PayloadSourceError) => Effect.fail(new InputError({ path: e.path, problem: e.detail }))
+
 export const make = Effect.gen(function*() {
   const store = yield* ArchiveStore
   const evidence = yield* Evidence.Evidence
@@ -385,15 +388,24 @@ export const make = Effect.gen(function*() {
       )
       const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
       while (group.length > 0) {
-        const candidates: Array<Candidate & { readonly packed?: Uint8Array }> = yield* Effect.forEach(group, (file) =>
-          (file.size <= Math.min(onePass, inlineLimit)
-            ? packer.hashPack(file.source, file.recorded, codec.name).pipe(
-              Effect.map(({ data, sha256 }) => ({ ...file, sha256, packed: data }))
-            )
-            : packer.hash(file.source, file.recorded).pipe(Effect.map((sha256) => ({ ...file, sha256 })))).pipe(
-              Effect.catchTag("PayloadSourceError", (e) =>
-                Effect.fail(new InputError({ path: file.recorded, problem: e.detail })))
-            ), { concurrency: 64 })
+        // Small files are hashed and packed in one call for the group (a fiber each cost the main thread ~10 KB);
+        // larger ones are hashed here and read again, in chunks, as the database takes them.
+        const small = (file: Omit<Candidate, "sha256">) => file.size <= Math.min(onePass, inlineLimit)
+        const packs = yield* packer.hashPackAll(
+          group.filter(small).map((file) => ({ file: file.source, display: file.recorded })),
+          codec.name
+        ).pipe(Effect.catchTag("PayloadSourceError", inputError))
+        const hashes = yield* Effect.forEach(
+          group.filter((file) => !small(file)),
+          (file) => Effect.catchTag(packer.hash(file.source, file.recorded), "PayloadSourceError", inputError),
+          { concurrency: 64 }
+        )
+        let [p, h] = [0, 0]
+        const candidates: Array<Candidate & { readonly packed?: Uint8Array }> = group.map((file) => {
+          if (!small(file)) return { ...file, sha256: hashes[h++]! }
+          const { data, sha256 } = packs[p++]!
+          return { ...file, sha256, packed: data }
+        })
         const entries: Array<ArchiveEntry> = candidates.map((c) => {
           const guessed = Mime.guess(c.source)
           return {
@@ -410,8 +422,7 @@ export const make = Effect.gen(function*() {
                   c.source,
                   c.recorded,
                   c.sha256,
-                  (raw) =>
-                    packer.compress(raw, codec.name, c.recorded),
+                  (raw) => packer.compress(raw, codec.name, c.recorded),
                   packer.concurrency
                 )
               },
@@ -447,8 +458,7 @@ export const make = Effect.gen(function*() {
         yield* Metric.incrementBy(Metrics.stored, archived.length)
         yield* Metric.incrementBy(
           Metrics.storedBytes,
-          archived.reduce((n, a) =>
-            n + a.sizeBytes, 0)
+          archived.reduce((n, a) => n + a.sizeBytes, 0)
         )
         const stored: Array<StoredFile> = archived.map((a, i) => ({
           source: candidates[i]!.source,
@@ -478,10 +488,8 @@ export const make = Effect.gen(function*() {
               return new StubError({ path: file.path, detail, report: report() })
             }
             const st = yield* Effect.try({
-              try: () =>
-                fs.lstatSync(c.source, { throwIfNoEntry: false }),
-              catch: (e) =>
-                stubFailed(FileOps.describeErrno(e))
+              try: () => fs.lstatSync(c.source, { throwIfNoEntry: false }),
+              catch: (e) => stubFailed(FileOps.describeErrno(e))
             })
             if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs || st.dev !== c.dev || st.ino !== c.ino) {
               return yield* stubFailed("the file changed after it was archived; left as it is")
@@ -496,8 +504,7 @@ export const make = Effect.gen(function*() {
               commit: options.commit
             })
             yield* Effect.try({
-              try: () =>
-                FileOps.writeFileAtomic(c.source, text, c.mode),
+              try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
               catch: (e) => stubFailed(FileOps.describeErrno(e))
             })
             stored[i] = { ...file, stub: true }

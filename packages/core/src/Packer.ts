@@ -114,6 +114,17 @@ export interface Packer {
     { readonly sha256: string; readonly data: Uint8Array },
     PayloadSourceError | WorkerPool.WorkerFailed
   >
+  /**
+   * `hashPack` of many small files as one call, results in their order; fails naming the first file (in that order)
+   * that could not be read.
+   */
+  readonly hashPackAll: (
+    files: ReadonlyArray<{ readonly file: string; readonly display: string }>,
+    codec: Codec.CodecName
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly sha256: string; readonly data: Uint8Array }>,
+    PayloadSourceError | WorkerPool.WorkerFailed
+  >
   /** Compresses one piece of a large file (read and hashed in order by the caller). */
   readonly compress: (
     raw: Uint8Array,
@@ -128,20 +139,19 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   let next = 0
   // Calls go to the lanes in turn.
   const lane = () => next++ % pool.lanes
+  const refused = (display: string, input: Input, out: Extract<Output, { ok: false }>) =>
+    new PayloadSourceError({
+      path: display,
+      detail: out.changed
+        ? "file changed while it was being stored; nothing was archived"
+        : input.op === "compress"
+        ? `compression failed: ${out.message}`
+        : FileOps.describeErrno(out)
+    })
   const run = (display: string, input: Input, transfer?: ReadonlyArray<ArrayBuffer>) =>
     Effect.flatMap(
       pool.run(lane(), input, transfer),
-      (out) =>
-        out.ok ? Effect.succeed(out) : Effect.fail(
-          new PayloadSourceError({
-            path: display,
-            detail: out.changed
-              ? "file changed while it was being stored; nothing was archived"
-              : input.op === "compress"
-              ? `compression failed: ${out.message}`
-              : FileOps.describeErrno(out)
-          })
-        )
+      (out) => out.ok ? Effect.succeed(out) : Effect.fail(refused(display, input, out))
     )
   // What reads a payload fails naming the file, whatever broke: the port's payloads fail with PayloadSourceError only.
   const named = (display: string) => <A>(self: Effect.Effect<A, PayloadSourceError | WorkerPool.WorkerFailed>) =>
@@ -155,6 +165,17 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
     hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
     hashPack: (file, display, codec) =>
       Effect.map(run(display, { op: "hashPack", file, codec }), (out) => ({ sha256: out.sha256, data: out.data! })),
+    hashPackAll: (files, codec) => {
+      const inputs = files.map(({ file }): Input => ({ op: "hashPack", file, codec }))
+      return Effect.flatMap(pool.runAll(inputs), (outs) => {
+        const packed: Array<{ readonly sha256: string; readonly data: Uint8Array }> = []
+        for (const [i, out] of outs.entries()) {
+          if (!out.ok) return Effect.fail(refused(files[i]!.display, inputs[i]!, out))
+          packed.push({ sha256: out.sha256, data: out.data! })
+        }
+        return Effect.succeed(packed)
+      })
+    },
     pack: (file, display, sha256, codec) =>
       Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
     compress: (raw, codec, display) =>

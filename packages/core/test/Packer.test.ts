@@ -41,6 +41,20 @@ describe.each(packers)("Packer %s", (_name, make) => {
       })
       const hashes = yield* Effect.forEach(files, (f) => packer.hash(f, f), { concurrency: "unbounded" })
       expect(hashes).toEqual(files.map((f) => sha(fs.readFileSync(f))))
+      const packs = yield* packer.hashPackAll(files.map((f) => ({ file: f, display: path.basename(f) })), "zstd")
+      const zstd = yield* Codec.forName("zstd")
+      for (const [i, f] of files.entries()) {
+        const raw = fs.readFileSync(f)
+        expect(packs[i]!.sha256).toBe(sha(raw))
+        expect(Buffer.from(yield* Codec.decompress(zstd, packs[i]!.data, raw.length))).toEqual(raw)
+      }
+      // The first file that cannot be read, in the files' order, is the one named.
+      fs.rmSync(files[30]!)
+      fs.rmSync(files[40]!)
+      const gone = yield* Effect.flip(
+        packer.hashPackAll(files.map((f) => ({ file: f, display: path.basename(f) })), "zstd")
+      )
+      expect(gone).toMatchObject({ _tag: "PayloadSourceError", path: "f30.txt" })
     }))
 
   it.scoped("a file that changed since it was hashed, or cannot be read, fails naming it", () =>

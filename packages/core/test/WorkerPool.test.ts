@@ -25,4 +25,15 @@ describe("WorkerPool", () => {
       expect([error._tag, error.message]).toEqual(["WorkerFailed", "a file worker failed: cannot handle boom"])
       expect((yield* Effect.flip(pool.run(0, "ok")))._tag).toBe("WorkerFailed")
     }))
+
+  it.scoped("runAll answers many messages over every lane in their order, and fails whole when a lane dies", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 301 }, (_, i) => `m${i}`)
+      for (const pool of [WorkerPool.inThread(throwing, null), yield* WorkerPool.make(throwing, null, 3)]) {
+        expect(yield* pool.runAll(inputs)).toEqual(inputs.map((m) => m.toUpperCase()))
+        expect(yield* pool.runAll([])).toEqual([])
+        const error = yield* Effect.flip(pool.runAll([...inputs.slice(0, 7), "boom", ...inputs.slice(7)]))
+        expect([error._tag, error.message]).toEqual(["WorkerFailed", "a file worker failed: cannot handle boom"])
+      }
+    }))
 })

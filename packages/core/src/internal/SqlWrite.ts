@@ -4,7 +4,7 @@
  * caller's transaction.
  */
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Effect, Fiber, Queue, Stream, type Take } from "effect"
+import { Effect, Exit, Fiber, Queue, Stream, type Take } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Archived, ArchiveEntry, Payload, PayloadSourceError } from "../ArchiveStore.js"
 import { stringify as canonicalJson } from "../CanonicalJson.js"
@@ -280,6 +280,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
     const start = (e: ArchiveEntry) =>
       Effect.gen(function*() {
         if (e.payload._tag === "Whole") {
+          // Content already in hand (an Exit, such as a store's small files packed with their hash) needs no fiber.
+          if (Exit.isExit(e.payload.read)) return Effect.succeed<Payload>(e.payload)
           const fiber = yield* Effect.fork(e.payload.read)
           return Effect.map(Fiber.join(fiber), (b): Payload => ({ _tag: "Whole", read: Effect.succeed(b) }))
         }
