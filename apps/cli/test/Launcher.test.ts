@@ -33,18 +33,18 @@ const bundleCopy = () => {
 }
 
 describe("launcher", () => {
-  it("keeps a code cache for batch restores (their V8 flags differ), so alternating commands never recompile the bundle", () => {
+  it("keeps a code cache for batch restores and for stores (their V8 flags differ), so alternating commands never recompile the bundle", () => {
     const { caches, run } = bundleCopy()
-    run("list", "--help")
-    run("batch-restore", "--help")
+    const commands = [["list", "--help"], ["batch-restore", "--help"], ["store", "--help"]]
+    for (const args of commands) run(...args)
     const first = caches()
     expect(Object.keys(first).sort()).toEqual([
       `.codex.cjs.${process.version}.batch-restore.v8cache`,
+      `.codex.cjs.${process.version}.store.v8cache`,
       `.codex.cjs.${process.version}.v8cache`
     ])
-    // V8 rejects a cache made under other flags and the launcher then rewrites it: equal bytes mean both were accepted.
-    run("list", "--help")
-    run("batch-restore", "--help")
+    // V8 rejects a cache made under other flags and the launcher then rewrites it: equal bytes mean all were accepted.
+    for (const args of [...commands, ...commands.reverse()]) run(...args)
     expect(caches()).toEqual(first)
   })
 

@@ -10,7 +10,6 @@ import { Deferred, Effect, Fiber, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as v8 from "node:v8"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -135,13 +134,8 @@ export const command = Command.make(
             }
             return
           }
-          // The launcher bounded this process's heap (RestoreWriter.heapFlags): worth it on SQLite only. It did so only
-          // when this process's own command line is a batch restore: a host running the command tree (`Cli.run`) in
-          // its own process keeps its flags. A server batch keeps the bounds when node's command line names one of
-          // them: ~210 instead of ~360 MiB at 100,000 files, for ~20% more CPU (apps/bench/README.md, "Growth").
-          const boundHeap = config.backend.backend === "sqlite" || RestoreWriter.heapFlagsAsked(process.execArgv)
-          const launched = process.argv.includes("batch-restore")
-          if (!boundHeap && launched) { for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag) }
+          // The launcher bounded this process's heap (apps/bench/README.md, "Growth").
+          const boundHeap = Runtime.heapBounds(config, process.argv.includes("batch-restore"))
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined

@@ -301,7 +301,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect) => {
           if (inFlight.has(e.sha256) || !wanted(e)) continue
           inFlight.set(e.sha256, yield* start(e))
           bytes += cost(e)
-          started = true
+          // Content in hand started nothing: no need to give way (a turn of the scheduler per file, in a store).
+          started ||= !(e.payload._tag === "Whole" && Exit.isExit(e.payload.read))
         }
         // Let the new reads start (hand their work to the workers) before this fiber goes back to synchronous SQL.
         if (started) yield* Effect.yieldNow()
