@@ -602,9 +602,9 @@ export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(progra
  * young one up to 32 MB; a restore drops records and buffers at a steady rate, so that headroom was resident memory no
  * one used. The large corpus's batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's
  * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Since workers read the
- * payloads themselves: ~175 MiB with them, ~200 MiB without, for ~0.15 s of CPU in 4 s. Not for stores (one
- * allocates several times more per file: ~20% slower), nor for the server backends, whose drivers allocate far more
- * per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210); of
+ * payloads themselves: ~175 MiB with them, ~200 MiB without, for ~0.15 s of CPU in 4 s. A SQLite store gets them too
+ * (the CLI's launcher): ~20% slower while it forked a fiber per file, no slower since (`Packer.hashPackAll`). Not for
+ * the server backends, whose drivers allocate far more per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210); of
  * 100,000 small files, ~210 instead of ~360 MiB for ~20% more CPU (a host asks for them: `heapFlagsAsked`).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
