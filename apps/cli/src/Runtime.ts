@@ -10,7 +10,6 @@ import {
   FileOps,
   Logging,
   Redact,
-  RestoreWriter,
   type Retry,
   ServerUrl
 } from "@codex-archive/core"
@@ -20,7 +19,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pipeline } from "node:stream/promises"
-import * as v8 from "node:v8"
 import * as Backends from "./Backends.js"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
@@ -285,16 +283,3 @@ export const listFile = (key: string, depth: number) =>
         })
     }
   })
-
-/**
- * Whether this batch restore or store keeps the heap bounds the launcher set for it (`RestoreWriter.heapFlags`): on
- * SQLite, yes; on a server, whose driver allocates far more per row, only when node's own command line names one of
- * them (a batch restore: ~210 instead of ~360 MiB at 100,000 files for ~20% more CPU; a store of 10,000 files:
- * ~215 instead of ~235-257 MiB, for ~30% more CPU). Otherwise V8's defaults are set back, but only in a process the
- * launcher started for this very command: a host running the command tree (`Cli.run`) keeps its flags.
- */
-export const heapBounds = (config: Config.ArchiveConfig, launchedFor: boolean): boolean => {
-  const bound = config.backend.backend === "sqlite" || RestoreWriter.heapFlagsAsked(process.execArgv)
-  if (!bound && launchedFor) { for (const flag of RestoreWriter.defaultHeapFlags) v8.setFlagsFromString(flag) }
-  return bound
-}

@@ -595,26 +595,19 @@ const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, read
 export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, setupOf(undefined)), false)
 
 /**
- * Heap bounds for a large restore from the embedded SQLite archive, for a host that owns its process: set them at
- * start-up (the CLI's launcher does for batch-restore; set later, the young generation has already grown) and pass
- * them as the workers' flags, since flags set at run time no longer held once workers had started. V8, on a machine
- * with gigabytes free, lets the old generation grow to 4x what survived the last major collection and doubles the
- * young one up to 32 MB; a restore drops records and buffers at a steady rate, so that headroom was resident memory no
- * one used. The large corpus's batch restore peaked at ~250 MiB, ~190 MiB with these (~220 MiB with the main thread's
- * alone), and took up to ~14% longer (more collections): the 200 MiB goal bought with time. Since workers read the
- * payloads themselves: ~175 MiB with them, ~200 MiB without, for ~0.15 s of CPU in 4 s. A SQLite store gets them too
- * (the CLI's launcher): ~20% slower while it forked a fiber per file, no slower since (`Packer.hashPackAll`). Not for
- * the server backends, whose drivers allocate far more per row: a PostgreSQL batch took 10.6-11.1 s instead of 8.0-8.5 s, and still peaked above 200 MiB (205-210); of
- * 100,000 small files, ~210 instead of ~360 MiB for ~20% more CPU (a host asks for them: `heapFlagsAsked`).
+ * Heap bounds for a large restore or store, for a host that owns its process: set them at start-up (the CLI's launcher
+ * does for batch-restore and store; set later, the young generation has already grown) and pass them as the workers'
+ * flags, since flags set at run time no longer held once workers had started. V8, on a machine with gigabytes free,
+ * lets the old generation grow to 4x what survived the last major collection and doubles the young one up to 32 MB; a
+ * restore drops records and buffers at a steady rate, so that headroom was resident memory no one used. The large
+ * corpus's batch restore from SQLite peaked at ~250 MiB, ~190 MiB with these, and took up to ~14% longer (more
+ * collections): the 200 MiB goal bought with time; since workers read the payloads themselves, ~0.15 s of CPU in 4 s.
+ * A SQLite store: no slower since `Packer.hashPackAll`. The servers' drivers allocate more per row, so they pay more:
+ * of 100,000 small files, a batch restore from PostgreSQL peaked at 214 instead of 359-422 MiB for 8-15% more time
+ * (MariaDB 219-230 against 377-384 MiB, 5-10%), a store at 222 instead of 286 MiB, no slower (MariaDB 232 against 312
+ * MiB, 7% slower).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
-
-/** V8's defaults for the same flags: what a host that set `heapFlags` early sets back when they do not pay off. */
-export const defaultHeapFlags: ReadonlyArray<string> = ["--heap-growing-percent=0", "--semi-space-growth-factor=2"]
-
-/** Whether a process's V8 command line (`process.execArgv`) names one of `heapFlags`: its owner asked for the bounds. */
-export const heapFlagsAsked = (execArgv: ReadonlyArray<string>): boolean =>
-  execArgv.some((arg) => heapFlags.some((flag) => arg.split("=")[0]!.replace(/_/g, "-") === flag.split("=")[0]))
 
 /**
  * A pool of `size` worker threads, each one lane, setting `v8Flags` as they start and reading payloads through

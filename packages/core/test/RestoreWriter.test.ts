@@ -34,7 +34,7 @@ const writers: ReadonlyArray<
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
   ["in worker threads", RestoreWriter.workers(2)],
   // The flags go into each worker's source: a worker that cannot start would fail every check (V8's defaults here).
-  ["in worker threads that set V8 flags", RestoreWriter.workers(2, { v8Flags: RestoreWriter.defaultHeapFlags })]
+  ["in worker threads that set V8 flags", RestoreWriter.workers(2, { v8Flags: RestoreWriter.heapFlags })]
 ]
 
 describe.each(writers)("RestoreWriter %s", (_name, make) => {
@@ -162,13 +162,4 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       expect(replies).toEqual([])
       expect(fs.readdirSync(dir)).toEqual([])
     }))
-})
-
-describe("RestoreWriter.heapFlagsAsked", () => {
-  it("is true when node's command line names a heap bound, in either spelling, and false otherwise", () => {
-    expect(RestoreWriter.heapFlagsAsked(["--heap-growing-percent=50"])).toBe(true)
-    expect(RestoreWriter.heapFlagsAsked(["--no-warnings", "--semi_space_growth_factor=1"])).toBe(true)
-    expect(RestoreWriter.heapFlagsAsked([])).toBe(false)
-    expect(RestoreWriter.heapFlagsAsked(["--max-old-space-size=512", "--heap-growing-percentage=50"])).toBe(false)
-  })
 })

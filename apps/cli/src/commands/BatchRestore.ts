@@ -134,8 +134,6 @@ export const command = Command.make(
             }
             return
           }
-          // The launcher bounded this process's heap (apps/bench/README.md, "Growth").
-          const boundHeap = Runtime.heapBounds(config, process.argv.includes("batch-restore"))
           const progress = progressReporter(config.batch.progress_interval)
           const stop = yield* Deferred.make<void>()
           const resultsFile = config.batch.results_path ?? undefined
@@ -164,7 +162,8 @@ export const command = Command.make(
               // set at run time no longer held once workers had started.
               workers: "auto",
               tuneV8: true,
-              workerV8Flags: boundHeap ? RestoreWriter.heapFlags : []
+              // The launcher bounded this process's heap; the workers' need their own (apps/bench/README.md, "Growth").
+              workerV8Flags: RestoreWriter.heapFlags
             }).pipe(Effect.ensuring(progress.done))
           )
           const finish = (report: Batch.Report) =>

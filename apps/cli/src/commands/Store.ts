@@ -104,7 +104,6 @@ export const command = Command.make(
       const metadata = yield* parseMetadata(opts.metadata)
       return yield* Runtime.withArchive(opts, { create: true }, (config) =>
         Effect.gen(function*() {
-          Runtime.heapBounds(config, process.argv[process.argv.indexOf("archive") + 1] === "store")
           const archiver = yield* Archiver.Archiver
           // The manifest and the items printed are written group by group as the store commits them, never held.
           const manifest = Option.isSome(opts.manifestOut) ? yield* Manifest.writer(opts.manifestOut.value) : undefined
