@@ -3,7 +3,7 @@
  * manifest order) with resume, fail-fast, a stop signal, progress events, a results file kept current while it runs,
  * and one `RESTORE_BATCH` evidence line per run. A dry run checks every entry against the archive and writes nothing.
  */
-import { Effect, Option } from "effect"
+import { Chunk, Effect, Option, Queue, Stream } from "effect"
 import * as fs from "node:fs"
 import { ArchiveStore, type Located } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
@@ -49,10 +49,8 @@ export interface Options {
   readonly tuneV8?: boolean | undefined
   /** A second file the results go to, always JSON (what the CLI prints); none when absent. */
   readonly summaryFile?: string | undefined
-  /** Entries held at a time (`defaultWindow`). */
+  /** Entries held at a time, read and not yet written to the results (`defaultWindow`). */
   readonly window?: number | undefined
-  /** Told the size of each window as it is taken from the manifest (tests: memory stays bounded). */
-  readonly onWindow?: ((entries: number) => void) | undefined
   /** Who runs the batch, for the summary evidence line. */
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
@@ -130,13 +128,13 @@ const notRun = (e: Manifest.Entry): BatchResults.Item => ({
 })
 
 /**
- * Entries taken from the manifest at a time (and held: the batch's memory is bounded by this, not by the manifest).
- * Each window is one `restoreAll` (on one pool of worker threads for the whole batch).
+ * Entries held at most: read from the manifest and not yet written to the results. The batch's memory is bounded by
+ * this, not by the manifest; the window slides, one `restoreStream` for the whole batch.
  */
 export const defaultWindow = 8192
 
 /**
- * Runs a batch. Entries come from a `Manifest.Source`, a window at a time; results go to the results file (and
+ * Runs a batch. Entries come from a `Manifest.Source` as the window slides; results go to the results file (and
  * `summaryFile`, JSON, for printing) in manifest order as they are known. The report's `summary.results` holds the
  * items only when `entries` is an array (already in memory); a streamed batch's items are in its files.
  */
@@ -204,19 +202,33 @@ export const run = (
 
     const next = reader(source, options.source)
 
-    // The window in hand: its entries, the items known so far, and how many of them are written (in order).
-    let held: Array<Manifest.Entry> = []
-    let slots: Array<BatchResults.Item | undefined> = []
+    // The entries in hand, a sliding window: taken from the manifest, not yet written to the results (in order). Each
+    // holds one of `window` permits from when it is read until it is written, so the manifest is read only as far
+    // ahead as that, however long one item takes; the pipeline never drains between windows. A queue of permits, not a
+    // semaphore: the reader takes as many as are free at once, waiting only while none is.
+    const permits = yield* Queue.unbounded<true>()
+    const release = (n: number) => Queue.offerAll(permits, Array.from({ length: n }, () => true as const))
+    yield* release(window)
+    const inHand = new Map<number, { readonly entry: Manifest.Entry; item: BatchResults.Item | undefined }>()
+    let read = 0
     let written = 0
-    const writeReady = () => {
-      while (written < slots.length && slots[written] !== undefined) emit(slots[written++]!)
-    }
+    const writeReady = Effect.suspend(() => {
+      let n = 0
+      for (let held = inHand.get(written); held?.item !== undefined; held = inHand.get(written)) {
+        emit(held.item)
+        inHand.delete(written++)
+        n++
+      }
+      return release(n)
+    })
 
     /** Writes what is left as not run, the final results and the summary evidence line: runs however the batch ends. */
     const finish = Effect.gen(function*() {
-      for (; written < held.length; written++) emit(slots[written] ?? notRun(held[written]!))
-      held = []
-      slots = []
+      for (; written < read; written++) {
+        const held = inHand.get(written)!
+        emit(held.item ?? notRun(held.entry))
+      }
+      inHand.clear()
       for (let e = yield* next(); e !== undefined; e = yield* next()) emit(notRun(e))
       const final = totals(false)
       const flushed = yield* Effect.either(writer.flush(final))
@@ -259,72 +271,80 @@ export const run = (
       : Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true)))
     const workers = WorkerPool.countFor(options.workers, total)
     const body = Effect.gen(function*() {
-      // One pool of worker threads for every window: starting them per window cost ~0.5 s of CPU each time.
+      // One pool of worker threads for the whole batch.
       const pool = workers > 0 ? yield* restorer.writers(workers, options.workerV8Flags, options.tuneV8) : undefined
       yield* writer.flush(totals(true)).pipe(Effect.catchAll(keepGoing))
-      while (!stopped && !(options.failFast === true && failed > 0)) {
-        held = []
-        for (
-          let e = held.length < window ? yield* next() : undefined;
-          e !== undefined;
-          e = held.length < window ? yield* next() : undefined
-        ) held.push(e)
-        if (held.length === 0) break
-        options.onWindow?.(held.length)
-        slots = new Array<BatchResults.Item | undefined>(held.length)
-        written = 0
-        // Items an earlier run restored, whose outputs still hold that content, are not restored again.
-        const todo: Array<number> = []
-        for (const [index, entry] of held.entries()) {
-          const before = previous?.get(entry.tombstone, entry.output)
-          if (
-            before !== undefined && (entry.sha256 === undefined || before.sha256 === entry.sha256) &&
-            stillThere(entry.output, before)
-          ) {
-            const item: BatchResults.Item = {
-              tombstone: entry.tombstone,
-              output: entry.output,
-              actor: entry.actor,
-              status: "SKIPPED",
-              bytes: before.bytes,
-              sha256: before.sha256,
-              detail: "restored by an earlier run; content checked"
-            }
-            slots[index] = item
-            yield* progress(item, 0)
-          } else {
-            todo.push(index)
-          }
+      // Where each request sent to the pipeline sits in the manifest (entries an earlier run restored are not sent).
+      const ordinalOf = new Map<number, number>()
+      let sent = 0
+      /** Settles an entry an earlier run restored, whose output still holds that content; otherwise it is restored. */
+      const settled = (entry: Manifest.Entry, held: { item: BatchResults.Item | undefined }) => {
+        const before = previous?.get(entry.tombstone, entry.output)
+        if (
+          before === undefined || (entry.sha256 !== undefined && before.sha256 !== entry.sha256) ||
+          !stillThere(entry.output, before)
+        ) return Effect.succeed(false)
+        held.item = {
+          tombstone: entry.tombstone,
+          output: entry.output,
+          actor: entry.actor,
+          status: "SKIPPED",
+          bytes: before.bytes,
+          sha256: before.sha256,
+          detail: "restored by an earlier run; content checked"
         }
-        writeReady()
-        if (todo.length === 0) continue
-        const requests = todo.map((index): Restorer.Request => {
-          const { actor, contained, output, tombstone } = held[index]!
-          return { tombstone, output, actor, force: options.force, contained }
-        })
-        yield* restorer.restoreAll(requests, {
-          concurrency: options.concurrency ?? settings.concurrency,
-          failFast: options.failFast === true,
-          ...(stop ? { stop } : {}),
-          workers,
-          writer: pool,
-          onResults: (results) =>
-            Effect.gen(function*() {
-              for (const [i, result] of results) {
-                const index = todo[i]!
-                const item = toItem(held[index]!, result, perf)
-                slots[index] = item
-                yield* progress(
-                  item,
-                  result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0
-                )
-              }
-              writeReady()
-              yield* writer.update(() => totals(true)).pipe(Effect.catchAll(keepGoing))
-            })
-        })
-        if (written < held.length) break
+        return Effect.as(progress(held.item, 0), true)
       }
+      /**
+       * The next entries to restore, as one chunk (one round trip to locate them): a permit each, waiting only for the
+       * first, so a chunk never waits for entries that only its own results would let in.
+       */
+      const takeChunk: Effect.Effect<Chunk.Chunk<Restorer.Request>, Option.Option<Manifest.ManifestError>> = Effect.gen(
+        function*() {
+          let unused = (yield* Queue.takeBetween(permits, 1, Restorer.locateGroupSize(total))).length
+          const requests: Array<Restorer.Request> = []
+          for (; unused > 0; unused--) {
+            const entry = yield* Effect.mapError(next(), Option.some)
+            if (entry === undefined) break
+            const ordinal = read++
+            const held = { entry, item: undefined as BatchResults.Item | undefined }
+            inHand.set(ordinal, held)
+            if (yield* settled(entry, held)) continue
+            ordinalOf.set(sent++, ordinal)
+            const { actor, contained, output, tombstone } = entry
+            requests.push({ tombstone, output, actor, force: options.force, contained })
+          }
+          yield* release(unused)
+          yield* writeReady
+          if (unused > 0 && requests.length === 0) return yield* Effect.fail(Option.none())
+          return Chunk.unsafeFromArray(requests)
+        }
+      )
+      const requests = Stream.repeatEffectChunkOption(takeChunk).pipe(
+        Stream.takeWhile(() => !stopped && !(options.failFast === true && failed > 0))
+      )
+      yield* restorer.restoreStream(requests, total, {
+        concurrency: options.concurrency ?? settings.concurrency,
+        failFast: options.failFast === true,
+        ...(stop ? { stop } : {}),
+        workers,
+        writer: pool,
+        onResults: (results) =>
+          Effect.gen(function*() {
+            for (const [i, result] of results) {
+              const ordinal = ordinalOf.get(i)!
+              ordinalOf.delete(i)
+              const held = inHand.get(ordinal)!
+              held.item = toItem(held.entry, result, perf)
+              yield* progress(
+                held.item,
+                result._tag === "Success" && result.outcome.status === "restored" ? result.outcome.bytes : 0
+              )
+            }
+            yield* writeReady
+            yield* writer.update(() => totals(true)).pipe(Effect.catchAll(keepGoing))
+          })
+      })
     }).pipe(Effect.scoped)
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
     yield* body.pipe(

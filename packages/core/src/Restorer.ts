@@ -4,7 +4,7 @@
  * restore; `restoreAll` runs many items through the batch pipeline (internal/BatchPipeline.ts), and both share the
  * write stage (internal/WriteStage.ts). What happens at the output (write, unchanged, refuse) is `RestorePlan`.
  */
-import { Context, Data, Effect, Either, Layer, Metric, Redacted, type Scope } from "effect"
+import { Context, Data, Effect, Either, Layer, Metric, Redacted, type Scope, type Stream } from "effect"
 import * as path from "node:path"
 import { ArchiveStore, type NotAnArchive, PayloadPurged, StoreError, TombstoneNotFound } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
@@ -45,6 +45,9 @@ export interface Outcome {
   readonly sha256: string
   readonly timings: Timings
 }
+
+/** Items `restoreStream` locates in one round trip, for a batch of `total`: a caller's chunks are split to this size. */
+export const locateGroupSize: (total: number) => number = BatchPipeline.locateGroupSize
 
 /** Kept here too: callers have always named them `Restorer.InvalidTombstone`, `Restorer.IntegrityError`. */
 export { IntegrityError, InvalidTombstone }
@@ -87,7 +90,7 @@ export interface RunOptions {
    * free read buffers early (~25 MB less peak memory on a large batch). Default: no, V8 collects them in its time.
    */
   readonly tuneV8?: boolean | undefined
-  /** Worker threads the caller keeps across runs (`writers`: a batch's windows start them once); by default, per run. */
+  /** Worker threads the caller keeps across runs (`writers`); by default, per run. */
   readonly writer?: RestoreWriter.RestoreWriter | undefined
 }
 
@@ -123,6 +126,17 @@ export class Restorer extends Context.Tag("@codex-archive/core/Restorer")<Restor
     requests: ReadonlyArray<Request>,
     options: RunOptions
   ) => Effect.Effect<ReadonlyArray<ItemResult>>
+  /**
+   * `restoreAll` over a stream of `total` items, pulled as the pipeline has room: results only through `onResults`,
+   * each with its item's position in the stream. Each chunk is located in one round trip (split when large, never
+   * joined: a caller that reads ahead only as far as its results let it is never waited for). A failing stream fails
+   * the run once the units in hand are done.
+   */
+  readonly restoreStream: <E>(
+    requests: Stream.Stream<Request, E>,
+    total: number,
+    options: RunOptions
+  ) => Effect.Effect<void, E>
   /** `size` worker threads for `RunOptions.writer`, reading payloads themselves where the store allows; ended with the scope. */
   readonly writers: (
     size: number,
@@ -266,7 +280,7 @@ export const make = Effect.gen(function*() {
   const writers = (size: number, v8Flags?: ReadonlyArray<string>, tuneV8?: boolean) =>
     RestoreWriter.workers(size, { v8Flags, direct: store.directReads, exposeGc: tuneV8 })
 
-  return Restorer.of({ restore, restoreAll: BatchPipeline.make(env, stage), writers })
+  return Restorer.of({ restore, ...BatchPipeline.make(env, stage), writers })
 })
 
 export const layer = Layer.effect(Restorer, make)

@@ -1,8 +1,9 @@
 /**
- * `Restorer.restoreAll`: many items as one pipeline. Groups of items are located in one round trip each, their
- * payloads fetched in byte-bounded units (unless the writer's workers read the archive themselves: `DirectReads`),
- * and each unit is written on a free lane of a `RestoreWriter`, recorded in one transaction and one evidence write,
- * renamed into place, then reported, while the next groups are located. Failures are results; input order is kept.
+ * `Restorer.restoreStream` and `restoreAll`: many items as one pipeline. Groups of items are located in one round trip
+ * each, their payloads fetched in byte-bounded units (unless the writer's workers read the archive themselves:
+ * `DirectReads`), and each unit is written on a free lane of a `RestoreWriter`, recorded in one transaction and one
+ * evidence write, renamed into place, then reported, while the next groups are located. Failures are results; each
+ * carries its item's index in the input.
  */
 import { Chunk, Effect, Either, Metric, Queue, Stream } from "effect"
 import { TombstoneNotFound } from "../ArchiveStore.js"
@@ -27,10 +28,11 @@ import {
 
 /**
  * Items located per round trip (one `IN` list, at most 500): a sixteenth of the batch, so that the pipeline stays full
- * and a stop waits for few items. Workers that read payloads themselves write and record the group as one unit:
+ * and a stop waits for few items. A stream's chunks are split to this size, never joined: a group that waited for
+ * more items could wait for ever on a caller that reads ahead only as far as its results let it (`Batch.run`). Workers that read payloads themselves write and record the group as one unit:
  * per-unit costs (a transaction, an evidence write, a message) were a fifth of the main thread's time at 128 items.
  */
-const locateGroupSize = (items: number) => Math.min(500, Math.max(128, Math.ceil(items / 16)))
+export const locateGroupSize = (items: number) => Math.min(500, Math.max(128, Math.ceil(items / 16)))
 /** Payloads fetched through this thread come in units bounded by bytes and count (bounded memory). */
 const payloadGroupBytes = 4 * 1024 * 1024
 const payloadGroupItems = 128
@@ -133,13 +135,13 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
       return unit
     })
 
-  const restoreAll = (
-    requests: ReadonlyArray<Request>,
+  const restoreStream = <E>(
+    requests: Stream.Stream<Request, E>,
+    total: number,
     options: RunOptions
-  ): Effect.Effect<ReadonlyArray<ItemResult>> =>
+  ): Effect.Effect<void, E> =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
-      const results = new Array<ItemResult>(requests.length)
       let failed = false
       let stopped = false
       const halted = () => stopped || (options.failFast === true && failed)
@@ -147,7 +149,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
       }
 
-      const workers = WorkerPool.countFor(options.workers, requests.length)
+      const workers = WorkerPool.countFor(options.workers, total)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
       const writer = options.writer ?? (workers > 0
         ? yield* RestoreWriter.workers(workers, {
@@ -239,27 +241,22 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
             ): [number, ItemResult] => [w.index, { _tag: "Success", request: w.request, outcome }]),
             ...failures
           ].sort(([a], [b]) => a - b)
-          for (const [index, result] of finished) {
-            results[index] = result
-            if (result._tag === "Failure") failed = true
-          }
+          for (const [, result] of finished) if (result._tag === "Failure") failed = true
           if (options.onResults) yield* options.onResults(finished)
         }).pipe(Effect.uninterruptible)
 
       const concurrency = Math.max(1, options.concurrency)
       // Payloads this thread fetches come in byte-bounded units; a writer that reads them takes the located groups.
-      const fetched = (units: Stream.Stream<Unit>): Stream.Stream<Unit> =>
+      const fetched = (units: Stream.Stream<Unit, E>): Stream.Stream<Unit, E> =>
         writer.readsArchive
           ? units
           : units.pipe(Stream.mapConcat(splitByBytes), Stream.mapEffect(fetchPayloads, { concurrency }))
-      const groups = Chunk.toReadonlyArray(
-        Chunk.chunksOf(
-          Chunk.fromIterable(requests.map((request, index) => ({ request, index }))),
-          locateGroupSize(requests.length)
-        )
-      )
-      yield* Stream.fromIterable(groups).pipe(
+      yield* requests.pipe(
         Stream.takeWhile(() => !halted()),
+        Stream.zipWithIndex,
+        Stream.map(([request, index]): Indexed => ({ request, index })),
+        Stream.chunks,
+        Stream.mapConcat((chunk: Chunk.Chunk<Indexed>) => Chunk.chunksOf(chunk, locateGroupSize(total))),
         Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
         fetched,
         Stream.interruptWhen(options.stop ?? Effect.never),
@@ -267,8 +264,24 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop), { concurrency: slots }),
         Stream.runDrain
       )
-      return results.filter((r) => r !== undefined)
-    }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreAll"))
+    }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreStream"))
 
-  return restoreAll
+  const restoreAll = (
+    requests: ReadonlyArray<Request>,
+    options: RunOptions
+  ): Effect.Effect<ReadonlyArray<ItemResult>> =>
+    Effect.gen(function*() {
+      const results = new Array<ItemResult>(requests.length)
+      const stream = Stream.rechunk(Stream.fromIterable(requests), locateGroupSize(requests.length))
+      yield* restoreStream(stream, requests.length, {
+        ...options,
+        onResults: (finished) => {
+          for (const [index, result] of finished) results[index] = result
+          return options.onResults ? options.onResults(finished) : Effect.void
+        }
+      })
+      return results.filter((r) => r !== undefined)
+    })
+
+  return { restoreStream, restoreAll }
 }
