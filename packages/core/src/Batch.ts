@@ -201,6 +201,7 @@ export const run = (
     }
 
     const next = reader(source, options.source)
+    let unreadable: Manifest.ManifestError | undefined
 
     // The entries in hand, a sliding window: taken from the manifest, not yet written to the results (in order). Each
     // holds one of `window` permits from when it is read until it is written, so the manifest is read only as far
@@ -229,7 +230,10 @@ export const run = (
         emit(held.item ?? notRun(held.entry))
       }
       inHand.clear()
-      for (let e = yield* next(); e !== undefined; e = yield* next()) emit(notRun(e))
+      // A manifest that cannot be read on (it changed after its check) leaves the rest counted not run, not listed.
+      if (unreadable === undefined) {
+        for (let e = yield* next(); e !== undefined; e = yield* next()) emit(notRun(e))
+      }
       const final = totals(false)
       const flushed = yield* Effect.either(writer.flush(final))
       yield* writer.close
@@ -348,7 +352,11 @@ export const run = (
     }).pipe(Effect.scoped)
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
     yield* body.pipe(
-      Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish))))
+      Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish)))),
+      // The manifest failing midway (it changed after its check): what was restored is still in the results and the
+      // summary line, then the batch fails naming the manifest.
+      Effect.catchTag("ManifestError", (e) =>
+        Effect.sync(() => void (unreadable = e)).pipe(Effect.zipRight(finish), Effect.zipRight(Effect.fail(e))))
     )
     return yield* finish
   }).pipe(Effect.withSpan("Batch.run"))

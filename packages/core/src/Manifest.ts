@@ -50,7 +50,9 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
       )
     }
     let first: string
+    let stamp: string
     try {
+      stamp = stampOf(absolute)
       first = ManifestFormat.firstText(absolute)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
@@ -63,8 +65,18 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
       )
     }
     const raws = ManifestFormat.records(absolute, format, first)
-    return checked(raws, { ...options, file: absolute, baseDir: path.dirname(absolute) })
+    return checked(raws, { ...options, file: absolute, baseDir: path.dirname(absolute) }, () =>
+      stampOf(absolute) === stamp)
   })
+
+/** What changes when a file's bytes do: an in-place rewrite of the same length too (its change time, in ns). */
+const stampOf = (file: string): string => {
+  const st = fs.statSync(file, { bigint: true })
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+}
+
+/** Entries read between two looks at the file's stamp (`checked`): a look costs a `stat`. */
+const entriesPerLook = 64
 
 /** Parses manifest text; `file` names it in errors and `baseDir` anchors relative outputs. */
 export const parse = (
@@ -93,7 +105,9 @@ const asManifestError = (e: unknown, file: string): ManifestError =>
  */
 const checked = (
   raws: () => Iterable<ManifestFormat.Raw>,
-  options: LoadOptions & { readonly file: string; readonly baseDir: string }
+  options: LoadOptions & { readonly file: string; readonly baseDir: string },
+  /** Whether the file is still the one checked; absent for text in memory. */
+  unchanged?: () => boolean
 ): Effect.Effect<Source, ManifestError> =>
   Effect.suspend(() => {
     const fail = (where: string | undefined, problem: string) =>
@@ -123,8 +137,15 @@ const checked = (
       return Effect.fail(asManifestError(e, options.file))
     }
     if (total === 0) return fail(undefined, "contains no restore entries")
+    if (unchanged?.() === false) return fail(undefined, "changed while it was being read")
+    // Entries are handed out only once the file is seen unchanged after they were read: an edit while the batch runs
+    // (a valid entry rewritten to another output) would otherwise get past the check of every output.
+    const changed = (where: string | undefined) =>
+      new ManifestError({ file: options.file, where, problem: "changed after it was checked" })
     const entries = function*(): Generator<Entry> {
       let n = 0
+      let held: Array<Entry> = []
+      let where: string | undefined
       for (const [raw, entry] of read()) {
         if (typeof entry === "string") {
           throw new ManifestError({
@@ -134,8 +155,16 @@ const checked = (
           })
         }
         n++
-        yield entry
+        held.push(entry)
+        where = raw.where
+        if (held.length === entriesPerLook) {
+          if (unchanged?.() === false) throw changed(where)
+          yield* held
+          held = []
+        }
       }
+      if (unchanged?.() === false) throw changed(where)
+      yield* held
       if (n !== total) {
         throw new ManifestError({
           file: options.file,

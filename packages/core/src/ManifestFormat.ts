@@ -46,8 +46,10 @@ export const records = (file: string, format: Format, first: string): () => Iter
         let n = 0
         try {
           for (const text of arrayElements(TextFile.chunks(file))) {
+            // Counted once parsed: the fallback below goes on after the entries already given, not one past them.
+            const value = JSON.parse(text) as unknown
             n++
-            yield { where: `entry ${n}`, value: JSON.parse(text) as unknown }
+            yield { where: `entry ${n}`, value }
           }
         } catch (e) {
           if (!(e instanceof NotPlain) && !(e instanceof SyntaxError)) throw e

@@ -102,6 +102,44 @@ describe("bounded batch restore", () => {
     )
   })
 
+  it.effect("a manifest rewritten in place while the batch runs stops it: no entry read after the edit, results and summary written", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const originals = yield* storedManifest(dir, 300)
+      const manifest = path.join(dir, "manifest.json")
+      const text = fs.readFileSync(manifest, "utf8")
+      const order = (JSON.parse(text) as Array<{ output: string }>).map((e) => path.resolve(dir, e.output))
+      const first = /"output":"([^"]+)"/.exec(text)![1]!
+      const last = /"output":"([^"]+)"[^\n]*\n\]\s*$/.exec(text)![1]!
+      // The last entry sent to the first one's file, the same length: valid, and past the check of every output.
+      const edited = text.replace(`"output":"${last}"`, `"output":"${first}"${" ".repeat(last.length - first.length)}`)
+      expect(edited.length).toBe(text.length)
+      const results = path.join(dir, "results.json")
+      let progressed = 0
+      const failed = yield* Effect.flip(Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
+        actor: "bob",
+        resultsFile: results,
+        window: 40,
+        workers: 0,
+        onProgress: () => Effect.sync(() => void (++progressed === 1 && fs.writeFileSync(manifest, edited)))
+      }))
+      expect(failed._tag).toBe("ManifestError")
+      expect(failed.message).toContain("changed after it was checked")
+      expect(failed.message).toContain(manifest)
+      const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+      expect(written).toMatchObject({ total: 300, in_progress: false, failed: 0 })
+      expect(written.not_run).toBeGreaterThan(0)
+      const done = written.results.filter((r) => r.status === "SUCCESS").map((r) => r.output)
+      expect(done).toEqual(order.slice(0, done.length))
+      expect(written.succeeded + written.not_run).toBe(300)
+      // Every file restored holds its own content; the first is never overwritten by the last one's.
+      for (const file of done) expect(fs.readFileSync(file, "utf8")).toBe(originals.get(file))
+    }).pipe(
+      Effect.provide(InMemoryArchive.services()),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
   it.effect("finishes under windows smaller than a round trip's group, with skipped entries among the rest", () => {
     const dir = folder()
     return Effect.gen(function*() {

@@ -188,7 +188,11 @@ export const command = Command.make(
                 if (exit._tag === "Success") yield* finish(exit.value)
               })
             ),
-            Effect.mapError((e) => new Runtime.CliExit({ code: 2, message: e.message }))
+            // A results file that cannot be opened stops the batch before any item (2); a manifest that changed after
+            // its check stops it midway, its results and summary line written (1).
+            Effect.mapError((e) =>
+              new Runtime.CliExit({ code: e._tag === "ManifestError" ? 1 : 2, message: e.message })
+            )
           )
           yield* finish(report)
           const s: BatchResults.Summary = report.summary
