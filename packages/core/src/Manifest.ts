@@ -65,8 +65,13 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
       )
     }
     const raws = ManifestFormat.records(absolute, format, first)
-    return checked(raws, { ...options, file: absolute, baseDir: path.dirname(absolute) }, () =>
-      stampOf(absolute) === stamp)
+    return checked(raws, { ...options, file: absolute, baseDir: path.dirname(absolute) }, () => {
+      try {
+        return stampOf(absolute) === stamp
+      } catch {
+        return false // gone or unreadable since: not the file checked
+      }
+    })
   })
 
 /** What changes when a file's bytes do: an in-place rewrite of the same length too (its change time, in ns). */
@@ -140,20 +145,18 @@ const checked = (
     if (unchanged?.() === false) return fail(undefined, "changed while it was being read")
     // Entries are handed out only once the file is seen unchanged after they were read: an edit while the batch runs
     // (a valid entry rewritten to another output) would otherwise get past the check of every output.
-    const changed = (where: string | undefined) =>
-      new ManifestError({ file: options.file, where, problem: "changed after it was checked" })
+    const changed = (where: string | undefined, detail?: string) =>
+      new ManifestError({
+        file: options.file,
+        where,
+        problem: `changed after it was checked${detail === undefined ? "" : `: ${detail}`}`
+      })
     const entries = function*(): Generator<Entry> {
       let n = 0
       let held: Array<Entry> = []
       let where: string | undefined
       for (const [raw, entry] of read()) {
-        if (typeof entry === "string") {
-          throw new ManifestError({
-            file: options.file,
-            where: raw.where,
-            problem: `changed after it was checked: ${entry}`
-          })
-        }
+        if (typeof entry === "string") throw changed(raw.where, entry)
         n++
         held.push(entry)
         where = raw.where
@@ -165,13 +168,7 @@ const checked = (
       }
       if (unchanged?.() === false) throw changed(where)
       yield* held
-      if (n !== total) {
-        throw new ManifestError({
-          file: options.file,
-          where: undefined,
-          problem: `changed after it was checked: ${n} entries, not ${total}`
-        })
-      }
+      if (n !== total) throw changed(undefined, `${n} entries, not ${total}`)
     }
     return Effect.succeed({ total, entries: () => ({ [Symbol.iterator]: entries }) })
   })

@@ -53,167 +53,183 @@ const storedManifest = (dir: string, count: number) =>
     return originals
   })
 
+/** A test in a folder of its own on the in-memory archive; the folder is removed after. */
+const inFolder = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) => {
+  const dir = folder()
+  return body(dir).pipe(
+    Effect.provide(InMemoryArchive.services()),
+    Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+  )
+}
+
+/** A batch of `dir/manifest.json` as bob, in this thread. */
+const runBatch = (dir: string, options: Omit<Batch.Options, "actor">) =>
+  Effect.flatMap(
+    Manifest.open(path.join(dir, "manifest.json"), { defaultActor: "bob" }),
+    (source) => Batch.run(source, { actor: "bob", workers: 0, ...options })
+  )
+
 describe("bounded batch restore", () => {
-  it.effect("holds at most a window of entries; the streamed results file is valid, complete and in manifest order", () => {
-    const dir = folder()
-    return Effect.gen(function*() {
-      const originals = yield* storedManifest(dir, 300)
-      const opened = yield* Manifest.open(path.join(dir, "manifest.json"), { defaultActor: "bob" })
-      expect(opened.total).toBe(300)
-      // A probe around the source: entries taken from the manifest and not yet reported done are what the batch holds.
-      let pulled = 0
-      let finished = 0
-      let most = 0
-      const order: Array<string> = []
-      const source: Manifest.Source = {
-        total: opened.total,
-        entries: () => ({
-          *[Symbol.iterator]() {
-            for (const e of opened.entries()) {
-              pulled++
-              most = Math.max(most, pulled - finished)
-              order.push(e.output)
-              yield e
+  it.effect("holds at most a window of entries; the streamed results file is valid, complete and in manifest order", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        const originals = yield* storedManifest(dir, 300)
+        const opened = yield* Manifest.open(path.join(dir, "manifest.json"), { defaultActor: "bob" })
+        expect(opened.total).toBe(300)
+        // A probe around the source: entries taken from the manifest and not yet reported done are what the batch holds.
+        let pulled = 0
+        let finished = 0
+        let most = 0
+        const order: Array<string> = []
+        const source: Manifest.Source = {
+          total: opened.total,
+          entries: () => ({
+            *[Symbol.iterator]() {
+              for (const e of opened.entries()) {
+                pulled++
+                most = Math.max(most, pulled - finished)
+                order.push(e.output)
+                yield e
+              }
             }
-          }
-        })
-      }
-      const results = path.join(dir, "results.json")
-      const { summary } = yield* Batch.run(source, {
-        actor: "bob",
-        resultsFile: results,
-        window: 40,
-        workers: 0,
-        onProgress: () => Effect.sync(() => void finished++)
-      })
-      expect(most).toBeLessThanOrEqual(40)
-      expect(pulled).toBe(300)
-      expect(summary).toMatchObject({ total: 300, succeeded: 300, failed: 0, not_run: 0, in_progress: false })
-      // Streamed: the report holds no items, the file holds them all.
-      expect(summary.results).toEqual([])
-      const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
-      expect(written).toMatchObject({ total: 300, succeeded: 300, in_progress: false, interrupted: false })
-      expect(written.results.map((r) => r.output)).toEqual(order)
-      expect(written.results.every((r) => r.status === "SUCCESS" && r.sha256 !== undefined)).toBe(true)
-      for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
-    }).pipe(
-      Effect.provide(InMemoryArchive.services()),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
-
-  it.effect("a manifest rewritten in place while the batch runs stops it: no entry read after the edit, results and summary written", () => {
-    const dir = folder()
-    return Effect.gen(function*() {
-      const originals = yield* storedManifest(dir, 300)
-      const manifest = path.join(dir, "manifest.json")
-      const text = fs.readFileSync(manifest, "utf8")
-      const order = (JSON.parse(text) as Array<{ output: string }>).map((e) => path.resolve(dir, e.output))
-      const first = /"output":"([^"]+)"/.exec(text)![1]!
-      const last = /"output":"([^"]+)"[^\n]*\n\]\s*$/.exec(text)![1]!
-      // The last entry sent to the first one's file, the same length: valid, and past the check of every output.
-      const edited = text.replace(`"output":"${last}"`, `"output":"${first}"${" ".repeat(last.length - first.length)}`)
-      expect(edited.length).toBe(text.length)
-      const results = path.join(dir, "results.json")
-      let progressed = 0
-      const failed = yield* Effect.flip(Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
-        actor: "bob",
-        resultsFile: results,
-        window: 40,
-        workers: 0,
-        onProgress: () => Effect.sync(() => void (++progressed === 1 && fs.writeFileSync(manifest, edited)))
-      }))
-      expect(failed._tag).toBe("ManifestError")
-      expect(failed.message).toContain("changed after it was checked")
-      expect(failed.message).toContain(manifest)
-      const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
-      expect(written).toMatchObject({ total: 300, in_progress: false, failed: 0 })
-      expect(written.not_run).toBeGreaterThan(0)
-      const done = written.results.filter((r) => r.status === "SUCCESS").map((r) => r.output)
-      expect(done).toEqual(order.slice(0, done.length))
-      expect(written.succeeded + written.not_run).toBe(300)
-      // Every file restored holds its own content; the first is never overwritten by the last one's.
-      for (const file of done) expect(fs.readFileSync(file, "utf8")).toBe(originals.get(file))
-    }).pipe(
-      Effect.provide(InMemoryArchive.services()),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
-
-  it.effect("finishes under windows smaller than a round trip's group, with skipped entries among the rest", () => {
-    const dir = folder()
-    return Effect.gen(function*() {
-      const originals = yield* storedManifest(dir, 60)
-      const manifest = path.join(dir, "manifest.json")
-      const first = path.join(dir, "first.json")
-      yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
-        actor: "bob",
-        resultsFile: first,
-        workers: 0
-      })
-      // Every third output is gone: a resume skips the other two of every three, held in the window all the while.
-      const files = [...originals.keys()]
-      const gone = files.filter((_, i) => i % 3 === 0)
-      for (const file of gone) fs.rmSync(file)
-      for (const window of [1, 2, 3, 7]) {
-        const again = path.join(dir, `again-${window}.json`)
-        const { summary } = yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
+          })
+        }
+        const results = path.join(dir, "results.json")
+        const { summary } = yield* Batch.run(source, {
           actor: "bob",
-          resultsFile: again,
-          resumeFrom: first,
-          window,
-          workers: 0
+          resultsFile: results,
+          window: 40,
+          workers: 0,
+          onProgress: () => Effect.sync(() => void finished++)
         })
-        expect(summary).toMatchObject({ total: 60, skipped: 40, succeeded: 20, failed: 0, not_run: 0 })
-        const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
-        expect(written.results.map((r) => r.output)).toEqual(files)
-        expect(written.results.filter((r) => r.status === "SUCCESS").map((r) => r.output)).toEqual(gone)
+        expect(most).toBeLessThanOrEqual(40)
+        expect(pulled).toBe(300)
+        expect(summary).toMatchObject({ total: 300, succeeded: 300, failed: 0, not_run: 0, in_progress: false })
+        // Streamed: the report holds no items, the file holds them all.
+        expect(summary.results).toEqual([])
+        const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+        expect(written).toMatchObject({ total: 300, succeeded: 300, in_progress: false, interrupted: false })
+        expect(written.results.map((r) => r.output)).toEqual(order)
+        expect(written.results.every((r) => r.status === "SUCCESS" && r.sha256 !== undefined)).toBe(true)
         for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
-        for (const file of gone) fs.rmSync(file)
-      }
-    }).pipe(
-      Effect.provide(InMemoryArchive.services()),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+      })
+    ))
 
-  it.effect("--resume reads a streamed results file cut short by a kill, and skips only what it lists", () => {
-    const dir = folder()
-    return Effect.gen(function*() {
-      const originals = yield* storedManifest(dir, 120)
-      const manifest = path.join(dir, "manifest.json")
-      const results = path.join(dir, "results.json")
-      yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
-        actor: "bob",
-        resultsFile: results,
-        window: 50,
-        workers: 0
+  it.effect("a manifest rewritten in place while the batch runs stops it: no entry read after the edit, results and summary written", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        const originals = yield* storedManifest(dir, 300)
+        const manifest = path.join(dir, "manifest.json")
+        const text = fs.readFileSync(manifest, "utf8")
+        const order = (JSON.parse(text) as Array<{ output: string }>).map((e) => path.resolve(dir, e.output))
+        const first = /"output":"([^"]+)"/.exec(text)![1]!
+        const last = /"output":"([^"]+)"[^\n]*\n\]\s*$/.exec(text)![1]!
+        // The last entry sent to the first one's file, the same length: valid, and past the check of every output.
+        const edited = text.replace(
+          `"output":"${last}"`,
+          `"output":"${first}"${" ".repeat(last.length - first.length)}`
+        )
+        expect(edited.length).toBe(text.length)
+        const results = path.join(dir, "results.json")
+        let progressed = 0
+        const failed = yield* Effect.flip(runBatch(dir, {
+          resultsFile: results,
+          window: 40,
+          onProgress: () => Effect.sync(() => void (++progressed === 1 && fs.writeFileSync(manifest, edited)))
+        }))
+        expect(failed._tag).toBe("ManifestError")
+        expect(failed.message).toContain("changed after it was checked")
+        expect(failed.message).toContain(manifest)
+        const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+        expect(written).toMatchObject({ total: 300, in_progress: false, failed: 0 })
+        expect(written.not_run).toBeGreaterThan(0)
+        const done = written.results.filter((r) => r.status === "SUCCESS").map((r) => r.output)
+        expect(done).toEqual(order.slice(0, done.length))
+        expect(written.succeeded + written.not_run).toBe(300)
+        // Every file restored holds its own content; the first is never overwritten by the last one's.
+        for (const file of done) expect(fs.readFileSync(file, "utf8")).toBe(originals.get(file))
       })
-      // A kill midway: the file ends inside its items, not valid JSON; outputs past the cut are gone.
-      const lines = fs.readFileSync(results, "utf8").split("\n")
-      const kept = lines.slice(0, 2 + 70)
-      fs.writeFileSync(results, kept.join("\n").slice(0, -5))
-      expect(() => JSON.parse(fs.readFileSync(results, "utf8"))).toThrow()
-      const listed = kept.slice(2, -1).map((l) => (JSON.parse(l.trim().replace(/,$/, "")) as { output: string }).output)
-      expect(listed.length).toBe(69)
-      for (const file of [...originals.keys()].filter((f) => !listed.includes(f))) fs.rmSync(file)
-      const again = path.join(dir, "again.json")
-      const { summary } = yield* Batch.run(yield* Manifest.open(manifest, { defaultActor: "bob" }), {
-        actor: "bob",
-        resultsFile: again,
-        resumeFrom: results,
-        window: 50,
-        workers: 0
+    ))
+
+  it.effect("a manifest deleted while the batch runs stops it the same way, naming it", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        yield* storedManifest(dir, 300)
+        const manifest = path.join(dir, "manifest.json")
+        const results = path.join(dir, "results.json")
+        let progressed = 0
+        const failed = yield* Effect.flip(runBatch(dir, {
+          resultsFile: results,
+          window: 40,
+          onProgress: () => Effect.sync(() => void (++progressed === 1 && fs.rmSync(manifest)))
+        }))
+        expect(failed.message).toBe(`manifest ${manifest} (${failed.where}): changed after it was checked`)
+        const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+        expect(written).toMatchObject({ total: 300, in_progress: false, failed: 0 })
+        expect(written.succeeded + written.not_run).toBe(300)
       })
-      expect(summary).toMatchObject({ total: 120, skipped: 69, succeeded: 51, failed: 0 })
-      for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
-      const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
-      expect(written.results.filter((r) => r.status === "SKIPPED").map((r) => r.output)).toEqual(listed)
-    }).pipe(
-      Effect.provide(InMemoryArchive.services()),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    )
-  })
+    ))
+
+  it.effect("finishes under windows smaller than a round trip's group, with skipped entries among the rest", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        const originals = yield* storedManifest(dir, 60)
+        const first = path.join(dir, "first.json")
+        yield* runBatch(dir, {
+          resultsFile: first
+        })
+        // Every third output is gone: a resume skips the other two of every three, held in the window all the while.
+        const files = [...originals.keys()]
+        const gone = files.filter((_, i) => i % 3 === 0)
+        for (const file of gone) fs.rmSync(file)
+        for (const window of [1, 2, 3, 7]) {
+          const again = path.join(dir, `again-${window}.json`)
+          const { summary } = yield* runBatch(dir, {
+            resultsFile: again,
+            resumeFrom: first,
+            window
+          })
+          expect(summary).toMatchObject({ total: 60, skipped: 40, succeeded: 20, failed: 0, not_run: 0 })
+          const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
+          expect(written.results.map((r) => r.output)).toEqual(files)
+          expect(written.results.filter((r) => r.status === "SUCCESS").map((r) => r.output)).toEqual(gone)
+          for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
+          for (const file of gone) fs.rmSync(file)
+        }
+      })
+    ))
+
+  it.effect("--resume reads a streamed results file cut short by a kill, and skips only what it lists", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        const originals = yield* storedManifest(dir, 120)
+        const results = path.join(dir, "results.json")
+        yield* runBatch(dir, {
+          resultsFile: results,
+          window: 50
+        })
+        // A kill midway: the file ends inside its items, not valid JSON; outputs past the cut are gone.
+        const lines = fs.readFileSync(results, "utf8").split("\n")
+        const kept = lines.slice(0, 2 + 70)
+        fs.writeFileSync(results, kept.join("\n").slice(0, -5))
+        expect(() => JSON.parse(fs.readFileSync(results, "utf8"))).toThrow()
+        const listed = kept.slice(2, -1).map((l) =>
+          (JSON.parse(l.trim().replace(/,$/, "")) as { output: string }).output
+        )
+        expect(listed.length).toBe(69)
+        for (const file of [...originals.keys()].filter((f) => !listed.includes(f))) fs.rmSync(file)
+        const again = path.join(dir, "again.json")
+        const { summary } = yield* runBatch(dir, {
+          resultsFile: again,
+          resumeFrom: results,
+          window: 50
+        })
+        expect(summary).toMatchObject({ total: 120, skipped: 69, succeeded: 51, failed: 0 })
+        for (const [file, text] of originals) expect(fs.readFileSync(file, "utf8")).toBe(text)
+        const written = JSON.parse(fs.readFileSync(again, "utf8")) as BatchResults.Summary
+        expect(written.results.filter((r) => r.status === "SKIPPED").map((r) => r.output)).toEqual(listed)
+      })
+    ))
 })
 
 describe("store in groups", () => {

@@ -29,8 +29,9 @@ import {
 /**
  * Items located per round trip (one `IN` list, at most 500): a sixteenth of the batch, so that the pipeline stays full
  * and a stop waits for few items. A stream's chunks are split to this size, never joined: a group that waited for
- * more items could wait for ever on a caller that reads ahead only as far as its results let it (`Batch.run`). Workers that read payloads themselves write and record the group as one unit:
- * per-unit costs (a transaction, an evidence write, a message) were a fifth of the main thread's time at 128 items.
+ * more items could wait for ever on a caller that reads ahead only as far as its results let it (`Batch.run`).
+ * Workers that read payloads themselves write and record the group as one unit: per-unit costs (a transaction, an
+ * evidence write, a message) were a fifth of the main thread's time at 128 items.
  */
 export const locateGroupSize = (items: number) => Math.min(500, Math.max(128, Math.ceil(items / 16)))
 /** Payloads fetched through this thread come in units bounded by bytes and count (bounded memory). */
