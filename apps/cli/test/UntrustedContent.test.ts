@@ -181,6 +181,20 @@ describe("a recorded path is kept under the root while it is written", () => {
     expect(codex(cwd, ["restore", tombstone]).code).toBe(0)
     expect(fs.readFileSync(path.join(cwd, "new/sub/g.txt"), "utf8")).toBe("payload\n")
   })
+
+  it("a file where a folder should be is named as what is in the way, not as an escape (exit 1)", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    write(path.join(cwd, "blocker"), "a file, not a folder\n")
+    tamper(cwd, "UPDATE item SET path = ?", "blocker/g.txt")
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      `codex: error: ${path.join(cwd, "blocker/g.txt")}: cannot write output: ${
+        path.join(fs.realpathSync(cwd), "blocker")
+      } is not a folder`
+    )
+    expect(fs.readFileSync(path.join(cwd, "blocker"), "utf8")).toBe("a file, not a folder\n")
+  })
 })
 
 describe("control characters in recorded paths reach no terminal", () => {

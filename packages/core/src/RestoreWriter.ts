@@ -65,7 +65,7 @@ export type Reply =
     /** corrupt: the codec rejected the bytes; integrity: they decode to other content; unwritable: the file system said no;
      * missing: the archive no longer holds the payload (purged); unreadable: the archive could not be read;
      * skipped: not attempted, an earlier op of the batch failed and the batch asked to stop there;
-     * escapes: a folder on the way to a contained output is a symbolic link or not a folder, or the temp file changed. */
+     * escapes: a folder on the way to a contained output is a symbolic link, or the temp file changed. */
     readonly problem: "corrupt" | "integrity" | "unwritable" | "missing" | "unreadable" | "skipped" | "escapes"
     readonly detail: string
     /** The SHA-256 of what was decoded (integrity). */
@@ -243,11 +243,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
         }
         st = fs.lstatSync(current)
       }
-      if (st === undefined || !st.isDirectory()) {
-        throw new Escape(
-          `${current} is ${st?.isSymbolicLink() ? "a symbolic link" : "not a folder"}; nothing written outside ${root}`
-        )
-      }
+      if (st?.isSymbolicLink()) throw new Escape(`${current} is a symbolic link; nothing written outside ${root}`)
+      // A file in the way is no escape: the output cannot be written, and the message names what is in the way.
+      if (st === undefined || !st.isDirectory()) throw new Error(`${current} is not a folder`)
       checked.add(current)
     }
   }
