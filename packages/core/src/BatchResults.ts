@@ -391,11 +391,14 @@ function* wholeJson(file: string): Generator<Row> {
   for (const [i, value] of results.entries()) yield { where: `result ${i + 1}`, value: value as unknown }
 }
 
-/** The records of a CSV results file, streamed, keyed by its header's column names. */
+/**
+ * The records of a CSV results file, streamed, keyed by its header's column names; a last row cut short by a kill
+ * is left out, as a torn JSON line is.
+ */
 function* csvResults(file: string): Generator<Row> {
   let header: ReadonlyArray<string> | undefined
   try {
-    for (const row of TextFile.csvRows(file, maxWholeBytes)) {
+    for (const row of TextFile.csvRows(file, maxWholeBytes, { tornTail: true })) {
       if (header === undefined) {
         header = row.cells.map((h) => h.trim().toLowerCase())
         continue

@@ -96,6 +96,27 @@ describe("BatchResults.readDone", () => {
       )
     }))
 
+  it.effect("a CSV results file cut at any byte of its last records reads as the records before the cut", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.csv")
+      // Past the thousand-line piece, each name holding a quoted newline, so some cuts leave a quote open.
+      const items = Array.from({ length: 520 }, (_, i) => item(i))
+      // Where the file of the first n items ends, for the last few n.
+      const ends = new Map<number, number>()
+      for (let n = items.length - 3; n <= items.length; n++) {
+        yield* written(file, items.slice(0, n))
+        ends.set(n, fs.statSync(file).size)
+      }
+      const whole = fs.readFileSync(file)
+      for (let cut = ends.get(items.length - 3)!; cut <= whole.length; cut++) {
+        fs.writeFileSync(file, whole.subarray(0, cut))
+        const done = yield* BatchResults.readDone(file)
+        const n = Math.max(...[...ends].filter(([, end]) => end <= cut).map(([n]) => n))
+        const complete = items.slice(0, n).filter((it) => it.status === "SUCCESS")
+        expect(done.size, `cut at byte ${cut}`).toBe(complete.length)
+      }
+    }))
+
   it.effect("a pretty-printed results file (not this version's) is read whole; a bad record is named by its ordinal", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.json")

@@ -91,10 +91,17 @@ export const parseRows = (text: string, offset = 0): ReadonlyArray<CsvRow> => {
 /**
  * A CSV file's records, the header first, parsed a thousand lines at a time and cut only between records (an even
  * number of quotes so far). A parse error is worded from the whole text (at most `maxBytes`), so its line numbers are
- * the file's, not a piece's.
+ * the file's, not a piece's. With `tornTail`, for a file its writer ends every record with a newline, a last record
+ * cut short (no newline after it, or a quote left open) is left out rather than refused.
  */
-export function* csvRows(file: string, maxBytes: number): Generator<CsvRow> {
+export function* csvRows(
+  file: string,
+  maxBytes: number,
+  options: { readonly tornTail?: boolean } = {}
+): Generator<CsvRow> {
   let pending: Array<string> = []
+  // Where in `pending` each record begins: a line that starts outside quotes.
+  let starts: Array<number> = []
   let quotes = 0
   let before = 0
   let headed = false
@@ -103,6 +110,7 @@ export function* csvRows(file: string, maxBytes: number): Generator<CsvRow> {
     const offset = before
     before += pending.length
     pending = []
+    starts = []
     if (text.trim() === "") return []
     try {
       return parseRows(text, offset)
@@ -118,7 +126,17 @@ export function* csvRows(file: string, maxBytes: number): Generator<CsvRow> {
       throw e
     }
   }
-  for (const line of lines(file)) {
+  const source = lines(file)
+  let next = source.next()
+  while (next.done !== true) {
+    const line = next.value
+    next = source.next()
+    // The last piece is what follows the last newline: empty unless the final record was cut short.
+    if (next.done === true && options.tornTail === true) {
+      if (quotes % 2 === 1) pending = pending.slice(0, starts.at(-1))
+      break
+    }
+    if (quotes % 2 === 0) starts.push(pending.length)
     pending.push(line)
     for (let i = 0; i < line.length; i++) if (line.charCodeAt(i) === 34) quotes++
     if (quotes % 2 === 0 && (pending.length >= 1000 || !headed)) {
