@@ -353,8 +353,12 @@ export const run = (
     // An interrupted batch (a second Ctrl-C, an embedding program) still leaves its results and evidence line.
     yield* body.pipe(
       Effect.onInterrupt(() => Effect.sync(() => void (stopped = true)).pipe(Effect.zipRight(Effect.orDie(finish)))),
-      // The manifest failing midway (it changed after its check): what was restored is still in the results and the
-      // summary line, then the batch fails naming the manifest.
+      // The manifest failing midway (it changed after its check), or found changed at its end: what was restored is
+      // still in the results and the summary line, then the batch fails naming the manifest.
+      Effect.flatMap(() => {
+        const changed = stopped ? undefined : source.changed?.()
+        return changed === undefined ? Effect.void : Effect.fail(changed)
+      }),
       Effect.catchTag("ManifestError", (e) =>
         Effect.sync(() => void (unreadable = e)).pipe(Effect.zipRight(finish), Effect.zipRight(Effect.fail(e))))
     )

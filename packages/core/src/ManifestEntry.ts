@@ -45,6 +45,11 @@ export interface LoadOptions {
 export interface Source {
   readonly total: number
   readonly entries: () => Iterable<Entry>
+  /**
+   * Once `entries` has ended: what it found changed that did not stop it (a tree's stub gone, passed over), for the
+   * batch to fail with after finishing the rest.
+   */
+  readonly changed?: () => ManifestError | undefined
 }
 
 /** An output as written: relative to the manifest's folder or absolute, and a name a file can have. */

@@ -50,13 +50,15 @@ export const open = (
         } else if (entry.isFile() && Tombstone.isStubFile(full)) yield full
       }
     }
-    const read = function*(): Generator<Entry> {
+    /** The stubs as entries; with `passGone`, one gone between the walk's look and its read is passed over. */
+    const read = function*(passGone = false): Generator<Entry> {
       for (const file of walk(root)) {
         let text: string
         try {
           // Once, bounded, through no link: the walk's check was a moment ago and the tree may be shared.
           text = FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
         } catch (e) {
+          if (passGone && (e as NodeJS.ErrnoException).code === "ENOENT") continue
           throw fail(`${file}: ${FileOps.describeErrno(e)}`)
         }
         const stub = Effect.runSync(Effect.either(Tombstone.parse(text, file)))
@@ -83,14 +85,31 @@ export const open = (
       catch: (e) => asError(e, root)
     })
     if (counted === 0) return yield* fail("contains no tombstone stubs")
+    // The tree is walked again as the batch runs and may change meanwhile (a stub restored by hand, or a new one). A
+    // stub gone is passed over and the rest restored, then the batch fails saying how many; a stub more than were
+    // checked stops it there.
+    const changed = (problem: string) => fail(`changed while the batch ran: ${problem}`)
+    let short = 0
     const entries = function*(): Generator<Entry> {
       let n = 0
-      for (const entry of read()) {
-        if (++n > counted) break
+      for (const entry of read(true)) {
+        if (++n > counted) {
+          throw changed(
+            `it holds more stubs than the ${counted} checked at the start; ${entry.output} and after not run`
+          )
+        }
         yield entry
       }
+      short = counted - n
     }
-    return { total: counted, entries: () => ({ [Symbol.iterator]: entries }) } satisfies Source as Source
+    return {
+      total: counted,
+      entries: () => ({ [Symbol.iterator]: entries }),
+      changed: () =>
+        short === 0
+          ? undefined
+          : changed(`${short} of the ${counted} stubs checked at the start were gone when reached, not run`)
+    } satisfies Source as Source
   })
 
 /** Every stub of a tree, all in memory (small trees, tests). */

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, ArchiveStore, Batch, BatchResults, Manifest, Tombstone } from "../src/index.js"
+import { Archiver, ArchiveStore, Batch, BatchResults, Manifest, StubTree, Tombstone } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const folder = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-stream-")))
@@ -169,6 +169,59 @@ describe("bounded batch restore", () => {
         expect(written.succeeded + written.not_run).toBe(300)
       })
     ))
+
+  it.effect.each(["gone", "added"] as const)(
+    "a stub tree changed while the batch runs (a stub %s): the rest is restored, then it fails saying so",
+    (change) =>
+      inFolder((dir) =>
+        Effect.gen(function*() {
+          const originals = tree(dir, 300)
+          yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+            ...storeOptions(dir),
+            writeStub: true
+          })
+          const stubs = path.join(dir, "tree")
+          const source = yield* StubTree.open(stubs, { defaultActor: "bob" })
+          expect(source.total).toBe(300)
+          const order = Array.from(source.entries(), (e) => e.output)
+          const late = order[250]!
+          const added = path.join(path.dirname(late), "a-new.txt")
+          const results = path.join(dir, "results.json")
+          let progressed = 0
+          const failed = yield* Effect.flip(Batch.run(source, {
+            actor: "bob",
+            workers: 0,
+            window: 40,
+            resultsFile: results,
+            onProgress: () =>
+              Effect.sync(() => {
+                if (++progressed !== 1) return
+                if (change === "gone") fs.rmSync(late)
+                else fs.copyFileSync(late, added)
+              })
+          }))
+          expect(failed._tag).toBe("ManifestError")
+          expect(failed.message).toBe(
+            `manifest ${stubs}: changed while the batch ran: ${
+              change === "gone"
+                ? "1 of the 300 stubs checked at the start were gone when reached, not run"
+                : `it holds more stubs than the 300 checked at the start; ${order.at(-1)} and after not run`
+            }`
+          )
+          const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
+          expect(written).toMatchObject({ total: 300, failed: 0, in_progress: false })
+          expect(written.succeeded + written.not_run).toBe(300)
+          // Gone: passed over, every other stub restored. Added: stopped at the 301st, what was in flight not run.
+          if (change === "gone") expect(written).toMatchObject({ succeeded: 299, not_run: 1 })
+          else expect(written.not_run).toBeGreaterThanOrEqual(1)
+          // Every stub restored holds its own content in place (the copy, its original's); the one gone stays gone.
+          for (const r of written.results.filter((r) => r.status === "SUCCESS")) {
+            expect(fs.readFileSync(r.output, "utf8")).toBe(originals.get(r.output === added ? late : r.output))
+          }
+          expect(fs.existsSync(late)).toBe(change === "added")
+        })
+      )
+  )
 
   it.effect("finishes under windows smaller than a round trip's group, with skipped entries among the rest", () =>
     inFolder((dir) =>
