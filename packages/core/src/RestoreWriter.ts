@@ -88,6 +88,12 @@ export interface RestoreWriter {
     ops: ReadonlyArray<Op>,
     stopAfterFailure?: boolean
   ) => Effect.Effect<ReadonlyArray<Reply>, WorkerPool.WorkerFailed>
+  /**
+   * Until `resume`, on every lane, a whole-file op (`write`, `copy`) not yet begun is skipped, even one already sent:
+   * a stopped batch waits for the files being written, not for the units queued behind them.
+   */
+  readonly halt: Effect.Effect<void>
+  readonly resume: Effect.Effect<void>
 }
 
 type Setup = ReturnType<typeof Codec.zstdPaths> & {
@@ -100,6 +106,8 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly seqError: string
   /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
   readonly exposeGc: boolean
+  /** `halt`'s flag, shared with every worker (one Int32 over a SharedArrayBuffer): 1 once halted. */
+  readonly halted: Int32Array
 }
 
 const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
@@ -108,7 +116,8 @@ const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
   decoder: Codec.boundedDecoder.toString(),
   chunkSize: Chunking.chunkSize,
   seqError: Chunking.seqError.toString(),
-  exposeGc
+  exposeGc,
+  halted: new Int32Array(new SharedArrayBuffer(4))
 })
 
 interface Batch {
@@ -536,6 +545,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
             replies.push({ id: op.id, ok: false, problem: "skipped", detail: "not attempted after an earlier failure" })
             break
           }
+          if (Atomics.load(setup.halted, 0) === 1) {
+            replies.push({ id: op.id, ok: false, problem: "skipped", detail: "not attempted: the batch was stopped" })
+            break
+          }
           const reply = op.op === "write" ? writeWhole(start(op), op.data) : copy(op, op.artifactId, op.chunked)
           failed ||= !reply.ok
           replies.push(reply)
@@ -578,19 +591,27 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 }
 
-const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, readsArchive: boolean): RestoreWriter => ({
+const writerOf = (
+  pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>,
+  setup: Setup
+): RestoreWriter => ({
   lanes: pool.lanes,
-  readsArchive,
+  readsArchive: setup.direct !== undefined,
   run: (lane, ops, stopAfterFailure) =>
     pool.run(
       lane,
       { ops, stopAfterFailure: stopAfterFailure === true },
       WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : [])))
-    )
+    ),
+  halt: Effect.sync(() => void Atomics.store(setup.halted, 0, 1)),
+  resume: Effect.sync(() => void Atomics.store(setup.halted, 0, 0))
 })
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
-export const inThread = (): RestoreWriter => writerOf(WorkerPool.inThread(program, setupOf(undefined)), false)
+export const inThread = (): RestoreWriter => {
+  const setup = setupOf(undefined)
+  return writerOf(WorkerPool.inThread(program, setup), setup)
+}
 
 /**
  * Heap bounds for a large restore or store, for a host that owns its process: set them at start-up (the CLI's launcher
@@ -620,7 +641,7 @@ export const workers = (
     readonly exposeGc?: boolean | undefined
   } = {}
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
-  Effect.map(
-    WorkerPool.make(program, setupOf(options.direct, options.exposeGc ?? false), size, options.v8Flags),
-    (pool) => writerOf(pool, options.direct !== undefined)
-  )
+  Effect.suspend(() => {
+    const setup = setupOf(options.direct, options.exposeGc ?? false)
+    return Effect.map(WorkerPool.make(program, setup, size, options.v8Flags), (pool) => writerOf(pool, setup))
+  })

@@ -149,6 +149,37 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       expect(fs.existsSync(path.join(dir, "after.txt"))).toBe(false)
     }))
 
+  it.scoped("halted, it skips whole files not yet begun on every lane, writing nothing, until resumed", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const raw = Buffer.from("halted\n")
+      const write = (id: number) =>
+        Effect.map(packed(raw), (data): RestoreWriter.Op => ({
+          op: "write",
+          ...target(id, path.join(dir, `f${id}.txt`), raw),
+          data
+        }))
+      yield* writer.halt
+      const lanes = Array.from({ length: writer.lanes }, (_, lane) => lane)
+      const skipped = yield* Effect.forEach(
+        lanes,
+        (lane) => Effect.flatMap(write(lane + 1), (op) => writer.run(lane, [op])),
+        { concurrency: "unbounded" }
+      )
+      expect(skipped.flat()).toEqual(lanes.map((lane) => ({
+        id: lane + 1,
+        ok: false,
+        problem: "skipped",
+        detail: "not attempted: the batch was stopped"
+      })))
+      expect(fs.readdirSync(dir)).toEqual([])
+      yield* writer.resume
+      const [written] = yield* writer.run(0, [yield* write(9)])
+      expect(written).toMatchObject({ id: 9, ok: true })
+      expect(fs.readFileSync(path.join(dir, "f9.txt"), "utf8")).toBe("halted\n")
+    }))
+
   it.scoped("an aborted stream leaves nothing behind", () =>
     Effect.gen(function*() {
       const writer = yield* make

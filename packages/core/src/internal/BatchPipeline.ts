@@ -146,9 +146,6 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
       let failed = false
       let stopped = false
       const halted = () => stopped || (options.failFast === true && failed)
-      if (options.stop) {
-        yield* Effect.forkScoped(Effect.andThen(options.stop, () => Effect.sync(() => void (stopped = true))))
-      }
 
       const workers = WorkerPool.countFor(options.workers, total)
       // Workers that can open the archive themselves read the payloads too: content never crosses this thread.
@@ -159,16 +156,32 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           exposeGc: options.tuneV8
         })
         : stage.localWriter())
+      if (options.stop) {
+        // Worker threads skip the files of units sent to them but not begun. This thread's writer, shared by every
+        // restore, is not halted: it writes a unit without yielding, and a unit not started is not sent. A pool kept
+        // across runs is resumed when this one ends, its units all answered.
+        const halts = options.writer !== undefined || workers > 0
+        if (halts) yield* Effect.addFinalizer(() => writer.resume)
+        yield* Effect.forkScoped(Effect.andThen(options.stop, () =>
+          Effect.zipRight(
+            Effect.sync(() => void (stopped = true)),
+            halts ? writer.halt : Effect.void
+          )))
+      }
       // Three units per lane: a worker writes one while the main thread records another and fetches the next; a
       // recorded unit's rename (`commit`) queues behind the unit being written, so it holds its slot that long.
       // Fail-fast writes one unit at a time, so nothing after the first failure is started.
       const slots = options.failFast ? 1 : workers > 0 ? writer.lanes * 3 : 1
       const free = yield* Queue.unbounded<number>()
-      yield* Queue.offerAll(free, Array.from({ length: slots }, (_, i) => i % writer.lanes))
+      yield* Queue.offerAll(
+        free,
+        Array.from({ length: slots }, (_, i) => i % writer.lanes)
+      )
 
       /**
        * Writes a unit on a free lane, records it in one transaction and one evidence write, then reports.
-       * Uninterruptible: a stop or interrupt lets a started unit finish, so no verified file lacks its evidence line.
+       * Uninterruptible: a stop or interrupt lets a started unit finish, so no verified file lacks its evidence line;
+       * one that had no lane yet is not started.
        */
       const writeUnit = ({ early, work }: Unit) =>
         Effect.gen(function*() {
@@ -177,6 +190,11 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           const cut = options.failFast ? (failed ? -1 : Math.min(Infinity, ...early.map(([i]) => i))) : Infinity
           const todo = work.filter((w) => w.index <= cut)
           const lane = yield* Queue.take(free)
+          // Sent from a turn of its own: the replies of fast workers otherwise keep the event loop in one poll phase
+          // (Node drains a port's messages, and the microtasks they start, together), where a Ctrl-C waited ~0.5 s.
+          yield* yieldToEventLoop
+          // A unit still waiting for a lane when the stop came is not started: its items are left not run.
+          if (stopped) return yield* Queue.offer(free, lane)
           const written = yield* Effect.ensuring(
             stage.materialize(writer, lane, todo, options.failFast === true),
             Queue.offer(free, lane)
