@@ -12,6 +12,7 @@ import * as path from "node:path"
 import * as Containment from "./Containment.js"
 import * as FileOps from "./FileOps.js"
 import * as DistinctOutputs from "./internal/DistinctOutputs.js"
+import * as EventLoop from "./internal/EventLoop.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
 import { type Entry, type LoadOptions, ManifestError, type Source } from "./ManifestEntry.js"
 import * as ManifestEntry from "./ManifestEntry.js"
@@ -114,7 +115,7 @@ const checked = (
   /** Whether the file is still the one checked; absent for text in memory. */
   unchanged?: () => boolean
 ): Effect.Effect<Source, ManifestError> =>
-  Effect.suspend(() => {
+  Effect.gen(function*() {
     const fail = (where: string | undefined, problem: string) =>
       Effect.fail(new ManifestError({ file: options.file, where, problem }))
     const read = function*(): Generator<readonly [ManifestFormat.Raw, Entry | string]> {
@@ -122,27 +123,19 @@ const checked = (
       const check = ManifestEntry.checker(options)
       for (const raw of raws()) yield [raw, check(raw.value)]
     }
-    let total: number
-    try {
-      const verdict = DistinctOutputs.check(read, {
+    // In slices: a million entries take seconds, and a Ctrl-C meanwhile is seen and stops the check.
+    const verdict = yield* EventLoop.sliced(() =>
+      DistinctOutputs.checking(read, {
         entryOf: ([, entry]) => typeof entry === "string" ? undefined : entry,
         whereOf: ([raw]) => raw.where,
         changed: () =>
           new ManifestError({ file: options.file, where: undefined, problem: "changed while it was being read" })
-      })
-      switch (verdict._tag) {
-        case "Refused":
-          return fail(verdict.item[0].where, verdict.item[1] as string)
-        case "Duplicate":
-          return fail(verdict.item[0].where, verdict.problem)
-        case "Distinct":
-          total = verdict.total
-      }
-    } catch (e) {
-      return Effect.fail(asManifestError(e, options.file))
-    }
-    if (total === 0) return fail(undefined, "contains no restore entries")
-    if (unchanged?.() === false) return fail(undefined, "changed while it was being read")
+      }), (e) => asManifestError(e, options.file))
+    if (verdict._tag === "Refused") return yield* fail(verdict.item[0].where, verdict.item[1] as string)
+    if (verdict._tag === "Duplicate") return yield* fail(verdict.item[0].where, verdict.problem)
+    const total = verdict.total
+    if (total === 0) return yield* fail(undefined, "contains no restore entries")
+    if (unchanged?.() === false) return yield* fail(undefined, "changed while it was being read")
     // Entries are handed out only once the file is seen unchanged after they were read: an edit while the batch runs
     // (a valid entry rewritten to another output) would otherwise get past the check of every output.
     const changed = (where: string | undefined, detail?: string) =>
@@ -170,7 +163,7 @@ const checked = (
       yield* held
       if (n !== total) throw changed(undefined, `${n} entries, not ${total}`)
     }
-    return Effect.succeed({ total, entries: () => ({ [Symbol.iterator]: entries }) })
+    return { total, entries: () => ({ [Symbol.iterator]: entries }) } satisfies Source as Source
   })
 
 /** Every tombstone stub under `dir` (sorted, symbolic links not followed), each restored where it stands. */

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import * as Containment from "./Containment.js"
 import * as FileOps from "./FileOps.js"
 import * as DistinctOutputs from "./internal/DistinctOutputs.js"
+import * as EventLoop from "./internal/EventLoop.js"
 import { type Entry, type LoadOptions, ManifestError, type Source } from "./ManifestEntry.js"
 import * as Tombstone from "./Tombstone.js"
 import * as Walk from "./Walk.js"
@@ -72,18 +73,15 @@ export const open = (
         }
       }
     }
-    const counted = yield* Effect.try({
-      try: () => {
-        const verdict = DistinctOutputs.check(read, {
-          entryOf: (entry) => entry,
-          whereOf: (entry) => entry.output,
-          changed: () => fail("changed while it was being read")
-        })
-        if (verdict._tag === "Duplicate") throw fail(verdict.problem)
-        return verdict._tag === "Distinct" ? verdict.total : 0
-      },
-      catch: (e) => asError(e, root)
-    })
+    // In slices, as a manifest's: a Ctrl-C during the walk of a large tree is seen and stops it.
+    const verdict = yield* EventLoop.sliced(() =>
+      DistinctOutputs.checking(read, {
+        entryOf: (entry) => entry,
+        whereOf: (entry) => entry.output,
+        changed: () => fail("changed while it was being read")
+      }), (e) => asError(e, root))
+    if (verdict._tag === "Duplicate") return yield* fail(verdict.problem)
+    const counted = verdict._tag === "Distinct" ? verdict.total : 0
     if (counted === 0) return yield* fail("contains no tombstone stubs")
     // The tree is walked again as the batch runs and may change meanwhile (a stub restored by hand, or a new one). A
     // stub gone is passed over and the rest restored, then the batch fails saying how many; a stub more than were

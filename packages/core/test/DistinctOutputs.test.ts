@@ -4,7 +4,7 @@
  * hundred entries spill into many runs, and the hash is forced to collide.
  */
 import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -227,6 +227,26 @@ describe("Manifests and stub trees checked through spilled runs", () => {
       )
       const after = both(249, "{\"tombstone\":")
       expect((yield* Effect.flip(Manifest.open(after.file, { defaultActor: "ops" }))).where).toBe("line 200")
+      expect(fs.readdirSync(tempRoot)).toEqual([])
+    }))
+
+  it.effect("a check interrupted at one of its pauses stops there and removes its temporary file", () =>
+    Effect.gen(function*() {
+      const { file } = jsonl(lines(20000))
+      // The first entry hashed after the first pause tells the test the check is under way and paused.
+      const paused = yield* Deferred.make<void>()
+      let hashed = 0
+      DistinctOutputs.tuning.hash = (key) => {
+        if (++hashed === 4097) Deferred.unsafeDone(paused, Exit.void)
+        return Hash.hash53(key)
+      }
+      const opening = yield* Effect.fork(Manifest.open(file, { defaultActor: "ops" }))
+      yield* Deferred.await(paused)
+      expect(fs.readdirSync(tempRoot)).not.toEqual([])
+      const exit = yield* Fiber.interrupt(opening)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      // Interrupted at the pause after 8,192 entries (of 20,000), not after the whole check.
+      expect(hashed).toBe(8192)
       expect(fs.readdirSync(tempRoot)).toEqual([])
     }))
 

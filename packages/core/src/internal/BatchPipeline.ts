@@ -15,6 +15,7 @@ import type { ItemResult, Outcome, Request, RunOptions } from "../Restorer.js"
 import * as RestoreWriter from "../RestoreWriter.js"
 import * as Timestamp from "../Timestamp.js"
 import * as WorkerPool from "../WorkerPool.js"
+import * as EventLoop from "./EventLoop.js"
 import {
   type Env,
   failure,
@@ -40,15 +41,6 @@ const payloadGroupItems = 128
 
 /** What flows from the fetch stage to the write stage: items ready to write, and items that already failed. */
 type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
-
-/**
- * A macrotask turn between units: SQLite calls and file work are synchronous, so without it signal handlers (Ctrl-C)
- * and other I/O callbacks would wait for the whole batch.
- */
-const yieldToEventLoop = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 export const make = ({ evidence, store }: Env, stage: WriteStage) => {
   /** Locates a group in one round trip and decides each item's action; failures become results, not errors. */
@@ -192,7 +184,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           const lane = yield* Queue.take(free)
           // Sent from a turn of its own: the replies of fast workers otherwise keep the event loop in one poll phase
           // (Node drains a port's messages, and the microtasks they start, together), where a Ctrl-C waited ~0.5 s.
-          yield* yieldToEventLoop
+          yield* EventLoop.turn
           // A unit still waiting for a lane when the stop came is not started: its items are left not run.
           if (stopped) return yield* Queue.offer(free, lane)
           const written = yield* Effect.ensuring(
@@ -280,7 +272,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         fetched,
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
-        Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), yieldToEventLoop), { concurrency: slots }),
+        Stream.mapEffect((unit) => Effect.zipRight(writeUnit(unit), EventLoop.turn), { concurrency: slots }),
         Stream.runDrain
       )
     }).pipe(Effect.scoped, Effect.withSpan("Restorer.restoreStream"))

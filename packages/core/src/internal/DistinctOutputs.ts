@@ -312,20 +312,27 @@ interface First {
   readonly where: string
 }
 
+/** How the check reads an item: its output (`undefined`: refused), where it stands, and the error of a changed input. */
+export interface Options<A> {
+  readonly entryOf: (item: A) => Output | undefined
+  readonly whereOf: (item: A) => string
+  readonly changed: () => unknown
+}
+
+/** Entries checked between two pauses of `checking`: tens of milliseconds. */
+const sliceEntries = 4096
+
 /**
  * Checks the entries `items()` yields, in order (read once, then again only to confirm shared hashes, up to the
  * entry in question): the first entry that is an earlier one's file by name, real path or device and inode, or the
  * first item `entryOf` refuses (`undefined`), whichever comes first. An item that throws ends the check the same way:
  * the error is thrown again unless an earlier entry is a duplicate. `changed` is thrown when a later read differs.
+ * Pauses (yields) every few thousand entries, for `EventLoop.sliced`; closed at a pause, it removes its temporary file.
  */
-export const check = <A>(
+export function* checking<A>(
   items: () => Iterable<A>,
-  options: {
-    readonly entryOf: (item: A) => Output | undefined
-    readonly whereOf: (item: A) => string
-    readonly changed: () => unknown
-  }
-): Verdict<A> => {
+  options: Options<A>
+): Generator<void, Verdict<A>> {
   const hash = tuning.hash
   const records = recordStore()
   try {
@@ -343,7 +350,7 @@ export const check = <A>(
         records.add(hash(real), total)
         const inode = fileIdentity(real)
         if (inode !== undefined) records.add(inodeKey(hash(inode)), total)
-        total++
+        if (++total % sliceEntries === 0) yield
       }
     } catch (e) {
       thrown = { error: e }
@@ -353,7 +360,7 @@ export const check = <A>(
     for (;;) {
       const { dropped, keys } = candidatesFrom(records.sorted(), from)
       if (keys.size === 0) break
-      const found = confirm(items, options, keys, Math.min(dropped, total))
+      const found = yield* confirm(items, options, keys, Math.min(dropped, total))
       if (found !== undefined) return found
       if (dropped >= total) break
       from = dropped
@@ -365,17 +372,25 @@ export const check = <A>(
   }
 }
 
-/** One pass over the entries before `until`: the first whose real path, then device and inode, is an earlier one's. */
-const confirm = <A>(
+/** The same check, run through at once. */
+export const check = <A>(
   items: () => Iterable<A>,
-  options: {
-    readonly entryOf: (item: A) => Output | undefined
-    readonly whereOf: (item: A) => string
-    readonly changed: () => unknown
-  },
+  options: Options<A>
+): Verdict<A> => {
+  const slices = checking(items, options)
+  for (;;) {
+    const step = slices.next()
+    if (step.done === true) return step.value
+  }
+}
+
+/** One pass over the entries before `until`: the first whose real path, then device and inode, is an earlier one's. */
+function* confirm<A>(
+  items: () => Iterable<A>,
+  options: Options<A>,
   keys: ReadonlySet<number>,
   until: number
-): Verdict<A> | undefined => {
+): Generator<void, Verdict<A> | undefined> {
   const hash = tuning.hash
   const seen = new Map<string, First>()
   const inodes = new Map<string, First>()
@@ -407,6 +422,7 @@ const confirm = <A>(
       return { _tag: "Duplicate", item, problem }
     }
     if (++ordinal === until) return undefined
+    if (ordinal % sliceEntries === 0) yield
   }
   throw options.changed()
 }
