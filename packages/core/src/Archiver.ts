@@ -52,6 +52,8 @@ export interface StoreOptions<E = never> {
   readonly exclude?: ReadonlyArray<string> | undefined
   /** Worker threads hashing and compressing (`WorkerPool.Count`): default 0, all in this thread; `"auto"` as the CLI. */
   readonly workers?: WorkerPool.Count | undefined
+  /** V8 flags each worker thread sets as it starts (`Batch.Options.workerV8Flags`). */
+  readonly workerV8Flags?: ReadonlyArray<string> | undefined
   /** Files per transaction (`defaultGroupSize`). */
   readonly groupSize?: number | undefined
   /**
@@ -386,7 +388,7 @@ export const make = Effect.gen(function*() {
         options.workers,
         group.length === groupSize ? Number.MAX_SAFE_INTEGER : group.length
       )
-      const packer = workers > 0 ? yield* Packer.workers(workers) : Packer.inThread()
+      const packer = workers > 0 ? yield* Packer.workers(workers, options.workerV8Flags) : Packer.inThread()
       while (group.length > 0) {
         // Small files are hashed and packed in one call for the group (a fiber each cost the main thread ~10 KB);
         // larger ones are hashed here and read again, in chunks, as the database takes them.

@@ -77,7 +77,10 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
       const fd = openRegular(input.file)
       let raw: Buffer
       try {
-        raw = fs.readFileSync(fd)
+        // Into the worker's own buffer: a fresh one per small file left its malloc arena fragmented (~20 MiB of RSS).
+        let n = 0
+        for (let got = 1; got > 0 && n < buf.length; n += got) got = fs.readSync(fd, buf, n, buf.length - n, null)
+        raw = n < buf.length ? buf.subarray(0, n) : Buffer.concat([buf, fs.readFileSync(fd)])
       } finally {
         fs.closeSync(fd)
       }
@@ -187,6 +190,6 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
 /** In this thread: no start-up cost, for a few files. */
 export const inThread = (): Packer => packerOf(WorkerPool.inThread(program, data()))
 
-/** `size` worker threads; terminated when the scope closes. */
-export const workers = (size: number): Effect.Effect<Packer, never, Scope.Scope> =>
-  Effect.map(WorkerPool.make(program, data(), size), packerOf)
+/** `size` worker threads, setting `v8Flags` as they start; terminated when the scope closes. */
+export const workers = (size: number, v8Flags?: ReadonlyArray<string>): Effect.Effect<Packer, never, Scope.Scope> =>
+  Effect.map(WorkerPool.make(program, data(), size, v8Flags), packerOf)

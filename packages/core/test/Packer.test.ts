@@ -57,6 +57,24 @@ describe.each(packers)("Packer %s", (_name, make) => {
       expect(gone).toMatchObject({ _tag: "PayloadSourceError", path: "f30.txt" })
     }))
 
+  it.scoped("packs files at and around its 1 MiB read buffer, and an empty one, byte for byte, one after another", () =>
+    Effect.gen(function*() {
+      const packer = yield* make
+      const dir = tempDir()
+      const zstd = yield* Codec.forName("zstd")
+      // Large first, so a smaller file after it would show any bytes left over in the reused buffer.
+      for (const size of [1024 * 1024 + 5, 1024 * 1024, 1024 * 1024 - 1, 3, 0]) {
+        const raw = crypto.randomBytes(size)
+        const file = path.join(dir, `f${size}.bin`)
+        fs.writeFileSync(file, raw)
+        const [packed] = yield* packer.hashPackAll([{ file, display: `f${size}.bin` }], "zstd")
+        expect(packed!.sha256).toBe(sha(raw))
+        expect(Buffer.from(yield* Codec.decompress(zstd, packed!.data, size)).equals(raw)).toBe(true)
+        expect(Buffer.from(yield* Codec.decompress(zstd, yield* packer.pack(file, "f", sha(raw), "zstd"), size)))
+          .toEqual(raw)
+      }
+    }))
+
   it.scoped("a file that changed since it was hashed, or cannot be read, fails naming it", () =>
     Effect.gen(function*() {
       const packer = yield* make

@@ -3,7 +3,7 @@
  * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
  * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
  */
-import { Archiver, ArchiveStore, Containment, Manifest } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Containment, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { execFileSync } from "node:child_process"
@@ -129,8 +129,11 @@ export const command = Command.make(
             cwd: process.cwd(),
             inlineLimit: config.store.inline_limit,
             exclude: manifest?.files,
-            // The CLI owns its process: a large store hashes and compresses on worker threads.
+            // The CLI owns its process: a large store hashes and compresses on worker threads, which set the bounds the
+            // launcher set again: V8 dropped them for this thread too once a worker started (its young generation grew
+            // to 32 MiB instead of 2).
             workers: "auto",
+            workerV8Flags: RestoreWriter.heapFlags,
             onStored: (group) =>
               Effect.gen(function*() {
                 first ??= group[0]
