@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { codex, evidence, fixture, listFiles, tempDir, write } from "./support.js"
+import { codex, evidence, fixture, listFiles, tamper, tempDir, write } from "./support.js"
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
 
@@ -230,5 +230,40 @@ describe("store --manifest-out must hold every input below its folder (Containme
     expect(r.stderr).toMatch(/--manifest-out m\.json: link\/f\.txt is outside the manifest's folder/)
     expect(fs.existsSync(path.join(cwd, ".codex/archive.sqlite"))).toBe(false)
     expect(fs.readFileSync(path.join(elsewhere, "real/f.txt"), "utf8")).toBe("f\n")
+  })
+})
+
+describe("a store that fails midway", () => {
+  it("says how many files it archived before the error line, and the same command finishes the job", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "seed.txt"), "creates the archive\n")
+    expect(codex(cwd, ["store", "acme/x", "seed.txt", "--commit", "c0"]).code).toBe(0)
+    // The archive refuses its 1,002nd item: the second group of 1,000 fails, the first is committed.
+    tamper(
+      cwd,
+      `CREATE TRIGGER full BEFORE INSERT ON item WHEN (SELECT count(*) FROM item) >= 1001
+       BEGIN SELECT RAISE(ABORT, 'archive full'); END`
+    )
+    for (let i = 0; i < 2500; i++) write(path.join(cwd, `tree/d${i % 10}/f${i}.txt`), `file ${i}\n`)
+    const args = ["store", "acme/x", "tree", "--commit", "c0", "--write-stub", "--manifest-out", "m.json"]
+    const failed = codex(cwd, args)
+    expect(failed.code).toBe(1)
+    const lines = failed.stderr.trim().split("\n")
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toBe(
+      "store: stopped after archiving 1000 files (stubs written), the rest untouched; run the same command again to " +
+        "finish (--manifest-out is written only by a store that finishes)"
+    )
+    expect(lines[1]).toMatch(/^codex: error: .*archive full/)
+    const stubs = listFiles(path.join(cwd, "tree")).filter((f) =>
+      /^# Tombstone: /m.test(fs.readFileSync(path.join(cwd, "tree", f), "utf8"))
+    )
+    expect(stubs).toHaveLength(1000)
+    expect(fs.existsSync(path.join(cwd, "m.json"))).toBe(false)
+    tamper(cwd, "DROP TRIGGER full")
+    const again = codex(cwd, args)
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toMatchObject({ stored: 1500 })
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, "m.json"), "utf8"))).toHaveLength(1500)
   })
 })

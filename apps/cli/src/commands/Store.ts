@@ -5,7 +5,7 @@
  */
 import { Archiver, ArchiveStore, Containment, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -148,7 +148,20 @@ export const command = Command.make(
                 }
                 fs.appendFileSync(itemsFile, text)
               })
-          })
+          }).pipe(
+            // Stopped midway (a failure, Ctrl-C): the groups committed stay archived; say so before the error line.
+            Effect.onExit((exit) =>
+              Exit.isFailure(exit) && listed > 0
+                ? Runtime.note(
+                  `store: stopped after archiving ${listed} file${listed === 1 ? "" : "s"}${
+                    opts.writeStub ? " (stubs written)" : ""
+                  }, the rest untouched; run the same command again to finish${
+                    manifest === undefined ? "" : " (--manifest-out is written only by a store that finishes)"
+                  }`
+                )
+                : Effect.void
+            )
+          )
           if (manifest !== undefined) {
             yield* manifest.commit
           }
