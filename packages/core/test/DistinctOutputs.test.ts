@@ -11,7 +11,13 @@ import * as path from "node:path"
 import { Hash, Manifest, StubTree, Tombstone } from "../src/index.js"
 import * as DistinctOutputs from "../src/internal/DistinctOutputs.js"
 
-const folder = (prefix: string) => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
+// Every folder a test makes is removed after it.
+const made: Array<string> = []
+const folder = (prefix: string) => {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
+  made.push(dir)
+  return dir
+}
 const tombstoneAt = (i: number) => `00000000-0000-4000-8000-${i.toString().padStart(12, "0")}`
 
 const saved = { ...DistinctOutputs.tuning }
@@ -22,6 +28,7 @@ beforeEach(() => {
 })
 afterEach(() => {
   Object.assign(DistinctOutputs.tuning, saved)
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
 })
 
 /** Entries as plain outputs, each pass noting whether the temporary file existed while it ran. */
