@@ -109,12 +109,31 @@ describe("BatchResults.readDone", () => {
       }
       const whole = fs.readFileSync(file)
       for (let cut = ends.get(items.length - 3)!; cut <= whole.length; cut++) {
-        fs.writeFileSync(file, whole.subarray(0, cut))
+        const prefix = whole.subarray(0, cut)
+        fs.writeFileSync(file, prefix)
+        // Cut just after a newline inside a quoted name: as a stray quote would look, so refused, naming the file.
+        const quotes = prefix.toString("latin1").split("\"").length - 1
+        if (prefix.at(-1) === 10 && quotes % 2 === 1) {
+          expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain(`results file ${file}`)
+          continue
+        }
         const done = yield* BatchResults.readDone(file)
         const n = Math.max(...[...ends].filter(([, end]) => end <= cut).map(([n]) => n))
         const complete = items.slice(0, n).filter((it) => it.status === "SUCCESS")
         expect(done.size, `cut at byte ${cut}`).toBe(complete.length)
       }
+    }))
+
+  it.effect("a CSV results file with a quote left open before complete records is refused, not cut there", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.csv")
+      const plain = (i: number) => item(i, { output: `/restored/plain${i}.txt` })
+      yield* written(file, [item(1, { output: `/restored/a "b" c.txt` }), plain(2), plain(3), plain(4)])
+      // The first record's name loses its closing quote; the records after it are whole and end in a newline.
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(`c.txt",`, `c.txt,`))
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toMatch(
+        new RegExp(`^results file ${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} \\(line \\d+\\): cannot parse`)
+      )
     }))
 
   it.effect("a pretty-printed results file (not this version's) is read whole; a bad record is named by its ordinal", () =>

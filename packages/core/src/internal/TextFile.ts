@@ -92,7 +92,7 @@ export const parseRows = (text: string, offset = 0): ReadonlyArray<CsvRow> => {
  * A CSV file's records, the header first, parsed a thousand lines at a time and cut only between records (an even
  * number of quotes so far). A parse error is worded from the whole text (at most `maxBytes`), so its line numbers are
  * the file's, not a piece's. With `tornTail`, for a file its writer ends every record with a newline, a last record
- * cut short (no newline after it, or a quote left open) is left out rather than refused.
+ * cut short (no newline after it) is left out rather than refused.
  */
 export function* csvRows(
   file: string,
@@ -131,9 +131,11 @@ export function* csvRows(
   while (next.done !== true) {
     const line = next.value
     next = source.next()
-    // The last piece is what follows the last newline: empty unless the final record was cut short.
+    // The last piece is what follows the last newline: empty unless the final record was cut short, and then the
+    // record it ends (begun on an earlier line if a quote is open) is left out. A file ending in a newline with a
+    // quote open is refused instead: records after a stray quote would otherwise go with it.
     if (next.done === true && options.tornTail === true) {
-      if (quotes % 2 === 1) pending = pending.slice(0, starts.at(-1))
+      if (line !== "" && quotes % 2 === 1) pending = pending.slice(0, starts.at(-1))
       break
     }
     if (quotes % 2 === 0) starts.push(pending.length)
