@@ -170,8 +170,9 @@ export const run = (
     let failed = 0
     let totalBytes = 0
     let stopped = false
+    // A stub tree is live: it may hold more stubs by the end than were counted at the start, and the totals count them.
     const totals = (inProgress: boolean) =>
-      tally.totals(total, {
+      tally.totals(Math.max(total, tally.seen), {
         durationMs: perf ? performance.now() - started : null,
         inProgress,
         interrupted: stopped
@@ -241,7 +242,12 @@ export const run = (
       if (settings.batchEvidence) {
         evidenceError = yield* evidence.append(Evidence.restoreBatch({
           actor: options.actor,
-          status: final.failed > 0 ? "FAILED" : final.interrupted || final.not_run > 0 ? "INTERRUPTED" : "SUCCESS",
+          // A manifest found changed fails the batch, whatever was restored.
+          status: final.failed > 0 || unreadable !== undefined
+            ? "FAILED"
+            : final.interrupted || final.not_run > 0
+            ? "INTERRUPTED"
+            : "SUCCESS",
           total: final.total,
           succeeded: final.succeeded,
           failed: final.failed,

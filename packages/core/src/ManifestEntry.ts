@@ -46,8 +46,8 @@ export interface Source {
   readonly total: number
   readonly entries: () => Iterable<Entry>
   /**
-   * Once `entries` has ended: what it found changed that did not stop it (a tree's stub gone, passed over), for the
-   * batch to fail with after finishing the rest.
+   * Once `entries` has ended: what it found changed that did not stop it (a stub tree's stubs added, removed or
+   * renamed while it ran), for the batch to fail with after finishing.
    */
   readonly changed?: () => ManifestError | undefined
 }

@@ -3,6 +3,7 @@
  * and without following symbolic links, each restored where it stands.
  */
 import { Effect } from "effect"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Containment from "./Containment.js"
@@ -37,33 +38,41 @@ export const open = (
     if (actor === "") return yield* fail("no actor: give one with --actor")
     // The walk follows no link, so each stub's real path is the tree's real path plus its place in the tree.
     const real = Containment.realPath(root)
-    const walk = function*(folder: string): Generator<string> {
+    /** With `passGone`, a stub or a folder below the root gone since its folder was listed is passed over. */
+    const walk = function*(folder: string, passGone: boolean): Generator<string> {
       let names: Array<fs.Dirent>
       try {
         names = Walk.entries(folder)
       } catch (e) {
+        if (passGone && folder !== root && (e as NodeJS.ErrnoException).code === "ENOENT") return
         throw fail(`cannot read the tree: ${FileOps.describeErrno(e)}`)
       }
       for (const entry of names) {
         const full = path.join(folder, entry.name)
         if (entry.isDirectory()) {
-          if (!Walk.isSkippedFolder(entry.name)) yield* walk(full)
+          if (!Walk.isSkippedFolder(entry.name)) yield* walk(full, passGone)
         } else if (entry.isFile() && Tombstone.isStubFile(full)) yield full
       }
     }
-    /** The stubs as entries; with `passGone`, one gone between the walk's look and its read is passed over. */
-    const read = function*(passGone = false): Generator<Entry> {
-      for (const file of walk(root)) {
+    /** The stubs as entries; at the end `onEnd` gets a digest of their paths in order, and their count. */
+    const read = function*(
+      options: { readonly passGone?: boolean; readonly onEnd?: (digest: string, count: number) => void } = {}
+    ): Generator<Entry> {
+      const digest = crypto.createHash("sha256")
+      let count = 0
+      for (const file of walk(root, options.passGone === true)) {
         let text: string
         try {
           // Once, bounded, through no link: the walk's check was a moment ago and the tree may be shared.
           text = FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
         } catch (e) {
-          if (passGone && (e as NodeJS.ErrnoException).code === "ENOENT") continue
+          if (options.passGone === true && (e as NodeJS.ErrnoException).code === "ENOENT") continue
           throw fail(`${file}: ${FileOps.describeErrno(e)}`)
         }
         const stub = Effect.runSync(Effect.either(Tombstone.parse(text, file)))
         if (stub._tag === "Left") throw stub.left
+        digest.update(file).update("\0")
+        count++
         yield {
           tombstone: stub.right.tombstone,
           output: file,
@@ -72,41 +81,39 @@ export const open = (
           contained: { root: real, path: path.join(real, path.relative(root, file)) }
         }
       }
+      options.onEnd?.(digest.digest("hex"), count)
     }
     // In slices, as a manifest's: a Ctrl-C during the walk of a large tree is seen and stops it.
+    let checked: string | undefined
     const verdict = yield* EventLoop.sliced(() =>
-      DistinctOutputs.checking(read, {
+      DistinctOutputs.checking(() => read({ onEnd: (digest) => void (checked ??= digest) }), {
         entryOf: (entry) => entry,
         whereOf: (entry) => entry.output,
         changed: () => fail("changed while it was being read")
-      }), (e) => asError(e, root))
-    if (verdict._tag === "Duplicate") return yield* fail(verdict.problem)
-    const counted = verdict._tag === "Distinct" ? verdict.total : 0
-    if (counted === 0) return yield* fail("contains no tombstone stubs")
-    // The tree is walked again as the batch runs and may change meanwhile (a stub restored by hand, or a new one). A
-    // stub gone is passed over and the rest restored, then the batch fails saying how many; a stub more than were
-    // checked stops it there.
-    const changed = (problem: string) => fail(`changed while the batch ran: ${problem}`)
-    let short = 0
-    const entries = function*(): Generator<Entry> {
-      let n = 0
-      for (const entry of read(true)) {
-        if (++n > counted) {
-          throw changed(
-            `it holds more stubs than the ${counted} checked at the start; ${entry.output} and after not run`
-          )
-        }
-        yield entry
-      }
-      short = counted - n
+      }), (e) =>
+      asError(e, root))
+    if (verdict._tag === "Duplicate") {
+      return yield* fail(verdict.problem)
     }
+    const counted = verdict._tag === "Distinct" ? verdict.total : 0
+    if (counted === 0) {
+      return yield* fail("contains no tombstone stubs")
+    }
+    // The tree is walked again as the batch runs and may change meanwhile: a stub restored by hand, removed, renamed or
+    // added. Every stub found is restored where it stands (each is parsed and kept under the root as at the check);
+    // once the walk ends, a list of stubs other than the one checked fails the batch, saying so.
+    let found: { readonly digest: string; readonly count: number } | undefined
     return {
       total: counted,
-      entries: () => ({ [Symbol.iterator]: entries }),
+      entries: () => ({
+        [Symbol.iterator]: () =>
+          read({ passGone: true, onEnd: (digest, count) => void (found = { digest, count }) })
+      }),
       changed: () =>
-        short === 0
-          ? undefined
-          : changed(`${short} of the ${counted} stubs checked at the start were gone when reached, not run`)
+        found === undefined || found.digest === checked ? undefined : fail(
+          `changed while the batch ran: ${found.count} stubs found where ${counted} were checked at the start ` +
+            `(stubs added, removed or renamed); each one found was restored in place`
+        )
     } satisfies Source as Source
   })
 

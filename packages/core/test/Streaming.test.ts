@@ -170,8 +170,8 @@ describe("bounded batch restore", () => {
       })
     ))
 
-  it.effect.each(["gone", "added"] as const)(
-    "a stub tree changed while the batch runs (a stub %s): the rest is restored, then it fails saying so",
+  it.effect.each(["gone", "added", "renamed", "folder gone"] as const)(
+    "a stub tree changed while the batch runs (a stub %s): every stub found is restored, then it fails saying so",
     (change) =>
       inFolder((dir) =>
         Effect.gen(function*() {
@@ -185,7 +185,9 @@ describe("bounded batch restore", () => {
           expect(source.total).toBe(300)
           const order = Array.from(source.entries(), (e) => e.output)
           const late = order[250]!
-          const added = path.join(path.dirname(late), "a-new.txt")
+          const elsewhere = path.join(path.dirname(late), "zz-elsewhere.txt")
+          const lateFolder = path.dirname(late)
+          const inLateFolder = order.filter((o) => path.dirname(o) === lateFolder)
           const results = path.join(dir, "results.json")
           let progressed = 0
           const failed = yield* Effect.flip(Batch.run(source, {
@@ -197,26 +199,29 @@ describe("bounded batch restore", () => {
               Effect.sync(() => {
                 if (++progressed !== 1) return
                 if (change === "gone") fs.rmSync(late)
-                else fs.copyFileSync(late, added)
+                else if (change === "added") fs.copyFileSync(late, elsewhere)
+                else if (change === "renamed") fs.renameSync(late, elsewhere)
+                else fs.rmSync(lateFolder, { recursive: true })
               })
           }))
+          const found = { gone: 299, added: 301, renamed: 300, "folder gone": 300 - inLateFolder.length }[change]
           expect(failed._tag).toBe("ManifestError")
           expect(failed.message).toBe(
-            `manifest ${stubs}: changed while the batch ran: ${
-              change === "gone"
-                ? "1 of the 300 stubs checked at the start were gone when reached, not run"
-                : `it holds more stubs than the 300 checked at the start; ${order.at(-1)} and after not run`
-            }`
+            `manifest ${stubs}: changed while the batch ran: ${found} stubs found where 300 were checked at the start ` +
+              `(stubs added, removed or renamed); each one found was restored in place`
           )
           const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
-          expect(written).toMatchObject({ total: 300, failed: 0, in_progress: false })
-          expect(written.succeeded + written.not_run).toBe(300)
-          // Gone: passed over, every other stub restored. Added: stopped at the 301st, what was in flight not run.
-          if (change === "gone") expect(written).toMatchObject({ succeeded: 299, not_run: 1 })
-          else expect(written.not_run).toBeGreaterThanOrEqual(1)
-          // Every stub restored holds its own content in place (the copy, its original's); the one gone stays gone.
-          for (const r of written.results.filter((r) => r.status === "SUCCESS")) {
-            expect(fs.readFileSync(r.output, "utf8")).toBe(originals.get(r.output === added ? late : r.output))
+          expect(written).toMatchObject({
+            total: Math.max(300, found),
+            succeeded: found,
+            failed: 0,
+            not_run: 300 - Math.min(300, found),
+            in_progress: false
+          })
+          // Every stub found holds its own content in place (one elsewhere, the content its stub names).
+          for (const r of written.results) {
+            expect(r.status).toBe("SUCCESS")
+            expect(fs.readFileSync(r.output, "utf8")).toBe(originals.get(r.output === elsewhere ? late : r.output))
           }
           expect(fs.existsSync(late)).toBe(change === "added")
         })
