@@ -149,15 +149,19 @@ export const command = Command.make(
                 fs.appendFileSync(itemsFile, text)
               })
           }).pipe(
-            // Stopped midway (a failure, Ctrl-C): the groups committed stay archived; say so before the error line.
+            // Stopped midway (a failure, Ctrl-C): the groups finished stay archived; say so before the error line. The
+            // group it stopped in may be partly done (committed, some stubs written): the error line says where.
             Effect.onExit((exit) =>
               Exit.isFailure(exit) && listed > 0
                 ? Runtime.note(
-                  `store: stopped after archiving ${listed} file${listed === 1 ? "" : "s"}${
-                    opts.writeStub ? " (stubs written)" : ""
-                  }, the rest untouched; run the same command again to finish${
-                    manifest === undefined ? "" : " (--manifest-out is written only by a store that finishes)"
-                  }`
+                  `store: stopped after finishing ${listed} file${listed === 1 ? "" : "s"} (archived${
+                    opts.writeStub ? ", stubs written" : ""
+                  }); the group of ${Archiver.defaultGroupSize} it stopped in may be partly archived; run the same ` +
+                    `command again to finish${
+                      // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
+                      manifest !== undefined && opts.writeStub
+                        ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
+                        : ""}`
                 )
                 : Effect.void
             )
