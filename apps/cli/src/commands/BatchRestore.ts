@@ -181,7 +181,10 @@ export const command = Command.make(
             Effect.onInterrupt(() =>
               Effect.gen(function*() {
                 yield* Runtime.note(
-                  "batch-restore: interrupted; finishing the items in hand and saving results (resume with --resume)"
+                  // A second signal finds no handler (the runtime's is gone after the first): Node's own ends the
+                  // process at once, results left as last flushed (in progress), which --resume still reads.
+                  "batch-restore: interrupted; finishing the files being written and saving results (resume with " +
+                    "--resume; a second Ctrl-C quits at once)"
                 )
                 yield* Deferred.succeed(stop, undefined)
                 const exit = yield* Fiber.await(batch)
