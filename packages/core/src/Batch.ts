@@ -505,5 +505,8 @@ export const checkSource = <E = never>(
       report = tallyChecks(report, items)
       if (entries.length < size) break
     }
+    // A stub tree whose stubs changed while they were checked: the report is of another tree than the one named.
+    const changed = source.changed?.()
+    if (changed !== undefined) return yield* Effect.fail(changed)
     return report
   }).pipe(Effect.withSpan("Batch.checkSource"))

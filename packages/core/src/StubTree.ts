@@ -111,8 +111,8 @@ export const open = (
       }),
       changed: () =>
         found === undefined || found.digest === checked ? undefined : fail(
-          `changed while the batch ran: ${found.count} stubs found where ${counted} were checked at the start ` +
-            `(stubs added, removed or renamed); each one found was restored in place`
+          `changed since its check: ${found.count} stubs found where ${counted} were checked (added, removed or ` +
+            `renamed)`
         )
     } satisfies Source as Source
   })

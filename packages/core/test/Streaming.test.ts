@@ -207,8 +207,8 @@ describe("bounded batch restore", () => {
           const found = { gone: 299, added: 301, renamed: 300, "folder gone": 300 - inLateFolder.length }[change]
           expect(failed._tag).toBe("ManifestError")
           expect(failed.message).toBe(
-            `manifest ${stubs}: changed while the batch ran: ${found} stubs found where 300 were checked at the start ` +
-              `(stubs added, removed or renamed); each one found was restored in place`
+            `manifest ${stubs}: changed since its check: ${found} stubs found where 300 were checked (added, removed ` +
+              `or renamed)`
           )
           const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
           expect(written).toMatchObject({
@@ -227,6 +227,26 @@ describe("bounded batch restore", () => {
         })
       )
   )
+
+  it.effect("a dry run of a stub tree that changes while it is checked fails saying so", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        tree(dir, 120)
+        yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], { ...storeOptions(dir), writeStub: true })
+        const stubs = path.join(dir, "tree")
+        const source = yield* StubTree.open(stubs, { defaultActor: "bob" })
+        const last = Array.from(source.entries(), (e) => e.output).at(-1)!
+        let groups = 0
+        const failed = yield* Effect.flip(Batch.checkSource(source, {
+          groupSize: 50,
+          onItems: () => Effect.sync(() => void (++groups === 1 && fs.rmSync(last)))
+        }))
+        expect(failed.message).toBe(
+          `manifest ${stubs}: changed since its check: 119 stubs found where 120 were checked (added, removed or ` +
+            `renamed)`
+        )
+      })
+    ))
 
   it.effect("finishes under windows smaller than a round trip's group, with skipped entries among the rest", () =>
     inFolder((dir) =>
