@@ -192,9 +192,11 @@ export const command = Command.make(
               })
             ),
             // A results file that cannot be opened stops the batch before any item (2); a manifest that changed after
-            // its check stops it midway, its results and summary line written (1).
-            Effect.mapError((e) =>
-              new Runtime.CliExit({ code: e._tag === "ManifestError" ? 1 : 2, message: e.message })
+            // its check stops it midway, its results and summary line written, and the summary printed as usual (1).
+            Effect.catchAll((e) =>
+              e._tag === "ManifestError"
+                ? Effect.zipRight(Runtime.printFile(printed), new Runtime.CliExit({ code: 1, message: e.message }))
+                : new Runtime.CliExit({ code: 2, message: e.message })
             )
           )
           yield* finish(report)
