@@ -165,3 +165,25 @@ describe("BatchResults.readDone", () => {
       expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain("not a regular file")
     }))
 })
+
+describe("BatchResults.summarize", () => {
+  it("gives p50, p95 and p99 within 0.5% of the durations' own nearest-rank percentiles, from a fixed histogram", () => {
+    let x = 12345
+    const random = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648
+    // Log-normal-ish durations from 2 µs to minutes, and a few zeros.
+    const durations = Array.from({ length: 20000 }, (_, i) => (i % 1000 === 0 ? 0 : Math.exp(random() * 18 - 6)))
+    const items = durations.map((duration_ms, i) => item(i, { status: "SUCCESS", duration_ms }))
+    const { latency_ms } = BatchResults.summarize(items, { durationMs: 1, inProgress: false, interrupted: false })
+    const sorted = [...durations].sort((a, b) => a - b)
+    for (const p of [50, 95, 99] as const) {
+      const exact = BatchResults.percentile(sorted, p)
+      expect(Math.abs(latency_ms![`p${p}`] - exact)).toBeLessThanOrEqual(exact * 0.005 + 0.001)
+    }
+    const tiny = BatchResults.summarize([item(1, { status: "SUCCESS", duration_ms: 0.0004 })], {
+      durationMs: 1,
+      inProgress: false,
+      interrupted: false
+    })
+    expect(tiny.latency_ms).toEqual({ p50: 0, p95: 0, p99: 0 })
+  })
+})
