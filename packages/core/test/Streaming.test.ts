@@ -53,6 +53,16 @@ const storedManifest = (dir: string, count: number) =>
     return originals
   })
 
+/** Stores `count` files of `dir/tree` leaving stubs, and opens that tree of stubs as a batch's source. */
+const storedStubs = (dir: string, count: number) =>
+  Effect.gen(function*() {
+    const originals = tree(dir, count)
+    yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], { ...storeOptions(dir), writeStub: true })
+    const stubs = path.join(dir, "tree")
+    const source = yield* StubTree.open(stubs, { defaultActor: "bob" })
+    return { originals, stubs, source }
+  })
+
 /** A test in a folder of its own on the in-memory archive; the folder is removed after. */
 const inFolder = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) => {
   const dir = folder()
@@ -175,13 +185,7 @@ describe("bounded batch restore", () => {
     (change) =>
       inFolder((dir) =>
         Effect.gen(function*() {
-          const originals = tree(dir, 300)
-          yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
-            ...storeOptions(dir),
-            writeStub: true
-          })
-          const stubs = path.join(dir, "tree")
-          const source = yield* StubTree.open(stubs, { defaultActor: "bob" })
+          const { originals, source, stubs } = yield* storedStubs(dir, 300)
           expect(source.total).toBe(300)
           const order = Array.from(source.entries(), (e) => e.output)
           const late = order[250]!
@@ -231,10 +235,7 @@ describe("bounded batch restore", () => {
   it.effect("a dry run of a stub tree that changes while it is checked fails saying so", () =>
     inFolder((dir) =>
       Effect.gen(function*() {
-        tree(dir, 120)
-        yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], { ...storeOptions(dir), writeStub: true })
-        const stubs = path.join(dir, "tree")
-        const source = yield* StubTree.open(stubs, { defaultActor: "bob" })
+        const { source, stubs } = yield* storedStubs(dir, 120)
         const last = Array.from(source.entries(), (e) => e.output).at(-1)!
         let groups = 0
         const failed = yield* Effect.flip(Batch.checkSource(source, {

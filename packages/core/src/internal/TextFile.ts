@@ -100,8 +100,8 @@ export function* csvRows(
   options: { readonly tornTail?: boolean } = {}
 ): Generator<CsvRow> {
   let pending: Array<string> = []
-  // Where in `pending` each record begins: a line that starts outside quotes.
-  let starts: Array<number> = []
+  // Where in `pending` the last record begins: the last line that starts outside quotes.
+  let lastStart = 0
   let quotes = 0
   let before = 0
   let headed = false
@@ -110,7 +110,7 @@ export function* csvRows(
     const offset = before
     before += pending.length
     pending = []
-    starts = []
+    lastStart = 0
     if (text.trim() === "") return []
     try {
       return parseRows(text, offset)
@@ -135,10 +135,10 @@ export function* csvRows(
     // record it ends (begun on an earlier line if a quote is open) is left out. A file ending in a newline with a
     // quote open is refused instead: records after a stray quote would otherwise go with it.
     if (next.done === true && options.tornTail === true) {
-      if (line !== "" && quotes % 2 === 1) pending = pending.slice(0, starts.at(-1))
+      if (line !== "" && quotes % 2 === 1) pending = pending.slice(0, lastStart)
       break
     }
-    if (quotes % 2 === 0) starts.push(pending.length)
+    if (quotes % 2 === 0) lastStart = pending.length
     pending.push(line)
     for (let i = 0; i < line.length; i++) if (line.charCodeAt(i) === 34) quotes++
     if (quotes % 2 === 0 && (pending.length >= 1000 || !headed)) {
