@@ -192,6 +192,42 @@ export const suite = (backend: Backend) =>
           }))
     )
 
+    sqlTest(
+      "a store whose evidence lines cannot be written takes its group back; the next store reuses the content",
+      () =>
+        withArchive(backend, (dir) =>
+          Effect.gen(function*() {
+            const log = Evidence.fileIn(path.join(dir, "evidence"))
+            const kept = write(path.join(dir, "kept.txt"), "kept\n")
+            yield* store([kept], { cwd: dir, tags: ["t"] })
+            write(path.join(dir, "g/a.txt"), "group a\n")
+            write(path.join(dir, "g/b.txt"), "group b\n")
+            fs.renameSync(log, `${log}.aside`)
+            fs.mkdirSync(log)
+            const failed = yield* Effect.flip(store([path.join(dir, "g")], { cwd: dir, tags: ["t", "u"] }))
+            expect(failed._tag).toBe("EvidenceError")
+            fs.rmdirSync(log)
+            fs.renameSync(`${log}.aside`, log)
+            const s = yield* archiveStore
+            expect((yield* s.list({ limit: 10 })).map((i) => i.path)).toEqual(["kept.txt"])
+            const sql = yield* SqlClient.SqlClient
+            const count = (table: string) =>
+              Effect.map(sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM ${sql(table)}`, (r) => Number(r[0]!.n))
+            expect([yield* count("item"), yield* count("event"), yield* count("tag")]).toEqual([1, 1, 1])
+            // The group's content stays, unreferenced: storing it again reuses it.
+            expect((yield* s.artifacts()).length).toBe(3)
+            const again = yield* store([path.join(dir, "g")], { cwd: dir })
+            expect(again.stored.map((x) => x.deduplicated)).toEqual([true, true])
+            for (const [i, x] of again.stored.entries()) {
+              yield* restore(x.tombstone, path.join(dir, "out", x.path))
+              expect(fs.readFileSync(path.join(dir, "out", x.path), "utf8")).toBe(`group ${"ab"[i]}\n`)
+            }
+            const lines = Evidence.read(path.join(dir, "evidence")).filter((l) => l.action === "ARCHIVE")
+            expect(lines.map((l) => l.path)).toEqual(["kept.txt", "g/a.txt", "g/b.txt"])
+            expect(lines.slice(1).map((l) => l.tombstone)).toEqual(again.stored.map((x) => x.tombstone))
+          }))
+    )
+
     it.live("shows an item with its metadata, tags and events in order", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {

@@ -268,6 +268,10 @@ export class PayloadSourceError
 
 export type ReadError = StoreError | TombstoneNotFound
 
+export interface ArchiveOptions {
+  readonly beforeCommit?: ((archived: ReadonlyArray<Archived>) => Effect.Effect<void>) | undefined
+}
+
 // ---- the port -----------------------------------------------------------------------------------------------------
 
 export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore")<ArchiveStore, {
@@ -276,10 +280,21 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly inlineCap: number
   /** Where the archive lives, credentials redacted: for messages and evidence. */
   readonly location: string
-  /** Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. */
+  /**
+   * Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. `beforeCommit`
+   * is told what the transaction holds as it is about to commit (again on a retry): a caller stopped during the
+   * commit can then ask `locate` whether it did.
+   */
   readonly archive: (
-    entries: ReadonlyArray<ArchiveEntry>
+    entries: ReadonlyArray<ArchiveEntry>,
+    options?: ArchiveOptions
   ) => Effect.Effect<ReadonlyArray<Archived>, StoreError | PayloadSourceError>
+  /**
+   * Removes items `archive` just returned, with their events and tags, in one transaction: a store whose evidence
+   * lines could not be written takes its group back, so no item is left without its line. Their artifacts stay,
+   * unreferenced, for the next store of the same content to reuse.
+   */
+  readonly withdraw: (itemIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
   /** Finds items by tombstone in as few round trips as the backend allows; unknown tombstones are absent. */
   readonly locate: (tombstones: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Located>, StoreError>
   /** Compressed inline payloads by artifact id, in one round trip. */

@@ -2,16 +2,18 @@
  * Store: walk the inputs (streamed) → in groups of `groupSize` files: hash each (a small one hashed and compressed
  * from one read) → one transaction for the group (other content is read again, compressed and checked against its
  * hash inside it, only for content the archive lacks) →
- * evidence ARCHIVE per file → optionally replace each original with its tombstone stub → `onStored`. A failure leaves
- * the groups before it committed (with their stubs and evidence) and its own group as if never started: no stub, no
- * item; stubs are written only after their group's commit, atomically, and only over files that did not change.
+ * evidence ARCHIVE per file → optionally replace each original with its tombstone stub → `onStored`. A failure or a
+ * stop leaves the groups before it committed (with their stubs and evidence) and its own group as if never started: no
+ * stub, no item (a group whose evidence fails is withdrawn), unless a stub failed; stubs are written only after their
+ * group's commit, atomically, and only over files that did not change.
  * Memory is bounded by the group, not by the tree. Hashing and compression run in a `Packer`: worker threads for
  * large stores, this thread for small ones.
  */
-import { Context, Data, Duration, Effect, Layer, Metric, Option, Stream } from "effect"
+import { Context, Data, Duration, Effect, Exit, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import {
+  type Archived,
   type ArchiveEntry,
   ArchiveStore,
   defaultInlineLimit,
@@ -443,77 +445,108 @@ export const make = Effect.gen(function*() {
             }
           }
         })
-        const archived = yield* store.archive(entries)
-        yield* evidence.append(...archived.map((a) =>
-          Evidence.archive({
-            actor: options.actor,
-            repo: a.repo,
-            path: a.path,
-            tombstone: a.tombstone,
-            sha256: a.sha256,
-            size: a.sizeBytes,
-            compressed_size: a.compressedSize,
-            reason: options.reason,
-            commit: options.commit
+        // A stop (Ctrl-C) leaves the group whole or not at all: once committed, its evidence lines, stubs and
+        // `onStored` are finished before the stop is obeyed.
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            // The transaction can be stopped (it rolls back) until it commits. A stop landing during its commit is seen
+            // only after it: then the archive says whether the group is in, and if it is, the group is finished first.
+            let holding: ReadonlyArray<Archived> | undefined
+            const exit = yield* Effect.exit(restore(store.archive(entries, {
+              beforeCommit: (archived) => Effect.sync(() => void (holding = archived))
+            })))
+            const archived = Exit.isSuccess(exit) ? exit.value : holding !== undefined && Exit.isInterrupted(exit)
+              ? yield* Effect.map(
+                store.locate(holding.map((a) => a.tombstone)),
+                (found) => (found.size === holding!.length ? holding! : undefined)
+              )
+              : undefined
+            if (archived === undefined) return yield* exit
+            // A group whose lines cannot be written is taken back: no item is left in the archive without its line.
+            yield* Effect.tapError(
+              evidence.append(...archived.map((a) =>
+                Evidence.archive({
+                  actor: options.actor,
+                  repo: a.repo,
+                  path: a.path,
+                  tombstone: a.tombstone,
+                  sha256: a.sha256,
+                  size: a.sizeBytes,
+                  compressed_size: a.compressedSize,
+                  reason: options.reason,
+                  commit: options.commit
+                })
+              )),
+              (e) =>
+                Effect.catchAll(store.withdraw(archived.map((a) => a.itemId)), (w) =>
+                  Effect.fail(
+                    new Evidence.EvidenceError({
+                      file: e.file,
+                      detail: `${e.detail}; the ${archived.length} items of this group stay in the archive without ` +
+                        `their lines (taking them back failed: ${w.message})`
+                    })
+                  ))
+            )
+            yield* Metric.incrementBy(Metrics.stored, archived.length)
+            yield* Metric.incrementBy(
+              Metrics.storedBytes,
+              archived.reduce((n, a) => n + a.sizeBytes, 0)
+            )
+            const stored: Array<StoredFile> = archived.map((a, i) => ({
+              source: candidates[i]!.source,
+              path: a.path,
+              tombstone: a.tombstone,
+              sha256: a.sha256,
+              size_bytes: a.sizeBytes,
+              compressed_size: a.compressedSize,
+              deduplicated: a.deduplicated,
+              stub: false
+            }))
+            const account = (upTo: number) => {
+              for (const file of stored.slice(0, upTo)) {
+                collected?.push(file)
+                count++
+                if (file.deduplicated) {
+                  deduplicated++
+                }
+                bytes += file.size_bytes
+              }
+            }
+            if (options.writeStub) {
+              for (const [i, file] of stored.entries()) {
+                const c = candidates[i]!
+                const stubFailed = (detail: string) => {
+                  account(stored.length)
+                  return new StubError({ path: file.path, detail, report: report() })
+                }
+                const st = yield* Effect.try({
+                  try: () => fs.lstatSync(c.source, { throwIfNoEntry: false }),
+                  catch: (e) => stubFailed(FileOps.describeErrno(e))
+                })
+                if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs || st.dev !== c.dev || st.ino !== c.ino) {
+                  return yield* stubFailed("the file changed after it was archived; left as it is")
+                }
+                const text = Tombstone.render({
+                  path: file.path,
+                  archivedBy: options.actor,
+                  reason: options.reason,
+                  tombstone: file.tombstone,
+                  sha256: file.sha256,
+                  archivedAt: archived[i]!.archivedAt,
+                  commit: options.commit
+                })
+                yield* Effect.try({
+                  try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
+                  catch: (e) => stubFailed(FileOps.describeErrno(e))
+                })
+                stored[i] = { ...file, stub: true }
+              }
+            }
+            account(stored.length)
+            if (options.onStored) yield* options.onStored(stored)
+            if (Exit.isFailure(exit)) return yield* exit
           })
-        ))
-        yield* Metric.incrementBy(Metrics.stored, archived.length)
-        yield* Metric.incrementBy(
-          Metrics.storedBytes,
-          archived.reduce((n, a) => n + a.sizeBytes, 0)
         )
-        const stored: Array<StoredFile> = archived.map((a, i) => ({
-          source: candidates[i]!.source,
-          path: a.path,
-          tombstone: a.tombstone,
-          sha256: a.sha256,
-          size_bytes: a.sizeBytes,
-          compressed_size: a.compressedSize,
-          deduplicated: a.deduplicated,
-          stub: false
-        }))
-        const account = (upTo: number) => {
-          for (const file of stored.slice(0, upTo)) {
-            collected?.push(file)
-            count++
-            if (file.deduplicated) {
-              deduplicated++
-            }
-            bytes += file.size_bytes
-          }
-        }
-        if (options.writeStub) {
-          for (const [i, file] of stored.entries()) {
-            const c = candidates[i]!
-            const stubFailed = (detail: string) => {
-              account(stored.length)
-              return new StubError({ path: file.path, detail, report: report() })
-            }
-            const st = yield* Effect.try({
-              try: () => fs.lstatSync(c.source, { throwIfNoEntry: false }),
-              catch: (e) => stubFailed(FileOps.describeErrno(e))
-            })
-            if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs || st.dev !== c.dev || st.ino !== c.ino) {
-              return yield* stubFailed("the file changed after it was archived; left as it is")
-            }
-            const text = Tombstone.render({
-              path: file.path,
-              archivedBy: options.actor,
-              reason: options.reason,
-              tombstone: file.tombstone,
-              sha256: file.sha256,
-              archivedAt: archived[i]!.archivedAt,
-              commit: options.commit
-            })
-            yield* Effect.try({
-              try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
-              catch: (e) => stubFailed(FileOps.describeErrno(e))
-            })
-            stored[i] = { ...file, stub: true }
-          }
-        }
-        account(stored.length)
-        if (options.onStored) yield* options.onStored(stored)
         group = yield* take
       }
       return report()

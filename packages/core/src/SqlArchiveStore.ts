@@ -17,6 +17,7 @@ import {
 } from "effect"
 import {
   type ArchiveEntry,
+  type ArchiveOptions,
   ArchiveStore,
   type ArtifactSummary,
   type ItemDetail,
@@ -117,8 +118,26 @@ export const make = (options: {
     const compressedOf = (t: string) => sql.literal(Chunking.compressedSizeSql(t))
     const writer = SqlWrite.make(sql, dialect)
 
-    const archive = (entries: ReadonlyArray<ArchiveEntry>) =>
-      unit("archive", sql.withTransaction(writer.archive(entries)))
+    const archive = (entries: ReadonlyArray<ArchiveEntry>, options?: ArchiveOptions) =>
+      unit(
+        "archive",
+        sql.withTransaction(
+          Effect.tap(writer.archive(entries), (archived) => options?.beforeCommit?.(archived) ?? Effect.void)
+        )
+      )
+
+    const withdraw = (itemIds: ReadonlyArray<string>) =>
+      itemIds.length === 0 ? Effect.void : unit(
+        "withdraw",
+        sql.withTransaction(Effect.gen(function*() {
+          for (let i = 0; i < itemIds.length; i += group) {
+            const ids = sql.in(itemIds.slice(i, i + group))
+            yield* sql`DELETE FROM tag WHERE item_id IN ${ids}`
+            yield* sql`DELETE FROM event WHERE item_id IN ${ids}`
+            yield* sql`DELETE FROM item WHERE id IN ${ids}`
+          }
+        }))
+      )
 
     // ---- restore ----------------------------------------------------------------------------------------------------
 
@@ -533,6 +552,7 @@ export const make = (options: {
       inlineCap: dialect.inlineCap,
       location: options.location,
       archive,
+      withdraw,
       locate,
       inlinePayloads,
       chunks,

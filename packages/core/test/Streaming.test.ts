@@ -4,11 +4,21 @@
  * by a kill, and a store that fails midway leaves stubs only for the groups it committed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, ArchiveStore, Batch, BatchResults, Manifest, StubTree, Tombstone } from "../src/index.js"
+import {
+  Archiver,
+  ArchiveStore,
+  Batch,
+  BatchResults,
+  CodexArchive,
+  Evidence,
+  Manifest,
+  StubTree,
+  Tombstone
+} from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const folder = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-stream-")))
@@ -351,6 +361,118 @@ describe("store in groups", () => {
       expect(again.skipped.filter((s) => s.reason === "already a tombstone stub").length).toBe(20)
       expect((yield* store.list({ limit: 1000 })).length).toBe(50)
     }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+
+  /** What a stopped store left: the archive's items, the log's ARCHIVE lines and the stubs, as sorted paths. */
+  const leftBehind = (dir: string, files: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const items = (yield* (yield* ArchiveStore.ArchiveStore).list({ limit: 1000 })).map((i) => i.path).sort()
+      const lines = Evidence.read(path.join(dir, "evidence"))
+        .filter((l) => l.action === "ARCHIVE")
+        .map((l) => String(l.path))
+        .sort()
+      const stubs = files.filter((f) => Tombstone.isStubText(fs.readFileSync(f, "utf8")))
+      return { items, lines, stubs }
+    })
+
+  it.effect("an evidence log that fails after a group's commit takes that group back: no item without its line", () => {
+    const dir = folder()
+    const log = Evidence.fileIn(path.join(dir, "evidence"))
+    return Effect.gen(function*() {
+      const files = [...tree(dir, 30).keys()].sort()
+      const failed = yield* Effect.flip((yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+        ...storeOptions(dir),
+        writeStub: true,
+        groupSize: 10,
+        // After the first group, the log is swapped for a folder: the second group's lines cannot be appended.
+        onStored: () =>
+          Effect.sync(() => {
+            fs.renameSync(log, `${log}.kept`)
+            fs.mkdirSync(log)
+          })
+      }))
+      expect(failed._tag).toBe("EvidenceError")
+      fs.rmdirSync(log)
+      fs.renameSync(`${log}.kept`, log)
+      const left = yield* leftBehind(dir, files)
+      const first = files.slice(0, 10).map((f) => path.relative(dir, f)).sort()
+      expect(left.items).toEqual(first)
+      expect(left.lines).toEqual(first)
+      expect(left.stubs).toEqual(files.slice(0, 10))
+    }).pipe(
+      Effect.provide(InMemoryArchive.services({ evidenceDir: path.join(dir, "evidence") })),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
+  /** The services over an in-memory archive whose `archive` is wrapped; evidence in `dir/evidence`. */
+  const wrappedArchive = (
+    dir: string,
+    wrap: (archive: ArchiveStore.ArchiveStore["Type"]["archive"]) => ArchiveStore.ArchiveStore["Type"]["archive"]
+  ) =>
+    CodexArchive.layer({
+      store: Layer.effect(
+        ArchiveStore.ArchiveStore,
+        Effect.map(ArchiveStore.ArchiveStore, (s) => ArchiveStore.ArchiveStore.of({ ...s, archive: wrap(s.archive) }))
+      ).pipe(Layer.provide(InMemoryArchive.layerWith({}))),
+      evidenceDir: path.join(dir, "evidence")
+    })
+
+  it.effect("a stop that lands as a group commits waits for its lines, stubs and onStored: the group is whole", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const committed = yield* Deferred.make<void>()
+      // The store's commit returns, then gives the stop its chance before the evidence lines are written.
+      const services = wrappedArchive(dir, (archive) => (entries, options) =>
+        Effect.tap(
+          archive(entries, options),
+          () => Effect.zipRight(Deferred.succeed(committed, void 0), Effect.yieldNow())
+        ))
+      const files = [...tree(dir, 30).keys()].sort()
+      let finished = 0
+      const left = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork((yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+          ...storeOptions(dir),
+          writeStub: true,
+          groupSize: 10,
+          onStored: (group) => Effect.sync(() => void (finished += group.length))
+        }))
+        yield* Deferred.await(committed)
+        yield* Fiber.interrupt(fiber)
+        return yield* leftBehind(dir, files)
+      }).pipe(Effect.provide(services))
+      const first = files.slice(0, 10).map((f) => path.relative(dir, f)).sort()
+      expect(finished).toBe(10)
+      expect(left.items).toEqual(first)
+      expect(left.lines).toEqual(first)
+      expect(left.stubs).toEqual(files.slice(0, 10))
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  })
+
+  it.effect("a stop while a large file is read into its group's transaction is not held: the group is rolled back", () => {
+    const dir = folder()
+    return Effect.gen(function*() {
+      const reading = yield* Deferred.make<void>()
+      const services = wrappedArchive(
+        dir,
+        (archive) => (entries, options) => Effect.zipRight(Deferred.succeed(reading, void 0), archive(entries, options))
+      )
+      const big = path.join(dir, "big.bin")
+      fs.writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 7))
+      const exit = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork((yield* Archiver.Archiver).store([big], {
+          ...storeOptions(dir),
+          writeStub: true,
+          inlineLimit: 1024
+        }))
+        yield* Deferred.await(reading)
+        const exit = yield* Fiber.interrupt(fiber)
+        expect((yield* (yield* ArchiveStore.ArchiveStore).list({ limit: 10 })).length).toBe(0)
+        return exit
+      }).pipe(Effect.provide(services))
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(fs.readFileSync(big).equals(Buffer.alloc(64 * 1024 * 1024, 7))).toBe(true)
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
   })
 
   it.effect("--manifest-out's writer leaves no manifest, whole or partial, when aborted", () => {

@@ -5,7 +5,7 @@
  */
 import { Archiver, ArchiveStore, Containment, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Exit, Option } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -150,18 +150,22 @@ export const command = Command.make(
               })
           }).pipe(
             // Stopped midway (a failure, Ctrl-C): the groups finished stay archived; say so before the error line. The
-            // group it stopped in may be partly done (committed, some stubs written): the error line says where.
+            // group it stopped in left nothing (rolled back, or taken back when its evidence failed), unless its stubs
+            // were being written: then it is archived, with stubs up to the file the error names.
             Effect.onExit((exit) =>
               Exit.isFailure(exit) && listed > 0
                 ? Runtime.note(
                   `store: stopped after finishing ${listed} file${listed === 1 ? "" : "s"} (archived${
                     opts.writeStub ? ", stubs written" : ""
-                  }); the group of ${Archiver.defaultGroupSize} it stopped in may be partly archived; run the same ` +
-                    `command again to finish${
-                      // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
-                      manifest !== undefined && opts.writeStub
-                        ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
-                        : ""}`
+                  }); ${
+                    Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "StubError")
+                      ? "the files of the group it stopped in are archived, with stubs written before the one named below"
+                      : "nothing of the group it stopped in was kept"
+                  }; run the same command again to finish${
+                    // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
+                    manifest !== undefined && opts.writeStub
+                      ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
+                      : ""}`
                 )
                 : Effect.void
             )

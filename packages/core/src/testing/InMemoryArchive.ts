@@ -11,6 +11,7 @@ import * as path from "node:path"
 import {
   type Archived,
   type ArchiveEntry,
+  type ArchiveOptions,
   ArchiveStore,
   type ArtifactSummary,
   type ItemDetail,
@@ -162,7 +163,7 @@ export const make = (options: Options = {}) =>
 
     // ---- archive: staged, then committed whole, so a failed payload leaves nothing behind --------------------------
 
-    const archive = (entries: ReadonlyArray<ArchiveEntry>) =>
+    const archive = (entries: ReadonlyArray<ArchiveEntry>, options?: ArchiveOptions) =>
       unit(
         "archive",
         Effect.gen(function*() {
@@ -262,9 +263,26 @@ export const make = (options: Options = {}) =>
               path: item.path
             }
           })
-        }),
+        }).pipe(Effect.tap((archived) => options?.beforeCommit?.(archived) ?? Effect.void)),
         true
       ) as Effect.Effect<ReadonlyArray<Archived>, StoreError | PayloadSourceError>
+
+    const withdraw = (itemIds: ReadonlyArray<string>) =>
+      unit(
+        "withdraw",
+        Effect.sync(() => {
+          const gone = new Set(itemIds)
+          for (const id of gone) {
+            const item = state.items.get(id)
+            if (item === undefined) continue
+            state.items.delete(id)
+            state.byTombstone.delete(item.tombstone)
+          }
+          const kept = state.events.filter((e) => !gone.has(e.itemId))
+          state.events.splice(0, state.events.length, ...kept)
+        }),
+        true
+      )
 
     // ---- restore ------------------------------------------------------------------------------------------------------
 
@@ -494,6 +512,7 @@ export const make = (options: Options = {}) =>
       inlineCap: Number.MAX_SAFE_INTEGER,
       location: options.location ?? "memory:",
       archive,
+      withdraw,
       locate,
       inlinePayloads,
       chunks,
