@@ -450,17 +450,16 @@ export const make = Effect.gen(function*() {
         yield* Effect.uninterruptibleMask((restore) =>
           Effect.gen(function*() {
             // The transaction can be stopped (it rolls back) until it commits. A stop landing during its commit is seen
-            // only after it: then the archive says whether the group is in, and if it is, the group is finished first.
+            // only after it, and a connection lost during it leaves the outcome unknown: when the transaction reached
+            // its commit and the call failed, the archive says whether the group is in; if it is, it is finished.
             let holding: ReadonlyArray<Archived> | undefined
             const exit = yield* Effect.exit(restore(store.archive(entries, {
               beforeCommit: (archived) => Effect.sync(() => void (holding = archived))
             })))
-            const archived = Exit.isSuccess(exit) ? exit.value : holding !== undefined && Exit.isInterrupted(exit)
-              ? yield* Effect.map(
-                store.locate(holding.map((a) => a.tombstone)),
-                (found) => (found.size === holding!.length ? holding! : undefined)
-              )
-              : undefined
+            const archived = Exit.isSuccess(exit) ? exit.value : holding === undefined ? undefined : yield* Effect.map(
+              Effect.option(store.locate(holding.map((a) => a.tombstone))),
+              (found) => (Option.isSome(found) && found.value.size === holding!.length ? holding : undefined)
+            )
             if (archived === undefined) return yield* exit
             // A group whose lines cannot be written is taken back: no item is left in the archive without its line.
             yield* Effect.tapError(
@@ -544,7 +543,7 @@ export const make = Effect.gen(function*() {
             }
             account(stored.length)
             if (options.onStored) yield* options.onStored(stored)
-            if (Exit.isFailure(exit)) return yield* exit
+            if (Exit.isInterrupted(exit)) return yield* exit
           })
         )
         group = yield* take

@@ -449,6 +449,36 @@ describe("store in groups", () => {
     }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
   })
 
+  it.effect("a commit whose answer is lost (the group is in, the call failed) is found in the archive and finished", () => {
+    const dir = folder()
+    let calls = 0
+    const services = wrappedArchive(
+      dir,
+      (archive) => (entries, options) =>
+        Effect.flatMap(archive(entries, options), (archived) =>
+          ++calls === 2
+            ? Effect.fail(
+              new ArchiveStore.StoreError({ operation: "archive", backend: "memory", detail: "lost", transient: false })
+            )
+            : Effect.succeed(archived))
+    )
+    return Effect.gen(function*() {
+      const files = [...tree(dir, 30).keys()].sort()
+      const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+        ...storeOptions(dir),
+        writeStub: true,
+        groupSize: 10
+      })
+      expect(report.count).toBe(30)
+      const left = yield* leftBehind(dir, files)
+      const all = files.map((f) => path.relative(dir, f)).sort()
+      expect(left).toEqual({ items: all, lines: all, stubs: files })
+    }).pipe(
+      Effect.provide(services),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
   it.effect("a stop while a large file is read into its group's transaction is not held: the group is rolled back", () => {
     const dir = folder()
     return Effect.gen(function*() {
