@@ -2,7 +2,6 @@
 import { FileOps, Metrics } from "@codex-archive/core"
 import { Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Runtime from "./Runtime.js"
 
@@ -24,7 +23,7 @@ export const writeAfter =
     const write = Effect.flatMap(Metrics.prometheus(), (text) =>
       Effect.try(() => {
         const target = path.resolve(file.value)
-        fs.mkdirSync(path.dirname(target), { recursive: true })
+        FileOps.makeFolders(path.dirname(target))
         FileOps.writeFileAtomic(target, text)
       }).pipe(Effect.catchAll((e) =>
         Effect.logWarning(`cannot write --metrics-out ${file.value}: ${(e.error as Error).message}`)

@@ -124,7 +124,31 @@ describe("bad input and faults", () => {
     fs.mkdirSync(path.join(cwd, "adir"))
     expectCleanFailure(cwd, ["restore", tombstone, "adir"], 1, /adir: output is a directory/)
     write(path.join(cwd, "afile"), "x")
-    expectCleanFailure(cwd, ["restore", tombstone, "afile/inside.txt"], 1, /afile\/inside\.txt: cannot write output/)
+    // What is in the way is named: the file, however deep the output is under it, or a link whose target is gone.
+    for (const output of ["afile/inside.txt", "afile/a/b/inside.txt"]) {
+      expectCleanFailure(
+        cwd,
+        ["restore", tombstone, output],
+        1,
+        new RegExp(
+          `${output.replaceAll(".", "\\.")}: cannot write output: ${path.join(cwd, "afile")} is not a folder$`,
+          "m"
+        )
+      )
+    }
+    fs.symlinkSync(path.join(cwd, "gone"), path.join(cwd, "dangling"))
+    expectCleanFailure(
+      cwd,
+      ["restore", tombstone, "dangling/sub/f.txt"],
+      1,
+      new RegExp(
+        `: cannot write output: ${path.join(cwd, "dangling")} is a symbolic link to ${
+          path.join(cwd, "gone")
+        }, which does not exist$`,
+        "m"
+      )
+    )
+    expect(fs.existsSync(path.join(cwd, "gone"))).toBe(false)
   })
 
   it("missing database, a non-database file and a foreign SQLite file are named, and not created", () => {

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as BatchResults from "./BatchResults.js"
 import * as EvidenceChain from "./EvidenceChain.js"
+import * as FileOps from "./FileOps.js"
 import * as Redact from "./Redact.js"
 import * as Timestamp from "./Timestamp.js"
 
@@ -328,7 +329,7 @@ export const make = (dir: string, options: Options = {}) =>
       records.length === 0 ? Effect.void : Effect.flatMap(Timestamp.now, (ts) =>
         lock.withPermits(1)(
           Effect.try({
-            try: () => fs.mkdirSync(dir, { recursive: true }),
+            try: () => FileOps.makeFolders(dir),
             catch: (e) => new EvidenceError({ file, detail: (e as Error).message })
           }).pipe(
             Effect.zipRight(EvidenceChain.withLock(file, write(records.map((r) => redactStrings({ ts, ...r }))))),

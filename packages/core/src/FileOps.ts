@@ -61,6 +61,10 @@ export const inspect = (output: string): Existing => {
 
 export const describeErrno = (e: unknown): string => {
   const err = e as NodeJS.ErrnoException
+  // Node's own messages (`ENOTDIR: not a directory, open '…'`) get plain words; ours already name what is wrong.
+  if (typeof err.message === "string" && err.code !== undefined && !err.message.startsWith(`${err.code}:`)) {
+    return err.message
+  }
   switch (err.code) {
     case "EACCES":
     case "EPERM":
@@ -114,13 +118,47 @@ export const readBounded = (file: string, maxBytes: number, options: { readonly 
   }
 }
 
+/**
+ * `mkdir -p` over the given modules; when it fails for something in the way, the error names it (`ENOENT … mkdir`
+ * says neither that a link on the way is dangling, nor which parent is a file), with the errno's code for it. Shipped to
+ * the restore workers as source text, so it refers to nothing outside itself.
+ */
+export const makeFoldersWith = (fs: typeof import("node:fs"), path: typeof import("node:path")) => (dir: string) => {
+  try {
+    fs.mkdirSync(dir, { recursive: true })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EEXIST") throw e
+    for (let p = dir; p !== path.dirname(p); p = path.dirname(p)) {
+      let st: import("node:fs").Stats | undefined
+      try {
+        st = fs.lstatSync(p, { throwIfNoEntry: false })
+      } catch {
+        continue // under a file (ENOTDIR): what is in the way is further up
+      }
+      if (st === undefined) continue
+      if (st.isSymbolicLink() && !fs.existsSync(p)) {
+        const why = `${p} is a symbolic link to ${fs.readlinkSync(p)}, which does not exist`
+        throw Object.assign(new Error(why), { code: "ENOENT" })
+      }
+      if (!fs.statSync(p).isDirectory()) throw Object.assign(new Error(`${p} is not a folder`), { code: "ENOTDIR" })
+      break
+    }
+    throw e
+  }
+}
+
+/** `mkdir -p dir`, naming what is in the way when it cannot. */
+export const makeFolders: (dir: string) => void = makeFoldersWith(fs, path)
+
 /** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
 const openCreating = (file: string, mode: number): number => {
   try {
     return createNew(file, mode)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw e
+    makeFolders(path.dirname(file))
     return createNew(file, mode)
   }
 }

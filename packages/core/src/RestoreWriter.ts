@@ -12,6 +12,7 @@ import { Effect, type Scope } from "effect"
 import type { DirectReads } from "./ArchiveStore.js"
 import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
+import * as FileOps from "./FileOps.js"
 import * as WorkerPool from "./WorkerPool.js"
 
 /**
@@ -104,6 +105,8 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly chunkSize: number
   /** `Chunking.seqError`'s source: chunk rows are checked in order as they are read. */
   readonly seqError: string
+  /** `FileOps.makeFoldersWith`'s source: an output's missing folders are made, naming what is in the way. */
+  readonly makeFolders: string
   /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
   readonly exposeGc: boolean
   /** `halt`'s flag, shared with every worker (one Int32 over a SharedArrayBuffer): 1 once halted. */
@@ -116,6 +119,7 @@ const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
   decoder: Codec.boundedDecoder.toString(),
   chunkSize: Chunking.chunkSize,
   seqError: Chunking.seqError.toString(),
+  makeFolders: FileOps.makeFoldersWith.toString(),
   exposeGc,
   halted: new Int32Array(new SharedArrayBuffer(4))
 })
@@ -136,10 +140,14 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const crypto = req("node:crypto") as typeof import("node:crypto")
   const zlib = req("node:zlib") as typeof import("node:zlib")
   type Query = { get(id: string): unknown; iterate(id: string): IterableIterator<unknown> }
-  // Chunking's own check, compiled here as the decoder is (a --keep-names bundle's `__name(...)` calls given a stub).
-  const seqError = ((req("node:vm") as typeof import("node:vm")).runInThisContext(
-    `(__name) => (${setup.seqError})`
-  ) as (name: unknown) => typeof Chunking.seqError)((target: unknown) => target)
+  // Chunking's and FileOps' own code, compiled here as the decoder is (a --keep-names bundle's `__name(...)` calls given
+  // a stub).
+  const compiled = <F>(source: string): F =>
+    ((req("node:vm") as typeof import("node:vm")).runInThisContext(`(__name) => (${source})`) as (name: unknown) => F)(
+      (target: unknown) => target
+    )
+  const seqError = compiled<typeof Chunking.seqError>(setup.seqError)
+  const makeFolders = compiled<typeof FileOps.makeFoldersWith>(setup.makeFolders)(fs, pathMod)
   // The archive, opened read-only on first `copy`: a connection of this thread's own, so content skips the main thread.
   let archive: { readonly inline: Query; readonly chunks: Query; readonly collect: () => void } | undefined
   const archiveQueries = () => {
@@ -278,8 +286,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     try {
       return createTemp(temp)
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-      fs.mkdirSync(pathMod.dirname(temp), { recursive: true })
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw e
+      makeFolders(pathMod.dirname(temp))
       return createTemp(temp)
     }
   }

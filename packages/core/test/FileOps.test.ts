@@ -37,3 +37,22 @@ describe("FileOps.readBounded", () => {
     expect(() => FileOps.readBounded(link, 1024, { noFollow: true })).toThrow()
   })
 })
+
+describe("FileOps.makeFolders", () => {
+  it("creates missing folders, and names what is in the way when it cannot", () => {
+    const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-folders-")))
+    try {
+      FileOps.makeFolders(path.join(dir, "a/b/c"))
+      expect(fs.statSync(path.join(dir, "a/b/c")).isDirectory()).toBe(true)
+      fs.writeFileSync(path.join(dir, "file"), "x")
+      expect(() => FileOps.makeFolders(path.join(dir, "file/x/y"))).toThrow(`${path.join(dir, "file")} is not a folder`)
+      fs.symlinkSync(path.join(dir, "nowhere"), path.join(dir, "link"))
+      expect(() => FileOps.makeFolders(path.join(dir, "link/x"))).toThrow(
+        `${path.join(dir, "link")} is a symbolic link to ${path.join(dir, "nowhere")}, which does not exist`
+      )
+      expect(fs.existsSync(path.join(dir, "nowhere"))).toBe(false)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
