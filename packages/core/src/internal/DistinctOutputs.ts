@@ -6,10 +6,9 @@
  * candidates only: the entries are read again and their keys compared, so two keys never pass for one.
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import type * as FileOps from "../FileOps.js"
 import * as Hash from "../Hash.js"
+import * as SortedRecords from "./SortedRecords.js"
 
 /** What the check reads of an entry. */
 export interface Output {
@@ -52,207 +51,11 @@ const fileIdentity = (file: string): string | undefined => {
 // A record's key is its hash for a real path and -(hash + 1) for a device and inode: one sort keeps the kinds apart.
 const inodeKey = (h: number) => -h - 1
 
-const recordBytes = 12
-
-/** A sorted sequence of records: the run in memory, or one spilled run read back through a buffer. */
-interface Cursor {
-  key: number
-  ordinal: number
-  readonly next: () => boolean
-}
-
-/** Sorts `keys`/`ordinals` [lo, hi) by key then ordinal, in place (quicksort; insertion sort for short spans). */
-const sortRecords = (keys: Float64Array, ordinals: Uint32Array, lo: number, hi: number): void => {
-  const less = (i: number, k: number, o: number) => keys[i]! < k || (keys[i] === k && ordinals[i]! < o)
-  const swap = (i: number, j: number) => {
-    const k = keys[i]!
-    keys[i] = keys[j]!
-    keys[j] = k
-    const o = ordinals[i]!
-    ordinals[i] = ordinals[j]!
-    ordinals[j] = o
-  }
-  while (hi - lo > 16) {
-    swap(lo + ((hi - lo) >> 1), hi - 1)
-    const pk = keys[hi - 1]!
-    const po = ordinals[hi - 1]!
-    let store = lo
-    for (let i = lo; i < hi - 1; i++) if (less(i, pk, po)) swap(i, store++)
-    swap(store, hi - 1)
-    // The shorter side recursively, the longer one in the loop: the stack stays logarithmic.
-    if (store - lo < hi - store) {
-      sortRecords(keys, ordinals, lo, store)
-      lo = store + 1
-    } else {
-      sortRecords(keys, ordinals, store + 1, hi)
-      hi = store
-    }
-  }
-  for (let i = lo + 1; i < hi; i++) {
-    const k = keys[i]!
-    const o = ordinals[i]!
-    let j = i - 1
-    while (j >= lo && !less(j, k, o)) {
-      keys[j + 1] = keys[j]!
-      ordinals[j + 1] = ordinals[j]!
-      j--
-    }
-    keys[j + 1] = k
-    ordinals[j + 1] = o
-  }
-}
-
-/** Records in runs of `tuning.runRecords`; the first full run and every later one go to a temporary file. */
-const recordStore = () => {
-  const size = Math.max(1, tuning.runRecords)
-  const keys = new Float64Array(size)
-  const ordinals = new Uint32Array(size)
-  let n = 0
-  let spill: { readonly dir: string; readonly fd: number; readonly runs: Array<number> } | undefined
-  let written = 0
-  const flush = () => {
-    sortRecords(keys, ordinals, 0, n)
-    if (spill === undefined) {
-      const dir = fs.mkdtempSync(path.join(tuning.tempRoot ?? os.tmpdir(), "codex-distinct-"))
-      try {
-        spill = { dir, fd: fs.openSync(path.join(dir, "runs"), "wx+", 0o600), runs: [] }
-      } catch (e) {
-        fs.rmSync(dir, { recursive: true, force: true })
-        throw e
-      }
-    }
-    const buf = Buffer.allocUnsafe(n * recordBytes)
-    for (let i = 0; i < n; i++) {
-      buf.writeDoubleLE(keys[i]!, i * recordBytes)
-      buf.writeUInt32LE(ordinals[i]!, i * recordBytes + 8)
-    }
-    let off = 0
-    while (off < buf.length) off += fs.writeSync(spill.fd, buf, off, buf.length - off, written + off)
-    written += buf.length
-    spill.runs.push(n)
-    n = 0
-  }
-  const memoryCursor = (): Cursor => {
-    let i = -1
-    const c: Cursor = {
-      key: 0,
-      ordinal: 0,
-      next: () => {
-        if (++i >= n) return false
-        c.key = keys[i]!
-        c.ordinal = ordinals[i]!
-        return true
-      }
-    }
-    return c
-  }
-  const fileCursor = (fd: number, start: number, count: number, buffered: number): Cursor => {
-    const buf = Buffer.allocUnsafe(buffered * recordBytes)
-    let read = 0
-    let at = 0
-    let held = 0
-    const c: Cursor = {
-      key: 0,
-      ordinal: 0,
-      next: () => {
-        if (at === held) {
-          if (read === count) return false
-          const want = Math.min(buffered, count - read) * recordBytes
-          let got = 0
-          while (got < want) {
-            const r = fs.readSync(fd, buf, got, want - got, start + read * recordBytes + got)
-            if (r === 0) throw new Error("the duplicate check's temporary file ended early")
-            got += r
-          }
-          held = want / recordBytes
-          read += held
-          at = 0
-        }
-        c.key = buf.readDoubleLE(at * recordBytes)
-        c.ordinal = buf.readUInt32LE(at * recordBytes + 8)
-        at++
-        return true
-      }
-    }
-    return c
-  }
-  return {
-    add: (key: number, ordinal: number) => {
-      if (n === size) flush()
-      keys[n] = key
-      ordinals[n++] = ordinal
-    },
-    /** Every record sorted by key then ordinal, merged from the runs. */
-    sorted: (): Cursor => {
-      if (spill === undefined) {
-        sortRecords(keys, ordinals, 0, n)
-        return memoryCursor()
-      }
-      if (n > 0) flush()
-      const runs = spill.runs
-      const buffered = Math.max(64, Math.floor(tuning.mergeBytes / recordBytes / runs.length))
-      let start = 0
-      const heap: Array<Cursor> = []
-      for (const count of runs) {
-        const c = fileCursor(spill.fd, start, count, buffered)
-        start += count * recordBytes
-        if (c.next()) heap.push(c)
-      }
-      const before = (a: Cursor, b: Cursor) => a.key < b.key || (a.key === b.key && a.ordinal < b.ordinal)
-      const down = (i: number) => {
-        for (;;) {
-          const l = 2 * i + 1
-          const r = l + 1
-          let m = i
-          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l
-          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r
-          if (m === i) return
-          const t = heap[i]!
-          heap[i] = heap[m]!
-          heap[m] = t
-          i = m
-        }
-      }
-      for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i)
-      let primed = false
-      const c: Cursor = {
-        key: 0,
-        ordinal: 0,
-        next: () => {
-          if (primed && heap.length > 0) {
-            if (!heap[0]!.next()) {
-              const last = heap.pop()!
-              if (heap.length > 0) heap[0] = last
-            }
-            if (heap.length > 0) down(0)
-          }
-          primed = true
-          if (heap.length === 0) return false
-          c.key = heap[0]!.key
-          c.ordinal = heap[0]!.ordinal
-          return true
-        }
-      }
-      return c
-    },
-    close: () => {
-      if (spill === undefined) return
-      const { dir, fd } = spill
-      spill = undefined
-      try {
-        fs.closeSync(fd)
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true })
-      }
-    }
-  }
-}
-
 /**
  * The hashes whose earliest possible duplicate (the first ordinal ≥ `from` after a hash's first one) comes soonest,
  * at most `tuning.candidates` of them, and the ordinal before which every other hash's duplicates are impossible.
  */
-const candidatesFrom = (sorted: Cursor, from: number) => {
+const candidatesFrom = (sorted: SortedRecords.Cursor, from: number) => {
   const limit = Math.max(3, tuning.candidates)
   // A max-heap by earliest duplicate, so the latest candidate is the one dropped.
   const heap: Array<{ readonly at: number; readonly key: number }> = []
@@ -334,7 +137,7 @@ export function* checking<A>(
   options: Options<A>
 ): Generator<void, Verdict<A>> {
   const hash = tuning.hash
-  const records = recordStore()
+  const records = SortedRecords.make({ ...tuning, prefix: "codex-distinct-" })
   try {
     let total = 0
     let refused: A | undefined
