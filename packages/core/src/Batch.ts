@@ -371,7 +371,7 @@ export const run = (
         Effect.sync(() => void (unreadable = e)).pipe(Effect.zipRight(finish), Effect.zipRight(Effect.fail(e))))
     )
     return yield* finish
-  }).pipe(Effect.withSpan("Batch.run"))
+  }).pipe(Effect.scoped, Effect.withSpan("Batch.run"))
 
 /** The entries of a source one at a time (`undefined` at the end); a source that fails to read is a ManifestError. */
 const reader = (source: Manifest.Source, file: string | undefined) => {

@@ -3,13 +3,14 @@
  * durations and throughput; written as JSON, or CSV when the file name ends in `.csv`, as the batch runs (`open`),
  * and read back by `--resume` (`readDone`).
  */
-import { Data, Effect, Either, Schema } from "effect"
+import { Data, Effect, Either, Schema, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
 import * as Ids from "./Ids.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
+import * as SortedRecords from "./internal/SortedRecords.js"
 import * as TextFile from "./internal/TextFile.js"
 
 /**
@@ -282,50 +283,92 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
   })
 
 /**
- * What an earlier run restored, by tombstone and output, for `--resume`: its size and SHA-256, held compactly (a map
- * of 53-bit hashes of the key, 40 bytes of arrays per item) instead of the items. Two keys sharing a hash would share a
- * record; an item is skipped only if its output still hashes to that record's content, so at worst a file already
- * holding that exact content is not written again.
+ * What an earlier run restored, by tombstone and output, for `--resume`: its size and SHA-256. Memory is bounded
+ * whatever the count: a 53-bit hash of each key goes through `SortedRecords` (in memory up to one run, then a
+ * temporary file read a block per lookup), and each item's 40 bytes of size and digest likewise (then one `pread`).
+ * Two keys sharing a hash would share a record; an item is skipped only if its output still hashes to that record's
+ * content, so at worst a file already holding that exact content is not written again.
  */
 export interface Done {
   readonly size: number
   readonly get: (tombstone: string, output: string) => { readonly bytes: number; readonly sha256: string } | undefined
 }
 
+/** The done set's sizes; tests shrink them to go through its temporary files. */
+export const doneTuning: { runRecords: number; mergeBytes: number; tempRoot: string | undefined } = {
+  runRecords: 131072,
+  mergeBytes: 4 * 1024 * 1024,
+  tempRoot: undefined
+}
+
 const doneKey = (tombstone: string, output: string) => Hash.hash53(`${tombstone}\u0000${output}`)
 
+/** An item's size (a double) and SHA-256 (32 bytes), by ordinal. */
+const payloadBytes = 40
+
 const doneSet = () => {
-  const slots = new Map<number, number>()
-  let sizes = new Float64Array(1024)
-  let digests = new Uint8Array(1024 * 32)
+  const tuning = { ...doneTuning, prefix: "codex-resume-" }
+  const records = SortedRecords.make(tuning)
+  const held = Math.max(1, tuning.runRecords)
+  // The first run's payloads in memory; past it, all of them in a temporary file, appended through this buffer.
+  let payloads = Buffer.allocUnsafe(Math.min(held, 1024) * payloadBytes)
+  let inBuffer = 0
+  let spill: ReturnType<typeof SortedRecords.tempFile> | undefined
+  let written = 0
+  let count = 0
+  const flush = () => {
+    spill!.write(payloads, inBuffer * payloadBytes, written)
+    written += inBuffer * payloadBytes
+    inBuffer = 0
+  }
+  const close = () => {
+    records.close()
+    const file = spill
+    spill = undefined
+    file?.close()
+  }
   return {
     add: (tombstone: string, output: string, bytes: number, sha256: string) => {
-      const key = doneKey(tombstone, output)
-      let slot = slots.get(key)
-      if (slot === undefined) {
-        slot = slots.size
-        if (slot === sizes.length) {
-          const s2 = new Float64Array(sizes.length * 2)
-          s2.set(sizes)
-          sizes = s2
-          const d2 = new Uint8Array(digests.length * 2)
-          d2.set(digests)
-          digests = d2
+      records.add(doneKey(tombstone, output), count++)
+      if (inBuffer * payloadBytes === payloads.length) {
+        if (payloads.length < held * payloadBytes) {
+          const grown = Buffer.allocUnsafe(Math.min(held, 2 * inBuffer) * payloadBytes)
+          payloads.copy(grown)
+          payloads = grown
+        } else {
+          spill ??= SortedRecords.tempFile(tuning, "payloads")
+          flush()
         }
-        slots.set(key, slot)
       }
-      sizes[slot] = bytes
-      digests.set(Buffer.from(sha256, "hex"), slot * 32)
+      payloads.writeDoubleLE(bytes, inBuffer * payloadBytes)
+      payloads.write(sha256, inBuffer * payloadBytes + 8, 32, "hex")
+      inBuffer++
     },
-    done: (): Done => ({
-      size: slots.size,
-      get: (tombstone, output) => {
-        const slot = slots.get(doneKey(tombstone, output))
-        return slot === undefined
-          ? undefined
-          : { bytes: sizes[slot]!, sha256: Buffer.from(digests.subarray(slot * 32, slot * 32 + 32)).toString("hex") }
+    close,
+    /** The lookup; the set is then read only. */
+    done: (): Done & { readonly close: () => void } => {
+      if (spill !== undefined && inBuffer > 0) flush()
+      const index = SortedRecords.lookup(records, tuning)
+      const one = Buffer.allocUnsafe(payloadBytes)
+      const payloadOf = (ordinal: number) => {
+        if (spill === undefined) return payloads.subarray(ordinal * payloadBytes, (ordinal + 1) * payloadBytes)
+        spill.read(one, payloadBytes, ordinal * payloadBytes)
+        return one
       }
-    })
+      return {
+        size: index.size,
+        get: (tombstone, output) => {
+          const ordinal = index.get(doneKey(tombstone, output))
+          if (ordinal === undefined) return undefined
+          const p = payloadOf(ordinal)
+          return { bytes: p.readDoubleLE(0), sha256: p.toString("hex", 8, payloadBytes) }
+        },
+        close: () => {
+          index.close()
+          close()
+        }
+      }
+    }
   }
 }
 
@@ -448,35 +491,40 @@ function* csvResults(file: string): Generator<Row> {
  * file this version wrote is streamed line by line, even one cut short by a kill, and so is CSV; any other JSON file
  * (an older version's, pretty-printed) is read whole.
  */
-export const readDone = (file: string): Effect.Effect<Done, ResultsError> =>
-  Effect.suspend(() => {
-    const absolute = path.resolve(file)
-    const csv = isCsv(absolute)
-    const decode = csv ? decodeCsv : decodeJson
-    const set = doneSet()
-    try {
-      const rows = csv ? csvResults(absolute) : streamedJson(absolute) ?? wholeJson(absolute)
-      for (const row of rows) {
-        const result = decode(row.value)
-        if (Either.isLeft(result)) {
-          return Effect.fail(
-            new ResultsError({ file: absolute, where: row.where, problem: RecordSchema.describe(result.left.issue) })
-          )
+export const readDone = (file: string): Effect.Effect<Done, ResultsError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const absolute = path.resolve(file)
+      const csv = isCsv(absolute)
+      const decode = csv ? decodeCsv : decodeJson
+      const set = doneSet()
+      try {
+        const rows = csv ? csvResults(absolute) : streamedJson(absolute) ?? wholeJson(absolute)
+        for (const row of rows) {
+          const result = decode(row.value)
+          if (Either.isLeft(result)) {
+            set.close()
+            return Effect.fail(
+              new ResultsError({ file: absolute, where: row.where, problem: RecordSchema.describe(result.left.issue) })
+            )
+          }
+          const { bytes, output, sha256, status, tombstone } = result.right
+          if (isDone(status) && bytes !== undefined && sha256 !== undefined) set.add(tombstone, output, bytes, sha256)
         }
-        const { bytes, output, sha256, status, tombstone } = result.right
-        if (isDone(status) && bytes !== undefined && sha256 !== undefined) set.add(tombstone, output, bytes, sha256)
+        return Effect.succeed(set.done())
+      } catch (e) {
+        set.close()
+        return Effect.fail(
+          e instanceof Malformed
+            ? new ResultsError({ file: absolute, where: e.where, problem: e.message })
+            : new ResultsError({
+              file: absolute,
+              problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+                ? "no such file"
+                : `cannot read: ${FileOps.describeErrno(e)}`
+            })
+        )
       }
-      return Effect.succeed(set.done())
-    } catch (e) {
-      return Effect.fail(
-        e instanceof Malformed
-          ? new ResultsError({ file: absolute, where: e.where, problem: e.message })
-          : new ResultsError({
-            file: absolute,
-            problem: (e as NodeJS.ErrnoException).code === "ENOENT"
-              ? "no such file"
-              : `cannot read: ${FileOps.describeErrno(e)}`
-          })
-      )
-    }
-  })
+    }),
+    (done) => Effect.sync(done.close)
+  )

@@ -37,7 +37,7 @@ const written = (file: string, items: ReadonlyArray<BatchResults.Item>) =>
 
 describe("BatchResults.readDone", () => {
   for (const name of ["r.json", "r.csv"]) {
-    it.effect(`${name}: the done items of a batch, read streamed (quoted names across thousand-row pieces)`, () =>
+    it.scoped(`${name}: the done items of a batch, read streamed (quoted names across thousand-row pieces)`, () =>
       Effect.gen(function*() {
         const file = path.join(folder(), name)
         const items = Array.from({ length: 2500 }, (_, i) => item(i))
@@ -59,7 +59,7 @@ describe("BatchResults.readDone", () => {
   ]
   for (const name of ["r.json", "r.csv"]) {
     for (const [what, bad, problem] of hostile) {
-      it.effect(`${name}: ${what} names the file and the line`, () =>
+      it.scoped(`${name}: ${what} names the file and the line`, () =>
         Effect.gen(function*() {
           const file = path.join(folder(), name)
           yield* written(file, [item(1), { ...item(2), ...bad } as BatchResults.Item])
@@ -75,7 +75,7 @@ describe("BatchResults.readDone", () => {
     }
   }
 
-  it.effect("a JSON record of the wrong type, and a torn line that is not the last, are refused", () =>
+  it.scoped("a JSON record of the wrong type, and a torn line that is not the last, are refused", () =>
     Effect.gen(function*() {
       const dir = folder()
       const file = path.join(dir, "r.json")
@@ -96,7 +96,7 @@ describe("BatchResults.readDone", () => {
       )
     }))
 
-  it.effect("a CSV results file cut at any byte of its last records reads as the records before the cut", () =>
+  it.scoped("a CSV results file cut at any byte of its last records reads as the records before the cut", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.csv")
       // Past the thousand-line piece, each name holding a quoted newline, so some cuts leave a quote open.
@@ -124,7 +124,7 @@ describe("BatchResults.readDone", () => {
       }
     }))
 
-  it.effect("a CSV results file with a quote left open before complete records is refused, not cut there", () =>
+  it.scoped("a CSV results file with a quote left open before complete records is refused, not cut there", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.csv")
       const plain = (i: number) => item(i, { output: `/restored/plain${i}.txt` })
@@ -136,7 +136,7 @@ describe("BatchResults.readDone", () => {
       )
     }))
 
-  it.effect("a pretty-printed results file (not this version's) is read whole; a bad record is named by its ordinal", () =>
+  it.scoped("a pretty-printed results file (not this version's) is read whole; a bad record is named by its ordinal", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.json")
       const summary = BatchResults.summarize([item(1), { ...item(2), status: "BOGUS" as BatchResults.Status }], {
@@ -150,7 +150,7 @@ describe("BatchResults.readDone", () => {
       expect((yield* BatchResults.readDone(file)).size).toBe(1)
     }))
 
-  it.effect("a JSON results file saved with a byte-order mark is read as without one (as a manifest is)", () =>
+  it.scoped("a JSON results file saved with a byte-order mark is read as without one (as a manifest is)", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.json")
       const summary = BatchResults.summarize([item(1)], { durationMs: 1, inProgress: false, interrupted: false })
@@ -158,11 +158,48 @@ describe("BatchResults.readDone", () => {
       expect((yield* BatchResults.readDone(file)).size).toBe(1)
     }))
 
-  it.effect("a FIFO is refused, not waited on", () =>
+  it.scoped("a FIFO is refused, not waited on", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.csv")
       execFileSync("mkfifo", [file])
       expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain("not a regular file")
+    }))
+
+  it.scoped("past one run, the done set goes through temporary files: every item found, the last record of a key kept, the files removed", () =>
+    Effect.gen(function*() {
+      const dir = folder()
+      const file = path.join(dir, "r.json")
+      const temp = path.join(dir, "temp")
+      fs.mkdirSync(temp)
+      const items = Array.from({ length: 3000 }, (_, i) =>
+        item(i, {
+          tombstone: i % 2 === 0 ? t1 : t2,
+          ...(i % 5 === 0 ? {} : { sha256: (i % 256).toString(16).padStart(2, "0").repeat(32) })
+        }))
+      // The same key again, later in the file, with other content: the later record is the one that counts.
+      const again = item(7, { tombstone: t2, bytes: 70, sha256: "cd".repeat(32) })
+      yield* written(file, [...items, again])
+      const saved = { ...BatchResults.doneTuning }
+      Object.assign(BatchResults.doneTuning, { runRecords: 64, mergeBytes: 4096, tempRoot: temp })
+      const done = yield* Effect.scoped(Effect.gen(function*() {
+        const done = yield* BatchResults.readDone(file).pipe(
+          Effect.ensuring(Effect.sync(() => Object.assign(BatchResults.doneTuning, saved)))
+        )
+        // The records and the payloads: one folder each while the set is open.
+        expect(fs.readdirSync(temp)).toHaveLength(2)
+        expect(done.size).toBe(items.filter((it) => it.status === "SUCCESS").length)
+        for (const it of items) {
+          const found = done.get(it.tombstone, it.output)
+          if (it.status !== "SUCCESS") expect(found).toBeUndefined()
+          else if (it === items[7]) expect(found).toEqual({ bytes: 70, sha256: "cd".repeat(32) })
+          else expect(found).toEqual({ bytes: it.bytes, sha256: it.sha256 })
+        }
+        expect(done.get(t1, items[7]!.output)).toBeUndefined()
+        expect(done.get(t1, "/restored/elsewhere")).toBeUndefined()
+        return done
+      }))
+      expect(done.size).toBeGreaterThan(0)
+      expect(fs.readdirSync(temp)).toEqual([])
     }))
 })
 

@@ -68,32 +68,56 @@ export const sortRecords = (keys: Float64Array, ordinals: Uint32Array, lo: numbe
   }
 }
 
+/** A temporary file in a folder of its own (both removed by `close`), written and read at offsets. */
+export const tempFile = (tuning: Tuning, name: string) => {
+  const dir = fs.mkdtempSync(path.join(tuning.tempRoot ?? os.tmpdir(), tuning.prefix))
+  let fd: number
+  try {
+    fd = fs.openSync(path.join(dir, name), "wx+", 0o600)
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+  return {
+    write: (buf: Uint8Array, length: number, at: number) => {
+      let off = 0
+      while (off < length) off += fs.writeSync(fd, buf, off, length - off, at + off)
+    },
+    read: (buf: Uint8Array, length: number, at: number) => {
+      let got = 0
+      while (got < length) {
+        const r = fs.readSync(fd, buf, got, length - got, at + got)
+        if (r === 0) throw new Error(`the temporary file ${path.join(dir, name)} ended early`)
+        got += r
+      }
+    },
+    close: () => {
+      try {
+        fs.closeSync(fd)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
 /** Records in runs of `tuning.runRecords`; the first full run and every later one go to a temporary file. */
 export const make = (tuning: Tuning) => {
   const size = Math.max(1, tuning.runRecords)
   const keys = new Float64Array(size)
   const ordinals = new Uint32Array(size)
   let n = 0
-  let spill: { readonly dir: string; readonly fd: number; readonly runs: Array<number> } | undefined
+  let spill: { readonly file: ReturnType<typeof tempFile>; readonly runs: Array<number> } | undefined
   let written = 0
   const flush = () => {
     sortRecords(keys, ordinals, 0, n)
-    if (spill === undefined) {
-      const dir = fs.mkdtempSync(path.join(tuning.tempRoot ?? os.tmpdir(), tuning.prefix))
-      try {
-        spill = { dir, fd: fs.openSync(path.join(dir, "runs"), "wx+", 0o600), runs: [] }
-      } catch (e) {
-        fs.rmSync(dir, { recursive: true, force: true })
-        throw e
-      }
-    }
+    spill ??= { file: tempFile(tuning, "runs"), runs: [] }
     const buf = Buffer.allocUnsafe(n * recordBytes)
     for (let i = 0; i < n; i++) {
       buf.writeDoubleLE(keys[i]!, i * recordBytes)
       buf.writeUInt32LE(ordinals[i]!, i * recordBytes + 8)
     }
-    let off = 0
-    while (off < buf.length) off += fs.writeSync(spill.fd, buf, off, buf.length - off, written + off)
+    spill.file.write(buf, buf.length, written)
     written += buf.length
     spill.runs.push(n)
     n = 0
@@ -112,7 +136,7 @@ export const make = (tuning: Tuning) => {
     }
     return c
   }
-  const fileCursor = (fd: number, start: number, count: number, buffered: number): Cursor => {
+  const fileCursor = (file: ReturnType<typeof tempFile>, start: number, count: number, buffered: number): Cursor => {
     const buf = Buffer.allocUnsafe(buffered * recordBytes)
     let read = 0
     let at = 0
@@ -124,12 +148,7 @@ export const make = (tuning: Tuning) => {
         if (at === held) {
           if (read === count) return false
           const want = Math.min(buffered, count - read) * recordBytes
-          let got = 0
-          while (got < want) {
-            const r = fs.readSync(fd, buf, got, want - got, start + read * recordBytes + got)
-            if (r === 0) throw new Error("a temporary file of sorted records ended early")
-            got += r
-          }
+          file.read(buf, want, start + read * recordBytes)
           held = want / recordBytes
           read += held
           at = 0
@@ -143,6 +162,8 @@ export const make = (tuning: Tuning) => {
     return c
   }
   return {
+    /** Whether the records went to the temporary file (more than one run). */
+    spilled: () => spill !== undefined,
     add: (key: number, ordinal: number) => {
       if (n === size) flush()
       keys[n] = key
@@ -160,7 +181,7 @@ export const make = (tuning: Tuning) => {
       let start = 0
       const heap: Array<Cursor> = []
       for (const count of runs) {
-        const c = fileCursor(spill.fd, start, count, buffered)
+        const c = fileCursor(spill.file, start, count, buffered)
         start += count * recordBytes
         if (c.next()) heap.push(c)
       }
@@ -202,14 +223,113 @@ export const make = (tuning: Tuning) => {
       return c
     },
     close: () => {
-      if (spill === undefined) return
-      const { dir, fd } = spill
+      const file = spill?.file
       spill = undefined
-      try {
-        fs.closeSync(fd)
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true })
+      file?.close()
+    }
+  }
+}
+
+/** A key's ordinal, found among sorted records: the last ordinal given with that key. */
+export interface Lookup {
+  readonly size: number
+  readonly get: (key: number) => number | undefined
+  readonly close: () => void
+}
+
+/** Records a lookup reads from its file at a time: one `pread` of 3 KiB per lookup. */
+const blockRecords = 256
+
+/** Binary search: the first index in [0, n) where `past` holds (it holds from some index on), else `n`. */
+const firstWhere = (n: number, past: (i: number) => boolean) => {
+  let [lo, hi] = [0, n]
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (past(mid)) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
+/**
+ * A lookup over `records` (which it closes), one record per key. Within one run it holds them in memory; past it they
+ * go to a file of their own, read a block per lookup through an index of each block's first key (8 bytes per 256
+ * records), so memory stays bounded whatever the count.
+ */
+export const lookup = (records: ReturnType<typeof make>, tuning: Tuning): Lookup => {
+  const spilled = records.spilled()
+  const sorted = records.sorted()
+  try {
+    let size = 0
+    // The last ordinal of each key, in key order.
+    const each = (emit: (key: number, ordinal: number) => void) => {
+      let more = sorted.next()
+      while (more) {
+        const key = sorted.key
+        let ordinal = sorted.ordinal
+        while ((more = sorted.next()) && sorted.key === key) ordinal = sorted.ordinal
+        emit(key, ordinal)
+        size++
       }
     }
+    if (!spilled) {
+      const keys: Array<number> = []
+      const ordinals: Array<number> = []
+      each((k, o) => {
+        keys.push(k)
+        ordinals.push(o)
+      })
+      const found = Float64Array.from(keys)
+      const at = Uint32Array.from(ordinals)
+      return {
+        size,
+        get: (key) => {
+          const i = firstWhere(found.length, (j) => found[j]! >= key)
+          return found[i] === key ? at[i] : undefined
+        },
+        close: () => {}
+      }
+    }
+    const file = tempFile(tuning, "index")
+    try {
+      const out = Buffer.allocUnsafe(blockRecords * recordBytes)
+      const firsts: Array<number> = []
+      let inBlock = 0
+      let written = 0
+      const flush = () => {
+        file.write(out, inBlock * recordBytes, written)
+        written += inBlock * recordBytes
+        inBlock = 0
+      }
+      each((k, o) => {
+        if (inBlock === 0) firsts.push(k)
+        out.writeDoubleLE(k, inBlock * recordBytes)
+        out.writeUInt32LE(o, inBlock * recordBytes + 8)
+        if (++inBlock === blockRecords) flush()
+      })
+      if (inBlock > 0) flush()
+      const starts = Float64Array.from(firsts)
+      const block = Buffer.allocUnsafe(blockRecords * recordBytes)
+      return {
+        size,
+        get: (key) => {
+          // The block whose first key is the last one not above `key`.
+          const b = firstWhere(starts.length, (j) => starts[j]! > key) - 1
+          if (b < 0) return undefined
+          const count = Math.min(blockRecords, size - b * blockRecords)
+          file.read(block, count * recordBytes, b * blockRecords * recordBytes)
+          const i = firstWhere(count, (j) => block.readDoubleLE(j * recordBytes) >= key)
+          return i < count && block.readDoubleLE(i * recordBytes) === key
+            ? block.readUInt32LE(i * recordBytes + 8)
+            : undefined
+        },
+        close: file.close
+      }
+    } catch (e) {
+      file.close()
+      throw e
+    }
+  } finally {
+    records.close()
   }
 }
