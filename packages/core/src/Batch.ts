@@ -328,6 +328,8 @@ export const run = (
           }
           yield* release(unused)
           yield* writeReady
+          // Entries an earlier run restored never reach `onResults`: their items are flushed from here.
+          yield* writer.update(() => totals(true)).pipe(Effect.catchAll(keepGoing))
           if (unused > 0 && requests.length === 0) return yield* Effect.fail(Option.none())
           return Chunk.unsafeFromArray(requests)
         }

@@ -215,7 +215,8 @@ export const toJson = (summary: Summary): string => JSON.stringify(summary, null
  * `"results"` first, one item per line, then the totals; each `flush` writes the items since the last one over the
  * old totals and the current totals after them, so the file is valid JSON between flushes, and one cut short by a
  * kill is still read line by line (`readDone`). CSV is one row per item. `update` flushes the first time, then when
- * at least `intervalMs` passed since the last flush.
+ * at least `intervalMs` passed since the last flush, or `writerTuning.maxPending` items wait: however fast items come (a resume
+ * skipping every entry), the writer holds a bounded number.
  */
 export interface Writer {
   readonly append: (item: Item) => void
@@ -223,6 +224,9 @@ export interface Writer {
   readonly flush: (totals: Totals) => Effect.Effect<void, ResultsError>
   readonly close: Effect.Effect<void>
 }
+
+/** Items a results writer holds before an `update` flushes them, whatever the time since the last flush; tests shrink it. */
+export const writerTuning: { maxPending: number } = { maxPending: 4096 }
 
 export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Effect<Writer, ResultsError> =>
   Effect.suspend(() => {
@@ -247,6 +251,7 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
     }
     // The first update flushes at once: a batch killed early still leaves what it restored for `--resume`.
     let last = -Infinity
+    let pending = 0
     const flush = (totals: Totals): Effect.Effect<void, ResultsError> =>
       Effect.forEach(outs, (o) =>
         Effect.try({
@@ -263,9 +268,13 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
             fs.ftruncateSync(o.fd, o.end + tail.length)
           },
           catch: (e) => new ResultsError({ file: o.file, problem: `cannot write: ${FileOps.describeErrno(e)}` })
-        }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => void (last = performance.now()))))
+        }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => {
+          last = performance.now()
+          pending = 0
+        })))
     return Effect.succeed({
       append: (item) => {
+        pending++
         for (const o of outs) {
           o.pending.push(
             o.csv
@@ -276,7 +285,9 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
         }
       },
       update: (totals) =>
-        Effect.suspend(() => (performance.now() - last >= intervalMs ? flush(totals()) : Effect.void)),
+        Effect.suspend(() =>
+          pending >= writerTuning.maxPending || performance.now() - last >= intervalMs ? flush(totals()) : Effect.void
+        ),
       flush,
       close: Effect.sync(closeAll)
     })

@@ -288,6 +288,35 @@ describe("bounded batch restore", () => {
       })
     ))
 
+  it.effect("a resume that skips every entry still writes its results as it goes, not all at the end", () =>
+    inFolder((dir) =>
+      Effect.gen(function*() {
+        const held = 50
+        const count = 10 * held
+        yield* storedManifest(dir, count)
+        // Put the files back: every entry's output then holds its content, and the resume skips them all.
+        fs.rmSync(path.join(dir, "tree"), { recursive: true, force: true })
+        const first = path.join(dir, "first.json")
+        yield* runBatch(dir, { resultsFile: first })
+        const again = path.join(dir, "again.json")
+        let seen = -1
+        const saved = BatchResults.writerTuning.maxPending
+        BatchResults.writerTuning.maxPending = held
+        const { summary } = yield* runBatch(dir, {
+          resultsFile: again,
+          resumeFrom: first,
+          window: held,
+          onProgress: (p) =>
+            Effect.sync(() => {
+              // Near the end, the file already holds all but the last few windows' items.
+              if (p.index === count - 1) seen = fs.readFileSync(again, "utf8").split("\n    {").length - 1
+            })
+        }).pipe(Effect.ensuring(Effect.sync(() => void (BatchResults.writerTuning.maxPending = saved))))
+        expect(summary).toMatchObject({ total: count, skipped: count, succeeded: 0 })
+        expect(seen).toBeGreaterThanOrEqual(count - 4 * held)
+      })
+    ))
+
   it.effect("--resume reads a streamed results file cut short by a kill, and skips only what it lists", () =>
     inFolder((dir) =>
       Effect.gen(function*() {
