@@ -251,8 +251,8 @@ describe("a store that fails midway", () => {
     const lines = failed.stderr.trim().split("\n")
     expect(lines).toHaveLength(2)
     expect(lines[0]).toBe(
-      "store: stopped after finishing 1000 files (archived, stubs written); nothing of the group it stopped in was " +
-        "kept; run the same command again to finish (its --manifest-out lists only the files it archives; " +
+      "store: stopped after finishing 1000 files (archived, stubs written); the files after them are as they were, " +
+        "not archived; run the same command again to finish (its --manifest-out lists only the files it archives; " +
         "batch-restore --stubs restores all)"
     )
     expect(lines[1]).toMatch(/^codex: error: .*archive full/)

@@ -2,7 +2,8 @@
  * The append-only evidence log (spec §3): `<dir>/archive_ops.jsonl`, one compact JSON object per line, keys sorted,
  * non-ASCII escaped, `ts` always present. Each line is chained to the one before it (`prev`, `seq`, and `mac` with a
  * key: see EvidenceChain.ts). An append holds the log's lock file, reads the last line (a bounded read from the end),
- * and writes all its lines with one `write(2)` on an `O_APPEND` descriptor; nothing ever rewrites the file.
+ * and writes all its lines with one `write(2)` on an `O_APPEND` descriptor; nothing ever rewrites the file, and a
+ * write that fails partway is cut back off, so an append leaves all its lines or none.
  */
 import { Context, Data, Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
@@ -318,9 +319,7 @@ export const make = (dir: string, options: Options = {}) =>
         const tail = EvidenceChain.readTail(fd)
         // A torn last line is ended first, so that the new lines start whole and chain to its exact bytes.
         const text = (tail.torn ? "\n" : "") + EvidenceChain.link(records, tail, key).join("\n") + "\n"
-        const bytes = Buffer.from(text, "utf8")
-        let offset = 0
-        while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset)
+        FileOps.appendWhole(fd, Buffer.from(text, "utf8"))
       } finally {
         fs.closeSync(fd)
       }

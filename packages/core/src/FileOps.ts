@@ -151,6 +151,26 @@ export const makeFoldersWith = (fs: typeof import("node:fs"), path: typeof impor
 /** `mkdir -p dir`, naming what is in the way when it cannot. */
 export const makeFolders: (dir: string) => void = makeFoldersWith(fs, path)
 
+/**
+ * Appends all of `bytes` to the file open at `fd` (`O_APPEND`, its writers excluded by a lock), or nothing: a write
+ * that fails partway (a full disk) is cut back off, so no half record is left for the next append to build on.
+ */
+export const appendWhole = (fd: number, bytes: Uint8Array, write: typeof fs.writeSync = fs.writeSync): void => {
+  const before = fs.fstatSync(fd).size
+  try {
+    let offset = 0
+    while (offset < bytes.length) offset += write(fd, bytes, offset)
+  } catch (e) {
+    try {
+      fs.ftruncateSync(fd, before)
+    } catch (undo) {
+      const why = `${(e as Error).message}; the part written could not be cut back off: ${(undo as Error).message}`
+      throw Object.assign(new Error(why), { code: (e as NodeJS.ErrnoException).code })
+    }
+    throw e
+  }
+}
+
 /** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
 const openCreating = (file: string, mode: number): number => {
   try {

@@ -56,3 +56,38 @@ describe("FileOps.makeFolders", () => {
     }
   })
 })
+
+describe("FileOps.appendWhole", () => {
+  it("appends everything, or cuts a write that failed partway back off", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-append-"))
+    const file = path.join(dir, "log")
+    fs.writeFileSync(file, "line 1\n")
+    const fd = fs.openSync(file, "a")
+    const other = fs.openSync(file, "a")
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+    // Half of it reaches the disk, then the disk is full.
+    const halfThenFull = ((f: number, b: Uint8Array, offset = 0) => {
+      if ((offset ?? 0) > 0) throw full
+      return fs.writeSync(f, b, 0, b.length >> 1)
+    }) as typeof fs.writeSync
+    try {
+      FileOps.appendWhole(fd, Buffer.from("line 2\n"))
+      expect(() => FileOps.appendWhole(fd, Buffer.from("line 3 that does not fit\n"), halfThenFull)).toThrow(full)
+      expect(fs.readFileSync(file, "utf8")).toBe("line 1\nline 2\n")
+      // The part written cannot be cut back (a descriptor that cannot truncate): the error says so.
+      const readOnly = fs.openSync(file, "r")
+      const elsewhere = ((_: number, b: Uint8Array, offset = 0) => {
+        if ((offset ?? 0) > 0) throw full
+        return fs.writeSync(other, b, 0, 4)
+      }) as typeof fs.writeSync
+      expect(() => FileOps.appendWhole(readOnly, Buffer.from("line 4\n"), elsewhere)).toThrow(
+        /^ENOSPC: no space left on device, write; the part written could not be cut back off: /
+      )
+      fs.closeSync(readOnly)
+    } finally {
+      fs.closeSync(fd)
+      fs.closeSync(other)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -150,25 +150,30 @@ export const command = Command.make(
               })
           }).pipe(
             // Stopped midway (a failure, Ctrl-C): the groups finished stay archived; say so before the error line. The
-            // group it stopped in left nothing (rolled back, or taken back when its evidence failed), unless its stubs
-            // were being written: then it is archived, with stubs up to the file the error names.
-            Effect.onExit((exit) =>
-              Exit.isFailure(exit) && listed > 0
-                ? Runtime.note(
-                  `store: stopped after finishing ${listed} file${listed === 1 ? "" : "s"} (archived${
-                    opts.writeStub ? ", stubs written" : ""
-                  }); ${
-                    Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "StubError")
-                      ? "the files of the group it stopped in are archived, with stubs written before the one named below"
-                      : "nothing of the group it stopped in was kept"
-                  }; run the same command again to finish${
-                    // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
-                    manifest !== undefined && opts.writeStub
-                      ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
-                      : ""}`
-                )
-                : Effect.void
-            )
+            // files after them are as they were (their group rolled back, or taken back when its evidence failed),
+            // unless a stub failed: then that group is archived too, with stubs up to the file the error names.
+            Effect.onExit((exit) => {
+              if (Exit.isSuccess(exit)) return Effect.void
+              const stub = Option.filter(Cause.failureOption(exit.cause), (e) => e._tag === "StubError")
+              const unstubbed = Option.isSome(stub) ? stub.value.report.count - listed : 0
+              if (listed === 0 && unstubbed === 0) return Effect.void
+              const files = (n: number) => `${n} file${n === 1 ? "" : "s"}`
+              return Runtime.note(
+                `store: stopped after finishing ${files(listed)} (archived${
+                  opts.writeStub ? ", stubs written" : ""
+                }); ${
+                  unstubbed > 0
+                    ? `the next ${files(unstubbed)} are archived too, with stubs written before the file named ` +
+                      "below; run the same command again to finish (it archives again those left without a stub, " +
+                      "sharing their stored content)"
+                    : "the files after them are as they were, not archived; run the same command again to finish"
+                }${
+                  // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
+                  manifest !== undefined && opts.writeStub
+                    ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
+                    : ""}`
+              )
+            })
           )
           if (manifest !== undefined) {
             yield* manifest.commit
