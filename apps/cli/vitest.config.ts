@@ -6,5 +6,11 @@ const conditions = ["@codex-archive/source", "module", "node", "development|prod
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
-  test: { include: ["test/**/*.test.ts"], setupFiles: ["test/setup.ts"], testTimeout: 60_000, hookTimeout: 60_000 }
+  test: {
+    include: ["test/**/*.test.ts"],
+    globalSetup: ["../../scripts/vitest-tmpdir.mjs"],
+    setupFiles: ["test/setup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000
+  }
 })

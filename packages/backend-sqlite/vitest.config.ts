@@ -6,5 +6,10 @@ const conditions = ["@codex-archive/source", "module", "node", "development|prod
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
-  test: { include: ["test/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 }
+  test: {
+    include: ["test/**/*.test.ts"],
+    globalSetup: ["../../scripts/vitest-tmpdir.mjs"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000
+  }
 })
