@@ -268,3 +268,24 @@ describe("a store that fails midway", () => {
     expect(JSON.parse(fs.readFileSync(path.join(cwd, "m.json"), "utf8"))).toHaveLength(1500)
   })
 })
+
+describe("a store run again over a stubbed tree", () => {
+  it("warns about the first 100 files it passes over and counts the rest; the summary lists every one", () => {
+    const cwd = tempDir()
+    for (let i = 0; i < 130; i++) write(path.join(cwd, `tree/f${String(i).padStart(3, "0")}.txt`), `file ${i}\n`)
+    const args = ["store", "acme/x", "tree", "--commit", "c0", "--write-stub"]
+    expect(codex(cwd, args).code).toBe(0)
+    const again = codex(cwd, args)
+    expect(again.code, again.stderr).toBe(0)
+    const warnings = again.stderr.trim().split("\n")
+    expect(warnings).toHaveLength(101)
+    expect(warnings[0]).toMatch(/skipped tree\/f000\.txt: already a tombstone stub$/)
+    expect(warnings[99]).toMatch(/skipped tree\/f099\.txt: already a tombstone stub$/)
+    expect(warnings[100]).toMatch(/skipped 30 more files \(30 already a tombstone stub\): the summary lists each$/)
+    const summary = JSON.parse(again.stdout) as { stored: number; skipped: Array<{ path: string; reason: string }> }
+    expect(summary.stored).toBe(0)
+    expect(summary.skipped.map((s) => s.path)).toEqual(
+      Array.from({ length: 130 }, (_, i) => `tree/f${String(i).padStart(3, "0")}.txt`)
+    )
+  })
+})

@@ -63,6 +63,11 @@ export interface StoreOptions<E = never> {
    * the caller keeps what it needs, and a store of a million files holds one group.
    */
   readonly onStored?: ((group: ReadonlyArray<StoredFile>) => Effect.Effect<void, E>) | undefined
+  /**
+   * Told each file the walk passes over, as it does. When given, the report's `skipped` stays empty: a store run again
+   * over a million stubs holds none of them.
+   */
+  readonly onSkipped?: ((file: SkippedFile) => void) | undefined
 }
 
 /**
@@ -173,14 +178,14 @@ const posix = (p: string) => p.split(path.sep).join("/")
 
 /**
  * Expands files and directories (recursively, sorted), streamed: a folder's names are held while the walk is in it.
- * Symbolic links are never followed or archived: they are reported as skipped (into `skipped`), as are sockets, FIFOs
+ * Symbolic links are never followed or archived: they are reported as skipped (to `skip`), as are sockets, FIFOs
  * and devices, and files that already are tombstone stubs. Every input is checked before the first file is yielded:
  * a missing one stores nothing.
  */
 export const walk = (
   inputs: ReadonlyArray<string>,
   cwd: string,
-  skipped: Array<SkippedFile>,
+  skip: (file: SkippedFile) => void,
   exclude: ReadonlySet<string> = new Set()
 ): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
   Effect.suspend(() => {
@@ -224,10 +229,10 @@ export const walk = (
               : FileOps.describeErrno(e)
           })
         }
-        skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
+        skip({ path: recorded, reason: FileOps.describeErrno(e) })
         return
       }
-      if (st.isSymbolicLink()) return void skipped.push({ path: recorded, reason: "symbolic link (not followed)" })
+      if (st.isSymbolicLink()) return void skip({ path: recorded, reason: "symbolic link (not followed)" })
       if (st.isDirectory()) {
         if (!top && Walk.isSkippedFolder(path.basename(absolute))) return
         let names: Array<string>
@@ -235,7 +240,7 @@ export const walk = (
           names = Walk.entries(absolute).map((entry) => entry.name)
         } catch (e) {
           if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
-          return void skipped.push({ path: recorded, reason: FileOps.describeErrno(e) })
+          return void skip({ path: recorded, reason: FileOps.describeErrno(e) })
         }
         for (const name of names) {
           yield* visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
@@ -243,7 +248,7 @@ export const walk = (
         return
       }
       if (!st.isFile()) {
-        return void skipped.push({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
+        return void skip({ path: recorded, reason: "not a regular file (socket, FIFO or device)" })
       }
       // The store's own outputs (its manifest and that manifest's temporary) appear while the walk runs.
       if (exclude.has(absolute)) return
@@ -254,7 +259,7 @@ export const walk = (
         seen.add(absolute)
       }
       if (Tombstone.isStubFile(absolute, st.size)) {
-        return void skipped.push({ path: recorded, reason: "already a tombstone stub" })
+        return void skip({ path: recorded, reason: "already a tombstone stub" })
       }
       const { dev, ino, mtimeMs, size } = st
       yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, dev, ino }
@@ -278,7 +283,7 @@ export const collect = (
 > => {
   const skipped: Array<SkippedFile> = []
   return Effect.flatMap(
-    walk(inputs, cwd, skipped),
+    walk(inputs, cwd, (file) => void skipped.push(file)),
     (files) =>
       Effect.try({
         try: () => ({ files: Array.from(files), skipped }),
@@ -357,7 +362,8 @@ export const make = Effect.gen(function*() {
       const groupSize = Math.max(1, options.groupSize ?? defaultGroupSize)
       const skipped: Array<SkippedFile> = []
       const exclude = new Set((options.exclude ?? []).map((file) => path.resolve(options.cwd, file)))
-      const files = (yield* walk(inputs, options.cwd, skipped, exclude))[Symbol.iterator]()
+      const skip = options.onSkipped ?? ((file: SkippedFile) => void skipped.push(file))
+      const files = (yield* walk(inputs, options.cwd, skip, exclude))[Symbol.iterator]()
       const take = Effect.try({
         try: () => {
           const group: Array<Omit<Candidate, "sha256">> = []

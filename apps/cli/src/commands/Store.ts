@@ -64,6 +64,9 @@ const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect
     )
 }
 
+/** Skipped files warned about one by one; the rest are counted in one warning (the summary lists every one). */
+const warnedSkips = 100
+
 export const command = Command.make(
   "store",
   {
@@ -115,6 +118,17 @@ export const command = Command.make(
           }
           let first: Archiver.StoredFile | undefined
           let listed = 0
+          // Files passed over (stubs, links, special files) are listed in the summary from a file of their own, and
+          // warned about one by one only up to `warnedSkips`: a store run again over a stubbed tree may pass a million.
+          const skippedFile = path.join(itemsDir, "skipped.json")
+          const warned: Array<Archiver.SkippedFile> = []
+          const unwarned = new Map<string, number>()
+          let skippedCount = 0
+          let skippedText = ""
+          const flushSkipped = () => {
+            fs.appendFileSync(skippedFile, skippedText)
+            skippedText = ""
+          }
           const report = yield* archiver.store(opts.paths, {
             repo: opts.repo,
             actor: Runtime.resolveActor(opts.actor),
@@ -134,6 +148,12 @@ export const command = Command.make(
             // to 32 MiB instead of 2).
             workers: "auto",
             workerV8Flags: RestoreWriter.heapFlags,
+            onSkipped: (file) => {
+              skippedText += Runtime.jsonElements([file], skippedCount++ === 0, 2)
+              if (skippedText.length >= 1 << 16) flushSkipped()
+              if (warned.length < warnedSkips) warned.push(file)
+              else unwarned.set(file.reason, (unwarned.get(file.reason) ?? 0) + 1)
+            },
             onStored: (group) =>
               Effect.gen(function*() {
                 first ??= group[0]
@@ -178,7 +198,14 @@ export const command = Command.make(
           if (manifest !== undefined) {
             yield* manifest.commit
           }
-          for (const s of report.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
+          flushSkipped()
+          for (const s of warned) yield* Effect.logWarning(`skipped ${s.path}: ${s.reason}`)
+          if (unwarned.size > 0) {
+            const more = [...unwarned].map(([reason, n]) => `${n} ${reason}`).join(", ")
+            yield* Effect.logWarning(
+              `skipped ${skippedCount - warned.length} more files (${more}): the summary lists each`
+            )
+          }
           const single = opts.paths.length === 1 &&
             fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.count === 1
           if (single && first !== undefined) {
@@ -202,10 +229,9 @@ export const command = Command.make(
             )
             yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
             if (listed > 0) yield* Runtime.printFile(itemsFile)
-            yield* Runtime.printText(
-              (listed > 0 ? "\n  ]" : "]") +
-                `,\n  "skipped": ${JSON.stringify(report.skipped, null, 2).split("\n").join("\n  ")}\n}\n`
-            )
+            yield* Runtime.printText((listed > 0 ? "\n  ]" : "]") + `,\n  "skipped": [`)
+            if (skippedCount > 0) yield* Runtime.printFile(skippedFile)
+            yield* Runtime.printText(`${skippedCount > 0 ? "\n  " : ""}]\n}\n`)
           }
         }).pipe(Effect.scoped))
     })
