@@ -7,6 +7,8 @@ import * as path from "node:path"
 export default function setup() {
   const previous = process.env.TMPDIR
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-tests-"))
+  // As open as /tmp: a test's PostgreSQL cluster, run as the postgres user, makes its folders here too.
+  fs.chmodSync(dir, 0o1777)
   process.env.TMPDIR = dir
   return () => {
     if (previous === undefined) delete process.env.TMPDIR
