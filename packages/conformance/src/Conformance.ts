@@ -210,6 +210,8 @@ export const suite = (backend: Backend) =>
             fs.renameSync(`${log}.aside`, log)
             const s = yield* archiveStore
             expect((yield* s.list({ limit: 10 })).map((i) => i.path)).toEqual(["kept.txt"])
+            // An empty transaction (how a store checks its connection after a failed commit) stores nothing.
+            expect(yield* s.archive([])).toEqual([])
             const sql = yield* SqlClient.SqlClient
             const count = (table: string) =>
               Effect.map(sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM ${sql(table)}`, (r) => Number(r[0]!.n))

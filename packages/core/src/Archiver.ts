@@ -9,7 +9,7 @@
  * Memory is bounded by the group, not by the tree. Hashing and compression run in a `Packer`: worker threads for
  * large stores, this thread for small ones.
  */
-import { Context, Data, Duration, Effect, Exit, Layer, Metric, Option, Stream } from "effect"
+import { Context, Data, Duration, Effect, Either, Exit, Layer, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import {
@@ -352,6 +352,18 @@ export const make = Effect.gen(function*() {
   const store = yield* ArchiveStore
   const evidence = yield* Evidence.Evidence
 
+  /**
+   * `held` if a transaction that reached its commit, then failed or was stopped, is in the archive. An empty
+   * transaction goes first: after a failed commit, SQLite's one connection can still be inside the old transaction,
+   * where `locate` would see rows that are never committed, and stubs written for them would lose the files.
+   */
+  const committed = (held: ReadonlyArray<Archived>) =>
+    Effect.gen(function*() {
+      if (Either.isLeft(yield* Effect.either(store.archive([])))) return undefined
+      const found = yield* Effect.option(store.locate(held.map((a) => a.tombstone)))
+      return Option.isSome(found) && found.value.size === held.length ? held : undefined
+    })
+
   const storeFiles = <E>(inputs: ReadonlyArray<string>, options: StoreOptions<E>) =>
     Effect.gen(function*() {
       yield* checkMetadata(options.metadata ?? {})
@@ -462,10 +474,11 @@ export const make = Effect.gen(function*() {
             const exit = yield* Effect.exit(restore(store.archive(entries, {
               beforeCommit: (archived) => Effect.sync(() => void (holding = archived))
             })))
-            const archived = Exit.isSuccess(exit) ? exit.value : holding === undefined ? undefined : yield* Effect.map(
-              Effect.option(store.locate(holding.map((a) => a.tombstone))),
-              (found) => (Option.isSome(found) && found.value.size === holding!.length ? holding : undefined)
-            )
+            const archived = Exit.isSuccess(exit)
+              ? exit.value
+              : holding === undefined
+              ? undefined
+              : yield* committed(holding)
             if (archived === undefined) return yield* exit
             // A group whose lines cannot be written is taken back: no item is left in the archive without its line.
             yield* Effect.tapError(

@@ -508,6 +508,49 @@ describe("store in groups", () => {
     )
   })
 
+  it.effect("a failed commit whose rows the archive still shows, but which cannot start a new transaction, gets no stubs", () => {
+    const dir = folder()
+    let calls = 0
+    // As SQLite's one connection after a failed COMMIT: the old transaction's rows are visible, and it is still open.
+    const services = wrappedArchive(dir, (archive) => (entries, options) =>
+      entries.length === 0
+        ? Effect.fail(
+          new ArchiveStore.StoreError({
+            operation: "archive",
+            backend: "memory",
+            detail: "cannot start a transaction within a transaction",
+            transient: false
+          })
+        )
+        : Effect.flatMap(archive(entries, options), (archived) =>
+          ++calls === 2
+            ? Effect.fail(
+              new ArchiveStore.StoreError({
+                operation: "archive",
+                backend: "memory",
+                detail: "commit",
+                transient: false
+              })
+            )
+            : Effect.succeed(archived)))
+    return Effect.gen(function*() {
+      const files = [...tree(dir, 30).keys()].sort()
+      const failed = yield* Effect.flip((yield* Archiver.Archiver).store([path.join(dir, "tree")], {
+        ...storeOptions(dir),
+        writeStub: true,
+        groupSize: 10
+      }))
+      expect(failed._tag).toBe("StoreError")
+      const left = yield* leftBehind(dir, files)
+      // The first group only: the second's rows are there, but no line and no stub was written for them.
+      expect(left.lines).toEqual(files.slice(0, 10).map((f) => path.relative(dir, f)).sort())
+      expect(left.stubs).toEqual(files.slice(0, 10))
+    }).pipe(
+      Effect.provide(services),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
   it.effect("a stop while a large file is read into its group's transaction is not held: the group is rolled back", () => {
     const dir = folder()
     return Effect.gen(function*() {
