@@ -196,17 +196,23 @@ export const make = (options: {
         })
       )
 
+    const chunkBytes = sql.literal(
+      dialect.chunksAsBase64 === true ? "encode(blob_bytes, 'base64') AS blob_bytes" : "blob_bytes"
+    )
     const chunks = (artifactId: string): Stream.Stream<Uint8Array, StoreError> =>
       Stream.paginateChunkEffect(0, (from) =>
         unit(
           "fetch",
           // LIMIT, not `seq < from + window`: a window short of a row must show the row after the gap, not end the stream.
-          sql<Row>`SELECT seq, blob_bytes FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
+          sql<Row>`SELECT seq, ${chunkBytes} FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
             ORDER BY seq LIMIT ${chunkWindow}`
         ).pipe(Effect.flatMap((rows) =>
           Effect.suspend(() => {
             const out: Array<Uint8Array> = []
             for (const raw of rows) {
+              if (dialect.chunksAsBase64 === true && typeof raw.blob_bytes === "string") {
+                raw.blob_bytes = Buffer.from(raw.blob_bytes, "base64")
+              }
               const row = chunkRow(raw, `${artifactId}#${String(raw.seq)}`)
               if (Either.isLeft(row)) return Effect.fail(badRow("fetch")(row.left))
               const wrong = Chunking.seqError(artifactId, from + out.length, row.right.seq)
