@@ -364,6 +364,36 @@ export const make = Effect.gen(function*() {
       return Option.isSome(found) && found.value.size === held.length ? held : undefined
     })
 
+  /** A group's ARCHIVE lines; a group whose lines cannot be written is taken back, so no item is left without one. */
+  const recordArchived = (
+    archived: ReadonlyArray<Archived>,
+    options: Pick<StoreOptions, "actor" | "reason" | "commit">
+  ) =>
+    Effect.tapError(
+      evidence.append(...archived.map((a) =>
+        Evidence.archive({
+          actor: options.actor,
+          repo: a.repo,
+          path: a.path,
+          tombstone: a.tombstone,
+          sha256: a.sha256,
+          size: a.sizeBytes,
+          compressed_size: a.compressedSize,
+          reason: options.reason,
+          commit: options.commit
+        })
+      )),
+      (e) =>
+        Effect.catchAll(store.withdraw(archived.map((a) => a.itemId)), (w) =>
+          Effect.fail(
+            new Evidence.EvidenceError({
+              file: e.file,
+              detail: `${e.detail}; the ${archived.length} items of this group stay in the archive without their ` +
+                `lines (taking them back failed: ${w.message})`
+            })
+          ))
+    )
+
   const storeFiles = <E>(inputs: ReadonlyArray<string>, options: StoreOptions<E>) =>
     Effect.gen(function*() {
       yield* checkMetadata(options.metadata ?? {})
@@ -480,31 +510,7 @@ export const make = Effect.gen(function*() {
               ? undefined
               : yield* committed(holding)
             if (archived === undefined) return yield* exit
-            // A group whose lines cannot be written is taken back: no item is left in the archive without its line.
-            yield* Effect.tapError(
-              evidence.append(...archived.map((a) =>
-                Evidence.archive({
-                  actor: options.actor,
-                  repo: a.repo,
-                  path: a.path,
-                  tombstone: a.tombstone,
-                  sha256: a.sha256,
-                  size: a.sizeBytes,
-                  compressed_size: a.compressedSize,
-                  reason: options.reason,
-                  commit: options.commit
-                })
-              )),
-              (e) =>
-                Effect.catchAll(store.withdraw(archived.map((a) => a.itemId)), (w) =>
-                  Effect.fail(
-                    new Evidence.EvidenceError({
-                      file: e.file,
-                      detail: `${e.detail}; the ${archived.length} items of this group stay in the archive without ` +
-                        `their lines (taking them back failed: ${w.message})`
-                    })
-                  ))
-            )
+            yield* recordArchived(archived, options)
             yield* Metric.incrementBy(Metrics.stored, archived.length)
             yield* Metric.incrementBy(
               Metrics.storedBytes,
@@ -520,8 +526,8 @@ export const make = Effect.gen(function*() {
               deduplicated: a.deduplicated,
               stub: false
             }))
-            const account = (upTo: number) => {
-              for (const file of stored.slice(0, upTo)) {
+            const account = () => {
+              for (const file of stored) {
                 collected?.push(file)
                 count++
                 if (file.deduplicated) {
@@ -534,7 +540,7 @@ export const make = Effect.gen(function*() {
               for (const [i, file] of stored.entries()) {
                 const c = candidates[i]!
                 const stubFailed = (detail: string) => {
-                  account(stored.length)
+                  account()
                   return new StubError({ path: file.path, detail, report: report() })
                 }
                 const st = yield* Effect.try({
@@ -560,7 +566,7 @@ export const make = Effect.gen(function*() {
                 stored[i] = { ...file, stub: true }
               }
             }
-            account(stored.length)
+            account()
             if (options.onStored) yield* options.onStored(stored)
             if (Exit.isInterrupted(exit)) return yield* exit
           })

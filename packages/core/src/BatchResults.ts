@@ -215,8 +215,8 @@ export const toJson = (summary: Summary): string => JSON.stringify(summary, null
  * `"results"` first, one item per line, then the totals; each `flush` writes the items since the last one over the
  * old totals and the current totals after them, so the file is valid JSON between flushes, and one cut short by a
  * kill is still read line by line (`readDone`). CSV is one row per item. `update` flushes the first time, then when
- * at least `intervalMs` passed since the last flush, or `writerTuning.maxPending` items wait: however fast items come (a resume
- * skipping every entry), the writer holds a bounded number.
+ * at least `intervalMs` passed since the last flush, or `writerTuning.maxPending` items wait: however fast items come
+ * (a resume skipping every entry), the writer holds a bounded number.
  */
 export interface Writer {
   readonly append: (item: Item) => void
@@ -225,7 +225,7 @@ export interface Writer {
   readonly close: Effect.Effect<void>
 }
 
-/** Items a results writer holds before an `update` flushes them, whatever the time since the last flush; tests shrink it. */
+/** Items a results writer holds before `update` flushes them, whatever the time since the last flush (tests shrink it). */
 export const writerTuning: { maxPending: number } = { maxPending: 4096 }
 
 export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Effect<Writer, ResultsError> =>
@@ -251,7 +251,6 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
     }
     // The first update flushes at once: a batch killed early still leaves what it restored for `--resume`.
     let last = -Infinity
-    let pending = 0
     const flush = (totals: Totals): Effect.Effect<void, ResultsError> =>
       Effect.forEach(outs, (o) =>
         Effect.try({
@@ -268,13 +267,9 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
             fs.ftruncateSync(o.fd, o.end + tail.length)
           },
           catch: (e) => new ResultsError({ file: o.file, problem: `cannot write: ${FileOps.describeErrno(e)}` })
-        }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => {
-          last = performance.now()
-          pending = 0
-        })))
+        }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => void (last = performance.now()))))
     return Effect.succeed({
       append: (item) => {
-        pending++
         for (const o of outs) {
           o.pending.push(
             o.csv
@@ -286,7 +281,9 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
       },
       update: (totals) =>
         Effect.suspend(() =>
-          pending >= writerTuning.maxPending || performance.now() - last >= intervalMs ? flush(totals()) : Effect.void
+          (outs[0]?.pending.length ?? 0) >= writerTuning.maxPending || performance.now() - last >= intervalMs
+            ? flush(totals())
+            : Effect.void
         ),
       flush,
       close: Effect.sync(closeAll)
@@ -513,12 +510,7 @@ export const readDone = (file: string): Effect.Effect<Done, ResultsError, Scope.
         const rows = csv ? csvResults(absolute) : streamedJson(absolute) ?? wholeJson(absolute)
         for (const row of rows) {
           const result = decode(row.value)
-          if (Either.isLeft(result)) {
-            set.close()
-            return Effect.fail(
-              new ResultsError({ file: absolute, where: row.where, problem: RecordSchema.describe(result.left.issue) })
-            )
-          }
+          if (Either.isLeft(result)) throw new Malformed(row.where, RecordSchema.describe(result.left.issue))
           const { bytes, output, sha256, status, tombstone } = result.right
           if (isDone(status) && bytes !== undefined && sha256 !== undefined) set.add(tombstone, output, bytes, sha256)
         }

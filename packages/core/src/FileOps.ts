@@ -120,8 +120,8 @@ export const readBounded = (file: string, maxBytes: number, options: { readonly 
 
 /**
  * `mkdir -p` over the given modules; when it fails for something in the way, the error names it (`ENOENT … mkdir`
- * says neither that a link on the way is dangling, nor which parent is a file), with the errno's code for it. Shipped to
- * the restore workers as source text, so it refers to nothing outside itself.
+ * says neither that a link on the way is dangling, nor which parent is a file), with the errno's code for it.
+ * Shipped to the restore workers as source text, so it refers to nothing outside itself.
  */
 export const makeFoldersWith = (fs: typeof import("node:fs"), path: typeof import("node:path")) => (dir: string) => {
   try {

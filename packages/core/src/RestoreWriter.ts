@@ -633,9 +633,9 @@ export const inThread = (): RestoreWriter => {
  * A SQLite store: no slower since `Packer.hashPackAll`. The host passes them to every pool of workers it starts
  * (a store's too): V8 dropped them for the whole process once a worker started, and a store's young generation grew to
  * 32 MiB instead of 2 (100,000 files: 219 MiB instead of 182, on every backend 213-228 instead of 177-193). The
- * servers' drivers allocate more per row, so they pay more: of 100,000 small files, a batch restore from PostgreSQL peaked at 214 instead of 359-422 MiB for 8-15% more time
- * (MariaDB 219-230 against 377-384 MiB, 5-10%), a store at 222 instead of 286 MiB, no slower (MariaDB 232 against 312
- * MiB, 7% slower).
+ * servers' drivers allocate more per row, so they pay more: of 100,000 small files, a batch restore from PostgreSQL
+ * peaked at 214 instead of 359-422 MiB for 8-15% more time (MariaDB 219-230 against 377-384 MiB, 5-10%), a store at
+ * 222 instead of 286 MiB, no slower (MariaDB 232 against 312 MiB, 7% slower).
  */
 export const heapFlags: ReadonlyArray<string> = ["--heap-growing-percent=50", "--semi-space-growth-factor=1"]
 
