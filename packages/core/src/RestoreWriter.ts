@@ -109,11 +109,13 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly makeFolders: string
   /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
   readonly exposeGc: boolean
+  /** Payloads are handed over to this program (a worker's): their buffers are its own to free once written. */
+  readonly owned: boolean
   /** `halt`'s flag, shared with every worker (one Int32 over a SharedArrayBuffer): 1 once halted. */
   readonly halted: Int32Array
 }
 
-const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
+const setupOf = (direct: DirectReads | undefined, exposeGc = false, owned = false): Setup => ({
   ...Codec.zstdPaths(),
   direct,
   decoder: Codec.boundedDecoder.toString(),
@@ -121,6 +123,7 @@ const setupOf = (direct: DirectReads | undefined, exposeGc = false): Setup => ({
   seqError: Chunking.seqError.toString(),
   makeFolders: FileOps.makeFoldersWith.toString(),
   exposeGc,
+  owned,
   halted: new Int32Array(new SharedArrayBuffer(4))
 })
 
@@ -149,7 +152,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   const seqError = compiled<typeof Chunking.seqError>(setup.seqError)
   const makeFolders = compiled<typeof FileOps.makeFoldersWith>(setup.makeFolders)(fs, pathMod)
   // The archive, opened read-only on first `copy`: a connection of this thread's own, so content skips the main thread.
-  let archive: { readonly inline: Query; readonly chunks: Query; readonly collect: () => void } | undefined
+  let archive: { readonly inline: Query; readonly chunks: Query } | undefined
   const archiveQueries = () => {
     if (archive !== undefined) return archive
     const direct = setup.direct
@@ -161,12 +164,19 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     db.pragma("busy_timeout = 5000")
     // Content is read once: a large page cache would only add to peak memory.
     db.pragma("cache_size = -1024")
-    // Every payload read is a new buffer outside this small heap, which collects too rarely to reuse them; a young-
-    // generation collection every MiB read (well under a millisecond) frees them: ~25 MB less peak RSS, same speed.
-    // The flag is the whole process's and stays on: set back, it raced with the other workers' reading it. So only a
-    // host that opted in (`tuneV8`) gets it; the CLI sets it at start, or its code cache, written at exit under the
-    // changed flags, was rejected at every later start. Without it, V8 collects the buffers in its own time.
-    let collect = () => {}
+    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).raw() }
+    return archive
+  }
+  // Every payload, read here or sent by the main thread, is a new buffer outside this small heap, which collects too
+  // rarely to reuse them; a young-generation collection every MiB (well under a millisecond) frees them: ~25 MB less
+  // peak RSS per worker reading SQLite, same speed. The flag is the whole process's and stays on: set back, it raced
+  // with the other workers' reading it. So only a host that opted in (`tuneV8`) gets it; the CLI sets it at start, or
+  // its code cache, written at exit under the changed flags, was rejected at every later start. Without it, V8
+  // collects the buffers in its own time.
+  let collect: (() => void) | undefined
+  const collector = () => {
+    if (collect !== undefined) return collect
+    collect = () => {}
     if (setup.exposeGc) {
       ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
       const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (
@@ -174,16 +184,27 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       ) => void
       collect = () => gc({ type: "minor" })
     }
-    archive = { inline: db.prepare(direct.inline).pluck(), chunks: db.prepare(direct.chunks).raw(), collect }
-    return archive
+    return collect
   }
   let unreleased = 0
-  /** Counts payload bytes read, and frees their buffers every MiB (see `archiveQueries`). */
+  /** Counts payload bytes taken, and frees their buffers every MiB (see `collector`). */
   const release = (bytes: number) => {
     unreleased += bytes
     if (unreleased < 1024 * 1024) return
     unreleased = 0
-    archive?.collect()
+    collector()()
+  }
+  /**
+   * Lets go of a payload handed over to this worker, once written. A message's buffers outlive the collections made
+   * while it is handled, so V8 moves them to the old generation, where they waited for a full collection: a PostgreSQL
+   * batch restore's workers each held ~65 MiB of them. Handed on (detached), the buffer is young again, and goes at
+   * the next young-generation collection.
+   */
+  const spent = (data: Uint8Array) => {
+    const buffer = data.buffer
+    if (!setup.owned || !(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return
+    structuredClone(buffer, { transfer: [buffer] })
+    release(data.length)
   }
   // One output buffer reused for every decode (`reuse`): no per-file allocation, memory flat over a long batch.
   let bounded: Codec.BoundedDecode | undefined
@@ -559,6 +580,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
             break
           }
           const reply = op.op === "write" ? writeWhole(start(op), op.data) : copy(op, op.artifactId, op.chunked)
+          if (op.op === "write") spent(op.data)
           failed ||= !reply.ok
           replies.push(reply)
           break
@@ -568,6 +590,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           break
         case "append": {
           append(opened(op.id), op.data)
+          spent(op.data)
           break
         }
         case "close": {
@@ -600,18 +623,24 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 }
 
+/** An op whose payload is on a buffer of its own (`WorkerPool.owned`), to be handed over to a worker, not cloned. */
+const owned = (op: Op): Op => ("data" in op ? { ...op, data: WorkerPool.owned(op.data) } : op)
+
 const writerOf = (
   pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>,
-  setup: Setup
+  setup: Setup,
+  handOver: boolean
 ): RestoreWriter => ({
   lanes: pool.lanes,
   readsArchive: setup.direct !== undefined,
-  run: (lane, ops, stopAfterFailure) =>
-    pool.run(
+  run: (lane, ops, stopAfterFailure) => {
+    const sent = handOver ? ops.map(owned) : ops
+    return pool.run(
       lane,
-      { ops, stopAfterFailure: stopAfterFailure === true },
-      WorkerPool.transferable(ops.flatMap((op) => ("data" in op ? [op.data] : [])))
-    ),
+      { ops: sent, stopAfterFailure: stopAfterFailure === true },
+      handOver ? WorkerPool.transferable(sent.flatMap((op) => ("data" in op ? [op.data] : []))) : []
+    )
+  },
   halt: Effect.sync(() => void Atomics.store(setup.halted, 0, 1)),
   resume: Effect.sync(() => void Atomics.store(setup.halted, 0, 0))
 })
@@ -619,7 +648,7 @@ const writerOf = (
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
 export const inThread = (): RestoreWriter => {
   const setup = setupOf(undefined)
-  return writerOf(WorkerPool.inThread(program, setup), setup)
+  return writerOf(WorkerPool.inThread(program, setup), setup, false)
 }
 
 /**
@@ -653,6 +682,6 @@ export const workers = (
   } = {}
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
   Effect.suspend(() => {
-    const setup = setupOf(options.direct, options.exposeGc ?? false)
-    return Effect.map(WorkerPool.make(program, setup, size, options.v8Flags), (pool) => writerOf(pool, setup))
+    const setup = setupOf(options.direct, options.exposeGc ?? false, true)
+    return Effect.map(WorkerPool.make(program, setup, size, options.v8Flags), (pool) => writerOf(pool, setup, true))
   })

@@ -37,7 +37,7 @@ const writers: ReadonlyArray<
   ["in worker threads that set V8 flags", RestoreWriter.workers(2, { v8Flags: RestoreWriter.heapFlags })]
 ]
 
-describe.each(writers)("RestoreWriter %s", (_name, make) => {
+describe.each(writers)("RestoreWriter %s", (name, make) => {
   it.scoped("writes whole and streamed payloads byte for byte, with their mode, in new folders", () =>
     Effect.gen(function*() {
       const writer = yield* make
@@ -178,6 +178,41 @@ describe.each(writers)("RestoreWriter %s", (_name, make) => {
       const [written] = yield* writer.run(0, [yield* write(9)])
       expect(written).toMatchObject({ id: 9, ok: true })
       expect(fs.readFileSync(path.join(dir, "f9.txt"), "utf8")).toBe("halted\n")
+    }))
+
+  it.scoped("a payload that is a view into a larger buffer is written exactly, and that buffer is left as it was", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const [a, b] = [Buffer.from("first file\n".repeat(900)), Buffer.from("second file\n".repeat(700))]
+      const [pa, pb] = [yield* packed(a), yield* packed(b)]
+      // Two payloads side by side in one buffer, as a driver's packet or a base64 decode with slack holds them.
+      const shared = Buffer.concat([pa, pb, Buffer.alloc(64)])
+      const before = Buffer.from(shared)
+      // A whole buffer of its own, and a small one from Node's shared pool.
+      const whole = new Uint8Array(pa)
+      const tiny = Buffer.from("tiny\n")
+      const pooled = Buffer.from(yield* packed(tiny))
+      const replies = yield* writer.run(0, [
+        { op: "write", ...target(1, path.join(dir, "a.txt"), a), data: shared.subarray(0, pa.length) },
+        {
+          op: "write",
+          ...target(2, path.join(dir, "b.txt"), b),
+          data: shared.subarray(pa.length, pa.length + pb.length)
+        },
+        { op: "write", ...target(3, path.join(dir, "c.txt"), a), data: whole },
+        { op: "write", ...target(4, path.join(dir, "d.txt"), tiny), data: pooled }
+      ])
+      expect(replies.map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true], [4, true]])
+      expect(fs.readFileSync(path.join(dir, "a.txt"))).toEqual(a)
+      expect(fs.readFileSync(path.join(dir, "b.txt"))).toEqual(b)
+      expect(fs.readFileSync(path.join(dir, "c.txt"))).toEqual(a)
+      expect(fs.readFileSync(path.join(dir, "d.txt"))).toEqual(tiny)
+      // Views are copied before they are handed over: the buffers they share (the pool too) stay whole and unchanged.
+      expect(shared).toEqual(before)
+      expect(Buffer.from(pooled.buffer).length).toBeGreaterThan(0)
+      // A whole buffer is handed over to a worker, not cloned into it (detached here); this thread's writer keeps it.
+      expect(whole.byteLength).toBe(name === "in this thread" ? pa.length : 0)
     }))
 
   it.scoped("an aborted stream leaves nothing behind", () =>

@@ -36,4 +36,17 @@ describe("WorkerPool", () => {
         expect([error._tag, error.message]).toEqual(["WorkerFailed", "a file worker failed: cannot handle boom"])
       }
     }))
+
+  it("owned gives a view on a buffer of its own: a whole one as it is, a slice as a copy, its source untouched", () => {
+    const whole = new Uint8Array([1, 2, 3])
+    expect(WorkerPool.owned(whole)).toBe(whole)
+    const source = Buffer.from([9, 8, 7, 6, 5])
+    const slice = source.subarray(1, 4)
+    const own = WorkerPool.owned(slice)
+    expect([...own]).toEqual([8, 7, 6])
+    expect([own.byteOffset, own.buffer.byteLength]).toEqual([0, 3])
+    expect(WorkerPool.transferable([own, slice])).toEqual([own.buffer])
+    own[0] = 0
+    expect([...source]).toEqual([9, 8, 7, 6, 5])
+  })
 })
