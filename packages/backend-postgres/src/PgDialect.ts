@@ -17,7 +17,7 @@ export const dialect: Dialect.Dialect = {
   returning: true,
   bulkInsert: { rows: 500, bytes: 16 * 1024 * 1024 },
   inlineCap: Number.MAX_SAFE_INTEGER,
-  chunksAsBase64: true,
+  payloadsAsBase64: true,
   zeroBeforeDelete: false,
   archiveTablesQuery: "SELECT table_name AS t, column_name AS c FROM information_schema.columns " +
     "WHERE table_schema = current_schema() AND table_name IN ('item', 'artifact')",

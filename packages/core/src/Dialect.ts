@@ -36,10 +36,11 @@ export interface Dialect {
   /** The largest content kept in one row; above it content is chunked. */
   readonly inlineCap: number
   /**
-   * Chunk rows are fetched base64-encoded (`encode(blob_bytes, 'base64')`): PostgreSQL sends `bytea` as hex text, twice
-   * the bytes, and a 100 MiB restore's garbage of hex strings held its peak near 200 MiB; base64 is 4/3 of the bytes.
+   * Payloads (inline and chunk rows) are fetched base64-encoded (`encode(blob_bytes, 'base64')`): PostgreSQL sends
+   * `bytea` as hex text, twice the bytes, and a 100 MiB restore's garbage of hex strings held its peak near 200 MiB;
+   * base64 is 4/3 of the bytes.
    */
-  readonly chunksAsBase64?: boolean | undefined
+  readonly payloadsAsBase64?: boolean | undefined
   /** Freed pages keep their bytes (SQLite): overwrite content before deleting it. */
   readonly zeroBeforeDelete: boolean
   /** Lists the tables named `item`/`artifact` with their columns, as rows of `t` (table) and `c` (column). */

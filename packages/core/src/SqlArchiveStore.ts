@@ -180,6 +180,21 @@ export const make = (options: {
         })
       )
 
+    // Payload bytes as the dialect sends them best (`Dialect.payloadsAsBase64`), back to bytes as rows arrive. Without
+    // the line breaks PostgreSQL puts in base64: Node sizes the buffer for the text, and the bytes, a view of it, could
+    // not be handed over to a worker whole (`WorkerPool.owned` copied each).
+    const payloadBytes = sql.literal(
+      dialect.payloadsAsBase64 === true
+        ? "replace(encode(blob_bytes, 'base64'), E'\\n', '') AS blob_bytes"
+        : "blob_bytes"
+    )
+    const fromWire = (raw: Row): Row => {
+      if (dialect.payloadsAsBase64 === true && typeof raw.blob_bytes === "string") {
+        raw.blob_bytes = Buffer.from(raw.blob_bytes, "base64")
+      }
+      return raw
+    }
+
     const inlinePayloads = (artifactIds: ReadonlyArray<string>) =>
       unit(
         "fetch",
@@ -187,33 +202,27 @@ export const make = (options: {
           const out = new Map<string, Uint8Array>()
           const unique = [...new Set(artifactIds)]
           for (let i = 0; i < unique.length; i += group) {
-            const rows = yield* sql<Row>`SELECT id, blob_bytes FROM artifact WHERE id IN ${
+            const rows = yield* sql<Row>`SELECT id, ${payloadBytes} FROM artifact WHERE id IN ${
               sql.in(unique.slice(i, i + group))
             } AND blob_bytes IS NOT NULL`
-            for (const row of yield* Rows.decodeAll(inlineRow, rows)) out.set(row.id, row.blob_bytes)
+            for (const row of yield* Rows.decodeAll(inlineRow, rows.map(fromWire))) out.set(row.id, row.blob_bytes)
           }
           return out as ReadonlyMap<string, Uint8Array>
         })
       )
 
-    const chunkBytes = sql.literal(
-      dialect.chunksAsBase64 === true ? "encode(blob_bytes, 'base64') AS blob_bytes" : "blob_bytes"
-    )
     const chunks = (artifactId: string): Stream.Stream<Uint8Array, StoreError> =>
       Stream.paginateChunkEffect(0, (from) =>
         unit(
           "fetch",
           // LIMIT, not `seq < from + window`: a window short of a row must show the row after the gap, not end the stream.
-          sql<Row>`SELECT seq, ${chunkBytes} FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
+          sql<Row>`SELECT seq, ${payloadBytes} FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
             ORDER BY seq LIMIT ${chunkWindow}`
         ).pipe(Effect.flatMap((rows) =>
           Effect.suspend(() => {
             const out: Array<Uint8Array> = []
             for (const raw of rows) {
-              if (dialect.chunksAsBase64 === true && typeof raw.blob_bytes === "string") {
-                raw.blob_bytes = Buffer.from(raw.blob_bytes, "base64")
-              }
-              const row = chunkRow(raw, `${artifactId}#${String(raw.seq)}`)
+              const row = chunkRow(fromWire(raw), `${artifactId}#${String(raw.seq)}`)
               if (Either.isLeft(row)) return Effect.fail(badRow("fetch")(row.left))
               const wrong = Chunking.seqError(artifactId, from + out.length, row.right.seq)
               if (wrong !== undefined) {
