@@ -173,38 +173,39 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   // with the other workers' reading it. So only a host that opted in (`tuneV8`) gets it; the CLI sets it at start, or
   // its code cache, written at exit under the changed flags, was rejected at every later start. Without it, V8
   // collects the buffers in its own time.
-  let collect: (() => void) | undefined
-  const collector = () => {
-    if (collect !== undefined) return collect
-    collect = () => {}
-    if (setup.exposeGc) {
-      ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
-      const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (
-        options: { type: "minor" }
-      ) => void
-      collect = () => gc({ type: "minor" })
-    }
-    return collect
-  }
+  const collect = (() => {
+    if (!setup.exposeGc) return () => {}
+    ;(req("node:v8") as typeof import("node:v8")).setFlagsFromString("--expose-gc")
+    const gc = (req("node:vm") as typeof import("node:vm")).runInNewContext("gc") as (
+      options: { type: "minor" }
+    ) => void
+    return () => gc({ type: "minor" })
+  })()
   let unreleased = 0
-  /** Counts payload bytes taken, and frees their buffers every MiB (see `collector`). */
+  /** Counts payload bytes taken, and frees their buffers every MiB (see `collect`). */
   const release = (bytes: number) => {
     unreleased += bytes
     if (unreleased < 1024 * 1024) return
     unreleased = 0
-    collector()()
+    collect()
   }
   /**
-   * Lets go of a payload handed over to this worker, once written. A message's buffers outlive the collections made
-   * while it is handled, so V8 moves them to the old generation, where they waited for a full collection: a PostgreSQL
-   * batch restore's workers each held ~65 MiB of them. Handed on (detached), the buffer is young again, and goes at
-   * the next young-generation collection.
+   * Lets go of the payloads handed over to this worker with a message, once it is handled. A message's buffers outlive
+   * the collections made while it is handled, so V8 moves them to the old generation, where they waited for a full
+   * collection: a PostgreSQL batch restore's workers each held ~65 MiB of them. Handed on (detached), each buffer is
+   * young again, and goes at the next young-generation collection. Not before the message ends: two of its ops may
+   * share a buffer.
    */
-  const spent = (data: Uint8Array) => {
-    const buffer = data.buffer
-    if (!setup.owned || !(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return
-    structuredClone(buffer, { transfer: [buffer] })
-    release(data.length)
+  const letGo = (ops: ReadonlyArray<Op>) => {
+    if (!setup.owned) return
+    let bytes = 0
+    for (const op of ops) {
+      const buffer = "data" in op ? op.data.buffer : undefined
+      if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) continue
+      bytes += buffer.byteLength
+      structuredClone(buffer, { transfer: [buffer] })
+    }
+    release(bytes)
   }
   // One output buffer reused for every decode (`reuse`): no per-file allocation, memory flat over a long batch.
   let bounded: Codec.BoundedDecode | undefined
@@ -580,7 +581,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
             break
           }
           const reply = op.op === "write" ? writeWhole(start(op), op.data) : copy(op, op.artifactId, op.chunked)
-          if (op.op === "write") spent(op.data)
           failed ||= !reply.ok
           replies.push(reply)
           break
@@ -590,7 +590,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           break
         case "append": {
           append(opened(op.id), op.data)
-          spent(op.data)
           break
         }
         case "close": {
@@ -619,6 +618,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           break
       }
     }
+    letGo(ops)
     return { value: replies }
   }
 }

@@ -180,7 +180,7 @@ describe.each(writers)("RestoreWriter %s", (name, make) => {
       expect(fs.readFileSync(path.join(dir, "f9.txt"), "utf8")).toBe("halted\n")
     }))
 
-  it.scoped("a payload that is a view into a larger buffer is written exactly, and that buffer is left as it was", () =>
+  it.scoped("payloads that are views into a larger buffer, or share one, are written exactly; the buffers are left as is", () =>
     Effect.gen(function*() {
       const writer = yield* make
       const dir = tempDir()
@@ -201,9 +201,12 @@ describe.each(writers)("RestoreWriter %s", (name, make) => {
           data: shared.subarray(pa.length, pa.length + pb.length)
         },
         { op: "write", ...target(3, path.join(dir, "c.txt"), a), data: whole },
-        { op: "write", ...target(4, path.join(dir, "d.txt"), tiny), data: pooled }
+        { op: "write", ...target(4, path.join(dir, "d.txt"), tiny), data: pooled },
+        // Two outputs of one content, given one buffer: the second is written from it too.
+        { op: "write", ...target(5, path.join(dir, "e.txt"), a), data: whole }
       ])
-      expect(replies.map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true], [4, true]])
+      expect(replies.map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true], [4, true], [5, true]])
+      expect(fs.readFileSync(path.join(dir, "e.txt"))).toEqual(a)
       expect(fs.readFileSync(path.join(dir, "a.txt"))).toEqual(a)
       expect(fs.readFileSync(path.join(dir, "b.txt"))).toEqual(b)
       expect(fs.readFileSync(path.join(dir, "c.txt"))).toEqual(a)
