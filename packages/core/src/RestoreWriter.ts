@@ -109,7 +109,7 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly makeFolders: string
   /** The host let us expose V8's collector (`--expose-gc`, a flag of the whole process) to free read buffers early. */
   readonly exposeGc: boolean
-  /** Payloads are handed over to this program (a worker's): their buffers are its own to free once written. */
+  /** Payloads are handed over to this program (a worker's): it frees their buffers once their message is handled. */
   readonly owned: boolean
   /** `halt`'s flag, shared with every worker (one Int32 over a SharedArrayBuffer): 1 once halted. */
   readonly halted: Int32Array
