@@ -20,7 +20,7 @@ type Output =
   | { readonly ok: false; readonly changed: boolean; readonly message: string; readonly code?: string }
 
 interface Data {
-  readonly zstdPackage: string
+  readonly zstdBinding: string
   readonly levels: typeof Codec.levels
 }
 
@@ -29,8 +29,16 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   const fs = req("node:fs") as typeof import("node:fs")
   const crypto = req("node:crypto") as typeof import("node:crypto")
   const zlib = req("node:zlib") as typeof import("node:zlib")
-  let zstd: { compress(d: Uint8Array, p: { compressionLevel: number }): Buffer } | undefined
-  const buf = Buffer.allocUnsafe(1024 * 1024)
+  type Zstd = {
+    CCtx: new() => { setParameter(p: number, v: number): void; compress2(dst: Uint8Array, src: Uint8Array): number }
+    CParameter: { compressionLevel: number }
+    compressBound(n: number): number
+  }
+  let zstd: { cctx: InstanceType<Zstd["CCtx"]>; bound: (n: number) => number } | undefined
+  // Reused for every file: a fresh read buffer and compression buffer per large file left the worker's malloc arena
+  // holding what they freed.
+  let buf = Buffer.allocUnsafe(1024 * 1024)
+  let out = Buffer.allocUnsafe(0)
   const failed = (e: unknown): Output => {
     const err = e as NodeJS.ErrnoException
     return {
@@ -40,12 +48,18 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
       ...(err.code === undefined ? {} : { code: err.code })
     }
   }
-  const compress = (raw: Uint8Array, codec: string) =>
-    codec === "zlib"
-      ? zlib.deflateSync(raw, { level: data.levels.zlib })
-      : (zstd ??= req(data.zstdPackage) as NonNullable<typeof zstd>).compress(raw, {
-        compressionLevel: data.levels.zstd
-      })
+  const compress = (raw: Uint8Array, codec: string): Uint8Array => {
+    if (codec === "zlib") return zlib.deflateSync(raw, { level: data.levels.zlib })
+    if (zstd === undefined) {
+      const binding = req(data.zstdBinding) as Zstd
+      const cctx = new binding.CCtx()
+      cctx.setParameter(binding.CParameter.compressionLevel, data.levels.zstd)
+      zstd = { cctx, bound: binding.compressBound }
+    }
+    const bound = zstd.bound(raw.length)
+    if (out.length < bound) out = Buffer.allocUnsafe(bound)
+    return out.subarray(0, zstd.cctx.compress2(out, raw))
+  }
   // A buffer of its own, so it can be handed over to the main thread without a copy.
   const handOver = (sha256: string, packed: Uint8Array) => {
     const own = new Uint8Array(packed.length)
@@ -54,9 +68,10 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   }
   // An input swapped for a link or a FIFO since the walk's lstat: never followed (to /etc/shadow), never waited on.
   const readOnly = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
-  const openRegular = (file: string): number => {
+  const openRegular = (file: string): { readonly fd: number; readonly size: number } => {
     const fd = fs.openSync(file, readOnly)
-    if (fs.fstatSync(fd).isFile()) return fd
+    const st = fs.fstatSync(fd)
+    if (st.isFile()) return { fd, size: st.size }
     fs.closeSync(fd)
     throw new Error("no longer a regular file")
   }
@@ -65,7 +80,7 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
       if (input.op === "compress") return handOver("", compress(input.data, input.codec))
       if (input.op === "hash") {
         const hash = crypto.createHash("sha256")
-        const fd = openRegular(input.file)
+        const { fd } = openRegular(input.file)
         try {
           let n: number
           while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
@@ -74,13 +89,18 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
         }
         return { value: { ok: true, sha256: hash.digest("hex") } }
       }
-      const fd = openRegular(input.file)
+      const { fd, size } = openRegular(input.file)
       let raw: Buffer
       try {
-        // Into the worker's own buffer: a fresh one per small file left its malloc arena fragmented (~20 MiB of RSS).
+        // Into the worker's own buffer (a fresh one per small file left its malloc arena fragmented, ~20 MiB of RSS),
+        // with room for the whole file and the read that finds its end; a file that grew since gets more.
+        if (buf.length <= size) buf = Buffer.allocUnsafe(size + 1)
         let n = 0
-        for (let got = 1; got > 0 && n < buf.length; n += got) got = fs.readSync(fd, buf, n, buf.length - n, null)
-        raw = n < buf.length ? buf.subarray(0, n) : Buffer.concat([buf, fs.readFileSync(fd)])
+        for (let got = 1; got > 0; n += got) {
+          if (n === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)])
+          got = fs.readSync(fd, buf, n, buf.length - n, null)
+        }
+        raw = buf.subarray(0, n)
       } finally {
         fs.closeSync(fd)
       }
@@ -94,7 +114,7 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   }
 }
 
-const data = (): Data => ({ zstdPackage: Codec.zstdPaths().zstdPackage, levels: Codec.levels })
+const data = (): Data => ({ zstdBinding: Codec.zstdPaths().zstdBinding, levels: Codec.levels })
 
 export interface Packer {
   readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>

@@ -57,13 +57,13 @@ describe.each(packers)("Packer %s", (_name, make) => {
       expect(gone).toMatchObject({ _tag: "PayloadSourceError", path: "f30.txt" })
     }))
 
-  it.scoped("packs files at and around its 1 MiB read buffer, and an empty one, byte for byte, one after another", () =>
+  it.scoped("packs files above, at and around its 1 MiB read buffer, and an empty one, byte for byte, one after another", () =>
     Effect.gen(function*() {
       const packer = yield* make
       const dir = tempDir()
       const zstd = yield* Codec.forName("zstd")
-      // Large first, so a smaller file after it would show any bytes left over in the reused buffer.
-      for (const size of [1024 * 1024 + 5, 1024 * 1024, 1024 * 1024 - 1, 3, 0]) {
+      // Large first, so a smaller file after it would show any bytes left over in the reused read and output buffers.
+      for (const size of [3 * 1024 * 1024 + 7, 1024 * 1024 + 5, 1024 * 1024, 1024 * 1024 - 1, 3, 0]) {
         const raw = crypto.randomBytes(size)
         const file = path.join(dir, `f${size}.bin`)
         fs.writeFileSync(file, raw)
