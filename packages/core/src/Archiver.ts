@@ -444,12 +444,13 @@ export const make = Effect.gen(function*() {
         // larger ones are hashed here and read again, in chunks, as the database takes them.
         const small = (file: Omit<Candidate, "sha256">) => file.size <= Math.min(onePass, inlineLimit)
         const packs = yield* packer.hashPackAll(
-          group.filter(small).map((file) => ({ file: file.source, display: file.recorded })),
+          group.filter(small).map((file) => ({ file: file.source, display: file.recorded, size: file.size })),
           codec.name
         ).pipe(Effect.catchTag("PayloadSourceError", inputError))
         const hashes = yield* Effect.forEach(
           group.filter((file) => !small(file)),
-          (file) => Effect.catchTag(packer.hash(file.source, file.recorded), "PayloadSourceError", inputError),
+          (file) =>
+            Effect.catchTag(packer.hash(file.source, file.recorded, file.size), "PayloadSourceError", inputError),
           { concurrency: 64 }
         )
         let [p, h] = [0, 0]
@@ -467,7 +468,7 @@ export const make = Effect.gen(function*() {
             payload: c.packed !== undefined
               ? { _tag: "Whole", read: Effect.succeed(c.packed) }
               : c.size <= inlineLimit
-              ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.sha256, codec.name) }
+              ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.size, c.sha256, codec.name) }
               : {
                 _tag: "Chunks",
                 stream: payloadOf(

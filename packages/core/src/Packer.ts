@@ -9,11 +9,18 @@ import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
 import * as WorkerPool from "./WorkerPool.js"
 
+/** `size`: the file's size when the walk saw it; a file that no longer has it changed, and is not archived. */
 type Input =
-  | { readonly op: "hash"; readonly file: string }
-  | { readonly op: "pack"; readonly file: string; readonly sha256: string; readonly codec: Codec.CodecName }
+  | { readonly op: "hash"; readonly file: string; readonly size: number }
+  | {
+    readonly op: "pack"
+    readonly file: string
+    readonly size: number
+    readonly sha256: string
+    readonly codec: Codec.CodecName
+  }
   | { readonly op: "compress"; readonly data: Uint8Array; readonly codec: Codec.CodecName }
-  | { readonly op: "hashPack"; readonly file: string; readonly codec: Codec.CodecName }
+  | { readonly op: "hashPack"; readonly file: string; readonly size: number; readonly codec: Codec.CodecName }
 
 type Output =
   | { readonly ok: true; readonly sha256: string; readonly data?: Uint8Array }
@@ -68,45 +75,47 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
   }
   // An input swapped for a link or a FIFO since the walk's lstat: never followed (to /etc/shadow), never waited on.
   const readOnly = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
-  const openRegular = (file: string): { readonly fd: number; readonly size: number } => {
+  const openRegular = (file: string): number => {
     const fd = fs.openSync(file, readOnly)
-    const st = fs.fstatSync(fd)
-    if (st.isFile()) return { fd, size: st.size }
+    if (fs.fstatSync(fd).isFile()) return fd
     fs.closeSync(fd)
     throw new Error("no longer a regular file")
   }
+  const changed: { readonly value: Output } = { value: { ok: false, changed: true, message: "changed" } }
   return (input) => {
     try {
       if (input.op === "compress") return handOver("", compress(input.data, input.codec))
       if (input.op === "hash") {
         const hash = crypto.createHash("sha256")
-        const { fd } = openRegular(input.file)
+        const fd = openRegular(input.file)
+        let total = 0
         try {
-          let n: number
-          while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
+          // Never past the walk's size and one byte more, which tells a file that grew: memory and time stay bounded.
+          for (let n = 1; n > 0 && total <= input.size; total += n) {
+            n = fs.readSync(fd, buf, 0, Math.min(buf.length, input.size + 1 - total), null)
+            hash.update(buf.subarray(0, n))
+          }
         } finally {
           fs.closeSync(fd)
         }
-        return { value: { ok: true, sha256: hash.digest("hex") } }
+        return total === input.size ? { value: { ok: true, sha256: hash.digest("hex") } } : changed
       }
-      const { fd, size } = openRegular(input.file)
+      const fd = openRegular(input.file)
       let raw: Buffer
       try {
         // Into the worker's own buffer (a fresh one per small file left its malloc arena fragmented, ~20 MiB of RSS),
-        // with room for the whole file and the read that finds its end; a file that grew since gets more.
-        if (buf.length <= size) buf = Buffer.allocUnsafe(size + 1)
+        // with room for the walk's size and one byte more, which tells a file that grew.
+        if (buf.length <= input.size) buf = Buffer.allocUnsafe(input.size + 1)
         let n = 0
-        for (let got = 1; got > 0; n += got) {
-          if (n === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)])
-          got = fs.readSync(fd, buf, n, buf.length - n, null)
-        }
+        for (let got = 1; got > 0 && n <= input.size; n += got) got = fs.readSync(fd, buf, n, input.size + 1 - n, null)
+        if (n !== input.size) return changed
         raw = buf.subarray(0, n)
       } finally {
         fs.closeSync(fd)
       }
       const sha256 = crypto.createHash("sha256").update(raw).digest("hex")
       if (input.op === "hashPack") return handOver(sha256, compress(raw, input.codec))
-      if (sha256 !== input.sha256) return { value: { ok: false, changed: true, message: "changed" } }
+      if (sha256 !== input.sha256) return changed
       return handOver(sha256, compress(raw, input.codec))
     } catch (e) {
       return { value: failed(e) }
@@ -117,11 +126,17 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
 const data = (): Data => ({ zstdBinding: Codec.zstdPaths().zstdBinding, levels: Codec.levels })
 
 export interface Packer {
-  readonly hash: (file: string, display: string) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
+  /** A file's SHA-256; `size` is the one the walk saw, and a file without it fails as changed (so below). */
+  readonly hash: (
+    file: string,
+    display: string,
+    size: number
+  ) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
   /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
   readonly pack: (
     file: string,
     display: string,
+    size: number,
     sha256: string,
     codec: Codec.CodecName
   ) => Effect.Effect<Uint8Array, PayloadSourceError>
@@ -132,6 +147,7 @@ export interface Packer {
   readonly hashPack: (
     file: string,
     display: string,
+    size: number,
     codec: Codec.CodecName
   ) => Effect.Effect<
     { readonly sha256: string; readonly data: Uint8Array },
@@ -142,7 +158,7 @@ export interface Packer {
    * that could not be read.
    */
   readonly hashPackAll: (
-    files: ReadonlyArray<{ readonly file: string; readonly display: string }>,
+    files: ReadonlyArray<{ readonly file: string; readonly display: string; readonly size: number }>,
     codec: Codec.CodecName
   ) => Effect.Effect<
     ReadonlyArray<{ readonly sha256: string; readonly data: Uint8Array }>,
@@ -185,11 +201,14 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
     )
   return {
     concurrency: pool.lanes * 2,
-    hash: (file, display) => Effect.map(run(display, { op: "hash", file }), (out) => out.sha256),
-    hashPack: (file, display, codec) =>
-      Effect.map(run(display, { op: "hashPack", file, codec }), (out) => ({ sha256: out.sha256, data: out.data! })),
+    hash: (file, display, size) => Effect.map(run(display, { op: "hash", file, size }), (out) => out.sha256),
+    hashPack: (file, display, size, codec) =>
+      Effect.map(
+        run(display, { op: "hashPack", file, size, codec }),
+        (out) => ({ sha256: out.sha256, data: out.data! })
+      ),
     hashPackAll: (files, codec) => {
-      const inputs = files.map(({ file }): Input => ({ op: "hashPack", file, codec }))
+      const inputs = files.map(({ file, size }): Input => ({ op: "hashPack", file, size, codec }))
       return Effect.flatMap(pool.runAll(inputs), (outs) => {
         const packed: Array<{ readonly sha256: string; readonly data: Uint8Array }> = []
         for (const [i, out] of outs.entries()) {
@@ -199,8 +218,8 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
         return Effect.succeed(packed)
       })
     },
-    pack: (file, display, sha256, codec) =>
-      Effect.map(run(display, { op: "pack", file, sha256, codec }), (out) => out.data!).pipe(named(display)),
+    pack: (file, display, size, sha256, codec) =>
+      Effect.map(run(display, { op: "pack", file, size, sha256, codec }), (out) => out.data!).pipe(named(display)),
     compress: (raw, codec, display) =>
       Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!)
         .pipe(named(display))

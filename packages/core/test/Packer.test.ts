@@ -23,10 +23,10 @@ describe.each(packers)("Packer %s", (_name, make) => {
       const text = Buffer.from("def main():\n    return 42\n".repeat(200))
       const file = path.join(dir, "main.py")
       fs.writeFileSync(file, text)
-      expect(yield* packer.hash(file, "main.py")).toBe(sha(text))
+      expect(yield* packer.hash(file, "main.py", text.length)).toBe(sha(text))
       for (const name of Codec.names) {
         const codec = yield* Codec.forName(name)
-        const packed = yield* packer.pack(file, "main.py", sha(text), name)
+        const packed = yield* packer.pack(file, "main.py", text.length, sha(text), name)
         expect(packed.length).toBeLessThan(text.length / 5)
         expect(Buffer.from(yield* Codec.decompress(codec, packed, text.length))).toEqual(text)
         const piece = Buffer.from(text.subarray(0, 1000))
@@ -39,9 +39,12 @@ describe.each(packers)("Packer %s", (_name, make) => {
         fs.writeFileSync(f, `file ${i}\n`.repeat(i + 1))
         return f
       })
-      const hashes = yield* Effect.forEach(files, (f) => packer.hash(f, f), { concurrency: "unbounded" })
+      const hashes = yield* Effect.forEach(files, (f) => packer.hash(f, f, fs.statSync(f).size), {
+        concurrency: "unbounded"
+      })
       expect(hashes).toEqual(files.map((f) => sha(fs.readFileSync(f))))
-      const packs = yield* packer.hashPackAll(files.map((f) => ({ file: f, display: path.basename(f) })), "zstd")
+      const listed = files.map((f) => ({ file: f, display: path.basename(f), size: fs.statSync(f).size }))
+      const packs = yield* packer.hashPackAll(listed, "zstd")
       const zstd = yield* Codec.forName("zstd")
       for (const [i, f] of files.entries()) {
         const raw = fs.readFileSync(f)
@@ -52,7 +55,7 @@ describe.each(packers)("Packer %s", (_name, make) => {
       fs.rmSync(files[30]!)
       fs.rmSync(files[40]!)
       const gone = yield* Effect.flip(
-        packer.hashPackAll(files.map((f) => ({ file: f, display: path.basename(f) })), "zstd")
+        packer.hashPackAll(listed, "zstd")
       )
       expect(gone).toMatchObject({ _tag: "PayloadSourceError", path: "f30.txt" })
     }))
@@ -67,11 +70,11 @@ describe.each(packers)("Packer %s", (_name, make) => {
         const raw = crypto.randomBytes(size)
         const file = path.join(dir, `f${size}.bin`)
         fs.writeFileSync(file, raw)
-        const [packed] = yield* packer.hashPackAll([{ file, display: `f${size}.bin` }], "zstd")
+        const [packed] = yield* packer.hashPackAll([{ file, display: `f${size}.bin`, size }], "zstd")
         expect(packed!.sha256).toBe(sha(raw))
         expect(Buffer.from(yield* Codec.decompress(zstd, packed!.data, size)).equals(raw)).toBe(true)
-        expect(Buffer.from(yield* Codec.decompress(zstd, yield* packer.pack(file, "f", sha(raw), "zstd"), size)))
-          .toEqual(raw)
+        const packedAlone = yield* packer.pack(file, "f", size, sha(raw), "zstd")
+        expect(Buffer.from(yield* Codec.decompress(zstd, packedAlone, size)).equals(raw)).toBe(true)
       }
     }))
 
@@ -81,14 +84,32 @@ describe.each(packers)("Packer %s", (_name, make) => {
       const dir = tempDir()
       const file = path.join(dir, "a.txt")
       fs.writeFileSync(file, "before\n")
-      const before = yield* packer.hash(file, "a.txt")
+      const before = yield* packer.hash(file, "a.txt", 7)
       fs.writeFileSync(file, "after\n")
-      expect((yield* Effect.flip(packer.pack(file, "a.txt", before, "zstd"))).message).toBe(
+      expect((yield* Effect.flip(packer.pack(file, "a.txt", 6, before, "zstd"))).message).toBe(
         "a.txt: file changed while it was being stored; nothing was archived"
       )
-      const missing = yield* Effect.flip(packer.hash(path.join(dir, "gone.txt"), "gone.txt"))
+      const missing = yield* Effect.flip(packer.hash(path.join(dir, "gone.txt"), "gone.txt", 0))
       expect(missing).toMatchObject({ _tag: "PayloadSourceError", path: "gone.txt" })
       expect(missing.detail).toContain("ENOENT")
+    }))
+
+  it.scoped("a file no longer the size the walk saw (grown or shrunk) fails as changed, however it is read", () =>
+    Effect.gen(function*() {
+      const packer = yield* make
+      const dir = tempDir()
+      const file = path.join(dir, "log.txt")
+      const content = Buffer.from("a line of a log\n".repeat(100_000))
+      fs.writeFileSync(file, content)
+      const changed = "log.txt: file changed while it was being stored; nothing was archived"
+      // The walk saw it shorter (it grew since) or longer (it shrank since): never archived under the wrong size.
+      for (const seen of [content.length - 16, content.length + 16, 0]) {
+        expect((yield* Effect.flip(packer.hash(file, "log.txt", seen))).message, `hash ${seen}`).toBe(changed)
+        const packs = packer.hashPackAll([{ file, display: "log.txt", size: seen }], "zstd")
+        expect((yield* Effect.flip(packs)).message, `hashPackAll ${seen}`).toBe(changed)
+        expect((yield* Effect.flip(packer.pack(file, "log.txt", seen, sha(content), "zstd"))).message).toBe(changed)
+      }
+      expect(yield* packer.hash(file, "log.txt", content.length)).toBe(sha(content))
     }))
 
   it.scoped("an input swapped for a link (to /etc/shadow) or a FIFO after the walk is refused, not read or waited on", () =>
@@ -103,11 +124,11 @@ describe.each(packers)("Packer %s", (_name, make) => {
       execFileSync("mkfifo", [fifo])
       for (const file of [link, fifo]) {
         const name = path.basename(file)
-        expect(yield* Effect.flip(packer.hash(file, name)), name).toMatchObject({
+        expect(yield* Effect.flip(packer.hash(file, name, 10)), name).toMatchObject({
           _tag: "PayloadSourceError",
           path: name
         })
-        const packed = yield* Effect.flip(packer.hashPack(file, name, "zstd"))
+        const packed = yield* Effect.flip(packer.hashPack(file, name, 10, "zstd"))
         expect(packed, name).toMatchObject({ _tag: "PayloadSourceError", path: name })
       }
     }))
