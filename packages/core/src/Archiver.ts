@@ -292,10 +292,14 @@ export const collect = (
   )
 }
 
-/** The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`. */
+/**
+ * The compressed content of a large file as a stream of chunks; fails if the bytes no longer hash to `sha256`, or as
+ * soon as they run past `size` (a file that grew is not read to its end).
+ */
 export const payloadOf = (
   file: string,
   display: string,
+  size: number,
   sha256: string,
   compress: (raw: Uint8Array) => Effect.Effect<Uint8Array, PayloadSourceError>,
   concurrency: number
@@ -312,6 +316,15 @@ export const payloadOf = (
     const hasher = Hash.incremental()
     const split = Chunking.splitter(fd)
     let done = false
+    let read = 0
+    const changed = Effect.fail(
+      Option.some(
+        new PayloadSourceError({
+          path: display,
+          detail: "file changed while it was being stored; nothing was archived"
+        })
+      )
+    )
     const next = Effect.suspend((): Effect.Effect<Uint8Array, Option.Option<PayloadSourceError>> => {
       if (done) return Effect.fail(Option.none())
       let piece: Chunking.Piece
@@ -320,18 +333,13 @@ export const payloadOf = (
       } catch (e) {
         return Effect.fail(Option.some(new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })))
       }
-      if (piece.chunk !== undefined) hasher.update(piece.chunk)
-      done = piece.end
-      if (done && hasher.digest() !== sha256) {
-        return Effect.fail(
-          Option.some(
-            new PayloadSourceError({
-              path: display,
-              detail: "file changed while it was being stored; nothing was archived"
-            })
-          )
-        )
+      if (piece.chunk !== undefined) {
+        read += piece.chunk.length
+        if (read > size) return changed
+        hasher.update(piece.chunk)
       }
+      done = piece.end
+      if (done && (read !== size || hasher.digest() !== sha256)) return changed
       return piece.chunk === undefined ? Effect.fail(Option.none()) : Effect.succeed(piece.chunk)
     })
     // Read and hashed in order here; compressed out of order (in worker threads), emitted in order.
@@ -474,6 +482,7 @@ export const make = Effect.gen(function*() {
                 stream: payloadOf(
                   c.source,
                   c.recorded,
+                  c.size,
                   c.sha256,
                   (raw) => packer.compress(raw, codec.name, c.recorded),
                   packer.concurrency

@@ -1,10 +1,11 @@
 /** Store's stubs: written only over the very file that was archived, whatever the tree became meanwhile. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, Evidence } from "../src/index.js"
+import { Archiver, ArchiveStore, Evidence } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
 
 describe("Archiver --write-stub", () => {
@@ -47,5 +48,31 @@ describe("Archiver --write-stub", () => {
       expect(fs.readFileSync(victim, "utf8")).toBe("root:x:0:0:root:\n")
       expect(fs.readdirSync(victims)).toEqual(["passwd"])
     }).pipe(Effect.provide(Archiver.layer.pipe(Layer.provide(Layer.merge(InMemoryArchive.layer, swapping)))))
+  })
+})
+
+describe("Archiver.payloadOf", () => {
+  it.effect("a large file that grew after it was hashed fails as changed, read no further than its size and a chunk", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-payload-"))
+    const file = path.join(dir, "big.log")
+    const content = Buffer.alloc(3 * ArchiveStore.chunkSize + 100, "log line\n")
+    fs.writeFileSync(file, content)
+    const sha256 = crypto.createHash("sha256").update(content).digest("hex")
+    // Grown since the walk (and its hash) by far more than it held: the stream stops at the first chunk past the size.
+    fs.appendFileSync(file, Buffer.alloc(20 * ArchiveStore.chunkSize, "more\n"))
+    let read = 0
+    const counted = (raw: Uint8Array) => Effect.sync(() => void (read += raw.length)).pipe(Effect.as(raw))
+    return Effect.gen(function*() {
+      const failed = yield* Effect.flip(Stream.runDrain(
+        Archiver.payloadOf(file, "big.log", content.length, sha256, counted, 1)
+      ))
+      expect(failed.message).toBe("big.log: file changed while it was being stored; nothing was archived")
+      expect(read).toBeLessThanOrEqual(content.length)
+      // The same file as the walk saw it streams whole.
+      fs.truncateSync(file, content.length)
+      read = 0
+      yield* Stream.runDrain(Archiver.payloadOf(file, "big.log", content.length, sha256, counted, 1))
+      expect(read).toBe(content.length)
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
   })
 })
