@@ -623,27 +623,37 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 }
 
-/** An op whose payload is on a buffer of its own (`WorkerPool.owned`), to be handed over to a worker, not cloned. */
-const owned = (op: Op): Op => ("data" in op ? { ...op, data: WorkerPool.owned(op.data) } : op)
-
 const writerOf = (
   pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>,
   setup: Setup,
   handOver: boolean
-): RestoreWriter => ({
-  lanes: pool.lanes,
-  readsArchive: setup.direct !== undefined,
-  run: (lane, ops, stopAfterFailure) => {
-    const sent = handOver ? ops.map(owned) : ops
-    return pool.run(
-      lane,
-      { ops: sent, stopAfterFailure: stopAfterFailure === true },
-      handOver ? WorkerPool.transferable(sent.flatMap((op) => ("data" in op ? [op.data] : []))) : []
-    )
-  },
-  halt: Effect.sync(() => void Atomics.store(setup.halted, 0, 1)),
-  resume: Effect.sync(() => void Atomics.store(setup.halted, 0, 0))
-})
+): RestoreWriter => {
+  // Buffers handed over so far: one given again (to two calls in one turn, which travel as one message) is copied,
+  // since the worker lets go of each message's buffers once it is handled.
+  const handed = new WeakSet<ArrayBufferLike>()
+  /** An op whose payload is on a buffer of its own (`WorkerPool.owned`), to be handed over to a worker, not cloned. */
+  const owned = (op: Op): Op => {
+    if (!("data" in op)) return op
+    const own = WorkerPool.owned(op.data)
+    const data = handed.has(own.buffer) ? new Uint8Array(own) : own
+    handed.add(data.buffer)
+    return { ...op, data }
+  }
+  return {
+    lanes: pool.lanes,
+    readsArchive: setup.direct !== undefined,
+    run: (lane, ops, stopAfterFailure) => {
+      const sent = handOver ? ops.map(owned) : ops
+      return pool.run(
+        lane,
+        { ops: sent, stopAfterFailure: stopAfterFailure === true },
+        handOver ? WorkerPool.transferable(sent.flatMap((op) => ("data" in op ? [op.data] : []))) : []
+      )
+    },
+    halt: Effect.sync(() => void Atomics.store(setup.halted, 0, 1)),
+    resume: Effect.sync(() => void Atomics.store(setup.halted, 0, 0))
+  }
+}
 
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
 export const inThread = (): RestoreWriter => {

@@ -218,6 +218,21 @@ describe.each(writers)("RestoreWriter %s", (name, make) => {
       expect(whole.byteLength).toBe(name === "in this thread" ? pa.length : 0)
     }))
 
+  it.scoped("two calls in one turn given one buffer (one message to the worker) both write it", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const dir = tempDir()
+      const raw = Buffer.from("shared content\n".repeat(500))
+      const data = new Uint8Array(yield* packed(raw))
+      const replies = yield* Effect.all([
+        writer.run(0, [{ op: "write", ...target(1, path.join(dir, "a.txt"), raw), data }]),
+        writer.run(0, [{ op: "write", ...target(2, path.join(dir, "b.txt"), raw), data }])
+      ], { concurrency: "unbounded" })
+      expect(replies.flat().map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true]])
+      expect(fs.readFileSync(path.join(dir, "a.txt"))).toEqual(raw)
+      expect(fs.readFileSync(path.join(dir, "b.txt"))).toEqual(raw)
+    }))
+
   it.scoped("an aborted stream leaves nothing behind", () =>
     Effect.gen(function*() {
       const writer = yield* make
