@@ -337,6 +337,41 @@ export const suite = (backend: Backend) =>
           }
         })))
 
+    sqlTest("stored bytes no encoding of the item's size could take are refused before they are fetched", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const report = yield* store([
+            write(path.join(dir, "tree/small.txt"), "hello"),
+            write(path.join(dir, "tree/fine.txt"), "untouched\n")
+          ], { cwd: path.join(dir, "tree") })
+          const ids = Object.fromEntries(report.stored.map((s) => [s.path, s.tombstone]))
+          const located = yield* (yield* archiveStore).locate(Object.values(ids))
+          const sql = yield* SqlClient.SqlClient
+          // A hostile archive's row: 300 KiB for a 5-byte item (a gigabyte, on PostgreSQL, crashed the process).
+          const huge = noise(300 * 1024, 9)
+          yield* sql`UPDATE artifact SET blob_bytes = ${huge} WHERE id = ${located.get(ids["small.txt"]!)!.artifactId}`
+          const refused = new RegExp(
+            `^payload of tombstone ${ids["small.txt"]} cannot be decoded with codec 'zstd': its 307200 stored bytes ` +
+              "are more than any encoding of the 5 bytes its record says; nothing was fetched$"
+          )
+          const out = (name: string) =>
+            path.join(dir, "out", name)
+          expect((yield* Effect.flip(restore(ids["small.txt"]!, out("small.txt")))).message).toMatch(refused)
+          const restorer = yield* Restorer.Restorer
+          for (const workers of [0, 2]) {
+            const requests = ["small.txt", "fine.txt"].map((name) => ({
+              tombstone: ids[name]!,
+              output: out(`${workers}/${name}`),
+              actor: "ci"
+            }))
+            const [bad, good] = yield* restorer.restoreAll(requests, { concurrency: 2, workers })
+            expect(bad?._tag === "Failure" && bad.error.message).toMatch(refused)
+            expect(good?._tag).toBe("Success")
+            expect(fs.readFileSync(out(`${workers}/fine.txt`), "utf8")).toBe("untouched\n")
+            expect(fs.existsSync(out(`${workers}/small.txt`))).toBe(false)
+          }
+        })))
+
     it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
@@ -446,7 +481,9 @@ export const suite = (backend: Backend) =>
             apply: true
           })
           const again = yield* Effect.all(
-            [0, 1].map((i) => store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })),
+            [0, 1].map((i) =>
+              store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })
+            ),
             { concurrency: 2 }
           )
           expect(again.map((r) => r.stored[0]!.deduplicated).sort()).toEqual([false, true])

@@ -127,6 +127,15 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
   }
 }
 
+/**
+ * More stored bytes than any encoding of `size` raw bytes takes, whole or in chunks, with either codec (both add well
+ * under 1% to incompressible data, plus a frame's few bytes per chunk). A stored payload above it is corrupt, and is
+ * refused before it is fetched: a hostile archive's gigabyte row for an 8-byte item would be read whole, and on
+ * PostgreSQL, its text past V8's longest string, crashed the process.
+ */
+export const maxEncodedSize = (size: number): number =>
+  size + Math.ceil(size / 64) + 64 * 1024 * (1 + Math.ceil(size / (1024 * 1024)))
+
 let decoder: BoundedDecode | undefined
 const decode: BoundedDecode = (codec, data, limit) =>
   (decoder ??= boundedDecoder(require("zstd-napi/binding") as ZstdDecoding, zlib, false))(codec, data, limit)

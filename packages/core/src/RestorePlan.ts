@@ -5,6 +5,7 @@
  */
 import { Either } from "effect"
 import { type Located, PayloadPurged } from "./ArchiveStore.js"
+import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
 import * as Hash from "./Hash.js"
 import type { Request } from "./Restorer.js"
@@ -66,13 +67,26 @@ export const outputAction = (
   }
 }
 
-/** Purged content fails before the output is looked at; otherwise the output decides. */
+/**
+ * Purged content, or stored bytes no encoding of the item's size could take (`Codec.maxEncodedSize`), fail before the
+ * output is looked at and before anything is fetched; otherwise the output decides.
+ */
 export const plan = (
   located: Located,
   request: Pick<Request, "output" | "force">
-): Either.Either<Action, PayloadPurged | FileOps.OutputError> => {
+): Either.Either<Action, PayloadPurged | Codec.CorruptPayload | FileOps.OutputError> => {
   if (located.layout === "purged") {
     return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
+  }
+  if (located.compressedSize > Codec.maxEncodedSize(located.sizeBytes)) {
+    return Either.left(
+      new Codec.CorruptPayload({
+        codec: located.codec || Codec.defaultCodec,
+        detail: `its ${located.compressedSize} stored bytes are more than any encoding of the ${located.sizeBytes} ` +
+          "bytes its record says; nothing was fetched",
+        tombstone: located.tombstone
+      })
+    )
   }
   const action = outputAction(located, request)
   return typeof action === "string" ? Either.right(action) : Either.left(action)
