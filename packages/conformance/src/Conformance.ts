@@ -370,6 +370,12 @@ export const suite = (backend: Backend) =>
             expect(fs.readFileSync(out(`${workers}/fine.txt`), "utf8")).toBe("untouched\n")
             expect(fs.existsSync(out(`${workers}/small.txt`))).toBe(false)
           }
+          const verified = yield* Verifier.verify({ actor: "ci" })
+          expect(verified.problems.map((p) => [p.tombstones, p.problem])).toEqual([[
+            [ids["small.txt"]],
+            "payload cannot be decoded with codec 'zstd': its 307200 stored bytes are more than any encoding of the 5 " +
+            "bytes its record says; nothing was fetched"
+          ]])
         })))
 
     it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>

@@ -178,6 +178,8 @@ export interface ArtifactSummary {
   readonly artifactId: string
   readonly sha256: string
   readonly sizeBytes: number
+  /** Stored bytes (all its chunks when chunked): more than any encoding of `sizeBytes` is corrupt, and not read. */
+  readonly compressedSize: number
   readonly codec: string | null
   readonly layout: Layout
   /** A purge was approved for one of its items: a `purged` layout without it is a missing payload, not a purge. */

@@ -136,6 +136,20 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
 export const maxEncodedSize = (size: number): number =>
   size + Math.ceil(size / 64) + 64 * 1024 * (1 + Math.ceil(size / (1024 * 1024)))
 
+/** The corrupt payload a record claims when it stores more than `maxEncodedSize` of its size; restore and verify. */
+export const oversized = (
+  codec: string,
+  record: { readonly sizeBytes: number; readonly compressedSize: number; readonly tombstone?: string | undefined }
+): CorruptPayload | undefined =>
+  record.compressedSize > maxEncodedSize(record.sizeBytes)
+    ? new CorruptPayload({
+      codec,
+      detail: `its ${record.compressedSize} stored bytes are more than any encoding of the ${record.sizeBytes} bytes ` +
+        "its record says; nothing was fetched",
+      tombstone: record.tombstone
+    })
+    : undefined
+
 let decoder: BoundedDecode | undefined
 const decode: BoundedDecode = (codec, data, limit) =>
   (decoder ??= boundedDecoder(require("zstd-napi/binding") as ZstdDecoding, zlib, false))(codec, data, limit)

@@ -78,16 +78,8 @@ export const plan = (
   if (located.layout === "purged") {
     return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
   }
-  if (located.compressedSize > Codec.maxEncodedSize(located.sizeBytes)) {
-    return Either.left(
-      new Codec.CorruptPayload({
-        codec: located.codec || Codec.defaultCodec,
-        detail: `its ${located.compressedSize} stored bytes are more than any encoding of the ${located.sizeBytes} ` +
-          "bytes its record says; nothing was fetched",
-        tombstone: located.tombstone
-      })
-    )
-  }
+  const oversized = Codec.oversized(located.codec || Codec.defaultCodec, located)
+  if (oversized !== undefined) return Either.left(oversized)
   const action = outputAction(located, request)
   return typeof action === "string" ? Either.right(action) : Either.left(action)
 }

@@ -433,7 +433,8 @@ export const make = (options: {
 
     // How many chunk rows a chunked payload still has (none: its bytes are gone), and the purge marker (spec §1.6).
     const payloadFacts = sql.literal(
-      "(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url"
+      "(SELECT COUNT(*) FROM artifact_chunk c WHERE c.artifact_id = a.id) AS chunk_rows, a.object_url, " +
+        Chunking.compressedSizeSql("a")
     )
     const purgeMarked = (r: { readonly storage_driver: string; readonly object_url: string | null }) =>
       r.storage_driver === "object" && (r.object_url ?? "").startsWith("purged://")
@@ -503,6 +504,7 @@ export const make = (options: {
             artifactId: id,
             sha256: r.content_sha256,
             sizeBytes: r.size_bytes,
+            compressedSize: r.compressed_size,
             codec: codecOf(r.compression),
             layout: layoutOf(r) === "chunked" && r.chunk_rows === 0 ? "purged" : layoutOf(r),
             tombstones: []

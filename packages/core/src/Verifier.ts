@@ -35,6 +35,8 @@ export const check = (
   Effect.gen(function*() {
     const codec = Codec.forName(artifact.codec)
     if (codec._tag === "Left") return { bytes: 0, problem: codec.left.message }
+    const oversized = Codec.oversized(codec.right.name, artifact)
+    if (oversized !== undefined) return { bytes: 0, problem: oversized.message }
     const hasher = Hash.incremental()
     let bytes = 0
     const pieces = artifact.layout === "inline"

@@ -214,7 +214,8 @@ export const VerifiedArtifactRow = Schema.Struct({
   ...ArtifactRow.fields,
   tombstone_id: orNull(TombstoneIdColumn),
   chunk_rows: Count,
-  object_url: TextOrNull
+  object_url: TextOrNull,
+  compressed_size: Count
 })
 
 /** An artifact a store finds already there (deduplicated, or purged and re-hydrated). */

@@ -490,6 +490,7 @@ export const make = (options: Options = {}) =>
             artifactId: id,
             sha256: a.sha256,
             sizeBytes: a.sizeBytes,
+            compressedSize: compressedOf(a),
             codec: codecOfCompression(a.compression),
             layout,
             tombstones,
