@@ -317,14 +317,7 @@ export const payloadOf = (
     const split = Chunking.splitter(fd)
     let done = false
     let read = 0
-    const changed = Effect.fail(
-      Option.some(
-        new PayloadSourceError({
-          path: display,
-          detail: "file changed while it was being stored; nothing was archived"
-        })
-      )
-    )
+    const changed = Effect.fail(Option.some(Packer.fileChanged(display)))
     const next = Effect.suspend((): Effect.Effect<Uint8Array, Option.Option<PayloadSourceError>> => {
       if (done) return Effect.fail(Option.none())
       let piece: Chunking.Piece

@@ -125,6 +125,10 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
 
 const data = (): Data => ({ zstdBinding: Codec.zstdPaths().zstdBinding, levels: Codec.levels })
 
+/** A source file that is no longer what the walk saw or what was hashed: nothing of it is archived. */
+export const fileChanged = (display: string): PayloadSourceError =>
+  new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" })
+
 export interface Packer {
   /** A file's SHA-256; `size` is the one the walk saw, and a file without it fails as changed (so below). */
   readonly hash: (
@@ -179,13 +183,9 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
   // Calls go to the lanes in turn.
   const lane = () => next++ % pool.lanes
   const refused = (display: string, input: Input, out: Extract<Output, { ok: false }>) =>
-    new PayloadSourceError({
+    out.changed ? fileChanged(display) : new PayloadSourceError({
       path: display,
-      detail: out.changed
-        ? "file changed while it was being stored; nothing was archived"
-        : input.op === "compress"
-        ? `compression failed: ${out.message}`
-        : FileOps.describeErrno(out)
+      detail: input.op === "compress" ? `compression failed: ${out.message}` : FileOps.describeErrno(out)
     })
   const run = (display: string, input: Input, transfer?: ReadonlyArray<ArrayBuffer>) =>
     Effect.flatMap(

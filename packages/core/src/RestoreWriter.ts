@@ -623,11 +623,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
 }
 
-const writerOf = (
-  pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>,
-  setup: Setup,
-  handOver: boolean
-): RestoreWriter => {
+const writerOf = (pool: WorkerPool.WorkerPool<Batch, ReadonlyArray<Reply>>, setup: Setup): RestoreWriter => {
   // Buffers handed over so far: one given again (to two calls in one turn, which travel as one message) is copied,
   // since the worker lets go of each message's buffers once it is handled.
   const handed = new WeakSet<ArrayBufferLike>()
@@ -643,11 +639,11 @@ const writerOf = (
     lanes: pool.lanes,
     readsArchive: setup.direct !== undefined,
     run: (lane, ops, stopAfterFailure) => {
-      const sent = handOver ? ops.map(owned) : ops
+      const sent = setup.owned ? ops.map(owned) : ops
       return pool.run(
         lane,
         { ops: sent, stopAfterFailure: stopAfterFailure === true },
-        handOver ? WorkerPool.transferable(sent.flatMap((op) => ("data" in op ? [op.data] : []))) : []
+        setup.owned ? WorkerPool.transferable(sent.flatMap((op) => ("data" in op ? [op.data] : []))) : []
       )
     },
     halt: Effect.sync(() => void Atomics.store(setup.halted, 0, 1)),
@@ -658,7 +654,7 @@ const writerOf = (
 /** Runs the program in this thread: no start-up cost, for single restores and small batches. */
 export const inThread = (): RestoreWriter => {
   const setup = setupOf(undefined)
-  return writerOf(WorkerPool.inThread(program, setup), setup, false)
+  return writerOf(WorkerPool.inThread(program, setup), setup)
 }
 
 /**
@@ -693,5 +689,5 @@ export const workers = (
 ): Effect.Effect<RestoreWriter, never, Scope.Scope> =>
   Effect.suspend(() => {
     const setup = setupOf(options.direct, options.exposeGc ?? false, true)
-    return Effect.map(WorkerPool.make(program, setup, size, options.v8Flags), (pool) => writerOf(pool, setup, true))
+    return Effect.map(WorkerPool.make(program, setup, size, options.v8Flags), (pool) => writerOf(pool, setup))
   })
