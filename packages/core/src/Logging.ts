@@ -5,6 +5,7 @@
 import { Cause, HashMap, Layer, List, Logger, LogLevel, Redacted } from "effect"
 import * as CanonicalJson from "./CanonicalJson.js"
 import type { LogFormat, LogLevel as ConfigLogLevel } from "./Config.js"
+import * as RecordSchema from "./internal/RecordSchema.js"
 import * as Redact from "./Redact.js"
 
 export interface Options {
@@ -85,7 +86,8 @@ export const make = (options: Omit<Options, "level">): Logger.Logger<unknown, st
       return CanonicalJson.stringify({ component, extra, level, message: text, timestamp: timestamp(date) })
     }
     const keys = Object.keys(extra).sort()
-    const head = text === "" ? `[${level}]` : `[${level}] ${text}`
+    // One record, one line: a file name holding a line break (`skipped …`) cannot forge a line of its own.
+    const head = text === "" ? `[${level}]` : `[${level}] ${RecordSchema.escapeControls(text)}`
     return keys.length === 0 ? head : `${head} -- ${keys.map((k) => `${k}=${textValue(extra[k])}`).join(" ")}`
   })
 }

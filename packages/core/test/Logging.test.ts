@@ -35,6 +35,15 @@ describe("Logging", () => {
       expect(lines).toEqual(["[DEBUG] example -- attempt=2 detail=\"two words\" status=OK"])
     }))
 
+  it.effect("text: a message holding line breaks (a hostile file name) stays on its one line", () =>
+    Effect.gen(function*() {
+      const lines = yield* capture(
+        { level: "info", format: "text" },
+        Effect.logWarning("skipped t/evil\ncodex: error: fake\r: symbolic link (not followed)")
+      )
+      expect(lines).toEqual(["[WARNING] skipped t/evil\\ncodex: error: fake\\r: symbolic link (not followed)"])
+    }))
+
   it.effect("json: one line, sorted keys, component, upper-case level, UTC microsecond timestamp, extra", () =>
     Effect.gen(function*() {
       const lines = yield* capture(

@@ -32,6 +32,10 @@ export const given = (fields: ReadonlyArray<string>, notObject: string) =>
     }
   )
 
+/** Control characters written as their JSON escapes: a line break in a value cannot start a line of its own. */
+export const escapeControls = (text: string): string =>
+  text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
+
 /** Control characters in a value shown in an error would break its one line: such values are shown as JSON. */
 export const quoted = (value: string, quote = "'"): string =>
   /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value) : `${quote}${value}${quote}`
@@ -49,7 +53,7 @@ export const describe = (issue: ParseResult.ParseIssue): string => {
   if (first === undefined) return "invalid"
   const field = first.path.map(String).join(".")
   // Values are quoted by JSON in the parser's own messages; a custom message may carry one raw.
-  const message = first.message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
+  const message = escapeControls(first.message)
   if (field === "") return message
   return first._tag === "Missing" ? `missing ${field}` : `${field}: ${message}`
 }
