@@ -172,7 +172,9 @@ const codex = (settings: Settings, corpus: Corpus.Corpus, backend: Backends.Back
       "--manifest-out",
       written
     ], { cwd: path.dirname(corpus.dir), env })
-    fs.renameSync(written, manifest)
+    // The corpus cache and the work folder may be on different file systems (a cache on disk, work in /dev/shm).
+    fs.copyFileSync(written, manifest)
+    fs.rmSync(written)
     const restore = yield* measure(`${backend} batch-restore`, work, [
       "node",
       settings.cli,
