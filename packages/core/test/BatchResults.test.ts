@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { BatchResults } from "../src/index.js"
@@ -94,6 +95,46 @@ describe("BatchResults.readDone", () => {
       expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain(
         `(line 4): not a JSON result (only the last may be cut short)`
       )
+    }))
+
+  it.scoped("a flush cut short by a full disk, after any number of its bytes, leaves a file --resume reads", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.json")
+      // Short items after long totals: the old code wrote them over the old totals, then the new totals, and a failure
+      // between the two left old totals after the items, which --resume refused.
+      const short = (i: number): BatchResults.Item => ({
+        tombstone: t2,
+        output: `/o${i}`,
+        actor: "a",
+        status: "SKIPPED"
+      })
+      const totals = BatchResults.summarize([], { durationMs: 10, inProgress: true, interrupted: false })
+      const cjsFs = createRequire(import.meta.url)("node:fs") as typeof fs
+      const writeSync = cjsFs.writeSync
+      for (let allowed = 0; allowed < 400; allowed += 7) {
+        const writer = yield* BatchResults.open([file])
+        writer.append(item(1))
+        yield* writer.flush(totals)
+        writer.append(short(2))
+        writer.append(short(3))
+        // The next write stops after `allowed` bytes: the disk is full.
+        cjsFs.writeSync = ((fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+          if (length <= allowed) return writeSync(fd, buffer, offset, length, position)
+          if (allowed > 0) writeSync(fd, buffer, offset, allowed, position)
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+        }) as typeof fs.writeSync
+        syncBuiltinESMExports()
+        const failed = yield* Effect.either(writer.flush(totals)).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            cjsFs.writeSync = writeSync
+            syncBuiltinESMExports()
+          }))
+        )
+        yield* writer.close
+        const done = yield* BatchResults.readDone(file)
+        expect(done.get(t1, item(1).output), `${allowed} bytes written`).toEqual({ bytes: 1, sha256: sha })
+        if (failed._tag === "Right") expect(done.get(t2, "/o3")).toEqual(undefined)
+      }
     }))
 
   it.scoped("a CSV results file cut at any byte of its last records reads as the records before the cut", () =>
