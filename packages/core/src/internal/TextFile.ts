@@ -33,15 +33,25 @@ export function* chunks(file: string): Generator<string> {
   }
 }
 
-/** The file's lines (split at `\n`), streamed. */
+/**
+ * The file's lines (split at `\n`), streamed. A line longer than a piece is gathered piece by piece and joined once:
+ * splitting what was carried plus each new piece copied a 600 MB line once per mebibyte (116 s).
+ */
 export function* lines(file: string): Generator<string> {
-  let carry = ""
+  let carried: Array<string> = []
   for (const chunk of chunks(file)) {
-    const parts = (carry + chunk).split("\n")
-    carry = parts.pop()!
-    yield* parts
+    const parts = chunk.split("\n")
+    const last = parts.pop()!
+    if (parts.length > 0) {
+      if (carried.length > 0) {
+        parts[0] = carried.join("") + parts[0]
+        carried = []
+      }
+      yield* parts
+    }
+    carried.push(last)
   }
-  yield carry
+  yield carried.join("")
 }
 
 /** One CSV record and the file's line it ends on. */
