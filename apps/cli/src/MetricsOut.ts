@@ -1,5 +1,5 @@
 /** `--metrics-out FILE` for restore commands: the final metric values in the Prometheus text format, written last. */
-import { FileOps, Metrics } from "@codex-archive/core"
+import { FileOps, Guarded, Metrics } from "@codex-archive/core"
 import { Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as path from "node:path"
@@ -23,6 +23,9 @@ export const writeAfter =
     const write = Effect.flatMap(Metrics.prometheus(), (text) =>
       Effect.try(() => {
         const target = path.resolve(file.value)
+        // Written whatever the outcome, even a refusal of this very file: never over the archive or its log.
+        const refused = Guarded.refusal(target, Runtime.guarded())
+        if (refused !== undefined) throw refused
         FileOps.makeFolders(path.dirname(target))
         FileOps.writeFileAtomic(target, text)
       }).pipe(Effect.catchAll((e) =>

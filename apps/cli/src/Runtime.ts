@@ -7,7 +7,9 @@ import {
   type ArchiveStore,
   CodexArchive,
   Config,
+  Evidence,
   FileOps,
+  Guarded,
   Logging,
   Redact,
   type Retry,
@@ -199,6 +201,7 @@ export const withArchive = <A, E>(
 ): Effect.Effect<A, E | CliExit | ArchiveStore.NotAnArchive | ArchiveStore.StoreError> =>
   Effect.gen(function*() {
     const loaded = yield* loadConfig(opts, options.flags)
+    guardedNow = guardedOf(loaded.config)
     if (options.check !== undefined) yield* options.check(loaded.config)
     yield* checkServerUrl(loaded.config)
     const program = Effect.scoped(Effect.gen(function*() {
@@ -212,13 +215,36 @@ export const withArchive = <A, E>(
 
 /**
  * An output file option (`--results`, `--metrics-out`, `--manifest-out`) may create a file or replace a regular
- * one, nothing else: checked before any work, so a symlink or device given by mistake is refused with exit 2.
+ * one, nothing else, and never one of `guarded` (`guardedOf`): checked before any work, so a symlink, a device or the
+ * archive itself given by mistake is refused with exit 2.
  */
-export const checkOutputFile = (option: string, file: string | undefined): Effect.Effect<void, CliExit> => {
-  const refused = file === undefined ? undefined : FileOps.notReplaceable(path.resolve(file))
+export const checkOutputFile = (
+  option: string,
+  file: string | undefined,
+  guarded: ReadonlyArray<Guarded.Guarded> = []
+): Effect.Effect<void, CliExit> => {
+  const target = file === undefined ? undefined : path.resolve(file)
+  const refused = target === undefined
+    ? undefined
+    : FileOps.notReplaceable(target) ?? Guarded.refusal(target, guarded)
   if (refused === undefined) return Effect.void
   return Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
 }
+
+// What this command's outputs may not replace: the loaded configuration's files (`guardedOf`), then what the command
+// reads or writes besides (`guard`). Kept for outputs written after the command, whatever its outcome (--metrics-out).
+let guardedNow: ReadonlyArray<Guarded.Guarded> = []
+/** The files this command's outputs may not replace (none before it loads a configuration). */
+export const guarded = (): ReadonlyArray<Guarded.Guarded> => guardedNow
+/** Adds files of this command (its manifest, its other outputs) to those its outputs may not replace. */
+export const guard = (files: ReadonlyArray<Guarded.Guarded>) =>
+  Effect.sync(() => void (guardedNow = [...guardedNow, ...files]))
+
+/** The files of a configuration no output may replace: a SQLite archive and its journals, the evidence log and its lock. */
+export const guardedOf = (config: Config.ArchiveConfig): ReadonlyArray<Guarded.Guarded> => [
+  ...(config.backend.path === null ? [] : Guarded.embeddedDatabase(config.backend.path)),
+  ...Guarded.evidenceLog(Evidence.fileIn(config.evidence.dir))
+]
 
 /** Runs a command body that needs only the configuration and the logger. */
 export const withConfig = <A, E, R>(

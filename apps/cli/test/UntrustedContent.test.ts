@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { bin, codex, evidence, tamper, tempDir, write } from "./support.js"
@@ -266,5 +267,32 @@ describe("file names in stubs", () => {
     expect(batch.code).toBe(2)
     expect(batch.stderr).toContain("field 'Tombstone' appears more than once")
     expect(fs.readFileSync(path.join(cwd, "evil"), "utf8")).toBe(forged)
+  })
+})
+
+describe("a results file given to --resume", () => {
+  it("skips an item only when the archive holds the content the results file names, not on its word alone", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "archived content\n")
+    write(path.join(cwd, "h/evil.txt"), "attacker content\n")
+    write(path.join(cwd, "h/m.csv"), `tombstone,output\n${tombstone},evil.txt\n`)
+    const digest = createHash("sha256").update("attacker content\n").digest("hex")
+    const forged = `tombstone,output,status,bytes,sha256\n${tombstone},${
+      path.join(cwd, "h/evil.txt")
+    },SUCCESS,17,${digest}\n`
+    write(path.join(cwd, "h/r.csv"), forged)
+    const r = codex(cwd, ["batch-restore", "h/m.csv", "--resume", "h/r.csv"])
+    expect(r.code, r.stderr).toBe(1)
+    const item = JSON.parse(r.stdout).results[0]
+    expect(item.status).toBe("FAILED")
+    expect(item.detail).toContain("exists with different content")
+    expect(fs.readFileSync(path.join(cwd, "h/evil.txt"), "utf8")).toBe("attacker content\n")
+    // A true record is still honoured: the item is skipped, its content checked, nothing written or recorded again.
+    const restored = codex(cwd, ["batch-restore", "h/m.csv", "--force", "--results", "h/r2.csv"])
+    expect(restored.code, restored.stderr).toBe(0)
+    const lines = evidence(cwd).length
+    const resumed = codex(cwd, ["batch-restore", "h/m.csv", "--resume", "h/r2.csv"])
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(JSON.parse(resumed.stdout).results[0]).toMatchObject({ status: "SKIPPED", bytes: 17 })
+    expect(evidence(cwd).slice(lines).map((e) => e.action)).toEqual(["RESTORE_BATCH"])
   })
 })

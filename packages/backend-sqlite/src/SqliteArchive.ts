@@ -2,7 +2,7 @@
  * The archive store on SQLite (the embedded default): a client from the `sqlite:` URL, the dialect's migrations,
  * and the shared `SqlArchiveStore` over them.
  */
-import { ArchiveStore, Config, FileOps, Retry, SqlArchiveStore } from "@codex-archive/core"
+import { ArchiveStore, Config, FileOps, Guarded, Retry, SqlArchiveStore } from "@codex-archive/core"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
@@ -225,11 +225,13 @@ const over = (options: FromClientOptions) =>
   Layer.unwrapEffect(Effect.map(SqliteClient.SqliteClient, (sql) => {
     const file = sql.config.filename
     // A file (not `:memory:`) can be opened again by a batch restore's worker threads to read payloads themselves.
-    const direct = file === ":memory:" || file === "" ? undefined : { driver: driverModule(), file }
+    const embedded = file !== ":memory:" && file !== ""
+    const direct = embedded ? { driver: driverModule(), file } : undefined
     return SqlArchiveStore.fromClientOf({ dialect, migrations, location: file })({
       ...options,
       readOnly: sql.config.readonly === true,
-      direct
+      direct,
+      files: embedded ? Guarded.embeddedDatabase(file) : []
     }).pipe(
       // Opening failed past every retry: "locked" when another process held the file, as the connection's own errors say.
       Layer.catchAll((e) => Layer.fail(e._tag === "StoreError" ? lockedOrAsIs(file, e) : e)),

@@ -7,8 +7,9 @@ export const dialect: Dialect.Dialect = {
   bool: (b) => (b ? 1 : 0),
   jsonCast: "",
   insertionOrder: "rowid",
-  // Rows written by the original's legacy layer use `YYYY-MM-DD HH:MM:SS`; strftime reads both forms.
-  archivedAt: "strftime('%Y-%m-%dT%H:%M:%SZ', archived_at)",
+  // Rows written by the original's legacy layer use `YYYY-MM-DD HH:MM:SS`; strftime reads both forms. What it cannot
+  // read (another tool's text, a blob) is '', last in the list: a NULL compared with no page's cursor (migration 5).
+  archivedAt: "COALESCE(strftime('%Y-%m-%dT%H:%M:%SZ', archived_at), '')",
   acceptsId: () => true,
   // One writer at a time: a write transaction already holds everything it reads.
   lockForUpdate: "",

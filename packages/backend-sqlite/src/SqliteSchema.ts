@@ -101,5 +101,15 @@ END`
       // seek to its cursor; without it every page sorts the whole table.
       `CREATE INDEX IF NOT EXISTS idx_item_list_order ON item(strftime('%Y-%m-%dT%H:%M:%SZ', archived_at))`
     ]
+  },
+  {
+    id: 5,
+    name: "list_order_total",
+    statements: [
+      // The list order as the dialect now reads it: a date strftime cannot parse sorts last instead of as NULL, which
+      // no page's cursor compared with, so such an item was never listed after the first page.
+      `CREATE INDEX IF NOT EXISTS idx_item_list_order_total ON item(COALESCE(strftime('%Y-%m-%dT%H:%M:%SZ', archived_at), ''))`,
+      `DROP INDEX IF EXISTS idx_item_list_order`
+    ]
   }
 ]

@@ -2,7 +2,7 @@
  * An archive is hostile input: rows written behind the archive's back (a lying size, a sha256 that is not one, a chunk
  * missing from the middle) are refused where they enter the store, as a StoreError naming table, column and row.
  */
-import { Archiver, ArchiveStore, Restorer } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Evidence, Restorer, Verifier } from "@codex-archive/core"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Either, Stream } from "effect"
@@ -45,7 +45,9 @@ const tamper = (dir: string, statement: string, ...params: ReadonlyArray<unknown
 
 /** A fresh archive in a temporary folder, removed afterwards, with the core services over it. */
 const inArchive = <A, E>(
-  body: (dir: string) => Effect.Effect<A, E, Archiver.Archiver | Restorer.Restorer | ArchiveStore.ArchiveStore>
+  body: (
+    dir: string
+  ) => Effect.Effect<A, E, Archiver.Archiver | Restorer.Restorer | ArchiveStore.ArchiveStore | Evidence.Evidence>
 ) => {
   const dir = tempDir("codex-hostile-")
   return body(dir).pipe(
@@ -65,22 +67,24 @@ const storeError = <A, E>(effect: Effect.Effect<A, E>) =>
   })
 
 describe("hostile rows in a SQLite archive", () => {
-  it.live("a sha256 of the wrong length is refused by locate, show and verify's listing, naming the row", () =>
+  it.live("a sha256 of the wrong length is refused by locate and show, and listed as malformed by verify's listing", () =>
     inArchive((dir) =>
       Effect.gen(function*() {
         const { small } = yield* storeTwo(dir)
         tamper(dir, "UPDATE artifact SET content_sha256 = 'abc123' WHERE id = ?", small.artifactId)
         const store = yield* ArchiveStore.ArchiveStore
+        const listed = (yield* store.artifacts()).find((a) => a.artifactId === small.artifactId)
         for (
-          const error of [
-            yield* storeError(store.locate([small.tombstone])),
-            yield* storeError(store.show(small.tombstone)),
-            yield* storeError(store.artifacts())
+          const message of [
+            (yield* storeError(store.locate([small.tombstone]))).message,
+            (yield* storeError(store.show(small.tombstone))).message,
+            listed?.malformed ?? "not listed as malformed"
           ]
         ) {
-          expect(error.message).toContain(`table artifact, row ${small.artifactId}: column content_sha256:`)
-          expect(error.message).toContain(`expected a sha256 (64 hex digits), got "abc123"`)
+          expect(message).toContain(`table artifact, row ${small.artifactId}: column content_sha256:`)
+          expect(message).toContain(`expected a sha256 (64 hex digits), got "abc123"`)
         }
+        expect(listed?.tombstones).toEqual([small.tombstone])
         // The restore fails on it, and writes nothing.
         const restored = yield* Effect.either(
           (yield* Restorer.Restorer).restore({
@@ -91,6 +95,26 @@ describe("hostile rows in a SQLite archive", () => {
         )
         expect(Either.isLeft(restored) && restored.left._tag).toBe("StoreError")
         expect(fs.existsSync(path.join(dir, "out.txt"))).toBe(false)
+      })
+    ))
+
+  it.live("verify lists a malformed artifact row as a problem and still checks every other artifact", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { big, small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE artifact SET size_bytes = -1 WHERE id = ?", small.artifactId)
+        // Pages of one: the malformed row ends a page, and the walk goes on after it.
+        const report = yield* Verifier.verify({ actor: "bob", pageSize: 1 })
+        expect(report.checked).toBe(2)
+        expect(report.ok).toBe(1)
+        expect(report.problems).toEqual([{
+          artifact_id: small.artifactId,
+          sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+          tombstones: [small.tombstone],
+          problem: `malformed row: table artifact, row ${small.artifactId}: column size_bytes: ` +
+            "expected a non-negative integer, got -1"
+        }])
+        expect(report.problems.map((p) => p.artifact_id)).not.toContain(big.artifactId)
       })
     ))
 
@@ -105,6 +129,30 @@ describe("hostile rows in a SQLite archive", () => {
           `sqlite archive: locate failed: table artifact, row ${small.artifactId}: column size_bytes: ` +
             "expected a non-negative integer, got -5"
         )
+      })
+    ))
+
+  it.live("an archived_at SQLite cannot read as a date is listed last, on whatever page it falls, or named", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { big, small } = yield* storeTwo(dir)
+        const store = yield* ArchiveStore.ArchiveStore
+        tamper(dir, "UPDATE item SET archived_at = 'not a date' WHERE tombstone_id = ?", big.tombstone)
+        // A page of one item at a time: the cursor passes from a readable date to the unreadable one.
+        const seen: Array<string> = []
+        let after: string | undefined
+        for (let page = 0; page < 5; page++) {
+          const items = yield* store.listPage({ limit: 1 }, after)
+          if (items.length === 0) break
+          seen.push(items[0]!.tombstone_id)
+          after = items[0]!.id
+        }
+        expect(seen).toEqual([small.tombstone, big.tombstone])
+        // Not text at all: the page that reaches it fails naming the row, never leaves it out.
+        tamper(dir, "UPDATE item SET archived_at = ? WHERE tombstone_id = ?", Buffer.from("blob"), big.tombstone)
+        const first = yield* store.listPage({ limit: 1 }, undefined)
+        const error = yield* storeError(store.listPage({ limit: 1 }, first[0]!.id))
+        expect(error.message).toContain("column archived_at: expected a timestamp, got 4 bytes")
       })
     ))
 

@@ -5,6 +5,7 @@
 import { Context, Data, type Effect, type Stream } from "effect"
 import type { CodecName } from "./Codec.js"
 import type { BackendName } from "./Config.js"
+import type { Guarded } from "./Guarded.js"
 
 export type Kind = "code" | "doc" | "asset"
 export const kinds: ReadonlyArray<Kind> = ["code", "doc", "asset"]
@@ -185,6 +186,11 @@ export interface ArtifactSummary {
   /** A purge was approved for one of its items: a `purged` layout without it is a missing payload, not a purge. */
   readonly purgeRecorded?: boolean
   readonly tombstones: ReadonlyArray<string>
+  /**
+   * Why its row is not what the schema promises (a size of -1, a bad digest): a problem to list, never read. One such
+   * row stopped a whole `verify` before; the rest are still checked.
+   */
+  readonly malformed?: string | undefined
 }
 
 /** Which store an archive is in: a SQL backend, or the test kit's in-memory one. */
@@ -282,6 +288,11 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   readonly inlineCap: number
   /** Where the archive lives, credentials redacted: for messages and evidence. */
   readonly location: string
+  /**
+   * The files the archive keeps on this machine (an embedded database and its journals; none for a server): a store
+   * never archives them, nothing restored or written by the tool replaces them.
+   */
+  readonly files?: ReadonlyArray<Guarded> | undefined
   /**
    * Stores every entry in one transaction: all or nothing. Entries sharing content share one artifact. `beforeCommit`
    * is told what the transaction holds as it is about to commit (again on a retry): a caller stopped during the

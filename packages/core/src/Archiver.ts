@@ -27,6 +27,7 @@ import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
+import * as Guarded from "./Guarded.js"
 import * as Hash from "./Hash.js"
 import * as Metrics from "./Metrics.js"
 import * as Mime from "./Mime.js"
@@ -186,7 +187,8 @@ export const walk = (
   inputs: ReadonlyArray<string>,
   cwd: string,
   skip: (file: SkippedFile) => void,
-  exclude: ReadonlySet<string> = new Set()
+  exclude: ReadonlySet<string> = new Set(),
+  guarded: ReadonlyArray<Guarded.Guarded> = []
 ): Effect.Effect<Iterable<Omit<Candidate, "sha256">>, InputError> =>
   Effect.suspend(() => {
     const tops = inputs.map((input) => {
@@ -252,6 +254,9 @@ export const walk = (
       }
       // The store's own outputs (its manifest and that manifest's temporary) appear while the walk runs.
       if (exclude.has(absolute)) return
+      // The archive's own files: a stub written over the database destroyed the archive.
+      const kept = Guarded.find(absolute, guarded, true)
+      if (kept !== undefined) return void skip({ path: recorded, reason: `${kept.what}; never archived` })
       if (seen !== undefined) {
         if (seen.has(absolute)) {
           return
@@ -406,7 +411,8 @@ export const make = Effect.gen(function*() {
       const skipped: Array<SkippedFile> = []
       const exclude = new Set((options.exclude ?? []).map((file) => path.resolve(options.cwd, file)))
       const skip = options.onSkipped ?? ((file: SkippedFile) => void skipped.push(file))
-      const files = (yield* walk(inputs, options.cwd, skip, exclude))[Symbol.iterator]()
+      const guarded = Guarded.ofArchive(store.files, evidence.file)
+      const files = (yield* walk(inputs, options.cwd, skip, exclude, guarded))[Symbol.iterator]()
       const take = Effect.try({
         try: () => {
           const group: Array<Omit<Candidate, "sha256">> = []

@@ -4,11 +4,10 @@
  * and one `RESTORE_BATCH` evidence line per run. A dry run checks every entry against the archive and writes nothing.
  */
 import { Chunk, Effect, Option, Queue, Stream } from "effect"
-import * as fs from "node:fs"
 import { ArchiveStore, type Located } from "./ArchiveStore.js"
 import * as BatchResults from "./BatchResults.js"
 import * as Evidence from "./Evidence.js"
-import * as Hash from "./Hash.js"
+import * as Guarded from "./Guarded.js"
 import * as Manifest from "./Manifest.js"
 import * as Redact from "./Redact.js"
 import * as RestorePlan from "./RestorePlan.js"
@@ -69,16 +68,6 @@ export interface Report {
 export const exitCode = (summary: BatchResults.Summary): 0 | 1 =>
   summary.failed === 0 && summary.not_run === 0 && !summary.interrupted ? 0 : 1
 
-/** The output still holds exactly what an earlier run restored there. */
-const stillThere = (output: string, before: { readonly bytes: number; readonly sha256: string }): boolean => {
-  try {
-    const st = fs.statSync(output)
-    return st.isFile() && st.size === before.bytes && Hash.file(output) === before.sha256
-  } catch {
-    return false
-  }
-}
-
 const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolean): BatchResults.Item => {
   const base = { tombstone: entry.tombstone, output: entry.output, actor: entry.actor }
   const name = `restore:${entry.tombstone}`
@@ -97,6 +86,10 @@ const toItem = (entry: Manifest.Entry, result: Restorer.ItemResult, perf: boolea
     }
   }
   const { outcome } = result
+  if (outcome.status === "skipped") {
+    const { bytes, sha256 } = outcome
+    return { ...base, status: "SKIPPED", bytes, sha256, detail: "restored by an earlier run; content checked" }
+  }
   const t = outcome.timings
   return {
     ...base,
@@ -286,26 +279,18 @@ export const run = (
       // One pool of worker threads for the whole batch.
       const pool = workers > 0 ? yield* restorer.writers(workers, options.workerV8Flags, options.tuneV8) : undefined
       yield* writer.flush(totals(true)).pipe(Effect.catchAll(keepGoing))
-      // Where each request sent to the pipeline sits in the manifest (entries an earlier run restored are not sent).
+      // Where each request sent to the pipeline sits in the manifest.
       const ordinalOf = new Map<number, number>()
       let sent = 0
-      /** Settles an entry an earlier run restored, whose output still holds that content; otherwise it is restored. */
-      const settled = (entry: Manifest.Entry, held: { item: BatchResults.Item | undefined }) => {
+      /**
+       * What an earlier run restored at an entry's output (`--resume`), for the pipeline to skip it if the archive and the
+       * output both still hold that content; none when the manifest says other content.
+       */
+      const resumedAt = (entry: Manifest.Entry) => {
         const before = previous?.get(entry.tombstone, entry.output)
-        if (
-          before === undefined || (entry.sha256 !== undefined && before.sha256 !== entry.sha256) ||
-          !stillThere(entry.output, before)
-        ) return Effect.succeed(false)
-        held.item = {
-          tombstone: entry.tombstone,
-          output: entry.output,
-          actor: entry.actor,
-          status: "SKIPPED",
-          bytes: before.bytes,
-          sha256: before.sha256,
-          detail: "restored by an earlier run; content checked"
-        }
-        return Effect.as(progress(held.item, 0), true)
+        return before === undefined || (entry.sha256 !== undefined && before.sha256 !== entry.sha256)
+          ? undefined
+          : before
       }
       /**
        * The next entries to restore, as one chunk (one round trip to locate them): a permit each, waiting only for the
@@ -321,10 +306,9 @@ export const run = (
             const ordinal = read++
             const held = { entry, item: undefined as BatchResults.Item | undefined }
             inHand.set(ordinal, held)
-            if (yield* settled(entry, held)) continue
             ordinalOf.set(sent++, ordinal)
             const { actor, contained, output, tombstone } = entry
-            requests.push({ tombstone, output, actor, force: options.force, contained })
+            requests.push({ tombstone, output, actor, force: options.force, contained, resumed: resumedAt(entry) })
           }
           yield* release(unused)
           yield* writeReady
@@ -369,8 +353,10 @@ export const run = (
         const changed = stopped ? undefined : source.changed?.()
         return changed === undefined ? Effect.void : Effect.fail(changed)
       }),
-      Effect.catchTag("ManifestError", (e) =>
-        Effect.sync(() => void (unreadable = e)).pipe(Effect.zipRight(finish), Effect.zipRight(Effect.fail(e))))
+      Effect.catchTag(
+        "ManifestError",
+        (e) => Effect.sync(() => void (unreadable = e)).pipe(Effect.zipRight(finish), Effect.zipRight(Effect.fail(e)))
+      )
     )
     return yield* finish
   }).pipe(Effect.scoped, Effect.withSpan("Batch.run"))
@@ -421,7 +407,8 @@ export const checkGroupSize = 500
 const checkEntries = (
   entries: ReadonlyArray<Manifest.Entry>,
   located: ReadonlyMap<string, Located>,
-  force: boolean | undefined
+  force: boolean | undefined,
+  guarded: ReadonlyArray<Guarded.Guarded>
 ) =>
   entries.map((e): CheckItem => {
     const base = { tombstone: e.tombstone, output: e.output, actor: e.actor }
@@ -443,7 +430,7 @@ const checkEntries = (
         detail: `payload of tombstone ${e.tombstone} has been purged; bytes unavailable`
       }
     }
-    const action = RestorePlan.outputAction(l, { ...e, force })
+    const action = Guarded.refusal(e.output, guarded, true) ?? RestorePlan.outputAction(l, { ...e, force })
     if (typeof action !== "string") return { ...base, status: "FAILED", error: action._tag, detail: action.message }
     return { ...base, status: action === "write" ? "RESTORABLE" : "UNCHANGED", bytes: l.sizeBytes }
   })
@@ -471,7 +458,7 @@ export const check = (
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const located = yield* store.locate(entries.map((e) => e.tombstone))
-    const results = checkEntries(entries, located, options.force)
+    const results = checkEntries(entries, located, options.force, store.files ?? [])
     return { ...tallyChecks(noChecks, results), results } satisfies CheckReport as CheckReport
   }).pipe(Effect.withSpan("Batch.check"))
 
@@ -502,7 +489,8 @@ export const checkSource = <E = never>(
         entries.push(entry)
       }
       if (entries.length === 0) break
-      const items = checkEntries(entries, yield* store.locate(entries.map((e) => e.tombstone)), options.force)
+      const located = yield* store.locate(entries.map((e) => e.tombstone))
+      const items = checkEntries(entries, located, options.force, store.files ?? [])
       yield* options.onItems(items)
       report = tallyChecks(report, items)
       if (entries.length < size) break

@@ -8,7 +8,7 @@ import * as path from "node:path"
 
 export class OutputError extends Data.TaggedError("OutputError")<{
   readonly output: string
-  readonly problem: "is-directory" | "exists" | "unwritable" | "escapes" | "not-regular"
+  readonly problem: "is-directory" | "exists" | "unwritable" | "escapes" | "not-regular" | "guarded"
   readonly detail: string
 }> {
   override get message() {

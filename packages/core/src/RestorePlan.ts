@@ -4,9 +4,11 @@
  * output's path; this decides what happens there, for single restores, batches and batch dry runs alike.
  */
 import { Either } from "effect"
+import * as fs from "node:fs"
 import { type Located, PayloadPurged } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
+import * as Guarded from "./Guarded.js"
 import * as Hash from "./Hash.js"
 import type { Request } from "./Restorer.js"
 import * as Tombstone from "./Tombstone.js"
@@ -71,10 +73,24 @@ export const outputAction = (
  * Purged content, or stored bytes no encoding of the item's size could take (`Codec.maxEncodedSize`), fail before the
  * output is looked at and before anything is fetched; otherwise the output decides.
  */
+/** The output still holds exactly `content` (a size, then a SHA-256): what a resumed item is skipped on. */
+export const stillHolds = (output: string, content: { readonly bytes: number; readonly sha256: string }): boolean => {
+  try {
+    const st = fs.statSync(output)
+    return st.isFile() && st.size === content.bytes && Hash.file(output) === content.sha256
+  } catch {
+    return false
+  }
+}
+
 export const plan = (
   located: Located,
-  request: Pick<Request, "output" | "force">
+  request: Pick<Request, "output" | "force">,
+  guarded: ReadonlyArray<Guarded.Guarded> = []
 ): Either.Either<Action, PayloadPurged | Codec.CorruptPayload | FileOps.OutputError> => {
+  // Even with --force: a restore's rename over the archive database or the evidence log would destroy it.
+  const refused = Guarded.refusal(request.output, guarded, true)
+  if (refused !== undefined) return Either.left(refused)
   if (located.layout === "purged") {
     return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
   }

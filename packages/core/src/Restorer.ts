@@ -11,6 +11,7 @@ import * as Codec from "./Codec.js"
 import type { ArchiveConfig } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
+import * as Guarded from "./Guarded.js"
 import { IntegrityError } from "./Hash.js"
 import * as Ids from "./Ids.js"
 import { InvalidTombstone } from "./Ids.js"
@@ -32,6 +33,12 @@ export interface Request {
   readonly force?: boolean | undefined
   /** Where the file really goes, kept inside a folder (a batch's manifest folder): `FileOps.Contained`. */
   readonly contained?: FileOps.Contained | undefined
+  /**
+   * What an earlier run of the batch restored here (`--resume`): the item is `skipped`, not written, when the archive's
+   * content is that very content and the output still holds it. The results file saying so is not enough: it is
+   * checked against the archive.
+   */
+  readonly resumed?: { readonly bytes: number; readonly sha256: string } | undefined
 }
 
 /** Where a restore's time went, in milliseconds: its RESTORE evidence line carries the same fields. */
@@ -40,7 +47,8 @@ export type Timings = Evidence.RestoreTimings
 export interface Outcome {
   readonly tombstone: string
   readonly output: string
-  readonly status: "restored" | "unchanged"
+  /** `skipped`: restored by an earlier run (`Request.resumed`), nothing written or recorded. */
+  readonly status: "restored" | "unchanged" | "skipped"
   readonly bytes: number
   readonly sha256: string
   readonly timings: Timings
@@ -212,6 +220,7 @@ export const make = Effect.gen(function*() {
   }
   const { evidence, store } = env
   const stage = WriteStage.make(env)
+  const guarded = Guarded.ofArchive(store.files, evidence.file)
 
   const validate = (request: Request): Effect.Effect<Request, InvalidTombstone> => {
     return Either.match(Ids.decodeTombstoneId(request.tombstone), {
@@ -228,7 +237,7 @@ export const make = Effect.gen(function*() {
       const found = yield* store.locate([request.tombstone])
       const located = found.get(request.tombstone)
       if (located === undefined) return yield* new TombstoneNotFound({ tombstone: request.tombstone })
-      const action = yield* RestorePlan.plan(located, request)
+      const action = yield* RestorePlan.plan(located, request, guarded)
       const payloads = action === "write" && located.layout === "inline"
         ? yield* store.inlinePayloads([located.artifactId])
         : new Map<string, Uint8Array>()

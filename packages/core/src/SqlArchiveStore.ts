@@ -35,6 +35,7 @@ import {
 import { stringify as canonicalJson } from "./CanonicalJson.js"
 import * as Chunking from "./Chunking.js"
 import type { Dialect } from "./Dialect.js"
+import type { Guarded } from "./Guarded.js"
 import * as Rows from "./internal/SqlRows.js"
 import { codecOf, layoutOf, modeOf, type Row } from "./internal/SqlRows.js"
 import * as SqlWrite from "./internal/SqlWrite.js"
@@ -75,6 +76,8 @@ export const make = (options: {
   readonly migrations: ReadonlyArray<Migrations.Migration>
   /** An embedded database's file and driver module, when other threads may open it to read payloads. */
   readonly direct?: { readonly driver: string; readonly file: string } | undefined
+  /** An embedded database's files (the database and its journals): never archived, never written over. */
+  readonly files?: ReadonlyArray<Guarded> | undefined
 }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -496,9 +499,30 @@ export const make = (options: {
     const summarize = (raw: ReadonlyArray<Row>) =>
       Effect.gen(function*() {
         const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
-        const rows = yield* Rows.decodeAll(verifiedArtifact, raw)
-        const marked = new Set(rows.filter(purgeMarked).map((r) => r.artifact_id as string))
-        for (const r of rows) {
+        const marked = new Set<string>()
+        for (const row of raw) {
+          const decoded = verifiedArtifact(row)
+          if (Either.isLeft(decoded)) {
+            // Named by its raw id and digest (the keyset the next page starts after), its tombstones if readable.
+            const id = String(row.artifact_id)
+            const known = byId.get(id)
+            byId.set(id, {
+              artifactId: id,
+              sha256: String(row.content_sha256),
+              sizeBytes: 0,
+              compressedSize: 0,
+              codec: null,
+              layout: "inline",
+              tombstones: [
+                ...(known?.tombstones ?? []),
+                ...(typeof row.tombstone_id === "string" ? [row.tombstone_id] : [])
+              ],
+              malformed: known?.malformed ?? decoded.left.message
+            })
+            continue
+          }
+          const r = decoded.right
+          if (purgeMarked(r)) marked.add(r.artifact_id)
           const id = r.artifact_id
           const entry = byId.get(id) ?? {
             artifactId: id,
@@ -568,6 +592,7 @@ export const make = (options: {
       backend,
       inlineCap: dialect.inlineCap,
       location: options.location,
+      files: options.files,
       archive,
       withdraw,
       locate,
@@ -611,6 +636,8 @@ export interface ClientOptions {
   readonly schema?: string | undefined
   /** An embedded database's file and driver module, when other threads may open it to read payloads. */
   readonly direct?: { readonly driver: string; readonly file: string } | undefined
+  /** An embedded database's files (the database and its journals): never archived, never written over. */
+  readonly files?: ReadonlyArray<Guarded> | undefined
 }
 
 /** What a server backend (PostgreSQL, MariaDB) hands to `serve`: its own client besides. */
@@ -754,7 +781,7 @@ export interface FromClientOptions {
 export const fromClientOf = (
   backend: Pick<ClientOptions, "dialect" | "migrations" | "location">
 ) =>
-<O extends FromClientOptions & Partial<Pick<ClientOptions, "schema" | "readOnly" | "direct">>>(
+<O extends FromClientOptions & Partial<Pick<ClientOptions, "schema" | "readOnly" | "direct" | "files">>>(
   options: O
 ): Layer.Layer<ArchiveStore, NotAnArchive | StoreError, SqlClient.SqlClient | Retry.RetryPolicy> =>
   fromClient({

@@ -85,9 +85,12 @@ const artifactsOf = (
     : Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
       Effect.map(store.artifactPage(after, pageSize), (page) => {
         const last = page.at(-1)
+        // A page ending on the key it started after (a malformed digest read back as other text) ends the walk
+        // rather than repeat it.
+        const stuck = last === undefined || last.sha256 === after
         return [
           Chunk.unsafeFromArray(page),
-          page.length < pageSize || last === undefined ? Option.none() : Option.some(last.sha256)
+          page.length < pageSize || stuck ? Option.none() : Option.some(last.sha256)
         ]
       }))
 
@@ -111,11 +114,13 @@ export const verify = (options: {
       Effect.gen(function*() {
         seen++
         if (options.tombstones !== undefined) { for (const t of artifact.tombstones) found.add(t) }
-        if (artifact.layout === "purged" && artifact.purgeRecorded !== false) {
+        if (artifact.malformed === undefined && artifact.layout === "purged" && artifact.purgeRecorded !== false) {
           purged++
           return
         }
-        const problem = artifact.layout === "purged"
+        const problem = artifact.malformed !== undefined
+          ? `malformed row: ${artifact.malformed}`
+          : artifact.layout === "purged"
           ? "payload missing without a purge record"
           : yield* Effect.map(check(store, artifact), (result) => {
             bytes += result.bytes

@@ -3,7 +3,7 @@
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
  * current, `--resume`. Ctrl-C or SIGTERM stops launching items, lets started ones finish and writes the results.
  */
-import { Batch, BatchResults, Manifest, RestoreWriter } from "@codex-archive/core"
+import { Batch, BatchResults, type Config, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
@@ -112,9 +112,17 @@ export const command = Command.make(
         ["batch.concurrent", "--concurrency", Option.getOrUndefined(opts.concurrency)],
         ["batch.results_path", "--results", Option.getOrUndefined(opts.results)]
       ]
-      return yield* Runtime.withArchive(opts, { create: false, flags }, (config) =>
+      // Neither output may replace the archive, the evidence log, the manifest, or the other output.
+      const check = (config: Config.ArchiveConfig) =>
         Effect.gen(function*() {
-          yield* Runtime.checkOutputFile("--results", config.batch.results_path ?? undefined)
+          if (source !== undefined) yield* Runtime.guard([{ file: source, what: "the manifest being restored" }])
+          const results = config.batch.results_path ?? undefined
+          yield* Runtime.checkOutputFile("--results", results, Runtime.guarded())
+          if (results !== undefined) yield* Runtime.guard([{ file: results, what: "the --results file" }])
+          yield* Runtime.checkOutputFile("--metrics-out", Option.getOrUndefined(opts.metricsOut), Runtime.guarded())
+        })
+      return yield* Runtime.withArchive(opts, { create: false, flags, check }, (config) =>
+        Effect.gen(function*() {
           if (opts.dryRun) {
             // Streamed: a group of entries checked at a time, their items kept in a file until the totals are known.
             const results = yield* Runtime.listFile("results", 2)

@@ -72,7 +72,9 @@ export const command = Command.make(
         config: Config.ArchiveConfig,
         error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError
       ) => Restorer.recordOpenFailure(config, { actor, tombstone: resolved.tombstone, output: resolved.output }, error)
-      return yield* Runtime.withArchive(opts, { create: false, onOpenFailure }, (config) =>
+      const check = () =>
+        Runtime.checkOutputFile("--metrics-out", Option.getOrUndefined(opts.metricsOut), Runtime.guarded())
+      return yield* Runtime.withArchive(opts, { create: false, onOpenFailure, check }, (config) =>
         Effect.gen(function*() {
           const restorer = yield* Restorer.Restorer
           // The original's --debug: its pre-flight lines with the full URL, which it is the user's to ask for.
@@ -85,7 +87,8 @@ export const command = Command.make(
             given: resolved.output,
             root,
             allowOutside: opts.allowOutside
-          }).pipe(Effect.catchTag("OutsideRoot", (e) => new Runtime.CliExit({ code: 2, message: e.message })))
+          }).pipe(Effect.catchTag("OutsideRoot", (e) =>
+            new Runtime.CliExit({ code: 2, message: e.message })))
           yield* Effect.logDebug("restore starting").pipe(
             Effect.annotateLogs({ backend: config.backend.backend, output: out })
           )
@@ -100,8 +103,9 @@ export const command = Command.make(
             force: opts.force,
             contained
           })
-          if (opts.json) yield* Runtime.printJson(outcome)
-          else yield* Runtime.printLine(ExitCode.printable(outcome.output))
+          if (opts.json) {
+            yield* Runtime.printJson(outcome)
+          } else yield* Runtime.printLine(ExitCode.printable(outcome.output))
           if (outcome.status === "unchanged") {
             yield* Runtime.note(
               `${ExitCode.printable(outcome.output)}: already has the archived content; nothing written`

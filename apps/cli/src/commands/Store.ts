@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as ExitCode from "../ExitCode.js"
 import * as Runtime from "../Runtime.js"
 
 const resolveCommit = (commit: Option.Option<string>): Effect.Effect<string, Runtime.CliExit> => {
@@ -105,7 +106,10 @@ export const command = Command.make(
       yield* Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut))
       const commit = yield* resolveCommit(opts.commit)
       const metadata = yield* parseMetadata(opts.metadata)
-      return yield* Runtime.withArchive(opts, { create: true }, (config) =>
+      // Checked again against the configuration's files: the manifest must not replace the archive or its log.
+      const check = () =>
+        Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut), Runtime.guarded())
+      return yield* Runtime.withArchive(opts, { create: true, check }, (config) =>
         Effect.gen(function*() {
           const archiver = yield* Archiver.Archiver
           // The manifest and the items printed are written group by group as the store commits them, never held.
@@ -193,7 +197,14 @@ export const command = Command.make(
                     ? " (its --manifest-out lists only the files it archives; batch-restore --stubs restores all)"
                     : ""}`
               )
-            })
+            }),
+            // Exit 2 says nothing was attempted: a file unreadable in a later group fails the store once earlier groups
+            // are archived (and stubbed), which is an operation failed midway (1), not bad input.
+            Effect.mapError((e) =>
+              listed > 0 && ExitCode.codeOf(e) === 2
+                ? new Runtime.CliExit({ code: 1, message: ExitCode.messageOf(e) })
+                : e
+            )
           )
           if (manifest !== undefined) {
             yield* manifest.commit

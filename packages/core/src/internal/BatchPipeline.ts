@@ -8,6 +8,7 @@
 import { Chunk, Effect, Either, Metric, Queue, Stream } from "effect"
 import { TombstoneNotFound } from "../ArchiveStore.js"
 import type * as Evidence from "../Evidence.js"
+import * as Guarded from "../Guarded.js"
 import * as Ids from "../Ids.js"
 import * as Metrics from "../Metrics.js"
 import * as RestorePlan from "../RestorePlan.js"
@@ -47,6 +48,7 @@ const payloadGroupItems = 128
 type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemResult]> }
 
 export const make = ({ evidence, store }: Env, stage: WriteStage) => {
+  const guarded = Guarded.ofArchive(store.files, evidence.file)
   /** Locates a group in one round trip and decides each item's action; failures become results, not errors. */
   const locateGroup = (group: ReadonlyArray<Indexed>): Effect.Effect<Unit> =>
     Effect.gen(function*() {
@@ -73,7 +75,34 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           continue
         }
         const planned = clock.unsafeCurrentTimeNanos()
-        const action = RestorePlan.plan(found, request)
+        const resumed = request.resumed
+        if (
+          resumed !== undefined && resumed.sha256 === found.sha256 && resumed.bytes === found.sizeBytes &&
+          RestorePlan.stillHolds(request.output, resumed)
+        ) {
+          const duration_ms = locateMs + Timestamp.elapsedMs(clock, planned)
+          early.push([index, {
+            _tag: "Success",
+            request,
+            outcome: {
+              tombstone: request.tombstone,
+              output: request.output,
+              status: "skipped",
+              bytes: resumed.bytes,
+              sha256: resumed.sha256,
+              timings: {
+                duration_ms,
+                fetch_ms: locateMs,
+                decompression_ms: 0,
+                verify_ms: duration_ms - locateMs,
+                write_ms: 0,
+                record_ms: 0
+              }
+            }
+          }])
+          continue
+        }
+        const action = RestorePlan.plan(found, request, guarded)
         if (action._tag === "Left") {
           early.push(failure(index, request, action.left, locateMs + Timestamp.elapsedMs(clock, planned)))
         } else {work.push({

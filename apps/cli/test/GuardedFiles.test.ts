@@ -1,0 +1,94 @@
+/**
+ * The files the tool keeps while it runs (the SQLite archive and its journals, the evidence log and its lock, the
+ * manifest being read) are never archived nor written over: found by an attack review, `--results a.db` replaced the
+ * archive, a store of the folder holding the database stubbed it, `--results` over the evidence log emptied it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { codex, tempDir, write } from "./support.js"
+
+/** An archive kept inside the tree it stores (`t/a.db`), its evidence log there too, and one stored file. */
+const setup = () => {
+  const cwd = tempDir()
+  const env = {
+    CODEX_ARCHIVE_URL: `sqlite:///${path.join(cwd, "t/a.db")}`,
+    CODEX_EVIDENCE_DIR: path.join(cwd, "t/ev")
+  }
+  write(path.join(cwd, "t/a.txt"), "precious\n")
+  expect(codex(cwd, ["init"], env).code).toBe(0)
+  const stored = codex(cwd, ["store", "r", "t", "--commit", "c", "--manifest-out", "t/m.json"], env)
+  expect(stored.code, stored.stderr).toBe(0)
+  return { cwd, env, stored }
+}
+
+const sqliteHeader = (file: string) => fs.readFileSync(file).subarray(0, 15).toString("latin1")
+
+describe("files the tool keeps", () => {
+  it("a store of the folder holding the archive skips the database, its journals and the evidence log", () => {
+    const { cwd, env, stored } = setup()
+    const report = JSON.parse(stored.stdout)
+    expect(report.skipped).toContainEqual({ path: "t/a.db", reason: "the archive database; never archived" })
+    expect(report.items.map((f: { path: string }) => f.path)).toEqual(["t/a.txt"])
+    // Again, with stubs: the evidence log now exists, and nothing the archive keeps becomes a stub.
+    const again = codex(cwd, ["store", "r", "t", "--commit", "c", "--write-stub"], env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).skipped).toContainEqual({
+      path: "t/ev/archive_ops.jsonl",
+      reason: "the evidence log; never archived"
+    })
+    expect(sqliteHeader(path.join(cwd, "t/a.db"))).toBe("SQLite format 3")
+    expect(fs.readFileSync(path.join(cwd, "t/ev/archive_ops.jsonl"), "utf8")).toContain("\"action\":\"ARCHIVE\"")
+    expect(codex(cwd, ["verify"], env).code).toBe(0)
+  })
+
+  it("refuses an output option naming the archive, a journal, the evidence log or the manifest, and keeps it", () => {
+    const { cwd, env } = setup()
+    fs.linkSync(path.join(cwd, "t/a.db"), path.join(cwd, "t/hard-link.json"))
+    const log = path.join(cwd, "t/ev/archive_ops.jsonl")
+    const logBefore = fs.readFileSync(log)
+    const manifestBefore = fs.readFileSync(path.join(cwd, "t/m.json"))
+    for (
+      const [args, message] of [
+        [["batch-restore", "t/m.json", "--results", "t/a.db"], "is the archive database"],
+        [["batch-restore", "t/m.json", "--results", "t/a.db-wal"], "is a journal of the archive database"],
+        [["batch-restore", "t/m.json", "--results", "t/hard-link.json"], "is the archive database"],
+        [["batch-restore", "t/m.json", "--results", "t/ev/archive_ops.jsonl"], "is the evidence log"],
+        [["batch-restore", "t/m.json", "--results", "t/m.json"], "is the manifest being restored"],
+        [["batch-restore", "t/m.json", "--metrics-out", "t/a.db"], "is the archive database"],
+        [["batch-restore", "t/m.json", "--results", "r.json", "--metrics-out", "r.json"], "is the --results file"],
+        [["store", "r", "t/a.txt", "--commit", "c", "--manifest-out", "t/a.db"], "is the archive database"]
+      ] as const
+    ) {
+      const r = codex(cwd, args, env)
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2)
+      expect(r.stderr.trim().split("\n").at(-1)).toMatch(new RegExp(`^codex: error: --\\S+ \\S+: ${message};`))
+      expect(sqliteHeader(path.join(cwd, "t/a.db")), args.join(" ")).toBe("SQLite format 3")
+    }
+    expect(fs.readFileSync(log)).toEqual(logBefore)
+    expect(fs.readFileSync(path.join(cwd, "t/m.json"))).toEqual(manifestBefore)
+    expect(fs.existsSync(path.join(cwd, "r.json"))).toBe(false)
+    expect(codex(cwd, ["verify"], env).code).toBe(0)
+  })
+
+  it("never restores over the archive or its log, even with --force", () => {
+    const { cwd, env, stored } = setup()
+    const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
+    write(path.join(cwd, "t/evil.json"), JSON.stringify([{ tombstone, output: "a.db" }]))
+    const batch = codex(cwd, ["batch-restore", "t/evil.json", "--force"], env)
+    expect(batch.code).toBe(1)
+    expect(JSON.parse(batch.stdout).results[0].detail).toBe(
+      `${path.join(cwd, "t/a.db")}: is the archive database; refusing to write over it`
+    )
+    const dry = codex(cwd, ["batch-restore", "t/evil.json", "--force", "--dry-run"], env)
+    expect(dry.code).toBe(1)
+    expect(dry.stdout).toContain("is the archive database")
+    for (const output of ["t/a.db", "t/ev/archive_ops.jsonl"]) {
+      const r = codex(cwd, ["restore", tombstone, output, "--force"], env)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/: is the (archive database|evidence log); refusing to write over it\n$/)
+    }
+    expect(sqliteHeader(path.join(cwd, "t/a.db"))).toBe("SQLite format 3")
+    expect(codex(cwd, ["verify"], env).code).toBe(0)
+  })
+})
