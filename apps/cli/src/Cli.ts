@@ -108,15 +108,53 @@ const builtIn = (args: ReadonlyArray<string>) =>
     return undefined
   })
 
+/** The options whose value is one of a list (@effect/cli's choices). */
+const choiceFlags = new Set(["--reason", "--kind", "--log-format"])
+
+/** The command line's `--flag value` (or `--flag=value`) pairs, in order. */
+const pairsOf = (argv: ReadonlyArray<string>): Array<readonly [string, string]> =>
+  argv.flatMap((arg, i): Array<readonly [string, string]> => {
+    if (!arg.startsWith("--")) return []
+    const eq = arg.indexOf("=")
+    if (eq > 0) return [[arg.slice(0, eq), arg.slice(eq + 1)]]
+    const next = argv[i + 1]
+    return next === undefined ? [] : [[arg, next]]
+  })
+
+/**
+ * @effect/cli says "'abc' is not a integer" or "Expected one of the following cases: …" without the flag: the flag is
+ * the one the command line gave that value (issue: every error names its input).
+ */
+const namingFlag = (message: string, argv: ReadonlyArray<string>): string => {
+  const number = /^'(.*)' is not a (integer|float)$/s.exec(message)
+  if (number !== null) {
+    const flag = pairsOf(argv).find(([, value]) => value === number[1])?.[0]
+    return flag === undefined
+      ? message
+      : `${flag} '${number[1]}': expected ${number[2] === "integer" ? "a whole number" : "a number"}`
+  }
+  const choice = /^Expected one of the following cases: (.*)$/s.exec(message)
+  if (choice !== null) {
+    const cases = choice[1]!.split(",").map((c) => c.trim())
+    const given = pairsOf(argv).find(([flag, value]) => choiceFlags.has(flag) && !cases.includes(value))
+    return given === undefined ? message : `${given[0]} '${given[1]}': expected one of ${cases.join(", ")}`
+  }
+  return message
+}
+
 /** @effect/cli's usage errors (its only `Console.error` output), said as every other failure: one `codex: error:` line. */
-const usageErrorLine = (args: ReadonlyArray<unknown>): string =>
-  `codex: error: ${ExitCode.messageOf(args.map(String).join(" ").replace(/\u001b\[[0-9;]*m/g, ""))}\n`
+const usageErrorLine = (args: ReadonlyArray<unknown>, argv: ReadonlyArray<string>): string =>
+  `codex: error: ${
+    ExitCode.messageOf(namingFlag(args.map(String).join(" ").replace(/\u001b\[[0-9;]*m/g, "").trim(), argv))
+  }\n`
 
 /** Only before a handler runs: a command's own logs go through `Console.error` too, and are not errors. */
-const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>, argv: ReadonlyArray<string>) =>
   Console.consoleWith((console) => {
     const error = (...args: ReadonlyArray<unknown>) =>
-      Runtime.handlerStarted.value ? console.unsafe.error(...args) : void process.stderr.write(usageErrorLine(args))
+      Runtime.handlerStarted.value
+        ? console.unsafe.error(...args)
+        : void process.stderr.write(usageErrorLine(args, argv))
     return Effect.withConsole(self, {
       ...console,
       error: (...args) => Effect.sync(() => error(...args)),
@@ -126,4 +164,4 @@ const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
 export const run = (argv: ReadonlyArray<string>) =>
-  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv)))
+  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv), argv.slice(2)))

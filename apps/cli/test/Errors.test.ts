@@ -216,7 +216,10 @@ describe("bad input and faults", () => {
     const usage: ReadonlyArray<[ReadonlyArray<string>, string]> = [
       [["restore"], "Missing argument <TOMBSTONE|STUB>"],
       [["list", "--no-such-flag"], "--no-such-flag"],
-      [["list", "--limit", "abc"], "'abc'"],
+      [["list", "--limit", "abc"], "codex: error: --limit 'abc': expected a whole number"],
+      [["list", "--limit=1.5"], "codex: error: --limit '1.5': expected a whole number"],
+      [["store", "r", "x", "--commit", "c", "--reason", "foo"], "--reason 'foo': expected one of dead, pruned, legacy"],
+      [["list", "--log-format", "xml"], "codex: error: --log-format 'xml': expected one of text, json"],
       [["batch-restore", "--stubs", "/etc/passwd"], "/etc/passwd"]
     ]
     for (const [args, names] of usage) {
