@@ -101,7 +101,7 @@ const options = {
   ),
   cli: Options.text("cli").pipe(
     Options.withDefault(path.join(repoRoot, "apps/cli/dist/codex.mjs")),
-    Options.withDescription("The CLI bundle for the cold-restore scenario")
+    Options.withDescription("The CLI bundle the scenarios run (the cold restore; growth's and clients' processes)")
   ),
   tmp: Options.directory("tmp", { exists: "yes" }).pipe(
     Options.withDefault(Runner.defaultTmp()),

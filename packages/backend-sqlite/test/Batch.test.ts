@@ -277,7 +277,8 @@ describe("Batch.run", () => {
       expect(summary.succeeded).toBe(20)
       for (const [rel, bytes] of originals) expect(fs.readFileSync(path.join(tree, rel))).toEqual(bytes)
       const again = yield* Effect.flip(Manifest.fromStubs(tree, { defaultActor: "bob" }))
-      expect(again.message).toContain("contains no tombstone stubs")
+      // Named as the folder it is, not as a manifest.
+      expect(again.message).toBe(`stub folder ${tree}: contains no tombstone stubs`)
     }).pipe(Effect.provide(services(dir)))
   })
 })

@@ -26,9 +26,13 @@ export class ManifestError extends Data.TaggedError("ManifestError")<{
   readonly file: string
   readonly where: string | undefined
   readonly problem: string
+  /** What `file` is: a manifest file, or the stub folder of `batch-restore --stubs` (default: a manifest). */
+  readonly kind?: "manifest" | "stub folder" | undefined
 }> {
   override get message() {
-    return `manifest ${this.file}${this.where === undefined ? "" : ` (${this.where})`}: ${this.problem}`
+    return `${this.kind ?? "manifest"} ${this.file}${
+      this.where === undefined ? "" : ` (${this.where})`
+    }: ${this.problem}`
   }
 }
 

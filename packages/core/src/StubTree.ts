@@ -18,7 +18,12 @@ import * as Walk from "./Walk.js"
 const asError = (e: unknown, root: string): ManifestError | Tombstone.MalformedStub =>
   e instanceof Tombstone.MalformedStub || e instanceof ManifestError
     ? e
-    : new ManifestError({ file: root, where: undefined, problem: `cannot read: ${FileOps.describeErrno(e)}` })
+    : new ManifestError({
+      file: root,
+      where: undefined,
+      kind: "stub folder",
+      problem: `cannot read: ${FileOps.describeErrno(e)}`
+    })
 
 /**
  * A tree of stubs as a `Source`: walked twice (sorted, symbolic links not followed), once now to parse and check
@@ -30,7 +35,7 @@ export const open = (
 ): Effect.Effect<Source, ManifestError | Tombstone.MalformedStub> =>
   Effect.gen(function*() {
     const root = path.resolve(dir)
-    const fail = (problem: string) => new ManifestError({ file: root, where: undefined, problem })
+    const fail = (problem: string) => new ManifestError({ file: root, where: undefined, kind: "stub folder", problem })
     const st = fs.statSync(root, { throwIfNoEntry: false })
     if (!st) return yield* fail("no such folder")
     if (!st.isDirectory()) return yield* fail("not a folder")

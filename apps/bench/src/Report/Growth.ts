@@ -94,8 +94,12 @@ const panel = (
     for (const r of points) {
       parts.push(
         `<circle cx="${px(r.files).toFixed(1)}" cy="${y(value(r)).toFixed(1)}" r="4" fill="${color}"><title>${
-          escape(`${target} ${r.operation}, ${r.files} files: ${num(value(r))} ${unit}`)
-        }</title></circle>`
+          // The memory panel's targets already name their operation ("sqlite store").
+          escape(
+            `${target.endsWith(` ${r.operation}`) ? target : `${target} ${r.operation}`}, ${r.files} files: ${
+              num(value(r))
+            } ${unit}`
+          )}</title></circle>`
       )
     }
     const last = points.at(-1)

@@ -61,7 +61,9 @@ export const command = Command.make(
   {
     ...Runtime.shared,
     manifest: Args.text({ name: "MANIFEST" }).pipe(
-      Args.withDescription("Restore manifest: .json (array or {items}), .jsonl or .csv (tombstone,output[,actor])"),
+      Args.withDescription(
+        "Restore manifest: .json (array or {items}), .jsonl or .csv (tombstone,output[,actor,sha256])"
+      ),
       Args.optional
     ),
     stubs: Options.directory("stubs").pipe(
