@@ -7,25 +7,39 @@
 #   apps/bench/peers.sh [CORPUS_DIR] [ROUNDS]
 #   CODEX_PEERS_BACKENDS="sqlite postgres mariadb" apps/bench/peers.sh     # servers too (a fresh database per round)
 #
-# CORPUS_DIR defaults to the bench's cached large corpus: `node apps/bench/dist/bench.mjs --corpus large
-# --scenarios store --runs 1 --warmup 0 --corpus-cache /tmp/codex-bench-corpus` writes it.
+# CORPUS_DIR defaults to the bench's cached large corpus (in the bench's cache, `$TMPDIR/codex-bench-corpus`):
+# `node apps/bench/dist/bench.mjs --corpus large --scenarios store --runs 1 --warmup 0` writes it.
+# The servers are the bench's (CODEX_BENCH_PG_URL, CODEX_BENCH_MARIADB_URL, with or without a database: each round
+# creates and drops its own, codex_peers_*, also when the run fails).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cli="$here/../cli/dist/codex.mjs"
-corpus="$(cd "${1:-/tmp/codex-bench-corpus/10000-files-seed-42-v1}" && pwd)"
 rounds="${2:-3}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "peers: ROUNDS '$rounds': expected a whole number >= 1" >&2; exit 2; }
+corpus_dir="${1:-${TMPDIR:-/tmp}/codex-bench-corpus/10000-files-seed-42-v1}"
+[ -d "$corpus_dir" ] || { echo "peers: corpus $corpus_dir: no such folder (see the comment at the top)" >&2; exit 2; }
+corpus="$(cd "$corpus_dir" && pwd)"
 backends="${CODEX_PEERS_BACKENDS:-sqlite}"
-pg="${CODEX_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
-my="${CODEX_BENCH_MARIADB_URL:-mysql://root@127.0.0.1:3306}"
+# scheme://user@host:port, whatever database or query the URL names: the rounds' databases go on that server.
+server_of() { local rest="${1#*://}"; echo "${1%%://*}://${rest%%[/?]*}"; }
+pg="$(server_of "${CODEX_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}")"
+my="$(server_of "${CODEX_BENCH_MARIADB_URL:-mysql://root@127.0.0.1:3306}")"
+my_at="${my#*://}"; my_user="${my_at%@*}"; my_user="${my_user%%:*}"; my_hostport="${my_at#*@}"
+my_host="${my_hostport%:*}"; my_port="${my_hostport##*:}"; [ "$my_port" = "$my_hostport" ] && my_port=3306
 for tool in tar restic /usr/bin/time; do command -v "$tool" >/dev/null || { echo "peers: $tool is not installed (apt-get install restic time)" >&2; exit 2; }; done
 [ -f "$cli" ] || { echo "peers: $cli is missing (run npm run setup)" >&2; exit 2; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/codex-peers.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+created=()
+cleanup() {
+  for db in "${created[@]}"; do drop_db "${db%% *}" "${db#* }" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 export RESTIC_PASSWORD=peers CODEX_ACTOR=peers CODEX_ARCHIVE_LOG_LEVEL=warning PGOPTIONS="--client-min-messages=warning"
 cp -a "$corpus" "$work/corpus"
 tar -C "$work" -cf "$work/corpus.tar" corpus
-printf 'corpus %s: %s files, %s MiB\n' "$corpus" "$(find "$work/corpus" -type f | wc -l)" "$(du -sm "$corpus" | cut -f1)" >&2
+printf 'corpus %s: %s files, %s MiB\n' "$corpus" "$(find "$work/corpus" -type f | wc -l)" "$(du -sm --apparent-size "$corpus" | cut -f1)" >&2
 
 results="$work/results.tsv"
 # measure LABEL CMD...: runs CMD in $work with the page cache of earlier outputs synced, appends "label secs rss".
@@ -45,17 +59,19 @@ url_for() {
     mariadb) echo "$my/codex_peers_$2" ;;
   esac
 }
+my_sql() { mariadb -h "$my_host" -P "$my_port" -u "$my_user" -e "$1"; }
 create_db() {
   case "$1" in
-    postgres) psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS codex_peers_$2" -c "CREATE DATABASE codex_peers_$2" ;;
-    mariadb) mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS codex_peers_$2; CREATE DATABASE codex_peers_$2" ;;
+    postgres) psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS codex_peers_$2" -c "CREATE DATABASE codex_peers_$2" ;;
+    mariadb) my_sql "DROP DATABASE IF EXISTS codex_peers_$2; CREATE DATABASE codex_peers_$2" ;;
     *) : ;;
   esac
+  created+=("$1 $2")
 }
 drop_db() {
   case "$1" in
-    postgres) psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS codex_peers_$2" ;;
-    mariadb) mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS codex_peers_$2" ;;
+    postgres) psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS codex_peers_$2" ;;
+    mariadb) my_sql "DROP DATABASE IF EXISTS codex_peers_$2" ;;
     *) rm -f "$work/archive-$2.db"* ;;
   esac
 }
