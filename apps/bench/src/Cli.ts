@@ -218,6 +218,7 @@ export const growth = (flags: Command.Command.ParseConfig<typeof growthOptions>)
     const written = GrowthReport.write(report, path.resolve(flags.out))
     yield* Console.log(GrowthReport.markdown(report))
     yield* Console.error(`bench growth: wrote ${written.json}, ${written.markdown}, ${written.svg}`)
+    if (report.problems.length > 0) return yield* new BenchIncomplete({ problems: report.problems })
   }).pipe(Effect.scoped)
 
 const clientsOptions = {

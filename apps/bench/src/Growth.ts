@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Backends from "./Backends.js"
 import * as Corpus from "./Corpus.js"
+import * as Machine from "./Machine.js"
 import { num } from "./Report/Format.js"
 import * as Stats from "./Stats.js"
 
@@ -55,6 +56,11 @@ export interface Row {
 
 export interface Report {
   readonly command: string
+  /** The versions of node, effect and the drivers, and the machine (as `bench.json` has them). */
+  readonly versions: Readonly<Record<string, string>>
+  readonly machine: ReturnType<typeof Machine.describe>
+  /** Steps that failed (a server that cannot be reached): the report still holds every other figure. */
+  readonly problems: ReadonlyArray<string>
   readonly rounds: number
   readonly corpora: ReadonlyArray<{ readonly files: number; readonly mib: number; readonly digest: string }>
   readonly measurements: ReadonlyArray<Measurement>
@@ -234,6 +240,7 @@ export const run = (settings: Settings) =>
     )
     const measurements: Array<Measurement> = []
     const corpora: Array<Report["corpora"][number]> = []
+    const problems: Array<string> = []
     for (const count of settings.counts) {
       const started = performance.now()
       const plan = Corpus.smallFiles(count, settings.seed)
@@ -258,8 +265,16 @@ export const run = (settings: Settings) =>
         >
       > = [
         () => floors(corpus, tarball, work),
+        // A backend that fails (a server down) is reported, not the end of the run: the rest is still measured.
         ...settings.backends.map((backend) => (round: number) =>
-          codex(settings, corpus, backend, work, `${process.pid}_${count}_${round}_${backend}`)
+          codex(settings, corpus, backend, work, `${process.pid}_${count}_${round}_${backend}`).pipe(
+            Effect.catchAll((e) =>
+              Effect.as(
+                Effect.sync(() => problems.push(`${count} files, round ${round}: ${e.message}`)),
+                []
+              )
+            )
+          )
         )
       ]
       for (let round = 1; round <= settings.rounds; round++) {
@@ -276,6 +291,9 @@ export const run = (settings: Settings) =>
     }
     return {
       command: settings.command,
+      versions: Machine.versions(),
+      machine: Machine.describe(),
+      problems,
       rounds: settings.rounds,
       corpora,
       measurements,

@@ -51,6 +51,9 @@ describe("growth", () => {
   it("renders the table with a row per backend and the floor, and a well-formed SVG naming every target", () => {
     const report: Growth.Report = {
       command: "node apps/bench/dist/bench.mjs growth",
+      versions: { node: "v20.20.2" },
+      machine: { cpus: 2, cpu_model: "x", memory_gib: 24, os: "Linux" },
+      problems: ["100000 files, round 2: growth: postgres archive: cannot reach the server"],
       rounds: 3,
       corpora: [{ files: 10_000, mib: 83, digest: "d1" }, { files: 100_000, mib: 830, digest: "d2" }],
       measurements,
@@ -59,6 +62,10 @@ describe("growth", () => {
     const table = GrowthReport.markdown(report)
     expect(table).toContain("| 10,000 | 83.0 | sqlite | 5.00 s (500 µs/file) | 110 MiB | 25.0× |")
     expect(table).toContain("| 100,000 | 830 | tar (floor) |")
+    // What failed is said under the table, which still holds every figure measured.
+    expect(table).toContain(
+      "\nNot measured: 100000 files, round 2: growth: postgres archive: cannot reach the server\n"
+    )
     const svg = Xml.parse(GrowthReport.svg(report))
     expect(svg.root).toBe("svg")
     for (const label of ["sqlite", "tar -cf | zstd -3", "tar -xf", "sqlite store", "sqlite restore"]) {

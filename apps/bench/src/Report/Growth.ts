@@ -46,6 +46,7 @@ export const markdown = (report: Report): string => {
       } MiB | 1× | ${cell(extracted)} | ${num(extracted?.rss_mib ?? Number.NaN)} MiB | 1× |`
     )
   }
+  for (const problem of report.problems ?? []) lines.push("", `Not measured: ${problem}`)
   return lines.join("\n") + "\n"
 }
 
