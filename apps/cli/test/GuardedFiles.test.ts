@@ -83,6 +83,10 @@ describe("files the tool keeps", () => {
     const dry = codex(cwd, ["batch-restore", "t/evil.json", "--force", "--dry-run"], env)
     expect(dry.code).toBe(1)
     expect(dry.stdout).toContain("is the archive database")
+    write(path.join(cwd, "t/evil-log.json"), JSON.stringify([{ tombstone, output: "ev/archive_ops.jsonl" }]))
+    const dryLog = codex(cwd, ["batch-restore", "t/evil-log.json", "--force", "--dry-run"], env)
+    expect(dryLog.code).toBe(1)
+    expect(dryLog.stdout).toContain("is the evidence log; refusing to write over it")
     for (const output of ["t/a.db", "t/ev/archive_ops.jsonl"]) {
       const r = codex(cwd, ["restore", tombstone, output, "--force"], env)
       expect(r.code).toBe(1)

@@ -450,6 +450,16 @@ const tallyChecks = (report: CheckReport, items: ReadonlyArray<CheckItem>): Chec
 
 const noChecks: CheckReport = { dry_run: true, total: 0, restorable: 0, unchanged: 0, failed: 0, bytes: 0, results: [] }
 
+/**
+ * What no output may replace, as a real run refuses it: the archive's files, and the evidence log when the host
+ * provides one (a dry run needs none, so it is not required).
+ */
+const guardedHere = Effect.gen(function*() {
+  const store = yield* ArchiveStore
+  const evidence = yield* Effect.serviceOption(Evidence.Evidence)
+  return Option.isSome(evidence) ? Guarded.ofArchive(store.files, evidence.value.file) : store.files ?? []
+})
+
 /** Checks that every tombstone exists, is not purged and that its output can be written; reads only. */
 export const check = (
   entries: ReadonlyArray<Manifest.Entry>,
@@ -458,7 +468,7 @@ export const check = (
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const located = yield* store.locate(entries.map((e) => e.tombstone))
-    const results = checkEntries(entries, located, options.force, store.files ?? [])
+    const results = checkEntries(entries, located, options.force, yield* guardedHere)
     return { ...tallyChecks(noChecks, results), results } satisfies CheckReport as CheckReport
   }).pipe(Effect.withSpan("Batch.check"))
 
@@ -480,6 +490,7 @@ export const checkSource = <E = never>(
     const store = yield* ArchiveStore
     const next = reader(source, options.source)
     const size = options.groupSize ?? checkGroupSize
+    const guarded = yield* guardedHere
     let report = noChecks
     for (;;) {
       const entries: Array<Manifest.Entry> = []
@@ -490,7 +501,7 @@ export const checkSource = <E = never>(
       }
       if (entries.length === 0) break
       const located = yield* store.locate(entries.map((e) => e.tombstone))
-      const items = checkEntries(entries, located, options.force, store.files ?? [])
+      const items = checkEntries(entries, located, options.force, guarded)
       yield* options.onItems(items)
       report = tallyChecks(report, items)
       if (entries.length < size) break
