@@ -201,7 +201,7 @@ export const withArchive = <A, E>(
 ): Effect.Effect<A, E | CliExit | ArchiveStore.NotAnArchive | ArchiveStore.StoreError> =>
   Effect.gen(function*() {
     const loaded = yield* loadConfig(opts, options.flags)
-    guardedNow = guardedOf(loaded.config)
+    guardedNow = guardedOf(loaded)
     if (options.check !== undefined) yield* options.check(loaded.config)
     yield* checkServerUrl(loaded.config)
     const program = Effect.scoped(Effect.gen(function*() {
@@ -240,10 +240,18 @@ export const guarded = (): ReadonlyArray<Guarded.Guarded> => guardedNow
 export const guard = (files: ReadonlyArray<Guarded.Guarded>) =>
   Effect.sync(() => void (guardedNow = [...guardedNow, ...files]))
 
-/** The files of a configuration no output may replace: a SQLite archive and its journals, the evidence log and its lock. */
-export const guardedOf = (config: Config.ArchiveConfig): ReadonlyArray<Guarded.Guarded> => [
+/**
+ * The files of a loaded configuration no output may replace and no store archives: a SQLite archive and its journals,
+ * the evidence log and its lock, the evidence key file (stubbed, the intact log verified as forged), and the
+ * configuration file itself (stubbed, it read as an empty one, and the next command opened the default archive).
+ */
+export const guardedOf = ({ config, file }: Config.Loaded): ReadonlyArray<Guarded.Guarded> => [
   ...(config.backend.path === null ? [] : Guarded.embeddedDatabase(config.backend.path)),
-  ...Guarded.evidenceLog(Evidence.fileIn(config.evidence.dir))
+  ...Guarded.evidenceLog(Evidence.fileIn(config.evidence.dir)),
+  ...(config.evidence.hmac_key_file === null
+    ? []
+    : [{ file: config.evidence.hmac_key_file, what: "the evidence key file" }]),
+  ...(file === undefined ? [] : [{ file, what: "the configuration file" }])
 ]
 
 /** Runs a command body that needs only the configuration and the logger. */

@@ -95,4 +95,62 @@ describe("files the tool keeps", () => {
     expect(sqliteHeader(path.join(cwd, "t/a.db"))).toBe("SQLite format 3")
     expect(codex(cwd, ["verify"], env).code).toBe(0)
   })
+
+  it("a batch entry never restores over the manifest or the results file, even with --force", () => {
+    const { cwd, env, stored } = setup()
+    const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
+    for (
+      const [output, extra, what] of [
+        ["self.json", [], "the manifest being restored"],
+        ["res.json", ["--results", "t/res.json"], "a results file of this batch"]
+      ] as const
+    ) {
+      const manifest = path.join(cwd, "t/self.json")
+      write(manifest, JSON.stringify([{ tombstone, output }]))
+      const before = fs.readFileSync(manifest)
+      const r = codex(cwd, ["batch-restore", "t/self.json", "--force", ...extra], env)
+      expect(r.code, r.stderr).toBe(1)
+      expect(JSON.parse(r.stdout).results[0].detail).toBe(
+        `${path.join(cwd, "t", output)}: is ${what}; refusing to write over it`
+      )
+      expect(fs.readFileSync(manifest)).toEqual(before)
+    }
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, "t/res.json"), "utf8")).failed).toBe(1)
+  })
+
+  it("a store skips the configuration file, the evidence key file and a hard link to the database", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "q/code.py"), "print(1)\n")
+    write(path.join(cwd, "q/secrets/hmac.key"), "k1")
+    write(
+      path.join(cwd, "q/codex.toml"),
+      `[backend]\nurl = "sqlite:///${path.join(cwd, "a.db")}"\n[evidence]\ndir = "${path.join(cwd, "ev")}"\n` +
+        `hmac_key_file = "${path.join(cwd, "q/secrets/hmac.key")}"\n`
+    )
+    const args = ["--config-file", "q/codex.toml"]
+    expect(codex(cwd, ["init", ...args]).code).toBe(0)
+    fs.linkSync(path.join(cwd, "a.db"), path.join(cwd, "q/copy.db"))
+    const r = codex(cwd, ["store", "r", "q", "--commit", "c", "--write-stub", ...args])
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect(report.items.map((i: { path: string }) => i.path)).toEqual(["q/code.py"])
+    expect(report.skipped).toEqual(expect.arrayContaining([
+      { path: "q/codex.toml", reason: "the configuration file; never archived" },
+      { path: "q/secrets/hmac.key", reason: "the evidence key file; never archived" },
+      { path: "q/copy.db", reason: "the archive database; never archived" }
+    ]))
+    expect(fs.readFileSync(path.join(cwd, "q/secrets/hmac.key"), "utf8")).toBe("k1")
+    expect(codex(cwd, ["evidence", "verify", ...args]).code).toBe(0)
+  })
+
+  it("--manifest-out naming an existing file among the inputs is refused, the file kept", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "s/keep.txt"), "precious\n")
+    const r = codex(cwd, ["store", "r", "s", "--commit", "c", "--manifest-out", "s/keep.txt"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(
+      "codex: error: --manifest-out s/keep.txt: is one of the files being stored; name a file that does not exist yet\n"
+    )
+    expect(fs.readFileSync(path.join(cwd, "s/keep.txt"), "utf8")).toBe("precious\n")
+  })
 })

@@ -20,6 +20,7 @@ export const dialect: Dialect.Dialect = {
   inlineCap: Number.MAX_SAFE_INTEGER,
   // Our connection does not zero freed pages: overwritten in place first, the bytes leave the file.
   zeroBeforeDelete: true,
+  artifactPageKey: "rowid",
   archiveTablesQuery: "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p " +
     "WHERE m.type = 'table' AND m.name IN ('item', 'artifact')",
   tableExistsQuery: "SELECT 1 AS e FROM sqlite_master WHERE type = 'table' AND name = ?",

@@ -11,18 +11,16 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { services, tempDir } from "./helpers.js"
 
+const storeOptions = (dir: string) =>
+  ({ repo: "acme/demo", actor: "alice", commit: "abc", reason: "dead", kind: "code", cwd: dir }) as const
+
 /** Stores a small file and a three-chunk one; returns their tombstones and artifact ids. */
 const storeTwo = (dir: string) =>
   Effect.gen(function*() {
     fs.writeFileSync(path.join(dir, "small.txt"), "small content\n")
     fs.writeFileSync(path.join(dir, "big.bin"), randomBytes(2 * ArchiveStore.chunkSize + 11))
     const report = yield* (yield* Archiver.Archiver).store([path.join(dir, "small.txt"), path.join(dir, "big.bin")], {
-      repo: "acme/demo",
-      actor: "alice",
-      commit: "abc",
-      reason: "dead",
-      kind: "code",
-      cwd: dir,
+      ...storeOptions(dir),
       inlineLimit: ArchiveStore.chunkSize
     })
     const [small, big] = report.stored
@@ -118,6 +116,29 @@ describe("hostile rows in a SQLite archive", () => {
       })
     ))
 
+  it.live("verify pages past digests stored as blobs: every artifact once, each malformed one listed once", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const names = Array.from({ length: 7 }, (_, i) => `f${i}.txt`)
+        for (const name of names) fs.writeFileSync(path.join(dir, name), `content of ${name}\n`)
+        yield* (yield* Archiver.Archiver).store(names.map((n) => path.join(dir, n)), storeOptions(dir))
+        // SQLite's untyped column takes a blob: read back as text it is another key, one that sorted before them all.
+        const db = new Database(path.join(dir, "archive.sqlite"))
+        const ids = db.prepare("SELECT id FROM artifact ORDER BY content_sha256 DESC LIMIT 3").pluck().all() as Array<
+          string
+        >
+        ids.forEach((id, n) =>
+          db.prepare("UPDATE artifact SET content_sha256 = ? WHERE id = ?").run(Buffer.from([0, n]), id)
+        )
+        db.close()
+        const report = yield* Verifier.verify({ actor: "bob", pageSize: 2 })
+        expect(report.checked).toBe(7)
+        expect(report.ok).toBe(4)
+        expect(report.problems.map((p) => p.artifact_id).sort()).toEqual([...ids].sort())
+        for (const p of report.problems) expect(p.problem).toMatch(/^malformed row: .*column content_sha256/)
+      })
+    ))
+
   it.live("a negative size is refused, naming table, column and row", () =>
     inArchive((dir) =>
       Effect.gen(function*() {
@@ -153,6 +174,24 @@ describe("hostile rows in a SQLite archive", () => {
         const first = yield* store.listPage({ limit: 1 }, undefined)
         const error = yield* storeError(store.listPage({ limit: 1 }, first[0]!.id))
         expect(error.message).toContain("column archived_at: expected a timestamp, got 4 bytes")
+      })
+    ))
+
+  it.live("a page ending on an item whose id is a blob fails the next page, naming it, never ends the list there", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        yield* storeTwo(dir)
+        const store = yield* ArchiveStore.ArchiveStore
+        const [first] = yield* store.listPage({ limit: 1 }, undefined)
+        // The same text stored as a blob: SQLite's untyped key takes it, and reads it back as the text.
+        const db = new Database(path.join(dir, "archive.sqlite"))
+        db.pragma("foreign_keys = OFF")
+        db.prepare("UPDATE item SET id = ? WHERE id = ?").run(Buffer.from(first!.id), first!.id)
+        db.close()
+        const [again] = yield* store.listPage({ limit: 1 }, undefined)
+        expect(again!.tombstone_id).toBe(first!.tombstone_id)
+        const error = yield* storeError(store.listPage({ limit: 1 }, again!.id))
+        expect(error.message).toContain(`cannot page past item ${first!.id}: no item has that id as text`)
       })
     ))
 

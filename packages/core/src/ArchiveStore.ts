@@ -191,6 +191,8 @@ export interface ArtifactSummary {
    * row stopped a whole `verify` before; the rest are still checked.
    */
   readonly malformed?: string | undefined
+  /** Where the next page of `artifactPage` starts after this artifact (its digest, or SQLite's rowid). */
+  readonly pageKey?: string | undefined
 }
 
 /** Which store an archive is in: a SQL backend, or the test kit's in-memory one. */

@@ -53,6 +53,11 @@ export interface StoreOptions<E = never> {
   readonly inlineLimit?: number | undefined
   /** Files never archived though the walk reaches them: the store's own outputs, written while it runs. */
   readonly exclude?: ReadonlyArray<string> | undefined
+  /**
+   * Files the host keeps, skipped (and reported) where the walk finds them, besides the archive's own and the evidence
+   * log: its configuration file, a key file.
+   */
+  readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
   /** Worker threads hashing and compressing (`WorkerPool.Count`): default 0, all in this thread; `"auto"` as the CLI. */
   readonly workers?: WorkerPool.Count | undefined
   /** V8 flags each worker thread sets as it starts (`Batch.Options.workerV8Flags`). */
@@ -216,6 +221,8 @@ export const walk = (
         )
       }
     }
+    // The kept files there are now, by identity (a hard link to the database has another name); others by name.
+    const keptInodes = Guarded.byInode(guarded)
     // Only overlapping inputs (`a a/x`) can reach a file twice: a single input needs no record of what it reached.
     const seen = inputs.length > 1 ? new Set<string>() : undefined
     const visit = function*(absolute: string, recorded: string, top: boolean): Generator<Omit<Candidate, "sha256">> {
@@ -255,7 +262,7 @@ export const walk = (
       // The store's own outputs (its manifest and that manifest's temporary) appear while the walk runs.
       if (exclude.has(absolute)) return
       // The archive's own files: a stub written over the database destroyed the archive.
-      const kept = Guarded.find(absolute, guarded, true)
+      const kept = keptInodes.get(`${st.dev}:${st.ino}`) ?? Guarded.find(absolute, guarded, true)
       if (kept !== undefined) return void skip({ path: recorded, reason: `${kept.what}; never archived` })
       if (seen !== undefined) {
         if (seen.has(absolute)) {
@@ -411,7 +418,7 @@ export const make = Effect.gen(function*() {
       const skipped: Array<SkippedFile> = []
       const exclude = new Set((options.exclude ?? []).map((file) => path.resolve(options.cwd, file)))
       const skip = options.onSkipped ?? ((file: SkippedFile) => void skipped.push(file))
-      const guarded = Guarded.ofArchive(store.files, evidence.file)
+      const guarded = [...Guarded.ofArchive(store.files, evidence.file), ...(options.guarded ?? [])]
       const files = (yield* walk(inputs, options.cwd, skip, exclude, guarded))[Symbol.iterator]()
       const take = Effect.try({
         try: () => {

@@ -156,6 +156,12 @@ export const run = (
       ...(options.resultsFile === undefined ? [] : [options.resultsFile]),
       ...(options.summaryFile === undefined ? [] : [options.summaryFile])
     ]
+    // No entry may restore over the files this run reads and writes: its manifest, its results, the run it resumes.
+    const runFiles: ReadonlyArray<Guarded.Guarded> = [
+      ...(options.source === undefined ? [] : [{ file: options.source, what: "the manifest being restored" }]),
+      ...files.map((file) => ({ file, what: "a results file of this batch" })),
+      ...(options.resumeFrom === undefined ? [] : [{ file: options.resumeFrom, what: "the results file resumed from" }])
+    ]
     const writer = yield* BatchResults.open(files)
     const tally = BatchResults.tally()
 
@@ -324,6 +330,7 @@ export const run = (
       yield* restorer.restoreStream(requests, total, {
         concurrency: options.concurrency ?? settings.concurrency,
         failFast: options.failFast === true,
+        guarded: runFiles,
         ...(stop ? { stop } : {}),
         workers,
         writer: pool,
@@ -490,7 +497,10 @@ export const checkSource = <E = never>(
     const store = yield* ArchiveStore
     const next = reader(source, options.source)
     const size = options.groupSize ?? checkGroupSize
-    const guarded = yield* guardedHere
+    const guarded = [
+      ...(yield* guardedHere),
+      ...(options.source === undefined ? [] : [{ file: options.source, what: "the manifest being restored" }])
+    ]
     let report = noChecks
     for (;;) {
       const entries: Array<Manifest.Entry> = []

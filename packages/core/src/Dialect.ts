@@ -43,6 +43,12 @@ export interface Dialect {
   readonly payloadsAsBase64?: boolean | undefined
   /** Freed pages keep their bytes (SQLite): overwrite content before deleting it. */
   readonly zeroBeforeDelete: boolean
+  /**
+   * The column a whole-archive verify pages artifacts by (default `content_sha256`, indexed). SQLite's is `rowid`: its
+   * untyped columns can hold a digest as a blob, which read back as text is another key, and paging by it repeated or
+   * skipped artifacts, or never ended.
+   */
+  readonly artifactPageKey?: "rowid" | undefined
   /** Lists the tables named `item`/`artifact` with their columns, as rows of `t` (table) and `c` (column). */
   readonly archiveTablesQuery: string
   /**

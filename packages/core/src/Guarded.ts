@@ -59,6 +59,16 @@ export const sameFile = (a: string, b: string): boolean => {
   return placeOf(a) === placeOf(b)
 }
 
+/** The guarded files there are now, by device and inode: a walk's `lstat` finds a hard link to one by its identity. */
+export const byInode = (guarded: ReadonlyArray<Guarded>): ReadonlyMap<string, Guarded> => {
+  const out = new Map<string, Guarded>()
+  for (const g of guarded) {
+    const st = statusOf(g.file)
+    if (st !== undefined) out.set(`${st.dev}:${st.ino}`, g)
+  }
+  return out
+}
+
 /** The guarded file `file` is, if any. `renamed`: written by a rename, so only its own name can replace one. */
 export const find = (
   file: string,

@@ -100,6 +100,8 @@ export interface RunOptions {
   readonly tuneV8?: boolean | undefined
   /** Worker threads the caller keeps across runs (`writers`); by default, per run. */
   readonly writer?: RestoreWriter.RestoreWriter | undefined
+  /** Files of this run no output may replace, besides the archive's and the log's: its manifest, its results files. */
+  readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
 }
 
 /** What restores read of the configuration, and nothing else of it. */

@@ -300,6 +300,19 @@ export const make = (options: {
           >`SELECT id, repo, path, commit_sha, reason, archived_by, archived_at, tombstone_id FROM item
           ${where.length > 0 ? sql`WHERE ${sql.and(where)}` : sql``}
           ORDER BY ${archivedAt} DESC, ${itemOrder} DESC LIMIT ${filter.limit}`
+          // An empty page after an item no longer found by its id (SQLite keeps a blob id, read back as text) is not
+          // the end of the list: said, not taken as the end with the rest left out.
+          if (rows.length === 0 && after !== undefined) {
+            const found = yield* sql<Row>`SELECT 1 AS n FROM item WHERE id = ${after}`
+            if (found.length === 0) {
+              return yield* new StoreError({
+                operation: "list",
+                backend,
+                detail: `cannot page past item ${after}: no item has that id as text (a malformed row)`,
+                transient: false
+              })
+            }
+          }
           return (yield* Rows.decodeAll(listedItem, rows)) as ReadonlyArray<ListedItem>
         })
       )
@@ -480,21 +493,26 @@ export const make = (options: {
         })
       )
     // A page's artifacts chosen in a derived table, so LIMIT counts artifacts, not their items.
+    const pageKey = sql.literal(dialect.artifactPageKey ?? "content_sha256")
     const artifactPage = (after: string | undefined, limit: number) =>
       unit(
         "artifact_page",
         Effect.gen(function*() {
-          const page = sql`SELECT id FROM artifact ${
-            after === undefined ? sql`` : sql`WHERE content_sha256 > ${after}`
-          } ORDER BY content_sha256 LIMIT ${limit}`
+          const from = dialect.artifactPageKey === "rowid" && after !== undefined ? Number(after) : after
+          const page = sql`SELECT ${pageKey} AS k FROM artifact ${
+            from === undefined ? sql`` : sql`WHERE ${pageKey} > ${from}`
+          } ORDER BY ${pageKey} LIMIT ${limit}`
           return yield* summarize(
             yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression,
               a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id,
-              ${payloadFacts} FROM (${page}) p JOIN artifact a ON a.id = p.id LEFT JOIN item i ON i.artifact_id = a.id
-              ORDER BY a.content_sha256`
+              ${payloadFacts}, p.k AS page_key FROM (${page}) p JOIN artifact a ON a.${pageKey} = p.k
+              LEFT JOIN item i ON i.artifact_id = a.id ORDER BY p.k`
           )
         })
       )
+    /** A paged row's key, as the next page starts after it. */
+    const pageKeyOf = (row: Row): { pageKey?: string } =>
+      row.page_key === undefined || row.page_key === null ? {} : { pageKey: String(row.page_key) }
     /** Artifact rows (one per item, or one with no item) folded into summaries, purge records looked up. */
     const summarize = (raw: ReadonlyArray<Row>) =>
       Effect.gen(function*() {
@@ -517,7 +535,8 @@ export const make = (options: {
                 ...(known?.tombstones ?? []),
                 ...(typeof row.tombstone_id === "string" ? [row.tombstone_id] : [])
               ],
-              malformed: known?.malformed ?? decoded.left.message
+              malformed: known?.malformed ?? decoded.left.message,
+              ...pageKeyOf(row)
             })
             continue
           }
@@ -531,7 +550,8 @@ export const make = (options: {
             compressedSize: r.compressed_size,
             codec: codecOf(r.compression),
             layout: layoutOf(r) === "chunked" && r.chunk_rows === 0 ? "purged" : layoutOf(r),
-            tombstones: []
+            tombstones: [],
+            ...pageKeyOf(row)
           }
           if (r.tombstone_id !== null) entry.tombstones.push(r.tombstone_id)
           byId.set(id, entry)

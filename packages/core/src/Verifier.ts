@@ -85,12 +85,12 @@ const artifactsOf = (
     : Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
       Effect.map(store.artifactPage(after, pageSize), (page) => {
         const last = page.at(-1)
-        // A page ending on the key it started after (a malformed digest read back as other text) ends the walk
-        // rather than repeat it.
-        const stuck = last === undefined || last.sha256 === after
+        const key = last?.pageKey ?? last?.sha256
+        // A page ending on the key it started after ends the walk rather than repeat it (a store whose keys do not
+        // read back as they sort; SQLite's pages by rowid, which do).
         return [
           Chunk.unsafeFromArray(page),
-          page.length < pageSize || stuck ? Option.none() : Option.some(last.sha256)
+          page.length < pageSize || key === undefined || key === after ? Option.none() : Option.some(key)
         ]
       }))
 

@@ -221,7 +221,7 @@ describe("bounded batch restore", () => {
           const found = { gone: 299, added: 301, renamed: 300, "folder gone": 300 - inLateFolder.length }[change]
           expect(failed._tag).toBe("ManifestError")
           expect(failed.message).toBe(
-            `manifest ${stubs}: changed since its check: ${found} stubs found where 300 were checked (added, removed ` +
+            `stub folder ${stubs}: changed since its check: ${found} stubs found where 300 were checked (added, removed ` +
               `or renamed)`
           )
           const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
@@ -253,7 +253,7 @@ describe("bounded batch restore", () => {
           onItems: () => Effect.sync(() => void (++groups === 1 && fs.rmSync(last)))
         }))
         expect(failed.message).toBe(
-          `manifest ${stubs}: changed since its check: 119 stubs found where 120 were checked (added, removed or ` +
+          `stub folder ${stubs}: changed since its check: 119 stubs found where 120 were checked (added, removed or ` +
             `renamed)`
         )
       })

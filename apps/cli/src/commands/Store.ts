@@ -53,6 +53,30 @@ const parseMetadata = (entries: ReadonlyArray<string>): Effect.Effect<Record<str
 /** `--manifest-out` must sit in a folder holding every input, since manifests may not point outside their folder. */
 const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect.Effect<void, Runtime.CliExit> => {
   const outside = Containment.outsideFolderOf(file, inputs)
+  // An existing file among the inputs would be written over before the walk reached it: neither archived nor kept.
+  if (outside === undefined && fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true) {
+    const real = fs.realpathSync(file)
+    // A missing input is the store's to report, later.
+    const realOf = (input: string) => {
+      try {
+        return fs.realpathSync(path.resolve(input))
+      } catch {
+        return undefined
+      }
+    }
+    const among = inputs.map(realOf).find((input) =>
+      input !== undefined &&
+      (real === input || real.startsWith(input.endsWith(path.sep) ? input : input + path.sep))
+    )
+    if (among !== undefined) {
+      return Effect.fail(
+        new Runtime.CliExit({
+          code: 2,
+          message: `--manifest-out ${file}: is one of the files being stored; name a file that does not exist yet`
+        })
+      )
+    }
+  }
   return outside === undefined
     ? Effect.void
     : Effect.fail(
@@ -147,6 +171,7 @@ export const command = Command.make(
             cwd: process.cwd(),
             inlineLimit: config.store.inline_limit,
             exclude: manifest?.files,
+            guarded: Runtime.guarded(),
             // The CLI owns its process: a large store hashes and compresses on worker threads, which set the bounds the
             // launcher set again: V8 dropped them for this thread too once a worker started (its young generation grew
             // to 32 MiB instead of 2).

@@ -50,7 +50,7 @@ type Unit = { readonly work: Array<Work>; readonly early: Array<[number, ItemRes
 export const make = ({ evidence, store }: Env, stage: WriteStage) => {
   const guarded = Guarded.ofArchive(store.files, evidence.file)
   /** Locates a group in one round trip and decides each item's action; failures become results, not errors. */
-  const locateGroup = (group: ReadonlyArray<Indexed>): Effect.Effect<Unit> =>
+  const locateGroup = (group: ReadonlyArray<Indexed>, kept: ReadonlyArray<Guarded.Guarded>): Effect.Effect<Unit> =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
       const started = clock.unsafeCurrentTimeNanos()
@@ -102,7 +102,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           }])
           continue
         }
-        const action = RestorePlan.plan(found, request, guarded)
+        const action = RestorePlan.plan(found, request, kept)
         if (action._tag === "Left") {
           early.push(failure(index, request, action.left, locateMs + Timestamp.elapsedMs(clock, planned)))
         } else {work.push({
@@ -168,6 +168,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
   ): Effect.Effect<void, E> =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
+      const kept = [...guarded, ...(options.guarded ?? [])]
       let failed = false
       let stopped = false
       const halted = () => stopped || (options.failFast === true && failed)
@@ -301,7 +302,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         Stream.map(([request, index]): Indexed => ({ request, index })),
         Stream.chunks,
         Stream.mapConcat((chunk: Chunk.Chunk<Indexed>) => Chunk.chunksOf(chunk, locateGroupSize(total))),
-        Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group)), { concurrency }),
+        Stream.mapEffect((group) => locateGroup(Chunk.toReadonlyArray(group), kept), { concurrency }),
         fetched,
         Stream.interruptWhen(options.stop ?? Effect.never),
         Stream.takeWhile(() => !halted()),
