@@ -537,17 +537,19 @@ export const suite = (backend: Backend) =>
           const all = yield* s.artifacts()
           expect(all.length).toBe(23)
           const pages: Array<ReadonlyArray<ArchiveStore.ArtifactSummary>> = []
+          // An artifact's page key, as `Verifier` reads it: a store that gives none pages by digest.
+          const keyOf = (a: ArchiveStore.ArtifactSummary) => a.pageKey ?? a.sha256
           let after: string | undefined
-          for (;;) {
+          for (let n = 0; n < 10; n++) {
             const page = yield* s.artifactPage(after, 4)
             pages.push(page)
             if (page.length < 4) break
-            after = page.at(-1)!.pageKey
+            after = keyOf(page.at(-1)!)
           }
           expect(pages.map((p) => p.length)).toEqual([4, 4, 4, 4, 4, 3])
           const paged = pages.flat()
           // In the store's own order: by digest on the servers, by rowid on SQLite (whose keys read back as they sort).
-          const keys = paged.map((a) => a.pageKey!)
+          const keys = paged.map(keyOf)
           if (backend.name === "sqlite") {
             expect(keys.map(Number)).toEqual([...keys.map(Number)].sort((x, y) => x - y))
           } else {
@@ -560,7 +562,7 @@ export const suite = (backend: Backend) =>
             )
           expect(sorted(paged)).toEqual(sorted(all))
           expect(paged.filter((a) => a.tombstones.length === 2).length).toBe(2)
-          expect(yield* s.artifactPage(paged.at(-1)!.pageKey, 4)).toEqual([])
+          expect(yield* s.artifactPage(keyOf(paged.at(-1)!), 4)).toEqual([])
           const report = yield* Verifier.verify({ actor: "ci", pageSize: 5 })
           expect([report.checked, report.ok, report.problems]).toEqual([23, 23, []])
         })))
