@@ -141,6 +141,26 @@ describe("files the tool keeps", () => {
     ]))
     expect(fs.readFileSync(path.join(cwd, "q/secrets/hmac.key"), "utf8")).toBe("k1")
     expect(codex(cwd, ["evidence", "verify", ...args]).code).toBe(0)
+    // Nor does a restore write over them, one or a batch, even with --force; a dry run says so, as about its results.
+    const tombstone = report.items[0].tombstone as string
+    const single = codex(cwd, ["restore", tombstone, "q/secrets/hmac.key", "--force", ...args])
+    expect(single.code).toBe(1)
+    expect(single.stderr).toContain("q/secrets/hmac.key: is the evidence key file; refusing to write over it")
+    write(
+      path.join(cwd, "q/m.json"),
+      JSON.stringify([{ tombstone, output: "codex.toml" }, { tombstone, output: "res.json" }])
+    )
+    const batch = codex(cwd, ["batch-restore", "q/m.json", "--force", "--results", "q/res.json", ...args])
+    expect(batch.code).toBe(1)
+    expect(JSON.parse(batch.stdout).results.map((i: { detail: string }) => i.detail)).toEqual([
+      `${path.join(cwd, "q/codex.toml")}: is the configuration file; refusing to write over it`,
+      `${path.join(cwd, "q/res.json")}: is a results file of this batch; refusing to write over it`
+    ])
+    const dry = codex(cwd, ["batch-restore", "q/m.json", "--force", "--results", "q/res.json", "--dry-run", ...args])
+    expect(dry.code).toBe(1)
+    expect(JSON.parse(dry.stdout).failed).toBe(2)
+    expect(fs.readFileSync(path.join(cwd, "q/secrets/hmac.key"), "utf8")).toBe("k1")
+    expect(codex(cwd, ["evidence", "verify", ...args]).code).toBe(0)
   })
 
   it("--manifest-out naming an existing file among the inputs is refused, the file kept", () => {

@@ -54,6 +54,8 @@ export interface Options {
   readonly actor: string
   /** The manifest file or stub folder, for the summary evidence line. */
   readonly source?: string | undefined
+  /** Files of the host no entry may restore over, besides the archive's and the run's own (a configuration file). */
+  readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
 }
 
 export interface Report {
@@ -160,7 +162,10 @@ export const run = (
     const runFiles: ReadonlyArray<Guarded.Guarded> = [
       ...(options.source === undefined ? [] : [{ file: options.source, what: "the manifest being restored" }]),
       ...files.map((file) => ({ file, what: "a results file of this batch" })),
-      ...(options.resumeFrom === undefined ? [] : [{ file: options.resumeFrom, what: "the results file resumed from" }])
+      ...(options.resumeFrom === undefined
+        ? []
+        : [{ file: options.resumeFrom, what: "the results file resumed from" }]),
+      ...(options.guarded ?? [])
     ]
     const writer = yield* BatchResults.open(files)
     const tally = BatchResults.tally()
@@ -490,6 +495,8 @@ export const checkSource = <E = never>(
     readonly groupSize?: number | undefined
     /** The manifest file, for errors reading it. */
     readonly source?: string | undefined
+    /** Files no entry may restore over, as the real run would be told (`Options.guarded`, its results files). */
+    readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
     readonly onItems: (items: ReadonlyArray<CheckItem>) => Effect.Effect<void, E>
   }
 ) =>
@@ -499,7 +506,8 @@ export const checkSource = <E = never>(
     const size = options.groupSize ?? checkGroupSize
     const guarded = [
       ...(yield* guardedHere),
-      ...(options.source === undefined ? [] : [{ file: options.source, what: "the manifest being restored" }])
+      ...(options.source === undefined ? [] : [{ file: options.source, what: "the manifest being restored" }]),
+      ...(options.guarded ?? [])
     ]
     let report = noChecks
     for (;;) {

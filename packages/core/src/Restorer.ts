@@ -39,6 +39,8 @@ export interface Request {
    * checked against the archive.
    */
   readonly resumed?: { readonly bytes: number; readonly sha256: string } | undefined
+  /** Files of the host the output may not be, besides the archive's and the log (a configuration file, a key file). */
+  readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
 }
 
 /** Where a restore's time went, in milliseconds: its RESTORE evidence line carries the same fields. */
@@ -239,7 +241,11 @@ export const make = Effect.gen(function*() {
       const found = yield* store.locate([request.tombstone])
       const located = found.get(request.tombstone)
       if (located === undefined) return yield* new TombstoneNotFound({ tombstone: request.tombstone })
-      const action = yield* RestorePlan.plan(located, request, guarded)
+      const action = yield* RestorePlan.plan(
+        located,
+        request,
+        request.guarded === undefined ? guarded : [...guarded, ...request.guarded]
+      )
       const payloads = action === "write" && located.layout === "inline"
         ? yield* store.inlinePayloads([located.artifactId])
         : new Map<string, Uint8Array>()

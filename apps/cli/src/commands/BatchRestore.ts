@@ -131,6 +131,13 @@ export const command = Command.make(
             const report = yield* Batch.checkSource(entries, {
               force: opts.force,
               source: stubs ?? source,
+              // What the real run would refuse: the configuration's files, the manifest, the results, the resumed run.
+              guarded: [
+                ...Runtime.guarded(),
+                ...(Option.isSome(opts.resume)
+                  ? [{ file: opts.resume.value, what: "the results file resumed from" }]
+                  : [])
+              ],
               onItems: results.append
             }).pipe(
               Effect.catchTag("ManifestError", (e) => new Runtime.CliExit({ code: 2, message: e.message }))
@@ -165,6 +172,8 @@ export const command = Command.make(
               summaryFile: printed === resultsFile ? undefined : printed,
               resumeFrom: Option.getOrUndefined(opts.resume),
               source: stubs ?? source,
+              // The configuration's own files (the key file, the configuration file) with the archive's and the run's.
+              guarded: Runtime.guarded(),
               stop: Deferred.await(stop),
               onProgress: progress.onProgress,
               // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large

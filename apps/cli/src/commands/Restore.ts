@@ -101,7 +101,8 @@ export const command = Command.make(
             output: out,
             actor,
             force: opts.force,
-            contained
+            contained,
+            guarded: Runtime.guarded()
           })
           if (opts.json) {
             yield* Runtime.printJson(outcome)
