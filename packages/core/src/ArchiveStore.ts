@@ -337,8 +337,9 @@ export class ArchiveStore extends Context.Tag("@codex-archive/core/ArchiveStore"
   /** Every artifact (or those of the given tombstones), for `verify`. */
   readonly artifacts: (tombstones?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ArtifactSummary>, StoreError>
   /**
-   * One page of every artifact, in SHA-256 order: those after `after` (a SHA-256; none: from the first), at most
-   * `limit`. Keyset pagination, so a whole-archive `verify` holds one page, never the archive.
+   * One page of every artifact, in the store's page order: those after `after` (the last one's `pageKey`, its SHA-256
+   * on the servers, its rowid on SQLite; none: from the first), at most `limit`. Keyset pagination, so a whole-archive
+   * `verify` holds one page, never the archive.
    */
   readonly artifactPage: (
     after: string | undefined,

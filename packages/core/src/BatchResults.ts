@@ -214,9 +214,9 @@ export const toJson = (summary: Summary): string => JSON.stringify(summary, null
  * A results file written as the batch runs, its items appended in manifest order and never held: JSON holds
  * `"results"` first, one item per line, then the totals; each `flush` cuts the old totals off and writes the items
  * since the last one and the current totals in one write, so the file is valid JSON between flushes, and one cut short
- * by a kill or a full disk is still read line by line (`readDone`). CSV is one row per item. `update` flushes the first time, then when
- * at least `intervalMs` passed since the last flush, or `writerTuning.maxPending` items wait: however fast items come
- * (a resume skipping every entry), the writer holds a bounded number.
+ * by a kill or a full disk is still read line by line (`readDone`). CSV is one row per item. `update` flushes the
+ * first time, then when at least `intervalMs` passed since the last flush, or `writerTuning.maxPending` items wait:
+ * however fast items come (a resume skipping every entry), the writer holds a bounded number.
  */
 export interface Writer {
   readonly append: (item: Item) => void
@@ -255,17 +255,17 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
       Effect.forEach(outs, (o) =>
         Effect.try({
           try: () => {
-            const body = Buffer.from(o.pending.join(""), "utf8")
+            const body = o.pending.join("")
             o.pending = []
             const tail = o.csv ? "" : "\n  ],\n" + JSON.stringify(totals, null, 2).slice(2) + "\n"
             // The old totals go first, then the new items and totals are one write: a kill or a full disk between two
             // writes left old totals after the new items, a file --resume refused. Now the file ends in items (maybe a
             // last one cut short, left out on resume) or in the new totals.
             if (!o.csv) fs.ftruncateSync(o.fd, o.end)
-            const bytes = Buffer.concat([body, Buffer.from(tail, "utf8")])
+            const bytes = Buffer.from(body + tail, "utf8")
             let done = 0
             while (done < bytes.length) done += fs.writeSync(o.fd, bytes, done, bytes.length - done, o.end + done)
-            o.end += body.length
+            o.end += bytes.length - Buffer.byteLength(tail, "utf8")
           },
           catch: (e) => new ResultsError({ file: o.file, problem: `cannot write: ${FileOps.describeErrno(e)}` })
         }), { discard: true }).pipe(Effect.ensuring(Effect.sync(() => void (last = performance.now()))))

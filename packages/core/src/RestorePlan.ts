@@ -69,10 +69,6 @@ export const outputAction = (
   }
 }
 
-/**
- * Purged content, or stored bytes no encoding of the item's size could take (`Codec.maxEncodedSize`), fail before the
- * output is looked at and before anything is fetched; otherwise the output decides.
- */
 /** The output still holds exactly `content` (a size, then a SHA-256): what a resumed item is skipped on. */
 export const stillHolds = (output: string, content: { readonly bytes: number; readonly sha256: string }): boolean => {
   try {
@@ -83,6 +79,11 @@ export const stillHolds = (output: string, content: { readonly bytes: number; re
   }
 }
 
+/**
+ * An output that is a guarded file (`Guarded`) fails first, even with `force`. Purged content, or stored bytes no
+ * encoding of the item's size could take (`Codec.maxEncodedSize`), fail before the output is looked at and before
+ * anything is fetched; otherwise the output decides.
+ */
 export const plan = (
   located: Located,
   request: Pick<Request, "output" | "force">,

@@ -72,8 +72,8 @@ export const check = (
 export const defaultPageSize = 500
 
 /**
- * Every artifact, a page at a time (keyset by SHA-256, so each page is an indexed range scan); or those of the given
- * tombstones, which the command line bounds.
+ * Every artifact, a page at a time (keyset by each page's last `pageKey`, its digest or SQLite's rowid, so each page
+ * is an indexed range scan); or those of the given tombstones, which the command line bounds.
  */
 const artifactsOf = (
   store: ArchiveStore["Type"],

@@ -55,18 +55,9 @@ const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect
   const outside = Containment.outsideFolderOf(file, inputs)
   // An existing file among the inputs would be written over before the walk reached it: neither archived nor kept.
   if (outside === undefined && fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true) {
-    const real = fs.realpathSync(file)
-    // A missing input is the store's to report, later.
-    const realOf = (input: string) => {
-      try {
-        return fs.realpathSync(path.resolve(input))
-      } catch {
-        return undefined
-      }
-    }
-    const among = inputs.map(realOf).find((input) =>
-      input !== undefined &&
-      (real === input || real.startsWith(input.endsWith(path.sep) ? input : input + path.sep))
+    const real = Containment.realPath(file)
+    const among = inputs.map(Containment.realPath).find((input) =>
+      real === input || real.startsWith(input.endsWith(path.sep) ? input : input + path.sep)
     )
     if (among !== undefined) {
       return Effect.fail(
@@ -127,10 +118,9 @@ export const command = Command.make(
     Effect.gen(function*() {
       // Usage is checked before the archive is opened (or created): bad input leaves nothing behind.
       if (Option.isSome(opts.manifestOut)) yield* checkManifestPlace(opts.manifestOut.value, opts.paths)
-      yield* Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut))
       const commit = yield* resolveCommit(opts.commit)
       const metadata = yield* parseMetadata(opts.metadata)
-      // Checked again against the configuration's files: the manifest must not replace the archive or its log.
+      // Before the archive is opened or created: a symlink, a device, or one of the configuration's files is refused.
       const check = () =>
         Runtime.checkOutputFile("--manifest-out", Option.getOrUndefined(opts.manifestOut), Runtime.guarded())
       return yield* Runtime.withArchive(opts, { create: true, check }, (config) =>
