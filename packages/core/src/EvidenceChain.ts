@@ -20,6 +20,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as CanonicalJson from "./CanonicalJson.js"
 import * as FileOps from "./FileOps.js"
+import * as Hash from "./Hash.js"
 
 /** The `prev` of a file's first line. */
 export const genesis = "0".repeat(64)
@@ -27,7 +28,7 @@ export const genesis = "0".repeat(64)
 /** Python's `json.dumps(sort_keys=True, separators=(",", ":"))`, including its ASCII escaping: a line's bytes. */
 export const serialize = (record: { readonly [key: string]: unknown }): string => CanonicalJson.stringifyAscii(record)
 
-export const hashLine = (bytes: string | Uint8Array): string => crypto.createHash("sha256").update(bytes).digest("hex")
+export const hashLine = (bytes: string | Uint8Array): string => Hash.sha256(bytes)
 
 export const macOf = (key: Redacted.Redacted<string>, canonical: string): string =>
   crypto.createHmac("sha256", Redacted.value(key)).update(canonical, "utf8").digest("hex")

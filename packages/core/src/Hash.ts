@@ -1,6 +1,6 @@
 /** SHA-256 content addressing: lowercase hex of the uncompressed bytes, as the original tool writes it. */
 import { Data } from "effect"
-import { createHash, type Hash } from "node:crypto"
+import { createHash, type Hash, hash } from "node:crypto"
 import * as fs from "node:fs"
 import type { Sha256 } from "./Ids.js"
 
@@ -15,7 +15,8 @@ export class IntegrityError extends Data.TaggedError("IntegrityError")<{
   }
 }
 
-export const sha256 = (bytes: Uint8Array): Sha256 => createHash("sha256").update(bytes).digest("hex") as Sha256
+/** One-shot `crypto.hash` (Node 20.12+): half the cost of a `createHash` object on a small input (an evidence line). */
+export const sha256 = (bytes: string | Uint8Array): Sha256 => hash("sha256", bytes, "hex") as Sha256
 
 /** An incremental hasher for content read or restored in chunks. */
 export const incremental = (): { readonly update: (bytes: Uint8Array) => void; readonly digest: () => Sha256 } => {
