@@ -30,6 +30,18 @@ const isPlain = (value: object): boolean => {
   return proto === Object.prototype || proto === null
 }
 
+// Keys quoted, with their colon: quoting every key again cost as much as the rest of a record. Records reuse a few
+// keys; past 1,024 (arbitrary metadata keys) a key is quoted each time.
+const keyTexts = new Map<string, string>()
+const keyText = (key: string): string => {
+  let text = keyTexts.get(key)
+  if (text === undefined) {
+    text = JSON.stringify(key) + ":"
+    if (keyTexts.size < 1024) keyTexts.set(key, text)
+  }
+  return text
+}
+
 /** The text of `value`, or `undefined` where `JSON.stringify` leaves a member out (undefined, a function, a symbol). */
 const write = (value: unknown): string | undefined => {
   switch (typeof value) {
@@ -54,7 +66,7 @@ const write = (value: unknown): string | undefined => {
       let out = "{"
       for (const key of first === 0 ? named : keys.slice(0, first).concat(named)) {
         const text = write((value as Record<string, unknown>)[key])
-        if (text !== undefined) out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + text
+        if (text !== undefined) out += (out.length === 1 ? "" : ",") + keyText(key) + text
       }
       return out + "}"
     }
