@@ -10,12 +10,21 @@ export const skippedFolders: ReadonlySet<string> = new Set([".git", ".hg", ".svn
 
 export const isSkippedFolder = (name: string): boolean => skippedFolders.has(name)
 
+/** A segment, as written, that is a skipped folder's name in any ASCII letter case. */
+const mayEnterSkipped = new RegExp(
+  `(?:^|[\\\\/])(?:${[...skippedFolders].map((name) => name.replace(/[.]/g, "\\.")).join("|")})(?:[\\\\/]|$)`,
+  "i"
+)
+
 /**
  * The skipped folder a relative path goes into (any letter case: `.GIT` is `.git` on some file systems), if any: no
  * store records such a path, so an archive, stub or manifest naming one is forged (a `.git/hooks` file would run).
  */
 export const skippedFolderOn = (relative: string): string | undefined =>
-  path.normalize(relative).split(/[\\/]/).find((part) => isSkippedFolder(part.toLowerCase()))
+  // Normalizing only drops segments, so a path with no such segment as written has none: most paths, tested at once.
+  mayEnterSkipped.test(relative)
+    ? path.normalize(relative).split(/[\\/]/).find((part) => isSkippedFolder(part.toLowerCase()))
+    : undefined
 
 const byName = (a: fs.Dirent, b: fs.Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
