@@ -11,6 +11,13 @@ export const below = (base: string, target: string): boolean =>
   target.length > base.length && target.startsWith(base) &&
   (base.endsWith(path.sep) || target[base.length] === path.sep)
 
+/**
+ * The part of `target` below `base`, given `below(base, target)`: what `path.relative` gives then, without resolving
+ * both again (a manifest entry's two `path.resolve`s cost more than its containment check).
+ */
+export const inside = (base: string, target: string): string =>
+  target.slice(base.endsWith(path.sep) ? base.length : base.length + 1)
+
 /** A folder's real path, or its absolute path when it cannot be resolved (absent, no permission). */
 export const realPath = (dir: string): string => {
   try {

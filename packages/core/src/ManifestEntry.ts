@@ -94,7 +94,7 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     const { actor, output, sha256, tombstone } = decoded.right
     const placed = place(output.trim())
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
-    const skipped = Walk.skippedFolderOn(path.relative(placed.root, placed.real))
+    const skipped = Walk.skippedFolderOn(Containment.inside(placed.root, placed.real))
     if (skipped !== undefined) {
       return `output ${RecordSchema.quoted(output)} goes into a ${skipped} folder, which no store archives`
     }

@@ -83,7 +83,7 @@ export const open = (
           output: file,
           actor,
           sha256: stub.right.sha256,
-          contained: { root: real, path: path.join(real, path.relative(root, file)) }
+          contained: { root: real, path: path.join(real, Containment.inside(root, file)) }
         }
       }
       options.onEnd?.(digest.digest("hex"), count)

@@ -179,3 +179,16 @@ describe("Containment: one check for manifests, store --manifest-out and recorde
       .toBe(true)
   })
 })
+
+describe("Containment.inside", () => {
+  it("is what path.relative gives for any path below a folder, the root folder included", () => {
+    const names = ["a", "b.txt", ".git", "d d", "é", "x\ny"]
+    for (const base of ["/", "/srv", "/srv/out/", "/srv/a b"]) {
+      for (let n = 1; n <= 3; n++) {
+        const target = path.join(base, ...names.slice(0, n))
+        expect(Containment.below(base, target), target).toBe(true)
+        expect(Containment.inside(base, target), target).toBe(path.relative(base, target))
+      }
+    }
+  })
+})
