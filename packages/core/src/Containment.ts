@@ -42,9 +42,16 @@ const realFolder = (folder: string, cache: Map<string, string>): string => {
     const parent = path.dirname(folder)
     real = parent === folder ? folder : path.join(realFolder(parent, cache), path.basename(folder))
   }
+  // Bounded: a manifest whose every output has a folder of its own would otherwise hold one path per entry (200,000
+  // entries, each in a folder of its own: 174 MiB for a dry run). Emptied, the cache is filled again from the next
+  // folder on; outputs come grouped by folder, so little is resolved twice.
+  if (cache.size >= tuning.cachedFolders) cache.clear()
   cache.set(folder, real)
   return real
 }
+
+/** Folders' real paths a checker keeps (tests shrink it). */
+export const tuning: { cachedFolders: number } = { cachedFolders: 4096 }
 
 /**
  * Where absolute paths would really land, symbolic links on the way resolved; one real path per folder is kept, since

@@ -192,3 +192,26 @@ describe("Containment.inside", () => {
     }
   })
 })
+
+describe("Containment's cache of folders' real paths", () => {
+  it("is bounded, and a checker that emptied it still places every path as written and really", () => {
+    const dir = tempDir()
+    const outside = tempDir()
+    fs.symlinkSync(outside, path.join(dir, "out"))
+    fs.mkdirSync(path.join(dir, "in"))
+    fs.symlinkSync(path.join(dir, "in"), path.join(dir, "alias"))
+    const saved = Containment.tuning.cachedFolders
+    Containment.tuning.cachedFolders = 2
+    try {
+      const place = Containment.within(dir)
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 20; i++) expect(place(`f${i}/g/x`)?.real).toBe(path.join(dir, `f${i}/g/x`))
+        expect(place("out/x")).toBeUndefined()
+        expect(place("out/deeper/x")).toBeUndefined()
+        expect(place("alias/x")?.real).toBe(path.join(dir, "in/x"))
+      }
+    } finally {
+      Containment.tuning.cachedFolders = saved
+    }
+  })
+})
