@@ -144,13 +144,18 @@ describe("Manifest outputs compared by file identity", () => {
     }))
 })
 
+/** A folder holding `out`, a link to a folder outside it, and `alias`, a link to its own folder `in`. */
+const linkedFolder = () => {
+  const dir = tempDir()
+  fs.symlinkSync(tempDir(), path.join(dir, "out"))
+  fs.mkdirSync(path.join(dir, "in"))
+  fs.symlinkSync(path.join(dir, "in"), path.join(dir, "alias"))
+  return dir
+}
+
 describe("Containment: one check for manifests, store --manifest-out and recorded paths", () => {
   it("below the folder as written and really; the folder itself, `..` and a folder link leading out are not", () => {
-    const dir = tempDir()
-    const outside = tempDir()
-    fs.symlinkSync(outside, path.join(dir, "out"))
-    fs.mkdirSync(path.join(dir, "in"))
-    fs.symlinkSync(path.join(dir, "in"), path.join(dir, "alias"))
+    const dir = linkedFolder()
     expect(Containment.contains(dir, "a/b")).toBe(true)
     expect(Containment.contains(dir, path.join(dir, "alias/x"))).toBe(true)
     expect(Containment.contains(dir, ".")).toBe(false)
@@ -195,11 +200,7 @@ describe("Containment.inside", () => {
 
 describe("Containment's cache of folders' real paths", () => {
   it("is bounded, and a checker that emptied it still places every path as written and really", () => {
-    const dir = tempDir()
-    const outside = tempDir()
-    fs.symlinkSync(outside, path.join(dir, "out"))
-    fs.mkdirSync(path.join(dir, "in"))
-    fs.symlinkSync(path.join(dir, "in"), path.join(dir, "alias"))
+    const dir = linkedFolder()
     const saved = Containment.tuning.cachedFolders
     Containment.tuning.cachedFolders = 2
     try {
