@@ -2,7 +2,7 @@
  * Help as `codex ... --help` prints it: @effect/cli's own help document for each command, with the full command in
  * the usage line, a command list that wraps, the command's examples, and colour only where colour is wanted.
  */
-import { CliConfig, Command, HelpDoc, Span, type Usage } from "@effect/cli"
+import { CliConfig, Command, HelpDoc, Options, Span, type Usage } from "@effect/cli"
 import * as Ansi from "@effect/printer-ansi/Ansi"
 import * as AnsiDoc from "@effect/printer-ansi/AnsiDoc"
 import * as Doc from "@effect/printer/Doc"
@@ -123,6 +123,45 @@ const blocksOf = (doc: HelpDoc.HelpDoc): Array<HelpDoc.HelpDoc> =>
 const isHeader = (doc: HelpDoc.HelpDoc, title: string) =>
   HelpDoc.isHeader(doc) && Span.isText(doc.value) && doc.value.value === title
 
+/** A paragraph's text when it is one plain span, as @effect/cli's own sentences are; otherwise undefined. */
+const plainText = (block: HelpDoc.HelpDoc): string | undefined =>
+  HelpDoc.isParagraph(block) && Span.isText(block.value) ? block.value.value : undefined
+
+/**
+ * The sentences @effect/cli writes under an option or argument whatever it is for: its type's ("A user-defined piece
+ * of text.", "An integer.", "A directory.", "One of the following: text, json") and `Options.optional`'s or
+ * `withDefault`'s "This setting is optional.". They say nothing the placeholder (`--concurrency N`, `--log-format
+ * text | json`) and the usage line (`[options]`, `[OUTPUT]`) do not, and cost three lines an option, so help drops
+ * them. Read off @effect/cli's own help of options that have no description, so a reworded sentence is still found;
+ * a sentence that says something (a file that must exist, a date's format, a confidential value, a default's value,
+ * "may be repeated") is kept.
+ */
+const boilerplate: ReadonlySet<string> = new Set(
+  ([
+    Options.text("x").pipe(Options.optional),
+    Options.integer("x"),
+    Options.float("x"),
+    Options.boolean("x"),
+    Options.file("x", { exists: "either" }),
+    Options.directory("x", { exists: "either" })
+  ] as ReadonlyArray<Options.Options<unknown>>).flatMap((probe) => blocksOf(Options.getHelp(probe)))
+    .flatMap((list) => HelpDoc.isDescriptionList(list) ? list.definitions.flatMap(([, body]) => blocksOf(body)) : [])
+    .flatMap((block) => plainText(block) ?? [])
+)
+
+// A choice's sentence lists its choices, which the placeholder already shows.
+const isBoilerplate = (block: HelpDoc.HelpDoc): boolean => {
+  const text = plainText(block)
+  return text !== undefined && (boilerplate.has(text) || text.startsWith("One of the following: "))
+}
+
+/** An ARGUMENTS or OPTIONS entry with only what is its own: its description, and whatever else says something. */
+const withoutBoilerplate = (block: HelpDoc.HelpDoc): HelpDoc.HelpDoc =>
+  HelpDoc.mapDescriptionList(
+    block,
+    (term, body) => [term, HelpDoc.blocks(blocksOf(body).filter((b) => !isBoilerplate(b)))]
+  )
+
 /** A command's one-line summary: the first paragraph of its description. */
 export const summaryOf = (node: Node): HelpDoc.HelpDoc => {
   const blocks = blocksOf(Command.getHelp(node.command, CliConfig.defaultConfig))
@@ -137,7 +176,7 @@ export const document = (root: Node, path: ReadonlyArray<string>, version: strin
   // @effect/cli's COMMANDS section is one unbreakable line per command with its whole usage: ours replaces it.
   const own = blocksOf(Command.getHelp(node.command, CliConfig.defaultConfig))
   const cut = own.findIndex((b) => isHeader(b, "COMMANDS"))
-  const sections = cut >= 0 ? own.slice(0, cut) : own
+  const sections = (cut >= 0 ? own.slice(0, cut) : own).map(withoutBoilerplate)
   const commands = node.children === undefined ? [] : [
     HelpDoc.h1("COMMANDS"),
     HelpDoc.descriptionList(

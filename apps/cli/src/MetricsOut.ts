@@ -6,6 +6,7 @@ import * as path from "node:path"
 import * as Runtime from "./Runtime.js"
 
 export const option = Options.text("metrics-out").pipe(
+  Options.withPseudoName("FILE"),
   Options.withDescription(
     "Write the final metric values (Prometheus text format) to this file, also when the command fails"
   ),

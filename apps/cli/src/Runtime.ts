@@ -29,14 +29,19 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2;
 export const shared = {
   // Text, not Options.file: the configuration checks the file (a folder, device or FIFO is exit 2 naming the option).
   configFile: Options.text("config-file").pipe(
+    Options.withPseudoName("FILE"),
     Options.withDescription("TOML configuration file (default: $CODEX_ARCHIVE_CONFIG, then .codex/archive.toml)"),
     Options.optional
   ),
   url: Options.text("url").pipe(
+    Options.withPseudoName("URL"),
     Options.withDescription("Archive URL: sqlite:///PATH, postgres://..., mariadb://... (overrides config)"),
     Options.optional
   ),
-  logFormat: Options.choice("log-format", ["text", "json"]).pipe(Options.optional),
+  logFormat: Options.choice("log-format", ["text", "json"]).pipe(
+    Options.withDescription("Log lines on stderr as text or JSON (default: logging.format, then text)"),
+    Options.optional
+  ),
   strict: Options.boolean("strict").pipe(
     Options.withDescription(
       "Refuse what would be a configuration warning (also CODEX_ARCHIVE_STRICT=1, or strict = true in the file)"
@@ -84,6 +89,7 @@ export const builtinLogLevel = (argv: ReadonlyArray<string>): string | undefined
 /** `--by` and `--actor` both name the actor; then `CODEX_ACTOR`, then the OS user. */
 export const actorOption = Options.text("by").pipe(
   Options.withAlias("actor"),
+  Options.withPseudoName("NAME"),
   Options.withDescription("Who performs the action (default: $CODEX_ACTOR, then the OS user)"),
   Options.optional
 )

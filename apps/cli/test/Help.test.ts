@@ -80,7 +80,7 @@ describe("help", () => {
       "\n$ codex archive restore [options] TOMBSTONE|STUB [OUTPUT]\n"
     )
     expect(run(["archive", "purge", "--help"]).stdout).toContain(
-      "\n$ codex archive purge [options] --second TEXT --reason TEXT TOMBSTONE\n"
+      "\n$ codex archive purge [options] --second NAME --reason TEXT TOMBSTONE\n"
     )
     // A group named alone prints its help; its command list has one entry per command, summary beside the name.
     const group = run(["archive"]).stdout
@@ -88,6 +88,63 @@ describe("help", () => {
     const list = group.split("\nCOMMANDS\n")[1]!
     for (const p of leaves) expect(list, key(p)).toMatch(new RegExp(`\\n  ${key(p)} +\\S|\\n  ${key(p)}\\n {10,}\\S`))
     expect(list).not.toContain("--config-file")
+  })
+
+  it("shows each option's and argument's own description, not @effect/cli's sentence for its type", () => {
+    // The sentences @effect/cli writes under every option whatever it is for (its primitives' help, and
+    // Options.optional's): the placeholder and the usage line already say them.
+    const generic = [
+      "A user-defined piece of text.",
+      "A true or false value.",
+      "An integer.",
+      "A directory.",
+      "A file.",
+      "One of the following:",
+      "This setting is optional."
+    ]
+    for (const p of commands) {
+      const help = run([...p.slice(1), "--help"]).stdout
+      for (const sentence of generic) expect(help, `${p.join(" ")} --help`).not.toContain(sentence)
+      // Every option and argument keeps a description: each term is followed by an indented line.
+      const lines = help.split("\n\nEXAMPLES\n")[0]!.split("\nCOMMANDS\n")[0]!.split("\n")
+      const at = lines.findIndex((l) => l === "ARGUMENTS" || l === "OPTIONS")
+      const listed = lines.slice(at).filter((l) => l !== "" && l !== "ARGUMENTS" && l !== "OPTIONS")
+      listed.forEach((line, i) => {
+        if (!line.startsWith(" ")) expect(listed[i + 1] ?? "", `${p.join(" ")}: ${line}`).toMatch(/^ {2}\S/)
+      })
+    }
+    const batch = run(["archive", "batch-restore", "--help"]).stdout
+    for (
+      const term of [
+        "--config-file FILE",
+        "--url URL",
+        "--log-format text | json",
+        "--stubs DIR",
+        "(--by, --actor NAME)",
+        "--concurrency N",
+        "--results FILE",
+        "--resume FILE",
+        "--metrics-out FILE",
+        "--completions sh | bash | fish | zsh"
+      ]
+    ) expect(batch).toContain(`\n${term}\n`)
+    expect(batch).toContain(
+      "\n--results FILE\n\n  Write results here as the batch runs: JSON, or CSV if the name ends in .csv\n"
+    )
+    expect(batch).toContain("\n<MANIFEST>\n\n  Restore manifest: ")
+    expect(batch).toContain("\n--fail-fast\n\n  Stop at the first failed item\n")
+    // A sentence of @effect/cli's that says something stays.
+    const store = run(["archive", "store", "--help"]).stdout
+    expect(store).toContain(
+      "\n--tag TAG...\n\n  A tag recorded on every item\n\n  This option may be repeated zero or more times.\n"
+    )
+    expect(store).toContain(
+      "\n--reason dead | pruned | legacy | replaced\n\n  Why the files are archived (default: dead)\n"
+    )
+    expect(run(["archive", "list", "--help"]).stdout).toContain(
+      "\n--limit N\n\n  At most this many items (default: 50)\n"
+    )
+    expect(run(["archive", "evidence", "verify", "--help"]).stdout).toContain("\n--key-file FILE\n")
   })
 
   it("shows each command's examples, and no line wider than 80 columns into a pipe", () => {

@@ -67,21 +67,25 @@ export const command = Command.make(
       Args.optional
     ),
     stubs: Options.directory("stubs").pipe(
+      Options.withPseudoName("DIR"),
       Options.withDescription("Restore every tombstone stub under this folder, in place"),
       Options.optional
     ),
     actor: Runtime.actorOption,
     concurrency: Options.integer("concurrency").pipe(
+      Options.withPseudoName("N"),
       Options.withDescription("Database round trips in flight (default: batch.concurrent)"),
       Options.optional
     ),
     results: Options.text("results").pipe(
+      Options.withPseudoName("FILE"),
       Options.withDescription(
         "Write results here as the batch runs: JSON, or CSV if the name ends in .csv (default: batch.results_path)"
       ),
       Options.optional
     ),
     resume: Options.text("resume").pipe(
+      Options.withPseudoName("FILE"),
       Options.withDescription("Results file of an earlier run: skip what it restored whose content is still in place"),
       Options.optional
     ),

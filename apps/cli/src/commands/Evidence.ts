@@ -14,6 +14,7 @@ export const verify = Command.make(
     ),
     json: Options.boolean("json").pipe(Options.withDescription("Print the report as JSON")),
     keyFile: Options.text("key-file").pipe(
+      Options.withPseudoName("FILE"),
       Options.withDescription("HMAC key of the chain (default: evidence.hmac_key_file, $CODEX_EVIDENCE_HMAC_KEY)"),
       Options.optional
     )

@@ -30,12 +30,21 @@ export const command = Command.make(
   "list",
   {
     ...Runtime.shared,
-    repo: Options.text("repo").pipe(Options.withDescription("Only items of this repository"), Options.optional),
+    repo: Options.text("repo").pipe(
+      Options.withPseudoName("REPO"),
+      Options.withDescription("Only items of this repository"),
+      Options.optional
+    ),
     since: Options.text("since").pipe(
+      Options.withPseudoName("TIME"),
       Options.withDescription("Only items archived at or after this time (ISO 8601)"),
       Options.optional
     ),
-    limit: Options.integer("limit").pipe(Options.withDefault(50), Options.withDescription("At most this many items"))
+    limit: Options.integer("limit").pipe(
+      Options.withPseudoName("N"),
+      Options.withDefault(50),
+      Options.withDescription("At most this many items (default: 50)")
+    )
   },
   (opts) =>
     Effect.gen(function*() {

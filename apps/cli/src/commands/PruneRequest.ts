@@ -11,7 +11,10 @@ export const command = Command.make(
     ...Runtime.shared,
     tombstone: tombstoneArg,
     actor: Runtime.actorOption,
-    reason: Options.text("reason").pipe(Options.withDescription("Why it may be deleted"))
+    reason: Options.text("reason").pipe(
+      Options.withPseudoName("TEXT"),
+      Options.withDescription("Why it may be deleted")
+    )
   },
   (opts) =>
     Runtime.withArchive(opts, { create: false }, () =>

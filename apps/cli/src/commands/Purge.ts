@@ -11,8 +11,14 @@ export const command = Command.make(
     ...Runtime.shared,
     tombstone: tombstoneArg,
     actor: Runtime.actorOption,
-    second: Options.text("second").pipe(Options.withDescription("The second approver (must differ from --by)")),
-    reason: Options.text("reason"),
+    second: Options.text("second").pipe(
+      Options.withPseudoName("NAME"),
+      Options.withDescription("The second approver (must differ from --by)")
+    ),
+    reason: Options.text("reason").pipe(
+      Options.withPseudoName("TEXT"),
+      Options.withDescription("Why the payload may go, recorded with both approvals")
+    ),
     apply: Options.boolean("apply").pipe(Options.withDescription("Scrub the payload (kept while other items share it)"))
   },
   (opts) =>

@@ -38,6 +38,7 @@ export const command = Command.make(
       Options.withDescription("Print the backend and the archive URL, unredacted, on stderr")
     ),
     out: Options.text("out").pipe(
+      Options.withPseudoName("PATH"),
       Options.withDescription(
         "Where to write the file: the original's spelling of OUTPUT (its stubs print `restore ID --out PATH`); " +
           "'-' writes nothing and prints {path, bytes_len, sha256} once the stored content checks out"
@@ -46,6 +47,7 @@ export const command = Command.make(
     ),
     metricsOut: MetricsOut.option,
     root: Options.text("root").pipe(
+      Options.withPseudoName("DIR"),
       Options.withDescription("Folder a recorded path is restored under when no OUTPUT is given (default: here)"),
       Options.optional
     ),

@@ -10,7 +10,11 @@ export const migrationsOf = (dialect: Config.BackendName) =>
 
 /** `--dialect` as the original takes it: any letter case (`SQLite`), and the URL schemes' `postgresql`, `mysql`. */
 export const dialectOption = (description: string) =>
-  Options.text("dialect").pipe(Options.withDescription(description), Options.optional)
+  Options.text("dialect").pipe(
+    Options.withPseudoName("DIALECT"),
+    Options.withDescription(description),
+    Options.optional
+  )
 
 /** The backend a `--dialect` value names; an unknown one is bad usage that names the value and the accepted list. */
 export const parseDialect = (

@@ -5,7 +5,7 @@ import { Effect } from "effect"
 import * as Runtime from "../Runtime.js"
 
 /** A tombstone argument, normalised and checked before any database work. */
-export const tombstoneArg = Args.text({ name: "TOMBSTONE" })
+export const tombstoneArg = Args.text({ name: "TOMBSTONE" }).pipe(Args.withDescription("The item's tombstone id"))
 
 export const checkTombstone = (value: string) => Ids.decodeTombstoneId(value)
 

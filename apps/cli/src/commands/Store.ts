@@ -89,27 +89,48 @@ export const command = Command.make(
     ...Runtime.shared,
     repo: Args.text({ name: "REPO" }).pipe(Args.withDescription("Repository identifier, e.g. acme/app")),
     paths: Args.text({ name: "PATH" }).pipe(Args.atLeast(1), Args.withDescription("Files or directories to archive")),
-    reason: Options.choice("reason", ArchiveStore.reasons).pipe(Options.withDefault("dead" as const)),
-    kind: Options.choice("kind", ArchiveStore.kinds).pipe(Options.withDefault("code" as const)),
+    reason: Options.choice("reason", ArchiveStore.reasons).pipe(
+      Options.withDescription("Why the files are archived (default: dead)"),
+      Options.withDefault("dead" as const)
+    ),
+    kind: Options.choice("kind", ArchiveStore.kinds).pipe(
+      Options.withDescription("What the files are (default: code)"),
+      Options.withDefault("code" as const)
+    ),
     actor: Runtime.actorOption,
     commit: Options.text("commit").pipe(
+      Options.withPseudoName("SHA"),
       Options.withDescription("Commit the files come from (default: git HEAD)"),
       Options.optional
     ),
-    tags: Options.text("tag").pipe(Options.repeated),
+    tags: Options.text("tag").pipe(
+      Options.withPseudoName("TAG"),
+      Options.withDescription("A tag recorded on every item"),
+      Options.repeated
+    ),
     metadata: Options.text("metadata").pipe(
+      Options.withPseudoName("KEY=VALUE"),
       Options.withDescription(
-        "key=value, repeatable; legal_hold=true blocks purge (a boolean only); " +
+        "Recorded on every item; legal_hold=true blocks purge (a boolean only); " +
           "keys the archive records itself (sha256, size_bytes, file_mode, ...) are reserved"
       ),
       Options.repeated
     ),
-    mime: Options.text("mime").pipe(Options.optional),
-    language: Options.text("language").pipe(Options.optional),
+    mime: Options.text("mime").pipe(
+      Options.withPseudoName("TYPE"),
+      Options.withDescription("MIME type recorded on every item (default: guessed from each file's extension)"),
+      Options.optional
+    ),
+    language: Options.text("language").pipe(
+      Options.withPseudoName("LANGUAGE"),
+      Options.withDescription("Language recorded on every item (default: guessed from each file's extension)"),
+      Options.optional
+    ),
     writeStub: Options.boolean("write-stub").pipe(
       Options.withDescription("Replace each original with its tombstone stub")
     ),
     manifestOut: Options.text("manifest-out").pipe(
+      Options.withPseudoName("FILE"),
       Options.withDescription("Write a restore manifest (JSON) for batch-restore"),
       Options.optional
     )

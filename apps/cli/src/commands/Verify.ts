@@ -7,7 +7,14 @@ import { checkTombstone } from "./Show.js"
 
 export const command = Command.make(
   "verify",
-  { ...Runtime.shared, tombstones: Args.text({ name: "TOMBSTONE" }).pipe(Args.repeated), actor: Runtime.actorOption },
+  {
+    ...Runtime.shared,
+    tombstones: Args.text({ name: "TOMBSTONE" }).pipe(
+      Args.withDescription("Tombstone ids of the items to verify (default: the whole archive)"),
+      Args.repeated
+    ),
+    actor: Runtime.actorOption
+  },
   (opts) =>
     Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
       Effect.gen(function*() {
