@@ -314,13 +314,43 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return createTemp(temp)
     }
   }
-  /** Opens the job's temp file; a contained one's identity is noted, to be checked again before the rename. */
+  /**
+   * Opens the job's temp file; a contained one's identity is noted, to be checked again before the rename, and where
+   * it was really created is checked before anything is written to it.
+   */
   const openJob = (job: Job) => {
     job.fd = openTemp(job)
     // Syscalls dominate a small file's cost: only contained outputs pay for the identity (0: created, not tracked).
     const st = job.target.root === undefined ? { dev: 0, ino: 0 } : fs.fstatSync(job.fd)
     job.dev = st.dev
     job.ino = st.ino
+    if (job.target.root !== undefined) createdInside(job)
+  }
+  /**
+   * A folder on the way swapped for a link after its check makes the temp file be created outside: the kernel knows
+   * where (Linux: `/proc/self/fd`), so such a file is removed where it is, by that path, while still empty, and the
+   * item fails. Removing it through the path we asked for missed it once the link was swapped back (an attack left
+   * restored copies outside). Without `/proc`, the checks before the rename remain.
+   */
+  const createdInside = (job: Job) => {
+    let at: string
+    try {
+      at = fs.readlinkSync(`/proc/self/fd/${job.fd}`)
+    } catch {
+      return
+    }
+    if (at === job.target.temp) return
+    try {
+      if (isOurs(at, job.dev, job.ino)) fs.rmSync(at, { force: true })
+    } catch {
+      // gone already, or no longer reachable
+    }
+    fs.closeSync(job.fd)
+    job.fd = -1
+    job.dev = -1
+    throw new Escape(
+      `${job.target.temp} was created at ${at}, through a link; removed, nothing written outside ${job.target.root}`
+    )
   }
   /** The temp path still names the file this job wrote (not a file swapped in, nor one reached through a new link). */
   const isOurs = (temp: string, dev: number, ino: number): boolean => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Codec, Containment, FileOps, Manifest, RestoreWriter } from "../src/index.js"
@@ -100,6 +101,41 @@ describe.each(writers)("contained RestoreWriter %s", (_name, make) => {
       expect(replies.map((r) => r.ok)).toEqual([true, true])
       expect(fs.readFileSync(victim, "utf8")).toBe("keep me")
       expect(fs.readFileSync(output)).toEqual(raw)
+    }))
+})
+
+describe("contained RestoreWriter in this thread: a folder swapped for a link after its check", () => {
+  it.scoped("the temp file created through the link is removed where it landed, before a byte is written", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const outside = tempDir()
+      const output = path.join(root, "sub/x.txt")
+      const data = yield* packed
+      // The swap lands between the folder's check and the temp file's creation: fs.openSync is wrapped for that one
+      // call (the ESM bindings follow the CommonJS object through syncBuiltinESMExports).
+      const cjs = createRequire(import.meta.url)("node:fs") as typeof fs
+      const open = cjs.openSync
+      const restore = () => {
+        cjs.openSync = open
+        syncBuiltinESMExports()
+      }
+      cjs.openSync = ((file: fs.PathLike, ...rest: Array<never>) => {
+        if (String(file) === FileOps.tempFor(output)) {
+          restore()
+          fs.renameSync(path.join(root, "sub"), path.join(root, "sub.real"))
+          fs.symlinkSync(outside, path.join(root, "sub"))
+        }
+        return (open as (...args: Array<unknown>) => number)(file, ...rest)
+      }) as typeof fs.openSync
+      syncBuiltinESMExports()
+      const [reply] = yield* RestoreWriter.inThread().run(0, [write(1, root, output, data)]).pipe(
+        Effect.ensuring(Effect.sync(restore))
+      )
+      expect(reply).toMatchObject({ id: 1, ok: false, problem: "escapes" })
+      expect(reply!.ok ? "" : reply!.detail).toContain(
+        `was created at ${outside}/.x.txt.codex-restore.tmp, through a link`
+      )
+      expect(fs.readdirSync(outside)).toEqual([])
     }))
 })
 
