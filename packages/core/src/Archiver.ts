@@ -182,6 +182,8 @@ interface Candidate {
 
 const posix = (p: string) => p.split(path.sep).join("/")
 
+const notUtf8 = "name is not valid UTF-8, so no path reaches it; not archived (rename it to store it)"
+
 /**
  * Expands files and directories (recursively, sorted), streamed: a folder's names are held while the walk is in it.
  * Symbolic links are never followed or archived: they are reported as skipped (to `skip`), as are sockets, FIFOs
@@ -245,14 +247,24 @@ export const walk = (
       if (st.isDirectory()) {
         if (!top && Walk.isSkippedFolder(path.basename(absolute))) return
         let names: Array<string>
+        let undecodable: ReadonlyMap<string, ReadonlyArray<Buffer>>
         try {
-          names = Walk.entries(absolute).map((entry) => entry.name)
+          const entries = Walk.entries(absolute)
+          names = entries.map((entry) => entry.name)
+          undecodable = Walk.undecodable(absolute, entries)
         } catch (e) {
           if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
           return void skip({ path: recorded, reason: FileOps.describeErrno(e) })
         }
-        for (const name of names) {
-          yield* visit(path.join(absolute, name), recorded === "." ? name : `${recorded}/${name}`, false)
+        for (const name of new Set(names)) {
+          const sub = (shown: string) => recorded === "." ? shown : `${recorded}/${shown}`
+          const raws = undecodable.get(name)
+          if (raws !== undefined) {
+            // Reported as it is on disk: its name read as UTF-8 would be another path, which holds nothing.
+            for (const raw of raws) skip({ path: sub(Walk.showBytes(raw)), reason: notUtf8 })
+            continue
+          }
+          yield* visit(path.join(absolute, name), sub(name), false)
         }
         return
       }

@@ -43,6 +43,22 @@ export const open = (
     if (actor === "") return yield* fail("no actor: give one with --actor")
     // The walk follows no link, so each stub's real path is the tree's real path plus its place in the tree.
     const real = Containment.realPath(root)
+    /**
+     * A name that is not valid UTF-8 (`Walk.undecodable`): no path reaches it, so a stub by that name, or any stub in a
+     * folder by that name, could not be restored. Passed over silently, the batch ended with exit 0 and the stub still
+     * in place; the tree is now refused, naming it, unless it is a file that is no stub.
+     */
+    const unreachable = (folder: string, raw: Buffer) => {
+      const file = Buffer.concat([Buffer.from(folder + path.sep), raw])
+      const shown = path.join(folder, Walk.showBytes(raw))
+      const st = fs.lstatSync(file, { throwIfNoEntry: false })
+      if (st?.isDirectory() === true) {
+        throw fail(`${shown}: a folder whose name is not valid UTF-8; no stub in it can be restored (rename it)`)
+      }
+      if (st?.isFile() === true && Tombstone.isStubFile(file)) {
+        throw fail(`${shown}: a stub whose name is not valid UTF-8 cannot be restored in place (rename it)`)
+      }
+    }
     /** With `passGone`, a stub or a folder below the root gone since its folder was listed is passed over. */
     const walk = function*(folder: string, passGone: boolean): Generator<string> {
       let names: Array<fs.Dirent>
@@ -52,8 +68,13 @@ export const open = (
         if (passGone && folder !== root && (e as NodeJS.ErrnoException).code === "ENOENT") return
         throw fail(`cannot read the tree: ${FileOps.describeErrno(e)}`)
       }
+      const undecodable = Walk.undecodable(folder, names)
       for (const entry of names) {
         const full = path.join(folder, entry.name)
+        if (undecodable.has(entry.name)) {
+          for (const raw of undecodable.get(entry.name)!) unreachable(folder, raw)
+          continue
+        }
         if (entry.isDirectory()) {
           if (!Walk.isSkippedFolder(entry.name)) yield* walk(full, passGone)
         } else if (entry.isFile() && Tombstone.isStubFile(full)) yield full

@@ -180,7 +180,7 @@ export const tombstoneOf = (text: string): string | undefined =>
   Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
 
 /** The size of `file`, or `Infinity` when it cannot be read: either way too large to be a stub. */
-const sizeOf = (file: string): number => {
+const sizeOf = (file: string | Buffer): number => {
   try {
     return fs.statSync(file, { throwIfNoEntry: false })?.size ?? Infinity
   } catch {
@@ -192,7 +192,7 @@ const sizeOf = (file: string): number => {
  * Stub detection, the one place: a file no larger than a stub can be whose first bytes are the header. Cheap (64
  * bytes read) and never throws; `size` is passed by callers that have already stat'ed the file.
  */
-export const isStubFile = (file: string, size: number = sizeOf(file)): boolean => {
+export const isStubFile = (file: string | Buffer, size: number = sizeOf(file)): boolean => {
   if (size > maxStubBytes) return false
   try {
     // A FIFO or link swapped in since the caller's stat must not block the open nor be followed.

@@ -28,6 +28,34 @@ export const skippedFolderOn = (relative: string): string | undefined =>
 
 const byName = (a: fs.Dirent, b: fs.Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
+/**
+ * The names among a folder's `entries` that no path reaches: a name that is not valid UTF-8 reads back with U+FFFD in
+ * place of its bad bytes, and Node's string paths are UTF-8, so the file cannot be opened by it. Each maps to the real
+ * names' bytes (two bad names can read back as one). Only a folder where some name holds a U+FFFD is listed again.
+ */
+const none: ReadonlyMap<string, ReadonlyArray<Buffer>> = new Map()
+
+export const undecodable = (
+  folder: string,
+  entries: ReadonlyArray<fs.Dirent>
+): ReadonlyMap<string, ReadonlyArray<Buffer>> => {
+  if (!entries.some((entry) => entry.name.includes("\uFFFD"))) return none
+  const out = new Map<string, Array<Buffer>>()
+  for (const raw of fs.readdirSync(folder, { encoding: "buffer" })) {
+    const name = raw.toString("utf8")
+    if (name.includes("\uFFFD") && !Buffer.from(name, "utf8").equals(raw)) out.set(name, [...out.get(name) ?? [], raw])
+  }
+  return out
+}
+
+/** A name's bytes for a message: printable ASCII as it is, any other byte as `\xNN`. */
+export const showBytes = (raw: Uint8Array): string =>
+  Array.from(
+    raw,
+    (b) => b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`
+  )
+    .join("")
+
 /** A folder's entries sorted by name (UTF-16 code units, as `Array.prototype.sort`). */
 export const entries = (folder: string): Array<fs.Dirent> =>
   fs.readdirSync(folder, { withFileTypes: true }).sort(byName)
