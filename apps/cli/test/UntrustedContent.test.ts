@@ -115,6 +115,48 @@ describe("metadata that changes behaviour", () => {
     // Still restorable: nothing was scrubbed.
     expect(codex(cwd, ["restore", tombstone, "back.txt"]).code).toBe(0)
   })
+
+  it("purge fails closed whenever the metadata cannot rule a hold out", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    const purge = () => codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r", "--apply"])
+    for (
+      const [metadata, why] of [
+        [`{"legal_hold":true`, "its metadata is not readable JSON"],
+        [`{"legal_hold":true,"legal_hold":false}`, "its metadata gives 'legal_hold' more than once"],
+        [`{"legal_hold":false,"legal\\u005fhold":true}`, "its metadata gives 'legal_hold' more than once"],
+        [`{"Legal_Hold":true}`, "its metadata has 'Legal_Hold' (read as legal_hold) set to 'true'"],
+        [`{"legal-hold":"yes"}`, "its metadata has 'legal-hold' (read as legal_hold) set to 'yes'"],
+        [`{"legalHold":1}`, "its metadata has 'legalHold' (read as legal_hold) set to '1'"],
+        [`{"legal_hold":null}`, "legal_hold 'null' in its metadata is not a boolean"],
+        [JSON.stringify(JSON.stringify({ legal_hold: true })), "its metadata is not a JSON object"],
+        [`{"note":${JSON.stringify(JSON.stringify({ legal_hold: true }))}}`, "its metadata has 'note' holding"],
+        [`[{"legal_hold":true}]`, "its metadata is not a JSON object"]
+      ] as const
+    ) {
+      tamper(cwd, "UPDATE item SET metadata = ? WHERE tombstone_id = ?", metadata, tombstone)
+      const r = purge()
+      expect(r.code, metadata).toBe(1)
+      const lines = r.stderr.trim().split("\n")
+      expect(lines, metadata).toHaveLength(1)
+      expect(lines[0], metadata).toContain(`tombstone ${tombstone}`)
+      expect(lines[0], metadata).toContain(why)
+      expect(lines[0], metadata).toContain("refusing to purge an item that may be under legal hold")
+    }
+    expect(evidence(cwd).filter((l) => l.action === "DELETE_APPROVED")).toEqual([])
+    expect(codex(cwd, ["restore", tombstone, "back.txt"]).code).toBe(0)
+    // What the original tool writes still purges: its sorted, compact metadata, with delete_after kept in it, and
+    // a legal_hold that is plainly false under any spelling.
+    for (
+      const metadata of [
+        `{"compression":"zlib","delete_after":"2030-01-01T00:00:00Z","language":null,"mime_type":"text/plain"}`,
+        `{"legal_hold":false,"legalHold":"no","note":"{\\"Legal-Hold\\":0}"}`
+      ]
+    ) {
+      tamper(cwd, "UPDATE item SET metadata = ? WHERE tombstone_id = ?", metadata, tombstone)
+      const r = codex(cwd, ["purge", tombstone, "--by", "a", "--second", "b", "--reason", "r"])
+      expect(r.code, r.stderr).toBe(0)
+    }
+  })
 })
 
 describe("recorded paths", () => {

@@ -237,14 +237,13 @@ export class NotAnArchive
 
 export class LegalHold extends Data.TaggedError("LegalHold")<{
   readonly tombstone: string
-  /** A `legal_hold` in the item's metadata that is not a boolean: the purge fails closed. */
-  readonly unreadable?: string | undefined
+  /** Why the metadata cannot rule a hold out (unreadable, a repeated or respelled key...): the purge fails closed. */
+  readonly doubt?: string | undefined
 }> {
   override get message() {
-    return this.unreadable === undefined
+    return this.doubt === undefined
       ? `tombstone ${this.tombstone} is under legal hold and cannot be purged`
-      : `tombstone ${this.tombstone}: legal_hold '${this.unreadable}' in its metadata is not a boolean; ` +
-        "refusing to purge an item that may be under legal hold"
+      : `tombstone ${this.tombstone}: ${this.doubt}; refusing to purge an item that may be under legal hold`
   }
 }
 
@@ -259,6 +258,103 @@ export const legalHoldValue = (v: unknown): boolean | undefined => {
   const word = v.trim().toLowerCase()
   if (["1", "true", "yes", "on"].includes(word)) return true
   return ["0", "false", "no", "off"].includes(word) ? false : undefined
+}
+
+/** Whether a metadata key names the legal hold in any letter case or spelling (`Legal_Hold`, `legal-hold`, `legalHold`). */
+const isHoldKey = (key: string): boolean => key.replace(/[\s_-]/g, "").toLowerCase() === "legalhold"
+
+/** How deep a string holding JSON that holds a string holding JSON... is followed; deeper fails closed. */
+const maxHoldNesting = 8
+
+/**
+ * The object keys of JSON `text` at its top level, decoded (`"legal\u005fhold"` is `legal_hold`), in order and with
+ * repeats, which `JSON.parse` keeps only the last of. `text` is known to parse.
+ */
+const topLevelKeys = (text: string): Array<string> => {
+  const keys: Array<string> = []
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === "{" || c === "[") depth++
+    else if (c === "}" || c === "]") depth--
+    else if (c === "\"") {
+      let end = i + 1
+      while (text[end] !== "\"") end += text[end] === "\\" ? 2 : 1
+      let next = end + 1
+      while (/\s/.test(text[next] ?? "")) next++
+      if (depth === 1 && text[next] === ":") keys.push(JSON.parse(text.slice(i, end + 1)))
+      i = end
+    }
+  }
+  return keys
+}
+
+/**
+ * Why metadata as the database holds it (JSON text, or what a driver parsed it to) cannot rule a legal hold out:
+ * `"held"` when it plainly says held, a sentence when it is unreadable, not an object, gives a hold key more than once,
+ * spells it another way with a value that is not plainly false, or holds such an object in a string; `undefined` when
+ * no hold can be in it. The original writes `"legal_hold": true` (and `delete_after`) into sorted, compact metadata.
+ */
+const metadataDoubt = (raw: unknown, nesting: number): string | undefined => {
+  let metadata = raw ?? {}
+  if (typeof raw === "string") {
+    try {
+      metadata = JSON.parse(raw)
+    } catch {
+      return "its metadata is not readable JSON"
+    }
+    if (metadata !== null && typeof metadata === "object" && !Array.isArray(metadata)) {
+      const held = topLevelKeys(raw).filter(isHoldKey)
+      const repeated = held.find((key, i) => held.indexOf(key) !== i)
+      if (repeated !== undefined) return `its metadata gives '${repeated}' more than once`
+    }
+  }
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+    return "its metadata is not a JSON object"
+  }
+  for (const [key, value] of Object.entries(metadata)) {
+    if (isHoldKey(key)) {
+      const hold = legalHoldValue(value)
+      if (hold === false) continue
+      const shown = typeof value === "string" ? value : JSON.stringify(value)
+      if (key === "legal_hold") return hold ? "held" : `legal_hold '${shown}' in its metadata is not a boolean`
+      return `its metadata has '${key}' (read as legal_hold) set to '${shown}'`
+    }
+    // Text that is itself JSON of an object (or of such text): a hold inside it counts; other text is only text.
+    if (typeof value === "string" && textMayHold(value, nesting + 1)) {
+      return `its metadata has '${key}' holding JSON that may set a legal hold`
+    }
+  }
+  return undefined
+}
+
+/** Whether `text` is JSON of an object (or of text that is) whose metadata rule finds a hold or a doubt. */
+const textMayHold = (text: string, nesting: number): boolean => {
+  if (!/^\s*[{"]/.test(text)) return false
+  if (nesting > maxHoldNesting) return true
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return false
+  }
+  if (typeof parsed === "string") return textMayHold(parsed, nesting + 1)
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return false
+  return metadataDoubt(text, nesting) !== undefined
+}
+
+/**
+ * The one rule for a destructive decision on an item (purge): the refusal when its `legal_hold` column says held or its
+ * metadata (raw, as the database holds it) cannot rule a hold out; `undefined` when the item may go.
+ */
+export const legalHoldRefusal = (
+  tombstone: string,
+  column: boolean,
+  metadata: unknown
+): LegalHold | undefined => {
+  if (column) return new LegalHold({ tombstone })
+  const doubt = metadataDoubt(metadata, 0)
+  return doubt === undefined ? undefined : new LegalHold({ tombstone, doubt: doubt === "held" ? undefined : doubt })
 }
 
 export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly actor: string }> {

@@ -21,8 +21,7 @@ import {
   ArchiveStore,
   type ArtifactSummary,
   type ItemDetail,
-  LegalHold,
-  legalHoldValue,
+  legalHoldRefusal,
   type ListedItem,
   type ListFilter,
   type Located,
@@ -414,13 +413,10 @@ export const make = (options: {
           "purge",
           sql.withTransaction(Effect.gen(function*() {
             const item = yield* findItem(request.tombstone)
-            if (item.legal_hold) return yield* new LegalHold({ tombstone: request.tombstone })
-            // The column says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
-            const held = (item.metadata as { legal_hold?: unknown } | null)?.legal_hold
-            if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
-              const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
-              return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
-            }
+            // The metadata as stored, not as parsed: the hold rule reads repeated keys in the text itself.
+            const [stored] = yield* sql<Row>`SELECT metadata FROM item WHERE id = ${item.id}`
+            const refusal = legalHoldRefusal(request.tombstone, item.legal_hold, stored?.metadata)
+            if (refusal !== undefined) return yield* refusal
             const [count] = yield* Rows.decodeAll(
               countRow,
               yield* sql<Row>`SELECT COUNT(*) AS n FROM item WHERE artifact_id = ${item.artifact_id}`

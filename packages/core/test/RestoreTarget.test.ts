@@ -108,6 +108,32 @@ describe("RestoreTarget", () => {
     }
     expect(Archiver.metadataProblem("ticket", "OPS-1")).toBeUndefined()
   })
+
+  it("refuses a purge whenever the metadata, as text or as a driver parsed it, cannot rule a hold out", () => {
+    const t = "53ecc443-e163-4c65-a936-70ae8b593acf"
+    const doubt = (metadata: unknown, column = false) => {
+      const refusal = ArchiveStore.legalHoldRefusal(t, column, metadata)
+      return refusal === undefined ? undefined : refusal.doubt ?? "held"
+    }
+    // The original's own encoding: the column, `"legal_hold": true` put back, `delete_after` kept in the metadata.
+    expect(doubt(`{"delete_after":"2030-01-01","legal_hold":true}`, true)).toBe("held")
+    expect(doubt(`{"delete_after":"2030-01-01","legal_hold":true}`)).toBe("held")
+    expect(doubt(`{"compression":"zlib","delete_after":"2030-01-01","mime_type":"text/plain"}`)).toBeUndefined()
+    expect(doubt(null)).toBeUndefined()
+    expect(doubt({ legal_hold: false, legalHold: "off", "legal-hold": 0 })).toBeUndefined()
+    expect(doubt({ Legal_Hold: true })).toBe("its metadata has 'Legal_Hold' (read as legal_hold) set to 'true'")
+    expect(doubt({ LEGAL_HOLD: {} })).toBe("its metadata has 'LEGAL_HOLD' (read as legal_hold) set to '{}'")
+    expect(doubt(`{ "legal_hold" :false , "legal_hold"\n:\t true}`)).toBe(
+      "its metadata gives 'legal_hold' more than once"
+    )
+    expect(doubt(`{"a":{"legal_hold":false},"legal_hold":false}`)).toBeUndefined()
+    expect(doubt("{")).toBe("its metadata is not readable JSON")
+    expect(doubt("[]")).toBe("its metadata is not a JSON object")
+    expect(doubt(JSON.stringify(JSON.stringify({ legal_hold: true })))).toBe("its metadata is not a JSON object")
+    const buried = JSON.stringify({ n: JSON.stringify(JSON.stringify({ legalhold: "yes" })) })
+    expect(doubt(buried)).toBe("its metadata has 'n' holding JSON that may set a legal hold")
+    expect(doubt({ n: "{not json", m: "\"text\"", k: JSON.stringify({ legal_hold: "no" }) })).toBeUndefined()
+  })
 })
 
 describe("RestoreTarget.outputOf (a single restore's output, as the CLI's restore asks for it)", () => {

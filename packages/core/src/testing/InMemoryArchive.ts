@@ -16,8 +16,7 @@ import {
   type ArtifactSummary,
   type ItemDetail,
   type Layout,
-  LegalHold,
-  legalHoldValue,
+  legalHoldRefusal,
   type ListedItem,
   type ListFilter,
   type Located,
@@ -434,13 +433,8 @@ export const make = (options: Options = {}) =>
           "purge",
           Effect.gen(function*() {
             const item = yield* findItem(request.tombstone)
-            if (item.legalHold) return yield* new LegalHold({ tombstone: request.tombstone })
-            // The flag says no hold; metadata that says otherwise, or cannot be read as a boolean, still blocks.
-            const held = item.metadata.legal_hold
-            if (held !== undefined && held !== null && legalHoldValue(held) !== false) {
-              const unreadable = legalHoldValue(held) === undefined ? String(held) : undefined
-              return yield* new LegalHold({ tombstone: request.tombstone, unreadable })
-            }
+            const refusal = legalHoldRefusal(request.tombstone, item.legalHold, item.metadata)
+            if (refusal !== undefined) return yield* refusal
             const refCount = [...state.items.values()].filter((i) => i.artifactId === item.artifactId).length
             const blobScrubbed = request.apply && refCount <= 1
             const at = yield* Timestamp.now
