@@ -269,6 +269,46 @@ describe("a store that fails midway", () => {
   })
 })
 
+describe("a stub that was edited after it was written", () => {
+  it("is not replaced without --force, in place or in a batch; a stub that only ends differently is", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "t/one.txt"), "file one\n")
+    write(path.join(cwd, "t/two.txt"), "file two\n")
+    write(path.join(cwd, "t/three.txt"), "file three\n")
+    const stored = codex(cwd, ["store", "r", "t", "--commit", "a", "--write-stub"])
+    expect(stored.code, stored.stderr).toBe(0)
+    const one = path.join(cwd, "t/one.txt")
+    const edited = `${fs.readFileSync(one, "utf8")}def keep(): pass\n`
+    fs.writeFileSync(one, edited)
+    // Trailing blanks and a missing final newline are how stubs differ between writers: still the stub.
+    const three = path.join(cwd, "t/three.txt")
+    fs.writeFileSync(three, `${fs.readFileSync(three, "utf8").trimEnd().replace(/\n/g, " \n")}\n\n`)
+
+    const r = codex(cwd, ["restore", "t/one.txt"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `codex: error: ${one}: output is this tombstone's stub but holds 1 line besides the stub (use --force to replace it)`
+    ])
+    expect(fs.readFileSync(one, "utf8")).toBe(edited)
+
+    const batch = codex(cwd, ["batch-restore", "--stubs", "t"])
+    expect(batch.code).toBe(1)
+    const results = JSON.parse(batch.stdout)
+    expect(results).toMatchObject({ total: 3, succeeded: 2, failed: 1 })
+    expect(results.results.find((e: { status: string }) => e.status === "FAILED")).toMatchObject({
+      output: one,
+      detail: `${one}: output is this tombstone's stub but holds 1 line besides the stub (use --force to replace it)`
+    })
+    expect(fs.readFileSync(one, "utf8")).toBe(edited)
+    expect(fs.readFileSync(path.join(cwd, "t/two.txt"), "utf8")).toBe("file two\n")
+    expect(fs.readFileSync(three, "utf8")).toBe("file three\n")
+
+    const forced = codex(cwd, ["restore", "t/one.txt", "--force"])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(fs.readFileSync(one, "utf8")).toBe("file one\n")
+  })
+})
+
 describe("a store run again over a stubbed tree", () => {
   it("warns about the first 100 files it passes over and counts the rest; the summary lists every one", () => {
     const cwd = tempDir()

@@ -52,8 +52,14 @@ export const outputAction = (
       })()
       if (digest === located.sha256) return "unchanged"
       if (request.force) return "write"
-      // A stub standing where the file was is what `restore STUB` replaces in place.
-      if (Tombstone.isStubOf(request.output, located.tombstone, existing.size)) return "write"
+      // A stub standing where the file was is what `restore STUB` replaces in place; one written into since is not.
+      const besides = Tombstone.stubOf(request.output, located.tombstone, existing.size)
+      if (besides === 0) return "write"
+      if (besides !== undefined) {
+        const lines = besides === 1 ? "1 line" : `${besides} lines`
+        const detail = `output is this tombstone's stub but holds ${lines} besides the stub (use --force to replace it)`
+        return new FileOps.OutputError({ output: request.output, problem: "exists", detail })
+      }
       if (unreadable !== undefined) {
         const detail = `output exists and cannot be read to compare: ${
           FileOps.describeErrno(unreadable)

@@ -175,6 +175,37 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
     return stub
   })
 
+/**
+ * The kinds of line a stub holds, ours or the original tool's (spec §1.2), each with how many times it may appear: the
+ * header, the seven fields, two bare `#`, the restore heading, its command line and the closing note.
+ */
+const stubLineKinds: ReadonlyArray<readonly [RegExp, number]> = [
+  [/^# TOMBST?ONE ARCHIVE STUB — DO NOT DELETE$/, 1],
+  ...[...stubFields].map((name) => [new RegExp(`^# ${name}:( .*)?$`, "s"), 1] as const),
+  [/^#$/, 2],
+  [/^# To restore:$/, 1],
+  [/^#\s{2,}\S.*?\barchive restore\s+\S+/s, 1],
+  [/^# NOTE: This stub intentionally contains no functional code\.$/, 1]
+]
+
+/**
+ * How many lines of `text` are not the stub's own: 0 for a stub as written (line endings, trailing blanks and blank
+ * lines differ between writers and editors and count for nothing), more for a stub someone wrote into, which a
+ * restore in place would otherwise throw away. A stub line given more often than a stub holds it counts too.
+ */
+export const linesBesidesStub = (text: string): number => {
+  const left = stubLineKinds.map(([, times]) => times)
+  let extra = 0
+  for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
+    const line = raw.trimEnd()
+    if (line === "") continue
+    const kind = stubLineKinds.findIndex(([pattern], i) => left[i]! > 0 && pattern.test(line))
+    if (kind === -1) extra++
+    else left[kind]!--
+  }
+  return extra
+}
+
 /** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
 export const tombstoneOf = (text: string): string | undefined =>
   Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
@@ -209,12 +240,20 @@ export const isStubFile = (file: string | Buffer, size: number = sizeOf(file)): 
   }
 }
 
-/** A well-formed stub that names `tombstone`: its parsed field, not any mention of the id in its text. */
-export const isStubOf = (file: string, tombstone: string, size: number = sizeOf(file)): boolean => {
-  if (size > maxStubBytes) return false
+/**
+ * Whether `file` is a well-formed stub that names `tombstone` (its parsed field, not any mention of the id in its text):
+ * `undefined` when not, else how many lines it holds besides the stub (`linesBesidesStub`), 0 for a pure stub.
+ */
+export const stubOf = (file: string, tombstone: string, size: number = sizeOf(file)): number | undefined => {
+  if (size > maxStubBytes) return undefined
   try {
-    return tombstoneOf(FileOps.readBounded(file, maxStubBytes, { noFollow: true })) === tombstone
+    const text = FileOps.readBounded(file, maxStubBytes, { noFollow: true })
+    return tombstoneOf(text) === tombstone ? linesBesidesStub(text) : undefined
   } catch {
-    return false
+    return undefined
   }
 }
+
+/** A well-formed stub that names `tombstone` and holds nothing else: what a restore in place may replace. */
+export const isStubOf = (file: string, tombstone: string, size: number = sizeOf(file)): boolean =>
+  stubOf(file, tombstone, size) === 0

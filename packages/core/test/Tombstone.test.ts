@@ -39,6 +39,31 @@ describe("Tombstone", () => {
       expect((yield* Tombstone.parse(original, "s")).tombstone).toBe(stub.tombstone)
     }))
 
+  it("counts the lines a stub file holds besides the stub: none for ours or the original's, however they end", () => {
+    const ours = Tombstone.render(stub)
+    const original = ours.replace("TOMBSTONE ARCHIVE", "TOMBSONE ARCHIVE").replace(
+      /# {3}codex.*/,
+      `#   python -m codex.cli archive restore ${stub.tombstone} --out src/old dir/mod.py`
+    )
+    for (
+      const text of [
+        ours,
+        original,
+        ours.trimEnd(),
+        `${ours}\n\n`,
+        ours.replace(/\n/g, "\r\n"),
+        ours.replace(/\n/g, "  \n")
+      ]
+    ) {
+      expect(Tombstone.linesBesidesStub(text)).toBe(0)
+    }
+    expect(Tombstone.linesBesidesStub(`${ours}def keep(): pass\n`)).toBe(1)
+    expect(Tombstone.linesBesidesStub(`${ours}\n# a note\nx = 1`)).toBe(2)
+    expect(Tombstone.linesBesidesStub(`import os\n${ours}`)).toBe(1)
+    // A stub line given twice is one line more than a stub holds.
+    expect(Tombstone.linesBesidesStub(`${ours}# NOTE: This stub intentionally contains no functional code.\n`)).toBe(1)
+  })
+
   it.effect("names the file and the problem of a malformed stub", () =>
     Effect.gen(function*() {
       const missing = yield* Effect.flip(Tombstone.parse("hello", "a/b.txt"))
