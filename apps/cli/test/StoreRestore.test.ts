@@ -309,6 +309,34 @@ describe("a stub that was edited after it was written", () => {
   })
 })
 
+describe("names as long as a file system takes (255 bytes)", () => {
+  it("are stubbed, restored in place and restored to their recorded path", () => {
+    const cwd = tempDir()
+    const names = ["a".repeat(255), "日".repeat(85), "é".repeat(127) + "x"]
+    names.forEach((name, i) => write(path.join(cwd, "t", name), `content ${i}\n`))
+    // The manifest's own temporary is named the same way.
+    const manifest = "m".repeat(250) + ".json"
+    const stored = codex(cwd, ["store", "r", "t", "--commit", "a", "--write-stub", "--manifest-out", manifest])
+    expect(stored.code, stored.stderr).toBe(0)
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, manifest), "utf8"))).toHaveLength(3)
+    for (const name of names) {
+      expect(fs.readFileSync(path.join(cwd, "t", name), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
+    }
+    const [first, ...rest] = names
+    // In place from the stub, then by tombstone over the others' stubs (their recorded paths).
+    const inPlace = codex(cwd, ["restore", path.join("t", first!)])
+    expect(inPlace.code, inPlace.stderr).toBe(0)
+    const tombstoneOf = (name: string) =>
+      /^# Tombstone: (\S+)$/m.exec(fs.readFileSync(path.join(cwd, "t", name), "utf8"))![1]!
+    for (const name of rest) {
+      const r = codex(cwd, ["restore", tombstoneOf(name)])
+      expect(r.code, r.stderr).toBe(0)
+    }
+    names.forEach((name, i) => expect(fs.readFileSync(path.join(cwd, "t", name), "utf8")).toBe(`content ${i}\n`))
+    expect(listFiles(path.join(cwd, "t")).sort()).toEqual([...names].sort())
+  })
+})
+
 describe("a store run again over a stubbed tree", () => {
   it("warns about the first 100 files it passes over and counts the rest; the summary lists every one", () => {
     const cwd = tempDir()

@@ -3,6 +3,7 @@
  * call is a thread-pool round trip (PERFORMANCE.md), so local work runs in tight sections while database calls overlap.
  */
 import { Data } from "effect"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -25,9 +26,31 @@ export interface Contained {
   readonly path: string
 }
 
-/** The temporary name a restore writes before renaming: fixed, so a rerun after a kill overwrites any leftover. */
-export const tempFor = (output: string): string =>
-  path.join(path.dirname(output), `.${path.basename(output)}.codex-restore.tmp`)
+/** The longest file name, in bytes, that file systems take (NAME_MAX): a temporary's name must fit too. */
+const maxNameBytes = 255
+
+/**
+ * A hidden temporary beside `file`: `.<name><suffix>`, fixed for a name (a rerun after a kill overwrites any
+ * leftover). When that is longer than a name can be, it keeps the start of the name that fits, in whole characters,
+ * and a hash of the whole name (`.<start>~<hash><suffix>`), so it stays fixed, and distinct from another name's.
+ */
+export const tempName = (file: string, suffix: string): string => {
+  const name = path.basename(file)
+  const plain = `.${name}${suffix}`
+  if (Buffer.byteLength(plain) <= maxNameBytes) return path.join(path.dirname(file), plain)
+  const hash = `~${crypto.createHash("sha256").update(name).digest("hex").slice(0, 16)}`
+  let room = maxNameBytes - Buffer.byteLength(`.${hash}${suffix}`)
+  let start = ""
+  for (const char of name) {
+    room -= Buffer.byteLength(char)
+    if (room < 0) break
+    start += char
+  }
+  return path.join(path.dirname(file), `.${start}${hash}${suffix}`)
+}
+
+/** The temporary a restore (or any atomic write) writes before renaming: see `tempName`. */
+export const tempFor = (output: string): string => tempName(output, ".codex-restore.tmp")
 
 /**
  * The mode a restored file gets: permission bits only (never setuid, setgid or sticky, whatever the archive says),

@@ -249,8 +249,7 @@ export const writer = (file: string): Effect.Effect<{
 }, ManifestError> =>
   Effect.suspend(() => {
     const absolute = path.resolve(file)
-    const base = path.dirname(absolute)
-    const temp = path.join(base, `.${path.basename(absolute)}.codex-manifest.tmp`)
+    const temp = FileOps.tempName(absolute, ".codex-manifest.tmp")
     const fail = (where: string | undefined, problem: string) => new ManifestError({ file: absolute, where, problem })
     let fd: number
     try {

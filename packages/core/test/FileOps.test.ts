@@ -20,6 +20,36 @@ describe("FileOps.writeFileAtomic", () => {
   })
 })
 
+describe("FileOps.tempFor", () => {
+  const bytes = (file: string) => Buffer.byteLength(path.basename(file))
+  // 255 bytes, the longest name a file system takes: ASCII, two-byte and three-byte UTF-8, and a four-byte one cut short.
+  const longNames = ["a".repeat(255), "é".repeat(127) + "x", "日".repeat(85), "😀".repeat(63) + "abc"]
+
+  it("keeps a long name's temporary within 255 bytes, fixed, distinct, and named as a restore's temporary", () => {
+    expect(FileOps.tempFor("/d/short.txt")).toBe("/d/.short.txt.codex-restore.tmp")
+    for (const name of longNames) {
+      expect(Buffer.byteLength(name)).toBe(255)
+      const temp = FileOps.tempFor(path.join("/d", name))
+      expect(bytes(temp), name).toBeLessThanOrEqual(255)
+      expect(path.basename(temp).endsWith(".codex-restore.tmp")).toBe(true)
+      expect(path.basename(temp)).not.toContain("\uFFFD")
+      expect(Buffer.from(path.basename(temp)).toString("utf8")).toBe(path.basename(temp))
+      expect(FileOps.tempFor(path.join("/d", name))).toBe(temp)
+      expect(FileOps.tempFor(path.join("/d", name.slice(0, -1) + "b"))).not.toBe(temp)
+    }
+  })
+
+  it("writes a file whose name is 255 bytes atomically, leaving no temporary", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-longname-"))
+    for (const name of longNames) {
+      const output = path.join(dir, name)
+      FileOps.writeFileAtomic(output, "long\n")
+      expect(fs.readFileSync(output, "utf8")).toBe("long\n")
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual([...longNames].sort())
+  })
+})
+
 describe("FileOps.readBounded", () => {
   it("reads a small regular file; refuses devices, FIFOs (without blocking), links when asked, and files over the limit", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-bounded-"))
