@@ -269,22 +269,69 @@ export const withConfig = <A, E, R>(
   Effect.flatMap(loadConfig(opts, flags), (loaded) => body(loaded).pipe(Effect.provide(loggerLayer(loaded.config))))
 
 /**
+ * stdout refused a write (a full disk, a file closed under us): what the command printed is lost, so it failed (exit
+ * 1), whatever it did before, which a command says in the line (`afterDone`).
+ */
+export class StdoutError extends Data.TaggedError("StdoutError")<{ readonly message: string }> {}
+
+// The first error stdout reported: every later write fails with ERR_STREAM_DESTROYED, which says nothing.
+let stdoutFailed: NodeJS.ErrnoException | undefined
+/** Kept for every write's callback to read; also, an error event with no listener ends Node with a stack trace. */
+export const watchStdout = () =>
+  void process.stdout.on("error", (error: NodeJS.ErrnoException) => void (stdoutFailed ??= error))
+
+/**
+ * What a failed stdout write means. EPIPE, a reader that stopped early (`codex archive list | head -1`), is not a
+ * failure: the rest of stdout is dropped and the command finishes (files, evidence, exit code) as it would have, quiet
+ * as `head`'s writers are when SIGPIPE ends them, but never cut short midway through a restore (Node ignores SIGPIPE).
+ */
+const stdoutOutcome = (error: Error | null | undefined): Effect.Effect<void, StdoutError> => {
+  if (error == null) return Effect.void
+  stdoutFailed ??= error
+  return stdoutFailed.code === "EPIPE"
+    ? Effect.void
+    : Effect.fail(new StdoutError({ message: `cannot write to stdout: ${stdoutFailed.message}` }))
+}
+
+/**
+ * Once the command's work is done and recorded (`done` says what it was), a stdout that fails says so in its line:
+ * the user must not retry a restore that happened.
+ */
+export const afterDone = (done: () => string) => <A, E, R>(print: Effect.Effect<A, E | StdoutError, R>) =>
+  Effect.catchIf(
+    print,
+    (e): e is StdoutError => e instanceof StdoutError,
+    (e) => Effect.fail(new CliExit({ code: 1, message: `${done()}, but ${e.message}` }))
+  )
+
+/**
  * Results go to stdout, waiting until the pipe has taken all of it: a batch summary can be megabytes, and a non-zero
  * exit or a signal ends the process with `process.exit`, which would cut off a pending write.
  */
-export const printLine = (line: string) =>
-  Effect.async<void>((resume) => void process.stdout.write(line + "\n", () => resume(Effect.void)))
+export const printLine = (line: string) => printText(line + "\n")
 /** One JSON document, pretty as the original prints them. */
 export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 /** Human notes go to stderr, never mixed into results. */
 export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))
 
 /** A file's content on stdout, streamed (a batch's summary: megabytes at a million items). */
-export const printFile = (file: string) =>
-  Effect.promise(() => pipeline(fs.createReadStream(file), process.stdout, { end: false }))
+export const printFile = (file: string): Effect.Effect<void, StdoutError> =>
+  Effect.flatMap(
+    Effect.promise(() =>
+      pipeline(fs.createReadStream(file), process.stdout, { end: false }).then(() => undefined, (e: Error) => e)
+    ),
+    // A failure with no stdout error is the file's own (a temporary file we wrote): a defect, as it always was.
+    (error) => error === undefined || stdoutFailed !== undefined ? stdoutOutcome(error) : Effect.die(error)
+  )
 /** Text on stdout as it is (no newline added). */
 export const printText = (text: string) =>
-  Effect.async<void>((resume) => void process.stdout.write(text, () => resume(Effect.void)))
+  Effect.suspend(() =>
+    stdoutFailed === undefined
+      ? Effect.async<void, StdoutError>((resume) =>
+        void process.stdout.write(text, (error) => resume(stdoutOutcome(error)))
+      )
+      : stdoutOutcome(stdoutFailed)
+  )
 
 /** Elements of a JSON list as `printJson` prints them inside the whole, `depth` deep; `first`: none came before. */
 export const jsonElements = (values: ReadonlyArray<unknown>, first: boolean, depth: number) => {

@@ -8,11 +8,9 @@ import * as Runtime from "./Runtime.js"
 
 const argv = Runtime.hoistLogLevel(process.argv)
 
-// A reader that stops early (`codex archive show ... | head`) is not a failure: the rest of stdout is dropped, the
-// command finishes (evidence, exit code) as it would have; unhandled, the EPIPE ended the process with a stack trace.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error
-})
+// A stdout write error is the write's to report (Runtime.printText): a full disk is one line and exit 1, a reader that
+// stopped early (EPIPE) is no error. Unwatched, the stream's error event ended the process with a stack trace.
+Runtime.watchStdout()
 
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>

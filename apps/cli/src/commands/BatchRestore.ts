@@ -10,6 +10,7 @@ import { Deferred, Effect, Fiber, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as ExitCode from "../ExitCode.js"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -191,7 +192,16 @@ export const command = Command.make(
           )
           const finish = (report: Batch.Report) =>
             Effect.gen(function*() {
-              yield* Runtime.printFile(printed)
+              const s = report.summary
+              // The summary comes last, once every item is written and recorded: a stdout that fails says what was done.
+              yield* Runtime.printFile(printed).pipe(Runtime.afterDone(() =>
+                `batch-restore: ${s.succeeded} restored, ${s.unchanged} unchanged, ${s.skipped} skipped, ` +
+                `${s.failed} failed, ${s.not_run} not run of ${s.total} (recorded in the evidence log${
+                  resultsFile !== undefined && report.resultsError === undefined
+                    ? `; results saved to ${resultsFile}`
+                    : ""
+                })`
+              ))
               if (resultsFile !== undefined && report.resultsError === undefined) {
                 yield* Runtime.note(`Batch results saved to ${resultsFile}`)
               }
@@ -211,14 +221,22 @@ export const command = Command.make(
                 )
                 yield* Deferred.succeed(stop, undefined)
                 const exit = yield* Fiber.await(batch)
-                if (exit._tag === "Success") yield* finish(exit.value)
+                if (exit._tag === "Success") {
+                  yield* finish(exit.value).pipe(
+                    Effect.catchAll((e) => Runtime.note(`codex: error: ${ExitCode.messageOf(e)}`))
+                  )
+                }
               })
             ),
             // A results file that cannot be opened stops the batch before any item (2); a manifest that changed after
             // its check stops it midway, its results and summary line written, and the summary printed as usual (1).
             Effect.catchAll((e) =>
               e._tag === "ManifestError"
-                ? Effect.zipRight(Runtime.printFile(printed), new Runtime.CliExit({ code: 1, message: e.message }))
+                ? Effect.zipRight(
+                  // The manifest's failure is the one to report; a summary stdout cannot take is then lost with it.
+                  Runtime.printFile(printed).pipe(Effect.ignore),
+                  new Runtime.CliExit({ code: 1, message: e.message })
+                )
                 : new Runtime.CliExit({ code: 2, message: e.message })
             )
           )

@@ -27,7 +27,7 @@ export const command = Command.make(
           store: backend.pipe(Layer.provide(Retry.layer(config.retry)))
         })
         if (opts.json) yield* Runtime.printJson(report)
-        else yield* Effect.sync(() => process.stdout.write(Health.renderText(report)))
+        else yield* Runtime.printText(Health.renderText(report))
         yield* Health.record(report, config)
         if (!report.ok) {
           return yield* new Runtime.CliExit({ code: 1, message: `health-check failed: ${Health.summary(report)}` })

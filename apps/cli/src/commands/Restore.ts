@@ -106,9 +106,12 @@ export const command = Command.make(
             contained,
             guarded: Runtime.guarded()
           })
-          if (opts.json) {
-            yield* Runtime.printJson(outcome)
-          } else yield* Runtime.printLine(ExitCode.printable(outcome.output))
+          yield* (opts.json ? Runtime.printJson(outcome) : Runtime.printLine(ExitCode.printable(outcome.output))).pipe(
+            Runtime.afterDone(() =>
+              `${outcome.status === "restored" ? "restored" : "already had the archived content:"} ` +
+              `${ExitCode.printable(outcome.output)} (recorded in the evidence log)`
+            )
+          )
           if (outcome.status === "unchanged") {
             yield* Runtime.note(
               `${ExitCode.printable(outcome.output)}: already has the archived content; nothing written`

@@ -41,7 +41,7 @@ export const command = Command.make(
       return yield* Runtime.withConfig(opts, (loaded) =>
         Effect.gen(function*() {
           const migrations = yield* migrationsOf(dialect ?? loaded.config.backend.backend)
-          yield* Effect.sync(() => process.stdout.write(Migrations.render(migrations)))
+          yield* Runtime.printText(Migrations.render(migrations))
         }))
     })
 ).pipe(Command.withDescription("Print the schema DDL of a dialect"))

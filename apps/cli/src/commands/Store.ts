@@ -255,31 +255,38 @@ export const command = Command.make(
           }
           const single = opts.paths.length === 1 &&
             fs.statSync(opts.paths[0]!, { throwIfNoEntry: false })?.isFile() === true && report.count === 1
-          if (single && first !== undefined) {
-            const s = first
-            yield* Runtime.printJson({
-              tombstone: s.tombstone,
-              sha256: s.sha256,
-              size_bytes: s.size_bytes,
-              compressed_size: s.compressed_size,
-              repo: report.repo,
-              path: s.path,
-              deduplicated: s.deduplicated,
-              stub: s.stub
-            })
-          } else {
-            // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
-            const head = JSON.stringify(
-              { repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes },
-              null,
-              2
-            )
-            yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
-            if (listed > 0) yield* Runtime.printFile(itemsFile)
-            yield* Runtime.printText((listed > 0 ? "\n  ]" : "]") + `,\n  "skipped": [`)
-            if (skippedCount > 0) yield* Runtime.printFile(skippedFile)
-            yield* Runtime.printText(`${skippedCount > 0 ? "\n  " : ""}]\n}\n`)
-          }
+          // Printed once the files are archived, stubbed and recorded: a stdout that fails now says so.
+          yield* Effect.gen(function*() {
+            if (single && first !== undefined) {
+              const s = first
+              yield* Runtime.printJson({
+                tombstone: s.tombstone,
+                sha256: s.sha256,
+                size_bytes: s.size_bytes,
+                compressed_size: s.compressed_size,
+                repo: report.repo,
+                path: s.path,
+                deduplicated: s.deduplicated,
+                stub: s.stub
+              })
+            } else {
+              // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
+              const head = JSON.stringify(
+                { repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes },
+                null,
+                2
+              )
+              yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
+              if (listed > 0) yield* Runtime.printFile(itemsFile)
+              yield* Runtime.printText((listed > 0 ? "\n  ]" : "]") + `,\n  "skipped": [`)
+              if (skippedCount > 0) yield* Runtime.printFile(skippedFile)
+              yield* Runtime.printText(`${skippedCount > 0 ? "\n  " : ""}]\n}\n`)
+            }
+          }).pipe(Runtime.afterDone(() =>
+            `archived ${report.count} file${report.count === 1 ? "" : "s"} (recorded in the evidence log${
+              opts.writeStub ? ", stubs written" : ""
+            })`
+          ))
         }).pipe(Effect.scoped))
     })
 ).pipe(
