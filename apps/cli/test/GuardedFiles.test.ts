@@ -96,6 +96,75 @@ describe("files the tool keeps", () => {
     expect(codex(cwd, ["verify"], env).code).toBe(0)
   })
 
+  it("a restore whose output is the --metrics-out file is refused before any work, by name or through a link", () => {
+    const { cwd, env, stored } = setup()
+    const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
+    write(path.join(cwd, "kept.txt"), "kept\n")
+    fs.linkSync(path.join(cwd, "kept.txt"), path.join(cwd, "hard.txt"))
+    fs.symlinkSync(cwd, path.join(cwd, "via"))
+    for (
+      const args of [
+        ["out.txt", "--metrics-out", "out.txt"],
+        ["out.txt", "--metrics-out", "via/out.txt"],
+        ["kept.txt", "--force", "--metrics-out", "hard.txt"],
+        // The recorded path under --root (t/a.txt) is known only once the archive is open: still before any work.
+        ["--root", "r", "--metrics-out", "r/t/a.txt"]
+      ]
+    ) {
+      fs.mkdirSync(path.join(cwd, "r"), { recursive: true })
+      const r = codex(cwd, ["restore", tombstone, ...args], env)
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2)
+      expect(r.stderr, args.join(" ")).toMatch(
+        /^codex: error: --metrics-out \S+: is the output of this restore; refusing to write over it\n$/
+      )
+    }
+    expect(fs.existsSync(path.join(cwd, "out.txt"))).toBe(false)
+    expect(fs.existsSync(path.join(cwd, "r/t"))).toBe(false)
+    expect(fs.readFileSync(path.join(cwd, "kept.txt"), "utf8")).toBe("kept\n")
+    const log = fs.readFileSync(path.join(cwd, "t/ev/archive_ops.jsonl"), "utf8")
+    expect(log).not.toContain("\"RESTORE")
+  })
+
+  it("a batch entry whose output is the --metrics-out file fails, the others restored and the metrics written", () => {
+    const { cwd, env, stored } = setup()
+    const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
+    write(
+      path.join(cwd, "m2.json"),
+      JSON.stringify([{ tombstone, output: "x/a.txt" }, { tombstone, output: "x/b.txt" }])
+    )
+    const r = codex(cwd, ["batch-restore", "m2.json", "--metrics-out", "x/b.txt"], env)
+    expect(r.code, r.stderr).toBe(1)
+    expect(JSON.parse(r.stdout).results.map((i: { status: string; detail?: string }) => [i.status, i.detail]))
+      .toEqual([
+        ["SUCCESS", undefined],
+        ["FAILED", `${path.join(cwd, "x/b.txt")}: is the --metrics-out file; refusing to write over it`]
+      ])
+    expect(fs.readFileSync(path.join(cwd, "x/a.txt"), "utf8")).toBe("precious\n")
+    expect(fs.readFileSync(path.join(cwd, "x/b.txt"), "utf8")).toContain("# TYPE")
+    const dry = codex(cwd, ["batch-restore", "m2.json", "--metrics-out", "x/b.txt", "--dry-run", "--force"], env)
+    expect(dry.code, dry.stderr).toBe(1)
+    expect(JSON.parse(dry.stdout).failed).toBe(1)
+  })
+
+  it("a refused --metrics-out is the one error line, no warning in another format before it", () => {
+    const { cwd, env, stored } = setup()
+    const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
+    for (
+      const args of [
+        ["restore", tombstone, "o.txt", "--metrics-out", "t/ev/archive_ops.jsonl"],
+        ["batch-restore", "t/m.json", "--metrics-out", "t/a.db"]
+      ]
+    ) {
+      const r = codex(cwd, args, env)
+      expect(r.code, r.stderr).toBe(2)
+      // The warning went to stdout, through Effect's default logger.
+      expect(r.stdout, args.join(" ")).toBe("")
+      expect(r.stderr, args.join(" ")).toMatch(
+        /^codex: error: --metrics-out \S+: is the (evidence log|archive database); refusing to write over it\n$/
+      )
+    }
+  })
+
   it("a batch entry never restores over the manifest or the results file, even with --force", () => {
     const { cwd, env, stored } = setup()
     const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string

@@ -126,7 +126,7 @@ export const command = Command.make(
           const results = config.batch.results_path ?? undefined
           yield* Runtime.checkOutputFile("--results", results, Runtime.guarded())
           if (results !== undefined) yield* Runtime.guard([{ file: results, what: "the --results file" }])
-          yield* Runtime.checkOutputFile("--metrics-out", Option.getOrUndefined(opts.metricsOut), Runtime.guarded())
+          yield* MetricsOut.check(opts.metricsOut)
         })
       return yield* Runtime.withArchive(opts, { create: false, flags, check }, (config) =>
         Effect.gen(function*() {
@@ -139,6 +139,7 @@ export const command = Command.make(
               // What the real run would refuse: the configuration's files, the manifest, the results, the resumed run.
               guarded: [
                 ...Runtime.guarded(),
+                ...MetricsOut.guardOf(opts.metricsOut),
                 ...(Option.isSome(opts.resume)
                   ? [{ file: opts.resume.value, what: "the results file resumed from" }]
                   : [])
@@ -178,7 +179,8 @@ export const command = Command.make(
               resumeFrom: Option.getOrUndefined(opts.resume),
               source: stubs ?? source,
               // The configuration's own files (the key file, the configuration file) with the archive's and the run's.
-              guarded: Runtime.guarded(),
+              // The --metrics-out file too: written last, it would replace the file an entry restored there.
+              guarded: [...Runtime.guarded(), ...MetricsOut.guardOf(opts.metricsOut)],
               stop: Deferred.await(stop),
               onProgress: progress.onProgress,
               // The CLI owns its process (a library caller gets none of this unless it asks): worker threads for a large

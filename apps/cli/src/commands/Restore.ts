@@ -74,8 +74,7 @@ export const command = Command.make(
         config: Config.ArchiveConfig,
         error: ArchiveStore.NotAnArchive | ArchiveStore.StoreError
       ) => Restorer.recordOpenFailure(config, { actor, tombstone: resolved.tombstone, output: resolved.output }, error)
-      const check = () =>
-        Runtime.checkOutputFile("--metrics-out", Option.getOrUndefined(opts.metricsOut), Runtime.guarded())
+      const check = () => MetricsOut.check(opts.metricsOut)
       return yield* Runtime.withArchive(opts, { create: false, onOpenFailure, check }, (config) =>
         Effect.gen(function*() {
           const restorer = yield* Restorer.Restorer
@@ -91,6 +90,8 @@ export const command = Command.make(
             allowOutside: opts.allowOutside
           }).pipe(Effect.catchTag("OutsideRoot", (e) =>
             new Runtime.CliExit({ code: 2, message: e.message })))
+          // Nor may it be this restore's output (by name, through a link, a hard link): it was restored, then replaced.
+          yield* MetricsOut.check(opts.metricsOut, [{ file: out, what: "the output of this restore" }])
           yield* Effect.logDebug("restore starting").pipe(
             Effect.annotateLogs({ backend: config.backend.backend, output: out })
           )
