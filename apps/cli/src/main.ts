@@ -11,6 +11,15 @@ const argv = Runtime.hoistLogLevel(process.argv)
 // A stdout write error is the write's to report (Runtime.printText): a full disk is one line and exit 1, a reader that
 // stopped early (EPIPE) is no error. Unwatched, the stream's error event ended the process with a stack trace.
 Runtime.watchStdout()
+// stderr is where failures are said: one that fails (a terminal hung up) leaves nowhere to say so, and must not end a
+// batch midway with an uncaught error while it finishes its files and saves its results.
+process.stderr.on("error", () => {})
+
+// SIGHUP (the terminal or SSH session went away) stops a command as Ctrl-C and SIGTERM do, handled by the runtime
+// (runMain below listens to those two only): a batch finishes its files in flight, saves its results and says why it
+// stopped. Unhandled, Node ended at once (129), temporary files left and results behind. Once only, as theirs: a
+// second one finds Node's default and ends the process at once.
+process.once("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
 
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>

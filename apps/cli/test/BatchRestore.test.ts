@@ -328,40 +328,46 @@ describe("batch-restore interrupted", () => {
     expect(temps(cwd)).toEqual([])
   }, 180_000)
 
-  it("SIGTERM stops launching, saves results and exits non-zero; --resume finishes the job", async () => {
-    const { cwd, originals } = storedTree(2500, 6000)
-    const stopped = await interruptMidway(
-      cwd,
-      ["batch-restore", "manifest.json", "--results", "results.json"],
-      300,
-      "SIGTERM"
-    )
-    expect(stopped.code).not.toBe(0)
-    expect(stopped.stderr).toContain("interrupted")
-    const summary = JSON.parse(stopped.stdout)
-    expect(summary).toMatchObject({ interrupted: true, in_progress: false, failed: 0 })
-    expect(summary.not_run).toBeGreaterThan(0)
-    expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8"))).toMatchObject({
-      interrupted: true,
-      succeeded: summary.succeeded
-    })
-    expect(nothingPartial(cwd, originals)).toBe(summary.succeeded)
-    expect(temps(cwd)).toEqual([])
-    expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(summary.succeeded)
-    expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "INTERRUPTED" }])
-    const resumed = codexBig(cwd, [
-      "batch-restore",
-      "manifest.json",
-      "--results",
-      "results.json",
-      "--resume",
-      "results.json"
-    ])
-    expect(resumed.code, resumed.stderr).toBe(0)
-    expect(JSON.parse(resumed.stdout)).toMatchObject({
-      skipped: summary.succeeded,
-      succeeded: 2500 - summary.succeeded
-    })
-    sameBytes(cwd, originals)
-  }, 180_000)
+  // SIGHUP (the terminal or SSH session gone) as SIGTERM: it ended the process at once (129), no reason line, temporary
+  // files left and a results file far behind what was restored.
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+    it(`${signal} stops launching, saves results and exits non-zero; --resume finishes the job`, async () => {
+      const { cwd, originals } = storedTree(2500, 6000)
+      const stopped = await interruptMidway(
+        cwd,
+        ["batch-restore", "manifest.json", "--results", "results.json"],
+        300,
+        signal
+      )
+      expect(stopped.code).not.toBe(0)
+      expect(stopped.stderr).toContain("interrupted")
+      expect(stopped.signal).toBe(null)
+      expect(stopped.stderr.trimEnd().split("\n").at(-1)).toBe("codex: error: interrupted")
+      const summary = JSON.parse(stopped.stdout)
+      expect(summary).toMatchObject({ interrupted: true, in_progress: false, failed: 0 })
+      expect(summary.not_run).toBeGreaterThan(0)
+      expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8"))).toMatchObject({
+        interrupted: true,
+        succeeded: summary.succeeded
+      })
+      expect(nothingPartial(cwd, originals)).toBe(summary.succeeded)
+      expect(temps(cwd)).toEqual([])
+      expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(summary.succeeded)
+      expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "INTERRUPTED" }])
+      const resumed = codexBig(cwd, [
+        "batch-restore",
+        "manifest.json",
+        "--results",
+        "results.json",
+        "--resume",
+        "results.json"
+      ])
+      expect(resumed.code, resumed.stderr).toBe(0)
+      expect(JSON.parse(resumed.stdout)).toMatchObject({
+        skipped: summary.succeeded,
+        succeeded: 2500 - summary.succeeded
+      })
+      sameBytes(cwd, originals)
+    }, 180_000)
+  }
 })

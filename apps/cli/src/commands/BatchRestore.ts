@@ -1,7 +1,7 @@
 /**
  * `codex archive batch-restore MANIFEST` or `--stubs DIR`: many files back at once with bounded concurrency, a
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
- * current, `--resume`. Ctrl-C or SIGTERM stops launching items, lets started ones finish and writes the results.
+ * current, `--resume`. Ctrl-C, SIGTERM or SIGHUP stops launching items, lets started ones finish, writes the results.
  */
 import { Batch, BatchResults, type Config, Manifest, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
@@ -211,7 +211,7 @@ export const command = Command.make(
                 yield* Runtime.note(`codex: error: ${report.resultsError.message}`)
               }
             })
-          // Ctrl-C / SIGTERM interrupt this fiber: stop launching, let the batch drain, still print and save its results.
+          // Ctrl-C, SIGTERM, SIGHUP interrupt this fiber: stop launching, let the batch drain, print and save results.
           const report = yield* Fiber.join(batch).pipe(
             Effect.onInterrupt(() =>
               Effect.gen(function*() {
