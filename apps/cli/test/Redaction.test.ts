@@ -163,6 +163,30 @@ describe("a URL the configuration rejects is redacted in the error that names it
   })
 })
 
+describe("a SQLite URL with a user or password part", () => {
+  it("is refused (exit 2, one line, redacted) before anything is created; its secret on no channel", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "conf.toml"), "[backend]\nurl = \"sqlite://user:SqPw8@/tmp/x.sqlite\"\n")
+    const env = { CODEX_ARCHIVE_URL: "sqlite://user:SqPw8@/tmp/x.sqlite" }
+    const runs = [
+      codex(cwd, ["config-show"], env),
+      codex(cwd, ["config-show", "--origin"], env),
+      codex(cwd, ["init"], env),
+      codex(cwd, ["init", "--config-file", "conf.toml"]),
+      codex(cwd, ["list", "--url", "sqlite://user:SqPw8@/tmp/x.sqlite"])
+    ]
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stdout).toBe("")
+      expect(r.stderr).toMatch(
+        /^codex: error: invalid configuration: backend\.url \(.*\): got 'sqlite:\/\/\*\*\*@\/tmp\/x\.sqlite', a user or password part in a SQLite URL; sqlite URLs take a path only: .*\n$/
+      )
+    }
+    expect(fs.readdirSync(cwd)).toEqual(["conf.toml"])
+    expect(everything(cwd, runs)).not.toContain("SqPw8")
+  })
+})
+
 describe("a URL missing the `//` after its scheme still has its password redacted", () => {
   it("config-show, health-check (text, json), list, and the config error of a file's rejected URL", async () => {
     const cwd = tempDir()

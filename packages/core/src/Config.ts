@@ -207,6 +207,10 @@ export const inferBackend = (url: string): BackendName | undefined => {
   return undefined
 }
 
+/** The SQLite URLs `sqlitePath` reads, as an error says them. */
+const sqliteForms = "sqlite URLs take a path only: sqlite:///ABSOLUTE, sqlite:///./RELATIVE, " +
+  "sqlite://RELATIVE or sqlite:RELATIVE"
+
 /** `x://...`: a URL, never a file name, whatever its scheme. */
 const hasScheme = (url: string): boolean => /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)
 
@@ -526,6 +530,15 @@ const resolveArchive = (
         origin: urlWhere,
         problem:
           `got '${redacted}', a ${named} URL, but backend.backend is 'sqlite' (${backendWhere}), and the original tool would read it as a SQLite file name: set backend.backend = "${named}" beside it`
+      })
+    }
+    // The original joins a user part into the path (`sqlite://user:pw@/x.db` is `./user:pw@/x.db`): `init` made a folder
+    // tree of the credentials, and `config-show` printed them as `backend.path`. Not a form anyone means: refused.
+    if (/^sqlite:\/\/[^/?#]*@/i.test(url)) {
+      return yield* new ConfigError({
+        key: "backend.url",
+        origin: urlWhere,
+        problem: `got '${redacted}', a user or password part in a SQLite URL; ${sqliteForms}`
       })
     }
     const file = sqlitePath(url, cwd)

@@ -514,6 +514,29 @@ describe("Config", () => {
         expect(yield* pathOf("sqlite:///:memory:")).toBe("/:memory:")
       }))
 
+    it.effect("a SQLite URL with a user or password part is refused, redacted: it named a folder tree after them", () =>
+      Effect.gen(function*() {
+        const cwd = workdir({ "c.toml": "[backend]\nurl = \"sqlite://user:SqPw8@/tmp/x.sqlite\"\n" })
+        const expected = "sqlite URLs take a path only: sqlite:///ABSOLUTE, " +
+          "sqlite:///./RELATIVE, sqlite://RELATIVE or sqlite:RELATIVE"
+        for (
+          const [options, where] of [
+            [{ env: { CODEX_ARCHIVE_URL: "sqlite://user:SqPw8@/tmp/x.sqlite" } }, "env CODEX_ARCHIVE_URL"],
+            [{ configFile: "c.toml" }, `${path.join(cwd, "c.toml")}:2`]
+          ] as const
+        ) {
+          const error = yield* failure({ cwd, ...options })
+          expect(error.message).toBe(
+            `invalid configuration: backend.url (${where}): got 'sqlite://***@/tmp/x.sqlite', ` +
+              `a user or password part in a SQLite URL; ${expected}`
+          )
+          expect(error.message).not.toContain("SqPw8")
+        }
+        const userOnly = yield* failure({ cwd, env: { CODEX_ARCHIVE_URL: "sqlite://someone@host/x.db" } })
+        expect(userOnly.message).toContain("a user or password part in a SQLite URL")
+        expect(fs.readdirSync(cwd)).toEqual(["c.toml"])
+      }))
+
     it.effect("a bare path is a SQLite file relative to the working folder, from a file, a flag, or the env with its backend", () =>
       Effect.gen(function*() {
         const cwd = workdir({ "etc/c.toml": "[backend]\nurl = \"data/fx.sqlite\"\n" })
