@@ -5,6 +5,7 @@
 import {
   Archiver,
   ArchiveStore,
+  Batch,
   Evidence,
   Hash,
   Migrations,
@@ -337,6 +338,100 @@ export const suite = (backend: Backend) =>
           }
         })))
 
+    sqlTest("an item pointed at another item's artifact fails every restore path and verify, nothing written", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const tree = path.join(dir, "tree")
+          const report = yield* store(
+            ["one", "two", "three"].map((n) =>
+              write(path.join(tree, `${n}.txt`), `file ${n}\n`)
+            ),
+            { cwd: tree }
+          )
+          const byPath = new Map(report.stored.map((x) => [x.path, { tombstone: x.tombstone, sha256: x.sha256 }]))
+          const [one, two, three] = ["one.txt", "two.txt", "three.txt"].map((p) =>
+            byPath.get(p)
+          )
+          const s = yield* archiveStore
+          const artifactOf = (tombstone: string) =>
+            Effect.map(s.locate([tombstone]), (found) => found.get(tombstone)!.artifactId)
+          const twos = yield* artifactOf(two!.tombstone)
+          const sql = yield* SqlClient.SqlClient
+          // One's row edited to two's content; three's too, with metadata that records no digest (an original's item).
+          yield* sql`UPDATE item SET artifact_id = ${twos} WHERE tombstone_id = ${one!.tombstone}`
+          yield* sql`UPDATE item SET artifact_id = ${twos}, metadata = '{}' WHERE tombstone_id = ${three!.tombstone}`
+          const out = (name: string) => path.join(dir, "out", name)
+          const mismatch = (tombstone: string, expected: string, from: string) => (error: unknown) => {
+            expect((error as { _tag?: string })._tag).toBe("ContentMismatch")
+            expect((error as Error).message).toBe(
+              `tombstone ${tombstone}: ${from} gives sha256 ${expected}, but its artifact ${twos} holds content with ` +
+                `sha256 ${two!.sha256} (content_sha256)`
+            )
+          }
+          const byMetadata = mismatch(one!.tombstone, one!.sha256, "the item's metadata (metadata.sha256)")
+          const byStub = mismatch(three!.tombstone, three!.sha256, "stub three.txt")
+          const restorer = yield* Restorer.Restorer
+          byMetadata(yield* Effect.flip(restore(one!.tombstone, out("one"))))
+          byMetadata(yield* Effect.flip(Restorer.describe(one!.tombstone)))
+          const expected = { sha256: three!.sha256, from: "stub three.txt" }
+          byStub(
+            yield* Effect.flip(
+              restorer.restore({ tombstone: three!.tombstone, output: out("three"), actor: "bob", expected })
+            )
+          )
+          byStub(yield* Effect.flip(Restorer.describe(three!.tombstone, expected)))
+          for (const workers of [0, 2]) {
+            const results = yield* restorer.restoreAll([
+              { tombstone: one!.tombstone, output: out(`one-${workers}`), actor: "ci" },
+              { tombstone: two!.tombstone, output: out(`two-${workers}`), actor: "ci" },
+              { tombstone: three!.tombstone, output: out(`three-${workers}`), actor: "ci", expected }
+            ], { concurrency: 2, workers })
+            expect(results.map((r) => r._tag)).toEqual(["Failure", "Success", "Failure"])
+            byMetadata(results[0]!._tag === "Failure" && results[0]!.error)
+            byStub(results[2]!._tag === "Failure" && results[2]!.error)
+            expect(fs.readFileSync(out(`two-${workers}`), "utf8")).toBe("file two\n")
+          }
+          // Resumed from a results file that says the output holds the artifact's content: still refused.
+          fs.writeFileSync(out("one-resumed"), "file two\n")
+          const resumed = yield* restorer.restoreAll([{
+            tombstone: one!.tombstone,
+            output: out("one-resumed"),
+            actor: "ci",
+            resumed: { bytes: 9, sha256: two!.sha256 }
+          }], { concurrency: 1 })
+          byMetadata(resumed[0]!._tag === "Failure" && resumed[0]!.error)
+          expect(fs.readdirSync(path.join(dir, "out")).sort()).toEqual(["one-resumed", "two-0", "two-2"])
+          // A manifest entry's digest, as a dry run sees it; and the metadata's, without one.
+          const checked = yield* Batch.check([
+            { tombstone: one!.tombstone, output: out("one"), actor: "ci" },
+            {
+              tombstone: three!.tombstone,
+              output: out("three"),
+              actor: "ci",
+              ...expected,
+              sha256From: "stub three.txt"
+            },
+            { tombstone: two!.tombstone, output: out("two"), actor: "ci", sha256: two!.sha256 }
+          ])
+          expect(checked.results.map((r) => [r.status, r.error])).toEqual([
+            ["FAILED", "ContentMismatch"],
+            ["FAILED", "ContentMismatch"],
+            ["RESTORABLE", undefined]
+          ])
+          // Verify lists the item whose metadata disagrees (three's records nothing to check), whole and per tombstone.
+          for (const tombstones of [undefined, [one!.tombstone]]) {
+            const verified = yield* Verifier.verify({ actor: "ci", tombstones })
+            expect(verified.problems.map((p) => [p.tombstones, p.artifact_id, p.sha256])).toEqual([
+              [[one!.tombstone], twos, two!.sha256]
+            ])
+            expect(verified.problems[0]!.problem).toBe(
+              `tombstone ${one!.tombstone}: the item's metadata (metadata.sha256) gives sha256 ${one!.sha256}, but ` +
+                `its artifact ${twos} holds content with sha256 ${two!.sha256} (content_sha256)`
+            )
+            expect(verified.ok).toBe(verified.checked - 1)
+          }
+        })))
+
     sqlTest("stored bytes no encoding of the item's size could take are refused before they are fetched", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
@@ -487,9 +582,7 @@ export const suite = (backend: Backend) =>
             apply: true
           })
           const again = yield* Effect.all(
-            [0, 1].map((i) =>
-              store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })
-            ),
+            [0, 1].map((i) => store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })),
             { concurrency: 2 }
           )
           expect(again.map((r) => r.stored[0]!.deduplicated).sort()).toEqual([false, true])
@@ -725,7 +818,9 @@ export const suite = (backend: Backend) =>
               JSON.parse(l)
           )
           expect(
-            lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
+            lines.filter((l) =>
+              l.action === "GC"
+            ).map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
           ).toEqual([
             [true, 2, 123, [inlineId]],
             [false, 2, 123, [inlineId]]
@@ -792,8 +887,7 @@ export const suite = (backend: Backend) =>
             })),
             { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out/none"), actor: "ci" }
           ]
-          const results = yield* Effect.flatMap(Restorer.Restorer, (r) =>
-            r.restoreAll(requests, { concurrency: 4 }))
+          const results = yield* Effect.flatMap(Restorer.Restorer, (r) => r.restoreAll(requests, { concurrency: 4 }))
           expect(results.map((r) => r._tag)).toEqual([...report.stored.map(() => "Success"), "Failure"])
           for (const s of report.stored) {
             expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", s.path)))).toBe(s.sha256)

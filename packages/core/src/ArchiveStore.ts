@@ -86,6 +86,20 @@ export interface Located {
   readonly layout: Layout
   /** Permission bits recorded at store time (`metadata.file_mode`), if any. */
   readonly mode: number | null
+  /**
+   * The SHA-256 the item's own metadata records (`recordedSha256`), if any: its artifact must hold that content, or
+   * the item points at someone else's (`RestorePlan.mismatch`).
+   */
+  readonly recordedSha256?: string | undefined
+}
+
+/**
+ * The SHA-256 an item's metadata records (`metadata.sha256`, spec §1.3). Items of the original tool may have none, or
+ * a user's `--metadata sha256=...` in its place (the original lets extra keys override it): only a digest counts.
+ */
+export const recordedSha256 = (metadata: unknown): string | undefined => {
+  const sha256 = (metadata as { sha256?: unknown } | null)?.sha256
+  return typeof sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(sha256) ? sha256.toLowerCase() : undefined
 }
 
 /**
@@ -186,6 +200,8 @@ export interface ArtifactSummary {
   /** A purge was approved for one of its items: a `purged` layout without it is a missing payload, not a purge. */
   readonly purgeRecorded?: boolean
   readonly tombstones: ReadonlyArray<string>
+  /** What its items' metadata records of their content (`recordedSha256`), for those that record it. */
+  readonly itemDigests?: ReadonlyArray<{ readonly tombstone: string; readonly sha256: string }> | undefined
   /**
    * Why its row is not what the schema promises (a size of -1, a bad digest): a problem to list, never read. One such
    * row stopped a whole `verify` before; the rest are still checked.

@@ -319,7 +319,16 @@ export const run = (
             inHand.set(ordinal, held)
             ordinalOf.set(sent++, ordinal)
             const { actor, contained, output, tombstone } = entry
-            requests.push({ tombstone, output, actor, force: options.force, contained, resumed: resumedAt(entry) })
+            const expected = expectedOf(entry, options.source)
+            requests.push({
+              tombstone,
+              output,
+              actor,
+              force: options.force,
+              contained,
+              resumed: resumedAt(entry),
+              expected
+            })
           }
           yield* release(unused)
           yield* writeReady
@@ -373,6 +382,13 @@ export const run = (
     return yield* finish
   }).pipe(Effect.scoped, Effect.withSpan("Batch.run"))
 
+/** The SHA-256 an entry pins, and where it comes from: its stub, or the manifest `source`. */
+const expectedOf = (entry: Manifest.Entry, source: string | undefined): RestorePlan.Expected | undefined =>
+  entry.sha256 === undefined ? undefined : {
+    sha256: entry.sha256,
+    from: entry.sha256From ?? (source === undefined ? "the manifest entry" : `manifest ${source}`)
+  }
+
 /** The entries of a source one at a time (`undefined` at the end); a source that fails to read is a ManifestError. */
 const reader = (source: Manifest.Source, file: string | undefined) => {
   const iterator = source.entries()[Symbol.iterator]()
@@ -420,7 +436,8 @@ const checkEntries = (
   entries: ReadonlyArray<Manifest.Entry>,
   located: ReadonlyMap<string, Located>,
   force: boolean | undefined,
-  guarded: ReadonlyArray<Guarded.Guarded>
+  guarded: ReadonlyArray<Guarded.Guarded>,
+  source: string | undefined
 ) =>
   entries.map((e): CheckItem => {
     const base = { tombstone: e.tombstone, output: e.output, actor: e.actor }
@@ -434,6 +451,8 @@ const checkEntries = (
       }
     }
     const l = found.value
+    const wrong = RestorePlan.mismatch(l, expectedOf(e, source))
+    if (wrong !== undefined) return { ...base, status: "FAILED", error: wrong._tag, detail: wrong.message }
     if (l.layout === "purged") {
       return {
         ...base,
@@ -480,7 +499,7 @@ export const check = (
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const located = yield* store.locate(entries.map((e) => e.tombstone))
-    const results = checkEntries(entries, located, options.force, yield* guardedHere)
+    const results = checkEntries(entries, located, options.force, yield* guardedHere, undefined)
     return { ...tallyChecks(noChecks, results), results } satisfies CheckReport as CheckReport
   }).pipe(Effect.withSpan("Batch.check"))
 
@@ -519,7 +538,7 @@ export const checkSource = <E = never>(
       }
       if (entries.length === 0) break
       const located = yield* store.locate(entries.map((e) => e.tombstone))
-      const items = checkEntries(entries, located, options.force, guarded)
+      const items = checkEntries(entries, located, options.force, guarded, options.source)
       yield* options.onItems(items)
       report = tallyChecks(report, items)
       if (entries.length < size) break

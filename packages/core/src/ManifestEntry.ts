@@ -17,6 +17,8 @@ export interface Entry {
   readonly actor: string
   /** The content's SHA-256 when the manifest records it (`store --manifest-out`, stub trees). */
   readonly sha256?: string | undefined
+  /** Where `sha256` comes from when not the manifest ("stub FILE"), for a mismatch's message. */
+  readonly sha256From?: string | undefined
   /** Where the output really lands, kept inside the manifest's (or stub tree's) folder while the batch runs. */
   readonly contained?: FileOps.Contained | undefined
 }

@@ -3,7 +3,7 @@
  * already there) or refuse; and, once written, why a file could not be put in place. `RestoreTarget` chooses the
  * output's path; this decides what happens there, for single restores, batches and batch dry runs alike.
  */
-import { Either } from "effect"
+import { Data, Either } from "effect"
 import * as fs from "node:fs"
 import { type Located, PayloadPurged } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
@@ -14,6 +14,56 @@ import type { Request } from "./Restorer.js"
 import * as Tombstone from "./Tombstone.js"
 
 export type Action = "write" | "unchanged"
+
+/** A SHA-256 the restore was given for its item, and where it comes from ("stub t/one.txt", "manifest m.json"). */
+export interface Expected {
+  readonly sha256: string
+  readonly from: string
+}
+
+/**
+ * The item's artifact holds other content than its stub, its manifest entry or its own metadata says: an item row
+ * pointed at another item's artifact restores someone else's file, so nothing is fetched or written.
+ */
+export class ContentMismatch extends Data.TaggedError("ContentMismatch")<{
+  readonly tombstone: string
+  readonly artifactId: string
+  /** The artifact's `content_sha256`. */
+  readonly actual: string
+  readonly expected: string
+  /** Where `expected` comes from. */
+  readonly from: string
+}> {
+  override get message() {
+    return `tombstone ${this.tombstone}: ${this.from} gives sha256 ${this.expected}, but its artifact ${this.artifactId} ` +
+      `holds content with sha256 ${this.actual} (content_sha256)`
+  }
+}
+
+/** Where a digest in an item's metadata comes from, in a `ContentMismatch`. */
+export const metadataSource = "the item's metadata (metadata.sha256)"
+
+/**
+ * Whether the located artifact holds the content the caller was told of (`expected`: a stub's or manifest entry's
+ * SHA-256) and the content its own item records (`Located.recordedSha256`). Every restore path and `verify` ask this.
+ */
+export const mismatch = (
+  located: Pick<Located, "tombstone" | "artifactId" | "sha256" | "recordedSha256">,
+  expected?: Expected | undefined
+): ContentMismatch | undefined => {
+  const given = expected !== undefined && expected.sha256 !== located.sha256
+    ? expected
+    : located.recordedSha256 !== undefined && located.recordedSha256 !== located.sha256
+    ? { sha256: located.recordedSha256, from: metadataSource }
+    : undefined
+  return given === undefined ? undefined : new ContentMismatch({
+    tombstone: located.tombstone,
+    artifactId: located.artifactId,
+    actual: located.sha256,
+    expected: given.sha256,
+    from: given.from
+  })
+}
 
 /**
  * Decides what to do with the output: write it, leave it (same content already there), or refuse. Synchronous, so
@@ -86,18 +136,21 @@ export const stillHolds = (output: string, content: { readonly bytes: number; re
 }
 
 /**
- * An output that is a guarded file (`Guarded`) fails first, even with `force`. Purged content, or stored bytes no
- * encoding of the item's size could take (`Codec.maxEncodedSize`), fail before the output is looked at and before
- * anything is fetched; otherwise the output decides.
+ * An output that is a guarded file (`Guarded`) fails first, even with `force`. An artifact that is not the content the
+ * item's stub, manifest entry or metadata names (`mismatch`), purged content, or stored bytes no encoding of the
+ * item's size could take (`Codec.maxEncodedSize`), fail before the output is looked at and before anything is
+ * fetched; otherwise the output decides.
  */
 export const plan = (
   located: Located,
-  request: Pick<Request, "output" | "force">,
+  request: Pick<Request, "output" | "force" | "expected">,
   guarded: ReadonlyArray<Guarded.Guarded> = []
-): Either.Either<Action, PayloadPurged | Codec.CorruptPayload | FileOps.OutputError> => {
+): Either.Either<Action, ContentMismatch | PayloadPurged | Codec.CorruptPayload | FileOps.OutputError> => {
   // Even with --force: a restore's rename over the archive database or the evidence log would destroy it.
   const refused = Guarded.refusal(request.output, guarded, true)
   if (refused !== undefined) return Either.left(refused)
+  const wrong = mismatch(located, request.expected)
+  if (wrong !== undefined) return Either.left(wrong)
   if (located.layout === "purged") {
     return Either.left(new PayloadPurged({ tombstone: located.tombstone, sha256: located.sha256 }))
   }

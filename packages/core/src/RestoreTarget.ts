@@ -47,12 +47,19 @@ const readStub = (file: string): string | { readonly problem: string } | undefin
   }
 }
 
-/** A restore argument: a tombstone id (output as given, if any), or a stub file (restored in place by default). */
+/**
+ * A restore argument: a tombstone id (output as given, if any), or a stub file (restored in place by default), whose
+ * `# SHA256:` line the restored content must match (`expected`).
+ */
 export const fromArgument = (
   value: string,
   output: string | undefined
 ): Effect.Effect<
-  { readonly tombstone: string; readonly output: string | undefined },
+  {
+    readonly tombstone: string
+    readonly output: string | undefined
+    readonly expected?: { readonly sha256: string; readonly from: string } | undefined
+  },
   Ids.InvalidTombstone | Tombstone.MalformedStub
 > =>
   Effect.gen(function*() {
@@ -63,7 +70,11 @@ export const fromArgument = (
     if (read === undefined) return yield* asId.left
     if (typeof read !== "string") return yield* new Tombstone.MalformedStub({ source: value, problem: read.problem })
     const stub = yield* Tombstone.parse(read, value)
-    return { tombstone: stub.tombstone, output: output ?? value }
+    return {
+      tombstone: stub.tombstone,
+      output: output ?? value,
+      expected: { sha256: stub.sha256, from: `stub ${value}` }
+    }
   })
 
 /**

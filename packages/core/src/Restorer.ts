@@ -41,6 +41,11 @@ export interface Request {
   readonly resumed?: { readonly bytes: number; readonly sha256: string } | undefined
   /** Files of the host the output may not be, besides the archive's and the log (a configuration file, a key file). */
   readonly guarded?: ReadonlyArray<Guarded.Guarded> | undefined
+  /**
+   * The content's SHA-256 as the stub or manifest entry gives it: the item fails, nothing fetched or written, unless
+   * its artifact holds that content (`RestorePlan.mismatch`).
+   */
+  readonly expected?: RestorePlan.Expected | undefined
 }
 
 /** Where a restore's time went, in milliseconds: its RESTORE evidence line carries the same fields. */
@@ -70,6 +75,7 @@ export type RestoreError =
   | Codec.UnknownCodec
   | Codec.CorruptPayload
   | IntegrityError
+  | RestorePlan.ContentMismatch
   | FileOps.OutputError
   | Evidence.EvidenceError
   | WorkerPool.WorkerFailed
@@ -203,13 +209,20 @@ export interface Description {
  * nothing and recording nothing.
  */
 export const describe = (
-  tombstone: string
-): Effect.Effect<Description, TombstoneNotFound | PayloadPurged | StoreError | ContentCheckFailed, ArchiveStore> =>
+  tombstone: string,
+  expected?: RestorePlan.Expected | undefined
+): Effect.Effect<
+  Description,
+  TombstoneNotFound | PayloadPurged | StoreError | ContentCheckFailed | RestorePlan.ContentMismatch,
+  ArchiveStore
+> =>
   Effect.gen(function*() {
     const store = yield* ArchiveStore
     const located = (yield* store.locate([tombstone])).get(tombstone)
     const artifact = (yield* store.artifacts([tombstone]))[0]
     if (located === undefined || artifact === undefined) return yield* new TombstoneNotFound({ tombstone })
+    const wrong = RestorePlan.mismatch(located, expected)
+    if (wrong !== undefined) return yield* wrong
     if (artifact.layout === "purged") return yield* new PayloadPurged({ tombstone, sha256: artifact.sha256 })
     const checked = yield* Verifier.check(store, artifact)
     if (checked.problem !== undefined) return yield* new ContentCheckFailed({ tombstone, problem: checked.problem })

@@ -27,6 +27,7 @@ import {
   type Located,
   NotAnArchive,
   type OrphanChunks,
+  recordedSha256,
   SameApprover,
   StoreError,
   TombstoneNotFound
@@ -174,7 +175,8 @@ export const make = (options: {
                 compressedSize: artifact.compressed_size,
                 codec: codecOf(artifact.compression),
                 layout: layoutOf(artifact),
-                mode: modeOf(item.metadata)
+                mode: modeOf(item.metadata),
+                recordedSha256: recordedSha256(item.metadata)
               })
             }
           }
@@ -476,12 +478,12 @@ export const make = (options: {
             ? yield* sql<
               Row
             >`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, i.metadata, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
             : tombstones.length === 0 ?
             [] :
             yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, ${payloadFacts}
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, i.metadata, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${
               sql.in(tombstones)
             } ORDER BY a.content_sha256`
@@ -501,7 +503,7 @@ export const make = (options: {
           return yield* summarize(
             yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression,
               a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id,
-              ${payloadFacts}, p.k AS page_key FROM (${page}) p JOIN artifact a ON a.${pageKey} = p.k
+              i.metadata, ${payloadFacts}, p.k AS page_key FROM (${page}) p JOIN artifact a ON a.${pageKey} = p.k
               LEFT JOIN item i ON i.artifact_id = a.id ORDER BY p.k`
           )
         })
@@ -512,7 +514,10 @@ export const make = (options: {
     /** Artifact rows (one per item, or one with no item) folded into summaries, purge records looked up. */
     const summarize = (raw: ReadonlyArray<Row>) =>
       Effect.gen(function*() {
-        const byId = new Map<string, ArtifactSummary & { tombstones: Array<string> }>()
+        const byId = new Map<
+          string,
+          ArtifactSummary & { tombstones: Array<string>; itemDigests?: Array<{ tombstone: string; sha256: string }> }
+        >()
         const marked = new Set<string>()
         for (const row of raw) {
           const decoded = verifiedArtifact(row)
@@ -547,9 +552,14 @@ export const make = (options: {
             codec: codecOf(r.compression),
             layout: layoutOf(r) === "chunked" && r.chunk_rows === 0 ? "purged" : layoutOf(r),
             tombstones: [],
+            itemDigests: [],
             ...pageKeyOf(row)
           }
-          if (r.tombstone_id !== null) entry.tombstones.push(r.tombstone_id)
+          if (r.tombstone_id !== null) {
+            entry.tombstones.push(r.tombstone_id)
+            const sha256 = recordedSha256(r.metadata)
+            if (sha256 !== undefined) entry.itemDigests?.push({ tombstone: r.tombstone_id, sha256 })
+          }
           byId.set(id, entry)
         }
         const gone = [...byId.values()].filter((a) => a.layout === "purged")
@@ -557,6 +567,8 @@ export const make = (options: {
         for (const a of gone) {
           byId.set(a.artifactId, { ...a, purgeRecorded: scrubbed.has(a.artifactId) || marked.has(a.artifactId) })
         }
+        // In one order whatever the query's: a page and the whole list agree on a shared artifact's items.
+        for (const a of byId.values()) a.itemDigests?.sort((x, y) => (x.tombstone < y.tombstone ? -1 : 1))
         return [...byId.values()] as ReadonlyArray<ArtifactSummary>
       })
 

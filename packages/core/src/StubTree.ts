@@ -104,6 +104,7 @@ export const open = (
           output: file,
           actor,
           sha256: stub.right.sha256,
+          sha256From: `stub ${file}`,
           contained: { root: real, path: path.join(real, Containment.inside(root, file)) }
         }
       }

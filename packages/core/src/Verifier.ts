@@ -9,6 +9,7 @@ import { chunkSize } from "./Chunking.js"
 import * as Codec from "./Codec.js"
 import * as Evidence from "./Evidence.js"
 import * as Hash from "./Hash.js"
+import * as RestorePlan from "./RestorePlan.js"
 
 export interface Problem {
   readonly artifact_id: string
@@ -114,6 +115,19 @@ export const verify = (options: {
       Effect.gen(function*() {
         seen++
         if (options.tombstones !== undefined) { for (const t of artifact.tombstones) found.add(t) }
+        // An item whose metadata records other content than its artifact holds restores someone else's file.
+        const mislabeled = (artifact.itemDigests ?? []).flatMap(({ sha256, tombstone }) => {
+          const wrong = RestorePlan.mismatch({ ...artifact, tombstone, recordedSha256: sha256 })
+          return wrong === undefined ? [] : [wrong]
+        })
+        for (const wrong of mislabeled) {
+          problems.push({
+            artifact_id: artifact.artifactId,
+            sha256: artifact.sha256,
+            tombstones: [wrong.tombstone],
+            problem: wrong.message
+          })
+        }
         if (artifact.malformed === undefined && artifact.layout === "purged" && artifact.purgeRecorded !== false) {
           purged++
           return
@@ -126,8 +140,9 @@ export const verify = (options: {
             bytes += result.bytes
             return result.problem
           })
-        if (problem === undefined) ok++
-        else {
+        if (problem === undefined) {
+          if (mislabeled.length === 0) ok++
+        } else {
           const { artifactId: artifact_id, sha256, tombstones } = artifact
           problems.push({ artifact_id, sha256, tombstones, problem })
         }

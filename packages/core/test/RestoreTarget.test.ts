@@ -57,7 +57,12 @@ describe("RestoreTarget", () => {
       const file = path.join(dir, "s.py")
       const text = stubText
       fs.writeFileSync(file, text)
-      expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({ tombstone, output: file })
+      // The stub's SHA-256 comes along: what is restored must be that content.
+      expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({
+        tombstone,
+        output: file,
+        expected: { sha256: "a".repeat(64), from: `stub ${file}` }
+      })
       expect(Tombstone.tombstoneOf(text)).toBe(tombstone)
       expect(Tombstone.tombstoneOf(`${text}# Tombstone: 0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f\n`)).toBeUndefined()
     }))

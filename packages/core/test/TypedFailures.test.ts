@@ -40,6 +40,7 @@ const restore = (tombstone: string, output: string): Effect.Effect<string, never
       UnknownCodec: tagged,
       CorruptPayload: tagged,
       IntegrityError: tagged,
+      ContentMismatch: tagged,
       OutputError: tagged,
       EvidenceError: tagged,
       WorkerFailed: tagged

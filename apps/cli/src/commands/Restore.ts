@@ -18,10 +18,10 @@ const output = Args.text({ name: "OUTPUT" }).pipe(
 )
 
 /** `--out -`, the original's "what would be restored": the recorded path, size and SHA-256, content checked first. */
-const describe = (opts: Runtime.Shared, tombstone: string) =>
+const describe = (opts: Runtime.Shared, tombstone: string, expected: Restorer.Request["expected"]) =>
   Runtime.withArchive(opts, { create: false, readOnly: true }, () =>
     Effect.flatMap(
-      Restorer.describe(tombstone),
+      Restorer.describe(tombstone, expected),
       (d) => Runtime.printJson({ path: d.path, bytes_len: d.bytes, sha256: d.sha256 })
     ))
 
@@ -64,7 +64,9 @@ export const command = Command.make(
       const given = Option.orElse(opts.output, () => opts.out)
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
       const resolved = yield* RestoreTarget.fromArgument(opts.target, Option.getOrUndefined(given))
-      if (resolved.output === "-" && Option.isSome(opts.out)) return yield* describe(opts, resolved.tombstone)
+      if (resolved.output === "-" && Option.isSome(opts.out)) {
+        return yield* describe(opts, resolved.tombstone, resolved.expected)
+      }
       const root = path.resolve(Option.getOrElse(opts.root, () => "."))
       if (Option.isSome(opts.root) && !fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
         return yield* new Runtime.CliExit({ code: 2, message: `--root ${opts.root.value}: no such folder` })
@@ -105,7 +107,8 @@ export const command = Command.make(
             actor,
             force: opts.force,
             contained,
-            guarded: Runtime.guarded()
+            guarded: Runtime.guarded(),
+            expected: resolved.expected
           })
           yield* (opts.json ? Runtime.printJson(outcome) : Runtime.printLine(ExitCode.printable(outcome.output))).pipe(
             Runtime.afterDone(() =>

@@ -75,6 +75,12 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
           continue
         }
         const planned = clock.unsafeCurrentTimeNanos()
+        // Before a resumed item is taken as done: its output holding the artifact's content is no proof of the item's.
+        const wrong = RestorePlan.mismatch(found, request.expected)
+        if (wrong !== undefined) {
+          early.push(failure(index, request, wrong, locateMs + Timestamp.elapsedMs(clock, planned)))
+          continue
+        }
         const resumed = request.resumed
         if (
           resumed !== undefined && resumed.sha256 === found.sha256 && resumed.bytes === found.sizeBytes &&

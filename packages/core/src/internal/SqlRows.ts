@@ -213,6 +213,8 @@ export const ArtifactDetailRow = Schema.Struct({
 export const VerifiedArtifactRow = Schema.Struct({
   ...ArtifactRow.fields,
   tombstone_id: orNull(TombstoneIdColumn),
+  /** Its item's metadata (NULL, `{}`, without one): the digest the item records (`recordedSha256`). */
+  metadata: Json,
   chunk_rows: Count,
   object_url: TextOrNull,
   compressed_size: Count

@@ -24,6 +24,7 @@ import {
   type OrphanChunks,
   type PayloadSourceError,
   type PurgeRequest,
+  recordedSha256,
   type RestoreRecord,
   SameApprover,
   StoreError,
@@ -305,7 +306,8 @@ export const make = (options: Options = {}) =>
               compressedSize: compressedOf(a),
               codec: codecOfCompression(a.compression),
               layout: layoutOf(a),
-              mode: modeOf(item.metadata)
+              mode: modeOf(item.metadata),
+              recordedSha256: recordedSha256(item.metadata)
             })
           }
           return found as ReadonlyMap<string, Located>
@@ -463,10 +465,15 @@ export const make = (options: Options = {}) =>
       Effect.sync(() => {
         const wanted = requested === undefined ? undefined : new Set(requested)
         const byId = new Map<string, Array<string>>()
+        const digests = new Map<string, Array<{ tombstone: string; sha256: string }>>()
         if (wanted === undefined) { for (const id of state.artifacts.keys()) byId.set(id, []) }
         for (const i of state.items.values()) {
           if (wanted !== undefined && !wanted.has(i.tombstone)) continue
           byId.set(i.artifactId, [...(byId.get(i.artifactId) ?? []), i.tombstone])
+          const sha256 = recordedSha256(i.metadata)
+          if (sha256 !== undefined) {
+            digests.set(i.artifactId, [...(digests.get(i.artifactId) ?? []), { tombstone: i.tombstone, sha256 }])
+          }
         }
         const scrubbed = new Set(
           state.events
@@ -488,6 +495,7 @@ export const make = (options: Options = {}) =>
             codec: codecOfCompression(a.compression),
             layout,
             tombstones,
+            itemDigests: digests.get(id) ?? [],
             ...(layout === "purged" ? { purgeRecorded: scrubbed.has(id) || marked } : {})
           }]
         }).sort((x, y) => (x.sha256 < y.sha256 ? -1 : x.sha256 > y.sha256 ? 1 : 0))
