@@ -205,6 +205,29 @@ describe("hostile rows in a SQLite archive", () => {
       })
     ))
 
+  it.live("a payload of the wrong type is named by its type and size, never quoted", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE artifact SET blob_bytes = CAST(blob_bytes AS TEXT) WHERE id = ?", small.artifactId)
+        const output = path.join(dir, "out.txt")
+        const restore = (yield* Restorer.Restorer).restore({ tombstone: small.tombstone, output, actor: "bob" })
+        const text = yield* storeError(restore)
+        expect(text.message).toMatch(
+          new RegExp(
+            `^sqlite archive: fetch failed: table artifact, row ${small.artifactId}: column blob_bytes: ` +
+              "expected bytes, got text of \\d+ bytes$"
+          )
+        )
+        expect(text.message).not.toContain("small content")
+        tamper(dir, "UPDATE artifact SET blob_bytes = 123456789 WHERE id = ?", small.artifactId)
+        expect((yield* storeError(restore)).message).toMatch(/column blob_bytes: expected bytes, got an integer$/)
+        tamper(dir, "UPDATE artifact SET blob_bytes = 1.5 WHERE id = ?", small.artifactId)
+        expect((yield* storeError(restore)).message).toMatch(/column blob_bytes: expected bytes, got a real number$/)
+        expect(fs.existsSync(output)).toBe(false)
+      })
+    ))
+
   it.live("a chunk missing from the middle is refused by the chunk stream and by a batch's workers", () =>
     inArchive((dir) =>
       Effect.gen(function*() {

@@ -18,11 +18,16 @@ const refuse = (ast: SchemaAST.AST, actual: unknown, message: string) =>
  * A column read from whatever the driver handed over; `read` returns undefined for a value it refuses. One parser node
  * per column: a declaration whose decoder is `read`.
  */
-const column = <A>(to: Schema.Schema<A, any>, expected: string, read: (v: unknown) => A | undefined) => {
+const column = <A>(
+  to: Schema.Schema<A, any>,
+  expected: string,
+  read: (v: unknown) => A | undefined,
+  show: (v: unknown) => string = shown
+) => {
   const schema = Schema.declare<A, unknown, readonly []>([], {
     decode: () => (v, _, ast) => {
       const a = read(v)
-      return a === undefined ? refuse(ast, v, `expected ${expected}, got ${shown(v)}`) : ParseResult.succeed(a)
+      return a === undefined ? refuse(ast, v, `expected ${expected}, got ${show(v)}`) : ParseResult.succeed(a)
     },
     encode: () => (a) => ParseResult.succeed(a)
   }, { identifier: String(to.ast) })
@@ -45,6 +50,21 @@ const shown = (v: unknown): string =>
     : typeof v === "bigint"
     ? `${v}`
     : String(v)
+
+/**
+ * A refused payload by its type and size alone: its text is archive content (a blob read back as text), which no
+ * message, evidence line or results file may carry.
+ */
+const shownOpaque = (v: unknown): string =>
+  typeof v === "string"
+    ? `text of ${Buffer.byteLength(v, "utf8")} bytes`
+    : typeof v === "number"
+    ? Number.isInteger(v) ? "an integer" : "a real number"
+    : typeof v === "bigint"
+    ? "an integer"
+    : v === null
+    ? "NULL"
+    : typeof v
 
 const textOf = (v: unknown): string | undefined =>
   typeof v === "string"
@@ -102,7 +122,8 @@ export const TimeOrNull = orNull(Time)
 export const Bytes = column(
   Schema.Uint8ArrayFromSelf,
   "bytes",
-  (v) => v instanceof Uint8Array ? v : v instanceof ArrayBuffer ? new Uint8Array(v) : undefined
+  (v) => v instanceof Uint8Array ? v : v instanceof ArrayBuffer ? new Uint8Array(v) : undefined,
+  shownOpaque
 )
 
 /** A JSON column: text parsed (text that is not JSON kept as text), a driver's parsed value kept, NULL as `{}`. */
