@@ -102,3 +102,38 @@ describe("an item row pointed at another item's content", () => {
     expect(codex(cwd, ["restore", one.tombstone, "x.txt"]).code).toBe(0)
   })
 })
+
+describe("a payload stored as text", () => {
+  it("fails restore and batch-restore without quoting it anywhere, and verify lists it and goes on", () => {
+    const { cwd, one, two } = archived()
+    tamper(
+      cwd,
+      "UPDATE artifact SET blob_bytes = CAST(blob_bytes AS TEXT) WHERE id = (SELECT artifact_id FROM item WHERE tombstone_id = ?)",
+      one.tombstone
+    )
+    const single = codex(cwd, ["restore", one.tombstone, "out.txt"])
+    expect(single.code).toBe(1)
+    expect(errorLines(single.stderr)).toHaveLength(1)
+    expect(errorLines(single.stderr)[0]).toMatch(/column blob_bytes: expected bytes, got text of \d+ bytes$/)
+    const batch = codex(cwd, ["batch-restore", "t/m.json", "--results", "r.json", "--force"])
+    expect(batch.code).toBe(1)
+    const [first] = JSON.parse(fs.readFileSync(path.join(cwd, "r.json"), "utf8")).results as Array<
+      Record<string, string>
+    >
+    expect([first!.tombstone, first!.status]).toEqual([one.tombstone, "FAILED"])
+    const fails = evidence(cwd).filter((l) => l.action === "RESTORE_FAIL")
+    expect(fails.length).toBeGreaterThan(0)
+    for (const text of [single.stderr, batch.stdout, batch.stderr, JSON.stringify(first), JSON.stringify(fails)]) {
+      expect(text).not.toContain("file one")
+    }
+    const verify = codex(cwd, ["verify"])
+    expect(verify.code).toBe(1)
+    const report = JSON.parse(verify.stdout)
+    expect(report).toMatchObject({ checked: 2, ok: 1 })
+    expect(report.problems).toEqual([expect.objectContaining({ tombstones: [one.tombstone] })])
+    expect(report.problems[0].problem).toMatch(
+      /^malformed row: table artifact, row \S+: column blob_bytes: expected bytes, got text of \d+ bytes$/
+    )
+    expect(codex(cwd, ["restore", two.tombstone, "two.out"]).code).toBe(0)
+  })
+})

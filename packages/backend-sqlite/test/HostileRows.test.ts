@@ -228,6 +228,56 @@ describe("hostile rows in a SQLite archive", () => {
       })
     ))
 
+  it.live("verify lists a payload of the wrong type, a missing chunk and a fractional seq, and checks the rest", () =>
+    Effect.forEach(
+      [
+        ["UPDATE artifact SET blob_bytes = CAST(blob_bytes AS TEXT) WHERE id = ?", "small", (a: string) =>
+          new RegExp(
+            `^malformed row: table artifact, row ${a}: column blob_bytes: expected bytes, got text of \\d+ bytes$`
+          )],
+        [
+          "UPDATE artifact SET blob_bytes = 7 WHERE id = ?",
+          "small",
+          (a: string) =>
+            new RegExp(`^malformed row: table artifact, row ${a}: column blob_bytes: expected bytes, got an integer$`)
+        ],
+        ["DELETE FROM artifact_chunk WHERE artifact_id = ? AND seq = 1", "big", (a: string) =>
+          new RegExp(
+            `^malformed row: table artifact_chunk, row ${a}#2: column seq: expected 1 \\(chunk 1 is missing\\)$`
+          )],
+        ["UPDATE artifact_chunk SET seq = 0.5 WHERE artifact_id = ? AND seq = 0", "big", (a: string) =>
+          new RegExp(
+            `^malformed row: table artifact_chunk, row ${a}#0.5: column seq: expected a non-negative integer, got 0.5$`
+          )],
+        [
+          "UPDATE artifact_chunk SET blob_bytes = 'text' WHERE artifact_id = ? AND seq = 2",
+          "big",
+          (a: string) =>
+            new RegExp(
+              `^malformed row: table artifact_chunk, row ${a}#2: column blob_bytes: expected bytes, got text of 4 bytes$`
+            )
+        ]
+      ] as const,
+      ([statement, which, problem]) =>
+        inArchive((dir) =>
+          Effect.gen(function*() {
+            const stored = yield* storeTwo(dir)
+            const bad = stored[which]
+            tamper(dir, statement, bad.artifactId)
+            for (const tombstones of [undefined, [bad.tombstone]]) {
+              const report = yield* Verifier.verify({ actor: "bob", tombstones })
+              expect(report.problems.map((p) => [p.artifact_id, p.tombstones])).toEqual([[bad.artifactId, [
+                bad.tombstone
+              ]]])
+              expect(report.problems[0]!.problem).toMatch(problem(bad.artifactId))
+              expect(report.problems[0]!.problem).not.toContain("small content")
+              expect(report.ok).toBe(tombstones === undefined ? 1 : 0)
+            }
+          })
+        ),
+      { discard: true }
+    ))
+
   it.live("a chunk missing from the middle is refused by the chunk stream and by a batch's workers", () =>
     inArchive((dir) =>
       Effect.gen(function*() {

@@ -236,6 +236,11 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly backend: StoreBackend
   readonly detail: string
   readonly transient: boolean
+  /**
+   * The archive holds a row that is not what its schema promises (a payload that is not bytes, a chunk missing): the
+   * database answered, so `verify` lists it as a problem and goes on.
+   */
+  readonly malformedRow?: boolean | undefined
 }> {
   override get message() {
     return `${this.backend} archive: ${this.operation} failed: ${this.detail}`

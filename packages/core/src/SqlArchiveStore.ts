@@ -98,7 +98,7 @@ export const make = (options: {
     /** A row the archive holds that is not what its schema promises: a permanent store fault, named. */
     const isBadRow = (e: unknown): e is Rows.BadRow => e instanceof Rows.BadRow
     const badRow = (operation: string) => (e: Rows.BadRow) =>
-      new StoreError({ operation, backend, detail: e.message, transient: false })
+      new StoreError({ operation, backend, detail: e.message, transient: false, malformedRow: true })
     const unit = <A, E, R>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError | Rows.BadRow, R>) =>
       policy.retry(
         operation,
@@ -230,7 +230,9 @@ export const make = (options: {
               if (Either.isLeft(row)) return Effect.fail(badRow("fetch")(row.left))
               const wrong = Chunking.seqError(artifactId, from + out.length, row.right.seq)
               if (wrong !== undefined) {
-                return Effect.fail(new StoreError({ operation: "fetch", backend, detail: wrong, transient: false }))
+                return Effect.fail(
+                  new StoreError({ operation: "fetch", backend, detail: wrong, transient: false, malformedRow: true })
+                )
               }
               out.push(row.right.blob_bytes)
             }

@@ -28,7 +28,10 @@ export interface Report {
   readonly orphan_chunks?: { readonly rows: number; readonly bytes: number; readonly artifacts: number } | undefined
 }
 
-/** Decodes one artifact and checks its SHA-256 and size: a problem is a value, a database failure an error. */
+/**
+ * Decodes one artifact and checks its SHA-256 and size: a problem is a value (a malformed payload or chunk row too), a
+ * database failure an error.
+ */
 export const check = (
   store: ArchiveStore["Type"],
   artifact: ArtifactSummary
@@ -54,8 +57,12 @@ export const check = (
         bytes += raw.length
       })))
     if (decoded._tag === "Left") {
-      if (decoded.left._tag === "StoreError") {
+      // A row the database returned but that is not a payload is this artifact's problem; a failing database is not.
+      if (decoded.left._tag === "StoreError" && decoded.left.malformedRow !== true) {
         return yield* decoded.left
+      }
+      if (decoded.left._tag === "StoreError") {
+        return { bytes, problem: `malformed row: ${decoded.left.detail}` }
       }
       return { bytes, problem: decoded.left.message }
     }
