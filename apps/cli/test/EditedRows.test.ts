@@ -137,3 +137,22 @@ describe("a payload stored as text", () => {
     expect(codex(cwd, ["restore", two.tombstone, "two.out"]).code).toBe(0)
   })
 })
+
+describe("batch-restore --dry-run over rows a real run would refuse", () => {
+  it("reports an unknown codec and a negative size as not restorable, naming each, and checks the rest", () => {
+    const { cwd, one, two } = archived()
+    const artifactOf = "(SELECT artifact_id FROM item WHERE tombstone_id = ?)"
+    tamper(cwd, `UPDATE artifact SET compression = 'gzip' WHERE id = ${artifactOf}`, one.tombstone)
+    tamper(cwd, `UPDATE artifact SET size_bytes = -1 WHERE id = ${artifactOf}`, two.tombstone)
+    const dry = codex(cwd, ["batch-restore", "t/m.json", "--dry-run", "--force"])
+    expect(dry.code).toBe(1)
+    const report = JSON.parse(dry.stdout)
+    expect(report).toMatchObject({ total: 2, restorable: 0, failed: 2 })
+    expect(report.results.map((r: Record<string, string>) => [r.tombstone, r.status, r.error])).toEqual([
+      [one.tombstone, "FAILED", "UnknownCodec"],
+      [two.tombstone, "FAILED", "StoreError"]
+    ])
+    expect(report.results[0].detail).toBe("unsupported compression codec 'gzip' (this archive can read: zstd, zlib)")
+    expect(report.results[1].detail).toMatch(/column size_bytes: expected a non-negative integer, got -1$/)
+  })
+})

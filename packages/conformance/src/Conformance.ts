@@ -432,6 +432,53 @@ export const suite = (backend: Backend) =>
           }
         })))
 
+    sqlTest("a dry run and a batch fail an unknown codec, a negative size or a bad digest, and go on", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const tree = path.join(dir, "tree")
+          const names = ["codec", "size", "digest", "fine"]
+          const report = yield* store(
+            names.map((n) =>
+              write(path.join(tree, `${n}.txt`), `${n}\n`)
+            ),
+            { cwd: tree }
+          )
+          const ids = Object.fromEntries(report.stored.map((x) => [x.path.replace(".txt", ""), x.tombstone]))
+          const located = yield* (yield* archiveStore).locate(Object.values(ids))
+          const artifact = (name: string) => located.get(ids[name]!)!.artifactId
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`UPDATE artifact SET compression = 'gzip' WHERE id = ${artifact("codec")}`
+          yield* sql`UPDATE artifact SET size_bytes = -1 WHERE id = ${artifact("size")}`
+          yield* sql`UPDATE artifact SET content_sha256 = 'abc' WHERE id = ${artifact("digest")}`
+          const entries = names.map((n) => ({ tombstone: ids[n]!, output: path.join(dir, "out", n), actor: "ci" }))
+          const expected = [
+            ["FAILED", "UnknownCodec", "unsupported compression codec 'gzip'"],
+            ["FAILED", "StoreError", `row ${artifact("size")}: column size_bytes: expected a non-negative integer`],
+            ["FAILED", "StoreError", `row ${artifact("digest")}: column content_sha256: expected a sha256`],
+            ["RESTORABLE", undefined, undefined]
+          ]
+          const shown = (items: ReadonlyArray<Batch.CheckItem>) =>
+            items.map((r, i) => [r.status, r.error, r.detail === undefined ? undefined : expected[i]![2]])
+          const checked = yield* Batch.check(entries)
+          expect(shown(checked.results)).toEqual(expected)
+          for (const [i, item] of checked.results.entries()) {
+            if (item.detail !== undefined) expect(item.detail).toContain(expected[i]![2])
+          }
+          expect(checked).toMatchObject({ total: 4, restorable: 1, failed: 3 })
+          const streamed: Array<Batch.CheckItem> = []
+          yield* Batch.checkSource({ total: 4, entries: () => entries }, {
+            onItems: (items) => Effect.sync(() => void streamed.push(...items))
+          })
+          expect(shown(streamed)).toEqual(expected)
+          // A real batch: the same three fail, the fine one in their group is restored.
+          const results = yield* (yield* Restorer.Restorer).restoreAll(entries, { concurrency: 1 })
+          expect(results.map((r) => r._tag)).toEqual(["Failure", "Failure", "Failure", "Success"])
+          expect(results.map((r) => r._tag === "Failure" ? r.error._tag : undefined).slice(0, 3)).toEqual(
+            ["UnknownCodec", "StoreError", "StoreError"]
+          )
+          expect(fs.readdirSync(path.join(dir, "out"))).toEqual(["fine"])
+        })))
+
     sqlTest("stored bytes no encoding of the item's size could take are refused before they are fetched", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {
@@ -582,7 +629,9 @@ export const suite = (backend: Backend) =>
             apply: true
           })
           const again = yield* Effect.all(
-            [0, 1].map((i) => store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })),
+            [0, 1].map((i) =>
+              store([write(path.join(dir, `again${i}/p.bin`), content)], { cwd: dir })
+            ),
             { concurrency: 2 }
           )
           expect(again.map((r) => r.stored[0]!.deduplicated).sort()).toEqual([false, true])
@@ -818,9 +867,7 @@ export const suite = (backend: Backend) =>
               JSON.parse(l)
           )
           expect(
-            lines.filter((l) =>
-              l.action === "GC"
-            ).map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
+            lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
           ).toEqual([
             [true, 2, 123, [inlineId]],
             [false, 2, 123, [inlineId]]
@@ -887,7 +934,8 @@ export const suite = (backend: Backend) =>
             })),
             { tombstone: "00000000-0000-4000-8000-000000000000", output: path.join(dir, "out/none"), actor: "ci" }
           ]
-          const results = yield* Effect.flatMap(Restorer.Restorer, (r) => r.restoreAll(requests, { concurrency: 4 }))
+          const results = yield* Effect.flatMap(Restorer.Restorer, (r) =>
+            r.restoreAll(requests, { concurrency: 4 }))
           expect(results.map((r) => r._tag)).toEqual([...report.stored.map(() => "Success"), "Failure"])
           for (const s of report.stored) {
             expect(Hash.sha256(fs.readFileSync(path.join(dir, "out", s.path)))).toBe(s.sha256)

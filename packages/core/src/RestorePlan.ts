@@ -3,9 +3,10 @@
  * already there) or refuse; and, once written, why a file could not be put in place. `RestoreTarget` chooses the
  * output's path; this decides what happens there, for single restores, batches and batch dry runs alike.
  */
-import { Data, Either } from "effect"
+import { Data, Effect, Either } from "effect"
 import * as fs from "node:fs"
-import { type Located, PayloadPurged } from "./ArchiveStore.js"
+import type { ArchiveStore, Located, StoreError } from "./ArchiveStore.js"
+import { PayloadPurged } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
 import * as Guarded from "./Guarded.js"
@@ -135,17 +136,45 @@ export const stillHolds = (output: string, content: { readonly bytes: number; re
   }
 }
 
+/** A store error that names a row the archive holds but its schema refuses: that row's items fail, not the group. */
+const refusedRow = (e: StoreError) => e.malformedRow === true
+
+/**
+ * Locates items in one round trip. A group holding a row the store refuses (a negative size, a digest that is not one)
+ * is located again an item at a time, so that only that row's items fail, each with the store's error naming the row,
+ * and the others go on; a store that fails for another reason fails the whole group, as before.
+ */
+export const locate = (
+  store: ArchiveStore["Type"],
+  tombstones: ReadonlyArray<string>
+): Effect.Effect<ReadonlyMap<string, Located | StoreError>, StoreError> =>
+  Effect.catchIf(store.locate(tombstones), refusedRow, () =>
+    Effect.gen(function*() {
+      const found = new Map<string, Located | StoreError>()
+      for (const tombstone of new Set(tombstones)) {
+        const one = yield* store.locate([tombstone]).pipe(
+          Effect.map((located): Located | StoreError | undefined => located.get(tombstone)),
+          Effect.catchIf(refusedRow, Effect.succeed)
+        )
+        if (one !== undefined) found.set(tombstone, one)
+      }
+      return found
+    }))
+
 /**
  * An output that is a guarded file (`Guarded`) fails first, even with `force`. An artifact that is not the content the
  * item's stub, manifest entry or metadata names (`mismatch`), purged content, or stored bytes no encoding of the
  * item's size could take (`Codec.maxEncodedSize`), fail before the output is looked at and before anything is
- * fetched; otherwise the output decides.
+ * fetched; otherwise the output decides, and content to be written must have a codec this build reads.
  */
 export const plan = (
   located: Located,
   request: Pick<Request, "output" | "force" | "expected">,
   guarded: ReadonlyArray<Guarded.Guarded> = []
-): Either.Either<Action, ContentMismatch | PayloadPurged | Codec.CorruptPayload | FileOps.OutputError> => {
+): Either.Either<
+  Action,
+  ContentMismatch | PayloadPurged | Codec.CorruptPayload | Codec.UnknownCodec | FileOps.OutputError
+> => {
   // Even with --force: a restore's rename over the archive database or the evidence log would destroy it.
   const refused = Guarded.refusal(request.output, guarded, true)
   if (refused !== undefined) return Either.left(refused)
@@ -157,7 +186,10 @@ export const plan = (
   const oversized = Codec.oversized(located.codec || Codec.defaultCodec, located)
   if (oversized !== undefined) return Either.left(oversized)
   const action = outputAction(located, request)
-  return typeof action === "string" ? Either.right(action) : Either.left(action)
+  if (typeof action !== "string") return Either.left(action)
+  // Content that is to be written must be decodable; content already in place is not read.
+  const codec = action === "write" ? Codec.forName(located.codec) : undefined
+  return codec?._tag === "Left" ? Either.left(codec.left) : Either.right(action)
 }
 
 /** Why a written file could not be put in place: the file system said no, or its way left its folder. */

@@ -6,7 +6,7 @@
  * carries its item's index in the input.
  */
 import { Chunk, Effect, Either, Metric, Queue, Stream } from "effect"
-import { TombstoneNotFound } from "../ArchiveStore.js"
+import { StoreError, TombstoneNotFound } from "../ArchiveStore.js"
 import type * as Evidence from "../Evidence.js"
 import * as Guarded from "../Guarded.js"
 import * as Ids from "../Ids.js"
@@ -61,7 +61,7 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         if (Either.isRight(checked)) valid.push({ index, request: { ...request, tombstone: checked.right } })
         else early.push(failure(index, request, checked.left, 0))
       }
-      const located = yield* Effect.either(store.locate(valid.map((v) => v.request.tombstone)))
+      const located = yield* Effect.either(RestorePlan.locate(store, valid.map((v) => v.request.tombstone)))
       const locateMs = Timestamp.elapsedMs(clock, started)
       if (located._tag === "Left") {
         for (const { index, request } of valid) early.push(failure(index, request, located.left, locateMs))
@@ -72,6 +72,11 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
         const found = located.right.get(request.tombstone)
         if (found === undefined) {
           early.push(failure(index, request, new TombstoneNotFound({ tombstone: request.tombstone }), locateMs))
+          continue
+        }
+        // A row the store refused fails its own items only.
+        if (found instanceof StoreError) {
+          early.push(failure(index, request, found, locateMs))
           continue
         }
         const planned = clock.unsafeCurrentTimeNanos()
