@@ -286,6 +286,9 @@ const interruptMidway = (
     }
   )
 
+/** A batch that resumes from its own results file and writes them again there. */
+const resumeInPlace = ["batch-restore", "manifest.json", "--results", "results.json", "--resume", "results.json"]
+
 describe("batch-restore interrupted", () => {
   it("SIGKILL mid-batch leaves no partial or unverified output; --resume finishes the job", async () => {
     const { cwd, originals } = storedTree(2500, 6000)
@@ -311,14 +314,7 @@ describe("batch-restore interrupted", () => {
     const present = nothingPartial(cwd, originals)
     expect(present).toBeGreaterThanOrEqual(300)
     expect(present).toBeLessThan(2500)
-    const resumed = codexBig(cwd, [
-      "batch-restore",
-      "manifest.json",
-      "--results",
-      "results.json",
-      "--resume",
-      "results.json"
-    ])
+    const resumed = codexBig(cwd, resumeInPlace)
     expect(resumed.code, resumed.stderr).toBe(0)
     const summary = JSON.parse(resumed.stdout)
     expect(summary.failed).toBe(0)
@@ -354,14 +350,7 @@ describe("batch-restore interrupted", () => {
       expect(temps(cwd)).toEqual([])
       expect(evidence(cwd).filter((l) => l.action === "RESTORE")).toHaveLength(summary.succeeded)
       expect(evidence(cwd).filter((l) => l.action === "RESTORE_BATCH")).toMatchObject([{ status: "INTERRUPTED" }])
-      const resumed = codexBig(cwd, [
-        "batch-restore",
-        "manifest.json",
-        "--results",
-        "results.json",
-        "--resume",
-        "results.json"
-      ])
+      const resumed = codexBig(cwd, resumeInPlace)
       expect(resumed.code, resumed.stderr).toBe(0)
       expect(JSON.parse(resumed.stdout)).toMatchObject({
         skipped: summary.succeeded,
