@@ -32,21 +32,25 @@ const maxNameBytes = 255
 /**
  * A hidden temporary beside `file`: `.<name><suffix>`, fixed for a name (a rerun after a kill overwrites any
  * leftover). When that is longer than a name can be, it keeps the start of the name that fits, in whole characters,
- * and a hash of the whole name (`.<start>~<hash><suffix>`), so it stays fixed, and distinct from another name's.
+ * and a hash of the whole name, and ends in `<suffix>~` (`.<start>~<hash><suffix>~`): fixed, distinct from another
+ * long name's, and from every short name's temporary, which ends in `<suffix>`. Without that last `~`, a file named
+ * `<start>~<hash>` had the same temporary as the long name, and a batch restoring both renamed one's content into the
+ * other's place (an attack review; ext4 reused the inode, so the identity check passed).
  */
 export const tempName = (file: string, suffix: string): string => {
   const name = path.basename(file)
   const plain = `.${name}${suffix}`
   if (Buffer.byteLength(plain) <= maxNameBytes) return path.join(path.dirname(file), plain)
   const hash = `~${crypto.createHash("sha256").update(name).digest("hex").slice(0, 16)}`
-  let room = maxNameBytes - Buffer.byteLength(`.${hash}${suffix}`)
+  const end = `${suffix}~`
+  let room = maxNameBytes - Buffer.byteLength(`.${hash}${end}`)
   let start = ""
   for (const char of name) {
     room -= Buffer.byteLength(char)
     if (room < 0) break
     start += char
   }
-  return path.join(path.dirname(file), `.${start}${hash}${suffix}`)
+  return path.join(path.dirname(file), `.${start}${hash}${end}`)
 }
 
 /** The temporary a restore (or any atomic write) writes before renaming: see `tempName`. */

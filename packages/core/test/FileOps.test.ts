@@ -31,11 +31,22 @@ describe("FileOps.tempFor", () => {
       expect(Buffer.byteLength(name)).toBe(255)
       const temp = FileOps.tempFor(path.join("/d", name))
       expect(bytes(temp), name).toBeLessThanOrEqual(255)
-      expect(path.basename(temp).endsWith(".codex-restore.tmp")).toBe(true)
+      expect(path.basename(temp).endsWith(".codex-restore.tmp~")).toBe(true)
       expect(path.basename(temp)).not.toContain("\uFFFD")
       expect(Buffer.from(path.basename(temp)).toString("utf8")).toBe(path.basename(temp))
       expect(FileOps.tempFor(path.join("/d", name))).toBe(temp)
       expect(FileOps.tempFor(path.join("/d", name.slice(0, -1) + "b"))).not.toBe(temp)
+    }
+  })
+
+  it("never gives a long name the temporary of a short name, even one made to look like its hashed form", () => {
+    for (const name of longNames) {
+      const temp = path.basename(FileOps.tempFor(path.join("/d", name)))
+      // The short name whose plain temporary would read the same as the long name's, without its last `~`.
+      const lookalike = temp.slice(1, -".codex-restore.tmp~".length)
+      expect(Buffer.byteLength(`.${lookalike}.codex-restore.tmp`)).toBeLessThanOrEqual(255)
+      expect(path.basename(FileOps.tempFor(path.join("/d", lookalike)))).toBe(`.${lookalike}.codex-restore.tmp`)
+      expect(path.basename(FileOps.tempFor(path.join("/d", lookalike)))).not.toBe(temp)
     }
   })
 
