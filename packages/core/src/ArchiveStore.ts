@@ -281,11 +281,15 @@ export const legalHoldValue = (v: unknown): boolean | undefined => {
   return ["0", "false", "no", "off"].includes(word) ? false : undefined
 }
 
-/** Whether a metadata key names the legal hold in any letter case or spelling (`Legal_Hold`, `legal-hold`, `legalHold`). */
-const isHoldKey = (key: string): boolean => key.replace(/[\s_-]/g, "").toLowerCase() === "legalhold"
+/**
+ * Whether a metadata key names the legal hold, however written: letter case, width (NFKC), and any punctuation, space
+ * or invisible character between its letters (`Legal_Hold`, `legal-hold`, `legal.hold`, `legalHold`, fullwidth).
+ */
+const isHoldKey = (key: string): boolean =>
+  key.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]/gu, "") === "legalhold"
 
-/** How deep a string holding JSON that holds a string holding JSON... is followed; deeper fails closed. */
-const maxHoldNesting = 8
+/** How many objects, arrays and JSON texts deep the walk goes; deeper fails closed. */
+const maxHoldDepth = 64
 
 /**
  * The object keys of JSON `text` at its top level, decoded (`"legal\u005fhold"` is `legal_hold`), in order and with
@@ -311,21 +315,30 @@ const topLevelKeys = (text: string): Array<string> => {
 }
 
 /**
- * Why metadata as the database holds it (JSON text, or what a driver parsed it to) cannot rule a legal hold out:
- * `"held"` when it plainly says held, a sentence when it is unreadable, not an object, gives a hold key more than once,
- * spells it another way with a value that is not plainly false, or holds such an object in a string; `undefined` when
- * no hold can be in it. The original writes `"legal_hold": true` (and `delete_after`) into sorted, compact metadata.
+ * Why metadata as the database holds it (JSON text or bytes, or what a driver parsed it to) cannot rule a legal hold
+ * out: `"held"` when its top-level `legal_hold` plainly says held, a sentence when it is unreadable or not an object,
+ * gives a hold key twice, or holds, at any depth (nested objects, arrays, text that is itself JSON), a hold key
+ * spelled another way or with a value that is not plainly false; `undefined` when no hold can be in it. The original
+ * writes `"legal_hold": true` (and `delete_after`) into sorted, compact metadata.
  */
-const metadataDoubt = (raw: unknown, nesting: number): string | undefined => {
-  let metadata = raw ?? {}
-  if (typeof raw === "string") {
+const metadataDoubt = (raw: unknown): string | undefined => {
+  let metadata: unknown = raw ?? {}
+  if (metadata instanceof Uint8Array) {
     try {
-      metadata = JSON.parse(raw)
+      metadata = new TextDecoder("utf-8", { fatal: true }).decode(metadata)
+    } catch {
+      return "its metadata is not readable text"
+    }
+  }
+  if (typeof metadata === "string") {
+    const text = metadata
+    try {
+      metadata = JSON.parse(text)
     } catch {
       return "its metadata is not readable JSON"
     }
     if (metadata !== null && typeof metadata === "object" && !Array.isArray(metadata)) {
-      const held = topLevelKeys(raw).filter(isHoldKey)
+      const held = topLevelKeys(text).filter(isHoldKey)
       const repeated = held.find((key, i) => held.indexOf(key) !== i)
       if (repeated !== undefined) return `its metadata gives '${repeated}' more than once`
     }
@@ -333,35 +346,46 @@ const metadataDoubt = (raw: unknown, nesting: number): string | undefined => {
   if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
     return "its metadata is not a JSON object"
   }
-  for (const [key, value] of Object.entries(metadata)) {
-    if (isHoldKey(key)) {
-      const hold = legalHoldValue(value)
-      if (hold === false) continue
-      const shown = typeof value === "string" ? value : JSON.stringify(value)
-      if (key === "legal_hold") return hold ? "held" : `legal_hold '${shown}' in its metadata is not a boolean`
-      return `its metadata has '${key}' (read as legal_hold) set to '${shown}'`
+  // Walked with a stack, not by recursion: metadata nested 200,000 deep overflowed the call stack.
+  const stack: Array<{ readonly value: unknown; readonly depth: number; readonly where: string }> = [
+    { value: metadata, depth: 0, where: "" }
+  ]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { depth, value, where } = next
+    if (depth > maxHoldDepth) return `its metadata is nested more than ${maxHoldDepth} levels deep`
+    if (typeof value === "string") {
+      // Text that is itself JSON of an object or array (or of such text): a hold inside it counts.
+      if (!/^\s*[{["]/.test(value)) continue
+      try {
+        stack.push({ value: JSON.parse(value), depth: depth + 1, where })
+      } catch {
+        // only text
+      }
+      continue
     }
-    // Text that is itself JSON of an object (or of such text): a hold inside it counts; other text is only text.
-    if (typeof value === "string" && textMayHold(value, nesting + 1)) {
-      return `its metadata has '${key}' holding JSON that may set a legal hold`
+    if (value === null || typeof value !== "object") continue
+    for (const [key, inner] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
+      const at = where === "" ? String(key) : `${where}.${key}`
+      if (typeof key === "string" && isHoldKey(key)) {
+        const hold = legalHoldValue(inner)
+        if (hold === false) continue
+        // Never JSON.stringify: the value may be nested deep enough to overflow it.
+        const shown = inner === null || typeof inner !== "object"
+          ? String(inner)
+          : Array.isArray(inner)
+          ? inner.length === 0 ? "[]" : "[…]"
+          : Object.keys(inner).length === 0
+          ? "{}"
+          : "{…}"
+        if (depth === 0 && key === "legal_hold") {
+          return hold ? "held" : `legal_hold '${shown}' in its metadata is not a boolean`
+        }
+        return `its metadata has '${at}' (read as legal_hold) set to '${shown.slice(0, 80)}'`
+      }
+      stack.push({ value: inner, depth: depth + 1, where: at })
     }
   }
   return undefined
-}
-
-/** Whether `text` is JSON of an object (or of text that is) whose metadata rule finds a hold or a doubt. */
-const textMayHold = (text: string, nesting: number): boolean => {
-  if (!/^\s*[{"]/.test(text)) return false
-  if (nesting > maxHoldNesting) return true
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return false
-  }
-  if (typeof parsed === "string") return textMayHold(parsed, nesting + 1)
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return false
-  return metadataDoubt(text, nesting) !== undefined
 }
 
 /**
@@ -374,7 +398,7 @@ export const legalHoldRefusal = (
   metadata: unknown
 ): LegalHold | undefined => {
   if (column) return new LegalHold({ tombstone })
-  const doubt = metadataDoubt(metadata, 0)
+  const doubt = metadataDoubt(metadata)
   return doubt === undefined ? undefined : new LegalHold({ tombstone, doubt: doubt === "held" ? undefined : doubt })
 }
 

@@ -136,8 +136,26 @@ describe("RestoreTarget", () => {
     expect(doubt("[]")).toBe("its metadata is not a JSON object")
     expect(doubt(JSON.stringify(JSON.stringify({ legal_hold: true })))).toBe("its metadata is not a JSON object")
     const buried = JSON.stringify({ n: JSON.stringify(JSON.stringify({ legalhold: "yes" })) })
-    expect(doubt(buried)).toBe("its metadata has 'n' holding JSON that may set a legal hold")
+    expect(doubt(buried)).toBe("its metadata has 'n.legalhold' (read as legal_hold) set to 'yes'")
     expect(doubt({ n: "{not json", m: "\"text\"", k: JSON.stringify({ legal_hold: "no" }) })).toBeUndefined()
+    // A second attack review: holds nested in objects and arrays, other spellings, metadata stored as bytes, depth.
+    expect(doubt(`{"retention":{"legal_hold":true}}`)).toBe(
+      "its metadata has 'retention.legal_hold' (read as legal_hold) set to 'true'"
+    )
+    expect(doubt(`{"holds":[{"legal_hold":true}]}`)).toBe(
+      "its metadata has 'holds.0.legal_hold' (read as legal_hold) set to 'true'"
+    )
+    for (const key of ["legal.hold", "\uFF2C\uFF25\uFF27\uFF21\uFF2C_HOLD", "legal_hold\u200B", "Legal Hold"]) {
+      expect(doubt({ [key]: true }), key).toBe(`its metadata has '${key}' (read as legal_hold) set to 'true'`)
+    }
+    expect(doubt(new TextEncoder().encode(`{"legal_hold":true}`))).toBe("held")
+    expect(doubt(new Uint8Array([0x7b, 0xff, 0x7d]))).toBe("its metadata is not readable text")
+    expect(doubt(new TextEncoder().encode(`{"ticket":"OPS-1"}`))).toBeUndefined()
+    const deep = `{"legal_hold":${"[".repeat(200_000)}${"]".repeat(200_000)}}`
+    expect(doubt(deep)).toBe("legal_hold '[…]' in its metadata is not a boolean")
+    expect(doubt(`{"a":${"[".repeat(200_000)}${"]".repeat(200_000)}}`)).toBe(
+      "its metadata is nested more than 64 levels deep"
+    )
   })
 })
 
