@@ -534,7 +534,8 @@ const resolveArchive = (
     }
     // The original joins a user part into the path (`sqlite://user:pw@/x.db` is `./user:pw@/x.db`): `init` made a folder
     // tree of the credentials, and `config-show` printed them as `backend.path`. Not a form anyone means: refused.
-    if (/^sqlite:\/\/[^/?#]*@/i.test(url)) {
+    // Up to the first "/", not to "?" or "#": a password may hold them (`sqlite://u:pa#ss@/x.db` leaked `u:pa`).
+    if (/^sqlite:\/\/[^/]*@/i.test(url)) {
       return yield* new ConfigError({
         key: "backend.url",
         origin: urlWhere,

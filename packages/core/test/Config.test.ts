@@ -534,6 +534,12 @@ describe("Config", () => {
         }
         const userOnly = yield* failure({ cwd, env: { CODEX_ARCHIVE_URL: "sqlite://someone@host/x.db" } })
         expect(userOnly.message).toContain("a user or password part in a SQLite URL")
+        // A password holding "#" or "?" (a second attack review: `u:S3cr#t@` was read as the path `u:S3cr`).
+        for (const url of ["sqlite://u:S3cr#t@/tmp/x.sqlite", "sqlite://admin:Pa?ss@/tmp/x.sqlite"]) {
+          const error = yield* failure({ cwd, env: { CODEX_ARCHIVE_URL: url } })
+          expect(error.message, url).toContain("a user or password part in a SQLite URL")
+          expect(error.message, url).not.toMatch(/S3cr|Pa\?ss/)
+        }
         expect(fs.readdirSync(cwd)).toEqual(["c.toml"])
       }))
 
