@@ -99,7 +99,9 @@ export interface Located {
  */
 export const recordedSha256 = (metadata: unknown): string | undefined => {
   const sha256 = (metadata as { sha256?: unknown } | null)?.sha256
-  return typeof sha256 === "string" && /^[0-9a-fA-F]{64}$/.test(sha256) ? sha256.toLowerCase() : undefined
+  // Trimmed, as the stub's and manifest's digests are: blanks around it made the check pass over a repointed item.
+  const digest = typeof sha256 === "string" ? sha256.trim() : ""
+  return /^[0-9a-fA-F]{64}$/.test(digest) ? digest.toLowerCase() : undefined
 }
 
 /**

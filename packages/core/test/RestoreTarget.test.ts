@@ -103,6 +103,17 @@ describe("RestoreTarget", () => {
     expect([Tombstone.isStubFile(fifo, 0), Tombstone.isStubOf(fifo, tombstone, 0)]).toEqual([false, false])
   })
 
+  it("reads the SHA-256 an item's metadata records as the stub's is read: trimmed, any case; anything else is none", () => {
+    const d = "ab".repeat(32)
+    for (const given of [d, d.toUpperCase(), ` ${d}\n`, `\t${d}`]) {
+      expect(ArchiveStore.recordedSha256({ sha256: given }), JSON.stringify(given)).toBe(d)
+    }
+    for (const given of [d.slice(1), `${d}0`, "", null, 7, undefined]) {
+      expect(ArchiveStore.recordedSha256({ sha256: given }), JSON.stringify(given)).toBeUndefined()
+    }
+    expect(ArchiveStore.recordedSha256(null)).toBeUndefined()
+  })
+
   it("reads legal_hold as purge does, and names what is wrong with reserved or non-boolean metadata", () => {
     for (const v of [true, 1, "1", " TRUE ", "yes", "On"]) expect(ArchiveStore.legalHoldValue(v)).toBe(true)
     for (const v of [false, 0, "0", "false", "No", "OFF"]) expect(ArchiveStore.legalHoldValue(v)).toBe(false)
