@@ -13,7 +13,8 @@ import {
   Logging,
   Redact,
   type Retry,
-  ServerUrl
+  ServerUrl,
+  Tombstone
 } from "@codex-archive/core"
 import { Options } from "@effect/cli"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
@@ -233,8 +234,15 @@ export const checkOutputFile = (
   const refused = target === undefined
     ? undefined
     : FileOps.notReplaceable(target) ?? Guarded.refusal(target, guarded)
-  if (refused === undefined) return Effect.void
-  return Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
+  if (refused !== undefined) return Effect.fail(new CliExit({ code: 2, message: `${option} ${refused.message}` }))
+  // A stub is what finds its file again: `batch-restore --metrics-out` naming an entry's stub failed that entry, then
+  // wrote the metrics over the stub (a second attack review).
+  if (target !== undefined && Tombstone.isStubFile(target)) {
+    return Effect.fail(
+      new CliExit({ code: 2, message: `${option} ${target}: is a tombstone stub; refusing to write over it` })
+    )
+  }
+  return Effect.void
 }
 
 // What this command's outputs may not replace: the loaded configuration's files (`guardedOf`), then what the command

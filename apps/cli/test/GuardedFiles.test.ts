@@ -146,6 +146,23 @@ describe("files the tool keeps", () => {
     expect(JSON.parse(dry.stdout).failed).toBe(1)
   })
 
+  it("an output option naming a tombstone stub is refused before any work: the metrics were written over it", () => {
+    const { cwd, env } = setup()
+    fs.mkdirSync(path.join(cwd, "s"))
+    write(path.join(cwd, "s/keep.txt"), "keep\n")
+    expect(codex(cwd, ["store", "r", "s", "--commit", "c", "--write-stub"], env).code).toBe(0)
+    const stub = fs.readFileSync(path.join(cwd, "s/keep.txt"), "utf8")
+    expect(stub).toContain("# Tombstone: ")
+    for (const option of ["--metrics-out", "--results"]) {
+      const r = codex(cwd, ["batch-restore", "t/m.json", option, "s/keep.txt"], env)
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toBe(
+        `codex: error: ${option} ${path.join(cwd, "s/keep.txt")}: is a tombstone stub; refusing to write over it\n`
+      )
+    }
+    expect(fs.readFileSync(path.join(cwd, "s/keep.txt"), "utf8")).toBe(stub)
+  })
+
   it("a refused --metrics-out is the one error line, no warning in another format before it", () => {
     const { cwd, env, stored } = setup()
     const tombstone = JSON.parse(stored.stdout).items[0].tombstone as string
