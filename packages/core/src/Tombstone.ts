@@ -177,16 +177,32 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
 
 /**
  * The kinds of line a stub holds, ours or the original tool's (spec §1.2), each with how many times it may appear: the
- * header, the seven fields, two bare `#`, the restore heading, its command line and the closing note.
+ * header, the seven fields, two bare `#`, the restore heading, its command line and the closing note. The command line
+ * must be the one for this stub's tombstone and path, as we write it or as the original does, and nothing more: text
+ * added after it (`... && echo NOTES`) was taken for part of it (a second attack review).
  */
-const stubLineKinds: ReadonlyArray<readonly [RegExp, number]> = [
-  [/^# TOMBST?ONE ARCHIVE STUB — DO NOT DELETE$/, 1],
-  ...[...stubFields].map((name) => [new RegExp(`^# ${name}:( .*)?$`, "s"), 1] as const),
-  [/^#$/, 2],
-  [/^# To restore:$/, 1],
-  [/^#\s{2,}\S.*?\barchive restore\s+\S+/s, 1],
-  [/^# NOTE: This stub intentionally contains no functional code\.$/, 1]
-]
+const stubLineKinds = (
+  stub: Stub | undefined
+): ReadonlyArray<readonly [(line: string) => boolean, number]> => {
+  // The path as parsed, and without the blanks an editor may have added after the File line's value.
+  const paths = stub === undefined ? [] : [stub.path, stub.path.trimEnd()]
+  const commands = new Set(paths.flatMap((file) => [
+    `#   codex archive restore ${stub!.tombstone} ${shellQuote(file)}`,
+    `#   codex archive restore ${stub!.tombstone} ${file}`,
+    `#   python -m codex.cli archive restore ${stub!.tombstone} --out ${file}`
+  ]))
+  return [
+    [(line) => /^# TOMBST?ONE ARCHIVE STUB — DO NOT DELETE$/.test(line), 1],
+    ...[...stubFields].map((name) => {
+      const field = new RegExp(`^# ${name}:( .*)?$`, "s")
+      return [(line: string) => field.test(line), 1] as const
+    }),
+    [(line) => line === "#", 2],
+    [(line) => line === "# To restore:", 1],
+    [(line) => commands.has(line.replace(/^#\s{2,}/, "#   ")), 1],
+    [(line) => line === "# NOTE: This stub intentionally contains no functional code.", 1]
+  ]
+}
 
 /**
  * How many lines of `text` are not the stub's own: 0 for a stub as written (line endings, trailing blanks and blank
@@ -194,12 +210,15 @@ const stubLineKinds: ReadonlyArray<readonly [RegExp, number]> = [
  * restore in place would otherwise throw away. A stub line given more often than a stub holds it counts too.
  */
 export const linesBesidesStub = (text: string): number => {
-  const left = stubLineKinds.map(([, times]) => times)
+  // Parsed from its header on: lines written above a stub are counted below, not a reason to know nothing of it.
+  const from = Math.max(0, text.search(/^# TOMBST?ONE ARCHIVE STUB/m))
+  const kinds = stubLineKinds(Either.getOrUndefined(Effect.runSync(Effect.either(parse(text.slice(from), "")))))
+  const left = kinds.map(([, times]) => times)
   let extra = 0
   for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
     const line = raw.trimEnd()
     if (line === "") continue
-    const kind = stubLineKinds.findIndex(([pattern], i) => left[i]! > 0 && pattern.test(line))
+    const kind = kinds.findIndex(([matches], i) => left[i]! > 0 && matches(line))
     if (kind === -1) extra++
     else left[kind]!--
   }

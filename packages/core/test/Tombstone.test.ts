@@ -62,6 +62,17 @@ describe("Tombstone", () => {
     expect(Tombstone.linesBesidesStub(`import os\n${ours}`)).toBe(1)
     // A stub line given twice is one line more than a stub holds.
     expect(Tombstone.linesBesidesStub(`${ours}# NOTE: This stub intentionally contains no functional code.\n`)).toBe(1)
+    // Text added to the restore line is not part of it; nor is a restore line for another item or path.
+    const command = /^#.*archive restore.*$/m
+    for (
+      const edited of [
+        ours.replace(command, (line) => `${line} && echo NOTES`),
+        ours.replace(command, (line) => line.replace(stub.tombstone, "4f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f")),
+        original.replace(command, (line) => `${line}; rm -rf ~`)
+      ]
+    ) {
+      expect(Tombstone.linesBesidesStub(edited), edited.match(command)?.[0]).toBe(1)
+    }
   })
 
   it.effect("names the file and the problem of a malformed stub", () =>
