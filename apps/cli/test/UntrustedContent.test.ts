@@ -129,7 +129,14 @@ describe("metadata that changes behaviour", () => {
         [`{"legalHold":1}`, "its metadata has 'legalHold' (read as legal_hold) set to '1'"],
         [`{"legal_hold":null}`, "legal_hold 'null' in its metadata is not a boolean"],
         [JSON.stringify(JSON.stringify({ legal_hold: true })), "its metadata is not a JSON object"],
-        [`{"note":${JSON.stringify(JSON.stringify({ legal_hold: true }))}}`, "its metadata has 'note' holding"],
+        [
+          `{"note":${JSON.stringify(JSON.stringify({ legal_hold: true }))}}`,
+          "its metadata has 'note.legal_hold' (read as legal_hold) set to 'true'"
+        ],
+        [
+          `{"retention":{"legal_hold":true}}`,
+          "its metadata has 'retention.legal_hold' (read as legal_hold) set to 'true'"
+        ],
         [`[{"legal_hold":true}]`, "its metadata is not a JSON object"]
       ] as const
     ) {
