@@ -3,9 +3,9 @@
  * call is a thread-pool round trip (PERFORMANCE.md), so local work runs in tight sections while database calls overlap.
  */
 import { Data } from "effect"
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Hash from "./Hash.js"
 
 export class OutputError extends Data.TaggedError("OutputError")<{
   readonly output: string
@@ -41,7 +41,7 @@ export const tempName = (file: string, suffix: string): string => {
   const name = path.basename(file)
   const plain = `.${name}${suffix}`
   if (Buffer.byteLength(plain) <= maxNameBytes) return path.join(path.dirname(file), plain)
-  const hash = `~${crypto.createHash("sha256").update(name).digest("hex").slice(0, 16)}`
+  const hash = `~${Hash.sha256(name).slice(0, 16)}`
   const end = `${suffix}~`
   let room = maxNameBytes - Buffer.byteLength(`.${hash}${end}`)
   let start = ""

@@ -9,6 +9,7 @@ import { ArchiveStore, type StoreError, TombstoneNotFound } from "./ArchiveStore
 import * as Containment from "./Containment.js"
 import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
+import type * as RestorePlan from "./RestorePlan.js"
 import * as Tombstone from "./Tombstone.js"
 import * as Walk from "./Walk.js"
 
@@ -58,7 +59,7 @@ export const fromArgument = (
   {
     readonly tombstone: string
     readonly output: string | undefined
-    readonly expected?: { readonly sha256: string; readonly from: string } | undefined
+    readonly expected?: RestorePlan.Expected | undefined
   },
   Ids.InvalidTombstone | Tombstone.MalformedStub
 > =>

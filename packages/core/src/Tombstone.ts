@@ -209,10 +209,12 @@ const stubLineKinds = (
  * lines differ between writers and editors and count for nothing), more for a stub someone wrote into, which a
  * restore in place would otherwise throw away. A stub line given more often than a stub holds it counts too.
  */
-export const linesBesidesStub = (text: string): number => {
+export const linesBesidesStub = (text: string, parsed?: Stub): number => {
   // Parsed from its header on: lines written above a stub are counted below, not a reason to know nothing of it.
   const from = Math.max(0, text.search(/^# TOMBST?ONE ARCHIVE STUB/m))
-  const kinds = stubLineKinds(Either.getOrUndefined(Effect.runSync(Effect.either(parse(text.slice(from), "")))))
+  const kinds = stubLineKinds(
+    parsed ?? Either.getOrUndefined(Effect.runSync(Effect.either(parse(text.slice(from), ""))))
+  )
   const left = kinds.map(([, times]) => times)
   let extra = 0
   for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
@@ -267,7 +269,8 @@ export const stubOf = (file: string, tombstone: string, size: number = sizeOf(fi
   if (size > maxStubBytes) return undefined
   try {
     const text = FileOps.readBounded(file, maxStubBytes, { noFollow: true })
-    return tombstoneOf(text) === tombstone ? linesBesidesStub(text) : undefined
+    const stub = Either.getOrUndefined(Effect.runSync(Effect.either(parse(text, ""))))
+    return stub?.tombstone === tombstone ? linesBesidesStub(text, stub) : undefined
   } catch {
     return undefined
   }

@@ -56,9 +56,7 @@ const checkManifestPlace = (file: string, inputs: ReadonlyArray<string>): Effect
   // An existing file among the inputs would be written over before the walk reached it: neither archived nor kept.
   if (outside === undefined && fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true) {
     const real = Containment.realPath(file)
-    const among = inputs.map(Containment.realPath).find((input) =>
-      real === input || real.startsWith(input.endsWith(path.sep) ? input : input + path.sep)
-    )
+    const among = inputs.map(Containment.realPath).find((input) => real === input || Containment.below(input, real))
     if (among !== undefined) {
       return Effect.fail(
         new Runtime.CliExit({
