@@ -1,11 +1,12 @@
 import * as Fixtures from "@codex-archive/conformance/Fixtures"
 import { Archiver, ArchiveStore, Codec, Retry } from "@codex-archive/core"
+import * as SqlRows from "@codex-archive/core/internal/SqlRows"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { PgArchive } from "../src/index.js"
-import { backend, fresh } from "./helpers.js"
+import { admin, backend, fresh } from "./helpers.js"
 
 const open = (url: string | Redacted.Redacted<string>, create = true) =>
   Effect.exit(
@@ -64,8 +65,8 @@ describe("PgArchive URLs", () => {
 })
 
 describe("PostgreSQL payload fetches", () => {
-  // Sent as base64 without line breaks: each payload decodes to a buffer of its own, handed to a writer worker as it is
-  // (a view into a larger buffer would be copied first), and byte for byte what was stored.
+  // Sent as base64 with PostgreSQL's line breaks: each payload decodes to a buffer of its own, handed to a writer worker
+  // as it is (a view into a larger buffer would be copied first), and byte for byte what was stored.
   it.live("inline payloads and chunk rows arrive exact, each on a buffer of its own", () =>
     Fixtures.withArchive(backend, (dir) =>
       Effect.gen(function*() {
@@ -94,4 +95,26 @@ describe("PostgreSQL payload fetches", () => {
         const raw = yield* Effect.forEach(chunks, (c) => Codec.decompress(codec, c, ArchiveStore.chunkSize))
         expect(Buffer.concat(raw)).toEqual(fs.readFileSync(large))
       })))
+
+  it.scoped("base64 text decodes exactly at every line-break boundary, and text of another shape still decodes", () =>
+    Effect.gen(function*() {
+      const sql = yield* admin()
+      // 57 bytes fill one 76-character line (a break after it); 114 two; 58 spills one character onto a second line.
+      for (const size of [0, 1, 2, 3, 56, 57, 58, 113, 114, 115, 171, 4096, 65_535, 1 << 20]) {
+        const bytes = Fixtures.noise(size, size)
+        const [row] = yield* sql<{ t: string }>`SELECT encode(${bytes}::bytea, 'base64') AS t`
+        const decoded = SqlRows.fromBase64Lines(row!.t)
+        expect([size, decoded.equals(bytes), decoded.byteOffset, decoded.buffer.byteLength]).toEqual([
+          size,
+          true,
+          0,
+          size
+        ])
+      }
+      // Breaks missing, or misplaced: decoded as the text comes, never cut short to the size the breaks would give.
+      const bytes = Fixtures.noise(500, 9)
+      const unbroken = bytes.toString("base64")
+      const misplaced = unbroken.slice(0, 70) + "\n" + unbroken.slice(70)
+      for (const text of [unbroken, misplaced]) expect(SqlRows.fromBase64Lines(text).equals(bytes)).toBe(true)
+    }))
 })

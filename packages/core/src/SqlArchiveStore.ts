@@ -184,17 +184,13 @@ export const make = (options: {
         })
       )
 
-    // Payload bytes as the dialect sends them best (`Dialect.payloadsAsBase64`), back to bytes as rows arrive. Without
-    // the line breaks PostgreSQL puts in base64: Node sizes the buffer for the text, and the bytes, a view of it, could
-    // not be handed over to a worker whole (`WorkerPool.owned` copied each).
+    // Payload bytes as the dialect sends them best (`Dialect.payloadsAsBase64`), back to bytes as rows arrive.
     const payloadBytes = sql.literal(
-      dialect.payloadsAsBase64 === true
-        ? "replace(encode(blob_bytes, 'base64'), E'\\n', '') AS blob_bytes"
-        : "blob_bytes"
+      dialect.payloadsAsBase64 === true ? "encode(blob_bytes, 'base64') AS blob_bytes" : "blob_bytes"
     )
     const fromWire = (raw: Row): Row => {
       if (dialect.payloadsAsBase64 === true && typeof raw.blob_bytes === "string") {
-        raw.blob_bytes = Buffer.from(raw.blob_bytes, "base64")
+        raw.blob_bytes = Rows.fromBase64Lines(raw.blob_bytes)
       }
       return raw
     }
