@@ -2,10 +2,12 @@
  * The archive store on PostgreSQL: a pooled client from the `postgres://` / `postgresql://` URL, the dialect's
  * migrations, and the shared `SqlArchiveStore` over them.
  */
-import { type ArchiveStore, Redact, type Retry, ServerUrl, SqlArchiveStore } from "@codex-archive/core"
-import type { SqlClient } from "@effect/sql"
+import { type ArchiveStore, PayloadReader, Redact, type Retry, ServerUrl, SqlArchiveStore } from "@codex-archive/core"
+import { type SqlClient, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Either, Layer, Redacted } from "effect"
+import { Duration, Effect, Either, Layer, Redacted } from "effect"
+import Pg from "pg"
+import * as PgCopy from "./PgCopy.js"
 import { dialect } from "./PgDialect.js"
 import { migrations } from "./PgSchema.js"
 
@@ -41,6 +43,9 @@ export const parseUrl = (url: string): Target | undefined =>
     password: parts.password
   })))
 
+/** How long a connection may take to open (ms). */
+const connectTimeout = 10_000
+
 /** A PostgreSQL schema name we can put in `search_path` and `CREATE SCHEMA` alike: unquoted, lower case. */
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -54,12 +59,16 @@ const inSchema = (url: string, schema: string | undefined): string => {
 }
 
 /**
- * The client the archive opens for the URL (a pool of `poolSize`), `search_path` set to `schema` when one is named.
- * A host that wants this very pool for its own queries may use it; the archive's layers never hand it out.
+ * The client the archive opens for the URL (a pool of `poolSize`), `search_path` set to `schema` when one is named,
+ * and the store's payload reads by binary COPY on that pool (`PgCopy`). A host that wants this very pool for its own
+ * queries may use it; the archive's layers never hand it out.
  */
 export const client = (
   options: Pick<Options, "url" | "poolSize" | "schema">
-): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
+): Layer.Layer<
+  SqlClient.SqlClient | PayloadReader.PayloadReader,
+  ArchiveStore.NotAnArchive | ArchiveStore.StoreError
+> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const pool = () => {
     const problem = ServerUrl.problemOf(url, ServerUrl.postgres)
@@ -71,17 +80,45 @@ export const client = (
         )
       )
     }
-    return PgClient.layer({
-      url: Redacted.make(inSchema(url, options.schema)),
-      maxConnections: Math.max(1, options.poolSize ?? 4),
-      connectTimeout: Duration.seconds(10),
-      applicationName: "codex-archive"
-    })
+    // The pool is ours, not the driver layer's: payloads are read on it by binary COPY (`PgCopy`), which a `PgClient`
+    // cannot run. Built as `PgClient.layer` builds its own, and checked the same way.
+    const acquire = Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new Pg.Pool({
+          connectionString: inSchema(url, options.schema),
+          max: Math.max(1, options.poolSize ?? 4),
+          connectionTimeoutMillis: connectTimeout,
+          application_name: "codex-archive"
+        })
+        pool.on("error", () => {})
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+    ).pipe(
+      Effect.tap((pool) =>
+        Effect.tryPromise({
+          try: () => pool.query("SELECT 1"),
+          catch: (cause) => new SqlError.SqlError({ cause, message: "PgClient: Failed to connect" })
+        }).pipe(Effect.timeoutFail({
+          duration: Duration.millis(connectTimeout),
+          onTimeout: () =>
+            new SqlError.SqlError({
+              cause: new Error("Connection timed out"),
+              message: "PgClient: Connection timed out"
+            })
+        }))
+      )
+    )
+    return Layer.unwrapScoped(Effect.map(acquire, (pool) =>
+      Layer.merge(
+        PgClient.layerFromPool({ acquire: Effect.succeed(pool), applicationName: "codex-archive" }),
+        Layer.succeed(PayloadReader.PayloadReader, PgCopy.reader(pool))
+      )))
   }
-  // Only the generic tag in the signature: a host's declarations then need no `pg` types.
+  // Only the generic tags in the signature: a host's declarations then need no `pg` types.
   return SqlArchiveStore.connect(
     { dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) },
-    pool() as Layer.Layer<SqlClient.SqlClient, unknown>
+    pool() as Layer.Layer<SqlClient.SqlClient | PayloadReader.PayloadReader, unknown>
   )
 }
 

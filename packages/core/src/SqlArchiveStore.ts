@@ -40,6 +40,7 @@ import * as Rows from "./internal/SqlRows.js"
 import { codecOf, layoutOf, modeOf, type Row } from "./internal/SqlRows.js"
 import * as SqlWrite from "./internal/SqlWrite.js"
 import * as Migrations from "./Migrations.js"
+import { PayloadReader } from "./PayloadReader.js"
 import * as Redact from "./Redact.js"
 import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
@@ -184,6 +185,8 @@ export const make = (options: {
         })
       )
 
+    // The backend's own path for payload bytes, when its layer gave one (`PayloadReader`); else SELECTs, below.
+    const reader = Option.getOrUndefined(yield* Effect.serviceOption(PayloadReader))
     // Payload bytes as the dialect sends them best (`Dialect.payloadsAsBase64`), back to bytes as rows arrive.
     const payloadBytes = sql.literal(
       dialect.payloadsAsBase64 === true ? "encode(blob_bytes, 'base64') AS blob_bytes" : "blob_bytes"
@@ -202,9 +205,11 @@ export const make = (options: {
           const out = new Map<string, Uint8Array>()
           const unique = [...new Set(artifactIds)]
           for (let i = 0; i < unique.length; i += group) {
-            const rows = yield* sql<Row>`SELECT id, ${payloadBytes} FROM artifact WHERE id IN ${
-              sql.in(unique.slice(i, i + group))
-            } AND blob_bytes IS NOT NULL`
+            const ids = unique.slice(i, i + group)
+            const rows = reader !== undefined
+              ? yield* reader.inline(ids)
+              : yield* sql<Row>`SELECT id, ${payloadBytes} FROM artifact WHERE id IN ${sql.in(ids)}
+                  AND blob_bytes IS NOT NULL`
             for (const row of yield* Rows.decodeAll(inlineRow, rows.map(fromWire))) out.set(row.id, row.blob_bytes)
           }
           return out as ReadonlyMap<string, Uint8Array>
@@ -216,8 +221,10 @@ export const make = (options: {
         unit(
           "fetch",
           // LIMIT, not `seq < from + window`: a window short of a row must show the row after the gap, not end the stream.
-          sql<Row>`SELECT seq, ${payloadBytes} FROM artifact_chunk WHERE artifact_id = ${artifactId} AND seq >= ${from}
-            ORDER BY seq LIMIT ${chunkWindow}`
+          reader !== undefined
+            ? reader.chunks(artifactId, from, chunkWindow)
+            : sql<Row>`SELECT seq, ${payloadBytes} FROM artifact_chunk WHERE artifact_id = ${artifactId}
+                AND seq >= ${from} ORDER BY seq LIMIT ${chunkWindow}`
         ).pipe(Effect.flatMap((rows) =>
           Effect.suspend(() => {
             const out: Array<Uint8Array> = []
