@@ -38,7 +38,7 @@ export interface Dialect {
   /**
    * Payloads (inline and chunk rows) are fetched base64-encoded (`encode(blob_bytes, 'base64')`): PostgreSQL sends
    * `bytea` as hex text, twice the bytes, and a 100 MiB restore's garbage of hex strings held its peak near 200 MiB;
-   * base64 is 4/3 of the bytes.
+   * base64 is 4/3 of the bytes. Only over a host's client: the backend's own pool reads them by COPY (`PayloadReader`).
    */
   readonly payloadsAsBase64?: boolean | undefined
   /** Freed pages keep their bytes (SQLite): overwrite content before deleting it. */

@@ -213,8 +213,8 @@ export const transferable = (views: Iterable<Uint8Array>): Array<ArrayBuffer> =>
 }
 
 /**
- * `view`, on a buffer of its own: copied when it shares one (a pool slice; a base64 decode, sized for the text's line
- * breaks). A shared buffer cannot be handed over, so a message clones it whole, and the worker's copy waited there for
+ * `view`, on a buffer of its own: copied when it shares one (a pool slice; a base64 decode of text of an unexpected
+ * shape). A shared buffer cannot be handed over, so a message clones it whole, and the worker's copy waited there for
  * a collection: a PostgreSQL batch restore's workers held ~65 MiB of them each.
  */
 export const owned = (view: Uint8Array): Uint8Array => (isWhole(view) ? view : new Uint8Array(view))
