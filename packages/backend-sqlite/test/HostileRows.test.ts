@@ -228,6 +228,32 @@ describe("hostile rows in a SQLite archive", () => {
       })
     ))
 
+  it.live("a batch fetching a payload of the wrong type fails that item only; the others fetched with it restore", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const names = ["a.txt", "b.txt", "c.txt"]
+        for (const name of names) fs.writeFileSync(path.join(dir, name), `content of ${name}\n`)
+        const report = yield* (yield* Archiver.Archiver).store(names.map((n) => path.join(dir, n)), storeOptions(dir))
+        const tombstones = report.stored.map((s) => s.tombstone)
+        const located = yield* (yield* ArchiveStore.ArchiveStore).locate(tombstones)
+        const bad = located.get(tombstones[1]!)!.artifactId
+        tamper(dir, "UPDATE artifact SET blob_bytes = CAST(blob_bytes AS TEXT) WHERE id = ?", bad)
+        // No workers: this thread fetches the three payloads in one round trip, which the bad row refuses.
+        const results = yield* (yield* Restorer.Restorer).restoreAll(
+          tombstones.map((tombstone, i) => ({ tombstone, output: path.join(dir, "out", names[i]!), actor: "bob" })),
+          { concurrency: 1, workers: 0 }
+        )
+        expect(results.map((r) => r._tag)).toEqual(["Success", "Failure", "Success"])
+        expect(results[1]?._tag === "Failure" && results[1].error.message).toMatch(
+          new RegExp(`table artifact, row ${bad}: column blob_bytes: expected bytes, got text of \\d+ bytes$`)
+        )
+        for (const name of ["a.txt", "c.txt"]) {
+          expect(fs.readFileSync(path.join(dir, "out", name), "utf8")).toBe(`content of ${name}\n`)
+        }
+        expect(fs.existsSync(path.join(dir, "out", "b.txt"))).toBe(false)
+      })
+    ))
+
   it.live("verify lists a payload of the wrong type, a missing chunk and a fractional seq, and checks the rest", () =>
     Effect.forEach(
       [

@@ -140,26 +140,39 @@ export const stillHolds = (output: string, content: { readonly bytes: number; re
 const refusedRow = (e: StoreError) => e.malformedRow === true
 
 /**
- * Locates items in one round trip. A group holding a row the store refuses (a negative size, a digest that is not one)
- * is located again an item at a time, so that only that row's items fail, each with the store's error naming the row,
- * and the others go on; a store that fails for another reason fails the whole group, as before.
+ * `fetch` of `keys` in one round trip; a group holding a row the store refuses is fetched again a key at a time, so
+ * that only that row's keys fail, each with the store's error naming the row. A store that fails for another reason
+ * fails the whole group.
  */
-export const locate = (
-  store: ArchiveStore["Type"],
-  tombstones: ReadonlyArray<string>
-): Effect.Effect<ReadonlyMap<string, Located | StoreError>, StoreError> =>
-  Effect.catchIf(store.locate(tombstones), refusedRow, () =>
+const rowByRowOnRefusal = <A>(
+  keys: ReadonlyArray<string>,
+  fetch: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, A>, StoreError>
+): Effect.Effect<ReadonlyMap<string, A | StoreError>, StoreError> =>
+  Effect.catchIf(fetch(keys), refusedRow, () =>
     Effect.gen(function*() {
-      const found = new Map<string, Located | StoreError>()
-      for (const tombstone of new Set(tombstones)) {
-        const one = yield* store.locate([tombstone]).pipe(
-          Effect.map((located): Located | StoreError | undefined => located.get(tombstone)),
+      const found = new Map<string, A | StoreError>()
+      for (const key of new Set(keys)) {
+        const one = yield* fetch([key]).pipe(
+          Effect.map((fetched): A | StoreError | undefined => fetched.get(key)),
           Effect.catchIf(refusedRow, Effect.succeed)
         )
-        if (one !== undefined) found.set(tombstone, one)
+        if (one !== undefined) found.set(key, one)
       }
       return found
     }))
+
+/** Locates items by tombstone: a row the store refuses (a negative size, a digest that is not one) fails its item. */
+export const locate = (
+  store: ArchiveStore["Type"],
+  tombstones: ReadonlyArray<string>
+): Effect.Effect<ReadonlyMap<string, Located | StoreError>, StoreError> => rowByRowOnRefusal(tombstones, store.locate)
+
+/** Inline payloads by artifact id: a payload row the store refuses (not bytes) fails the items of its artifact. */
+export const payloads = (
+  store: ArchiveStore["Type"],
+  artifactIds: ReadonlyArray<string>
+): Effect.Effect<ReadonlyMap<string, Uint8Array | StoreError>, StoreError> =>
+  rowByRowOnRefusal(artifactIds, store.inlinePayloads)
 
 /**
  * An output that is a guarded file (`Guarded`) fails first, even with `force`. An artifact that is not the content the

@@ -152,24 +152,26 @@ export const make = ({ evidence, store }: Env, stage: WriteStage) => {
       if (wanted.length === 0) return unit
       const clock = yield* Effect.clock
       const started = clock.unsafeCurrentTimeNanos()
-      const fetched = yield* Effect.either(store.inlinePayloads(wanted.map((w) => w.located.artifactId)))
+      const fetched = yield* Effect.either(RestorePlan.payloads(store, wanted.map((w) => w.located.artifactId)))
       const ms = Timestamp.elapsedMs(clock, started)
-      if (fetched._tag === "Left") {
-        const failed = new Set(wanted)
-        return {
-          work: unit.work.filter((w) => !failed.has(w)),
-          early: [...unit.early, ...wanted.map((w) => failure(w.index, w.request, fetched.left, w.fetchMs + ms))]
-        }
-      }
+      const failed = new Map<Work, StoreError>()
       // Items with the same content share one fetched buffer; a worker takes its buffer over, so each gets its own.
       const given = new Set<Uint8Array>()
       for (const w of wanted) {
-        const payload = fetched.right.get(w.located.artifactId)
+        w.fetchMs += ms
+        const payload = fetched._tag === "Left" ? fetched.left : fetched.right.get(w.located.artifactId)
+        if (payload instanceof StoreError) {
+          failed.set(w, payload)
+          continue
+        }
         w.payload = payload !== undefined && given.has(payload) ? Buffer.from(payload) : payload
         if (payload !== undefined) given.add(payload)
-        w.fetchMs += ms
       }
-      return unit
+      if (failed.size === 0) return unit
+      return {
+        work: unit.work.filter((w) => !failed.has(w)),
+        early: [...unit.early, ...Array.from(failed, ([w, e]) => failure(w.index, w.request, e, w.fetchMs))]
+      }
     })
 
   const restoreStream = <E>(
