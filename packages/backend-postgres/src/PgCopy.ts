@@ -138,6 +138,14 @@ const read = (field: Buffer | null, kind: Kind): string | Buffer | null => {
   return own
 }
 
+/**
+ * Whether a connection is still good after a COPY failed with `error`: after the server's ERROR (the statement failed,
+ * the session goes on) or data we refused, yes; after a FATAL (the server ended the session) or a broken socket, the
+ * pool must drop it.
+ */
+const stillUsable = (error: Error): boolean =>
+  error instanceof Pg.DatabaseError ? error.severity === "ERROR" : error.message.startsWith("COPY returned")
+
 /** The rows of `COPY (query) TO STDOUT (FORMAT binary)` on a connection of `pool`, as objects of `columns`. */
 export const copyRows = (
   pool: Pg.Pool,
@@ -159,8 +167,7 @@ export const copyRows = (
       }
       client.query(
         new CopyOut(`COPY (${query}) TO STDOUT (FORMAT binary)`, rows, (error) => {
-          // A connection that failed mid-COPY is closed; after the server's own error (or ours) it is still good.
-          release(error === undefined || "severity" in error || error.message.startsWith("COPY ") ? undefined : error)
+          release(error === undefined || stillUsable(error) ? undefined : error)
           resume(
             error === undefined
               ? Effect.succeed(out)
