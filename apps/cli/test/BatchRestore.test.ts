@@ -261,19 +261,21 @@ const interruptMidway = (
   args: ReadonlyArray<string>,
   after: number,
   signal: NodeJS.Signals,
-  ready: () => boolean = () => true
+  ready: () => boolean = () => true,
+  stdoutTo?: number
 ) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; sentAt: number }>(
     (resolve, reject) => {
       const child = spawn(process.execPath, [bin, "archive", ...args], {
         cwd,
-        env: { ...cleanEnv(), CODEX_ARCHIVE_BATCH_PROGRESS: "25" }
+        env: { ...cleanEnv(), CODEX_ARCHIVE_BATCH_PROGRESS: "25" },
+        stdio: ["pipe", stdoutTo ?? "pipe", "pipe"]
       })
       let stdout = ""
       let stderr = ""
       let sentAt = -1
-      child.stdout.on("data", (d) => (stdout += d))
-      child.stderr.on("data", (d) => {
+      child.stdout?.on("data", (d) => (stdout += d))
+      child.stderr!.on("data", (d) => {
         stderr += d
         const done = [...stderr.matchAll(/\[BATCH\] (\d+)\//g)].map((m) => Number(m[1]))
         if (sentAt < 0 && done.length > 0 && done[done.length - 1]! >= after && ready()) {
@@ -323,6 +325,28 @@ describe("batch-restore interrupted", () => {
     sameBytes(cwd, originals)
     expect(temps(cwd)).toEqual([])
   }, 180_000)
+
+  // Found by an attack review: interrupted with a full stdout, the batch said "codex: error:" twice (the summary it
+  // could not print, then "interrupted"). One error line says why it stopped; the summary's fate is said above it.
+  it("SIGTERM with stdout full: one error line (interrupted), the unprinted summary said above it, results saved", async () => {
+    const { cwd } = storedTree(2500, 6000)
+    const full = fs.openSync("/dev/full", "w")
+    const stopped = await interruptMidway(
+      cwd,
+      ["batch-restore", "manifest.json", "--results", "results.json"],
+      300,
+      "SIGTERM",
+      () => true,
+      full
+    ).finally(() => fs.closeSync(full))
+    expect(stopped.code, stopped.stderr).toBe(130)
+    const lines = stopped.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("[BATCH] "))
+    expect(lines.filter((l) => l.startsWith("codex: error:")), stopped.stderr).toEqual(["codex: error: interrupted"])
+    expect(lines.at(-1)).toBe("codex: error: interrupted")
+    expect(lines.some((l) => /^batch-restore: \d+ restored, .* cannot write to stdout: ENOSPC/.test(l)), stopped.stderr)
+      .toBe(true)
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, "results.json"), "utf8"))).toMatchObject({ interrupted: true })
+  })
 
   // SIGHUP (the terminal or SSH session gone) as SIGTERM: it ended the process at once (129), no reason line, temporary
   // files left and a results file far behind what was restored.

@@ -224,9 +224,8 @@ export const command = Command.make(
                 yield* Deferred.succeed(stop, undefined)
                 const exit = yield* Fiber.await(batch)
                 if (exit._tag === "Success") {
-                  yield* finish(exit.value).pipe(
-                    Effect.catchAll((e) => Runtime.note(`codex: error: ${ExitCode.messageOf(e)}`))
-                  )
+                  // The run's one error line is "interrupted" (main.ts): a summary stdout cannot take is said above it.
+                  yield* finish(exit.value).pipe(Effect.catchAll((e) => Runtime.note(ExitCode.messageOf(e))))
                 }
               })
             ),
