@@ -317,6 +317,8 @@ export const afterDone = (done: () => string) => <A, E, R>(print: Effect.Effect<
  * exit or a signal ends the process with `process.exit`, which would cut off a pending write.
  */
 export const printLine = (line: string) => printText(line + "\n")
+/** A line that says what a command did: a stdout that cannot take it still says it, in the error (`afterDone`). */
+export const printDone = (line: string) => printLine(line).pipe(afterDone(() => line))
 /** One JSON document, pretty as the original prints them. */
 export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 /** Human notes go to stderr, never mixed into results. */

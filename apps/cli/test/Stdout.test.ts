@@ -79,6 +79,25 @@ describe("a stdout that refuses writes", () => {
     }
   })
 
+  it("init, prune-request, purge and gc that did their work before stdout failed say what they did", () => {
+    const { cwd, tombstones } = setup()
+    const said = (args: ReadonlyArray<string>) => {
+      const r = toFullDisk(cwd, args)
+      oneErrorLine(r)
+      return r.stderr.replace(/, but cannot write to stdout: ENOSPC: no space left on device, write\n$/, "")
+    }
+    expect(said(["init"])).toMatch(/^codex: error: archive schema ensured for backend=sqlite \(schema version \d+, /)
+    const id = tombstones[0]!
+    expect(said(["prune-request", id, "--reason", "old", "--actor", "alice"])).toBe(
+      "codex: error: recorded prune request"
+    )
+    expect(said(["purge", id, "--second", "bob", "--reason", "old", "--actor", "alice", "--apply"])).toBe(
+      "codex: error: purge approvals recorded and blob scrubbed"
+    )
+    expect(evidence(cwd).map((l) => l.action)).toEqual(expect.arrayContaining(["PRUNE_REQUEST", "DELETE_APPROVED"]))
+    expect(said(["gc"])).toBe("codex: error: gc: removed 0 orphaned chunk rows (0 bytes)")
+  })
+
   it("a restore that completed before stdout failed says so, and its file and evidence line stand", () => {
     const { cwd, tombstones } = setup()
     const r = toFullDisk(cwd, ["restore", tombstones[1]!, "o.txt"])

@@ -29,6 +29,10 @@ export const command = Command.make(
         yield* ids.print({
           dry_run: opts.dryRun,
           [opts.dryRun ? "would_remove" : "removed"]: { chunk_rows: found.rows, bytes: found.bytes, artifacts: [] }
-        })
+        }).pipe(
+          Runtime.afterDone(() =>
+            `gc: ${opts.dryRun ? "would remove" : "removed"} ${found.rows} orphaned chunk rows (${found.bytes} bytes)`
+          )
+        )
       }).pipe(Effect.scoped))
 ).pipe(Command.withDescription("Remove orphaned chunk rows (their artifact is gone or no longer chunked)"))

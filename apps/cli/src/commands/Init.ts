@@ -31,7 +31,7 @@ export const command = Command.make(
         Effect.gen(function*() {
           const store = yield* ArchiveStore.ArchiveStore
           const version = yield* store.schemaVersion
-          yield* Runtime.printLine(
+          yield* Runtime.printDone(
             `archive schema ensured for backend=${config.backend.backend} (schema version ${version}, ${store.location})`
           )
         }))

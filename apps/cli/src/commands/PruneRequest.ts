@@ -21,6 +21,6 @@ export const command = Command.make(
       Effect.gen(function*() {
         const id = yield* checkTombstone(opts.tombstone)
         yield* Retention.requestPrune(id, Runtime.resolveActor(opts.actor), opts.reason)
-        yield* Runtime.printLine("recorded prune request")
+        yield* Runtime.printDone("recorded prune request")
       }))
 ).pipe(Command.withDescription("Record a request to purge an item (the first half of dual control)"))

@@ -32,7 +32,7 @@ export const command = Command.make(
           reason: opts.reason,
           apply: opts.apply
         })
-        yield* Runtime.printLine(
+        yield* Runtime.printDone(
           !opts.apply
             ? "purge approvals recorded"
             : outcome.blobScrubbed
