@@ -3,9 +3,9 @@
  * migrations, and the shared `SqlArchiveStore` over them.
  */
 import { type ArchiveStore, PayloadReader, Redact, type Retry, ServerUrl, SqlArchiveStore } from "@codex-archive/core"
-import { type SqlClient, SqlError } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Either, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Either, Layer, Redacted } from "effect"
 import Pg from "pg"
 import * as PgCopy from "./PgCopy.js"
 import { dialect } from "./PgDialect.js"
@@ -59,16 +59,13 @@ const inSchema = (url: string, schema: string | undefined): string => {
 }
 
 /**
- * The client the archive opens for the URL (a pool of `poolSize`), `search_path` set to `schema` when one is named,
- * and the store's payload reads by binary COPY on that pool (`PgCopy`). A host that wants this very pool for its own
- * queries may use it; the archive's layers never hand it out.
+ * The client the archive opens for the URL (a pool of `poolSize`), `search_path` set to `schema` when one is named; a
+ * store over this very client reads payloads by binary COPY on its pool (`PgCopy`, attached as its `PayloadReader`).
+ * A host that wants this pool for its own queries may use it; the archive's layers never hand it out.
  */
 export const client = (
   options: Pick<Options, "url" | "poolSize" | "schema">
-): Layer.Layer<
-  SqlClient.SqlClient | PayloadReader.PayloadReader,
-  ArchiveStore.NotAnArchive | ArchiveStore.StoreError
-> => {
+): Layer.Layer<SqlClient.SqlClient, ArchiveStore.NotAnArchive | ArchiveStore.StoreError> => {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
   const pool = () => {
     const problem = ServerUrl.problemOf(url, ServerUrl.postgres)
@@ -109,16 +106,22 @@ export const client = (
         }))
       )
     )
-    return Layer.unwrapScoped(Effect.map(acquire, (pool) =>
-      Layer.merge(
-        PgClient.layerFromPool({ acquire: Effect.succeed(pool), applicationName: "codex-archive" }),
-        Layer.succeed(PayloadReader.PayloadReader, PgCopy.reader(pool))
-      )))
+    return Layer.unwrapScoped(
+      Effect.map(
+        acquire,
+        (pool) =>
+          PgClient.layerFromPool({ acquire: Effect.succeed(pool), applicationName: "codex-archive" }).pipe(
+            Layer.tap((context) =>
+              Effect.sync(() => PayloadReader.attach(Context.get(context, SqlClient.SqlClient), PgCopy.reader(pool)))
+            )
+          )
+      )
+    )
   }
-  // Only the generic tags in the signature: a host's declarations then need no `pg` types.
+  // Only the generic tag in the signature: a host's declarations then need no `pg` types.
   return SqlArchiveStore.connect(
     { dialect, location: Redact.url(url), secrets: Redact.secretsOf(url) },
-    pool() as Layer.Layer<SqlClient.SqlClient | PayloadReader.PayloadReader, unknown>
+    pool() as Layer.Layer<SqlClient.SqlClient, unknown>
   )
 }
 

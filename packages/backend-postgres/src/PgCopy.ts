@@ -4,7 +4,7 @@
  * decodes every field as text) and a base64 decoding after it. On the large corpus's batch restore that was ~40% of the
  * CPU of both. Used over the archive's own pool only (`PgArchive.client`); a host's client gets `SELECT`s.
  */
-import { PayloadReader } from "@codex-archive/core"
+import type { PayloadReader } from "@codex-archive/core"
 import { SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import Pg from "pg"
@@ -165,8 +165,13 @@ export const copyRows = (
         resume(Effect.fail(new SqlError.SqlError({ cause: connectError, message: "Failed to acquire connection" })))
         return
       }
+      // A socket that ends without a word from the server is told to the client's listeners before the COPY hears of
+      // it (handleError): unheard, that error event ended the process. pg-pool listens only while a client is idle.
+      const onError = () => {}
+      client.on("error", onError)
       client.query(
         new CopyOut(`COPY (${query}) TO STDOUT (FORMAT binary)`, rows, (error) => {
+          client.off("error", onError)
           release(error === undefined || stillUsable(error) ? undefined : error)
           resume(
             error === undefined

@@ -3,12 +3,51 @@
  * parameters), the server's errors kept whole for the retry policy, and a connection killed mid-COPY retried.
  */
 import { Fixtures } from "@codex-archive/conformance"
-import { ArchiveStore } from "@codex-archive/core"
+import { ArchiveStore, Retry } from "@codex-archive/core"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import * as net from "node:net"
 import Pg from "pg"
+import { PgArchive } from "../src/index.js"
 import * as PgCopy from "../src/PgCopy.js"
-import { admin, backend } from "./helpers.js"
+import { admin, backend, fresh, serverUrl } from "./helpers.js"
+
+/**
+ * A TCP relay to the test server that drops the first connection to carry more than `limit` bytes from the server,
+ * both ends at once and without a word from the server (a network cut, a proxy restarting); later ones pass. Its URL
+ * is `url` with the relay's port.
+ */
+const cuttingRelay = (url: string, limit: number) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly cuts: () => number }>((resume) => {
+      const target = new URL(serverUrl)
+      let cuts = 0
+      const relay = net.createServer((client) => {
+        const server = net.connect(Number(target.port || 5432), target.hostname)
+        let carried = 0
+        client.on("error", () => {})
+        server.on("error", () => {})
+        client.pipe(server)
+        server.on("data", (d: Buffer) => {
+          carried += d.length
+          if (cuts === 0 && carried > limit) {
+            cuts++
+            client.destroy()
+            server.destroy()
+          } else client.write(d)
+        })
+        client.on("close", () => server.destroy())
+        server.on("close", () => client.destroy())
+      })
+      relay.listen(0, "127.0.0.1", () => {
+        const at = new URL(url)
+        at.port = String((relay.address() as net.AddressInfo).port)
+        resume(Effect.succeed(Object.assign(relay, { url: at.toString(), cuts: () => cuts })))
+      })
+    }),
+    (relay) => Effect.sync(() => (relay as unknown as net.Server).close())
+  )
 
 /** Binary COPY bytes of `rows` (header, each row's fields, trailer), as PostgreSQL writes them. */
 const copyBytes = (rows: ReadonlyArray<ReadonlyArray<Buffer | null>>, extension = Buffer.alloc(0)) => {
@@ -121,4 +160,52 @@ describe("payloads by COPY on a real server", () => {
         expect(retries[0]).toMatch(/terminating connection due to administrator command/)
       }).pipe(Effect.provide(logs.layer)), { retry: Fixtures.fastRetry })
   })
+
+  // Found by an attack review: pg tells a checked-out client's listeners of a dead socket before the COPY, and with
+  // none listening the process ended with a stack trace (the SELECT path's driver layer listens while it holds one).
+  it.live("a connection cut mid-COPY without a word from the server is retried and the fetch succeeds", () => {
+    const logs = Fixtures.captureLogs()
+    return Fixtures.withArchive(backend, (dir, url) =>
+      Effect.gen(function*() {
+        const report = yield* Fixtures.storeFile(dir, "big.bin", Fixtures.noise(3 * 1024 * 1024, 5))
+        const tombstone = report.stored[0]!.tombstone
+        const direct = yield* ArchiveStore.ArchiveStore
+        const { artifactId } = (yield* direct.locate([tombstone])).get(tombstone)!
+        const expected = (yield* direct.inlinePayloads([artifactId])).get(artifactId)!
+        // The same archive through the relay: the COPY of its 3 MiB payload is cut after 1 MiB, once.
+        const relay = yield* cuttingRelay(url, 1024 * 1024)
+        const fetched = yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.inlinePayloads([artifactId])).pipe(
+          Effect.provide(
+            PgArchive.layer({ url: relay.url, create: false, poolSize: 2 }).pipe(
+              Layer.provide(Fixtures.fastRetry)
+            )
+          )
+        )
+        expect(relay.cuts()).toBe(1)
+        expect(Buffer.from(fetched.get(artifactId)!).equals(Buffer.from(expected))).toBe(true)
+        const retries = Fixtures.retriesOf(logs, "fetch")
+        expect(retries.length).toBe(1)
+        expect(retries[0]).toMatch(/Connection terminated unexpectedly/)
+      }).pipe(Effect.provide(logs.layer)))
+  })
+
+  // Found by an attack review: the reader was a context service, so a store over a host's own client took the
+  // archive pool's reader from the same context and read another database's payloads.
+  it.live("a store over a host's client reads only through that client, whatever archive pool is beside it", () =>
+    Fixtures.withArchive(backend, (dir, url) =>
+      Effect.gen(function*() {
+        const stored = yield* Fixtures.storeText(dir, "a.txt")
+        const tombstone = stored.stored[0]!.tombstone
+        const { artifactId } = (yield* (yield* ArchiveStore.ArchiveStore).locate([tombstone])).get(tombstone)!
+        // The host's own client on another, empty archive; the first archive's pool in the same context.
+        const other = yield* fresh
+        const hostStore = PgArchive.layerFromClient({ create: true, location: "host" }).pipe(
+          Layer.provide(PgClient.layer({ url: Redacted.make(other), maxConnections: 2 }))
+        )
+        const fetched = yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.inlinePayloads([artifactId])).pipe(
+          Effect.provide(hostStore),
+          Effect.provide(Layer.merge(PgArchive.client({ url, poolSize: 2 }), Retry.none))
+        )
+        expect(fetched.size).toBe(0)
+      })))
 })

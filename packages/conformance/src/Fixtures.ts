@@ -167,12 +167,12 @@ export const waitFor = <A, E, R>(probe: Effect.Effect<A, E, R>, until: (a: A) =>
     })
   )
 
-/** Stores one small text file named `name` in `dir` (repo acme/faults), as a fault-injection test's subject. */
-export const storeText = (dir: string, name: string) =>
+/** Stores one file named `name` in `dir` holding `content` (repo acme/faults), as a fault-injection test's subject. */
+export const storeFile = (dir: string, name: string, content: string | Uint8Array) =>
   Effect.flatMap(
     Archiver.Archiver,
     (a) =>
-      a.store([write(path.join(dir, name), `${name}\n`)], {
+      a.store([write(path.join(dir, name), content)], {
         repo: "acme/faults",
         actor: "alice",
         commit: "abc",
@@ -181,6 +181,9 @@ export const storeText = (dir: string, name: string) =>
         cwd: dir
       })
   )
+
+/** Stores one small text file named `name` in `dir` (its content: the name and a newline). */
+export const storeText = (dir: string, name: string) => storeFile(dir, name, `${name}\n`)
 
 /** The retry log lines of one store operation (`list`, `purge`, ...). */
 export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: string) =>

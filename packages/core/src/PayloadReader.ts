@@ -1,11 +1,13 @@
 /**
  * A server backend's own path for payload bytes, beside its `SqlClient`: PostgreSQL's binary `COPY` sends `bytea` as
  * it is stored, where a `SELECT` through the driver sends text the server encodes and the client decodes twice
- * (characters, then base64). The store uses it when the backend's layer provides one (its own pool); over a host's
- * client it reads with `SELECT`s. Rows come back in the `SELECT`'s shape and are decoded and checked the same way.
+ * (characters, then base64). A backend attaches one to the client it made (its own pool); a store over that very
+ * client reads payloads with it, a store over any other client (a host's) with `SELECT`s. Tied to the client object,
+ * not put in the context: a host's context may hold the archive's client beside its own, and a store over the host's
+ * client must never read through the other's pool. Rows come back in the `SELECT`'s shape and are checked the same way.
  */
-import type { SqlError } from "@effect/sql"
-import { Context, type Effect } from "effect"
+import type { SqlClient, SqlError } from "@effect/sql"
+import type { Effect } from "effect"
 
 export interface PayloadReader {
   /** `{ id, blob_bytes }` of each artifact among `ids` whose inline bytes are not NULL. */
@@ -20,4 +22,10 @@ export interface PayloadReader {
   ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError.SqlError>
 }
 
-export const PayloadReader = Context.GenericTag<PayloadReader>("@codex-archive/core/PayloadReader")
+const readers = new WeakMap<SqlClient.SqlClient, PayloadReader>()
+
+/** Ties `reader` to `client`, which the backend made: a store over that client reads payloads with it. */
+export const attach = (client: SqlClient.SqlClient, reader: PayloadReader): void => void readers.set(client, reader)
+
+/** The reader tied to `client`, if its backend attached one. */
+export const of = (client: SqlClient.SqlClient): PayloadReader | undefined => readers.get(client)

@@ -40,7 +40,7 @@ import * as Rows from "./internal/SqlRows.js"
 import { codecOf, layoutOf, modeOf, type Row } from "./internal/SqlRows.js"
 import * as SqlWrite from "./internal/SqlWrite.js"
 import * as Migrations from "./Migrations.js"
-import { PayloadReader } from "./PayloadReader.js"
+import * as PayloadReader from "./PayloadReader.js"
 import * as Redact from "./Redact.js"
 import * as Retry from "./Retry.js"
 import * as Timestamp from "./Timestamp.js"
@@ -185,8 +185,8 @@ export const make = (options: {
         })
       )
 
-    // The backend's own path for payload bytes, when its layer gave one (`PayloadReader`); else SELECTs, below.
-    const reader = Option.getOrUndefined(yield* Effect.serviceOption(PayloadReader))
+    // The backend's own path for payload bytes, when it made this client and attached one; else SELECTs, below.
+    const reader = PayloadReader.of(sql)
     // Payload bytes as the dialect sends them best (`Dialect.payloadsAsBase64`), back to bytes as rows arrive.
     const payloadBytes = sql.literal(
       dialect.payloadsAsBase64 === true ? "encode(blob_bytes, 'base64') AS blob_bytes" : "blob_bytes"
