@@ -6,12 +6,12 @@ import { Fixtures } from "@codex-archive/conformance"
 import { ArchiveStore, Retry } from "@codex-archive/core"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { Cause, Effect, Exit, Layer, Redacted } from "effect"
 import * as net from "node:net"
 import Pg from "pg"
 import { PgArchive } from "../src/index.js"
 import * as PgCopy from "../src/PgCopy.js"
-import { admin, backend, fresh, serverUrl } from "./helpers.js"
+import { backend, fresh, serverUrl, terminatedWhileLocked } from "./helpers.js"
 
 /**
  * A TCP relay to the test server that drops the first connection to carry more than `limit` bytes from the server,
@@ -141,19 +141,12 @@ describe("payloads by COPY on a real server", () => {
         const stored = yield* Fixtures.storeText(dir, "b.txt")
         const store = yield* ArchiveStore.ArchiveStore
         const located = (yield* store.locate([stored.stored[0]!.tombstone])).get(stored.stored[0]!.tombstone)!
-        const sql = yield* admin(url)
-        const holder = yield* sql.reserve
-        yield* holder.executeRaw("BEGIN", [])
-        yield* holder.executeRaw("LOCK TABLE artifact IN ACCESS EXCLUSIVE MODE", [])
-        const fetching = yield* Effect.fork(store.inlinePayloads([located.artifactId]))
-        const [victim] = yield* Fixtures.waitFor(
-          sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${new URL(url).pathname.slice(1)}
-            AND application_name = 'codex-archive' AND wait_event_type = 'Lock' AND query LIKE 'COPY %'`,
-          (rows) => rows.length > 0
+        const fetched = yield* terminatedWhileLocked(
+          url,
+          "artifact",
+          store.inlinePayloads([located.artifactId]),
+          "COPY "
         )
-        yield* sql`SELECT pg_terminate_backend(${victim!.pid})`
-        yield* holder.executeRaw("COMMIT", [])
-        const fetched = yield* Fiber.join(fetching)
         expect(fetched.get(located.artifactId)?.byteLength).toBeGreaterThan(0)
         const retries = Fixtures.retriesOf(logs, "fetch")
         expect(retries.length).toBe(1)

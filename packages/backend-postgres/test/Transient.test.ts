@@ -6,29 +6,15 @@ import { Fixtures } from "@codex-archive/conformance"
 import { ArchiveStore } from "@codex-archive/core"
 import { expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { admin, backend } from "./helpers.js"
-
-/** Sessions of our store (application_name codex-archive) in this database that wait on a lock. */
-const waiting = (sql: Effect.Effect.Success<ReturnType<typeof admin>>, database: string) =>
-  sql<
-    { pid: number }
-  >`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'codex-archive' AND wait_event_type = 'Lock'`
+import { admin, backend, terminatedWhileLocked, waiting } from "./helpers.js"
 
 it.live("a connection terminated by pg_terminate_backend mid-query is retried and the call succeeds", () => {
   const logs = Fixtures.captureLogs()
   return Fixtures.withArchive(backend, (dir, url) =>
     Effect.gen(function*() {
       const stored = yield* Fixtures.storeText(dir, "a.txt")
-      const sql = yield* admin(url)
-      const holder = yield* sql.reserve
-      yield* holder.executeRaw("BEGIN", [])
-      yield* holder.executeRaw("LOCK TABLE item IN ACCESS EXCLUSIVE MODE", [])
       const store = yield* ArchiveStore.ArchiveStore
-      const listing = yield* Effect.fork(store.list({ limit: 10 }))
-      const [victim] = yield* Fixtures.waitFor(waiting(sql, new URL(url).pathname.slice(1)), (rows) => rows.length > 0)
-      yield* sql`SELECT pg_terminate_backend(${victim!.pid})`
-      yield* holder.executeRaw("COMMIT", [])
-      const listed = yield* Fiber.join(listing)
+      const listed = yield* terminatedWhileLocked(url, "item", store.list({ limit: 10 }))
       expect(listed.map((l) => l.tombstone_id)).toEqual([stored.stored[0]!.tombstone])
       const retries = Fixtures.retriesOf(logs, "list")
       expect(retries.length).toBe(1)
@@ -53,7 +39,7 @@ it.live("a deadlock detected by the server is retried as a whole transaction and
       const purge = yield* Effect.fork(
         store.approveDelete({ tombstone: stored.tombstone, primary: "p", secondary: "q", reason: "r", apply: true })
       )
-      yield* Fixtures.waitFor(waiting(sql, new URL(url).pathname.slice(1)), (rows) => rows.length > 0)
+      yield* Fixtures.waitFor(waiting(sql, url), (rows) => rows.length > 0)
       // Now the other transaction wants the item row: a cycle.
       yield* other.executeRaw("SELECT 1 FROM item WHERE id = $1 FOR UPDATE", [item.id])
       yield* other.executeRaw("ROLLBACK", [])

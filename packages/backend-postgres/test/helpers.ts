@@ -2,7 +2,7 @@
 import * as Fixtures from "@codex-archive/conformance/Fixtures"
 import { Redact } from "@codex-archive/core"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted } from "effect"
 import { PgArchive, PgSchema } from "../src/index.js"
 
 export const serverUrl = process.env.CODEX_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/postgres"
@@ -42,3 +42,33 @@ export const backend: Fixtures.Backend = {
   layer: (options) => withSql({ ...options, poolSize: 4 }),
   migrations: PgSchema.migrations
 }
+
+/**
+ * Sessions of our store (application_name codex-archive) in the database of `url` that wait on a lock, their query
+ * starting with `query` when given.
+ */
+export const waiting = (sql: Effect.Effect.Success<ReturnType<typeof admin>>, url: string, query = "") =>
+  sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${new URL(url).pathname.slice(1)}
+    AND application_name = 'codex-archive' AND wait_event_type = 'Lock' AND query LIKE ${`${query}%`}`
+
+/**
+ * Runs `operation` while another session holds `table` locked, terminates our session once it waits on that lock
+ * (`pg_terminate_backend`, as a server restart would), releases the lock, and returns the operation's outcome.
+ */
+export const terminatedWhileLocked = <A, E, R>(
+  url: string,
+  table: string,
+  operation: Effect.Effect<A, E, R>,
+  query = ""
+) =>
+  Effect.gen(function*() {
+    const sql = yield* admin(url)
+    const holder = yield* sql.reserve
+    yield* holder.executeRaw("BEGIN", [])
+    yield* holder.executeRaw(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`, [])
+    const running = yield* Effect.fork(operation)
+    const [victim] = yield* Fixtures.waitFor(waiting(sql, url, query), (rows) => rows.length > 0)
+    yield* sql`SELECT pg_terminate_backend(${victim!.pid})`
+    yield* holder.executeRaw("COMMIT", [])
+    return yield* Fiber.join(running)
+  })

@@ -175,6 +175,9 @@ export const parse = (text: string, source: string): Effect.Effect<Stub, Malform
     return stub
   })
 
+/** The stub `text` holds, or `undefined` (not a stub, or a malformed one). */
+const parsed = (text: string): Stub | undefined => Either.getOrUndefined(Effect.runSync(Effect.either(parse(text, ""))))
+
 /**
  * The kinds of line a stub holds, ours or the original tool's (spec §1.2), each with how many times it may appear: the
  * header, the seven fields, two bare `#`, the restore heading, its command line and the closing note. The command line
@@ -209,12 +212,9 @@ const stubLineKinds = (
  * lines differ between writers and editors and count for nothing), more for a stub someone wrote into, which a
  * restore in place would otherwise throw away. A stub line given more often than a stub holds it counts too.
  */
-export const linesBesidesStub = (text: string, parsed?: Stub): number => {
+export const linesBesidesStub = (text: string, stub?: Stub): number => {
   // Parsed from its header on: lines written above a stub are counted below, not a reason to know nothing of it.
-  const from = Math.max(0, text.search(/^# TOMBST?ONE ARCHIVE STUB/m))
-  const kinds = stubLineKinds(
-    parsed ?? Either.getOrUndefined(Effect.runSync(Effect.either(parse(text.slice(from), ""))))
-  )
+  const kinds = stubLineKinds(stub ?? parsed(text.slice(Math.max(0, text.search(/^# TOMBST?ONE ARCHIVE STUB/m)))))
   const left = kinds.map(([, times]) => times)
   let extra = 0
   for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
@@ -228,8 +228,7 @@ export const linesBesidesStub = (text: string, parsed?: Stub): number => {
 }
 
 /** The tombstone a well-formed stub names, or `undefined` (not a stub, or a malformed one). */
-export const tombstoneOf = (text: string): string | undefined =>
-  Either.getOrUndefined(Either.map(Effect.runSync(Effect.either(parse(text, ""))), (stub) => stub.tombstone))
+export const tombstoneOf = (text: string): string | undefined => parsed(text)?.tombstone
 
 /** The size of `file`, or `Infinity` when it cannot be read: either way too large to be a stub. */
 const sizeOf = (file: string | Buffer): number => {
@@ -269,7 +268,7 @@ export const stubOf = (file: string, tombstone: string, size: number = sizeOf(fi
   if (size > maxStubBytes) return undefined
   try {
     const text = FileOps.readBounded(file, maxStubBytes, { noFollow: true })
-    const stub = Either.getOrUndefined(Effect.runSync(Effect.either(parse(text, ""))))
+    const stub = parsed(text)
     return stub?.tombstone === tombstone ? linesBesidesStub(text, stub) : undefined
   } catch {
     return undefined
