@@ -15,6 +15,7 @@ export const dialect: Dialect.Dialect = {
   readLatest: "",
   ignoreDuplicateContent: "ON CONFLICT (content_sha256) DO NOTHING",
   returning: true,
+  modifyingCte: true,
   bulkInsert: { rows: 500, bytes: 16 * 1024 * 1024 },
   inlineCap: Number.MAX_SAFE_INTEGER,
   payloadsAsBase64: true,

@@ -231,6 +231,40 @@ export const suite = (backend: Backend) =>
           }))
     )
 
+    it.live("records a unit's restores all or nothing: one bad record leaves every item and event as it was", () =>
+      withArchive(backend, (dir) =>
+        Effect.gen(function*() {
+          const report = yield* store(
+            [write(path.join(dir, "a.md"), "# a\n"), write(path.join(dir, "b.md"), "# b\n")],
+            {
+              cwd: dir
+            }
+          )
+          const tombstones = report.stored.map((s) => s.tombstone)
+          const s = yield* archiveStore
+          const located = yield* s.locate(tombstones)
+          const itemIds = tombstones.map((t) => located.get(t)!.itemId)
+          const at = "2026-12-07T20:00:00Z"
+          // The second record's event cannot be inserted (no actor): the first item's restored_at must not stay set.
+          const bad = yield* Effect.exit(s.recordRestores([
+            { itemId: itemIds[0]!, actor: "bob", at },
+            { itemId: itemIds[1]!, actor: null as unknown as string, at }
+          ]))
+          expect(Exit.isFailure(bad)).toBe(true)
+          for (const t of tombstones) {
+            const shown = yield* s.show(t)
+            expect(shown.restored_at).toBeNull()
+            expect(shown.events.map((e) => e.action)).toEqual(["ARCHIVE"])
+          }
+          yield* s.recordRestores(itemIds.map((itemId) => ({ itemId, actor: "bob", at })))
+          for (const t of tombstones) {
+            const shown = yield* s.show(t)
+            expect(shown.restored_at).toBe(at)
+            // Events list in time order, and this restore's time is before the archive's.
+            expect(shown.events.map((e) => `${e.action} ${e.actor}`).sort()).toEqual(["ARCHIVE alice", "RESTORE bob"])
+          }
+        })))
+
     it.live("shows an item with its metadata, tags and events in order", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {

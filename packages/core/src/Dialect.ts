@@ -31,6 +31,8 @@ export interface Dialect {
   readonly ignoreDuplicateContent: string
   /** Whether that INSERT can say which rows it inserted (`RETURNING`); otherwise the store looks. */
   readonly returning: boolean
+  /** A `WITH` may hold an UPDATE that the statement's INSERT follows (PostgreSQL): two writes, one round trip. */
+  readonly modifyingCte?: boolean | undefined
   /** Bounds of one multi-row INSERT: rows, and bytes of content (MariaDB's `max_allowed_packet`). */
   readonly bulkInsert: { readonly rows: number; readonly bytes: number }
   /** The largest content kept in one row; above it content is chunked. */

@@ -250,8 +250,29 @@ export const make = (options: {
 
     const recordRestores = (
       records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>
-    ) =>
-      records.length === 0 ? Effect.void : unit(
+    ) => {
+      if (records.length === 0) return Effect.void
+      const events = (slice: typeof records) =>
+        slice.map((r) => ({
+          id: Uuid.v7(),
+          item_id: r.itemId,
+          action: "RESTORE",
+          actor: r.actor,
+          context: "{}",
+          created_at: ts(r.at)
+        }))
+      const at = records[0]!.at
+      // A batch's unit (one time, one group) in one statement where BEGIN, UPDATE, INSERT and COMMIT took four round
+      // trips: over half the statements of the large corpus's batch from PostgreSQL, each a socket write and a wakeup.
+      if (dialect.modifyingCte === true && records.length <= group && records.every((r) => r.at === at)) {
+        return unit(
+          "record_restore",
+          sql`WITH restored AS (UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${
+            sql.in(records.map((r) => r.itemId))
+          }) INSERT INTO event ${sql.insert(events(records))}`
+        )
+      }
+      return unit(
         "record_restore",
         sql.withTransaction(Effect.gen(function*() {
           const byTime = new Map<string, Array<string>>()
@@ -266,18 +287,11 @@ export const make = (options: {
             }
           }
           for (let i = 0; i < records.length; i += group) {
-            const rows = records.slice(i, i + group).map((r) => ({
-              id: Uuid.v7(),
-              item_id: r.itemId,
-              action: "RESTORE",
-              actor: r.actor,
-              context: "{}",
-              created_at: ts(r.at)
-            }))
-            yield* sql`INSERT INTO event ${sql.insert(rows)}`
+            yield* sql`INSERT INTO event ${sql.insert(events(records.slice(i, i + group)))}`
           }
         }))
       )
+    }
 
     // ---- queries and retention --------------------------------------------------------------------------------------
 
