@@ -5,6 +5,7 @@ import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Runtime from "./Runtime.js"
+import * as Utf8Args from "./Utf8Args.js"
 
 const argv = Runtime.hoistLogLevel(process.argv)
 
@@ -42,9 +43,16 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.provide(NodeContext.layer)
 )
 
-NodeRuntime.runMain(program, {
-  disablePrettyLogger: true,
-  disableErrorReporting: true,
-  teardown: (exit, onExit) =>
-    onExit(Exit.isFailure(exit) ? (Exit.isInterrupted(exit) ? 130 : 1) : Number(process.exitCode ?? 0))
-})
+// Refused before anything runs: a name that is not UTF-8 would be read as another (see Utf8Args).
+const refused = Utf8Args.refusal(process.argv, process.env)
+if (refused !== undefined) {
+  process.stderr.write(`codex: error: ${refused}\n`)
+  process.exitCode = 2
+} else {
+  NodeRuntime.runMain(program, {
+    disablePrettyLogger: true,
+    disableErrorReporting: true,
+    teardown: (exit, onExit) =>
+      onExit(Exit.isFailure(exit) ? (Exit.isInterrupted(exit) ? 130 : 1) : Number(process.exitCode ?? 0))
+  })
+}

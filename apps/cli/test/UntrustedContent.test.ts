@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { bin, codex, evidence, tamper, tempDir, write } from "./support.js"
+import { baseEnv, bin, codex, evidence, tamper, tempDir, write } from "./support.js"
 
 /** A new archive holding one file `name` (with `content` and `mode`); returns its folder and tombstone. */
 const archivedFile = (name: string, content: string, mode?: number) => {
@@ -18,19 +18,19 @@ const archivedFile = (name: string, content: string, mode?: number) => {
   return { cwd, tombstone: JSON.parse(stored.stdout).tombstone as string }
 }
 
-/** The CLI under a given umask (a shell sets it; the child inherits it). */
-const codexWithUmask = (cwd: string, umask: string, args: ReadonlyArray<string>) => {
-  const quoted = [process.execPath, bin, "archive", ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
-  const r = spawnSync("sh", ["-c", `umask ${umask} && exec ${quoted}`], {
+/** The CLI run by bash: `before` runs first (a umask, variables), `words` follow the command as bash reads them. */
+const codexInShell = (cwd: string, before: string, words: string) => {
+  const r = spawnSync("bash", ["-c", `${before} exec '${process.execPath}' '${bin}' archive ${words}`], {
     cwd,
-    env: {
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CODEX_"))),
-      CODEX_ACTOR: "t"
-    },
+    env: { ...baseEnv(), CODEX_ACTOR: "t" },
     encoding: "utf8"
   })
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
+
+/** The CLI under a given umask (a shell sets it; the child inherits it). */
+const codexWithUmask = (cwd: string, umask: string, args: ReadonlyArray<string>) =>
+  codexInShell(cwd, `umask ${umask} &&`, args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" "))
 
 const modeOf = (file: string) => fs.statSync(file).mode & 0o7777
 
@@ -343,5 +343,42 @@ describe("a results file given to --resume", () => {
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(JSON.parse(resumed.stdout).results[0]).toMatchObject({ status: "SKIPPED", bytes: 17 })
     expect(evidence(cwd).slice(lines).map((e) => e.action)).toEqual(["RESTORE_BATCH"])
+  })
+})
+
+describe("names whose bytes are not UTF-8", () => {
+  /** `$'\xff'` words reach the CLI as raw bytes, which Node cannot be given (its arguments are strings). */
+  const codexBytes = (cwd: string, words: ReadonlyArray<string>, env = "") => codexInShell(cwd, env, words.join(" "))
+
+  it("an argument or a CODEX_ variable that is not UTF-8 is refused (exit 2), where it was read as another name", () => {
+    const { cwd, tombstone } = archivedFile("a.txt", "hi\n")
+    // Read as `out\u{FFFD}.txt`, this restored to a file the user never named, and exited 0.
+    const arg = codexBytes(cwd, ["restore", tombstone, `$'out\\xff.txt'`])
+    expect(arg.code).toBe(2)
+    expect(arg.stderr).toBe(
+      "codex: error: argument 'out\\xff.txt' is not UTF-8, and Node.js would read it as another name; use a UTF-8 name\n"
+    )
+    const variable = codexBytes(cwd, ["restore", tombstone, "b.txt"], `CODEX_EVIDENCE_DIR=$'ev\\xfe'`)
+    expect(variable.code).toBe(2)
+    expect(variable.stderr).toContain("CODEX_EVIDENCE_DIR='ev\\xfe' is not UTF-8")
+    expect(fs.readdirSync(cwd).sort()).toEqual([".codex", "a.txt"])
+    // U+FFFD itself, in UTF-8, is a name like any other.
+    const literal = codexBytes(cwd, ["restore", tombstone, `$'out\\xef\\xbf\\xbd.txt'`])
+    expect(literal.code, literal.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, "out\uFFFD.txt"), "utf8")).toBe("hi\n")
+  })
+
+  it("a manifest holding such a name is refused at its line, and nothing is restored", () => {
+    const { cwd, tombstone } = archivedFile("a.txt", "hi\n")
+    const bytes = Buffer.from(`[{"tombstone":"${tombstone}",\n"output":"x\xff.txt"}]`, "latin1")
+    fs.writeFileSync(path.join(cwd, "m.json"), bytes)
+    const r = codex(cwd, ["batch-restore", "m.json"])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe(
+      `codex: error: manifest ${fs.realpathSync(cwd)}/m.json: not UTF-8 text: byte 0xff at line 2 (offset ${
+        bytes.indexOf(0xff)
+      })`
+    )
+    expect(fs.readdirSync(cwd).sort()).toEqual([".codex", "a.txt", "m.json"])
   })
 })

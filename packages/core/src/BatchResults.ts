@@ -432,7 +432,7 @@ const streamedJson = (file: string): Iterable<Row> | undefined => {
     *[Symbol.iterator]() {
       let n = 0
       let torn: number | undefined
-      for (const line of TextFile.lines(file)) {
+      for (const line of TextFile.lines(file, { tornTail: true })) {
         n++
         if (n <= 2) continue
         const text = line.trim().replace(/,$/, "")
@@ -459,7 +459,7 @@ const streamedJson = (file: string): Iterable<Row> | undefined => {
 function* wholeJson(file: string): Generator<Row> {
   let doc: unknown
   try {
-    const text = FileOps.readBounded(file, maxWholeBytes)
+    const text = FileOps.readBounded(file, maxWholeBytes, { strictUtf8: true })
     // An editor's byte-order mark is no part of the document (the manifest readers drop it too).
     doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch (e) {

@@ -294,7 +294,7 @@ export const fromToml = (
   Effect.gen(function*() {
     const absolute = path.resolve(file)
     const text = yield* Effect.try({
-      try: () => FileOps.readBounded(absolute, 16 * 1024 * 1024),
+      try: () => FileOps.readBounded(absolute, 16 * 1024 * 1024, { strictUtf8: true }),
       catch: (e) =>
         new ConfigError({
           key: "config file",

@@ -6,6 +6,7 @@ import { Data } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Hash from "./Hash.js"
+import * as Utf8 from "./internal/Utf8.js"
 
 export class OutputError extends Data.TaggedError("OutputError")<{
   readonly output: string
@@ -126,7 +127,11 @@ export const createNew = (file: string, mode: number): number => {
  * A small input file's text (manifest, config, key, lock), refused unless it is a regular file of at most `maxBytes`:
  * a link to a device (/dev/zero) or a FIFO would otherwise be read without end, or hang the open.
  */
-export const readBounded = (file: string, maxBytes: number, options: { readonly noFollow?: boolean } = {}): string => {
+export const readBounded = (
+  file: string,
+  maxBytes: number,
+  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean } = {}
+): string => {
   const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK |
     (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
   const fd = fs.openSync(file, flags)
@@ -139,7 +144,8 @@ export const readBounded = (file: string, maxBytes: number, options: { readonly 
     let length = 0
     for (let n = 1; n > 0 && length < buf.length;) length += n = fs.readSync(fd, buf, length, buf.length - length, null)
     if (length > st.size) throw new Error(`${file} changed while it was read`)
-    return buf.subarray(0, length).toString("utf8")
+    // Strict: bytes that are not UTF-8 throw `Utf8.NotUtf8` rather than read back as U+FFFD.
+    return options.strictUtf8 === true ? Utf8.decode(buf.subarray(0, length)) : buf.subarray(0, length).toString("utf8")
   } finally {
     fs.closeSync(fd)
   }

@@ -14,6 +14,7 @@ import * as FileOps from "./FileOps.js"
 import * as DistinctOutputs from "./internal/DistinctOutputs.js"
 import * as EventLoop from "./internal/EventLoop.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
+import * as Utf8 from "./internal/Utf8.js"
 import { type Entry, type LoadOptions, ManifestError, type Source } from "./ManifestEntry.js"
 import * as ManifestEntry from "./ManifestEntry.js"
 import * as ManifestFormat from "./ManifestFormat.js"
@@ -61,7 +62,11 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
         new ManifestError({
           file: absolute,
           where: undefined,
-          problem: code === "ENOENT" ? "no such file" : `cannot read: ${FileOps.describeErrno(e)}`
+          problem: code === "ENOENT"
+            ? "no such file"
+            : e instanceof Utf8.NotUtf8
+            ? e.message
+            : `cannot read: ${FileOps.describeErrno(e)}`
         })
       )
     }
@@ -103,7 +108,11 @@ export const parse = (
 const asManifestError = (e: unknown, file: string): ManifestError =>
   e instanceof ManifestError
     ? e
-    : new ManifestError({ file, where: undefined, problem: `cannot read: ${FileOps.describeErrno(e)}` })
+    : new ManifestError({
+      file,
+      where: undefined,
+      problem: e instanceof Utf8.NotUtf8 ? e.message : `cannot read: ${FileOps.describeErrno(e)}`
+    })
 
 /**
  * Checks every record once, streamed (each entry, and that no two share an output, by name or by file identity),

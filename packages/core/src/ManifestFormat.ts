@@ -56,7 +56,8 @@ export const firstText = (file: string): string => {
  * `firstText`; a read throws `ManifestError`, or the file system's error.
  */
 export const records = (file: string, format: Format, first: string): () => Iterable<Raw> => {
-  const whole = (): ReadonlyArray<Raw> => textRecords(FileOps.readBounded(file, maxManifestBytes), format, file)
+  const whole = (): ReadonlyArray<Raw> =>
+    textRecords(FileOps.readBounded(file, maxManifestBytes, { strictUtf8: true }), format, file)
   if (format === "csv") return () => csvRecords(TextFile.csvRows(file, maxManifestBytes), file)
   // Nothing but blanks: no entries, known without reading 200 MB of them whole (650 MiB, an attack review found).
   if (first === "") return () => []

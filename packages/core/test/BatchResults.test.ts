@@ -97,6 +97,24 @@ describe("BatchResults.readDone", () => {
       )
     }))
 
+  it.scoped("a JSON results file cut inside a character of its last record reads as the records before it", () =>
+    Effect.gen(function*() {
+      const file = path.join(folder(), "r.json")
+      yield* written(file, [item(1), item(2, { output: "/ü😀" })])
+      const whole = fs.readFileSync(file)
+      const at = whole.indexOf(Buffer.from("😀"))
+      for (const cut of [at + 1, at + 2, at + 3]) {
+        fs.writeFileSync(file, whole.subarray(0, cut))
+        expect((yield* BatchResults.readDone(file)).get(t1, item(1).output), `cut at ${cut}`).toEqual({
+          bytes: 1,
+          sha256: sha
+        })
+      }
+      // Anywhere else a byte that is not UTF-8 is refused at its line: read as U+FFFD, it named another output.
+      fs.writeFileSync(file, Buffer.concat([whole.subarray(0, at), Buffer.from([0xff]), whole.subarray(at)]))
+      expect((yield* Effect.flip(BatchResults.readDone(file))).message).toContain("not UTF-8 text: byte 0xff at line 4")
+    }))
+
   it.scoped("a flush cut short by a full disk, after any number of its bytes, leaves a file --resume reads", () =>
     Effect.gen(function*() {
       const file = path.join(folder(), "r.json")

@@ -166,6 +166,26 @@ describe("Manifest errors name the file, the place and the problem", () => {
     })
   })
 
+  it.effect("bytes that are not UTF-8, in every format, are refused at their line, never read as U+FFFD", () =>
+    Effect.gen(function*() {
+      // Read leniently, `out\xff.txt` named another file, `out\u{FFFD}.txt`, which a batch restored and called a success.
+      const cases: ReadonlyArray<[string, string]> = [
+        ["m.json", `[{"tombstone":"${t1}",\n"output":"out\xff.txt"}]`],
+        ["m.json", `{"items":[{"tombstone":"${t1}",\n"output":"out\xff.txt"}]}`],
+        ["m.jsonl", `{"tombstone":"${t2}","output":"a"}\n{"tombstone":"${t1}","output":"out\xff.txt"}\n`],
+        ["m.csv", `tombstone,output\n${t1},out\xff.txt\n`]
+      ]
+      for (const [name, text] of cases) {
+        const bytes = Buffer.from(text, "latin1")
+        const { file } = withFile(name, "")
+        fs.writeFileSync(file, bytes)
+        const offset = bytes.indexOf(0xff)
+        const line = bytes.subarray(0, offset).toString("latin1").split("\n").length
+        const e = yield* failure(file)
+        expect(e.problem).toBe(`not UTF-8 text: byte 0xff at line ${line} (offset ${offset})`)
+      }
+    }))
+
   it.effect("a missing manifest", () => {
     const file = path.join(folder(), "absent.json")
     return Effect.gen(function*() {

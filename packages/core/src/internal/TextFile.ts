@@ -4,30 +4,36 @@
  */
 import { parse as parseCsv } from "csv-parse/sync"
 import * as fs from "node:fs"
-import { StringDecoder } from "node:string_decoder"
 import * as FileOps from "../FileOps.js"
+import * as Utf8 from "./Utf8.js"
 
-/** A file's text in pieces of about a mebibyte, without its byte-order mark. */
-export function* chunks(file: string): Generator<string> {
+/**
+ * A file's text in pieces of about a mebibyte, without its byte-order mark. Text that is not UTF-8 throws
+ * `Utf8.NotUtf8`, with the line and offset of the first bad byte; with `tornTail` (a file its writer may have been
+ * killed writing), a last character cut short is read as U+FFFD, in the torn last line its reader leaves out.
+ */
+export function* chunks(file: string, options: { readonly tornTail?: boolean } = {}): Generator<string> {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
   try {
     // A device or a FIFO never ends (a link to /dev/zero grew a process to 12 GB): only a regular file is read.
     if (!fs.fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`)
     const buf = Buffer.allocUnsafe(1 << 20)
-    const decoder = new StringDecoder("utf8")
-    let first = true
+    // The bytes of a character the last piece cut short, and where in the file the next piece's text begins.
+    let carried = Buffer.alloc(0)
+    const at = { offset: 0, line: 1 }
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null)
-      if (n === 0) break
-      let text = decoder.write(buf.subarray(0, n))
-      if (first && text.length > 0) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-        first = false
-      }
+      const bytes = carried.length === 0 ? buf.subarray(0, n) : Buffer.concat([carried, buf.subarray(0, n)])
+      const whole = n === 0 ? bytes.length : Utf8.wholeCharacters(bytes)
+      const torn = n === 0 && options.tornTail === true && Utf8.wholeCharacters(bytes) < bytes.length
+      let text = torn ? bytes.toString("utf8") : Utf8.decode(bytes.subarray(0, whole), at)
+      carried = Buffer.from(bytes.subarray(whole))
+      if (at.offset === 0 && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+      at.offset += whole
+      at.line += Utf8.lineFeeds(bytes.subarray(0, whole))
       if (text !== "") yield text
+      if (n === 0) break
     }
-    const rest = decoder.end()
-    if (rest !== "") yield rest
   } finally {
     fs.closeSync(fd)
   }
@@ -37,9 +43,9 @@ export function* chunks(file: string): Generator<string> {
  * The file's lines (split at `\n`), streamed. A line longer than a piece is gathered piece by piece and joined once:
  * splitting what was carried plus each new piece copied a 600 MB line once per mebibyte (116 s).
  */
-export function* lines(file: string): Generator<string> {
+export function* lines(file: string, options: { readonly tornTail?: boolean } = {}): Generator<string> {
   let carried: Array<string> = []
-  for (const chunk of chunks(file)) {
+  for (const chunk of chunks(file, options)) {
     const parts = chunk.split("\n")
     const last = parts.pop()!
     if (parts.length > 0) {
@@ -128,7 +134,7 @@ export function* csvRows(
       if (offset === 0) throw e
       let whole: string
       try {
-        whole = FileOps.readBounded(file, maxBytes)
+        whole = FileOps.readBounded(file, maxBytes, { strictUtf8: true })
       } catch {
         throw e
       }
@@ -136,7 +142,7 @@ export function* csvRows(
       throw e
     }
   }
-  const source = lines(file)
+  const source = lines(file, options)
   let next = source.next()
   while (next.done !== true) {
     const line = next.value

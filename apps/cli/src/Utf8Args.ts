@@ -1,0 +1,66 @@
+/**
+ * Arguments and `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another name: `restore
+ * ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in `/proc/self/cmdline` and
+ * `/proc/self/environ` (Linux); where they cannot be read, any argument holding U+FFFD is refused.
+ */
+import * as fs from "node:fs"
+
+/** The NUL-separated entries of a `/proc/self` file, or undefined where there is none to read. */
+const entries = (file: string): ReadonlyArray<Buffer> | undefined => {
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+  const out: Array<Buffer> = []
+  for (let from = 0; from < bytes.length;) {
+    const end = bytes.indexOf(0, from)
+    out.push(bytes.subarray(from, end < 0 ? bytes.length : end))
+    from = end < 0 ? bytes.length : end + 1
+  }
+  return out
+}
+
+/** Bytes as a user would type them back: printable ASCII kept, anything else as `\xNN`. */
+const shown = (raw: Buffer): string =>
+  Array.from(raw, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16)}`)).join(
+    ""
+  )
+
+const why = "is not UTF-8, and Node.js would read it as another name; use a UTF-8 name"
+
+/**
+ * The one-line reason to refuse the command line, or undefined: the first argument (after the script) or `CODEX_`
+ * variable that is not UTF-8. Only values holding U+FFFD are looked at, so a command line of UTF-8 costs nothing.
+ */
+export const refusal = (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+  read: (file: string) => ReadonlyArray<Buffer> | undefined = entries
+): string | undefined => {
+  const args = argv.slice(2)
+  if (args.some((a) => a.includes("\uFFFD"))) {
+    const raw = read("/proc/self/cmdline")
+    // The arguments are the last entries: Node's own options come before the script.
+    const tail = raw === undefined || raw.length < args.length ? undefined : raw.slice(raw.length - args.length)
+    for (const [i, arg] of args.entries()) {
+      if (!arg.includes("\uFFFD")) continue
+      const bytes = tail?.[i]
+      if (bytes === undefined) {
+        return `argument ${JSON.stringify(arg)} holds U+FFFD: if its bytes are not UTF-8, it ${why}`
+      }
+      if (!bytes.equals(Buffer.from(arg))) return `argument '${shown(bytes)}' ${why}`
+    }
+  }
+  const names = Object.keys(env).filter((k) => k.startsWith("CODEX_") && env[k]!.includes("\uFFFD"))
+  if (names.length === 0) return undefined
+  const raw = read("/proc/self/environ")
+  for (const name of names) {
+    const prefix = Buffer.from(`${name}=`)
+    const bytes = raw?.find((e) => e.subarray(0, prefix.length).equals(prefix))?.subarray(prefix.length)
+    if (bytes === undefined) return `${name} holds U+FFFD: if its bytes are not UTF-8, it ${why}`
+    if (!bytes.equals(Buffer.from(env[name]!))) return `${name}='${shown(bytes)}' ${why}`
+  }
+  return undefined
+}
