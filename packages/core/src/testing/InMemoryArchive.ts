@@ -335,13 +335,26 @@ export const make = (options: Options = {}) =>
     const recordRestores = (records: ReadonlyArray<RestoreRecord>) =>
       records.length === 0 ? Effect.void : unit(
         "record_restore",
-        Effect.sync(() => {
+        Effect.suspend(() => {
+          // All or nothing, as the SQL stores' one transaction: a record the event table would refuse (its actor is
+          // NOT NULL) changes nothing.
+          if (records.some((r) => typeof r.actor !== "string")) {
+            return Effect.fail(
+              new StoreError({
+                operation: "record_restore",
+                backend: "memory",
+                detail: "event.actor is null",
+                transient: false
+              })
+            )
+          }
           for (const r of records) {
             const item = state.items.get(r.itemId)
             if (item === undefined) continue
             item.restoredAt = r.at
             addEvent(r.itemId, "RESTORE", r.actor, {}, r.at)
           }
+          return Effect.void
         }),
         true
       )
