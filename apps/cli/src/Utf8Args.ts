@@ -1,8 +1,9 @@
 /**
- * Arguments and `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another name: `restore
+ * Arguments and this tool's `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another name: `restore
  * ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in `/proc/self/cmdline` and
  * `/proc/self/environ` (Linux); where they cannot be read, any argument holding U+FFFD is refused.
  */
+import { ConfigSchema, Redact } from "@codex-archive/core"
 import * as fs from "node:fs"
 
 /** The NUL-separated entries of a `/proc/self` file, or undefined where there is none to read. */
@@ -24,15 +25,26 @@ const entries = (file: string): ReadonlyArray<Buffer> | undefined => {
 
 /** Bytes as a user would type them back: printable ASCII kept, anything else as `\xNN`. */
 const shown = (raw: Buffer): string =>
-  Array.from(raw, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16)}`)).join(
-    ""
+  Array.from(
+    raw,
+    (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)
   )
+    .join("")
 
 const why = "is not UTF-8, and Node.js would read it as another name; use a UTF-8 name"
+const whyValue = "is not UTF-8, and Node.js would read it as another value; set it in UTF-8"
+
+/** The variables this tool reads: another program's `CODEX_` variable is not ours to refuse. */
+const ours: ReadonlySet<string> = new Set([
+  ...ConfigSchema.fields.map((f) => f.env),
+  "CODEX_ARCHIVE_CONFIG",
+  "CODEX_ACTOR"
+])
 
 /**
- * The one-line reason to refuse the command line, or undefined: the first argument (after the script) or `CODEX_`
- * variable that is not UTF-8. Only values holding U+FFFD are looked at, so a command line of UTF-8 costs nothing.
+ * The one-line reason to refuse the command line, or undefined: the first argument (after the script) or variable of
+ * this tool's that is not UTF-8. Only values holding U+FFFD are looked at, so a command line of UTF-8 costs nothing.
+ * An argument is shown by its bytes with a URL's credentials redacted; a variable by its name only (it may be a key).
  */
 export const refusal = (
   argv: ReadonlyArray<string>,
@@ -48,19 +60,19 @@ export const refusal = (
       if (!arg.includes("\uFFFD")) continue
       const bytes = tail?.[i]
       if (bytes === undefined) {
-        return `argument ${JSON.stringify(arg)} holds U+FFFD: if its bytes are not UTF-8, it ${why}`
+        return `argument '${Redact.text(shown(Buffer.from(arg)))}' holds U+FFFD: if its bytes are not UTF-8, it ${why}`
       }
-      if (!bytes.equals(Buffer.from(arg))) return `argument '${shown(bytes)}' ${why}`
+      if (!bytes.equals(Buffer.from(arg))) return `argument '${Redact.text(shown(bytes))}' ${why}`
     }
   }
-  const names = Object.keys(env).filter((k) => k.startsWith("CODEX_") && env[k]!.includes("\uFFFD"))
+  const names = [...ours].filter((name) => env[name]?.includes("\uFFFD") === true)
   if (names.length === 0) return undefined
   const raw = read("/proc/self/environ")
   for (const name of names) {
     const prefix = Buffer.from(`${name}=`)
     const bytes = raw?.find((e) => e.subarray(0, prefix.length).equals(prefix))?.subarray(prefix.length)
-    if (bytes === undefined) return `${name} holds U+FFFD: if its bytes are not UTF-8, it ${why}`
-    if (!bytes.equals(Buffer.from(env[name]!))) return `${name}='${shown(bytes)}' ${why}`
+    if (bytes === undefined) return `${name} holds U+FFFD: if its bytes are not UTF-8, it ${whyValue}`
+    if (!bytes.equals(Buffer.from(env[name]!))) return `${name} ${whyValue}`
   }
   return undefined
 }

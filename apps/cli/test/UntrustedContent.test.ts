@@ -360,7 +360,9 @@ describe("names whose bytes are not UTF-8", () => {
     )
     const variable = codexBytes(cwd, ["restore", tombstone, "b.txt"], `CODEX_EVIDENCE_DIR=$'ev\\xfe'`)
     expect(variable.code).toBe(2)
-    expect(variable.stderr).toContain("CODEX_EVIDENCE_DIR='ev\\xfe' is not UTF-8")
+    expect(variable.stderr).toBe(
+      "codex: error: CODEX_EVIDENCE_DIR is not UTF-8, and Node.js would read it as another value; set it in UTF-8\n"
+    )
     expect(fs.readdirSync(cwd).sort()).toEqual([".codex", "a.txt"])
     // U+FFFD itself, in UTF-8, is a name like any other.
     const literal = codexBytes(cwd, ["restore", tombstone, `$'out\\xef\\xbf\\xbd.txt'`])

@@ -24,6 +24,7 @@ import {
   show
 } from "./ConfigSchema.js"
 import * as FileOps from "./FileOps.js"
+import * as Utf8 from "./internal/Utf8.js"
 import * as Redact from "./Redact.js"
 
 export {
@@ -563,7 +564,8 @@ const resolveArchive = (
 const hmacKey = (value: string | null, file: string | null, origin: Origin) =>
   value !== null ? Effect.succeed(Redacted.make(value)) : file === null ? Effect.succeed(null) : Effect.try({
     try: () => {
-      const key = FileOps.readBounded(file, 64 * 1024).replace(/\r?\n$/, "")
+      // Strict: read leniently, every byte that is not UTF-8 became U+FFFD, and two binary keys verified each other.
+      const key = FileOps.readBounded(file, 64 * 1024, { strictUtf8: true }).replace(/\r?\n$/, "")
       if (key === "") throw new Error(`${file} is empty`)
       return Redacted.make(key)
     },
@@ -571,7 +573,12 @@ const hmacKey = (value: string | null, file: string | null, origin: Origin) =>
       new ConfigError({
         key: "evidence.hmac_key_file",
         origin: showOrigin(origin),
-        problem: (e as NodeJS.ErrnoException).code === "ENOENT" ? `${file} does not exist` : (e as Error).message
+        problem: (e as NodeJS.ErrnoException).code === "ENOENT"
+          ? `${file} does not exist`
+          : e instanceof Utf8.NotUtf8
+          // Not the byte: it is the key's.
+          ? `${file} is not UTF-8 text: the key is read as text (write it as hex or base64, e.g. openssl rand -hex 32)`
+          : (e as Error).message
       })
   })
 

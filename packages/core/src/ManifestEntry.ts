@@ -62,6 +62,11 @@ export interface Source {
 const Output = Schema.String.pipe(
   Schema.filter((output) =>
     !output.includes("\0") || `${JSON.stringify(output)} contains a NUL byte, which no file name can hold`
+  ),
+  // A JSON escape of half a surrogate pair (`\ud800`) is no character: Node writes it as U+FFFD, another name.
+  Schema.filter((output) =>
+    (output as string & { isWellFormed(): boolean }).isWellFormed() ||
+    `${JSON.stringify(output)} holds half a surrogate pair (a \\uD800-\\uDFFF escape alone), which no UTF-8 name can`
   )
 )
 

@@ -707,6 +707,22 @@ describe("Config files that never end", () => {
     }))
 })
 
+describe("Config files that are not UTF-8", () => {
+  it.effect("a binary key file is refused, its bytes unshown: read as text, two different keys became one", () =>
+    Effect.gen(function*() {
+      const cwd = workdir({ "c.toml": "[evidence]\nhmac_key_file = \"key\"\n" })
+      fs.writeFileSync(path.join(cwd, "key"), Buffer.from([0x6b, 0xff, 0xfe, 0xfd, 0xfc]))
+      const keyError = yield* failure({ cwd, configFile: "c.toml" })
+      expect(keyError.message).toContain("evidence.hmac_key_file")
+      expect(keyError.message).toContain("is not UTF-8 text: the key is read as text")
+      expect(keyError.message).not.toMatch(/0x|\\x/)
+      // A config file: named at the line of its first bad byte.
+      fs.writeFileSync(path.join(cwd, "bad.toml"), Buffer.from("[evidence]\ndir = \"ev\xff\"\n", "latin1"))
+      const fileError = yield* failure({ cwd, configFile: "bad.toml" })
+      expect(fileError.message).toContain("not UTF-8 text: byte 0xff at line 2 (offset 20)")
+    }))
+})
+
 describe("Config values of the wrong type", () => {
   it.effect("from each source, the error names the key, the source and what was expected", () =>
     Effect.gen(function*() {

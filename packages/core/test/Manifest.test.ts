@@ -112,6 +112,13 @@ describe("Manifest errors name the file, the place and the problem", () => {
     ["a CSV row without output", "m.csv", `tombstone,output\n${t1},a\n${t2},\n`, "line 3", "missing output"],
     ["an unknown extension", "m.txt", "[]", undefined, "must end in .json, .jsonl or .csv"],
     [
+      "an output with half a surrogate pair",
+      "m.json",
+      `[{"tombstone":"${t1}","output":"a"},{"tombstone":"${t2}","output":"x\\ud800.txt"}]`,
+      "entry 2",
+      "holds half a surrogate pair"
+    ],
+    [
       "an output escaping with ..",
       "m.json",
       `[{"tombstone":"${t1}","output":"../evil"}]`,

@@ -62,6 +62,12 @@ describe("TextFile refuses text that is not UTF-8", () => {
     )
   })
 
+  it("a bad lead byte just before a character the piece's edge cuts is named as a byte, not as the end", () => {
+    const MiB = 1 << 20
+    const bytes = Buffer.concat([Buffer.from("a".repeat(MiB - 3)), Buffer.from([0xe2]), Buffer.from("€\n")])
+    expect(refusal(bytes)).toBe(`not UTF-8 text: byte 0xe2 at line 1 (offset ${MiB - 3})`)
+  })
+
   it("reads every character whole where a piece's edge cuts it, and a torn last character only when asked", () => {
     const MiB = 1 << 20
     for (const cut of [1, 2, 3]) {

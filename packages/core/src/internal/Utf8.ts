@@ -43,17 +43,18 @@ export const wholeCharacters = (bytes: Uint8Array): number => {
 
 /**
  * `bytes`, which begin at a character, as text; throws `NotUtf8` when they are not UTF-8. `at` places them in their
- * file: the offset and the line they begin at (for the error).
+ * file (the offset and the line they begin at, for the error); `final` says they end it, so that a last character
+ * cut short is the end's fault (where more bytes follow, the bytes before a piece's edge are bad in themselves).
  */
 export const decode = (
   bytes: Uint8Array,
-  at: { readonly offset: number; readonly line: number } = { offset: 0, line: 1 }
+  at: { readonly offset: number; readonly line: number } = { offset: 0, line: 1 },
+  final = true
 ) => {
   if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
   const bad = invalidAt(bytes)
   const line = at.line + lineFeeds(bytes.subarray(0, bad))
-  // A last character cut short is the end's fault, not its first byte's.
-  throw new NotUtf8(at.offset + bad, line, wholeCharacters(bytes) === bad ? undefined : bytes[bad])
+  throw new NotUtf8(at.offset + bad, line, final && wholeCharacters(bytes) === bad ? undefined : bytes[bad])
 }
 
 /** How many line feeds `bytes` hold. */
