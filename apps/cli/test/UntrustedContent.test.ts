@@ -213,6 +213,24 @@ describe("recorded paths", () => {
   })
 })
 
+describe("a recorded path whose bytes are not UTF-8", () => {
+  it("is refused with exit 2, not restored under the U+FFFD name it reads back as; an OUTPUT still restores it", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    // SQLite keeps a text column's bytes as given: dir/x\xff.txt.
+    tamper(cwd, "UPDATE item SET path = CAST(X'6469722F78FF2E747874' AS TEXT)")
+    const r = codex(cwd, ["restore", tombstone])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr.trim()).toBe(
+      `codex: error: tombstone ${tombstone}: recorded path "dir/x\uFFFD.txt" holds U+FFFD, what bytes that are not ` +
+        "UTF-8 read back as (an SQLite text column holds any); give an OUTPUT"
+    )
+    expect(fs.existsSync(path.join(cwd, "dir"))).toBe(false)
+    const given = codex(cwd, ["restore", tombstone, "out.txt"])
+    expect(given.code, given.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(cwd, "out.txt"), "utf8")).toBe("payload\n")
+  })
+})
+
 describe("a recorded path is kept under the root while it is written", () => {
   it("a folder on its way that is a link is refused at the write (exit 1), even one leading back inside", () => {
     const { cwd, tombstone } = archivedFile("real/f.txt", "payload\n")

@@ -21,6 +21,10 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   override get message() {
     const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
+    if (unsure(this.recorded)) {
+      return `${recorded} holds U+FFFD, what bytes that are not UTF-8 read back as (an SQLite text column holds any); ` +
+        "give an OUTPUT"
+    }
     const skipped = Walk.skippedFolderOn(this.recorded)
     const where = path.isAbsolute(this.recorded)
       ? "is absolute"
@@ -30,6 +34,13 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
     return `${recorded} ${where}; give an OUTPUT, or --allow-outside to write it there`
   }
 }
+
+/**
+ * A recorded path that may not be the one stored: U+FFFD is what a text column's bytes that are not UTF-8 read back
+ * as, another name (a store records none, skipping such names), and half a surrogate pair is written as it.
+ */
+const unsure = (recorded: string): boolean =>
+  recorded.includes("\uFFFD") || !(recorded as string & { isWellFormed(): boolean }).isWellFormed()
 
 /** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
 const readStub = (file: string): string | { readonly problem: string } | undefined => {
@@ -93,7 +104,7 @@ export const recordedOutput = (options: {
   // Forged: a store records neither a path into `.git` (a hook would run) or `.codex`, nor one holding a NUL byte.
   const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output) ||
     Walk.skippedFolderOn(options.recorded) !== undefined
-  if (options.recorded.includes("\0") || (outside && !options.allowOutside)) {
+  if (options.recorded.includes("\0") || unsure(options.recorded) || (outside && !options.allowOutside)) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
   }
   return Either.right({ output, outside })

@@ -49,6 +49,12 @@ describe("RestoreTarget", () => {
       )
     }
     expect(place(".github/x.yml")).toEqual(Either.right({ output: path.join(root, ".github/x.yml"), outside: false }))
+    // What bytes that are not UTF-8 read back as, from a text column: another name than the one stored.
+    for (const recorded of ["dir/x\uFFFD.txt", "dir/x\ud800.txt"]) {
+      expect(Either.getOrThrow(Either.flip(place(recorded, true))).message).toContain(
+        "holds U+FFFD, what bytes that are not UTF-8 read back as (an SQLite text column holds any); give an OUTPUT"
+      )
+    }
   })
 
   it.effect("resolves a stub to its own tombstone and place; a mention of another id does not count", () =>
