@@ -3,7 +3,7 @@
  * ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in `/proc/self/cmdline` and
  * `/proc/self/environ` (Linux); where they cannot be read, any argument holding U+FFFD is refused.
  */
-import { ConfigSchema, Redact } from "@codex-archive/core"
+import { ConfigSchema, Redact, Walk } from "@codex-archive/core"
 import * as fs from "node:fs"
 
 /** The NUL-separated entries of a `/proc/self` file, or undefined where there is none to read. */
@@ -22,14 +22,6 @@ const entries = (file: string): ReadonlyArray<Buffer> | undefined => {
   }
   return out
 }
-
-/** Bytes as a user would type them back: printable ASCII kept, anything else as `\xNN`. */
-const shown = (raw: Buffer): string =>
-  Array.from(
-    raw,
-    (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)
-  )
-    .join("")
 
 const why = "is not UTF-8, and Node.js would read it as another name; use a UTF-8 name"
 const whyValue = "is not UTF-8, and Node.js would read it as another value; set it in UTF-8"
@@ -60,9 +52,11 @@ export const refusal = (
       if (!arg.includes("\uFFFD")) continue
       const bytes = tail?.[i]
       if (bytes === undefined) {
-        return `argument '${Redact.text(shown(Buffer.from(arg)))}' holds U+FFFD: if its bytes are not UTF-8, it ${why}`
+        return `argument '${
+          Redact.text(Walk.showBytes(Buffer.from(arg)))
+        }' holds U+FFFD: if its bytes are not UTF-8, it ${why}`
       }
-      if (!bytes.equals(Buffer.from(arg))) return `argument '${Redact.text(shown(bytes))}' ${why}`
+      if (!bytes.equals(Buffer.from(arg))) return `argument '${Redact.text(Walk.showBytes(bytes))}' ${why}`
     }
   }
   const names = [...ours].filter((name) => env[name]?.includes("\uFFFD") === true)

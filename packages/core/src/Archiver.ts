@@ -262,7 +262,8 @@ export const walk = (
           if (raws !== undefined) {
             // Reported as it is on disk: its name read as UTF-8 would be another path, which holds nothing.
             for (const raw of raws) skip({ path: sub(Walk.showBytes(raw)), reason: notUtf8 })
-            continue
+            // Unless a name holding U+FFFD itself (in UTF-8) is there too: a file like any other.
+            if (!Walk.reachable(absolute, name)) continue
           }
           yield* visit(path.join(absolute, name), sub(name), false)
         }

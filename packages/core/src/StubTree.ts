@@ -69,15 +69,20 @@ export const open = (
         throw fail(`cannot read the tree: ${FileOps.describeErrno(e)}`)
       }
       const undecodable = Walk.undecodable(folder, names)
-      for (const entry of names) {
+      for (const [i, entry] of names.entries()) {
         const full = path.join(folder, entry.name)
+        let kind: { isDirectory(): boolean; isFile(): boolean } | undefined = entry
         if (undecodable.has(entry.name)) {
+          // The entries reading back as one name sit side by side (sorted): the first stands for them all.
+          if (names[i - 1]?.name === entry.name) continue
           for (const raw of undecodable.get(entry.name)!) unreachable(folder, raw)
-          continue
+          // A name holding U+FFFD itself (in UTF-8) beside them is a stub or a folder like any other, of its own type.
+          kind = fs.lstatSync(full, { throwIfNoEntry: false })
+          if (kind === undefined) continue
         }
-        if (entry.isDirectory()) {
+        if (kind.isDirectory()) {
           if (!Walk.isSkippedFolder(entry.name)) yield* walk(full, passGone)
-        } else if (entry.isFile() && Tombstone.isStubFile(full)) yield full
+        } else if (kind.isFile() && Tombstone.isStubFile(full)) yield full
       }
     }
     /** The stubs as entries; at the end `onEnd` gets a digest of their paths in order, and their count. */

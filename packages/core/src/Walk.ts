@@ -48,6 +48,13 @@ export const undecodable = (
   return out
 }
 
+/**
+ * Whether `name`, which some entry's bytes that are not UTF-8 read back as, is also an entry's real name: U+FFFD itself,
+ * in UTF-8, beside them (the path reaches only that one).
+ */
+export const reachable = (folder: string, name: string): boolean =>
+  fs.lstatSync(path.join(folder, name), { throwIfNoEntry: false }) !== undefined
+
 /** A name's bytes for a message: printable ASCII as it is, any other byte as `\xNN`. */
 export const showBytes = (raw: Uint8Array): string =>
   Array.from(

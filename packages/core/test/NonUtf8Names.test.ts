@@ -53,6 +53,23 @@ describe("names that are not valid UTF-8", () => {
       expect(skipped).toEqual([{ path: "t/bad\\xff.txt", reason: expect.stringContaining("not valid UTF-8") }])
     }))
 
+  it.effect("a real U+FFFD name beside a name that reads back as it is stored, and restored from a stub tree", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      fs.mkdirSync(path.join(dir, "t"))
+      make(path.join(dir, "t"), Buffer.from([0x78, 0xff, 0x2e, 0x74, 0x78, 0x74]), "bad bytes") // x\xff.txt
+      fs.writeFileSync(path.join(dir, "t/x\uFFFD.txt"), "a real U+FFFD")
+      const { files, skipped } = yield* Archiver.collect(["t"], dir)
+      expect(files.map((f) => f.recorded)).toEqual(["t/x\uFFFD.txt"])
+      expect(skipped).toEqual([{ path: "t/x\\xff.txt", reason: expect.stringContaining("not valid UTF-8") }])
+      // In a stub tree: the real name's stub is restored, the other (no stub) passed over, in either order of types.
+      const tree = tempDir()
+      fs.writeFileSync(path.join(tree, "x\uFFFD.txt"), stub("x\uFFFD.txt"))
+      make(tree, Buffer.from([0x78, 0xff, 0x2e, 0x74, 0x78, 0x74]), "not a stub")
+      const source = yield* StubTree.open(tree, { defaultActor: "a" })
+      expect(Array.from(source.entries()).map((e) => path.basename(e.output))).toEqual(["x\uFFFD.txt"])
+    }))
+
   it.effect("a stub tree holding a stub by such a name is refused, naming it", () =>
     Effect.gen(function*() {
       const dir = tempDir()
