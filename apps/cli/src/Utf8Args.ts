@@ -1,7 +1,7 @@
 /**
- * Arguments and this tool's `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another name: `restore
- * ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in `/proc/self/cmdline` and
- * `/proc/self/environ` (Linux); where they cannot be read, any argument holding U+FFFD is refused.
+ * Arguments and this tool's `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another
+ * name: `restore ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in
+ * `/proc/self/cmdline` and `/proc/self/environ` (Linux); where they cannot be read, an argument holding U+FFFD is refused.
  */
 import { ConfigSchema, Redact, Walk } from "@codex-archive/core"
 import * as fs from "node:fs"
