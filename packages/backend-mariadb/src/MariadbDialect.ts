@@ -16,6 +16,7 @@ export const dialect: Dialect.Dialect = {
   // InnoDB reads its snapshot; a shared lock sees (and waits for) rows other writers committed since.
   readLatest: " LOCK IN SHARE MODE",
   ignoreDuplicateContent: "ON DUPLICATE KEY UPDATE id = id",
+  ignoreDuplicateId: "ON DUPLICATE KEY UPDATE id = id",
   returning: false,
   // One statement must fit `max_allowed_packet` (16 MiB by default), with room for the other columns.
   bulkInsert: { rows: 500, bytes: 8 * 1024 * 1024 },

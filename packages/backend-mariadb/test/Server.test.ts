@@ -1,10 +1,12 @@
 import { ServerSuite } from "@codex-archive/conformance"
 import { Effect } from "effect"
 import * as path from "node:path"
-import { admin, backend } from "./helpers.js"
+import { admin, backend, cuttingRelay } from "./helpers.js"
 
 ServerSuite.serverSuite(backend, {
   worker: path.join(__dirname, "worker.ts"),
+  // A transaction records a unit: its COMMIT (not one of the client's setup) is the one cut.
+  cutAfterRecord: (url) => cuttingRelay(url, { replyTo: "COMMIT", after: "INSERT INTO event" }),
   // A READ table lock lets other sessions read artifact and makes their inserts wait until UNLOCK TABLES.
   blockArtifactInserts: (url) =>
     Effect.gen(function*() {

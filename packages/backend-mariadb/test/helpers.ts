@@ -35,3 +35,6 @@ export const backend: Fixtures.Backend = {
   layer: (options) => withSql({ ...options, poolSize: 4 }),
   migrations: MariadbSchema.migrations
 }
+
+/** `Fixtures.cuttingRelay` to the test server: MariaDB answers a statement (an OK packet) in one piece. */
+export const cuttingRelay = (url: string, cut: Fixtures.Cut) => Fixtures.cuttingRelay(url, serverUrl, 3306, cut)

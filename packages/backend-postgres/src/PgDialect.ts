@@ -14,6 +14,7 @@ export const dialect: Dialect.Dialect = {
   lockForUpdate: " FOR UPDATE",
   readLatest: "",
   ignoreDuplicateContent: "ON CONFLICT (content_sha256) DO NOTHING",
+  ignoreDuplicateId: "ON CONFLICT (id) DO NOTHING",
   returning: true,
   modifyingCte: true,
   bulkInsert: { rows: 500, bytes: 16 * 1024 * 1024 },

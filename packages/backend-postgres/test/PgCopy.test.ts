@@ -7,47 +7,10 @@ import { ArchiveStore, Retry } from "@codex-archive/core"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Redacted } from "effect"
-import * as net from "node:net"
 import Pg from "pg"
 import { PgArchive } from "../src/index.js"
 import * as PgCopy from "../src/PgCopy.js"
-import { backend, fresh, serverUrl, terminatedWhileLocked } from "./helpers.js"
-
-/**
- * A TCP relay to the test server that drops the first connection to carry more than `limit` bytes from the server,
- * both ends at once and without a word from the server (a network cut, a proxy restarting); later ones pass. Its URL
- * is `url` with the relay's port.
- */
-const cuttingRelay = (url: string, limit: number) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly url: string; readonly cuts: () => number }>((resume) => {
-      const target = new URL(serverUrl)
-      let cuts = 0
-      const relay = net.createServer((client) => {
-        const server = net.connect(Number(target.port || 5432), target.hostname)
-        let carried = 0
-        client.on("error", () => {})
-        server.on("error", () => {})
-        client.pipe(server)
-        server.on("data", (d: Buffer) => {
-          carried += d.length
-          if (cuts === 0 && carried > limit) {
-            cuts++
-            client.destroy()
-            server.destroy()
-          } else client.write(d)
-        })
-        client.on("close", () => server.destroy())
-        server.on("close", () => client.destroy())
-      })
-      relay.listen(0, "127.0.0.1", () => {
-        const at = new URL(url)
-        at.port = String((relay.address() as net.AddressInfo).port)
-        resume(Effect.succeed(Object.assign(relay, { url: at.toString(), cuts: () => cuts })))
-      })
-    }),
-    (relay) => Effect.sync(() => (relay as unknown as net.Server).close())
-  )
+import { backend, cuttingRelay, fresh, terminatedWhileLocked } from "./helpers.js"
 
 /** Binary COPY bytes of `rows` (header, each row's fields, trailer), as PostgreSQL writes them. */
 const copyBytes = (rows: ReadonlyArray<ReadonlyArray<Buffer | null>>, extension = Buffer.alloc(0)) => {
@@ -166,7 +129,7 @@ describe("payloads by COPY on a real server", () => {
         const { artifactId } = (yield* direct.locate([tombstone])).get(tombstone)!
         const expected = (yield* direct.inlinePayloads([artifactId])).get(artifactId)!
         // The same archive through the relay: the COPY of its 3 MiB payload is cut after 1 MiB, once.
-        const relay = yield* cuttingRelay(url, 1024 * 1024)
+        const relay = yield* cuttingRelay(url, { serverBytes: 1024 * 1024 })
         const fetched = yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.inlinePayloads([artifactId])).pipe(
           Effect.provide(
             PgArchive.layer({ url: relay.url, create: false, poolSize: 2 }).pipe(

@@ -1,12 +1,14 @@
 import { ServerSuite } from "@codex-archive/conformance"
 import { Effect } from "effect"
 import * as path from "node:path"
-import { admin, backend } from "./helpers.js"
+import { admin, backend, cuttingRelay } from "./helpers.js"
 
 ServerSuite.serverSuite(backend, {
   worker: path.join(__dirname, "worker.ts"),
   // This server trusts 127.0.0.1 (STACK.md), so a wrong password alone passes: an unknown role is what it rejects.
   rejectedUser: "codex_nobody",
+  // One statement records a unit.
+  cutAfterRecord: (url) => cuttingRelay(url, { replyTo: "WITH restored AS" }),
   // EXCLUSIVE lets plain SELECTs through and makes every INSERT into artifact wait for the commit.
   blockArtifactInserts: (url) =>
     Effect.gen(function*() {

@@ -72,3 +72,10 @@ export const terminatedWhileLocked = <A, E, R>(
     yield* holder.executeRaw("COMMIT", [])
     return yield* Fiber.join(running)
   })
+
+/** ReadyForQuery: the server has finished a statement (and committed it, outside a transaction). */
+const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5])
+
+/** `Fixtures.cuttingRelay` to the test server; a statement's answer ends with its ReadyForQuery. */
+export const cuttingRelay = (url: string, cut: Fixtures.Cut) =>
+  Fixtures.cuttingRelay(url, serverUrl, 5432, cut, (d) => d.includes(readyForQuery))

@@ -15,6 +15,7 @@ export const dialect: Dialect.Dialect = {
   lockForUpdate: "",
   readLatest: "",
   ignoreDuplicateContent: "ON CONFLICT (content_sha256) DO NOTHING",
+  ignoreDuplicateId: "ON CONFLICT (id) DO NOTHING",
   returning: true,
   bulkInsert: { rows: 500, bytes: 16 * 1024 * 1024 },
   inlineCap: Number.MAX_SAFE_INTEGER,

@@ -7,6 +7,7 @@ import type { SqlClient } from "@effect/sql"
 import { Data, Effect, Layer, Logger, Schedule, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -188,3 +189,63 @@ export const storeText = (dir: string, name: string) => storeFile(dir, name, `${
 /** The retry log lines of one store operation (`list`, `purge`, ...). */
 export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: string) =>
   logs.lines.filter((l) => l.includes(`retrying ${operation} `))
+
+/**
+ * When `cuttingRelay` cuts: past `serverBytes` from the server, or once the server has answered `replyTo` (sent after
+ * `after`, when given, on the same connection: a COMMIT of one transaction, not of the client's setup).
+ */
+export type Cut = { readonly serverBytes: number } | { readonly replyTo: string; readonly after?: string }
+
+/**
+ * A TCP relay to the server of `serverUrl` that drops the first connection, both ends at once and without a word from
+ * the server (a network cut, a proxy restarting): once it has carried more than `serverBytes` from the server, or once
+ * the server has answered the first statement holding `replyTo` (`answered` says when an answer is whole), that answer
+ * swallowed: the statement ran, or committed, and the client never hears of it. Later connections pass. Its URL is
+ * `url` with the relay's port.
+ */
+export const cuttingRelay = (
+  url: string,
+  serverUrl: string,
+  defaultPort: number,
+  cut: Cut,
+  answered: (data: Buffer) => boolean = () => true
+) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly cuts: () => number }>((resume) => {
+      const target = new URL(serverUrl)
+      let cuts = 0
+      const relay = net.createServer((client) => {
+        const server = net.connect(Number(target.port || defaultPort), target.hostname)
+        let carried = 0
+        let armed = false
+        let ready = !("replyTo" in cut) || cut.after === undefined
+        const drop = () => {
+          cuts++
+          client.destroy()
+          server.destroy()
+        }
+        client.on("error", () => {})
+        server.on("error", () => {})
+        client.on("data", (d: Buffer) => {
+          if ("replyTo" in cut && cut.after !== undefined && d.includes(cut.after)) ready = true
+          if (cuts === 0 && ready && "replyTo" in cut && d.includes(cut.replyTo)) armed = true
+          server.write(d)
+        })
+        server.on("data", (d: Buffer) => {
+          carried += d.length
+          if (cuts > 0) return void client.write(d)
+          if ("serverBytes" in cut && carried > cut.serverBytes) return drop()
+          if (!armed) return void client.write(d)
+          if (answered(d)) drop()
+        })
+        client.on("close", () => server.destroy())
+        server.on("close", () => client.destroy())
+      })
+      relay.listen(0, "127.0.0.1", () => {
+        const at = new URL(url)
+        at.port = String((relay.address() as net.AddressInfo).port)
+        resume(Effect.succeed(Object.assign(relay, { url: at.toString(), cuts: () => cuts })))
+      })
+    }),
+    (relay) => Effect.sync(() => (relay as unknown as net.Server).close())
+  )

@@ -9,7 +9,19 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Logger, LogLevel, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { type Backend, noise, services, tempDir, waitFor, write } from "./Fixtures.js"
+import {
+  type Backend,
+  captureLogs,
+  fastRetry,
+  noise,
+  retriesOf,
+  services,
+  storeText,
+  tempDir,
+  waitFor,
+  withArchive,
+  write
+} from "./Fixtures.js"
 import * as Processes from "./Processes.js"
 
 export interface ServerOptions {
@@ -29,6 +41,13 @@ export interface ServerOptions {
     unknown,
     Scope.Scope
   >
+  /**
+   * A relay to the server at `url` that cuts the first connection once a unit's record of its restores has committed,
+   * its answer swallowed (`Fixtures.cuttingRelay`, cut after the statement or the COMMIT that records it).
+   */
+  readonly cutAfterRecord: (
+    url: string
+  ) => Effect.Effect<{ readonly url: string; readonly cuts: () => number }, never, Scope.Scope>
 }
 
 const MiB = 1024 * 1024
@@ -61,6 +80,33 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
     beforeAll(async () => {
       script = await Processes.bundle(options.worker, tempDir("codex-worker-"))
     }, 120_000)
+
+    // Found by an attack review: a retry sent the same event ids again and failed on their key (PostgreSQL), so a batch
+    // reported the unit failed and removed its files while the archive held their events; with ids made again on each
+    // try (MariaDB), every restore of the unit was recorded twice.
+    it.live("a unit's record that committed, its answer lost, is retried as done: one event and restored_at each", () => {
+      const logs = captureLogs()
+      return withArchive(backend, (dir, url) =>
+        Effect.gen(function*() {
+          const tombstones: Array<string> = []
+          for (const name of ["a.txt", "b.txt"]) tombstones.push((yield* storeText(dir, name)).stored[0]!.tombstone)
+          const direct = yield* ArchiveStore.ArchiveStore
+          const located = yield* direct.locate(tombstones)
+          const at = "2026-12-07T21:00:00Z"
+          const records = tombstones.map((t) => ({ itemId: located.get(t)!.itemId, actor: "bob", at }))
+          const relay = yield* options.cutAfterRecord(url)
+          yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.recordRestores(records)).pipe(
+            Effect.provide(backend.layer({ url: relay.url, create: false }).pipe(Layer.provide(fastRetry)))
+          )
+          expect(relay.cuts()).toBe(1)
+          expect(retriesOf(logs, "record_restore")).toHaveLength(1)
+          for (const t of tombstones) {
+            const shown = yield* direct.show(t)
+            expect(shown.restored_at).toBe(at)
+            expect(shown.events.filter((e) => e.action === "RESTORE").map((e) => e.actor)).toEqual(["bob"])
+          }
+        }).pipe(Effect.provide(logs.layer)))
+    })
 
     it.live("a 100 MiB file round-trips through separate processes in bounded memory, no SQL value near 16 MiB", () =>
       Effect.scoped(Effect.gen(function*() {

@@ -29,6 +29,11 @@ export interface Dialect {
   readonly readLatest: string
   /** Appended to an artifact INSERT so content another writer stored first is left alone. */
   readonly ignoreDuplicateContent: string
+  /**
+   * Appended to an event INSERT whose ids were made before a retry: a retry of a write that committed, its answer lost
+   * on the way, inserts nothing twice.
+   */
+  readonly ignoreDuplicateId: string
   /** Whether that INSERT can say which rows it inserted (`RETURNING`); otherwise the store looks. */
   readonly returning: boolean
   /** A `WITH` may hold an UPDATE that the statement's INSERT follows (PostgreSQL): two writes, one round trip. */

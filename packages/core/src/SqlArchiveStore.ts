@@ -252,15 +252,18 @@ export const make = (options: {
       records: ReadonlyArray<{ readonly itemId: string; readonly actor: string; readonly at: string }>
     ) => {
       if (records.length === 0) return Effect.void
-      const events = (slice: typeof records) =>
-        slice.map((r) => ({
-          id: Uuid.v7(),
-          item_id: r.itemId,
-          action: "RESTORE",
-          actor: r.actor,
-          context: "{}",
-          created_at: ts(r.at)
-        }))
+      // The event ids are made once, outside the retry: a retry of a write that committed but whose answer was lost (a
+      // connection cut) finds them there and inserts nothing; made again, they recorded every restore twice, and sent
+      // again without the clause, failed on their key while the archive held them.
+      const rows = records.map((r) => ({
+        id: Uuid.v7(),
+        item_id: r.itemId,
+        action: "RESTORE",
+        actor: r.actor,
+        context: "{}",
+        created_at: ts(r.at)
+      }))
+      const ignoreDuplicate = sql.literal(dialect.ignoreDuplicateId)
       const at = records[0]!.at
       // A batch's unit (one time, one group) in one statement where BEGIN, UPDATE, INSERT and COMMIT took four round
       // trips: over half the statements of the large corpus's batch from PostgreSQL, each a socket write and a wakeup.
@@ -269,7 +272,7 @@ export const make = (options: {
           "record_restore",
           sql`WITH restored AS (UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${
             sql.in(records.map((r) => r.itemId))
-          }) INSERT INTO event ${sql.insert(events(records))}`
+          }) INSERT INTO event ${sql.insert(rows)} ${ignoreDuplicate}`
         )
       }
       return unit(
@@ -286,8 +289,8 @@ export const make = (options: {
               yield* sql`UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${sql.in(ids.slice(i, i + group))}`
             }
           }
-          for (let i = 0; i < records.length; i += group) {
-            yield* sql`INSERT INTO event ${sql.insert(events(records.slice(i, i + group)))}`
+          for (let i = 0; i < rows.length; i += group) {
+            yield* sql`INSERT INTO event ${sql.insert(rows.slice(i, i + group))} ${ignoreDuplicate}`
           }
         }))
       )
