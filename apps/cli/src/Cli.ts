@@ -162,6 +162,19 @@ const withUsageErrorLines = <A, E, R>(self: Effect.Effect<A, E, R>, argv: Readon
     })
   })
 
+/**
+ * @effect/cli's `--wizard` is not offered: its yes/no questions start at the flag's "on", so Enter through them gave
+ * `--force --allow-outside --debug`; a closed stdin hung it, quitting it exited 0, and its folder picker read names
+ * that are not UTF-8 as U+FFFD (an attack review).
+ */
+const noWizard = new Runtime.CliExit({
+  code: 2,
+  message: "--wizard is not offered: its yes/no questions start at the flag's 'on' (--force, --allow-outside); give " +
+    "the command's arguments (see --help)"
+})
+
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
 export const run = (argv: ReadonlyArray<string>) =>
-  Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv), argv.slice(2)))
+  argv.slice(2).includes("--wizard")
+    ? Effect.fail(noWizard)
+    : Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv), argv.slice(2)))

@@ -162,6 +162,17 @@ const withoutBoilerplate = (block: HelpDoc.HelpDoc): HelpDoc.HelpDoc =>
     (term, body) => [term, HelpDoc.blocks(blocksOf(body).filter((b) => !isBoilerplate(b)))]
   )
 
+/** @effect/cli's built-in `--wizard`, which `Cli.run` refuses, left out of the OPTIONS list. */
+const withoutWizard = (block: HelpDoc.HelpDoc): HelpDoc.HelpDoc =>
+  HelpDoc.isDescriptionList(block)
+    ? HelpDoc.descriptionList(
+      block.definitions.filter(([term]) => textOf(term) !== "--wizard") as [
+        [Span.Span, HelpDoc.HelpDoc],
+        ...Array<[Span.Span, HelpDoc.HelpDoc]>
+      ]
+    )
+    : block
+
 /** A command's one-line summary: the first paragraph of its description. */
 export const summaryOf = (node: Node): HelpDoc.HelpDoc => {
   const blocks = blocksOf(Command.getHelp(node.command, CliConfig.defaultConfig))
@@ -176,7 +187,7 @@ export const document = (root: Node, path: ReadonlyArray<string>, version: strin
   // @effect/cli's COMMANDS section is one unbreakable line per command with its whole usage: ours replaces it.
   const own = blocksOf(Command.getHelp(node.command, CliConfig.defaultConfig))
   const cut = own.findIndex((b) => isHeader(b, "COMMANDS"))
-  const sections = (cut >= 0 ? own.slice(0, cut) : own).map(withoutBoilerplate)
+  const sections = (cut >= 0 ? own.slice(0, cut) : own).map(withoutBoilerplate).map(withoutWizard)
   const commands = node.children === undefined ? [] : [
     HelpDoc.h1("COMMANDS"),
     HelpDoc.descriptionList(

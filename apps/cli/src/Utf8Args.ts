@@ -4,10 +4,7 @@
  * `/proc/self/cmdline` and `/proc/self/environ` (Linux); where they cannot be read, an argument holding U+FFFD is refused.
  */
 import { ConfigSchema, Redact, Walk } from "@codex-archive/core"
-import * as Terminal from "@effect/platform/Terminal"
-import { Effect, Layer, Mailbox, Option } from "effect"
 import * as fs from "node:fs"
-import { CliExit } from "./Runtime.js"
 
 /** The NUL-separated entries of a `/proc/self` file, or undefined where there is none to read. */
 const entries = (file: string): ReadonlyArray<Buffer> | undefined => {
@@ -73,52 +70,3 @@ export const refusal = (
   }
   return undefined
 }
-
-/** What `--wizard`'s prompts read: typed at a terminal that is not UTF-8, an answer reaches us decoded, with U+FFFD. */
-const typedNotUtf8 = new CliExit({
-  code: 2,
-  message: "the terminal sent bytes that are not UTF-8 (read as U+FFFD, another name); type UTF-8, or give the " +
-    "command's arguments on the command line"
-})
-
-// A prompt takes any failure of its input as the user quitting, so the wizard ends without running the command (exit
-// 0): the refusal is kept here for `afterWizard`.
-let refusedTyping = false
-
-/**
- * The platform's terminal, refusing input holding U+FFFD: the bytes are gone before we see them, and a U+FFFD typed
- * on purpose is rarer than a terminal that is not UTF-8. Only `--wizard` reads the terminal.
- */
-export const terminal: Layer.Layer<Terminal.Terminal, never, Terminal.Terminal> = Layer.effect(
-  Terminal.Terminal,
-  Effect.map(Terminal.Terminal, (platform) =>
-    Terminal.Terminal.of({
-      ...platform,
-      readLine: Effect.flatMap(platform.readLine, (line) => {
-        if (!line.includes("\uFFFD")) return Effect.succeed(line)
-        refusedTyping = true
-        return Effect.fail(new Terminal.QuitException())
-      }),
-      readInput: Effect.gen(function*() {
-        const typed = yield* platform.readInput
-        const checked = yield* Mailbox.make<Terminal.UserInput>()
-        yield* Effect.forkScoped(Effect.gen(function*() {
-          for (;;) {
-            const next = yield* Effect.option(typed.take)
-            if (Option.isNone(next)) return yield* checked.end
-            if (Option.exists(next.value.input, (s) => s.includes("\uFFFD"))) {
-              refusedTyping = true
-              return yield* checked.end
-            }
-            yield* checked.offer(next.value)
-          }
-        }))
-        return checked as Mailbox.ReadonlyMailbox<Terminal.UserInput>
-      })
-    }))
-)
-
-/** Fails with the refusal when the wizard ended on input that was not UTF-8: one line, exit 2. */
-export const afterWizard: Effect.Effect<void, CliExit> = Effect.suspend(() =>
-  refusedTyping ? Effect.fail(typedNotUtf8) : Effect.void
-)

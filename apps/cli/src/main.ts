@@ -1,7 +1,7 @@
 /** The `codex` binary: runs the command tree on Node and turns failures into one line and an exit code. */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Runtime from "./Runtime.js"
@@ -23,7 +23,6 @@ process.stderr.on("error", () => {})
 process.once("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
 
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
-  Effect.zipRight(Utf8Args.afterWizard),
   Effect.catchAll((error) =>
     Effect.sync(() => {
       process.exitCode = ExitCode.codeOf(error)
@@ -41,8 +40,7 @@ const program = Effect.suspend(() => Cli.run(argv)).pipe(
     })
   ),
   Effect.onInterrupt(() => Effect.sync(() => process.stderr.write("codex: error: interrupted\n"))),
-  // Answers typed into `--wizard`'s prompts are checked as the command line is (see Utf8Args).
-  Effect.provide(Layer.provideMerge(Utf8Args.terminal, NodeContext.layer))
+  Effect.provide(NodeContext.layer)
 )
 
 // Refused before anything runs: a name that is not UTF-8 would be read as another (see Utf8Args).

@@ -47,6 +47,22 @@ const shownExamples = (help: string): Array<string> => {
 }
 
 describe("help", () => {
+  // Found by an attack review: Enter through the wizard's yes/no questions gave --force --allow-outside --debug.
+  it("refuses @effect/cli's --wizard on one line (exit 2), and lists it nowhere", () => {
+    for (const args of [["archive", "restore", "--wizard"], ["--wizard"], ["archive", "batch-restore", "--wizard"]]) {
+      const r = run(args)
+      expect(r.code, args.join(" ")).toBe(2)
+      expect(r.stderr).toBe(
+        "codex: error: --wizard is not offered: its yes/no questions start at the flag's 'on' (--force, " +
+          "--allow-outside); give the command's arguments (see --help)\n"
+      )
+      expect(r.stdout).toBe("")
+    }
+    for (const path of commands) {
+      expect(run([...path.slice(1), "--help"]).stdout, path.join(" ")).not.toContain("wizard")
+    }
+  })
+
   it("is plain into a pipe, with NO_COLOR or without; FORCE_COLOR styles it", () => {
     for (const p of commands) {
       for (const env of [{}, { NO_COLOR: "1" }]) {

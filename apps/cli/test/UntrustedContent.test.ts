@@ -222,7 +222,7 @@ describe("a recorded path whose bytes are not UTF-8", () => {
     expect(r.code, r.stderr).toBe(2)
     expect(r.stderr.trim()).toBe(
       `codex: error: tombstone ${tombstone}: recorded path "dir/x\uFFFD.txt" holds U+FFFD or half a surrogate pair, ` +
-        "as bytes that are not UTF-8 read back (an SQLite text column holds any); give an OUTPUT"
+        "which may stand for bytes that are not UTF-8 (another name than the one stored); give an OUTPUT"
     )
     expect(fs.existsSync(path.join(cwd, "dir"))).toBe(false)
     const given = codex(cwd, ["restore", tombstone, "out.txt"])

@@ -1,6 +1,4 @@
-import * as Terminal from "@effect/platform/Terminal"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Mailbox, Option } from "effect"
 import * as Utf8Args from "../src/Utf8Args.js"
 
 /** The command line as Node decodes it, and the bytes `/proc/self` holds for it. */
@@ -45,47 +43,4 @@ describe("Utf8Args.refusal", () => {
     const argv = ["node", "codex.mjs", "restore", "out\uFFFD.txt"]
     expect(Utf8Args.refusal(argv, {}, () => undefined)).toContain("argument 'out\\xef\\xbf\\xbd.txt' holds U+FFFD")
   })
-})
-
-describe("Utf8Args.terminal (what --wizard's prompts read)", () => {
-  /** A terminal that was typed `keys`; what a prompt takes from it through `Utf8Args.terminal`. */
-  const typed = (keys: ReadonlyArray<string>) => {
-    const platform = Terminal.Terminal.of({
-      columns: Effect.succeed(80),
-      rows: Effect.succeed(24),
-      isTTY: Effect.succeed(true),
-      display: () => Effect.void,
-      readLine: Effect.succeed(keys.join("")),
-      readInput: Effect.gen(function*() {
-        const box = yield* Mailbox.make<Terminal.UserInput>()
-        yield* box.offerAll(keys.map((k) => ({
-          input: Option.some(k),
-          key: { name: k, ctrl: false, meta: false, shift: false }
-        })))
-        yield* box.end
-        return box
-      })
-    })
-    return Effect.gen(function*() {
-      const terminal = yield* Terminal.Terminal
-      const input = yield* terminal.readInput
-      const taken: Array<string> = []
-      for (;;) {
-        const next = yield* Effect.option(input.take)
-        if (Option.isNone(next)) return taken
-        taken.push(Option.getOrElse(next.value.input, () => ""))
-      }
-    }).pipe(Effect.scoped, Effect.provide(Layer.provide(Utf8Args.terminal, Layer.succeed(Terminal.Terminal, platform))))
-  }
-
-  it.effect("input in UTF-8 passes whole; input holding U+FFFD ends there, and the command is refused (exit 2)", () =>
-    Effect.gen(function*() {
-      expect(yield* typed(["o", "é", "k"])).toEqual(["o", "é", "k"])
-      expect(Exit.isSuccess(yield* Effect.exit(Utf8Args.afterWizard))).toBe(true)
-      // Nothing after the bad input reaches the prompt: it quits, and the command it was building never runs.
-      expect(yield* typed(["o", "\uFFFD", "k"])).toEqual(["o"])
-      const refused = yield* Effect.flip(Utf8Args.afterWizard)
-      expect(refused.code).toBe(2)
-      expect(refused.message).toContain("the terminal sent bytes that are not UTF-8")
-    }))
 })

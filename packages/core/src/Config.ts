@@ -302,6 +302,9 @@ export const fromToml = (
           origin: chosenBy ?? absolute,
           problem: (e as NodeJS.ErrnoException).code === "ENOENT"
             ? `${absolute} does not exist`
+            : e instanceof Utf8.NotUtf8
+            // Not the byte: it may be a key's, or a password's.
+            ? `${absolute} is not UTF-8 text at line ${e.line} (offset ${e.offset})`
             : `${absolute} cannot be read: ${(e as Error).message}`
         })
     })

@@ -22,8 +22,8 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
     const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
     if (unsure(this.recorded)) {
-      return `${recorded} holds U+FFFD or half a surrogate pair, as bytes that are not UTF-8 read back (an SQLite ` +
-        "text column holds any); give an OUTPUT"
+      return `${recorded} holds U+FFFD or half a surrogate pair, which may stand for bytes that are not UTF-8 (another ` +
+        "name than the one stored); give an OUTPUT"
     }
     const skipped = Walk.skippedFolderOn(this.recorded)
     const where = path.isAbsolute(this.recorded)

@@ -719,7 +719,8 @@ describe("Config files that are not UTF-8", () => {
       // A config file: named at the line of its first bad byte.
       fs.writeFileSync(path.join(cwd, "bad.toml"), Buffer.from("[evidence]\ndir = \"ev\xff\"\n", "latin1"))
       const fileError = yield* failure({ cwd, configFile: "bad.toml" })
-      expect(fileError.message).toContain("not UTF-8 text: byte 0xff at line 2 (offset 20)")
+      expect(fileError.message).toContain("bad.toml is not UTF-8 text at line 2 (offset 20)")
+      expect(fileError.message).not.toContain("0xff")
     }))
 })
 

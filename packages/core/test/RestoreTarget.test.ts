@@ -52,8 +52,8 @@ describe("RestoreTarget", () => {
     // What bytes that are not UTF-8 read back as, from a text column: another name than the one stored.
     for (const recorded of ["dir/x\uFFFD.txt", "dir/x\ud800.txt"]) {
       expect(Either.getOrThrow(Either.flip(place(recorded, true))).message).toContain(
-        "holds U+FFFD or half a surrogate pair, as bytes that are not UTF-8 read back (an SQLite text column holds " +
-          "any); give an OUTPUT"
+        "holds U+FFFD or half a surrogate pair, which may stand for bytes that are not UTF-8 (another name than the " +
+          "one stored); give an OUTPUT"
       )
     }
   })
