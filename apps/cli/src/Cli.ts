@@ -174,7 +174,9 @@ const noWizard = new Runtime.CliExit({
 })
 
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
-export const run = (argv: ReadonlyArray<string>) =>
-  argv.slice(2).includes("--wizard")
+export const run = (argv: ReadonlyArray<string>) => {
+  const args = argv.slice(2)
+  return args.includes("--wizard")
     ? Effect.fail(noWizard)
-    : Effect.flatMap(builtIn(argv.slice(2)), (own) => own ?? withUsageErrorLines(app(argv), argv.slice(2)))
+    : Effect.flatMap(builtIn(args), (own) => own ?? withUsageErrorLines(app(argv), args))
+}

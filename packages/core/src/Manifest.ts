@@ -57,17 +57,10 @@ export const open = (file: string, options: LoadOptions): Effect.Effect<Source, 
       stamp = stampOf(absolute)
       first = ManifestFormat.firstText(absolute)
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
       return Effect.fail(
-        new ManifestError({
-          file: absolute,
-          where: undefined,
-          problem: code === "ENOENT"
-            ? "no such file"
-            : e instanceof Utf8.NotUtf8
-            ? e.message
-            : `cannot read: ${FileOps.describeErrno(e)}`
-        })
+        (e as NodeJS.ErrnoException).code === "ENOENT"
+          ? new ManifestError({ file: absolute, where: undefined, problem: "no such file" })
+          : asManifestError(e, absolute)
       )
     }
     const raws = ManifestFormat.records(absolute, format, first)

@@ -30,7 +30,7 @@ export function* chunks(file: string, options: { readonly tornTail?: boolean } =
         text = bytes.toString("utf8")
       } else {
         try {
-          text = Utf8.decode(bytes.subarray(0, whole), { offset, line: 1 }, n === 0)
+          text = Utf8.decode(bytes.subarray(0, whole), offset, n === 0)
         } catch (e) {
           // Lines are counted only for the error: counting them as the text streams by cost 13x on a file of blanks.
           if (!(e instanceof Utf8.NotUtf8)) throw e

@@ -42,19 +42,15 @@ export const wholeCharacters = (bytes: Uint8Array): number => {
 }
 
 /**
- * `bytes`, which begin at a character, as text; throws `NotUtf8` when they are not UTF-8. `at` places them in their
- * file (the offset and the line they begin at, for the error); `final` says they end it, so that a last character
- * cut short is the end's fault (where more bytes follow, the bytes before a piece's edge are bad in themselves).
+ * `bytes`, which begin at a character, as text; throws `NotUtf8` when they are not UTF-8, its line counted from
+ * `bytes`' start and its offset from `offset` (where they begin in their file). `final` says they end the file, so that
+ * a last character cut short is the end's fault (where more bytes follow, the bytes before a piece's edge are bad).
  */
-export const decode = (
-  bytes: Uint8Array,
-  at: { readonly offset: number; readonly line: number } = { offset: 0, line: 1 },
-  final = true
-) => {
+export const decode = (bytes: Uint8Array, offset = 0, final = true) => {
   if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
   const bad = invalidAt(bytes)
-  const line = at.line + lineFeeds(bytes.subarray(0, bad))
-  throw new NotUtf8(at.offset + bad, line, final && wholeCharacters(bytes) === bad ? undefined : bytes[bad])
+  const line = 1 + lineFeeds(bytes.subarray(0, bad))
+  throw new NotUtf8(offset + bad, line, final && wholeCharacters(bytes) === bad ? undefined : bytes[bad])
 }
 
 /** How many line feeds `bytes` hold. */
