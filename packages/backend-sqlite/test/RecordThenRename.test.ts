@@ -169,7 +169,9 @@ describe("contained batch writes", () => {
       const dir = tempDir()
       const outside = tempDir("codex-outside-")
       return Effect.gen(function*() {
-        const entries = yield* archived(dir, 600)
+        // Eight groups of 128, more than the six units two workers keep in flight: the last ones are written only
+        // after the first unit is reported, so after the swap. With 600 (five units) all could be written before it.
+        const entries = yield* archived(dir, 8 * 128)
         let swapped = false
         const { summary } = yield* Batch.run(entries, {
           actor: "bob",

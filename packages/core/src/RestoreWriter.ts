@@ -238,6 +238,8 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     failure: Reply | undefined
     /** The digest, once taken (a whole payload is checked before its file is created). */
     actual: string | undefined
+    /** Its contained folder, held open (`holdFolder`) until its temp file is renamed or removed. */
+    folder: string | undefined
   }
   const jobs = new Map<number, Job>()
   const opened = (id: number): Job => {
@@ -299,10 +301,55 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return fs.openSync(temp, exclusive, 0o600)
     }
   }
+  /**
+   * Contained folders holding temp files not yet renamed or removed, each open while it holds one: a folder moved away
+   * mid-run still leads to them (Linux: `/proc/self/fd`), so a failed item's temp file is removed where it went, not
+   * left there (it was, when the folder was gone at the rename). Bounded: past 256, a folder is known by its path only.
+   */
+  const folders = new Map<string, { readonly fd: number; refs: number }>()
+  const tracksFolders = fs.existsSync("/proc/self/fd")
+  const folderFlags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW
+  const holdFolder = (dir: string): string | undefined => {
+    const known = folders.get(dir)
+    if (known !== undefined) {
+      known.refs++
+      return dir
+    }
+    if (!tracksFolders || folders.size >= 256) return undefined
+    try {
+      folders.set(dir, { fd: fs.openSync(dir, folderFlags), refs: 1 })
+      return dir
+    } catch {
+      return undefined
+    }
+  }
+  const releaseFolder = (dir: string | undefined) => {
+    const known = dir === undefined ? undefined : folders.get(dir)
+    if (known === undefined || --known.refs > 0) return
+    folders.delete(dir!)
+    try {
+      fs.closeSync(known.fd)
+    } catch {
+      // already closed
+    }
+  }
+  /** Where a held folder is now, as the kernel knows it; `undefined` if it is not held or was removed. */
+  const folderNow = (dir: string | undefined): string | undefined => {
+    const known = dir === undefined ? undefined : folders.get(dir)
+    if (known === undefined) return undefined
+    try {
+      const at = fs.readlinkSync(`/proc/self/fd/${known.fd}`)
+      return at.endsWith(" (deleted)") ? undefined : at
+    } catch {
+      return undefined
+    }
+  }
   const openTemp = (job: Job): number => {
     const { root, temp } = job.target
     if (root !== undefined) {
       containedDir(root, pathMod.dirname(temp))
+      // Held before the temp file is made in it: the file's own place is then checked (`createdInside`).
+      job.folder ??= holdFolder(pathMod.dirname(temp))
       return createTemp(temp)
     }
     try {
@@ -357,13 +404,18 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     const st = fs.lstatSync(temp, { throwIfNoEntry: false })
     return st !== undefined && st.isFile() && st.dev === dev && st.ino === ino
   }
-  /** Removes a temp file, but only the one written: a swapped folder must not make us delete a stranger's file. */
-  const removeTemp = (target: Target, dev: number, ino: number) => {
+  /**
+   * Removes a temp file, but only the one written: a swapped folder must not make us delete a stranger's file. Not at
+   * its path, it is looked for where its folder went.
+   */
+  const removeTemp = (target: Target, dev: number, ino: number, folder: string | undefined) => {
+    // Never created (dev < 0): nothing of ours is there.
+    if (dev < 0) return
     try {
-      // Never created (dev < 0): nothing of ours is there.
-      if (dev >= 0 && (target.root === undefined || isOurs(target.temp, dev, ino))) {
-        fs.rmSync(target.temp, { force: true })
-      }
+      if (target.root === undefined || isOurs(target.temp, dev, ino)) return fs.rmSync(target.temp, { force: true })
+      const now = folderNow(folder)
+      const there = now === undefined ? undefined : pathMod.join(now, pathMod.basename(target.temp))
+      if (there !== undefined && isOurs(there, dev, ino)) fs.rmSync(there, { force: true })
     } catch {
       // nothing to remove, or no longer reachable
     }
@@ -386,6 +438,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     readonly target: Target
     readonly dev: number
     readonly ino: number
+    readonly folder: string | undefined
     readonly reply: Reply & { ok: true }
   }
   const held = new Map<number, Held>()
@@ -422,9 +475,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           rename(h.target, h.dev, h.ino)
           replies[k] = { ...h.reply, write: h.reply.write + performance.now() - t }
         } catch (e) {
-          removeTemp(h.target, h.dev, h.ino)
+          removeTemp(h.target, h.dev, h.ino, h.folder)
           replies[k] = errno(h.target.id, e)
         }
+        releaseFolder(h.folder)
       }
     }
     return replies
@@ -434,12 +488,17 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
   }
   const discard = (job: Job) => {
-    try {
-      fs.closeSync(job.fd)
-    } catch {
-      // already closed
+    if (job.fd >= 0) {
+      try {
+        fs.closeSync(job.fd)
+      } catch {
+        // already closed
+      }
+      job.fd = -1
     }
-    removeTemp(job.target, job.dev, job.ino)
+    removeTemp(job.target, job.dev, job.ino, job.folder)
+    releaseFolder(job.folder)
+    job.folder = undefined
   }
 
   /**
@@ -476,7 +535,8 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     verify: 0,
     write: 0,
     failure: undefined,
-    actual: undefined
+    actual: undefined,
+    folder: undefined
   })
 
   /** Whether what was fed so far is exactly the expected content. */
@@ -494,7 +554,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
         : fail(id, "integrity", "content does not match its checksum", { actual: job.actual! })
     }
     if (job.failure !== undefined) {
-      if (job.fd >= 0) discard(job)
+      discard(job)
       return job.failure
     }
     const t = performance.now()
@@ -507,6 +567,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       if (job.target.hold !== true) {
         if (job.target.root !== undefined) checkWay(job.target)
         rename(job.target, job.dev, job.ino)
+        releaseFolder(job.folder)
       }
     } catch (e) {
       discard(job)
@@ -522,7 +583,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       verify: job.verify,
       write: job.write
     }
-    if (job.target.hold === true) held.set(id, { target: job.target, dev: job.dev, ino: job.ino, reply })
+    if (job.target.hold === true) {
+      held.set(id, { target: job.target, dev: job.dev, ino: job.ino, folder: job.folder, reply })
+    }
     return reply
   }
 
@@ -643,7 +706,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           for (const id of op.ids) {
             const h = held.get(id)
             held.delete(id)
-            if (h !== undefined) removeTemp(h.target, h.dev, h.ino)
+            if (h === undefined) continue
+            removeTemp(h.target, h.dev, h.ino, h.folder)
+            releaseFolder(h.folder)
           }
           break
       }

@@ -36,6 +36,17 @@ const files = (dir: string): Array<string> =>
   (fs.readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => fs.lstatSync(path.join(dir, f)).isFile())
     .sort()
 
+/** This process's descriptors open on something below these folders. */
+const openBelow = (...dirs: ReadonlyArray<string>): Array<string> =>
+  fs.readdirSync("/proc/self/fd").flatMap((fd) => {
+    try {
+      const at = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      return dirs.some((d) => at.startsWith(d + path.sep)) ? [at] : []
+    } catch {
+      return []
+    }
+  })
+
 const writers: ReadonlyArray<[string, Effect.Effect<RestoreWriter.RestoreWriter, never, Scope.Scope>]> = [
   ["in this thread", Effect.sync(() => RestoreWriter.inThread())],
   ["in worker threads", RestoreWriter.workers(1)]
@@ -87,6 +98,32 @@ describe.each(writers)("contained RestoreWriter %s", (_name, make) => {
       const [reply] = yield* writer.run(0, [{ op: "commit", ids: [1] }])
       expect(reply).toMatchObject({ id: 1, ok: false, problem: "escapes" })
       expect(files(outside)).toEqual([])
+    }))
+
+  it.scoped("a folder moved away before commit or discard: the items fail, their temp files removed where it went", () =>
+    Effect.gen(function*() {
+      const writer = yield* make
+      const root = tempDir()
+      const outside = tempDir()
+      const [a, b, c] = ["sub/a.txt", "sub/b.txt", "other/c.txt"].map((p) => path.join(root, p))
+      const written = yield* writer.run(0, [
+        write(1, root, a!, yield* packed),
+        write(2, root, b!, yield* packed),
+        write(3, root, c!, yield* packed)
+      ])
+      expect(written.map((r) => r.ok)).toEqual([true, true, true])
+      // Caught mid-swap: the folder is gone from its path (no link yet), its temp files with it.
+      fs.renameSync(path.join(root, "sub"), path.join(outside, "sub"))
+      const [reply] = yield* writer.run(0, [{ op: "commit", ids: [1] }])
+      expect(reply).toMatchObject({ id: 1, ok: false, problem: "unwritable", code: "ENOENT" })
+      expect(files(outside)).toEqual(["sub/.b.txt.codex-restore.tmp"])
+      expect(yield* writer.run(0, [{ op: "discard", ids: [2] }])).toEqual([])
+      expect(files(outside)).toEqual([])
+      // A folder that stayed is untouched by the other's move.
+      expect((yield* writer.run(0, [{ op: "commit", ids: [3] }]))[0]!.ok).toBe(true)
+      expect(files(root)).toEqual(["other/c.txt"])
+      // Each folder was held open only while it held a temp file.
+      expect(openBelow(root, outside)).toEqual([])
     }))
 
   it.scoped("a link planted at the temp file's name is replaced, not written through", () =>
