@@ -223,6 +223,14 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     return bounded(codec, data, limit)
   }
 
+  /** A contained folder held open while temp files in it wait (`holdFolder`), with its identity. */
+  interface Folder {
+    readonly dir: string
+    readonly fd: number
+    readonly dev: number
+    readonly ino: number
+    refs: number
+  }
   interface Job {
     readonly target: Target
     fd: number
@@ -239,7 +247,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     /** The digest, once taken (a whole payload is checked before its file is created). */
     actual: string | undefined
     /** Its contained folder, held open (`holdFolder`) until its temp file is renamed or removed. */
-    folder: string | undefined
+    folder: Folder | undefined
   }
   const jobs = new Map<number, Job>()
   const opened = (id: number): Job => {
@@ -277,12 +285,29 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       if (checked.has(current)) continue
       let st = fs.lstatSync(current, { throwIfNoEntry: false })
       if (st === undefined && current !== root) {
+        let made = true
         try {
           fs.mkdirSync(current)
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+          made = false
         }
         st = fs.lstatSync(current)
+        // A folder above, swapped for a link after its check, sent the mkdir through it: the new (empty) folder is
+        // removed where it was made, if it is still the one made. Node has no mkdirat: this is checked after the fact,
+        // and a swap undone between the mkdir and this check goes unseen (it leaves an empty folder, nothing in it).
+        const real = made ? fs.realpathSync.native(current) : current
+        if (real !== current) {
+          try {
+            const there = fs.lstatSync(real)
+            if (there.dev === st.dev && there.ino === st.ino) fs.rmdirSync(real)
+          } catch {
+            // no longer there, or no longer empty: not ours to remove
+          }
+          throw new Escape(
+            `${current} was created at ${real}, through a link; removed, nothing written outside ${root}`
+          )
+        }
       }
       if (st?.isSymbolicLink()) throw new Escape(`${current} is a symbolic link; nothing written outside ${root}`)
       // A file in the way is no escape: the output cannot be written, and the message names what is in the way.
@@ -301,47 +326,81 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return fs.openSync(temp, exclusive, 0o600)
     }
   }
+  /** Linux tells where an open file or folder is now (`/proc/self/fd`), wherever it was moved. */
+  const procFds = fs.existsSync("/proc/self/fd")
   /**
    * Contained folders holding temp files not yet renamed or removed, each open while it holds one: a folder moved away
-   * mid-run still leads to them (Linux: `/proc/self/fd`), so a failed item's temp file is removed where it went, not
-   * left there (it was, when the folder was gone at the rename). Bounded: past 256, a folder is known by its path only.
+   * mid-run still leads to them, so a failed item's temp file is removed where it went, not left there (it was, when
+   * the folder was gone at the rename). Known by path and identity: a folder made again at a moved one's path is
+   * another. Bounded: past `maxFolders` open at once (per thread), a folder is known by its path only.
    */
-  const folders = new Map<string, { readonly fd: number; refs: number }>()
-  const tracksFolders = fs.existsSync("/proc/self/fd")
+  const folders = new Map<string, Folder>()
+  // The folders held or checked during this message.
+  let current = new Set<Folder>()
+  const maxFolders = 1024
+  let openFolders = 0
   const folderFlags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW
-  const holdFolder = (dir: string): string | undefined => {
+  const holdFolder = (dir: string): Folder | undefined => {
+    if (!procFds) return undefined
     const known = folders.get(dir)
     if (known !== undefined) {
-      known.refs++
-      return dir
+      // Its identity checked once per message, as its way is (`checked`).
+      const st = current.has(known) ? known : fs.lstatSync(dir, { throwIfNoEntry: false })
+      if (st !== undefined && st.dev === known.dev && st.ino === known.ino) {
+        current.add(known)
+        known.refs++
+        return known
+      }
     }
-    if (!tracksFolders || folders.size >= 256) return undefined
+    // Not openable (gone from its path for an instant, mid-swap): the one known, if any, is the likeliest.
+    const likeliest = () => {
+      if (known !== undefined) known.refs++
+      return known
+    }
+    if (openFolders >= maxFolders) return likeliest()
+    let fd: number
     try {
-      folders.set(dir, { fd: fs.openSync(dir, folderFlags), refs: 1 })
-      return dir
+      fd = fs.openSync(dir, folderFlags)
     } catch {
-      return undefined
+      return likeliest()
     }
+    openFolders++
+    const st = fs.fstatSync(fd)
+    const folder: Folder = { dir, fd, dev: st.dev, ino: st.ino, refs: 1 }
+    // A stale entry's holders keep their own reference to it.
+    folders.set(dir, folder)
+    current.add(folder)
+    return folder
   }
-  const releaseFolder = (dir: string | undefined) => {
-    const known = dir === undefined ? undefined : folders.get(dir)
-    if (known === undefined || --known.refs > 0) return
-    folders.delete(dir!)
+  const releaseFolder = (folder: Folder | undefined) => {
+    if (folder === undefined || --folder.refs > 0) return
+    if (folders.get(folder.dir) === folder) folders.delete(folder.dir)
+    openFolders--
     try {
-      fs.closeSync(known.fd)
+      fs.closeSync(folder.fd)
     } catch {
       // already closed
     }
   }
-  /** Where a held folder is now, as the kernel knows it; `undefined` if it is not held or was removed. */
-  const folderNow = (dir: string | undefined): string | undefined => {
-    const known = dir === undefined ? undefined : folders.get(dir)
-    if (known === undefined) return undefined
+  /** Where an open file or folder is now, as the kernel knows it; `undefined` if unknown or removed. */
+  const whereNow = (fd: number): string | undefined => {
     try {
-      const at = fs.readlinkSync(`/proc/self/fd/${known.fd}`)
+      const at = fs.readlinkSync(`/proc/self/fd/${fd}`)
       return at.endsWith(" (deleted)") ? undefined : at
     } catch {
       return undefined
+    }
+  }
+  /** Removes an open temp file wherever it is, following it while it moves (a few times at most). */
+  const removeOpen = (fd: number, dev: number, ino: number) => {
+    for (let tries = 0; tries < 8; tries++) {
+      const at = whereNow(fd)
+      if (at === undefined) return
+      try {
+        if (isOurs(at, dev, ino)) fs.rmSync(at, { force: true })
+      } catch {
+        // moved meanwhile: looked up again
+      }
     }
   }
   const openTemp = (job: Job): number => {
@@ -387,11 +446,8 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return
     }
     if (at === job.target.temp) return
-    try {
-      if (isOurs(at, job.dev, job.ino)) fs.rmSync(at, { force: true })
-    } catch {
-      // gone already, or no longer reachable
-    }
+    // Looked up again as it is removed: the folder may be swapped back meanwhile.
+    removeOpen(job.fd, job.dev, job.ino)
     fs.closeSync(job.fd)
     job.fd = -1
     job.dev = -1
@@ -408,16 +464,30 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
    * Removes a temp file, but only the one written: a swapped folder must not make us delete a stranger's file. Not at
    * its path, it is looked for where its folder went.
    */
-  const removeTemp = (target: Target, dev: number, ino: number, folder: string | undefined) => {
+  const removeTemp = (target: Target, dev: number, ino: number, folder: Folder | undefined) => {
     // Never created (dev < 0): nothing of ours is there.
     if (dev < 0) return
-    try {
-      if (target.root === undefined || isOurs(target.temp, dev, ino)) return fs.rmSync(target.temp, { force: true })
-      const now = folderNow(folder)
-      const there = now === undefined ? undefined : pathMod.join(now, pathMod.basename(target.temp))
-      if (there !== undefined && isOurs(there, dev, ino)) fs.rmSync(there, { force: true })
-    } catch {
-      // nothing to remove, or no longer reachable
+    if (target.root === undefined) {
+      try {
+        fs.rmSync(target.temp, { force: true })
+      } catch {
+        // not ours to remove after all (a permission changed): left, the item's failure says why
+      }
+      return
+    }
+    // Looked for a few times, at its path and where its folder is: a folder being swapped is at neither for an instant.
+    for (let tries = 0; tries < 8; tries++) {
+      try {
+        if (isOurs(target.temp, dev, ino)) {
+          fs.rmSync(target.temp, { force: true })
+          continue
+        }
+        const now = folder === undefined ? undefined : whereNow(folder.fd)
+        const there = now === undefined ? undefined : pathMod.join(now, pathMod.basename(target.temp))
+        if (there !== undefined && isOurs(there, dev, ino)) fs.rmSync(there, { force: true })
+      } catch {
+        // moved meanwhile: looked for again
+      }
     }
   }
   /** A contained output's folder resolves to itself: no folder on its way is a link (one call checks the chain). */
@@ -438,7 +508,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     readonly target: Target
     readonly dev: number
     readonly ino: number
-    readonly folder: string | undefined
+    readonly folder: Folder | undefined
     readonly reply: Reply & { ok: true }
   }
   const held = new Map<number, Held>()
@@ -489,6 +559,8 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   }
   const discard = (job: Job) => {
     if (job.fd >= 0) {
+      // Still open: found wherever it is now, even if its folder moved away.
+      if (job.target.root !== undefined && procFds && job.dev >= 0) removeOpen(job.fd, job.dev, job.ino)
       try {
         fs.closeSync(job.fd)
       } catch {
@@ -661,6 +733,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     const replies: Array<Reply> = []
     let failed = false
     checked = new Set()
+    current = new Set()
     for (const op of ops) {
       switch (op.op) {
         case "write":

@@ -176,6 +176,104 @@ describe("contained RestoreWriter in this thread: a folder swapped for a link af
     }))
 })
 
+/** Wraps one function of the CommonJS `node:fs` (the ESM bindings follow it) until `restore`. */
+const wrapFs = <K extends "openSync" | "mkdirSync" | "readlinkSync">(
+  name: K,
+  wrap: (original: (typeof fs)[K], restore: () => void) => (typeof fs)[K]
+) => {
+  const cjs = createRequire(import.meta.url)("node:fs") as typeof fs
+  const original = cjs[name]
+  const restore = () => {
+    cjs[name] = original
+    syncBuiltinESMExports()
+  }
+  cjs[name] = wrap(original, restore)
+  syncBuiltinESMExports()
+  return restore
+}
+
+describe("contained RestoreWriter in this thread: folders moved or swapped at the worst moment", () => {
+  it.scoped("a folder made through an ancestor swapped for a link is removed where it was made, and the item fails", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const outside = tempDir()
+      fs.mkdirSync(path.join(root, "a"))
+      const output = path.join(root, "a/b/x.txt")
+      // The swap lands after `a` was checked, right before `a/b` is made.
+      const restore = wrapFs("mkdirSync", (mkdir, restore) =>
+        ((dir: fs.PathLike, ...rest: Array<never>) => {
+          if (String(dir) === path.join(root, "a/b")) {
+            restore()
+            fs.renameSync(path.join(root, "a"), path.join(root, "a.real"))
+            fs.symlinkSync(outside, path.join(root, "a"))
+          }
+          return (mkdir as (...args: Array<unknown>) => unknown)(dir, ...rest)
+        }) as typeof fs.mkdirSync)
+      const [reply] = yield* RestoreWriter.inThread().run(0, [write(1, root, output, yield* packed)]).pipe(
+        Effect.ensuring(Effect.sync(restore))
+      )
+      expect(reply).toMatchObject({ id: 1, ok: false, problem: "escapes" })
+      expect(reply!.ok ? "" : reply!.detail).toContain(`${root}/a/b was created at ${outside}/b, through a link`)
+      expect(fs.readdirSync(outside)).toEqual([])
+    }))
+
+  it.scoped("a temp file whose folder moves back while it is removed is removed where it is then", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const output = path.join(root, "sub/x.txt")
+      const temp = FileOps.tempFor(output)
+      fs.mkdirSync(path.join(root, "sub"))
+      // Created in `sub`, which is then renamed: the kernel places the file in `sub.real`, not at the temp path...
+      const restoreOpen = wrapFs("openSync", (open, restore) =>
+        ((file: fs.PathLike, ...rest: Array<never>) => {
+          const fd = (open as (...args: Array<unknown>) => number)(file, ...rest)
+          if (String(file) === temp) {
+            restore()
+            fs.renameSync(path.join(root, "sub"), path.join(root, "sub.real"))
+          }
+          return fd
+        }) as typeof fs.openSync)
+      // ...and `sub` is back by the time the writer removes the file it was told of.
+      let told = false
+      const restoreReadlink = wrapFs("readlinkSync", (readlink) =>
+        ((file: fs.PathLike, ...rest: Array<never>) => {
+          const at = (readlink as (...args: Array<unknown>) => string)(file, ...rest)
+          if (!told && at === path.join(root, "sub.real", path.basename(temp))) {
+            told = true
+            fs.renameSync(path.join(root, "sub.real"), path.join(root, "sub"))
+          }
+          return at
+        }) as typeof fs.readlinkSync)
+      const [reply] = yield* RestoreWriter.inThread().run(0, [write(1, root, output, yield* packed)]).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          restoreOpen()
+          restoreReadlink()
+        }))
+      )
+      expect(told).toBe(true)
+      expect(reply).toMatchObject({ id: 1, ok: false, problem: "escapes" })
+      expect(files(root)).toEqual([])
+    }))
+
+  it.scoped("a folder moved away, made again and moved again: each temp file is removed where its own folder went", () =>
+    Effect.gen(function*() {
+      const writer = RestoreWriter.inThread()
+      const root = tempDir()
+      const outside = tempDir()
+      const a = path.join(root, "sub/a.txt")
+      const b = path.join(root, "sub/b.txt")
+      expect((yield* writer.run(0, [write(1, root, a, yield* packed)]))[0]!.ok).toBe(true)
+      fs.renameSync(path.join(root, "sub"), path.join(outside, "first"))
+      // The writer makes `sub` again for the next file: another folder at the same path.
+      expect((yield* writer.run(0, [write(2, root, b, yield* packed)]))[0]!.ok).toBe(true)
+      fs.renameSync(path.join(root, "sub"), path.join(outside, "second"))
+      const replies = yield* writer.run(0, [{ op: "commit", ids: [1, 2] }])
+      expect(replies.map((r) => r.ok)).toEqual([false, false])
+      expect(files(outside)).toEqual([])
+      expect(openBelow(root, outside)).toEqual([])
+    }))
+})
+
 describe("Manifest outputs compared by file identity", () => {
   const t1 = "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f"
   const t2 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
