@@ -1,7 +1,8 @@
 /**
- * Arguments and this tool's `CODEX_` variables whose bytes are not UTF-8. Node reads such bytes as U+FFFD, another
- * name: `restore ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had. The bytes as given are in
- * `/proc/self/cmdline` and `/proc/self/environ` (Linux); where they cannot be read, an argument holding U+FFFD is refused.
+ * Arguments, this tool's variables and the working folder whose bytes are not UTF-8. Node reads such bytes as U+FFFD,
+ * another name: `restore ID out\xff.txt` restored to `out\u{FFFD}.txt` and said it had; run from a folder `cw\xff`, a
+ * relative OUTPUT went to a new folder `cw\u{FFFD}`. The bytes as given are in `/proc/self/cmdline`, `/proc/self/environ`
+ * and `/proc/self/cwd` (Linux); where they cannot be read, a value holding U+FFFD is refused.
  */
 import { ConfigSchema, Redact, Walk } from "@codex-archive/core"
 import * as fs from "node:fs"
@@ -24,14 +25,42 @@ const entries = (file: string): ReadonlyArray<Buffer> | undefined => {
 }
 
 const why = "is not UTF-8, and Node.js would read it as another name; use a UTF-8 name"
+const whyFolder = "would be read under another folder by Node.js; run from a folder whose path is UTF-8"
 const whyValue = "is not UTF-8, and Node.js would read it as another value; set it in UTF-8"
 
-/** The variables this tool reads: another program's `CODEX_` variable is not ours to refuse. */
+/**
+ * The variables this tool reads: another program's `CODEX_` variable is not ours to refuse. `TMPDIR` is where `list`,
+ * `store` and `batch-restore` keep their temporary files.
+ */
 const ours: ReadonlySet<string> = new Set([
   ...ConfigSchema.fields.map((f) => f.env),
   "CODEX_ARCHIVE_CONFIG",
-  "CODEX_ACTOR"
+  "CODEX_ACTOR",
+  "TMPDIR"
 ])
+
+/** The working folder as Node reads it, and as its bytes are (Linux); relative paths resolve against it. */
+export interface WorkingFolder {
+  readonly path: () => string | undefined
+  readonly bytes: () => Buffer | undefined
+}
+const workingFolder: WorkingFolder = {
+  path: () => {
+    try {
+      return process.cwd()
+    } catch {
+      // removed from under us: nothing relative can be resolved, and the command says so itself
+      return undefined
+    }
+  },
+  bytes: () => {
+    try {
+      return fs.readlinkSync("/proc/self/cwd", { encoding: "buffer" })
+    } catch {
+      return undefined
+    }
+  }
+}
 
 /**
  * The one-line reason to refuse the command line, or undefined: the first argument (after the script) or variable of
@@ -41,7 +70,8 @@ const ours: ReadonlySet<string> = new Set([
 export const refusal = (
   argv: ReadonlyArray<string>,
   env: NodeJS.ProcessEnv,
-  read: (file: string) => ReadonlyArray<Buffer> | undefined = entries
+  read: (file: string) => ReadonlyArray<Buffer> | undefined = entries,
+  cwd: WorkingFolder = workingFolder
 ): string | undefined => {
   const args = argv.slice(2)
   if (args.some((a) => a.includes("\uFFFD"))) {
@@ -57,6 +87,18 @@ export const refusal = (
         }' holds U+FFFD: if its bytes are not UTF-8, it ${why}`
       }
       if (!bytes.equals(Buffer.from(arg))) return `argument '${Redact.text(Walk.showBytes(bytes))}' ${why}`
+    }
+  }
+  const folder = cwd.path()
+  if (folder?.includes("\uFFFD") === true) {
+    const bytes = cwd.bytes()
+    if (bytes === undefined) {
+      return `the current folder '${
+        Walk.showBytes(Buffer.from(folder))
+      }' holds U+FFFD: if its bytes are not UTF-8, relative paths ${whyFolder}`
+    }
+    if (!bytes.equals(Buffer.from(folder))) {
+      return `the current folder '${Walk.showBytes(bytes)}' is not UTF-8: relative paths ${whyFolder}`
     }
   }
   const names = [...ours].filter((name) => env[name]?.includes("\uFFFD") === true)

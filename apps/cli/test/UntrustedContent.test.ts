@@ -388,6 +388,31 @@ describe("names whose bytes are not UTF-8", () => {
     expect(fs.readFileSync(path.join(cwd, "out\uFFFD.txt"), "utf8")).toBe("hi\n")
   })
 
+  it("a working folder or TMPDIR that is not UTF-8 is refused (exit 2): relative paths would go to another folder", () => {
+    const { cwd, tombstone } = archivedFile("a.txt", "hi\n")
+    // Read as `cw\u{FFFD}`, this restored into a new folder of that name, and exited 0.
+    const moved = codexInShell(cwd, `mkdir $'cw\\xff' && cd $'cw\\xff' &&`, `restore ${tombstone} o.txt`)
+    expect(moved.code).toBe(2)
+    expect(moved.stderr).toBe(
+      `codex: error: the current folder '${
+        fs.realpathSync(cwd)
+      }/cw\\xff' is not UTF-8: relative paths would be read under another folder by Node.js; run from a folder whose ` +
+        "path is UTF-8\n"
+    )
+    expect(fs.readdirSync(cwd, { encoding: "buffer" }).map((n) => n.toString("latin1")).sort()).toEqual([
+      ".codex",
+      "a.txt",
+      "cw\xff"
+    ])
+    // Nothing written in it either (a Buffer path reaches the bytes a string cannot).
+    expect(fs.readdirSync(Buffer.concat([Buffer.from(`${cwd}/`), Buffer.from("cw\xff", "latin1")]))).toEqual([])
+    const tmp = codexInShell(cwd, `TMPDIR=$'/tmp/x\\xff'`, "list")
+    expect(tmp.code).toBe(2)
+    expect(tmp.stderr).toBe(
+      "codex: error: TMPDIR is not UTF-8, and Node.js would read it as another value; set it in UTF-8\n"
+    )
+  })
+
   it("a manifest holding such a name is refused at its line, and nothing is restored", () => {
     const { cwd, tombstone } = archivedFile("a.txt", "hi\n")
     const bytes = Buffer.from(`[{"tombstone":"${tombstone}",\n"output":"x\xff.txt"}]`, "latin1")

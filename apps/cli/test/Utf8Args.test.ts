@@ -39,6 +39,20 @@ describe("Utf8Args.refusal", () => {
     expect(given([], [["CODEX_HOME", bytes("/home/\xff")], ["CODEX_X\nY", bytes("\xff")]])).toBeUndefined()
   })
 
+  it("names a working folder that is not UTF-8 by its bytes; without /proc, one holding U+FFFD, saying why", () => {
+    const folder = (path: string, bytes: Buffer | undefined) => ({ path: () => path, bytes: () => bytes })
+    const argv = ["node", "codex.mjs", "list"]
+    expect(Utf8Args.refusal(argv, {}, () => undefined, folder("/srv/cw\uFFFD", bytes("/srv/cw\xff")))).toBe(
+      "the current folder '/srv/cw\\xff' is not UTF-8: relative paths would be read under another folder by Node.js; " +
+        "run from a folder whose path is UTF-8"
+    )
+    expect(Utf8Args.refusal(argv, {}, () => undefined, folder("/srv/cw\uFFFD", Buffer.from("/srv/cw\uFFFD"))))
+      .toBeUndefined()
+    expect(Utf8Args.refusal(argv, {}, () => undefined, folder("/srv/cw\uFFFD", undefined))).toContain(
+      "the current folder '/srv/cw\\xef\\xbf\\xbd' holds U+FFFD"
+    )
+  })
+
   it("without /proc to read, an argument holding U+FFFD is refused, saying why", () => {
     const argv = ["node", "codex.mjs", "restore", "out\uFFFD.txt"]
     expect(Utf8Args.refusal(argv, {}, () => undefined)).toContain("argument 'out\\xef\\xbf\\xbd.txt' holds U+FFFD")
