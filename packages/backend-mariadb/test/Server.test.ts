@@ -6,7 +6,7 @@ import { admin, backend, cuttingRelay } from "./helpers.js"
 ServerSuite.serverSuite(backend, {
   worker: path.join(__dirname, "worker.ts"),
   // A transaction records a unit: its COMMIT (not one of the client's setup) is the one cut.
-  cutAfterRecord: (url) => cuttingRelay(url, { replyTo: "COMMIT", after: "INSERT INTO event" }),
+  cutAfterRecord: (url, every) => cuttingRelay(url, { replyTo: "COMMIT", after: "INSERT INTO event", every }),
   // A READ table lock lets other sessions read artifact and makes their inserts wait until UNLOCK TABLES.
   blockArtifactInserts: (url) =>
     Effect.gen(function*() {

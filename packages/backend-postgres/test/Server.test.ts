@@ -8,7 +8,7 @@ ServerSuite.serverSuite(backend, {
   // This server trusts 127.0.0.1 (STACK.md), so a wrong password alone passes: an unknown role is what it rejects.
   rejectedUser: "codex_nobody",
   // One statement records a unit.
-  cutAfterRecord: (url) => cuttingRelay(url, { replyTo: "WITH restored AS" }),
+  cutAfterRecord: (url, every) => cuttingRelay(url, { replyTo: "WITH restored AS", every }),
   // EXCLUSIVE lets plain SELECTs through and makes every INSERT into artifact wait for the commit.
   blockArtifactInserts: (url) =>
     Effect.gen(function*() {

@@ -192,16 +192,19 @@ export const retriesOf = (logs: ReturnType<typeof captureLogs>, operation: strin
 
 /**
  * When `cuttingRelay` cuts: past `serverBytes` from the server, or once the server has answered `replyTo` (sent after
- * `after`, when given, on the same connection: a COMMIT of one transaction, not of the client's setup).
+ * `after`, when given, on the same connection: a COMMIT of one transaction, not of the client's setup); with `every`,
+ * each connection at each such answer, not only the first.
  */
-export type Cut = { readonly serverBytes: number } | { readonly replyTo: string; readonly after?: string }
+export type Cut =
+  | { readonly serverBytes: number }
+  | { readonly replyTo: string; readonly after?: string | undefined; readonly every?: boolean | undefined }
 
 /**
  * A TCP relay to the server of `serverUrl` that drops the first connection, both ends at once and without a word from
  * the server (a network cut, a proxy restarting): once it has carried more than `serverBytes` from the server, or once
  * the server has answered the first statement holding `replyTo` (`answered` says when an answer is whole), that answer
- * swallowed: the statement ran, or committed, and the client never hears of it. Later connections pass. Its URL is
- * `url` with the relay's port.
+ * swallowed: the statement ran, or committed, and the client never hears of it. Later connections pass, unless the cut
+ * is at `every` such answer. Its URL is `url` with the relay's port.
  */
 export const cuttingRelay = (
   url: string,
@@ -219,6 +222,7 @@ export const cuttingRelay = (
         let carried = 0
         let armed = false
         let ready = !("replyTo" in cut) || cut.after === undefined
+        const every = "replyTo" in cut && cut.every === true
         const drop = () => {
           cuts++
           client.destroy()
@@ -228,12 +232,12 @@ export const cuttingRelay = (
         server.on("error", () => {})
         client.on("data", (d: Buffer) => {
           if ("replyTo" in cut && cut.after !== undefined && d.includes(cut.after)) ready = true
-          if (cuts === 0 && ready && "replyTo" in cut && d.includes(cut.replyTo)) armed = true
+          if ((cuts === 0 || every) && ready && "replyTo" in cut && d.includes(cut.replyTo)) armed = true
           server.write(d)
         })
         server.on("data", (d: Buffer) => {
           carried += d.length
-          if (cuts > 0) return void client.write(d)
+          if (cuts > 0 && !every) return void client.write(d)
           if ("serverBytes" in cut && carried > cut.serverBytes) return drop()
           if (!armed) return void client.write(d)
           if (answered(d)) drop()

@@ -42,11 +42,13 @@ export interface ServerOptions {
     Scope.Scope
   >
   /**
-   * A relay to the server at `url` that cuts the first connection once a unit's record of its restores has committed,
-   * its answer swallowed (`Fixtures.cuttingRelay`, cut after the statement or the COMMIT that records it).
+   * A relay to the server at `url` that cuts the first connection (with `every`, each) once a unit's record of its
+   * restores has committed, its answer swallowed (`Fixtures.cuttingRelay`, cut after the statement or the COMMIT that
+   * records it).
    */
   readonly cutAfterRecord: (
-    url: string
+    url: string,
+    every?: boolean
   ) => Effect.Effect<{ readonly url: string; readonly cuts: () => number }, never, Scope.Scope>
 }
 
@@ -81,6 +83,22 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
       script = await Processes.bundle(options.worker, tempDir("codex-worker-"))
     }, 120_000)
 
+    /** Two stored files' restore records at `at`, and a check that each was recorded once, by bob, at `at`. */
+    const twoToRecord = (dir: string, at: string) =>
+      Effect.gen(function*() {
+        const tombstones: Array<string> = []
+        for (const name of ["a.txt", "b.txt"]) tombstones.push((yield* storeText(dir, name)).stored[0]!.tombstone)
+        const direct = yield* ArchiveStore.ArchiveStore
+        const located = yield* direct.locate(tombstones)
+        const records = tombstones.map((t) => ({ itemId: located.get(t)!.itemId, actor: "bob", at }))
+        const recordedOnce = Effect.forEach(tombstones, (t) =>
+          Effect.map(direct.show(t), (shown) => {
+            expect(shown.restored_at).toBe(at)
+            expect(shown.events.filter((e) => e.action === "RESTORE").map((e) => e.actor)).toEqual(["bob"])
+          }))
+        return { records, recordedOnce }
+      })
+
     // Found by an attack review: a retry sent the same event ids again and failed on their key (PostgreSQL), so a batch
     // reported the unit failed and removed its files while the archive held their events; with ids made again on each
     // try (MariaDB), every restore of the unit was recorded twice.
@@ -88,25 +106,31 @@ export const serverSuite = (backend: Backend, options: ServerOptions) =>
       const logs = captureLogs()
       return withArchive(backend, (dir, url) =>
         Effect.gen(function*() {
-          const tombstones: Array<string> = []
-          for (const name of ["a.txt", "b.txt"]) tombstones.push((yield* storeText(dir, name)).stored[0]!.tombstone)
-          const direct = yield* ArchiveStore.ArchiveStore
-          const located = yield* direct.locate(tombstones)
-          const at = "2026-12-07T21:00:00Z"
-          const records = tombstones.map((t) => ({ itemId: located.get(t)!.itemId, actor: "bob", at }))
+          const { records, recordedOnce } = yield* twoToRecord(dir, "2026-12-07T21:00:00Z")
           const relay = yield* options.cutAfterRecord(url)
           yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.recordRestores(records)).pipe(
             Effect.provide(backend.layer({ url: relay.url, create: false }).pipe(Layer.provide(fastRetry)))
           )
           expect(relay.cuts()).toBe(1)
           expect(retriesOf(logs, "record_restore")).toHaveLength(1)
-          for (const t of tombstones) {
-            const shown = yield* direct.show(t)
-            expect(shown.restored_at).toBe(at)
-            expect(shown.events.filter((e) => e.action === "RESTORE").map((e) => e.actor)).toEqual(["bob"])
-          }
+          yield* recordedOnce
         }).pipe(Effect.provide(logs.layer)))
     })
+
+    // Found by an attack review: a proxy swallowing every answer to the record made the batch report 100 items failed
+    // (RESTORE_FAIL lines, files removed) while the archive held their RESTORE events and restored_at.
+    it.live("a unit's record whose every answer is lost, but which committed, is done once the retries run out", () =>
+      withArchive(backend, (dir, url) =>
+        Effect.gen(function*() {
+          const { records, recordedOnce } = yield* twoToRecord(dir, "2026-12-07T23:00:00Z")
+          const relay = yield* options.cutAfterRecord(url, true)
+          const threeTries = Retry.layer({ ...Retry.defaults, max_attempts: 3, initial_delay: 0.01, max_delay: 0.05 })
+          yield* Effect.flatMap(ArchiveStore.ArchiveStore, (s) => s.recordRestores(records)).pipe(
+            Effect.provide(backend.layer({ url: relay.url, create: false }).pipe(Layer.provide(threeTries)))
+          )
+          expect(relay.cuts()).toBe(3)
+          yield* recordedOnce
+        })))
 
     it.live("a 100 MiB file round-trips through separate processes in bounded memory, no SQL value near 16 MiB", () =>
       Effect.scoped(Effect.gen(function*() {

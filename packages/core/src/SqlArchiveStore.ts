@@ -265,17 +265,25 @@ export const make = (options: {
       }))
       const ignoreDuplicate = sql.literal(dialect.ignoreDuplicateId)
       const at = records[0]!.at
+      // Every try's answer lost (a connection cut each time): the write may still have committed. Its events there say
+      // it did, and the unit is recorded; reported failed, its files were removed while the archive held their events.
+      const orCommitted = <R>(write: Effect.Effect<void, StoreError, R>) =>
+        Effect.catchIf(write, (e) => e.transient, (e) =>
+          Effect.flatMap(
+            eventsThere(rows.map((r) => r.id)),
+            (there) => there ? Effect.logDebug("record_restore: its answer was lost; it committed") : Effect.fail(e)
+          ))
       // A batch's unit (one time, one group) in one statement where BEGIN, UPDATE, INSERT and COMMIT took four round
       // trips: over half the statements of the large corpus's batch from PostgreSQL, each a socket write and a wakeup.
       if (dialect.modifyingCte === true && records.length <= group && records.every((r) => r.at === at)) {
-        return unit(
+        return orCommitted(unit(
           "record_restore",
           sql`WITH restored AS (UPDATE item SET restored_at = ${ts(at)} WHERE id IN ${
             sql.in(records.map((r) => r.itemId))
           }) INSERT INTO event ${sql.insert(rows)} ${ignoreDuplicate}`
-        )
+        ))
       }
-      return unit(
+      return orCommitted(unit(
         "record_restore",
         sql.withTransaction(Effect.gen(function*() {
           const byTime = new Map<string, Array<string>>()
@@ -293,8 +301,21 @@ export const make = (options: {
             yield* sql`INSERT INTO event ${sql.insert(rows.slice(i, i + group))} ${ignoreDuplicate}`
           }
         }))
-      )
+      ))
     }
+
+    /** Whether every one of these events is in the archive (one look, no retry: `false` when it cannot be asked). */
+    const eventsThere = (ids: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        let found = 0
+        for (let i = 0; i < ids.length; i += group) {
+          const rows = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM event WHERE id IN ${
+            sql.in(ids.slice(i, i + group))
+          }`
+          found += Number(rows[0]?.n ?? 0)
+        }
+        return found === ids.length
+      }).pipe(Effect.orElseSucceed(() => false))
 
     // ---- queries and retention --------------------------------------------------------------------------------------
 
