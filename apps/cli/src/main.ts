@@ -18,9 +18,21 @@ process.stderr.on("error", () => {})
 
 // SIGHUP (the terminal or SSH session went away) stops a command as Ctrl-C and SIGTERM do, handled by the runtime
 // (runMain below listens to those two only): a batch finishes its files in flight, saves its results and says why it
-// stopped. Unhandled, Node ended at once (129), temporary files left and results behind. Once only, as theirs: a
-// second one finds Node's default and ends the process at once.
+// stopped. Unhandled, Node ended at once (129), temporary files left and results behind.
 process.once("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
+// A second signal quits at once, as Node's default did, but says so: the default ended the process without a line
+// (130), a batch waiting on a stalled server leaving temporary files and no evidence line of what it had recorded.
+let signals = 0
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (++signals < 2) return
+    process.stderr.write(
+      "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
+        ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved\n"
+    )
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  })
+}
 
 const program = Effect.suspend(() => Cli.run(argv)).pipe(
   Effect.catchAll((error) =>
