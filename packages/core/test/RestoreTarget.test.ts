@@ -34,7 +34,7 @@ describe("RestoreTarget", () => {
     expect(place("link/x", true)).toEqual(Either.right({ output: path.join(root, "link/x"), outside: true }))
   })
 
-  it("refuses a recorded path no store writes: into .git (a hook would run) or .codex, or holding a NUL byte", () => {
+  it("refuses a recorded path no store writes: into .git or .codex, holding a NUL byte, or naming a folder", () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-target-"))
     const place = (recorded: string, allowOutside = false) =>
       RestoreTarget.recordedOutput({ tombstone, recorded, root, allowOutside })
@@ -48,6 +48,16 @@ describe("RestoreTarget", () => {
         `tombstone ${tombstone}: recorded path "a\\u0000b" holds a NUL byte; give an OUTPUT`
       )
     }
+    // A path naming a folder: `sub/` was written as a file `sub`, exit 0 (an attack review).
+    for (const recorded of ["sub/", "sub/.", "a/b/..", ".", ""]) {
+      for (const allowOutside of [false, true]) {
+        expect(Either.getOrThrow(Either.flip(place(recorded, allowOutside))).message, recorded).toBe(
+          `tombstone ${tombstone}: recorded path ${JSON.stringify(recorded)} names no file (it ends in '/', '.' or ` +
+            "'..'); give an OUTPUT"
+        )
+      }
+    }
+    expect(place("sub/.x").pipe(Either.map((p) => p.output))).toEqual(Either.right(path.join(root, "sub/.x")))
     expect(place(".github/x.yml")).toEqual(Either.right({ output: path.join(root, ".github/x.yml"), outside: false }))
     // What bytes that are not UTF-8 read back as, from a text column: another name than the one stored.
     for (const recorded of ["dir/x\uFFFD.txt", "dir/x\ud800.txt"]) {
