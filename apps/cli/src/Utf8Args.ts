@@ -29,14 +29,16 @@ const whyFolder = "would be read under another folder by Node.js; run from a fol
 const whyValue = "is not UTF-8, and Node.js would read it as another value; set it in UTF-8"
 
 /**
- * The variables this tool reads: another program's `CODEX_` variable is not ours to refuse. `TMPDIR` is where `list`,
- * `store` and `batch-restore` keep their temporary files.
+ * The variables this tool reads: another program's `CODEX_` variable is not ours to refuse. `TMPDIR` (else `TMP`, else
+ * `TEMP`, as Node's `os.tmpdir()` reads them) is where `list`, `store` and `batch-restore` keep their temporary files.
  */
 const ours: ReadonlySet<string> = new Set([
   ...ConfigSchema.fields.map((f) => f.env),
   "CODEX_ARCHIVE_CONFIG",
   "CODEX_ACTOR",
-  "TMPDIR"
+  "TMPDIR",
+  "TMP",
+  "TEMP"
 ])
 
 /** The working folder as Node reads it, and as its bytes are (Linux); relative paths resolve against it. */

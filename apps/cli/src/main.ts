@@ -19,16 +19,20 @@ process.stderr.on("error", () => {})
 // SIGHUP (the terminal or SSH session went away) stops a command as Ctrl-C and SIGTERM do, handled by the runtime
 // (runMain below listens to those two only): a batch finishes its files in flight, saves its results and says why it
 // stopped. Unhandled, Node ended at once (129), temporary files left and results behind.
-process.once("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
+process.on("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
 // A second signal quits at once, as Node's default did, but says so: the default ended the process without a line
 // (130), a batch waiting on a stalled server leaving temporary files and no evidence line of what it had recorded.
+// Once the command has ended (the runtime's own listeners gone), a first signal quits too.
 let signals = 0
+let running = true
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
-    if (++signals < 2) return
+    if (++signals < 2 && running) return
     process.stderr.write(
-      "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
-        ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved\n"
+      signals < 2
+        ? "codex: error: interrupted\n"
+        : "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
+          ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved\n"
     )
     process.exit(signal === "SIGINT" ? 130 : 143)
   })
@@ -64,7 +68,9 @@ if (refused !== undefined) {
   NodeRuntime.runMain(program, {
     disablePrettyLogger: true,
     disableErrorReporting: true,
-    teardown: (exit, onExit) =>
+    teardown: (exit, onExit) => {
+      running = false
       onExit(Exit.isFailure(exit) ? (Exit.isInterrupted(exit) ? 130 : 1) : Number(process.exitCode ?? 0))
+    }
   })
 }

@@ -140,37 +140,41 @@ describe("a real fault: the SQLite archive locked by another process", () => {
   })
 
   // The second Ctrl-C quits at once, as Node's default did; that default ended the process without a line.
-  it("a batch waiting on the lock: the first Ctrl-C waits for the unit in flight, the second quits, saying so", async () => {
-    const cwd = fs.realpathSync(tempDir())
-    for (let i = 0; i < 3; i++) write(path.join(cwd, `tree/f${i}.txt`), `file ${i}\n`)
-    const stored = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "manifest.json"])
-    expect(stored.code, stored.stderr).toBe(0)
-    fs.rmSync(path.join(cwd, "tree"), { recursive: true })
-    const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
-    expect(await locker.next()).toBe("locked")
-    const run = codexLive(cwd, ["batch-restore", "manifest.json"], {
-      CODEX_ARCHIVE_RETRY_INITIAL: "0.1",
-      CODEX_ARCHIVE_RETRY_MAX: "0.2",
-      CODEX_ARCHIVE_RETRY_ATTEMPTS: "1000"
-    })
-    let sent = 0
-    run.lines.on("line", (line) => {
-      // The unit's record retries on the lock: the first Ctrl-C lets it go on; once that is said, the second.
-      if ((sent === 0 && line.includes("retrying record_restore")) || (sent === 1 && line.includes("interrupted;"))) {
-        sent++
-        run.child.kill("SIGINT")
-      }
-    })
-    const r = await run.done
-    locker.child.kill()
-    await exited(locker.child)
-    expect(sent).toBe(2)
-    expect(r.code).toBe(130)
-    expect(r.stderr.at(-1)).toBe(
-      "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
-        ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved"
-    )
-  })
+  // SIGHUP (a closed terminal) counts as SIGTERM: its second quits as well.
+  it.each([["SIGINT", 130], ["SIGHUP", 143]] as const)(
+    "a batch waiting on the lock: the first %s waits for the unit in flight, the second quits, saying so",
+    async (signal, code) => {
+      const cwd = fs.realpathSync(tempDir())
+      for (let i = 0; i < 3; i++) write(path.join(cwd, `tree/f${i}.txt`), `file ${i}\n`)
+      const stored = codex(cwd, ["store", "r", "tree", "--commit", "x", "--manifest-out", "manifest.json"])
+      expect(stored.code, stored.stderr).toBe(0)
+      fs.rmSync(path.join(cwd, "tree"), { recursive: true })
+      const locker = holdLock(path.join(cwd, ".codex/archive.sqlite"))
+      expect(await locker.next()).toBe("locked")
+      const run = codexLive(cwd, ["batch-restore", "manifest.json"], {
+        CODEX_ARCHIVE_RETRY_INITIAL: "0.1",
+        CODEX_ARCHIVE_RETRY_MAX: "0.2",
+        CODEX_ARCHIVE_RETRY_ATTEMPTS: "1000"
+      })
+      let sent = 0
+      run.lines.on("line", (line) => {
+        // The unit's record retries on the lock: the first Ctrl-C lets it go on; once that is said, the second.
+        if ((sent === 0 && line.includes("retrying record_restore")) || (sent === 1 && line.includes("interrupted;"))) {
+          sent++
+          run.child.kill(signal)
+        }
+      })
+      const r = await run.done
+      locker.child.kill()
+      await exited(locker.child)
+      expect(sent).toBe(2)
+      expect(r.code).toBe(code)
+      expect(r.stderr.at(-1)).toBe(
+        "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
+          ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved"
+      )
+    }
+  )
 
   it("with retries disabled the same lock fails the restore at once, naming the cause", async () => {
     const cwd = fs.realpathSync(tempDir())

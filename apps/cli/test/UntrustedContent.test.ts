@@ -411,6 +411,19 @@ describe("names whose bytes are not UTF-8", () => {
     expect(tmp.stderr).toBe(
       "codex: error: TMPDIR is not UTF-8, and Node.js would read it as another value; set it in UTF-8\n"
     )
+    // Node reads TMP when TMPDIR is unset.
+    const fallback = codexInShell(cwd, `unset TMPDIR; TMP=$'/tmp/x\\xff'`, "list")
+    expect(fallback.code).toBe(2)
+    expect(fallback.stderr).toContain("codex: error: TMP is not UTF-8")
+    // An OUTPUT naming a folder was written as a file `out2`, exit 0.
+    for (const given of ["out2/", "out2/."]) {
+      const folder = codex(cwd, ["restore", tombstone, given])
+      expect(folder.code).toBe(2)
+      expect(folder.stderr).toBe(
+        `codex: error: restore: OUTPUT ${given} names no file (it ends in '/', '.' or '..'); give a file name\n`
+      )
+    }
+    expect(fs.existsSync(path.join(cwd, "out2"))).toBe(false)
   })
 
   it("a manifest holding such a name is refused at its line, and nothing is restored", () => {

@@ -162,6 +162,37 @@ describe("record then rename", () => {
   )
 })
 
+describe("an interrupted single restore", () => {
+  // Found by an attack review: interrupted between its write and its rename (a caller's timeout), a restore left its
+  // held temp file, and the writer's hold on its folder, for good.
+  it.live("interrupted while it records: no temp file left, no descriptor held open below the output's folder", () => {
+    const dir = tempDir()
+    const stalls = () => ({ recordRestores: () => Effect.never })
+    return Effect.gen(function*() {
+      const [entry] = yield* archived(dir, 1)
+      const root = fs.realpathSync(path.join(dir, "out"))
+      const output = path.join(root, "again/f0.txt")
+      const restorer = yield* Restorer.Restorer
+      const timedOut = yield* restorer.restore({
+        tombstone: entry!.tombstone,
+        output,
+        actor: "bob",
+        contained: { root, path: output }
+      }).pipe(Effect.timeout("200 millis"), Effect.flip)
+      expect(timedOut._tag).toBe("TimeoutException")
+      expect(files(root)).toEqual(["m.json"])
+      const below = fs.readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(root)
+        } catch {
+          return false
+        }
+      })
+      expect(below).toEqual([])
+    }).pipe(Effect.provide(services(dir, { storeWith: stalls })))
+  })
+})
+
 describe("contained batch writes", () => {
   it.effect.each([0, 2])(
     "a subfolder swapped for a link mid-run: nothing lands outside, later items fail as escapes (%i workers)",

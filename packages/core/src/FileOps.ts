@@ -58,6 +58,12 @@ export const tempName = (file: string, suffix: string): string => {
 export const tempFor = (output: string): string => tempName(output, ".codex-restore.tmp")
 
 /**
+ * A path that names a folder, not a file (it ends in `/`, `.` or `..`, or is empty): given as an output, `sub/` was
+ * written as a file `sub`. No store records one, and no output may be one.
+ */
+export const namesNoFile = (p: string): boolean => /(^|\/)\.{0,2}$/.test(p)
+
+/**
  * The mode a restored file gets: permission bits only (never setuid, setgid or sticky, whatever the archive says),
  * and never more than the restoring process's umask allows.
  */

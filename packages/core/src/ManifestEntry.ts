@@ -5,7 +5,7 @@
 import { Data, Either, Schema } from "effect"
 import * as path from "node:path"
 import * as Containment from "./Containment.js"
-import type * as FileOps from "./FileOps.js"
+import * as FileOps from "./FileOps.js"
 import * as Ids from "./Ids.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
 import * as Walk from "./Walk.js"
@@ -99,6 +99,9 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     const decoded = decodeRecord(value)
     if (Either.isLeft(decoded)) return RecordSchema.describe(decoded.left.issue)
     const { actor, output, sha256, tombstone } = decoded.right
+    if (FileOps.namesNoFile(output.trim())) {
+      return `output ${RecordSchema.quoted(output)} names no file (it ends in '/', '.' or '..')`
+    }
     const placed = place(output.trim())
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
     const skipped = Walk.skippedFolderOn(Containment.inside(placed.root, placed.real))

@@ -21,7 +21,9 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   override get message() {
     const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
-    if (notAFile(this.recorded)) return `${recorded} names no file (it ends in '/', '.' or '..'); give an OUTPUT`
+    if (FileOps.namesNoFile(this.recorded)) {
+      return `${recorded} names no file (it ends in '/', '.' or '..'); give an OUTPUT`
+    }
     if (unsure(this.recorded)) {
       return `${recorded} holds U+FFFD or half a surrogate pair, which may stand for bytes that are not UTF-8 (another ` +
         "name than the one stored); give an OUTPUT"
@@ -42,9 +44,6 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
  */
 const unsure = (recorded: string): boolean =>
   recorded.includes("\uFFFD") || !(recorded as string & { isWellFormed(): boolean }).isWellFormed()
-
-/** A recorded path that names a folder, not a file: `sub/` was written as a file `sub`. A store records none. */
-const notAFile = (recorded: string): boolean => /(^|\/)\.{0,2}$/.test(recorded)
 
 /** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
 const readStub = (file: string): string | { readonly problem: string } | undefined => {
@@ -109,7 +108,7 @@ export const recordedOutput = (options: {
   const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output) ||
     Walk.skippedFolderOn(options.recorded) !== undefined
   if (
-    options.recorded.includes("\0") || notAFile(options.recorded) || unsure(options.recorded) ||
+    options.recorded.includes("\0") || FileOps.namesNoFile(options.recorded) || unsure(options.recorded) ||
     (outside && !options.allowOutside)
   ) {
     return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))

@@ -28,7 +28,7 @@ export type Op =
   | { readonly op: "abort"; readonly id: number }
   /** Renames held files into place, each checked again first: one `Reply` per id. */
   | { readonly op: "commit"; readonly ids: ReadonlyArray<number> }
-  /** Removes held files: no reply. */
+  /** Removes held files, and open ones (a caller interrupted mid-file): no reply. */
   | { readonly op: "discard"; readonly ids: ReadonlyArray<number> }
 
 export interface Target {
@@ -777,6 +777,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           break
         case "discard":
           for (const id of op.ids) {
+            const open = jobs.get(id)
+            jobs.delete(id)
+            if (open !== undefined) discard(open)
             const h = held.get(id)
             held.delete(id)
             if (h === undefined) continue

@@ -271,24 +271,32 @@ export const make = Effect.gen(function*() {
         fetchMs: Timestamp.elapsedMs(clock, started)
       }
       const writer = stage.localWriter()
-      const [written] = yield* stage.materialize(writer, 0, [work], false)
-      // Unreachable: without stopAfterFailure, materialize answers every item it is given, and this is its only one.
-      if (written === undefined || written === "skipped") {
-        return yield* Effect.dieMessage("restore: the writer skipped its only item")
-      }
-      if (!("phase" in written)) return yield* Effect.fail(written)
-      const held = written.job === undefined ? [] : [{ w: work, job: written.job }]
-      // Record, then rename: a restore that cannot be recorded leaves no visible file.
-      const recorded = Effect.gen(function*() {
-        const recording = clock.unsafeCurrentTimeNanos()
-        yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
-        const timings = WriteStage.finishTimings(written, work.fetchMs, Timestamp.elapsedMs(clock, recording))
-        const outcome = WriteStage.outcomeOf(work, written, timings)
-        yield* evidence.append(stage.restoreLine(request, located, outcome))
-        return outcome
-      }).pipe(Effect.tapError(() => stage.discard(writer, 0, held.map((h) => h.job))))
-      const outcome = yield* recorded
-      const failed = yield* stage.commit(writer, 0, held)
+      // Interruptible while it writes and records; a held file is then removed (an interrupt that lands between the
+      // two is taken at the record). Once recorded, it is renamed: the rename is not cut off.
+      const { failed, outcome } = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          // Interrupted before its answer came, the job's file (open or held) is removed all the same.
+          const [written] = yield* restore(stage.materialize(writer, 0, [work], false)).pipe(
+            Effect.onInterrupt(() => work.job === undefined ? Effect.void : stage.discard(writer, 0, [work.job]))
+          )
+          // Unreachable: without stopAfterFailure, materialize answers every item it is given, and this is its only one.
+          if (written === undefined || written === "skipped") {
+            return yield* Effect.dieMessage("restore: the writer skipped its only item")
+          }
+          if (!("phase" in written)) return yield* Effect.fail(written)
+          const held = written.job === undefined ? [] : [{ w: work, job: written.job }]
+          // Record, then rename: a restore that cannot be recorded leaves no visible file.
+          const outcome = yield* restore(Effect.gen(function*() {
+            const recording = clock.unsafeCurrentTimeNanos()
+            yield* store.recordRestores([{ itemId: located.itemId, actor: request.actor, at: yield* Timestamp.now }])
+            const timings = WriteStage.finishTimings(written, work.fetchMs, Timestamp.elapsedMs(clock, recording))
+            const outcome = WriteStage.outcomeOf(work, written, timings)
+            yield* evidence.append(stage.restoreLine(request, located, outcome))
+            return outcome
+          })).pipe(Effect.onError(() => stage.discard(writer, 0, held.map((h) => h.job))))
+          return { failed: yield* stage.commit(writer, 0, held), outcome }
+        })
+      )
       const error = failed.get(work)
       if (error !== undefined) return yield* Effect.fail(error)
       yield* Metrics.recordRestores([outcome])

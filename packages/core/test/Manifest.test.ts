@@ -145,7 +145,7 @@ describe("Manifest errors name the file, the place and the problem", () => {
       "m.json",
       `[{"tombstone":"${t1}","output":"."}]`,
       "entry 1",
-      "outside the manifest's folder"
+      "output '.' names no file"
     ],
     [
       "two entries with one output",

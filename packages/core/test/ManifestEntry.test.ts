@@ -50,6 +50,21 @@ const hostile: ReadonlyArray<[string, Fields, string, RegExp, boolean]> = [
     /output 'a\/\.\.\/\.\.\/evil' is outside the manifest's folder/,
     true
   ],
+  // Written as a file `newdir` (an attack review).
+  [
+    "an output naming a folder",
+    { tombstone: t2, output: "newdir/" },
+    "output",
+    /output 'newdir\/' names no file \(it ends in '\/', '\.' or '\.\.'\)/,
+    true
+  ],
+  [
+    "an output ending in /.",
+    { tombstone: t2, output: "x/." },
+    "output",
+    /output 'x\/\.' names no file/,
+    true
+  ],
   [
     "a NUL in the output",
     { tombstone: t2, output: "a\u0000b" },

@@ -1,6 +1,6 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
 import type { ArchiveStore, Config } from "@codex-archive/core"
-import { Restorer, RestoreTarget } from "@codex-archive/core"
+import { FileOps, Restorer, RestoreTarget } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
@@ -62,6 +62,11 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message })
       }
       const given = Option.orElse(opts.output, () => opts.out)
+      // `out2/` was written as a file `out2`: an output must name a file.
+      if (Option.isSome(given) && given.value !== "-" && FileOps.namesNoFile(given.value)) {
+        const message = `restore: OUTPUT ${given.value} names no file (it ends in '/', '.' or '..'); give a file name`
+        return yield* new Runtime.CliExit({ code: 2, message })
+      }
       // The target is checked before the archive is opened: a bad id or stub never touches the database.
       const resolved = yield* RestoreTarget.fromArgument(opts.target, Option.getOrUndefined(given))
       if (resolved.output === "-" && Option.isSome(opts.out)) {

@@ -47,6 +47,8 @@ export type Work = Indexed & {
   readonly action: RestorePlan.Action
   payload: Uint8Array | undefined
   fetchMs: number
+  /** The writer's job for it, once one is made: what a caller interrupted before the job's answer removes. */
+  job?: number | undefined
 }
 
 export const outcomeOf = (w: Work, written: Written, timings: Timings): Outcome => ({
@@ -186,7 +188,8 @@ export const make = ({ perf, store }: Env) => {
       yield* store.chunks(located.artifactId).pipe(
         Stream.grouped(chunkBatch),
         Stream.runForEach((group) => send(Chunk.toReadonlyArray(group))),
-        Effect.tapError(() => Effect.ignore(writer.run(lane, [{ op: "abort", id: job.id }])))
+        // Failed or interrupted (a single restore's timeout): the open temp file is removed, its folder let go.
+        Effect.onError(() => Effect.ignore(writer.run(lane, [{ op: "abort", id: job.id }])))
       )
       if (first) yield* send([])
       const [reply] = yield* writer.run(lane, [{ op: "close", id: job.id }])
@@ -206,6 +209,11 @@ export const make = ({ perf, store }: Env) => {
   ): Effect.Effect<Array<Written | RestoreError | "skipped">> =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
+      const targetOf = (w: Work, codec: Codec.Codec) => {
+        const made = target(w.located, w.request, codec)
+        w.job = made.id
+        return made
+      }
       const out = new Array<Written | RestoreError | "skipped">(items.length)
       let failed = false
       let pending: Array<{ i: number; op: RestoreWriter.Op; codec: Codec.Codec }> = []
@@ -238,7 +246,7 @@ export const make = ({ perf, store }: Env) => {
         } else if (writer.readsArchive) {
           const op: RestoreWriter.Op = {
             op: "copy",
-            ...target(w.located, w.request, codec.right),
+            ...targetOf(w, codec.right),
             artifactId: w.located.artifactId,
             chunked: w.located.layout === "chunked"
           }
@@ -251,7 +259,7 @@ export const make = ({ perf, store }: Env) => {
             pending.push({
               i,
               codec: codec.right,
-              op: { op: "write", ...target(w.located, w.request, codec.right), data: w.payload }
+              op: { op: "write", ...targetOf(w, codec.right), data: w.payload }
             })
             w.payload = undefined
           }
@@ -263,7 +271,7 @@ export const make = ({ perf, store }: Env) => {
           }
           const started = clock.unsafeCurrentTimeNanos()
           const reply = yield* Effect.either(
-            writeChunked(writer, lane, target(w.located, w.request, codec.right), w.located)
+            writeChunked(writer, lane, targetOf(w, codec.right), w.located)
           )
           const result = reply._tag === "Left" ? reply.left : fromReply(w.located, w.request, codec.right, reply.right)
           // Chunk fetches interleave with writing; what is not decode, verify or write is fetch time.
