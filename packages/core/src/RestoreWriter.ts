@@ -335,8 +335,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
    * another. Bounded: past `maxFolders` open at once (per thread), a folder is known by its path only.
    */
   const folders = new Map<string, Folder>()
-  // The folders held or checked during this message.
-  let current = new Set<Folder>()
   const maxFolders = 1024
   let openFolders = 0
   const folderFlags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW
@@ -344,10 +342,9 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     if (!procFds) return undefined
     const known = folders.get(dir)
     if (known !== undefined) {
-      // Its identity checked once per message, as its way is (`checked`).
-      const st = current.has(known) ? known : fs.lstatSync(dir, { throwIfNoEntry: false })
+      // Its identity checked for every file, not once per message: another thread may make the folder again meanwhile.
+      const st = fs.lstatSync(dir, { throwIfNoEntry: false })
       if (st !== undefined && st.dev === known.dev && st.ino === known.ino) {
-        current.add(known)
         known.refs++
         return known
       }
@@ -369,7 +366,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     const folder: Folder = { dir, fd, dev: st.dev, ino: st.ino, refs: 1 }
     // A stale entry's holders keep their own reference to it.
     folders.set(dir, folder)
-    current.add(folder)
     return folder
   }
   const releaseFolder = (folder: Folder | undefined) => {
@@ -476,15 +472,16 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       return
     }
     // Looked for a few times, at its path and where its folder is: a folder being swapped is at neither for an instant.
+    let removed = false
     for (let tries = 0; tries < 8; tries++) {
       try {
-        if (isOurs(target.temp, dev, ino)) {
-          fs.rmSync(target.temp, { force: true })
-          continue
-        }
         const now = folder === undefined ? undefined : whereNow(folder.fd)
-        const there = now === undefined ? undefined : pathMod.join(now, pathMod.basename(target.temp))
-        if (there !== undefined && isOurs(there, dev, ino)) fs.rmSync(there, { force: true })
+        const at = [target.temp, ...(now === undefined ? [] : [pathMod.join(now, pathMod.basename(target.temp))])]
+          .find((p) => isOurs(p, dev, ino))
+        if (at === undefined && removed) return
+        if (at === undefined) continue
+        fs.rmSync(at, { force: true })
+        removed = true
       } catch {
         // moved meanwhile: looked for again
       }
@@ -558,9 +555,10 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset)
   }
   const discard = (job: Job) => {
+    // Still open, a contained one is found wherever it is now (its folder moved away), not looked for by path.
+    const followed = job.fd >= 0 && job.target.root !== undefined && procFds && job.dev >= 0
+    if (followed) removeOpen(job.fd, job.dev, job.ino)
     if (job.fd >= 0) {
-      // Still open: found wherever it is now, even if its folder moved away.
-      if (job.target.root !== undefined && procFds && job.dev >= 0) removeOpen(job.fd, job.dev, job.ino)
       try {
         fs.closeSync(job.fd)
       } catch {
@@ -568,7 +566,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       }
       job.fd = -1
     }
-    removeTemp(job.target, job.dev, job.ino, job.folder)
+    if (!followed) removeTemp(job.target, job.dev, job.ino, job.folder)
     releaseFolder(job.folder)
     job.folder = undefined
   }
@@ -733,7 +731,6 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     const replies: Array<Reply> = []
     let failed = false
     checked = new Set()
-    current = new Set()
     for (const op of ops) {
       switch (op.op) {
         case "write":
