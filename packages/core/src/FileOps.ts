@@ -63,6 +63,9 @@ export const tempFor = (output: string): string => tempName(output, ".codex-rest
  */
 export const namesNoFile = (p: string): boolean => /(^|\/)\.{0,2}$/.test(p)
 
+/** What is wrong with a path `namesNoFile` holds, for its error. */
+export const namesNoFileProblem = "names no file (it ends in '/', '.' or '..')"
+
 /**
  * The mode a restored file gets: permission bits only (never setuid, setgid or sticky, whatever the archive says),
  * and never more than the restoring process's umask allows.

@@ -100,7 +100,7 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     if (Either.isLeft(decoded)) return RecordSchema.describe(decoded.left.issue)
     const { actor, output, sha256, tombstone } = decoded.right
     if (FileOps.namesNoFile(output.trim())) {
-      return `output ${RecordSchema.quoted(output)} names no file (it ends in '/', '.' or '..')`
+      return `output ${RecordSchema.quoted(output)} ${FileOps.namesNoFileProblem}`
     }
     const placed = place(output.trim())
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`

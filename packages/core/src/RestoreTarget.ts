@@ -22,7 +22,7 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
     const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
     if (FileOps.namesNoFile(this.recorded)) {
-      return `${recorded} names no file (it ends in '/', '.' or '..'); give an OUTPUT`
+      return `${recorded} ${FileOps.namesNoFileProblem}; give an OUTPUT`
     }
     if (unsure(this.recorded)) {
       return `${recorded} holds U+FFFD or half a surrogate pair, which may stand for bytes that are not UTF-8 (another ` +

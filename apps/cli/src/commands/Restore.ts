@@ -64,7 +64,7 @@ export const command = Command.make(
       const given = Option.orElse(opts.output, () => opts.out)
       // `out2/` was written as a file `out2`: an output must name a file.
       if (Option.isSome(given) && given.value !== "-" && FileOps.namesNoFile(given.value)) {
-        const message = `restore: OUTPUT ${given.value} names no file (it ends in '/', '.' or '..'); give a file name`
+        const message = `restore: OUTPUT ${given.value} ${FileOps.namesNoFileProblem}; give a file name`
         return yield* new Runtime.CliExit({ code: 2, message })
       }
       // The target is checked before the archive is opened: a bad id or stub never touches the database.

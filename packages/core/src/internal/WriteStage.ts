@@ -88,17 +88,23 @@ export const make = ({ perf, store }: Env) => {
   const umask = FileOps.currentUmask()
   const modeOf = (located: Located) => FileOps.restoredMode(located.mode ?? 0o644, umask)
   // Every write is held at its verified temp file: renamed only once recorded (`commit`), or removed (`discard`).
-  const target = (located: Located, request: Request, codec: Codec.Codec): RestoreWriter.Target => ({
-    id: jobs++,
-    output: request.output,
-    temp: FileOps.tempFor(request.output),
-    mode: modeOf(located),
-    codec: codec.name,
-    sha256: located.sha256,
-    size: located.sizeBytes,
-    hold: true,
-    ...(request.contained === undefined ? {} : RestorePlan.containedTarget(request.contained))
-  })
+  // The job's id is noted on the work, for a caller interrupted before the job's answer (`Work.job`).
+  const target = (w: Work, codec: Codec.Codec): RestoreWriter.Target => {
+    const { located, request } = w
+    const made: RestoreWriter.Target = {
+      id: jobs++,
+      output: request.output,
+      temp: FileOps.tempFor(request.output),
+      mode: modeOf(located),
+      codec: codec.name,
+      sha256: located.sha256,
+      size: located.sizeBytes,
+      hold: true,
+      ...(request.contained === undefined ? {} : RestorePlan.containedTarget(request.contained))
+    }
+    w.job = made.id
+    return made
+  }
 
   const fromReply = (
     located: Located,
@@ -209,11 +215,6 @@ export const make = ({ perf, store }: Env) => {
   ): Effect.Effect<Array<Written | RestoreError | "skipped">> =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
-      const targetOf = (w: Work, codec: Codec.Codec) => {
-        const made = target(w.located, w.request, codec)
-        w.job = made.id
-        return made
-      }
       const out = new Array<Written | RestoreError | "skipped">(items.length)
       let failed = false
       let pending: Array<{ i: number; op: RestoreWriter.Op; codec: Codec.Codec }> = []
@@ -246,7 +247,7 @@ export const make = ({ perf, store }: Env) => {
         } else if (writer.readsArchive) {
           const op: RestoreWriter.Op = {
             op: "copy",
-            ...targetOf(w, codec.right),
+            ...target(w, codec.right),
             artifactId: w.located.artifactId,
             chunked: w.located.layout === "chunked"
           }
@@ -259,7 +260,7 @@ export const make = ({ perf, store }: Env) => {
             pending.push({
               i,
               codec: codec.right,
-              op: { op: "write", ...targetOf(w, codec.right), data: w.payload }
+              op: { op: "write", ...target(w, codec.right), data: w.payload }
             })
             w.payload = undefined
           }
@@ -271,7 +272,7 @@ export const make = ({ perf, store }: Env) => {
           }
           const started = clock.unsafeCurrentTimeNanos()
           const reply = yield* Effect.either(
-            writeChunked(writer, lane, targetOf(w, codec.right), w.located)
+            writeChunked(writer, lane, target(w, codec.right), w.located)
           )
           const result = reply._tag === "Left" ? reply.left : fromReply(w.located, w.request, codec.right, reply.right)
           // Chunk fetches interleave with writing; what is not decode, verify or write is fetch time.
