@@ -187,10 +187,11 @@ describe("store --manifest-out inside the stored folder", () => {
   it("lists exactly the stored files: neither the manifest nor its temporary, written while the walk runs, is archived", () => {
     const cwd = tempDir()
     for (let i = 0; i < 5; i++) write(path.join(cwd, `tree/d${i % 2}/f${i}.txt`), `file ${i}\n`)
-    // A link planted at the temporary's fixed name is replaced, never written through.
+    // A link planted at the temporary's old fixed name is neither written through nor removed: not ours.
     const victim = path.join(cwd, "victim.txt")
     fs.writeFileSync(victim, "keep me\n")
-    fs.symlinkSync(victim, path.join(cwd, "tree/.manifest.json.codex-manifest.tmp"))
+    const planted = path.join(cwd, "tree/.manifest.json.codex-manifest.tmp")
+    fs.symlinkSync(victim, planted)
     const r = codex(cwd, ["store", "acme/demo", "tree", "--commit", "c0ffee", "--manifest-out", "tree/manifest.json"])
     expect(r.code, r.stderr).toBe(0)
     const manifest = JSON.parse(fs.readFileSync(path.join(cwd, "tree/manifest.json"), "utf8")) as Array<
@@ -201,7 +202,10 @@ describe("store --manifest-out inside the stored folder", () => {
         ["d0/f0.txt", "d0/f2.txt", "d0/f4.txt", "d1/f1.txt", "d1/f3.txt"]
       )
     expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
-    expect(listFiles(path.join(cwd, "tree")).filter((f) => f.includes("codex-manifest"))).toEqual([])
+    expect(fs.readlinkSync(planted)).toBe(victim)
+    expect(listFiles(path.join(cwd, "tree")).filter((f) => f.includes("codex-manifest"))).toEqual([
+      path.basename(planted)
+    ])
   })
 })
 

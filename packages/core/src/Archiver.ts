@@ -25,6 +25,7 @@ import {
 } from "./ArchiveStore.js"
 import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
+import * as Containment from "./Containment.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
 import * as Guarded from "./Guarded.js"
@@ -174,11 +175,24 @@ interface Candidate {
   readonly size: number
   readonly mode: number
   readonly mtimeMs: number
+  readonly ctimeMs: number
   /** The file's identity when walked: a stub replaces only that file, not one reached through a folder swapped since. */
   readonly dev: number
   readonly ino: number
+  /** Its real path (the top's, resolved once, and the names walked): only the file there is read and replaced. */
+  readonly real: string
   readonly sha256: string
 }
+
+/** What the packer reads of a walked file. */
+const sourceOf = (c: Omit<Candidate, "sha256">): Packer.Source => ({
+  file: c.source,
+  display: c.recorded,
+  size: c.size,
+  dev: c.dev,
+  ino: c.ino,
+  real: c.real
+})
 
 const posix = (p: string) => p.split(path.sep).join("/")
 
@@ -227,7 +241,12 @@ export const walk = (
     const keptInodes = Guarded.byInode(guarded)
     // Only overlapping inputs (`a a/x`) can reach a file twice: a single input needs no record of what it reached.
     const seen = inputs.length > 1 ? new Set<string>() : undefined
-    const visit = function*(absolute: string, recorded: string, top: boolean): Generator<Omit<Candidate, "sha256">> {
+    const visit = function*(
+      absolute: string,
+      recorded: string,
+      real: string,
+      top: boolean
+    ): Generator<Omit<Candidate, "sha256">> {
       let st: fs.Stats
       try {
         st = fs.lstatSync(absolute)
@@ -256,6 +275,14 @@ export const walk = (
           if (top) throw new InputError({ path: recorded, problem: FileOps.describeErrno(e) })
           return void skip({ path: recorded, reason: FileOps.describeErrno(e) })
         }
+        // Listed where it was found, not through a link swapped in for it (or above it) since its lstat.
+        const listed = Containment.realPath(absolute)
+        if (listed !== real) {
+          return void skip({
+            path: recorded,
+            reason: `replaced by a link while it was walked (it leads to ${listed}); not followed`
+          })
+        }
         for (const name of new Set(names)) {
           const sub = (shown: string) => recorded === "." ? shown : `${recorded}/${shown}`
           const raws = undecodable.get(name)
@@ -265,7 +292,7 @@ export const walk = (
             // Unless a name holding U+FFFD itself (in UTF-8) is there too: a file like any other.
             if (!Walk.reachable(absolute, name)) continue
           }
-          yield* visit(path.join(absolute, name), sub(name), false)
+          yield* visit(path.join(absolute, name), sub(name), path.join(real, name), false)
         }
         return
       }
@@ -286,13 +313,15 @@ export const walk = (
       if (Tombstone.isStubFile(absolute, st.size)) {
         return void skip({ path: recorded, reason: "already a tombstone stub" })
       }
-      const { dev, ino, mtimeMs, size } = st
-      yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, dev, ino }
+      const { ctimeMs, dev, ino, mtimeMs, size } = st
+      yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, ctimeMs, dev, ino, real }
     }
     return Effect.succeed({
       *[Symbol.iterator]() {
         for (const { absolute, recorded } of tops) {
-          yield* visit(absolute, recorded, true)
+          // Resolved once: below it, a real path is its parent's and the name walked (links are never followed).
+          const real = path.join(Containment.realPath(path.dirname(absolute)), path.basename(absolute))
+          yield* visit(absolute, recorded, real, true)
         }
       }
     })
@@ -322,19 +351,21 @@ export const collect = (
  * soon as they run past `size` (a file that grew is not read to its end).
  */
 export const payloadOf = (
-  file: string,
-  display: string,
-  size: number,
+  source: Packer.Source,
   sha256: string,
   compress: (raw: Uint8Array) => Effect.Effect<Uint8Array, PayloadSourceError>,
   concurrency: number
 ): Stream.Stream<Uint8Array, PayloadSourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
+    const { display, size } = source
     const fd = yield* Effect.acquireRelease(
       Effect.try({
-        // Never through a link or blocked by a FIFO swapped in since the walk (as the Packer reads small files).
-        try: () => fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK),
-        catch: (e) => new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })
+        // The file walked, where it was walked (as the Packer reads small files).
+        try: () => FileOps.openWalked(source),
+        catch: (e) =>
+          (e as NodeJS.ErrnoException).code === "ECHANGED"
+            ? Packer.fileChanged(display)
+            : new PayloadSourceError({ path: display, detail: FileOps.describeErrno(e) })
       }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
     )
@@ -470,14 +501,12 @@ export const make = Effect.gen(function*() {
         // Small files are hashed and packed in one call for the group (a fiber each cost the main thread ~10 KB);
         // larger ones are hashed here and read again, in chunks, as the database takes them.
         const small = (file: Omit<Candidate, "sha256">) => file.size <= Math.min(onePass, inlineLimit)
-        const packs = yield* packer.hashPackAll(
-          group.filter(small).map((file) => ({ file: file.source, display: file.recorded, size: file.size })),
-          codec.name
-        ).pipe(Effect.catchTag("PayloadSourceError", inputError))
+        const packs = yield* packer.hashPackAll(group.filter(small).map(sourceOf), codec.name).pipe(
+          Effect.catchTag("PayloadSourceError", inputError)
+        )
         const hashes = yield* Effect.forEach(
           group.filter((file) => !small(file)),
-          (file) =>
-            Effect.catchTag(packer.hash(file.source, file.recorded, file.size), "PayloadSourceError", inputError),
+          (file) => Effect.catchTag(packer.hash(sourceOf(file)), "PayloadSourceError", inputError),
           { concurrency: 64 }
         )
         let [p, h] = [0, 0]
@@ -495,13 +524,11 @@ export const make = Effect.gen(function*() {
             payload: c.packed !== undefined
               ? { _tag: "Whole", read: Effect.succeed(c.packed) }
               : c.size <= inlineLimit
-              ? { _tag: "Whole", read: packer.pack(c.source, c.recorded, c.size, c.sha256, codec.name) }
+              ? { _tag: "Whole", read: packer.pack(sourceOf(c), c.sha256, codec.name) }
               : {
                 _tag: "Chunks",
                 stream: payloadOf(
-                  c.source,
-                  c.recorded,
-                  c.size,
+                  sourceOf(c),
                   c.sha256,
                   (raw) => packer.compress(raw, codec.name, c.recorded),
                   packer.concurrency
@@ -572,13 +599,6 @@ export const make = Effect.gen(function*() {
                   account()
                   return new StubError({ path: file.path, detail, report: report() })
                 }
-                const st = yield* Effect.try({
-                  try: () => fs.lstatSync(c.source, { throwIfNoEntry: false }),
-                  catch: (e) => stubFailed(FileOps.describeErrno(e))
-                })
-                if (!st || st.size !== c.size || st.mtimeMs !== c.mtimeMs || st.dev !== c.dev || st.ino !== c.ino) {
-                  return yield* stubFailed("the file changed after it was archived; left as it is")
-                }
                 const text = Tombstone.render({
                   path: file.path,
                   archivedBy: options.actor,
@@ -588,10 +608,12 @@ export const make = Effect.gen(function*() {
                   archivedAt: archived[i]!.archivedAt,
                   commit: options.commit
                 })
-                yield* Effect.try({
-                  try: () => FileOps.writeFileAtomic(c.source, text, c.mode),
+                // Only the file walked and read, unchanged since, in the folder walked.
+                const refused = yield* Effect.try({
+                  try: () => FileOps.replaceUnchanged({ ...sourceOf(c), ...c }, Buffer.from(text, "utf8"), c.mode),
                   catch: (e) => stubFailed(FileOps.describeErrno(e))
                 })
+                if (refused !== undefined) return yield* stubFailed(refused)
                 stored[i] = { ...file, stub: true }
               }
             }

@@ -3,6 +3,7 @@
  * call is a thread-pool round trip (PERFORMANCE.md), so local work runs in tight sections while database calls overlap.
  */
 import { Data } from "effect"
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Hash from "./Hash.js"
@@ -121,14 +122,109 @@ export const describeErrno = (e: unknown): string => {
 
 const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
 
-/** A new file, never one that was there: a leftover (or a link planted at the fixed temp name) is removed, not written through. */
-export const createNew = (file: string, mode: number): number => {
+/**
+ * A new hidden temporary beside `file`, open for writing: `tempName` with a random part, so never a file that was
+ * there, and nothing there is removed (a fixed name removed a user's `.a.txt.codex-restore.tmp` when `a.txt` got its
+ * stub). A run killed mid-write leaves its temporary; a stub's is itself a stub, which a store skips.
+ */
+export const createTemp = (
+  file: string,
+  suffix: string,
+  mode: number
+): { readonly temp: string; readonly fd: number } => {
+  for (let tries = 0;; tries++) {
+    const temp = tempName(file, `.${randomBytes(6).toString("hex")}${suffix}`)
+    try {
+      return { temp, fd: fs.openSync(temp, exclusive, mode) }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || tries >= 8) throw e
+    }
+  }
+}
+
+/** A walked file: its path, and what the walk saw there (identity, and its real path, links on the way resolved). */
+export interface Walked {
+  readonly file: string
+  readonly real: string
+  readonly dev: number
+  readonly ino: number
+}
+
+/**
+ * Opens a walked file for reading, or throws: never through a link or FIFO swapped in since the walk (`O_NOFOLLOW`,
+ * `O_NONBLOCK`), and only the file walked, where it was walked. Another file at its path throws with code `ECHANGED`; a
+ * folder on the way swapped for a link is refused, naming where it led (Linux tells where an open file really is,
+ * `/proc/self/fd`): a store read and archived files outside its input that way (an attack review). Shipped to the
+ * store's workers as source text, so it refers to nothing outside itself.
+ */
+export const openWalkedWith = (fs: typeof import("node:fs")) => {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
+  const procFds = fs.existsSync("/proc/self/fd")
+  return (walked: Walked): number => {
+    const fd = fs.openSync(walked.file, flags)
+    try {
+      const st = fs.fstatSync(fd)
+      if (!st.isFile()) throw new Error("no longer a regular file")
+      if (st.dev !== walked.dev || st.ino !== walked.ino) {
+        throw Object.assign(new Error("replaced by another file since it was found"), { code: "ECHANGED" })
+      }
+      const at = procFds ? fs.readlinkSync(`/proc/self/fd/${fd}`) : walked.real
+      if (at !== walked.real) {
+        throw new Error(
+          `no longer where it was found: a folder on the way was moved or swapped for a link (it is at ${at}); not read`
+        )
+      }
+      return fd
+    } catch (e) {
+      fs.closeSync(fd)
+      throw e
+    }
+  }
+}
+
+export const openWalked: (walked: Walked) => number = openWalkedWith(fs)
+
+/** What a stub may replace: the walked file, as it was before it was read (a change since moves one of these). */
+export interface Unchanged extends Walked {
+  readonly size: number
+  readonly mtimeMs: number
+  /** Moved by any write, and by setting the times back (`touch -r`, `rsync -t`): an edit that kept size and mtime. */
+  readonly ctimeMs: number
+}
+
+const procFds = fs.existsSync("/proc/self/fd")
+
+/**
+ * Replaces a walked file by `content` (a temporary, then a rename), only if it is still the file walked, unchanged, in
+ * the folder walked: why not, otherwise. On Linux the folder is held open, checked to be really where the walk was,
+ * and every step goes through it (`/proc/self/fd/N/name`): a folder swapped for a link mid-run cannot lead the
+ * replacement outside, as it did when the steps went by path (an attack review: files outside a store became stubs).
+ */
+export const replaceUnchanged = (
+  walked: Unchanged,
+  content: Uint8Array,
+  mode: number
+): string | undefined => {
+  const dir = path.dirname(walked.file)
+  const fd = procFds ? fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY) : undefined
   try {
-    return fs.openSync(file, exclusive, mode)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-    fs.rmSync(file, { force: true })
-    return fs.openSync(file, exclusive, mode)
+    const folder = fd === undefined ? dir : `/proc/self/fd/${fd}`
+    if (fd !== undefined) {
+      const at = fs.readlinkSync(folder)
+      if (at !== path.dirname(walked.real)) {
+        return `its folder was moved or swapped for a link since it was read (it is at ${at}); left as it is`
+      }
+    }
+    const file = path.join(folder, path.basename(walked.file))
+    const st = fs.lstatSync(file, { throwIfNoEntry: false })
+    if (
+      st === undefined || !st.isFile() || st.dev !== walked.dev || st.ino !== walked.ino || st.size !== walked.size ||
+      st.mtimeMs !== walked.mtimeMs || st.ctimeMs !== walked.ctimeMs
+    ) return "the file changed after it was archived; left as it is"
+    writeAtomic(file, (out) => writeAll(out, content), mode)
+    return undefined
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
   }
 }
 
@@ -213,22 +309,21 @@ export const appendWhole = (fd: number, bytes: Uint8Array, write: typeof fs.writ
   }
 }
 
-/** Opens a new file for writing, creating its folders only when missing (one syscall per file in the usual case). */
-const openCreating = (file: string, mode: number): number => {
+/** A temporary beside `file`, open for writing, its folders made only when missing (one syscall in the usual case). */
+const openCreating = (file: string, mode: number) => {
   try {
-    return createNew(file, mode)
+    return createTemp(file, ".codex.tmp", mode)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code !== "ENOENT" && code !== "ENOTDIR") throw e
     makeFolders(path.dirname(file))
-    return createNew(file, mode)
+    return createTemp(file, ".codex.tmp", mode)
   }
 }
 
 /** Writes a file atomically: a temporary file in the same folder, then rename. The temp file never outlives a failure. */
 export const writeAtomic = (output: string, write: (fd: number) => void, mode?: number): void => {
-  const temp = tempFor(output)
-  const fd = openCreating(temp, mode ?? 0o644)
+  const { fd, temp } = openCreating(output, mode ?? 0o644)
   try {
     write(fd)
     if (mode !== undefined) fs.fchmodSync(fd, mode)

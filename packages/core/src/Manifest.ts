@@ -251,12 +251,11 @@ export const writer = (file: string): Effect.Effect<{
 }, ManifestError> =>
   Effect.suspend(() => {
     const absolute = path.resolve(file)
-    const temp = FileOps.tempName(absolute, ".codex-manifest.tmp")
     const fail = (where: string | undefined, problem: string) => new ManifestError({ file: absolute, where, problem })
     let fd: number
+    let temp: string
     try {
-      // Never through a link planted at the fixed temporary name.
-      fd = FileOps.createNew(temp, 0o644)
+      ;({ fd, temp } = FileOps.createTemp(absolute, ".codex-manifest.tmp", 0o644))
       fs.writeFileSync(fd, "[")
     } catch (e) {
       return Effect.fail(fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`))

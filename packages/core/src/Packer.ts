@@ -4,23 +4,27 @@
  * writes the database (the same split as `RestoreWriter`).
  */
 import { Effect, type Scope } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { PayloadSourceError } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
 import * as WorkerPool from "./WorkerPool.js"
 
-/** `size`: the file's size when the walk saw it; a file that no longer has it changed, and is not archived. */
+/**
+ * A file the walk found: where, what it was (`FileOps.Walked`: only that file, reached the same way, is read), its
+ * size then (a file that no longer has it changed, and is not archived), and its name for messages.
+ */
+export interface Source extends FileOps.Walked {
+  readonly display: string
+  readonly size: number
+}
+
 type Input =
-  | { readonly op: "hash"; readonly file: string; readonly size: number }
-  | {
-    readonly op: "pack"
-    readonly file: string
-    readonly size: number
-    readonly sha256: string
-    readonly codec: Codec.CodecName
-  }
+  | { readonly op: "hash"; readonly source: Source }
+  | { readonly op: "pack"; readonly source: Source; readonly sha256: string; readonly codec: Codec.CodecName }
   | { readonly op: "compress"; readonly data: Uint8Array; readonly codec: Codec.CodecName }
-  | { readonly op: "hashPack"; readonly file: string; readonly size: number; readonly codec: Codec.CodecName }
+  | { readonly op: "hashPack"; readonly source: Source; readonly codec: Codec.CodecName }
 
 type Output =
   | { readonly ok: true; readonly sha256: string; readonly data?: Uint8Array }
@@ -29,6 +33,8 @@ type Output =
 interface Data {
   readonly zstdBinding: string
   readonly levels: typeof Codec.levels
+  /** `FileOps.openWalkedWith`'s source: workers get code as text. */
+  readonly openWalked: string
 }
 
 /** Shipped to workers as source text: it refers to nothing outside itself. */
@@ -73,42 +79,38 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
     own.set(packed)
     return { value: { ok: true as const, sha256, data: own }, transfer: [own.buffer] }
   }
-  // An input swapped for a link or a FIFO since the walk's lstat: never followed (to /etc/shadow), never waited on.
-  const readOnly = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
-  const openRegular = (file: string): number => {
-    const fd = fs.openSync(file, readOnly)
-    if (fs.fstatSync(fd).isFile()) return fd
-    fs.closeSync(fd)
-    throw new Error("no longer a regular file")
-  }
+  // The file walked, where it was walked: never a link, FIFO or other file swapped in since, nor one outside.
+  const openWalked = ((req("node:vm") as typeof import("node:vm")).runInThisContext(
+    `(__name) => (${data.openWalked})`
+  ) as (name: unknown) => typeof FileOps.openWalkedWith)((target: unknown) => target)(fs)
   const changed: { readonly value: Output } = { value: { ok: false, changed: true, message: "changed" } }
   return (input) => {
     try {
       if (input.op === "compress") return handOver("", compress(input.data, input.codec))
+      const { size } = input.source
+      const fd = openWalked(input.source)
       if (input.op === "hash") {
         const hash = crypto.createHash("sha256")
-        const fd = openRegular(input.file)
         let total = 0
         try {
           // Never past the walk's size and one byte more, which tells a file that grew: memory and time stay bounded.
-          for (let n = 1; n > 0 && total <= input.size; total += n) {
-            n = fs.readSync(fd, buf, 0, Math.min(buf.length, input.size + 1 - total), null)
+          for (let n = 1; n > 0 && total <= size; total += n) {
+            n = fs.readSync(fd, buf, 0, Math.min(buf.length, size + 1 - total), null)
             hash.update(buf.subarray(0, n))
           }
         } finally {
           fs.closeSync(fd)
         }
-        return total === input.size ? { value: { ok: true, sha256: hash.digest("hex") } } : changed
+        return total === size ? { value: { ok: true, sha256: hash.digest("hex") } } : changed
       }
-      const fd = openRegular(input.file)
       let raw: Buffer
       try {
         // Into the worker's own buffer (a fresh one per small file left its malloc arena fragmented, ~20 MiB of RSS),
         // with room for the walk's size and one byte more, which tells a file that grew.
-        if (buf.length <= input.size) buf = Buffer.allocUnsafe(input.size + 1)
+        if (buf.length <= size) buf = Buffer.allocUnsafe(size + 1)
         let n = 0
-        for (let got = 1; got > 0 && n <= input.size; n += got) got = fs.readSync(fd, buf, n, input.size + 1 - n, null)
-        if (n !== input.size) return changed
+        for (let got = 1; got > 0 && n <= size; n += got) got = fs.readSync(fd, buf, n, size + 1 - n, null)
+        if (n !== size) return changed
         raw = buf.subarray(0, n)
       } finally {
         fs.closeSync(fd)
@@ -118,29 +120,34 @@ const program: WorkerPool.Program<Data, Input, Output> = (req, data) => {
       if (sha256 !== input.sha256) return changed
       return handOver(sha256, compress(raw, input.codec))
     } catch (e) {
-      return { value: failed(e) }
+      return (e as NodeJS.ErrnoException).code === "ECHANGED" ? changed : { value: failed(e) }
     }
   }
 }
 
-const data = (): Data => ({ zstdBinding: Codec.zstdPaths().zstdBinding, levels: Codec.levels })
+const data = (): Data => ({
+  zstdBinding: Codec.zstdPaths().zstdBinding,
+  levels: Codec.levels,
+  openWalked: FileOps.openWalkedWith.toString()
+})
+
+/** A file as it is now, to read with a packer outside a walk (a host's own list of files, tests). */
+export const sourceOf = (file: string, display: string = file): Source => {
+  const st = fs.lstatSync(file)
+  const real = path.join(fs.realpathSync.native(path.dirname(file)), path.basename(file))
+  return { file, display, size: st.size, dev: st.dev, ino: st.ino, real }
+}
 
 /** A source file that is no longer what the walk saw or what was hashed: nothing of it is archived. */
 export const fileChanged = (display: string): PayloadSourceError =>
   new PayloadSourceError({ path: display, detail: "file changed while it was being stored; nothing was archived" })
 
 export interface Packer {
-  /** A file's SHA-256; `size` is the one the walk saw, and a file without it fails as changed (so below). */
-  readonly hash: (
-    file: string,
-    display: string,
-    size: number
-  ) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
+  /** A file's SHA-256; a file that is no longer the one walked, or no longer its size, fails as changed (so below). */
+  readonly hash: (source: Source) => Effect.Effect<string, PayloadSourceError | WorkerPool.WorkerFailed>
   /** The compressed content of a small file, read in one go; fails if the bytes no longer hash to `sha256`. */
   readonly pack: (
-    file: string,
-    display: string,
-    size: number,
+    source: Source,
     sha256: string,
     codec: Codec.CodecName
   ) => Effect.Effect<Uint8Array, PayloadSourceError>
@@ -149,9 +156,7 @@ export interface Packer {
    * bytes compressed are the bytes hashed.
    */
   readonly hashPack: (
-    file: string,
-    display: string,
-    size: number,
+    source: Source,
     codec: Codec.CodecName
   ) => Effect.Effect<
     { readonly sha256: string; readonly data: Uint8Array },
@@ -162,7 +167,7 @@ export interface Packer {
    * that could not be read.
    */
   readonly hashPackAll: (
-    files: ReadonlyArray<{ readonly file: string; readonly display: string; readonly size: number }>,
+    sources: ReadonlyArray<Source>,
     codec: Codec.CodecName
   ) => Effect.Effect<
     ReadonlyArray<{ readonly sha256: string; readonly data: Uint8Array }>,
@@ -201,25 +206,27 @@ const packerOf = (pool: WorkerPool.WorkerPool<Input, Output>): Packer => {
     )
   return {
     concurrency: pool.lanes * 2,
-    hash: (file, display, size) => Effect.map(run(display, { op: "hash", file, size }), (out) => out.sha256),
-    hashPack: (file, display, size, codec) =>
+    hash: (source) => Effect.map(run(source.display, { op: "hash", source }), (out) => out.sha256),
+    hashPack: (source, codec) =>
       Effect.map(
-        run(display, { op: "hashPack", file, size, codec }),
+        run(source.display, { op: "hashPack", source, codec }),
         (out) => ({ sha256: out.sha256, data: out.data! })
       ),
-    hashPackAll: (files, codec) => {
-      const inputs = files.map(({ file, size }): Input => ({ op: "hashPack", file, size, codec }))
+    hashPackAll: (sources, codec) => {
+      const inputs = sources.map((source): Input => ({ op: "hashPack", source, codec }))
       return Effect.flatMap(pool.runAll(inputs), (outs) => {
         const packed: Array<{ readonly sha256: string; readonly data: Uint8Array }> = []
         for (const [i, out] of outs.entries()) {
-          if (!out.ok) return Effect.fail(refused(files[i]!.display, inputs[i]!, out))
+          if (!out.ok) return Effect.fail(refused(sources[i]!.display, inputs[i]!, out))
           packed.push({ sha256: out.sha256, data: out.data! })
         }
         return Effect.succeed(packed)
       })
     },
-    pack: (file, display, size, sha256, codec) =>
-      Effect.map(run(display, { op: "pack", file, size, sha256, codec }), (out) => out.data!).pipe(named(display)),
+    pack: (source, sha256, codec) =>
+      Effect.map(run(source.display, { op: "pack", source, sha256, codec }), (out) => out.data!).pipe(
+        named(source.display)
+      ),
     compress: (raw, codec, display) =>
       Effect.map(run(display, { op: "compress", data: raw, codec }, WorkerPool.transferable([raw])), (out) => out.data!)
         .pipe(named(display))

@@ -16,7 +16,20 @@ describe("FileOps.writeFileAtomic", () => {
     expect(fs.readFileSync(victim, "utf8")).toBe("victim\n")
     expect(fs.lstatSync(output).isFile()).toBe(true)
     expect(fs.readFileSync(output, "utf8")).toBe("results\n")
-    expect(fs.existsSync(FileOps.tempFor(output))).toBe(false)
+    // The link planted there is not ours to remove either: only the one written went (no temporary left).
+    expect(fs.readlinkSync(FileOps.tempFor(output))).toBe(victim)
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(FileOps.tempFor(output)), "results.json", "victim.txt"])
+  })
+
+  it("never removes a file that was there under a temporary's name (a user's `.a.txt.codex-restore.tmp`)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-fileops-"))
+    const output = path.join(dir, "a.txt")
+    const precious = FileOps.tempFor(output)
+    fs.writeFileSync(precious, "precious\n")
+    for (let i = 0; i < 3; i++) FileOps.writeFileAtomic(output, `stub ${i}\n`)
+    expect(fs.readFileSync(precious, "utf8")).toBe("precious\n")
+    expect(fs.readFileSync(output, "utf8")).toBe("stub 2\n")
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(precious), "a.txt"])
   })
 })
 
