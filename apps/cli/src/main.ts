@@ -25,14 +25,29 @@ process.on("SIGHUP", () => void process.emit("SIGTERM", "SIGTERM"))
 // Once the command has ended (the runtime's own listeners gone), a first signal quits too.
 let signals = 0
 let running = true
+/** What a command quit at once leaves, for the line that says so. */
+const leftUnfinished = (command: string | undefined): string => {
+  switch (command) {
+    case "batch-restore":
+      return " (its temporary .codex-restore.tmp files, its evidence lines); --resume reads the results as last saved"
+    case "restore":
+      return " (its temporary .codex-restore.tmp file, its evidence line)"
+    case "store":
+      return " (the group being stored: its stubs, its evidence lines; a --manifest-out's temporary " +
+        ".codex-manifest.tmp); files not yet stubbed are as they were"
+    default:
+      return ""
+  }
+}
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (++signals < 2 && running) return
     process.stderr.write(
       signals < 2
         ? "codex: error: interrupted\n"
-        : "codex: error: interrupted again: quit at once, what was in flight left unfinished (its temporary " +
-          ".codex-restore.tmp files, its evidence lines); --resume reads the results as last saved\n"
+        : `codex: error: interrupted again: quit at once, what was in flight left unfinished${
+          leftUnfinished(argv[argv.indexOf("archive") + 1])
+        }\n`
     )
     process.exit(signal === "SIGINT" ? 130 : 143)
   })
