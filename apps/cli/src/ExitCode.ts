@@ -2,7 +2,7 @@
  * The CLI alone decides wording and exit codes: 2 for bad usage or bad input (nothing was attempted), 1 for an
  * operation that failed. Every failure is one line on stderr that names the input and the problem.
  */
-import { Redact } from "@codex-archive/core"
+import { Printable, Redact } from "@codex-archive/core"
 import * as ValidationError from "@effect/cli/ValidationError"
 
 /** Failures caused by what the user typed or supplied, rather than by the archive or the file system. */
@@ -30,12 +30,5 @@ export const messageOf = (error: unknown): string => {
     ? String((error as { message: unknown }).message)
     : String(error)
   // One line, whatever a driver put in its message, and never a credential.
-  return printable(Redact.text(message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")))
+  return Printable.escape(Redact.text(message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")))
 }
-
-/** Control characters (ESC, CR, newline) that archive content put in a path, shown as `\uXXXX`: no terminal acts on them. */
-export const printable = (text: string): string =>
-  text.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
-  )

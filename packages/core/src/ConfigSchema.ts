@@ -24,7 +24,7 @@ export const defaultUrl = "sqlite:///./.codex/archive.sqlite"
  */
 export const show = (value: unknown): string =>
   typeof value === "string"
-    ? RecordSchema.quoted(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
+    ? RecordSchema.quoted(value)
     : typeof value === "number" && !Number.isFinite(value)
     ? String(value)
     : JSON.stringify(value)

@@ -5,7 +5,7 @@
 import { Cause, HashMap, Layer, List, Logger, LogLevel, Redacted } from "effect"
 import * as CanonicalJson from "./CanonicalJson.js"
 import type { LogFormat, LogLevel as ConfigLogLevel } from "./Config.js"
-import * as RecordSchema from "./internal/RecordSchema.js"
+import * as Printable from "./Printable.js"
 import * as Redact from "./Redact.js"
 
 export interface Options {
@@ -83,12 +83,17 @@ export const make = (options: Omit<Options, "level">): Logger.Logger<unknown, st
     const text = Redact.secrets(messageText(message), secrets)
     const level = levelName(logLevel)
     if (options.format === "json") {
-      return CanonicalJson.stringify({ component, extra, level, message: text, timestamp: timestamp(date) })
+      const line = CanonicalJson.stringify({ component, extra, level, message: text, timestamp: timestamp(date) })
+      // JSON escapes C0 controls only: a C1 control or U+2028 in a value would reach the terminal raw.
+      return Printable.escapeJson(line)
     }
     const keys = Object.keys(extra).sort()
-    // One record, one line: a file name holding a line break (`skipped …`) cannot forge a line of its own.
-    const head = text === "" ? `[${level}]` : `[${level}] ${RecordSchema.escapeControls(text)}`
-    return keys.length === 0 ? head : `${head} -- ${keys.map((k) => `${k}=${textValue(extra[k])}`).join(" ")}`
+    const head = text === "" ? `[${level}]` : `[${level}] ${text}`
+    // One record, one line: a file name holding a line break (`skipped …`) cannot forge a line of its own, nor an
+    // annotation a terminal sequence.
+    return Printable.escapeLog(
+      keys.length === 0 ? head : `${head} -- ${keys.map((k) => `${k}=${textValue(extra[k])}`).join(" ")}`
+    )
   })
 }
 

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as FileOps from "./FileOps.js"
 import { decodeTombstoneId, Sha256, Sha256FromString, TombstoneId, TombstoneIdFromString } from "./Ids.js"
+import * as Printable from "./Printable.js"
 
 export const make = (): TombstoneId => randomUUID() as TombstoneId
 
@@ -49,26 +50,21 @@ export const render = (stub: typeof Stub.Encoded): string =>
     ""
   ].join("\n")
 
-/** Characters that would break a stub line or hide in it: C0/C1 controls, DEL, Unicode line/paragraph separators. */
-const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
-const unsafeAll = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
-const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
-
 /**
  * A field value as written in a stub: as is when it is plain (every stub written so far), else a JSON string, so a
  * newline in a file name cannot add lines. A plain value that itself looks like a JSON string is quoted too.
  */
 export const encodeField = (value: string): string =>
-  unsafe.test(value) || /^".*"$/s.test(value) || value !== value.trim()
-    ? JSON.stringify(value).replace(unsafeAll, hex4)
+  Printable.unsafe.test(value) || /^".*"$/s.test(value) || value !== value.trim()
+    ? Printable.escapeJson(JSON.stringify(value))
     : value
 
 /** POSIX single quotes for printable names; bash/zsh `$'...'` quoting when the name holds control characters. */
 const shellQuote = (value: string): string =>
   /^[A-Za-z0-9_./@%+=:,-]+$/.test(value)
     ? value
-    : unsafe.test(value)
-    ? `$'${value.replace(/[\\']/g, (c) => `\\${c}`).replace(unsafeAll, hex4)}'`
+    : Printable.unsafe.test(value)
+    ? `$'${Printable.escape(value.replace(/[\\']/g, (c) => `\\${c}`))}'`
     : `'${value.replace(/'/g, `'\\''`)}'`
 
 export class MalformedStub extends Data.TaggedError("MalformedStub")<{

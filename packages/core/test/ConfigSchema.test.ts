@@ -54,7 +54,8 @@ describe("ConfigSchema", () => {
     expect(decode("logging.level", "a\nb", false)).toEqual(
       Either.left(`got "a\\nb", expected one of debug, info, warning, error`)
     )
-    expect(ConfigSchema.show("a\u2028b")).toBe("'a\\u2028b'")
+    expect(ConfigSchema.show("a\u2028b")).toBe(`"a\\u2028b"`)
+    expect(ConfigSchema.show("a\u009bb")).toBe(`"a\\u009bb"`)
     expect(decode("retry.jitter", Number.NaN, false)).toEqual(Either.left("got NaN, expected a number from 0 to 1"))
     expect(decode("store.inline_limit", Number.POSITIVE_INFINITY, false)).toEqual(
       Either.left("got Infinity, expected a whole number >= 0")

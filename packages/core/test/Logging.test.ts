@@ -44,6 +44,27 @@ describe("Logging", () => {
       expect(lines).toEqual(["[WARNING] skipped t/evil\\ncodex: error: fake\\r: symbolic link (not followed)"])
     }))
 
+  it.effect("text: C1 controls, DEL, U+2028 and ESC in a message or an annotation are escaped; line breaks stay short", () =>
+    Effect.gen(function*() {
+      const lines = yield* capture(
+        { level: "info", format: "text" },
+        Effect.logWarning("skipped t/l\u009b2J\u009d0;T\u009cink\u007f\u2028\n").pipe(
+          Effect.annotateLogs({ path: "x\u001b[2J\u0085" })
+        )
+      )
+      expect(lines).toEqual([
+        "[WARNING] skipped t/l\\u009b2J\\u009d0;T\\u009cink\\u007f\\u2028\\n -- path=x\\u001b[2J\\u0085"
+      ])
+    }))
+
+  it.effect("json: C1 controls and U+2028 are escaped; the line is the same JSON", () =>
+    Effect.gen(function*() {
+      const message = "l\u009b2J\u2028\u007f"
+      const lines = yield* capture({ level: "info", format: "json" }, Effect.logWarning(message))
+      expect(lines[0]).not.toMatch(/[\u007f-\u009f\u2028\u2029]/)
+      expect(JSON.parse(lines[0]!).message).toBe(message)
+    }))
+
   it.effect("json: one line, sorted keys, component, upper-case level, UTC microsecond timestamp, extra", () =>
     Effect.gen(function*() {
       const lines = yield* capture(

@@ -1,11 +1,10 @@
 /** `codex archive restore TOMBSTONE [OUTPUT]` or `codex archive restore STUB`: one file back, verified, atomically. */
 import type { ArchiveStore, Config } from "@codex-archive/core"
-import { FileOps, Restorer, RestoreTarget } from "@codex-archive/core"
+import { FileOps, Printable, Restorer, RestoreTarget } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as ExitCode from "../ExitCode.js"
 import * as MetricsOut from "../MetricsOut.js"
 import * as Runtime from "../Runtime.js"
 
@@ -115,15 +114,15 @@ export const command = Command.make(
             guarded: Runtime.guarded(),
             expected: resolved.expected
           })
-          yield* (opts.json ? Runtime.printJson(outcome) : Runtime.printLine(ExitCode.printable(outcome.output))).pipe(
+          yield* (opts.json ? Runtime.printJson(outcome) : Runtime.printLine(Printable.escape(outcome.output))).pipe(
             Runtime.afterDone(() =>
               `${outcome.status === "restored" ? "restored" : "already had the archived content:"} ` +
-              `${ExitCode.printable(outcome.output)} (recorded in the evidence log)`
+              `${Printable.escape(outcome.output)} (recorded in the evidence log)`
             )
           )
           if (outcome.status === "unchanged") {
             yield* Runtime.note(
-              `${ExitCode.printable(outcome.output)}: already has the archived content; nothing written`
+              `${Printable.escape(outcome.output)}: already has the archived content; nothing written`
             )
           }
         }))

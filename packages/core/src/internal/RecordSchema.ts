@@ -3,6 +3,7 @@
  * decode as one line naming the field.
  */
 import { ParseResult, Schema } from "effect"
+import * as Printable from "../Printable.js"
 
 const isObject = (value: unknown): value is { readonly [key: string]: unknown } =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -32,13 +33,9 @@ export const given = (fields: ReadonlyArray<string>, notObject: string) =>
     }
   )
 
-/** Control characters written as their JSON escapes: a line break in a value cannot start a line of its own. */
-export const escapeControls = (text: string): string =>
-  text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
-
 /** Control characters in a value shown in an error would break its one line: such values are shown as JSON. */
 export const quoted = (value: string, quote = "'"): string =>
-  /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value) : `${quote}${value}${quote}`
+  Printable.unsafe.test(value) ? Printable.escapeJson(JSON.stringify(value)) : `${quote}${value}${quote}`
 
 /** The first issue: `missing FIELD`, or `FIELD: what is wrong`; a record that is no object at all says so alone. */
 export const describe = (issue: ParseResult.ParseIssue): string => {
@@ -53,7 +50,7 @@ export const describe = (issue: ParseResult.ParseIssue): string => {
   if (first === undefined) return "invalid"
   const field = first.path.map(String).join(".")
   // Values are quoted by JSON in the parser's own messages; a custom message may carry one raw.
-  const message = escapeControls(first.message)
+  const message = Printable.escapeLog(first.message)
   if (field === "") return message
   return first._tag === "Missing" ? `missing ${field}` : `${field}: ${message}`
 }
