@@ -11,6 +11,7 @@ import {
   FileOps,
   Guarded,
   Logging,
+  Printable,
   Redact,
   type Retry,
   ServerUrl,
@@ -139,7 +140,9 @@ export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [str
     })
     registerUrl(Redacted.value(loaded.config.backend.url))
     // Once per run, before anything else is logged, whatever the log level: the user's config is not what is used.
-    for (const warning of loaded.warnings) process.stderr.write(`codex: warning: ${Redact.text(warning.message)}\n`)
+    for (const warning of loaded.warnings) {
+      process.stderr.write(`codex: warning: ${Printable.escape(Redact.text(warning.message))}\n`)
+    }
     return loaded
   }).pipe(Effect.mapError((e) => new CliExit({ code: 2, message: e.message })))
 
@@ -319,8 +322,10 @@ export const afterDone = (done: () => string) => <A, E, R>(print: Effect.Effect<
 export const printLine = (line: string) => printText(line + "\n")
 /** A line that says what a command did: a stdout that cannot take it still says it, in the error (`afterDone`). */
 export const printDone = (line: string) => printLine(line).pipe(afterDone(() => line))
+/** A value as the JSON this process prints: pretty as the original's, a C1 control in a string as its escape. */
+export const jsonText = (value: unknown): string => Printable.escapeJson(JSON.stringify(value, null, 2))
 /** One JSON document, pretty as the original prints them. */
-export const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
+export const printJson = (value: unknown) => printLine(jsonText(value))
 /** Human notes go to stderr, never mixed into results. */
 export const note = (line: string) => Effect.sync(() => process.stderr.write(line + "\n"))
 
@@ -346,7 +351,7 @@ export const printText = (text: string) =>
 /** Elements of a JSON list as `printJson` prints them inside the whole, `depth` deep; `first`: none came before. */
 export const jsonElements = (values: ReadonlyArray<unknown>, first: boolean, depth: number) => {
   const pad = "\n" + " ".repeat(2 * depth)
-  return values.map((v, i) => (first && i === 0 ? "" : ",") + pad + JSON.stringify(v, null, 2).replaceAll("\n", pad))
+  return values.map((v, i) => (first && i === 0 ? "" : ",") + pad + jsonText(v).replaceAll("\n", pad))
     .join("")
 }
 
@@ -371,7 +376,7 @@ export const listFile = (key: string, depth: number) =>
       /** `document` holds the list as `[]` under `key` (and no other such key). */
       print: (document: unknown) =>
         Effect.gen(function*() {
-          const text = JSON.stringify(document, null, 2)
+          const text = jsonText(document)
           if (count === 0) return yield* printLine(text)
           const at = text.indexOf(`"${key}": []`) + `"${key}": [`.length
           yield* printText(text.slice(0, at))

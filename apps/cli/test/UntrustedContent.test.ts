@@ -285,6 +285,52 @@ describe("control characters in recorded paths reach no terminal", () => {
   })
 })
 
+describe("control characters in archive rows reach no terminal", () => {
+  /** Any character a terminal acts on, but the line breaks that end lines of the output itself. */
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/
+
+  it("health-check shows a hostile codec name and a hostile tombstone id escaped on stdout", () => {
+    const { cwd } = archivedFile("f.txt", "payload\n")
+    tamper(cwd, "UPDATE artifact SET compression = ?", "zs\u001b]0;PWN\u0007\u001b[2Jtd")
+    const codec = codex(cwd, ["health-check"])
+    expect(codec.code).toBe(1)
+    expect(codec.stdout).not.toMatch(raw)
+    expect(codec.stdout).toContain("unsupported compression codec 'zs\\u001b]0;PWN\\u0007\\u001b[2Jtd'")
+    expect(codec.stdout).toMatch(/^Status: ✗ FAILED \(sample: tombstone .*zs\\u001b\]0;PWN\\u0007/m)
+    tamper(cwd, "UPDATE item SET tombstone_id = ?", "t\u001b[2J\u009b2J")
+    const id = codex(cwd, ["health-check"])
+    expect(id.code).toBe(1)
+    expect(id.stdout).not.toMatch(raw)
+    expect(id.stdout).toContain("table item, row t\\u001b[2J\\u009b2J: column tombstone_id")
+    expect(id.stderr).not.toMatch(raw)
+  })
+
+  it("list and show print a C1 control or U+2028 in a recorded path as a JSON escape, the same JSON value", () => {
+    const { cwd, tombstone } = archivedFile("f.txt", "payload\n")
+    const hostile = "a\u009b2J\u009d0;T\u009c\u007f\u2028b"
+    tamper(cwd, "UPDATE item SET path = ?", hostile)
+    for (const args of [["list"], ["show", tombstone]]) {
+      const r = codex(cwd, args)
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).not.toMatch(raw)
+      expect(r.stdout).toContain("a\\u009b2J\\u009d0;T\\u009c\\u007f\\u2028b")
+      const parsed = JSON.parse(r.stdout)
+      expect((Array.isArray(parsed) ? parsed[0] : parsed).path).toBe(hostile)
+    }
+  })
+
+  it("store's warning about a symbolic link names it with its C1 controls escaped", () => {
+    const cwd = tempDir()
+    const name = "l\u009b2J\u009d0;T\u009cink"
+    fs.mkdirSync(path.join(cwd, "t"))
+    fs.symlinkSync("/x", path.join(cwd, "t", name))
+    const r = codex(cwd, ["store", "acme", "t", "--commit", "a"])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).not.toMatch(raw)
+    expect(r.stderr).toContain("[WARNING] skipped t/l\\u009b2J\\u009d0;T\\u009cink")
+  })
+})
+
 describe("file names in stubs", () => {
   it("a newline in a file name cannot make its stub restore another item's content", () => {
     const { cwd, tombstone: other } = archivedFile("other.txt", "the other item\n")

@@ -12,6 +12,7 @@ import * as Ids from "./Ids.js"
 import * as RecordSchema from "./internal/RecordSchema.js"
 import * as SortedRecords from "./internal/SortedRecords.js"
 import * as TextFile from "./internal/TextFile.js"
+import * as Printable from "./Printable.js"
 
 /**
  * `SUCCESS` restored; `UNCHANGED` the output already had the content; `SKIPPED` done by an earlier run (`--resume`,
@@ -208,7 +209,7 @@ const csvField = (value: unknown): string => {
 export const isCsv = (file: string): boolean => file.toLowerCase().endsWith(".csv")
 
 /** The summary as pretty JSON (a dry run's report, tests); a batch's results file is written by `open`. */
-export const toJson = (summary: Summary): string => JSON.stringify(summary, null, 2)
+export const toJson = (summary: Summary): string => Printable.escapeJson(JSON.stringify(summary, null, 2))
 
 /**
  * A results file written as the batch runs, its items appended in manifest order and never held: JSON holds
@@ -275,7 +276,7 @@ export const open = (files: ReadonlyArray<string>, intervalMs = 300): Effect.Eff
           o.pending.push(
             o.csv
               ? csvColumns.map((c) => csvField(item[c])).join(",") + "\n"
-              : `${o.first ? "" : ","}\n    ${JSON.stringify(item)}`
+              : `${o.first ? "" : ","}\n    ${Printable.escapeJson(JSON.stringify(item))}`
           )
           o.first = false
         }

@@ -11,6 +11,7 @@ import { ArchiveStore } from "./ArchiveStore.js"
 import type { ArchiveConfig, BackendName } from "./Config.js"
 import * as Evidence from "./Evidence.js"
 import * as EvidenceChain from "./EvidenceChain.js"
+import * as Printable from "./Printable.js"
 import * as Redact from "./Redact.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Verifier from "./Verifier.js"
@@ -226,7 +227,8 @@ export const renderText = (report: Report): string => {
       ? `Status: ✓ OK (backend accessible, ${report.items_retrievable ?? 0} items retrievable)`
       : `Status: ✗ FAILED (${summary(report)})`
   )
-  return lines.join("\n") + "\n"
+  // A detail quotes archive rows (a codec name, a row id): each line escaped whole, it stays one line and inert.
+  return lines.map(Printable.escape).join("\n") + "\n"
 }
 
 /**

@@ -3,7 +3,7 @@
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
  * current, `--resume`. Ctrl-C, SIGTERM or SIGHUP stops launching items, lets started ones finish, writes the results.
  */
-import { Batch, BatchResults, type Config, Manifest, RestoreWriter } from "@codex-archive/core"
+import { Batch, BatchResults, type Config, Manifest, Printable, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
@@ -51,7 +51,7 @@ const progressReporter = (interval: number) => {
   return {
     onProgress: (p: Batch.Progress) =>
       p.index % interval === 0 || p.index === p.total || p.status === "FAILED"
-        ? Runtime.note(`[BATCH] ${p.index}/${p.total} ${p.status} ${p.tombstone}`)
+        ? Runtime.note(Printable.escape(`[BATCH] ${p.index}/${p.total} ${p.status} ${p.tombstone}`))
         : Effect.void,
     done: Effect.void
   }

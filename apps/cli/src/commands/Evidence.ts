@@ -1,5 +1,5 @@
 /** `codex archive evidence verify [FILE] [--json] [--key-file FILE]`: is the evidence log's hash chain intact? */
-import { Evidence, EvidenceChain } from "@codex-archive/core"
+import { Evidence, EvidenceChain, Printable } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as Runtime from "../Runtime.js"
@@ -28,7 +28,7 @@ export const verify = Command.make(
         )
         // A break is reported once, on stderr (below); the JSON report goes to stdout either way.
         if (opts.json) yield* Runtime.printJson(report)
-        else if (report.ok) yield* Runtime.printLine(EvidenceChain.describe(report))
+        else if (report.ok) yield* Runtime.printLine(Printable.escape(EvidenceChain.describe(report)))
         if (!report.ok) {
           const message = `evidence verify failed: ${EvidenceChain.describe(report)}`
           return yield* new Runtime.CliExit({ code: 1, message })

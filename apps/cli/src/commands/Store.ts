@@ -3,7 +3,7 @@
  * `--write-stub` each original is replaced by its tombstone stub; `--manifest-out` writes a restore manifest.
  * Symbolic links are never followed or archived, nor are sockets, FIFOs and devices: they are listed as skipped.
  */
-import { Archiver, ArchiveStore, Containment, Manifest, RestoreWriter } from "@codex-archive/core"
+import { Archiver, ArchiveStore, Containment, Manifest, Printable, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Cause, Effect, Exit, Option } from "effect"
 import { execFileSync } from "node:child_process"
@@ -202,7 +202,7 @@ export const command = Command.make(
                 }
                 let text = ""
                 for (const { source: _, ...rest } of group) {
-                  text += `${listed++ === 0 ? "" : ","}\n    ${JSON.stringify(rest)}`
+                  text += `${listed++ === 0 ? "" : ","}\n    ${Printable.escapeJson(JSON.stringify(rest))}`
                 }
                 fs.appendFileSync(itemsFile, text)
               })
@@ -269,10 +269,8 @@ export const command = Command.make(
               })
             } else {
               // The summary's items (one per line) stream from the file they were gathered in: megabytes at a million files.
-              const head = JSON.stringify(
-                { repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes },
-                null,
-                2
+              const head = Runtime.jsonText(
+                { repo: report.repo, stored: report.count, deduplicated: report.deduplicated, bytes: report.bytes }
               )
               yield* Runtime.printText(head.slice(0, -2) + `,\n  "items": [`)
               if (listed > 0) yield* Runtime.printFile(itemsFile)

@@ -7,6 +7,7 @@ import { Data, Effect, Either, ParseResult, Schema, type SchemaAST } from "effec
 import { type Layout, legalHoldValue } from "../ArchiveStore.js"
 import { codecOfCompression } from "../Chunking.js"
 import * as Ids from "../Ids.js"
+import * as Printable from "../Printable.js"
 import * as Timestamp from "../Timestamp.js"
 
 export type Row = Record<string, unknown>
@@ -346,7 +347,8 @@ const readerOf = <A>(ast: SchemaAST.AST): ((row: Row) => A | undefined) | undefi
 const idOf = (row: Row, columns: ReadonlyArray<string>): string => {
   for (const c of columns) {
     const v = textOf(row[c])
-    if (v !== undefined && v !== "") return v.trim()
+    // The id is archive text too: a message carrying it must not carry a terminal sequence.
+    if (v !== undefined && v !== "") return Printable.escape(v.trim())
   }
   return "(no id)"
 }
