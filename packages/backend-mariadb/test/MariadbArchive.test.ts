@@ -1,6 +1,7 @@
-import { ArchiveStore, Migrations, Retry } from "@codex-archive/core"
-import { describe, expect, it } from "@effect/vitest"
+import { ArchiveStore, Migrations, Retry, ServerUrl } from "@codex-archive/core"
+import { describe, expect, it, vi } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Redacted } from "effect"
+import * as Mysql from "mysql2"
 import { MariadbArchive, MariadbSchema } from "../src/index.js"
 import { admin, fresh } from "./helpers.js"
 
@@ -44,6 +45,33 @@ describe("MariadbArchive URLs", () => {
         expect(Exit.isSuccess(yield* open(form))).toBe(true)
       }
     })))
+
+  it.live("a query parameter mysql2 does not take is refused by name before connecting, and mysql2 says nothing", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const url = yield* fresh
+      const said = vi.spyOn(console, "error").mockImplementation(() => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => said.mockRestore()))
+      const exit = yield* open(`${url}?connectTimeout=5000&foo=1`)
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Error : undefined
+      expect(error?.message).toMatch(
+        /\?connectTimeout=5000&foo=1: query parameter 'foo' is not a mysql2 connection option$/
+      )
+      expect(said).not.toHaveBeenCalled()
+    })))
+
+  it("every query parameter the URL accepts is an option mysql2 takes without a warning", () => {
+    const said = vi.spyOn(console, "error").mockImplementation(() => {})
+    try {
+      const names = [...ServerUrl.mariadb.params!.names]
+      expect(names.length).toBeGreaterThan(40)
+      Mysql.createPool(Object.fromEntries(names.map((name) => [name, undefined]))).end(() => {})
+      expect(said).not.toHaveBeenCalled()
+      Mysql.createPool({ foo: 1 } as Mysql.PoolOptions).end(() => {})
+      expect(said).toHaveBeenCalledOnce()
+    } finally {
+      said.mockRestore()
+    }
+  })
 
   it.live("a malformed URL fails with what is wrong with it, never its password", () =>
     Effect.gen(function*() {

@@ -1,9 +1,10 @@
 /**
  * A server backend's URL read into its parts, the one place: the backends connect with them and the CLI refuses a
  * URL they cannot use before any driver loads. A problem is one sentence that never quotes the password (nor any
- * part's text but a numeric port), for the caller to put after the redacted URL.
+ * part's text but a numeric port and a query parameter's name), for the caller to put after the redacted URL.
  */
 import { Either, Redacted } from "effect"
+import * as RecordSchema from "./internal/RecordSchema.js"
 
 /** What a backend accepts: the schemes, how its errors name it, and whether a database must be named. */
 export interface Kind {
@@ -12,6 +13,11 @@ export interface Kind {
   readonly expected: string
   /** The form to show when the database is missing; `undefined` when the backend has a default. */
   readonly databaseExpected?: string | undefined
+  /**
+   * The query parameters its driver takes as options; any other is refused. `undefined`: the driver ignores the ones
+   * it does not know, quietly (pg).
+   */
+  readonly params?: { readonly driver: string; readonly names: ReadonlySet<string> } | undefined
 }
 
 export const postgres: Kind = {
@@ -20,12 +26,74 @@ export const postgres: Kind = {
   expected: "postgres:// or postgresql://"
 }
 
+/**
+ * mysql2's connection and pool options (its `validOptions`): it warns on stderr about any other, on every connection,
+ * a second line beside a command's one error line.
+ */
+const mysql2Options = new Set([
+  "authPlugins",
+  "authSwitchHandler",
+  "bigNumberStrings",
+  "charset",
+  "charsetNumber",
+  "compress",
+  "connectAttributes",
+  "connectTimeout",
+  "database",
+  "dateStrings",
+  "debug",
+  "decimalNumbers",
+  "enableKeepAlive",
+  "flags",
+  "host",
+  "insecureAuth",
+  "infileStreamFactory",
+  "isServer",
+  "keepAliveInitialDelay",
+  "localAddress",
+  "maxPreparedStatements",
+  "multipleStatements",
+  "namedPlaceholders",
+  "nestTables",
+  "password",
+  "password1",
+  "password2",
+  "password3",
+  "passwordSha1",
+  "pool",
+  "port",
+  "queryFormat",
+  "rowsAsArray",
+  "socketPath",
+  "ssl",
+  "stream",
+  "stringifyObjects",
+  "supportBigNumbers",
+  "timezone",
+  "trace",
+  "typeCast",
+  "uri",
+  "user",
+  "disableEval",
+  "enableCleartextPlugin",
+  "connectionLimit",
+  "maxIdle",
+  "idleTimeout",
+  "Promise",
+  "queueLimit",
+  "resetOnRelease",
+  "waitForConnections",
+  "jsonStrings",
+  "gracefulEnd"
+])
+
 /** `mariadb:`, `mysql:` and SQLAlchemy's `mysql+pymysql:` forms (spec §2.4). */
 export const mariadb: Kind = {
   name: "MariaDB",
   scheme: /^(mariadb|mysql)(\+[a-z0-9]+)?$/i,
   expected: "mysql:// or mariadb://",
-  databaseExpected: "mysql://host:3306/DATABASE"
+  databaseExpected: "mysql://host:3306/DATABASE",
+  params: { driver: "mysql2", names: mysql2Options }
 }
 
 export const kinds = { postgres, mariadb } as const
@@ -93,13 +161,21 @@ export const parse = (url: string, kind: Kind): Either.Either<Parts, string> => 
   if (database === "" && kind.databaseExpected !== undefined) {
     return Either.left(`the URL names no database (expected ${kind.databaseExpected})`)
   }
+  const params = [...parsed.searchParams]
+  // Named by its key alone: a value may be a secret (`ssl={"passphrase":...}`).
+  const unknown = kind.params === undefined ? undefined : params.find(([name]) => !kind.params!.names.has(name))
+  if (unknown !== undefined) {
+    return Either.left(
+      `query parameter ${RecordSchema.quoted(unknown[0])} is not a ${kind.params!.driver} connection option`
+    )
+  }
   return Either.right({
     host,
     port: parsed.port === "" ? undefined : Number(parsed.port),
     database,
     user: user === "" ? undefined : user,
     password: password === "" ? undefined : Redacted.make(password),
-    params: [...parsed.searchParams]
+    params
   })
 }
 

@@ -76,4 +76,20 @@ describe("ServerUrl", () => {
     expect(problem(`postgres://u:${secret}%ZZ@127.0.0.1/db`)).toBe("malformed %-escape in the password")
     expect(problem(`postgres://u:${secret}%00@127.0.0.1/db`)).toBe("the password contains %00 (a NUL character)")
   })
+
+  it("a MariaDB query parameter mysql2 does not take is refused by its name alone; its options pass", () => {
+    expect(problem(`mysql://root@127.0.0.1:3306/test?foo=${secret}`, ServerUrl.mariadb)).toBe(
+      "query parameter 'foo' is not a mysql2 connection option"
+    )
+    expect(problem(`mysql://h/db?connectTimeout=5000&ssl_ca=${secret}`, ServerUrl.mariadb)).toBe(
+      "query parameter 'ssl_ca' is not a mysql2 connection option"
+    )
+    expect(problem("mysql://h/db?%1b%5B2J=1", ServerUrl.mariadb)).toBe(
+      `query parameter "\\u001b[2J" is not a mysql2 connection option`
+    )
+    expect(problem("mysql://h/db?connectTimeout=5000&compress=true&charset=utf8mb4", ServerUrl.mariadb))
+      .toBeUndefined()
+    // pg ignores a parameter it does not know, quietly: nothing to refuse.
+    expect(problem("postgres://h/db?foo=1")).toBeUndefined()
+  })
 })
