@@ -273,6 +273,21 @@ describe("a store that fails midway", () => {
   })
 })
 
+describe("a store whose stub cannot be written", () => {
+  it("says the one file archived without its stub is archived (in the singular), then the error line", () => {
+    const cwd = tempDir()
+    write(path.join(cwd, "t/f.txt"), "f\n")
+    // A folder where the stub's temporary goes: the stub cannot be written, though the file is archived.
+    write(path.join(cwd, "t/.f.txt.codex-restore.tmp/x/y"), "")
+    const r = codex(cwd, ["store", "r", "t/f.txt", "--commit", "x", "--write-stub"])
+    expect(r.code).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatch(/; the next 1 file is archived too, with stubs written before the file named below; /)
+    expect(lines[1]).toMatch(/^codex: error: t\/f\.txt: archived, but the stub was not written: /)
+  })
+})
+
 describe("a stub that was edited after it was written", () => {
   it("is not replaced without --force, in place or in a batch; a stub that only ends differently is", () => {
     const cwd = tempDir()

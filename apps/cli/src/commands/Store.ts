@@ -221,9 +221,9 @@ export const command = Command.make(
                   opts.writeStub ? ", stubs written" : ""
                 }); ${
                   unstubbed > 0
-                    ? `the next ${files(unstubbed)} are archived too, with stubs written before the file named ` +
-                      "below; run the same command again to finish (it archives again those left without a stub, " +
-                      "sharing their stored content)"
+                    ? `the next ${files(unstubbed)} ${unstubbed === 1 ? "is" : "are"} archived too, with stubs ` +
+                      "written before the file named below; run the same command again to finish (it archives " +
+                      "again those left without a stub, sharing their stored content)"
                     : "the files after them are as they were, not archived; run the same command again to finish"
                 }${
                   // The files stubbed now are skipped as stubs then: the manifest it writes leaves them out.
