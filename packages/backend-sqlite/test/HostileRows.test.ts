@@ -116,6 +116,22 @@ describe("hostile rows in a SQLite archive", () => {
       })
     ))
 
+  it.live("verify names a malformed tombstone_id as the item's column, by the item's row", () =>
+    inArchive((dir) =>
+      Effect.gen(function*() {
+        const { small } = yield* storeTwo(dir)
+        tamper(dir, "UPDATE item SET tombstone_id = 'not-a-uuid' WHERE tombstone_id = ?", small.tombstone)
+        const db = new Database(path.join(dir, "archive.sqlite"), { readonly: true })
+        const item = db.prepare("SELECT id FROM item WHERE tombstone_id = 'not-a-uuid'").pluck().get() as string
+        db.close()
+        const report = yield* Verifier.verify({ actor: "bob" })
+        expect(report.problems.map((p) => p.problem)).toEqual([
+          `malformed row: table item, row ${item}: column tombstone_id: ` +
+          `expected a tombstone id (a lowercase UUID) or NULL, got "not-a-uuid"`
+        ])
+      })
+    ))
+
   it.live("verify pages past digests stored as blobs: every artifact once, each malformed one listed once", () =>
     inArchive((dir) =>
       Effect.gen(function*() {

@@ -58,7 +58,11 @@ export { legalHoldOf, toTimestamp } from "./internal/SqlRows.js"
 const locatedItem = Rows.decoder("item", Rows.LocatedItemRow, ["tombstone_id", "item_id"])
 const storedArtifact = Rows.decoder("artifact", Rows.StoredArtifactRow, ["artifact_id"])
 const artifactDetail = Rows.decoder("artifact", Rows.ArtifactDetailRow, ["artifact_id"])
-const verifiedArtifact = Rows.decoder("artifact", Rows.VerifiedArtifactRow, ["artifact_id"])
+const verifiedArtifact = Rows.decoder("artifact", Rows.VerifiedArtifactRow, ["artifact_id"], {
+  table: "item",
+  columns: ["tombstone_id", "metadata"],
+  idColumns: ["item_id"]
+})
 const listedItem = Rows.decoder("item", Rows.ItemRow, ["tombstone_id", "id"])
 const itemDetail = Rows.decoder("item", Rows.ItemDetailRow, ["tombstone_id", "id"])
 const eventRow = Rows.decoder("event", Rows.EventRow, ["id"])
@@ -521,12 +525,14 @@ export const make = (options: {
             ? yield* sql<
               Row
             >`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, i.metadata, ${payloadFacts}
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+              i.id AS item_id, i.tombstone_id, i.metadata, ${payloadFacts}
               FROM artifact a LEFT JOIN item i ON i.artifact_id = a.id ORDER BY a.content_sha256`
             : tombstones.length === 0 ?
             [] :
             yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression, a.storage_driver,
-              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id, i.metadata, ${payloadFacts}
+              CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob,
+              i.id AS item_id, i.tombstone_id, i.metadata, ${payloadFacts}
               FROM artifact a JOIN item i ON i.artifact_id = a.id WHERE i.tombstone_id IN ${
               sql.in(tombstones)
             } ORDER BY a.content_sha256`
@@ -545,8 +551,8 @@ export const make = (options: {
           } ORDER BY ${pageKey} LIMIT ${limit}`
           return yield* summarize(
             yield* sql<Row>`SELECT a.id AS artifact_id, a.content_sha256, a.size_bytes, a.compression,
-              a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.tombstone_id,
-              i.metadata, ${payloadFacts}, p.k AS page_key FROM (${page}) p JOIN artifact a ON a.${pageKey} = p.k
+              a.storage_driver, CASE WHEN a.blob_bytes IS NULL THEN NULL ELSE 1 END AS has_blob, i.id AS item_id,
+              i.tombstone_id, i.metadata, ${payloadFacts}, p.k AS page_key FROM (${page}) p JOIN artifact a ON a.${pageKey} = p.k
               LEFT JOIN item i ON i.artifact_id = a.id ORDER BY p.k`
           )
         })

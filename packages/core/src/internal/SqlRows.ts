@@ -303,12 +303,18 @@ export interface RowDecoder<A> {
  * The decoder of one row shape, compiled once. A struct of columns decodes in one loop over their readers, and only a
  * row one of them refuses goes through Schema's parser, for its error: the parser's own walk cost ~7 µs a located row
  * (two structs, 16 columns), ~0.7 s per 100k rows of a batch restore, where the loop costs well under 1 µs.
- * `idColumns`: the columns that name the row in an error, the first present wins.
+ * `idColumns`: the columns that name the row in an error, the first present wins; `joined`: columns a join brought in
+ * from another table, named in an error as that table's, by its own id columns.
  */
 export const decoder = <A, I>(
   table: string,
   schema: Schema.Schema<A, I>,
-  idColumns: ReadonlyArray<string>
+  idColumns: ReadonlyArray<string>,
+  joined?: {
+    readonly table: string
+    readonly columns: ReadonlyArray<string>
+    readonly idColumns: ReadonlyArray<string>
+  }
 ): RowDecoder<A> => {
   const decode = Schema.decodeUnknownEither(schema)
   const fast = readerOf<A>(schema.ast)
@@ -316,10 +322,12 @@ export const decoder = <A, I>(
     const a = fast?.(row)
     return a !== undefined ? Either.right(a) : Either.mapLeft(decode(row), (error) => {
       const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const column = issue === undefined || issue.path.length === 0 ? "?" : issue.path.map(String).join(".")
+      const other = joined?.columns.includes(column) === true ? joined : undefined
       return new BadRow({
-        table,
-        column: issue === undefined || issue.path.length === 0 ? "?" : issue.path.map(String).join("."),
-        id: id ?? idOf(row, idColumns),
+        table: other?.table ?? table,
+        column,
+        id: id ?? idOf(row, other?.idColumns ?? idColumns),
         detail: issue?.message ?? error.message
       })
     })
