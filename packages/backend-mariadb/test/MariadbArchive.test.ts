@@ -54,7 +54,7 @@ describe("MariadbArchive URLs", () => {
       const exit = yield* open(`${url}?connectTimeout=5000&foo=1`)
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Error : undefined
       expect(error?.message).toMatch(
-        /\?connectTimeout=5000&foo=1: query parameter 'foo' is not a mysql2 connection option$/
+        /\?connectTimeout=5000&foo=1: query parameter 'foo' is not one of the mysql2 options a URL may set \(charset, /
       )
       expect(said).not.toHaveBeenCalled()
     })))
@@ -63,7 +63,7 @@ describe("MariadbArchive URLs", () => {
     const said = vi.spyOn(console, "error").mockImplementation(() => {})
     try {
       const names = [...ServerUrl.mariadb.params!.names]
-      expect(names.length).toBeGreaterThan(40)
+      expect(names.length).toBeGreaterThan(10)
       Mysql.createPool(Object.fromEntries(names.map((name) => [name, undefined]))).end(() => {})
       expect(said).not.toHaveBeenCalled()
       Mysql.createPool({ foo: 1 } as Mysql.PoolOptions).end(() => {})

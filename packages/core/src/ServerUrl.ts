@@ -27,64 +27,26 @@ export const postgres: Kind = {
 }
 
 /**
- * mysql2's connection and pool options (its `validOptions`): it warns on stderr about any other, on every connection,
- * a second line beside a command's one error line.
+ * The mysql2 options a URL may set: how to reach and talk to the server. Others mysql2 takes are refused with the
+ * unknown ones (mysql2 warned about those on stderr, a second line beside a command's one error line): the URL's own
+ * parts (`host`, `user`, `password`...), what shapes the rows the archive decodes (`typeCast`, `dateStrings`,
+ * `rowsAsArray`, `timezone`...), what only code can give (`stream`, `infileStreamFactory`...), and what weakens the
+ * connection (`flags`, `multipleStatements`, `insecureAuth`, `enableCleartextPlugin`).
  */
 const mysql2Options = new Set([
-  "authPlugins",
-  "authSwitchHandler",
-  "bigNumberStrings",
   "charset",
-  "charsetNumber",
   "compress",
   "connectAttributes",
   "connectTimeout",
-  "database",
-  "dateStrings",
-  "debug",
-  "decimalNumbers",
   "enableKeepAlive",
-  "flags",
-  "host",
-  "insecureAuth",
-  "infileStreamFactory",
-  "isServer",
+  "idleTimeout",
   "keepAliveInitialDelay",
   "localAddress",
   "maxPreparedStatements",
-  "multipleStatements",
-  "namedPlaceholders",
-  "nestTables",
-  "password",
-  "password1",
-  "password2",
-  "password3",
-  "passwordSha1",
-  "pool",
-  "port",
-  "queryFormat",
-  "rowsAsArray",
+  "queueLimit",
   "socketPath",
   "ssl",
-  "stream",
-  "stringifyObjects",
-  "supportBigNumbers",
-  "timezone",
-  "trace",
-  "typeCast",
-  "uri",
-  "user",
-  "disableEval",
-  "enableCleartextPlugin",
-  "connectionLimit",
-  "maxIdle",
-  "idleTimeout",
-  "Promise",
-  "queueLimit",
-  "resetOnRelease",
-  "waitForConnections",
-  "jsonStrings",
-  "gracefulEnd"
+  "waitForConnections"
 ])
 
 /** `mariadb:`, `mysql:` and SQLAlchemy's `mysql+pymysql:` forms (spec §2.4). */
@@ -166,7 +128,8 @@ export const parse = (url: string, kind: Kind): Either.Either<Parts, string> => 
   const unknown = kind.params === undefined ? undefined : params.find(([name]) => !kind.params!.names.has(name))
   if (unknown !== undefined) {
     return Either.left(
-      `query parameter ${RecordSchema.quoted(unknown[0])} is not a ${kind.params!.driver} connection option`
+      `query parameter ${RecordSchema.quoted(unknown[0])} is not one of the ${kind.params!.driver} options a URL may ` +
+        `set (${[...kind.params!.names].join(", ")})`
     )
   }
   return Either.right({
