@@ -256,6 +256,10 @@ export class NotAnArchive
   override get message() {
     return `${this.location}: ${this.detail}`
   }
+  /** Never worth another try; said, so that no word of its location (`?connectTimeout=`) reads as a passing fault. */
+  get transient(): boolean {
+    return false
+  }
 }
 
 export class LegalHold extends Data.TaggedError("LegalHold")<{

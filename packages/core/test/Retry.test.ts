@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, HashMap, Logger, Metric, TestClock } from "effect"
+import * as ArchiveStore from "../src/ArchiveStore.js"
 import * as Metrics from "../src/Metrics.js"
 import * as Retry from "../src/Retry.js"
 
@@ -100,6 +101,20 @@ describe("Retry", () => {
       expect(attempts).toEqual([0])
       expect(lines).toEqual([])
       expect((yield* Metric.value(counter)).count).toBe(0)
+    }))
+
+  it.effect("an archive that is not one fails at once, though its URL says 'timeout' (?connectTimeout=5000)", () =>
+    Effect.gen(function*() {
+      const { lines, layer } = collectLogs()
+      const { attempts, effect } = flaky(Infinity, () =>
+        new ArchiveStore.NotAnArchive({
+          location: "mysql://***@127.0.0.1:3306/test?connectTimeout=5000",
+          detail: "is a database but not a codex archive (no item/artifact tables)"
+        }))
+      const exit = yield* onTestClock(Retry.make(settings()).retry("open", effect).pipe(Effect.provide(layer)))
+      expect(exit._tag).toBe("Failure")
+      expect(attempts).toEqual([0])
+      expect(lines).toEqual([])
     }))
 
   it.effect("a disabled policy makes exactly one attempt, even for a transient error", () =>
