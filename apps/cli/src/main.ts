@@ -33,8 +33,8 @@ const leftUnfinished = (command: string | undefined): string => {
     case "restore":
       return " (its temporary .codex-restore.tmp file, its evidence line)"
     case "store":
-      return " (the group being stored: its stubs, its evidence lines; a --manifest-out's temporary " +
-        ".codex-manifest.tmp); files not yet stubbed are as they were"
+      return " (the group being stored: its stubs and their .codex.tmp temporaries, its evidence lines; a " +
+        "--manifest-out's .codex-manifest.tmp temporary); files not yet stubbed are as they were"
     default:
       return ""
   }

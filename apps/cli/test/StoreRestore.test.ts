@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { codex, evidence, fixture, listFiles, tamper, tempDir, write } from "./support.js"
+import { codex, codexUnprivileged, evidence, fixture, listFiles, tamper, tempDir, write } from "./support.js"
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
 
@@ -277,14 +277,28 @@ describe("a store whose stub cannot be written", () => {
   it("says the one file archived without its stub is archived (in the singular), then the error line", () => {
     const cwd = tempDir()
     write(path.join(cwd, "t/f.txt"), "f\n")
-    // A folder where the stub's temporary goes: the stub cannot be written, though the file is archived.
-    write(path.join(cwd, "t/.f.txt.codex-restore.tmp/x/y"), "")
-    const r = codex(cwd, ["store", "r", "t/f.txt", "--commit", "x", "--write-stub"])
-    expect(r.code).toBe(1)
+    // A folder its user cannot write to: the stub cannot be written there, though the file is read and archived.
+    fs.chmodSync(path.join(cwd, "t"), 0o555)
+    const r = codexUnprivileged(cwd, ["store", "r", "t/f.txt", "--commit", "x", "--write-stub"])
+    expect(r.code, r.stderr).toBe(1)
     const lines = r.stderr.trim().split("\n")
     expect(lines).toHaveLength(2)
     expect(lines[0]).toMatch(/; the next 1 file is archived too, with stubs written before the file named below; /)
     expect(lines[1]).toMatch(/^codex: error: t\/f\.txt: archived, but the stub was not written: /)
+  })
+})
+
+describe("a stub in a folder its user may write to but not read (0333)", () => {
+  it("is written, as it was when stubs went by path: the folder is held without reading it (O_PATH)", () => {
+    const cwd = tempDir()
+    const folder = path.join(cwd, "noread")
+    write(path.join(folder, "a.txt"), "s\n")
+    fs.chmodSync(folder, 0o333)
+    const r = codexUnprivileged(cwd, ["store", "r", "noread/a.txt", "--write-stub", "--commit", "c"])
+    expect(r.code, r.stderr).toBe(0)
+    fs.chmodSync(folder, 0o755)
+    expect(fs.readFileSync(path.join(folder, "a.txt"), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
+    expect(fs.readdirSync(folder)).toEqual(["a.txt"])
   })
 })
 

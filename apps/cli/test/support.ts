@@ -30,6 +30,27 @@ export const codex = (cwd: string, args: ReadonlyArray<string>, env: Record<stri
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
 
+/**
+ * Runs the CLI as a user whom permissions bind: as root (CI), as nobody, `cwd` and what is below it given to nobody
+ * first, since root reads and writes any folder whatever its mode.
+ */
+export const codexUnprivileged = (cwd: string, args: ReadonlyArray<string>): Run => {
+  const root = process.getuid?.() === 0
+  if (root) {
+    fs.chownSync(cwd, 65534, 65534)
+    for (const f of fs.readdirSync(cwd, { recursive: true }) as Array<string>) {
+      fs.lchownSync(path.join(cwd, f), 65534, 65534)
+    }
+  }
+  const r = spawnSync(process.execPath, [bin, "archive", ...args], {
+    cwd,
+    env: { ...baseEnv(), CODEX_ACTOR: "tester" },
+    encoding: "utf8",
+    ...(root ? { uid: 65534, gid: 65534 } : {})
+  })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
 export const evidence = (cwd: string): Array<Record<string, unknown>> => {
   const file = path.join(cwd, ".codex/evidence/archive_ops.jsonl")
   return fs.existsSync(file)

@@ -25,7 +25,6 @@ import {
 } from "./ArchiveStore.js"
 import * as Chunking from "./Chunking.js"
 import * as Codec from "./Codec.js"
-import * as Containment from "./Containment.js"
 import * as Evidence from "./Evidence.js"
 import * as FileOps from "./FileOps.js"
 import * as Guarded from "./Guarded.js"
@@ -176,6 +175,7 @@ interface Candidate {
   readonly mode: number
   readonly mtimeMs: number
   readonly ctimeMs: number
+  readonly nlink: number
   /** The file's identity when walked: a stub replaces only that file, not one reached through a folder swapped since. */
   readonly dev: number
   readonly ino: number
@@ -276,7 +276,12 @@ export const walk = (
           return void skip({ path: recorded, reason: FileOps.describeErrno(e) })
         }
         // Listed where it was found, not through a link swapped in for it (or above it) since its lstat.
-        const listed = Containment.realPath(absolute)
+        let listed: string
+        try {
+          listed = fs.realpathSync.native(absolute)
+        } catch (e) {
+          return void skip({ path: recorded, reason: FileOps.describeErrno(e) })
+        }
         if (listed !== real) {
           return void skip({
             path: recorded,
@@ -301,6 +306,9 @@ export const walk = (
       }
       // The store's own outputs (its manifest and that manifest's temporary) appear while the walk runs.
       if (exclude.has(absolute)) return
+      if (FileOps.isTemporary(path.basename(absolute))) {
+        return void skip({ path: recorded, reason: "a temporary file a killed run of codex left; not archived" })
+      }
       // The archive's own files: a stub written over the database destroyed the archive.
       const kept = keptInodes.get(`${st.dev}:${st.ino}`) ?? Guarded.find(absolute, guarded, true)
       if (kept !== undefined) return void skip({ path: recorded, reason: `${kept.what}; never archived` })
@@ -313,15 +321,21 @@ export const walk = (
       if (Tombstone.isStubFile(absolute, st.size)) {
         return void skip({ path: recorded, reason: "already a tombstone stub" })
       }
-      const { ctimeMs, dev, ino, mtimeMs, size } = st
-      yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, ctimeMs, dev, ino, real }
+      const { ctimeMs, dev, ino, mtimeMs, nlink, size } = st
+      yield { source: absolute, recorded, size, mode: st.mode & 0o777, mtimeMs, ctimeMs, nlink, dev, ino, real }
     }
     return Effect.succeed({
       *[Symbol.iterator]() {
         for (const { absolute, recorded } of tops) {
-          // Resolved once: below it, a real path is its parent's and the name walked (links are never followed).
-          const real = path.join(Containment.realPath(path.dirname(absolute)), path.basename(absolute))
-          yield* visit(absolute, recorded, real, true)
+          // Resolved once (the kernel's bytes as Node reads them, as `/proc/self/fd` will give them back): below it, a
+          // real path is its parent's and the name walked (links are never followed).
+          let parent: string
+          try {
+            parent = fs.realpathSync.native(path.dirname(absolute))
+          } catch (e) {
+            throw new InputError({ path: recorded, problem: `cannot resolve its folder: ${FileOps.describeErrno(e)}` })
+          }
+          yield* visit(absolute, recorded, path.join(parent, path.basename(absolute)), true)
         }
       }
     })

@@ -142,6 +142,12 @@ export const createTemp = (
   }
 }
 
+/**
+ * A name `createTemp` gives (`.<name>.<12 hex><suffix>`, or a long name's `...<suffix>~`): a run killed while writing
+ * one leaves it, and the next store must not archive (and stub) it as a file of the tree.
+ */
+export const isTemporary = (name: string): boolean => /^\..*\.[0-9a-f]{12}\.codex(?:-manifest)?\.tmp~?$/s.test(name)
+
 /** A walked file: its path, and what the walk saw there (identity, and its real path, links on the way resolved). */
 export interface Walked {
   readonly file: string
@@ -190,9 +196,13 @@ export interface Unchanged extends Walked {
   readonly mtimeMs: number
   /** Moved by any write, and by setting the times back (`touch -r`, `rsync -t`): an edit that kept size and mtime. */
   readonly ctimeMs: number
+  /** Its links: one removed (a hard link's stub, written first) moves the ctime too, and is no edit. */
+  readonly nlink: number
 }
 
-const procFds = fs.existsSync("/proc/self/fd")
+const procFds = process.platform === "linux" && fs.existsSync("/proc/self/fd")
+/** Linux's `O_PATH` (not in Node's constants): a folder held to work in needs no read permission, as a path did not. */
+const pathOnly = 0o10000000
 
 /**
  * Replaces a walked file by `content` (a temporary, then a rename), only if it is still the file walked, unchanged, in
@@ -206,7 +216,7 @@ export const replaceUnchanged = (
   mode: number
 ): string | undefined => {
   const dir = path.dirname(walked.file)
-  const fd = procFds ? fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY) : undefined
+  const fd = procFds ? fs.openSync(dir, pathOnly | fs.constants.O_DIRECTORY) : undefined
   try {
     const folder = fd === undefined ? dir : `/proc/self/fd/${fd}`
     if (fd !== undefined) {
@@ -219,7 +229,7 @@ export const replaceUnchanged = (
     const st = fs.lstatSync(file, { throwIfNoEntry: false })
     if (
       st === undefined || !st.isFile() || st.dev !== walked.dev || st.ino !== walked.ino || st.size !== walked.size ||
-      st.mtimeMs !== walked.mtimeMs || st.ctimeMs !== walked.ctimeMs
+      st.mtimeMs !== walked.mtimeMs || (st.ctimeMs !== walked.ctimeMs && st.nlink >= walked.nlink)
     ) return "the file changed after it was archived; left as it is"
     writeAtomic(file, (out) => writeAll(out, content), mode)
     return undefined

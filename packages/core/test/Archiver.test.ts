@@ -112,6 +112,58 @@ describe("Archiver walk", () => {
   })
 })
 
+describe("Archiver, trees as they come", () => {
+  it.effect("hard links each get their stub: the first one's stub moves the shared inode's ctime, which is no edit", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-links-"))
+    fs.writeFileSync(path.join(root, "a.txt"), "hello\n")
+    fs.linkSync(path.join(root, "a.txt"), path.join(root, "b.txt"))
+    return Effect.gen(function*() {
+      const archiver = yield* Archiver.Archiver
+      const report = yield* archiver.store(["a.txt", "b.txt"], { ...options, writeStub: true, cwd: root })
+      expect(report.stored.map((f) => [f.path, f.stub])).toEqual([["a.txt", true], ["b.txt", true]])
+      for (const name of ["a.txt", "b.txt"]) {
+        expect(fs.readFileSync(path.join(root, name), "utf8")).toContain("TOMBSTONE ARCHIVE STUB")
+      }
+    }).pipe(Effect.provide(archiverWith(onEvidence(root, () => {}))))
+  })
+
+  it.effect("a temporary a killed run left is passed over, not archived (and stubbed) as a file of the tree", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-leftover-"))
+    const leftovers = [".m.json.0123456789ab.codex-manifest.tmp", ".a.txt.fedcba987654.codex.tmp"]
+    for (const name of [...leftovers, "a.txt"]) fs.writeFileSync(path.join(root, name), `${name}\n`)
+    return Effect.gen(function*() {
+      const archiver = yield* Archiver.Archiver
+      const skipped: Array<Archiver.SkippedFile> = []
+      const report = yield* archiver.store(["."], {
+        ...options,
+        writeStub: true,
+        cwd: root,
+        onSkipped: (f) => void skipped.push(f)
+      })
+      expect(report.count).toBe(1)
+      expect(skipped.map((f) => f.path).sort()).toEqual([...leftovers].sort())
+      expect(skipped[0]!.reason).toBe("a temporary file a killed run of codex left; not archived")
+      for (const name of leftovers) expect(fs.readFileSync(path.join(root, name), "utf8")).toBe(`${name}\n`)
+    }).pipe(Effect.provide(archiverWith(onEvidence(root, () => {}))))
+  })
+
+  it.effect("a file below a folder whose name is not UTF-8, given through a link, is stored", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "codex-bytes-"))
+    const odd = Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0xff])])
+    fs.mkdirSync(Buffer.concat([odd, Buffer.from("/d")]), { recursive: true })
+    fs.writeFileSync(Buffer.concat([odd, Buffer.from("/d/f")]), "hi\n")
+    fs.symlinkSync(odd, path.join(root, "ok"))
+    return Effect.gen(function*() {
+      const archiver = yield* Archiver.Archiver
+      // Given as the file, and as its folder.
+      for (const input of ["ok/d/f", "ok/d"]) {
+        const report = yield* archiver.store([input], { ...options, cwd: root })
+        expect(report.stored.map((f) => f.path), input).toEqual(["ok/d/f"])
+      }
+    }).pipe(Effect.provide(archiverWith(onEvidence(root, () => {}))))
+  })
+})
+
 describe("Archiver.payloadOf", () => {
   it.effect("a large file that grew after it was hashed fails as changed, read no further than its size and a chunk", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-payload-"))

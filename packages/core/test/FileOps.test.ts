@@ -21,6 +21,20 @@ describe("FileOps.writeFileAtomic", () => {
     expect(fs.readdirSync(dir).sort()).toEqual([path.basename(FileOps.tempFor(output)), "results.json", "victim.txt"])
   })
 
+  it("names its temporaries so that a walk knows them, short names and long ones", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-fileops-"))
+    for (const name of ["a.txt", "é".repeat(120), "m.json"]) {
+      for (const suffix of [".codex.tmp", ".codex-manifest.tmp"]) {
+        const { fd, temp } = FileOps.createTemp(path.join(dir, name), suffix, 0o600)
+        fs.closeSync(fd)
+        expect(FileOps.isTemporary(path.basename(temp)), temp).toBe(true)
+      }
+    }
+    for (const name of ["a.txt", ".a.txt.codex-restore.tmp", ".a.txt.0123456789ab.codex.tmp.bak", ".x.codex.tmp"]) {
+      expect(FileOps.isTemporary(name), name).toBe(false)
+    }
+  })
+
   it("never removes a file that was there under a temporary's name (a user's `.a.txt.codex-restore.tmp`)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-fileops-"))
     const output = path.join(dir, "a.txt")
