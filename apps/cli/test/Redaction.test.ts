@@ -83,6 +83,8 @@ const metrics = (name: string) => ["--metrics-out", `${name}.prom`]
 
 /** The rows no URL parser reads (an unencoded `/ # ?` ends the authority early, a port of letters): exit 2. */
 const unparsable = new Set(["unencoded /", "unencoded #", "unencoded ?", "fails to parse"])
+/** The rows whose query sets a mysql2 option a URL may not (a password): refused before connecting, exit 2. */
+const refusedParams = new Set(["mariadb ?password=", "mariadb password1"])
 
 describe("hostile URLs (passwords in odd places, malformed URLs) leak on no channel", () => {
   for (const row of hostileUrls) {
@@ -107,6 +109,13 @@ describe("hostile URLs (passwords in odd places, malformed URLs) leak on no chan
           expect(failed.code).toBe(2)
           expect(failed.stderr).toMatch(
             /^codex: error: backend\.url: postgres:\/\/\*\*\*@[^\n]*: not a valid URL \([^\n]*\n$/
+          )
+        }
+      } else if (refusedParams.has(row.name)) {
+        for (const failed of [health!, healthJson!, restore!]) {
+          expect(failed.code).toBe(2)
+          expect(failed.stderr).toMatch(
+            /^codex: error: backend\.url: mariadb:\/\/\*\*\*@[^\n]* query parameter 'password1?' is not one of the mysql2 options a URL may set \([^\n]*\n$/
           )
         }
       } else {

@@ -18,15 +18,6 @@ export interface Options {
   readonly poolSize?: number | undefined
 }
 
-/** Query values as the legacy DAL passes them: numbers and booleans typed, JSON objects parsed, the rest as text. */
-const paramValue = (value: string): unknown => {
-  try {
-    return JSON.parse(value)
-  } catch {
-    return value
-  }
-}
-
 /** The client options of a URL's parts. */
 const optionsOf = (parts: ServerUrl.Parts, poolSize: number): MariadbClient.Options => ({
   host: parts.host || "localhost",
@@ -34,7 +25,7 @@ const optionsOf = (parts: ServerUrl.Parts, poolSize: number): MariadbClient.Opti
   database: parts.database,
   user: parts.user,
   password: parts.password,
-  params: Object.fromEntries(parts.params.map(([k, v]) => [k, paramValue(v)])),
+  params: Object.fromEntries(parts.params.map(([k, v]) => [k, ServerUrl.paramValue(v)])),
   poolSize: Math.max(1, poolSize)
 })
 

@@ -62,7 +62,7 @@ describe("MariadbArchive URLs", () => {
   it("every query parameter the URL accepts is an option mysql2 takes without a warning", () => {
     const said = vi.spyOn(console, "error").mockImplementation(() => {})
     try {
-      const names = [...ServerUrl.mariadb.params!.names]
+      const names = [...ServerUrl.mariadb.params!.options.keys()]
       expect(names.length).toBeGreaterThan(10)
       Mysql.createPool(Object.fromEntries(names.map((name) => [name, undefined]))).end(() => {})
       expect(said).not.toHaveBeenCalled()

@@ -17,7 +17,7 @@ export interface Kind {
    * The query parameters its driver takes as options; any other is refused. `undefined`: the driver ignores the ones
    * it does not know, quietly (pg).
    */
-  readonly params?: { readonly driver: string; readonly names: ReadonlySet<string> } | undefined
+  readonly params?: { readonly driver: string; readonly options: ReadonlyMap<string, Check> } | undefined
 }
 
 export const postgres: Kind = {
@@ -27,26 +27,56 @@ export const postgres: Kind = {
 }
 
 /**
- * The mysql2 options a URL may set: how to reach and talk to the server. Others mysql2 takes are refused with the
- * unknown ones (mysql2 warned about those on stderr, a second line beside a command's one error line): the URL's own
- * parts (`host`, `user`, `password`...), what shapes the rows the archive decodes (`typeCast`, `dateStrings`,
- * `rowsAsArray`, `timezone`...), what only code can give (`stream`, `infileStreamFactory`...), and what weakens the
- * connection (`flags`, `multipleStatements`, `insecureAuth`, `enableCleartextPlugin`).
+ * A query value as the legacy DAL passes it on: numbers, booleans and JSON objects typed, the rest as text. What the
+ * backends give their driver, and what a parameter's check looks at.
  */
-const mysql2Options = new Set([
-  "charset",
-  "compress",
-  "connectAttributes",
-  "connectTimeout",
-  "enableKeepAlive",
-  "idleTimeout",
-  "keepAliveInitialDelay",
-  "localAddress",
-  "maxPreparedStatements",
-  "queueLimit",
-  "socketPath",
-  "ssl",
-  "waitForConnections"
+export const paramValue = (value: string): unknown => {
+  try {
+    return JSON.parse(value)
+  } catch {
+    return value
+  }
+}
+
+/** A parameter's check: what is wrong with its value (never quoting it: it may be a secret), or `undefined`. */
+export type Check = (value: unknown) => string | undefined
+
+const whole = (min: number, unit: string): Check => (v) =>
+  typeof v === "number" && Number.isInteger(v) && v >= min && v <= 2147483647
+    ? undefined
+    : `must be a whole number of ${unit} from ${min} to 2147483647`
+const flag: Check = (v) => (typeof v === "boolean" ? undefined : "must be true or false")
+const text: Check = (v) => (typeof v === "string" && v !== "" ? undefined : "must be a non-empty text")
+const object: Check = (v) =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : "must be a JSON object"
+// Another charset (`latin1`) stored a path's UTF-8 as other characters, and `verify` found nothing wrong.
+const utf8mb4: Check = (v) =>
+  typeof v === "string" && /^utf8mb4(?:_[a-z0-9]+)*$/i.test(v)
+    ? undefined
+    : "must be utf8mb4 or one of its collations (the archive's text is UTF-8)"
+
+/**
+ * The mysql2 options a URL may set, with what each takes: how to reach and talk to the server. Others mysql2 takes are
+ * refused with the unknown ones (mysql2 warned about those on stderr, a second line beside a command's one error
+ * line): the URL's own parts (`host`, `user`, `password`...), what shapes the text and rows the archive reads and
+ * writes (`typeCast`, `dateStrings`, `rowsAsArray`, `timezone`...; `charset` only as UTF-8), what only code can give (`stream`, `infileStreamFactory`...), and what
+ * weakens the connection (`flags`, `multipleStatements`, `insecureAuth`, `enableCleartextPlugin`). A value is checked
+ * too: mysql2 failed later on `ssl=true`, in words that named no parameter, or took `connectTimeout=abc` silently.
+ */
+const mysql2Options: ReadonlyMap<string, Check> = new Map([
+  ["charset", utf8mb4],
+  ["compress", flag],
+  ["connectAttributes", object],
+  ["connectTimeout", whole(0, "milliseconds")],
+  ["enableKeepAlive", flag],
+  ["idleTimeout", whole(0, "milliseconds")],
+  ["keepAliveInitialDelay", whole(0, "milliseconds")],
+  ["localAddress", text],
+  ["maxPreparedStatements", whole(1, "statements")],
+  ["queueLimit", whole(0, "requests")],
+  ["socketPath", text],
+  ["ssl", object],
+  ["waitForConnections", flag]
 ])
 
 /** `mariadb:`, `mysql:` and SQLAlchemy's `mysql+pymysql:` forms (spec §2.4). */
@@ -55,7 +85,7 @@ export const mariadb: Kind = {
   scheme: /^(mariadb|mysql)(\+[a-z0-9]+)?$/i,
   expected: "mysql:// or mariadb://",
   databaseExpected: "mysql://host:3306/DATABASE",
-  params: { driver: "mysql2", names: mysql2Options }
+  params: { driver: "mysql2", options: mysql2Options }
 }
 
 export const kinds = { postgres, mariadb } as const
@@ -124,13 +154,21 @@ export const parse = (url: string, kind: Kind): Either.Either<Parts, string> => 
     return Either.left(`the URL names no database (expected ${kind.databaseExpected})`)
   }
   const params = [...parsed.searchParams]
-  // Named by its key alone: a value may be a secret (`ssl={"passphrase":...}`).
-  const unknown = kind.params === undefined ? undefined : params.find(([name]) => !kind.params!.names.has(name))
-  if (unknown !== undefined) {
-    return Either.left(
-      `query parameter ${RecordSchema.quoted(unknown[0])} is not one of the ${kind.params!.driver} options a URL may ` +
-        `set (${[...kind.params!.names].join(", ")})`
-    )
+  if (kind.params !== undefined) {
+    const { driver, options } = kind.params
+    for (const [name, value] of params) {
+      // Named by its key alone: a value may be a secret (`ssl={"passphrase":...}`).
+      const check = options.get(name)
+      if (check === undefined) {
+        return Either.left(
+          `query parameter ${RecordSchema.quoted(name)} is not one of the ${driver} options a URL may set (${
+            [...options.keys()].join(", ")
+          })`
+        )
+      }
+      const wrong = check(paramValue(value))
+      if (wrong !== undefined) return Either.left(`query parameter ${RecordSchema.quoted(name)} ${wrong}`)
+    }
   }
   return Either.right({
     host,

@@ -80,7 +80,7 @@ describe("ServerUrl", () => {
   it("a MariaDB query parameter is refused by its name alone unless a URL may set it; those pass", () => {
     const refused = (name: string) =>
       `query parameter ${name} is not one of the mysql2 options a URL may set (${
-        [...ServerUrl.mariadb.params!.names].join(", ")
+        [...ServerUrl.mariadb.params!.options.keys()].join(", ")
       })`
     expect(problem(`mysql://root@127.0.0.1:3306/test?foo=${secret}`, ServerUrl.mariadb)).toBe(refused("'foo'"))
     expect(problem(`mysql://h/db?connectTimeout=5000&ssl_ca=${secret}`, ServerUrl.mariadb)).toBe(refused("'ssl_ca'"))
@@ -89,8 +89,46 @@ describe("ServerUrl", () => {
     for (const name of ["typeCast", "rowsAsArray", "dateStrings", "multipleStatements", "flags", "host", "password"]) {
       expect(problem(`mysql://h/db?${name}=1`, ServerUrl.mariadb), name).toBe(refused(`'${name}'`))
     }
-    expect(problem("mysql://h/db?connectTimeout=5000&compress=true&charset=utf8mb4", ServerUrl.mariadb))
-      .toBeUndefined()
+    // Another charset would store a path's UTF-8 as other characters (latin1), unseen by verify.
+    for (const charset of ["latin1", "binary", "utf8"]) {
+      expect(problem(`mysql://h/db?charset=${charset}`, ServerUrl.mariadb), charset).toBe(
+        "query parameter 'charset' must be utf8mb4 or one of its collations (the archive's text is UTF-8)"
+      )
+    }
+    for (const charset of ["utf8mb4", "UTF8MB4_UNICODE_CI", "utf8mb4_0900_ai_ci"]) {
+      expect(problem(`mysql://h/db?charset=${charset}`, ServerUrl.mariadb), charset).toBeUndefined()
+    }
+    expect(
+      problem(
+        "mysql://h/db?connectTimeout=5000&compress=true&ssl={\"rejectUnauthorized\":true}&socketPath=/run/m.sock",
+        ServerUrl.mariadb
+      )
+    ).toBeUndefined()
+    // A value is checked as the driver will get it, and never quoted (it may be a secret).
+    const wrong: ReadonlyArray<readonly [string, string]> = [
+      ["ssl=true", "query parameter 'ssl' must be a JSON object"],
+      ["ssl=secret-profile", "query parameter 'ssl' must be a JSON object"],
+      [
+        "connectTimeout=abc",
+        "query parameter 'connectTimeout' must be a whole number of milliseconds from 0 to 2147483647"
+      ],
+      [
+        "connectTimeout=1e999",
+        "query parameter 'connectTimeout' must be a whole number of milliseconds from 0 to 2147483647"
+      ],
+      [
+        "connectTimeout=99999999999",
+        "query parameter 'connectTimeout' must be a whole number of milliseconds from 0 to 2147483647"
+      ],
+      [
+        "maxPreparedStatements=-1",
+        "query parameter 'maxPreparedStatements' must be a whole number of statements from 1 to 2147483647"
+      ],
+      ["queueLimit=abc", "query parameter 'queueLimit' must be a whole number of requests from 0 to 2147483647"],
+      ["compress=yes", "query parameter 'compress' must be true or false"],
+      ["socketPath=", "query parameter 'socketPath' must be a non-empty text"]
+    ]
+    for (const [query, said] of wrong) expect(problem(`mysql://h/db?${query}`, ServerUrl.mariadb), query).toBe(said)
     // pg ignores a parameter it does not know, quietly: nothing to refuse.
     expect(problem("postgres://h/db?foo=1")).toBeUndefined()
   })
