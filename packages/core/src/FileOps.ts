@@ -125,7 +125,7 @@ const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_
 /**
  * A new hidden temporary beside `file`, open for writing: `tempName` with a random part, so never a file that was
  * there, and nothing there is removed (a fixed name removed a user's `.a.txt.codex-restore.tmp` when `a.txt` got its
- * stub). A run killed mid-write leaves its temporary; a stub's is itself a stub, which a store skips.
+ * stub). A run killed mid-write leaves its temporary, which a store knows by its name (`isTemporary`) and passes over.
  */
 export const createTemp = (
   file: string,
