@@ -329,13 +329,13 @@ export const walk = (
         for (const { absolute, recorded } of tops) {
           // Resolved once (the kernel's bytes as Node reads them, as `/proc/self/fd` will give them back): below it, a
           // real path is its parent's and the name walked (links are never followed).
-          let parent: string
+          let real: string
           try {
-            parent = fs.realpathSync.native(path.dirname(absolute))
+            real = FileOps.realPathOf(absolute)
           } catch (e) {
             throw new InputError({ path: recorded, problem: `cannot resolve its folder: ${FileOps.describeErrno(e)}` })
           }
-          yield* visit(absolute, recorded, path.join(parent, path.basename(absolute)), true)
+          yield* visit(absolute, recorded, real, true)
         }
       }
     })

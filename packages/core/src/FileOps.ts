@@ -122,6 +122,9 @@ export const describeErrno = (e: unknown): string => {
 
 const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW
 
+/** What `createTemp` writes: a file written whole (a stub, results), or a manifest written as a store runs. */
+const temporarySuffixes = { file: ".codex.tmp", manifest: ".codex-manifest.tmp" } as const
+
 /**
  * A new hidden temporary beside `file`, open for writing: `tempName` with a random part, so never a file that was
  * there, and nothing there is removed (a fixed name removed a user's `.a.txt.codex-restore.tmp` when `a.txt` got its
@@ -129,11 +132,11 @@ const exclusive = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_
  */
 export const createTemp = (
   file: string,
-  suffix: string,
+  kind: keyof typeof temporarySuffixes,
   mode: number
 ): { readonly temp: string; readonly fd: number } => {
   for (let tries = 0;; tries++) {
-    const temp = tempName(file, `.${randomBytes(6).toString("hex")}${suffix}`)
+    const temp = tempName(file, `.${randomBytes(6).toString("hex")}${temporarySuffixes[kind]}`)
     try {
       return { temp, fd: fs.openSync(temp, exclusive, mode) }
     } catch (e) {
@@ -142,11 +145,20 @@ export const createTemp = (
   }
 }
 
+const temporaryName = new RegExp(
+  `^\\..*\\.[0-9a-f]{12}(?:${Object.values(temporarySuffixes).map((s) => s.replaceAll(".", "\\.")).join("|")})~?$`,
+  "s"
+)
+
 /**
  * A name `createTemp` gives (`.<name>.<12 hex><suffix>`, or a long name's `...<suffix>~`): a run killed while writing
  * one leaves it, and the next store must not archive (and stub) it as a file of the tree.
  */
-export const isTemporary = (name: string): boolean => /^\..*\.[0-9a-f]{12}\.codex(?:-manifest)?\.tmp~?$/s.test(name)
+export const isTemporary = (name: string): boolean => temporaryName.test(name)
+
+/** A path's real path: its folder's, links on the way resolved, and its own name (a link there is not followed). */
+export const realPathOf = (file: string): string =>
+  path.join(fs.realpathSync.native(path.dirname(file)), path.basename(file))
 
 /** A walked file: its path, and what the walk saw there (identity, and its real path, links on the way resolved). */
 export interface Walked {
@@ -322,12 +334,12 @@ export const appendWhole = (fd: number, bytes: Uint8Array, write: typeof fs.writ
 /** A temporary beside `file`, open for writing, its folders made only when missing (one syscall in the usual case). */
 const openCreating = (file: string, mode: number) => {
   try {
-    return createTemp(file, ".codex.tmp", mode)
+    return createTemp(file, "file", mode)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code !== "ENOENT" && code !== "ENOTDIR") throw e
     makeFolders(path.dirname(file))
-    return createTemp(file, ".codex.tmp", mode)
+    return createTemp(file, "file", mode)
   }
 }
 

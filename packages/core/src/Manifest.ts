@@ -255,7 +255,7 @@ export const writer = (file: string): Effect.Effect<{
     let fd: number
     let temp: string
     try {
-      ;({ fd, temp } = FileOps.createTemp(absolute, ".codex-manifest.tmp", 0o644))
+      ;({ fd, temp } = FileOps.createTemp(absolute, "manifest", 0o644))
       fs.writeFileSync(fd, "[")
     } catch (e) {
       return Effect.fail(fail(undefined, `cannot write: ${FileOps.describeErrno(e)}`))

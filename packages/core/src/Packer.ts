@@ -5,7 +5,6 @@
  */
 import { Effect, type Scope } from "effect"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { PayloadSourceError } from "./ArchiveStore.js"
 import * as Codec from "./Codec.js"
 import * as FileOps from "./FileOps.js"
@@ -134,8 +133,7 @@ const data = (): Data => ({
 /** A file as it is now, to read with a packer outside a walk (a host's own list of files, tests). */
 export const sourceOf = (file: string, display: string = file): Source => {
   const st = fs.lstatSync(file)
-  const real = path.join(fs.realpathSync.native(path.dirname(file)), path.basename(file))
-  return { file, display, size: st.size, dev: st.dev, ino: st.ino, real }
+  return { file, display, size: st.size, dev: st.dev, ino: st.ino, real: FileOps.realPathOf(file) }
 }
 
 /** A source file that is no longer what the walk saw or what was hashed: nothing of it is archived. */

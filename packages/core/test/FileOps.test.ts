@@ -24,8 +24,8 @@ describe("FileOps.writeFileAtomic", () => {
   it("names its temporaries so that a walk knows them, short names and long ones", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-fileops-"))
     for (const name of ["a.txt", "é".repeat(120), "m.json"]) {
-      for (const suffix of [".codex.tmp", ".codex-manifest.tmp"]) {
-        const { fd, temp } = FileOps.createTemp(path.join(dir, name), suffix, 0o600)
+      for (const kind of ["file", "manifest"] as const) {
+        const { fd, temp } = FileOps.createTemp(path.join(dir, name), kind, 0o600)
         fs.closeSync(fd)
         expect(FileOps.isTemporary(path.basename(temp)), temp).toBe(true)
       }
