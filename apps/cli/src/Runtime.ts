@@ -24,6 +24,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pipeline } from "node:stream/promises"
 import * as Backends from "./Backends.js"
+import * as Utf8Args from "./Utf8Args.js"
 
 /** A failure the CLI reports itself: one line on stderr and this exit code. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: 1 | 2; readonly message: string }> {}
@@ -125,8 +126,17 @@ export const loadConfig = (opts: Shared, extraFlags: ReadonlyArray<readonly [str
     // Every line this process prints scrubs the URL's secrets, even one that fails before the config is whole.
     registerUrl(Option.getOrUndefined(opts.url))
     registerUrl(process.env.CODEX_ARCHIVE_URL)
+    const cwd = Utf8Args.workingFolder.path()
+    if (cwd === undefined) {
+      // Node's own line was `ENOENT: no such file or directory, uv_cwd`, which names neither the folder nor the fix.
+      return yield* new CliExit({
+        code: 2,
+        message: "the current folder no longer exists (it was removed after this shell entered it): " +
+          "cd to a folder that exists and run the command again"
+      })
+    }
     const loaded = yield* Config.load({
-      cwd: process.cwd(),
+      cwd,
       env: process.env,
       configFile: Option.getOrUndefined(opts.configFile),
       flags: [

@@ -46,7 +46,7 @@ export interface WorkingFolder {
   readonly path: () => string | undefined
   readonly bytes: () => Buffer | undefined
 }
-const workingFolder: WorkingFolder = {
+export const workingFolder: WorkingFolder = {
   path: () => {
     try {
       return process.cwd()

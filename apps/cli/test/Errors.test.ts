@@ -42,6 +42,34 @@ const expectCleanFailure = (
 }
 
 describe("bad input and faults", () => {
+  it("a working folder removed under the shell: one line that says so, exit 2, and --version still works", () => {
+    const gone = path.join(tempDir(), "gone")
+    // The shell enters the folder, removes it, then runs codex there: the state a user reaches after `rm -rf` of a
+    // checkout they stand in.
+    const run = (args: string) =>
+      spawnSync("sh", [
+        "-c",
+        `mkdir "$0" && cd "$0" && rmdir "$0" && exec "$1" "$2" ${args}`,
+        gone,
+        process.execPath,
+        bin
+      ], {
+        encoding: "utf8"
+      })
+    for (const args of ["archive list", "archive store r /etc/hostname --commit x"]) {
+      const r = run(args)
+      expect(r.status, args).toBe(2)
+      expect(r.stderr.trim().split("\n"), args).toEqual([
+        "codex: error: the current folder no longer exists (it was removed after this shell entered it): " +
+        "cd to a folder that exists and run the command again"
+      ])
+      expect(fs.existsSync(gone)).toBe(false)
+    }
+    const version = run("--version")
+    expect(version.status, version.stderr).toBe(0)
+    expect(version.stdout).toMatch(/^codex /)
+  })
+
   it("unknown tombstone: exit 1, named, RESTORE_FAIL", () => {
     const { cwd } = archived()
     const id = "0f0f0f0f-0000-4000-8000-000000000000"
