@@ -61,14 +61,24 @@ type Parsed =
   | { readonly kind: "half" }
   | { readonly kind: "garbage" }
 
-/** What a line is: a chained record, a record without a chain, half a record (starts `{`, does not parse), garbage. */
+/** Bytes both writers' lines are made of: printable ASCII (both escape every other character). */
+const printableAscii = (bytes: Buffer): boolean => {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! < 0x20 || bytes[i]! > 0x7e) return false
+  return true
+}
+
+/**
+ * What a line is: a chained record, a record without a chain, half a record (starts `{`, does not parse, and could be
+ * the start of a line a writer wrote), garbage.
+ */
 const parse = (bytes: Buffer | undefined): Parsed => {
   if (bytes === undefined) return { kind: "garbage" }
   let value: unknown
   try {
     value = JSON.parse(bytes.toString("utf8"))
   } catch {
-    return bytes[0] === 0x7b ? { kind: "half" } : { kind: "garbage" }
+    // A raw control character or a byte past ASCII is in no line this tool or the original wrote, nor in a cut one.
+    return bytes[0] === 0x7b && printableAscii(bytes) ? { kind: "half" } : { kind: "garbage" }
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) return { kind: "garbage" }
   const record = value as { [k: string]: unknown }

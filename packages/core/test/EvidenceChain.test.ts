@@ -88,6 +88,12 @@ describe("EvidenceChain", () => {
       const other = yield* chainedLog(4)
       fs.appendFileSync(other, "{\"action\":\"RESTORE\",\"actor\":\"mallory\",\"ts\":\"2026-01-01T00:00:00Z\"}\n")
       expect(yield* brokenAt(other)).toEqual({ line: 5, kind: "inserted" })
+      // Raw bytes no writer leaves, in a line that starts as a record: garbage, not a line cut short by a crash.
+      for (const raw of ["{\"action\":\"RESTORE\u0007\u001b[2J\"}", "{\"action\":\"RÉSTORE\"", "{\"a\":1\r"]) {
+        const planted = yield* chainedLog(4)
+        fs.appendFileSync(planted, raw + "\n")
+        expect(yield* brokenAt(planted), JSON.stringify(raw)).toEqual({ line: 5, kind: "garbage" })
+      }
     }))
 
   it.effect("an inserted line is reported at its own number, whether copied or given a recomputed chain", () =>
