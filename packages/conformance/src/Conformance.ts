@@ -883,17 +883,23 @@ export const suite = (backend: Backend) =>
             x.tombstone
           ))
           const inlineId = located.get(report.stored[0]!.tombstone)!.artifactId
+          const chunkedId = located.get(report.stored[1]!.tombstone)!.artifactId
           // What another tool's purge or re-store left before our triggers existed: chunks of an artifact now inline.
           yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${inlineId}, ${0}, ${new Uint8Array(
             100
           )}), (${inlineId}, ${1}, ${new Uint8Array(23)})`
-          const expected = { rows: 2, bytes: 123, artifacts: [inlineId] }
+          // A row before a chunked artifact's first: no reader asks for it, so it is garbage too, not part of the payload.
+          yield* sql`INSERT INTO artifact_chunk (artifact_id, seq, blob_bytes) VALUES (${chunkedId}, ${-1}, ${new Uint8Array(
+            7
+          )})`
+          const ids = [inlineId, chunkedId].sort()
+          const expected = { rows: 3, bytes: 130, artifacts: ids }
           expect(yield* s.orphanChunks).toEqual(expected)
-          expect((yield* Verifier.verify({ actor: "ci" })).orphan_chunks).toEqual({ rows: 2, bytes: 123, artifacts: 1 })
+          expect((yield* Verifier.verify({ actor: "ci" })).orphan_chunks).toEqual({ rows: 3, bytes: 130, artifacts: 2 })
           // gc streams its ids (to the evidence, to `onGroup`) and returns counts: it never holds every id.
-          const counted = { rows: 2, bytes: 123, artifacts: 1 }
+          const counted = { rows: 3, bytes: 130, artifacts: 2 }
           expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: true })).toEqual(counted)
-          expect((yield* s.orphanChunks).rows).toBe(2)
+          expect((yield* s.orphanChunks).rows).toBe(3)
           expect(yield* Retention.collectGarbage({ actor: "ci", dryRun: false })).toEqual(counted)
           expect(yield* s.orphanChunks).toEqual({ rows: 0, bytes: 0, artifacts: [] })
           const lines = fs.readFileSync(path.join(dir, "evidence", "archive_ops.jsonl"), "utf8").trim().split("\n").map(
@@ -903,10 +909,11 @@ export const suite = (backend: Backend) =>
           expect(
             lines.filter((l) => l.action === "GC").map((l) => [l.dry_run, l.orphan_chunk_rows, l.bytes, l.artifacts])
           ).toEqual([
-            [true, 2, 123, [inlineId]],
-            [false, 2, 123, [inlineId]]
+            [true, 3, 130, ids],
+            [false, 3, 130, ids]
           ])
-          // The chunked artifact's own rows are no orphans: it still restores.
+          // The chunked artifact's own rows are no orphans: it still restores, and verify finds it whole.
+          expect((yield* Verifier.verify({ actor: "ci" })).problems).toEqual([])
           yield* restore(report.stored[1]!.tombstone, path.join(dir, "out/c.bin"))
           expect(Hash.sha256(fs.readFileSync(path.join(dir, "out/c.bin")))).toBe(report.stored[1]!.sha256)
         })))

@@ -622,8 +622,10 @@ export const make = (options: {
       })
 
     // Chunk rows that no chunked artifact claims: left by another tool's purge or re-store before our triggers.
+    // A negative seq is a row no reader asks for (a payload's rows are 0 to n-1), whatever its artifact: garbage too.
     const orphaned = sql.literal(
-      "NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = artifact_chunk.artifact_id AND a.storage_driver = 'chunked')"
+      "(artifact_chunk.seq < 0 OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = artifact_chunk.artifact_id AND " +
+        "a.storage_driver = 'chunked'))"
     )
     // Orphaned artifacts' chunk figures, keyset by artifact id: all of them, or one group after `after`.
     const findOrphanPage = (after?: string, limit?: number) =>
