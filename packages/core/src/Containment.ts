@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Walk from "./Walk.js"
 
 /** `target` lies strictly below `base`; both absolute and normalized (`path.resolve`, realpath), so a prefix says it. */
 export const below = (base: string, target: string): boolean =>
@@ -24,6 +25,22 @@ export const realPath = (dir: string): string => {
     return fs.realpathSync(dir)
   } catch {
     return path.resolve(dir)
+  }
+}
+
+/**
+ * The bytes of a folder's real path (its nearest existing ancestor's, for one not made yet), shown, when they are not
+ * UTF-8: Node.js reads each such byte as U+FFFD, another name, so no path below it can be checked or written exactly.
+ * `undefined` for a real path in UTF-8, or one that cannot be resolved.
+ */
+export const notUtf8 = (folder: string): string | undefined => {
+  for (let at = path.resolve(folder);; at = path.dirname(at)) {
+    try {
+      const bytes = fs.realpathSync.native(at, { encoding: "buffer" })
+      return bytes.equals(Buffer.from(bytes.toString("utf8"))) ? undefined : Walk.showBytes(bytes)
+    } catch {
+      if (at === path.dirname(at)) return undefined
+    }
   }
 }
 

@@ -104,6 +104,14 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     }
     const placed = place(output.trim())
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
+    // Only a real path read back with U+FFFD can be one whose bytes are not UTF-8: others cost no check.
+    const notUtf8 = placed.real.includes("\uFFFD") ? Containment.notUtf8(path.dirname(placed.path)) : undefined
+    if (notUtf8 !== undefined) {
+      return `output ${
+        RecordSchema.quoted(output)
+      } lies in a folder whose real path '${notUtf8}' is not UTF-8, which ` +
+        "Node.js reads as another folder; rename that folder"
+    }
     const skipped = Walk.skippedFolderOn(Containment.inside(placed.root, placed.real))
     if (skipped !== undefined) {
       return `output ${RecordSchema.quoted(output)} goes into a ${skipped} folder, which no store archives`

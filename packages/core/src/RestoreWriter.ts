@@ -296,16 +296,21 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
         // A folder above, swapped for a link after its check, sent the mkdir through it: the new (empty) folder is
         // removed where it was made, if it is still the one made. Node has no mkdirat: this is checked after the fact,
         // and a swap undone between the mkdir and this check goes unseen (it leaves an empty folder, nothing in it).
-        const real = made ? fs.realpathSync.native(current) : current
-        if (real !== current) {
+        // In bytes: a name that is not UTF-8, read as a string, is another name (which lstat and rmdir would miss).
+        const real = made ? fs.realpathSync.native(current, { encoding: "buffer" }) : undefined
+        if (real !== undefined && !real.equals(Buffer.from(current))) {
+          let removed = false
           try {
             const there = fs.lstatSync(real)
             if (there.dev === st.dev && there.ino === st.ino) fs.rmdirSync(real)
+            removed = fs.lstatSync(real, { throwIfNoEntry: false }) === undefined
           } catch {
             // no longer there, or no longer empty: not ours to remove
           }
           throw new Escape(
-            `${current} was created at ${real}, through a link; removed, nothing written outside ${root}`
+            `${current} was created at ${real.toString()}, through a link; ${
+              removed ? "removed" : "left there, empty (remove it)"
+            }, nothing written outside ${root}`
           )
         }
       }
@@ -378,26 +383,31 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
       // already closed
     }
   }
-  /** Where an open file or folder is now, as the kernel knows it; `undefined` if unknown or removed. */
-  const whereNow = (fd: number): string | undefined => {
+  const deleted = Buffer.from(" (deleted)")
+  /**
+   * Where an open file or folder is now, as the kernel knows it, in its bytes (a name that is not UTF-8 read as a string
+   * is another name); `undefined` if unknown or removed.
+   */
+  const whereNow = (fd: number): Buffer | undefined => {
     try {
-      const at = fs.readlinkSync(`/proc/self/fd/${fd}`)
-      return at.endsWith(" (deleted)") ? undefined : at
+      const at = fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })
+      return at.subarray(at.length - deleted.length).equals(deleted) ? undefined : at
     } catch {
       return undefined
     }
   }
-  /** Removes an open temp file wherever it is, following it while it moves (a few times at most). */
-  const removeOpen = (fd: number, dev: number, ino: number) => {
+  /** Removes an open temp file wherever it is, following it while it moves (a few times at most): whether it did. */
+  const removeOpen = (fd: number, dev: number, ino: number): boolean => {
     for (let tries = 0; tries < 8; tries++) {
       const at = whereNow(fd)
-      if (at === undefined) return
+      if (at === undefined) return true
       try {
         if (isOurs(at, dev, ino)) fs.rmSync(at, { force: true })
       } catch {
         // moved meanwhile: looked up again
       }
     }
+    return whereNow(fd) === undefined
   }
   const openTemp = (job: Job): number => {
     const { root, temp } = job.target
@@ -435,24 +445,26 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
    * restored copies outside). Without `/proc`, the checks before the rename remain.
    */
   const createdInside = (job: Job) => {
-    let at: string
+    let at: Buffer
     try {
-      at = fs.readlinkSync(`/proc/self/fd/${job.fd}`)
+      at = fs.readlinkSync(`/proc/self/fd/${job.fd}`, { encoding: "buffer" })
     } catch {
       return
     }
-    if (at === job.target.temp) return
+    if (at.equals(Buffer.from(job.target.temp))) return
     // Looked up again as it is removed: the folder may be swapped back meanwhile.
-    removeOpen(job.fd, job.dev, job.ino)
+    const removed = removeOpen(job.fd, job.dev, job.ino)
     fs.closeSync(job.fd)
     job.fd = -1
     job.dev = -1
     throw new Escape(
-      `${job.target.temp} was created at ${at}, through a link; removed, nothing written outside ${job.target.root}`
+      `${job.target.temp} was created at ${at.toString()}, through a link; ${
+        removed ? "removed" : "left there, empty (remove it)"
+      }, nothing written outside ${job.target.root}`
     )
   }
   /** The temp path still names the file this job wrote (not a file swapped in, nor one reached through a new link). */
-  const isOurs = (temp: string, dev: number, ino: number): boolean => {
+  const isOurs = (temp: string | Buffer, dev: number, ino: number): boolean => {
     const st = fs.lstatSync(temp, { throwIfNoEntry: false })
     return st !== undefined && st.isFile() && st.dev === dev && st.ino === ino
   }
@@ -476,8 +488,8 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     for (let tries = 0; tries < 8; tries++) {
       try {
         const now = folder === undefined ? undefined : whereNow(folder.fd)
-        const at = [target.temp, ...(now === undefined ? [] : [pathMod.join(now, pathMod.basename(target.temp))])]
-          .find((p) => isOurs(p, dev, ino))
+        const moved = now === undefined ? [] : [Buffer.concat([now, Buffer.from(`/${pathMod.basename(target.temp)}`)])]
+        const at = [target.temp, ...moved].find((p) => isOurs(p, dev, ino))
         if (at === undefined && removed) return
         if (at === undefined) continue
         fs.rmSync(at, { force: true })

@@ -43,6 +43,15 @@ export const open = (
     if (actor === "") return yield* fail("no actor: give one with --actor")
     // The walk follows no link, so each stub's real path is the tree's real path plus its place in the tree.
     const real = Containment.realPath(root)
+    // Reached through a link, a folder whose name is not UTF-8 reads back as another: every stub failed, each saying
+    // its file was created "through a link" elsewhere.
+    const notUtf8 = Containment.notUtf8(root)
+    if (notUtf8 !== undefined) {
+      return yield* fail(
+        `its real path '${notUtf8}' is not UTF-8, which Node.js reads as another folder; no stub in it ` +
+          "can be restored in place (rename that folder)"
+      )
+    }
     /**
      * A name that is not valid UTF-8 (`Walk.undecodable`): no path reaches it, so a stub by that name, or any stub in a
      * folder by that name, could not be restored. Passed over silently, the batch ended with exit 0 and the stub still

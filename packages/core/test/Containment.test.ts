@@ -217,6 +217,51 @@ describe("contained RestoreWriter in this thread: folders moved or swapped at th
       expect(fs.readdirSync(outside)).toEqual([])
     }))
 
+  it.scoped("the link leads to a folder whose name is not UTF-8: what was made there is removed all the same", () =>
+    Effect.gen(function*() {
+      // Read as a string, `\xff` is U+FFFD, another name: the removal missed it and still said "removed".
+      const outside = Buffer.concat([Buffer.from(tempDir() + "/"), Buffer.from([0xff])])
+      fs.mkdirSync(outside)
+      for (const swapped of ["folder", "temp file"] as const) {
+        const root = tempDir()
+        fs.mkdirSync(path.join(root, "a"))
+        const output = path.join(root, "a/b/x.txt")
+        const swap = () => {
+          fs.renameSync(path.join(root, "a"), path.join(root, "a.real"))
+          fs.symlinkSync(outside, path.join(root, "a"))
+        }
+        const restore = swapped === "folder"
+          ? wrapFs("mkdirSync", (mkdir, restore) =>
+            ((dir: fs.PathLike, ...rest: Array<never>) => {
+              if (String(dir) === path.join(root, "a/b")) {
+                restore()
+                swap()
+              }
+              return (mkdir as (...args: Array<unknown>) => unknown)(dir, ...rest)
+            }) as typeof fs.mkdirSync)
+          : wrapFs("openSync", (open, restore) =>
+            ((file: fs.PathLike, ...rest: Array<never>) => {
+              if (String(file) === FileOps.tempFor(output)) {
+                restore()
+                // The temp file's own folder is made first, and moves with `a` to the same place outside.
+                fs.mkdirSync(Buffer.concat([outside, Buffer.from("/b")]))
+                swap()
+              }
+              return (open as (...args: Array<unknown>) => number)(file, ...rest)
+            }) as typeof fs.openSync)
+        const [reply] = yield* RestoreWriter.inThread().run(0, [write(1, root, output, yield* packed)]).pipe(
+          Effect.ensuring(Effect.sync(restore))
+        )
+        expect(reply, swapped).toMatchObject({ id: 1, ok: false, problem: "escapes" })
+        expect(reply!.ok ? "" : reply!.detail, swapped).toMatch(/, through a link; removed, nothing written outside/)
+        const left = swapped === "folder" ? [] : [Buffer.from("b")]
+        expect(fs.readdirSync(outside, { encoding: "buffer" }), swapped).toEqual(left)
+        if (swapped === "temp file") {
+          expect(fs.readdirSync(Buffer.concat([outside, Buffer.from("/b")])), swapped).toEqual([])
+        }
+      }
+    }))
+
   it.scoped("a temp file whose folder moves back while it is removed is removed where it is then", () =>
     Effect.gen(function*() {
       const root = tempDir()
@@ -237,8 +282,9 @@ describe("contained RestoreWriter in this thread: folders moved or swapped at th
       let told = false
       const restoreReadlink = wrapFs("readlinkSync", (readlink) =>
         ((file: fs.PathLike, ...rest: Array<never>) => {
-          const at = (readlink as (...args: Array<unknown>) => string)(file, ...rest)
-          if (!told && at === path.join(root, "sub.real", path.basename(temp))) {
+          // A string or, as the writer asks for it, the bytes.
+          const at = (readlink as (...args: Array<unknown>) => string | Buffer)(file, ...rest)
+          if (!told && String(at) === path.join(root, "sub.real", path.basename(temp))) {
             told = true
             fs.renameSync(path.join(root, "sub.real"), path.join(root, "sub"))
           }

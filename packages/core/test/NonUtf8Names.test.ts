@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, StubTree, Tombstone, Walk } from "../src/index.js"
+import { Archiver, Manifest, StubTree, Tombstone, Walk } from "../src/index.js"
 
 const tempDir = () => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "codex-names-")))
 /** Creates `name` (bytes) in `dir` as a file holding `text`, or as a folder. */
@@ -92,5 +92,30 @@ describe("names that are not valid UTF-8", () => {
       make(dir, Buffer.from([0x64, 0xff]))
       const error = yield* Effect.flip(StubTree.open(dir, { defaultActor: "a" }))
       expect(error.message).toContain(`${dir}/d\\xff: a folder whose name is not valid UTF-8`)
+    }))
+
+  it.effect("a stub tree or a manifest's output reached through a link to such a folder is refused, naming its bytes", () =>
+    Effect.gen(function*() {
+      // Read as a string the real path holds U+FFFD, another folder: every stub failed, each said to escape its folder.
+      const dir = tempDir()
+      make(dir, Buffer.from([0xff]))
+      const real = Buffer.concat([Buffer.from(dir + "/"), Buffer.from([0xff])])
+      fs.writeFileSync(Buffer.concat([real, Buffer.from("/a.txt")]), stub("a.txt"))
+      fs.symlinkSync(real, path.join(dir, "ok"))
+      const error = yield* Effect.flip(StubTree.open(path.join(dir, "ok"), { defaultActor: "a" }))
+      expect(error.message).toBe(
+        `stub folder ${dir}/ok: its real path '${dir}/\\xff' is not UTF-8, which Node.js reads as another folder; no ` +
+          "stub in it can be restored in place (rename that folder)"
+      )
+      const manifest = path.join(dir, "m.json")
+      fs.writeFileSync(
+        manifest,
+        JSON.stringify([{ tombstone: "3f2c1a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f", output: "ok/new/b.txt" }])
+      )
+      const refused = yield* Effect.flip(Manifest.load(manifest, { defaultActor: "a" }))
+      expect(refused.message).toContain(
+        `output 'ok/new/b.txt' lies in a folder whose real path '${dir}/\\xff' is not UTF-8, which Node.js reads as ` +
+          "another folder; rename that folder"
+      )
     }))
 })
