@@ -3,11 +3,11 @@
  * and file names, each written the way an attacker with access to the archive or the tree would write them.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { baseEnv, bin, codex, evidence, tamper, tempDir, write } from "./support.js"
+import { baseEnv, bin, codex, codexAsync, evidence, tamper, tempDir, write } from "./support.js"
 
 /** A new archive holding one file `name` (with `content` and `mode`); returns its folder and tombstone. */
 const archivedFile = (name: string, content: string, mode?: number) => {
@@ -262,6 +262,48 @@ describe("a recorded path is kept under the root while it is written", () => {
       } is not a folder`
     )
     expect(fs.readFileSync(path.join(cwd, "blocker"), "utf8")).toBe("a file, not a folder\n")
+  })
+})
+
+describe("a stub restored in place stays in the folder it was read from", () => {
+  // Another user who can write the stub's folder swaps it for a link (to /etc/cron.d) the moment the stub is read, while
+  // a restore as root opens the archive: the restored file landed through the link.
+  const swapper = `
+import ctypes, os, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+fd = libc.inotify_init()
+assert libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) >= 0  # IN_OPEN
+print("watching", flush=True)
+os.read(fd, 4096)
+os.rename(sys.argv[2], sys.argv[2] + ".real")
+os.symlink(sys.argv[3], sys.argv[2])
+`
+  it("its folder swapped for a link once the stub is read: nothing is written through the link", async () => {
+    const { cwd } = archivedFile("job", "* * * * * root echo owned\n")
+    expect(codex(cwd, ["store", "r", "job", "--commit", "x", "--write-stub"]).code).toBe(0)
+    const shared = path.join(fs.realpathSync(cwd), "shared")
+    const victim = path.join(fs.realpathSync(cwd), "victim")
+    fs.mkdirSync(shared)
+    fs.mkdirSync(victim)
+    fs.renameSync(path.join(cwd, "job"), path.join(shared, "job"))
+    const stubText = fs.readFileSync(path.join(shared, "job"), "utf8")
+    const watch = spawn("python3", ["-c", swapper, path.join(shared, "job"), shared, victim], { stdio: "pipe" })
+    const swapped = new Promise<number | null>((resolve) => watch.on("close", resolve))
+    // Waits for the watch to be in place (its first line), then restores the stub in place.
+    await new Promise<void>((resolve, reject) => {
+      watch.on("error", reject)
+      watch.stdout.once("data", () => resolve())
+    })
+    const r = await codexAsync(cwd, ["restore", "shared/job"])
+    expect(await swapped).toBe(0)
+    expect(fs.readdirSync(victim)).toEqual([])
+    // Restored where the stub really was, or refused as an escape: never through the link.
+    const left = fs.readFileSync(path.join(`${shared}.real`, "job"), "utf8")
+    if (r.code === 0) expect(left).toBe("* * * * * root echo owned\n")
+    else {
+      expect(r.stderr).toContain(`is a symbolic link; nothing written outside ${shared}`)
+      expect(left).toBe(stubText)
+    }
   })
 })
 

@@ -258,10 +258,34 @@ export const readBounded = (
   file: string,
   maxBytes: number,
   options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean } = {}
-): string => {
+): string => boundedRead(file, maxBytes, options, false).text
+
+/**
+ * `readBounded`, and where the file read really is, in bytes (`/proc/self/fd`; `undefined` where Linux does not say):
+ * the very file read, not the one a path names a moment later.
+ */
+export const readBoundedWhere = (
+  file: string,
+  maxBytes: number,
+  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean } = {}
+): { readonly text: string; readonly real: Buffer | undefined } => boundedRead(file, maxBytes, options, true)
+
+const boundedRead = (
+  file: string,
+  maxBytes: number,
+  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean },
+  withReal: boolean
+): { readonly text: string; readonly real: Buffer | undefined } => {
   const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK |
     (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
   const fd = fs.openSync(file, flags)
+  const where = (): Buffer | undefined => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })
+    } catch {
+      return undefined
+    }
+  }
   try {
     const st = fs.fstatSync(fd)
     if (!st.isFile()) throw new Error(`${file} is not a regular file`)
@@ -272,7 +296,10 @@ export const readBounded = (
     for (let n = 1; n > 0 && length < buf.length;) length += n = fs.readSync(fd, buf, length, buf.length - length, null)
     if (length > st.size) throw new Error(`${file} changed while it was read`)
     // Strict: bytes that are not UTF-8 throw `Utf8.NotUtf8` rather than read back as U+FFFD.
-    return options.strictUtf8 === true ? Utf8.decode(buf.subarray(0, length)) : buf.subarray(0, length).toString("utf8")
+    const text = options.strictUtf8 === true
+      ? Utf8.decode(buf.subarray(0, length))
+      : buf.subarray(0, length).toString("utf8")
+    return { text, real: withReal ? where() : undefined }
   } finally {
     fs.closeSync(fd)
   }

@@ -45,10 +45,15 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
 const unsure = (recorded: string): boolean =>
   recorded.includes("\uFFFD") || !(recorded as string & { isWellFormed(): boolean }).isWellFormed()
 
-/** A stub's text, read once without following a link; `undefined` when nothing is there, else what is wrong. */
-const readStub = (file: string): string | { readonly problem: string } | undefined => {
+/**
+ * A stub's text and where it really is, read once without following a link; `undefined` when nothing is there, else
+ * what is wrong.
+ */
+const readStub = (
+  file: string
+): { readonly text: string; readonly real: Buffer | undefined } | { readonly problem: string } | undefined => {
   try {
-    return FileOps.readBounded(file, Tombstone.maxStubBytes, { noFollow: true })
+    return FileOps.readBoundedWhere(file, Tombstone.maxStubBytes, { noFollow: true })
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === "ENOENT" || code === "ENOTDIR") return undefined
@@ -74,23 +79,40 @@ export const fromArgument = (
     readonly tombstone: string
     readonly output: string | undefined
     readonly expected?: RestorePlan.Expected | undefined
+    /** Where a named output (OUTPUT, a stub's place) is kept while it is written (see `containedAt`), or why not. */
+    readonly contained?: FileOps.Contained | string | undefined
   },
   Ids.InvalidTombstone | Tombstone.MalformedStub
 > =>
   Effect.gen(function*() {
     const asId = Ids.decodeTombstoneId(value)
-    if (Either.isRight(asId)) return { tombstone: asId.right, output }
+    if (Either.isRight(asId)) {
+      return { tombstone: asId.right, output, contained: output === undefined ? undefined : containedAt(output) }
+    }
     // One no-follow open decides: a link swapped in after a check would otherwise be followed (to /etc/shadow, a FIFO).
     const read = readStub(value)
     if (read === undefined) return yield* asId.left
-    if (typeof read !== "string") return yield* new Tombstone.MalformedStub({ source: value, problem: read.problem })
-    const stub = yield* Tombstone.parse(read, value)
+    if ("problem" in read) return yield* new Tombstone.MalformedStub({ source: value, problem: read.problem })
+    const stub = yield* Tombstone.parse(read.text, value)
     return {
       tombstone: stub.tombstone,
       output: output ?? value,
-      expected: { sha256: stub.sha256, from: `stub ${value}` }
+      expected: { sha256: stub.sha256, from: `stub ${value}` },
+      // In place, the stub's own folder as it was when the stub was read: one swapped for a link since is refused.
+      contained: output !== undefined ? containedAt(output) : stubPlace(value, read.real)
     }
   })
+
+/** A stub restored in place: kept in the folder it was read from (its real path then), or why it cannot be. */
+const stubPlace = (stub: string, real: Buffer | undefined): FileOps.Contained | string => {
+  if (real === undefined) return containedAt(path.resolve(stub))
+  const folder = real.subarray(0, Math.max(real.lastIndexOf(0x2f), 1))
+  if (!folder.equals(Buffer.from(folder.toString()))) {
+    return `its folder's real path '${Walk.showBytes(folder)}' is not UTF-8, which Node.js reads as another folder; ` +
+      "rename that folder"
+  }
+  return { root: folder.toString(), path: path.join(folder.toString(), path.basename(stub)) }
+}
 
 /**
  * The absolute output for a recorded path: under `root`, and refused when it is absolute or leads out of `root`
@@ -123,6 +145,29 @@ export const recordedOutput = (options: {
 export const containedIn = (root: string, output: string): FileOps.Contained => {
   const real = fs.realpathSync.native(path.resolve(root))
   return { root: real, path: path.join(real, path.relative(path.resolve(root), output)) }
+}
+
+/**
+ * A named output (a stub's place, an OUTPUT, a recorded path let out of the root) kept on the way it has now: its
+ * nearest existing folder, as it resolves at the start, is the root the writer keeps it under. A folder on the way
+ * swapped for a link while the archive is read is then refused, not written through: a restore as root into a folder
+ * another user can write put the file wherever that user's link led. A string is why it cannot be kept.
+ */
+export const containedAt = (given: string): FileOps.Contained | string => {
+  const output = path.resolve(given)
+  const isFolder = (p: string) => {
+    try {
+      return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true
+    } catch {
+      return false // below a file (ENOTDIR): the writer names what is in the way
+    }
+  }
+  let folder = path.dirname(output)
+  while (!isFolder(folder) && path.dirname(folder) !== folder) folder = path.dirname(folder)
+  const notUtf8 = Containment.notUtf8(folder)
+  return notUtf8 === undefined
+    ? containedIn(folder, output)
+    : `its folder's real path '${notUtf8}' is not UTF-8, which Node.js reads as another folder; rename that folder`
 }
 
 /**

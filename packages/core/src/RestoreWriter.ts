@@ -314,7 +314,13 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
           )
         }
       }
-      if (st?.isSymbolicLink()) throw new Escape(`${current} is a symbolic link; nothing written outside ${root}`)
+      if (st?.isSymbolicLink()) {
+        // A link to nothing leads nowhere: it is in the way, named as an uncontained output's folders name it.
+        if (!fs.existsSync(current)) {
+          throw new Error(`${current} is a symbolic link to ${fs.readlinkSync(current)}, which does not exist`)
+        }
+        throw new Escape(`${current} is a symbolic link; nothing written outside ${root}`)
+      }
       // A file in the way is no escape: the output cannot be written, and the message names what is in the way.
       if (st === undefined || !st.isDirectory()) throw new Error(`${current} is not a folder`)
       checked.add(current)

@@ -78,7 +78,9 @@ describe("RestoreTarget", () => {
       expect(yield* RestoreTarget.fromArgument(file, undefined)).toEqual({
         tombstone,
         output: file,
-        expected: { sha256: "a".repeat(64), from: `stub ${file}` }
+        expected: { sha256: "a".repeat(64), from: `stub ${file}` },
+        // Kept in the stub's folder as it really was when the stub was read.
+        contained: { root: fs.realpathSync(dir), path: path.join(fs.realpathSync(dir), "s.py") }
       })
       expect(Tombstone.tombstoneOf(text)).toBe(tombstone)
       expect(Tombstone.tombstoneOf(`${text}# Tombstone: 0e7f6a52-1d3c-4b8a-9e2f-5a6b7c8d9e0f\n`)).toBeUndefined()

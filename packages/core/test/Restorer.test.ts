@@ -7,7 +7,7 @@ import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Archiver, ArchiveStore, Evidence, Restorer } from "../src/index.js"
+import { Archiver, ArchiveStore, Evidence, Hash, Restorer, RestoreTarget, Tombstone } from "../src/index.js"
 import { InMemoryArchive } from "../src/testing/index.js"
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "codex-restorer-"))
@@ -92,5 +92,62 @@ describe("Restorer timings", () => {
       const [line] = Evidence.read(path.dirname((yield* Evidence.Evidence).file)).filter((l) => l.action === "RESTORE")
       expect(line).toMatchObject({ fetch_ms: 3, record_ms: 7 })
     }).pipe(Effect.provide(InMemoryArchive.services({ fault: advance })))
+  })
+})
+
+describe("a named output is kept on the way it had when it was named", () => {
+  it.live("a stub's folder (or an OUTPUT's) swapped for a link while the archive is read: nothing written through it", () => {
+    // A restore as root of a stub in a folder another user can write: that user swaps the folder for a link to
+    // /etc/cron.d while the archive opens, and the restored file (root's, the stored content) landed there.
+    const dir = fs.realpathSync(tempDir())
+    const content = "* * * * * root echo owned\n"
+    let swap: (() => void) | undefined
+    const fault = (operation: string) => {
+      if (operation === "fetch" && swap !== undefined) {
+        swap()
+        swap = undefined
+      }
+      return undefined
+    }
+    return Effect.gen(function*() {
+      const tombstone = yield* storeOne(dir, content)
+      const stubText = Tombstone.render({
+        path: "d/job",
+        archivedBy: "alice",
+        reason: "dead",
+        tombstone,
+        sha256: Hash.sha256(content),
+        archivedAt: "2026-01-01T00:00:00Z",
+        commit: "abc"
+      })
+      for (const named of ["stub", "OUTPUT"] as const) {
+        const shared = path.join(dir, named, "d")
+        const victim = path.join(dir, named, "victim")
+        fs.mkdirSync(shared, { recursive: true })
+        fs.mkdirSync(victim)
+        const stub = path.join(shared, "job")
+        if (named === "stub") fs.writeFileSync(stub, stubText)
+        const resolved = yield* RestoreTarget.fromArgument(
+          named === "stub" ? stub : tombstone,
+          named === "stub" ? undefined : stub
+        )
+        expect(resolved.contained, named).toEqual({ root: shared, path: stub })
+        swap = () => {
+          fs.renameSync(shared, `${shared}.real`)
+          fs.symlinkSync(victim, shared)
+        }
+        const failed = yield* Effect.flip((yield* Restorer.Restorer).restore({
+          tombstone,
+          output: resolved.output!,
+          actor: "root",
+          contained: resolved.contained as { root: string; path: string },
+          expected: resolved.expected
+        }))
+        expect(swap, named).toBeUndefined()
+        expect(failed.message, named).toContain(`${shared} is a symbolic link; nothing written outside ${shared}`)
+        expect(fs.readdirSync(victim), named).toEqual([])
+        expect(fs.readdirSync(`${shared}.real`), named).toEqual(named === "stub" ? ["job"] : [])
+      }
+    }).pipe(Effect.provide(InMemoryArchive.services({ fault })))
   })
 })

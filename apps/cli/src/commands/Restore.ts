@@ -101,10 +101,16 @@ export const command = Command.make(
           yield* Effect.logDebug("restore starting").pipe(
             Effect.annotateLogs({ backend: config.backend.backend, output: out })
           )
-          // A recorded path stays under the root while it is written, not only when it was checked.
-          const contained = resolved.output === undefined && !opts.allowOutside
-            ? RestoreTarget.containedIn(root, out)
-            : undefined
+          // A recorded path stays under the root while it is written, not only when it was checked; any other output
+          // stays on the way it has now.
+          const contained = resolved.output !== undefined
+            ? resolved.contained ?? RestoreTarget.containedAt(out)
+            : opts.allowOutside
+            ? RestoreTarget.containedAt(out)
+            : RestoreTarget.containedIn(root, out)
+          if (typeof contained === "string") {
+            return yield* new Runtime.CliExit({ code: 2, message: `restore: output ${out}: ${contained}` })
+          }
           const outcome = yield* restorer.restore({
             tombstone: resolved.tombstone,
             output: out,
