@@ -99,10 +99,11 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     const decoded = decodeRecord(value)
     if (Either.isLeft(decoded)) return RecordSchema.describe(decoded.left.issue)
     const { actor, output, sha256, tombstone } = decoded.right
-    if (FileOps.namesNoFile(output.trim())) {
+    // Never trimmed: `a.txt ` is another file than `a.txt`, and `store --manifest-out` writes such names as they are.
+    if (FileOps.namesNoFile(output)) {
       return `output ${RecordSchema.quoted(output)} ${FileOps.namesNoFileProblem}`
     }
-    const placed = place(output.trim())
+    const placed = place(output)
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
     // Only a real path read back with U+FFFD can be one whose bytes are not UTF-8: others cost no check.
     const notUtf8 = placed.real.includes("\uFFFD") ? Containment.notUtf8(path.dirname(placed.path)) : undefined

@@ -182,6 +182,9 @@ function* jsonLineStream(file: string): Generator<Raw> {
   }
 }
 
+/** The columns an entry is read from: each may be named once. */
+const fields = ["tombstone", "output", "actor", "sha256"]
+
 /** CSV rows as records keyed by the header's column names (any letter case, any order); the header must name both. */
 function* csvRecords(rows: Iterable<TextFile.CsvRow>, file: string): Generator<Raw> {
   let header: ReadonlyArray<string> | undefined
@@ -196,10 +199,18 @@ function* csvRecords(rows: Iterable<TextFile.CsvRow>, file: string): Generator<R
             problem: `CSV header must name the columns tombstone and output (found: ${header.join(", ")})`
           })
         }
+        // Two columns of a field: which one the file meant is not ours to guess (one of them won silently).
+        const twice = fields.find((f) => header!.indexOf(f) !== header!.lastIndexOf(f))
+        if (twice !== undefined) {
+          throw new ManifestError({
+            file,
+            where: `line ${row.line}`,
+            problem: `CSV header names the column ${twice} twice; keep one`
+          })
+        }
         continue
       }
       const value: Record<string, string> = {}
-      // The first column of a name wins, as a header naming one twice meant it.
       for (let i = row.cells.length - 1; i >= 0; i--) if (header[i] !== undefined) value[header[i]!] = row.cells[i]!
       yield { where: `line ${row.line}`, value }
     }

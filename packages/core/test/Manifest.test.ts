@@ -50,6 +50,25 @@ describe("Manifest formats", () => {
     })
   })
 
+  it.effect("an output's spaces are part of its name: never trimmed, in JSON or CSV", () => {
+    // Trimmed, `a.txt ` (which store --manifest-out writes as it is) was restored over `a.txt`, another file.
+    const json = withFile(
+      "m.json",
+      JSON.stringify([{ tombstone: t1, output: "a.txt " }, { tombstone: t2, output: " a.txt" }])
+    )
+    const csv = withFile("m.csv", `tombstone,output\n${t1},a.txt \n${t3},\ta.txt\n`)
+    return Effect.gen(function*() {
+      expect((yield* load(json.file)).map((e) => e.output)).toEqual([
+        path.join(json.dir, "a.txt "),
+        path.join(json.dir, " a.txt")
+      ])
+      expect((yield* load(csv.file)).map((e) => e.output)).toEqual([
+        path.join(csv.dir, "a.txt "),
+        path.join(csv.dir, "\ta.txt")
+      ])
+    })
+  })
+
   it.effect("a JSON object with items, and sha256 kept", () => {
     const sha = "a".repeat(64)
     const { dir, file } = withFile(
@@ -108,6 +127,13 @@ describe("Manifest errors name the file, the place and the problem", () => {
     ["an empty manifest", "m.json", "[]", undefined, "no restore entries"],
     ["an empty CSV", "m.csv", "tombstone,output\n", undefined, "no restore entries"],
     ["a CSV header without output", "m.csv", `tombstone,path\n${t1},a\n`, "line 1", "tombstone and output"],
+    [
+      "a CSV header naming a field twice",
+      "m.csv",
+      `tombstone,output,TOMBSTONE\n${t1},a,${t2}\n`,
+      "line 1",
+      "CSV header names the column tombstone twice; keep one"
+    ],
     ["a CSV with a broken quote", "m.csv", `tombstone,output\n${t1},a\n${t2},"b"x\n`, "line 3", "invalid CSV"],
     ["a CSV row without output", "m.csv", `tombstone,output\n${t1},a\n${t2},\n`, "line 3", "missing output"],
     ["an unknown extension", "m.txt", "[]", undefined, "must end in .json, .jsonl or .csv"],

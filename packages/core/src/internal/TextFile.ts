@@ -95,7 +95,9 @@ export class CsvError extends Error {
   }
 }
 
-const csvOptions = { skip_empty_lines: true, relax_column_count: true, trim: true } as const
+// Cells are not trimmed (as Python's csv reads them): `a.txt ` is another file than `a.txt`. Ids and digests are
+// trimmed where they are decoded, header names where they are matched.
+const csvOptions = { skip_empty_lines: true, relax_column_count: true } as const
 
 /** The numbers (from 1) of the lines of `text` that are not empty. */
 const filledLines = (text: string): Array<number> => {
