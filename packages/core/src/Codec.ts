@@ -30,8 +30,20 @@ export interface ZstdDecoding {
   findFrameCompressedSize(src: Uint8Array): number
 }
 
-/** Decodes `data` to at most `limit` bytes, or throws; the result may be a view of a buffer the next call reuses. */
-export type BoundedDecode = (codec: CodecName, data: Uint8Array, limit: number) => Uint8Array
+/**
+ * Decodes `data` to at most `limit` bytes, or throws; the result may be a view of a buffer the next call reuses. With
+ * `onPiece`, the bytes go to it instead, a piece of at most `pieceBytes` at a time (each a view the next one reuses),
+ * and an empty array is returned: memory stays at a piece whatever the size.
+ */
+export type BoundedDecode = (
+  codec: CodecName,
+  data: Uint8Array,
+  limit: number,
+  onPiece?: (piece: Uint8Array) => void
+) => Uint8Array
+
+/** The largest piece `BoundedDecode` hands to `onPiece`; a whole payload larger than it is best decoded in pieces. */
+export const pieceBytes = 1024 * 1024
 
 /** Where zstd-napi's package and native binding are, for worker threads (which resolve no modules of their own). */
 export const zstdPaths = (): { readonly zstdPackage: string; readonly zstdBinding: string } => ({
@@ -105,7 +117,35 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
     }
     return out.subarray(0, used)
   }
-  return (codec, data, limit) => {
+  // 1 MiB (`pieceBytes`; written here, since this function's text is all a worker gets).
+  const piece = 1024 * 1024
+  let pieceOut: Buffer | undefined
+  /** The frames' bytes to `onPiece`, a piece at a time into one buffer: an honest 3 GiB payload costs a piece. */
+  const pieces = (
+    ctx: NonNullable<typeof dctx>,
+    data: Uint8Array,
+    limit: number,
+    onPiece: (bytes: Uint8Array) => void
+  ): Uint8Array => {
+    ctx.reset(zstd.ResetDirective.sessionOnly)
+    const out = (pieceOut ??= Buffer.allocUnsafe(piece))
+    let used = 0
+    let read = 0
+    let hint = data.length > 0 ? 1 : 0
+    while (read < data.length || hint !== 0) {
+      const full = used === limit
+      const dst = full ? probe : out.subarray(0, Math.min(out.length, limit - used))
+      const [next, written, consumed] = ctx.decompressStream(dst, data.subarray(read))
+      if (full && written > 0) throw beyond(limit)
+      if (written === 0 && consumed === 0) throw new Error("the zstd frame is truncated")
+      if (written > 0) onPiece(dst.subarray(0, written))
+      used += written
+      read += consumed
+      hint = next
+    }
+    return out.subarray(0, 0)
+  }
+  return (codec, data, limit, onPiece) => {
     if (codec === "zlib") {
       let out: Buffer
       try {
@@ -114,13 +154,17 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
         throw (e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE" ? beyond(limit) : e
       }
       if (out.length > limit) throw beyond(limit)
-      return out
+      if (onPiece === undefined) return out
+      // Node's zlib decodes whole when synchronous: bounded by the record, handed on in pieces all the same.
+      for (let at = 0; at < out.length; at += piece) onPiece(out.subarray(at, at + piece))
+      return out.subarray(0, 0)
     }
     dctx ??= new zstd.DCtx()
     const claimed = data.length > 0 ? zstd.getFrameContentSize(data) : null
     if (claimed !== null && claimed > limit) {
       throw new Error(`its zstd frame claims ${claimed} bytes, more than the ${limit} its record allows`)
     }
+    if (onPiece !== undefined) return pieces(dctx, data, limit, onPiece)
     if (claimed === null || zstd.findFrameCompressedSize(data) !== data.length) return stream(dctx, data, limit)
     const out = buffer(claimed)
     return out.subarray(0, dctx.decompress(out.subarray(0, claimed), data))
@@ -151,26 +195,30 @@ export const oversized = (
     : undefined
 
 let decoder: BoundedDecode | undefined
-const decode: BoundedDecode = (codec, data, limit) =>
-  (decoder ??= boundedDecoder(require("zstd-napi/binding") as ZstdDecoding, zlib, false))(codec, data, limit)
+const decode: BoundedDecode = (codec, data, limit, onPiece) =>
+  (decoder ??= boundedDecoder(require("zstd-napi/binding") as ZstdDecoding, zlib, false))(codec, data, limit, onPiece)
 
 export interface Codec {
   readonly name: CodecName
   readonly compress: (raw: Uint8Array) => Uint8Array
   /** Decodes to at most `limit` bytes (the recorded size), or throws. */
   readonly decompress: (compressed: Uint8Array, limit: number) => Uint8Array
+  /** `decompress`, handing the bytes to `onPiece` a piece (`pieceBytes`) at a time, each a view the next reuses. */
+  readonly decompressPieces: (compressed: Uint8Array, limit: number, onPiece: (piece: Uint8Array) => void) => void
 }
 
 const zstdCodec: Codec = {
   name: "zstd",
   compress: (raw) => zstdBinding().compress(raw, { compressionLevel: levels.zstd }),
-  decompress: (compressed, limit) => decode("zstd", compressed, limit)
+  decompress: (compressed, limit) => decode("zstd", compressed, limit),
+  decompressPieces: (compressed, limit, onPiece) => void decode("zstd", compressed, limit, onPiece)
 }
 
 const zlibCodec: Codec = {
   name: "zlib",
   compress: (raw) => zlib.deflateSync(raw, { level: levels.zlib }),
-  decompress: (compressed, limit) => decode("zlib", compressed, limit)
+  decompress: (compressed, limit) => decode("zlib", compressed, limit),
+  decompressPieces: (compressed, limit, onPiece) => void decode("zlib", compressed, limit, onPiece)
 }
 
 /**
@@ -200,6 +248,23 @@ export const decompress = (
 ): Effect.Effect<Uint8Array, CorruptPayload> =>
   Effect.try({
     try: () => codec.decompress(compressed, limit),
+    catch: (e) =>
+      new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e), tombstone })
+  })
+
+/**
+ * `decompress`, the bytes handed to `onPiece` a piece at a time (`pieceBytes`, each a view the next reuses): a payload
+ * of any recorded size costs a piece of memory, where decoding it whole cost its size (3 GiB of zeros fit 98 KB).
+ */
+export const decompressPieces = (
+  codec: Codec,
+  compressed: Uint8Array,
+  limit: number,
+  onPiece: (piece: Uint8Array) => void,
+  tombstone?: string
+): Effect.Effect<void, CorruptPayload> =>
+  Effect.try({
+    try: () => codec.decompressPieces(compressed, limit, onPiece),
     catch: (e) =>
       new CorruptPayload({ codec: codec.name, detail: e instanceof Error ? e.message : String(e), tombstone })
   })

@@ -103,6 +103,8 @@ type Setup = ReturnType<typeof Codec.zstdPaths> & {
   readonly decoder: string
   /** The raw size of a chunk: no chunk decodes to more. */
   readonly chunkSize: number
+  /** `Codec.pieceBytes`: a whole payload larger than it is decoded into its file a piece at a time. */
+  readonly pieceBytes: number
   /** `Chunking.seqError`'s source: chunk rows are checked in order as they are read. */
   readonly seqError: string
   /** `FileOps.makeFoldersWith`'s source: an output's missing folders are made, naming what is in the way. */
@@ -120,6 +122,7 @@ const setupOf = (direct: DirectReads | undefined, exposeGc = false, owned = fals
   direct,
   decoder: Codec.boundedDecoder.toString(),
   chunkSize: Chunking.chunkSize,
+  pieceBytes: Codec.pieceBytes,
   seqError: Chunking.seqError.toString(),
   makeFolders: FileOps.makeFoldersWith.toString(),
   exposeGc,
@@ -210,7 +213,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
   // One output buffer reused for every decode (`reuse`): no per-file allocation, memory flat over a long batch.
   let bounded: Codec.BoundedDecode | undefined
   /** Decodes to at most `limit` bytes (the recorded size): a payload that claims or yields more is corrupt. */
-  const decode: Codec.BoundedDecode = (codec, data, limit) => {
+  const decode: Codec.BoundedDecode = (codec, data, limit, onPiece) => {
     if (bounded === undefined) {
       const vm = req("node:vm") as typeof import("node:vm")
       // Compiled in the global scope: a host bundled with --keep-names left `__name(...)` calls in the text, given here.
@@ -220,7 +223,7 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
         )
       bounded = make(req(setup.zstdBinding) as Codec.ZstdDecoding, zlib, true)
     }
-    return bounded(codec, data, limit)
+    return bounded(codec, data, limit, onPiece)
   }
 
   /** A contained folder held open while temp files in it wait (`holdFolder`), with its identity. */
@@ -695,11 +698,39 @@ const program: WorkerPool.Program<Setup, Batch, ReadonlyArray<Reply>> = (req, se
     if (raw !== undefined) put(job, raw)
   }
 
-  /** A whole payload: verified before its file is created, so a corrupt one leaves nothing behind. */
+  /**
+   * A whole payload: verified before its file is created, so a corrupt one leaves nothing behind. One whose recorded
+   * size is more than a piece is decoded into its temp file a piece at a time and verified at the end (a failure
+   * removes the file): decoded whole, a row claiming 3 GiB of zeros (98 KB stored) took 3 GiB, then ended the worker
+   * and every item in flight with it.
+   */
   const writeWhole = (job: Job, data: Uint8Array): Reply => {
+    if (job.target.size > setup.pieceBytes) {
+      writePieces(job, data)
+      return finish(job)
+    }
     const raw = feed(job, data, false)
     if (raw !== undefined && verified(job)) put(job, raw)
     return finish(job)
+  }
+  const stopped = new Error("stopped")
+  const writePieces = (job: Job, data: Uint8Array) => {
+    let t = performance.now()
+    try {
+      decode(job.target.codec, data, job.target.size, (raw) => {
+        job.decompress += performance.now() - t
+        t = performance.now()
+        job.hash.update(raw)
+        job.bytes += raw.length
+        job.verify += performance.now() - t
+        put(job, raw)
+        if (job.failure !== undefined) throw stopped
+        t = performance.now()
+      })
+      job.decompress += performance.now() - t
+    } catch (e) {
+      if (e !== stopped) job.failure ??= fail(job.target.id, "corrupt", e instanceof Error ? e.message : String(e))
+    }
   }
 
   const unreadable = (id: number, e: unknown) =>

@@ -51,8 +51,9 @@ export const check = (
     // Never past the recorded size, and a chunk never past the chunk size: a bomb is a problem, not an allocation.
     const limit = () =>
       artifact.layout === "inline" ? artifact.sizeBytes : Math.min(chunkSize, artifact.sizeBytes - bytes)
+    // In pieces: a payload's recorded size, however large, is never memory here.
     const decoded = yield* Effect.either(Stream.runForEach(pieces, (compressed) =>
-      Effect.map(Codec.decompress(codec.right, compressed, limit()), (raw) => {
+      Codec.decompressPieces(codec.right, compressed, limit(), (raw) => {
         hasher.update(raw)
         bytes += raw.length
       })))

@@ -130,6 +130,48 @@ describe.each(writers)("RestoreWriter %s", (name, make) => {
       expect(fs.readdirSync(path.join(dir, "out"))).toEqual([])
     }))
 
+  it.scoped("a whole payload recorded larger than a piece is decoded into its file a piece at a time", () =>
+    Effect.gen(function*() {
+      // A row may truly hold 3 GiB of zeros in 98 KB: decoded whole, it took 3 GiB, then (past 2 GiB, too much for one
+      // hash update) ended the worker and every item in flight with it.
+      const writer = yield* make
+      const dir = tempDir()
+      const size = 48 * MiB
+      const zeros = Buffer.alloc(size)
+      const at = (name: string) => path.join(dir, "out", name)
+      // Watched in this thread only: workers allocate in their own isolates.
+      const allocUnsafe = Buffer.allocUnsafe
+      let largest = 0
+      Buffer.allocUnsafe = ((n: number) => {
+        largest = Math.max(largest, n)
+        return allocUnsafe(n)
+      }) as typeof Buffer.allocUnsafe
+      const replies = [
+        ...yield* writer.run(0, [
+          { op: "write", ...target(1, at("zeros.bin"), zeros), data: zstdZeros(size) },
+          // Past its recorded size by a byte, or not its recorded content: corrupt, and the file begun is removed.
+          { op: "write", ...target(2, at("longer.bin"), zeros), data: zstdZeros(size + 1, "none") },
+          { op: "write", ...target(3, at("other.bin"), zeros), data: zstdFrames(2, size / 2 - 1, "none") }
+        ]).pipe(Effect.ensuring(Effect.sync(() => (Buffer.allocUnsafe = allocUnsafe))))
+      ]
+      if (name === "in this thread") expect(largest, "the largest buffer allocated").toBeLessThanOrEqual(2 * MiB)
+      // zlib (Node decodes it whole when synchronous) is bounded by the record alone.
+      replies.push(
+        ...yield* writer.run(0, [
+          { op: "write", ...target(4, at("zlib.bin"), zeros, "zlib"), data: zlibZeros(size) }
+        ])
+      )
+      expect(replies.map((r) => (r.ok ? "ok" : `${r.problem}: ${r.detail}`))).toEqual([
+        "ok",
+        `corrupt: it decodes to more than the ${size} bytes its record allows`,
+        "integrity: content does not match its checksum",
+        "ok"
+      ])
+      expect(sha(fs.readFileSync(at("zeros.bin")))).toBe(sha(zeros))
+      expect(sha(fs.readFileSync(at("zlib.bin")))).toBe(sha(zeros))
+      expect(fs.readdirSync(path.join(dir, "out")).sort()).toEqual(["zeros.bin", "zlib.bin"])
+    }))
+
   it.scoped("reports an unwritable output with its errno, and with stopAfterFailure skips the rest", () =>
     Effect.gen(function*() {
       const writer = yield* make
