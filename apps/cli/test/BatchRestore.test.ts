@@ -203,6 +203,34 @@ describe("batch-restore", () => {
     expect(fs.readFileSync(path.join(cwd, "manifest.json"), "utf8")).toBe(json)
   })
 
+  it("an output that is a link to a file holding the content is no unchanged output: refused, or replaced with --force", () => {
+    // Called unchanged before, even with --force: the output stayed a link out of the folder, to a file its owner
+    // could change at any later time.
+    const { cwd, manifest, originals } = storedTree(2)
+    const outside = tempDir()
+    const [first, second] = manifest
+    const target = path.join(outside, "held.bin")
+    write(target, originals.get(first!.output)!)
+    fs.mkdirSync(path.dirname(path.join(cwd, first!.output)), { recursive: true })
+    fs.symlinkSync(target, path.join(cwd, first!.output))
+    write(path.join(cwd, "one.json"), JSON.stringify([first]))
+    const refused = codex(cwd, ["batch-restore", "one.json"])
+    expect(refused.code, refused.stderr).toBe(1)
+    expect(JSON.parse(refused.stdout).results[0]).toMatchObject({
+      status: "FAILED",
+      detail: expect.stringContaining("output is a symbolic link (use --force to replace the link itself")
+    })
+    expect(fs.lstatSync(path.join(cwd, first!.output)).isSymbolicLink()).toBe(true)
+    const forced = codex(cwd, ["batch-restore", "manifest.json", "--force"])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(JSON.parse(forced.stdout)).toMatchObject({ total: 2, succeeded: 2, unchanged: 0 })
+    expect(fs.lstatSync(path.join(cwd, first!.output)).isFile()).toBe(true)
+    sameBytes(cwd, originals)
+    // What the link led to is left as it was.
+    expect(fs.readFileSync(target).equals(originals.get(first!.output)!)).toBe(true)
+    expect(second).toBeDefined()
+  })
+
   it("--fail-fast stops at the first failure", () => {
     const { cwd, manifest } = storedTree(8)
     fs.mkdirSync(path.join(cwd, manifest[2]!.output), { recursive: true })

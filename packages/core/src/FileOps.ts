@@ -80,17 +80,22 @@ export type Existing =
   | { readonly _tag: "Absent" }
   | { readonly _tag: "File"; readonly size: number; readonly mode: number }
   | { readonly _tag: "Directory" }
+  | { readonly _tag: "Link" }
   | { readonly _tag: "Other" }
 
 export const inspect = (output: string): Existing => {
   try {
     // No exception for the common "absent" case: a batch inspects every output, and throwing costs more than the stat.
-    const st = fs.statSync(output, { throwIfNoEntry: false })
+    // The output itself, not what a link there leads to: a link to a file holding the content was called unchanged,
+    // and stayed a link leading out of the restore's folder, to a file its owner could change later.
+    const st = fs.lstatSync(output, { throwIfNoEntry: false })
     if (st === undefined) return { _tag: "Absent" }
     return st.isDirectory()
       ? { _tag: "Directory" }
       : st.isFile()
       ? { _tag: "File", size: st.size, mode: st.mode & 0o7777 }
+      : st.isSymbolicLink()
+      ? { _tag: "Link" }
       : { _tag: "Other" }
   } catch {
     return { _tag: "Absent" }

@@ -27,10 +27,13 @@ export const incremental = (): { readonly update: (bytes: Uint8Array) => void; r
 /** SHA-256 of a file, read through one buffer of at most 1 MiB (bounded memory, one allocation per file). */
 export const file = (path: string): Sha256 => {
   const hash = createHash("sha256")
-  // Callers hash a file they found regular: a FIFO swapped in since must not block the open (its read then fails).
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  // Callers hash a file they found regular: a FIFO swapped in since must not block the open (its read then fails), and
+  // a link swapped in (to /dev/zero, read without end) is not followed.
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW)
   try {
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, fs.fstatSync(fd).size)))
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`)
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, st.size)))
     let n: number
     while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
   } finally {

@@ -84,6 +84,13 @@ export const outputAction = (
         problem: "is-directory",
         detail: "output is a directory"
       })
+    case "Link":
+      // Replaced by the restored file with --force (the link, not what it leads to), as `tar -x` replaces one.
+      return request.force ? "write" : new FileOps.OutputError({
+        output: request.output,
+        problem: "exists",
+        detail: "output is a symbolic link (use --force to replace the link itself; what it leads to is left as is)"
+      })
     case "Other":
       return new FileOps.OutputError({
         output: request.output,
@@ -129,7 +136,7 @@ export const outputAction = (
 /** The output still holds exactly `content` (a size, then a SHA-256): what a resumed item is skipped on. */
 export const stillHolds = (output: string, content: { readonly bytes: number; readonly sha256: string }): boolean => {
   try {
-    const st = fs.statSync(output)
+    const st = fs.lstatSync(output)
     return st.isFile() && st.size === content.bytes && Hash.file(output) === content.sha256
   } catch {
     return false

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { FileOps } from "../src/index.js"
+import { FileOps, Hash } from "../src/index.js"
 
 describe("FileOps.writeFileAtomic", () => {
   it("never writes through a link planted at its temporary name (results, metrics, manifests, stubs)", () => {
@@ -157,5 +157,22 @@ describe("FileOps.appendWhole", () => {
       fs.closeSync(other)
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe("an output as it stands", () => {
+  it("inspect sees a link as a link, and Hash.file reads no link nor anything but a regular file", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-fileops-"))
+    const file = path.join(dir, "f.txt")
+    fs.writeFileSync(file, "content\n")
+    fs.symlinkSync(file, path.join(dir, "link"))
+    fs.symlinkSync("/dev/zero", path.join(dir, "zero"))
+    expect(FileOps.inspect(path.join(dir, "link"))).toEqual({ _tag: "Link" })
+    expect(FileOps.inspect(file)).toMatchObject({ _tag: "File", size: 8 })
+    expect(Hash.file(file)).toBe(Hash.sha256("content\n"))
+    // A link swapped in after the check (to /dev/zero, which reads without end) is not followed.
+    expect(() => Hash.file(path.join(dir, "link"))).toThrow(/ELOOP/)
+    expect(() => Hash.file(path.join(dir, "zero"))).toThrow(/ELOOP/)
+    expect(() => Hash.file("/dev/null")).toThrow("/dev/null is not a regular file")
   })
 })
