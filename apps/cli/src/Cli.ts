@@ -173,10 +173,27 @@ const noWizard = new Runtime.CliExit({
     "the command's arguments (see --help)"
 })
 
+/** The options whose value is a whole number (@effect/cli's integers). */
+const wholeNumberFlags = new Set(["--limit", "--concurrency"])
+
+/**
+ * A whole number as written in digits: @effect/cli reads one as JavaScript's `Number` does, so `--limit 0x10` listed
+ * 16 items and `1e3` or ` 3` passed too.
+ */
+const notWholeNumber = (args: ReadonlyArray<string>): Runtime.CliExit | undefined => {
+  const given = pairsOf(args).find(([flag, value]) => wholeNumberFlags.has(flag) && !/^-?[0-9]+$/.test(value))
+  return given === undefined
+    ? undefined
+    : new Runtime.CliExit({ code: 2, message: `${given[0]} '${given[1]}': expected a whole number, in digits` })
+}
+
 /** Runs the CLI on a full argv (`node`, the script, then the arguments). */
 export const run = (argv: ReadonlyArray<string>) => {
   const args = argv.slice(2)
+  const badNumber = notWholeNumber(args)
   return args.includes("--wizard")
     ? Effect.fail(noWizard)
+    : badNumber !== undefined
+    ? Effect.fail(badNumber)
     : Effect.flatMap(builtIn(args), (own) => own ?? withUsageErrorLines(app(argv), args))
 }

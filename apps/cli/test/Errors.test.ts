@@ -243,9 +243,18 @@ describe("bad input and faults", () => {
     }
     const usage: ReadonlyArray<[ReadonlyArray<string>, string]> = [
       [["restore"], "Missing argument <TOMBSTONE|STUB>"],
+      [
+        ["restore", "0f0f0f0f-0000-4000-8000-000000000000", "--bogus"],
+        "codex: error: restore: OUTPUT '--bogus' looks like an option restore does not have; to name a file so, write " +
+        "./--bogus"
+      ],
       [["list", "--no-such-flag"], "--no-such-flag"],
       [["list", "--limit", "abc"], "codex: error: --limit 'abc': expected a whole number"],
       [["list", "--limit=1.5"], "codex: error: --limit '1.5': expected a whole number"],
+      // What JavaScript's Number also reads (16, 1000, 3) is no whole number as written.
+      [["list", "--limit", "0x10"], "codex: error: --limit '0x10': expected a whole number, in digits"],
+      [["batch-restore", "m.json", "--concurrency=1e3"], "--concurrency '1e3': expected a whole number, in digits"],
+      [["list", "--limit", " 3"], "codex: error: --limit ' 3': expected a whole number, in digits"],
       [["store", "r", "x", "--commit", "c", "--reason", "foo"], "--reason 'foo': expected one of dead, pruned, legacy"],
       [["list", "--log-format", "xml"], "codex: error: --log-format 'xml': expected one of text, json"],
       [["batch-restore", "--stubs", "/etc/passwd"], "/etc/passwd"]

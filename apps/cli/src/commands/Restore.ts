@@ -61,6 +61,13 @@ export const command = Command.make(
         return yield* new Runtime.CliExit({ code: 2, message })
       }
       const given = Option.orElse(opts.output, () => opts.out)
+      // A mistyped flag is taken as OUTPUT by @effect/cli: `restore ID --frce` restored to a file named `--frce`.
+      if (Option.isSome(opts.output) && /^-./.test(opts.output.value)) {
+        const message =
+          `restore: OUTPUT '${opts.output.value}' looks like an option restore does not have; to name a ` +
+          `file so, write ./${opts.output.value}`
+        return yield* new Runtime.CliExit({ code: 2, message })
+      }
       // `out2/` was written as a file `out2`: an output must name a file.
       if (Option.isSome(given) && given.value !== "-" && FileOps.namesNoFile(given.value)) {
         const message = `restore: OUTPUT ${given.value} ${FileOps.namesNoFileProblem}; give a file name`
