@@ -30,6 +30,25 @@ export interface Contained {
 
 /** The longest file name, in bytes, that file systems take (NAME_MAX): a temporary's name must fit too. */
 const maxNameBytes = 255
+/** The longest path, in bytes, that Linux opens (PATH_MAX, its NUL included). */
+const maxPathBytes = 4095
+
+/**
+ * Why no file can be made at `file` (absolute) however its folders are: a name in it longer than NAME_MAX, or the path
+ * longer than PATH_MAX; `undefined` when it could be. A name of 86 characters or fewer fits in 255 UTF-8 bytes.
+ */
+export const tooLong = (file: string): string | undefined => {
+  if (file.length > 85) {
+    for (const name of file.split(path.sep)) {
+      const bytes = name.length > 85 ? Buffer.byteLength(name) : 0
+      if (bytes > maxNameBytes) {
+        return `holds a name of ${bytes} bytes, more than the ${maxNameBytes} a file system takes`
+      }
+    }
+  }
+  const bytes = file.length > 1365 ? Buffer.byteLength(file) : 0
+  return bytes > maxPathBytes ? `is ${bytes} bytes long, more than the ${maxPathBytes} Linux opens` : undefined
+}
 
 /**
  * A hidden temporary beside `file`: `.<name><suffix>`, fixed for a name (a rerun after a kill overwrites any

@@ -113,6 +113,9 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
       } lies in a folder whose real path '${notUtf8}' is not UTF-8, which ` +
         "Node.js reads as another folder; rename that folder"
     }
+    // Refused here, not when written: a dry run said RESTORABLE of an output no file system takes.
+    const long = FileOps.tooLong(placed.real)
+    if (long !== undefined) return `output ${RecordSchema.quoted(output)} ${long}`
     const skipped = Walk.skippedFolderOn(Containment.inside(placed.root, placed.real))
     if (skipped !== undefined) {
       return `output ${RecordSchema.quoted(output)} goes into a ${skipped} folder, which no store archives`

@@ -50,6 +50,21 @@ const hostile: ReadonlyArray<[string, Fields, string, RegExp, boolean]> = [
     /output 'a\/\.\.\/\.\.\/evil' is outside the manifest's folder/,
     true
   ],
+  // A dry run said RESTORABLE; the real run failed with ENAMETOOLONG (an attack review).
+  [
+    "an output with a name longer than a file system takes",
+    { tombstone: t2, output: `d/${"é".repeat(128)}.txt` },
+    "output",
+    /output 'd\/é+\.txt' holds a name of 260 bytes, more than the 255 a file system takes/,
+    true
+  ],
+  [
+    "an output longer than Linux opens",
+    { tombstone: t2, output: `${"d/".repeat(2100)}x` },
+    "output",
+    /output '(d\/)+x' is \d+ bytes long, more than the 4095 Linux opens/,
+    true
+  ],
   // Written as a file `newdir` (an attack review).
   [
     "an output naming a folder",
