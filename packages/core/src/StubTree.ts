@@ -152,8 +152,13 @@ export const open = (
       }),
       changed: () =>
         found === undefined || found.digest === checked ? undefined : fail(
-          `changed since its check: ${found.count} stubs found where ${counted} were checked (added, removed or ` +
-            `renamed)`
+          found.count === counted
+            ? `changed since its check: the ${counted === 1 ? "stub" : `${counted} stubs`} found are not the ones ` +
+              "checked (renamed, or as many added as removed)"
+            : `changed since its check: ${found.count} ${
+              found.count === 1 ? "stub" : "stubs"
+            } found where ${counted} ` +
+              `${counted === 1 ? "was" : "were"} checked (added, removed or renamed)`
         )
     } satisfies Source as Source
   })

@@ -221,8 +221,11 @@ describe("bounded batch restore", () => {
           const found = { gone: 299, added: 301, renamed: 300, "folder gone": 300 - inLateFolder.length }[change]
           expect(failed._tag).toBe("ManifestError")
           expect(failed.message).toBe(
-            `stub folder ${stubs}: changed since its check: ${found} stubs found where 300 were checked (added, removed ` +
-              `or renamed)`
+            found === 300
+              ? `stub folder ${stubs}: changed since its check: the 300 stubs found are not the ones checked (renamed, ` +
+                "or as many added as removed)"
+              : `stub folder ${stubs}: changed since its check: ${found} stubs found where 300 were checked (added, ` +
+                "removed or renamed)"
           )
           const written = JSON.parse(fs.readFileSync(results, "utf8")) as BatchResults.Summary
           expect(written).toMatchObject({
