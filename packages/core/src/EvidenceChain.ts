@@ -396,7 +396,9 @@ const verifyLines = (file: string, lines: Iterator<Line>, key: Redacted.Redacted
       chainFrom = line.number
       const expected = line.number === 1 ? genesis : h1
       if (parsed.prev !== expected) {
-        const gone = line.number === 1 || parsed.seq > 1
+        // Its seq one of as many lines as stand before it: they are all there, and the one before was edited (its
+        // chain fields too, so it no longer reads as chained), not deleted.
+        const gone = line.number === 1 || (parsed.seq > 1 && parsed.seq !== line.number)
         if (gone) at("deleted", "it chains to a line that is not there: lines before it are gone")
         else at("edited", `its bytes do not match the prev recorded by line ${line.number}`, line.number - 1)
       } else if (parsed.seq !== 1) {

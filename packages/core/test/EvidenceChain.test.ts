@@ -68,6 +68,19 @@ describe("EvidenceChain", () => {
       expect(yield* brokenAt(file)).toEqual({ line: 5, kind: "reordered" })
     }))
 
+  it.effect("a first line made unreadable is reported as edited there, not as lines deleted before the second", () =>
+    Effect.gen(function*() {
+      const file = yield* chainedLog(4)
+      const original = lines(file)
+      for (const first of ["rm -rf / # oops", "{\"action\":\"STORE\",\"actor\":\"mallory\"}"]) {
+        rewrite(file, [first, ...original.slice(1)])
+        expect(yield* brokenAt(file), first).toEqual({ line: 1, kind: "edited" })
+      }
+      // The first line deleted: the second, now first, chains to a line that is not there.
+      rewrite(file, original.slice(1))
+      expect(yield* brokenAt(file)).toEqual({ line: 1, kind: "deleted" })
+    }))
+
   it.effect("a truncated tail (half a line) is reported as truncated at that line", () =>
     Effect.gen(function*() {
       const file = yield* chainedLog(4)
