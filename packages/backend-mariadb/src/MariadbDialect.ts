@@ -9,6 +9,7 @@ export const dialect: Dialect.Dialect = {
   timestamp,
   bool: (b) => (b ? 1 : 0),
   jsonCast: "",
+  metadataText: "CAST(metadata AS CHAR)",
   insertionOrder: "seq",
   archivedAt: "archived_at",
   acceptsId: () => true,

@@ -8,6 +8,7 @@ export const dialect: Dialect.Dialect = {
   timestamp: (iso) => iso,
   bool: (b) => b,
   jsonCast: "::jsonb",
+  metadataText: "metadata::text",
   insertionOrder: "seq",
   archivedAt: "archived_at",
   acceptsId: (id) => uuidShape.test(id),

@@ -6,6 +6,7 @@ export const dialect: Dialect.Dialect = {
   timestamp: (iso) => iso,
   bool: (b) => (b ? 1 : 0),
   jsonCast: "",
+  metadataText: "metadata",
   insertionOrder: "rowid",
   // Rows written by the original's legacy layer use `YYYY-MM-DD HH:MM:SS`; strftime reads both forms. What it cannot
   // read (another tool's text, a blob) is '', last in the list: a NULL compared with no page's cursor (migration 5).

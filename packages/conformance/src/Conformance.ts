@@ -554,6 +554,40 @@ export const suite = (backend: Backend) =>
           ]])
         })))
 
+    sqlTest(
+      "purge reads metadata as the text stored: a repeated legal_hold or a JSON null refuses on every backend",
+      () =>
+        withArchive(backend, (dir) =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const s = yield* archiveStore
+            const [one, two] = (yield* store([
+              write(path.join(dir, "one.txt"), "one\n"),
+              write(path.join(dir, "two.txt"), "two\n")
+            ], { cwd: dir })).stored
+            // MariaDB's driver parsed the column and kept the last key (the hold said false, and purge scrubbed); jsonb
+            // keeps only the last key itself, so there a repeated key is what the database stores, not a doubt.
+            const repeated = `{"legal_hold":true,"legal_hold":false}`
+            yield* sql`UPDATE item SET metadata = ${repeated} WHERE tombstone_id = ${one!.tombstone}`
+            yield* sql`UPDATE item SET metadata = ${"null"} WHERE tombstone_id = ${two!.tombstone}`
+            const purge = (tombstone: string) =>
+              Effect.flip(s.approveDelete({ tombstone, primary: "p", secondary: "q", reason: "r", apply: true }))
+            const stored = backend.name === "postgres" ? undefined : yield* purge(one!.tombstone)
+            if (stored !== undefined) {
+              expect(stored._tag).toBe("LegalHold")
+              expect(stored.message).toContain("its metadata gives 'legal_hold' more than once")
+            }
+            const nothing = yield* purge(two!.tombstone)
+            expect(nothing._tag).toBe("LegalHold")
+            expect(nothing.message).toContain("its metadata is not a JSON object")
+            // Refused, both still restore.
+            for (const item of [one!, two!]) {
+              yield* restore(item.tombstone, path.join(dir, "out", path.basename(item.path)))
+            }
+            expect(fs.readFileSync(path.join(dir, "out/two.txt"), "utf8")).toBe("two\n")
+          }))
+    )
+
     it.live("purges with dual control: legal hold refuses, shared artifacts keep their bytes, purged ones fail to restore", () =>
       withArchive(backend, (dir) =>
         Effect.gen(function*() {

@@ -18,6 +18,12 @@ export interface Dialect {
   readonly bool: (b: boolean) => boolean | number
   /** Appended to a JSON text parameter's placeholder (`::jsonb` on PostgreSQL), or "". */
   readonly jsonCast: string
+  /**
+   * `item.metadata` as the text stored, for the legal-hold rule, which reads repeated keys in the text itself: a driver
+   * that parses the column (mysql2 with MariaDB's JSON) keeps the last of two `legal_hold`s, and jsonb's `null` read
+   * as SQL NULL looked like no metadata at all.
+   */
+  readonly metadataText: string
   /** The column that breaks ties between rows of one second, in insertion order (spec §2.3). */
   readonly insertionOrder: string
   /** `archived_at` as an expression that compares and sorts as the spec's text (legacy SQLite rows differ). */

@@ -463,7 +463,9 @@ export const make = (options: {
           sql.withTransaction(Effect.gen(function*() {
             const item = yield* findItem(request.tombstone)
             // The metadata as stored, not as parsed: the hold rule reads repeated keys in the text itself.
-            const [stored] = yield* sql<Row>`SELECT metadata FROM item WHERE id = ${item.id}`
+            const [stored] = yield* sql<Row>`SELECT ${
+              sql.literal(dialect.metadataText)
+            } AS metadata FROM item WHERE id = ${item.id}`
             const refusal = legalHoldRefusal(request.tombstone, item.legal_hold, stored?.metadata)
             if (refusal !== undefined) return yield* refusal
             const [count] = yield* Rows.decodeAll(
