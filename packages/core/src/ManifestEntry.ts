@@ -103,6 +103,9 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
     if (FileOps.namesNoFile(output)) {
       return `output ${RecordSchema.quoted(output)} ${FileOps.namesNoFileProblem}`
     }
+    // Before it is placed: placing a path of a million folders overflowed the stack (or ran for minutes).
+    const long = FileOps.tooLong(path.resolve(baseDir, output))
+    if (long !== undefined) return `output ${RecordSchema.quoted(output)} ${long}`
     const placed = place(output)
     if (placed === undefined) return `output ${RecordSchema.quoted(output)} is outside the manifest's folder ${baseDir}`
     // Only a real path read back with U+FFFD can be one whose bytes are not UTF-8: others cost no check.
@@ -113,9 +116,9 @@ export const checker = (options: LoadOptions & { readonly baseDir: string }): (v
       } lies in a folder whose real path '${notUtf8}' is not UTF-8, which ` +
         "Node.js reads as another folder; rename that folder"
     }
-    // Refused here, not when written: a dry run said RESTORABLE of an output no file system takes.
-    const long = FileOps.tooLong(placed.real)
-    if (long !== undefined) return `output ${RecordSchema.quoted(output)} ${long}`
+    // Where it really lands may be longer (a folder link on the way): a dry run said RESTORABLE of such an output.
+    const longer = FileOps.tooLong(placed.real)
+    if (longer !== undefined) return `output ${RecordSchema.quoted(output)} ${longer}`
     const skipped = Walk.skippedFolderOn(Containment.inside(placed.root, placed.real))
     if (skipped !== undefined) {
       return `output ${RecordSchema.quoted(output)} goes into a ${skipped} folder, which no store archives`

@@ -19,8 +19,14 @@ export class OutsideRoot extends Data.TaggedError("OutsideRoot")<{
   readonly root: string
 }> {
   override get message() {
-    const recorded = `tombstone ${this.tombstone}: recorded path ${JSON.stringify(this.recorded)}`
+    // A forged path may be megabytes long: the line shows its start and its length.
+    const shown = this.recorded.length > 200
+      ? `${JSON.stringify(this.recorded.slice(0, 100))}... (${Buffer.byteLength(this.recorded)} bytes)`
+      : JSON.stringify(this.recorded)
+    const recorded = `tombstone ${this.tombstone}: recorded path ${shown}`
     if (this.recorded.includes("\0")) return `${recorded} holds a NUL byte; give an OUTPUT`
+    const long = FileOps.tooLong(path.resolve(this.root, this.recorded))
+    if (long !== undefined) return `${recorded} ${long}; give an OUTPUT`
     if (FileOps.namesNoFile(this.recorded)) {
       return `${recorded} ${FileOps.namesNoFileProblem}; give an OUTPUT`
     }
@@ -126,6 +132,10 @@ export const recordedOutput = (options: {
 }): Either.Either<{ readonly output: string; readonly outside: boolean }, OutsideRoot> => {
   const root = path.resolve(options.root)
   const output = path.resolve(root, options.recorded)
+  // No file system takes it, and placing a path of a million folders overflowed the stack (or ran for minutes).
+  if (FileOps.tooLong(output) !== undefined) {
+    return Either.left(new OutsideRoot({ tombstone: options.tombstone, recorded: options.recorded, root }))
+  }
   // Forged: a store records neither a path into `.git` (a hook would run) or `.codex`, nor one holding a NUL byte.
   const outside = path.isAbsolute(options.recorded) || !Containment.contains(root, output) ||
     Walk.skippedFolderOn(options.recorded) !== undefined

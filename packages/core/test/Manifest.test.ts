@@ -127,6 +127,14 @@ describe("Manifest errors name the file, the place and the problem", () => {
     ["an empty manifest", "m.json", "[]", undefined, "no restore entries"],
     ["an empty CSV", "m.csv", "tombstone,output\n", undefined, "no restore entries"],
     ["a CSV header without output", "m.csv", `tombstone,path\n${t1},a\n`, "line 1", "tombstone and output"],
+    // Placed, an output a million folders deep overflowed the stack: refused before, by its length.
+    [
+      "an output a million folders deep",
+      "m.json",
+      JSON.stringify([{ tombstone: t1, output: `${"d/".repeat(1e6)}x` }]),
+      "entry 1",
+      "bytes long, more than the 4095 Linux opens"
+    ],
     [
       "a CSV header naming a field twice",
       "m.csv",

@@ -47,6 +47,13 @@ describe("RestoreTarget", () => {
       expect(Either.getOrThrow(Either.flip(place("a\0b", allowOutside))).message).toBe(
         `tombstone ${tombstone}: recorded path "a\\u0000b" holds a NUL byte; give an OUTPUT`
       )
+      // A million folders deep: placed, it overflowed the stack (or, at 100 MB, ran for minutes past 3 GB).
+      const deep = `${"a/".repeat(1_000_000)}x`
+      expect(Either.getOrThrow(Either.flip(place(deep, allowOutside))).message).toBe(
+        `tombstone ${tombstone}: recorded path "${"a/".repeat(50)}"... (2000001 bytes) is ${
+          Buffer.byteLength(path.join(root, deep))
+        } bytes long, more than the 4095 Linux opens; give an OUTPUT`
+      )
     }
     // A path naming a folder: `sub/` was written as a file `sub`, exit 0 (an attack review).
     for (const recorded of ["sub/", "sub/.", "a/b/..", ".", ""]) {

@@ -34,8 +34,11 @@ export const given = (fields: ReadonlyArray<string>, notObject: string) =>
   )
 
 /** Control characters in a value shown in an error would break its one line: such values are shown as JSON. */
-export const quoted = (value: string, quote = "'"): string =>
-  Printable.unsafe.test(value) ? Printable.escapeJson(JSON.stringify(value)) : `${quote}${value}${quote}`
+export const quoted = (value: string, quote = "'"): string => {
+  // A hostile value may be megabytes long: the one-line error shows its start and its length.
+  if (value.length > 200) return `${quoted(value.slice(0, 100), quote)}... (${Buffer.byteLength(value)} bytes)`
+  return Printable.unsafe.test(value) ? Printable.escapeJson(JSON.stringify(value)) : `${quote}${value}${quote}`
+}
 
 /** The first issue: `missing FIELD`, or `FIELD: what is wrong`; a record that is no object at all says so alone. */
 export const describe = (issue: ParseResult.ParseIssue): string => {
