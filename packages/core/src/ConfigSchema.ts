@@ -194,19 +194,34 @@ export const bool: ValueType = {
   ]
 }
 
-/** A whole number `>= min`; the original tool runs a smaller one as `min`. */
-export const wholeNumber = (min: number): ValueType => {
-  const expected = `a whole number >= ${min}`
+/**
+ * A whole number `>= min` (and `<= max`, when given); the original tool runs a smaller one as `min`, and one of its
+ * settings above `max` runs as with `max`.
+ */
+export const wholeNumber = (min: number, max?: number): ValueType => {
+  const expected = max === undefined ? `a whole number >= ${min}` : `a whole number from ${min} to ${max}`
   return {
     expected,
-    accepts: () => Whole.pipe(Schema.greaterThanOrEqualTo(min)),
+    accepts: () =>
+      max === undefined
+        ? Whole.pipe(Schema.greaterThanOrEqualTo(min))
+        : Whole.pipe(Schema.greaterThanOrEqualTo(min), Schema.lessThanOrEqualTo(max)),
     tolerates: (_, fallback) => [
       asNumber,
+      ...(max === undefined ? [] : [
+        { why: `above ${max}, it runs as with ${max}`, schema: always(max, Whole.pipe(Schema.greaterThan(max))) }
+      ]),
       { why: `below ${min}, the original tool runs as with ${min}`, schema: always(min, Whole) },
       fallsBack(expected, fallback)
     ]
   }
 }
+
+/**
+ * Round trips a batch keeps in flight at most: each slot costs memory and scheduling whatever the item count, and
+ * `--concurrency 99999999` grew past 3 GB on a two-item batch.
+ */
+export const maxConcurrency = 256
 
 /** The retry seed: any whole number; the original's fallback for others is 0, not its default (none). */
 export const seed: ValueType = {
@@ -351,7 +366,12 @@ export const fields: ReadonlyArray<Field> = [
     default: 0.1
   },
   { key: "retry.seed", env: "CODEX_ARCHIVE_RETRY_SEED", type: seed, default: null },
-  { key: "batch.concurrent", env: "CODEX_ARCHIVE_BATCH_CONCURRENT", type: wholeNumber(1), default: 4 },
+  {
+    key: "batch.concurrent",
+    env: "CODEX_ARCHIVE_BATCH_CONCURRENT",
+    type: wholeNumber(1, maxConcurrency),
+    default: 4
+  },
   { key: "batch.progress_interval", env: "CODEX_ARCHIVE_BATCH_PROGRESS", type: wholeNumber(1), default: 10 },
   {
     key: "batch.results_path",

@@ -259,7 +259,11 @@ describe("Config", () => {
       Effect.gen(function*() {
         const error = yield* failure({ cwd: workdir(), flags: [["batch.concurrent", "--concurrency", 0]] })
         expect(error.message).toBe(
-          "invalid configuration: batch.concurrent (flag --concurrency): got 0, expected a whole number >= 1"
+          "invalid configuration: batch.concurrent (flag --concurrency): got 0, expected a whole number from 1 to 256"
+        )
+        const above = yield* failure({ cwd: workdir(), flags: [["batch.concurrent", "--concurrency", 257]] })
+        expect(above.message).toBe(
+          "invalid configuration: batch.concurrent (flag --concurrency): got 257, expected a whole number from 1 to 256"
         )
       }))
   })
@@ -432,6 +436,8 @@ describe("Config", () => {
         "0"
       ],
       ["CODEX_ARCHIVE_BATCH_CONCURRENT", "0", "batch.concurrent", 1, "below 1, the original tool runs as with 1", "1"],
+      // No bound in the original: 99,999,999 slots grew past 3 GB on a two-item batch.
+      ["CODEX_ARCHIVE_BATCH_CONCURRENT", "99999999", "batch.concurrent", 256, "above 256, it runs as with 256", "256"],
       ["CODEX_ARCHIVE_PERF_EVIDENCE", "sure", "performance.emit_to_evidence", true, notBool, "true"]
     ]
     for (const [variable, raw, key, used, why, using] of envCases) {

@@ -27,7 +27,10 @@ describe("ConfigSchema", () => {
     expect(decode("batch.concurrent", 0, true)).toEqual(
       Either.right({ value: 1, tolerated: "below 1, the original tool runs as with 1" })
     )
-    expect(decode("batch.concurrent", 0, false)).toEqual(Either.left("got 0, expected a whole number >= 1"))
+    expect(decode("batch.concurrent", 0, false)).toEqual(Either.left("got 0, expected a whole number from 1 to 256"))
+    expect(decode("batch.concurrent", 1e8, true)).toEqual(
+      Either.right({ value: 256, tolerated: "above 256, it runs as with 256" })
+    )
     expect(decode("backend.backend", "mysql", true)).toEqual(
       Either.right({ value: "mariadb", tolerated: "the original tool accepts only sqlite, postgres, mariadb" })
     )

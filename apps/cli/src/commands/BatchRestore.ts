@@ -3,7 +3,7 @@
  * progress bar (TTY) or `[BATCH] i/n STATUS id` lines on stderr, the summary JSON on stdout, a results file kept
  * current, `--resume`. Ctrl-C, SIGTERM or SIGHUP stops launching items, lets started ones finish, writes the results.
  */
-import { Batch, BatchResults, type Config, Manifest, Printable, RestoreWriter } from "@codex-archive/core"
+import { Batch, BatchResults, type Config, ConfigSchema, Manifest, Printable, RestoreWriter } from "@codex-archive/core"
 import { Args, Command, Options } from "@effect/cli"
 import { SingleBar } from "cli-progress"
 import { Deferred, Effect, Fiber, Option } from "effect"
@@ -104,10 +104,11 @@ export const command = Command.make(
       if ((source === undefined) === (stubs === undefined)) {
         return yield* new Runtime.CliExit({ code: 2, message: "batch-restore: give either a MANIFEST or --stubs DIR" })
       }
-      if (Option.isSome(opts.concurrency) && opts.concurrency.value < 1) {
+      const most = ConfigSchema.maxConcurrency
+      if (Option.isSome(opts.concurrency) && (opts.concurrency.value < 1 || opts.concurrency.value > most)) {
         return yield* new Runtime.CliExit({
           code: 2,
-          message: `--concurrency ${opts.concurrency.value}: expected a whole number >= 1`
+          message: `--concurrency ${opts.concurrency.value}: expected a whole number from 1 to ${most}`
         })
       }
       const actor = Runtime.resolveActor(opts.actor)
