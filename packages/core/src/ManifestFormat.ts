@@ -210,6 +210,15 @@ function* csvRecords(rows: Iterable<TextFile.CsvRow>, file: string): Generator<R
         }
         continue
       }
+      // Cells past the header's columns: `id,report,final.txt` (a comma in a name left unquoted) restored to `report`.
+      if (row.cells.slice(header.length).some((cell) => cell !== "")) {
+        throw new ManifestError({
+          file,
+          where: `line ${row.line}`,
+          problem: `${row.cells.length} cells where the header names ${header.length} columns (quote a value that ` +
+            "holds a comma)"
+        })
+      }
       const value: Record<string, string> = {}
       for (let i = row.cells.length - 1; i >= 0; i--) if (header[i] !== undefined) value[header[i]!] = row.cells[i]!
       yield { where: `line ${row.line}`, value }

@@ -136,6 +136,13 @@ describe("Manifest errors name the file, the place and the problem", () => {
       "bytes long, more than the 4095 Linux opens"
     ],
     [
+      "a CSV row with more cells than the header",
+      "m.csv",
+      `tombstone,output\n${t1},a\n${t2},report,final.txt\n`,
+      "line 3",
+      "3 cells where the header names 2 columns (quote a value that holds a comma)"
+    ],
+    [
       "a CSV header naming a field twice",
       "m.csv",
       `tombstone,output,TOMBSTONE\n${t1},a,${t2}\n`,
