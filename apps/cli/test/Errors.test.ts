@@ -257,6 +257,10 @@ describe("bad input and faults", () => {
       [["list", "--limit", " 3"], "codex: error: --limit ' 3': expected a whole number, in digits"],
       [["store", "r", "x", "--commit", "c", "--reason", "foo"], "--reason 'foo': expected one of dead, pruned, legacy"],
       [["list", "--log-format", "xml"], "codex: error: --log-format 'xml': expected one of text, json"],
+      [
+        ["purge", "0f0f0f0f-0000-4000-8000-000000000000", "--by", "a", "--second", " \u200b", "--reason", "r"],
+        "codex: error: purge: --second names no approver; name the second one"
+      ],
       [["batch-restore", "--stubs", "/etc/passwd"], "/etc/passwd"]
     ]
     for (const [args, names] of usage) {

@@ -604,6 +604,13 @@ export const suite = (backend: Backend) =>
             s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary: "p", reason: "r", apply: true })
           )
           expect(same._tag).toBe("SameApprover")
+          // Names that differ only in case, spacing, width or invisible characters are one approver.
+          for (const secondary of ["P", " p ", "p\u200b", "\uff50"]) {
+            const alike = yield* Effect.flip(
+              s.approveDelete({ tombstone: held.tombstone, primary: "p", secondary, reason: "r", apply: true })
+            )
+            expect(alike._tag, JSON.stringify(secondary)).toBe("SameApprover")
+          }
           const unknown = yield* Effect.flip(
             s.approveDelete({
               tombstone: "00000000-0000-4000-8000-000000000000",

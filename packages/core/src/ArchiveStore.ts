@@ -408,6 +408,14 @@ export const legalHoldRefusal = (
   return doubt === undefined ? undefined : new LegalHold({ tombstone, doubt: doubt === "held" ? undefined : doubt })
 }
 
+/**
+ * Two approvers are one when their names differ only in case, spacing, width or invisible characters: `alice`,
+ * `Alice`, `alice ` and `alice\u200b` passed as a second approver for `alice`.
+ */
+export const sameApprover = (a: string, b: string): boolean => approverKey(a) === approverKey(b)
+/** An approver's name as approvers are told apart: empty when it names no one. */
+export const approverKey = (name: string): string => name.normalize("NFKC").replace(/\p{Cf}/gu, "").trim().toLowerCase()
+
 export class SameApprover extends Data.TaggedError("SameApprover")<{ readonly actor: string }> {
   override get message() {
     return `primary and secondary approvers must be distinct (both are '${this.actor}')`

@@ -29,6 +29,7 @@ import {
   type OrphanChunks,
   recordedSha256,
   SameApprover,
+  sameApprover,
   StoreError,
   TombstoneNotFound
 } from "./ArchiveStore.js"
@@ -456,7 +457,7 @@ export const make = (options: {
     const approveDelete = (
       request: { tombstone: string; primary: string; secondary: string; reason: string; apply: boolean }
     ) =>
-      request.primary === request.secondary
+      sameApprover(request.primary, request.secondary)
         ? Effect.fail(new SameApprover({ actor: request.primary }))
         : unit(
           "purge",

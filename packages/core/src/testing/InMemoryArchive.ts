@@ -27,6 +27,7 @@ import {
   recordedSha256,
   type RestoreRecord,
   SameApprover,
+  sameApprover,
   StoreError,
   TombstoneNotFound
 } from "../ArchiveStore.js"
@@ -442,7 +443,7 @@ export const make = (options: Options = {}) =>
       )
 
     const approveDelete = (request: PurgeRequest) =>
-      request.primary === request.secondary
+      sameApprover(request.primary, request.secondary)
         ? Effect.fail(new SameApprover({ actor: request.primary }))
         : unit(
           "purge",
