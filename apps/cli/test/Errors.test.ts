@@ -258,6 +258,10 @@ describe("bad input and faults", () => {
       [["store", "r", "x", "--commit", "c", "--reason", "foo"], "--reason 'foo': expected one of dead, pruned, legacy"],
       [["list", "--log-format", "xml"], "codex: error: --log-format 'xml': expected one of text, json"],
       [
+        ["store", "r", "x", "--commit", "c", "--metadata", "__proto__=1"],
+        "codex: error: --metadata '__proto__=1': '__proto__' cannot be a metadata key"
+      ],
+      [
         ["purge", "0f0f0f0f-0000-4000-8000-000000000000", "--by", "a", "--second", " \u200b", "--reason", "r"],
         "codex: error: purge: --second names no approver; name the second one"
       ],

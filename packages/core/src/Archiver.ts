@@ -143,6 +143,8 @@ const reservedHint: Readonly<Record<string, string>> = { mime_type: " (use --mim
 
 /** What is wrong with one user metadata entry, if anything: a reserved key, or a `legal_hold` that is not a boolean. */
 export const metadataProblem = (key: string, value: string): string | undefined => {
+  // Set on an object it sets the prototype, not a key: the entry was dropped without a word.
+  if (key === "__proto__") return "'__proto__' cannot be a metadata key"
   if (reservedMetadataKeys.includes(key)) {
     return `'${key}' is reserved: the archive records it itself${reservedHint[key] ?? ""}`
   }
