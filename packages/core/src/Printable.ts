@@ -3,8 +3,11 @@
  * manifests, driver messages), and how each such character is shown instead.
  */
 
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators: each can start a sequence or end a line. */
-export const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+/**
+ * C0 and C1 controls, DEL, and the Unicode line and paragraph separators: each can start a sequence or end a line.
+ * And the bidirectional controls (marks, embeddings, overrides, isolates): U+202E made `txt.exe` read as `exe.txt`.
+ */
+export const unsafe = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/
 
 const unsafeAll = new RegExp(unsafe.source, "g")
 

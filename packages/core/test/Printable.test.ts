@@ -9,6 +9,10 @@ describe("Printable", () => {
       "a\\u000ab\\u0009\\u001b[2J\\u0007\\u007f\\u009b2J\\u0085\\u2028\\u2029z"
     )
     expect(Printable.escape("plain ✓ é 日本")).toBe("plain ✓ é 日本")
+    // Bidirectional controls reorder what a terminal shows: `report\u202etxt.exe` read as `reportexe.txt`.
+    expect(Printable.escape("report\u202etxt.exe \u200f\u2066x\u2069\u061c")).toBe(
+      "report\\u202etxt.exe \\u200f\\u2066x\\u2069\\u061c"
+    )
   })
 
   it("escapeLog: the same characters, with JSON's short forms where JSON has one", () => {
