@@ -170,6 +170,19 @@ export const make = (options: {
             for (let k = 0; k < rows.length; k++) {
               const item = items[k]!
               const artifact = stored[k]!
+              // Two rows for one tombstone (its unique constraint dropped): `show` read one, `restore` wrote the other.
+              const twice = found.get(item.tombstone_id)
+              if (twice !== undefined) {
+                return yield* new StoreError({
+                  operation: "locate",
+                  backend,
+                  detail:
+                    `tombstone ${item.tombstone_id} names more than one item (${twice.itemId} and ${item.item_id}): ` +
+                    "the archive's unique constraint on item.tombstone_id is gone",
+                  transient: false,
+                  malformedRow: true
+                })
+              }
               found.set(item.tombstone_id, {
                 tombstone: item.tombstone_id,
                 itemId: item.item_id,
