@@ -36,13 +36,20 @@ export const realPath = (dir: string): string => {
 export const notUtf8 = (folder: string): string | undefined => {
   for (let at = path.resolve(folder);; at = path.dirname(at)) {
     try {
-      const bytes = fs.realpathSync.native(at, { encoding: "buffer" })
-      return bytes.equals(Buffer.from(bytes.toString("utf8"))) ? undefined : Walk.showBytes(bytes)
+      return shownIfNotUtf8(fs.realpathSync.native(at, { encoding: "buffer" }))
     } catch {
       if (at === path.dirname(at)) return undefined
     }
   }
 }
+
+/** A path's bytes, shown, when they are not UTF-8; `undefined` when they are. */
+export const shownIfNotUtf8 = (bytes: Buffer): string | undefined =>
+  bytes.equals(Buffer.from(bytes.toString("utf8"))) ? undefined : Walk.showBytes(bytes)
+
+/** Why a folder with such a real path (`notUtf8`, shown) takes no output. */
+export const notUtf8Folder = (shown: string): string =>
+  `its folder's real path '${shown}' is not UTF-8, which Node.js reads as another folder; rename that folder`
 
 /** A folder's real path; one that does not exist yet is its nearest existing ancestor's real path plus the rest. */
 const realFolder = (folder: string, cache: Map<string, string>): string => {

@@ -237,6 +237,16 @@ export interface Unchanged extends Walked {
 }
 
 const procFds = process.platform === "linux" && fs.existsSync("/proc/self/fd")
+
+/** Where an open file really is, in its bytes (a name that is not UTF-8 read as text is another); else `undefined`. */
+const placeOf = (fd: number): Buffer | undefined => {
+  if (!procFds) return undefined
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })
+  } catch {
+    return undefined
+  }
+}
 /** Linux's `O_PATH` (not in Node's constants): a folder held to work in needs no read permission, as a path did not. */
 const pathOnly = 0o10000000
 
@@ -278,11 +288,14 @@ export const replaceUnchanged = (
  * A small input file's text (manifest, config, key, lock), refused unless it is a regular file of at most `maxBytes`:
  * a link to a device (/dev/zero) or a FIFO would otherwise be read without end, or hang the open.
  */
-export const readBounded = (
-  file: string,
-  maxBytes: number,
-  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean } = {}
-): string => boundedRead(file, maxBytes, options, false).text
+/** How `readBounded` reads: through no link at the name, and refusing bytes that are not UTF-8. */
+export interface ReadOptions {
+  readonly noFollow?: boolean
+  readonly strictUtf8?: boolean
+}
+
+export const readBounded = (file: string, maxBytes: number, options: ReadOptions = {}): string =>
+  boundedRead(file, maxBytes, options, false).text
 
 /**
  * `readBounded`, and where the file read really is, in bytes (`/proc/self/fd`; `undefined` where Linux does not say):
@@ -291,25 +304,18 @@ export const readBounded = (
 export const readBoundedWhere = (
   file: string,
   maxBytes: number,
-  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean } = {}
+  options: ReadOptions = {}
 ): { readonly text: string; readonly real: Buffer | undefined } => boundedRead(file, maxBytes, options, true)
 
 const boundedRead = (
   file: string,
   maxBytes: number,
-  options: { readonly noFollow?: boolean; readonly strictUtf8?: boolean },
+  options: ReadOptions,
   withReal: boolean
 ): { readonly text: string; readonly real: Buffer | undefined } => {
   const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK |
     (options.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
   const fd = fs.openSync(file, flags)
-  const where = (): Buffer | undefined => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })
-    } catch {
-      return undefined
-    }
-  }
   try {
     const st = fs.fstatSync(fd)
     if (!st.isFile()) throw new Error(`${file} is not a regular file`)
@@ -323,7 +329,7 @@ const boundedRead = (
     const text = options.strictUtf8 === true
       ? Utf8.decode(buf.subarray(0, length))
       : buf.subarray(0, length).toString("utf8")
-    return { text, real: withReal ? where() : undefined }
+    return { text, real: withReal ? placeOf(fd) : undefined }
   } finally {
     fs.closeSync(fd)
   }

@@ -85,8 +85,11 @@ export const fromArgument = (
     readonly tombstone: string
     readonly output: string | undefined
     readonly expected?: RestorePlan.Expected | undefined
-    /** Where a named output (OUTPUT, a stub's place) is kept while it is written (see `containedAt`), or why not. */
-    readonly contained?: FileOps.Contained | string | undefined
+    /**
+     * Where a named output (OUTPUT, a stub's place) is kept while it is written (see `containedAt`), or why not;
+     * `undefined` only without one (the recorded path).
+     */
+    readonly contained: FileOps.Contained | string | undefined
   },
   Ids.InvalidTombstone | Tombstone.MalformedStub
 > =>
@@ -113,10 +116,8 @@ export const fromArgument = (
 const stubPlace = (stub: string, real: Buffer | undefined): FileOps.Contained | string => {
   if (real === undefined) return containedAt(path.resolve(stub))
   const folder = real.subarray(0, Math.max(real.lastIndexOf(0x2f), 1))
-  if (!folder.equals(Buffer.from(folder.toString()))) {
-    return `its folder's real path '${Walk.showBytes(folder)}' is not UTF-8, which Node.js reads as another folder; ` +
-      "rename that folder"
-  }
+  const notUtf8 = Containment.shownIfNotUtf8(folder)
+  if (notUtf8 !== undefined) return Containment.notUtf8Folder(notUtf8)
   return { root: folder.toString(), path: path.join(folder.toString(), path.basename(stub)) }
 }
 
@@ -175,9 +176,7 @@ export const containedAt = (given: string): FileOps.Contained | string => {
   let folder = path.dirname(output)
   while (!isFolder(folder) && path.dirname(folder) !== folder) folder = path.dirname(folder)
   const notUtf8 = Containment.notUtf8(folder)
-  return notUtf8 === undefined
-    ? containedIn(folder, output)
-    : `its folder's real path '${notUtf8}' is not UTF-8, which Node.js reads as another folder; rename that folder`
+  return notUtf8 === undefined ? containedIn(folder, output) : Containment.notUtf8Folder(notUtf8)
 }
 
 /**

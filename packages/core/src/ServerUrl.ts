@@ -59,8 +59,9 @@ const utf8mb4: Check = (v) =>
  * The mysql2 options a URL may set, with what each takes: how to reach and talk to the server. Others mysql2 takes are
  * refused with the unknown ones (mysql2 warned about those on stderr, a second line beside a command's one error
  * line): the URL's own parts (`host`, `user`, `password`...), what shapes the text and rows the archive reads and
- * writes (`typeCast`, `dateStrings`, `rowsAsArray`, `timezone`...; `charset` only as UTF-8), what only code can give (`stream`, `infileStreamFactory`...), and what
- * weakens the connection (`flags`, `multipleStatements`, `insecureAuth`, `enableCleartextPlugin`). A value is checked
+ * writes (`typeCast`, `dateStrings`, `rowsAsArray`, `timezone`...; `charset` only as UTF-8), what only code can give
+ * (`stream`, `infileStreamFactory`...), and what weakens the connection (`flags`, `multipleStatements`,
+ * `insecureAuth`, `enableCleartextPlugin`). A value is checked
  * too: mysql2 failed later on `ssl=true`, in words that named no parameter, or took `connectTimeout=abc` silently.
  */
 const mysql2Options: ReadonlyMap<string, Check> = new Map([

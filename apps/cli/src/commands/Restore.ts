@@ -110,11 +110,8 @@ export const command = Command.make(
           )
           // A recorded path stays under the root while it is written, not only when it was checked; any other output
           // stays on the way it has now.
-          const contained = resolved.output !== undefined
-            ? resolved.contained ?? RestoreTarget.containedAt(out)
-            : opts.allowOutside
-            ? RestoreTarget.containedAt(out)
-            : RestoreTarget.containedIn(root, out)
+          const contained = resolved.contained ??
+            (opts.allowOutside ? RestoreTarget.containedAt(out) : RestoreTarget.containedIn(root, out))
           if (typeof contained === "string") {
             return yield* new Runtime.CliExit({ code: 2, message: `restore: output ${out}: ${contained}` })
           }
