@@ -97,24 +97,41 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
     if (reuse) scratch = bigger
     return bigger
   }
-  const stream = (ctx: NonNullable<typeof dctx>, data: Uint8Array, limit: number): Uint8Array => {
+  /**
+   * The frames decoded into `room(used)` (never past `limit`), each output handed to `took`: the one loop of both ways
+   * below. With the budget spent, a one-byte probe tells the end of the frames from a bomb.
+   */
+  const drain = (
+    ctx: NonNullable<typeof dctx>,
+    data: Uint8Array,
+    limit: number,
+    room: (used: number) => Uint8Array,
+    took: (bytes: Uint8Array) => void
+  ): number => {
     ctx.reset(zstd.ResetDirective.sessionOnly)
-    let out = reuse ? scratch : Buffer.allocUnsafe(Math.min(limit, 64 * 1024))
     let used = 0
     let read = 0
     let hint = data.length > 0 ? 1 : 0
     while (read < data.length || hint !== 0) {
-      if (used === out.length && used < limit) out = grow(out, used, limit)
-      // With the budget spent, a one-byte probe tells the end of the frames from a bomb.
       const full = used === limit
-      const dst = full ? probe : out.subarray(used, limit)
+      const dst = full ? probe : room(used)
       const [next, written, consumed] = ctx.decompressStream(dst, data.subarray(read))
       if (full && written > 0) throw beyond(limit)
       if (written === 0 && consumed === 0) throw new Error("the zstd frame is truncated")
+      if (written > 0) took(dst.subarray(0, written))
       used += written
       read += consumed
       hint = next
     }
+    return used
+  }
+  /** Frames of no stated size, whole: into a buffer grown up to the limit. */
+  const stream = (ctx: NonNullable<typeof dctx>, data: Uint8Array, limit: number): Uint8Array => {
+    let out = reuse ? scratch : Buffer.allocUnsafe(Math.min(limit, 64 * 1024))
+    const used = drain(ctx, data, limit, (at) => {
+      if (at === out.length) out = grow(out, at, limit)
+      return out.subarray(at, limit)
+    }, () => {})
     return out.subarray(0, used)
   }
   // 1 MiB (`pieceBytes`; written here, since this function's text is all a worker gets).
@@ -127,22 +144,8 @@ export const boundedDecoder = (zstd: ZstdDecoding, zlib: typeof import("node:zli
     limit: number,
     onPiece: (bytes: Uint8Array) => void
   ): Uint8Array => {
-    ctx.reset(zstd.ResetDirective.sessionOnly)
     const out = (pieceOut ??= Buffer.allocUnsafe(piece))
-    let used = 0
-    let read = 0
-    let hint = data.length > 0 ? 1 : 0
-    while (read < data.length || hint !== 0) {
-      const full = used === limit
-      const dst = full ? probe : out.subarray(0, Math.min(out.length, limit - used))
-      const [next, written, consumed] = ctx.decompressStream(dst, data.subarray(read))
-      if (full && written > 0) throw beyond(limit)
-      if (written === 0 && consumed === 0) throw new Error("the zstd frame is truncated")
-      if (written > 0) onPiece(dst.subarray(0, written))
-      used += written
-      read += consumed
-      hint = next
-    }
+    drain(ctx, data, limit, (used) => out.subarray(0, Math.min(out.length, limit - used)), onPiece)
     return out.subarray(0, 0)
   }
   return (codec, data, limit, onPiece) => {
